@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test stress bench setup clean
+
+setup: $(STAMP)
+
+# System tools the project drives: tmux hosts the agent sessions, git holds the work.
+# Installed with apt-get only when missing and only when we are root.
+$(STAMP): pyproject.toml
+	@for tool in tmux git; do \
+	  if ! command -v $$tool >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      (apt-get update -qq && apt-get install -y -qq $$tool) >/dev/null || { echo "could not install $$tool with apt-get" >&2; exit 1; }; \
+	    else echo "$$tool is missing: install it (e.g. sudo apt-get install $$tool)" >&2; exit 1; fi; \
+	  fi; \
+	done
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/gastown-tui demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+stress: $(STAMP)
+	$(BIN)/python -m pytest -q -m stress -p no:randomly
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,216 @@
+"""Rigs: a project's git repository (cloned bare into ``<rig>/.repo.git``) and its config ``rig.toml``.
+
+The filesystem is the registry: a rig is a directory of the town holding a ``rig.toml``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+
+from core import git
+from core.atomic import atomic_write_text
+from core.config import RIG_TEMPLATE, load_toml, rig_defaults, setting
+from core.errors import Conflict, GitError, GtError, NotFound
+from core.names import check_prefix, check_rig_name
+from core.town import Town
+
+RIG_FILE = "rig.toml"
+RESERVED = {"mayor", "deacon", "hq"}
+
+
+@dataclass
+class Rig:
+    """A rig of a town. ``path`` is ``<town>/<name>``; ``config`` the parsed ``rig.toml``."""
+
+    town: Town
+    name: str
+    config: Any
+
+    @property
+    def path(self) -> Path:
+        return self.town.rig_dir(self.name)
+
+    @property
+    def repo_path(self) -> Path:
+        """The bare repository every worktree of the rig hangs off."""
+        return self.path / ".repo.git"
+
+    @property
+    def polecats_dir(self) -> Path:
+        return self.path / "polecats"
+
+    @property
+    def refinery_dir(self) -> Path:
+        return self.path / "refinery"
+
+    @property
+    def crew_dir(self) -> Path:
+        return self.path / "crew"
+
+    @property
+    def prefix(self) -> str:
+        return str(self.config["prefix"])
+
+    @property
+    def default_branch(self) -> str:
+        return str(self.config["default_branch"])
+
+    @property
+    def git_url(self) -> str:
+        return str(self.config["git_url"])
+
+    def setting(self, section: str | None, key: str) -> Any:
+        """A rig setting with its documented default (``core.config.RIG_TEMPLATE``)."""
+        return setting(self.config, section, key, rig_defaults())
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: name, path, git_url, default_branch, prefix, gates (names)."""
+        gates = [k for k in self.config.get("gates", {}) if k != "env"]
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "git_url": self.git_url,
+            "default_branch": self.default_branch,
+            "prefix": self.prefix,
+            "gates": gates,
+        }
+
+
+def load_rig(town: Town, name: str) -> Rig:
+    """The rig ``name`` of ``town``. Raises NotFound listing the rigs there are."""
+    check_rig_name(name)
+    path = town.rig_dir(name) / RIG_FILE
+    if not path.is_file():
+        names = ", ".join(r.name for r in list_rigs(town)) or "none yet"
+        raise NotFound(f"no rig named {name!r} (rigs: {names}): add it with 'gt rig add {name} URL'")
+    return Rig(town, name, load_toml(path))
+
+
+def list_rigs(town: Town) -> list[Rig]:
+    """All rigs of ``town``, sorted by name."""
+    out = []
+    for child in sorted(town.root.iterdir()):
+        if child.is_dir() and (child / RIG_FILE).is_file() and not child.name.startswith("."):
+            out.append(Rig(town, child.name, load_toml(child / RIG_FILE)))
+    return out
+
+
+def rig_for_prefix(town: Town, prefix: str) -> Rig | None:
+    """The rig whose bead prefix is ``prefix``, or None (town-level prefix or unknown)."""
+    for rig in list_rigs(town):
+        if rig.prefix == prefix:
+            return rig
+    return None
+
+
+def rig_for_path(town: Town, path: str | Path) -> Rig | None:
+    """The rig whose directory contains ``path`` (e.g. a polecat worktree), or None."""
+    p = Path(path).resolve()
+    try:
+        rel = p.relative_to(town.root)
+    except ValueError:
+        return None
+    if not rel.parts:
+        return None
+    if (town.rig_dir(rel.parts[0]) / RIG_FILE).is_file():
+        return load_rig(town, rel.parts[0])
+    return None
+
+
+def derive_prefix(name: str, taken: set[str]) -> str:
+    """A 2-4 letter bead prefix for rig ``name`` that is not in ``taken``.
+
+    Tries the initials of the name's words (``my-project`` -> ``mp``), then its first 2, 3 and 4
+    letters, then the first letters with a digit. Raises Conflict if all are taken.
+    """
+    words = [w for w in re.split(r"[-_]+", name) if w]
+    letters = re.sub(r"[^a-z0-9]", "", name)
+    candidates = []
+    initials = "".join(w[0] for w in words)
+    if 2 <= len(initials) <= 4:
+        candidates.append(initials)
+    for n in (2, 3, 4):
+        if len(letters) >= n:
+            candidates.append(letters[:n])
+    if len(letters) < 2:
+        candidates.append((letters + "x")[:2])
+    for d in range(2, 10):
+        candidates.append(f"{letters[:2] or 'rg'}{d}")
+    for c in candidates:
+        if re.fullmatch(r"[a-z][a-z0-9]{1,3}", c) and c not in taken:
+            return c
+    raise Conflict(f"cannot derive a free prefix for rig {name!r}: pass one with --prefix")
+
+
+def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: str | None = None) -> Rig:
+    """Add rig ``name``: clone ``url`` bare into ``<rig>/.repo.git`` (dulwich), detect the default
+    branch (or use ``branch``), write ``rig.toml`` and commit it to the town repository.
+
+    Raises GtError for a bad name or prefix, Conflict for a duplicate rig or prefix, GitError for a
+    path that is not a repository or an unreachable URL. On any failure no rig directory is left.
+    """
+    check_rig_name(name)
+    if name in RESERVED:
+        raise GtError(f"rig name {name!r} is reserved: choose another name")
+    rig_dir = town.rig_dir(name)
+    if (rig_dir / RIG_FILE).exists():
+        raise Conflict(f"rig {name!r} already exists: remove it first with 'gt rig remove {name}'")
+    if rig_dir.exists():
+        raise Conflict(f"{rig_dir} already exists and is not a rig: move it away or choose another name")
+    rigs = list_rigs(town)
+    taken = {r.prefix for r in rigs} | {town.prefix}
+    if prefix is not None:
+        check_prefix(prefix)
+        if prefix in taken:
+            owner = next((r.name for r in rigs if r.prefix == prefix), "the town")
+            raise Conflict(f"prefix {prefix!r} is already used by {owner}: choose another with --prefix")
+    else:
+        prefix = derive_prefix(name, taken)
+    rig_dir.mkdir(parents=True)
+    try:
+        detected = git.clone_bare(url, rig_dir / ".repo.git")
+        if branch is not None and branch not in git.branches(rig_dir / ".repo.git"):
+            raise GitError(f"repository {url!r} has no branch {branch!r}: pass an existing branch with --branch")
+        doc = tomlkit.parse(RIG_TEMPLATE.format(name=name, prefix=prefix))
+        doc["git_url"] = url
+        doc["default_branch"] = branch or detected
+        doc["prefix"] = prefix
+        atomic_write_text(rig_dir / RIG_FILE, tomlkit.dumps(doc))
+        for sub in ("polecats", "crew"):
+            (rig_dir / sub).mkdir()
+    except BaseException:
+        shutil.rmtree(rig_dir, ignore_errors=True)
+        raise
+    if git.is_repo(town.root):
+        git.commit_paths(town.root, [f"{name}/{RIG_FILE}"], f"gt rig add {name}")
+    return load_rig(town, name)
+
+
+def held_work(rig: Rig) -> list[str]:
+    """Polecat worktrees of ``rig`` that still exist (their work is not yet merged or nuked)."""
+    if not rig.polecats_dir.is_dir():
+        return []
+    return sorted(p.name for p in rig.polecats_dir.iterdir() if p.is_dir())
+
+
+def remove_rig(town: Town, name: str, force: bool = False) -> None:
+    """Remove rig ``name``: its directory (bare repo, worktrees) and its ``rig.toml`` from the town repo.
+
+    Raises Conflict while polecats of the rig hold work, unless ``force``; NotFound for an unknown rig.
+    """
+    rig = load_rig(town, name)
+    holders = held_work(rig)
+    if holders and not force:
+        raise Conflict(
+            f"rig {name!r} has polecats holding work ({', '.join(holders)}): "
+            "finish or nuke them first, or pass --force"
+        )
+    shutil.rmtree(rig.path)
+    if git.is_repo(town.root):
+        git.commit_paths(town.root, [f"{name}/{RIG_FILE}"], f"gt rig remove {name}")

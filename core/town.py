@@ -1,0 +1,169 @@
+"""The town: a workspace directory holding the config, the beads ledger and the rigs (DESIGN section 3).
+
+Layout::
+
+    <town>/town.toml        config (core.config.TOWN_TEMPLATE)
+    <town>/.beads/          the ledger (issues.jsonl, formulas/)
+    <town>/.gastown/        runtime state: town.db (SQLite, WAL), logs/ (not committed)
+    <town>/mayor/           cwd of the Mayor session
+    <town>/<rig>/           one directory per rig (rig.toml, .repo.git, polecats/, refinery/, crew/)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import git
+from core.atomic import atomic_write_text
+from core.config import TOWN_TEMPLATE, load_toml, setting
+from core.errors import GtError, NotATown
+
+TOWN_FILE = "town.toml"
+
+TOWN_GITIGNORE = """\
+# Runtime state and the rigs' repositories stay out of the town (HQ) repository.
+/.gastown/
+/*/.repo.git/
+/*/polecats/
+/*/refinery/
+/*/crew/
+"""
+
+
+@dataclass
+class Town:
+    """A town on disk. ``root`` is an absolute path; the config is read lazily from ``town.toml``."""
+
+    root: Path
+    _config: Any = field(default=None, repr=False)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / TOWN_FILE
+
+    @property
+    def beads_dir(self) -> Path:
+        return self.root / ".beads"
+
+    @property
+    def ledger_path(self) -> Path:
+        """The classic beads JSONL export, committed to the town repository."""
+        return self.beads_dir / "issues.jsonl"
+
+    @property
+    def formulas_dir(self) -> Path:
+        return self.beads_dir / "formulas"
+
+    @property
+    def state_dir(self) -> Path:
+        """``.gastown/``: runtime state, never committed."""
+        return self.root / ".gastown"
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "town.db"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def mayor_dir(self) -> Path:
+        return self.root / "mayor"
+
+    def rig_dir(self, name: str) -> Path:
+        """Directory of rig ``name`` (not checked for existence)."""
+        return self.root / name
+
+    @property
+    def config(self) -> Any:
+        """The parsed ``town.toml`` (tomlkit document). Raises ConfigError if malformed."""
+        if self._config is None:
+            self._config = load_toml(self.config_path)
+        return self._config
+
+    def reload(self) -> None:
+        """Forget the cached config so the next access re-reads ``town.toml``."""
+        self._config = None
+
+    def setting(self, section: str | None, key: str) -> Any:
+        """A town setting with its documented default, e.g. ``town.setting("witness", "stall_after")``."""
+        return setting(self.config, section, key)
+
+    @property
+    def prefix(self) -> str:
+        """Bead prefix of town-level beads (``hq`` by default)."""
+        return str(self.setting("town", "prefix"))
+
+
+def is_town(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` holds a ``town.toml``."""
+    return (Path(path) / TOWN_FILE).is_file()
+
+
+def find_town(explicit: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+              cwd: str | os.PathLike[str] | None = None) -> Town:
+    """Locate the town: ``explicit`` (``--town``), else ``$GT_TOWN``, else walk up from ``cwd``.
+
+    Raises NotATown saying where it looked and how to make a town.
+    """
+    env = os.environ if env is None else env
+    if explicit:
+        p = Path(explicit).expanduser().resolve()
+        if not is_town(p):
+            raise NotATown(f"{p} is not a town (no {TOWN_FILE}): run 'gt install {p}' to make one")
+        return Town(p)
+    if env.get("GT_TOWN"):
+        p = Path(env["GT_TOWN"]).expanduser().resolve()
+        if not is_town(p):
+            raise NotATown(f"GT_TOWN={p} is not a town (no {TOWN_FILE}): fix GT_TOWN or run 'gt install {p}'")
+        return Town(p)
+    start = Path(cwd or os.getcwd()).resolve()
+    for candidate in (start, *start.parents):
+        if is_town(candidate):
+            return Town(candidate)
+    raise NotATown(
+        f"not inside a town ({start} and its parents have no {TOWN_FILE}): "
+        "run 'gt install ~/gt' to make one, or pass --town PATH"
+    )
+
+
+def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[Town, bool]:
+    """Create a town at ``path`` (or complete an existing one): ``town.toml`` with every default
+    commented, ``.beads/``, ``.gastown/``, ``mayor/`` and, with ``use_git``, a git repository whose
+    first commit holds them (dulwich).
+
+    Returns (town, created): created is False when ``path`` already was a town (nothing overwritten).
+    Raises GtError if ``path`` is a non-empty directory that is not a town, or a file.
+    """
+    root = Path(path).expanduser().resolve()
+    existed = is_town(root)
+    if root.exists() and not root.is_dir():
+        raise GtError(f"{root} is a file: give a new or empty directory for the town")
+    if root.is_dir() and not existed and any(root.iterdir()):
+        raise GtError(f"{root} is not empty and is not a town: give a new or empty directory")
+    root.mkdir(parents=True, exist_ok=True)
+    town = Town(root)
+    for d in (town.beads_dir, town.formulas_dir, town.state_dir, town.logs_dir, town.mayor_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    if not existed:
+        atomic_write_text(town.config_path, TOWN_TEMPLATE)
+    else:
+        town.config  # a malformed town.toml is reported, never overwritten
+    keep = town.mayor_dir / ".gitkeep"
+    if not keep.exists():
+        keep.touch()
+    if not town.ledger_path.exists():
+        atomic_write_text(town.ledger_path, "")
+    gitignore = root / ".gitignore"
+    if not gitignore.exists():
+        atomic_write_text(gitignore, TOWN_GITIGNORE)
+    if use_git:
+        if not git.is_repo(root):
+            git.init_repo(root)
+        git.commit_paths(root, [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", "mayor/.gitkeep"],
+                         "gt install: create town")
+    return town, not existed

@@ -6,13 +6,15 @@ refused operation is a :class:`core.errors.GtError`, printed as one line on stde
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 
 import click
 
 from core.errors import GtError
 from gastown_tui import __version__
-from gastown_tui.commands import config_cmd, rig, town_cmd
+from gastown_tui import commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,9 +39,14 @@ def completion(shell: str) -> None:
     click.echo(comp.source())
 
 
-town_cmd.register(cli)
-rig.register(cli)
-config_cmd.register(cli)
+def _register_commands() -> None:
+    """Add every ``gastown_tui.commands`` module's commands (each module has ``register(group)``)."""
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        module.register(cli)
+
+
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,8 +37,9 @@ theme = "gastown"
 prefix = "hq"
 
 [scheduler]
-# Most polecats working at once in the whole town, and in any one rig.
+# Most polecats working at once in the whole town.
 max_polecats = 8
+# Most polecats working at once in any one rig.
 max_polecats_per_rig = 4
 # Pause between two session starts, so a burst of slings does not stampede the machine.
 spawn_delay = 1.0
@@ -68,8 +69,9 @@ checkpoint_interval = 300
 commit_debounce = 5.0
 
 [logs]
-# Each session transcript in .gastown/logs is rotated at this size (bytes), keeping this many old files.
+# Each session transcript in .gastown/logs is rotated at this size (bytes).
 max_bytes = 4194304
+# Rotated transcripts kept per session.
 keep = 2
 
 # Agent runtime presets. Add one or override a built-in, e.g.:

@@ -149,21 +149,18 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
     town = Town(root)
     for d in (town.beads_dir, town.formulas_dir, town.state_dir, town.logs_dir, town.mayor_dir):
         d.mkdir(parents=True, exist_ok=True)
-    if not existed:
-        atomic_write_text(town.config_path, TOWN_TEMPLATE)
-    else:
+    if existed:
         town.config  # a malformed town.toml is reported, never overwritten
-    keep = town.mayor_dir / ".gitkeep"
-    if not keep.exists():
-        keep.touch()
-    if not town.ledger_path.exists():
-        atomic_write_text(town.ledger_path, "")
-    gitignore = root / ".gitignore"
-    if not gitignore.exists():
-        atomic_write_text(gitignore, TOWN_GITIGNORE)
+    written = []
+    for rel, text in ((TOWN_FILE, TOWN_TEMPLATE), (".gitignore", TOWN_GITIGNORE),
+                      (".beads/issues.jsonl", ""), ("mayor/.gitkeep", "")):
+        if not (root / rel).exists():
+            atomic_write_text(root / rel, text)
+            written.append(rel)
     if use_git:
         if not git.is_repo(root):
             git.init_repo(root)
-        git.commit_paths(root, [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", "mayor/.gitkeep"],
-                         "gt install: create town")
+            written = [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", "mayor/.gitkeep"]
+        if written:
+            git.commit_paths(root, written, "gt install: create town")
     return town, not existed

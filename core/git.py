@@ -201,6 +201,93 @@ def run_git(args: Sequence[str], cwd: str | os.PathLike[str], check: bool = True
     return proc
 
 
+# --- refinery plumbing (git CLI; the refinery assembles batches without touching any human worktree) ---
+
+def merge_tree(repo_path: str | os.PathLike[str], ours: str, theirs: str) -> tuple[str | None, list[str]]:
+    """Dry-run three-way merge of commits ``ours`` and ``theirs`` in the object store at ``repo_path``
+    (``git merge-tree --write-tree``, git >= 2.38: no worktree, no index, no ref moves).
+
+    Returns (tree sha, []) for a clean merge, (None, conflicted paths) for a conflict.
+    Raises GitError if either commit is unknown.
+    """
+    proc = run_git(["merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs],
+                   cwd=repo_path, check=False)
+    lines = proc.stdout.splitlines()
+    if proc.returncode == 0 and lines:
+        return lines[0].strip(), []
+    if proc.returncode == 1 and lines:
+        return None, [line for line in lines[1:] if line.strip()]
+    raise GitError(f"git merge-tree {ours[:12]} {theirs[:12]} failed: {_one_line(proc.stderr or proc.stdout)}")
+
+
+def commit_tree(repo_path: str | os.PathLike[str], tree: str, parents: Sequence[str], message: str,
+                name: str = "gastown", email: str = "gastown@localhost") -> str:
+    """Create a commit of ``tree`` with ``parents`` (first parent first) in ``repo_path`` without
+    moving any ref (``git commit-tree``). Returns the new commit sha. Raises GitError."""
+    args = ["commit-tree", tree, "-m", message]
+    for p in parents:
+        args += ["-p", p]
+    ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+             "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    return run_git(args, cwd=repo_path, env=ident).stdout.strip()
+
+
+def is_ancestor(repo_path: str | os.PathLike[str], ancestor: str, descendant: str) -> bool:
+    """True if commit ``ancestor`` is reachable from ``descendant`` (``git merge-base --is-ancestor``)."""
+    proc = run_git(["merge-base", "--is-ancestor", ancestor, descendant], cwd=repo_path, check=False)
+    if proc.returncode in (0, 1):
+        return proc.returncode == 0
+    raise GitError(f"git merge-base failed: {_one_line(proc.stderr)}")
+
+
+def commit_exists(repo_path: str | os.PathLike[str], sha: str) -> bool:
+    """True if ``sha`` names a commit in the repository at ``repo_path``."""
+    return run_git(["cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo_path, check=False).returncode == 0
+
+
+def update_ref(repo_path: str | os.PathLike[str], ref: str, new: str, old: str) -> bool:
+    """Compare-and-swap ``ref`` (e.g. ``refs/heads/main``) from ``old`` to ``new`` (``git update-ref
+    REF NEW OLD``, atomic under git's ref lock). Returns False if the ref no longer points at ``old``.
+
+    Raises GitError for any other failure.
+    """
+    proc = run_git(["update-ref", "-m", "gastown refinery", ref, new, old], cwd=repo_path, check=False)
+    if proc.returncode == 0:
+        return True
+    if rev_parse(repo_path, ref) != old:
+        return False
+    raise GitError(f"git update-ref {ref} failed: {_one_line(proc.stderr)}")
+
+
+def delete_ref(repo_path: str | os.PathLike[str], ref: str, old: str) -> bool:
+    """Delete ``ref`` only if it still points at ``old`` (compare-and-swap). Returns True if deleted."""
+    return run_git(["update-ref", "-d", ref, old], cwd=repo_path, check=False).returncode == 0
+
+
+def worktree_valid(path: str | os.PathLike[str], repo_path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a working worktree whose common git dir is the repository ``repo_path``."""
+    if not (Path(path) / ".git").exists():
+        return False
+    proc = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=path, check=False)
+    if proc.returncode != 0:
+        return False
+    return Path(proc.stdout.strip()).resolve() == Path(repo_path).resolve()
+
+
+def worktree_add_detached(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], commit: str) -> None:
+    """Add a worktree of ``repo_path`` at ``path`` on a detached HEAD at ``commit`` (stale registrations
+    pruned first). Raises GitError."""
+    run_git(["worktree", "prune"], cwd=repo_path)
+    run_git(["worktree", "add", "--force", "--detach", str(path), commit], cwd=repo_path)
+
+
+def checkout_clean(worktree: str | os.PathLike[str], commit: str) -> None:
+    """Make ``worktree`` exactly ``commit`` on a detached HEAD: forced checkout, then remove every
+    untracked and ignored file (``git clean -ffdx``). Only for scratch worktrees. Raises GitError."""
+    run_git(["checkout", "--quiet", "--detach", "--force", commit], cwd=worktree)
+    run_git(["clean", "-ffdxq"], cwd=worktree)
+
+
 def _one_line(value: object) -> str:
     text = str(value).strip().splitlines()
     return text[-1] if text else type(value).__name__

@@ -288,6 +288,114 @@ def checkout_clean(worktree: str | os.PathLike[str], commit: str) -> None:
     run_git(["clean", "-ffdxq"], cwd=worktree)
 
 
+# --- polecat worktrees (git CLI: 8x faster than dulwich here, and it refuses to drop uncommitted work) ---
+
+def branch_exists(repo_path: str | os.PathLike[str], branch: str) -> bool:
+    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``."""
+    return run_git(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo_path,
+                   check=False).returncode == 0
+
+
+def worktree_add(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], branch: str,
+                 start: str) -> None:
+    """Add a worktree of ``repo_path`` at ``path`` on ``branch``: a new branch from ``start``
+    (``git worktree add -b``), or the existing branch when it already exists (resume of its work).
+    Raises GitError."""
+    run_git(["worktree", "prune"], cwd=repo_path)
+    if branch_exists(repo_path, branch):
+        run_git(["worktree", "add", str(path), branch], cwd=repo_path)
+    else:
+        run_git(["worktree", "add", "-b", branch, str(path), start], cwd=repo_path)
+
+
+def worktree_remove(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], force: bool = False) -> None:
+    """Remove the worktree at ``path`` (git refuses when it has uncommitted changes unless ``force``).
+    Raises GitError."""
+    args = ["worktree", "remove", str(path)]
+    if force:
+        args.insert(2, "--force")
+    run_git(args, cwd=repo_path)
+    run_git(["worktree", "prune"], cwd=repo_path)
+
+
+def dirty_paths(worktree: str | os.PathLike[str]) -> list[str]:
+    """Paths with uncommitted changes in ``worktree`` (modified, staged, untracked; ignored excluded)."""
+    out = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=worktree).stdout
+    return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+
+
+def head_sha(worktree: str | os.PathLike[str]) -> str:
+    """The commit sha HEAD of ``worktree`` points at. Raises GitError."""
+    return run_git(["rev-parse", "HEAD"], cwd=worktree).stdout.strip()
+
+
+def current_branch(worktree: str | os.PathLike[str]) -> str | None:
+    """The branch checked out in ``worktree``, or None on a detached HEAD."""
+    proc = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=worktree, check=False)
+    return proc.stdout.strip() or None
+
+
+def count_commits(repo_path: str | os.PathLike[str], base: str, head: str) -> int:
+    """Number of commits reachable from ``head`` and not from ``base`` (``git rev-list --count``)."""
+    return int(run_git(["rev-list", "--count", f"{base}..{head}"], cwd=repo_path).stdout.strip() or 0)
+
+
+def commit_all(worktree: str | os.PathLike[str], message: str, env: dict[str, str] | None = None) -> str | None:
+    """Stage everything in ``worktree`` (``git add -A``) and commit with ``message`` (passed on stdin
+    via ``-F -``, never on a command line). env: author/committer variables. Returns the new sha, or
+    None when there was nothing to commit. Raises GitError."""
+    run_git(["add", "-A"], cwd=worktree, env=env)
+    if run_git(["diff", "--cached", "--quiet"], cwd=worktree, check=False).returncode == 0:
+        return None
+    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    for key, value in (("GIT_AUTHOR_NAME", "gastown"), ("GIT_AUTHOR_EMAIL", "gastown@localhost")):
+        full_env.setdefault(key, value)
+    full_env.setdefault("GIT_COMMITTER_NAME", full_env["GIT_AUTHOR_NAME"])
+    full_env.setdefault("GIT_COMMITTER_EMAIL", full_env["GIT_AUTHOR_EMAIL"])
+    proc = subprocess.run(["git", "commit", "-q", "--no-verify", "-F", "-"], cwd=str(worktree), env=full_env,
+                          input=message, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise GitError(f"git commit failed in {worktree}: {_one_line(proc.stderr or proc.stdout)}")
+    return head_sha(worktree)
+
+
+def snapshot_commit(worktree: str | os.PathLike[str], message: str, env: dict[str, str] | None = None) -> str | None:
+    """A commit of the whole working tree of ``worktree`` (tracked and untracked files) parented on
+    HEAD, made with a temporary index so neither HEAD, the branch nor the agent's index move.
+    Returns its sha, or None when the tree equals HEAD's. Raises GitError."""
+    import tempfile
+
+    git_dir = run_git(["rev-parse", "--absolute-git-dir"], cwd=worktree).stdout.strip()
+    with tempfile.NamedTemporaryFile(dir=git_dir, prefix="gt-snapshot-", suffix=".index") as tmp:
+        index_env = {**(env or {}), "GIT_INDEX_FILE": tmp.name}
+        run_git(["read-tree", "HEAD"], cwd=worktree, env=index_env)
+        run_git(["add", "-A"], cwd=worktree, env=index_env)
+        tree = run_git(["write-tree"], cwd=worktree, env=index_env).stdout.strip()
+    head = head_sha(worktree)
+    if run_git(["rev-parse", "HEAD^{tree}"], cwd=worktree).stdout.strip() == tree:
+        return None
+    return commit_tree(worktree, tree, [head], message)
+
+
+def switch_new_branch(worktree: str | os.PathLike[str], branch: str, start: str) -> None:
+    """In a clean ``worktree``, check out ``branch`` (created at ``start``, or the existing branch).
+    Raises GitError."""
+    if branch_exists(worktree, branch):
+        run_git(["checkout", "--quiet", branch], cwd=worktree)
+    else:
+        run_git(["checkout", "--quiet", "-b", branch, start], cwd=worktree)
+
+
+def detach_head(worktree: str | os.PathLike[str]) -> None:
+    """Detach HEAD of ``worktree`` at its current commit, so its branch can be deleted elsewhere."""
+    run_git(["checkout", "--quiet", "--detach"], cwd=worktree)
+
+
+def delete_branch(repo_path: str | os.PathLike[str], branch: str) -> None:
+    """Delete ``refs/heads/<branch>`` whatever it points at (no-op when missing)."""
+    run_git(["update-ref", "-d", f"refs/heads/{branch}"], cwd=repo_path, check=False)
+
+
 def _one_line(value: object) -> str:
     text = str(value).strip().splitlines()
     return text[-1] if text else type(value).__name__

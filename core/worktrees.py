@@ -1,0 +1,112 @@
+"""Polecat worktrees: ``git worktree add -b polecat/<name>/<bead> <rig>/polecats/<name> <default>``
+off the rig's bare repository (git CLI; DESIGN section 4 has the measured reasons).
+
+An idle polecat's worktree is reused: switched to the new branch from the current default branch,
+only when it holds no uncommitted work. Optional per-rig setup from ``rig.toml`` ``[worktree]``:
+``setup`` (argv lists run in a new worktree) and ``copy`` (files copied from the rig's crew checkout).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from core import git
+from core.errors import Conflict, GtError
+from core.names import check_polecat_name
+from core.rigs import Rig
+
+
+def branch_name(polecat: str, bead: str) -> str:
+    """The work branch of ``polecat`` on ``bead``: ``polecat/<name>/<bead-id>``."""
+    return f"polecat/{polecat}/{bead}"
+
+
+def worktree_path(rig: Rig, polecat: str) -> Path:
+    """``<rig>/polecats/<name>`` (the name is validated first)."""
+    return rig.polecats_dir / check_polecat_name(polecat)
+
+
+def ensure_worktree(rig: Rig, polecat: str, bead: str) -> tuple[Path, str, bool]:
+    """Create or reuse the worktree of ``polecat`` for ``bead``.
+
+    Returns (path, branch, created). A new worktree runs the rig's ``[worktree]`` copy and setup
+    steps. Raises Conflict when an existing worktree is on another bead's branch with uncommitted
+    work (a clean one is needed), GitError when git fails, GtError when a setup command fails (the new
+    worktree is then removed again).
+    """
+    path = worktree_path(rig, polecat)
+    branch = branch_name(polecat, bead)
+    base = rig.default_branch
+    if path.exists() and git.worktree_valid(path, rig.repo_path):
+        if git.current_branch(path) == branch:
+            return path, branch, False  # resume: the same bead, keep everything as it is
+        dirty = git.dirty_paths(path)
+        if dirty:
+            raise Conflict(
+                f"worktree {path} has uncommitted work ({', '.join(dirty[:3])}{'...' if len(dirty) > 3 else ''}): "
+                f"commit it with 'gt checkpoint' or nuke the polecat with 'gt polecat nuke {polecat} --force'"
+            )
+        git.switch_new_branch(path, branch, base)
+        return path, branch, False
+    if path.exists():
+        if any(path.iterdir()):
+            raise Conflict(f"{path} exists and is not a worktree of rig {rig.name}: move it away")
+        path.rmdir()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    git.worktree_add(rig.repo_path, path, branch, base)
+    try:
+        _setup(rig, path)
+    except BaseException:
+        git.worktree_remove(rig.repo_path, path, force=True)
+        raise
+    return path, branch, True
+
+
+def _setup(rig: Rig, path: Path) -> None:
+    copy = rig.setting("worktree", "copy")
+    setup = rig.setting("worktree", "setup")
+    source = _copy_source(rig)
+    for rel in copy:
+        src = source / rel if source else None
+        if src is not None and src.is_file():
+            dest = path / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest)
+    for argv in setup:
+        if isinstance(argv, str):
+            argv = [argv]
+        try:
+            proc = subprocess.run(list(argv), cwd=path, capture_output=True, text=True, timeout=900,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise GtError(f"worktree setup {argv!r} failed in {path}: {exc}; fix [worktree] setup in rig.toml") from exc
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+            raise GtError(f"worktree setup {argv!r} exited {proc.returncode} ({tail[0]}): fix [worktree] setup in rig.toml")
+
+
+def _copy_source(rig: Rig) -> Path | None:
+    """Where ``[worktree] copy`` files come from: the first crew checkout, else a local git_url."""
+    if rig.crew_dir.is_dir():
+        for crew in sorted(rig.crew_dir.iterdir()):
+            if crew.is_dir():
+                return crew
+    local = Path(rig.git_url.removeprefix("file://")).expanduser()
+    return local if local.is_dir() else None
+
+
+def remove_worktree(rig: Rig, polecat: str, force: bool = False) -> None:
+    """Remove ``polecat``'s worktree. Without ``force`` it must hold no uncommitted work (git refuses
+    otherwise, and so do we, with the fix). The branch stays in the bare repository, so committed work
+    is never lost. Raises Conflict."""
+    path = worktree_path(rig, polecat)
+    if not path.exists():
+        return
+    if not force:
+        dirty = git.dirty_paths(path)
+        if dirty:
+            raise Conflict(f"worktree {path} has uncommitted work ({', '.join(dirty[:3])}): "
+                           "commit it, or pass --force (a checkpoint commit keeps it)")
+    git.worktree_remove(rig.repo_path, path, force=force)

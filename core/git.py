@@ -179,6 +179,35 @@ def rev_parse(repo_path: str | os.PathLike[str], ref: str) -> str | None:
         return None
 
 
+def read_dir_at(repo_path: str | os.PathLike[str], branch: str, directory: str) -> dict[str, bytes]:
+    """The files directly inside ``directory`` (a ``/``-separated path such as ``.beads/formulas``)
+    at the tip of ``branch``, read in-process with dulwich (works on bare repositories).
+
+    Returns file name -> content bytes; empty when the branch or the directory does not exist.
+    Raises GitError if ``repo_path`` is not a repository.
+    """
+    from dulwich.objects import Blob, Tree
+
+    with open_repo(repo_path) as repo:
+        ref = f"refs/heads/{branch}".encode()
+        if ref not in repo.refs:
+            return {}
+        tree = repo[repo[repo.refs[ref]].tree]
+        for part in [p for p in directory.split("/") if p]:
+            if not isinstance(tree, Tree) or part.encode() not in tree:
+                return {}
+            _mode, sha = tree[part.encode()]
+            tree = repo[sha]
+        if not isinstance(tree, Tree):
+            return {}
+        out = {}
+        for entry in tree.items():
+            obj = repo[entry.sha]
+            if isinstance(obj, Blob):
+                out[entry.path.decode("utf-8", "replace")] = obj.as_raw_string()
+        return out
+
+
 def run_git(args: Sequence[str], cwd: str | os.PathLike[str], check: bool = True,
             env: dict[str, str] | None = None, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
     """Run the git CLI with ``args`` (an argv list, never a shell string) in ``cwd``.

@@ -1,0 +1,228 @@
+"""Verification gates: the commands a rig's refinery runs on a batch before the default branch moves.
+
+Configured in ``rig.toml`` as an ordered table (the order of the file is the run order)::
+
+    [gates.lint]
+    cmd = ["ruff", "check", "."]      # argv list, never a shell string
+    timeout = 120                     # seconds; a gate that times out has failed
+    [gates.env]                       # extra environment (the gates otherwise get PATH, HOME, LANG only)
+    PYTHONDONTWRITEBYTECODE = "1"
+
+Each gate runs in its own process group in the given directory with that clean environment; its
+stdout and stderr go to ``.gastown/logs/gates/<label>-<gate>-<n>.log``. The gates of one run stop at
+the first failure. A timeout kills the whole process group (SIGKILL), so a gate's children cannot
+linger and hold the worktree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+
+DEFAULT_TIMEOUT_S = 600.0
+KEPT_ENV = ("PATH", "HOME", "LANG")
+_GATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate: ``name`` (from rig.toml), ``cmd`` (argv tuple), ``timeout`` (seconds)."""
+
+    name: str
+    cmd: tuple[str, ...]
+    timeout: float = DEFAULT_TIMEOUT_S
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """A rig's gates in run order, and the extra environment ``env`` given to every gate."""
+
+    gates: tuple[Gate, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.gates)
+
+    def describe(self) -> str:
+        """One line for humans: the gate names in order, or that a clean merge alone is enough."""
+        if not self.gates:
+            return "no gates: MRs merge on a clean merge alone"
+        return "gates: " + ", ".join(f"{g.name} ({g.timeout:g}s)" for g in self.gates)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate process. duration_s: wall seconds; returncode None if it never started
+    (missing executable) or was killed at its timeout."""
+
+    gate: str
+    ok: bool
+    returncode: int | None
+    timed_out: bool
+    duration_s: float
+    log_path: Path
+
+    def summary(self) -> str:
+        """``lint: exit 1`` / ``test: timed out after 30s`` / ``build: passed``."""
+        if self.ok:
+            return f"{self.gate}: passed"
+        if self.timed_out:
+            return f"{self.gate}: timed out after {self.duration_s:.0f}s"
+        if self.returncode is None:
+            return f"{self.gate}: could not start"
+        return f"{self.gate}: exit {self.returncode}"
+
+
+@dataclass(frozen=True)
+class GateRun:
+    """All gates of one run, in order, up to the first failure. ``ok`` when every gate passed."""
+
+    results: tuple[GateResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def failed(self) -> GateResult | None:
+        """The gate that failed, or None."""
+        return next((r for r in self.results if not r.ok), None)
+
+    @property
+    def log_paths(self) -> list[str]:
+        return [str(r.log_path) for r in self.results]
+
+
+def load_gates(config: Any, where: str = "rig.toml") -> GateConfig:
+    """Parse the ``[gates]`` table of a rig config (tomlkit document or dict).
+
+    Raises ConfigError naming ``where`` and the gate for a missing or non-list ``cmd``, a non-positive
+    ``timeout``, a bad gate name, or a non-string ``[gates.env]`` value.
+    """
+    table = config.get("gates", {}) if config is not None else {}
+    gates: list[Gate] = []
+    env: dict[str, str] = {}
+    for name, spec in table.items():
+        name = str(name)
+        if name == "env":
+            if not hasattr(spec, "items"):
+                raise ConfigError(f"{where}: [gates.env] must be a table of NAME = \"value\"")
+            for k, v in spec.items():
+                if not isinstance(v, str):
+                    raise ConfigError(f"{where}: [gates.env] {k} must be a string: quote the value")
+                env[str(k)] = str(v)
+            continue
+        if not _GATE_NAME.match(name):
+            raise ConfigError(f"{where}: invalid gate name {name!r}: use letters, digits, '.', '_' and '-'")
+        if not hasattr(spec, "get"):
+            raise ConfigError(f"{where}: [gates.{name}] must be a table with cmd = [argv] and timeout = seconds")
+        cmd = spec.get("cmd")
+        if not isinstance(cmd, list) or not cmd or not all(isinstance(a, str) for a in cmd):
+            raise ConfigError(f"{where}: [gates.{name}] cmd must be a non-empty list of strings (an argv, no shell)")
+        timeout = spec.get("timeout", DEFAULT_TIMEOUT_S)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(f"{where}: [gates.{name}] timeout must be a positive number of seconds")
+        gates.append(Gate(name, tuple(str(a) for a in cmd), float(timeout)))
+    return GateConfig(tuple(gates), env)
+
+
+def gate_env(extra: Mapping[str, str], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The clean gate environment: PATH, HOME and LANG from ``base`` (default: this process), then ``extra``."""
+    base = os.environ if base is None else base
+    env = {k: base[k] for k in KEPT_ENV if k in base}
+    env.setdefault("PATH", os.defpath)
+    env.update(extra)
+    return env
+
+
+def log_path(logs_dir: Path, label: str, gate: str) -> Path:
+    """A fresh log file ``<logs_dir>/<label>-<gate>-<n>.log`` (n = 1, 2, ... the first free number),
+    created exclusively so concurrent runs never share a file. Raises ValueError for a bad label."""
+    if not _LABEL.match(label):
+        raise ValueError(f"invalid gate log label {label!r}")
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        path = logs_dir / f"{label}-{gate}-{n}.log"
+        try:
+            with open(path, "x"):
+                return path
+        except FileExistsError:
+            n += 1
+
+
+def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, label: str) -> GateRun:
+    """Run the gates of ``config`` in order in ``cwd``, stopping at the first failure.
+
+    label: names the logs (an MR id or ``batch-12``). Each gate gets :func:`gate_env`, stdin closed,
+    its own session/process group, and at most its timeout (seconds); on timeout the group is killed.
+    Never raises for a failing gate: a missing executable is a failed gate with the reason in its log.
+    """
+    env = gate_env(config.env)
+    results: list[GateResult] = []
+    for gate in config.gates:
+        result = _run_one(gate, Path(cwd), env, log_path(logs_dir, label, gate.name))
+        results.append(result)
+        if not result.ok:
+            break
+    return GateRun(tuple(results))
+
+
+def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path) -> GateResult:
+    started = time.monotonic()
+    with open(log, "wb") as out:
+        out.write(f"$ {' '.join(gate.cmd)}  (cwd {cwd}, timeout {gate.timeout:g}s)\n".encode())
+        out.flush()
+        try:
+            proc = subprocess.Popen(list(gate.cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            out.write(f"gate {gate.name} could not start: {exc}\n".encode())
+            return GateResult(gate.name, False, None, False, time.monotonic() - started, log)
+        try:
+            rc = proc.wait(timeout=gate.timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out.write(f"\ngate {gate.name} timed out after {gate.timeout:g}s: process group killed\n".encode())
+            return GateResult(gate.name, False, None, True, time.monotonic() - started, log)
+        except BaseException:
+            _kill_group(proc)
+            raise
+        finally:
+            _kill_group(proc, only_leftovers=True)
+        out.write(f"\nexit {rc}\n".encode())
+    return GateResult(gate.name, rc == 0, rc, False, time.monotonic() - started, log)
+
+
+def _kill_group(proc: subprocess.Popen[bytes], only_leftovers: bool = False) -> None:
+    """SIGKILL the gate's process group (leftover background children too) and reap the leader."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if not only_leftovers or proc.returncode is None:
+        proc.wait()
+
+
+def log_tail(path: str | os.PathLike[str], lines: int = 20, max_bytes: int = 8192) -> str:
+    """The last ``lines`` lines (at most ``max_bytes`` bytes) of a gate log, decoded leniently; '' if missing."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+

@@ -1,0 +1,367 @@
+"""The refinery: a rig's Bors-style merge queue that never lands a red default branch (DESIGN section 6).
+
+One batch (:meth:`Refinery.process_once`):
+
+1. Crash recovery: MRs left ``merging`` by a dead refinery go back to ``queued``.
+2. Take up to ``[merge_queue] max_batch_size`` queued MRs in queue order (``core.mq``).
+3. Stack them on the default branch tip ``T``: ``T <- MR1 <- ... <- MRn``, one merge commit per MR.
+   Each merge is first a dry run (``git merge-tree --write-tree``) in the rig's bare repository; a
+   conflicting MR leaves the batch (status ``conflict``). Clean merges become commits with
+   ``git commit-tree`` without moving any ref.
+4. Check the tip out in the scratch worktree ``<rig>/refinery`` (detached HEAD, forced, cleaned; the
+   worktree is rebuilt when broken) and run the gates once (``core.gates``).
+5. Green: compare-and-swap ``refs/heads/<default>`` from ``T`` to the tip (``git update-ref NEW OLD``).
+   If the branch moved meanwhile, the whole batch is rebuilt on the new tip (up to 3 times).
+6. Red: run the gates again ``retry_flaky`` times (flaky tests); still red: bisect. The left half is
+   stacked on the current base and gated; a green half becomes the new base, a red one is split
+   again, until single culprits remain. The right half is then stacked on whatever base survived.
+   Gate results are cached by tree sha, so the tree already known red (the whole batch after a green
+   left half) is never gated twice. The branch moves to the last green base: the good set, whose
+   exact commit passed the gates in this run.
+
+Safety: the default branch only ever moves to a commit that passed every gate in this run (checked
+again just before the compare-and-swap), or to a clean merge when the rig has no gates. Human
+worktrees are never touched: the refinery has its own. Queue state lives in the town database, so a
+crash anywhere resumes cleanly; an MR whose commit already reached the default branch (a crash after
+the swap) is recognised as merged without a new commit.
+
+Effects of a settled batch, in one database transaction: MR statuses, the batch metrics row, the
+feed events ``merged`` / ``merge_failed`` / ``merge_conflict``. Then, outside it: merged branches are
+deleted (compare-and-swap), and :meth:`Refinery.notify` runs the bead and mail effects.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+import sqlite_utils
+
+from core import events, git, mq
+from core.db import connect, transaction
+from core.errors import Conflict, GitError
+from core.gates import GateConfig, GateRun, load_gates, log_tail, run_gates
+from core.rigs import Rig, load_rig
+from core.town import Town
+
+MAX_CAS_ATTEMPTS = 3
+
+
+@dataclass
+class Culprit:
+    """An MR whose merge turned the gates red: ``run`` is the red gate run that convicted it."""
+
+    mr: mq.MR
+    run: GateRun
+
+
+@dataclass
+class ConflictReport:
+    """An MR that does not merge cleanly onto ``base``; ``files`` are the conflicted paths."""
+
+    mr: mq.MR
+    base: str
+    files: list[str]
+    after: list[str] = field(default_factory=list)  # culprit MR ids whose removal exposed the conflict
+
+
+@dataclass
+class BatchResult:
+    """The outcome of one batch. Lists hold MR ids. wall_s: seconds. ``tip`` is where the default
+    branch points after the batch; ``moved`` whether this batch moved it; ``rebuilds`` how many times
+    the batch was rebuilt because the branch moved during it. batch 0 means nothing was queued."""
+
+    batch: int
+    rig: str
+    mrs: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    gate_runs: int = 0
+    wall_s: float = 0.0
+    base: str | None = None
+    tip: str | None = None
+    moved: bool = False
+    rebuilds: int = 0
+    outcome: str = "empty"
+
+    @property
+    def empty(self) -> bool:
+        return self.batch == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Refinery:
+    """The merge queue engine of one rig. ``rig``: a Rig or a rig name; ``db``: the town database
+    (opened from ``town.db_path`` when None). One refinery runs per rig at a time (a lock file)."""
+
+    def __init__(self, town: Town, rig: Rig | str, db: sqlite_utils.Database | None = None) -> None:
+        self.town = town
+        self.rig_name = rig.name if isinstance(rig, Rig) else rig
+        self.db = db if db is not None else connect(town.db_path)
+        self._lock = filelock.FileLock(str(town.state_dir / f"refinery-{self.rig_name}.lock"))
+
+    @property
+    def actor(self) -> str:
+        return f"{self.rig_name}/refinery"
+
+    def process_all(self, max_batches: int | None = None) -> list[BatchResult]:
+        """Run batches until the queue is empty (or ``max_batches`` ran). Returns the non-empty results."""
+        out: list[BatchResult] = []
+        while max_batches is None or len(out) < max_batches:
+            result = self.process_once()
+            if result.empty:
+                break
+            out.append(result)
+        return out
+
+    def process_once(self) -> BatchResult:
+        """Run one batch (see the module docstring) and return its result.
+
+        Raises Conflict if another refinery of this rig holds the lock, GitError if the rig's
+        repository is unusable (the batch's MRs are then back in the queue).
+        """
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout as exc:
+            raise Conflict(f"the refinery of rig {self.rig_name!r} is already running: wait for it") from exc
+        try:
+            rig = load_rig(self.town, self.rig_name)
+            mq.requeue_merging(self.db, rig.name)
+            batch, mrs = mq.claim_batch(self.db, rig.name, int(rig.setting("merge_queue", "max_batch_size")),
+                                        aging_step=_aging_step(rig))
+            if not mrs:
+                return BatchResult(0, rig.name)
+            try:
+                result = _Batch(self, rig, batch, mrs).run()
+            except Exception:
+                mq.requeue_merging(self.db, rig.name)
+                raise
+        finally:
+            self._lock.release()
+        self.notify(result)
+        return result
+
+    def notify(self, result: BatchResult) -> None:
+        """Bead and mail effects of a settled batch (beads closed or noted, conflict beads, mails).
+
+        Runs after the queue transaction committed; each effect is idempotent per MR.
+        """
+        return None
+
+
+def _aging_step(rig: Rig) -> float:
+    value = rig.config.get("merge_queue", {}).get("aging_step", mq.AGING_STEP_S)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else mq.AGING_STEP_S
+
+
+class _Batch:
+    """One batch in flight: stacks, gates, bisects and settles its MRs."""
+
+    def __init__(self, refinery: Refinery, rig: Rig, batch: int, mrs: list[mq.MR]) -> None:
+        self.refinery, self.db, self.rig, self.batch, self.mrs = refinery, refinery.db, rig, batch, mrs
+        self.repo = rig.repo_path
+        self.ref = f"refs/heads/{rig.default_branch}"
+        self.gates: GateConfig = load_gates(rig.config, str(rig.path / "rig.toml"))
+        self.retry_flaky = max(0, int(rig.setting("merge_queue", "retry_flaky")))
+        self.logs_dir = refinery.town.logs_dir / "gates"
+        self.gate_runs = 0
+        self._merges: dict[tuple[str, str], str] = {}     # (base commit, MR head) -> merge commit
+        self._runs: dict[str, GateRun] = {}               # tree sha -> gate run
+        self._green: set[str] = set()                     # commits whose gates passed in this run
+        self._worktree_ready = False
+
+    # -- the batch ------------------------------------------------------------------------------
+
+    def run(self) -> BatchResult:
+        started = time.monotonic()
+        result = BatchResult(self.batch, self.rig.name, mrs=[m.id for m in self.mrs])
+        missing = [m for m in self.mrs if not git.commit_exists(self.repo, m.head_sha)]
+        candidates = [m for m in self.mrs if m not in missing]
+        for attempt in range(MAX_CAS_ATTEMPTS):
+            target = git.rev_parse(self.repo, self.ref)
+            if target is None:
+                raise GitError(f"rig {self.rig.name} has no branch {self.rig.default_branch!r}: "
+                               "fix default_branch in rig.toml")
+            self.culprits: list[Culprit] = []
+            self.conflicts: list[ConflictReport] = []
+            self.accepted: list[tuple[mq.MR, str]] = []
+            tip = self._resolve(target, candidates, first=True)
+            if tip == target:
+                moved = False
+            else:
+                if tip not in self._green and self.gates:
+                    raise AssertionError(f"refinery bug: {tip} was not gated green in this run")
+                moved = git.update_ref(self.repo, self.ref, tip, target)
+                if not moved:
+                    result.rebuilds += 1
+                    continue
+            result.base, result.tip, result.moved = target, tip, moved
+            break
+        else:
+            result.outcome = "lost_race"
+            result.gate_runs = self.gate_runs
+            result.wall_s = time.monotonic() - started
+            with transaction(self.db):
+                for m in self.mrs:
+                    self.db.execute("UPDATE merge_requests SET status = 'queued', updated_at = ? WHERE id = ?",
+                                    [time.time(), m.id])
+                mq.finish_batch(self.db, self.batch, "lost_race", 0, 0, 0, self.gate_runs, None, None)
+            return result
+        result.merged = [m.id for m, _ in self.accepted]
+        result.failed = [c.mr.id for c in self.culprits] + [m.id for m in missing]
+        result.conflicts = [c.mr.id for c in self.conflicts]
+        result.gate_runs = self.gate_runs
+        result.outcome = "green" if not result.failed and not result.conflicts else "partial" \
+            if result.merged else "red"
+        result.wall_s = time.monotonic() - started
+        self._settle(result, missing)
+        for m, _ in self.accepted:
+            git.delete_ref(self.repo, f"refs/heads/{m.branch}", m.head_sha)
+        return result
+
+    def _resolve(self, base: str, mrs: list[mq.MR], first: bool = False) -> str:
+        """Accept the good MRs of ``mrs`` on top of ``base`` (bisecting red stacks); return the new base."""
+        stack = self._stack(base, mrs)
+        if not stack:
+            return base
+        tip = stack[-1][1]
+        run = self._gate(tip, [m for m, _ in stack], retries=self.retry_flaky if first else 0)
+        if run is None or run.ok:
+            self.accepted.extend(stack)
+            return tip
+        members = [m for m, _ in stack]
+        if len(members) == 1:
+            self.culprits.append(Culprit(members[0], run))
+            return base
+        mid = len(members) // 2
+        base = self._resolve(base, members[:mid])
+        return self._resolve(base, members[mid:])
+
+    def _stack(self, base: str, mrs: list[mq.MR]) -> list[tuple[mq.MR, str]]:
+        """Merge ``mrs`` in order onto ``base``: [(MR, commit after its merge)]; conflicts are recorded
+        and left out."""
+        out: list[tuple[mq.MR, str]] = []
+        tip = base
+        for m in mrs:
+            key = (tip, m.head_sha)
+            if key not in self._merges:
+                self._merges[key] = self._merge(tip, m)
+            commit = self._merges[key]
+            if commit.startswith("conflict:"):
+                files = commit[len("conflict:"):].split("\0") if len(commit) > len("conflict:") else []
+                after = [c.mr.id for c in self.culprits]
+                self.conflicts.append(ConflictReport(m, tip, files, after))
+                continue
+            out.append((m, commit))
+            tip = commit
+        return out
+
+    def _merge(self, tip: str, m: mq.MR) -> str:
+        """The merge commit of MR ``m`` onto ``tip`` (``tip`` itself when already merged), or
+        ``conflict:<paths NUL-separated>``."""
+        if git.is_ancestor(self.repo, m.head_sha, tip):
+            return tip
+        tree, files = git.merge_tree(self.repo, tip, m.head_sha)
+        if tree is None:
+            return "conflict:" + "\0".join(files)
+        bead = f", {m.bead}" if m.bead else ""
+        message = (f"Merge {m.branch} ({m.id}{bead})\n\n"
+                   f"Merged by the {self.rig.name} refinery, batch {self.batch}.")
+        return git.commit_tree(self.repo, tree, [tip, m.head_sha], message,
+                               name=self.refinery.actor, email=f"refinery@{self.rig.name}.gastown")
+
+    # -- gates ----------------------------------------------------------------------------------
+
+    def _gate(self, commit: str, members: list[mq.MR], retries: int = 0) -> GateRun | None:
+        """Gate ``commit`` (None when the rig has no gates), retrying red runs ``retries`` times.
+        Results are cached by tree: a tree is gated at most once per batch (plus flaky retries)."""
+        if not self.gates:
+            return None
+        tree = git.run_git(["rev-parse", f"{commit}^{{tree}}"], cwd=self.repo).stdout.strip()
+        run = self._runs.get(tree)
+        if run is None:
+            label = members[0].id if len(members) == 1 else f"batch-{self.batch}"
+            for _ in range(retries + 1):
+                run = self._run_gates(commit, label, members)
+                if run.ok:
+                    break
+            assert run is not None
+            self._runs[tree] = run
+        if run.ok:
+            self._green.add(commit)
+        return run
+
+    def _run_gates(self, commit: str, label: str, members: list[mq.MR]) -> GateRun:
+        worktree = self._checkout(commit)
+        run = run_gates(self.gates, worktree, self.logs_dir, label)
+        self.gate_runs += 1
+        with transaction(self.db):
+            mq.record_gate_run(self.db, [m.id for m in members], run.log_paths)
+        return run
+
+    def _checkout(self, commit: str) -> Path:
+        """Put the scratch worktree at ``commit`` (rebuilding it once if it is missing or broken)."""
+        path = self.rig.refinery_dir
+        for attempt in range(2):
+            try:
+                if not self._worktree_ready and not git.worktree_valid(path, self.repo):
+                    self._rebuild_worktree(path, commit)
+                git.checkout_clean(path, commit)
+                self._worktree_ready = True
+                return path
+            except GitError:
+                if attempt:
+                    raise
+                self._worktree_ready = False
+                self._rebuild_worktree(path, commit)
+        return path
+
+    def _rebuild_worktree(self, path: Path, commit: str) -> None:
+        if path.exists():
+            shutil.rmtree(path)
+        git.worktree_add_detached(self.repo, path, commit)
+
+    # -- settling -------------------------------------------------------------------------------
+
+    def _settle(self, result: BatchResult, missing: list[mq.MR]) -> None:
+        """Record every MR's final status, the batch metrics and the feed events in one transaction."""
+        rig, actor = self.rig.name, self.refinery.actor
+        with transaction(self.db):
+            for m, sha in self.accepted:
+                mq.finish(self.db, m.id, "merged", f"merged into {self.rig.default_branch} at {sha[:12]}", sha)
+                events.append(self.db, "merged", actor, rig=rig, bead=m.bead,
+                              payload={"mr": m.id, "branch": m.branch, "merge_sha": sha, "tip": result.tip,
+                                       "batch": self.batch, "polecat": m.polecat, "convoy": m.convoy})
+            for c in self.culprits:
+                failed = c.run.failed
+                reason = f"gate {failed.summary() if failed else 'failed'}; log {failed.log_path if failed else ''}"
+                mq.finish(self.db, c.mr.id, "failed", reason)
+                events.append(self.db, "merge_failed", actor, rig=rig, bead=c.mr.bead,
+                              payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
+                                       "gate": failed.gate if failed else None,
+                                       "log": str(failed.log_path) if failed else None,
+                                       "tail": log_tail(failed.log_path, 10) if failed else "",
+                                       "polecat": c.mr.polecat})
+            for m in missing:
+                mq.finish(self.db, m.id, "failed",
+                          f"commit {m.head_sha[:12]} is not in the rig repository: push the branch again")
+                events.append(self.db, "merge_failed", actor, rig=rig, bead=m.bead,
+                              payload={"mr": m.id, "branch": m.branch, "batch": self.batch, "missing": True,
+                                       "polecat": m.polecat})
+            for c in self.conflicts:
+                why = f"conflicts with {self.rig.default_branch} in {', '.join(c.files) or 'the tree'}"
+                if c.after:
+                    why += f" once {', '.join(c.after)} left the batch"
+                mq.finish(self.db, c.mr.id, "conflict", why)
+                events.append(self.db, "merge_conflict", actor, rig=rig, bead=c.mr.bead,
+                              payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
+                                       "files": c.files, "base": c.base, "polecat": c.mr.polecat})
+            mq.finish_batch(self.db, self.batch, result.outcome, len(result.merged), len(result.failed),
+                            len(result.conflicts), result.gate_runs, result.base, result.tip)

@@ -1,0 +1,338 @@
+"""The refinery on real repositories with real gate commands (issue 6, "Done when").
+
+Each test builds a rig from a real repository, pushes MR branches into the rig's bare repository from
+a temporary clone, queues them with ``mq.submit`` and runs ``Refinery.process_once``. The gate is a
+real shell script that fails whenever a culprit's change (a ``*.bad`` file) is in the tree and records
+every commit it judged, so after every step the tests assert that the default branch is at a commit
+the gates passed (or at the starting commit).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from core import events, git, mq
+from core.config import edit_toml
+from core.db import connect
+from core.refinery import Refinery
+from core.rigs import add_rig, load_rig
+from tests.conftest import git as sh_git
+from tests.conftest import make_repo
+
+GATE_SCRIPT = """\
+# gate: red when a culprit's change (a *.bad file) is in the tree; records its verdict per commit
+sha=$(git rev-parse HEAD)
+if [ -n "$GATE_FLAKE" ] && [ ! -e "$GATE_FLAKE" ]; then
+  : > "$GATE_FLAKE"; echo "$sha flaky" >> "$GATE_RECORD"; echo "flaky failure"; exit 1
+fi
+if ls ./*.bad >/dev/null 2>&1; then
+  echo "$sha red" >> "$GATE_RECORD"; echo "culprit change present:"; ls ./*.bad; exit 1
+fi
+echo "$sha green" >> "$GATE_RECORD"; echo "all good"
+"""
+
+
+class Lab:
+    """A rig ``proj`` with a gate script, a clone to make MR branches in, and the town database."""
+
+    def __init__(self, town, tmp_path: Path, gated: bool = True, batch: int = 4, retry: int = 1,
+                 flaky: bool = False) -> None:
+        self.town, self.tmp = town, tmp_path
+        src = make_repo(tmp_path / "src", {"README.md": "# proj\nline one\n", "app.txt": "app\n"})
+        self.rig = add_rig(town, "proj", str(src))
+        self.repo = self.rig.repo_path
+        self.record = tmp_path / "gate-record.txt"
+        self.record.touch()
+        script = tmp_path / "gate.sh"
+        script.write_text(GATE_SCRIPT)
+        with edit_toml(self.rig.path / "rig.toml") as doc:
+            doc["merge_queue"]["max_batch_size"] = batch
+            doc["merge_queue"]["retry_flaky"] = retry
+            if gated:
+                doc["gates"]["check"] = {"cmd": ["sh", str(script)], "timeout": 30}
+                env = {"GATE_RECORD": str(self.record)}
+                if flaky:
+                    env["GATE_FLAKE"] = str(tmp_path / "flake-marker")
+                doc["gates"]["env"] = env
+        self.work = tmp_path / "work"
+        sh_git(tmp_path, "clone", "-q", str(self.repo), str(self.work))
+        self.db = connect(town.db_path)
+        self.initial = self.main()
+        self.refinery = Refinery(town, "proj", self.db)
+
+    def main(self) -> str:
+        sha = git.rev_parse(self.repo, "refs/heads/main")
+        assert sha is not None
+        return sha
+
+    def mr(self, name: str, files: dict[str, str], priority: int = 2, base: str | None = None) -> mq.MR:
+        """Commit ``files`` on branch polecat/<name>/pj-<name> off ``base`` (default: main now), push, submit."""
+        branch = f"polecat/{name}/pj-{name}"
+        start = base or self.main()
+        sh_git(self.work, "fetch", "-q", "origin")
+        sh_git(self.work, "checkout", "-q", "-B", branch, start)
+        for path, text in files.items():
+            (self.work / path).write_text(text)
+        sh_git(self.work, "add", "-A")
+        sh_git(self.work, "commit", "-q", "-m", f"work of {name}")
+        sh_git(self.work, "push", "-q", "-f", "origin", f"HEAD:refs/heads/{branch}")
+        head = sh_git(self.work, "rev-parse", "HEAD").strip()
+        return mq.submit(self.db, "proj", f"pj-{name}", name, branch, head, start, priority, actor=f"proj/polecats/{name}")
+
+    def verdicts(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {"green": set(), "red": set(), "flaky": set()}
+        for line in self.record.read_text().splitlines():
+            sha, verdict = line.split()
+            out[verdict].add(sha)
+        return out
+
+    def tree_files(self, ref: str = "refs/heads/main") -> set[str]:
+        return set(sh_git(self.repo, "ls-tree", "--name-only", ref).split())
+
+    def assert_main_safe(self) -> None:
+        """The default branch is at the starting commit or at a commit the gate passed, never a red one."""
+        tip = self.main()
+        v = self.verdicts()
+        assert tip not in v["red"]
+        assert tip == self.initial or tip in v["green"], f"main at {tip} which no gate passed"
+        assert not any(f.endswith(".bad") for f in self.tree_files())
+
+    def step(self):
+        result = self.refinery.process_once()
+        self.assert_main_safe()
+        return result
+
+
+@pytest.fixture
+def lab(town, tmp_path):
+    return Lab(town, tmp_path)
+
+
+def test_eight_good_mrs_merge_in_two_batches_with_two_gate_runs(lab):
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": f"{i}\n"}) for i in range(8)]
+    first = lab.step()
+    second = lab.step()
+    assert lab.step().empty
+    assert (first.gate_runs, second.gate_runs) == (1, 1)
+    assert first.merged == [m.id for m in mrs[:4]] and second.merged == [m.id for m in mrs[4:]]
+    assert first.outcome == second.outcome == "green" and first.moved and second.moved
+    assert {f"f{i}.txt" for i in range(8)} <= lab.tree_files()
+    for m in mrs:
+        done = mq.get(lab.db, m.id)
+        assert done.status == "merged" and done.gate_runs == 1 and done.logs
+        assert git.is_ancestor(lab.repo, done.merge_sha, lab.main())
+        assert git.rev_parse(lab.repo, f"refs/heads/{m.branch}") is None  # branch deleted after merge
+    # each MR is one merge commit on the first-parent history of main
+    first_parents = sh_git(lab.repo, "rev-list", "--first-parent", "main").split()
+    assert len(first_parents) == 1 + 8
+    stats = mq.stats(lab.db, "proj")
+    assert (stats["batches"], stats["merged"], stats["gate_runs"], stats["gate_runs_per_mr"]) == (2, 8, 2, 0.25)
+    assert [e.payload["mr"] for e in events.query(lab.db, types=("merged",))] == [m.id for m in mrs]
+    assert Path(mq.get(lab.db, mrs[0].id).logs[0]).name == "batch-1-check-1.log"
+
+
+def test_one_failing_mr_fails_alone_and_the_others_merge(lab):
+    mrs = [lab.mr("a", {"a.txt": "a\n"}), lab.mr("b", {"b.txt": "b\n"}),
+           lab.mr("c", {"c.bad": "broken\n"}), lab.mr("d", {"d.txt": "d\n"})]
+    result = lab.step()
+    assert result.merged == [mrs[0].id, mrs[1].id, mrs[3].id]
+    assert result.failed == [mrs[2].id] and result.conflicts == []
+    assert result.outcome == "partial" and result.moved
+    # full batch + 1 flaky retry, then bisect: [a,b] green; [c,d] on it is the cached red tree, so it is
+    # split without a run: a+b+c red (c convicted), a+b+d green
+    assert result.gate_runs == 5
+    culprit = mq.get(lab.db, mrs[2].id)
+    assert culprit.status == "failed" and "check: exit 1" in culprit.reason
+    assert git.rev_parse(lab.repo, f"refs/heads/{culprit.branch}") == culprit.head_sha  # branch kept
+    failed_event = events.query(lab.db, types=("merge_failed",))[0]
+    assert failed_event.bead == "pj-c" and "c.bad" in failed_event.payload["tail"]
+    assert {"a.txt", "b.txt", "d.txt"} <= lab.tree_files() and "c.bad" not in lab.tree_files()
+    assert lab.main() in lab.verdicts()["green"]
+
+
+def test_a_conflicting_mr_is_taken_out_and_reported(lab):
+    base = lab.main()
+    first = lab.mr("one", {"README.md": "# proj\nline one, by one\n"}, base=base)
+    clash = lab.mr("two", {"README.md": "# proj\nline one, by two\n"}, base=base)
+    other = lab.mr("three", {"three.txt": "3\n"}, base=base)
+    result = lab.step()
+    assert result.merged == [first.id, other.id] and result.conflicts == [clash.id]
+    assert result.gate_runs == 1
+    reported = mq.get(lab.db, clash.id)
+    assert reported.status == "conflict" and "README.md" in reported.reason
+    event = events.query(lab.db, types=("merge_conflict",))[0]
+    assert event.payload["files"] == ["README.md"] and event.bead == "pj-two"
+    assert git.rev_parse(lab.repo, f"refs/heads/{clash.branch}") == clash.head_sha
+
+
+def test_a_flaky_gate_passing_on_retry_merges_everything(town, tmp_path):
+    lab = Lab(town, tmp_path, flaky=True)
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(4)]
+    result = lab.step()
+    assert result.merged == [m.id for m in mrs] and result.gate_runs == 2
+    assert len(lab.verdicts()["flaky"]) == 1 and lab.main() in lab.verdicts()["green"]
+
+
+def test_without_retries_a_flaky_red_is_bisected_not_merged(town, tmp_path):
+    lab = Lab(town, tmp_path, flaky=True, retry=0, batch=2)
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(2)]
+    result = lab.step()
+    # the flaky red is believed: bisection regates p0 alone (green) and convicts p1 from the cached red
+    assert result.merged == [mrs[0].id] and result.failed == [mrs[1].id]
+
+
+def test_two_culprits_in_a_batch_of_eight(town, tmp_path):
+    lab = Lab(town, tmp_path, batch=8)
+    bad = {1, 6}
+    mrs = [lab.mr(f"p{i}", {f"f{i}.{'bad' if i in bad else 'txt'}": "x\n"}) for i in range(8)]
+    result = lab.step()
+    assert result.failed == [mrs[i].id for i in sorted(bad)]
+    assert result.merged == [m.id for i, m in enumerate(mrs) if i not in bad]
+    # full + flaky retry; [0-3] red: [0,1] red: [0] green, [1] convicted (cached tree), [2,3] green;
+    # [4-7] red: [4,5] green, [6,7] convicted without a run (cached tree): [6] red, [7] green
+    assert result.gate_runs == 10
+
+
+def test_random_culprit_sets_always_isolate_exactly_the_culprits(town, tmp_path):
+    lab = Lab(town, tmp_path, batch=6, retry=0)
+    rnd = random.Random(6)
+    for round_ in range(5):
+        size = rnd.randint(1, 6)
+        bad = set(rnd.sample(range(size), rnd.randint(0, size)))
+        mrs = [lab.mr(f"r{round_}x{i}", {f"r{round_}x{i}.{'bad' if i in bad else 'txt'}": "x\n"})
+               for i in range(size)]
+        result = lab.step()
+        assert result.failed == [mrs[i].id for i in sorted(bad)], (size, bad)
+        assert result.merged == [m.id for i, m in enumerate(mrs) if i not in bad], (size, bad)
+
+
+def test_no_gates_merges_on_a_clean_merge_alone(town, tmp_path):
+    lab = Lab(town, tmp_path, gated=False)
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(3)]
+    result = lab.refinery.process_once()
+    assert result.merged == [m.id for m in mrs] and result.gate_runs == 0 and result.moved
+    assert not lab.rig.refinery_dir.exists()  # nothing to check out without gates
+
+
+def test_default_branch_moved_meanwhile_rebuilds_the_batch(lab):
+    """A human pushes to main while the gates run: the compare-and-swap fails and the batch is rebuilt."""
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(2)]
+    sh_git(lab.work, "checkout", "-q", "--detach", lab.main())
+    (lab.work / "human.txt").write_text("pushed by a human\n")
+    sh_git(lab.work, "add", "-A")
+    sh_git(lab.work, "commit", "-q", "-m", "human push")
+    human = sh_git(lab.work, "rev-parse", "HEAD").strip()
+    sh_git(lab.work, "push", "-q", "origin", "HEAD:refs/human/pending")  # the object, not yet main
+    racer = lab.tmp / "race.sh"
+    racer.write_text(f'[ -e "{lab.tmp}/raced" ] || {{ : > "{lab.tmp}/raced"; '
+                     f'git -C "{lab.repo}" update-ref refs/heads/main {human}; }}\n')
+    with edit_toml(lab.rig.path / "rig.toml") as doc:
+        check = doc["gates"]["check"]
+        del doc["gates"]["check"]
+        doc["gates"]["race"] = {"cmd": ["sh", str(racer)], "timeout": 30}
+        doc["gates"]["check"] = check
+        env = doc["gates"]["env"]
+        del doc["gates"]["env"]
+        doc["gates"]["env"] = env
+    result = lab.step()
+    assert result.rebuilds == 1 and result.merged == [m.id for m in mrs] and result.base == human
+    assert git.is_ancestor(lab.repo, human, lab.main())
+    assert result.gate_runs == 2
+
+
+def test_crash_mid_batch_resumes_cleanly(lab):
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(3)]
+    batch, claimed = mq.claim_batch(lab.db, "proj", 4)   # a refinery took the batch, then died
+    assert [m.status for m in claimed] == ["merging"] * 3
+    lab.rig.refinery_dir.mkdir()
+    (lab.rig.refinery_dir / "half-built").write_text("debris of the crash\n")  # a broken scratch worktree
+    result = lab.step()
+    assert result.merged == [m.id for m in mrs]
+    assert not (lab.rig.refinery_dir / "half-built").exists()
+    assert git.worktree_valid(lab.rig.refinery_dir, lab.repo)
+    assert [b.outcome for b in mq.batches(lab.db, "proj")] == ["green", "abandoned"]
+    assert events.query(lab.db, types=("mq_requeued",))[0].payload["mrs"] == [m.id for m in mrs]
+
+
+def test_crash_after_the_swap_recognises_merged_work(lab):
+    """The branch moved but the queue was not updated: the next run marks the MRs merged, no new commit."""
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(2)]
+    lab.refinery.process_once()
+    tip = lab.main()
+    with connect(lab.town.db_path).conn as conn:
+        conn.execute("UPDATE merge_requests SET status = 'merging'")
+    for m in mrs:  # the branches were not deleted yet either
+        sh_git(lab.repo, "update-ref", f"refs/heads/{m.branch}", m.head_sha)
+    result = lab.step()
+    assert result.merged == [m.id for m in mrs] and not result.moved and lab.main() == tip
+
+
+def test_mr_whose_commit_is_missing_fails_with_a_fix(lab):
+    ghost = mq.submit(lab.db, "proj", "pj-ghost", "ghost", "polecat/ghost/pj-ghost", "1" * 40)
+    good = lab.mr("good", {"good.txt": "x\n"})
+    result = lab.step()
+    assert result.merged == [good.id] and result.failed == [ghost.id]
+    assert "push the branch again" in mq.get(lab.db, ghost.id).reason
+
+
+def test_a_second_refinery_of_the_same_rig_is_refused(lab):
+    from core.errors import Conflict
+
+    lab.refinery._lock.acquire()
+    try:
+        with pytest.raises(Conflict, match="already running"):
+            Refinery(lab.town, "proj", lab.db).process_once()
+    finally:
+        lab.refinery._lock.release()
+
+
+def test_priority_orders_the_batch(town, tmp_path):
+    lab = Lab(town, tmp_path, batch=2)
+    low = lab.mr("low", {"low.txt": "x\n"}, priority=3)
+    urgent = lab.mr("urgent", {"urgent.txt": "x\n"}, priority=0)
+    mid = lab.mr("mid", {"mid.txt": "x\n"}, priority=2)
+    assert lab.step().merged == [urgent.id, mid.id]
+    assert lab.step().merged == [low.id]
+
+
+def test_gt_mq_list_and_stats_show_the_queue(lab, run_gt):
+    lab.mr("a", {"a.txt": "x\n"})
+    lab.mr("b", {"b.bad": "x\n"})
+    out = run_gt("mq", "list", cwd=lab.town.root)
+    assert out.returncode == 0, out.stderr
+    assert "gates: check (30s)" in out.stdout and "queued" in out.stdout
+    done = run_gt("mq", "process", "proj", "--all", cwd=lab.town.root)
+    assert done.returncode == 0, done.stderr
+    assert "merged mr-1" in done.stdout and "failed mr-2" in done.stdout
+    lab.assert_main_safe()
+    stats = run_gt("mq", "stats", "--json", cwd=lab.town.root)
+    import json
+    data = json.loads(stats.stdout)
+    assert data["totals"]["merged"] == 1 and data["totals"]["failed"] == 1
+    assert data["batches"][0]["gate_runs"] == 3
+
+
+def test_gt_mq_list_says_when_a_rig_has_no_gates(town, tmp_path, run_gt):
+    Lab(town, tmp_path, gated=False)
+    out = run_gt("mq", "list", cwd=town.root)
+    assert "no gates: MRs merge on a clean merge alone" in out.stdout
+    assert "The merge queue is empty" in out.stdout
+
+
+def test_gate_env_is_clean(town, tmp_path, monkeypatch):
+    lab = Lab(town, tmp_path, gated=False)
+    monkeypatch.setenv("GT_SECRET_TOKEN", "leak")
+    dump = tmp_path / "env.txt"
+    with edit_toml(lab.rig.path / "rig.toml") as doc:
+        doc["gates"]["env-dump"] = {"cmd": ["sh", "-c", f"env > {dump}"], "timeout": 10}
+        doc["gates"]["env"] = {"EXTRA": "1"}
+    lab.mr("a", {"a.txt": "x\n"})
+    assert lab.refinery.process_once().merged
+    names = {line.split("=", 1)[0] for line in dump.read_text().splitlines()}
+    assert "GT_SECRET_TOKEN" not in names and "EXTRA" in names and "PATH" in names
+    assert os.environ["GT_SECRET_TOKEN"] == "leak"
+    assert load_rig(town, "proj").name == "proj"

@@ -1,0 +1,304 @@
+"""The bead record: the classic beads issue fields, their validation and their JSON shapes.
+
+Field set and JSON names follow beads' ``internal/types`` Issue (classic sqlite-era JSONL export):
+``id, title, description, design, acceptance_criteria, notes, status, priority, issue_type, assignee,
+owner, created_at, created_by, updated_at, started_at, closed_at, close_reason, defer_until, due_at,
+external_ref, ephemeral, metadata, labels, dependencies, comments``. Fields this module does not know
+(e.g. ``work_type``, ``estimated_minutes``, the Dolt-era ``dependency_count``/``parent`` snapshots) are
+kept verbatim in ``extra`` and written back after the known ones, so importing never drops data.
+
+Timestamps are kept as the RFC 3339 strings they arrived as (``2026-01-12T02:14:20Z``); new ones are
+written like Go's ``time.RFC3339Nano`` in UTC. Their Unix-nanosecond value is used for ordering.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from core.errors import GtError
+
+STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked")
+ISSUE_TYPES = ("bug", "feature", "task", "epic", "chore", "decision", "message", "molecule", "gate",
+               "spike", "story", "milestone", "merge-request", "convoy", "agent")
+DEP_TYPES = ("blocks", "conditional-blocks", "waits-for", "parent-child", "related", "relates-to",
+             "discovered-from", "tracks", "blocked-by", "follows", "replies-to", "duplicates",
+             "supersedes")
+#: Edge types that hold an issue back while their target is not closed.
+BLOCKING_DEP_TYPES = ("blocks", "conditional-blocks")
+#: Edge types checked for cycles when added (a cycle through any of them deadlocks the ready set).
+ORDERING_DEP_TYPES = ("blocks", "conditional-blocks", "waits-for", "parent-child")
+#: Types that are never offered as ready work (they are plumbing, not tasks).
+NON_WORK_TYPES = ("message", "merge-request", "gate", "molecule", "convoy", "agent")
+MAX_TITLE = 500
+MAX_CHILD_DEPTH = 3
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_TS_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+# Known JSONL keys in export order (beads' Issue struct order; labels/dependencies/comments embedded).
+JSONL_ORDER = ("id", "title", "description", "design", "acceptance_criteria", "notes", "status",
+               "priority", "issue_type", "assignee", "owner", "created_at", "created_by", "updated_at",
+               "started_at", "closed_at", "close_reason", "defer_until", "due_at", "external_ref",
+               "labels", "dependencies", "comments", "ephemeral", "metadata")
+KNOWN_FIELDS = frozenset(JSONL_ORDER)
+#: Keys beads always writes (no ``omitempty``).
+ALWAYS_WRITTEN = ("id", "title", "status", "priority", "issue_type")
+TEXT_FIELDS = ("title", "description", "design", "acceptance_criteria", "notes", "assignee", "owner",
+               "created_by", "close_reason")
+OPTIONAL_TS_FIELDS = ("started_at", "closed_at", "defer_until", "due_at")
+
+
+# ---------------------------------------------------------------- timestamps
+
+def now_ns() -> int:
+    """The current time in Unix nanoseconds."""
+    return time.time_ns()
+
+
+def format_ts(ns: int) -> str:
+    """Unix nanoseconds -> RFC 3339 UTC with trailing fractional zeros trimmed (Go's RFC3339Nano)."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if frac:
+        base += "." + f"{frac:09d}".rstrip("0")
+    return base + "Z"
+
+
+def parse_ts(text: str) -> int:
+    """RFC 3339 timestamp (``Z`` or ``+hh:mm``; no zone means UTC; up to 9 fraction digits) -> Unix ns.
+
+    Raises ValueError for anything else.
+    """
+    m = _TS_RE.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    y, mo, d, h, mi, s, frac, zone = m.groups()
+    offset = 0
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    dt = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=timezone.utc)
+    secs = int(dt.timestamp()) - offset
+    return secs * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+# ---------------------------------------------------------------- validation (GtError, exit 2)
+
+def check_title(title: Any) -> str:
+    """Return ``title`` stripped; raises GtError if empty or longer than 500 characters."""
+    if not isinstance(title, str) or not title.strip():
+        raise GtError("a bead needs a title: give a non-empty TITLE")
+    title = title.strip()
+    if len(title) > MAX_TITLE:
+        raise GtError(f"title is {len(title)} characters long: shorten it to at most {MAX_TITLE}")
+    return title
+
+
+def check_priority(priority: Any) -> int:
+    """Return the priority as an int 0-4 (accepts ``2``, ``"2"``, ``"P2"``); raises GtError otherwise."""
+    value: Any = priority
+    if isinstance(value, str):
+        text = value.strip().upper().removeprefix("P")
+        value = int(text) if text.isdigit() else None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4:
+        raise GtError(f"priority {priority!r} is out of range: use 0 (critical) to 4 (backlog)")
+    return value
+
+
+def check_status(status: Any) -> str:
+    """Return ``status`` if it is one of STATUSES; raises GtError listing them otherwise."""
+    if status not in STATUSES:
+        raise GtError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    return str(status)
+
+
+def check_issue_type(issue_type: Any, strict: bool = True) -> str:
+    """Return ``issue_type``. strict: one of ISSUE_TYPES (create, update); else any lowercase name
+    (import keeps custom types such as ``rig``). Raises GtError otherwise."""
+    if strict and issue_type not in ISSUE_TYPES:
+        raise GtError(f"unknown issue type {issue_type!r}: use one of {', '.join(ISSUE_TYPES)}")
+    if not isinstance(issue_type, str) or not _NAME_RE.match(issue_type):
+        raise GtError(f"invalid issue type {issue_type!r}: use a lowercase name such as task or bug")
+    return issue_type
+
+
+def check_dep_type(dep_type: Any) -> str:
+    """Return ``dep_type`` if it is one of DEP_TYPES; raises GtError listing them otherwise."""
+    if dep_type not in DEP_TYPES:
+        raise GtError(f"unknown dependency type {dep_type!r}: use one of {', '.join(DEP_TYPES)}")
+    return str(dep_type)
+
+
+def check_timestamp(value: Any, name: str) -> str:
+    """Return ``value`` if it is an RFC 3339 timestamp string; raises GtError naming the field."""
+    try:
+        parse_ts(value)
+    except ValueError:
+        raise GtError(f"{name} {value!r} is not a timestamp: use RFC 3339, e.g. 2026-01-02T03:04:05Z") from None
+    return str(value)
+
+
+def parse_metadata(value: Any) -> dict[str, Any] | None:
+    """Metadata as a dict: accepts None, a dict, or a JSON object string. Raises GtError otherwise."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise GtError(f"metadata is not valid JSON ({exc.msg} at column {exc.colno}): "
+                          "give a JSON object such as '{\"k\": 1}'") from None
+    if not isinstance(value, dict):
+        raise GtError("metadata must be a JSON object: give something like '{\"k\": 1}'")
+    return value
+
+
+# ---------------------------------------------------------------- records
+
+@dataclass
+class Dependency:
+    """An edge ``issue_id -> depends_on_id`` of ``type`` (``blocks``: issue waits for depends_on;
+    ``parent-child``: issue is a child of depends_on; ``tracks``: a convoy tracks a bead).
+
+    created_at: RFC 3339 string. extra: unknown JSONL keys of the edge, kept verbatim.
+    """
+
+    issue_id: str
+    depends_on_id: str
+    type: str = "blocks"
+    created_at: str = ""
+    created_by: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The classic beads JSON object of the edge."""
+        out: dict[str, Any] = {"issue_id": self.issue_id, "depends_on_id": self.depends_on_id,
+                               "type": self.type, "created_at": self.created_at,
+                               "created_by": self.created_by}
+        for k, v in self.extra.items():
+            out.setdefault(k, v)
+        return out
+
+
+@dataclass
+class Comment:
+    """A comment on a bead. id: integer, unique in the ledger; created_at: RFC 3339 string."""
+
+    id: int
+    issue_id: str
+    author: str
+    text: str
+    created_at: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The classic beads JSON object of the comment."""
+        out: dict[str, Any] = {"id": self.id, "issue_id": self.issue_id, "author": self.author,
+                               "text": self.text, "created_at": self.created_at}
+        for k, v in self.extra.items():
+            out.setdefault(k, v)
+        return out
+
+
+@dataclass
+class Issue:
+    """One bead. Text fields are '' when empty; optional timestamps None; priority 0-4;
+    metadata a dict or None; extra: unknown JSONL keys, verbatim, in their original order."""
+
+    id: str
+    title: str
+    description: str = ""
+    design: str = ""
+    acceptance_criteria: str = ""
+    notes: str = ""
+    status: str = "open"
+    priority: int = 2
+    issue_type: str = "task"
+    assignee: str = ""
+    owner: str = ""
+    created_at: str = ""
+    created_by: str = ""
+    updated_at: str = ""
+    started_at: str | None = None
+    closed_at: str | None = None
+    close_reason: str = ""
+    defer_until: str | None = None
+    due_at: str | None = None
+    external_ref: str | None = None
+    ephemeral: bool = False
+    metadata: dict[str, Any] | None = None
+    labels: list[str] = field(default_factory=list)
+    dependencies: list[Dependency] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def parent(self) -> str | None:
+        """The id of the parent (target of this bead's ``parent-child`` edge), or None."""
+        for dep in self.dependencies:
+            if dep.type == "parent-child":
+                return dep.depends_on_id
+        return None
+
+    @property
+    def prefix(self) -> str:
+        """The bead prefix: the id up to its first ``-`` (``mp`` for ``mp-a3f8.1``)."""
+        return self.id.split("-", 1)[0]
+
+    def depends_on(self, dep_type: str | None = None) -> list[str]:
+        """Ids this bead depends on (edges of ``dep_type``, or all)."""
+        return [d.depends_on_id for d in self.dependencies if dep_type is None or d.type == dep_type]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field (empty ones included), labels as strings, dependencies and comments as objects,
+        ``parent`` computed, then the unknown fields. The ``gt bead show --json`` contract."""
+        out: dict[str, Any] = {
+            "id": self.id, "title": self.title, "description": self.description, "design": self.design,
+            "acceptance_criteria": self.acceptance_criteria, "notes": self.notes, "status": self.status,
+            "priority": self.priority, "issue_type": self.issue_type, "assignee": self.assignee,
+            "owner": self.owner, "created_at": self.created_at, "created_by": self.created_by,
+            "updated_at": self.updated_at, "started_at": self.started_at, "closed_at": self.closed_at,
+            "close_reason": self.close_reason, "defer_until": self.defer_until, "due_at": self.due_at,
+            "external_ref": self.external_ref, "ephemeral": self.ephemeral,
+            "metadata": self.metadata if self.metadata is not None else {},
+            "labels": list(self.labels),
+            "dependencies": [d.as_dict() for d in self.dependencies],
+            "comments": [c.as_dict() for c in self.comments],
+            "parent": self.parent,
+        }
+        for k, v in self.extra.items():
+            out.setdefault(k, v)
+        return out
+
+    def to_jsonl(self) -> dict[str, Any]:
+        """The classic beads JSONL object: known keys in export order with Go's ``omitempty`` (empty
+        strings, None, False, empty lists left out; ``priority`` always written), then ``extra``."""
+        full = {
+            "id": self.id, "title": self.title, "description": self.description, "design": self.design,
+            "acceptance_criteria": self.acceptance_criteria, "notes": self.notes, "status": self.status,
+            "priority": self.priority, "issue_type": self.issue_type, "assignee": self.assignee,
+            "owner": self.owner, "created_at": self.created_at, "created_by": self.created_by,
+            "updated_at": self.updated_at, "started_at": self.started_at, "closed_at": self.closed_at,
+            "close_reason": self.close_reason, "defer_until": self.defer_until, "due_at": self.due_at,
+            "external_ref": self.external_ref, "labels": sorted(self.labels),
+            "dependencies": [d.as_dict() for d in self.dependencies],
+            "comments": [c.as_dict() for c in self.comments], "ephemeral": self.ephemeral,
+            "metadata": self.metadata,
+        }
+        out: dict[str, Any] = {}
+        for key in JSONL_ORDER:
+            value = full[key]
+            if key in ALWAYS_WRITTEN or value not in ("", None, False, [], ()):
+                out[key] = value
+        for k, v in self.extra.items():
+            if k not in out:
+                out[k] = v
+        return out

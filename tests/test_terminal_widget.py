@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pyte
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,3 +138,321 @@ async def test_keys_reach_the_child(tmp_path):
         shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
         assert shown == expected
         term.stop()
+
+
+@run_async
+async def test_arrows_follow_application_cursor_mode(tmp_path):
+    app = TermApp(script(tmp_path, RAW_ECHO.replace('os.write(1, b"READY', 'os.write(1, b"\\x1b[?1hREADY')))
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        assert term.emulator.application_cursor_keys
+        term.focus()
+        await pilot.press("up", "left", "home")
+        await wait_for(pilot, lambda: screen_has(term, "b'\\x1bOH'"), what="home in SS3 form")
+        shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
+        assert shown == ["b'\\x1bOA'", "b'\\x1bOD'", "b'\\x1bOH'"]
+        term.stop()
+
+
+@run_async
+async def test_priority_bindings_do_not_steal_keys_while_attached(tmp_path):
+    app = TermApp(script(tmp_path, RAW_ECHO))
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        term.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+q", "ctrl+p", "ctrl+c", "tab")
+        await wait_for(pilot, lambda: screen_has(term, "b'\\t'"), what="tab echoed")
+        shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
+        assert shown == ["b'\\x11'", "b'\\x10'", "b'\\x03'", "b'\\t'"]
+        assert app.is_running and app.focused is term
+        assert not any(type(s).__name__ == "CommandPalette" for s in app.screen_stack)
+        term.stop()
+
+
+@run_async
+async def test_detach_chord_leaves_and_app_bindings_work_again(tmp_path):
+    app = TermApp(script(tmp_path, RAW_ECHO))
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        term.focus()
+        await pilot.press("a", "ctrl+right_square_bracket")
+        await wait_for(pilot, lambda: app.detached == 1, what="Detached message")
+        assert app.focused is None
+        await pilot.press("b")  # not attached any more: this key must not reach the child
+        await wait_for(pilot, lambda: screen_has(term, "b'a'"), what="a echoed")
+        await pilot.pause(0.2)
+        assert not screen_has(term, "b'b'") and not screen_has(term, "b'\\x1d'")
+        term.stop()
+        await pilot.press("ctrl+q")  # the app's quit binding is back
+        await pilot.pause()
+    assert not app.is_running
+
+
+@run_async
+async def test_resize_changes_the_childs_tty_size(tmp_path):
+    argv = script(tmp_path, r"""
+        import os, signal, sys, time
+        def show(*_):
+            rows, cols = os.get_terminal_size(0).lines, os.get_terminal_size(0).columns
+            sys.stdout.write(f"\x1b[2J\x1b[Hsize {rows}x{cols}\n"); sys.stdout.flush()
+        signal.signal(signal.SIGWINCH, show)
+        show()
+        while True:
+            time.sleep(1)
+    """)
+    app = TermApp(argv)
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "size 24x80"), what="initial size")
+        await pilot.resize_terminal(100, 30)
+        await wait_for(pilot, lambda: screen_has(term, "size 30x100"), what="resized")
+        assert term.emulator.size == (30, 100)
+        assert len(term.screen_text()) == 30 and len(term.screen_text()[0]) == 100
+        term.stop()
+
+
+@run_async
+async def test_stty_size_after_resize(tmp_path):
+    app = TermApp(["bash", "--norc", "--noprofile"], env={"PATH": "/usr/bin:/bin", "PS1": "$ "})
+    async with app.run_test(size=(90, 20)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "$"), what="bash prompt")
+        await pilot.resize_terminal(70, 15)
+        await pilot.pause(0.1)
+        term.send_text("stty size\r")
+        await wait_for(pilot, lambda: screen_has(term, "15 70"), what="stty size 15 70")
+        term.stop()
+
+
+@run_async
+async def test_modkeys_sequence_and_alternate_screen_keep_the_main_screen(tmp_path):
+    argv = script(tmp_path, r"""
+        import sys, time
+        w = sys.stdout.write
+        w("main line one\r\nmain line two\r\n")
+        w("\x1b[>4;2m\x1b[?4m\x1b[?1;2r")                   # XTMODKEYS, private SGR, private margins
+        w("\x1b[?1049h\x1b[2J\x1b[Hfull screen app\x1b[5;5Hx")   # enter the alternate screen
+        w("\x1b[?1049l")                                      # and leave it
+        w("after\r\n"); sys.stdout.flush()
+        time.sleep(30)
+    """)
+    app = TermApp(argv)
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "after"), what="after")
+        await pilot.pause(0.1)
+        lines = [line.rstrip() for line in term.screen_text()]
+        assert lines[:3] == ["main line one", "main line two", "after"]
+        assert not screen_has(term, "full screen app")
+        after = term.render_line(2)
+        assert not any(seg.style and seg.style.underline for seg in after if seg.text.strip())
+        term.stop()
+
+
+@run_async
+async def test_cursor_position_query_is_answered(tmp_path):
+    argv = script(tmp_path, r"""
+        import os, sys, tty
+        tty.setraw(0)
+        os.write(1, b"\x1b[5;10Habc\x1b[6n")
+        reply = b""
+        while not reply.endswith(b"R"):
+            reply += os.read(0, 32)
+        os.write(1, b"\x1b[1;1Hreply " + repr(reply).encode())
+        os.read(0, 1)
+    """)
+    app = TermApp(argv)
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "reply"), what="reply")
+        assert term.screen_text()[0].rstrip() == "reply b'\\x1b[5;13R'"
+        term.stop()
+
+
+@run_async
+async def test_exit_posts_exited_with_the_return_code(tmp_path):
+    app = TermApp(script(tmp_path, "import sys; print('bye'); sys.exit(3)\n"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: app.exited == [3], what="Exited(3)")
+        assert screen_has(term, "bye") and not term.running
+
+
+@run_async
+async def test_paste_is_bracketed_when_the_child_asks(tmp_path):
+    app = TermApp(script(tmp_path, RAW_ECHO.replace('os.write(1, b"READY', 'os.write(1, b"\\x1b[?2004hREADY')))
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        term.focus()
+        from textual import events
+        term.post_message(events.Paste("one\ntwo"))
+        await wait_for(pilot, lambda: screen_has(term, "201~"), what="pasted text")
+        echoed = "".join(line.strip() for line in term.screen_text() if line.startswith("b'"))
+        assert echoed == "b'\\x1b[200~one\\rtwo\\x1b[201~'"
+        term.stop()
+
+
+@run_async
+async def test_redraws_are_batched_and_hidden_terminals_stop_reading(tmp_path):
+    argv = script(tmp_path, r"""
+        import sys, time
+        n = 0
+        end = time.time() + 30
+        while time.time() < end:
+            n += 1
+            sys.stdout.write(f"line {n}\n"); sys.stdout.flush()
+            time.sleep(0.001)
+    """)
+    app = TermApp(argv)
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: term.frames > 0, what="first frame")
+        start_frames, started = term.frames, time.monotonic()
+        await pilot.pause(0.6)
+        rate = (term.frames - start_frames) / (time.monotonic() - started)
+        assert rate <= 31, f"{rate:.1f} redraws per second"
+        term.display = False
+        await pilot.pause(0.2)
+        assert not term._reading
+        frozen = term.screen_text()
+        await pilot.pause(0.3)
+        assert term.screen_text() == frozen  # nothing is emulated while hidden
+        term.display = True
+        await wait_for(pilot, lambda: term.screen_text() != frozen, what="output after show")
+        assert term._reading
+        term.stop()
+
+
+@pytest.fixture
+def tmux_socket():
+    """A private tmux socket name; the server on it is killed in teardown."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    name = f"gt-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+
+
+@run_async
+async def test_attach_to_a_real_tmux_session(tmux_socket):
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PS1": "tmux$ "}
+    subprocess.run(["tmux", "-L", tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "x",
+                    "-x", "80", "-y", "24", "--", "bash", "--norc", "--noprofile"],
+                   check=True, env={**env, "TERM": "xterm-256color"})
+    app = TermApp(["tmux", "-L", tmux_socket, "attach", "-t", "=x"], env=env)
+    async with app.run_test(size=(100, 30)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "tmux$"), what="bash prompt through tmux")
+        term.focus()
+        await pilot.press(*"echo hi", "enter")
+        await wait_for(pilot, lambda: any(line.rstrip() == "hi" for line in term.screen_text()),
+                       what="hi printed")
+        await pilot.press("ctrl+right_square_bracket")
+        await wait_for(pilot, lambda: app.detached == 1, what="detached")
+        term.stop()  # closing the pty detaches the client; the session lives on
+    alive = subprocess.run(["tmux", "-L", tmux_socket, "has-session", "-t", "=x"], capture_output=True)
+    assert alive.returncode == 0
+
+
+# ---- the emulator alone ------------------------------------------------------------------------------
+
+def test_utf8_split_across_reads_and_wide_characters():
+    emulator = Emulator(20, 3)
+    data = "héllo 日本\r\n".encode()
+    for i in range(len(data)):
+        emulator.feed(data[i:i + 1])
+    assert emulator.display()[0].startswith("héllo 日本")
+
+
+def test_private_sgr_margins_and_modkeys_do_not_crash_or_underline():
+    replies: list[str] = []
+    emulator = Emulator(30, 5, replies.append)
+    emulator.feed(b"\x1b[>4;2m\x1b[?4m\x1b[?1;2r\x1b[>1u\x1b[<u\x1b[=1;1u\x1b[2 q\x1b[?2026$pok\x1b[6n")
+    assert emulator.display()[0].rstrip() == "ok"
+    assert not emulator.screen.buffer[0][0].underscore
+    assert replies == ["\x1b[1;3R"]
+
+
+def test_alternate_screen_modes_restore_main_content_and_cursor():
+    for mode in (1049, 1047, 47):
+        emulator = Emulator(20, 4)
+        emulator.feed(b"shell\r\nprompt$ ")
+        emulator.feed(f"\x1b[?{mode}h\x1b[Hvim".encode())
+        assert emulator.screen.in_alternate_screen and emulator.display()[0].startswith("vim")
+        emulator.feed(f"\x1b[?{mode}l".encode())
+        assert [line.rstrip() for line in emulator.display()[:2]] == ["shell", "prompt$"]
+        if mode == 1049:
+            assert (emulator.screen.cursor.y, emulator.screen.cursor.x) == (1, 8)
+
+
+def test_scroll_repeat_dec_graphics_osc_and_dcs():
+    emulator = Emulator(10, 3)
+    emulator.feed(b"a\r\nb\r\nc\x1b[1S")
+    assert [line.rstrip() for line in emulator.display()] == ["b", "c", ""]
+    emulator.feed(b"\x1b[1T")
+    assert [line.rstrip() for line in emulator.display()] == ["", "b", "c"]
+    emulator.feed(b"\x1b[H\x1b(0lqk\x1b(B\x1bP+q544e\x1b\\x\x1b[3b\x1b]133;A\x07\x1b]2;my title\x1b\\")
+    assert emulator.display()[0] == "┌─┐xxxx   "
+    assert emulator.title == "my title"
+
+
+def test_colour_names_map_to_rich_colours():
+    assert pyte_color("default") is None
+    assert pyte_color("brown") == Color.from_ansi(3)
+    assert pyte_color("brightbrown") == Color.from_ansi(11)
+    assert pyte_color("ff8000").triplet == (255, 128, 0)
+    assert pyte_color("nonsense") is None
+
+
+def test_key_encoding_table():
+    assert encode_key("up", None) == b"\x1b[A"
+    assert encode_key("up", None, application_cursor=True) == b"\x1bOA"
+    assert encode_key("ctrl+left", None, application_cursor=True) == b"\x1b[1;5D"
+    assert encode_key("end", None) == b"\x1b[F"
+    assert encode_key("f1", None) == b"\x1bOP" and encode_key("f12", None) == b"\x1b[24~"
+    assert encode_key("shift+f3", None) == b"\x1b[1;2R"
+    assert encode_key("ctrl+pagedown", None) == b"\x1b[6;5~"
+    assert encode_key("ctrl+c", None) == b"\x03" and encode_key("ctrl+backslash", None) == b"\x1c"
+    assert encode_key("alt+ctrl+a", None) == b"\x1b\x01"
+    assert encode_key("alt+up", None) == b"\x1b[1;3A"
+    assert encode_key("A", "A") == b"A" and encode_key("eacute", "é") == "é".encode()
+    assert encode_key("shift+tab", None) == b"\x1b[Z"
+    assert encode_key("alt+shift+a", None) == b"\x1bA" and encode_key("shift+a", None) == b"A"
+    assert encode_key("ctrl+shift+a", None) == b"\x01" and encode_key("ctrl+h", None) == b"\x08"
+    assert encode_key("ctrl+f99", None) is None
+
+
+def test_stock_pyte_needs_these_patches():
+    """Why the emulator subclasses pyte: if a pyte upgrade fixes these, the patches can go."""
+    screen = pyte.Screen(20, 3)
+    stream = pyte.Stream(screen)
+    stream.feed("\x1b[>4;2mx")
+    assert screen.buffer[0][0].underscore  # XTMODKEYS misread as SGR 4 (underline on)
+    with pytest.raises(TypeError):
+        stream.feed("\x1b[?4m")  # private SGR
+    with pytest.raises(TypeError):
+        stream.feed("\x1b[?1;2r")  # private margins
+    stream.feed("\x1b[?1049h\x1b[Halt")
+    assert screen.display[0].startswith("alt")  # no alternate screen: the main one is overwritten
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40),
+                          st.sampled_from([b"\x1b[", b"\x1b]", b"\x1bP", b"\x1b[?", b"\x1b[>", b";", b":",
+                                           b"1049h", b"m", b"r", b"\x1b(0", b"\x1b\\", b"\x07", b"6n",
+                                           b"38:2::1:2:3m", b"\x1b[999;999H", b"\x1b[0S", b"b", b"\xe6\x97"])),
+                max_size=30))
+def test_emulator_never_raises_on_any_bytes(chunks):
+    replies: list[str] = []
+    emulator = Emulator(12, 4, replies.append)
+    for chunk in chunks:
+        emulator.feed(chunk)
+    lines = emulator.display()
+    assert len(lines) == 4
+    cursor = emulator.screen.cursor
+    assert 0 <= cursor.y < 4 and 0 <= cursor.x <= 12

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import copy
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -170,6 +171,20 @@ class TerminalScreen(pyte.Screen):
         if self._last_char:
             self.draw(self._last_char * min(count or 1, self.columns * self.lines))
 
+    def erase_in_line(self, how: int = 0, private: bool = False, *rest: int) -> None:
+        """EL: erase part of the cursor's line with the cursor's attributes (pyte's, one dict update)."""
+        y, x = self.cursor.y, self.cursor.x
+        if how == 0:
+            interval = range(x, self.columns)
+        elif how == 1:
+            interval = range(x + 1)
+        elif how == 2:
+            interval = range(self.columns)
+        else:
+            return
+        self.dirty.add(y)
+        self.buffer[y].update(dict.fromkeys(interval, self.cursor.attrs))
+
     # ---- drawing ----------------------------------------------------------------------------------
     def draw(self, data: str) -> None:
         """Draw text at the cursor; printable ASCII takes a cached fast path, the rest goes to pyte."""
@@ -206,15 +221,12 @@ class TerminalScreen(pyte.Screen):
                 self.carriage_return()
                 self.linefeed()
             n = min(end - start, columns - cursor.x)
-            line = self.buffer[cursor.y]
+            chunk = data[start:start + n]
+            for ch in set(chunk).difference(cells):
+                cells[ch] = attrs._replace(data=ch)
             x = cursor.x
-            for ch in data[start:start + n]:
-                cell = cells.get(ch)
-                if cell is None:
-                    cell = cells[ch] = attrs._replace(data=ch)
-                line[x] = cell
-                x += 1
-            cursor.x = x
+            self.buffer[cursor.y].update(zip(range(x, x + n), map(cells.__getitem__, chunk)))
+            cursor.x = x + n
             start += n
             self.dirty.add(cursor.y)
 
@@ -227,6 +239,39 @@ class TerminalStream(pyte.Stream):
 
     csi = {**pyte.Stream.csi, "S": "scroll_up", "T": "scroll_down", "b": "repeat_character"}
     events = pyte.Stream.events | {"scroll_up", "scroll_down", "repeat_character"}
+    #: A whole 7-bit CSI sequence without intermediates or embedded controls (the common case).
+    _csi_pattern = re.compile("\x1b\\[([0-?]*)([@-~])")
+
+    def feed(self, data: str) -> None:
+        """Parse ``data``: pyte's loop (plain-text runs go straight to ``draw``) plus a fast path that
+        dispatches complete CSI sequences found in one piece without stepping the parser per character."""
+        if self.listener is None:
+            raise RuntimeError("Listener is not set")
+        send = self._send_to_parser
+        draw = self.listener.draw
+        match_text = self._text_pattern.match
+        match_csi = self._csi_pattern.match
+        dispatch_csi = self._dispatch_csi
+        taking_plain_text = self._taking_plain_text
+        length = len(data)
+        offset = 0
+        while offset < length:
+            if taking_plain_text:
+                match = match_text(data, offset)
+                if match:
+                    start, offset = match.span()
+                    draw(data[start:offset])
+                    continue
+                match = match_csi(data, offset)
+                if match:
+                    offset = match.end()
+                    dispatch_csi(self._csi_handlers, self.csi, match.group(1), match.group(2))
+                    continue
+                taking_plain_text = False
+            else:
+                taking_plain_text = send(data[offset:offset + 1])
+                offset += 1
+        self._taking_plain_text = taking_plain_text
 
     def _parser_fsm(self):  # type: ignore[override]
         """The parser coroutine: pyte's structure (one character per ``send``), new CSI/OSC/DCS rules."""
@@ -240,6 +285,7 @@ class TerminalStream(pyte.Stream):
         sharp_dispatch = {char: getattr(listener, name) for char, name in self.sharp.items()}
         csi_names = self.csi
         csi_dispatch = {char: getattr(listener, name) for char, name in csi_names.items()}
+        self._csi_handlers = csi_dispatch
 
         ESC, CSI_C1, OSC_C1 = ctrl.ESC, ctrl.CSI_C1, ctrl.OSC_C1
         ST_C1, BEL = ctrl.ST_C1, ctrl.BEL

@@ -143,8 +143,8 @@ def encode_key(key: str, character: str | None, application_cursor: bool = False
     if character is not None and character != "" and (character.isprintable() or ord(character[0]) < 0x20
                                                        or character == "\x7f"):
         return character.encode("utf-8", "replace")
-    if not mods and len(base) == 1:
-        return base.encode()
+    if len(base) == 1 and set(mods) <= {"shift"}:
+        return (base.upper() if mods else base).encode()
     return None
 
 
@@ -294,16 +294,16 @@ class TerminalView(Widget, can_focus=True):
         return self._child is not None and key != DETACH_KEY
 
     def on_resize(self, event: events.Resize) -> None:
-        lines, columns = self._grid_size()
-        if self._child is None:
-            if self.autostart and not self._spawned:
-                self.start()
+        if self._child is None and self.autostart and not self._spawned:
+            self.start()
             return
+        lines, columns = self._grid_size()
         self.emulator.resize(lines, columns)
-        try:
-            self._child.setwinsize(lines, columns)
-        except OSError:
-            pass  # the child is going away; the reader will notice
+        if self._child is not None:
+            try:
+                self._child.setwinsize(lines, columns)
+            except OSError:
+                pass  # the child is going away; the reader will notice
         self._strips.clear()
         self.refresh()
 

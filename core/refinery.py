@@ -26,14 +26,19 @@ crash anywhere resumes cleanly; an MR whose commit already reached the default b
 the swap) is recognised as merged without a new commit.
 
 Effects of a settled batch, in one database transaction: MR statuses, the batch metrics row, the
-feed events ``merged`` / ``merge_failed`` / ``merge_conflict``. Then, outside it: merged branches are
-deleted (compare-and-swap), and :meth:`Refinery.notify` runs the bead and mail effects.
+feed events ``merged`` / ``merge_failed`` / ``merge_conflict``, and the bead and mail effects: a merged
+MR's bead is closed with the merge sha in the reason and its polecat gets a MERGED mail; a culprit's
+bead gets the failing gate's log tail as a comment and its polecat a FIX_NEEDED mail (the branch
+stays); a conflicting MR's bead gets a note, a P1 "resolve conflicts" bead is filed (``discovered-from``
+the original) and its polecat is mailed. Then, outside it: merged branches are deleted (compare-and-
+swap) and the convoy hooks run (:func:`on_convoy_progress`).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +46,10 @@ from typing import Any
 import filelock
 import sqlite_utils
 
-from core import events, git, mq
+from core import events, git, mail, mq
+from core.beads import BeadStore
 from core.db import connect, transaction
-from core.errors import Conflict, GitError
+from core.errors import Conflict, GitError, GtError
 from core.gates import GateConfig, GateRun, load_gates, log_tail, run_gates
 from core.rigs import Rig, load_rig
 from core.town import Town
@@ -145,15 +151,8 @@ class Refinery:
                 raise
         finally:
             self._lock.release()
-        self.notify(result)
+        _run_convoy_hooks(self.town, self.db, result)
         return result
-
-    def notify(self, result: BatchResult) -> None:
-        """Bead and mail effects of a settled batch (beads closed or noted, conflict beads, mails).
-
-        Runs after the queue transaction committed; each effect is idempotent per MR.
-        """
-        return None
 
 
 def _aging_step(rig: Rig) -> float:
@@ -331,37 +330,126 @@ class _Batch:
     # -- settling -------------------------------------------------------------------------------
 
     def _settle(self, result: BatchResult, missing: list[mq.MR]) -> None:
-        """Record every MR's final status, the batch metrics and the feed events in one transaction."""
+        """Record every MR's final status, the batch metrics, the feed events and the bead and mail
+        effects in one transaction (all or nothing; a crash before it leaves the MRs ``merging``)."""
         rig, actor = self.rig.name, self.refinery.actor
+        fx = _Effects(self.refinery.town, self.db, self.rig)
         with transaction(self.db):
             for m, sha in self.accepted:
                 mq.finish(self.db, m.id, "merged", f"merged into {self.rig.default_branch} at {sha[:12]}", sha)
                 events.append(self.db, "merged", actor, rig=rig, bead=m.bead,
                               payload={"mr": m.id, "branch": m.branch, "merge_sha": sha, "tip": result.tip,
                                        "batch": self.batch, "polecat": m.polecat, "convoy": m.convoy})
+                fx.merged(m, sha)
             for c in self.culprits:
                 failed = c.run.failed
+                tail = log_tail(failed.log_path, 20) if failed else ""
                 reason = f"gate {failed.summary() if failed else 'failed'}; log {failed.log_path if failed else ''}"
                 mq.finish(self.db, c.mr.id, "failed", reason)
                 events.append(self.db, "merge_failed", actor, rig=rig, bead=c.mr.bead,
                               payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
                                        "gate": failed.gate if failed else None,
                                        "log": str(failed.log_path) if failed else None,
-                                       "tail": log_tail(failed.log_path, 10) if failed else "",
-                                       "polecat": c.mr.polecat})
+                                       "tail": tail, "polecat": c.mr.polecat})
+                fx.failed(c.mr, reason, tail)
             for m in missing:
-                mq.finish(self.db, m.id, "failed",
-                          f"commit {m.head_sha[:12]} is not in the rig repository: push the branch again")
+                reason = f"commit {m.head_sha[:12]} is not in the rig repository: push the branch again"
+                mq.finish(self.db, m.id, "failed", reason)
                 events.append(self.db, "merge_failed", actor, rig=rig, bead=m.bead,
                               payload={"mr": m.id, "branch": m.branch, "batch": self.batch, "missing": True,
                                        "polecat": m.polecat})
+                fx.failed(m, reason, "")
             for c in self.conflicts:
                 why = f"conflicts with {self.rig.default_branch} in {', '.join(c.files) or 'the tree'}"
                 if c.after:
                     why += f" once {', '.join(c.after)} left the batch"
                 mq.finish(self.db, c.mr.id, "conflict", why)
+                resolver = fx.conflict(c.mr, why, c.files)
                 events.append(self.db, "merge_conflict", actor, rig=rig, bead=c.mr.bead,
                               payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
-                                       "files": c.files, "base": c.base, "polecat": c.mr.polecat})
+                                       "files": c.files, "base": c.base, "polecat": c.mr.polecat,
+                                       "conflict_bead": resolver})
             mq.finish_batch(self.db, self.batch, result.outcome, len(result.merged), len(result.failed),
                             len(result.conflicts), result.gate_runs, result.base, result.tip)
+
+
+class _Effects:
+    """Bead and mail effects of settled MRs (joins the caller's transaction; all plain SQL through
+    the shared connection). MRs without a known bead or polecat skip those effects."""
+
+    def __init__(self, town: Town, db: sqlite_utils.Database, rig: Rig) -> None:
+        self.town, self.db, self.rig = town, db, rig
+        self.store = BeadStore(town, db=db)
+        self.actor = f"{rig.name}/refinery"
+
+    def _bead(self, m: mq.MR) -> bool:
+        return bool(m.bead) and self.store.exists(m.bead)
+
+    def _mail(self, m: mq.MR, subject: str, body: str) -> None:
+        if not m.polecat:
+            return
+        try:
+            to = mail.parse_address(f"{m.rig}/polecats/{m.polecat}")
+        except GtError:
+            return
+        mail.send(self.town, to, subject, body, self.actor, db=self.db, priority=1)
+
+    def merged(self, m: mq.MR, sha: str) -> None:
+        """Close the MR's bead with the merge sha in the reason; mail MERGED to its polecat."""
+        if self._bead(m):
+            self.store.close(m.bead, self.actor, reason=f"merged {m.id} into {self.rig.default_branch} at {sha}",
+                             force=True)
+        self._mail(m, f"MERGED {m.bead or m.branch}",
+                   f"{m.id} ({m.branch}) merged into {self.rig.default_branch} at {sha}.")
+
+    def failed(self, m: mq.MR, reason: str, tail: str) -> None:
+        """Note the failure (with the failing gate's log tail) on the bead; mail FIX_NEEDED (branch kept)."""
+        text = f"{m.id} failed in the refinery: {reason}"
+        if tail:
+            text += f"\n\nlog tail:\n{tail}"
+        if self._bead(m):
+            self.store.add_comment(m.bead, text, self.actor)
+        self._mail(m, f"FIX_NEEDED {m.bead or m.branch}",
+                   f"{text}\n\nYour branch {m.branch} is kept: fix it, commit and run gt done again.")
+
+    def conflict(self, m: mq.MR, why: str, files: list[str]) -> str | None:
+        """Note the conflict on the bead, file a P1 "resolve conflicts" bead linked to it (once per MR),
+        mail the polecat. Returns the new bead's id (None without an original bead)."""
+        resolver = None
+        if self._bead(m):
+            self.store.add_comment(m.bead, f"{m.id} {why}", self.actor)
+            ref = f"gt-mr:{m.id}:conflict"
+            row = self.db.execute("SELECT id FROM issues WHERE external_ref = ?", [ref]).fetchone()
+            if row is None:
+                resolver = self.store.create(
+                    f"Resolve merge conflicts of {m.bead} ({m.branch})", actor=self.actor, prefix=self.rig.prefix,
+                    issue_type="task", priority=1, external_ref=ref, deps=[(m.bead, "discovered-from")],
+                    description=(f"{m.id} ({m.branch} at {m.head_sha}) {why}.\n\nConflicted paths: "
+                                 f"{', '.join(files) or '-'}.\nMerge {self.rig.default_branch} into the branch, "
+                                 "resolve the conflicts, commit and run gt done again.")).id
+            else:
+                resolver = str(row[0])
+        self._mail(m, f"CONFLICT {m.bead or m.branch}",
+                   f"{m.id} ({m.branch}) {why}." + (f" Filed {resolver} to resolve it." if resolver else ""))
+        return resolver
+
+
+ConvoyHook = Callable[[Town, sqlite_utils.Database, str], None]
+_convoy_hooks: list[ConvoyHook] = []
+
+
+def on_convoy_progress(hook: ConvoyHook) -> ConvoyHook:
+    """Register ``hook(town, db, convoy_id)``, called after a batch merged beads of that convoy (the
+    convoy module registers its landing check here). Returns ``hook`` (usable as a decorator)."""
+    if hook not in _convoy_hooks:
+        _convoy_hooks.append(hook)
+    return hook
+
+
+def _run_convoy_hooks(town: Town, db: sqlite_utils.Database, result: BatchResult) -> None:
+    if not result.merged or not _convoy_hooks:
+        return
+    convoys = sorted({mq.get(db, mr_id).convoy for mr_id in result.merged} - {None})
+    for convoy in convoys:
+        for hook in list(_convoy_hooks):
+            hook(town, db, convoy)

@@ -1,0 +1,87 @@
+"""Effects of a settled batch on the beads ledger, the mail and the convoy hook (issue 6 items 3-5)."""
+
+from __future__ import annotations
+
+from core import events, mail, mq, refinery
+from core.beads import BeadStore
+from tests.test_refinery import Lab
+
+
+def _bead(lab: Lab, title: str) -> str:
+    store = BeadStore(lab.town, db=lab.db)
+    return store.create(title, actor="mayor", prefix=lab.rig.prefix, status="in_progress").id
+
+
+def _mr(lab: Lab, bead: str, polecat: str, files: dict[str, str], base: str | None = None, convoy=None) -> mq.MR:
+    m = lab.mr(polecat, files, base=base)
+    with lab.db.conn:
+        lab.db.execute("UPDATE merge_requests SET bead = ?, convoy = ? WHERE id = ?", [bead, convoy, m.id])
+    return mq.get(lab.db, m.id)
+
+
+def test_merged_bead_is_closed_with_the_sha_and_the_polecat_gets_merged_mail(town, tmp_path):
+    lab = Lab(town, tmp_path)
+    bead = _bead(lab, "add feature")
+    m = _mr(lab, bead, "nux", {"feature.txt": "x\n"})
+    result = lab.step()
+    sha = mq.get(lab.db, m.id).merge_sha
+    closed = BeadStore(town, db=lab.db).get(bead)
+    assert result.merged == [m.id] and closed.status == "closed" and sha in closed.close_reason
+    inbox = mail.inbox(town, "proj/polecats/nux", db=lab.db)
+    assert [x.subject for x in inbox] == [f"MERGED {bead}"] and sha in inbox[0].body
+    assert inbox[0].sender == "proj/refinery"
+
+
+def test_culprit_bead_gets_the_log_tail_and_the_polecat_fix_needed(town, tmp_path):
+    lab = Lab(town, tmp_path)
+    good, bad = _bead(lab, "good work"), _bead(lab, "bad work")
+    _mr(lab, good, "ace", {"good.txt": "x\n"})
+    culprit = _mr(lab, bad, "toast", {"broken.bad": "x\n"})
+    result = lab.step()
+    assert result.failed == [culprit.id]
+    issue = BeadStore(town, db=lab.db).get(bad)
+    assert issue.status == "in_progress"
+    note = issue.comments[-1].text
+    assert "check: exit 1" in note and "culprit change present" in note and "broken.bad" in note
+    fix = mail.inbox(town, "proj/polecats/toast", db=lab.db)
+    assert fix[0].subject == f"FIX_NEEDED {bad}" and "gt done again" in fix[0].body
+    assert BeadStore(town, db=lab.db).get(good).status == "closed"
+
+
+def test_conflict_files_a_p1_bead_linked_to_the_original_once(town, tmp_path):
+    lab = Lab(town, tmp_path)
+    base = lab.main()
+    a, b = _bead(lab, "edit readme one way"), _bead(lab, "edit readme another way")
+    _mr(lab, a, "one", {"README.md": "# proj\none\n"}, base=base)
+    clash = _mr(lab, b, "two", {"README.md": "# proj\ntwo\n"}, base=base)
+    lab.step()
+    store = BeadStore(town, db=lab.db)
+    ev = events.query(lab.db, types=("merge_conflict",))[0]
+    resolver = store.get(ev.payload["conflict_bead"])
+    assert resolver.priority == 1 and resolver.id.startswith(lab.rig.prefix + "-") and "README.md" in resolver.description
+    assert resolver.depends_on("discovered-from") == [b]
+    assert "conflicts with main in README.md" in store.get(b).comments[-1].text
+    assert mail.inbox(town, "proj/polecats/two", db=lab.db)[0].subject == f"CONFLICT {b}"
+    # a retry that conflicts again reuses the resolver bead instead of filing a second one
+    mq.retry(lab.db, clash.id)
+    lab.step()
+    again = events.query(lab.db, types=("merge_conflict",))[-1]
+    assert again.payload["conflict_bead"] == resolver.id
+    assert len(store.list(labels=(), status=["open"], prefix=lab.rig.prefix, issue_type="task")) == 1
+
+
+def test_convoy_hook_runs_for_convoys_whose_beads_merged(town, tmp_path):
+    lab = Lab(town, tmp_path)
+    seen = []
+
+    def hook(town_, db, convoy):
+        seen.append((town_.root, convoy, mq.get(db, m.id).status))
+
+    refinery.on_convoy_progress(hook)
+    try:
+        m = _mr(lab, _bead(lab, "tracked"), "nux", {"c.txt": "x\n"}, convoy="hq-cv-abc")
+        _mr(lab, _bead(lab, "untracked"), "ace", {"d.txt": "x\n"})
+        lab.step()
+    finally:
+        refinery._convoy_hooks.remove(hook)
+    assert seen == [(town.root, "hq-cv-abc", "merged")]

@@ -1,0 +1,577 @@
+"""The session host: agents run in tmux sessions on a private server per town (DESIGN section 4).
+
+One tmux server per town, on the socket ``tmux -L gt-<10 hex of sha1(town root)>``, never the user's
+default server, so the agents outlive the cockpit. Session names come from roles (:func:`session_name`):
+``mayor``, ``deacon``, ``<rig>-<polecat>``, ``<rig>-refinery``, ``<rig>-witness``, ``<rig>-crew-<name>``.
+
+No shell ever parses agent or user text here. tmux's own argument parser treats an argument that ends
+in ``;`` as a command separator, so the agent's argv, cwd and environment never reach tmux at all:
+:meth:`SessionHost.start` writes them to a JSON spec file and tmux runs this module as a launcher
+(``python -m core.sessions SPEC``) that reads the spec, changes directory and ``execvpe``s the agent
+(same pid, so the pane's pid is the agent's). Text typed into a session goes through ``send-keys -l``
+with the trailing ``;`` escaped the way tmux documents (``\\;``).
+
+Every session's output is piped to ``.gastown/logs/<session>.log`` (:mod:`core.transcripts`).
+
+This module imports only the standard library and light ``core`` modules: the launcher starts inside
+tmux for every session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core import transcripts
+from core.errors import Conflict, GtError, NotFound
+
+if TYPE_CHECKING:
+    from core.town import Town
+
+SESSION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,79}$")
+KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,31}$")
+ROLE_SUFFIXES = ("refinery", "witness", "crew")
+DEFAULT_SIZE = (200, 50)
+SEND_CHUNK = 256
+HISTORY_LIMIT = 50000
+
+# Server options, applied (idempotently) before every session start. The server is started with
+# -f /dev/null so no user ~/.tmux.conf changes what the cockpit relies on.
+SERVER_OPTIONS: tuple[tuple[str, ...], ...] = (
+    ("set-option", "-g", "status", "off"),
+    ("set-option", "-g", "history-limit", str(HISTORY_LIMIT)),
+    ("set-option", "-g", "remain-on-exit", "on"),
+    ("set-option", "-g", "destroy-unattached", "off"),
+    ("set-option", "-g", "exit-empty", "on"),
+    ("set-option", "-g", "default-terminal", "tmux-256color"),
+    ("set-option", "-g", "allow-rename", "off"),
+    ("set-option", "-s", "escape-time", "0"),
+)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One session as tmux reports it.
+
+    pid: the agent's process (the pane's first process). alive: the pane has not exited.
+    exit_status: the agent's exit code once dead, else None (tmux 3.3 reports it a moment after
+    the pane dies, and under load sometimes not at all: measured 3 of 60 lost). created: Unix seconds.
+    cols/rows: window size in cells. attached: number of tmux clients attached.
+    """
+
+    name: str
+    pid: int
+    alive: bool
+    exit_status: int | None
+    created: float
+    cols: int
+    rows: int
+    attached: int
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready view."""
+        return dict(self.__dict__)
+
+
+def check_session_name(name: str) -> str:
+    """Return ``name`` if it is a valid session name (``^[a-z][a-z0-9_-]{0,79}$``: no ``.``, ``:`` or
+    spaces, which tmux reads as window/pane separators). Raises GtError otherwise."""
+    if not SESSION_NAME.match(name or ""):
+        raise GtError(f"invalid session name {name!r}: use a lowercase letter first, then a-z 0-9 _ - "
+                      "(e.g. mayor, myrig-toast, myrig-refinery)")
+    return name
+
+
+def session_name(role: str, rig: str | None = None, name: str | None = None) -> str:
+    """The session name of a role: ``mayor``/``deacon``; ``polecat`` -> ``<rig>-<name>``;
+    ``refinery``/``witness`` -> ``<rig>-<role>``; ``crew`` -> ``<rig>-crew-<name>``.
+
+    Raises GtError for an unknown role, a missing rig/name, or a polecat named like a rig role
+    (``refinery``, ``witness``, ``crew``), which would collide with that role's session.
+    """
+    from core.names import check_polecat_name, check_rig_name
+
+    if role in ("mayor", "deacon"):
+        return role
+    if not rig:
+        raise GtError(f"role {role!r} needs a rig: pass the rig name")
+    check_rig_name(rig)
+    if role in ("refinery", "witness"):
+        return check_session_name(f"{rig}-{role}")
+    if role not in ("polecat", "crew") or not name:
+        raise GtError(f"unknown role {role!r} or missing name: use mayor, deacon, polecat, crew, "
+                      "refinery or witness (polecat and crew need a name)")
+    check_polecat_name(name)
+    if role == "crew":
+        return check_session_name(f"{rig}-crew-{name}")
+    if name in ROLE_SUFFIXES:
+        raise GtError(f"polecat name {name!r} is reserved for the rig's {name} session: choose another name")
+    return check_session_name(f"{rig}-{name}")
+
+
+def socket_name(root: str | os.PathLike[str]) -> str:
+    """The tmux socket name of the town at ``root``: ``gt-`` + the first 10 hex digits of
+    sha1(absolute path)."""
+    digest = hashlib.sha1(str(Path(root).resolve()).encode("utf-8")).hexdigest()
+    return f"gt-{digest[:10]}"
+
+
+def tmux_arg(text: str) -> str:
+    """``text`` made safe as one tmux argument: tmux splits commands at an argument ending in ``;``
+    and turns a trailing ``\\;`` into ``;`` (tmux(1), COMMAND PARSING), so a trailing ``;`` gets a
+    backslash."""
+    return text[:-1] + "\\;" if text.endswith(";") else text
+
+
+class _ServerDown(GtError):
+    """No tmux server is running on the socket."""
+
+
+class SessionHost:
+    """The tmux server of one town and the sessions on it.
+
+    town: the Town (logs go to ``town.logs_dir``, launcher specs to ``town.state_dir/sessions``,
+    transcript cap from ``[logs] max_bytes/keep``). socket: tmux socket name (default
+    :func:`socket_name` of the town root; tests pass their own). Raises GtError if tmux is missing.
+    """
+
+    def __init__(self, town: Town, socket: str | None = None) -> None:
+        self.town = town
+        self.socket = socket or socket_name(town.root)
+        if not re.match(r"^[A-Za-z0-9_.-]{1,64}$", self.socket):
+            raise GtError(f"invalid tmux socket name {self.socket!r}: use letters, digits, . _ -")
+        tmux = shutil.which("tmux")
+        if tmux is None:
+            raise GtError("tmux is not installed: install it (e.g. sudo apt-get install tmux)")
+        self.tmux = tmux
+        self.logs_dir = town.logs_dir
+        self.specs_dir = town.state_dir / "sessions"
+
+    # -- tmux plumbing ---------------------------------------------------------------------------
+
+    def _run(self, *args: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+        """Run ``tmux -L SOCKET -f /dev/null ARGS`` (argv list). Raises _ServerDown, NotFound or GtError."""
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        proc = subprocess.run([self.tmux, "-L", self.socket, "-f", "/dev/null", *args], capture_output=True,
+                              text=True, env=env, stdin=subprocess.DEVNULL, timeout=timeout)
+        if check and proc.returncode != 0:
+            err = (proc.stderr or proc.stdout).strip().splitlines()
+            msg = err[-1] if err else f"exit status {proc.returncode}"
+            if "no server running" in msg or "error connecting to" in msg:
+                raise _ServerDown(f"no tmux server on socket {self.socket}: no session is running")
+            if "can't find" in msg or "no such" in msg or "session not found" in msg:
+                raise NotFound(f"no session found ({msg}): see the running ones with 'gt peek'")
+            raise GtError(f"tmux {args[0]} failed: {msg}")
+        return proc
+
+    def _target(self, name: str) -> str:
+        """Exact-match target of the session's (single) pane: ``=name:``."""
+        return f"={check_session_name(name)}:"
+
+    def _need(self, name: str) -> SessionInfo:
+        info = self.info(name)
+        if info is None:
+            raise NotFound(f"no session {name!r} on tmux socket {self.socket}: start it first "
+                           "(see the running ones with 'gt peek')")
+        return info
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def list(self) -> list[SessionInfo]:
+        """Every session on this town's server, sorted by name ([] when the server is not running)."""
+        fmt = "\t".join(["#{session_name}", "#{pane_pid}", "#{pane_dead}", "#{pane_dead_status}",
+                         "#{session_created}", "#{window_width}", "#{window_height}", "#{session_attached}",
+                         "#{pane_index}"])
+        try:
+            proc = self._run("list-panes", "-a", "-F", fmt)
+        except _ServerDown:
+            return []
+        out: dict[str, SessionInfo] = {}
+        for line in proc.stdout.splitlines():
+            parts = line.split("\t")
+            if len(parts) != 9 or parts[0] in out:
+                continue
+            name, pid, dead, status, created, cols, rows, attached, _ = parts
+            out[name] = SessionInfo(
+                name=name, pid=int(pid or 0), alive=dead != "1",
+                exit_status=int(status) if dead == "1" and status.lstrip("-").isdigit() else None,
+                created=float(created or 0), cols=int(cols or 0), rows=int(rows or 0),
+                attached=int(attached or 0))
+        return [out[k] for k in sorted(out)]
+
+    def info(self, name: str) -> SessionInfo | None:
+        """The session ``name``, or None if it does not exist."""
+        check_session_name(name)
+        for s in self.list():
+            if s.name == name:
+                return s
+        return None
+
+    def exists(self, name: str) -> bool:
+        """True if a session ``name`` exists (alive or with a dead pane kept by remain-on-exit)."""
+        return self.info(name) is not None
+
+    def is_alive(self, name: str, process_names: tuple[str, ...] | list[str] = ()) -> bool:
+        """True if the session exists, its pane has not exited and its process is running.
+
+        process_names: if given (a preset's ``process_names``), also require one process of the
+        session whose name is in the list (tells a live agent from the bare shell it left behind).
+        """
+        info = self.info(name)
+        if info is None or not info.alive or not _alive(info.pid):
+            return False
+        if not process_names:
+            return True
+        wanted = set(process_names)
+        return any(p.comm in wanted for p in _session_procs(info.pid))
+
+    def pid(self, name: str) -> int | None:
+        """The pid of the session's agent process, or None once it has exited. Raises NotFound."""
+        info = self._need(name)
+        return info.pid if info.alive else None
+
+    def capture(self, name: str, ansi: bool = False, lines: int | None = None) -> str:
+        """The session's screen as text (``capture-pane -p``), trailing blank lines removed.
+
+        ansi: keep colours and attributes as escape sequences (``-e``), for previews.
+        lines: the last N lines of history plus screen (default: the visible screen).
+        Raises NotFound if there is no such session.
+        """
+        self._need(name)
+        args = ["capture-pane", "-p", "-t", self._target(name)]
+        if ansi:
+            args.append("-e")
+        if lines is not None:
+            if lines < 1:
+                raise GtError(f"lines must be at least 1 (got {lines})")
+            args += ["-S", f"-{int(lines)}"]
+        try:
+            text = self._run(*args).stdout
+        except _ServerDown as exc:
+            raise NotFound(f"no session {name!r}: the tmux server stopped") from exc
+        rows = text.split("\n")
+        while rows and not _visible(rows[-1]):
+            rows.pop()
+        if lines is not None:
+            rows = rows[-lines:]
+        return "\n".join(rows)
+
+    def wait_for_text(self, name: str, needle: str, timeout: float = 10.0, lines: int = 200) -> bool:
+        """Poll the session's last ``lines`` lines until ``needle`` appears; False after ``timeout`` s.
+
+        tmux drops trailing spaces from captured lines, so a needle's trailing whitespace is ignored
+        (a ready glyph like ``"❯ "`` matches ``"❯"`` at the end of a line).
+        """
+        needle = needle.rstrip() or needle
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if needle in self.capture(name, lines=lines):
+                    return True
+            except NotFound:
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def log_path(self, name: str) -> Path:
+        """The transcript file of session ``name`` (``.gastown/logs/<name>.log``)."""
+        return transcripts.log_path(self.logs_dir, check_session_name(name))
+
+    def last_activity(self, name: str) -> float | None:
+        """Unix seconds of the transcript's last growth, or None if the session never printed."""
+        return transcripts.last_activity(self.log_path(name))
+
+    def attach_argv(self, name: str) -> list[str]:
+        """The argv a terminal runs to show the session: ``tmux -L SOCKET attach-session -t =NAME``."""
+        return [self.tmux, "-L", self.socket, "attach-session", "-t", f"={check_session_name(name)}"]
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def start(self, name: str, argv: list[str], cwd: str | os.PathLike[str],
+              env: dict[str, str] | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> SessionInfo:
+        """Start session ``name`` running ``argv`` in ``cwd``, output piped to its transcript.
+
+        argv: the agent command as a list (never parsed by a shell or by tmux). env: variables set on
+        top of the server's environment (inherited GT_* and BD_* variables are dropped first, so a
+        session only has the identity it is given); PATH gets the directory of the running ``gt``
+        first. size: (cols, rows) of the window.
+        Raises GtError for a bad name, argv or cwd, or a binary not on PATH; Conflict if the session
+        exists. On any error nothing is left running.
+        """
+        check_session_name(name)
+        if not argv or not all(isinstance(a, str) and a for a in argv) or any("\0" in a for a in argv):
+            raise GtError(f"cannot start session {name}: the command must be a non-empty list of arguments")
+        cols, rows = _check_size(size)
+        workdir = Path(cwd)
+        if not workdir.is_dir():
+            raise GtError(f"cannot start session {name}: working directory {workdir} does not exist")
+        full_env = {str(k): str(v) for k, v in (env or {}).items()}
+        base_path = full_env.get("PATH") or os.environ.get("PATH", os.defpath)
+        full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base_path])
+        binary = shutil.which(argv[0], path=full_env["PATH"])
+        if binary is None:
+            raise GtError(f"cannot start session {name}: {argv[0]!r} is not installed (not on PATH): "
+                          "install it or choose another agent")
+        if self.exists(name):
+            raise Conflict(f"session {name!r} already exists: stop it first (or attach to it)")
+        self.specs_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        spec = self.specs_dir / f"{name}.{uuid.uuid4().hex[:12]}.json"
+        spec.write_text(json.dumps({"argv": [binary, *argv[1:]], "argv0": argv[0], "cwd": str(workdir.resolve()),
+                                    "env": full_env}), encoding="utf-8")
+        spec.chmod(0o600)
+        log = self.log_path(name)
+        pipe = transcripts.pipe_command(log, int(self.town.setting("logs", "max_bytes")),
+                                        int(self.town.setting("logs", "keep")))
+        args: list[str] = []
+        for opt in SERVER_OPTIONS:
+            args += [*opt, ";"]
+        args += ["new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows),
+                 "--", sys.executable, "-m", "core.sessions", str(spec), ";",
+                 "pipe-pane", "-O", "-t", self._target(name), pipe]
+        try:
+            self._run(*args)
+        except GtError as exc:
+            spec.unlink(missing_ok=True)
+            if self.exists(name) and "duplicate session" not in str(exc):
+                self.kill(name)
+            if "duplicate session" in str(exc):
+                raise Conflict(f"session {name!r} already exists: stop it first (or attach to it)") from exc
+            raise GtError(f"cannot start session {name}: {exc}") from exc
+        return self._need(name)
+
+    def send_text(self, name: str, text: str, submit: bool = True, verify_timeout: float = 3.0) -> None:
+        """Type ``text`` into the session (a nudge): literal ``send-keys -l`` in chunks, then verify
+        the text was taken (the screen changed), then Enter when ``submit``.
+
+        Raises NotFound for no session, GtError if the pane is dead or the screen did not change
+        within ``verify_timeout`` seconds (the text was not taken; nothing is submitted then).
+        Method after Gas Town's nudge (internal/tmux/nudge.go: inject, verify, then Enter).
+        """
+        info = self._need(name)
+        if not info.alive:
+            raise GtError(f"session {name!r} has exited (status {info.exit_status}): restart it before nudging")
+        if "\0" in text:
+            raise GtError("cannot type a NUL character into a session: remove it from the text")
+        target = self._target(name)
+        if text:
+            before = self._run("capture-pane", "-p", "-t", target).stdout
+            for i in range(0, len(text), SEND_CHUNK):
+                self._run("send-keys", "-t", target, "-l", "--", tmux_arg(text[i:i + SEND_CHUNK]))
+            deadline = time.monotonic() + verify_timeout
+            while self._run("capture-pane", "-p", "-t", target).stdout == before:
+                if time.monotonic() >= deadline:
+                    raise GtError(f"session {name!r} did not take the text (screen unchanged after "
+                                  f"{verify_timeout:g} s): check it with 'gt peek {name}'")
+                time.sleep(0.03)
+        if submit:
+            self._run("send-keys", "-t", target, "Enter")
+
+    def send_keys(self, name: str, *keys: str) -> None:
+        """Send tmux key names (``Enter``, ``C-c``, ``Escape``, ``Up``, ``M-x``...) to the session.
+
+        Raises GtError for a malformed key name, NotFound for no session.
+        """
+        for key in keys:
+            if not KEY_NAME.match(key):
+                raise GtError(f"invalid key name {key!r}: use tmux key names like Enter, C-c, Escape, Up")
+        self._need(name)
+        if keys:
+            self._run("send-keys", "-t", self._target(name), *keys)
+
+    def resize(self, name: str, cols: int, rows: int) -> None:
+        """Resize the session's window to ``cols`` x ``rows`` cells. The window then follows the
+        latest attached client again (``window-size latest``). Raises NotFound, GtError."""
+        cols, rows = _check_size((cols, rows))
+        self._need(name)
+        target = self._target(name)
+        self._run("resize-window", "-t", target, "-x", str(cols), "-y", str(rows), ";",
+                  "set-option", "-w", "-t", target, "window-size", "latest")
+
+    def kill(self, name: str, timeout: float = 5.0) -> None:
+        """Stop session ``name`` and every process it started: the pane's session and process group,
+        and its descendants. SIGHUP (tmux closes the pane), then SIGTERM, then SIGKILL after 1 s;
+        verified gone (zombies count as gone). Method after Gas Town (internal/tmux: kill the process
+        group, TERM then KILL).
+
+        Raises NotFound for no session, GtError if a process survives ``timeout`` seconds.
+        """
+        info = self._need(name)
+        root = info.pid
+        members = {p.pid for p in _session_procs(root)}
+        if _alive(root):
+            members.add(root)
+        try:
+            self._run("kill-session", "-t", f"={name}")
+        except (NotFound, _ServerDown):
+            pass
+        deadline = time.monotonic() + timeout
+        term_at = time.monotonic() + 0.2
+        kill_at = time.monotonic() + 1.0
+        sent_term = sent_kill = False
+        while True:
+            members |= {p.pid for p in _session_procs(root)}
+            left = {pid for pid in members if _alive(pid)}
+            if not left:
+                return
+            now = time.monotonic()
+            if now >= deadline:
+                raise GtError(f"session {name!r}: processes {sorted(left)} survived SIGKILL: "
+                              "check them with ps and kill them by hand")
+            if now >= term_at and not sent_term:
+                _signal_all(left, signal.SIGTERM)
+                sent_term = True
+            elif now >= kill_at and not sent_kill:
+                _signal_all(left, signal.SIGKILL)
+                sent_kill = True
+            time.sleep(0.02)
+
+    def kill_server(self) -> None:
+        """Kill every session (as :meth:`kill` does), then the tmux server, and remove its socket
+        file (tmux leaves it behind); a no-op if no server runs."""
+        for s in self.list():
+            try:
+                self.kill(s.name)
+            except NotFound:
+                pass
+        try:
+            self._run("kill-server")
+        except GtError:
+            pass
+        self.socket_path().unlink(missing_ok=True)
+
+    def socket_path(self) -> Path:
+        """The socket file: ``$TMUX_TMPDIR`` (default ``/tmp``) ``/tmux-UID/SOCKET``, as tmux(1) places it."""
+        return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / self.socket
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Proc:
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    state: str
+    comm: str
+
+
+def _processes() -> list[_Proc]:
+    """The process table: /proc on Linux, else ``ps`` (where the session id is the process group)."""
+    procs: list[_Proc] = []
+    if Path("/proc/self/stat").exists():
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text(errors="replace")
+            except OSError:
+                continue
+            comm = raw[raw.find("(") + 1:raw.rfind(")")]
+            fields = raw[raw.rfind(")") + 2:].split()
+            procs.append(_Proc(int(entry), int(fields[1]), int(fields[2]), int(fields[3]), fields[0], comm))
+        return procs
+    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,pgid=,stat=,comm="], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        parts = line.split(None, 4)
+        if len(parts) == 5:
+            pid, ppid, pgid = int(parts[0]), int(parts[1]), int(parts[2])
+            procs.append(_Proc(pid, ppid, pgid, pgid, parts[3][:1], Path(parts[4]).name))
+    return procs
+
+
+def _session_procs(root: int) -> list[_Proc]:
+    """Live processes of a pane whose first process is ``root``: same session id or process group
+    (tmux makes the pane process a session leader), or descendants of ``root``."""
+    procs = [p for p in _processes() if p.state != "Z"]
+    members = {p.pid for p in procs if p.sid == root or p.pgid == root or p.pid == root}
+    children: dict[int, list[int]] = {}
+    for p in procs:
+        children.setdefault(p.ppid, []).append(p.pid)
+    stack = [root, *members]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in members:
+                members.add(child)
+                stack.append(child)
+    return [p for p in procs if p.pid in members]
+
+
+def _alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        return raw[raw.rfind(")") + 2:raw.rfind(")") + 3] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _signal_all(pids: set[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    cols, rows = int(size[0]), int(size[1])
+    if not (2 <= cols <= 10000 and 2 <= rows <= 10000):
+        raise GtError(f"invalid session size {cols}x{rows}: use 2..10000 columns and rows")
+    return cols, rows
+
+
+def _visible(line: str) -> bool:
+    return bool(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line).strip())
+
+
+# -- launcher ------------------------------------------------------------------------------------
+
+
+def launch(spec_path: str) -> None:
+    """Run inside tmux as the pane's first process: read the JSON spec (argv, cwd, env) written by
+    :meth:`SessionHost.start`, delete it, then ``execvpe`` the agent (same pid). Never returns; on
+    failure prints why (the dead pane keeps it on screen) and exits 127."""
+    try:
+        path = Path(spec_path)
+        spec = json.loads(path.read_text(encoding="utf-8"))
+        path.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_"))}
+        env.update(spec["env"])
+        os.chdir(spec["cwd"])
+        os.execve(spec["argv"][0], [spec.get("argv0", spec["argv"][0]), *spec["argv"][1:]], env)
+    except Exception as exc:  # the pane is the only place to report it
+        print(f"gt: cannot start the session's command: {exc}", file=sys.stderr)
+        sys.exit(127)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python -m core.sessions SPEC.json (run by SessionHost.start inside tmux)", file=sys.stderr)
+        sys.exit(2)
+    launch(sys.argv[1])

@@ -184,6 +184,11 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
         atomic_write_text(rig_dir / RIG_FILE, tomlkit.dumps(doc))
         for sub in ("polecats", "crew"):
             (rig_dir / sub).mkdir()
+        from core.beads.jsonl import import_repo_ledger
+        from core.beads.store import BeadStore
+
+        with BeadStore(town) as store:  # the repository's own .beads/issues.jsonl joins the town ledger
+            import_repo_ledger(store, rig_dir / ".repo.git", branch or detected, source=f"rig {name} .beads/issues.jsonl")
     except BaseException:
         shutil.rmtree(rig_dir, ignore_errors=True)
         raise

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from core import git
 from core.atomic import atomic_write_bytes
 from core.beads import ids as idgen
 from core.beads.model import (
@@ -206,3 +207,21 @@ def export(store: BeadStore, path: str | os.PathLike[str]) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(target, "".join(lines).encode("utf-8"))
     return len(lines)
+
+
+def import_repo_ledger(store: BeadStore, repo_path: str | os.PathLike[str], branch: str, source: str = "",
+                       actor: str = "") -> int:
+    """Import a repository's own ``.beads/issues.jsonl`` at the tip of ``branch`` (read with dulwich,
+    so a bare clone works). Returns the issue count (0 when the repository has no ledger).
+
+    Raises GtError for a malformed ledger (nothing imported), GitError if ``repo_path`` is not a repository.
+    """
+    data = git.read_dir_at(repo_path, branch, ".beads").get("issues.jsonl")
+    if not data:
+        return 0
+    label = source or f"{repo_path}:{branch}:.beads/issues.jsonl"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise GtError(f"{label} is not UTF-8 (byte {exc.start}): fix the ledger in that repository") from None
+    return import_text(store, text, source=label, actor=actor)

@@ -202,15 +202,15 @@ class BeadStore:
         """A store on the database file ``db_path`` (created if missing), without a town."""
         return cls(db_path=Path(db_path))
 
-    def close(self) -> None:
-        """Close the database connection."""
+    def disconnect(self) -> None:
+        """Close the database connection (``close`` closes a bead)."""
         self.db.conn.close()
 
     def __enter__(self) -> BeadStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.disconnect()
 
     def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
         """An outer write transaction: mutations inside it commit or roll back together."""

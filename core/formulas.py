@@ -506,7 +506,8 @@ class _Reader:
             return None
         v = d[key]
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise self.fail(path + (key,), f"expected an integer {lo}..{hi}, got {_kind(v)} {v!r}"[:200],
+            got = repr(v) if isinstance(v, int) and not isinstance(v, bool) else _kind(v)
+            raise self.fail(path + (key,), f"expected an integer {lo}..{hi}, got {got}"[:200],
                             f"write an integer between {lo} and {hi}")
         return v
 
@@ -845,23 +846,23 @@ class FormulaFile:
 def _dir_files(directory: Path, origin: str) -> list[FormulaFile]:
     if not directory.is_dir():
         return []
-    out = []
-    for p in sorted(directory.iterdir()):
+    found = []
+    for p in directory.iterdir():
         name = formula_name(p.name)
         if name is not None and p.is_file():
-            out.append(FormulaFile(name, origin, str(p), p.read_bytes()))
-    return out
+            found.append((name, p.name.endswith(".json"), p))
+    return [FormulaFile(name, origin, str(p), p.read_bytes()) for name, _json, p in sorted(found)]
 
 
 def _rig_files(rig: Any) -> list[FormulaFile]:
     blobs = git.read_dir_at(rig.repo_path, rig.default_branch, RIG_FORMULAS_PATH)
-    out = []
-    for fname in sorted(blobs):
+    found = []
+    for fname in blobs:
         name = formula_name(fname)
         if name is not None:
-            location = f"{rig.name}:{rig.default_branch}:{RIG_FORMULAS_PATH}/{fname}"
-            out.append(FormulaFile(name, f"rig:{rig.name}", location, blobs[fname]))
-    return out
+            found.append((name, fname.endswith(".json"), fname))
+    return [FormulaFile(name, f"rig:{rig.name}", f"{rig.name}:{rig.default_branch}:{RIG_FORMULAS_PATH}/{fname}",
+                        blobs[fname]) for name, _json, fname in sorted(found)]
 
 
 class FormulaLibrary:
@@ -965,8 +966,9 @@ class CookedStep:
 @dataclass
 class CookedFormula:
     """A formula resolved and bound: ``steps`` in dependency order (ties keep the file's order),
-    ``vars`` the bound values (given or default), ``unsupported`` from every formula involved,
-    ``warnings`` for placeholders left as written (undeclared variables)."""
+    ``vars`` the bound values (given or default), ``variables`` every declared variable (inherited and
+    from expansions/aspects included), ``unsupported`` from every formula involved, ``warnings`` for
+    placeholders left as written (undeclared variables)."""
 
     formula: str
     type: str
@@ -974,6 +976,7 @@ class CookedFormula:
     source: str
     vars: dict[str, str]
     steps: list[CookedStep]
+    variables: dict[str, VarDef] = field(default_factory=dict)
     unsupported: list[Unsupported] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -1033,7 +1036,7 @@ def cook(formula: Formula, values: Mapping[str, str], load: Callable[[str], Form
     cooked = [_substitute_step(s, bound, declared, check_vars, warnings) for s in ordered]
     description = _substitute(flat.description, bound, declared, None, False, [])
     return CookedFormula(formula=formula.name, type=flat.type, description=description, source=formula.source,
-                         vars=bound, steps=cooked, unsupported=unsupported, warnings=warnings)
+                         vars=bound, steps=cooked, variables=declared, unsupported=unsupported, warnings=warnings)
 
 
 def _copy_step(s: Step) -> Step:

@@ -1,0 +1,160 @@
+"""``gt formula list|show|pour``: the formulas on the search path, their steps, and pouring them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from core.errors import GtError
+from core.formulas import FormulaLibrary, dependency_tree
+from core.rigs import Rig, load_rig, rig_for_path
+from core.town import Town
+from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+
+
+def _rig(town: Town, name: str | None) -> Rig | None:
+    """``--rig NAME``, else the rig whose directory holds the current directory, else None."""
+    if name:
+        return load_rig(town, name)
+    return rig_for_path(town, Path.cwd())
+
+
+def _vars(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``("k=v", ...)`` -> dict. Raises GtError for an item without ``=``."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise GtError(f"--var {pair!r} is not KEY=VALUE: write it like --var feature=login")
+        out[key.strip()] = value
+    return out
+
+
+def _actor() -> str:
+    return os.environ.get("BD_ACTOR") or os.environ.get("USER") or "human"
+
+
+rig_option = click.option("--rig", "rig_name", metavar="RIG",
+                          help="Rig whose repository's .beads/formulas is searched (default: the rig you are in).")
+var_option = click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE",
+                          help="Set a formula variable (repeatable).")
+
+
+@click.group()
+def formula() -> None:
+    """Formulas: workflow templates (town, rig, built-in) poured into molecules of beads."""
+
+
+@formula.command("list")
+@rig_option
+@json_option
+@click.pass_context
+def formula_list(ctx: click.Context, rig_name: str | None, as_json: bool) -> None:
+    """List the formulas on the search path (town, rig, built-in; the first of a name wins)."""
+    town = town_from(ctx)
+    rows = FormulaLibrary(town, _rig(town, rig_name)).entries()
+    if as_json:
+        emit_json(rows)
+        return
+    table = []
+    for r in rows:
+        note = "ERROR: " + r["error"] if r["error"] else r["description"]
+        if r["shadowed"]:
+            note = "(shadowed) " + note
+        elif r["unsupported"]:
+            note += f" [{r['unsupported']} unsupported]"
+        table.append([r["name"], r["type"] or "?", r["origin"], note[:100]])
+    print_table(["name", "type", "origin", "description"], table,
+                empty="No formulas: add NAME.formula.toml to .beads/formulas")
+
+
+@formula.command("show")
+@click.argument("name")
+@rig_option
+@var_option
+@json_option
+@click.pass_context
+def formula_show(ctx: click.Context, name: str, rig_name: str | None, var_pairs: tuple[str, ...],
+                 as_json: bool) -> None:
+    """Show formula NAME: its variables and its steps as a dependency tree (after extends/expansions)."""
+    town = town_from(ctx)
+    lib = FormulaLibrary(town, _rig(town, rig_name))
+    parsed = lib.load(name)
+    cooked = lib.cook(name, _vars(var_pairs), check_vars=False)
+    if as_json:
+        emit_json({**parsed.as_dict(), "cooked": cooked.as_dict()})
+        return
+    click.echo(f"{parsed.name}  (type {cooked.type}, version {parsed.version}, {lib.find(name).location})")
+    if parsed.description.strip():
+        click.echo("")
+        for line in parsed.description.strip().splitlines()[:6]:
+            click.echo(f"  {line}")
+    declared = cooked.variables
+    if declared:
+        click.echo("\nVariables:")
+        print_table(["name", "required", "default", "description"],
+                    [[v.name, "yes" if v.required else "", "" if v.default is None else v.default,
+                      v.description[:70]] for v in declared.values()])
+    click.echo(f"\nSteps ({len(cooked.steps)}):")
+    for line in dependency_tree(cooked.steps):
+        click.echo(f"  {line}")
+    _echo_notes(cooked.unsupported, cooked.warnings)
+
+
+def _echo_notes(unsupported: list[Any], warnings: list[str]) -> None:
+    if unsupported:
+        click.echo("\nUnsupported (parsed, not executed):")
+        for u in unsupported:
+            click.echo(f"  {u}")
+    if warnings:
+        click.echo("\nWarnings:")
+        for w in warnings:
+            click.echo(f"  {w}")
+
+
+@formula.command("pour")
+@click.argument("name")
+@var_option
+@rig_option
+@click.option("--dry-run", is_flag=True, help="Print the beads that would be created; create nothing.")
+@json_option
+@click.pass_context
+def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_name: str | None,
+                 dry_run: bool, as_json: bool) -> None:
+    """Pour formula NAME into a molecule: a root bead, one child bead per step, blocks edges, a convoy."""
+    from core import molecules
+
+    town = town_from(ctx)
+    rig = _rig(town, rig_name)
+    cooked = FormulaLibrary(town, rig).cook(name, _vars(var_pairs))
+    planned = molecules.plan(cooked, prefix=rig.prefix if rig else town.prefix, rig=rig.name if rig else None)
+    if dry_run:
+        if as_json:
+            emit_json({"dry_run": True, **planned.as_dict()})
+            return
+        click.echo(f"Would pour formula {planned.formula} (prefix {planned.prefix}"
+                   f"{', rig ' + planned.rig if planned.rig else ''}):")
+        numbers = {c.key: f"<root>.{i}" for i, c in enumerate(planned.children, 1)}
+        rows = [["<root>", planned.root.issue_type, planned.root.title, ""]]
+        rows += [[numbers[c.key], c.issue_type, c.title, ", ".join(numbers[n] for n in c.needs)]
+                 for c in planned.children]
+        rows.append(["<convoy>", "convoy", planned.convoy_name, f"tracks {len(planned.children)} beads"])
+        print_table(["bead", "type", "title", "blocked by"], rows)
+        _echo_notes(planned.unsupported, planned.warnings)
+        return
+    poured = molecules.pour(town, planned, actor=_actor())
+    if as_json:
+        emit_json(poured.as_dict())
+        return
+    click.echo(f"Poured {planned.formula} as {poured.root} ({len(poured.steps)} steps), convoy {poured.convoy}")
+    print_table(["bead", "step", "title"], [[bead, step, c.title] for (step, bead), c
+                                             in zip(poured.steps.items(), planned.children)])
+    _echo_notes(planned.unsupported, planned.warnings)
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the root ``gt`` group."""
+    group.add_command(formula)

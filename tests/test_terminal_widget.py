@@ -283,6 +283,16 @@ async def test_exit_posts_exited_with_the_return_code(tmp_path):
 
 
 @run_async
+async def test_a_command_that_cannot_run_is_reported_not_raised(tmp_path):
+    app = TermApp([str(tmp_path / "no-such-program")])
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: app.exited == [127], what="Exited(127)")
+        await wait_for(pilot, lambda: screen_has(term, "cannot run"), what="error shown")
+        assert app.is_running and not term.running
+
+
+@run_async
 async def test_paste_is_bracketed_when_the_child_asks(tmp_path):
     app = TermApp(script(tmp_path, RAW_ECHO.replace('os.write(1, b"READY', 'os.write(1, b"\\x1b[?2004hREADY')))
     async with app.run_test(size=(80, 24)) as pilot:
@@ -340,7 +350,7 @@ def tmux_socket():
 
 @run_async
 async def test_attach_to_a_real_tmux_session(tmux_socket):
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PS1": "tmux$ "}
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PS1": "tmux$ ", "LC_ALL": "C.UTF-8"}
     subprocess.run(["tmux", "-L", tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "x",
                     "-x", "80", "-y", "24", "--", "bash", "--norc", "--noprofile"],
                    check=True, env={**env, "TERM": "xterm-256color"})
@@ -348,10 +358,16 @@ async def test_attach_to_a_real_tmux_session(tmux_socket):
     async with app.run_test(size=(100, 30)) as pilot:
         term = app.query_one(TerminalView)
         await wait_for(pilot, lambda: screen_has(term, "tmux$"), what="bash prompt through tmux")
+        status = term.render_line(29)  # tmux's status line: black on green by default
+        assert "[x]" in term.screen_text()[29]
+        assert list(status)[0].style.bgcolor == Color.from_ansi(2)
         term.focus()
         await pilot.press(*"echo hi", "enter")
         await wait_for(pilot, lambda: any(line.rstrip() == "hi" for line in term.screen_text()),
                        what="hi printed")
+        await pilot.press(*"echo 'né 日本'", "enter")
+        await wait_for(pilot, lambda: any(line.rstrip() == "né 日本" for line in term.screen_text()),
+                       what="UTF-8 through tmux")
         await pilot.press("ctrl+right_square_bracket")
         await wait_for(pilot, lambda: app.detached == 1, what="detached")
         term.stop()  # closing the pty detaches the client; the session lives on

@@ -275,10 +275,6 @@ class TerminalView(Widget, can_focus=True):
         """Type ``text`` into the child as it is (UTF-8, no key translation)."""
         self._write(text.encode("utf-8"))
 
-    def send_bytes(self, data: bytes) -> None:
-        """Write raw ``data`` to the child's pty."""
-        self._write(data)
-
     def screen_text(self) -> list[str]:
         """The lines shown now, as text (each as wide as the emulated screen)."""
         return self.emulator.display()
@@ -294,8 +290,16 @@ class TerminalView(Widget, can_focus=True):
         return self._child is not None and key != DETACH_KEY
 
     def on_resize(self, event: events.Resize) -> None:
+        """Start the child on the first layout (autostart); later, resize the grid and the pty."""
         if self._child is None and self.autostart and not self._spawned:
-            self.start()
+            self._spawned = True
+            try:
+                self.start()
+            except pexpect.ExceptionPexpect as error:
+                # Shown in the terminal and reported like an exit, so the cockpit carries on.
+                self.emulator.feed(f"gt: cannot run {self.argv[0]}: {error}\r\n".encode())
+                self._schedule_flush()
+                self.post_message(self.Exited(self, 127))
             return
         lines, columns = self._grid_size()
         self.emulator.resize(lines, columns)
@@ -308,32 +312,39 @@ class TerminalView(Widget, can_focus=True):
         self.refresh()
 
     def on_show(self) -> None:
+        """Visible again: resume reading and make the child redraw (SIGWINCH)."""
         self._shown = True
         if self._child is not None:
             self._resume()
             self._signal_winch()
 
     def on_hide(self) -> None:
+        """Hidden: stop reading, so nothing is emulated until it shows again."""
         self._shown = False
         self._pause()
 
     def on_unmount(self) -> None:
+        """Removed from the screen: close the pty (a tmux client just detaches)."""
         self.stop()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
 
     def on_focus(self) -> None:
+        """Attached: draw the cursor."""
         self._refresh_cursor()
 
     def on_blur(self) -> None:
+        """Detached: hide the cursor."""
         self._refresh_cursor()
 
     def notify_style_update(self) -> None:
+        """The widget's CSS changed (theme switch): cached strips hold the old colours."""
         super().notify_style_update()
         self._strips.clear()
 
     def on_key(self, event: events.Key) -> None:
+        """Send the key to the child, xterm-encoded; the detach chord goes on to its binding."""
         if self._child is None or event.key == DETACH_KEY:
             return  # the chord bubbles on to the binding that detaches
         data = encode_key(event.key, event.character, self.emulator.application_cursor_keys)
@@ -343,6 +354,7 @@ class TerminalView(Widget, can_focus=True):
             self._write(data)
 
     def on_paste(self, event: events.Paste) -> None:
+        """Send pasted text, newlines as CR, bracketed when the child enabled mode 2004."""
         if self._child is None:
             return
         event.stop()

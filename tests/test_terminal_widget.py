@@ -338,6 +338,34 @@ async def test_redraws_are_batched_and_hidden_terminals_stop_reading(tmp_path):
         term.stop()
 
 
+@run_async
+async def test_only_dirty_lines_are_rebuilt_and_the_cursor_shows_when_focused(tmp_path):
+    argv = script(tmp_path, r"""
+        import sys, time
+        sys.stdout.write("\x1b[2J\x1b[Hstatic header\r\n" + "filler\r\n" * 10); sys.stdout.flush()
+        for n in range(600):
+            sys.stdout.write(f"\x1b[5;1Hcounter {n}"); sys.stdout.flush()
+            time.sleep(0.05)
+    """)
+    app = TermApp(argv)
+    async with app.run_test(size=(60, 20)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "counter 3"), what="counter running")
+        rebuilt: list[int] = []
+        render_row = term._render_row
+        term._render_row = lambda y, base: rebuilt.append(y) or render_row(y, base)
+        await wait_for(pilot, lambda: screen_has(term, "counter 9"), what="more counts")
+        assert rebuilt and set(rebuilt) == {4}
+        cursor_cells = lambda: [seg.text for seg in term.render_line(4) if seg.style and seg.style.reverse]  # noqa: E731
+        term.blur()  # the app focused it on start (Textual's AUTO_FOCUS)
+        await pilot.pause()
+        assert cursor_cells() == []
+        term.focus()
+        await pilot.pause()
+        assert cursor_cells() == [" "]  # the block cursor after "counter N"
+        term.stop()
+
+
 @pytest.fixture
 def tmux_socket():
     """A private tmux socket name; the server on it is killed in teardown."""
@@ -472,3 +500,27 @@ def test_emulator_never_raises_on_any_bytes(chunks):
     assert len(lines) == 4
     cursor = emulator.screen.cursor
     assert 0 <= cursor.y < 4 and 0 <= cursor.x <= 12
+
+
+_PIECES = st.one_of(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30),
+    st.sampled_from(["\r", "\n", "\b", "\t", "\x1b[?7l", "\x1b[?7h", "\x1b[4h", "\x1b[4l", "\x1b[0m"]),
+    st.builds(lambda a, b: f"\x1b[{a};{b}H", st.integers(0, 9), st.integers(0, 14)),
+    st.builds(lambda n: f"\x1b[{n}K", st.integers(0, 2)),
+    st.builds(lambda n: f"\x1b[{n}J", st.integers(0, 3)),
+    st.builds(lambda a, b: f"\x1b[{a};{b}m", st.sampled_from([1, 4, 7, 22, 24]), st.integers(30, 47)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PIECES, max_size=40))
+def test_fast_paths_draw_exactly_what_stock_pyte_draws(pieces):
+    """On input stock pyte handles correctly, the patched emulator must leave the same cells."""
+    data = "".join(pieces)
+    ours = Emulator(12, 6)
+    ours.feed(data.encode())
+    stock = pyte.Screen(12, 6)
+    pyte.Stream(stock).feed(data)
+    cells = lambda screen: [[screen.buffer[y][x] for x in range(12)] for y in range(6)]  # noqa: E731
+    assert cells(ours.screen) == cells(stock)
+    assert (ours.screen.cursor.x, ours.screen.cursor.y) == (stock.cursor.x, stock.cursor.y)

@@ -283,6 +283,16 @@ async def test_exit_posts_exited_with_the_return_code(tmp_path):
 
 
 @run_async
+async def test_leaving_the_app_ends_the_child():
+    app = TermApp(["sleep", "100"])
+    async with app.run_test(size=(40, 10)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: term.running, what="child started")
+        pid = term._child.pid
+    assert not Path(f"/proc/{pid}").exists()  # closed on unmount and reaped
+
+
+@run_async
 async def test_a_command_that_cannot_run_is_reported_not_raised(tmp_path):
     app = TermApp([str(tmp_path / "no-such-program")])
     async with app.run_test(size=(80, 24)) as pilot:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.atomic import atomic_write_text
 from core.errors import ConfigError
 
 DEFAULT_TIMEOUT_S = 600.0
@@ -161,24 +162,27 @@ def log_path(logs_dir: Path, label: str, gate: str) -> Path:
             n += 1
 
 
-def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, label: str) -> GateRun:
+def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, label: str,
+              pidfile: Path | None = None) -> GateRun:
     """Run the gates of ``config`` in order in ``cwd``, stopping at the first failure.
 
     label: names the logs (an MR id or ``batch-12``). Each gate gets :func:`gate_env`, stdin closed,
     its own session/process group, and at most its timeout (seconds); on timeout the group is killed.
+    pidfile: while a gate runs, its process group id is kept there, so that a successor of a crashed
+    caller can kill the orphan (:func:`kill_leftover`).
     Never raises for a failing gate: a missing executable is a failed gate with the reason in its log.
     """
     env = gate_env(config.env)
     results: list[GateResult] = []
     for gate in config.gates:
-        result = _run_one(gate, Path(cwd), env, log_path(logs_dir, label, gate.name))
+        result = _run_one(gate, Path(cwd), env, log_path(logs_dir, label, gate.name), pidfile)
         results.append(result)
         if not result.ok:
             break
     return GateRun(tuple(results))
 
 
-def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path) -> GateResult:
+def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path, pidfile: Path | None) -> GateResult:
     started = time.monotonic()
     with open(log, "wb") as out:
         out.write(f"$ {' '.join(gate.cmd)}  (cwd {cwd}, timeout {gate.timeout:g}s)\n".encode())
@@ -189,6 +193,8 @@ def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path) -> GateResul
         except OSError as exc:
             out.write(f"gate {gate.name} could not start: {exc}\n".encode())
             return GateResult(gate.name, False, None, False, time.monotonic() - started, log)
+        if pidfile is not None:
+            atomic_write_text(pidfile, f"{proc.pid}\n")
         try:
             rc = proc.wait(timeout=gate.timeout)
         except subprocess.TimeoutExpired:
@@ -200,6 +206,8 @@ def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path) -> GateResul
             raise
         finally:
             _kill_group(proc, only_leftovers=True)
+            if pidfile is not None:
+                pidfile.unlink(missing_ok=True)
         out.write(f"\nexit {rc}\n".encode())
     return GateResult(gate.name, rc == 0, rc, False, time.monotonic() - started, log)
 
@@ -212,6 +220,27 @@ def _kill_group(proc: subprocess.Popen[bytes], only_leftovers: bool = False) -> 
         pass
     if not only_leftovers or proc.returncode is None:
         proc.wait()
+
+
+def kill_leftover(pidfile: Path, cwd: Path) -> bool:
+    """Kill the gate process group recorded in ``pidfile`` by a caller that died mid-gate, if its
+    leader still runs inside ``cwd`` (read from ``/proc/<pid>/cwd``, so a reused pid is never hit).
+    Removes the pidfile. Returns True if a group was killed."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    killed = False
+    try:
+        where = Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
+        root = cwd.resolve()
+        if where == root or root in where.parents:
+            os.killpg(pid, signal.SIGKILL)
+            killed = True
+    except (OSError, ProcessLookupError):
+        pass
+    pidfile.unlink(missing_ok=True)
+    return killed
 
 
 def log_tail(path: str | os.PathLike[str], lines: int = 20, max_bytes: int = 8192) -> str:

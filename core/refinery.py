@@ -2,7 +2,8 @@
 
 One batch (:meth:`Refinery.process_once`):
 
-1. Crash recovery: MRs left ``merging`` by a dead refinery go back to ``queued``.
+1. Crash recovery: a gate process group orphaned by a dead refinery is killed, and MRs it left
+   ``merging`` go back to ``queued``.
 2. Take up to ``[merge_queue] max_batch_size`` queued MRs in queue order (``core.mq``).
 3. Stack them on the default branch tip ``T``: ``T <- MR1 <- ... <- MRn``, one merge commit per MR.
    Each merge is first a dry run (``git merge-tree --write-tree``) in the rig's bare repository; a
@@ -50,7 +51,7 @@ from core import events, git, mail, mq
 from core.beads import BeadStore
 from core.db import connect, transaction
 from core.errors import Conflict, GitError, GtError
-from core.gates import GateConfig, GateRun, load_gates, log_tail, run_gates
+from core.gates import GateConfig, GateRun, kill_leftover, load_gates, log_tail, run_gates
 from core.rigs import Rig, load_rig
 from core.town import Town
 
@@ -112,6 +113,7 @@ class Refinery:
         self.rig_name = rig.name if isinstance(rig, Rig) else rig
         self.db = db if db is not None else connect(town.db_path)
         self._lock = filelock.FileLock(str(town.state_dir / f"refinery-{self.rig_name}.lock"))
+        self.gate_pidfile = town.state_dir / f"refinery-{self.rig_name}.gate.pid"
 
     @property
     def actor(self) -> str:
@@ -139,6 +141,7 @@ class Refinery:
             raise Conflict(f"the refinery of rig {self.rig_name!r} is already running: wait for it") from exc
         try:
             rig = load_rig(self.town, self.rig_name)
+            kill_leftover(self.gate_pidfile, rig.refinery_dir)  # a gate orphaned by a crashed refinery
             mq.requeue_merging(self.db, rig.name)
             batch, mrs = mq.claim_batch(self.db, rig.name, int(rig.setting("merge_queue", "max_batch_size")),
                                         aging_step=_aging_step(rig))
@@ -299,7 +302,7 @@ class _Batch:
 
     def _run_gates(self, commit: str, label: str, members: list[mq.MR]) -> GateRun:
         worktree = self._checkout(commit)
-        run = run_gates(self.gates, worktree, self.logs_dir, label)
+        run = run_gates(self.gates, worktree, self.logs_dir, label, pidfile=self.refinery.gate_pidfile)
         self.gate_runs += 1
         with transaction(self.db):
             mq.record_gate_run(self.db, [m.id for m in members], run.log_paths)

@@ -336,3 +336,52 @@ def test_gate_env_is_clean(town, tmp_path, monkeypatch):
     assert "GT_SECRET_TOKEN" not in names and "EXTRA" in names and "PATH" in names
     assert os.environ["GT_SECRET_TOKEN"] == "leak"
     assert load_rig(town, "proj").name == "proj"
+
+
+def test_kill_9_of_the_refinery_mid_gate_then_a_new_refinery_finishes_the_batch(town, tmp_path, gt_env):
+    """A real crash: ``gt mq process`` is SIGKILLed while its gate runs. The orphaned gate is killed by
+    the next refinery, the MRs go back to the queue, the worktree is rebuilt and everything merges."""
+    import signal
+    import subprocess
+    import sys
+    import time as _time
+
+    lab = Lab(town, tmp_path)
+    mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(2)]
+    started = tmp_path / "gate-started"
+    with edit_toml(lab.rig.path / "rig.toml") as doc:
+        doc["gates"]["check"] = {"cmd": ["sh", "-c", f": > {started}; exec sleep 60"], "timeout": 120}
+    gt = Path(sys.executable).parent / "gt"
+    proc = subprocess.Popen([str(gt), "mq", "process", "proj"], cwd=town.root, env=gt_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = _time.monotonic() + 30
+    while not started.exists() and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    assert started.exists(), "the gate never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    orphan = int((town.state_dir / "refinery-proj.gate.pid").read_text())
+    os.kill(orphan, 0)  # the gate outlived its refinery
+    assert {m.status for m in mq.list_mrs(lab.db, "proj")} == {"merging"}
+    lab.assert_main_safe()
+    with edit_toml(lab.rig.path / "rig.toml") as doc:
+        del doc["gates"]["check"]
+        doc["gates"]["check"] = {"cmd": ["sh", str(tmp_path / "gate.sh")], "timeout": 30}
+    result = lab.step()
+    assert result.merged == [m.id for m in mrs]
+    deadline = _time.monotonic() + 5
+    while _alive(orphan) and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    assert not _alive(orphan)
+    assert [b.outcome for b in mq.batches(lab.db, "proj")] == ["green", "abandoned"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

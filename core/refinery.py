@@ -186,7 +186,7 @@ class _Batch:
         result = BatchResult(self.batch, self.rig.name, mrs=[m.id for m in self.mrs])
         missing = [m for m in self.mrs if not git.commit_exists(self.repo, m.head_sha)]
         candidates = [m for m in self.mrs if m not in missing]
-        for attempt in range(MAX_CAS_ATTEMPTS):
+        for _ in range(MAX_CAS_ATTEMPTS):
             target = git.rev_parse(self.repo, self.ref)
             if target is None:
                 raise GitError(f"rig {self.rig.name} has no branch {self.rig.default_branch!r}: "
@@ -220,8 +220,10 @@ class _Batch:
         result.failed = [c.mr.id for c in self.culprits] + [m.id for m in missing]
         result.conflicts = [c.mr.id for c in self.conflicts]
         result.gate_runs = self.gate_runs
-        result.outcome = "green" if not result.failed and not result.conflicts else "partial" \
-            if result.merged else "red"
+        if not result.failed and not result.conflicts:
+            result.outcome = "green"
+        else:
+            result.outcome = "partial" if result.merged else "red"
         result.wall_s = time.monotonic() - started
         self._settle(result, missing)
         for m, _ in self.accepted:

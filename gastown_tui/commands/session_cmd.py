@@ -1,0 +1,106 @@
+"""``gt peek``, ``gt agent sim`` and ``gt mayor start|attach|stop``: the sessions of the town."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import click
+
+from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+
+
+@click.command()
+@click.argument("name", required=False)
+@click.option("-n", "--lines", type=click.IntRange(1, 100000), default=None,
+              help="Show the last LINES lines of history and screen (default: the visible screen).")
+@click.option("--ansi", is_flag=True, help="Keep colours (escape sequences).")
+@json_option
+@click.pass_context
+def peek(ctx: click.Context, name: str | None, lines: int | None, ansi: bool, as_json: bool) -> None:
+    """Print the recent screen of session NAME; without NAME, list the town's sessions."""
+    from core.sessions import SessionHost
+
+    host = SessionHost(town_from(ctx))
+    if name is None:
+        sessions = host.list()
+        if as_json:
+            emit_json([{**s.as_dict(), "last_activity": host.last_activity(s.name)} for s in sessions])
+            return
+        now = time.time()
+        rows = []
+        for s in sessions:
+            seen = host.last_activity(s.name)
+            rows.append([s.name, s.pid, "alive" if s.alive else f"exited {s.exit_status}",
+                         f"{s.cols}x{s.rows}", "-" if seen is None else f"{max(0, now - seen):.0f}s ago"])
+        print_table(["session", "pid", "state", "size", "last output"], rows, empty="(no sessions)")
+        return
+    text = host.capture(name, ansi=ansi, lines=lines)
+    if as_json:
+        emit_json({"name": name, "screen": text, "last_activity": host.last_activity(name)})
+        return
+    click.echo(text)
+
+
+@click.group()
+def agent() -> None:
+    """Built-in agents."""
+
+
+@agent.command("sim")
+@click.option("--bead", "bead_id", metavar="ID", default=None, help="Bead to work on (default: $GT_BEAD).")
+@click.pass_context
+def agent_sim(ctx: click.Context, bead_id: str | None) -> None:
+    """The deterministic sim agent: runs the bead's ```sh blocks in the current worktree, commits,
+    runs gt done, then waits at a prompt."""
+    from core import sim
+    from core.errors import NotATown
+
+    try:
+        town_root: str | None = str(town_from(ctx).root)
+    except NotATown:
+        town_root = None  # the sim still starts and says on screen why it cannot read its bead
+    raise SystemExit(sim.run(bead_id or os.environ.get("GT_BEAD") or None, os.getcwd(), town_root))
+
+
+@click.group()
+def mayor() -> None:
+    """The Mayor: the coordinator session you talk to."""
+
+
+@mayor.command("start")
+@click.option("--agent", "agent_name", default=None, help="Agent preset (default: the town's default_agent).")
+@click.pass_context
+def mayor_start(ctx: click.Context, agent_name: str | None) -> None:
+    """Start the Mayor session in <town>/mayor."""
+    from core import mayor as mayor_mod
+
+    info = mayor_mod.start(town_from(ctx), agent_name)
+    click.echo(f"mayor started (pid {info.pid}): attach with 'gt mayor attach'")
+
+
+@mayor.command("attach")
+@click.pass_context
+def mayor_attach(ctx: click.Context) -> None:
+    """Attach this terminal to the Mayor session (detach with C-b d)."""
+    from core import mayor as mayor_mod
+
+    argv = mayor_mod.attach_argv(town_from(ctx))
+    os.execvp(argv[0], argv)
+
+
+@mayor.command("stop")
+@click.pass_context
+def mayor_stop(ctx: click.Context) -> None:
+    """Stop the Mayor session and everything it started."""
+    from core import mayor as mayor_mod
+
+    mayor_mod.stop(town_from(ctx))
+    click.echo("mayor stopped")
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the root ``gt`` group."""
+    group.add_command(peek)
+    group.add_command(agent)
+    group.add_command(mayor)

@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import convoys, events
+from core.beads import BeadStore
 from core.beads.model import ISSUE_TYPES
 from core.formulas import CookedFormula
+from core.town import Town
 
 DEFAULT_PRIORITY = 2
 
@@ -95,3 +98,54 @@ def plan(cooked: CookedFormula, prefix: str, rig: str | None = None) -> Molecule
     return MoleculePlan(formula=cooked.formula, prefix=prefix, rig=rig, root=root, children=children,
                         convoy_name=title[:200], unsupported=[str(u) for u in cooked.unsupported],
                         warnings=list(cooked.warnings))
+
+
+@dataclass
+class PouredMolecule:
+    """The beads a pour created: ``root`` id, ``steps`` (step id -> bead id, cooked order), ``convoy`` id."""
+
+    formula: str
+    root: str
+    steps: dict[str, str]
+    convoy: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"formula": self.formula, "root": self.root, "steps": self.steps, "convoy": self.convoy}
+
+
+def pour(town: Town, planned: MoleculePlan, *, actor: str, store: BeadStore | None = None) -> PouredMolecule:
+    """Create the molecule of ``planned`` in one transaction: the root bead (prefix ``planned.prefix``),
+    its children ``ROOT.1..n`` (parent-child edges), a ``blocks`` edge per step need, a convoy tracking
+    the children (metadata ``molecule``/``formula``), the convoy id in the root's metadata, and a
+    ``molecule_poured`` feed event.
+
+    store: an open store to use (joins its transaction); default: a new one on the town database.
+    Raises GtError for beads the store refuses (e.g. an invalid label from the formula); nothing is
+    left behind then.
+    """
+    own = store is None
+    store = store or BeadStore(town)
+    try:
+        with store.transaction():
+            r = planned.root
+            root = store.create(r.title, actor=actor, description=r.description, prefix=planned.prefix,
+                                issue_type=r.issue_type, priority=r.priority, metadata=r.metadata)
+            ids: dict[str, str] = {}
+            for c in planned.children:
+                child = store.create(c.title, actor=actor, description=c.description, parent=root.id,
+                                     issue_type=c.issue_type, priority=c.priority, labels=c.labels,
+                                     assignee=c.assignee, acceptance_criteria=c.acceptance,
+                                     metadata={**c.metadata, "molecule": root.id})
+                ids[c.key] = child.id
+            for c in planned.children:
+                for need in c.needs:
+                    store.add_dependency(ids[c.key], ids[need], "blocks", actor=actor)
+            convoy = convoys.create(store, planned.convoy_name, list(ids.values()), actor=actor, rig=planned.rig,
+                                    metadata={"molecule": root.id, "formula": planned.formula})
+            store.update(root.id, actor, metadata={**r.metadata, "convoy": convoy.id})
+            events.append(store.db, "molecule_poured", actor, rig=planned.rig, bead=root.id,
+                          payload={"formula": planned.formula, "steps": ids, "convoy": convoy.id})
+    finally:
+        if own:
+            store.disconnect()
+    return PouredMolecule(formula=planned.formula, root=root.id, steps=ids, convoy=convoy.id)

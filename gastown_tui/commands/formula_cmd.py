@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from core.actor import current_actor
+from core.beads import sync as ledger_sync
 from core.errors import GtError
 from core.formulas import FormulaLibrary, dependency_tree
 from core.rigs import Rig, load_rig, rig_for_path
@@ -31,10 +32,6 @@ def _vars(pairs: tuple[str, ...]) -> dict[str, str]:
             raise GtError(f"--var {pair!r} is not KEY=VALUE: write it like --var feature=login")
         out[key.strip()] = value
     return out
-
-
-def _actor() -> str:
-    return os.environ.get("BD_ACTOR") or os.environ.get("USER") or "human"
 
 
 rig_option = click.option("--rig", "rig_name", metavar="RIG",
@@ -120,10 +117,11 @@ def _echo_notes(unsupported: list[Any], warnings: list[str]) -> None:
 @var_option
 @rig_option
 @click.option("--dry-run", is_flag=True, help="Print the beads that would be created; create nothing.")
+@click.option("--actor", default=None, help="Who is acting (default: $BD_ACTOR, the role, the user).")
 @json_option
 @click.pass_context
 def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_name: str | None,
-                 dry_run: bool, as_json: bool) -> None:
+                 dry_run: bool, actor: str | None, as_json: bool) -> None:
     """Pour formula NAME into a molecule: a root bead, one child bead per step, blocks edges, a convoy."""
     from core import molecules
 
@@ -145,7 +143,11 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
         print_table(["bead", "type", "title", "blocked by"], rows)
         _echo_notes(planned.unsupported, planned.warnings)
         return
-    poured = molecules.pour(town, planned, actor=_actor())
+    poured = molecules.pour(town, planned, actor=current_actor(actor))
+    try:
+        ledger_sync.request_sync(town)
+    except GtError as exc:  # the molecule is committed; only the ledger commit is late
+        click.echo(f"gt: warning: ledger sync failed ({exc}); run 'gt bead sync'", err=True)
     if as_json:
         emit_json(poured.as_dict())
         return

@@ -13,6 +13,7 @@ import shutil
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import tomlkit
@@ -167,3 +168,29 @@ def set_default_agent(town: Town, name: str) -> None:
     with edit_toml(town.config_path) as doc:
         doc["default_agent"] = name
     town.reload()
+
+
+def start_agent(host: Any, name: str, preset: Preset, prompt: str | None, cwd: str | Path,
+                env: dict[str, str] | None = None, size: tuple[int, int] | None = None) -> Any:
+    """Start ``preset`` in session ``name`` of ``host`` (a core.sessions.SessionHost) and hand it
+    ``prompt`` the preset's way: as the last argument (``arg``), after ``prompt_flag`` (``flag``), or
+    typed into the session once ``ready_glyph`` shows, or after ``ready_delay`` seconds (``nudge``).
+
+    env: session variables, on top of the preset's ``env``. size: (cols, rows).
+    Returns the SessionInfo. Raises GtError when the binary is missing, Conflict when the session
+    exists; if the nudged prompt is not taken the session is killed and GtError raised (nothing is
+    left running).
+    """
+    argv = preset.command(prompt)
+    kwargs: dict[str, Any] = {"env": {**preset.env, **(env or {})}}
+    if size is not None:
+        kwargs["size"] = size
+    info = host.start(name, argv, cwd, **kwargs)
+    if prompt and preset.prompt == "nudge":
+        try:
+            host.wait_for_text(name, preset.ready_glyph, timeout=preset.ready_delay)
+            host.send_text(name, prompt)
+        except GtError:
+            host.kill(name)
+            raise
+    return info

@@ -67,7 +67,7 @@ def test_show_progress_polecat_and_merge_request(town, store) -> None:
     assert (rows[b].status, rows[b].polecat, rows[b].mr, rows[b].mr_status) == \
         ("hooked", "proj/polecats/nux", "mr-1", "queued")
     assert rows[c].mr is None
-    assert shown.as_dict()["tracked"][1]["polecat"] == "proj/polecats/nux"
+    assert {t["id"]: t["polecat"] for t in shown.as_dict()["tracked"]}[b] == "proj/polecats/nux"
 
 
 def test_add_reopens_a_closed_convoy_and_ignores_duplicates(store) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from core.beads.model import (
 from core.beads.store import BeadStore
 from core.errors import GtError
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _DEP_KEYS = ("issue_id", "depends_on_id", "type", "created_at", "created_by")
 _COMMENT_KEYS = ("id", "issue_id", "author", "text", "created_at")
@@ -37,7 +39,7 @@ _TIMES = ("created_at", "updated_at", "started_at", "closed_at", "defer_until", 
 def encode_line(issue: Issue) -> str:
     """One JSONL line (no newline) for ``issue``, as Go's ``encoding/json`` would write it."""
     text = json.dumps(issue.to_jsonl(), ensure_ascii=False, separators=(",", ":"))
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):  # lone surrogates cannot be UTF-8: escape all
+    if _SURROGATE.search(text):  # lone surrogates cannot be UTF-8: escape everything non-ASCII
         text = json.dumps(issue.to_jsonl(), separators=(",", ":"))
     for raw, escaped in _GO_ESCAPES.items():
         if raw in text:

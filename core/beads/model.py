@@ -50,9 +50,7 @@ JSONL_ORDER = ("id", "title", "description", "design", "acceptance_criteria", "n
 KNOWN_FIELDS = frozenset(JSONL_ORDER)
 #: Keys beads always writes (no ``omitempty``).
 ALWAYS_WRITTEN = ("id", "title", "status", "priority", "issue_type")
-TEXT_FIELDS = ("title", "description", "design", "acceptance_criteria", "notes", "assignee", "owner",
-               "created_by", "close_reason")
-OPTIONAL_TS_FIELDS = ("started_at", "closed_at", "defer_until", "due_at")
+_WRITE_EMPTY = frozenset(ALWAYS_WRITTEN)
 
 
 # ---------------------------------------------------------------- timestamps
@@ -294,9 +292,8 @@ class Issue:
             "metadata": self.metadata,
         }
         out: dict[str, Any] = {}
-        for key in JSONL_ORDER:
-            value = full[key]
-            if key in ALWAYS_WRITTEN or value not in ("", None, False, [], ()):
+        for key, value in full.items():
+            if value or key in _WRITE_EMPTY or (key == "metadata" and value is not None):
                 out[key] = value
         for k, v in self.extra.items():
             if k not in out:

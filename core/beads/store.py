@@ -921,7 +921,7 @@ def _issue(row: tuple[Any, ...]) -> Issue:
 
 
 def _obj(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
+    return json.loads(text) if text and text != "{}" else {}
 
 
 def _like_escape(text: str) -> str:

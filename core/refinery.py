@@ -32,14 +32,14 @@ MR's bead is closed with the merge sha in the reason and its polecat gets a MERG
 bead gets the failing gate's log tail as a comment and its polecat a FIX_NEEDED mail (the branch
 stays); a conflicting MR's bead gets a note, a P1 "resolve conflicts" bead is filed (``discovered-from``
 the original) and its polecat is mailed. Then, outside it: merged branches are deleted (compare-and-
-swap) and the convoy hooks run (:func:`on_convoy_progress`).
+swap). Convoys tracking a merged bead (or named by its MR) land in the same transaction when all
+their beads are closed (``core.convoys.check_landed``).
 """
 
 from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from typing import Any
 import filelock
 import sqlite_utils
 
-from core import events, git, mail, mq
+from core import convoys, events, git, mail, mq
 from core.beads import BeadStore
 from core.db import connect, transaction
 from core.errors import Conflict, GitError, GtError
@@ -80,7 +80,8 @@ class ConflictReport:
 class BatchResult:
     """The outcome of one batch. Lists hold MR ids. wall_s: seconds. ``tip`` is where the default
     branch points after the batch; ``moved`` whether this batch moved it; ``rebuilds`` how many times
-    the batch was rebuilt because the branch moved during it. batch 0 means nothing was queued."""
+    the batch was rebuilt because the branch moved during it; ``landed`` the convoys this batch
+    completed. batch 0 means nothing was queued."""
 
     batch: int
     rig: str
@@ -94,6 +95,7 @@ class BatchResult:
     tip: str | None = None
     moved: bool = False
     rebuilds: int = 0
+    landed: list[str] = field(default_factory=list)
     outcome: str = "empty"
 
     @property
@@ -154,7 +156,6 @@ class Refinery:
                 raise
         finally:
             self._lock.release()
-        _run_convoy_hooks(self.town, self.db, result)
         return result
 
 
@@ -374,6 +375,7 @@ class _Batch:
                               payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
                                        "files": c.files, "base": c.base, "polecat": c.mr.polecat,
                                        "conflict_bead": resolver})
+            result.landed = fx.land_convoys()
             mq.finish_batch(self.db, self.batch, result.outcome, len(result.merged), len(result.failed),
                             len(result.conflicts), result.gate_runs, result.base, result.tip)
 
@@ -386,6 +388,7 @@ class _Effects:
         self.town, self.db, self.rig = town, db, rig
         self.store = BeadStore(town, db=db)
         self.actor = f"{rig.name}/refinery"
+        self.convoys: set[str] = set()
 
     def _bead(self, m: mq.MR) -> bool:
         return bool(m.bead) and self.store.exists(m.bead)
@@ -404,8 +407,16 @@ class _Effects:
         if self._bead(m):
             self.store.close(m.bead, self.actor, reason=f"merged {m.id} into {self.rig.default_branch} at {sha}",
                              force=True)
+            self.convoys.update(convoys.convoys_tracking(self.store, m.bead))
+        if m.convoy and self.store.exists(m.convoy) and self.store.get(m.convoy).issue_type == "convoy":
+            self.convoys.add(m.convoy)
         self._mail(m, f"MERGED {m.bead or m.branch}",
                    f"{m.id} ({m.branch}) merged into {self.rig.default_branch} at {sha}.")
+
+    def land_convoys(self) -> list[str]:
+        """Land the convoys of the merged beads whose tracked beads are now all closed
+        (``core.convoys.check_landed``, race-free). Returns the ids landed."""
+        return [c for c in sorted(self.convoys) if convoys.check_landed(self.store, c, actor=self.actor)]
 
     def failed(self, m: mq.MR, reason: str, tail: str) -> None:
         """Note the failure (with the failing gate's log tail) on the bead; mail FIX_NEEDED (branch kept)."""
@@ -437,24 +448,3 @@ class _Effects:
         self._mail(m, f"CONFLICT {m.bead or m.branch}",
                    f"{m.id} ({m.branch}) {why}." + (f" Filed {resolver} to resolve it." if resolver else ""))
         return resolver
-
-
-ConvoyHook = Callable[[Town, sqlite_utils.Database, str], None]
-_convoy_hooks: list[ConvoyHook] = []
-
-
-def on_convoy_progress(hook: ConvoyHook) -> ConvoyHook:
-    """Register ``hook(town, db, convoy_id)``, called after a batch merged beads of that convoy (the
-    convoy module registers its landing check here). Returns ``hook`` (usable as a decorator)."""
-    if hook not in _convoy_hooks:
-        _convoy_hooks.append(hook)
-    return hook
-
-
-def _run_convoy_hooks(town: Town, db: sqlite_utils.Database, result: BatchResult) -> None:
-    if not result.merged or not _convoy_hooks:
-        return
-    convoys = sorted({mq.get(db, mr_id).convoy for mr_id in result.merged} - {None})
-    for convoy in convoys:
-        for hook in list(_convoy_hooks):
-            hook(town, db, convoy)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import events, mail, mq, refinery
+from core import convoys, events, mail, mq
 from core.beads import BeadStore
 from tests.test_refinery import Lab
 
@@ -70,18 +70,22 @@ def test_conflict_files_a_p1_bead_linked_to_the_original_once(town, tmp_path):
     assert len(store.list(labels=(), status=["open"], prefix=lab.rig.prefix, issue_type="task")) == 1
 
 
-def test_convoy_hook_runs_for_convoys_whose_beads_merged(town, tmp_path):
+def test_a_convoy_lands_when_the_batch_merges_its_last_bead(town, tmp_path):
+    lab = Lab(town, tmp_path, batch=1)
+    store = BeadStore(town, db=lab.db)
+    first, last = _bead(lab, "part one"), _bead(lab, "part two")
+    convoy = convoys.create(store, "release", [first, last], actor="mayor", notify="mayor/").id
+    _mr(lab, first, "nux", {"one.txt": "x\n"})
+    _mr(lab, last, "ace", {"two.txt": "x\n"})
+    assert lab.step().landed == [] and store.get(convoy).status != "closed"
+    assert lab.step().landed == [convoy]
+    assert store.get(convoy).status == "closed"
+    assert [e.bead for e in events.query(lab.db, types=("convoy_landed",))] == [convoy]
+    assert any(convoy in m.subject or convoy in m.body for m in mail.inbox(town, "mayor/", db=lab.db))
+
+
+def test_an_mr_naming_an_unknown_convoy_still_merges(town, tmp_path):
     lab = Lab(town, tmp_path)
-    seen = []
-
-    def hook(town_, db, convoy):
-        seen.append((town_.root, convoy, mq.get(db, m.id).status))
-
-    refinery.on_convoy_progress(hook)
-    try:
-        m = _mr(lab, _bead(lab, "tracked"), "nux", {"c.txt": "x\n"}, convoy="hq-cv-abc")
-        _mr(lab, _bead(lab, "untracked"), "ace", {"d.txt": "x\n"})
-        lab.step()
-    finally:
-        refinery._convoy_hooks.remove(hook)
-    assert seen == [(town.root, "hq-cv-abc", "merged")]
+    m = _mr(lab, _bead(lab, "tracked"), "nux", {"c.txt": "x\n"}, convoy="hq-cv-nope")
+    result = lab.step()
+    assert result.merged == [m.id] and result.landed == []

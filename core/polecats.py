@@ -72,11 +72,6 @@ def _row(values: Any) -> Polecat:
     return Polecat(*values)
 
 
-def session_name(rig: str, name: str) -> str:
-    """The tmux session name of polecat ``name`` of ``rig``: ``<rig>-<name>``."""
-    return f"{rig}-{name}"
-
-
 def get(db: sqlite_utils.Database, rig: str, name: str) -> Polecat | None:
     """The polecat ``rig``/``name``, or None."""
     row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM polecats WHERE rig = ? AND name = ?", [rig, name]).fetchone()

@@ -1,0 +1,200 @@
+"""``gt done`` and checkpoints: a polecat's end of work, and never losing what it has written.
+
+done (DESIGN section 5): commit leftovers (safety net), require at least one commit ahead of the
+default branch, make sure the branch is in the rig's bare repository (worktrees share its refs, so
+the branch is already there), queue a merge request (idempotent per branch and sha), mark the bead
+awaiting merge (``in_progress`` with a comment naming the MR), append a ``done`` event and set the
+polecat idle. ESCALATED and DEFERRED record the reason and release the bead without an MR.
+
+Checkpoints: uncommitted work is committed as a WIP commit on the polecat's branch when the agent
+itself asks (``gt checkpoint``) or its session is dead; while the agent runs, the engine's periodic
+checkpoint is a snapshot commit on ``refs/checkpoints/<polecat>/<bead>`` made with a temporary index,
+so the agent's branch, HEAD and index never move under it. Either way a deleted worktree loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core import events, git, mail, mq, polecats
+from core.beads.store import BeadStore
+from core.convoys import convoys_tracking
+from core.errors import GtError, NotFound
+from core.polecats import Polecat
+from core.rigs import Rig, load_rig
+from core.roles import Role
+from core.town import Town
+from core.worktrees import worktree_path
+
+STATUSES = ("COMPLETED", "ESCALATED", "DEFERRED")
+
+
+@dataclass
+class DoneResult:
+    """What ``gt done`` did: status, bead, polecat address, and for COMPLETED the MR id, branch, head sha
+    and the number of commits ahead of the default branch."""
+
+    status: str
+    bead: str
+    polecat: str
+    mr: str | None = None
+    branch: str | None = None
+    head_sha: str | None = None
+    commits: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def author_env(rig: str, polecat: str) -> dict[str, str]:
+    """Git author/committer variables of a polecat (``<rig>/polecats/<name>``)."""
+    address = f"{rig}/polecats/{polecat}"
+    email = f"{polecat}@{rig}.gastown"
+    return {"GIT_AUTHOR_NAME": address, "GIT_COMMITTER_NAME": address,
+            "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_EMAIL": email}
+
+
+def _polecat_of(store: BeadStore, role: Role) -> tuple[Polecat, Rig, Path]:
+    p = polecats.get(store.db, role.rig or "", role.name or "")
+    if p is None:
+        raise NotFound(f"{role.address} is not a known polecat: polecats are made by 'gt sling'")
+    rig = load_rig(store.town, p.rig)
+    path = worktree_path(rig, p.name)
+    if not path.is_dir():
+        raise GtError(f"the worktree of {p.address} ({path}) is gone: resume with 'gt sling --resume BEAD'")
+    return p, rig, path
+
+
+def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", actor: str | None = None,
+         store: BeadStore | None = None) -> DoneResult:
+    """Finish the work of the polecat ``role`` (see the module docstring).
+
+    status: COMPLETED | ESCALATED | DEFERRED. message: the reason (ESCALATED/DEFERRED) or a note.
+    Raises GtError for a bad status, nothing on the hook, or nothing to submit (no commit ahead of the
+    default branch); NotFound for an unknown polecat. On those errors nothing is changed.
+    """
+    status = status.upper()
+    if status not in STATUSES:
+        raise GtError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    store = store or BeadStore(town)
+    p, rig, path = _polecat_of(store, role)
+    actor = actor or p.address
+    bead = p.hook_bead or role.bead
+    if not bead:
+        raise GtError(f"nothing is hooked to {p.address}: there is no work to finish")
+    issue = store.get(bead)
+    env = author_env(p.rig, p.name)
+    if status != "COMPLETED":
+        return _release(town, store, p, rig, path, bead, status, message, actor, env)
+    branch = git.current_branch(path)
+    if branch is None:
+        raise GtError(f"the worktree {path} is on a detached HEAD: check out your branch "
+                      f"polecat/{p.name}/{bead} and commit your work there")
+    base_sha = git.rev_parse(rig.repo_path, rig.default_branch)
+    if base_sha is None:
+        raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
+    if git.dirty_paths(path):
+        ahead_before = git.count_commits(path, base_sha, "HEAD")
+        git.commit_all(path, f"{bead}: {issue.title}\n\nLeftovers committed by gt done.", env=env)
+    else:
+        ahead_before = None
+    ahead = git.count_commits(path, base_sha, "HEAD")
+    if ahead == 0:
+        raise GtError(f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your "
+                      f"work first, or use 'gt done --status DEFERRED -m WHY'")
+    head = git.head_sha(path)
+    if git.rev_parse(rig.repo_path, f"refs/heads/{branch}") != head:
+        raise GtError(f"branch {branch} is not at {head[:12]} in the rig's repository: check 'git status' in {path}")
+    tracking = convoys_tracking(store, bead)
+    mr = mq.submit(store.db, rig, bead, p.name, branch, head, base_sha, priority=issue.priority,
+                   convoy=tracking[0] if tracking else None, actor=actor)
+    with store.transaction():
+        store.cas_status(bead, {"hooked", "in_progress"}, "in_progress", actor,
+                         note=f"awaiting merge: {mr.id}")
+        store.add_comment(bead, f"Awaiting merge: {mr.id} ({branch} at {head[:12]}, {ahead} commit(s))"
+                          + (f". {message}" if message else ""), actor)
+        polecats.upsert(store.db, p.rig, p.name, state="idle", hook_bead=None)
+        events.append(store.db, "done", actor, rig=p.rig, bead=bead,
+                      payload={"status": status, "polecat": p.name, "mr": mr.id, "branch": branch, "head": head,
+                               "commits": ahead, "leftovers": ahead_before is not None and ahead > ahead_before})
+    git.detach_head(path)  # frees the branch: the refinery deletes it once merged
+    return DoneResult(status, bead, p.address, mr.id, branch, head, ahead)
+
+
+def _release(town: Town, store: BeadStore, p: Polecat, rig: Rig, path: Path, bead: str, status: str,
+             message: str, actor: str, env: dict[str, str]) -> DoneResult:
+    if not message.strip():
+        raise GtError(f"--status {status} needs a reason: pass -m \"WHY\"")
+    if git.current_branch(path) and git.dirty_paths(path):
+        git.commit_all(path, f"{bead}: WIP before {status.lower()} by gt done", env=env)
+    new_status = "deferred" if status == "DEFERRED" else "open"
+    with store.transaction():
+        store.cas_status(bead, {"hooked", "in_progress"}, new_status, actor, assignee=None,
+                         note=f"{status}: {message}")
+        store.add_comment(bead, f"{status} by {p.address}: {message}", actor)
+        polecats.upsert(store.db, p.rig, p.name, state="idle", hook_bead=None)
+        events.append(store.db, "done", actor, rig=p.rig, bead=bead,
+                      payload={"status": status, "polecat": p.name, "reason": message})
+        if status == "ESCALATED":
+            events.append(store.db, "escalation", actor, rig=p.rig, bead=bead,
+                          payload={"severity": "high", "reason": message, "polecat": p.name})
+            mail.send(town, "mayor/", f"ESCALATED {bead}", f"{p.address} escalated {bead}: {message}",
+                      sender=p.address, db=store.db, priority=1)
+    return DoneResult(status, bead, p.address)
+
+
+def checkpoint_ref(polecat: str, bead: str) -> str:
+    """Where the engine keeps a running polecat's snapshot: ``refs/checkpoints/<polecat>/<bead>``."""
+    return f"refs/checkpoints/{polecat}/{bead}"
+
+
+def save_checkpoint(town: Town, rig: Rig, p: Polecat, actor: str, session_alive: bool,
+                    store: BeadStore | None = None) -> str | None:
+    """Save ``p``'s uncommitted work. session_alive False (or the agent asking): a WIP commit on its
+    branch; True: a snapshot commit on :func:`checkpoint_ref`, leaving branch, HEAD and index alone.
+    Returns the commit sha, or None when there was nothing to save. Appends a ``checkpoint`` event."""
+    path = worktree_path(rig, p.name)
+    if not path.is_dir() or not git.dirty_paths(path):
+        return None
+    bead = p.hook_bead or "none"
+    message = f"{bead}: WIP checkpoint of {p.address}"
+    if not session_alive and git.current_branch(path):
+        sha = git.commit_all(path, message, env=author_env(p.rig, p.name))
+        where = git.current_branch(path)
+    else:
+        sha = git.snapshot_commit(path, message, env=author_env(p.rig, p.name))
+        where = checkpoint_ref(p.name, bead)
+        if sha:
+            git.run_git(["update-ref", where, sha], cwd=rig.repo_path)
+    if sha:
+        db = (store.db if store else None)
+        own = None
+        if db is None:
+            own = BeadStore(town)
+            db = own.db
+        try:
+            events.append(db, "checkpoint", actor, rig=p.rig, bead=p.hook_bead,
+                          payload={"polecat": p.name, "sha": sha, "ref": where})
+        finally:
+            if own is not None:
+                own.disconnect()
+    return sha
+
+
+def restore_checkpoint(rig: Rig, p: Polecat, bead: str) -> bool:
+    """Bring back the snapshot of :func:`checkpoint_ref` into a worktree re-created after it was
+    deleted: its files come back as uncommitted changes. Only when the snapshot sits on the branch's
+    current head. Returns True if files were restored."""
+    path = worktree_path(rig, p.name)
+    ref = checkpoint_ref(p.name, bead)
+    snap = git.rev_parse(rig.repo_path, ref)
+    if snap is None or git.dirty_paths(path):
+        return False
+    parent = git.run_git(["rev-parse", f"{snap}^"], cwd=path, check=False).stdout.strip()
+    if parent != git.head_sha(path):
+        return False
+    git.run_git(["checkout", snap, "--", "."], cwd=path)
+    git.run_git(["reset", "--quiet"], cwd=path)
+    return True

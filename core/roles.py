@@ -1,0 +1,122 @@
+"""Who is calling: the role of a gt process, from its environment or its working directory.
+
+Sessions get GT_TOWN, GT_ROLE, GT_RIG, GT_POLECAT, GT_BEAD and BD_ACTOR (DESIGN section 7); a human
+running gt inside ``<town>/<rig>/polecats/<name>`` is treated as that polecat.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import git
+from core.errors import GtError
+from core.rigs import RIG_FILE
+from core.town import Town
+
+ROLES = ("mayor", "polecat", "crew", "refinery", "witness", "deacon", "human")
+
+CONTEXT_FILES = ("CLAUDE.md", "AGENTS.md")
+
+
+@dataclass(frozen=True)
+class Role:
+    """kind: one of ROLES; rig and name are set for polecats and crew; bead is GT_BEAD if given."""
+
+    kind: str
+    rig: str | None = None
+    name: str | None = None
+    bead: str | None = None
+
+    @property
+    def address(self) -> str:
+        """Mail address: ``mayor/``, ``<rig>/polecats/<name>``, ``<rig>/crew/<name>``, ``<rig>/witness``..."""
+        if self.kind == "polecat":
+            return f"{self.rig}/polecats/{self.name}"
+        if self.kind == "crew":
+            return f"{self.rig}/crew/{self.name}"
+        if self.kind in ("refinery", "witness"):
+            return f"{self.rig}/{self.kind}"
+        if self.kind in ("mayor", "deacon"):
+            return f"{self.kind}/"
+        return "human"
+
+
+def detect(town: Town, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Role:
+    """The role of the calling process: GT_ROLE/GT_RIG/GT_POLECAT first, else the cwd's place in the town."""
+    env = os.environ if env is None else env
+    bead = env.get("GT_BEAD") or None
+    kind = env.get("GT_ROLE", "")
+    if kind == "polecat" and env.get("GT_RIG") and env.get("GT_POLECAT"):
+        return Role("polecat", env["GT_RIG"], env["GT_POLECAT"], bead)
+    if kind in ("mayor", "deacon"):
+        return Role(kind, bead=bead)
+    if kind in ("refinery", "witness") and env.get("GT_RIG"):
+        return Role(kind, env["GT_RIG"], bead=bead)
+    here = Path(cwd or os.getcwd()).resolve()
+    try:
+        parts = here.relative_to(town.root).parts
+    except ValueError:
+        return Role("human", bead=bead)
+    if parts and parts[0] == "mayor":
+        return Role("mayor", bead=bead)
+    if len(parts) >= 3 and (town.rig_dir(parts[0]) / RIG_FILE).is_file() and parts[1] in ("polecats", "crew"):
+        return Role("polecat" if parts[1] == "polecats" else "crew", parts[0], parts[2], bead)
+    return Role("human", bead=bead)
+
+
+def require_polecat(town: Town, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Role:
+    """The calling polecat. Raises GtError when not run from inside a polecat (worktree or session)."""
+    role = detect(town, env, cwd)
+    if role.kind != "polecat":
+        raise GtError("not inside a polecat: run this in a polecat worktree (<rig>/polecats/<name>) "
+                      "or pass --polecat NAME")
+    return role
+
+
+def context_text(rig: str, polecat: str, bead: str, title: str) -> str:
+    """The role context file a polecat's agent CLI reads at start (CLAUDE.md / AGENTS.md): plain Markdown."""
+    return f"""# Gas Town polecat {rig}/polecats/{polecat}
+
+You are a polecat: a worker agent of the Gas Town rig `{rig}`. Your hook holds bead `{bead}`:
+{title}
+
+GUPP: if there is work on your hook, you run it. Start now with `gt prime`, which prints the whole brief.
+
+Commands:
+- `gt prime`: who you are, your hooked bead, its steps, your mail and the rules
+- `gt hook`: what is on your hook
+- `gt bead show {bead}` / `gt bead comment {bead} "text"`: read or annotate your bead
+- `gt checkpoint`: save uncommitted work as a WIP commit
+- `gt mail inbox`: your mail
+- `gt done`: when finished: commits leftovers, submits your branch to the merge queue, you go idle
+- `gt done --status ESCALATED -m "why"`: when you are blocked and need a human
+
+Rules: commit often; stay in this worktree; never push to the default branch; finish with `gt done`.
+"""
+
+
+def write_context_files(repo_path: str | os.PathLike[str], worktree: str | os.PathLike[str], rig: str,
+                        polecat: str, bead: str, title: str) -> list[str]:
+    """Write CLAUDE.md and AGENTS.md into ``worktree`` unless the project tracks its own, and list
+    them in the bare repository's ``info/exclude`` so they are never committed. Returns the names written."""
+    wt = Path(worktree)
+    tracked = set(git.run_git(["ls-files", "--", *CONTEXT_FILES], cwd=wt).stdout.split())
+    written = []
+    text = context_text(rig, polecat, bead, title)
+    for name in CONTEXT_FILES:
+        if name in tracked:
+            continue
+        (wt / name).write_text(text, encoding="utf-8")
+        written.append(name)
+    exclude = Path(repo_path) / "info" / "exclude"
+    exclude.parent.mkdir(parents=True, exist_ok=True)
+    current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
+    missing = [f"/{n}" for n in written if f"/{n}" not in current.splitlines()]
+    if missing:
+        with exclude.open("a", encoding="utf-8") as fh:
+            if current and not current.endswith("\n"):
+                fh.write("\n")
+            fh.write("\n".join(missing) + "\n")
+    return written

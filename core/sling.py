@@ -1,0 +1,354 @@
+"""Sling: hook a bead to a polecat and start it working (DESIGN section 5); unsling, resume and nuke.
+
+``sling`` claims the bead with the beads compare-and-swap (open -> hooked) and allocates the polecat in
+the same SQLite transaction, so two processes slinging one bead at the same moment cannot both win.
+Then it creates (or reuses) the worktree, writes the role context files, and starts the agent session
+with the beacon prompt. If anything after the claim fails, everything is rolled back: the session is
+killed, a worktree made for this sling is removed, the polecat is released and the bead is open again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from core import convoys, events, git, namepool, polecats, runtimes
+from core.actor import current_actor
+from core.beads.store import BeadStore
+from core.errors import Conflict, GtError, NotFound
+from core.formulas import FormulaLibrary
+from core.names import check_polecat_name
+from core.polecats import Polecat
+from core.rigs import Rig, load_rig, rig_for_prefix
+from core.roles import write_context_files
+from core.sessions import SessionHost, session_name
+from core.town import Town
+from core.worktrees import ensure_worktree, remove_worktree, worktree_path
+
+WORKABLE_STATUSES = ("open",)
+UNWORKABLE_TYPES = ("message", "convoy", "molecule", "gate", "merge-request", "agent", "epic")
+
+
+@dataclass
+class SlingResult:
+    """What a sling did: the bead, the polecat (``<rig>/polecats/<name>``), its session, branch and
+    worktree, the agent preset, the convoy (auto or existing, or None) and ``resumed``."""
+
+    bead: str
+    rig: str
+    polecat: str
+    session: str
+    branch: str
+    worktree: str
+    agent: str
+    convoy: str | None
+    resumed: bool = False
+    took_over_from: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def beacon(rig: str, polecat: str, bead: str, resumed: bool = False) -> str:
+    """The first prompt a polecat's agent gets (Gas Town's beacon format)."""
+    text = f"[GAS TOWN] {rig}/polecats/{polecat} assigned:{bead}. Run gt prime and begin work on your hook."
+    if resumed:
+        text += " Your session was restarted: your worktree keeps the work done so far."
+    return text
+
+
+def session_env(town: Town, rig: Rig, polecat: str, bead: str) -> dict[str, str]:
+    """The environment of a polecat session (DESIGN section 7): GT_* identity, BD_ACTOR and the git author."""
+    address = f"{rig.name}/polecats/{polecat}"
+    email = f"{polecat}@{rig.name}.gastown"
+    return {
+        "GT_TOWN": str(town.root), "GT_ROLE": "polecat", "GT_RIG": rig.name, "GT_POLECAT": polecat,
+        "GT_BEAD": bead, "BD_ACTOR": address,
+        "GIT_AUTHOR_NAME": address, "GIT_COMMITTER_NAME": address,
+        "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_EMAIL": email,
+    }
+
+
+def bead_prefix(bead: str) -> str:
+    """The prefix of a bead id (``mp`` of ``mp-a3f8.1``, ``hq`` of ``hq-cv-x1``)."""
+    return bead.split("-", 1)[0]
+
+
+def check_bead_for_rig(town: Town, rig: Rig, bead: str) -> None:
+    """A rig-prefixed bead goes only to its rig; a town-level bead may go to any rig. Raises GtError."""
+    prefix = bead_prefix(bead)
+    if prefix in (rig.prefix, town.prefix):
+        return
+    owner = rig_for_prefix(town, prefix)
+    where = f"rig {owner.name}" if owner else f"no rig (prefix {prefix!r} is unknown)"
+    hint = f"sling it to {owner.name}" if owner else "create it in this rig"
+    raise GtError(f"bead {bead} belongs to {where}, not {rig.name}: {hint}")
+
+
+class Slinger:
+    """Sling, resume, unsling and nuke on one town. ``host`` defaults to the town's SessionHost."""
+
+    def __init__(self, town: Town, host: SessionHost | None = None, store: BeadStore | None = None,
+                 actor: str | None = None) -> None:
+        self.town = town
+        self.host = host or SessionHost(town)
+        self.store = store or BeadStore(town)
+        self.db = self.store.db
+        self.actor = actor or current_actor()
+
+    # ------------------------------------------------------------------ sling
+
+    def sling(self, bead_ref: str, rig_name: str, agent: str | None = None, polecat: str | None = None,
+              formula: str | None = None, convoy: bool = True) -> SlingResult:
+        """Hook ``bead_ref`` (an id or unique partial id) to a polecat of ``rig_name`` and start it.
+
+        agent: preset name (default: the town's default_agent). polecat: a name to use (default: an
+        idle polecat of the rig, else a new name from the pool). formula: a formula name attached to
+        the bead (``gt prime`` shows its steps). convoy: give a bead slung alone an auto convoy.
+        Raises NotFound (bead, rig, preset), GtError (closed/deferred/unworkable bead, wrong rig,
+        missing agent binary), Conflict (already hooked by a live polecat, rig at capacity, dirty
+        worktree, lost a race). On any error nothing is left changed.
+        """
+        rig = load_rig(self.town, rig_name)
+        bead = self.store.resolve(bead_ref)
+        check_bead_for_rig(self.town, rig, bead)
+        issue = self.store.get(bead)
+        if issue.issue_type in UNWORKABLE_TYPES:
+            raise GtError(f"bead {bead} is a {issue.issue_type}, which polecats do not work: sling its work beads")
+        if issue.status == "closed":
+            raise GtError(f"bead {bead} is closed: reopen it first with 'gt bead reopen {bead}'")
+        if issue.status == "deferred":
+            raise GtError(f"bead {bead} is deferred: set it open first with 'gt bead update {bead} --status open'")
+        took_over = None
+        if issue.status in ("hooked", "in_progress") and issue.assignee:
+            holder = self._holder(issue.assignee)
+            if holder is not None and holder.hook_bead == bead and self._session_alive(holder):
+                raise Conflict(f"{bead} is already hooked by {issue.assignee}: unsling it first with "
+                               f"'gt unsling {bead}'")
+            if holder is not None and holder.rig == rig.name and holder.hook_bead == bead and polecat in (None, holder.name):
+                return self.resume(bead, agent=agent)
+            took_over = issue.assignee
+        elif issue.status != "open":
+            raise GtError(f"bead {bead} is {issue.status}: only open beads can be slung")
+        if formula is not None:
+            FormulaLibrary(town=self.town, rig=rig).find(formula)
+        preset = runtimes.resolve(self.town, agent)
+        if polecat is not None:
+            check_polecat_name(polecat)
+            session_name("polecat", rig.name, polecat)  # refuses names reserved for rig roles
+        name, created_row = self._claim(rig, bead, polecat, preset.name, took_over)
+        session = session_name("polecat", rig.name, name)
+        new_worktree = False
+        try:
+            path, branch, new_worktree = ensure_worktree(rig, name, bead)
+            write_context_files(rig.repo_path, path, rig.name, name, bead, issue.title)
+            if formula is not None:
+                self.store.update(bead, self.actor, metadata={**(issue.metadata or {}), "formula": formula})
+            runtimes.start_agent(self.host, session, preset, beacon(rig.name, name, bead), path,
+                                 env=session_env(self.town, rig, name, bead))
+            polecats.upsert(self.db, rig.name, name, state="working", session=session, branch=branch,
+                            worktree=str(path))
+            events.append(self.db, "spawn", self.actor, rig=rig.name, bead=bead,
+                          payload={"polecat": name, "session": session, "agent": preset.name, "branch": branch})
+        except BaseException as exc:
+            self._rollback(rig, name, bead, created_row, new_worktree, session, took_over, exc)
+            raise
+        convoy_id = self._auto_convoy(bead, rig) if convoy else None
+        return SlingResult(bead, rig.name, f"{rig.name}/polecats/{name}", session, branch, str(path),
+                           preset.name, convoy_id, took_over_from=took_over)
+
+    def _holder(self, assignee: str) -> Polecat | None:
+        parts = assignee.split("/")
+        if len(parts) == 3 and parts[1] == "polecats":
+            return polecats.get(self.db, parts[0], parts[2])
+        return None
+
+    def _session_alive(self, p: Polecat) -> bool:
+        name = p.session or session_name("polecat", p.rig, p.name)
+        try:
+            return self.host.is_alive(name)
+        except GtError:
+            return False
+
+    def _claim(self, rig: Rig, bead: str, wanted: str | None, agent: str, took_over: str | None) -> tuple[str, bool]:
+        """In one transaction: capacity check, polecat allocation, hook compare-and-swap, sling event.
+        Returns (polecat name, whether its row is new)."""
+        town_max = int(self.town.setting("scheduler", "max_polecats"))
+        rig_max = int(self.town.setting("scheduler", "max_polecats_per_rig"))
+        with self.store.transaction():
+            if polecats.count_busy(self.db) >= town_max:
+                raise Conflict(f"the town is at capacity ({town_max} polecats working): wait for one to finish, "
+                               "or raise [scheduler] max_polecats in town.toml")
+            if polecats.count_busy(self.db, rig=rig.name) >= rig_max:
+                raise Conflict(f"rig {rig.name} is at capacity ({rig_max} polecats working): wait for one to "
+                               "finish, or raise [scheduler] max_polecats_per_rig in town.toml")
+            name = wanted or self._pick_polecat(rig)
+            existing = polecats.get(self.db, rig.name, name)
+            if existing is not None and existing.state in polecats.BUSY_STATES:
+                raise Conflict(f"polecat {name} of rig {rig.name} is busy with {existing.hook_bead}: "
+                               "choose another with --polecat, or let sling pick one")
+            address = f"{rig.name}/polecats/{name}"
+            if took_over:
+                swapped = self.store.cas_status(bead, {"hooked", "in_progress"}, "hooked", self.actor,
+                                                assignee=address, expected_assignee=took_over,
+                                                note=f"taken over from {took_over}: its session is dead")
+                if not swapped:
+                    raise Conflict(f"{bead} changed while slinging: look at it with 'gt bead show {bead}'")
+                self.store.add_comment(bead, f"Taken over by {address}: the session of {took_over} is dead.",
+                                       self.actor)
+            else:
+                self.store.hook(bead, address, self.actor)
+            polecats.upsert(self.db, rig.name, name, state="spawning", hook_bead=bead, agent=agent,
+                            started_at=time.time(), respawns=0, session=None)
+            events.append(self.db, "sling", self.actor, rig=rig.name, bead=bead,
+                          payload={"polecat": name, "agent": agent, "took_over_from": took_over})
+        return name, existing is None
+
+    def _pick_polecat(self, rig: Rig) -> str:
+        """An idle polecat of ``rig`` whose worktree is clean (oldest first), else a new pool name."""
+        rows = polecats.list_polecats(self.db, rig=rig.name, include_nuked=True)
+        for p in rows:
+            if p.state == "idle" and not p.hook_bead:
+                path = worktree_path(rig, p.name)
+                if not path.exists() or not git.dirty_paths(path):
+                    return p.name
+        in_use = {p.name for p in rows}
+        if rig.polecats_dir.is_dir():
+            in_use |= {d.name for d in rig.polecats_dir.iterdir()}
+        in_use |= {"refinery", "witness", "crew"}
+        return namepool.pick(in_use, namepool.theme(self.town))
+
+    def _rollback(self, rig: Rig, name: str, bead: str, created_row: bool, new_worktree: bool, session: str,
+                  took_over: str | None, exc: BaseException) -> None:
+        """Undo a sling whose worktree or session failed: nothing of it must remain."""
+        try:
+            if self.host.exists(session):
+                self.host.kill(session)
+        except GtError:
+            pass
+        if new_worktree:
+            try:
+                remove_worktree(rig, name, force=True)
+                git.delete_branch(rig.repo_path, f"polecat/{name}/{bead}")
+            except GtError:
+                pass
+        address = f"{rig.name}/polecats/{name}"
+        with self.store.transaction():
+            restore = took_over or None
+            self.store.cas_status(bead, {"hooked"}, "hooked" if restore else "open", self.actor,
+                                  assignee=restore, expected_assignee=address,
+                                  note=f"sling rolled back: {exc}")
+            if created_row:
+                self.db.execute("DELETE FROM polecats WHERE rig = ? AND name = ?", [rig.name, name])
+            else:
+                polecats.upsert(self.db, rig.name, name, state="idle", hook_bead=None, session=None)
+            events.append(self.db, "sling_failed", self.actor, rig=rig.name, bead=bead,
+                          payload={"polecat": name, "error": str(exc)})
+
+    def _auto_convoy(self, bead: str, rig: Rig) -> str | None:
+        """The convoy tracking ``bead``: an existing one, else a new auto convoy named after it."""
+        tracking = convoys.convoys_tracking(self.store, bead)
+        if tracking:
+            return tracking[0]
+        title = self.store.get(bead).title
+        return convoys.create(self.store, f"{bead}: {title}"[:200], [bead], actor=self.actor,
+                              metadata={"auto": True}, rig=rig.name).id
+
+    # ------------------------------------------------------------------ resume
+
+    def resume(self, bead_ref: str, agent: str | None = None) -> SlingResult:
+        """Restart the dead session of the polecat hooked to ``bead_ref`` on the same worktree and
+        branch (its commits and uncommitted files are still there); counts a respawn.
+
+        Raises NotFound when no polecat holds the bead, Conflict while its session is alive.
+        """
+        bead = self.store.resolve(bead_ref)
+        holder = polecats.by_bead(self.db, bead)
+        if holder is None:
+            raise NotFound(f"no polecat holds {bead}: sling it with 'gt sling {bead} RIG'")
+        if self._session_alive(holder):
+            raise Conflict(f"the session of {holder.address} is still running: attach with 'gt peek {holder.session}'")
+        rig = load_rig(self.town, holder.rig)
+        preset = runtimes.resolve(self.town, agent or holder.agent)
+        session = session_name("polecat", rig.name, holder.name)
+        if self.host.exists(session):
+            self.host.kill(session)  # a dead pane left by remain-on-exit
+        path, branch, recreated = ensure_worktree(rig, holder.name, bead)
+        if recreated:
+            from core.done import restore_checkpoint
+
+            restore_checkpoint(rig, holder, bead)
+        issue = self.store.get(bead)
+        write_context_files(rig.repo_path, path, rig.name, holder.name, bead, issue.title)
+        runtimes.start_agent(self.host, session, preset, beacon(rig.name, holder.name, bead, resumed=True), path,
+                             env=session_env(self.town, rig, holder.name, bead))
+        with self.store.transaction():
+            polecats.upsert(self.db, rig.name, holder.name, state="working", session=session, branch=branch,
+                            worktree=str(path), agent=preset.name, respawns=holder.respawns + 1)
+            events.append(self.db, "respawn", self.actor, rig=rig.name, bead=bead,
+                          payload={"polecat": holder.name, "respawns": holder.respawns + 1, "agent": preset.name})
+        tracking = convoys.convoys_tracking(self.store, bead)
+        return SlingResult(bead, rig.name, holder.address, session, branch, str(path), preset.name,
+                           tracking[0] if tracking else None, resumed=True)
+
+    # ------------------------------------------------------------------ unsling / nuke
+
+    def unsling(self, bead_ref: str, note: str = "") -> Polecat:
+        """Take ``bead_ref`` off its polecat's hook: stop the session, bead back to open (with a note),
+        polecat idle. The worktree and branch stay. Raises NotFound when no polecat holds it."""
+        bead = self.store.resolve(bead_ref)
+        holder = polecats.by_bead(self.db, bead)
+        if holder is None:
+            raise NotFound(f"no polecat holds {bead}: nothing to unsling")
+        self._stop_session(holder)
+        self._release(holder, bead, note or f"unslung from {holder.address}")
+        return polecats.get(self.db, holder.rig, holder.name)  # type: ignore[return-value]
+
+    def nuke(self, rig_name: str | None, name: str, force: bool = False) -> Polecat:
+        """Nuke polecat ``name``: kill its session, release its bead back to open with a note, and
+        remove its worktree. Without ``force`` the worktree must hold no uncommitted work and no
+        commits missing from the default branch; with ``force`` uncommitted work is first saved as a
+        snapshot commit on ``refs/checkpoints/...`` and the branch is kept, so nothing is lost.
+        Raises NotFound, Conflict (work would be lost without --force)."""
+        p = polecats.require(self.db, rig_name, name)
+        rig = load_rig(self.town, p.rig)
+        path = worktree_path(rig, p.name)
+        if path.exists() and git.worktree_valid(path, rig.repo_path):
+            dirty = git.dirty_paths(path)
+            unmerged = 0
+            branch = git.current_branch(path)
+            if branch:
+                unmerged = git.count_commits(rig.repo_path, rig.default_branch, branch)
+            if (dirty or unmerged) and not force:
+                what = f"{len(dirty)} uncommitted file(s)" if dirty else f"{unmerged} unmerged commit(s) on {branch}"
+                raise Conflict(f"polecat {p.name} holds {what}: finish with 'gt done', or pass --force "
+                               "(uncommitted work is saved as a checkpoint commit first)")
+            self._stop_session(p)
+            if dirty:
+                from core.done import save_checkpoint
+
+                save_checkpoint(self.town, rig, p, actor=self.actor, session_alive=False)
+            remove_worktree(rig, p.name, force=True)
+        else:
+            self._stop_session(p)
+        if p.hook_bead:
+            self._release(p, p.hook_bead, f"polecat {p.address} was nuked")
+        with self.store.transaction():
+            polecats.upsert(self.db, p.rig, p.name, state="nuked", hook_bead=None, session=None, worktree=None)
+            events.append(self.db, "nuke", self.actor, rig=p.rig, bead=p.hook_bead, payload={"polecat": p.name})
+        return polecats.get(self.db, p.rig, p.name)  # type: ignore[return-value]
+
+    def _stop_session(self, p: Polecat) -> None:
+        session = p.session or session_name("polecat", p.rig, p.name)
+        if self.host.exists(session):
+            self.host.kill(session)
+
+    def _release(self, p: Polecat, bead: str, note: str) -> None:
+        with self.store.transaction():
+            self.store.cas_status(bead, {"hooked", "in_progress"}, "open", self.actor, assignee=None,
+                                  expected_assignee=p.address, note=note)
+            self.store.add_comment(bead, note, self.actor)
+            polecats.upsert(self.db, p.rig, p.name, state="idle", hook_bead=None, session=None)
+            events.append(self.db, "unsling", self.actor, rig=p.rig, bead=bead,
+                          payload={"polecat": p.name, "note": note})

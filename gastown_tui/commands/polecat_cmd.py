@@ -1,0 +1,220 @@
+"""``gt sling|unsling|hook|prime|done|checkpoint``, ``gt polecat list|nuke`` and ``gt namepool``."""
+
+from __future__ import annotations
+
+import click
+
+from core import namepool, polecats, roles
+from core.actor import current_actor
+from core.beads.store import BeadStore
+from core.done import STATUSES, done, save_checkpoint
+from core.errors import GtError, NotFound
+from core.prime import prime as prime_text
+from core.rigs import load_rig
+from core.sessions import SessionHost
+from core.sling import Slinger
+from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+
+
+def _role(ctx: click.Context, polecat: str | None, rig: str | None = None) -> roles.Role:
+    """The polecat to act for: ``--polecat NAME`` (with ``--rig`` or the only rig holding that name),
+    else the calling process's role."""
+    town = town_from(ctx)
+    if polecat is None:
+        return roles.detect(town)
+    store = BeadStore(town)
+    try:
+        p = polecats.require(store.db, rig, polecat)
+    finally:
+        store.disconnect()
+    return roles.Role("polecat", p.rig, p.name, p.hook_bead)
+
+
+@click.command()
+@click.argument("args", nargs=-1, required=True, metavar="BEAD... RIG")
+@click.option("--agent", help="Agent preset (default: the town's default_agent).")
+@click.option("--polecat", "polecat", help="Polecat to use (default: an idle one, else a new name).")
+@click.option("--formula", help="Formula attached to the bead (gt prime shows its steps).")
+@click.option("--no-convoy", is_flag=True, help="Do not give a bead slung alone an auto convoy.")
+@click.option("--resume", is_flag=True, help="Restart the dead session of the polecat holding BEAD.")
+@json_option
+@click.pass_context
+def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat: str | None,
+          formula: str | None, no_convoy: bool, resume: bool, as_json: bool) -> None:
+    """Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."""
+    town = town_from(ctx)
+    slinger = Slinger(town)
+    if resume:
+        results = [slinger.resume(b, agent=agent) for b in args]
+    else:
+        if len(args) < 2:
+            raise click.UsageError("give the bead(s) and the rig: gt sling BEAD [BEAD...] RIG")
+        *beads, rig = args
+        if polecat and len(beads) > 1:
+            raise click.UsageError("--polecat names one polecat: sling one bead with it")
+        # several beads at once: each gets its own polecat, and they share one convoy
+        results = []
+        for bead in beads:
+            results.append(slinger.sling(bead, rig, agent=agent, polecat=polecat, formula=formula,
+                                         convoy=not no_convoy and len(beads) == 1))
+        if len(beads) > 1 and not no_convoy:
+            from core import convoys
+
+            tracked = [r.bead for r in results if not convoys.convoys_tracking(slinger.store, r.bead)]
+            if tracked:
+                c = convoys.create(slinger.store, f"sling to {rig}: {', '.join(tracked)}"[:200], tracked,
+                                   actor=slinger.actor, metadata={"auto": True}, rig=rig)
+                for r in results:
+                    r.convoy = r.convoy or c.id
+    if as_json:
+        emit_json([r.as_dict() for r in results])
+        return
+    for r in results:
+        verb = "resumed" if r.resumed else "slung"
+        click.echo(f"{r.bead} {verb} to {r.polecat} ({r.agent}) on {r.branch}"
+                   + (f", convoy {r.convoy}" if r.convoy else ""))
+        click.echo(f"  watch: gt peek {r.session}")
+
+
+@click.command()
+@click.argument("bead")
+@click.option("-m", "--message", default="", help="Note recorded on the bead.")
+@click.pass_context
+def unsling(ctx: click.Context, bead: str, message: str) -> None:
+    """Take BEAD off its polecat's hook (session stopped, bead open again, worktree kept)."""
+    p = Slinger(town_from(ctx)).unsling(bead, note=message)
+    click.echo(f"{bead} unslung; {p.address} is idle")
+
+
+@click.command()
+@click.option("--polecat", help="Whose hook (default: the calling polecat).")
+@click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
+@json_option
+@click.pass_context
+def hook(ctx: click.Context, polecat: str | None, rig: str | None, as_json: bool) -> None:
+    """Show what is on a polecat's hook."""
+    role = _role(ctx, polecat, rig)
+    if role.kind != "polecat":
+        raise GtError("not inside a polecat: pass --polecat NAME")
+    store = BeadStore(town_from(ctx))
+    p = polecats.get(store.db, role.rig or "", role.name or "")
+    bead = (p.hook_bead if p else None) or role.bead
+    issue = store.get(bead) if bead else None
+    if as_json:
+        emit_json({"polecat": role.address, "bead": issue.as_dict() if issue else None,
+                   "state": p.state if p else None})
+        return
+    if issue is None:
+        click.echo(f"{role.address}: nothing on the hook")
+    else:
+        click.echo(f"{role.address}: {issue.id} [{issue.status}] P{issue.priority} {issue.title}")
+
+
+@click.command()
+@click.option("--polecat", help="Prime for this polecat (default: the calling role).")
+@click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
+@click.pass_context
+def prime(ctx: click.Context, polecat: str | None, rig: str | None) -> None:
+    """Print the brief for the calling agent: role, hooked bead, steps, mail and rules (Markdown)."""
+    click.echo(prime_text(town_from(ctx), _role(ctx, polecat, rig)))
+
+
+@click.command("done")
+@click.option("--status", "status", type=click.Choice(STATUSES, case_sensitive=False), default="COMPLETED",
+              show_default=True)
+@click.option("-m", "--message", default="", help="Reason (ESCALATED/DEFERRED) or a note for the merge request.")
+@click.option("--polecat", help="Finish for this polecat (default: the calling one).")
+@click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
+@json_option
+@click.pass_context
+def done_cmd(ctx: click.Context, status: str, message: str, polecat: str | None, rig: str | None,
+             as_json: bool) -> None:
+    """Finish the work on the hook: commit leftovers, queue a merge request, go idle."""
+    town = town_from(ctx)
+    role = _role(ctx, polecat, rig)
+    if role.kind != "polecat":
+        raise GtError("gt done runs inside a polecat worktree (<rig>/polecats/<name>) or with --polecat NAME")
+    result = done(town, role, status=status, message=message, actor=current_actor())
+    if as_json:
+        emit_json(result.as_dict())
+    elif result.mr:
+        click.echo(f"{result.bead}: {result.commits} commit(s) on {result.branch} queued as {result.mr}; "
+                   f"{result.polecat} is idle")
+    else:
+        click.echo(f"{result.bead}: {result.status.lower()}; {result.polecat} is idle")
+
+
+@click.command()
+@click.option("--polecat", help="Checkpoint this polecat (default: the calling one).")
+@click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
+@click.pass_context
+def checkpoint(ctx: click.Context, polecat: str | None, rig: str | None) -> None:
+    """Commit a polecat's uncommitted work as a WIP commit on its branch."""
+    town = town_from(ctx)
+    role = _role(ctx, polecat, rig)
+    if role.kind != "polecat":
+        raise GtError("not inside a polecat: run it in a polecat worktree or pass --polecat NAME")
+    store = BeadStore(town)
+    p = polecats.get(store.db, role.rig or "", role.name or "")
+    if p is None:
+        raise NotFound(f"{role.address} is not a known polecat")
+    sha = save_checkpoint(town, load_rig(town, p.rig), p, actor=current_actor(), session_alive=False, store=store)
+    click.echo(f"checkpoint {sha[:12]} on {p.branch}" if sha else "nothing to checkpoint: the worktree is clean")
+
+
+@click.group()
+def polecat() -> None:
+    """Polecats: the worker agents of each rig."""
+
+
+@polecat.command("list")
+@click.option("--rig", help="Only this rig.")
+@click.option("--all", "show_all", is_flag=True, help="Include nuked polecats.")
+@json_option
+@click.pass_context
+def polecat_list(ctx: click.Context, rig: str | None, show_all: bool, as_json: bool) -> None:
+    """List polecats with their state, hook and session."""
+    town = town_from(ctx)
+    store = BeadStore(town)
+    rows = polecats.list_polecats(store.db, rig=rig, include_nuked=show_all)
+    if as_json:
+        emit_json([p.as_dict() for p in rows])
+        return
+    host = SessionHost(town)
+    live = {s.name for s in host.list() if s.alive} if rows else set()
+    print_table(["polecat", "state", "hook", "session", "agent", "branch"],
+                [[p.address, p.state, p.hook_bead or "-",
+                  (p.session + (" (live)" if p.session in live else " (dead)")) if p.session else "-",
+                  p.agent or "-", p.branch or "-"] for p in rows],
+                empty="No polecats yet: gt sling BEAD RIG")
+
+
+@polecat.command("nuke")
+@click.argument("name")
+@click.option("--rig", help="Rig of the polecat when the name is in several rigs.")
+@click.option("--force", is_flag=True, help="Nuke even with uncommitted or unmerged work (saved first).")
+@click.pass_context
+def polecat_nuke(ctx: click.Context, name: str, rig: str | None, force: bool) -> None:
+    """Kill polecat NAME's session, remove its worktree and release its bead."""
+    p = Slinger(town_from(ctx)).nuke(rig, name, force=force)
+    click.echo(f"nuked {p.address}")
+
+
+@click.command("namepool")
+@click.argument("theme", required=False)
+@click.pass_context
+def namepool_cmd(ctx: click.Context, theme: str | None) -> None:
+    """List the polecat name pools, or set the town's pool to THEME."""
+    town = town_from(ctx)
+    if theme:
+        namepool.set_theme(town, theme)
+    current = namepool.theme(town)
+    for name, names in namepool.THEMES.items():
+        mark = "*" if name == current else " "
+        click.echo(f"{mark} {name}: {', '.join(names[:8])}, ...")
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the root ``gt`` group."""
+    for command in (sling, unsling, hook, prime, done_cmd, checkpoint, polecat, namepool_cmd):
+        group.add_command(command)

@@ -27,6 +27,7 @@ from core.town import Town
 from core.worktrees import ensure_worktree, remove_worktree, worktree_path
 
 WORKABLE_STATUSES = ("open",)
+SPAWN_GRACE_S = 120.0
 UNWORKABLE_TYPES = ("message", "convoy", "molecule", "gate", "merge-request", "agent", "epic")
 
 
@@ -123,7 +124,7 @@ class Slinger:
         took_over = None
         if issue.status in ("hooked", "in_progress") and issue.assignee:
             holder = self._holder(issue.assignee)
-            if holder is not None and holder.hook_bead == bead and self._session_alive(holder):
+            if holder is not None and holder.hook_bead == bead and (self._spawning(holder) or self._session_alive(holder)):
                 raise Conflict(f"{bead} is already hooked by {issue.assignee}: unsling it first with "
                                f"'gt unsling {bead}'")
             if holder is not None and holder.rig == rig.name and holder.hook_bead == bead and polecat in (None, holder.name):
@@ -145,6 +146,8 @@ class Slinger:
             write_context_files(rig.repo_path, path, rig.name, name, bead, issue.title)
             if formula is not None:
                 self.store.update(bead, self.actor, metadata={**(issue.metadata or {}), "formula": formula})
+            if self.host.exists(session):
+                self.host.kill(session)  # an idle polecat's old session: sessions are cattle
             runtimes.start_agent(self.host, session, preset, beacon(rig.name, name, bead), path,
                                  env=session_env(self.town, rig, name, bead))
             polecats.upsert(self.db, rig.name, name, state="working", session=session, branch=branch,
@@ -163,6 +166,11 @@ class Slinger:
         if len(parts) == 3 and parts[1] == "polecats":
             return polecats.get(self.db, parts[0], parts[2])
         return None
+
+    @staticmethod
+    def _spawning(p: Polecat) -> bool:
+        """True while another sling is still starting ``p`` (not yet stale)."""
+        return p.state == "spawning" and time.time() - p.updated_at < SPAWN_GRACE_S
 
     def _session_alive(self, p: Polecat) -> bool:
         name = p.session or session_name("polecat", p.rig, p.name)

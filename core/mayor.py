@@ -27,7 +27,8 @@ MAYOR_PRIME = (
 )
 
 BANNER = """\
-Gas Town Mayor shell · town {root}
+Gas Town Mayor shell
+town: {root}
 No AI agent CLI is installed, so this is your shell, with gt on PATH. Try:
   gt rig add NAME GIT_URL         add a project
   gt bead create "TITLE" -d TEXT   file work (```sh blocks are run by the sim agent)

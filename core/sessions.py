@@ -46,7 +46,8 @@ DEFAULT_SIZE = (200, 50)
 SEND_CHUNK = 256
 HISTORY_LIMIT = 50000
 
-# Server options, applied (idempotently) before every session start. The server is started with
+# Server options, applied (idempotently) before every session start, with default-terminal
+# (tmux-256color, or screen-256color where terminfo lacks it). The server is started with
 # -f /dev/null so no user ~/.tmux.conf changes what the cockpit relies on.
 SERVER_OPTIONS: tuple[tuple[str, ...], ...] = (
     ("set-option", "-g", "status", "off"),
@@ -54,7 +55,6 @@ SERVER_OPTIONS: tuple[tuple[str, ...], ...] = (
     ("set-option", "-g", "remain-on-exit", "on"),
     ("set-option", "-g", "destroy-unattached", "off"),
     ("set-option", "-g", "exit-empty", "on"),
-    ("set-option", "-g", "default-terminal", "tmux-256color"),
     ("set-option", "-g", "allow-rename", "off"),
     ("set-option", "-s", "escape-time", "0"),
 )
@@ -336,7 +336,7 @@ class SessionHost:
         pipe = transcripts.pipe_command(log, int(self.town.setting("logs", "max_bytes")),
                                         int(self.town.setting("logs", "keep")))
         args: list[str] = []
-        for opt in SERVER_OPTIONS:
+        for opt in (*SERVER_OPTIONS, ("set-option", "-g", "default-terminal", _default_terminal())):
             args += [*opt, ";"]
         args += ["new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows),
                  "--", sys.executable, "-m", "core.sessions", str(spec), ";",
@@ -537,6 +537,19 @@ def _signal_all(pids: set[int], sig: int) -> None:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _default_terminal() -> str:
+    """``tmux-256color`` when this machine's terminfo knows it, else ``screen-256color``."""
+    global _TERMINAL
+    if _TERMINAL is None:
+        found = shutil.which("infocmp") and subprocess.run(
+            ["infocmp", "tmux-256color"], capture_output=True, stdin=subprocess.DEVNULL).returncode == 0
+        _TERMINAL = "tmux-256color" if found else "screen-256color"
+    return _TERMINAL
+
+
+_TERMINAL: str | None = None
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:

@@ -61,7 +61,7 @@ def test_attach_execs_tmux_attach(host, town, gt_env):
     child = pexpect.spawn(str(VENV_BIN / "gt"), ["--town", str(town.root), "mayor", "attach"],
                           env={**env, "TERM": "xterm-256color"}, dimensions=(30, 100), timeout=10)
     try:
-        child.expect("Gas Town Mayor shell")
+        child.expect("No AI agent CLI is installed")
         assert wait(lambda: host.info("mayor").attached == 1)
         # gt exec'd tmux: the same process is now the tmux client attached to the Mayor
         argv = open(f"/proc/{child.pid}/cmdline", "rb").read().split(b"\0")

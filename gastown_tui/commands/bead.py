@@ -192,8 +192,8 @@ def _ready_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--claim", is_flag=True, help="Claim the first ready bead (compare-and-swap) and print it."),
         click.option("-n", "--limit", type=int, default=10, show_default=True, help="At most this many (0: all)."),
-        click.option("--sort", type=click.Choice(SORTS), default="priority", show_default=True,
-                     help="priority (then oldest), oldest or newest first."),
+        click.option("--sort", default="priority", show_default=True,
+                     help=f"{' | '.join(SORTS)}: priority (then oldest), oldest or newest first."),
         click.option("--rig", help="Only beads of this rig."),
         click.option("-l", "--label", "labels", multiple=True, help="Label the beads must have (repeatable)."),
         click.option("-t", "--type", "issue_type", help="Issue type."),
@@ -236,7 +236,7 @@ def blocked_cmd(ctx: click.Context, as_json: bool) -> None:
 @bead.command("update")
 @click.argument("bead_id")
 @click.option("--claim", is_flag=True, help="Claim it (open -> in_progress, assignee = actor), atomically.")
-@click.option("--status", type=click.Choice(STATUSES), help="New status.")
+@click.option("--status", help=f"New status: {', '.join(STATUSES)}.")
 @click.option("-p", "--priority", help="New priority 0-4.")
 @click.option("--assignee", help="New assignee ('' to clear).")
 @click.option("--title", help="New title.")

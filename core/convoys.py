@@ -159,7 +159,9 @@ def create(store: BeadStore, name: str, beads: Iterable[str] = (), *, actor: str
     if not name or not name.strip():
         raise GtError("a convoy needs a name: gt convoy create NAME [BEADS...]")
     if notify is not None:
-        _check_notify(store, notify)
+        from core.mail import parse_address
+
+        notify = parse_address(notify)
     prefix = store.town.prefix if store.town is not None else "hq"
     meta = {**(metadata or {}), **({"notify": notify} if notify else {})}
     with store.transaction():
@@ -170,12 +172,6 @@ def create(store: BeadStore, name: str, beads: Iterable[str] = (), *, actor: str
         events.append(store.db, "convoy_created", actor, rig=rig, bead=convoy_id,
                       payload={"name": name.strip(), "tracks": tracked, "notify": notify})
         return _convoy(store, store.get(convoy_id))
-
-
-def _check_notify(store: BeadStore, notify: str) -> None:
-    from core.mail import parse_address
-
-    parse_address(notify)
 
 
 def add(store: BeadStore, convoy_id: str, beads: Iterable[str], *, actor: str) -> Convoy:

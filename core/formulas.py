@@ -1370,35 +1370,37 @@ def _substitute_step(s: Step, bound: Mapping[str, str], declared: Mapping[str, V
 
 
 def dependency_tree(steps: list[CookedStep]) -> list[str]:
-    """Text lines drawing ``steps`` as a tree: roots (no needs) first, each step under the first step
-    it needs; a step with several needs is drawn once and listed under its other needs as
-    ``id (under FIRST)``."""
-    children: dict[str, list[str]] = {s.id: [] for s in steps}
+    """Text lines drawing ``steps`` as a tree: roots (no needs among ``steps``) first, each step under
+    the first step it needs; a step with several needs is drawn once and listed under its other needs
+    as ``id (under FIRST)``. Needs outside ``steps`` are ignored; a step is never drawn twice."""
     by_id = {s.id: s for s in steps}
+    first = {s.id: next((n for n in s.needs if n in by_id and n != s.id), None) for s in steps}
+    children: dict[str, list[str]] = {s.id: [] for s in steps}
     for s in steps:
-        if s.needs:
-            children[s.needs[0]].append(s.id)
+        if first[s.id] is not None:
+            children[first[s.id]].append(s.id)
     lines: list[str] = []
+    drawn: set[str] = set()
 
     def label(s: CookedStep) -> str:
         extra = f"  [needs {', '.join(s.needs)}]" if len(s.needs) > 1 else ""
         return f"{s.id}: {s.title}{extra}"
 
     def walk(sid: str, prefix: str, last: bool, root: bool) -> None:
+        drawn.add(sid)
         connector = "" if root else ("└─ " if last else "├─ ")
         lines.append(prefix + connector + label(by_id[sid]))
-        kids = children[sid]
         child_prefix = prefix if root else prefix + ("   " if last else "│  ")
-        extra_refs = [s.id for s in steps if sid in s.needs[1:]]
-        entries = [(k, False) for k in kids] + [(r, True) for r in extra_refs]
+        refs = [s.id for s in steps if sid in s.needs and first[s.id] != sid and s.id != sid]
+        entries = [(k, False) for k in children[sid] if k not in drawn] + [(r, True) for r in refs]
         for i, (k, is_ref) in enumerate(entries):
             end = i == len(entries) - 1
             if is_ref:
-                lines.append(child_prefix + ("└─ " if end else "├─ ") + f"{k} (under {by_id[k].needs[0]})")
+                lines.append(child_prefix + ("└─ " if end else "├─ ") + f"{k} (under {first[k]})")
             else:
                 walk(k, child_prefix, end, False)
 
     for s in steps:
-        if not s.needs:
+        if first[s.id] is None and s.id not in drawn:
             walk(s.id, "", True, True)
     return lines

@@ -316,6 +316,12 @@ def test_gt_formula_list_show_and_dry_run(town, run_gt) -> None:
     data = json.loads(r.stdout)
     assert data["type"] == "convoy" and len(data["unsupported"]) == 3 and len(data["cooked"]["steps"]) == 11
 
+    shutil.copy(GASTOWN / "rule-of-five.formula.toml", town.formulas_dir)
+    r = run_gt("formula", "show", "rule-of-five", cwd=town.root)
+    assert r.returncode == 0, r.stderr
+    assert "Template (5 steps replacing the target step {target}):" in r.stdout
+    assert "  └─ {target}.refine-1: Refine 1: Correctness" in r.stdout
+
     r = run_gt("formula", "pour", "shiny", "--var", "feature=login", "--dry-run", cwd=town.root)
     assert r.returncode == 0, r.stderr
     assert "<root>.2  task      Implement login        <root>.1" in r.stdout

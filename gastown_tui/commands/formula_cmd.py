@@ -10,7 +10,7 @@ import click
 from core.actor import current_actor
 from core.beads import sync as ledger_sync
 from core.errors import GtError
-from core.formulas import FormulaLibrary, dependency_tree
+from core.formulas import CookedStep, Formula, FormulaLibrary, dependency_tree
 from core.rigs import Rig, load_rig, rig_for_path
 from core.town import Town
 from gastown_tui.clikit import emit_json, json_option, print_table, town_from
@@ -80,25 +80,47 @@ def formula_show(ctx: click.Context, name: str, rig_name: str | None, var_pairs:
     town = town_from(ctx)
     lib = FormulaLibrary(town, _rig(town, rig_name))
     parsed = lib.load(name)
-    cooked = lib.cook(name, _vars(var_pairs), check_vars=False)
+    pours = parsed.type not in ("expansion", "aspect")
+    cooked = lib.cook(name, _vars(var_pairs), check_vars=False) if pours else None
     if as_json:
-        emit_json({**parsed.as_dict(), "cooked": cooked.as_dict()})
+        emit_json({**parsed.as_dict(), "cooked": cooked.as_dict() if cooked else None})
         return
-    click.echo(f"{parsed.name}  (type {cooked.type}, version {parsed.version}, {lib.find(name).location})")
+    click.echo(f"{parsed.name}  (type {parsed.type}, version {parsed.version}, {lib.find(name).location})")
     if parsed.description.strip():
         click.echo("")
         for line in parsed.description.strip().splitlines()[:6]:
             click.echo(f"  {line}")
-    declared = cooked.variables
+    declared = cooked.variables if cooked else parsed.vars
     if declared:
         click.echo("\nVariables:")
         print_table(["name", "required", "default", "description"],
                     [[v.name, "yes" if v.required else "", "" if v.default is None else v.default,
                       v.description[:70]] for v in declared.values()])
+    if cooked is None:
+        _show_template(parsed)
+        _echo_notes(parsed.unsupported, [])
+        return
     click.echo(f"\nSteps ({len(cooked.steps)}):")
     for line in dependency_tree(cooked.steps):
         click.echo(f"  {line}")
     _echo_notes(cooked.unsupported, cooked.warnings)
+
+
+def _show_template(parsed: Formula) -> None:
+    """What an expansion or aspect formula inserts, since it pours nothing by itself."""
+    if parsed.type == "expansion":
+        click.echo(f"\nTemplate ({len(parsed.template)} steps replacing the target step {{target}}):")
+        steps = [CookedStep(id=t.id, title=t.title or t.id, description="", needs=list(t.needs))
+                 for t in parsed.template]
+        for line in dependency_tree(steps):
+            click.echo(f"  {line}")
+        return
+    click.echo("\nAdvice (steps inserted around matching steps {step.id}):")
+    for adv in parsed.advice:
+        click.echo(f"  {adv.target}: before {', '.join(s.id for s in adv.before) or '-'}; "
+                   f"after {', '.join(s.id for s in adv.after) or '-'}")
+    if parsed.pointcuts:
+        click.echo("  pointcuts: " + ", ".join(pc.glob or pc.type or pc.label for pc in parsed.pointcuts))
 
 
 def _echo_notes(unsupported: list[Any], warnings: list[str]) -> None:

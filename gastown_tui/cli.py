@@ -27,6 +27,22 @@ def cli(ctx: click.Context, town_path: str | None) -> None:
     ctx.ensure_object(dict)["town_path"] = town_path
 
 
+@cli.result_callback()
+@click.pass_context
+def _after_command(ctx: click.Context, *_: object, **__: object) -> None:
+    """After any command that used a town: if it changed beads, ask for the ledger to be committed
+    (debounced; the running engine does it when there is one)."""
+    town = ctx.find_root().ensure_object(dict).get("town")
+    if town is None or not town.db_path.exists():
+        return
+    from core.beads import sync
+    from core.beads.store import BeadStore
+
+    with BeadStore(town) as store:
+        if store.dirty():
+            sync.request_sync(town, store)
+
+
 @cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:

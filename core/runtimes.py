@@ -178,8 +178,9 @@ def start_agent(host: Any, name: str, preset: Preset, prompt: str | None, cwd: s
 
     env: session variables, on top of the preset's ``env``. size: (cols, rows).
     Returns the SessionInfo. Raises GtError when the binary is missing, Conflict when the session
-    exists; if the nudged prompt is not taken the session is killed and GtError raised (nothing is
-    left running).
+    exists; if a live agent does not take the nudged prompt the session is killed and GtError raised
+    (nothing is left running). An agent that exits before its prompt could be typed is not an error
+    here: its dead pane stays for the witness (a crash is the witness's to handle, with the work kept).
     """
     argv = preset.command(prompt)
     kwargs: dict[str, Any] = {"env": {**preset.env, **(env or {})}}
@@ -189,8 +190,15 @@ def start_agent(host: Any, name: str, preset: Preset, prompt: str | None, cwd: s
     if prompt and preset.prompt == "nudge":
         try:
             host.wait_for_text(name, preset.ready_glyph, timeout=preset.ready_delay)
+            current = host.info(name)
+            if current is None or not current.alive:
+                return current or info
             host.send_text(name, prompt)
         except GtError:
-            host.kill(name)
+            current = host.info(name)
+            if current is not None and not current.alive:
+                return current
+            if current is not None:
+                host.kill(name)
             raise
     return info

@@ -7,7 +7,7 @@ default server, so the agents outlive the cockpit. Session names come from roles
 No shell ever parses agent or user text here. tmux's own argument parser treats an argument that ends
 in ``;`` as a command separator, so the agent's argv, cwd and environment never reach tmux at all:
 :meth:`SessionHost.start` writes them to a JSON spec file and tmux runs this module as a launcher
-(``python -m core.sessions SPEC``) that reads the spec, changes directory and ``execvpe``s the agent
+(``python -P -m core.sessions SPEC``) that reads the spec, changes directory and ``execve``s the agent
 (same pid, so the pane's pid is the agent's). Text typed into a session goes through ``send-keys -l``
 with the trailing ``;`` escaped the way tmux documents (``\\;``).
 
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import transcripts
+from core.atomic import atomic_write_text
 from core.errors import Conflict, GtError, NotFound
 
 if TYPE_CHECKING:
@@ -329,17 +330,18 @@ class SessionHost:
         self.specs_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         spec = self.specs_dir / f"{name}.{uuid.uuid4().hex[:12]}.json"
-        spec.write_text(json.dumps({"argv": [binary, *argv[1:]], "argv0": argv[0], "cwd": str(workdir.resolve()),
-                                    "env": full_env}), encoding="utf-8")
-        spec.chmod(0o600)
+        atomic_write_text(spec, json.dumps({"argv": [binary, *argv[1:]], "argv0": argv[0],
+                                            "cwd": str(workdir.resolve()), "env": full_env}), mode=0o600)
         log = self.log_path(name)
         pipe = transcripts.pipe_command(log, int(self.town.setting("logs", "max_bytes")),
                                         int(self.town.setting("logs", "keep")))
         args: list[str] = []
         for opt in (*SERVER_OPTIONS, ("set-option", "-g", "default-terminal", _default_terminal())):
             args += [*opt, ";"]
+        # python -P (3.11+): the caller's directory is not put on sys.path, so a ``core`` package of
+        # the project the caller stands in cannot replace ours.
         args += ["new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows),
-                 "--", sys.executable, "-m", "core.sessions", str(spec), ";",
+                 "--", sys.executable, "-P", "-m", "core.sessions", str(spec), ";",
                  "pipe-pane", "-O", "-t", self._target(name), pipe]
         try:
             self._run(*args)
@@ -568,7 +570,7 @@ def _visible(line: str) -> bool:
 
 def launch(spec_path: str) -> None:
     """Run inside tmux as the pane's first process: read the JSON spec (argv, cwd, env) written by
-    :meth:`SessionHost.start`, delete it, then ``execvpe`` the agent (same pid). Never returns; on
+    :meth:`SessionHost.start`, delete it, then ``execve`` the agent (same pid). Never returns; on
     failure prints why (the dead pane keeps it on screen) and exits 127."""
     try:
         path = Path(spec_path)

@@ -1,12 +1,12 @@
 """Session transcripts: every byte a session prints, kept in ``.gastown/logs/<session>.log``.
 
 tmux ``pipe-pane`` feeds a session's raw output (what the agent wrote to its terminal, before tmux
-renders it) into :func:`write_stream`, run as ``python -m core.transcripts LOG MAX_BYTES KEEP``. The
-log is capped: when the next chunk would take it past ``MAX_BYTES`` it is rotated like logrotate
-does (``.log`` -> ``.log.1`` -> ... -> ``.log.KEEP``, the oldest dropped). The log's modification time
+renders it) into :func:`write_stream`, run as ``python -P -m core.transcripts LOG MAX_BYTES KEEP``. The
+log is capped: when it reaches ``MAX_BYTES`` it is rotated like logrotate does (``.log`` ->
+``.log.1`` -> ... -> ``.log.KEEP``, the oldest dropped). The log's modification time
 is the session's "last activity" (DESIGN section 4): it moves exactly when the agent prints.
 
-This module imports only the standard library: it starts once per session inside tmux.
+This module imports only the standard library: tmux starts it once per session.
 """
 
 from __future__ import annotations
@@ -87,9 +87,11 @@ def pipe_command(path: str | os.PathLike[str], max_bytes: int, keep: int) -> str
     """The command tmux ``pipe-pane`` runs (tmux hands it to ``/bin/sh -c``, so it must be a string).
 
     Built only from this interpreter's path, the log path (under the town, from a validated session
-    name) and two integers, each quoted with :func:`shlex.quote`: no agent or user text.
+    name) and two integers, each quoted with :func:`shlex.quote`: no agent or user text. ``-P`` keeps
+    the directory tmux runs it in off ``sys.path`` (a project's own ``core`` package is not imported).
     """
-    return shlex.join([sys.executable, "-m", "core.transcripts", str(path), str(int(max_bytes)), str(int(keep))])
+    return shlex.join([sys.executable, "-P", "-m", "core.transcripts", str(path), str(int(max_bytes)),
+                       str(int(keep))])
 
 
 def last_activity(path: str | os.PathLike[str]) -> float | None:

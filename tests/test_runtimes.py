@@ -147,3 +147,11 @@ def test_start_agent_kills_the_session_when_the_nudge_is_not_taken(town, host, t
     with pytest.raises(GtError, match="did not take the text"):
         runtimes.start_agent(host, "rig1-deaf", runtimes.presets(town)["deaf"], "hello", tmp_path)
     assert host.list() == []
+
+
+def test_start_agent_keeps_an_agent_that_exits_before_its_prompt(town, host, tmp_path):
+    add_preset(town, "quitter", argv=["sh", "-c", "echo bye; exit 3"], prompt="nudge", ready_glyph="> ",
+               ready_delay=1.0)
+    info = runtimes.start_agent(host, "rig1-quit", runtimes.presets(town)["quitter"], "hello", tmp_path)
+    assert info.name == "rig1-quit"
+    assert not host.info("rig1-quit").alive  # the dead pane stays, for the witness to find

@@ -296,3 +296,13 @@ def test_tmux_arg_never_ends_in_a_bare_separator(text):
     out = tmux_arg(text)
     assert not out.endswith(";") or out.endswith("\\;")
     assert out.replace("\\;", ";") == text or out[:-2] + ";" == text
+
+
+def test_a_core_package_in_the_callers_directory_is_not_imported(host, tmp_path, monkeypatch):
+    decoy = tmp_path / "project"
+    (decoy / "core").mkdir(parents=True)
+    (decoy / "core" / "__init__.py").write_text("raise SystemExit('decoy core imported')\n")
+    monkeypatch.chdir(decoy)
+    host.start("rig1-decoy", ECHO_AGENT, cwd=decoy)
+    assert host.wait_for_text("rig1-decoy", "agent ready")
+    assert wait(lambda: b"agent ready" in host.log_path("rig1-decoy").read_bytes())

@@ -20,8 +20,36 @@ from gastown_tui import __version__
 def cockpit(ctx: click.Context, town_path: str | None, no_ui: bool) -> None:
     """Open the gastown-tui cockpit on a town."""
     ctx.ensure_object(dict).update(town_path=town_path, no_ui=no_ui)
-    if ctx.invoked_subcommand is None:
-        click.echo("gastown-tui: the cockpit is not built yet (see the cockpit issue); use `gt` meanwhile.")
+    if ctx.invoked_subcommand is None and no_ui:
+        run_headless(town_path)
+    elif ctx.invoked_subcommand is None:
+        open_cockpit(town_path)
+
+
+def open_cockpit(town_path: str | None) -> None:
+    """``gastown-tui``: open the cockpit on the town (``--town``, else $GT_TOWN, else the current
+    directory's). Raises NotATown. The agents keep running in tmux after it closes."""
+    from core.town import find_town
+    from gastown_tui.app import run_cockpit
+
+    town = find_town(town_path)
+    rc = run_cockpit(town)
+    if rc:
+        sys.exit(rc)
+
+
+def run_headless(town_path: str | None) -> None:
+    """``gastown-tui --no-ui``: run the town's engine without a screen until SIGTERM or Ctrl-C
+    (the same engine as ``gt up``). Raises NotATown, EngineRunning."""
+    from core.engine import run_foreground
+    from core.town import find_town
+
+    town = find_town(town_path)
+
+    def started(engine: object) -> None:
+        click.echo(f"gastown-tui: engine up on {town.root} (no UI); stop it with SIGTERM or Ctrl-C", err=True)
+
+    run_foreground(town, on_start=started)
 
 
 @cockpit.command()

@@ -13,6 +13,7 @@ from core.prime import prime as prime_text
 from core.rigs import load_rig
 from core.sessions import SessionHost
 from core.sling import Slinger
+from core.town import Town
 from gastown_tui.clikit import emit_json, json_option, print_table, town_from
 
 
@@ -37,12 +38,16 @@ def _role(ctx: click.Context, polecat: str | None, rig: str | None = None) -> ro
 @click.option("--formula", help="Formula attached to the bead (gt prime shows its steps).")
 @click.option("--no-convoy", is_flag=True, help="Do not give a bead slung alone an auto convoy.")
 @click.option("--resume", is_flag=True, help="Restart the dead session of the polecat holding BEAD.")
+@click.option("--queue", "queue", is_flag=True, help="Queue the bead(s): the engine slings them as capacity allows.")
 @json_option
 @click.pass_context
 def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat: str | None,
-          formula: str | None, no_convoy: bool, resume: bool, as_json: bool) -> None:
+          formula: str | None, no_convoy: bool, resume: bool, queue: bool, as_json: bool) -> None:
     """Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."""
     town = town_from(ctx)
+    if queue:
+        _queue(town, args, agent, formula, as_json)
+        return
     slinger = Slinger(town)
     if resume:
         results = [slinger.resume(b, agent=agent) for b in args]
@@ -74,6 +79,24 @@ def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat:
         click.echo(f"{r.bead} {verb} to {r.polecat} ({r.agent}) on {r.branch}"
                    + (f", convoy {r.convoy}" if r.convoy else ""))
         click.echo(f"  watch: gt peek {r.session}")
+
+
+def _queue(town: Town, args: tuple[str, ...], agent: str | None, formula: str | None, as_json: bool) -> None:
+    """``gt sling --queue BEAD... RIG``: put the beads in the sling queue (core.scheduler)."""
+    from core import scheduler
+    from core.beads.sync import request_sync
+
+    if len(args) < 2:
+        raise click.UsageError("give the bead(s) and the rig: gt sling --queue BEAD [BEAD...] RIG")
+    *beads, rig = args
+    with BeadStore(town) as store:
+        rows = [scheduler.enqueue(store, b, rig, actor=current_actor(), agent=agent, formula=formula) for b in beads]
+        request_sync(town, store=store)
+    if as_json:
+        emit_json([r.as_dict() for r in rows])
+        return
+    for r in rows:
+        click.echo(f"{r.bead} queued for {r.rig} (P{r.priority}); the engine slings it when there is capacity")
 
 
 @click.command()

@@ -1,0 +1,224 @@
+"""The witness: the per-rig monitor of polecats (DESIGN section 8; Gas Town's internal/witness).
+
+Every ``[witness] patrol_interval`` seconds the engine runs :meth:`Witness.patrol` on each rig. It
+classifies each polecat:
+
+- ``spawning``: a sling is still starting it (within ``spawn_grace``);
+- ``idle``: nothing hooked;
+- ``working``: hooked, its transcript grew within ``active_window``;
+- ``quiet``: hooked, silent for less than ``stall_after``;
+- ``stalled``: hooked, alive, silent for ``stall_after`` or more;
+- ``gupp_violation``: hooked, alive, no commit, event or output for ``gupp_after`` (GUPP: work on
+  your hook must run);
+- ``zombie``: its session is dead while it holds a hook, or alive while its bead is closed;
+- ``stuck``: given up on (too many restarts), waiting for a human.
+
+Actions, each recorded as an event with a ``reason``: a stalled polecat is nudged once per
+``stall_after`` window, a GUPP violation once per ``gupp_after`` window; a zombie holding work is
+restarted on the same worktree and hook (:meth:`core.sling.Slinger.resume`) at most
+``max_respawns`` times per bead, then set ``stuck`` and escalated (severity high, mail to the Mayor);
+a zombie whose bead is closed has its session stopped and its hook cleared. The witness never
+deletes a worktree. A classification is also an event when it changes (``witness_state``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from core import escalation, events, git, polecats
+from core.beads.store import BeadStore
+from core.errors import GtError, NotFound
+from core.polecats import Polecat
+from core.sessions import SessionHost, session_name
+from core.town import Town
+
+STALL_TEXT = ("[GAS TOWN] witness: you have been silent for {silent:.0f}s with {bead} on your hook. "
+              "Continue the work, or run gt done (--status ESCALATED -m WHY if blocked).")
+GUPP_TEXT = ("[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
+             "Run gt prime and work it now.")
+DEFAULT_SPAWN_GRACE = 60.0
+
+
+def setting(town: Town, section: str, key: str, default: float) -> float:
+    """A numeric town setting that may be absent from older templates (``default`` then)."""
+    value = town.config.get(section, {}).get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+@dataclass
+class Decision:
+    """What the witness concluded about one polecat: ``state`` (see the module docstring),
+    ``action`` (none, nudge, resume, stuck, cleanup, repair) and the ``reason``."""
+
+    polecat: str
+    bead: str | None
+    state: str
+    action: str
+    reason: str
+    silent: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Witness:
+    """The witness of rig ``rig`` (a name). ``slinger``: a core.sling.Slinger sharing the host and
+    store (its store's connection is used). clock: Unix seconds."""
+
+    def __init__(self, town: Town, rig: str, slinger: Any, clock: Callable[[], float] = time.time) -> None:
+        self.town = town
+        self.rig = rig
+        self.slinger = slinger
+        self.host: SessionHost = slinger.host
+        self.store: BeadStore = slinger.store
+        self.db = self.store.db
+        self.clock = clock
+        self.actor = f"{rig}/witness"
+        self._last: dict[str, str] = {}
+
+    def thresholds(self) -> dict[str, float]:
+        """The ``[witness]`` thresholds in seconds (and ``max_respawns``)."""
+        t = self.town
+        return {k: float(t.setting("witness", k)) for k in
+                ("active_window", "stall_after", "gupp_after", "max_respawns")} | {
+                    "spawn_grace": setting(t, "witness", "spawn_grace", DEFAULT_SPAWN_GRACE)}
+
+    def patrol(self) -> list[Decision]:
+        """Classify every polecat of the rig and act (see the module docstring). Returns the decisions."""
+        th = self.thresholds()
+        out = []
+        for p in polecats.list_polecats(self.db, rig=self.rig):
+            try:
+                d = self._judge(p, th)
+            except (GtError, OSError) as exc:
+                d = Decision(p.address, p.hook_bead, "error", "none", f"could not check: {exc}")
+                self._event("witness_error", d)
+            bucket = "working" if d.state == "quiet" else d.state
+            if self._last.get(p.address) != bucket:
+                self._last[p.address] = bucket
+                self._event("witness_state", d)
+            out.append(d)
+        return out
+
+    # -- classification ---------------------------------------------------------------------------
+
+    def _judge(self, p: Polecat, th: dict[str, float]) -> Decision:
+        now = self.clock()
+        session = p.session or session_name("polecat", p.rig, p.name)
+        if p.state == "stuck":
+            return Decision(p.address, p.hook_bead, "stuck", "none", "waiting for a human (too many restarts)")
+        if not p.hook_bead:
+            return Decision(p.address, None, "idle", "none", "nothing hooked")
+        bead = p.hook_bead
+        alive = self.host.is_alive(session)
+        if p.state == "spawning":
+            if now - p.updated_at < th["spawn_grace"]:
+                return Decision(p.address, bead, "spawning", "none", "a sling is starting it")
+            if alive:
+                polecats.upsert(self.db, p.rig, p.name, state="working", session=session)
+                return self._act(Decision(p.address, bead, "working", "repair",
+                                          "spawning for longer than spawn_grace with a live session: marked working"))
+        try:
+            status = self.store.get(bead).status
+        except NotFound:
+            status = "missing"
+        if alive and status in ("closed", "missing"):
+            return self._cleanup(p, session, status)
+        if not alive:
+            return self._zombie(p, th)
+        last_output = self.host.last_activity(session)
+        started = p.started_at or p.updated_at
+        silent = now - max(last_output or 0.0, started)
+        progress = max(last_output or 0.0, started, self._last_event(bead), self._last_commit(p))
+        stuck_for = now - progress
+        if stuck_for >= th["gupp_after"]:
+            return self._nudge(p, session, "gupp_violation", stuck_for, th["gupp_after"], GUPP_TEXT,
+                               f"hooked with no commit, event or output for {stuck_for:.0f}s "
+                               f"(gupp_after {th['gupp_after']:g}s)")
+        if silent >= th["stall_after"]:
+            return self._nudge(p, session, "stalled", silent, th["stall_after"], STALL_TEXT,
+                               f"no output for {silent:.0f}s (stall_after {th['stall_after']:g}s)")
+        if silent < th["active_window"]:
+            return Decision(p.address, bead, "working", "none", f"output {silent:.0f}s ago", silent)
+        return Decision(p.address, bead, "quiet", "none", f"no output for {silent:.0f}s", silent)
+
+    def _last_event(self, bead: str) -> float:
+        """Unix seconds of the newest event about ``bead`` that is not the witness's own."""
+        row = self.db.execute("SELECT max(ts) FROM events WHERE bead = ? AND actor != ?", [bead, self.actor]).fetchone()
+        return float(row[0] or 0.0)
+
+    def _last_commit(self, p: Polecat) -> float:
+        """Committer time of the polecat worktree's HEAD (0 when unknown)."""
+        if not p.worktree:
+            return 0.0
+        try:
+            out = git.run_git(["log", "-1", "--format=%ct", "HEAD"], cwd=p.worktree, check=False).stdout.strip()
+        except (GtError, OSError):
+            return 0.0
+        return float(out) if out.isdigit() else 0.0
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def _nudge(self, p: Polecat, session: str, state: str, silent: float, window: float, template: str,
+               reason: str) -> Decision:
+        """Nudge once per ``window``: the last ``state`` event with ``nudged`` for this bead decides."""
+        bead = p.hook_bead
+        row = self.db.execute("SELECT max(ts) FROM events WHERE type = ? AND bead = ? AND actor = ? "
+                              "AND json_extract(payload, '$.action') = 'nudge'", [state, bead, self.actor]).fetchone()
+        last = float(row[0] or 0.0)
+        if self.clock() - last < window:
+            return Decision(p.address, bead, state, "none", reason + "; nudged already in this window", silent)
+        decision = Decision(p.address, bead, state, "nudge", reason, silent)
+        try:
+            self.host.send_text(session, template.format(silent=silent, bead=bead))
+        except GtError as exc:
+            decision.action = "nudge_failed"
+            decision.reason = f"{reason}; nudge failed: {exc}"
+        return self._act(decision, event=state)
+
+    def _zombie(self, p: Polecat, th: dict[str, float]) -> Decision:
+        bead = p.hook_bead
+        assert bead is not None
+        max_respawns = int(th["max_respawns"])
+        if p.respawns >= max_respawns:
+            reason = (f"session dead while hooked; restarted {p.respawns} time(s) already "
+                      f"(max_respawns {max_respawns}): stuck, escalated")
+            with self.store.transaction():
+                polecats.upsert(self.db, p.rig, p.name, state="stuck")
+                decision = self._act(Decision(p.address, bead, "zombie", "stuck", reason), event="stuck")
+                escalation.escalate(self.store, f"{bead} on {p.address} keeps dying: its session died "
+                                    f"{p.respawns + 1} times. Look at it with 'gt peek {p.session}' and the "
+                                    f"worktree {p.worktree}", "high", actor=self.actor, about=bead, rig=p.rig)
+            return decision
+        reason = f"session dead while hooked: restarting it on the same worktree (respawn {p.respawns + 1}/{max_respawns})"
+        decision = Decision(p.address, bead, "zombie", "resume", reason)
+        try:
+            self.slinger.resume(bead)
+        except GtError as exc:
+            decision.action = "resume_failed"
+            decision.reason = f"session dead while hooked; restart failed: {exc}"
+        return self._act(decision, event="zombie")
+
+    def _cleanup(self, p: Polecat, session: str, status: str) -> Decision:
+        reason = f"session alive while its bead is {status}: session stopped, hook cleared"
+        try:
+            self.host.kill(session)
+        except NotFound:
+            pass
+        polecats.upsert(self.db, p.rig, p.name, state="idle", hook_bead=None, session=None)
+        return self._act(Decision(p.address, p.hook_bead, "zombie", "cleanup", reason), event="zombie")
+
+    def _act(self, d: Decision, event: str = "witness") -> Decision:
+        self._event(event, d)
+        return d
+
+    def _event(self, kind: str, d: Decision) -> None:
+        events.append(self.db, kind, self.actor, rig=self.rig, bead=d.bead,
+                      payload={"polecat": d.polecat.rsplit("/", 1)[-1], "state": d.state, "action": d.action,
+                               "reason": d.reason, "silent": None if d.silent is None else round(d.silent, 1)})

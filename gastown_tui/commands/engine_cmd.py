@@ -1,0 +1,172 @@
+"""``gt up``, ``gt down``, ``gt status`` and ``gt feed``: the town's engine and its event stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import click
+
+from core import escalation, feed, polecats, scheduler
+from core.beads.store import BeadStore
+from core.errors import GtError
+from core.events import Event
+from core.rigs import list_rigs
+from core.town import Town
+from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+
+
+@click.command()
+@click.option("--detach", is_flag=True, help="Run the engine in the background and return.")
+@click.option("--tick", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Base timer of the engine loops, in seconds.")
+@click.pass_context
+def up(ctx: click.Context, detach: bool, tick: float) -> None:
+    """Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."""
+    from core.engine import EngineRunning, engine_pid, run_foreground
+
+    town = town_from(ctx)
+    if not detach:
+        def started(engine: object) -> None:
+            click.echo(f"engine up on {town.root} (pid {os.getpid()}); stop it with 'gt down' or Ctrl-C", err=True)
+
+        run_foreground(town, tick=tick, on_start=started)
+        click.echo("engine stopped", err=True)
+        return
+    pid = engine_pid(town)
+    if pid is not None:
+        raise EngineRunning(f"an engine is already running on town {town.root} (pid {pid}): stop it with 'gt down'")
+    town.logs_dir.mkdir(parents=True, exist_ok=True)
+    log_path = town.logs_dir / "engine.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gastown_tui.cli", "--town", str(town.root), "up",
+                                 "--tick", str(tick)], cwd=str(town.root), stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log, start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if engine_pid(town) == proc.pid:
+            click.echo(f"engine up on {town.root} (pid {proc.pid}); log {log_path}; stop it with 'gt down'")
+            return
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise GtError(f"the engine exited at once ({tail[0]}): see {log_path}")
+        time.sleep(0.05)
+    raise GtError(f"the engine (pid {proc.pid}) did not start within 30 s: see {log_path}")
+
+
+@click.command()
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds to wait for the engine to exit.")
+@click.pass_context
+def down(ctx: click.Context, timeout: float) -> None:
+    """Stop the town's engine (SIGTERM, then wait for it to exit). Agent sessions keep running."""
+    from core.engine import engine_pid, wait_stopped
+
+    town = town_from(ctx)
+    pid = engine_pid(town)
+    if pid is None:
+        click.echo("no engine is running")
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        click.echo("no engine is running")
+        return
+    if not wait_stopped(pid, timeout):
+        raise GtError(f"the engine (pid {pid}) did not stop within {timeout:g} s: wait, or kill it with 'kill {pid}'")
+    click.echo(f"engine stopped (pid {pid})")
+
+
+def _status(town: Town) -> dict[str, Any]:
+    from core import convoys, mq
+    from core.engine import engine_pid
+
+    store = BeadStore(town)
+    try:
+        rows = polecats.list_polecats(store.db)
+        open_convoys = convoys.list_convoys(store, "open")
+        pid = engine_pid(town)
+        return {
+            "town": str(town.root),
+            "engine": {"running": pid is not None, "pid": pid},
+            "rigs": [r.name for r in list_rigs(town)],
+            "polecats": dict(sorted(Counter(p.state for p in rows).items())),
+            "queue": scheduler.depth(store.db),
+            "merge_queue": len(mq.list_mrs(store.db, statuses=("queued", "merging"))),
+            "convoys": [{"id": c.id, "name": c.name, "done": c.done, "total": c.total} for c in open_convoys],
+            "escalations": len(escalation.list_open(store)),
+        }
+    finally:
+        store.disconnect()
+
+
+@click.command()
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Town summary: engine, rigs, polecats by state, queues, open convoys and escalations."""
+    s = _status(town_from(ctx))
+    if as_json:
+        emit_json(s)
+        return
+    eng = s["engine"]
+    click.echo(f"town      {s['town']}")
+    click.echo(f"engine    {'running (pid %s)' % eng['pid'] if eng['running'] else 'not running: gt up'}")
+    click.echo(f"rigs      {', '.join(s['rigs']) or '(none)'}")
+    states = ", ".join(f"{k} {v}" for k, v in s["polecats"].items()) or "(none)"
+    click.echo(f"polecats  {states}")
+    click.echo(f"queued    {s['queue']} to sling, {s['merge_queue']} to merge")
+    click.echo(f"escalations {s['escalations']} open")
+    print_table(["convoy", "progress", "name"],
+                [[c["id"], f"{c['done']}/{c['total']}", c["name"][:60]] for c in s["convoys"]],
+                empty="no open convoys")
+
+
+@click.command("feed")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen.")
+@click.option("--problems", is_flag=True, help="Only problems (stalled, zombie, escalation, merge failures...).")
+@click.option("--since", metavar="DURATION", help="Only events newer than this (e.g. 30s, 10m, 2h, 1d).")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True,
+              help="How many recent events to print first.")
+@json_option
+@click.pass_context
+def feed_cmd(ctx: click.Context, follow: bool, problems: bool, since: str | None, limit: int, as_json: bool) -> None:
+    """The town's event stream, oldest first (JSON: one object per line)."""
+    town = town_from(ctx)
+    since_ts = time.time() - feed.parse_duration(since) if since else None
+    store = BeadStore(town)
+    try:
+        shown = feed.recent(store.db, since=since_ts, problems=problems, limit=limit)
+
+        def emit(ev: Event) -> None:
+            if as_json:
+                click.echo(json.dumps(ev.as_dict(), sort_keys=True))
+            else:
+                click.echo(feed.format_event(ev))
+
+        for ev in shown:
+            emit(ev)
+        if not follow:
+            if not shown and not as_json:
+                click.echo("no events" + (" (problems only)" if problems else ""))
+            return
+        after = shown[-1].id if shown else feed.last_id(store.db)
+        try:
+            for ev in feed.follow(store.db, after, problems=problems):
+                emit(ev)
+        except KeyboardInterrupt:
+            return
+    finally:
+        store.disconnect()
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the root ``gt`` group."""
+    for command in (up, down, status, feed_cmd):
+        group.add_command(command)

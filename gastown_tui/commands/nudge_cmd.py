@@ -1,0 +1,76 @@
+"""``gt nudge``, ``gt broadcast`` and ``gt escalate``: talking to agents and raising problems."""
+
+from __future__ import annotations
+
+import click
+
+from core import escalation, nudge
+from core.actor import current_actor
+from core.beads.store import BeadStore
+from core.beads.sync import request_sync
+from gastown_tui.clikit import emit_json, json_option, town_from
+
+
+@click.command("nudge")
+@click.argument("target")
+@click.argument("text")
+@click.option("--mode", type=click.Choice(nudge.MODES), default="immediate", show_default=True,
+              help="immediate: type it now; wait-idle: when the agent shows its prompt; queue: the engine "
+                   "types it at the agent's next idle.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds wait-idle waits before queueing the nudge instead.")
+@json_option
+@click.pass_context
+def nudge_cmd(ctx: click.Context, target: str, text: str, mode: str, timeout: float, as_json: bool) -> None:
+    """Type TEXT into TARGET's session (a session name, mayor, or <rig>/polecats/<name>)."""
+    result = nudge.nudge(town_from(ctx), target, text, mode, sender=current_actor(), timeout=timeout)
+    if as_json:
+        emit_json(result.as_dict())
+    elif result.delivered:
+        click.echo(f"nudged {result.session}")
+    else:
+        click.echo(f"queued for {result.session} (#{result.queued}): the engine types it at its next idle")
+
+
+@click.command()
+@click.argument("text")
+@json_option
+@click.pass_context
+def broadcast(ctx: click.Context, text: str, as_json: bool) -> None:
+    """Nudge every working polecat with TEXT."""
+    out = nudge.broadcast(town_from(ctx), text, sender=current_actor())
+    if as_json:
+        emit_json({"delivered": [s for s, e in out.items() if e is None],
+                   "failed": {s: e for s, e in out.items() if e is not None}})
+        return
+    if not out:
+        click.echo("no working polecats to nudge")
+    for session, error in out.items():
+        click.echo(f"nudged {session}" if error is None else f"not delivered to {session}: {error}")
+
+
+@click.command()
+@click.argument("text")
+@click.option("-s", "--severity", type=click.Choice(list(reversed(escalation.SEVERITIES)), case_sensitive=False),
+              default="medium", show_default=True)
+@click.option("--bead", "about", help="The bead this escalation is about.")
+@json_option
+@click.pass_context
+def escalate(ctx: click.Context, text: str, severity: str, about: str | None, as_json: bool) -> None:
+    """Raise a problem to the Mayor: an escalation bead plus mail, raised again while unacknowledged."""
+    town = town_from(ctx)
+    with BeadStore(town) as store:
+        if about:
+            about = store.resolve(about)
+        esc = escalation.escalate(store, text, severity, actor=current_actor(), about=about)
+        request_sync(town, store=store)
+    if as_json:
+        emit_json(esc.as_dict())
+        return
+    click.echo(f"escalated {esc.id} [{esc.severity}] to mayor/; acknowledge with 'gt bead close {esc.id}'")
+
+
+def register(group: click.Group) -> None:
+    """Add this module's commands to the root ``gt`` group."""
+    for command in (nudge_cmd, broadcast, escalate):
+        group.add_command(command)

@@ -67,7 +67,7 @@ def test_sling_to_merge_request_end_to_end(town, rig, store, run_gt) -> None:
     branch = f"polecat/{name}/{bead}"
     assert result["branch"] == branch and result["agent"] == "sim"
     worktree = rig.polecats_dir / name
-    assert git.current_branch(worktree) == branch
+    assert git.worktree_valid(worktree, rig.repo_path)
     host = SessionHost(town)
     assert host.exists(result["session"])
     mr = wait_for(lambda: mq.list_mrs(store.db, rig="demo"))[0]

@@ -48,11 +48,14 @@ def agent() -> None:
 
 
 @agent.command("sim")
+@click.argument("prompt", required=False)
 @click.option("--bead", "bead_id", metavar="ID", default=None, help="Bead to work on (default: $GT_BEAD).")
 @click.pass_context
-def agent_sim(ctx: click.Context, bead_id: str | None) -> None:
+def agent_sim(ctx: click.Context, prompt: str | None, bead_id: str | None) -> None:
     """The deterministic sim agent: runs the bead's ```sh blocks in the current worktree, commits,
-    runs gt done, then waits at a prompt."""
+    runs gt done, then waits at a prompt. PROMPT (the beacon) is shown, as an agent CLI would."""
+    if prompt:
+        click.echo(prompt)
     from core import sim
     from core.errors import NotATown
 

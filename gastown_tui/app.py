@@ -1,0 +1,530 @@
+"""The cockpit: a full-screen Textual app on one town, running the engine in-process (DESIGN sections 4
+and 9, issue 9).
+
+- A poller thread reads the town (:func:`widgets.townview.read_snapshot`: SQLite, one
+  ``tmux list-panes``, transcript mtimes) about once a second and new events every
+  ``poll_interval``; it hands them to the screens on the event loop. Any process's change shows up:
+  the database is the source of truth, so quitting and reopening shows the same agents still working.
+- The engine (:class:`core.engine.Engine`) runs as a task on the app's loop. If another engine holds
+  the town it says so; an engine error is shown in the header and the feed, never a crash.
+- Every blocking action (sling, nuke, nudge, bead and convoy writes, formula pours, tmux) runs in a
+  thread worker (:meth:`CockpitApp.run_blocking`); a refusal (GtError) becomes a toast.
+- Toasts: merged, merge failed, escalation, convoy landed, engine errors.
+- Themes ``gastown`` and ``gastown-light`` (:mod:`themes`); ``t`` switches and remembers the choice
+  in ``town.toml`` (``theme``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.worker import get_current_worker
+
+from core import convoys, events, mayor, mq, runtimes
+from core.actor import current_actor
+from core.beads import sync as ledger_sync
+from core.beads.store import BeadStore
+from core.config import edit_toml
+from core.db import connect
+from core.errors import GtError
+from core.formulas import FormulaLibrary
+from core.rigs import load_rig
+from core.sessions import SessionHost
+from core.sling import Slinger
+from core.town import Town
+from gastown_tui.screens.keys import KEYMAP
+from gastown_tui.screens.main import MainScreen
+from gastown_tui.screens.modals import FormulaRun, NewBead, SlingChoice
+from themes import DARK, LIGHT, THEMES, other
+from widgets.feed import Feed
+from widgets.townview import TownSnapshot, read_snapshot
+
+T = TypeVar("T")
+
+QUIT_MESSAGE = ("gastown-tui: cockpit closed. The agents keep running in tmux; reopen with "
+                "`gastown-tui` (or look with `gt peek`).")
+#: Event types that raise a toast, with their severity.
+TOASTS = {"merged": "information", "merge_failed": "error", "merge_conflict": "error",
+          "escalation": "warning", "convoy_landed": "information", "engine_error": "error"}
+FEED_BACKLOG = 50
+SCREENS_DIR = Path(__file__).parent / "screens"
+
+
+class CockpitCommands(Provider):
+    """Command palette entries: every action of :data:`gastown_tui.screens.keys.KEYMAP`."""
+
+    def _commands(self) -> Iterable[tuple[str, str, str]]:
+        for key, action, title, text in KEYMAP:
+            if action:
+                yield title, action, f"{key} · {text}"
+
+    async def discover(self) -> Hits:
+        app = self.app
+        assert isinstance(app, CockpitApp)
+        for title, action, text in self._commands():
+            yield DiscoveryHit(title, partial(app.run_main_action, action), help=text)
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, CockpitApp)
+        matcher = self.matcher(query)
+        for title, action, text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(app.run_main_action, action), help=text)
+
+
+class CockpitApp(App):
+    """The cockpit on ``town``.
+
+    host: the session host (default: the town's private tmux server). clock: Unix-seconds clock used
+    for ages (tests freeze it). start_engine: run :class:`core.engine.Engine` in-process.
+    start_mayor: start the Mayor session if it is not running. poll_interval: seconds between two
+    reads of new events; snapshot_interval: seconds between two full reads at most.
+    """
+
+    TITLE = "gastown-tui"
+    BINDINGS = [
+        Binding("t", "toggle_theme", "Theme"),
+        Binding("q", "quit_cockpit", "Quit"),
+    ]
+    COMMANDS = App.COMMANDS | {CockpitCommands}
+    #: Each screen's styles, in its own file next to it (loaded by the app: Textual does not load a
+    #: default screen's CSS_PATH).
+    CSS_PATH = [SCREENS_DIR / f"{name}.tcss" for name in ("main", "grid", "problems", "mail", "help", "modals")]
+
+    def __init__(self, town: Town, host: SessionHost | None = None, *, clock: Callable[[], float] | None = None,
+                 start_engine: bool = True, start_mayor: bool = True, poll_interval: float = 0.25,
+                 snapshot_interval: float = 1.0) -> None:
+        super().__init__()
+        self.town = town
+        self.host = host or SessionHost(town)
+        self.clock = clock or time.time
+        self.start_engine = start_engine
+        self.start_mayor = start_mayor
+        self.poll_interval = poll_interval
+        self.snapshot_interval = snapshot_interval
+        self.snapshot: TownSnapshot | None = None
+        self.engine: Any = None
+        self.engine_state = "off"
+        self.snapshots = 0  # snapshots applied (tests and the benchmark read it)
+        self._engine_task: asyncio.Task[None] | None = None
+        self._wake = threading.Event()
+        self._started_at = time.time()
+        self._pending_select: str | None = None
+        self._main: MainScreen | None = None
+        self._log_handler: logging.Handler | None = None
+        self._inbox_lock = threading.Lock()
+        self._inbox_snapshot: TownSnapshot | None = None
+        self._inbox_events: list[events.Event] = []
+        self._inbox_error: Exception | None = None
+        self._inbox_posted = False
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    @property
+    def main(self) -> MainScreen:
+        """The main screen (always at the bottom of the screen stack)."""
+        assert self._main is not None
+        return self._main
+
+    def get_default_screen(self) -> MainScreen:
+        self._main = MainScreen()
+        return self._main
+
+    def on_mount(self) -> None:
+        for theme in THEMES:
+            self.register_theme(theme)
+        wanted = str(self.town.setting(None, "theme"))
+        self.theme = wanted if wanted in (DARK, LIGHT) else DARK
+        self.theme_changed_signal.subscribe(self, lambda _theme: self._after_theme())
+        self._log_handler = _log_to_file(self.town)
+        self.run_worker(self._poll_loop, thread=True, group="poll", name="poller", exit_on_error=False)
+        if self.start_mayor:
+            self.run_blocking("start the Mayor", self._ensure_mayor)
+        if self.start_engine:
+            self._start_engine()
+
+    async def action_quit_cockpit(self) -> None:
+        """Stop the engine (the agents keep running in tmux) and exit with a note saying so."""
+        await self._stop_engine()
+        self.exit(message=QUIT_MESSAGE)
+
+    async def _on_exit_app(self) -> None:
+        """Any way out (ctrl+q, q, the palette) stops the engine first and closes the cockpit log."""
+        await self._stop_engine()
+        if self._log_handler is not None:
+            logging.getLogger("gastown").removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+        await super()._on_exit_app()
+
+    # ---- polling --------------------------------------------------------------------------------
+    def wake(self) -> None:
+        """Read the town again now (after an action), instead of at the next interval."""
+        self._wake.set()
+
+    class TownRead(Message):
+        """The poller put a new snapshot (and maybe events) in the app's inbox."""
+
+    def _poll_loop(self) -> None:
+        """Thread worker: new events every poll_interval, a full snapshot when events came, when
+        woken, or every snapshot_interval. Results go to an inbox the event loop drains (only the
+        newest snapshot counts; the thread never waits for the loop). Errors become toasts."""
+        worker = get_current_worker()
+        db = connect(self.town.db_path)
+        try:
+            last_id = _last_event_id(db)
+            pending = events.query(db, after_id=max(0, last_id - FEED_BACKLOG))
+            next_snapshot = 0.0
+            while not worker.is_cancelled:
+                try:
+                    fresh = events.query(db, after_id=last_id, limit=1000)
+                    if fresh:
+                        last_id = fresh[-1].id
+                        pending.extend(fresh)
+                    if pending or self._wake.is_set() or time.monotonic() >= next_snapshot:
+                        self._wake.clear()
+                        snap = read_snapshot(self.town, db, self.host, now=self.clock())
+                        next_snapshot = time.monotonic() + self.snapshot_interval
+                        self._deliver(snap, pending, None)
+                        pending = []
+                except Exception as exc:  # noqa: BLE001 - a bad read must not stop the cockpit
+                    self._deliver(None, [], exc)
+                    self._wake.wait(self.snapshot_interval)
+                self._wake.wait(self.poll_interval)
+        finally:
+            db.conn.close()
+
+    def _deliver(self, snap: TownSnapshot | None, new_events: list[events.Event], error: Exception | None) -> None:
+        """From the poller thread: put results in the inbox and post one TownRead if none is pending."""
+        with self._inbox_lock:
+            if snap is not None:
+                self._inbox_snapshot = snap
+            self._inbox_events.extend(new_events)
+            if error is not None:
+                self._inbox_error = error
+            if self._inbox_posted:
+                return
+            self._inbox_posted = True
+        self.post_message(self.TownRead())
+
+    def on_cockpit_app_town_read(self, _message: TownRead) -> None:
+        with self._inbox_lock:
+            snap, self._inbox_snapshot = self._inbox_snapshot, None
+            new_events, self._inbox_events = self._inbox_events, []
+            error, self._inbox_error = self._inbox_error, None
+            self._inbox_posted = False
+        if error is not None:
+            self._poll_failed(error)
+        if snap is not None:
+            self._apply(snap, new_events)
+
+    def _apply(self, snap: TownSnapshot, new_events: list[events.Event]) -> None:
+        self.snapshot = snap
+        self.snapshots += 1
+        main = self.main
+        main.apply_snapshot(snap)
+        if self._pending_select and snap.agent(self._pending_select):
+            main.select_agent(self._pending_select)
+            self._pending_select = None
+        if self.screen is not main and hasattr(self.screen, "apply_snapshot"):
+            self.screen.apply_snapshot(snap)
+        if new_events:
+            main.query_one(Feed).add_events(new_events)
+            for e in new_events:
+                self._toast(e)
+
+    def _poll_failed(self, exc: Exception) -> None:
+        self.notify(f"{type(exc).__name__}: {exc}", title="reading the town failed", severity="error",
+                    timeout=5)
+
+    def _toast(self, e: events.Event) -> None:
+        severity = TOASTS.get(e.type)
+        if severity is None or e.ts < self._started_at:
+            return
+        p = e.payload
+        text = {
+            "merged": lambda: f"{e.bead or p.get('mr')} merged ({p.get('mr')})",
+            "merge_failed": lambda: f"{e.bead or p.get('mr')}: {p.get('gate') or 'merge'} failed ({p.get('mr')})",
+            "merge_conflict": lambda: f"{e.bead or p.get('mr')} conflicts ({p.get('mr')})",
+            "escalation": lambda: f"{p.get('severity', '')} {e.bead or ''}: {p.get('reason', '')}".strip(),
+            "convoy_landed": lambda: f"Convoy landed: {p.get('name') or e.bead}",
+            "engine_error": lambda: f"engine {p.get('loop', '')}: {p.get('error', '')}",
+        }[e.type]()
+        self.notify(text, title=e.type.replace("_", " "), severity=severity)  # type: ignore[arg-type]
+
+    # ---- engine ---------------------------------------------------------------------------------
+    def _start_engine(self) -> None:
+        from core.engine import Engine, EngineRunning
+
+        try:
+            self.engine = Engine(self.town, host=self.host)
+        except GtError as exc:
+            self._engine_failed(exc)
+            return
+        self.engine_state = "starting"
+
+        async def run() -> None:
+            try:
+                await self.engine.run()
+            except EngineRunning as exc:
+                self.engine_state = "running in another process"
+                self.notify(str(exc), title="engine", severity="information")
+            except Exception as exc:  # noqa: BLE001 - shown, not a crash
+                self._engine_failed(exc)
+            else:
+                self.engine_state = "stopped"
+
+        self._engine_task = asyncio.get_running_loop().create_task(run())
+        self.set_timer(0.5, self._engine_started)
+
+    def _engine_started(self) -> None:
+        if self.engine is not None and self.engine.running:
+            self.engine_state = "running"
+
+    def _engine_failed(self, exc: BaseException) -> None:
+        self.engine_state = f"error ({type(exc).__name__})"
+        self.notify(f"{type(exc).__name__}: {exc}", title="engine error (merges and monitors paused)",
+                    severity="error", timeout=10)
+
+    async def _stop_engine(self) -> None:
+        task, self._engine_task = self._engine_task, None
+        if task is None or self.engine is None:
+            return
+        self.engine.stop()
+        with contextlib.suppress(asyncio.TimeoutError, Exception):
+            await asyncio.wait_for(asyncio.shield(task), timeout=10)
+
+    # ---- blocking actions -----------------------------------------------------------------------
+    def run_blocking(self, what: str, fn: Callable[[], T], done: Callable[[T], None] | None = None) -> None:
+        """Run ``fn`` in a thread worker; then ``done(result)`` on the event loop. A GtError is a
+        toast ("<what> refused"), any other exception a toast too ("<what> failed"); the town is
+        read again afterwards either way."""
+
+        def job() -> None:
+            try:
+                result = fn()
+            except GtError as exc:
+                self.call_from_thread(self.notify, str(exc), title=f"{what}: refused", severity="error")
+            except Exception as exc:  # noqa: BLE001 - shown, not a crash
+                self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title=f"{what}: failed",
+                                      severity="error")
+            else:
+                if done is not None:
+                    self.call_from_thread(done, result)
+            finally:
+                self.wake()
+
+        self.run_worker(job, thread=True, group="actions", exit_on_error=False)
+
+    def _ensure_mayor(self) -> None:
+        if not self.host.exists(mayor.SESSION):
+            mayor.start(self.town, session_host=self.host)
+
+    def sling(self, beads: list[str], choice: SlingChoice) -> None:
+        """Sling each of ``beads`` to ``choice`` (one bead: the chosen polecat; several: sling picks)."""
+
+        def job() -> tuple[list[Any], list[str]]:
+            slinger = Slinger(self.town, host=self.host)
+            done, failed = [], []
+            try:
+                for bead in beads:
+                    try:
+                        done.append(slinger.sling(bead, choice.rig, agent=choice.agent,
+                                                  polecat=choice.polecat if len(beads) == 1 else None))
+                    except GtError as exc:
+                        failed.append(f"{bead}: {exc}")
+            finally:
+                slinger.store.disconnect()
+            ledger_sync.request_sync(self.town)
+            return done, failed
+
+        def report(outcome: tuple[list[Any], list[str]]) -> None:
+            done, failed = outcome
+            for r in done:
+                self.notify(f"{r.bead} → {r.polecat} ({r.agent})", title="slung")
+            for line in failed:
+                self.notify(line, title="sling refused", severity="error")
+            if done:
+                last = done[-1]
+                self._pending_select = f"{last.rig}/{last.polecat.rsplit('/', 1)[-1]}"
+
+        self.run_blocking("sling", job, report)
+
+    def create_bead(self, bead: NewBead) -> None:
+        """File ``bead`` (in its rig's prefix, or the town's)."""
+
+        def job() -> str:
+            with BeadStore(self.town) as store:
+                prefix = load_rig(self.town, bead.rig).prefix if bead.rig else self.town.prefix
+                issue = store.create(bead.title, actor=self._actor(), description=bead.description,
+                                     prefix=prefix, priority=bead.priority)
+                ledger_sync.request_sync(self.town, store)
+            return issue.id
+
+        self.run_blocking("new bead", job, lambda bead_id: self.notify(bead_id, title="bead created"))
+
+    def create_convoy(self, name: str, beads: list[str]) -> None:
+        """Make convoy ``name`` tracking ``beads``."""
+
+        def job() -> str:
+            with BeadStore(self.town) as store:
+                convoy = convoys.create(store, name, beads, actor=self._actor())
+                ledger_sync.request_sync(self.town, store)
+            return convoy.id
+
+        self.run_blocking("new convoy", job, lambda cid: self.notify(f"{cid}: {name}", title="convoy created"))
+
+    def pour(self, run: FormulaRun) -> None:
+        """Cook formula ``run.formula`` with its vars and pour the molecule (root, steps, convoy)."""
+        from core import molecules
+
+        def job() -> str:
+            rig = load_rig(self.town, run.rig) if run.rig else None
+            cooked = FormulaLibrary(self.town, rig).cook(run.formula, run.vars)
+            planned = molecules.plan(cooked, prefix=rig.prefix if rig else self.town.prefix,
+                                     rig=rig.name if rig else None)
+            poured = molecules.pour(self.town, planned, actor=self._actor())
+            ledger_sync.request_sync(self.town)
+            return f"{poured.root} ({len(planned.children)} steps)"
+
+        self.run_blocking("run formula", job, lambda what: self.notify(what, title=f"poured {run.formula}"))
+
+    def nudge(self, session: str, text: str) -> None:
+        """Type ``text`` into ``session`` and submit it (verified, :func:`core.nudge.nudge`)."""
+        from core import nudge
+
+        self.run_blocking("nudge", lambda: nudge.nudge(self.town, session, text, sender=self._actor(),
+                                                       host=self.host),
+                          lambda _r: self.notify(f"{session}: {text[:60]}", title="nudged"))
+
+    def nuke(self, rig: str, name: str) -> None:
+        """Nuke polecat ``rig``/``name`` (uncommitted work saved as a checkpoint first)."""
+
+        def job() -> None:
+            slinger = Slinger(self.town, host=self.host)
+            try:
+                slinger.nuke(rig, name, force=True)
+            finally:
+                slinger.store.disconnect()
+
+        self.run_blocking("nuke", job, lambda _r: self.notify(f"{rig}/polecats/{name}", title="nuked"))
+
+    def resume(self, bead: str) -> None:
+        """Restart the dead session of the polecat hooked to ``bead`` (same worktree and hook)."""
+
+        def job() -> Any:
+            slinger = Slinger(self.town, host=self.host)
+            try:
+                return slinger.resume(bead)
+            finally:
+                slinger.store.disconnect()
+
+        self.run_blocking("restart", job, lambda r: self.notify(f"{r.polecat} on {r.bead}", title="restarted"))
+
+    def retry_mr(self, mr_id: str) -> None:
+        """Put merge request ``mr_id`` back in the queue."""
+
+        def job() -> None:
+            db = connect(self.town.db_path)
+            try:
+                mq.retry(db, mr_id, actor=self._actor())
+            finally:
+                db.conn.close()
+
+        self.run_blocking("retry", job, lambda _r: self.notify(mr_id, title="queued again"))
+
+    def acknowledge(self, escalation_bead: str) -> None:
+        """Acknowledge an escalation: close its bead."""
+
+        def job() -> None:
+            with BeadStore(self.town) as store:
+                store.close(escalation_bead, self._actor(), reason="acknowledged in the cockpit")
+                ledger_sync.request_sync(self.town, store)
+
+        self.run_blocking("acknowledge", job, lambda _r: self.notify(escalation_bead, title="acknowledged"))
+
+    def _actor(self) -> str:
+        return current_actor()
+
+    # ---- choices for the dialogs ----------------------------------------------------------------
+    def agent_choices(self) -> tuple[list[str], str | None]:
+        """(installed preset names, the default preset's name or None)."""
+        try:
+            table = runtimes.presets(self.town)
+            default = runtimes.resolve(self.town).name
+        except GtError as exc:
+            self.notify(str(exc), title="agent presets", severity="error")
+            return ["sim"], "sim"
+        names = sorted(name for name, p in table.items() if p.installed())
+        return names, default
+
+    def formula_choices(self) -> list[tuple[str, str]]:
+        """(name, description) of every formula that can be poured, first of each name only."""
+        rows = FormulaLibrary(self.town).entries()
+        return [(r["name"], r.get("description") or "") for r in rows
+                if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")]
+
+    def formula_vars(self, name: str) -> list[tuple[str, str, bool]]:
+        """(var, default or "", required) of formula ``name``."""
+        formula = FormulaLibrary(self.town).load(name)
+        return [(v.name, v.default or "", v.required and v.default is None) for v in formula.vars.values()]
+
+    # ---- app actions ----------------------------------------------------------------------------
+    async def run_main_action(self, action: str) -> None:
+        """Run a KEYMAP action: ``app.<name>`` on the app, anything else on the main screen."""
+        await self.run_action(action, default_namespace=self.main)
+
+    def action_toggle_theme(self) -> None:
+        """Switch dark <-> light and remember it in town.toml (``theme``)."""
+        self.theme = other(self.theme)
+        name = self.theme
+
+        def save() -> None:
+            with edit_toml(self.town.config_path) as doc:
+                doc["theme"] = name
+            self.town.reload()
+
+        self.run_blocking("save theme", save)
+
+    def _after_theme(self) -> None:
+        if self._main is not None and self._main.is_mounted:
+            from widgets.agents import AgentsTree
+
+            self._main.query_one(AgentsTree).relabel()
+
+
+def _last_event_id(db: Any) -> int:
+    row = db.execute("SELECT MAX(id) FROM events").fetchone()
+    return int(row[0] or 0)
+
+
+def _log_to_file(town: Town) -> logging.Handler:
+    """Send the engine's log records (logger ``gastown``) to ``.gastown/logs/cockpit.log``, never onto
+    the screen. Returns the handler (removed when the cockpit exits)."""
+    logger = logging.getLogger("gastown")
+    town.logs_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(town.logs_dir / "cockpit.log", encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    return handler
+
+
+def run_cockpit(town: Town) -> int:
+    """Open the cockpit on ``town`` until the user quits; returns the exit status (0)."""
+    app = CockpitApp(town)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,1 @@
+"""The cockpit's screens: main, grid of previews, problems, mail, help, and the modals."""

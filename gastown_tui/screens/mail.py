@@ -1,0 +1,92 @@
+"""The mail view: the Mayor's inbox (``mayor/``), read and unread; Enter opens a message and marks it
+read. Mail is message beads (``core.mail``); reads and writes run in thread workers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from core import mail
+from core.errors import GtError
+from core.mail import Message
+
+if TYPE_CHECKING:
+    from gastown_tui.app import CockpitApp
+
+ADDRESS = "mayor/"
+
+
+class MailScreen(Screen):
+    """Inbox list on the left, the open message on the right; escape or m goes back."""
+
+    BINDINGS = [Binding("escape,m", "app.pop_screen", "Back"), Binding("enter", "open", "Read")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[Message] = []
+
+    @property
+    def cockpit(self) -> CockpitApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Mail: {ADDRESS}", id="mail-title")
+        with Horizontal():
+            yield DataTable(id="inbox", cursor_type="row")
+            yield Static("Select a message and press enter.", id="message")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns(" ", "from", "subject")
+        table.focus()
+        self.load()
+
+    @work(thread=True, exclusive=True, group="mail")
+    def load(self) -> None:
+        """Read the inbox (in a thread) and show it."""
+        try:
+            found = mail.inbox(self.cockpit.town, ADDRESS, include_read=True)
+        except GtError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self._show, list(reversed(found)))
+
+    def _show(self, messages: list[Message]) -> None:
+        self.messages = messages
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        for m in messages:
+            table.add_row(Text(" " if m.read else "●", style="bold"), m.sender, m.subject)
+        if messages:
+            table.move_cursor(row=min(row, len(messages) - 1))
+        else:
+            self.query_one("#message", Static).update("The Mayor's inbox is empty.")
+
+    def action_open(self) -> None:
+        """Show the message under the cursor and mark it read."""
+        table = self.query_one(DataTable)
+        if not self.messages:
+            return
+        m = self.messages[min(table.cursor_row, len(self.messages) - 1)]
+        self.query_one("#message", Static).update(
+            Text.assemble((m.subject + "\n", "bold"), f"from {m.sender} · {m.created_at}\n\n", m.body))
+        if not m.read:
+            self._mark_read(m.id)
+
+    @work(thread=True, group="mail-read")
+    def _mark_read(self, msg_id: str) -> None:
+        try:
+            mail.read(self.cockpit.town, msg_id, actor="mayor/")
+        except GtError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.load)

@@ -1,0 +1,295 @@
+"""The main screen: header, agents tree, the live terminal of the selected agent (the Mayor by default),
+convoys, ready beads, the refinery queue and the feed; the footer shows the focused panel's keys
+(DESIGN section 9, issue 9).
+
+Every action key lives here (panels re-bind theirs as ``screen.<action>`` so the footer shows them
+where they apply). Blocking work (sling, nuke, nudge, SQLite writes, tmux) goes through
+:meth:`gastown_tui.app.CockpitApp.run_blocking`, a thread worker whose errors become toasts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static, Tree
+
+from gastown_tui.screens.modals import (ConfirmModal, FormulaModal, FormulaRun, NewBead, NewBeadModal,
+                                        NewConvoyModal, NudgeModal, SlingChoice, SlingModal)
+from widgets.agents import AgentsTree
+from widgets.beads import ReadyBeads
+from widgets.convoys import ConvoyList
+from widgets.feed import Feed
+from widgets.refinery import RefineryQueue
+from widgets.sessionpane import SessionPane
+from widgets.terminal import TerminalView
+from widgets.townview import MAYOR_SESSION, Agent, TownSnapshot
+
+if TYPE_CHECKING:
+    from gastown_tui.app import CockpitApp
+
+
+class TownHeader(Static):
+    """One line: town, rigs, polecats working/idle/stalled, queue depth, engine state."""
+
+    def show(self, snap: TownSnapshot, engine: str) -> None:
+        """Render the counts of ``snap`` and the ``engine`` state word."""
+        tmux = "" if snap.tmux_up else "  ·  tmux: down"
+        self.update(f"⛽ Gas Town [b]{snap.town}[/b]  ·  rigs {len(snap.rigs)}  ·  polecats "
+                    f"[b]{snap.count('working')}[/b] working, {snap.count('idle')} idle, "
+                    f"{snap.count('stalled')} stalled, {snap.count('zombie')} zombie  ·  queue {snap.queue_depth}"
+                    f"  ·  problems {len(snap.problems)}  ·  engine: {engine}{tmux}")
+
+
+class MainScreen(Screen):
+    """The cockpit's home screen. ``selected``: key of the agent whose terminal is shown."""
+
+    AUTO_FOCUS = "#agents"
+    BINDINGS = [
+        Binding("s", "sling", "Sling", show=False),
+        Binding("b", "new_bead", "New bead", show=False),
+        Binding("c", "new_convoy", "Convoy", show=False),
+        Binding("f", "run_formula", "Formula"),
+        Binding("n", "nudge", "Nudge", show=False),
+        Binding("x", "nuke", "Nuke", show=False),
+        Binding("r", "retry_mr", "Retry MR", show=False),
+        Binding("enter", "attach", "Attach", show=False),
+        Binding("g", "grid", "Grid"),
+        Binding("p", "problems", "Problems"),
+        Binding("m", "mail", "Mail"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: str = MAYOR_SESSION
+        self.snapshot: TownSnapshot | None = None
+
+    @property
+    def cockpit(self) -> CockpitApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield TownHeader("⛽ Gas Town", id="header")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield AgentsTree(id="agents")
+                yield ConvoyList(id="convoys")
+            with Vertical(id="center"):
+                yield SessionPane(id="session")
+                yield Feed(id="feed")
+            with Vertical(id="right"):
+                yield ReadyBeads(id="ready")
+                yield RefineryQueue(id="refinery")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for selector, title in (("#agents", "Agents"), ("#convoys", "Convoys"), ("#session", "Session"),
+                                ("#feed", "Feed"), ("#ready", "Ready beads"), ("#refinery", "Refinery queue")):
+            self.query_one(selector).border_title = title
+        self.query_one(SessionPane).show_note("starting the Mayor...")
+
+    # ---- data -----------------------------------------------------------------------------------
+    def apply_snapshot(self, snap: TownSnapshot) -> None:
+        """Show ``snap`` in every panel and keep the terminal on the selected agent."""
+        self.snapshot = snap
+        self.query_one(TownHeader).show(snap, self.cockpit.engine_state)
+        self.query_one(AgentsTree).update_from(snap)
+        self.query_one(ConvoyList).update_from(snap.convoys)
+        self.query_one(ReadyBeads).update_from(snap.ready)
+        self.query_one(RefineryQueue).update_from(snap.mrs)
+        if snap.agent(self.selected) is None:
+            self.selected = MAYOR_SESSION
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """Attach the pane to the selected agent's session when it has one (again after tmux restarts)."""
+        snap = self.snapshot
+        pane = self.query_one(SessionPane)
+        agent = snap.agent(self.selected) if snap else None
+        if agent is None:
+            return
+        session = agent.session
+        info = snap.sessions.get(session) if snap and session else None
+        if session and info is not None:
+            pane.show_session(session, self.cockpit.host.attach_argv(session))
+            pane.border_title = f"Session {session}"
+            return
+        pane.border_title = f"Session {agent.key}"
+        pane.show_note(self._why_no_session(agent), session)
+
+    @staticmethod
+    def _why_no_session(agent: Agent) -> str:
+        if agent.kind == "mayor":
+            return "The Mayor is not running: it is being started (or see the toast for why not)."
+        if agent.kind == "polecat":
+            if agent.state == "zombie":
+                return (f"{agent.key}: the session is gone while {agent.bead} is hooked (zombie). "
+                        "The witness restarts it; x nukes it.")
+            return f"{agent.key} has no session ({agent.state}). Sling a bead to put it to work."
+        return f"{agent.key}: the {agent.kind} runs inside the engine; its work shows in the feed and the queue."
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        key = event.node.data
+        if key and not key.startswith("rig:") and key != self.selected:
+            self.selected = key
+            self._show_selected()
+
+    def on_terminal_view_exited(self, event: TerminalView.Exited) -> None:
+        """The tmux client ended (session killed, tmux server gone): say so; the next snapshot that
+        sees the session alive attaches again."""
+        pane = self.query_one(SessionPane)
+        if event.terminal is pane.terminal:
+            pane.show_note(f"session {pane.session} ended (status {event.returncode}); "
+                           "reattaching when it is back.", pane.session)
+            self.query_one(AgentsTree).focus()
+
+    def on_terminal_view_detached(self, event: TerminalView.Detached) -> None:
+        self.query_one(AgentsTree).focus()
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _agent(self) -> Agent | None:
+        key = self.query_one(AgentsTree).selected_key or self.selected
+        return self.snapshot.agent(key) if self.snapshot and key else None
+
+    def _default_rig(self, beads: list[str]) -> str | None:
+        snap = self.snapshot
+        if not snap or not snap.rigs:
+            return None
+        by_prefix = {p: r for r, p in snap.rig_prefixes.items()}
+        for bead in beads:
+            rig = by_prefix.get(bead.split("-", 1)[0])
+            if rig:
+                return rig
+        agent = self._agent()
+        if agent is not None and agent.rig:
+            return agent.rig
+        return snap.rigs[0]
+
+    # ---- actions --------------------------------------------------------------------------------
+    def action_attach(self) -> None:
+        """Give the keys to the selected agent's terminal (ctrl+] gives them back)."""
+        pane = self.query_one(SessionPane)
+        if pane.terminal is not None and pane.terminal.running:
+            pane.terminal.focus()
+        else:
+            self.notify("no live terminal for this agent", severity="warning")
+
+    def action_sling(self) -> None:
+        """Sling the marked ready beads (or the one under the cursor): ask rig, agent, polecat."""
+        beads = self.query_one(ReadyBeads).chosen()
+        if not beads:
+            self.notify("no ready bead to sling: file one with b", severity="warning")
+            return
+        snap = self.snapshot
+        if not snap or not snap.rigs:
+            self.notify("add a rig first: gt rig add NAME GIT_URL", severity="warning")
+            return
+        agents, default_agent = self.cockpit.agent_choices()
+        idle = {r: [a.name for a in snap.agents if a.rig == r and a.kind == "polecat" and a.state == "idle"]
+                for r in snap.rigs}
+        modal = SlingModal(beads, snap.rigs, self._default_rig(beads), agents, default_agent, idle)
+        self.app.push_screen(modal, lambda choice: self._sling(beads, choice))
+
+    def _sling(self, beads: list[str], choice: SlingChoice | None) -> None:
+        if choice is None:
+            return
+        self.query_one(ReadyBeads).clear_marks()
+        self.cockpit.sling(beads, choice)
+
+    def action_new_bead(self) -> None:
+        """File a new bead (title, description, rig, priority)."""
+        snap = self.snapshot
+        rigs = snap.rigs if snap else []
+        self.app.push_screen(NewBeadModal(rigs, self._default_rig([])), self._new_bead)
+
+    def _new_bead(self, bead: NewBead | None) -> None:
+        if bead is not None:
+            self.cockpit.create_bead(bead)
+
+    def action_new_convoy(self) -> None:
+        """Make a convoy tracking the marked ready beads (or the one under the cursor)."""
+        beads = self.query_one(ReadyBeads).chosen()
+        if not beads:
+            self.notify("mark beads with space first", severity="warning")
+            return
+        name = f"{beads[0]} and {len(beads) - 1} more" if len(beads) > 1 else f"{beads[0]}"
+        self.app.push_screen(NewConvoyModal(beads, name),
+                             lambda n: n and (self.query_one(ReadyBeads).clear_marks(),
+                                              self.cockpit.create_convoy(n, beads)))
+
+    def action_run_formula(self) -> None:
+        """Pick a formula, fill its vars and pour it."""
+        formulas = self.cockpit.formula_choices()
+        rigs = self.snapshot.rigs if self.snapshot else []
+        self.app.push_screen(FormulaModal(formulas, self.cockpit.formula_vars, rigs, self._default_rig([])),
+                             self._pour)
+
+    def _pour(self, run: FormulaRun | None) -> None:
+        if run is not None:
+            self.cockpit.pour(run)
+
+    def action_nudge(self) -> None:
+        """Type a message into the selected agent's session."""
+        agent = self._agent()
+        if agent is None or not agent.session:
+            self.notify("select an agent with a running session to nudge", severity="warning")
+            return
+        session = agent.session
+        self.app.push_screen(NudgeModal(agent.key), lambda text: text and self.cockpit.nudge(session, text))
+
+    def action_nuke(self) -> None:
+        """Nuke the selected polecat, after a confirmation."""
+        agent = self._agent()
+        if agent is None or agent.kind != "polecat" or agent.rig is None:
+            self.notify("select a polecat to nuke", severity="warning")
+            return
+        rig, name = agent.rig, agent.name
+        detail = (f"Its session is killed, {agent.bead or 'its hook'} goes back to open and its worktree is "
+                  "removed (uncommitted work is saved as a checkpoint commit first).")
+        self.app.push_screen(ConfirmModal(f"Nuke polecat {agent.key}?", detail),
+                             lambda yes: yes and self.cockpit.nuke(rig, name))
+
+    def action_retry_mr(self) -> None:
+        """Put the failed MR under the refinery cursor back in the queue."""
+        mr = self.query_one(RefineryQueue).cursor_mr
+        if mr is None:
+            self.notify("no merge request selected", severity="warning")
+            return
+        self.cockpit.retry_mr(mr)
+
+    def action_grid(self) -> None:
+        from gastown_tui.screens.grid import GridScreen
+
+        self.app.push_screen(GridScreen())
+
+    def action_problems(self) -> None:
+        from gastown_tui.screens.problems import ProblemsScreen
+
+        self.app.push_screen(ProblemsScreen())
+
+    def action_mail(self) -> None:
+        from gastown_tui.screens.mail import MailScreen
+
+        self.app.push_screen(MailScreen())
+
+    def action_help(self) -> None:
+        from gastown_tui.screens.help import HelpScreen
+
+        self.app.push_screen(HelpScreen())
+
+    def select_agent(self, key: str) -> None:
+        """Show agent ``key``'s terminal and put the tree cursor on it (from the problems view)."""
+        self.selected = key
+        tree = self.query_one(AgentsTree)
+        stack = list(tree.root.children)
+        while stack:
+            node = stack.pop()
+            if node.data == key:
+                tree.move_cursor(node)
+                break
+            stack.extend(node.children)
+        self._show_selected()

@@ -1,0 +1,126 @@
+"""The problems view: stalled, GUPP-violating and zombie polecats and unacknowledged escalations
+(:class:`widgets.townview.Problem`), with actions: open the agent, nudge, restart (resume a zombie on
+its hook), nuke, acknowledge an escalation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from gastown_tui.screens.modals import ConfirmModal, NudgeModal
+from widgets.townview import Problem, TownSnapshot, age
+
+if TYPE_CHECKING:
+    from gastown_tui.app import CockpitApp
+
+KIND_LABEL = {"zombie": "ZOMBIE", "escalation": "ESCALATION", "gupp": "GUPP", "stalled": "STALLED"}
+
+
+class ProblemsScreen(Screen):
+    """A table of problems, most urgent first; escape or p goes back."""
+
+    BINDINGS = [
+        Binding("escape,p", "app.pop_screen", "Back"),
+        Binding("enter", "open", "Open agent"),
+        Binding("n", "nudge", "Nudge"),
+        Binding("R", "restart", "Restart"),
+        Binding("x", "nuke", "Nuke"),
+        Binding("a", "acknowledge", "Acknowledge"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[Problem] = []
+        self._shown: tuple = ()
+
+    @property
+    def cockpit(self) -> CockpitApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("Problems", id="problems-title")
+        yield DataTable(id="problems", cursor_type="row")
+        yield Static("", id="problems-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, key in (("kind", "kind"), ("rig", "rig"), ("polecat", "polecat"), ("bead", "bead"),
+                           ("for", "since"), ("detail", "detail")):
+            table.add_column(label, key=key)
+        if self.cockpit.snapshot is not None:
+            self.apply_snapshot(self.cockpit.snapshot)
+        table.focus()
+
+    def apply_snapshot(self, snap: TownSnapshot) -> None:
+        """Show ``snap.problems``."""
+        self.problems = snap.problems
+        now = snap.taken_at
+        shown = tuple((p.kind, p.rig, p.polecat, p.bead, p.detail) for p in snap.problems)
+        table = self.query_one(DataTable)
+        self.query_one("#problems-empty", Static).update(
+            "" if snap.problems else "No problems: every hooked polecat is working and nothing is escalated.")
+        if shown == self._shown:
+            return
+        self._shown = shown
+        row = table.cursor_row
+        table.clear()
+        for p in snap.problems:
+            table.add_row(Text(KIND_LABEL[p.kind], style="bold"), p.rig or "", p.polecat or "", p.bead or "",
+                          age(now - p.since), p.detail)
+        if snap.problems:
+            table.move_cursor(row=min(row, len(snap.problems) - 1))
+
+    def _current(self) -> Problem | None:
+        table = self.query_one(DataTable)
+        if not self.problems or table.cursor_row >= len(self.problems):
+            return None
+        return self.problems[table.cursor_row]
+
+    def action_open(self) -> None:
+        """Back to the main screen with the problem's polecat selected."""
+        p = self._current()
+        if p is None or not p.polecat or not p.rig:
+            return
+        self.app.pop_screen()
+        self.cockpit.main.select_agent(f"{p.rig}/{p.polecat}")
+
+    def action_nudge(self) -> None:
+        """Nudge the problem's polecat (its session must be alive)."""
+        p = self._current()
+        if p is None or not p.session or p.kind == "zombie":
+            self.notify("only a live session can be nudged", severity="warning")
+            return
+        session = p.session
+        self.app.push_screen(NudgeModal(f"{p.rig}/{p.polecat}"),
+                             lambda text: text and self.cockpit.nudge(session, text))
+
+    def action_restart(self) -> None:
+        """Restart a zombie's session on the same hook (``gt sling --resume``)."""
+        p = self._current()
+        if p is None or p.kind != "zombie" or not p.bead:
+            self.notify("restart applies to zombies (dead session, bead still hooked)", severity="warning")
+            return
+        self.cockpit.resume(p.bead)
+
+    def action_nuke(self) -> None:
+        """Nuke the problem's polecat, after a confirmation."""
+        p = self._current()
+        if p is None or not p.polecat or not p.rig:
+            return
+        rig, name = p.rig, p.polecat
+        self.app.push_screen(ConfirmModal(f"Nuke polecat {rig}/{name}?"),
+                             lambda yes: yes and self.cockpit.nuke(rig, name))
+
+    def action_acknowledge(self) -> None:
+        """Acknowledge the escalation under the cursor (closes its bead)."""
+        p = self._current()
+        if p is None or p.kind != "escalation" or p.bead is None:
+            self.notify("acknowledge applies to escalations", severity="warning")
+            return
+        self.cockpit.acknowledge(p.bead)

@@ -1,0 +1,131 @@
+"""The agents tree: the Mayor, then each rig with its witness, refinery and polecats, each with a state
+badge and its hooked bead (DESIGN section 9). Fed :class:`widgets.townview.TownSnapshot` values.
+
+Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
+same agent across updates and rebuilds only when the set of agents changes (labels update in place).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Tree
+
+from widgets.townview import Agent, TownSnapshot, age
+
+#: Badge glyph of each state, and the theme variable that colours it.
+BADGES: dict[str, tuple[str, str]] = {
+    "working": ("●", "badge-working"),
+    "spawning": ("◌", "badge-working"),
+    "running": ("●", "badge-working"),
+    "idle": ("○", "badge-idle"),
+    "done": ("✓", "badge-idle"),
+    "absent": ("○", "badge-zombie"),
+    "stalled": ("◐", "badge-stalled"),
+    "gupp": ("‼", "badge-stalled"),
+    "stuck": ("■", "badge-zombie"),
+    "zombie": ("✖", "badge-zombie"),
+}
+
+
+class AgentsTree(Tree[str]):
+    """Mayor, rigs (witness, refinery, polecats) with badges. ``selected_key``: the agent under the cursor."""
+
+    BINDINGS = [
+        Binding("enter", "screen.attach", "Attach", priority=False),
+        Binding("n", "screen.nudge", "Nudge"),
+        Binding("x", "screen.nuke", "Nuke"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("town", id=id)
+        self.show_root = False
+        self.guide_depth = 2
+        self._shape: tuple[str, ...] = ()
+        self._snapshot: TownSnapshot | None = None
+
+    @property
+    def selected_key(self) -> str | None:
+        """Key of the agent under the cursor (None on a rig row or an empty tree)."""
+        node = self.cursor_node
+        return node.data if node is not None and node.data and not node.data.startswith("rig:") else None
+
+    def update_from(self, snap: TownSnapshot) -> None:
+        """Show ``snap``: rebuild if agents came or went, else relabel the nodes in place."""
+        self._snapshot = snap
+        agents = ([snap.mayor] if snap.mayor else []) + snap.agents
+        shape = tuple(f"rig:{r}" for r in snap.rigs) + tuple(a.key for a in agents)
+        if shape != self._shape:
+            self._rebuild(snap, agents)
+            self._shape = shape
+            return
+        labels = {a.key: self._label(a) for a in agents}
+        self._walk_relabel(labels, snap)
+
+    def relabel(self) -> None:
+        """Redraw the labels (after a theme switch: badge colours come from the theme)."""
+        if self._snapshot is not None:
+            self._shape = ()
+            self.update_from(self._snapshot)
+
+    def _rebuild(self, snap: TownSnapshot, agents: list[Agent]) -> None:
+        keep = self.selected_key or (self.cursor_node.data if self.cursor_node else None)
+        self.clear()
+        target = None
+        if snap.mayor is not None:
+            node = self.root.add_leaf(self._label(snap.mayor), data=snap.mayor.key)
+            target = node if keep in (None, snap.mayor.key) else target
+        for rig in snap.rigs:
+            rig_node = self.root.add(self._rig_label(rig, snap), data=f"rig:{rig}", expand=True)
+            if keep == f"rig:{rig}":
+                target = rig_node
+            for a in agents:
+                if a.rig == rig:
+                    node = rig_node.add_leaf(self._label(a), data=a.key)
+                    if a.key == keep:
+                        target = node
+        if target is not None:
+            self.call_after_refresh(self.move_cursor, target)
+
+    def _walk_relabel(self, labels: dict[str, Text], snap: TownSnapshot) -> None:
+        stack = list(self.root.children)
+        while stack:
+            node = stack.pop()
+            data = node.data or ""
+            if data.startswith("rig:"):
+                node.set_label(self._rig_label(data[4:], snap))
+                stack.extend(node.children)
+            elif data in labels:
+                node.set_label(labels[data])
+
+    def _colour(self, variable: str) -> str:
+        try:
+            return self.app.current_theme.variables.get(variable, "")
+        except Exception:  # noqa: BLE001 - no app yet (unit use): plain text
+            return ""
+
+    def _rig_label(self, rig: str, snap: TownSnapshot) -> Text:
+        mine = [a for a in snap.agents if a.rig == rig and a.kind == "polecat"]
+        working = sum(1 for a in mine if a.state == "working")
+        text = Text(rig, style="bold")
+        text.append(f"  {working}/{len(mine)} working", style="dim")
+        return text
+
+    def _label(self, a: Agent) -> Text:
+        glyph, variable = BADGES.get(a.state, ("·", "badge-idle"))
+        text = Text()
+        text.append(glyph + " ", style=self._colour(variable))
+        if a.kind == "mayor":
+            text.append("Mayor", style="bold")
+            text.append(f"  {a.state}", style="dim")
+            return text
+        text.append(a.name, style="bold" if a.kind == "polecat" else "italic")
+        if a.kind != "polecat":
+            text.append(f"  {a.state}", style="dim")
+            return text
+        text.append(f" {a.state}", style=self._colour(variable))
+        if a.bead:
+            text.append(f"  {a.bead}")
+        if a.idle_s is not None and a.state in ("stalled", "gupp"):
+            text.append(f"  quiet {age(a.idle_s)}", style="dim")
+        return text

@@ -1,0 +1,93 @@
+"""The ready beads: open, unblocked, workable beads (``BeadStore.ready``), with multi-select.
+
+``space`` marks a bead, ``s`` slings the marked beads (or the one under the cursor), ``c`` makes a
+convoy of them, ``b`` files a new bead (the actions live on the screen; these bindings put them in
+the footer while this panel has the focus).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from core.beads.model import Issue
+
+MARK = "◆"
+
+
+class ReadyBeads(DataTable):
+    """Ready beads, one row each (mark, id, priority, type, title); ``marked``: the ids marked with space."""
+
+    BINDINGS = [
+        Binding("space", "toggle_mark", "Mark"),
+        Binding("s", "screen.sling", "Sling"),
+        Binding("c", "screen.new_convoy", "Convoy"),
+        Binding("b", "screen.new_bead", "New bead"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self.marked: list[str] = []
+        self._shown: tuple = ()
+
+    def on_mount(self) -> None:
+        self.add_column(" ", key="mark", width=1)
+        self.add_column("bead", key="id")
+        self.add_column("P", key="p", width=2)
+        self.add_column("type", key="type")
+        self.add_column("title", key="title")
+
+    def update_from(self, beads: list[Issue]) -> None:
+        """Show ``beads`` (in order), keeping the cursor on the same bead; marks of gone beads drop."""
+        shown = tuple((b.id, b.priority, b.issue_type, b.title) for b in beads)
+        ids = {b.id for b in beads}
+        self.marked = [m for m in self.marked if m in ids]
+        if shown == self._shown:
+            return
+        self._shown = shown
+        keep = self.cursor_bead
+        self.clear()
+        for b in beads:
+            self.add_row(self._mark(b.id), b.id, f"P{b.priority}", b.issue_type, b.title, key=b.id)
+        if keep in ids:
+            self.move_cursor(row=self.get_row_index(keep))
+
+    @property
+    def cursor_bead(self) -> str | None:
+        """The bead under the cursor, or None when the list is empty."""
+        if not self.row_count:
+            return None
+        try:
+            return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        except Exception:  # noqa: BLE001 - cursor outside the rows while the table refills
+            return None
+
+    def chosen(self) -> list[str]:
+        """The marked beads, else the bead under the cursor, else []."""
+        if self.marked:
+            return list(self.marked)
+        bead = self.cursor_bead
+        return [bead] if bead else []
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the bead under the cursor, then move down."""
+        bead = self.cursor_bead
+        if bead is None:
+            return
+        if bead in self.marked:
+            self.marked.remove(bead)
+        else:
+            self.marked.append(bead)
+        self.update_cell(bead, "mark", self._mark(bead))
+        self.action_cursor_down()
+
+    def clear_marks(self) -> None:
+        """Unmark every bead."""
+        for bead in self.marked:
+            if bead in self.rows:
+                self.update_cell(bead, "mark", self._mark(""))
+        self.marked = []
+
+    def _mark(self, bead: str) -> Text:
+        return Text(MARK if bead in self.marked else " ", style="bold")

@@ -1,0 +1,53 @@
+"""The refinery queue: merge requests of every rig (DESIGN section 6), live ones first (merging,
+queued, failed, conflict), then the last few merged or rejected; ``r`` retries the MR under the cursor."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from core.mq import MR
+
+#: Style of each MR status: weight, reverse video and strike only, so the words read in any theme.
+STATUS_STYLE = {"merging": "bold", "queued": "", "failed": "bold reverse", "conflict": "bold reverse",
+                "merged": "dim", "rejected": "dim strike"}
+
+
+class RefineryQueue(DataTable):
+    """Merge requests, one row each: MR id, rig, bead, state, gate runs, reason."""
+
+    BINDINGS = [Binding("r", "screen.retry_mr", "Retry MR")]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row")
+        self._shown: tuple = ()
+
+    def on_mount(self) -> None:
+        for label, key in (("MR", "id"), ("rig", "rig"), ("bead", "bead"), ("state", "state"),
+                           ("gates", "gates"), ("note", "note")):
+            self.add_column(label, key=key)
+
+    def update_from(self, mrs: list[MR]) -> None:
+        """Show ``mrs`` in order, keeping the cursor on the same MR."""
+        shown = tuple((m.id, m.status, m.gate_runs, m.reason) for m in mrs)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        keep = self.cursor_mr
+        self.clear()
+        for m in mrs:
+            self.add_row(m.id, m.rig, m.bead or "", Text(m.status, style=STATUS_STYLE.get(m.status, "")),
+                         str(m.gate_runs), (m.reason or "").splitlines()[0][:60] if m.reason else "", key=m.id)
+        if keep is not None and keep in {m.id for m in mrs}:
+            self.move_cursor(row=self.get_row_index(keep))
+
+    @property
+    def cursor_mr(self) -> str | None:
+        """The MR id under the cursor, or None."""
+        if not self.row_count:
+            return None
+        try:
+            return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        except Exception:  # noqa: BLE001 - cursor outside the rows while the table refills
+            return None

@@ -1,0 +1,250 @@
+"""One read of everything the cockpit shows: agents with state badges, convoys, ready beads, the merge
+queue, problems and the header counts (:class:`TownSnapshot`, built by :func:`read_snapshot`).
+
+It is read in a thread (blocking SQLite and tmux calls) and handed to the widgets as a plain value.
+Polecat states follow DESIGN section 8 (the witness's words):
+
+- ``working``: hooked, session alive, transcript grew within ``[witness] stall_after``;
+- ``stalled``: hooked, session alive, silent for ``stall_after`` seconds;
+- ``gupp``: stalled for ``[witness] gupp_after`` seconds (GUPP violation: work on the hook, no progress);
+- ``zombie``: hooked but the session is dead or missing (or alive while its bead is closed);
+- ``spawning``: a sling is starting it; ``idle``/``done``/``stuck``: as the polecat row says.
+
+Problems are the stalled, GUPP and zombie polecats plus the open escalations (:mod:`core.escalation`:
+an escalation is a bead; closing it acknowledges it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+import sqlite_utils
+
+from core import convoys as convoys_mod
+from core import escalation
+from core import mq, polecats as polecats_mod, transcripts
+from core.beads.model import Issue
+from core.beads.store import BeadStore
+from core.convoys import Convoy
+from core.errors import GtError
+from core.mq import MR
+from core.rigs import list_rigs
+from core.sessions import SessionHost, SessionInfo
+from core.sling import UNWORKABLE_TYPES
+from core.town import Town
+
+MAYOR_SESSION = "mayor"
+#: Problem kinds, most urgent first.
+PROBLEM_KINDS = ("zombie", "escalation", "gupp", "stalled")
+#: Merge requests shown: the whole live queue plus this many finished ones.
+FINISHED_MRS = 8
+READY_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Agent:
+    """One node of the agents tree.
+
+    kind: ``mayor`` | ``witness`` | ``refinery`` | ``polecat``. rig: its rig (None for the Mayor).
+    session: the tmux session that shows it (None: no session, e.g. an in-engine refinery).
+    state: the badge (see the module docstring; ``running``/``absent`` for the Mayor, a short
+    summary for witness/refinery). bead/title: the hooked bead. idle_s: seconds since its transcript
+    last grew (None: never printed).
+    """
+
+    kind: str
+    rig: str | None
+    name: str
+    session: str | None
+    state: str
+    bead: str | None = None
+    title: str = ""
+    idle_s: float | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable identity for tree nodes and selection: ``mayor``, ``<rig>/<role or polecat name>``."""
+        return self.name if self.rig is None else f"{self.rig}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that needs a human: kind in :data:`PROBLEM_KINDS`; polecat/session/bead when known
+    (for an escalation, ``bead`` is the escalation bead); detail: one line; since: Unix seconds."""
+
+    kind: str
+    rig: str | None
+    polecat: str | None
+    session: str | None
+    bead: str | None
+    detail: str
+    since: float
+
+
+@dataclass
+class TownSnapshot:
+    """The cockpit's view of a town at ``taken_at`` (Unix seconds)."""
+
+    town: str
+    taken_at: float
+    rigs: list[str] = field(default_factory=list)
+    rig_prefixes: dict[str, str] = field(default_factory=dict)
+    mayor: Agent | None = None
+    agents: list[Agent] = field(default_factory=list)
+    convoys: list[Convoy] = field(default_factory=list)
+    ready: list[Issue] = field(default_factory=list)
+    mrs: list[MR] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    sessions: dict[str, SessionInfo] = field(default_factory=dict)
+    tmux_up: bool = True
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, state: str) -> int:
+        """Polecats whose badge is ``state`` (``stalled`` counts GUPP violations too)."""
+        states = ("stalled", "gupp") if state == "stalled" else (state,)
+        return sum(1 for a in self.agents if a.kind == "polecat" and a.state in states)
+
+    @property
+    def queue_depth(self) -> int:
+        """Merge requests waiting or merging."""
+        return sum(1 for m in self.mrs if m.status in ("queued", "merging"))
+
+    def agent(self, key: str) -> Agent | None:
+        """The agent with ``key`` (see :attr:`Agent.key`), or None."""
+        if self.mayor is not None and key == self.mayor.key:
+            return self.mayor
+        return next((a for a in self.agents if a.key == key), None)
+
+
+def polecat_state(p: polecats_mod.Polecat, info: SessionInfo | None, idle_s: float | None, stall_after: float,
+                  gupp_after: float, bead_closed: bool = False, now: float | None = None) -> str:
+    """The badge of polecat ``p`` (module docstring): from its row, its session (``info``, None when
+    missing) and seconds since its transcript grew (``idle_s``, None: never; counted from the start
+    of its session then). Thresholds in seconds."""
+    alive = info is not None and info.alive
+    if p.state == "spawning":
+        return "spawning"
+    if p.hook_bead:
+        if not alive or bead_closed:
+            return "zombie"
+        silent = idle_s
+        if silent is None:
+            silent = max(0.0, (time.time() if now is None else now) - (p.started_at or p.updated_at))
+        if silent >= gupp_after:
+            return "gupp"
+        if silent >= stall_after:
+            return "stalled"
+        return "working"
+    return p.state
+
+
+def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now: float | None = None) -> TownSnapshot:
+    """Read the town's state once (SQLite, one ``tmux list-panes``, transcript mtimes).
+
+    now: the time used for idle ages (Unix seconds, default the clock; tests freeze it). Never raises
+    for a part that cannot be read (a rig removed mid-read, tmux gone): that part is left empty and
+    the reason is added to ``errors``.
+    """
+    now = time.time() if now is None else now
+    snap = TownSnapshot(town=town.root.name, taken_at=now)
+    store = BeadStore(town, db=db)
+    try:
+        found = list_rigs(town)
+        snap.rigs = [r.name for r in found]
+        snap.rig_prefixes = {r.name: r.prefix for r in found}
+    except GtError as exc:
+        snap.errors.append(str(exc))
+    try:
+        sessions = {s.name: s for s in host.list()}
+    except (GtError, OSError) as exc:
+        sessions = {}
+        snap.errors.append(f"tmux: {exc}")
+    snap.sessions = sessions
+    snap.tmux_up = bool(sessions) or host.socket_path().exists()
+    mayor = sessions.get(MAYOR_SESSION)
+    snap.mayor = Agent("mayor", None, "mayor", MAYOR_SESSION,
+                       "running" if mayor is not None and mayor.alive else "absent")
+    stall_after = float(town.setting("witness", "stall_after"))
+    gupp_after = float(town.setting("witness", "gupp_after"))
+    rows = polecats_mod.list_polecats(db)
+    hooked = [p.hook_bead for p in rows if p.hook_bead]
+    titles: dict[str, Issue] = {i.id: i for i in store.list(ids=hooked)} if hooked else {}
+    try:
+        snap.mrs = _mrs(db)
+    except Exception as exc:  # noqa: BLE001 - a missing table (old DB) must not blank the cockpit
+        snap.errors.append(f"merge queue: {exc}")
+    agents: list[Agent] = []
+    for rig in snap.rigs:
+        merging = sum(1 for m in snap.mrs if m.rig == rig and m.status == "merging")
+        queued = sum(1 for m in snap.mrs if m.rig == rig and m.status == "queued")
+        agents.append(Agent("witness", rig, "witness", _session(sessions, f"{rig}-witness"), "patrol"))
+        agents.append(Agent("refinery", rig, "refinery", _session(sessions, f"{rig}-refinery"),
+                            f"merging {merging}" if merging else f"queue {queued}"))
+    for p in rows:
+        if p.state == "nuked":
+            continue
+        session = p.session or f"{p.rig}-{p.name}"
+        info = sessions.get(session)
+        grew = transcripts.last_activity(host.log_path(session)) if _valid_session(session) else None
+        idle_s = None if grew is None else max(0.0, now - grew)
+        issue = titles.get(p.hook_bead or "")
+        state = polecat_state(p, info, idle_s, stall_after, gupp_after,
+                              bead_closed=issue is not None and issue.status == "closed", now=now)
+        agents.append(Agent("polecat", p.rig, p.name, session if info is not None else None, state,
+                            p.hook_bead, issue.title if issue else "", idle_s))
+        if state in ("zombie", "stalled", "gupp"):
+            detail = {"zombie": "session dead while hooked" if info is None or not info.alive
+                      else "session alive while its bead is closed",
+                      "stalled": f"no output for {_age(idle_s)}",
+                      "gupp": f"GUPP violation: hooked, no progress for {_age(idle_s)}"}[state]
+            since = (now - idle_s) if idle_s is not None else (p.started_at or p.updated_at)
+            snap.problems.append(Problem(state, p.rig, p.name, session, p.hook_bead, detail, since))
+    snap.agents = agents
+    snap.problems.extend(_escalations(store))
+    snap.problems.sort(key=lambda pr: (PROBLEM_KINDS.index(pr.kind), pr.since))
+    snap.convoys = convoys_mod.list_convoys(store, "open", convoys_mod.mr_lookup(db))
+    snap.ready = [i for i in store.ready(limit=READY_LIMIT) if i.issue_type not in UNWORKABLE_TYPES]
+    return snap
+
+
+def _session(sessions: dict[str, SessionInfo], name: str) -> str | None:
+    return name if name in sessions else None
+
+
+def _valid_session(name: str) -> bool:
+    from core.sessions import SESSION_NAME
+
+    return bool(SESSION_NAME.match(name))
+
+
+def _mrs(db: sqlite_utils.Database) -> list[MR]:
+    live = mq.list_mrs(db, statuses=("queued", "merging", "failed", "conflict"))
+    done = mq.list_mrs(db, statuses=("merged", "rejected"), limit=FINISHED_MRS)
+    return sorted(live + done, key=lambda m: (m.status not in ("merging", "queued"), -m.updated_at))
+
+
+def _escalations(store: BeadStore) -> list[Problem]:
+    """Open escalations (:func:`core.escalation.list_open`; acknowledging one closes its bead)."""
+    out = []
+    for esc in escalation.list_open(store):
+        out.append(Problem("escalation", None, None, None, esc.id,
+                           f"{esc.severity}: {esc.text.splitlines()[0] if esc.text else ''}"
+                           + (f" (about {esc.about})" if esc.about else "")
+                           + (f", raised {esc.raised}x" if esc.raised > 1 else ""), esc.raised_at or 0.0))
+    return out
+
+
+def _age(seconds: float | None) -> str:
+    return "ever" if seconds is None else age(seconds)
+
+
+def age(seconds: float) -> str:
+    """A short age: ``42s``, ``7m``, ``3h``, ``2d``."""
+    s = int(max(0, seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"

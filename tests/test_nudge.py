@@ -1,0 +1,123 @@
+"""Nudges into real sim sessions on a private tmux server: immediate, wait-idle, queued, mail and
+broadcast (issue 7)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core import events, mail, nudge, polecats
+from core.beads.store import BeadStore
+from core.errors import GtError
+from core.sessions import SessionHost
+from tests.test_engine_support import SH, create_bead, demo_rig, fast_town, wait_for  # noqa: F401
+
+
+@pytest.mark.parametrize("target,session", [
+    ("mayor", "mayor"), ("mayor/", "mayor"), ("deacon/", "deacon"), ("demo/polecats/nux", "demo-nux"),
+    ("demo/witness", "demo-witness"), ("demo/refinery", "demo-refinery"), ("demo/crew/ann", "demo-crew-ann"),
+    ("demo-nux", "demo-nux"),
+])
+def test_targets_resolve_to_sessions(target: str, session: str) -> None:
+    assert nudge.resolve_target(target) == session
+
+
+@pytest.mark.parametrize("target", ["@town", "demo/polecats/../x", "a/b/c/d", "Bad Name", "", "demo/boss",
+                                    "x;rm -rf /", "demo/polecats/refinery"])
+def test_bad_targets_are_refused(target: str) -> None:
+    with pytest.raises(GtError):
+        nudge.resolve_target(target)
+
+
+def _slung(run_gt, town, title: str, description: str = "", labels: tuple[str, ...] = ()) -> polecats.Polecat:
+    bead = create_bead(run_gt, town, title, description, labels=labels)
+    assert run_gt("sling", bead, "demo", cwd=town.root).returncode == 0
+
+    def row():
+        with BeadStore(town) as store:
+            return polecats.by_bead(store.db, bead) or next(
+                (p for p in polecats.list_polecats(store.db) if p.state == "idle" and p.session), None)
+    return wait_for(row, timeout=30)  # type: ignore[return-value]
+
+
+def _idle(town, p: polecats.Polecat) -> str:
+    host = SessionHost(town)
+
+    def ready():
+        with BeadStore(town) as store:
+            row = polecats.get(store.db, p.rig, p.name)
+            return row.state == "idle" and nudge.is_idle(host, p.session, nudge.ready_glyph(town, store.db, p.session))
+    wait_for(ready, timeout=60)
+    return p.session
+
+
+def test_nudge_modes_into_an_idle_sim(fast_town, demo_rig, run_gt) -> None:
+    p = _slung(run_gt, fast_town, "Quick note")
+    session = _idle(fast_town, p)
+    host = SessionHost(fast_town)
+    res = run_gt("nudge", f"demo/polecats/{p.name}", "hello there", "--json", cwd=fast_town.root)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["delivered"] is True
+    assert host.wait_for_text(session, "got 'hello there'", timeout=10)
+    res = run_gt("nudge", session, "second", "--mode", "wait-idle", cwd=fast_town.root)
+    assert res.returncode == 0 and res.stdout.strip() == f"nudged {session}"
+    assert host.wait_for_text(session, "got 'second'", timeout=10)
+    res = run_gt("nudge", session, "later please", "--mode", "queue", cwd=fast_town.root)
+    assert res.returncode == 0 and "queued" in res.stdout
+    with BeadStore(fast_town) as store:
+        (row,) = nudge.pending(store.db, session)
+        assert row["text"] == "later please"
+        wait_for(lambda: nudge.is_idle(host, session, "❯ "), timeout=10)
+        assert nudge.deliver_pending(fast_town, host, store.db) == [row["id"]]
+        assert nudge.pending(store.db) == []
+        sent = [e for e in events.query(store.db, types=("nudge",)) if e.payload["session"] == session]
+        assert [e.payload["text"] for e in sent] == ["hello there", "second", "later please"]
+        assert all(e.payload["delivered"] for e in sent)
+    assert host.wait_for_text(session, "got 'later please'", timeout=10)
+    res = run_gt("nudge", "demo/polecats/ghost", "anyone?", cwd=fast_town.root)
+    assert res.returncode == 2 and "no session" in res.stderr
+    res = run_gt("nudge", session, "x", "--mode", "shout", cwd=fast_town.root)
+    assert res.returncode == 2
+
+
+def test_mail_to_a_live_agent_queues_a_mail_nudge(fast_town, demo_rig, run_gt) -> None:
+    p = _slung(run_gt, fast_town, "Gets mail")
+    session = _idle(fast_town, p)
+    host = SessionHost(fast_town)
+    mail.send(fast_town, p.address, "Review this", "please", sender="mayor/")
+    mail.send(fast_town, p.address, "And this", "too", sender="mayor/")
+    mail.send(fast_town, "demo/polecats/ghost", "Nobody home", "", sender="mayor/")
+    with BeadStore(fast_town) as store:
+        rows = nudge.pending(store.db)
+        assert [(r["session"], r["kind"]) for r in rows] == [(session, "mail"), ("demo-ghost", "mail")]
+        assert nudge.deliver_pending(fast_town, host, store.db) == [rows[0]["id"]]
+        assert nudge.pending(store.db) == []  # the ghost has no session: its nudge is dropped
+    assert host.wait_for_text(session, nudge.MAIL_TEXT, timeout=10)
+
+
+def test_wait_idle_on_a_busy_agent_falls_back_to_the_queue(fast_town, demo_rig, run_gt) -> None:
+    p = _slung(run_gt, fast_town, "Hangs", SH.format("echo a > a.txt"), labels=("sim:hang",))
+    host = SessionHost(fast_town)
+    wait_for(lambda: host.exists(p.session) and "step 1/1 done" in host.capture(p.session), timeout=30)
+    res = run_gt("nudge", p.session, "when you can", "--mode", "wait-idle", "--timeout", "1", "--json",
+                 cwd=fast_town.root)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["delivered"] is False and out["queued"]
+    with BeadStore(fast_town) as store:
+        assert nudge.deliver_pending(fast_town, host, store.db) == []  # still busy: it waits
+        assert [r["text"] for r in nudge.pending(store.db)] == ["when you can"]
+
+
+def test_broadcast_reaches_every_working_polecat(fast_town, demo_rig, run_gt) -> None:
+    a = _slung(run_gt, fast_town, "Hang A", SH.format("echo a > a.txt"), labels=("sim:hang",))
+    b = _slung(run_gt, fast_town, "Hang B", SH.format("echo b > b.txt"), labels=("sim:hang",))
+    res = run_gt("broadcast", "status report please", "--json", cwd=fast_town.root)
+    assert res.returncode == 0, res.stderr
+    assert sorted(json.loads(res.stdout)["delivered"]) == sorted([a.session, b.session])
+    host = SessionHost(fast_town)
+    for p in (a, b):
+        assert host.wait_for_text(p.session, "status report please", timeout=10)
+    res = run_gt("broadcast", "", cwd=fast_town.root)
+    assert res.returncode == 2

@@ -52,6 +52,36 @@ def run_headless(town_path: str | None) -> None:
     run_foreground(town, on_start=started)
 
 
+@cockpit.command("run")
+@click.option("--convoy", "convoy_id", metavar="ID", help="Run this convoy's open beads to its landing.")
+@click.option("--formula", "formula_name", metavar="NAME", help="Pour this formula and run its steps.")
+@click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE", help="A formula variable (repeatable).")
+@click.option("--rig", "rig_name", metavar="RIG", help="Rig that works the steps (and a convoy's town-level beads).")
+@click.option("--agent", metavar="PRESET", help="Agent preset for every bead (e.g. sim).")
+@click.option("--timeout", type=float, metavar="SECONDS", help="Give up after this long (exit 124).")
+@click.option("--summary", "summary_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the JSON summary of the run here.")
+@click.option("--tick", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="Base timer of the engine loops, in seconds.")
+@click.pass_context
+def run_cmd(ctx: click.Context, convoy_id: str | None, formula_name: str | None, var_pairs: tuple[str, ...],
+            rig_name: str | None, agent: str | None, timeout: float | None, summary_path: str | None,
+            tick: float) -> int:
+    """Run a convoy (or a formula) headless to its end, for CI: exit 0 landed, 1 a bead failed,
+    2 bad input, 124 timeout. Never opens the screen (--no-ui is implied)."""
+    from pathlib import Path
+
+    from core.town import find_town
+    from gastown_tui.commands.formula_cmd import _vars as parse_vars
+    from gastown_tui.headless import RunRequest, run_convoy
+
+    town = find_town(ctx.obj.get("town_path"))
+    req = RunRequest(convoy=convoy_id, formula=formula_name, values=parse_vars(var_pairs), rig=rig_name,
+                     agent=agent, timeout=timeout, summary=Path(summary_path).absolute() if summary_path else None,
+                     tick=tick)
+    return run_convoy(town, req)
+
+
 @cockpit.command()
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), help="Use this repository as the demo rig.")
 @click.option("--agents", type=int, default=3, show_default=True, help="Polecats working at once.")

@@ -179,6 +179,42 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
     _echo_notes(planned.unsupported, planned.warnings)
 
 
+@formula.command("run")
+@click.argument("name")
+@var_option
+@rig_option
+@click.option("--agent", default=None, metavar="PRESET", help="Agent preset for every step (default: the step's, "
+              "else the town's default_agent).")
+@click.option("--actor", default=None, help="Who is acting (default: $BD_ACTOR, the role, the user).")
+@json_option
+@click.pass_context
+def formula_run(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_name: str | None,
+                agent: str | None, actor: str | None, as_json: bool) -> None:
+    """Pour formula NAME and queue its steps: the engine slings each step once the steps it needs have
+    merged. Prints the convoy id (follow it with 'gt convoy show ID')."""
+    from core import runs
+    from core.engine import engine_pid
+
+    town = town_from(ctx)
+    rig = _rig(town, rig_name)
+    planned = runs.plan_run(town, name, _vars(var_pairs), rig.name if rig else None, agent=agent)
+    started = runs.launch(town, planned, actor=current_actor(actor), agent=agent)
+    try:
+        ledger_sync.request_sync(town)
+    except GtError as exc:  # the run is queued; only the ledger commit is late
+        click.echo(f"gt: warning: ledger sync failed ({exc}); run 'gt bead sync'", err=True)
+    pid = engine_pid(town)
+    if as_json:
+        emit_json({**started.as_dict(), "rig": planned.rig, "engine": {"running": pid is not None, "pid": pid}})
+        return
+    click.echo(started.convoy)
+    click.echo(f"Poured {started.formula} as {started.root} ({len(started.steps)} steps); "
+               f"{len(started.queued)} queued for rig {planned.rig}", err=True)
+    if pid is None:
+        click.echo("No engine is running: the work waits for 'gt up' (or run it to the end with "
+                   f"'gastown-tui --no-ui run --convoy {started.convoy}')", err=True)
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the root ``gt`` group."""
     group.add_command(formula)

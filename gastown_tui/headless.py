@@ -112,13 +112,14 @@ class _Run:
         self.store: BeadStore | None = None
         self.watch: runs.ConvoyWatch | None = None
         self.interrupted = asyncio.Event()
+        self.started = time.time()
 
     async def _db(self, fn: Callable[[], Any]) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
 
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
-        started = time.time()
+        self.started = time.time()
         engine = Engine(self.town, tick=self.req.tick)
         task = asyncio.create_task(engine.run())
         while not engine.running and not task.done():
@@ -132,7 +133,7 @@ class _Run:
         try:
             await self._db(self._start)
             self.display.start(self._headline(engine))
-            outcome = await self._follow(started)
+            outcome = await self._follow(self.started)
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -159,7 +160,7 @@ class _Run:
         else:
             convoy = str(self.req.convoy)
             runs.queue_convoy(self.store, convoy, self.req.rig, actor=actor, agent=self.req.agent)
-        self.watch = runs.ConvoyWatch(self.store, convoy, after_id=after)
+        self.watch = runs.ConvoyWatch(self.store, convoy, after_id=after, started=self.started)
 
     def _headline(self, engine: Engine) -> str:
         assert self.watch is not None

@@ -209,10 +209,10 @@ class ConvoyWatch:
             self.after_id = new[-1].id
         self.convoy = convoys.get(self.store, self.convoy_id, convoys.mr_lookup(self.db))
         self.beads = {t.id for t in self.convoy.tracked}
-        root = (self.convoy.metadata or {}).get("molecule")
+        own = {self.convoy_id, (self.convoy.metadata or {}).get("molecule")} - {None}
         shown = []
         for ev in new:
-            ours = ev.bead in self.beads or ev.bead in (self.convoy_id, root)
+            ours = ev.bead in self.beads or ev.bead in own
             if ours and ev.bead in self.beads and ev.type in FAILURE_TYPES:
                 self._failure_from(ev)
             if (ours and ev.type not in AUDIT_TYPES) or ev.type in ENGINE_TYPES:
@@ -255,11 +255,11 @@ class ConvoyWatch:
 
     def _standing_failures(self) -> None:
         """Failures already there when the run starts: a newest MR failed or conflicting on a bead
-        still awaiting its merge, a stuck polecat."""
+        still awaiting its merge (``in_progress``), a stuck polecat."""
         for t in self.convoy.tracked:
             if t.status == "closed":
                 continue
-            if t.mr and t.mr_status in ("failed", "conflict"):
+            if t.status == "in_progress" and t.mr and t.mr_status in ("failed", "conflict"):
                 m = mq.get(self.db, t.mr)
                 self._fail(Failure(t.id, "merge_failed" if m.status == "failed" else "merge_conflict",
                                    f"{m.id}: {m.reason}"[:300], mr=m.id))

@@ -141,7 +141,7 @@ class _Run:
             await task
             stopped = await self._db(lambda: self._stop_sessions(engine))
             code = {"landed": EXIT_LANDED, "failed": EXIT_FAILED, "timeout": EXIT_TIMEOUT}.get(outcome, EXIT_INTERRUPTED)
-            summary = await self._db(lambda: self._finish(outcome, code, stopped)) if self.watch else None
+            summary = await self._db(lambda: self._finish(outcome, code, stopped))
             self.display.close()
             if summary is not None:
                 for line in _closing_lines(summary, self.req.summary, stopped):
@@ -212,15 +212,21 @@ class _Run:
                 self.display.line(f"gastown-tui: warning: could not stop session {name}: {exc}")
         return stopped
 
-    def _finish(self, outcome: str, code: int, stopped: list[str]) -> dict[str, Any]:
-        assert self.watch is not None and self.store is not None
-        self.watch.poll()
-        summary = self.watch.summary(outcome, code)
-        summary["sessions_stopped"] = stopped
-        if self.req.summary is not None:
-            atomic_write_text(self.req.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        self.store.disconnect()
-        return summary
+    def _finish(self, outcome: str, code: int, stopped: list[str]) -> dict[str, Any] | None:
+        """Write the summary (None when the run never started) and close the watch's connection."""
+        if self.store is None:
+            return None
+        try:
+            if self.watch is None:
+                return None
+            self.watch.poll()
+            summary = self.watch.summary(outcome, code)
+            summary["sessions_stopped"] = stopped
+            if self.req.summary is not None:
+                atomic_write_text(self.req.summary, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+            return summary
+        finally:
+            self.store.disconnect()
 
 
 def _closing_lines(summary: dict[str, Any], path: Path | None, stopped: list[str]) -> list[str]:

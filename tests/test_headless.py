@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from core.beads.store import BeadStore
 from core.engine import engine_pid
 from core.sessions import SessionHost
 from tests.conftest import VENV_BIN
-from tests.test_engine_support import EngineThread
+from tests.test_engine_support import EngineThread, wait_for
 from tests.test_headless_support import (  # noqa: F401
     diamond, gated_town, load, run_events, run_headless, write_formula,
 )
@@ -199,6 +201,29 @@ def test_a_tiny_timeout_exits_124_and_stops_the_run_sessions(gated_town, gt_env,
     assert summary["sessions_stopped"] == [f"demo-{a['polecat'].rsplit('/', 1)[1]}"]
     assert summary["totals"]["pending"] == 1 and 4 <= summary["totals"]["wall_s"] < 30
     assert f"convoy {summary['convoy']['id']} timed out" in res.stdout
+    _assert_clean_end(town)
+
+
+def test_sigterm_interrupts_the_run_cleanly(gated_town, gt_env, tmp_path) -> None:
+    town, _ = gated_town
+    write_formula(town, "slow", {"a": ([], "sleep 60\necho a > a.txt")})
+    out = tmp_path / "summary.json"
+    proc = subprocess.Popen([str(VENV_BIN / "gastown-tui"), "--no-ui", "run", "--tick", "0.25", "--formula", "slow",
+                             "--rig", "demo", "--agent", "sim", "--summary", str(out)],
+                            cwd=town.root, env=gt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: run_events(town, ("spawn",)), timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stdout + stderr
+    summary = load(out)
+    assert summary["outcome"] == "interrupted" and summary["exit_code"] == 130
+    assert len(summary["sessions_stopped"]) == 1
+    assert f"convoy {summary['convoy']['id']} interrupted" in stdout
     _assert_clean_end(town)
 
 

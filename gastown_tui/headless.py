@@ -110,6 +110,7 @@ class _Run:
         self.town, self.req, self.planned, self.display = town, req, planned, display
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gt-run")
         self.store: BeadStore | None = None
+        self.after = 0
         self.watch: runs.ConvoyWatch | None = None
         self.interrupted = asyncio.Event()
         self.started = time.time()
@@ -120,11 +121,14 @@ class _Run:
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self.started = time.time()
+        await self._db(self._open)  # before the engine: it may sling a queued bead at once
         engine = Engine(self.town, tick=self.req.tick)
         task = asyncio.create_task(engine.run())
         while not engine.running and not task.done():
             await asyncio.sleep(0.02)
         if task.done():
+            await self._db(lambda: self._finish("refused", EngineRunning.exit_code, []))
+            self.display.close()
             self.pool.shutdown()
             task.result()  # raises EngineRunning (another engine won the lock meanwhile)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -149,10 +153,15 @@ class _Run:
             self.pool.shutdown()
         return code
 
+    def _open(self) -> None:
+        """Open the run's store and note the last event id: the run shows what comes after it."""
+        self.store = BeadStore(self.town)
+        self.after = feed.last_id(self.store.db)
+
     def _start(self) -> None:
         """Pour and queue (formula) or queue (convoy) with the engine up; open the watch."""
-        self.store = BeadStore(self.town)
-        after = feed.last_id(self.store.db)
+        assert self.store is not None
+        after = self.after
         actor = current_actor(None)
         if self.planned is not None:
             launched = runs.launch(self.town, self.planned, actor=actor, agent=self.req.agent, store=self.store)

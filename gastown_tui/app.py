@@ -48,7 +48,6 @@ from gastown_tui.screens.keys import KEYMAP
 from gastown_tui.screens.main import MainScreen
 from gastown_tui.screens.modals import FormulaRun, NewBead, SlingChoice
 from themes import DARK, LIGHT, THEMES, other
-from widgets.feed import Feed
 from widgets.townview import TownSnapshot, read_snapshot
 
 T = TypeVar("T")
@@ -226,6 +225,8 @@ class CockpitApp(App):
             new_events, self._inbox_events = self._inbox_events, []
             error, self._inbox_error = self._inbox_error, None
             self._inbox_posted = False
+        if self._exit or not self.main.is_attached:
+            return  # closing: the screens are being torn down
         if error is not None:
             self._poll_failed(error)
         if snap is not None:
@@ -239,12 +240,11 @@ class CockpitApp(App):
         if self._pending_select and snap.agent(self._pending_select):
             main.select_agent(self._pending_select)
             self._pending_select = None
-        if self.screen is not main and hasattr(self.screen, "apply_snapshot"):
+        if self.screen is not main and self.screen.is_mounted and hasattr(self.screen, "apply_snapshot"):
             self.screen.apply_snapshot(snap)
-        if new_events:
-            main.query_one(Feed).add_events(new_events)
-            for e in new_events:
-                self._toast(e)
+        main.add_events(new_events)
+        for e in new_events:
+            self._toast(e)
 
     def _poll_failed(self, exc: Exception) -> None:
         self.notify(f"{type(exc).__name__}: {exc}", title="reading the town failed", severity="error",

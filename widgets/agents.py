@@ -43,6 +43,7 @@ class AgentsTree(Tree[str]):
         self.guide_depth = 2
         self._shape: tuple[str, ...] = ()
         self._snapshot: TownSnapshot | None = None
+        self._want: str | None = None
 
     @property
     def selected_key(self) -> str | None:
@@ -68,24 +69,42 @@ class AgentsTree(Tree[str]):
             self._shape = ()
             self.update_from(self._snapshot)
 
+    def select_key(self, key: str) -> None:
+        """Put the cursor on agent ``key`` once the tree has laid out its lines (this wins over the
+        cursor placement of a rebuild still pending)."""
+        self._want = key
+        self.call_after_refresh(self._move_to_want)
+
+    def _move_to_want(self) -> None:
+        key, self._want = self._want, None
+        node = self._find(key) if key else None
+        if node is not None and node is not self.cursor_node:
+            self.move_cursor(node)
+
+    def _find(self, key: str):
+        stack = list(self.root.children)
+        while stack:
+            node = stack.pop()
+            if node.data == key:
+                return node
+            stack.extend(node.children)
+        return None
+
     def _rebuild(self, snap: TownSnapshot, agents: list[Agent]) -> None:
-        keep = self.selected_key or (self.cursor_node.data if self.cursor_node else None)
+        keep = self.cursor_node.data if self.cursor_node else None
         self.clear()
-        target = None
         if snap.mayor is not None:
-            node = self.root.add_leaf(self._label(snap.mayor), data=snap.mayor.key)
-            target = node if keep in (None, snap.mayor.key) else target
+            self.root.add_leaf(self._label(snap.mayor), data=snap.mayor.key)
         for rig in snap.rigs:
             rig_node = self.root.add(self._rig_label(rig, snap), data=f"rig:{rig}", expand=True)
-            if keep == f"rig:{rig}":
-                target = rig_node
             for a in agents:
                 if a.rig == rig:
-                    node = rig_node.add_leaf(self._label(a), data=a.key)
-                    if a.key == keep:
-                        target = node
-        if target is not None:
-            self.call_after_refresh(self.move_cursor, target)
+                    rig_node.add_leaf(self._label(a), data=a.key)
+        if self._want is None:
+            # the Mayor is where the cursor goes when the agent it was on is gone
+            found = keep if keep and self._find(keep) else (snap.mayor.key if snap.mayor else None)
+            if found:
+                self.select_key(found)
 
     def _walk_relabel(self, labels: dict[str, Text], snap: TownSnapshot) -> None:
         stack = list(self.root.children)

@@ -71,6 +71,11 @@ class MailScreen(Screen):
         else:
             self.query_one("#message", Static).update("The Mayor's inbox is empty.")
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table takes the key first): open the message."""
+        event.stop()
+        self.action_open()
+
     def action_open(self) -> None:
         """Show the message under the cursor and mark it read."""
         table = self.query_one(DataTable)

@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static, Tree
 
 from gastown_tui.screens.modals import (ConfirmModal, FormulaModal, FormulaRun, NewBead, NewBeadModal,
                                         NewConvoyModal, NudgeModal, SlingChoice, SlingModal)
+from core.events import Event
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
@@ -67,6 +68,8 @@ class MainScreen(Screen):
         super().__init__()
         self.selected: str = MAYOR_SESSION
         self.snapshot: TownSnapshot | None = None
+        self._composed = False
+        self._early_events: list[Event] = []
 
     @property
     def cockpit(self) -> CockpitApp:
@@ -91,11 +94,21 @@ class MainScreen(Screen):
                                 ("#feed", "Feed"), ("#ready", "Ready beads"), ("#refinery", "Refinery queue")):
             self.query_one(selector).border_title = title
         self.query_one(SessionPane).show_note("starting the Mayor...")
+        self._composed = True
+        if self.snapshot is not None:
+            self.apply_snapshot(self.snapshot)
+        self.add_events([])
+
+    def on_unmount(self) -> None:
+        self._composed = False
 
     # ---- data -----------------------------------------------------------------------------------
     def apply_snapshot(self, snap: TownSnapshot) -> None:
-        """Show ``snap`` in every panel and keep the terminal on the selected agent."""
+        """Show ``snap`` in every panel and keep the terminal on the selected agent (kept for
+        :meth:`on_mount` when the first snapshot comes before the screen is composed)."""
         self.snapshot = snap
+        if not self._composed:
+            return
         self.query_one(TownHeader).show(snap, self.cockpit.engine_state)
         self.query_one(AgentsTree).update_from(snap)
         self.query_one(ConvoyList).update_from(snap.convoys)
@@ -104,6 +117,13 @@ class MainScreen(Screen):
         if snap.agent(self.selected) is None:
             self.selected = MAYOR_SESSION
         self._show_selected()
+
+    def add_events(self, new_events: list[Event]) -> None:
+        """Append ``new_events`` to the feed (held until the screen is composed)."""
+        self._early_events.extend(new_events)
+        if self._composed and self._early_events:
+            self.query_one(Feed).add_events(self._early_events)
+            self._early_events = []
 
     def _show_selected(self) -> None:
         """Attach the pane to the selected agent's session when it has one (again after tmux restarts)."""
@@ -284,12 +304,7 @@ class MainScreen(Screen):
     def select_agent(self, key: str) -> None:
         """Show agent ``key``'s terminal and put the tree cursor on it (from the problems view)."""
         self.selected = key
-        tree = self.query_one(AgentsTree)
-        stack = list(tree.root.children)
-        while stack:
-            node = stack.pop()
-            if node.data == key:
-                tree.move_cursor(node)
-                break
-            stack.extend(node.children)
+        if not self._composed:
+            return
+        self.query_one(AgentsTree).select_key(key)
         self._show_selected()

@@ -76,6 +76,11 @@ class ProblemsScreen(Screen):
         if snap.problems:
             table.move_cursor(row=min(row, len(snap.problems) - 1))
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row (the table takes the key first): open its agent."""
+        event.stop()
+        self.action_open()
+
     def _current(self) -> Problem | None:
         table = self.query_one(DataTable)
         if not self.problems or table.cursor_row >= len(self.problems):

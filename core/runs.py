@@ -118,50 +118,49 @@ def queue_convoy(store: BeadStore, convoy_id: str, rig_name: str | None, *, acto
     Each bead goes to the rig of its prefix, else (a town-level ``hq-`` bead) to ``rig_name``.
     agent: the preset for every bead; None: the step's own ``agent`` (formula metadata), else the
     town default. This is :func:`core.scheduler.enqueue_convoy` with a rig and an agent per bead.
-    Raises NotFound (convoy, rig, agent), GtError (a town-level bead and no ``rig_name``, a closed
-    convoy that did not land).
+    Raises NotFound (convoy, rig, agent), GtError (see :func:`check_convoy`).
     """
-    town = store.town
-    if town is None:
-        raise GtError("a convoy run needs a town")
     queued = []
     with store.transaction():
-        convoy = convoys.get(store, convoy_id)
-        if convoy.status == "closed" and convoy.state != convoys.LANDED:
-            raise GtError(f"convoy {convoy.id} was closed ({convoy.close_reason or 'closed'}): add beads to "
-                          f"reopen it with 'gt convoy add {convoy.id} BEAD'")
+        convoy = check_convoy(store, convoy_id, rig_name)
         for t in convoy.tracked:
-            if t.status != "open" or t.issue_type in UNWORKABLE_TYPES:
-                continue
-            rig = rig_for_prefix(town, bead_prefix(t.id))
-            if rig is None and not rig_name:
-                raise GtError(f"bead {t.id} of convoy {convoy.id} is town-level: name the rig that works it "
-                              "with --rig RIG")
-            step_agent = agent or (store.get(t.id).metadata or {}).get("agent")
-            scheduler.enqueue(store, t.id, rig.name if rig else str(rig_name), actor=actor,
-                              agent=step_agent, convoy=convoy.id)
-            queued.append(t.id)
+            if t.status == "open" and t.issue_type not in UNWORKABLE_TYPES:
+                step_agent = agent or (store.get(t.id).metadata or {}).get("agent")
+                scheduler.enqueue(store, t.id, _rig_of(store, convoy.id, t.id, rig_name), actor=actor,
+                                  agent=step_agent, convoy=convoy.id)
+                queued.append(t.id)
     return queued
 
 
 def check_convoy(store: BeadStore, convoy_id: str, rig_name: str | None = None) -> convoys.Convoy:
     """The convoy ``convoy_id`` if it can be run: it exists, tracks beads, was not closed without
-    landing, and every open town-level bead has a rig (``rig_name``, which must exist). Nothing is
-    written. Raises NotFound, GtError."""
+    landing, and each open work bead has a rig (its prefix's, else ``rig_name``, which must exist).
+    Nothing is written. Raises NotFound, GtError."""
+    if store.town is None:
+        raise GtError("a convoy run needs a town")
     convoy = convoys.get(store, convoy_id)
     if not convoy.tracked:
         raise GtError(f"convoy {convoy.id} tracks no beads: add some with 'gt convoy add {convoy.id} BEAD'")
     if convoy.status == "closed" and convoy.state != convoys.LANDED:
         raise GtError(f"convoy {convoy.id} was closed ({convoy.close_reason or 'closed'}): add beads to "
                       f"reopen it with 'gt convoy add {convoy.id} BEAD'")
-    town = store.town
-    if rig_name and town is not None:
-        load_rig(town, rig_name)
+    if rig_name:
+        load_rig(store.town, rig_name)
     for t in convoy.tracked:
-        if t.status == "open" and town is not None and rig_for_prefix(town, bead_prefix(t.id)) is None \
-                and not rig_name:
-            raise GtError(f"bead {t.id} of convoy {convoy.id} is town-level: name the rig that works it with --rig RIG")
+        if t.status == "open" and t.issue_type not in UNWORKABLE_TYPES:
+            _rig_of(store, convoy.id, t.id, rig_name)
     return convoy
+
+
+def _rig_of(store: BeadStore, convoy: str, bead: str, rig_name: str | None) -> str:
+    """The rig that works ``bead``: its prefix's, else ``rig_name``. Raises GtError with neither."""
+    assert store.town is not None
+    rig = rig_for_prefix(store.town, bead_prefix(bead))
+    if rig is not None:
+        return rig.name
+    if not rig_name:
+        raise GtError(f"bead {bead} of convoy {convoy} is town-level: name the rig that works it with --rig RIG")
+    return rig_name
 
 
 @dataclass

@@ -169,6 +169,27 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_started(gated_town, gt_en
     assert run_events(town, ("engine_started", "molecule_poured", "queued")) == []
 
 
+def test_a_convoy_of_town_level_beads_runs_on_the_rig_given(gated_town, gt_env, run_gt, tmp_path) -> None:
+    town, rig = gated_town
+    res = run_gt("bead", "create", "Town-level work", "-d", "```sh\necho t > a.txt\n```\n", "--id", "hq-tw1",
+                 "--json", cwd=town.root)
+    bead = json.loads(res.stdout)["id"]
+    assert bead.startswith("hq-")
+    convoy = json.loads(run_gt("convoy", "create", "Town work", bead, "--json", cwd=town.root).stdout)["id"]
+    res = run_headless(gt_env, town, "--convoy", convoy, timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.strip() == (f"gastown-tui: bead {bead} of convoy {convoy} is town-level: name the rig "
+                                  "that works it with --rig RIG")
+    out = tmp_path / "summary.json"
+    res = run_headless(gt_env, town, "--convoy", convoy[len("hq-"):], "--rig", "demo", "--agent", "sim",
+                       "--summary", str(out), "--timeout", "60")
+    assert res.returncode == 0, res.stdout + res.stderr
+    summary = load(out)
+    assert summary["convoy"]["id"] == convoy and summary["formula"] is None
+    assert [(b["id"], b["step"], b["polecat"].split("/")[0]) for b in summary["beads"]] == [(bead, None, "demo")]
+    assert git.run_git(["show", "main:a.txt"], cwd=rig.repo_path).stdout == "t\n"
+
+
 def test_refused_while_another_engine_holds_the_town(gated_town, gt_env) -> None:
     town, _ = gated_town
     write_formula(town, "one", {"a": ([], "echo a > a.txt")})

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.worker import get_current_worker
@@ -139,7 +140,8 @@ class CockpitApp(App):
         return self._main
 
     def get_default_screen(self) -> MainScreen:
-        self._main = MainScreen()
+        if self._main is None:
+            self._main = MainScreen()
         return self._main
 
     def on_mount(self) -> None:
@@ -230,7 +232,10 @@ class CockpitApp(App):
         if error is not None:
             self._poll_failed(error)
         if snap is not None:
-            self._apply(snap, new_events)
+            try:
+                self._apply(snap, new_events)
+            except NoMatches:
+                pass  # a screen is being composed or torn down: the next read shows it all
 
     def _apply(self, snap: TownSnapshot, new_events: list[events.Event]) -> None:
         self.snapshot = snap

@@ -351,7 +351,7 @@ async def test_resilience_session_death_tmux_restart_rig_removal_engine_error(si
 @run_async
 async def test_in_process_engine_merges_with_toasts_and_reopen_shows_the_same_agents(sim_town: Town, capsys) -> None:
     quick = bead(sim_town, "Quick", SH.format("echo done > quick.txt"))
-    busy = bead(sim_town, "Busy")
+    busy = bead(sim_town, "Busy", SH.format("for i in $(seq 1 3000); do echo tick-$i; sleep 0.2; done"))
     app = cockpit(sim_town, start_engine=True)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app, beads=2)

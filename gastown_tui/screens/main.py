@@ -94,6 +94,10 @@ class MainScreen(Screen):
                                 ("#feed", "Feed"), ("#ready", "Ready beads"), ("#refinery", "Refinery queue")):
             self.query_one(selector).border_title = title
         self.query_one(SessionPane).show_note("starting the Mayor...")
+        self.call_after_refresh(self._ready)
+
+    def _ready(self) -> None:
+        """The panels are mounted: show what arrived before."""
         self._composed = True
         if self.snapshot is not None:
             self.apply_snapshot(self.snapshot)

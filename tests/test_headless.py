@@ -20,7 +20,7 @@ from core.beads.store import BeadStore
 from core.engine import engine_pid
 from core.sessions import SessionHost
 from tests.conftest import VENV_BIN
-from tests.test_engine_support import EngineThread, wait_for
+from tests.test_engine_support import EngineThread, configure, wait_for
 from tests.test_headless_support import (  # noqa: F401
     diamond, gated_town, load, run_events, run_headless, write_formula,
 )
@@ -142,6 +142,36 @@ def test_a_step_that_breaks_the_gate_fails_the_run(gated_town, gt_env, tmp_path)
     assert [f["bead"] for f in load(again)["failures"]] == [b["id"]]
     with BeadStore(town) as store:
         assert scheduler.get(store.db, steps["d"]["id"]) is not None
+
+
+def test_an_agent_that_keeps_crashing_is_stuck_and_fails_the_run(gated_town, gt_env, tmp_path) -> None:
+    town, _ = gated_town
+    configure(town, {"witness": {"patrol_interval": 0.5, "max_respawns": 1, "spawn_grace": 5}})
+    write_formula(town, "crashy", {"a": ([], "echo a > a.txt")})
+    path = town.formulas_dir / "crashy.formula.toml"
+    path.write_text(path.read_text().replace('title = "Part a"', 'title = "Part a"\nlabels = ["sim:crash"]'))
+    out = tmp_path / "summary.json"
+    res = run_headless(gt_env, town, "--formula", "crashy", "--rig", "demo", "--agent", "sim",
+                       "--summary", str(out), "--timeout", "60")
+    assert res.returncode == 1, res.stdout + res.stderr
+    summary = load(out)
+    a = summary["beads"][0]
+    assert [(f["bead"], f["kind"]) for f in summary["failures"]] == [(a["id"], "stuck")]
+    assert a["attempts"] == 2 and a["status"] == "hooked"  # the first start and one restart
+    assert "stuck" in res.stdout and "escalation" in res.stdout
+    _assert_clean_end(town)
+
+
+def test_an_agent_that_escalates_fails_the_run(gated_town, gt_env, tmp_path) -> None:
+    town, _ = gated_town
+    write_formula(town, "help", {"a": ([], "gt done --status ESCALATED -m 'the spec is ambiguous'")})
+    out = tmp_path / "summary.json"
+    res = run_headless(gt_env, town, "--formula", "help", "--rig", "demo", "--agent", "sim",
+                       "--summary", str(out), "--timeout", "60")
+    assert res.returncode == 1, res.stdout + res.stderr
+    failure = load(out)["failures"][0]
+    assert failure["kind"] == "escalated" and "the spec is ambiguous" in failure["reason"]
+    _assert_clean_end(town)
 
 
 @pytest.mark.parametrize("args, message", [

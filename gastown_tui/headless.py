@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from core import feed, runs
+from core import feed, runs, runtimes
 from core.actor import current_actor
 from core.atomic import atomic_write_text
 from core.beads.store import BeadStore
@@ -84,7 +84,8 @@ def run_convoy(town: Town, req: RunRequest, out: IO[str] | None = None, tty: boo
 
 
 def _check(town: Town, req: RunRequest) -> MoleculePlan | None:
-    """Refuse bad input before anything is written. Returns the formula's plan (None for a convoy)."""
+    """Refuse bad input before anything is written. Returns the formula's plan (None for a convoy,
+    whose partial id in ``req.convoy`` becomes the full id)."""
     if (req.convoy is None) == (req.formula is None):
         raise GtError("give exactly one of --convoy ID or --formula NAME (with --var KEY=VALUE and --rig RIG)")
     if req.timeout is not None and req.timeout <= 0:
@@ -94,8 +95,6 @@ def _check(town: Town, req: RunRequest) -> MoleculePlan | None:
     if req.formula is not None:
         return runs.plan_run(town, req.formula, req.values, req.rig, agent=req.agent)
     if req.agent is not None:
-        from core import runtimes
-
         runtimes.resolve(town, req.agent)
     with BeadStore(town) as store:
         req.convoy = runs.check_convoy(store, str(req.convoy), req.rig).id

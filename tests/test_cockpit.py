@@ -73,6 +73,8 @@ async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 20
 
 def screen_has(app: CockpitApp, text: str) -> bool:
     """True if the main screen's live terminal shows ``text``."""
+    if not app.main.is_ready:
+        return False
     pane = app.main.query_one(SessionPane)
     return pane.terminal is not None and any(text in line for line in pane.terminal.screen_text())
 
@@ -113,7 +115,8 @@ def cockpit(town: Town, **kwargs) -> CockpitApp:
 
 async def ready(pilot, app: CockpitApp, beads: int = 0) -> None:
     """Wait for the first snapshot (and ``beads`` ready beads) and the Mayor's terminal."""
-    await wait_until(pilot, lambda: app.snapshot and len(app.snapshot.ready) >= beads, what="the first snapshot")
+    await wait_until(pilot, lambda: app.main.is_ready and app.snapshot and len(app.snapshot.ready) >= beads,
+                     what="the first snapshot")
     await wait_until(pilot, lambda: screen_has(app, "gt config agent list"), what="the Mayor's banner")
 
 

@@ -72,33 +72,41 @@ class MainScreen(Screen):
         self._early_events: list[Event] = []
 
     @property
+    def is_ready(self) -> bool:
+        """True once the panels are mounted (snapshots before that are kept and shown then)."""
+        return self._composed
+
+    @property
     def cockpit(self) -> CockpitApp:
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
+        panels = {"agents": AgentsTree(id="agents"), "convoys": ConvoyList(id="convoys"),
+                  "session": SessionPane(id="session"), "feed": Feed(id="feed"), "ready": ReadyBeads(id="ready"),
+                  "refinery": RefineryQueue(id="refinery")}
+        for key, title in (("agents", "Agents"), ("convoys", "Convoys"), ("session", "Session"),
+                           ("feed", "Feed"), ("ready", "Ready beads"), ("refinery", "Refinery queue")):
+            panels[key].border_title = title
         yield TownHeader("⛽ Gas Town", id="header")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield AgentsTree(id="agents")
-                yield ConvoyList(id="convoys")
+                yield panels["agents"]
+                yield panels["convoys"]
             with Vertical(id="center"):
-                yield SessionPane(id="session")
-                yield Feed(id="feed")
+                yield panels["session"]
+                yield panels["feed"]
             with Vertical(id="right"):
-                yield ReadyBeads(id="ready")
-                yield RefineryQueue(id="refinery")
+                yield panels["ready"]
+                yield panels["refinery"]
         yield Footer()
 
     def on_mount(self) -> None:
-        for selector, title in (("#agents", "Agents"), ("#convoys", "Convoys"), ("#session", "Session"),
-                                ("#feed", "Feed"), ("#ready", "Ready beads"), ("#refinery", "Refinery queue")):
-            self.query_one(selector).border_title = title
-        self.query_one(SessionPane).show_note("starting the Mayor...")
         self.call_after_refresh(self._ready)
 
     def _ready(self) -> None:
         """The panels are mounted: show what arrived before."""
         self._composed = True
+        self.query_one(SessionPane).show_note("starting the Mayor...")
         if self.snapshot is not None:
             self.apply_snapshot(self.snapshot)
         self.add_events([])

@@ -110,6 +110,19 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
     tracking = convoys_tracking(store, bead)
     mr = mq.submit(store.db, rig, bead, p.name, branch, head, base_sha, priority=issue.priority,
                    convoy=tracking[0] if tracking else None, actor=actor)
+    git.detach_head(path)  # frees the branch (the refinery deletes it once merged) before the polecat is idle
+    try:
+        _settle_done(store, p, bead, mr, branch, head, ahead, ahead_before, message, status, actor)
+    except BaseException:
+        git.run_git(["checkout", "--quiet", branch], cwd=path)  # nothing changed: back on the branch
+        raise
+    return DoneResult(status, bead, p.address, mr.id, branch, head, ahead)
+
+
+def _settle_done(store: BeadStore, p: Polecat, bead: str, mr: mq.MR, branch: str, head: str, ahead: int,
+                 ahead_before: int | None, message: str, status: str, actor: str) -> None:
+    """The database side of a COMPLETED ``gt done``, in one transaction: bead awaiting merge, comment,
+    polecat idle (a sling may reuse its worktree from then on), ``done`` event."""
     with store.transaction():
         store.cas_status(bead, {"hooked", "in_progress"}, "in_progress", actor,
                          note=f"awaiting merge: {mr.id}")
@@ -119,8 +132,6 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
         events.append(store.db, "done", actor, rig=p.rig, bead=bead,
                       payload={"status": status, "polecat": p.name, "mr": mr.id, "branch": branch, "head": head,
                                "commits": ahead, "leftovers": ahead_before is not None and ahead > ahead_before})
-    git.detach_head(path)  # frees the branch: the refinery deletes it once merged
-    return DoneResult(status, bead, p.address, mr.id, branch, head, ahead)
 
 
 def _release(town: Town, store: BeadStore, p: Polecat, rig: Rig, path: Path, bead: str, status: str,

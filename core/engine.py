@@ -144,7 +144,6 @@ class Engine:
         previous = None
         with contextlib.suppress(OSError, ValueError):
             previous = int(self.pid_path.read_text().strip())
-        atomic_write_text(self.pid_path, f"{os.getpid()}\n")
         db = connect(self.town.db_path)
         try:
             with transaction(db):
@@ -152,6 +151,7 @@ class Engine:
                               payload={"pid": os.getpid(), "took_over_from": previous if previous != os.getpid() else None})
         finally:
             db.conn.close()
+        atomic_write_text(self.pid_path, f"{os.getpid()}\n")
 
     def release(self) -> None:
         """Remove the pid file (if it is ours) and release the lock."""

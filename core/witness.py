@@ -3,7 +3,9 @@
 Every ``[witness] patrol_interval`` seconds the engine runs :meth:`Witness.patrol` on each rig. It
 classifies each polecat:
 
-- ``spawning``: a sling is still starting it (within ``spawn_grace``);
+- ``spawning``: a sling is still starting it (within ``[witness] spawn_grace``, default 60 s; past
+  it the sling's process died half-way, and the hook is resumed like a zombie's, after stopping
+  any session found, which may be the polecat's previous one);
 - ``idle``: nothing hooked;
 - ``working``: hooked, its transcript grew within ``active_window``;
 - ``quiet``: hooked, silent for less than ``stall_after``;
@@ -120,10 +122,7 @@ class Witness:
         if p.state == "spawning":
             if now - p.updated_at < th["spawn_grace"]:
                 return Decision(p.address, bead, "spawning", "none", "a sling is starting it")
-            if alive:
-                polecats.upsert(self.db, p.rig, p.name, state="working", session=session)
-                return self._act(Decision(p.address, bead, "working", "repair",
-                                          "spawning for longer than spawn_grace with a live session: marked working"))
+            return self._restart_spawn(p, session, alive, th)
         try:
             status = self.store.get(bead).status
         except NotFound:
@@ -182,12 +181,12 @@ class Witness:
             decision.reason = f"{reason}; nudge failed: {exc}"
         return self._act(decision, event=state)
 
-    def _zombie(self, p: Polecat, th: dict[str, float]) -> Decision:
+    def _zombie(self, p: Polecat, th: dict[str, float], why: str = "session dead while hooked") -> Decision:
         bead = p.hook_bead
         assert bead is not None
         max_respawns = int(th["max_respawns"])
         if p.respawns >= max_respawns:
-            reason = (f"session dead while hooked; restarted {p.respawns} time(s) already "
+            reason = (f"{why}; restarted {p.respawns} time(s) already "
                       f"(max_respawns {max_respawns}): stuck, escalated")
             with self.store.transaction():
                 polecats.upsert(self.db, p.rig, p.name, state="stuck")
@@ -196,14 +195,27 @@ class Witness:
                                     f"{p.respawns + 1} times. Look at it with 'gt peek {p.session}' and the "
                                     f"worktree {p.worktree}", "high", actor=self.actor, about=bead, rig=p.rig)
             return decision
-        reason = f"session dead while hooked: restarting it on the same worktree (respawn {p.respawns + 1}/{max_respawns})"
+        reason = f"{why}: restarting it on the same worktree (respawn {p.respawns + 1}/{max_respawns})"
         decision = Decision(p.address, bead, "zombie", "resume", reason)
         try:
             self.slinger.resume(bead)
         except GtError as exc:
             decision.action = "resume_failed"
-            decision.reason = f"session dead while hooked; restart failed: {exc}"
+            decision.reason = f"{why}; restart failed: {exc}"
         return self._act(decision, event="zombie")
+
+    def _restart_spawn(self, p: Polecat, session: str, alive: bool, th: dict[str, float]) -> Decision:
+        """A sling that never finished (its process died between the claim and the session start):
+        a live session may be the polecat's previous one, never told about this bead, so it is
+        stopped and the hook resumed on the same worktree."""
+        if alive:
+            try:
+                self.host.kill(session)
+            except NotFound:
+                pass
+        why = (f"sling unfinished after spawn_grace ({th['spawn_grace']:g}s)"
+               + ("; stopped the session it found" if alive else ""))
+        return self._zombie(p, th, why)
 
     def _cleanup(self, p: Polecat, session: str, status: str) -> Decision:
         reason = f"session alive while its bead is {status}: session stopped, hook cleared"

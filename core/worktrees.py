@@ -38,7 +38,9 @@ def ensure_worktree(rig: Rig, polecat: str, bead: str) -> tuple[Path, str, bool]
     """
     path = worktree_path(rig, polecat)
     branch = branch_name(polecat, bead)
-    base = rig.default_branch
+    # the commit, not the name: git checkout -b resolves a name twice (tree, then branch), so a
+    # refinery moving the default branch in between would leave the tree and the branch apart
+    base = git.rev_parse(rig.repo_path, rig.default_branch) or rig.default_branch
     if path.exists() and git.worktree_valid(path, rig.repo_path):
         if git.current_branch(path) == branch:
             return path, branch, False  # resume: the same bead, keep everything as it is

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import convoys, events, git, mail, mq, polecats
+from core import convoys, events, git, mail, mq, polecats, scheduler
 from core.beads.store import BeadStore
 from core.deacon import Deacon
 from core.engine import Engine, EngineRunning, engine_pid
@@ -213,7 +213,14 @@ def test_kill9_mid_convoy_then_a_new_engine_completes_it(fast_town, demo_rig, ru
         second = _gt_up(fast_town, gt_env)
         procs.append(second)
         assert _types(fast_town, kinds=("engine_started",))[-1].payload["took_over_from"] == first.pid
-        wait_for(lambda: convoys.get(store, convoy).state == "landed", timeout=150)
+        try:
+            wait_for(lambda: convoys.get(store, convoy).state == "landed", timeout=150)
+        except AssertionError:  # show where it got stuck
+            print([(b, store.get(b).status, store.get(b).assignee) for b in beads])
+            print(polecats.list_polecats(store.db), scheduler.list_queue(store.db), mq.list_mrs(store.db))
+            for e in events.query(store.db)[-80:]:
+                print(e.id, e.type, e.actor, e.bead, json.dumps(e.payload)[:300])
+            raise
         # no bead worked twice: one sling, at most one session start (a kill inside a sling may
         # leave the witness to finish it), one gt done and one merge each
         for b in beads:

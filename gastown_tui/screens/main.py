@@ -122,12 +122,16 @@ class MainScreen(Screen):
         if not self._composed:
             return
         self.query_one(TownHeader).show(snap, self.cockpit.engine_state)
-        self.query_one(AgentsTree).update_from(snap)
+        tree = self.query_one(AgentsTree)
+        tree.update_from(snap)
         self.query_one(ConvoyList).update_from(snap.convoys)
         self.query_one(ReadyBeads).update_from(snap.ready)
         self.query_one(RefineryQueue).update_from(snap.mrs)
         if snap.agent(self.selected) is None:
             self.selected = MAYOR_SESSION
+        on_agent = tree.selected_key
+        if tree.cursor_node is None or (on_agent is not None and on_agent != self.selected):
+            tree.select_key(self.selected)  # the screen's choice wins over a rebuild's cursor (rig rows stay)
         self._show_selected()
 
     def add_events(self, new_events: list[Event]) -> None:

@@ -12,7 +12,9 @@ import pytest
 from core.town import Town, install_town
 
 VENV_BIN = Path(sys.executable).parent
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+#: Copies of the files in the shared fixtures of the original projects (beads JSONL ledgers, formula
+#: TOMLs), vendored so a clean clone tests alone; each folder's SOURCE.md says where they came from.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -17,7 +17,7 @@ from core.beads import BeadStore
 from core.beads import sync as ledger_sync
 from core.rigs import add_rig
 from core.town import Town
-from tests.conftest import SHARED, make_repo
+from tests.conftest import FIXTURES, make_repo
 
 OFF = {"GT_LEDGER_SYNC": "off", "BD_ACTOR": "tester"}
 
@@ -100,7 +100,7 @@ def test_deps_comments_tree_import_export(gt, town: Town, tmp_path: Path) -> Non
     assert js(gt("bead", "show", b, "--json"))["dependencies"] == []
     exported = js(gt("bead", "export", "--json"))
     assert exported["exported"] == 2 and Path(exported["path"]) == town.ledger_path
-    src = SHARED / "fixtures" / "beads" / "sqlite-era-2026-01" / "issues.jsonl"
+    src = FIXTURES / "beads" / "sqlite-era-2026-01" / "issues.jsonl"
     assert js(gt("bead", "import", str(src), "--json"))["imported"] == 485
     assert js(gt("bead", "show", "bd-03z45", "--json"))["work_type"] == "mutex"
     other = tmp_path / "copy.jsonl"
@@ -168,7 +168,7 @@ def test_prefix_from_rig_cwd_only_rig_or_town(gt, town: Town, tmp_path: Path) ->
 
 
 def test_rig_add_imports_the_repositorys_own_ledger(town: Town, tmp_path: Path) -> None:
-    ledger = (SHARED / "fixtures" / "beads" / "head" / "root-issues.jsonl").read_text()
+    ledger = (FIXTURES / "beads" / "head" / "root-issues.jsonl").read_text()
     repo = make_repo(tmp_path / "withbeads", {"README.md": "# x\n", ".beads/issues.jsonl": ledger})
     add_rig(town, "gamma", str(repo), prefix="gm")
     with BeadStore(town) as store:

@@ -1,4 +1,4 @@
-"""The classic beads JSONL ledger against real beads exports (tests/conftest.SHARED fixtures)."""
+"""The classic beads JSONL ledger against real beads exports (vendored in tests/fixtures/beads)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from core.beads import BeadStore, jsonl
 from core.errors import GtError
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES as VENDORED
 
-FIXTURES = SHARED / "fixtures" / "beads"
+FIXTURES = VENDORED / "beads"
 SQLITE_ERA = FIXTURES / "sqlite-era-2026-01" / "issues.jsonl"
 DOLT_ERA = FIXTURES / "dolt-era-2026-02" / "issues.jsonl"
 HEAD = FIXTURES / "head" / "root-issues.jsonl"

@@ -14,10 +14,10 @@ from core.errors import GtError, NotFound
 from core.formulas import (BUILTIN_DIR, FormulaError, FormulaLibrary, dependency_tree, load_formula,
                            parse_formula)
 from core.rigs import add_rig
-from tests.conftest import SHARED, git, make_repo
+from tests.conftest import FIXTURES as VENDORED, git, make_repo
 
-GASTOWN = SHARED / "fixtures" / "gastown" / "formulas"
-BEADS = SHARED / "fixtures" / "beads" / "formulas"
+GASTOWN = VENDORED / "gastown" / "formulas"
+BEADS = VENDORED / "beads" / "formulas"
 FIXTURES = sorted(GASTOWN.glob("*.formula.toml")) + sorted(BEADS.rglob("*.formula.toml")) + \
     sorted(BEADS.rglob("*.formula.json"))
 
@@ -45,7 +45,7 @@ def fixture_library(tmp_path: Path, *extra: Path) -> FormulaLibrary:
     return FormulaLibrary(dirs=[d], builtins=False)
 
 
-@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.relative_to(SHARED / "fixtures").as_posix())
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.relative_to(VENDORED).as_posix())
 def test_every_fixture_formula_parses_and_names_what_is_unsupported(path: Path) -> None:
     f = load_formula(path)
     assert f.name == path.name.split(".formula.")[0]

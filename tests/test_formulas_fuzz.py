@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from core.errors import GtError, NotFound
 from core.formulas import Formula, FormulaError, cook, dependency_tree, parse_formula
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES as VENDORED
 
-FIXTURES = SHARED / "fixtures" / "gastown" / "formulas"
+FIXTURES = VENDORED / "gastown" / "formulas"
 SEEDS = [(FIXTURES / n).read_text() for n in ("shiny.formula.toml", "shiny-enterprise.formula.toml",
                                               "rule-of-five.formula.toml", "security-audit.formula.toml")]
 KEYS = ["formula", "description", "version", "type", "extends", "vars", "steps", "template", "compose",

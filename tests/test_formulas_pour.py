@@ -13,10 +13,10 @@ from core.beads import BeadStore
 from core.errors import GtError
 from core.formulas import FormulaLibrary
 from core.rigs import add_rig
-from tests.conftest import SHARED, make_repo
+from tests.conftest import FIXTURES, make_repo
 
-GASTOWN = SHARED / "fixtures" / "gastown" / "formulas"
-BEADS = SHARED / "fixtures" / "beads" / "formulas"
+GASTOWN = FIXTURES / "gastown" / "formulas"
+BEADS = FIXTURES / "beads" / "formulas"
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ Following a run (:class:`ConvoyWatch`, UI-free; the headless runner and the test
 the events written after the run started (by any process) and decides:
 
 - ``landed``: the convoy is closed as landed (every tracked bead closed);
-- ``failed``: a tracked bead's merge request failed a gate (``merge_failed``) or conflicts
+- ``failed``: (with ``keep_going``: once no other bead can still land) a tracked bead's merge request failed a gate (``merge_failed``) or conflicts
   (``merge_conflict``), the bead or its polecat was escalated (``escalation``, ``gt done --status
   ESCALATED``) or given up on (``stuck``, too many restarts), or the scheduler refused to sling it
   for good (``dequeued`` with ``sling refused``). Failures already standing when the run starts (a
@@ -184,10 +184,13 @@ class Failure:
 class ConvoyWatch:
     """Follows the run of convoy ``convoy_id`` from event id ``after_id`` on (see the module
     docstring). store: its own BeadStore (use the watch from one thread at a time). started: Unix
-    seconds when the run began (for the wall time)."""
+    seconds when the run began (for the wall time). keep_going: a failure ends the run only once
+    every other bead has landed or waits on a failed one (like ``make -k``)."""
 
-    def __init__(self, store: BeadStore, convoy_id: str, after_id: int, started: float | None = None) -> None:
+    def __init__(self, store: BeadStore, convoy_id: str, after_id: int, started: float | None = None,
+                 keep_going: bool = False) -> None:
         self.store = store
+        self.keep_going = keep_going
         self.db = store.db
         self.convoy_id = convoy_id
         self.after_id = after_id
@@ -223,9 +226,24 @@ class ConvoyWatch:
         were fixed meanwhile)."""
         if self.convoy.state == convoys.LANDED:
             return "landed"
-        if self.failures:
+        if self.failures and (not self.keep_going or not self.pending()):
             return "failed"
         return None
+
+    def pending(self) -> list[str]:
+        """Tracked beads that may still land: not closed, not failed, and not held back by a failed
+        bead (an open ``blocks`` edge to a failed bead, directly or through other held beads)."""
+        open_ = {t.id for t in self.convoy.tracked if t.status != "closed"} - set(self.failures)
+        blockers = {b: set(self.store.blockers(b)) for b in open_}
+        held = set(self.failures)
+        grew = True
+        while grew:
+            grew = False
+            for b in open_ - held:
+                if blockers[b] & held:
+                    held.add(b)
+                    grew = True
+        return sorted(open_ - held)
 
     def _failure_from(self, ev: events.Event) -> None:
         p = ev.payload

@@ -55,7 +55,8 @@ class RunRequest:
     """What to run: ``convoy`` (an id) or ``formula`` with ``values`` (its variables); ``rig`` works
     the formula's steps (and the convoy's town-level beads); ``agent``: preset for every bead;
     ``timeout``: seconds (None: no limit); ``summary``: where the JSON summary goes; ``tick``: the
-    engine's base timer in seconds."""
+    engine's base timer in seconds; ``keep_going``: after a failure, run on until every other bead
+    has landed or waits on a failed one."""
 
     convoy: str | None = None
     formula: str | None = None
@@ -65,6 +66,7 @@ class RunRequest:
     timeout: float | None = None
     summary: Path | None = None
     tick: float = 1.0
+    keep_going: bool = False
 
 
 def run_convoy(town: Town, req: RunRequest, out: IO[str] | None = None, tty: bool | None = None) -> int:
@@ -168,7 +170,8 @@ class _Run:
         else:
             convoy = str(self.req.convoy)
             runs.queue_convoy(self.store, convoy, self.req.rig, actor=actor, agent=self.req.agent)
-        self.watch = runs.ConvoyWatch(self.store, convoy, after_id=after, started=self.started)
+        self.watch = runs.ConvoyWatch(self.store, convoy, after_id=after, started=self.started,
+                                      keep_going=self.req.keep_going)
 
     def _headline(self, engine: Engine) -> str:
         assert self.watch is not None

@@ -263,8 +263,8 @@ def test_search_path_town_then_rig_repo_then_builtin(town, tmp_path: Path) -> No
     rows = lib.entries()
     assert [(r["name"], r["origin"], r["shadowed"]) for r in rows] == [
         ("shiny", "town", False), ("demo", "rig:proj", False), ("rigwork", "rig:proj", False),
-        ("demo", "builtin", True), ("polecat-work", "builtin", False), ("shiny", "builtin", True),
-        ("wordstats", "builtin", False)]
+        ("demo", "builtin", True), ("polecat-work", "builtin", False), ("repo-tour", "builtin", False),
+        ("shiny", "builtin", True), ("wordstats", "builtin", False)]
     assert lib.load("shiny").description == "town shiny"
     assert lib.load("demo").description == "rig demo"
     assert lib.find("rigwork").location == "proj:main:.beads/formulas/rigwork.formula.toml"

@@ -144,6 +144,21 @@ def test_a_step_that_breaks_the_gate_fails_the_run(gated_town, gt_env, tmp_path)
         assert scheduler.get(store.db, steps["d"]["id"]) is not None
 
 
+def test_keep_going_runs_every_bead_not_held_back_by_the_failure(gated_town, gt_env, tmp_path) -> None:
+    """-k: b fails its gate; c (parallel to b) still merges, d (needs b) is never started; exit 1."""
+    town, rig = gated_town
+    write_formula(town, "breaks", diamond(b_sh="echo BROKEN > b.txt"))
+    out = tmp_path / "summary.json"
+    res = run_headless(gt_env, town, "--formula", "breaks", "--rig", "demo", "--agent", "sim",
+                       "--summary", str(out), "--timeout", "100", "--keep-going")
+    assert res.returncode == 1, res.stdout + res.stderr
+    steps = _by_step(load(out))
+    assert [s for s in "abcd" if steps[s]["mr_status"] == "merged"] == ["a", "c"]
+    assert steps["b"]["failure"]["kind"] == "merge_failed"
+    assert steps["d"]["status"] == "open" and steps["d"]["attempts"] == 0
+    _assert_clean_end(town)
+
+
 def test_an_agent_that_keeps_crashing_is_stuck_and_fails_the_run(gated_town, gt_env, tmp_path) -> None:
     town, _ = gated_town
     configure(town, {"witness": {"patrol_interval": 0.5, "max_respawns": 1, "spawn_grace": 5}})

@@ -47,6 +47,8 @@ spawn_delay = 1.0
 [witness]
 # How often each rig's witness looks at its polecats.
 patrol_interval = 30
+# A polecat still "spawning" this long after its sling began is restarted (the sling died half-way).
+spawn_grace = 60
 # A polecat whose transcript grew within this window is "working".
 active_window = 60
 # Hooked but silent this long: "stalled", nudged once per window.

@@ -40,6 +40,7 @@ def test_town_toml_documents_every_default(town) -> None:
     expected = {(None, k) if not isinstance(v, dict) else None for k, v in town_defaults().items()} - {None}
     expected |= {(s, k) for s, v in town_defaults().items() if isinstance(v, dict) for k in v}
     assert seen == expected
+    assert ("witness", "spawn_grace") in seen and town.setting("witness", "spawn_grace") == 60
 
 
 def test_install_is_idempotent(tmp_path: Path, run_gt) -> None:

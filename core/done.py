@@ -4,7 +4,9 @@ done (DESIGN section 5): commit leftovers (safety net), require at least one com
 default branch, make sure the branch is in the rig's bare repository (worktrees share its refs, so
 the branch is already there), queue a merge request (idempotent per branch and sha), mark the bead
 awaiting merge (``in_progress`` with a comment naming the MR), append a ``done`` event and set the
-polecat idle. ESCALATED and DEFERRED record the reason and release the bead without an MR.
+polecat idle. ESCALATED and DEFERRED record the reason and release the bead without an MR; ESCALATED
+also raises a high escalation about the bead (:func:`core.escalation.escalate`: the escalation bead,
+the Mayor's mail and the ``escalation`` event), as the witness does for a polecat it gives up on.
 
 Checkpoints: uncommitted work is committed as a WIP commit on the polecat's branch when the agent
 itself asks (``gt checkpoint``) or its session is dead; while the agent runs, the engine's periodic
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import events, git, mail, mq, polecats
+from core import escalation, events, git, mq, polecats
 from core.beads.store import BeadStore
 from core.convoys import convoys_tracking
 from core.errors import GtError, NotFound
@@ -87,7 +89,7 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
     issue = store.get(bead)
     env = author_env(p.rig, p.name)
     if status != "COMPLETED":
-        return _release(town, store, p, rig, path, bead, status, message, actor, env)
+        return _release(store, p, rig, path, bead, status, message, actor, env)
     branch = git.current_branch(path)
     if branch is None:
         raise GtError(f"the worktree {path} is on a detached HEAD: check out your branch "
@@ -134,7 +136,7 @@ def _settle_done(store: BeadStore, p: Polecat, bead: str, mr: mq.MR, branch: str
                                "commits": ahead, "leftovers": ahead_before is not None and ahead > ahead_before})
 
 
-def _release(town: Town, store: BeadStore, p: Polecat, rig: Rig, path: Path, bead: str, status: str,
+def _release(store: BeadStore, p: Polecat, rig: Rig, path: Path, bead: str, status: str,
              message: str, actor: str, env: dict[str, str]) -> DoneResult:
     if not message.strip():
         raise GtError(f"--status {status} needs a reason: pass -m \"WHY\"")
@@ -149,10 +151,8 @@ def _release(town: Town, store: BeadStore, p: Polecat, rig: Rig, path: Path, bea
         events.append(store.db, "done", actor, rig=p.rig, bead=bead,
                       payload={"status": status, "polecat": p.name, "reason": message})
         if status == "ESCALATED":
-            events.append(store.db, "escalation", actor, rig=p.rig, bead=bead,
-                          payload={"severity": "high", "reason": message, "polecat": p.name})
-            mail.send(town, "mayor/", f"ESCALATED {bead}", f"{p.address} escalated {bead}: {message}",
-                      sender=p.address, db=store.db, priority=1)
+            escalation.escalate(store, f"{bead} escalated by {p.address}: {message.strip()}", "high",
+                                actor=actor, about=bead, rig=p.rig)
     return DoneResult(status, bead, p.address)
 
 

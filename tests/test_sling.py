@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core import events, git, mq, polecats
+from core import escalation, events, git, mq, polecats
 from core.beads.store import BeadStore
 from core.rigs import add_rig
 from core.sessions import SessionHost
@@ -198,7 +198,14 @@ def test_done_with_nothing_to_submit_and_escalation(town, rig, store, run_gt) ->
     assert issue.status == "open" and issue.assignee == ""
     assert any("contradictory" in c.text for c in issue.comments)
     inbox = json.loads(run_gt("mail", "inbox", "mayor/", "--json", cwd=town.root).stdout)
-    assert any(bead in m["subject"] for m in inbox)
+    subject = f"ESCALATION [HIGH] {bead} escalated by demo/polecats/nux: the spec is contradictory"
+    assert [m["subject"] for m in inbox if bead in m["subject"]] == [subject]
+    # an escalation bead like the witness files, and one escalation event (from escalate(), not a second)
+    [esc] = escalation.list_open(store)
+    assert esc.about == bead and esc.severity == "high" and "contradictory" in esc.text
+    raised = events.query(store.db, types=("escalation",))
+    assert [(e.bead, e.payload["escalation"]) for e in raised] == [(bead, esc.id)]
+    assert events.query(store.db, types=("done",))[-1].payload["status"] == "ESCALATED"
 
 
 def test_nuke_keeps_work_and_releases_bead(town, rig, store, run_gt) -> None:

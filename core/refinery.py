@@ -28,12 +28,16 @@ the swap) is recognised as merged without a new commit.
 
 Effects of a settled batch, in one database transaction: MR statuses, the batch metrics row, the
 feed events ``merged`` / ``merge_failed`` / ``merge_conflict``, and the bead and mail effects: a merged
-MR's bead is closed with the merge sha in the reason and its polecat gets a MERGED mail; a culprit's
-bead gets the failing gate's log tail as a comment and its polecat a FIX_NEEDED mail (the branch
-stays); a conflicting MR's bead gets a note, a P1 "resolve conflicts" bead is filed (``discovered-from``
-the original) and its polecat is mailed. Then, outside it: merged branches are deleted (compare-and-
-swap). Convoys tracking a merged bead (or named by its MR) land in the same transaction when all
-their beads are closed (``core.convoys.check_landed``).
+MR's bead is closed with the merge sha in the reason and its polecat gets a MERGED mail; a culprit is
+isolated and its follow-up filed: its bead gets the failing gate's log tail as a comment, a P1 bug bead
+"Fix <gate> failure: <title>" is filed (naming the MR, the gate and the log, holding the log tail) and
+its polecat gets a FIX_NEEDED mail naming it (the branch stays); a conflicting MR's bead gets a note, a
+P1 "resolve conflicts" bead is filed and its polecat is mailed. Follow-up beads have the rig's prefix,
+are ``discovered-from`` the original bead and are filed once per MR and kind: while one is not closed,
+the same MR failing again (``gt mq retry``) adds a comment to it instead; the ``merge_failed`` and
+``merge_conflict`` events name it (``follow_up``, ``conflict_bead``). Then, outside the transaction:
+merged branches are deleted (compare-and-swap). Convoys tracking a merged bead (or named by its MR)
+land in the same transaction when all their beads are closed (``core.convoys.check_landed``).
 """
 
 from __future__ import annotations
@@ -49,9 +53,10 @@ import sqlite_utils
 
 from core import convoys, events, git, mail, mq
 from core.beads import BeadStore
+from core.beads.model import MAX_TITLE
 from core.db import connect, transaction
 from core.errors import Conflict, GitError, GtError
-from core.gates import GateConfig, GateRun, kill_leftover, load_gates, log_tail, run_gates
+from core.gates import GateConfig, GateResult, GateRun, kill_leftover, load_gates, log_tail, run_gates
 from core.rigs import Rig, load_rig
 from core.town import Town
 
@@ -352,12 +357,12 @@ class _Batch:
                 tail = log_tail(failed.log_path, 20) if failed else ""
                 reason = f"gate {failed.summary() if failed else 'failed'}; log {failed.log_path if failed else ''}"
                 mq.finish(self.db, c.mr.id, "failed", reason)
+                follow_up = fx.failed(c.mr, reason, tail, failed)
                 events.append(self.db, "merge_failed", actor, rig=rig, bead=c.mr.bead,
                               payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
                                        "gate": failed.gate if failed else None,
                                        "log": str(failed.log_path) if failed else None,
-                                       "tail": tail, "polecat": c.mr.polecat})
-                fx.failed(c.mr, reason, tail)
+                                       "tail": tail, "polecat": c.mr.polecat, "follow_up": follow_up})
             for m in missing:
                 reason = f"commit {m.head_sha[:12]} is not in the rig repository: push the branch again"
                 mq.finish(self.db, m.id, "failed", reason)
@@ -418,33 +423,56 @@ class _Effects:
         (``core.convoys.check_landed``, race-free). Returns the ids landed."""
         return [c for c in sorted(self.convoys) if convoys.check_landed(self.store, c, actor=self.actor)]
 
-    def failed(self, m: mq.MR, reason: str, tail: str) -> None:
-        """Note the failure (with the failing gate's log tail) on the bead; mail FIX_NEEDED (branch kept)."""
+    def failed(self, m: mq.MR, reason: str, tail: str, gate: GateResult | None = None) -> str | None:
+        """Note the failure (with the failing gate's log tail) on the bead; with ``gate`` (the gate that
+        convicted the MR) file its P1 "Fix <gate> failure" bug bead (:meth:`_follow_up`); mail
+        FIX_NEEDED naming it (branch kept). Returns the follow-up's id (None without a gate or an
+        original bead)."""
         text = f"{m.id} failed in the refinery: {reason}"
         if tail:
             text += f"\n\nlog tail:\n{tail}"
+        follow_up = None
         if self._bead(m):
             self.store.add_comment(m.bead, text, self.actor)
+            if gate is not None:
+                follow_up = self._follow_up(
+                    m, "failed", f"Fix {gate.gate} failure: {self.store.get(m.bead).title}", text, issue_type="bug",
+                    description=(f"{m.id} ({m.branch} at {m.head_sha}) of {m.bead} failed the {gate.gate} gate "
+                                 f"in the {self.rig.name} refinery ({gate.summary()}).\n\nLog: {gate.log_path}\n\n"
+                                 f"Log tail:\n{tail or '-'}\n\nFix the branch, commit and run gt done again "
+                                 f"(or gt mq retry {m.id} if the gate was flaky)."))
         self._mail(m, f"FIX_NEEDED {m.bead or m.branch}",
-                   f"{text}\n\nYour branch {m.branch} is kept: fix it, commit and run gt done again.")
+                   f"{text}\n\n" + (f"Filed {follow_up} to track the fix. " if follow_up else "")
+                   + f"Your branch {m.branch} is kept: fix it, commit and run gt done again.")
+        return follow_up
 
     def conflict(self, m: mq.MR, why: str, files: list[str]) -> str | None:
-        """Note the conflict on the bead, file a P1 "resolve conflicts" bead linked to it (once per MR),
-        mail the polecat. Returns the new bead's id (None without an original bead)."""
+        """Note the conflict on the bead, file its P1 "resolve conflicts" task bead (:meth:`_follow_up`),
+        mail the polecat. Returns the follow-up's id (None without an original bead)."""
         resolver = None
         if self._bead(m):
-            self.store.add_comment(m.bead, f"{m.id} {why}", self.actor)
-            ref = f"gt-mr:{m.id}:conflict"
-            row = self.db.execute("SELECT id FROM issues WHERE external_ref = ?", [ref]).fetchone()
-            if row is None:
-                resolver = self.store.create(
-                    f"Resolve merge conflicts of {m.bead} ({m.branch})", actor=self.actor, prefix=self.rig.prefix,
-                    issue_type="task", priority=1, external_ref=ref, deps=[(m.bead, "discovered-from")],
-                    description=(f"{m.id} ({m.branch} at {m.head_sha}) {why}.\n\nConflicted paths: "
-                                 f"{', '.join(files) or '-'}.\nMerge {self.rig.default_branch} into the branch, "
-                                 "resolve the conflicts, commit and run gt done again.")).id
-            else:
-                resolver = str(row[0])
+            note = f"{m.id} {why}"
+            self.store.add_comment(m.bead, note, self.actor)
+            resolver = self._follow_up(
+                m, "conflict", f"Resolve merge conflicts of {m.bead} ({m.branch})", note, issue_type="task",
+                description=(f"{m.id} ({m.branch} at {m.head_sha}) {why}.\n\nConflicted paths: "
+                             f"{', '.join(files) or '-'}.\nMerge {self.rig.default_branch} into the branch, "
+                             "resolve the conflicts, commit and run gt done again."))
         self._mail(m, f"CONFLICT {m.bead or m.branch}",
                    f"{m.id} ({m.branch}) {why}." + (f" Filed {resolver} to resolve it." if resolver else ""))
         return resolver
+
+    def _follow_up(self, m: mq.MR, kind: str, title: str, note: str, *, issue_type: str, description: str) -> str:
+        """The follow-up bead of ``kind`` for MR ``m`` (whose bead exists): while the last one filed
+        (``external_ref`` ``gt-mr:<mr>:<kind>``) is not closed, ``note`` is added to it as a comment;
+        otherwise a new P1 bead of ``issue_type`` is filed with the rig's prefix, ``discovered-from``
+        the MR's bead (``title`` cut to the bead title limit). Returns its id."""
+        ref = f"gt-mr:{m.id}:{kind}"
+        row = self.db.execute("SELECT id FROM issues WHERE external_ref = ? AND status != 'closed'"
+                              " ORDER BY created_ns DESC LIMIT 1", [ref]).fetchone()
+        if row is not None:
+            self.store.add_comment(str(row[0]), note, self.actor)
+            return str(row[0])
+        return self.store.create(title[:MAX_TITLE], actor=self.actor, prefix=self.rig.prefix, issue_type=issue_type,
+                                 priority=1, external_ref=ref, deps=[(m.bead, "discovered-from")],
+                                 description=description).id

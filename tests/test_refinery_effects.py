@@ -48,6 +48,46 @@ def test_culprit_bead_gets_the_log_tail_and_the_polecat_fix_needed(town, tmp_pat
     assert BeadStore(town, db=lab.db).get(good).status == "closed"
 
 
+def test_culprit_gets_a_p1_follow_up_bug_filed_once_while_it_is_open(town, tmp_path):
+    lab = Lab(town, tmp_path)
+    store = BeadStore(town, db=lab.db)
+    bad = _bead(lab, "bad work")
+    _mr(lab, _bead(lab, "good work"), "ace", {"good.txt": "x\n"})
+    culprit = _mr(lab, bad, "toast", {"broken.bad": "x\n"})
+    lab.step()
+    ev = events.query(lab.db, types=("merge_failed",))[-1]
+    fix = store.get(ev.payload["follow_up"])
+    assert (fix.title, fix.issue_type, fix.priority, fix.status) == ("Fix check failure: bad work", "bug", 1, "open")
+    assert fix.id.startswith(lab.rig.prefix + "-") and fix.depends_on("discovered-from") == [bad]
+    for needle in (culprit.id, "check: exit 1", ev.payload["log"], "culprit change present", "broken.bad"):
+        assert needle in fix.description, needle
+    inbox = mail.inbox(town, "proj/polecats/toast", db=lab.db)
+    assert inbox[0].subject == f"FIX_NEEDED {bad}" and f"Filed {fix.id}" in inbox[0].body
+    # the same MR failing again on a retry adds to the open follow-up instead of filing another
+    mq.retry(lab.db, culprit.id)
+    lab.step()
+    again = events.query(lab.db, types=("merge_failed",))[-1]
+    assert again.id != ev.id and again.payload["follow_up"] == fix.id
+    assert culprit.id in store.get(fix.id).comments[-1].text
+    assert [b.id for b in store.list(prefix=lab.rig.prefix, issue_type="bug")] == [fix.id]
+    assert f"Filed {fix.id}" in mail.inbox(town, "proj/polecats/toast", db=lab.db)[0].body
+    # once that follow-up is closed, a new failure files a new one
+    store.close(fix.id, "mayor", reason="wrong diagnosis")
+    mq.retry(lab.db, culprit.id)
+    lab.step()
+    fresh = events.query(lab.db, types=("merge_failed",))[-1].payload["follow_up"]
+    assert fresh not in (None, fix.id) and store.get(fresh).depends_on("discovered-from") == [bad]
+
+
+def test_a_missing_commit_files_no_follow_up(town, tmp_path):
+    lab = Lab(town, tmp_path)
+    bead = _bead(lab, "lost work")
+    m = mq.submit(lab.db, "proj", bead, "nux", "polecat/nux/pj-nux", "1" * 40)
+    assert lab.step().failed == [m.id]
+    assert "follow_up" not in events.query(lab.db, types=("merge_failed",))[-1].payload
+    assert BeadStore(town, db=lab.db).list(prefix=lab.rig.prefix, issue_type="bug") == []
+
+
 def test_conflict_files_a_p1_bead_linked_to_the_original_once(town, tmp_path):
     lab = Lab(town, tmp_path)
     base = lab.main()
@@ -67,6 +107,7 @@ def test_conflict_files_a_p1_bead_linked_to_the_original_once(town, tmp_path):
     lab.step()
     again = events.query(lab.db, types=("merge_conflict",))[-1]
     assert again.payload["conflict_bead"] == resolver.id
+    assert f"{clash.id} conflicts with main" in store.get(resolver.id).comments[-1].text
     assert len(store.list(labels=(), status=["open"], prefix=lab.rig.prefix, issue_type="task")) == 1
 
 

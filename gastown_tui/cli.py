@@ -151,11 +151,12 @@ def _after_command(ctx: click.Context, *_: object, **__: object) -> None:
     town = ctx.find_root().ensure_object(dict).get("town")
     if town is None or not town.db_path.exists():
         return
-    from core.beads import sync
     from core.beads.store import BeadStore
 
     with BeadStore(town) as store:
         if store.dirty():
+            from core.beads import sync  # filelock and git: a read-only command does not pay for them
+
             sync.request_sync(town, store)
 
 

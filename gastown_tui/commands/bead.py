@@ -16,7 +16,6 @@ import click
 
 from core.actor import current_actor
 from core.beads import jsonl
-from core.beads import sync as ledger_sync
 from core.beads.model import ISSUE_TYPES, STATUSES, Issue
 from core.beads.ready import SORTS
 from core.beads.store import BeadStore, default_prefix
@@ -34,6 +33,8 @@ def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
 
 
 def _after_mutation(town: Town, store: BeadStore) -> None:
+    from core.beads import sync as ledger_sync  # filelock and git: only commands that write pay for them
+
     try:
         ledger_sync.request_sync(town, store)
     except GtError as exc:  # the change itself is committed; only the ledger commit is late
@@ -457,6 +458,8 @@ def export_cmd(ctx: click.Context, path: str | None, as_json: bool) -> None:
 @click.pass_context
 def sync_cmd(ctx: click.Context, as_json: bool) -> None:
     """Export the ledger and commit it to the town repository now."""
+    from core.beads import sync as ledger_sync
+
     town, store = _open(ctx)
     result = ledger_sync.sync(town, force=True, store=store)
     if as_json:

@@ -7,7 +7,6 @@ import click
 from core import convoys
 from core.actor import current_actor
 from core.beads import BeadStore
-from core.beads import sync as ledger_sync
 from core.errors import GtError
 from core.town import Town
 from gastown_tui.clikit import emit_json, json_option, print_table, town_from
@@ -21,6 +20,8 @@ def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
 
 
 def _synced(town: Town, store: BeadStore) -> None:
+    from core.beads import sync as ledger_sync  # filelock and git: only commands that write pay for them
+
     try:
         ledger_sync.request_sync(town, store)
     except GtError as exc:  # the change is committed; only the ledger commit is late

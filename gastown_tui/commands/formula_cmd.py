@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from core.actor import current_actor
-from core.beads import sync as ledger_sync
 from core.errors import GtError
 from core.formulas import CookedStep, Formula, FormulaLibrary, dependency_tree
 from core.rigs import Rig, load_rig, rig_for_path
@@ -146,6 +145,7 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
                  dry_run: bool, actor: str | None, as_json: bool) -> None:
     """Pour formula NAME into a molecule: a root bead, one child bead per step, blocks edges, a convoy."""
     from core import molecules
+    from core.beads import sync as ledger_sync  # filelock and git: list and show do not need them
 
     town = town_from(ctx)
     rig = _rig(town, rig_name)
@@ -193,6 +193,7 @@ def formula_run(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_n
     """Pour formula NAME and queue its steps: the engine slings each step once the steps it needs have
     merged. Prints the convoy id (follow it with 'gt convoy show ID')."""
     from core import runs
+    from core.beads import sync as ledger_sync
     from core.engine import engine_pid
 
     town = town_from(ctx)

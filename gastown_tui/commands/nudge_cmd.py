@@ -7,7 +7,6 @@ import click
 from core import escalation, nudge
 from core.actor import current_actor
 from core.beads.store import BeadStore
-from core.beads.sync import request_sync
 from gastown_tui.clikit import emit_json, json_option, town_from
 
 
@@ -58,6 +57,8 @@ def broadcast(ctx: click.Context, text: str, as_json: bool) -> None:
 @click.pass_context
 def escalate(ctx: click.Context, text: str, severity: str, about: str | None, as_json: bool) -> None:
     """Raise a problem to the Mayor: an escalation bead plus mail, raised again while unacknowledged."""
+    from core.beads.sync import request_sync  # filelock and git: gt nudge does not need them
+
     town = town_from(ctx)
     with BeadStore(town) as store:
         if about:

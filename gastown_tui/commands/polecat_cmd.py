@@ -12,7 +12,6 @@ from core.errors import GtError, NotFound
 from core.prime import prime as prime_text
 from core.rigs import load_rig
 from core.sessions import SessionHost
-from core.sling import Slinger
 from core.town import Town
 from gastown_tui.clikit import emit_json, json_option, print_table, town_from
 
@@ -44,6 +43,8 @@ def _role(ctx: click.Context, polecat: str | None, rig: str | None = None) -> ro
 def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat: str | None,
           formula: str | None, no_convoy: bool, resume: bool, queue: bool, as_json: bool) -> None:
     """Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."""
+    from core.sling import Slinger  # formulas, worktrees, runtimes: gt prime, done and hook do not need them
+
     town = town_from(ctx)
     if queue:
         _queue(town, args, agent, formula, as_json)
@@ -105,6 +106,8 @@ def _queue(town: Town, args: tuple[str, ...], agent: str | None, formula: str | 
 @click.pass_context
 def unsling(ctx: click.Context, bead: str, message: str) -> None:
     """Take BEAD off its polecat's hook (session stopped, bead open again, worktree kept)."""
+    from core.sling import Slinger
+
     p = Slinger(town_from(ctx)).unsling(bead, note=message)
     click.echo(f"{bead} unslung; {p.address} is idle")
 
@@ -219,6 +222,8 @@ def polecat_list(ctx: click.Context, rig: str | None, show_all: bool, as_json: b
 @click.pass_context
 def polecat_nuke(ctx: click.Context, name: str, rig: str | None, force: bool) -> None:
     """Kill polecat NAME's session, remove its worktree and release its bead."""
+    from core.sling import Slinger
+
     p = Slinger(town_from(ctx)).nuke(rig, name, force=force)
     click.echo(f"nuked {p.address}")
 

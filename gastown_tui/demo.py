@@ -205,8 +205,15 @@ def run_demo(root: Path, repo: Path | None = None, agents: int = 3, agent: str =
     code = run_convoy(plan.town, req, out=out)
     if code not in (0, 1) or not summary_path.is_file():
         return code
-    ok, line = judge(json.loads(summary_path.read_text()), plan.broken_step, plan.expected_merges)
+    summary = json.loads(summary_path.read_text())
+    ok, line = judge(summary, plan.broken_step, plan.expected_merges)
     _say(out, f"demo {'done' if ok else 'FAILED'}: {line}")
+    with BeadStore(plan.town) as store:
+        for b in summary["beads"]:
+            if b["failure"]:
+                for up in store.dependents(b["id"], "discovered-from"):
+                    if up.status != "closed":
+                        _say(out, f"follow-up filed for {b['id']}: {up.id} {up.title}")
     if ok:
         _say(out, f"look around: gastown-tui --town {plan.town.root}   (or gt feed / gt mq list / gt bead list "
                   "with GT_TOWN set to it)")

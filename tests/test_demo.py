@@ -56,6 +56,7 @@ def test_demo_headless_template(demo_dir: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     assert f"demo town created at {demo_dir}" in proc.stdout
     assert "demo done: 5/5 beads merged; isolated by the refinery: sentence-count" in proc.stdout
+    assert "Fix tests failure: Add sentence_count" in proc.stdout.splitlines()[-2]
     s = summary(demo_dir)
     steps = {b["step"]: b for b in s["beads"]}
     assert sorted(b["step"] for b in s["beads"] if b["mr_status"] == "merged") == \
@@ -71,6 +72,8 @@ def test_demo_headless_template(demo_dir: Path) -> None:
     with BeadStore(Town(demo_dir)) as store:  # the culprit's bead holds the failing gate's log tail
         comments = store.get(broken["id"]).comments
         assert any("test_sentence_count" in c.text for c in comments)
+        follow_up = [b for b in store.dependents(broken["id"]) if b.title == "Fix tests failure: Add sentence_count"]
+        assert len(follow_up) == 1 and follow_up[0].priority == 1 and follow_up[0].status == "open"
 
     again = run_demo(demo_dir.parent, "--dir", str(demo_dir), "--agents", "2")
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr

@@ -35,7 +35,8 @@ its polecat gets a FIX_NEEDED mail naming it (the branch stays); a conflicting M
 P1 "resolve conflicts" bead is filed and its polecat is mailed. Follow-up beads have the rig's prefix,
 are ``discovered-from`` the original bead and are filed once per MR and kind: while one is not closed,
 the same MR failing again (``gt mq retry``) adds a comment to it instead; the ``merge_failed`` and
-``merge_conflict`` events name it (``follow_up``, ``conflict_bead``). Then, outside the transaction:
+``merge_conflict`` events name it (``follow_up``, ``conflict_bead``); when the bead finally merges,
+its open follow-ups are closed with it. Then, outside the transaction:
 merged branches are deleted (compare-and-swap). Convoys tracking a merged bead (or named by its MR)
 land in the same transaction when all their beads are closed (``core.convoys.check_landed``).
 """
@@ -408,10 +409,17 @@ class _Effects:
         mail.send(self.town, to, subject, body, self.actor, db=self.db, priority=1)
 
     def merged(self, m: mq.MR, sha: str) -> None:
-        """Close the MR's bead with the merge sha in the reason; mail MERGED to its polecat."""
+        """Close the MR's bead with the merge sha in the reason, and the follow-ups the refinery filed
+        for its earlier failed or conflicting MRs that are still open; mail MERGED to its polecat."""
         if self._bead(m):
-            self.store.close(m.bead, self.actor, reason=f"merged {m.id} into {self.rig.default_branch} at {sha}",
-                             force=True)
+            reason = f"merged {m.id} into {self.rig.default_branch} at {sha}"
+            self.store.close(m.bead, self.actor, reason=reason, force=True)
+            rows = self.db.execute(
+                "SELECT i.id FROM issues i JOIN dependencies d ON d.issue_id = i.id WHERE d.depends_on_id = ? "
+                "AND d.type = 'discovered-from' AND i.external_ref LIKE 'gt-mr:%' AND i.status != 'closed'",
+                [m.bead]).fetchall()
+            for (follow_up,) in rows:
+                self.store.close(str(follow_up), self.actor, reason=f"fixed: {m.bead} {reason}", force=True)
             self.convoys.update(convoys.convoys_tracking(self.store, m.bead))
         if m.convoy and self.store.exists(m.convoy) and self.store.get(m.convoy).issue_type == "convoy":
             self.convoys.add(m.convoy)

@@ -77,6 +77,12 @@ def test_culprit_gets_a_p1_follow_up_bug_filed_once_while_it_is_open(town, tmp_p
     lab.step()
     fresh = events.query(lab.db, types=("merge_failed",))[-1].payload["follow_up"]
     assert fresh not in (None, fix.id) and store.get(fresh).depends_on("discovered-from") == [bad]
+    # the polecat fixes its branch: the new MR merges, closing the bead and its open follow-up
+    repaired = _mr(lab, bad, "toast", {"fixed.txt": "x\n"})
+    assert lab.step().merged == [repaired.id]
+    closed = store.get(fresh)
+    assert closed.status == "closed" and closed.close_reason.startswith(f"fixed: {bad} merged {repaired.id}")
+    assert store.get(fix.id).close_reason == "wrong diagnosis"
 
 
 def test_a_missing_commit_files_no_follow_up(town, tmp_path):

@@ -41,16 +41,6 @@ STALL_TEXT = ("[GAS TOWN] witness: you have been silent for {silent:.0f}s with {
               "Continue the work, or run gt done (--status ESCALATED -m WHY if blocked).")
 GUPP_TEXT = ("[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
              "Run gt prime and work it now.")
-DEFAULT_SPAWN_GRACE = 60.0
-
-
-def setting(town: Town, section: str, key: str, default: float) -> float:
-    """A numeric town setting that may be absent from older templates (``default`` then)."""
-    value = town.config.get(section, {}).get(key, default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
 
 
 @dataclass
@@ -88,8 +78,7 @@ class Witness:
         """The ``[witness]`` thresholds in seconds (and ``max_respawns``)."""
         t = self.town
         return {k: float(t.setting("witness", k)) for k in
-                ("active_window", "stall_after", "gupp_after", "max_respawns")} | {
-                    "spawn_grace": setting(t, "witness", "spawn_grace", DEFAULT_SPAWN_GRACE)}
+                ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace")}
 
     def patrol(self) -> list[Decision]:
         """Classify every polecat of the rig and act (see the module docstring). Returns the decisions."""

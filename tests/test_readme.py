@@ -52,7 +52,6 @@ from tests.conftest import VENV_BIN, git, make_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-TESTS = ROOT / "tests"
 
 # ---------------------------------------------------------------------------------------------------
 # The tables: what this test cannot run itself, and what it substitutes or waits for.
@@ -116,7 +115,7 @@ EXPECT: dict[str, list[str]] = {
 
 @dataclass
 class Command:
-    """One command of a sh block: its text (comment stripped), the README line, the block's section."""
+    """One command of a sh block: its text (comment stripped) and its line (1-based) in README.md."""
 
     text: str
     line: int
@@ -131,11 +130,10 @@ class Block:
     line: int
 
 
-def readme_blocks(text: str | None = None) -> list[Block]:
+def readme_blocks() -> list[Block]:
     """Every fenced block of the README, in order."""
-    md = MarkdownIt("commonmark")
     return [Block(t.info.strip(), t.content, t.map[0] + 1 if t.map else 0)
-            for t in md.parse(README.read_text() if text is None else text) if t.type == "fence"]
+            for t in MarkdownIt("commonmark").parse(README.read_text()) if t.type == "fence"]
 
 
 def readme_inline() -> tuple[list[str], list[str]]:
@@ -188,11 +186,20 @@ def sh_commands(block: Block) -> list[Command]:
 
 
 def all_commands() -> list[Command]:
+    """Every command of every sh block, in README order."""
     return [c for b in readme_blocks() if b.info == "sh" for c in sh_commands(b)]
 
 
 # ---------------------------------------------------------------------------------------------------
 # The tutorial run.
+
+def reader_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a reader's shell: this one without GT_*/BD_* variables or an enclosing tmux,
+    HOME at ``home``, the venv first on PATH (what ``export PATH=...`` in the README does)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_")) and k not in ("TMUX", "TMUX_PANE")}
+    env.update(HOME=str(home), PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}", **extra)
+    return env
+
 
 @dataclass
 class Tutorial:
@@ -233,7 +240,12 @@ def _statuses(t: Tutorial, beads: list[str]) -> list[str]:
     return [by_bead.get(t.ids[b], "") for b in beads]
 
 
+def _on_screen(t: Tutorial, session: str, text: str) -> bool:
+    return text in SessionHost(Town(t.town)).capture(session)
+
+
 WAITS.update({
+    "gt peek myproj-furiosa": ("furiosa's agent is on screen", lambda t: _on_screen(t, "myproj-furiosa", "reading hook")),
     'gt nudge myproj/polecats/nux "work"': ("both polecats ran gt done: two MRs queued",
                                             lambda t: _statuses(t, ["my-a3f", "my-b71"]) == ["queued", "queued"]),
     "gt feed -n 20": ("the engine merged both MRs",
@@ -243,6 +255,7 @@ WAITS.update({
 
 
 def wait_for(t: Tutorial, what: str, ok: Callable[[Tutorial], bool], timeout: float = 90) -> None:
+    """Poll ``ok(t)`` every 0.3 s until it holds; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while not ok(t):
         assert time.monotonic() < deadline, f"waited {timeout:g} s for: {what}"
@@ -263,6 +276,7 @@ def apply_toml_edit(t: Tutorial, block: Block) -> Path:
 
 
 def _merge(doc: Any, new: Any) -> None:
+    """Set every key of ``new`` in ``doc`` (tomlkit documents or dicts), recursing into tables both have."""
     for key, value in new.items():
         if key in doc and hasattr(doc[key], "items") and hasattr(value, "items"):
             _merge(doc[key], value)
@@ -281,8 +295,7 @@ def tutorial(tmp_path: Path):
         "tests/test_greet.py": "from myproj import greet\n\n\ndef test_greet():\n    assert greet('x') == 'hello x'\n",
         "pytest.ini": "[pytest]\npythonpath = .\n",
     })
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_", "TMUX"))}
-    env.update(HOME=str(home), PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}")
+    env = reader_env(home)
     t = Tutorial(home=home, cwd=ROOT, env=env)
     yield t
     if (t.town / "town.toml").is_file():
@@ -340,8 +353,9 @@ def test_the_readme_runs_top_to_bottom(tutorial: Tutorial) -> None:
     assert t.handled == [c.text for c in all_commands()]
     assert set(t.ids) == set(PLACEHOLDERS)
     log = git(t.home / "src" / "myproj", "log", "--oneline", "main")  # the reader's checkout, fast-forwarded
+    assert "Merge polecat/" in log
     for example in ("my-a3f", "my-b71", "my-c9d"):
-        assert f"Merge polecat/" in log and t.ids[example] in log
+        assert t.ids[example] in log
     summary = json.loads((t.town / "run.json").read_text())
     assert summary["outcome"] == "landed" and summary["exit_code"] == 0 and summary["totals"]["merged"] == 4
 
@@ -409,9 +423,7 @@ def test_github_actions_example_runs(tmp_path: Path) -> None:
     })
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_", "TMUX"))}
-    env.update(HOME=str(tmp_path / "home"), RUNNER_TEMP=str(runner_temp), GITHUB_WORKSPACE=str(workspace),
-               PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}")
+    env = reader_env(tmp_path / "home", RUNNER_TEMP=str(runner_temp), GITHUB_WORKSPACE=str(workspace))
     (tmp_path / "home").mkdir()
     ran = []
     try:

@@ -38,7 +38,7 @@ import codecs
 import copy
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyte
@@ -46,6 +46,7 @@ from pyte import control as ctrl
 from pyte.charsets import LAT1_MAP
 from pyte import modes as mo
 from pyte.screens import Char, StaticDefaultDict
+from wcwidth import wcwidth
 
 #: DEC private modes, shifted the way pyte stores them (``mode << 5``).
 DECCKM = 1 << 5            # application cursor keys: arrows send ESC O A instead of CSI A
@@ -63,11 +64,44 @@ _PRIVATE_OK = frozenset({"set_mode", "reset_mode", "erase_in_display", "erase_in
 _MAX_STRING = 4096
 
 
+class DirtyLines(set):
+    """pyte's ``dirty`` set of line numbers that also notes which line objects changed in place.
+
+    Every pyte method that changes a line marks its number here (``add``/``update``); the line
+    object at that number is then noted in ``changed`` (by ``id``). A scroll
+    (:meth:`TerminalScreen.index`, :meth:`TerminalScreen.reverse_index`) moves line objects to other
+    numbers and marks those with :meth:`moved`, which does not note them: a drawing cache keyed by
+    line object (:meth:`Emulator.line_key`) keeps every line that only moved.
+    """
+
+    def __init__(self, screen: pyte.Screen) -> None:
+        super().__init__()
+        self.screen = screen
+        self.changed: set[int] = set()
+
+    def add(self, y: int) -> None:
+        """Line ``y`` changed (its content, not just its place)."""
+        super().add(y)
+        line = self.screen.buffer.get(y)
+        if line is not None:
+            self.changed.add(id(line))
+
+    def update(self, *rows: Iterable[int]) -> None:
+        """Every line of ``rows`` changed."""
+        for group in rows:
+            for y in group:
+                self.add(y)
+
+    def moved(self, rows: Iterable[int]) -> None:
+        """Lines ``rows`` show other line objects now, unchanged ones (a scroll)."""
+        super().update(rows)
+
+
 class TerminalScreen(pyte.Screen):
     """A pyte screen with the alternate screen, REP, SU/SD and replies to the child.
 
     columns, lines: size in cells. respond: called with text the terminal must send back to the child
-    (cursor-position and status reports); ``None`` drops replies.
+    (cursor-position and status reports); ``None`` drops replies. ``dirty`` is a :class:`DirtyLines`.
     """
 
     def __init__(self, columns: int, lines: int, respond: Callable[[str], None] | None = None) -> None:
@@ -76,6 +110,52 @@ class TerminalScreen(pyte.Screen):
         self._last_char = ""
         self._cells: dict[Char, dict[str, Char]] = {}
         super().__init__(columns, lines)
+        self.dirty = DirtyLines(self)
+        self.dirty.update(range(self.lines))
+
+    # ---- scrolling ----------------------------------------------------------------------------------
+    def index(self) -> None:
+        """IND (and a line feed on the bottom margin): pyte's, but the lines of the scroll region are
+        marked as moved, not changed, and the lines outside it are left alone."""
+        top, bottom = self.margins or (0, self.lines - 1)
+        if self.cursor.y != bottom:
+            self.cursor_down()
+            return
+        self.dirty.moved(range(top, bottom + 1))
+        buffer = self.buffer
+        for y in range(top, bottom):
+            buffer[y] = buffer[y + 1]
+        buffer.pop(bottom, None)
+
+    def reverse_index(self) -> None:
+        """RI (and a reverse line feed on the top margin): like :meth:`index`, the other way."""
+        top, bottom = self.margins or (0, self.lines - 1)
+        if self.cursor.y != top:
+            self.cursor_up()
+            return
+        self.dirty.moved(range(top, bottom + 1))
+        buffer = self.buffer
+        for y in range(bottom, top, -1):
+            buffer[y] = buffer[y - 1]
+        buffer.pop(top, None)
+
+    @property
+    def display(self) -> list[str]:
+        """The screen lines as text, like pyte's, except that the stub cell a wide character leaves
+        behind it, when that character was overwritten by a narrow one, shows as a space (pyte 0.8.2
+        raises IndexError on it)."""
+        def render(line: StaticDefaultDict[int, Char]) -> str:
+            out, skip = [], False
+            for x in range(self.columns):
+                data = line[x].data
+                if skip and not data:
+                    skip = False
+                    continue
+                skip = bool(data) and wcwidth(data[0]) == 2
+                out.append(data or " ")
+            return "".join(out)
+
+        return [render(self.buffer[y]) for y in range(self.lines)]
 
     # ---- alternate screen -------------------------------------------------------------------------
     @property
@@ -462,7 +542,20 @@ class Emulator:
         return self.screen.display
 
     def take_dirty(self) -> set[int]:
-        """The line numbers changed since the last call (and forget them)."""
+        """The line numbers to draw again since the last call, changed or scrolled (and forget them)."""
         dirty = {y for y in self.screen.dirty if 0 <= y < self.screen.lines}
         self.screen.dirty.clear()
         return dirty
+
+    def line_key(self, y: int) -> int | None:
+        """An identity of the line shown at row ``y`` (None: a blank row never written). It follows
+        the line when it scrolls to another row and is listed by :meth:`take_changed` once the line
+        changes, so a picture of the line can be kept under it."""
+        line = self.screen.buffer.get(y)
+        return None if line is None else id(line)
+
+    def take_changed(self) -> set[int]:
+        """The line keys (:meth:`line_key`) whose lines changed since the last call (and forget them)."""
+        changed = self.screen.dirty.changed
+        self.screen.dirty.changed = set()
+        return changed

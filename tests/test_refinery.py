@@ -353,13 +353,14 @@ def test_kill_9_of_the_refinery_mid_gate_then_a_new_refinery_finishes_the_batch(
     gt = Path(sys.executable).parent / "gt"
     proc = subprocess.Popen([str(gt), "mq", "process", "proj"], cwd=town.root, env=gt_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pidfile = town.state_dir / "refinery-proj.gate.pid"
     deadline = _time.monotonic() + 30
-    while not started.exists() and _time.monotonic() < deadline:
-        _time.sleep(0.05)
-    assert started.exists(), "the gate never started"
+    while not (started.exists() and pidfile.exists()) and _time.monotonic() < deadline:
+        _time.sleep(0.05)  # the gate runs and its refinery has recorded it (a loaded machine may lag)
+    assert started.exists() and pidfile.exists(), "the gate never started"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    orphan = int((town.state_dir / "refinery-proj.gate.pid").read_text())
+    orphan = int(pidfile.read_text())
     os.kill(orphan, 0)  # the gate outlived its refinery
     assert {m.status for m in mq.list_mrs(lab.db, "proj")} == {"merging"}
     lab.assert_main_safe()

@@ -105,6 +105,9 @@ prefix = ""
 max_batch_size = 4
 # Run red gates again this many times before bisecting (flaky tests).
 retry_flaky = 1
+# Queue order is priority, then age; a waiting MR gains one priority level per this many seconds,
+# so old MRs never starve behind a stream of urgent ones.
+aging_step = 3600
 
 [worktree]
 # Commands run (argv lists) in each new polecat worktree, e.g. [["npm", "ci"]].

@@ -166,8 +166,10 @@ class Refinery:
 
 
 def _aging_step(rig: Rig) -> float:
-    value = rig.config.get("merge_queue", {}).get("aging_step", mq.AGING_STEP_S)
-    return float(value) if isinstance(value, (int, float)) and value > 0 else mq.AGING_STEP_S
+    """``[merge_queue] aging_step`` in seconds (the default when it is not a positive number)."""
+    value = rig.setting("merge_queue", "aging_step")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
+        else mq.AGING_STEP_S
 
 
 class _Batch:

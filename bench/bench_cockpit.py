@@ -1,28 +1,48 @@
-"""The cockpit under load: 30 busy ``sim`` polecats, each printing about 50 lines a second.
+"""The cockpit under load: busy ``sim`` polecats (30 by default), each printing about 50 lines a second,
+against a baseline measured in the same run with no polecats at all.
 
 The cockpit runs as its own process (``gastown-tui --town T``, engine in-process) in a 160x50
-pseudo-terminal whose output is drained by a reader thread, like a real terminal would. Measured:
+pseudo-terminal whose output is drained by a reader thread, like a real terminal would. One cockpit
+lives through four phases:
 
-- the cockpit process's CPU share (utime + stime from ``/proc/PID/stat`` over a window, in % of one
-  core), first with the Mayor's shell shown, then with a busy polecat's terminal streaming;
-- key press to screen update: the time from writing ``?`` to the pty until the help screen's title
-  arrives in the output (a full-screen redraw), median and p95 over the rounds; escape closes it.
+1. ``no polecats``: the town has a rig and the Mayor only (the baseline);
+2. ``N idle polecats``: N polecats slung, each waiting (sleeping) for a flag file;
+3. ``N busy polecats``: the flag is created, every polecat prints ``line i xxx...`` every 20 ms;
+4. ``N busy, polecat streaming``: the cursor moved to the first polecat, whose terminal now streams.
 
-Goals (issue 9): under one core, p95 under 100 ms. The machine's own load (all cores, every process:
-the 30 agents, tmux, the transcript writers) is printed too: on a small machine the agents starve the
-cockpit of CPU time, which shows up as latency although the cockpit itself uses little. The polecats' work is a Python loop (``print``,
+Measured in each phase:
+
+- the cockpit process's CPU share (utime + stime of every thread, ``/proc/PID/stat``, in % of one
+  core), the share of wall time its main thread (the event loop) was runnable but waiting for a CPU
+  (``/proc/PID/schedstat``: a starved process shows up here, not in its CPU share), the machine's
+  busy share (``/proc/stat``, all cores, every process) and the 1-minute load average;
+- key press to screen update, median and p95 over the rounds, for two probes:
+  ``help``: write ``?``, wait for the help screen's title (a modal screen composed and drawn whole;
+  escape closes it and the main screen is redrawn before the next round);
+  ``cursor``: write down / up in the agents tree (focused), wait for the rig row / the Mayor row drawn
+  in the cursor's colour (two lines redrawn: the commonest thing a user does). Not measured while a
+  polecat streams: moving the cursor there switches terminals.
+
+The latency rows carry the no-polecats figure as their baseline, so ``make bench`` prints the ratio.
+Goals (issue 9): under one core, p95 under 100 ms. The polecats' work is a Python loop (``print``,
 ``sleep 0.02``), so the load is the cockpit's, not fork storms.
+
+Smaller runs while iterating: ``BENCH_COCKPIT_QUICK=1`` (10 polecats, 8 rounds, 4 s windows), or set
+``BENCH_COCKPIT_POLECATS``, ``BENCH_COCKPIT_ROUNDS``, ``BENCH_COCKPIT_WINDOW`` (seconds) one by one.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pexpect
@@ -34,12 +54,18 @@ from core.sessions import SessionHost
 from core.sling import Slinger
 from core.town import install_town
 
-POLECATS = 30
-WINDOW_S = 10.0
-ROUNDS = 20
+QUICK = os.environ.get("BENCH_COCKPIT_QUICK", "") not in ("", "0")
+POLECATS = int(os.environ.get("BENCH_COCKPIT_POLECATS", 10 if QUICK else 30))
+ROUNDS = int(os.environ.get("BENCH_COCKPIT_ROUNDS", 8 if QUICK else 20))
+WINDOW_S = float(os.environ.get("BENCH_COCKPIT_WINDOW", 4.0 if QUICK else 8.0))
 HELP_MARK = b"cockpit: keys"
-BUSY = ("```sh\npython3 - <<'EOF'\nimport time\nfor i in range(10**7):\n"
-        "    print(f'line {i} ' + 'x' * 60, flush=True)\n    time.sleep(0.02)\nEOF\n```\n")
+MAIN_MARK = b"Ready beads"  # a panel title the help screen covers: drawn again once it closes
+READY_MARK = b"bench-ready"
+DOWN, UP, ESCAPE = "\x1b[B", "\x1b[A", "\x1b"
+#: The polecats' work: say ready, sleep until FLAG exists, then print a line every 20 ms.
+BUSY = ("```sh\npython3 - <<'EOF'\nimport os, time\nprint('bench-' + 'ready', flush=True)\n"
+        "while not os.path.exists({flag!r}):\n    time.sleep(0.2)\nfor i in range(10**7):\n"
+        "    print(f'line {{i}} ' + 'x' * 60, flush=True)\n    time.sleep(0.02)\nEOF\n```\n")
 
 
 class _Reader(threading.Thread):
@@ -50,6 +76,7 @@ class _Reader(threading.Thread):
         super().__init__(daemon=True)
         self.child = child
         self.buf = bytearray()
+        self.dropped = 0  # bytes dropped from the front of buf (offsets stay absolute)
         self.cond = threading.Condition()
 
     def run(self) -> None:
@@ -64,17 +91,24 @@ class _Reader(threading.Thread):
                 self.buf += data
                 if len(self.buf) > 8 << 20:
                     del self.buf[: 4 << 20]
+                    self.dropped += 4 << 20
                 self.cond.notify_all()
 
     def offset(self) -> int:
         with self.cond:
-            return len(self.buf)
+            return self.dropped + len(self.buf)
+
+    def tail(self, after: int) -> bytes:
+        """The output read after absolute offset ``after`` (what is still kept of it)."""
+        with self.cond:
+            return bytes(self.buf[max(0, after - self.dropped):])
 
     def wait_for(self, mark: bytes, after: int, timeout: float = 5.0) -> float | None:
+        """perf_counter time at which ``mark`` was seen after offset ``after``, or None on timeout."""
         deadline = time.perf_counter() + timeout
         with self.cond:
             while True:
-                start = max(0, min(after, len(self.buf)) - len(mark))
+                start = max(0, after - self.dropped - len(mark) + 1)
                 if self.buf.find(mark, start) >= 0:
                     return time.perf_counter()
                 left = deadline - time.perf_counter()
@@ -83,114 +117,237 @@ class _Reader(threading.Thread):
                 self.cond.wait(left)
 
 
+@dataclass
+class _Usage:
+    """One window: cockpit CPU (% of a core), its main thread's run-queue wait (% of wall time),
+    the machine's busy share (% of all cores) and the 1-minute load average."""
+
+    cpu: float
+    wait: float
+    machine: float
+    load: float
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_share(pid: int, window: float) -> float:
-    c0, t0 = _cpu_seconds(pid), time.perf_counter()
+def _wait_seconds(pid: int) -> float:
+    """Seconds the main thread of ``pid`` spent runnable on a run queue (``/proc/PID/schedstat``)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def _machine_sample() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values), values[3] + values[4]  # total, idle + iowait
+
+
+def _usage(pid: int, window: float) -> _Usage:
+    c0, w0, m0, t0 = _cpu_seconds(pid), _wait_seconds(pid), _machine_sample(), time.perf_counter()
     time.sleep(window)
-    return 100.0 * (_cpu_seconds(pid) - c0) / (time.perf_counter() - t0)
+    c1, w1, m1, t1 = _cpu_seconds(pid), _wait_seconds(pid), _machine_sample(), time.perf_counter()
+    busy = 100.0 * (1 - (m1[1] - m0[1]) / max(1, m1[0] - m0[0]))
+    return _Usage(100.0 * (c1 - c0) / (t1 - t0), 100.0 * (w1 - w0) / (t1 - t0), busy,
+                  float(Path("/proc/loadavg").read_text().split()[0]))
 
 
-def _machine_busy(window: float) -> float:
-    """Share of all cores busy (``/proc/stat``) over ``window`` seconds, in %."""
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
+class _Probe:
+    """Key round trips on the cockpit in ``child``, read back through ``reader``."""
 
-    total0, idle0 = sample()
-    time.sleep(window)
-    total1, idle1 = sample()
-    return 100.0 * (1 - (idle1 - idle0) / max(1, total1 - total0))
+    def __init__(self, child: pexpect.spawn, reader: _Reader, cursor_style: bytes) -> None:
+        self.child = child
+        self.reader = reader
+        self.rig_mark = cursor_style + b"mbench"
+        self.mayor_mark = cursor_style + b"mMayor"
+        self.rng = random.Random(9)
 
-
-def _latencies(child: pexpect.spawn, reader: _Reader) -> list[float]:
-    out = []
-    for _ in range(ROUNDS):
-        after = reader.offset()
+    def _press(self, key: str, mark: bytes) -> float | None:
+        after = self.reader.offset()
         t0 = time.perf_counter()
-        child.send("?")
-        t1 = reader.wait_for(HELP_MARK, after)
-        if t1 is not None:
-            out.append(t1 - t0)
-        child.send("\x1b")
-        time.sleep(0.4)
+        self.child.send(key)
+        t1 = self.reader.wait_for(mark, after)
+        return None if t1 is None else t1 - t0
+
+    def _pause(self) -> None:
+        time.sleep(self.rng.uniform(0.3, 0.6))  # not in step with the cockpit's 1 s snapshot cycle
+
+    def help(self) -> list[float]:
+        """``?`` until the help screen's title is drawn; escape and wait for the main screen."""
+        out = []
+        for _ in range(ROUNDS):
+            took = self._press("?", HELP_MARK)
+            if took is not None:
+                out.append(took)
+            self._press(ESCAPE, MAIN_MARK)
+            self._pause()
+        return out
+
+    def cursor(self) -> list[float]:
+        """Down (Mayor -> rig row) and up again, each until the row is drawn under the cursor."""
+        out = []
+        for _ in range(ROUNDS):
+            for key, mark in ((DOWN, self.rig_mark), (UP, self.mayor_mark)):
+                took = self._press(key, mark)
+                if took is not None:
+                    out.append(took)
+                self._pause()
+        return out
+
+
+#: A raw-mode echo program: the key round trip of a process that does nothing else (the floor).
+ECHO = ("import os, tty\ntty.setraw(0)\nwhile True:\n    data = os.read(0, 64)\n    if not data or data == b'q':\n"
+        "        break\n    os.write(1, b'echo:' + data)\n")
+
+
+def _echo_floor(rounds: int) -> list[float]:
+    """Key round trips of :data:`ECHO` in its own pty (same reader, same pauses as the probes)."""
+    child = pexpect.spawn(sys.executable, ["-c", ECHO], dimensions=(24, 80))
+    child.delaybeforesend = None
+    reader = _Reader(child)
+    reader.start()
+    rng = random.Random(9)
+    out = []
+    try:
+        for _ in range(rounds):
+            after = reader.offset()
+            t0 = time.perf_counter()
+            child.send("x")
+            t1 = reader.wait_for(b"echo:x", after)
+            if t1 is not None:
+                out.append(t1 - t0)
+            time.sleep(rng.uniform(0.1, 0.3))
+    finally:
+        child.send("q")
+        child.close(force=True)
     return out
 
 
+def _cursor_style(reader: _Reader) -> bytes:
+    """The SGR background of the tree cursor (the Mayor row has the cursor at start), as ``48;...``."""
+    found = re.findall(rb"(48;[0-9;]+)mMayor", reader.tail(0))
+    plain = re.findall(rb"(48;[0-9;]+)mbench", reader.tail(0))
+    if not found or not plain or found[-1] == plain[-1]:
+        raise RuntimeError("cannot tell the tree cursor's colour from the cockpit's first frames")
+    return found[-1]
+
+
+def _town(tmp: Path):
+    town, _ = install_town(tmp / "town")
+    with edit_toml(town.config_path) as doc:
+        doc["default_agent"] = "sim"
+        doc["scheduler"]["max_polecats"] = POLECATS + 2
+        doc["scheduler"]["max_polecats_per_rig"] = POLECATS + 2
+    town.reload()
+    repo = tmp / "src"
+    repo.mkdir()
+    (repo / "README.md").write_text("# bench\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"]):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    add_rig(town, "bench", str(repo))
+    return town
+
+
+def _sling_polecats(town, host: SessionHost, flag: Path) -> None:
+    """Sling POLECATS busy beads and wait until every polecat has printed that it is ready."""
+    with BeadStore(town) as store:
+        beads = [store.create(f"busy {i}", actor="bench", prefix="be", description=BUSY.format(flag=str(flag))).id
+                 for i in range(POLECATS)]
+    slinger = Slinger(town, host=host)
+    try:
+        sessions = [slinger.sling(bead, "bench").session for bead in beads]
+    finally:
+        slinger.store.disconnect()
+    deadline = time.monotonic() + 60 + 4 * POLECATS
+    while time.monotonic() < deadline:
+        ready = sum(1 for s in sessions if host.log_path(s).exists() and READY_MARK in host.log_path(s).read_bytes())
+        if ready == len(sessions):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"only {ready}/{len(sessions)} polecats started their work in time")
+
+
+_Phase = tuple[_Usage, list[float], list[float], list[float]]
+
+
+def _measure(pid: int, probe: _Probe, cursor: bool = True) -> _Phase:
+    """Usage over a window, then the help probe, the cursor probe, and the echo floor."""
+    usage = _usage(pid, WINDOW_S)
+    return usage, probe.help(), probe.cursor() if cursor else [], _echo_floor(2 * ROUNDS)
+
+
 def run() -> list[dict]:
-    with tempfile.TemporaryDirectory() as tmp:
-        town, _ = install_town(Path(tmp) / "town")
-        with edit_toml(town.config_path) as doc:
-            doc["default_agent"] = "sim"
-            doc["scheduler"]["max_polecats"] = POLECATS + 2
-            doc["scheduler"]["max_polecats_per_rig"] = POLECATS + 2
-        town.reload()
-        repo = Path(tmp) / "src"
-        repo.mkdir()
-        (repo / "README.md").write_text("# bench\n")
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"],
-                     ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"]):
-            subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-        add_rig(town, "bench", str(repo))
+    phases: dict[str, _Phase] = {}
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        town = _town(tmp)
         host = SessionHost(town)
         env = {**os.environ, "GT_LEDGER_SYNC": "off", "TERM": "xterm-256color", "LC_ALL": "C.UTF-8"}
         env.pop("TMUX", None)
         os.environ["GT_LEDGER_SYNC"] = "off"
+        flag = tmp / "go"
         child = None
         try:
-            with BeadStore(town) as store:
-                beads = [store.create(f"busy {i}", actor="bench", prefix="be", description=BUSY).id
-                         for i in range(POLECATS)]
-            slinger = Slinger(town, host=host)
-            for bead in beads:
-                slinger.sling(bead, "bench")
-            slinger.store.disconnect()
             gastown_tui = str(Path(sys.executable).parent / "gastown-tui")
             child = pexpect.spawn(gastown_tui, ["--town", str(town.root)], dimensions=(50, 160), env=env,
-                                  cwd=tmp)
+                                  cwd=tmp_name)
+            child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default
             reader = _Reader(child)
             reader.start()
             if reader.wait_for(b"Mayor", 0, timeout=30) is None:
                 raise RuntimeError("the cockpit did not draw its agents tree")
             time.sleep(3)  # the Mayor starts, the first snapshots settle
-            idle_cpu = _cpu_share(child.pid, WINDOW_S)
-            lat_idle = _latencies(child, reader)
+            probe = _Probe(child, reader, _cursor_style(reader))
+            phases["no polecats"] = _measure(child.pid, probe)
+            _sling_polecats(town, host, flag)
+            time.sleep(3)
+            phases[f"{POLECATS} idle polecats"] = _measure(child.pid, probe)
+            flag.touch()
+            time.sleep(3)
+            phases[f"{POLECATS} busy polecats"] = _measure(child.pid, probe)
             for _ in range(4):  # Mayor -> rig -> witness -> refinery -> first polecat
-                child.send("\x1b[B")
+                child.send(DOWN)
                 time.sleep(0.2)
             time.sleep(2)
-            busy_cpu = _cpu_share(child.pid, WINDOW_S)
-            machine = _machine_busy(3.0)
-            lat = _latencies(child, reader)
+            phases[f"{POLECATS} busy, polecat streaming"] = _measure(child.pid, probe, cursor=False)
         finally:
-            if child is not None:
+            if child is not None and child.isalive():
                 child.send("q")
                 child.expect(pexpect.EOF, timeout=20)
             host.kill_server()
-    rows = [
-        {"benchmark": "cockpit", "case": f"CPU, {POLECATS} busy polecats, Mayor shown", "value": round(idle_cpu, 1),
-         "unit": "% of a core"},
-        {"benchmark": "cockpit", "case": f"CPU, {POLECATS} busy polecats, polecat streaming", "value": round(busy_cpu, 1),
-         "unit": "% of a core"},
-    ]
-    rows.append({"benchmark": "cockpit", "case": f"machine CPU busy ({os.cpu_count()} cores, all processes)",
-                 "value": round(machine, 1), "unit": "%"})
-    for shown, samples in (("Mayor shown", lat_idle), ("polecat streaming", lat)):
-        if not samples:
-            continue
-        ordered = sorted(samples)
-        rows += [
-            {"benchmark": "cockpit", "case": f"key to screen update, median, {shown}",
-             "value": round(statistics.median(samples) * 1000, 1), "unit": "ms"},
-            {"benchmark": "cockpit", "case": f"key to screen update, p95, {shown} ({len(samples)}/{ROUNDS} rounds)",
-             "value": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 1), "unit": "ms"},
-        ]
+    return _rows(phases)
+
+
+def _rows(phases: dict[str, _Phase]) -> list[dict]:
+    base_usage, base_help, base_cursor, base_echo = phases["no polecats"]
+    rows: list[dict] = []
+
+    def row(case: str, value: float, unit: str, baseline: float | None = None) -> None:
+        rows.append({"benchmark": "cockpit", "case": case, "value": round(value, 1), "unit": unit,
+                     **({"baseline": round(baseline, 1)} if baseline else {})})
+
+    for phase, (usage, help_s, cursor_s, echo_s) in phases.items():
+        first = phase == "no polecats"
+        row(f"{phase}: machine CPU busy ({os.cpu_count()} cores), load avg {usage.load:.1f}", usage.machine, "%")
+        row(f"{phase}: cockpit CPU", usage.cpu, "% of a core", None if first else base_usage.cpu)
+        row(f"{phase}: cockpit main thread waiting for a CPU", usage.wait, "% of wall time")
+        for probe, samples, base in (("help", help_s, base_help), ("cursor", cursor_s, base_cursor),
+                                     ("echo program (floor)", echo_s, base_echo)):
+            if not samples:
+                continue
+            row(f"{phase}: key to screen, {probe}, median", statistics.median(samples) * 1000, "ms",
+                None if first or not base else statistics.median(base) * 1000)
+            row(f"{phase}: key to screen, {probe}, p95 ({len(samples)} samples)", _p95(samples) * 1000, "ms",
+                None if first or not base else _p95(base) * 1000)
     return rows
 
 
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    for r in run():
+        print(r)

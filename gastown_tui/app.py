@@ -59,6 +59,8 @@ QUIT_MESSAGE = ("gastown-tui: cockpit closed. The agents keep running in tmux; r
 TOASTS = {"merged": "information", "merge_failed": "error", "merge_conflict": "error",
           "escalation": "warning", "convoy_landed": "information", "engine_error": "error"}
 FEED_BACKLOG = 50
+#: Seconds between two snapshots read because events came (a wake or the snapshot interval reads at once).
+SNAPSHOT_GAP = 0.5
 SCREENS_DIR = Path(__file__).parent / "screens"
 
 
@@ -180,25 +182,36 @@ class CockpitApp(App):
         """The poller put a new snapshot (and maybe events) in the app's inbox."""
 
     def _poll_loop(self) -> None:
-        """Thread worker: new events every poll_interval, a full snapshot when events came, when
-        woken, or every snapshot_interval. Results go to an inbox the event loop drains (only the
-        newest snapshot counts; the thread never waits for the loop). Errors become toasts."""
+        """Thread worker: new events every poll_interval (delivered at once, for the feed and the
+        toasts); a full snapshot when woken, every snapshot_interval, and when events came but at
+        most every SNAPSHOT_GAP seconds (a busy town writes events all the time: each snapshot is
+        CPU time the event loop's thread would wait for, the GIL being shared). Results go to an
+        inbox the event loop drains (only the newest snapshot counts; the thread never waits for
+        the loop). Errors become toasts."""
         worker = get_current_worker()
         db = connect(self.town.db_path)
         try:
             last_id = _last_event_id(db)
             pending = events.query(db, after_id=max(0, last_id - FEED_BACKLOG))
-            next_snapshot = 0.0
+            changed = True
+            last_snapshot = next_snapshot = 0.0
             while not worker.is_cancelled:
                 try:
                     fresh = events.query(db, after_id=last_id, limit=1000)
                     if fresh:
                         last_id = fresh[-1].id
-                        pending.extend(fresh)
-                    if pending or self._wake.is_set() or time.monotonic() >= next_snapshot:
+                        changed = True
+                    pending.extend(fresh)
+                    now = time.monotonic()
+                    snap = None
+                    if (self._wake.is_set() or now >= next_snapshot
+                            or (changed and now >= last_snapshot + SNAPSHOT_GAP)):
                         self._wake.clear()
                         snap = read_snapshot(self.town, db, self.host, now=self.clock())
-                        next_snapshot = time.monotonic() + self.snapshot_interval
+                        last_snapshot = time.monotonic()
+                        next_snapshot = last_snapshot + self.snapshot_interval
+                        changed = False
+                    if snap is not None or pending:
                         self._deliver(snap, pending, None)
                         pending = []
                 except Exception as exc:  # noqa: BLE001 - a bad read must not stop the cockpit
@@ -231,22 +244,22 @@ class CockpitApp(App):
             return  # closing: the screens are being torn down
         if error is not None:
             self._poll_failed(error)
-        if snap is not None:
-            try:
-                self._apply(snap, new_events)
-            except NoMatches:
-                pass  # a screen is being composed or torn down: the next read shows it all
+        try:
+            self._apply(snap, new_events)
+        except NoMatches:
+            pass  # a screen is being composed or torn down: the next read shows it all
 
-    def _apply(self, snap: TownSnapshot, new_events: list[events.Event]) -> None:
-        self.snapshot = snap
-        self.snapshots += 1
+    def _apply(self, snap: TownSnapshot | None, new_events: list[events.Event]) -> None:
         main = self.main
-        main.apply_snapshot(snap)
-        if self._pending_select and snap.agent(self._pending_select):
-            main.select_agent(self._pending_select)
-            self._pending_select = None
-        if self.screen is not main and self.screen.is_mounted and hasattr(self.screen, "apply_snapshot"):
-            self.screen.apply_snapshot(snap)
+        if snap is not None:
+            self.snapshot = snap
+            self.snapshots += 1
+            main.apply_snapshot(snap)
+            if self._pending_select and snap.agent(self._pending_select):
+                main.select_agent(self._pending_select)
+                self._pending_select = None
+            if self.screen is not main and self.screen.is_mounted and hasattr(self.screen, "apply_snapshot"):
+                self.screen.apply_snapshot(snap)
         main.add_events(new_events)
         for e in new_events:
             self._toast(e)

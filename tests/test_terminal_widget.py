@@ -534,3 +534,61 @@ def test_fast_paths_draw_exactly_what_stock_pyte_draws(pieces):
     cells = lambda screen: [[screen.buffer[y][x] for x in range(12)] for y in range(6)]  # noqa: E731
     assert cells(ours.screen) == cells(stock)
     assert (ours.screen.cursor.x, ours.screen.cursor.y) == (stock.cursor.x, stock.cursor.y)
+
+
+_SCROLLING = st.one_of(_PIECES, st.sampled_from(["\r\n\r\n\r\n", "\x1bM", "\x1bD", "\x1b[2;4r", "\x1b[r", "\x1b[2L",
+                                                 "\x1b[M", "\x1b[2S", "\x1b[T", "\x1b[?1049h", "\x1b[?1049l"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_SCROLLING, max_size=8), max_size=12))
+def test_line_keys_follow_scrolled_lines_and_every_change_is_reported(chunks):
+    """What the terminal widget's strip cache relies on: a line kept under its key is still the text
+    shown wherever that key is now, unless ``take_changed`` listed the key."""
+    emulator = Emulator(12, 6)
+    kept: dict[int, tuple[object, str]] = {}  # key -> (the line, held so the key stays unique; its text)
+    for chunk in chunks:
+        emulator.feed("".join(chunk).encode())
+        for key in emulator.take_changed():
+            kept.pop(key, None)
+        emulator.take_dirty()
+        shown = emulator.display()
+        for y in range(6):
+            key = emulator.line_key(y)
+            if key is None:
+                continue
+            if key in kept:
+                assert kept[key][1] == shown[y], f"row {y} shows a line changed without being reported"
+            kept[key] = (emulator.screen.buffer[y], shown[y])
+
+
+def test_a_scroll_moves_line_keys_and_changes_only_the_new_line():
+    emulator = Emulator(10, 3)
+    emulator.feed(b"a\r\nb\r\nc")
+    emulator.take_changed()
+    emulator.take_dirty()
+    keys = [emulator.line_key(y) for y in range(3)]
+    emulator.feed(b"\r\nd")
+    assert [emulator.line_key(0), emulator.line_key(1)] == keys[1:]
+    assert emulator.take_changed() == {emulator.line_key(2)}
+    assert emulator.take_dirty() == {0, 1, 2}
+
+
+@run_async
+async def test_scrolled_lines_are_not_drawn_again(tmp_path):
+    argv = script(tmp_path, r"""
+        import sys, time
+        for n in range(600):
+            sys.stdout.write(f"line {n}\n"); sys.stdout.flush()
+            time.sleep(0.03)
+    """)
+    app = TermApp(argv)
+    async with app.run_test(size=(60, 20)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: screen_has(term, "line 25"), what="the screen scrolling")
+        rebuilt: list[int] = []
+        render_row = term._render_row
+        term._render_row = lambda y, base: rebuilt.append(y) or render_row(y, base)
+        await wait_for(pilot, lambda: screen_has(term, "line 40"), what="more lines")
+        assert rebuilt and set(rebuilt) <= {16, 17, 18, 19}, sorted(set(rebuilt))
+        term.stop()

@@ -107,15 +107,20 @@ class AgentsTree(Tree[str]):
                 self.select_key(found)
 
     def _walk_relabel(self, labels: dict[str, Text], snap: TownSnapshot) -> None:
+        """Set the labels that changed (each ``set_label`` redraws its line, even with the same text)."""
         stack = list(self.root.children)
         while stack:
             node = stack.pop()
             data = node.data or ""
             if data.startswith("rig:"):
-                node.set_label(self._rig_label(data[4:], snap))
+                label = self._rig_label(data[4:], snap)
                 stack.extend(node.children)
             elif data in labels:
-                node.set_label(labels[data])
+                label = labels[data]
+            else:
+                continue
+            if label != node.label:
+                node.set_label(label)
 
     def _colour(self, variable: str) -> str:
         try:

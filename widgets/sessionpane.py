@@ -21,6 +21,7 @@ class SessionPane(Container):
         self.session: str | None = None
         self.terminal: TerminalView | None = None
         self._note = Static("", classes="pane-note")
+        self._note_text = ""
 
     def compose(self):
         yield self._note
@@ -38,11 +39,20 @@ class SessionPane(Container):
         self.mount(self.terminal)
 
     def show_note(self, note: str, session: str | None = None) -> None:
-        """Show ``note`` instead of a terminal (``session``: what the pane is about, if anything)."""
+        """Show ``note`` instead of a terminal (``session``: what the pane is about, if anything).
+        Showing the note already shown redraws nothing."""
         self._drop_terminal()
         self.session = session
-        self._note.update(note)
+        if note != self._note_text:
+            self._note_text = note
+            self._note.update(note)
         self._note.display = True
+
+    def set_title(self, title: str) -> None:
+        """Put ``title`` on the pane's border (a repaint only when it changes: setting Textual's
+        ``border_title`` always repaints the whole pane)."""
+        if title != self.border_title:
+            self.border_title = title
 
     def _drop_terminal(self) -> None:
         if self.terminal is not None:

@@ -13,7 +13,8 @@ How it works:
   (pyte, patched); replies such as cursor-position reports are written straight back.
 - Redraws are batched: at most ``MAX_FPS`` (30) per second, and only the lines pyte marked dirty are
   refreshed; each line is drawn once into a ``Strip`` kept in an LRU cache (the Line API, like
-  Toolong's log view), the cursor cell is overlaid when the widget has focus.
+  Toolong's log view) under its line object (``Emulator.line_key``), so a line that scrolled is not
+  drawn again; the cursor cell is overlaid when the widget has focus.
 - Focused = attached: every key goes to the child, encoded as xterm does (arrows honour DECCKM, F-keys,
   modifiers as ``CSI 1;m x``, ctrl and alt combinations, bracketed paste), except the detach chord
   ``ctrl+]`` (``DETACH_KEY``) which posts ``TerminalView.Detached`` and gives the focus back.
@@ -209,7 +210,8 @@ class TerminalView(Widget, can_focus=True):
         self._reading = False
         self._shown = False
         self._outbox = bytearray()
-        self._strips: LRUCache[int, Strip] = LRUCache(1024)
+        # line key (Emulator.line_key) -> (the line, its strip); the line is held so its key stays unique
+        self._strips: LRUCache[int, tuple[object, Strip]] = LRUCache(512)
         self._styles: dict[tuple, Style] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
@@ -371,10 +373,14 @@ class TerminalView(Widget, can_focus=True):
         base = self.visual_style.rich_style
         if y >= screen.lines:
             return Strip.blank(width, base)
-        strip = self._strips.get(y)
-        if strip is None:
+        key = self.emulator.line_key(y)
+        cached = self._strips.get(key) if key is not None else None
+        if cached is None:
             strip = self._render_row(y, base).adjust_cell_length(width, base)
-            self._strips[y] = strip
+            if key is not None:
+                self._strips[key] = (screen.buffer[y], strip)
+        else:
+            strip = cached[1]
         cursor = screen.cursor
         if self.has_focus and not cursor.hidden and cursor.y == y and self._child is not None:
             x = min(cursor.x, screen.columns - 1, width - 1)
@@ -444,8 +450,8 @@ class TerminalView(Widget, can_focus=True):
         if not dirty:
             return
         self.frames += 1
-        for y in dirty:
-            self._strips.discard(y)
+        for key in self.emulator.take_changed():
+            self._strips.discard(key)
         width = self.size.width
         for start, count in _runs(sorted(dirty)):
             self.refresh(Region(0, start, width, count))

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static, Tree
+from textual.widgets import Static, Tree
 
 from gastown_tui.screens.modals import (ConfirmModal, FormulaModal, FormulaRun, NewBead, NewBeadModal,
                                         NewConvoyModal, NudgeModal, SlingChoice, SlingModal)
@@ -24,6 +24,7 @@ from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.feed import Feed
+from widgets.footer import CockpitFooter
 from widgets.refinery import RefineryQueue
 from widgets.sessionpane import SessionPane
 from widgets.terminal import TerminalView
@@ -32,17 +33,28 @@ from widgets.townview import MAYOR_SESSION, Agent, TownSnapshot
 if TYPE_CHECKING:
     from gastown_tui.app import CockpitApp
 
+#: Name of the installed help screen.
+HELP_SCREEN = "help"
+
 
 class TownHeader(Static):
     """One line: town, rigs, polecats working/idle/stalled, queue depth, engine state."""
 
+    def __init__(self, content: str, *, id: str | None = None) -> None:
+        super().__init__(content, id=id)
+        self._shown = content
+
     def show(self, snap: TownSnapshot, engine: str) -> None:
-        """Render the counts of ``snap`` and the ``engine`` state word."""
+        """Render the counts of ``snap`` and the ``engine`` state word (nothing is redrawn when they
+        read the same as before; the line's height never changes, so no layout either)."""
         tmux = "" if snap.tmux_up else "  ·  tmux: down"
-        self.update(f"⛽ Gas Town [b]{snap.town}[/b]  ·  rigs {len(snap.rigs)}  ·  polecats "
-                    f"[b]{snap.count('working')}[/b] working, {snap.count('idle')} idle, "
-                    f"{snap.count('stalled')} stalled, {snap.count('zombie')} zombie  ·  queue {snap.queue_depth}"
-                    f"  ·  problems {len(snap.problems)}  ·  engine: {engine}{tmux}")
+        text = (f"⛽ Gas Town [b]{snap.town}[/b]  ·  rigs {len(snap.rigs)}  ·  polecats "
+                f"[b]{snap.count('working')}[/b] working, {snap.count('idle')} idle, "
+                f"{snap.count('stalled')} stalled, {snap.count('zombie')} zombie  ·  queue {snap.queue_depth}"
+                f"  ·  problems {len(snap.problems)}  ·  engine: {engine}{tmux}")
+        if text != self._shown:
+            self._shown = text
+            self.update(text, layout=False)
 
 
 class MainScreen(Screen):
@@ -98,7 +110,7 @@ class MainScreen(Screen):
             with Vertical(id="right"):
                 yield panels["ready"]
                 yield panels["refinery"]
-        yield Footer()
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._ready)
@@ -152,9 +164,9 @@ class MainScreen(Screen):
         info = snap.sessions.get(session) if snap and session else None
         if session and info is not None:
             pane.show_session(session, self.cockpit.host.attach_argv(session))
-            pane.border_title = f"Session {session}"
+            pane.set_title(f"Session {session}")
             return
-        pane.border_title = f"Session {agent.key}"
+        pane.set_title(f"Session {agent.key}")
         pane.show_note(self._why_no_session(agent), session)
 
     @staticmethod
@@ -313,9 +325,13 @@ class MainScreen(Screen):
         self.app.push_screen(MailScreen())
 
     def action_help(self) -> None:
+        """Show the keys. The help screen is built once and kept (installed): opening it again only
+        draws it."""
         from gastown_tui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        if not self.app.is_screen_installed(HELP_SCREEN):
+            self.app.install_screen(HelpScreen(), HELP_SCREEN)
+        self.app.push_screen(HELP_SCREEN)
 
     def select_agent(self, key: str) -> None:
         """Show agent ``key``'s terminal and put the tree cursor on it (from the problems view)."""

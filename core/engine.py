@@ -38,7 +38,6 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import filelock
@@ -46,11 +45,12 @@ import filelock
 from core import events, nudge
 from core.atomic import atomic_write_text
 from core.beads.store import BeadStore
-from core.beads.sync import ENGINE_PID_FILE, sync
+from core.beads.sync import sync
 from core.db import connect, transaction
 from core.deacon import Deacon
 from core.errors import Conflict, GtError
 from core.feed import Subscriptions
+from core.pidfile import ENGINE_PID_FILE, engine_pid, pid_alive
 from core.rigs import list_rigs
 from core.scheduler import Scheduler
 from core.sessions import SessionHost
@@ -69,35 +69,6 @@ WATCHED = ("town.db", "town.db-wal")
 
 class EngineRunning(Conflict):
     """Another engine holds the town's lock."""
-
-
-def pid_alive(pid: int) -> bool:
-    """True if process ``pid`` exists and is not a zombie (Linux /proc, else ``kill -0``)."""
-    if pid <= 0:
-        return False
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-        return raw[raw.rfind(")") + 2:raw.rfind(")") + 3] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def engine_pid(town: Town) -> int | None:
-    """The pid of the town's running engine (from ``.gastown/engine.pid``), or None."""
-    try:
-        pid = int((town.state_dir / ENGINE_PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return pid if pid_alive(pid) else None
 
 
 class Engine:

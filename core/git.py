@@ -2,7 +2,8 @@
 
 Split (DESIGN section 4, measured on a 3,000-file repository): dulwich in-process for reads, clones
 of rigs and the ledger commits of the town repository; the git CLI (argv lists, never a shell string)
-for worktrees, merges, rebases and pushes, where dulwich is slower or unsafe.
+for worktrees, merges, rebases and pushes, where dulwich is slower or unsafe. dulwich is imported by
+the functions that use it (about 70 ms), so a ``gt`` command that never touches git does not pay for it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-
-from dulwich import porcelain
-from dulwich.errors import NotGitRepository
-from dulwich.repo import Repo
+from typing import TYPE_CHECKING
 
 from core.errors import GitError
+
+if TYPE_CHECKING:
+    from dulwich.repo import Repo
 
 HQ_IDENTITY = b"gastown <gastown@localhost>"
 
@@ -30,6 +31,9 @@ def open_repo(path: str | os.PathLike[str]) -> Iterator[Repo]:
 
     Raises GitError if ``path`` is not a git repository.
     """
+    from dulwich.errors import NotGitRepository
+    from dulwich.repo import Repo
+
     try:
         repo = Repo(str(path))
     except (NotGitRepository, FileNotFoundError, NotADirectoryError) as exc:
@@ -42,6 +46,9 @@ def open_repo(path: str | os.PathLike[str]) -> Iterator[Repo]:
 
 def is_repo(path: str | os.PathLike[str]) -> bool:
     """True if ``path`` is a git repository (work tree or bare)."""
+    from dulwich.errors import NotGitRepository
+    from dulwich.repo import Repo
+
     try:
         Repo(str(path)).close()
     except (NotGitRepository, FileNotFoundError, NotADirectoryError):
@@ -51,6 +58,8 @@ def is_repo(path: str | os.PathLike[str]) -> bool:
 
 def init_repo(path: str | os.PathLike[str], branch: str = "main") -> None:
     """Create a non-bare repository at ``path`` whose HEAD points at ``branch`` (dulwich)."""
+    from dulwich.repo import Repo
+
     Path(path).mkdir(parents=True, exist_ok=True)
     repo = Repo.init(str(path))
     try:
@@ -70,6 +79,8 @@ def commit_paths(
     Returns the new commit sha (hex), or None when nothing changed.
     Raises GitError if ``repo_path`` is not a repository.
     """
+    from dulwich import porcelain
+
     with open_repo(repo_path) as repo:
         root = Path(repo_path)
         present = [p for p in paths if (root / p).exists()]
@@ -129,6 +140,8 @@ def clone_bare(url: str, dest: str | os.PathLike[str]) -> str:
         if not is_repo(local):
             raise GitError(f"{url} is not a git repository: run 'git init' there or give another path")
         source = str(local.resolve())
+    from dulwich import porcelain
+
     try:
         repo = porcelain.clone(source, str(dest), bare=True, checkout=False, errstream=io.BytesIO())
     except BaseException as exc:

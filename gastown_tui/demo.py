@@ -45,7 +45,7 @@ from core.beads.store import BeadStore
 from core.config import edit_toml
 from core.convoys import close as close_convoy
 from core.convoys import list_convoys
-from core.engine import engine_pid
+from core.pidfile import engine_pid
 from core.errors import Conflict, GtError, NotFound
 from core.gates import GateConfig, load_gates, run_gates
 from core.rigs import RESERVED, add_rig, list_rigs, load_rig, remove_rig

@@ -15,6 +15,7 @@ import pytest
 from core import git as gitmod
 from core.beads import BeadStore
 from core.beads import sync as ledger_sync
+from core.pidfile import ENGINE_PID_FILE, engine_pid
 from core.rigs import add_rig
 from core.town import Town
 from tests.conftest import FIXTURES, make_repo
@@ -235,9 +236,9 @@ def test_a_command_without_an_engine_gets_its_change_committed(run_gt, town: Tow
 
 
 def test_a_live_engine_takes_over_the_sync(town: Town, tmp_path: Path) -> None:
-    pid_file = town.state_dir / ledger_sync.ENGINE_PID_FILE
+    pid_file = town.state_dir / ENGINE_PID_FILE
     pid_file.write_text(str(os.getpid()))
-    assert ledger_sync.engine_running(town)
+    assert engine_pid(town) is not None
     with BeadStore(town) as store:
         store.create("x", actor="t", prefix="hq")
         assert ledger_sync.request_sync(town, store, env={"GT_LEDGER_SYNC": "auto"}) == "engine"
@@ -245,9 +246,9 @@ def test_a_live_engine_takes_over_the_sync(town: Town, tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     pid_file.write_text(str(dead.pid))
-    assert not ledger_sync.engine_running(town)
+    assert not engine_pid(town) is not None
     pid_file.write_text("garbage")
-    assert not ledger_sync.engine_running(town)
+    assert not engine_pid(town) is not None
 
 
 def test_bead_commands_do_not_import_the_ui_stack() -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from core import git, mq, scheduler
 from core.beads.store import BeadStore
-from core.engine import engine_pid
+from core.pidfile import engine_pid
 from core.sessions import SessionHost
 from tests.conftest import VENV_BIN
 from tests.test_engine_support import EngineThread, configure, wait_for

@@ -30,6 +30,7 @@ from filelock import FileLock
 from core import git
 from core.beads import jsonl
 from core.beads.store import BeadStore
+from core.pidfile import engine_pid
 from core.town import Town, is_town
 
 DEBOUNCE_S = 1.0
@@ -37,7 +38,6 @@ MAX_DELAY_S = 10.0
 #: A pending flusher that has not shown a heartbeat for this long is presumed dead.
 STALE_S = 30.0
 PENDING_KEY = "sync.pending"
-ENGINE_PID_FILE = "engine.pid"
 LEDGER_REL = ".beads/issues.jsonl"
 MODES = ("auto", "now", "off")
 
@@ -53,23 +53,6 @@ class SyncResult:
 
     def as_dict(self) -> dict[str, object]:
         return {"commit": self.commit, "changed": self.changed, "exported": self.exported}
-
-
-def engine_running(town: Town) -> bool:
-    """True if ``.gastown/engine.pid`` names a live process."""
-    try:
-        pid = int((town.state_dir / ENGINE_PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sync_mode(env: Mapping[str, str] | None = None) -> str:
@@ -119,7 +102,7 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
     mode = sync_mode(env)
     if mode == "off":
         return "off"
-    if engine_running(town):
+    if engine_pid(town) is not None:
         return "engine"
     if mode == "now":
         sync(town, store=store)

@@ -85,7 +85,7 @@ def down(ctx: click.Context, timeout: float) -> None:
 
 def _status(town: Town) -> dict[str, Any]:
     from core import convoys, mq
-    from core.engine import engine_pid
+    from core.pidfile import engine_pid
 
     store = BeadStore(town)
     try:

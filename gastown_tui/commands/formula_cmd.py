@@ -194,7 +194,7 @@ def formula_run(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_n
     merged. Prints the convoy id (follow it with 'gt convoy show ID')."""
     from core import runs
     from core.beads import sync as ledger_sync
-    from core.engine import engine_pid
+    from core.pidfile import engine_pid
 
     town = town_from(ctx)
     rig = _rig(town, rig_name)

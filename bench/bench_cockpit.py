@@ -22,6 +22,12 @@ Measured in each phase:
   ``cursor``: write down / up in the agents tree (focused), wait for the rig row / the Mayor row drawn
   in the cursor's colour (two lines redrawn: the commonest thing a user does). Not measured while a
   polecat streams: moving the cursor there switches terminals.
+- the floor: the same round trip through a raw-mode echo program in its own pty (a process that
+  does nothing else), so a slow figure can be told apart from a machine that cannot do better.
+
+Latency is counted from the write to the pty (pexpect's default 50 ms sleep before each send is
+turned off). The machine is shared: the no-polecats baseline of the same run, the load average and
+the floor say how busy it was.
 
 The latency rows carry the no-polecats figure as their baseline, so ``make bench`` prints the ratio.
 Goals (issue 9): under one core, p95 under 100 ms. The polecats' work is a Python loop (``print``,

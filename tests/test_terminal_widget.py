@@ -25,7 +25,7 @@ from rich.color import Color
 from textual.app import App, ComposeResult
 
 from widgets.emulator import Emulator
-from widgets.terminal import TerminalView, encode_key, pyte_color
+from widgets.terminal import MAX_FPS, MIN_FPS, TerminalView, encode_key, pyte_color
 
 PY = sys.executable
 
@@ -317,18 +317,22 @@ async def test_paste_is_bracketed_when_the_child_asks(tmp_path):
         term.stop()
 
 
-@run_async
-async def test_redraws_are_batched_and_hidden_terminals_stop_reading(tmp_path):
-    argv = script(tmp_path, r"""
+def stream_script(tmp_path: Path, pause: float) -> list[str]:
+    """argv of a child printing ``line N`` lines for 30 s, ``pause`` seconds apart."""
+    return script(tmp_path, rf"""
         import sys, time
         n = 0
         end = time.time() + 30
         while time.time() < end:
             n += 1
-            sys.stdout.write(f"line {n}\n"); sys.stdout.flush()
-            time.sleep(0.001)
+            sys.stdout.write(f"line {{n}}\n"); sys.stdout.flush()
+            time.sleep({pause})
     """)
-    app = TermApp(argv)
+
+
+@run_async
+async def test_redraws_are_batched_and_hidden_terminals_stop_reading(tmp_path):
+    app = TermApp(stream_script(tmp_path, 0.001))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
         await wait_for(pilot, lambda: term.frames > 0, what="first frame")
@@ -345,6 +349,19 @@ async def test_redraws_are_batched_and_hidden_terminals_stop_reading(tmp_path):
         term.display = True
         await wait_for(pilot, lambda: term.screen_text() != frozen, what="output after show")
         assert term._reading
+        term.stop()
+
+
+@run_async
+async def test_a_stream_is_drawn_less_often_while_redraws_come_late(tmp_path):
+    app = TermApp(stream_script(tmp_path, 0.002))
+    async with app.run_test(size=(80, 24)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_for(pilot, lambda: term.frames > 0, what="first frame")
+        busy = app.set_interval(0.02, lambda: time.sleep(0.15))  # the event loop keeps falling behind
+        await wait_for(pilot, lambda: term.frame_interval == pytest.approx(1 / MIN_FPS), what="backing off")
+        busy.stop()
+        await wait_for(pilot, lambda: term.frame_interval < 0.5 / MIN_FPS + 0.5 / MAX_FPS, what="catching up")
         term.stop()
 
 

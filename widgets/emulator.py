@@ -118,26 +118,27 @@ class TerminalScreen(pyte.Screen):
         """IND (and a line feed on the bottom margin): pyte's, but the lines of the scroll region are
         marked as moved, not changed, and the lines outside it are left alone."""
         top, bottom = self.margins or (0, self.lines - 1)
-        if self.cursor.y != bottom:
+        if self.cursor.y == bottom:
+            self._scroll(bottom, top, 1)
+        else:
             self.cursor_down()
-            return
-        self.dirty.moved(range(top, bottom + 1))
-        buffer = self.buffer
-        for y in range(top, bottom):
-            buffer[y] = buffer[y + 1]
-        buffer.pop(bottom, None)
 
     def reverse_index(self) -> None:
         """RI (and a reverse line feed on the top margin): like :meth:`index`, the other way."""
         top, bottom = self.margins or (0, self.lines - 1)
-        if self.cursor.y != top:
+        if self.cursor.y == top:
+            self._scroll(top, bottom, -1)
+        else:
             self.cursor_up()
-            return
-        self.dirty.moved(range(top, bottom + 1))
+
+    def _scroll(self, vacated: int, filled: int, step: int) -> None:
+        """Scroll the rows from ``filled`` to ``vacated``: each takes the line of the row ``step``
+        further (+1: the one below, a scroll up; -1: the one above), row ``vacated`` is left blank."""
+        self.dirty.moved(range(min(vacated, filled), max(vacated, filled) + 1))
         buffer = self.buffer
-        for y in range(bottom, top, -1):
-            buffer[y] = buffer[y - 1]
-        buffer.pop(top, None)
+        for y in range(filled, vacated, step):
+            buffer[y] = buffer[y + step]
+        buffer.pop(vacated, None)
 
     @property
     def display(self) -> list[str]:
@@ -295,6 +296,7 @@ class TerminalScreen(pyte.Screen):
                     ch = data[end - 1]
                     cell = cells.get(ch) or cells.setdefault(ch, attrs._replace(data=ch))
                     self.buffer[cursor.y][columns - 1] = cell
+                    self.dirty.add(cursor.y)
                     cursor.x = columns
                     break
                 self.dirty.add(cursor.y)

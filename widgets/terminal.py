@@ -12,7 +12,11 @@ How it works:
   (``loop.add_reader`` on the non-blocking master fd) and parsed by ``widgets.emulator.Emulator``
   (pyte, patched); replies such as cursor-position reports are written straight back.
 - Redraws are batched: at most ``MAX_FPS`` (30) per second, and only the lines pyte marked dirty are
-  refreshed; each line is drawn once into a ``Strip`` kept in an LRU cache (the Line API, like
+  refreshed. The first change after a quiet spell is drawn at once (typing echoes without delay);
+  a stream is drawn at the frame rate, which backs off towards ``MIN_FPS`` while redraws fire late
+  (the event loop is busy, or the machine is: on two cores busy with thirty agents a terminal at
+  30 frames a second took a fifth of a core and made the cockpit's keys wait) and comes back when
+  they are on time; each line is drawn once into a ``Strip`` kept in an LRU cache (the Line API, like
   Toolong's log view) under its line object (``Emulator.line_key``), so a line that scrolled is not
   drawn again; the cursor cell is overlaid when the widget has focus.
 - Focused = attached: every key goes to the child, encoded as xterm does (arrows honour DECCKM, F-keys,
@@ -53,8 +57,9 @@ from widgets.emulator import Emulator
 
 #: The chord that leaves an attached terminal (Textual's name for ctrl+], byte 0x1d).
 DETACH_KEY = "ctrl+right_square_bracket"
-#: Redraws per second at most.
+#: Redraws per second at most, and the rate a stream is drawn at when redraws keep falling behind.
 MAX_FPS = 30
+MIN_FPS = 10
 #: Bytes read from the pty per reader callback.
 READ_SIZE = 65536
 
@@ -215,6 +220,8 @@ class TerminalView(Widget, can_focus=True):
         self._styles: dict[tuple, Style] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
+        self._flush_due = 0.0
+        self.frame_interval = 1.0 / MAX_FPS  # seconds between two redraws of a stream (adapts)
         self._cursor_drawn: tuple[int, int] | None = None
         self._reap_timer = None
 
@@ -432,13 +439,22 @@ class TerminalView(Widget, can_focus=True):
     def _schedule_flush(self) -> None:
         if self._flush_handle is not None:
             return
-        delay = max(0.0, self._last_flush + 1.0 / MAX_FPS - time.monotonic())
+        now = time.monotonic()
+        delay = max(0.0, self._last_flush + self.frame_interval - now)
+        self._flush_due = now + delay
         self._flush_handle = asyncio.get_running_loop().call_later(delay, self._flush)
 
     def _flush(self) -> None:
-        """Repaint the dirty lines (at most MAX_FPS times a second)."""
+        """Repaint the dirty lines (at most MAX_FPS times a second); adapt the frame interval to how
+        late this call came (more than a frame late: 1.5 times longer, up to 1/MIN_FPS; on time:
+        back towards 1/MAX_FPS)."""
         self._flush_handle = None
-        self._last_flush = time.monotonic()
+        now = time.monotonic()
+        if now - self._flush_due > 1.0 / MAX_FPS:
+            self.frame_interval = min(1.0 / MIN_FPS, self.frame_interval * 1.5)
+        else:
+            self.frame_interval = max(1.0 / MAX_FPS, self.frame_interval * 0.9)
+        self._last_flush = now
         dirty = self.emulator.take_dirty()
         cursor = self.emulator.screen.cursor
         position = (cursor.y, cursor.x)

@@ -9,6 +9,7 @@ where they apply). Blocking work (sling, nuke, nudge, SQLite writes, tmux) goes 
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
@@ -116,8 +117,13 @@ class MainScreen(Screen):
         self.call_after_refresh(self._ready)
 
     def _ready(self) -> None:
-        """The panels are mounted: show what arrived before."""
+        """The panels are mounted: show what arrived before. Everything built so far (the app, its
+        widgets, the engine, the imported modules) lives as long as the cockpit: it is collected
+        once and frozen out of the garbage collector's view, whose full passes otherwise walked it
+        all again and again, pausing the event loop 80 to 160 ms each (``bench/bench_cockpit.py``)."""
         self._composed = True
+        gc.collect()
+        gc.freeze()
         self.query_one(SessionPane).show_note("starting the Mayor...")
         if self.snapshot is not None:
             self.apply_snapshot(self.snapshot)

@@ -95,6 +95,7 @@ def sim_town(town: Town, git_repo: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     """A town whose default agent is ``sim``, with rig ``demo``; its tmux server is killed afterwards."""
     monkeypatch.setenv("GT_LEDGER_SYNC", "off")
     monkeypatch.setenv("BD_ACTOR", "tester")
+    monkeypatch.setenv("SHELL", "/bin/sh")  # the Mayor's shell, without the machine's ~/.bashrc
     with edit_toml(town.config_path) as doc:
         doc["default_agent"] = "sim"
     town.reload()

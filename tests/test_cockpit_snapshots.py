@@ -31,6 +31,8 @@ from gastown_tui.screens.modals import SlingModal
 from gastown_tui.screens.problems import ProblemsScreen
 from tests.conftest import make_repo
 from widgets.beads import ReadyBeads
+from widgets.convoys import ConvoyList
+from widgets.refinery import RefineryQueue
 from widgets.sessionpane import SessionPane
 
 SIZE = (160, 50)
@@ -112,8 +114,17 @@ async def settle(pilot, app: CockpitApp) -> None:
         assert time.monotonic() < deadline, "the main screen did not compose"
         await pilot.pause(0.05)
     pane = app.main.query_one(SessionPane)
-    while not (app.snapshot and app.snapshots >= 2 and pane.terminal is not None
-               and any("queued" in line for line in pane.terminal.screen_text())):
+    main = app.main
+
+    def shown() -> bool:  # every panel holds the snapshot's rows (a dialog opened later hides the tables)
+        snap = app.snapshot
+        return bool(snap and app.snapshots >= 2 and pane.terminal is not None
+                    and any("queued" in line for line in pane.terminal.screen_text())
+                    and main.query_one(ConvoyList).row_count == len(snap.convoys)
+                    and main.query_one(ReadyBeads).row_count == len(snap.ready)
+                    and main.query_one(RefineryQueue).row_count == len(snap.mrs))
+
+    while not shown():
         assert time.monotonic() < deadline, "the cockpit did not show the town"
         await pilot.pause(0.05)
     frames = -1

@@ -169,7 +169,8 @@ class SessionHost:
         if check and proc.returncode != 0:
             err = (proc.stderr or proc.stdout).strip().splitlines()
             msg = err[-1] if err else f"exit status {proc.returncode}"
-            if "no server running" in msg or "error connecting to" in msg:
+            if "no server running" in msg or "error connecting to" in msg or "no current target" in msg:
+                # the last: a server with no session left, exiting (exit-empty) as we asked it
                 raise _ServerDown(f"no tmux server on socket {self.socket}: no session is running")
             if "can't find" in msg or "no such" in msg or "session not found" in msg:
                 raise NotFound(f"no session found ({msg}): see the running ones with 'gt peek'")

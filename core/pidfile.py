@@ -1,4 +1,5 @@
-"""The engine's pid file (``.gastown/engine.pid``): whether a town's engine runs, and which process it is.
+"""Process liveness: :func:`pid_alive` (used for sessions and the engine), and the engine's pid file
+(``.gastown/engine.pid``): whether a town's engine runs, and which process it is.
 
 Kept apart from :mod:`core.engine` so that commands asking only "is an engine up?" (``gt status``, the
 ledger sync after every ``gt`` command) do not import the engine and its loops.

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from core import transcripts
 from core.atomic import atomic_write_text
 from core.errors import Conflict, GtError, NotFound
+from core.pidfile import pid_alive
 
 if TYPE_CHECKING:
     from core.town import Town
@@ -231,7 +232,7 @@ class SessionHost:
         session whose name is in the list (tells a live agent from the bare shell it left behind).
         """
         info = self.info(name)
-        if info is None or not info.alive or not _alive(info.pid):
+        if info is None or not info.alive or not pid_alive(info.pid):
             return False
         if not process_names:
             return True
@@ -414,7 +415,7 @@ class SessionHost:
         info = self._need(name)
         root = info.pid
         members = {p.pid for p in _session_procs(root)}
-        if _alive(root):
+        if pid_alive(root):
             members.add(root)
         try:
             self._run("kill-session", "-t", f"={name}")
@@ -426,7 +427,7 @@ class SessionHost:
         sent_term = sent_kill = False
         while True:
             members |= {p.pid for p in _session_procs(root)}
-            left = {pid for pid in members if _alive(pid)}
+            left = {pid for pid in members if pid_alive(pid)}
             if not left:
                 return
             now = time.monotonic()
@@ -512,26 +513,6 @@ def _session_procs(root: int) -> list[_Proc]:
                 members.add(child)
                 stack.append(child)
     return [p for p in procs if p.pid in members]
-
-
-def _alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie."""
-    if pid <= 0:
-        return False
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-        return raw[raw.rfind(")") + 2:raw.rfind(")") + 3] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _signal_all(pids: set[int], sig: int) -> None:

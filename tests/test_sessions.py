@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from core import transcripts
 from core.errors import Conflict, GtError, NotFound
-from core.sessions import (SessionHost, _alive, check_session_name, session_name, socket_name, tmux_arg)
+from core.pidfile import pid_alive
+from core.sessions import SessionHost, check_session_name, session_name, socket_name, tmux_arg
 
 PY = sys.executable
 # A tiny agent: prints a banner and a prompt, echoes each line it reads as "got: LINE".
@@ -50,7 +51,7 @@ def wait(pred, timeout=5.0):
 
 def test_start_capture_and_transcript(host, tmp_path):
     info = host.start("rig1-toast", ECHO_AGENT, cwd=tmp_path, env={"GT_BEAD": "mp-1"}, size=(90, 25))
-    assert info.alive and info.cols == 90 and info.rows == 25 and _alive(info.pid)
+    assert info.alive and info.cols == 90 and info.rows == 25 and pid_alive(info.pid)
     assert host.wait_for_text("rig1-toast", "agent ready")
     assert host.wait_for_text("rig1-toast", "> ")
     assert host.exists("rig1-toast") and host.is_alive("rig1-toast")
@@ -153,9 +154,9 @@ def test_kill_takes_the_whole_process_group(host, tmp_path):
     host.start("rig1-kill", ["bash", "-c", script], cwd=tmp_path)
     assert wait(lambda: pids.exists() and len(pids.read_text().split()) == 3)
     procs = [int(p) for p in pids.read_text().split()]
-    assert all(_alive(p) for p in procs)
+    assert all(pid_alive(p) for p in procs)
     host.kill("rig1-kill")
-    assert not any(_alive(p) for p in procs)
+    assert not any(pid_alive(p) for p in procs)
     assert not host.exists("rig1-kill")
     with pytest.raises(NotFound):
         host.kill("rig1-kill")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rich.text import Text
 
 from core import mq, polecats
 from core.beads.store import BeadStore
@@ -107,6 +108,17 @@ def make_app(town: Town) -> CockpitApp:
     return CockpitApp(town, clock=lambda: FROZEN, start_engine=False, poll_interval=0.1, snapshot_interval=0.3)
 
 
+def tables_sized(app: CockpitApp) -> bool:
+    """True once every table of the main screen has sized its columns to its cells (DataTable does
+    that when idle: a screenshot taken before shows cut-off ids)."""
+    def sized(table) -> bool:
+        return all(column.content_width >= max((Text(c) if isinstance(c, str) else c).cell_len
+                                               for c in table.get_column(key))
+                   for key, column in table.columns.items() if column.auto_width and table.row_count)
+
+    return all(sized(app.main.query_one(kind)) for kind in (ConvoyList, ReadyBeads, RefineryQueue))
+
+
 async def settle(pilot, app: CockpitApp) -> None:
     """Wait for the data, the Mayor's terminal and a quiet moment (no redraw for 0.3 s)."""
     deadline = time.monotonic() + 20
@@ -124,7 +136,7 @@ async def settle(pilot, app: CockpitApp) -> None:
                     and main.query_one(ReadyBeads).row_count == len(snap.ready)
                     and main.query_one(RefineryQueue).row_count == len(snap.mrs))
 
-    while not shown():
+    while not (shown() and tables_sized(app)):
         assert time.monotonic() < deadline, "the cockpit did not show the town"
         await pilot.pause(0.05)
     frames = -1
@@ -161,8 +173,9 @@ def test_sling_modal_snapshot(snap_town: Town, snap_compare) -> None:
         await settle(pilot, app)
         app.main.query_one(ReadyBeads).focus()
         await pilot.press("s")
-        while not isinstance(app.screen, SlingModal):
+        while not (isinstance(app.screen, SlingModal) and tables_sized(app)):
             await pilot.pause(0.05)
+        app.main.refresh(layout=True)  # the dimmed main screen behind the dialog shows its sized tables
         await pilot.pause(0.3)
         save_screenshot(app, "sling")
 

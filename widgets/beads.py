@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from core.beads.model import Issue
+from widgets.tables import size_columns
 
 MARK = "◆"
 
@@ -50,6 +51,7 @@ class ReadyBeads(DataTable):
         self.clear()
         for b in beads:
             self.add_row(self._mark(b.id), b.id, f"P{b.priority}", b.issue_type, b.title, key=b.id)
+        size_columns(self)
         if keep in ids:
             self.move_cursor(row=self.get_row_index(keep))
 

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from core.convoys import Convoy
+from widgets.tables import size_columns
 
 BAR_WIDTH = 16
 
@@ -41,5 +42,6 @@ class ConvoyList(DataTable):
         self.clear()
         for c in convoys:
             self.add_row(c.id, progress_bar(c.done, c.total), c.name, key=c.id)
+        size_columns(self)
         if convoys:
             self.move_cursor(row=min(row, len(convoys) - 1))

@@ -8,6 +8,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from core.mq import MR
+from widgets.tables import size_columns
 
 #: Style of each MR status: weight, reverse video and strike only, so the words read in any theme.
 STATUS_STYLE = {"merging": "bold", "queued": "", "failed": "bold reverse", "conflict": "bold reverse",
@@ -39,6 +40,7 @@ class RefineryQueue(DataTable):
         for m in mrs:
             self.add_row(m.id, m.rig, m.bead or "", Text(m.status, style=STATUS_STYLE.get(m.status, "")),
                          str(m.gate_runs), (m.reason or "").splitlines()[0][:60] if m.reason else "", key=m.id)
+        size_columns(self)
         if keep is not None and keep in {m.id for m in mrs}:
             self.move_cursor(row=self.get_row_index(keep))
 

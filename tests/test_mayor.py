@@ -13,7 +13,8 @@ from conftest import VENV_BIN
 from core import mayor, runtimes
 from core.config import edit_toml
 from core.errors import Conflict, GtError, NotFound
-from core.sessions import SessionHost, _alive
+from core.pidfile import pid_alive
+from core.sessions import SessionHost
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_sim_town_mayor_is_a_shell_with_a_banner(host, town, run_gt):
     pid = host.pid("mayor")
     stop = run_gt("--town", str(town.root), "mayor", "stop")
     assert stop.returncode == 0, stop.stderr
-    assert not host.exists("mayor") and not _alive(pid)
+    assert not host.exists("mayor") and not pid_alive(pid)
     missing = run_gt("--town", str(town.root), "mayor", "stop")
     assert missing.returncode == 2 and "not running" in missing.stderr
 

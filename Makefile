@@ -4,9 +4,24 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test stress bench setup clean
+AGENTS := agents/node_modules/.installed
+
+.PHONY: demo test stress bench setup agents clean
 
 setup: $(STAMP)
+
+# The real agent CLIs (pinned in agents/package.json) that the tests run against a scripted model on
+# 127.0.0.1. Node.js and npm come from apt-get when missing and we are root.
+agents: $(AGENTS)
+
+$(AGENTS): agents/package.json agents/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null || { echo "could not install nodejs and npm with apt-get" >&2; exit 1; }; \
+	  else echo "npm is missing: install Node.js and npm (e.g. sudo apt-get install nodejs npm)" >&2; exit 1; fi; \
+	fi
+	cd agents && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(AGENTS)
 
 # System tools the project drives: tmux hosts the agent sessions, git holds the work.
 # Installed with apt-get only when missing and only when we are root.
@@ -26,14 +41,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gastown-tui demo
 
-test: $(STAMP)
+test: $(STAMP) $(AGENTS)
 	$(BIN)/python -m pytest -n 2 -q
 
-stress: $(STAMP)
+stress: $(STAMP) $(AGENTS)
 	$(BIN)/python -m pytest -q -m stress -p no:randomly
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info agents/node_modules

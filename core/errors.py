@@ -34,3 +34,12 @@ class Conflict(GtError):
 
 class GitError(GtError):
     """A git operation failed (not a repository, unreachable URL, refused push)."""
+
+
+class AgentStartError(GtError):
+    """An agent CLI did not get past start-up: it exited, or did not take its first prompt in time.
+
+    The message names the agent and the fix, then the agent's last screen lines (as plain text).
+    """
+
+    exit_code = 1

@@ -4,8 +4,8 @@ Delivery always goes through :meth:`core.sessions.SessionHost.send_text` (type, 
 took it, then Enter). Three modes:
 
 - ``immediate``: type it now.
-- ``wait-idle``: wait until the agent is idle (its runtime's ready glyph on the last line of the
-  screen), then type it; if it does not become idle within the timeout the nudge is queued instead.
+- ``wait-idle``: wait until the agent takes input (:func:`is_idle`: its hooks say its turn ended,
+  or its input box shows above the footer), then type it; if it does not become idle within the timeout the nudge is queued instead.
 - ``queue``: store it in the ``nudge_queue`` table; the engine (:func:`deliver_pending`) types it the
   next time the agent is idle.
 
@@ -104,9 +104,10 @@ def resolve_target(target: str) -> str:
     return check_session_name(t)
 
 
-def ready_glyph(town: Town, db: sqlite_utils.Database, session: str) -> str | None:
-    """The ready glyph of the agent in ``session``: its polecat's preset, else the town's default
-    agent for the mayor; None when unknown (a shell, or a preset that no longer resolves)."""
+def preset_of(town: Town, db: sqlite_utils.Database, session: str) -> Any:
+    """The runtime preset of the agent in ``session`` (a core.runtimes.Preset): its polecat's, else
+    the town's default agent for the Mayor; None when unknown (a shell, or a preset that no longer
+    resolves)."""
     from core import runtimes
 
     agent = None
@@ -122,23 +123,32 @@ def ready_glyph(town: Town, db: sqlite_utils.Database, session: str) -> str | No
         return None
     if session == "mayor" and preset.name == "sim":
         return None  # a sim town's Mayor is the user's shell
-    return preset.ready_glyph
+    return preset
 
 
-def is_idle(host: SessionHost, session: str, glyph: str | None) -> bool:
-    """True if the live ``session`` waits for input: ``glyph`` on the last non-blank screen line,
-    or (no glyph known) a transcript quiet for :data:`QUIET_IDLE_S`. False for a dead session."""
-    if not host.is_alive(session):
-        return False
-    if glyph is None:
+def is_idle(town: Town, host: SessionHost, db: sqlite_utils.Database, session: str) -> bool:
+    """True if the live ``session`` takes typed text as a prompt now: the agent state of
+    :func:`core.runtimes.state.session_state` (hooks first, then the input box found above any
+    footer; never while a dialog shows), or, for an unknown program, a transcript quiet for
+    :data:`QUIET_IDLE_S`. False for a dead session."""
+    from core.runtimes.state import session_state
+
+    preset = preset_of(town, db, session)
+    if preset is None:
+        if not host.is_alive(session):
+            return False
         last = host.last_activity(session)
         return last is None or time.time() - last >= QUIET_IDLE_S
-    try:
-        screen = host.capture(session)
-    except NotFound:
-        return False
-    lines = [ln for ln in screen.splitlines() if ln.strip()]
-    return bool(lines) and glyph.strip() in lines[-1]
+    return session_state(host, db, session, preset).takes_input
+
+
+def typed(db: sqlite_utils.Database, session: str) -> None:
+    """Note that a prompt was just typed into ``session``: its agent counts as working until its
+    hooks or screen say otherwise (so a second queued nudge waits for the next idle)."""
+    from core import agent_state
+
+    if agent_state.get(db, session) is not None:
+        agent_state.record(db, session, "working", "a nudge was typed")
 
 
 def _record(db: sqlite_utils.Database, sender: str, target: str, session: str, text: str, mode: str,
@@ -225,9 +235,8 @@ def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender
             raise NotFound(f"no session {session!r}: see the running sessions with 'gt peek', or queue the "
                            "nudge with --mode queue")
         if mode == "wait-idle":
-            glyph = ready_glyph(town, db, session)
             deadline = time.monotonic() + timeout
-            while not is_idle(host, session, glyph):
+            while not is_idle(town, host, db, session):
                 if time.monotonic() >= deadline or not host.is_alive(session):
                     return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender))
                 time.sleep(0.2)
@@ -239,6 +248,7 @@ def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender
             raise
         with transaction(db):
             _record(db, sender, target, session, text, mode, True)
+        typed(db, session)
         return NudgeResult(target, session, mode, True)
     finally:
         if own:
@@ -269,7 +279,7 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
                 db.execute("UPDATE nudge_queue SET status = 'dropped', reason = ? WHERE id = ? AND status = 'pending'",
                            [drop, row["id"]])
             continue
-        if session not in live or not is_idle(host, session, ready_glyph(town, db, session)):
+        if session not in live or not is_idle(town, host, db, session):
             continue
         try:
             host.send_text(session, row["text"])
@@ -281,6 +291,8 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
                 db.execute("UPDATE nudge_queue SET status = 'delivered', delivered_at = ? WHERE id = ?",
                            [time.time(), row["id"]])
                 delivered.append(row["id"])
+        if error is None:
+            typed(db, session)
             _record(db, row["sender"] or "engine", row["target"], session, row["text"], "queue", error is None,
                     error, kind=row["kind"])
     return delivered

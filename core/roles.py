@@ -18,6 +18,9 @@ from core.town import Town
 ROLES = ("mayor", "polecat", "crew", "refinery", "witness", "deacon", "human")
 
 CONTEXT_FILES = ("CLAUDE.md", "AGENTS.md")
+#: Where the role context goes when the project tracks its own file: Claude Code also reads
+#: CLAUDE.local.md; Codex has no such file, so its runtime passes the text on the command line.
+LOCAL_CONTEXT = {"CLAUDE.md": "CLAUDE.local.md"}
 
 
 @dataclass(frozen=True)
@@ -99,15 +102,21 @@ Rules: commit often; stay in this worktree; never push to the default branch; fi
 
 def write_context_files(repo_path: str | os.PathLike[str], worktree: str | os.PathLike[str], rig: str,
                         polecat: str, bead: str, title: str) -> list[str]:
-    """Write CLAUDE.md and AGENTS.md into ``worktree`` unless the project tracks its own, and list
-    them in the bare repository's ``info/exclude`` so they are never committed. Returns the names written."""
+    """Write the role context into ``worktree`` as CLAUDE.md and AGENTS.md, or, for a file the project
+    tracks itself, as its local twin (:data:`LOCAL_CONTEXT`: CLAUDE.local.md) or not at all, and list
+    what was written in the bare repository's ``info/exclude`` so it is never committed. The project's
+    own files are never touched. Returns the names written (AGENTS.md missing: the runtime must pass
+    the context another way)."""
     wt = Path(worktree)
-    tracked = set(git.run_git(["ls-files", "--", *CONTEXT_FILES], cwd=wt).stdout.split())
+    names = (*CONTEXT_FILES, *LOCAL_CONTEXT.values())
+    tracked = set(git.run_git(["ls-files", "--", *names], cwd=wt).stdout.split())
     written = []
     text = context_text(rig, polecat, bead, title)
     for name in CONTEXT_FILES:
         if name in tracked:
-            continue
+            name = LOCAL_CONTEXT.get(name, "")
+            if not name or name in tracked:
+                continue
         (wt / name).write_text(text, encoding="utf-8")
         written.append(name)
     exclude = Path(repo_path) / "info" / "exclude"

@@ -307,9 +307,10 @@ class SessionHost:
         """Start session ``name`` running ``argv`` in ``cwd``, output piped to its transcript.
 
         argv: the agent command as a list (never parsed by a shell or by tmux). env: variables set on
-        top of the server's environment (inherited GT_* and BD_* variables are dropped first, so a
-        session only has the identity it is given); PATH gets the directory of the running ``gt``
-        first. size: (cols, rows) of the window.
+        top of the caller's environment (:func:`caller_env`: this process's, not the tmux server's,
+        so a key or ``IS_SANDBOX`` exported after the server started reaches new agents; inherited
+        GT_* and BD_* variables are dropped, so a session only has the identity it is given); PATH
+        gets the directory of the running ``gt`` first. size: (cols, rows) of the window.
         Raises GtError for a bad name, argv or cwd, or a binary not on PATH; Conflict if the session
         exists. On any error nothing is left running.
         """
@@ -320,8 +321,9 @@ class SessionHost:
         workdir = Path(cwd)
         if not workdir.is_dir():
             raise GtError(f"cannot start session {name}: working directory {workdir} does not exist")
-        full_env = {str(k): str(v) for k, v in (env or {}).items()}
-        base_path = full_env.get("PATH") or os.environ.get("PATH", os.defpath)
+        full_env = caller_env()
+        full_env.update({str(k): str(v) for k, v in (env or {}).items()})
+        base_path = full_env.get("PATH") or os.defpath
         full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base_path])
         binary = shutil.which(argv[0], path=full_env["PATH"])
         if binary is None:
@@ -550,15 +552,26 @@ def _visible(line: str) -> bool:
 # -- launcher ------------------------------------------------------------------------------------
 
 
+#: Variables tmux sets for the pane itself: kept from the pane, never taken from the caller.
+PANE_VARS = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION")
+
+
+def caller_env() -> dict[str, str]:
+    """The environment a session inherits: this process's, less the pane's own variables
+    (:data:`PANE_VARS`) and any GT_*/BD_* identity."""
+    return {k: v for k, v in os.environ.items() if k not in PANE_VARS and not k.startswith(("GT_", "BD_"))}
+
+
 def launch(spec_path: str) -> None:
     """Run inside tmux as the pane's first process: read the JSON spec (argv, cwd, env) written by
-    :meth:`SessionHost.start`, delete it, then ``execve`` the agent (same pid). Never returns; on
-    failure prints why (the dead pane keeps it on screen) and exits 127."""
+    :meth:`SessionHost.start`, delete it, then ``execve`` the agent (same pid) with the spec's
+    environment plus the pane's own variables (:data:`PANE_VARS`); nothing else of the tmux server's
+    environment. Never returns; on failure prints why (the dead pane keeps it on screen) and exits 127."""
     try:
         path = Path(spec_path)
         spec = json.loads(path.read_text(encoding="utf-8"))
         path.unlink(missing_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_"))}
+        env = {k: v for k, v in os.environ.items() if k in PANE_VARS}
         env.update(spec["env"])
         os.chdir(spec["cwd"])
         os.execve(spec["argv"][0], [spec.get("argv0", spec["argv"][0]), *spec["argv"][1:]], env)

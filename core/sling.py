@@ -21,13 +21,12 @@ from core.formulas import FormulaLibrary
 from core.names import check_polecat_name
 from core.polecats import Polecat
 from core.rigs import Rig, load_rig, rig_for_prefix
-from core.roles import write_context_files
+from core.roles import context_text, write_context_files
 from core.sessions import SessionHost, session_name
 from core.town import Town
 from core.worktrees import ensure_worktree, remove_worktree, worktree_path
 
 WORKABLE_STATUSES = ("open",)
-SPAWN_GRACE_S = 120.0
 UNWORKABLE_TYPES = ("message", "convoy", "molecule", "gate", "merge-request", "agent", "epic")
 
 
@@ -143,13 +142,11 @@ class Slinger:
         new_worktree = False
         try:
             path, branch, new_worktree = ensure_worktree(rig, name, bead)
-            write_context_files(rig.repo_path, path, rig.name, name, bead, issue.title)
             if formula is not None:
                 self.store.update(bead, self.actor, metadata={**(issue.metadata or {}), "formula": formula})
             if self.host.exists(session):
                 self.host.kill(session)  # an idle polecat's old session: sessions are cattle
-            runtimes.start_agent(self.host, session, preset, beacon(rig.name, name, bead), path,
-                                 env=session_env(self.town, rig, name, bead))
+            self._start_agent(rig, name, bead, issue.title, preset, path, resumed=False)
             polecats.upsert(self.db, rig.name, name, state="working", session=session, branch=branch,
                             worktree=str(path))
             events.append(self.db, "spawn", self.actor, rig=rig.name, bead=bead,
@@ -161,16 +158,34 @@ class Slinger:
         return SlingResult(bead, rig.name, f"{rig.name}/polecats/{name}", session, branch, str(path),
                            preset.name, convoy_id, took_over_from=took_over)
 
+    def _start_agent(self, rig: Rig, name: str, bead: str, title: str, preset: runtimes.Preset, path: Any,
+                     resumed: bool) -> None:
+        """Write the role context files and start the agent with the beacon, verified taken
+        (:func:`core.runtimes.start_agent`; raises AgentStartError when it is not)."""
+        written = write_context_files(rig.repo_path, path, rig.name, name, bead, title)
+        runtimes.start_agent(self.host, session_name("polecat", rig.name, name), preset,
+                             beacon(rig.name, name, bead, resumed=resumed), path,
+                             env=session_env(self.town, rig, name, bead), town=self.town, db=self.db, bead=bead,
+                             resume=resumed, context=context_text(rig.name, name, bead, title),
+                             context_files=tuple(written), heartbeat=lambda: self._heartbeat(rig.name, name))
+
+    def _heartbeat(self, rig: str, name: str) -> None:
+        """Tell the witness this sling is alive while it waits for the agent (a spawning polecat's
+        ``updated_at`` is its heartbeat; see :meth:`_spawning`)."""
+        with self.store.transaction():
+            self.db.execute("UPDATE polecats SET updated_at = ? WHERE rig = ? AND name = ? AND state = 'spawning'",
+                            [time.time(), rig, name])
+
     def _holder(self, assignee: str) -> Polecat | None:
         parts = assignee.split("/")
         if len(parts) == 3 and parts[1] == "polecats":
             return polecats.get(self.db, parts[0], parts[2])
         return None
 
-    @staticmethod
-    def _spawning(p: Polecat) -> bool:
-        """True while another sling is still starting ``p`` (not yet stale)."""
-        return p.state == "spawning" and time.time() - p.updated_at < SPAWN_GRACE_S
+    def _spawning(self, p: Polecat) -> bool:
+        """True while another sling is still starting ``p``: the row's heartbeat (a sling waiting for
+        its agent touches it every second) is younger than ``[witness] spawn_grace``."""
+        return p.state == "spawning" and time.time() - p.updated_at < float(self.town.setting("witness", "spawn_grace"))
 
     def _session_alive(self, p: Polecat) -> bool:
         name = p.session or session_name("polecat", p.rig, p.name)
@@ -267,9 +282,12 @@ class Slinger:
 
     def resume(self, bead_ref: str, agent: str | None = None) -> SlingResult:
         """Restart the dead session of the polecat hooked to ``bead_ref`` on the same worktree and
-        branch (its commits and uncommitted files are still there); counts a respawn.
+        branch (its commits and uncommitted files are still there), continuing the agent's own
+        conversation where its runtime can; counts a respawn, also when the restart fails (so a
+        polecat that cannot start reaches ``max_respawns`` and is escalated).
 
-        Raises NotFound when no polecat holds the bead, Conflict while its session is alive.
+        Raises NotFound when no polecat holds the bead, Conflict while its session is alive,
+        AgentStartError when the agent does not get past start-up.
         """
         bead = self.store.resolve(bead_ref)
         holder = polecats.by_bead(self.db, bead)
@@ -281,21 +299,29 @@ class Slinger:
         preset = runtimes.resolve(self.town, agent or holder.agent)
         session = session_name("polecat", rig.name, holder.name)
         if self.host.exists(session):
-            self.host.kill(session)  # a dead pane left by remain-on-exit
+            self.host.kill(session)  # a dead pane (remain-on-exit) and any orphans of its process group
         path, branch, recreated = ensure_worktree(rig, holder.name, bead)
         if recreated:
             from core.done import restore_checkpoint
 
             restore_checkpoint(rig, holder, bead)
         issue = self.store.get(bead)
-        write_context_files(rig.repo_path, path, rig.name, holder.name, bead, issue.title)
-        runtimes.start_agent(self.host, session, preset, beacon(rig.name, holder.name, bead, resumed=True), path,
-                             env=session_env(self.town, rig, holder.name, bead))
+        respawns = holder.respawns + 1
+        with self.store.transaction():
+            polecats.upsert(self.db, rig.name, holder.name, respawns=respawns)
+        try:
+            self._start_agent(rig, holder.name, bead, issue.title, preset, path, resumed=True)
+        except GtError as exc:
+            with self.store.transaction():
+                events.append(self.db, "respawn_failed", self.actor, rig=rig.name, bead=bead,
+                              payload={"polecat": holder.name, "respawns": respawns, "agent": preset.name,
+                                       "error": str(exc)})
+            raise
         with self.store.transaction():
             polecats.upsert(self.db, rig.name, holder.name, state="working", session=session, branch=branch,
-                            worktree=str(path), agent=preset.name, respawns=holder.respawns + 1)
+                            worktree=str(path), agent=preset.name, respawns=respawns)
             events.append(self.db, "respawn", self.actor, rig=rig.name, bead=bead,
-                          payload={"polecat": holder.name, "respawns": holder.respawns + 1, "agent": preset.name})
+                          payload={"polecat": holder.name, "respawns": respawns, "agent": preset.name})
         tracking = convoys.convoys_tracking(self.store, bead)
         return SlingResult(bead, rig.name, holder.address, session, branch, str(path), preset.name,
                            tracking[0] if tracking else None, resumed=True)

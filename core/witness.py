@@ -6,7 +6,10 @@ classifies each polecat:
 - ``spawning``: a sling is still starting it (within ``[witness] spawn_grace``, default 60 s; past
   it the sling's process died half-way, and the hook is resumed like a zombie's, after stopping
   any session found, which may be the polecat's previous one);
-- ``idle``: nothing hooked;
+- ``idle``: nothing hooked (a session still running after ``gt done`` is stopped once the agent's
+  turn ended, unless its preset says ``end_after_done = false``);
+- ``waiting``: hooked, and the agent waits for an answer (its turn ended with work on its hook, or a
+  dialog shows: :mod:`core.runtimes.state`); not stalled, never nudged by the witness;
 - ``working``: hooked, its transcript grew within ``active_window``;
 - ``quiet``: hooked, silent for less than ``stall_after``;
 - ``stalled``: hooked, alive, silent for ``stall_after`` or more;
@@ -105,7 +108,7 @@ class Witness:
         if p.state == "stuck":
             return Decision(p.address, p.hook_bead, "stuck", "none", "waiting for a human (too many restarts)")
         if not p.hook_bead:
-            return Decision(p.address, None, "idle", "none", "nothing hooked")
+            return self._idle(p, session)
         bead = p.hook_bead
         alive = self.host.is_alive(session)
         if p.state == "spawning":
@@ -125,6 +128,11 @@ class Witness:
         silent = now - max(last_output or 0.0, started)
         progress = max(last_output or 0.0, started, self._last_event(bead), self._last_commit(p))
         stuck_for = now - progress
+        agent = self._agent_state(p, session)
+        if agent is not None and agent.state == "waiting":
+            return Decision(p.address, bead, "waiting", "none",
+                            f"the agent waits for an answer ({agent.detail or agent.source}): "
+                            f"answer it with 'gt nudge {session} \"TEXT\"' or attach to it", silent)
         if stuck_for >= th["gupp_after"]:
             return self._nudge(p, session, "gupp_violation", stuck_for, th["gupp_after"], GUPP_TEXT,
                                f"hooked with no commit, event or output for {stuck_for:.0f}s "
@@ -135,6 +143,40 @@ class Witness:
         if silent < th["active_window"]:
             return Decision(p.address, bead, "working", "none", f"output {silent:.0f}s ago", silent)
         return Decision(p.address, bead, "quiet", "none", f"no output for {silent:.0f}s", silent)
+
+    def _agent_state(self, p: Polecat, session: str) -> Any:
+        """The agent state of ``p``'s session (core.runtimes.state.State), None when its preset is gone."""
+        from core import runtimes
+        from core.runtimes.state import session_state
+
+        try:
+            preset = runtimes.resolve(self.town, p.agent)
+        except GtError:
+            return None
+        return session_state(self.host, self.db, session, preset)
+
+    def _idle(self, p: Polecat, session: str) -> Decision:
+        """Nothing hooked. A session left running after ``gt done`` is stopped once its turn ended,
+        unless its preset keeps it (``end_after_done = false``): a finished agent holds memory."""
+        from core import runtimes
+
+        if p.state != "idle" or not self.host.is_alive(session):
+            return Decision(p.address, None, "idle", "none", "nothing hooked")
+        try:
+            preset = runtimes.resolve(self.town, p.agent)
+        except GtError:
+            return Decision(p.address, None, "idle", "none", "nothing hooked")
+        agent = self._agent_state(p, session)
+        if not preset.end_after_done or agent is None or agent.state not in ("idle", "waiting"):
+            return Decision(p.address, None, "idle", "none", "nothing hooked")
+        try:
+            self.host.kill(session)
+        except NotFound:
+            pass
+        with self.store.transaction():
+            polecats.upsert(self.db, p.rig, p.name, session=None)
+            return self._act(Decision(p.address, None, "idle", "end_session",
+                                      "work submitted and the agent's turn ended: session stopped"), event="witness")
 
     def _last_event(self, bead: str) -> float:
         """Unix seconds of the newest event about ``bead`` that is not the witness's own."""

@@ -47,7 +47,7 @@ def _idle(town, p: polecats.Polecat) -> str:
     def ready():
         with BeadStore(town) as store:
             row = polecats.get(store.db, p.rig, p.name)
-            return row.state == "idle" and nudge.is_idle(host, p.session, nudge.ready_glyph(town, store.db, p.session))
+            return row.state == "idle" and nudge.is_idle(town, host, store.db, p.session)
     wait_for(ready, timeout=60)
     return p.session
 
@@ -68,7 +68,7 @@ def test_nudge_modes_into_an_idle_sim(fast_town, demo_rig, run_gt) -> None:
     with BeadStore(fast_town) as store:
         (row,) = nudge.pending(store.db, session)
         assert row["text"] == "later please"
-        wait_for(lambda: nudge.is_idle(host, session, "❯ "), timeout=10)
+        wait_for(lambda: nudge.is_idle(fast_town, host, store.db, session), timeout=10)
         assert nudge.deliver_pending(fast_town, host, store.db) == [row["id"]]
         assert nudge.pending(store.db) == []
         sent = [e for e in events.query(store.db, types=("nudge",)) if e.payload["session"] == session]

@@ -11,7 +11,7 @@ import pytest
 
 from core import runtimes
 from core.config import edit_toml
-from core.errors import ConfigError, GtError, NotFound
+from core.errors import AgentStartError, ConfigError, GtError, NotFound
 from core.sessions import SessionHost
 
 
@@ -149,9 +149,29 @@ def test_start_agent_kills_the_session_when_the_nudge_is_not_taken(town, host, t
     assert host.list() == []
 
 
-def test_start_agent_keeps_an_agent_that_exits_before_its_prompt(town, host, tmp_path):
+def test_start_agent_reports_an_agent_that_exits_before_its_prompt(town, host, tmp_path):
     add_preset(town, "quitter", argv=["sh", "-c", "echo bye; exit 3"], prompt="nudge", ready_glyph="> ",
                ready_delay=1.0)
-    info = runtimes.start_agent(host, "rig1-quit", runtimes.presets(town)["quitter"], "hello", tmp_path)
-    assert info.name == "rig1-quit"
-    assert not host.info("rig1-quit").alive  # the dead pane stays, for the witness to find
+    with pytest.raises(AgentStartError) as err:
+        runtimes.start_agent(host, "rig1-quit", runtimes.presets(town)["quitter"], "hello", tmp_path)
+    assert err.value.exit_code == 1
+    assert "'quitter' in session rig1-quit exited" in str(err.value)
+    assert "  | bye" in str(err.value)  # the agent's last screen lines
+    assert host.list() == []  # nothing is left running
+
+
+def test_start_agent_fails_when_the_prompt_is_never_taken(town, host, tmp_path):
+    # prints nothing: a generic agent counts as started once it shows anything
+    add_preset(town, "mute", argv=["sh", "-c", "stty -echo; exec sleep 60"], prompt="arg", start_timeout=0.5)
+    with pytest.raises(AgentStartError, match="did not take its first prompt within 0.5 s"):
+        runtimes.start_agent(host, "rig1-mute", runtimes.presets(town)["mute"], "hello", tmp_path)
+    assert host.list() == []
+
+
+def test_start_agent_strips_escape_sequences_from_the_excerpt(town, host, tmp_path):
+    add_preset(town, "noisy", argv=["sh", "-c", r"printf '\033]0;pwned\007\033]52;c;ZXZpbA==\007bad key\n'; exit 1"],
+               prompt="nudge", ready_glyph="> ", ready_delay=2.0)
+    with pytest.raises(AgentStartError) as err:
+        runtimes.start_agent(host, "rig1-noisy", runtimes.presets(town)["noisy"], "hello", tmp_path)
+    assert "bad key" in str(err.value)
+    assert "\x1b" not in str(err.value) and "\x07" not in str(err.value)

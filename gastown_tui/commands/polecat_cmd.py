@@ -139,10 +139,21 @@ def hook(ctx: click.Context, polecat: str | None, rig: str | None, as_json: bool
 @click.command()
 @click.option("--polecat", help="Prime for this polecat (default: the calling role).")
 @click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
+@click.option("--hook", "as_hook", is_flag=True,
+              help="Run as an agent CLI's session-start hook: read its JSON on stdin, record the session, print the brief.")
 @click.pass_context
-def prime(ctx: click.Context, polecat: str | None, rig: str | None) -> None:
+def prime(ctx: click.Context, polecat: str | None, rig: str | None, as_hook: bool) -> None:
     """Print the brief for the calling agent: role, hooked bead, steps, mail and rules (Markdown)."""
+    if as_hook:
+        ctx.invoke(_agent_hook(), event="session-start", payload=None)
+        return
     click.echo(prime_text(town_from(ctx), _role(ctx, polecat, rig)))
+
+
+def _agent_hook() -> click.Command:
+    from gastown_tui.commands.session_cmd import agent_hook
+
+    return agent_hook
 
 
 @click.command("done")

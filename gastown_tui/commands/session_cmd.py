@@ -66,6 +66,44 @@ def agent_sim(ctx: click.Context, prompt: str | None, bead_id: str | None) -> No
     raise SystemExit(sim.run(bead_id or os.environ.get("GT_BEAD") or None, os.getcwd(), town_root))
 
 
+@agent.command("hook")
+@click.argument("event", type=click.Choice(["session-start", "prompt", "stop", "notification", "pre-compact",
+                                            "codex-notify"]))
+@click.argument("payload", required=False)
+@click.pass_context
+def agent_hook(ctx: click.Context, event: str, payload: str | None) -> None:
+    """Called by an agent CLI's own hooks (Claude Code settings hooks, Codex notify): record the
+    agent's state and print what its model should be told. PAYLOAD: the hook's JSON (default: stdin).
+    Never fails its CLI: errors are printed on stderr and the exit status is 0."""
+    import sys
+
+    from core import agent_hooks
+
+    try:
+        raw = payload if payload is not None else ("" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read())
+        text = agent_hooks.handle(town_from(ctx), event, agent_hooks.parse_payload(raw))
+    except Exception as exc:  # a failing hook must not block the agent's turn
+        click.echo(f"gt agent hook {event}: {exc}", err=True)
+        return
+    if text:
+        click.echo(text)
+
+
+@agent.command("check")
+@click.argument("preset_name", metavar="PRESET")
+@click.pass_context
+def agent_check(ctx: click.Context, preset_name: str) -> None:
+    """Check that agent PRESET can run unattended here: its binary, its version, a login or key,
+    running as root. Prints one line per check; exits 1 when one fails."""
+    from core.runtimes.check import check
+
+    results = check(town_from(ctx), preset_name)
+    for r in results:
+        click.echo(f"{'ok  ' if r.ok else 'FAIL'} {r.name}: {r.detail}")
+    if not all(r.ok for r in results):
+        raise SystemExit(1)
+
+
 @click.group()
 def mayor() -> None:
     """The Mayor: the coordinator session you talk to."""

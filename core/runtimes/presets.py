@@ -1,6 +1,6 @@
 """Agent runtime presets: how to start each agent CLI and hand it the first prompt (DESIGN section 7).
 
-Built-ins ship in ``core/presets.toml``; ``town.toml`` ``[agents.NAME]`` tables override their keys
+Built-ins ship in ``core/runtimes/presets.toml``; ``town.toml`` ``[agents.NAME]`` tables override their keys
 or add presets. The default agent ``auto`` is the first installed CLI in :data:`AUTO_ORDER`, else
 ``sim``.
 """
@@ -24,12 +24,20 @@ from core.town import Town
 
 PROMPT_MODES = ("arg", "flag", "nudge")
 AUTO_ORDER = ("claude", "codex", "gemini", "cursor", "auggie", "amp", "opencode", "copilot", "aider")
+#: CLI families with a module of their own in this package (core/runtimes/<name>.py); "generic"
+#: drives any other CLI by its preset and screen patterns alone.
+RUNTIMES = ("claude", "codex", "generic")
 PRESET_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True)
 class Preset:
-    """One agent runtime. argv: command list; prompt: arg | flag | nudge; ready_delay: seconds."""
+    """One agent runtime. argv: command list; prompt: arg | flag | nudge; ready_delay: seconds.
+
+    runtime: the CLI family module that drives it (:data:`RUNTIMES`: claude, codex, generic).
+    start_timeout: seconds a sling waits for the agent to take its first prompt before it fails.
+    end_after_done: stop the agent's session once its polecat ran ``gt done`` and the turn ended.
+    """
 
     name: str
     argv: tuple[str, ...]
@@ -40,6 +48,9 @@ class Preset:
     process_names: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     builtin: bool = True
+    runtime: str = "generic"
+    start_timeout: float = 60.0
+    end_after_done: bool = True
 
     @property
     def binary(self) -> str:
@@ -65,12 +76,13 @@ class Preset:
             "prompt_flag": self.prompt_flag, "ready_glyph": self.ready_glyph,
             "ready_delay": self.ready_delay, "process_names": list(self.process_names),
             "env": dict(self.env), "builtin": self.builtin, "installed": self.installed(),
+            "runtime": self.runtime, "start_timeout": self.start_timeout, "end_after_done": self.end_after_done,
         }
 
 
 def builtin_presets() -> dict[str, dict[str, Any]]:
     """The presets shipped in ``core/presets.toml`` as plain dicts, by name."""
-    text = resources.files("core").joinpath("presets.toml").read_text(encoding="utf-8")
+    text = resources.files("core.runtimes").joinpath("presets.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
@@ -83,7 +95,12 @@ def _make(name: str, spec: dict[str, Any], builtin: bool) -> Preset:
         raise ConfigError(f"[agents.{name}] prompt must be one of {', '.join(PROMPT_MODES)}: fix town.toml")
     if prompt == "flag" and not spec.get("prompt_flag"):
         raise ConfigError(f"[agents.{name}] prompt = \"flag\" needs prompt_flag: fix town.toml")
+    runtime = str(spec.get("runtime", name if name in RUNTIMES else "generic"))
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"[agents.{name}] runtime must be one of {', '.join(RUNTIMES)}: fix town.toml")
     return Preset(
+        runtime=runtime, start_timeout=float(spec.get("start_timeout", 60.0)),
+        end_after_done=bool(spec.get("end_after_done", True)),
         name=name, argv=tuple(argv), prompt=prompt, prompt_flag=str(spec.get("prompt_flag", "")),
         ready_glyph=str(spec.get("ready_glyph", "> ")), ready_delay=float(spec.get("ready_delay", 8.0)),
         process_names=tuple(spec.get("process_names", (argv[0],))),
@@ -168,37 +185,3 @@ def set_default_agent(town: Town, name: str) -> None:
     with edit_toml(town.config_path) as doc:
         doc["default_agent"] = name
     town.reload()
-
-
-def start_agent(host: Any, name: str, preset: Preset, prompt: str | None, cwd: str | Path,
-                env: dict[str, str] | None = None, size: tuple[int, int] | None = None) -> Any:
-    """Start ``preset`` in session ``name`` of ``host`` (a core.sessions.SessionHost) and hand it
-    ``prompt`` the preset's way: as the last argument (``arg``), after ``prompt_flag`` (``flag``), or
-    typed into the session once ``ready_glyph`` shows, or after ``ready_delay`` seconds (``nudge``).
-
-    env: session variables, on top of the preset's ``env``. size: (cols, rows).
-    Returns the SessionInfo. Raises GtError when the binary is missing, Conflict when the session
-    exists; if a live agent does not take the nudged prompt the session is killed and GtError raised
-    (nothing is left running). An agent that exits before its prompt could be typed is not an error
-    here: its dead pane stays for the witness (a crash is the witness's to handle, with the work kept).
-    """
-    argv = preset.command(prompt)
-    kwargs: dict[str, Any] = {"env": {**preset.env, **(env or {})}}
-    if size is not None:
-        kwargs["size"] = size
-    info = host.start(name, argv, cwd, **kwargs)
-    if prompt and preset.prompt == "nudge":
-        try:
-            host.wait_for_text(name, preset.ready_glyph, timeout=preset.ready_delay)
-            current = host.info(name)
-            if current is None or not current.alive:
-                return current or info
-            host.send_text(name, prompt)
-        except GtError:
-            current = host.info(name)
-            if current is not None and not current.alive:
-                return current
-            if current is not None:
-                host.kill(name)
-            raise
-    return info

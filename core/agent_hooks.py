@@ -7,11 +7,13 @@ the usual ``GT_*`` identity. Events:
 - ``session-start`` (Claude SessionStart, also ``gt prime --hook``): records the agent's conversation
   id and prints the role's ``gt prime`` brief, which the CLI adds to the model's context: at start,
   after a compaction and on resume, the agent is re-primed;
-- ``prompt`` (Claude UserPromptSubmit): the agent is ``working``; prints a line about unread mail;
+- ``prompt`` (Claude UserPromptSubmit): the agent is ``working``; prints a line about unread mail
+  (a ``/command`` of the CLI itself starts no turn and changes nothing);
 - ``stop`` (Claude Stop) and ``codex-notify`` (Codex ``agent-turn-complete``): the turn ended:
   ``waiting`` while work is on the hook, else ``idle``;
 - ``notification`` (Claude Notification): ``waiting`` on a permission prompt or dialog;
-- ``pre-compact`` (Claude PreCompact): noted; the re-prime follows with session-start.
+- ``pre-compact`` (Claude PreCompact): noted; the re-prime follows with session-start. Neither
+  changes the state: a compaction runs inside a turn or from the prompt, and no Stop follows it.
 
 A hook never fails its CLI: errors go to stderr and the exit status is 0. Printed text is plain, with
 control characters removed (mail subjects are written by agents).
@@ -60,14 +62,16 @@ def handle(town: Town, event: str, payload: dict[str, Any], env: dict[str, str] 
         conversation = _conversation(payload)
         if event == "session-start":
             if session:
-                agent_state.record(db, session, "starting" if payload.get("source") in (None, "startup") else "working",
-                                   f"session start ({payload.get('source') or 'startup'})", conversation=conversation)
+                agent_state.note(db, session, f"session start ({payload.get('source') or 'startup'})", conversation)
             from core.prime import prime
 
             return prime(town, role)
         if not session:
             return ""
         if event == "prompt":
+            if is_command(str(payload.get("prompt") or "")):
+                agent_state.note(db, session, "ran a command of its CLI", conversation)
+                return ""
             agent_state.record(db, session, "working", "prompt submitted", conversation=conversation, prompt=True)
             return _mail_line(town, role, db)
         if event in ("stop", "codex-notify"):
@@ -81,10 +85,16 @@ def handle(town: Town, event: str, payload: dict[str, Any], env: dict[str, str] 
             if kind in WAITING_NOTIFICATIONS:
                 agent_state.record(db, session, "waiting", plain(str(payload.get("message") or kind))[:200])
             return ""
-        agent_state.record(db, session, "working", "compacting its context", conversation=conversation)
+        agent_state.note(db, session, "compacting its context", conversation)
         return ""
     finally:
         db.conn.close()
+
+
+def is_command(prompt: str) -> bool:
+    """True for a CLI's own command typed at its prompt (``/compact``): no model turn follows it, so
+    no turn-end hook either."""
+    return prompt.lstrip().startswith("/")
 
 
 def _conversation(payload: dict[str, Any]) -> str | None:

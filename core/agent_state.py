@@ -95,6 +95,17 @@ def record(db: sqlite_utils.Database, session: str, state: str, detail: str = ""
                    "WHERE session = ?", [state, detail[:500], now, conversation, int(prompt), now, session])
 
 
+def note(db: sqlite_utils.Database, session: str, detail: str, conversation: str | None = None) -> None:
+    """Record what happened in ``session`` (and its conversation id) without changing its state
+    (a compaction or a session start says nothing about whether a turn runs)."""
+    now = time.time()
+    with transaction(db):
+        db.execute("INSERT OR IGNORE INTO agent_sessions (session, state, detail, state_at, started_at) "
+                   "VALUES (?, 'starting', ?, ?, ?)", [session, detail, now, now])
+        db.execute("UPDATE agent_sessions SET detail = ?, conversation = coalesce(?, conversation) WHERE session = ?",
+                   [detail[:500], conversation, session])
+
+
 def turn_state(hooked: bool) -> str:
     """The state of an agent whose turn just ended: ``waiting`` while work is on its hook (it asked
     a question or stopped short: it needs an answer or a nudge), else ``idle``."""

@@ -142,12 +142,13 @@ def is_idle(town: Town, host: SessionHost, db: sqlite_utils.Database, session: s
     return session_state(host, db, session, preset).takes_input
 
 
-def typed(db: sqlite_utils.Database, session: str) -> None:
-    """Note that a prompt was just typed into ``session``: its agent counts as working until its
-    hooks or screen say otherwise (so a second queued nudge waits for the next idle)."""
-    from core import agent_state
+def typed(db: sqlite_utils.Database, session: str, text: str) -> None:
+    """Note that ``text`` was just typed into ``session``: its agent counts as working until its
+    hooks or screen say otherwise (so a second queued nudge waits for the next idle); a ``/command``
+    of the CLI starts no turn and changes nothing."""
+    from core import agent_hooks, agent_state
 
-    if agent_state.get(db, session) is not None:
+    if agent_state.get(db, session) is not None and not agent_hooks.is_command(text):
         agent_state.record(db, session, "working", "a nudge was typed")
 
 
@@ -248,7 +249,7 @@ def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender
             raise
         with transaction(db):
             _record(db, sender, target, session, text, mode, True)
-        typed(db, session)
+        typed(db, session, text)
         return NudgeResult(target, session, mode, True)
     finally:
         if own:
@@ -292,7 +293,7 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
                            [time.time(), row["id"]])
                 delivered.append(row["id"])
         if error is None:
-            typed(db, session)
+            typed(db, session, row["text"])
             _record(db, row["sender"] or "engine", row["target"], session, row["text"], "queue", error is None,
                     error, kind=row["kind"])
     return delivered

@@ -323,6 +323,7 @@ class SessionHost:
             raise GtError(f"cannot start session {name}: working directory {workdir} does not exist")
         full_env = caller_env()
         full_env.update({str(k): str(v) for k, v in (env or {}).items()})
+        full_env.update({"GT_SESSION": name, "GT_SOCKET": self.socket})  # finds orphans (kill)
         base_path = full_env.get("PATH") or os.defpath
         full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base_path])
         binary = shutil.which(argv[0], path=full_env["PATH"])
@@ -408,7 +409,8 @@ class SessionHost:
 
     def kill(self, name: str, timeout: float = 5.0) -> None:
         """Stop session ``name`` and every process it started: the pane's session and process group,
-        and its descendants. SIGHUP (tmux closes the pane), then SIGTERM, then SIGKILL after 1 s;
+        its descendants, and processes that left both (an agent CLI's tool commands run in groups of
+        their own and outlive a killed agent) but carry the session's ``GT_SESSION``/``GT_SOCKET``. SIGHUP (tmux closes the pane), then SIGTERM, then SIGKILL after 1 s;
         verified gone (zombies count as gone). Method after Gas Town (internal/tmux: kill the process
         group, TERM then KILL).
 
@@ -416,7 +418,8 @@ class SessionHost:
         """
         info = self._need(name)
         root = info.pid
-        members = {p.pid for p in _session_procs(root)}
+        tag = _tag(name, self.socket)
+        members = {p.pid for p in _session_procs(root, tag)}
         if pid_alive(root):
             members.add(root)
         try:
@@ -428,7 +431,7 @@ class SessionHost:
         kill_at = time.monotonic() + 1.0
         sent_term = sent_kill = False
         while True:
-            members |= {p.pid for p in _session_procs(root)}
+            members |= {p.pid for p in _session_procs(root, tag)}
             left = {pid for pid in members if pid_alive(pid)}
             if not left:
                 return
@@ -500,11 +503,30 @@ def _processes() -> list[_Proc]:
     return procs
 
 
-def _session_procs(root: int) -> list[_Proc]:
+def _tag(name: str, socket: str) -> bytes:
+    """The environment entries every process of session ``name`` on ``socket`` inherits."""
+    return f"GT_SESSION={name}\0GT_SOCKET={socket}\0".encode()
+
+
+def _tagged(pid: int, tag: bytes) -> bool:
+    """True if process ``pid`` (one of ours) carries the session tag in its environment."""
+    try:
+        env = Path(f"/proc/{pid}/environ").read_bytes() + b"\0"
+    except OSError:
+        return False
+    name, socket = tag.split(b"\0")[:2]
+    return (b"\0" + name + b"\0") in b"\0" + env and (b"\0" + socket + b"\0") in b"\0" + env
+
+
+def _session_procs(root: int, tag: bytes | None = None) -> list[_Proc]:
     """Live processes of a pane whose first process is ``root``: same session id or process group
-    (tmux makes the pane process a session leader), or descendants of ``root``."""
+    (tmux makes the pane process a session leader), descendants of ``root``, and (``tag``, see
+    :func:`_tag`) orphans whose environment carries the session's tag."""
     procs = [p for p in _processes() if p.state != "Z"]
     members = {p.pid for p in procs if p.sid == root or p.pgid == root or p.pid == root}
+    if tag is not None:
+        me = os.getpid()
+        members |= {p.pid for p in procs if p.pid != me and p.pid not in members and _tagged(p.pid, tag)}
     children: dict[int, list[int]] = {}
     for p in procs:
         children.setdefault(p.ppid, []).append(p.pid)

@@ -76,7 +76,7 @@ def start_agent(host: SessionHost, name: str, preset: Preset, prompt: str | None
     if db is not None:
         agent_state.started(db, name, preset.name, bead, launch.conversation)
     t0 = time.time()
-    kwargs: dict[str, Any] = {"env": {"GT_SESSION": name, **ctx.env, **launch.env}}
+    kwargs: dict[str, Any] = {"env": {**ctx.env, **launch.env}}
     if size is not None:
         kwargs["size"] = size
     info = host.start(name, launch.argv, cwd, **kwargs)

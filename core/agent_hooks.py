@@ -75,8 +75,12 @@ def handle(town: Town, event: str, payload: dict[str, Any], env: dict[str, str] 
             agent_state.record(db, session, "working", "prompt submitted", conversation=conversation, prompt=True)
             return _mail_line(town, role, db)
         if event in ("stop", "codex-notify"):
-            if event == "codex-notify" and payload.get("type") not in (None, "agent-turn-complete"):
-                return ""
+            if event == "codex-notify":
+                row = agent_state.get(db, session)
+                if payload.get("type") not in (None, "agent-turn-complete") or (
+                        row is not None and row.conversation and conversation != row.conversation):
+                    return ""  # another thread's turn (Codex titles a new thread in a thread of its own)
+                conversation = None
             state = agent_state.turn_state(_hooked(db, role))
             agent_state.record(db, session, state, "turn ended", conversation=conversation)
             return ""

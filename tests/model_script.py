@@ -128,7 +128,9 @@ def polecat_script(turn: Turn) -> Reply:
     """A polecat: ``gt prime``; then each ``sh`` block of the bead description in the prime output;
     then ``gt done``; then a closing text. A request without a shell tool, or a compaction, gets a
     short text."""
-    if is_side_request(turn) or is_compaction(turn):
+    if is_side_request(turn):
+        return Reply(text="Polecat work")
+    if is_compaction(turn):
         return Reply(text="Summary: a polecat working the bead on its hook.")
     ran = turn.shell_calls()
     if "gt prime" not in ran:

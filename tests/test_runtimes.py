@@ -35,10 +35,11 @@ def test_builtin_presets_match_the_issue():
     table = runtimes.presets()
     expected = {
         "claude": (["claude", "--dangerously-skip-permissions"], "arg", "❯ "),
-        "codex": (["codex", "--dangerously-bypass-approvals-and-sandbox"], "nudge", "› "),
+        "codex": (["codex", "--dangerously-bypass-approvals-and-sandbox"], "arg", "› "),
         "gemini": (["gemini", "--approval-mode", "yolo"], "flag", None),
         "cursor": (["cursor-agent", "-f"], None, None),
-        "amp": (["amp", "--dangerously-allow-all"], None, None),
+        "amp": (["amp", "--dangerously-allow-all", "--no-ide"], None, None),
+        "auggie": (["auggie", "--allow-indexing"], None, None),
         "copilot": (["copilot", "--yolo"], "flag", None),
         "sim": (["gt", "agent", "sim"], None, "❯ "),
     }
@@ -48,7 +49,9 @@ def test_builtin_presets_match_the_issue():
         assert prompt is None or p.prompt == prompt, name
         assert glyph is None or p.ready_glyph == glyph, name
         assert p.process_names and p.ready_delay > 0
-    assert {"auggie", "opencode", "aider"} <= set(table)
+    assert {"auggie", "opencode", "aider", "pi", "omp"} <= set(table)
+    assert table["opencode"].env == {"OPENCODE_PERMISSION": '{"*":"allow"}'}
+    assert (table["claude"].runtime, table["codex"].runtime, table["gemini"].runtime) == ("claude", "codex", "generic")
     assert table["gemini"].prompt_flag == "-i" and table["copilot"].prompt_flag == "-i"
     assert table["opencode"].prompt == "flag" and table["opencode"].prompt_flag == "--prompt"
 
@@ -57,7 +60,8 @@ def test_command_by_prompt_mode():
     table = runtimes.presets()
     assert table["claude"].command("fix it") == ["claude", "--dangerously-skip-permissions", "fix it"]
     assert table["gemini"].command("fix it") == ["gemini", "--approval-mode", "yolo", "-i", "fix it"]
-    assert table["codex"].command("fix it") == ["codex", "--dangerously-bypass-approvals-and-sandbox"]
+    assert table["codex"].command("fix it") == ["codex", "--dangerously-bypass-approvals-and-sandbox", "fix it"]
+    assert runtimes.Preset("typed", ("agent",), prompt="nudge").command("fix it") == ["agent"]  # typed later
     assert table["claude"].command(None) == ["claude", "--dangerously-skip-permissions"]
 
 

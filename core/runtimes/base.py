@@ -57,12 +57,15 @@ class LaunchContext:
 class Launch:
     """How a runtime starts its CLI: ``argv`` and extra ``env``; ``conversation``: the conversation id
     the CLI was told to use (None: it picks one, learnt later from its hooks); ``typed_prompt``: a
-    prompt to type once the CLI is ready (prompt mode ``nudge``) instead of passing it in argv."""
+    prompt to type once the CLI is ready (prompt mode ``nudge``) instead of passing it in argv;
+    ``started``: Unix seconds of the launch (set by start_agent). A runtime that learns the
+    conversation id only once the prompt is taken sets ``conversation`` in :meth:`Runtime.prompt_taken`."""
 
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     conversation: str | None = None
     typed_prompt: str | None = None
+    started: float = 0.0
 
 
 class Runtime:

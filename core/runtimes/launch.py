@@ -75,7 +75,7 @@ def start_agent(host: SessionHost, name: str, preset: Preset, prompt: str | None
     launch = runtime.launch(ctx)
     if db is not None:
         agent_state.started(db, name, preset.name, bead, launch.conversation)
-    t0 = time.time()
+    t0 = launch.started = time.time()
     kwargs: dict[str, Any] = {"env": {**ctx.env, **launch.env}}
     if size is not None:
         kwargs["size"] = size
@@ -91,6 +91,8 @@ def start_agent(host: SessionHost, name: str, preset: Preset, prompt: str | None
         if db is not None:
             agent_state.record(db, name, "exited", f"start failed: {exc}"[:500])
         raise
+    if db is not None and launch.conversation:
+        agent_state.note(db, name, "took its first prompt", launch.conversation)
     if db is not None and prompt:
         row = agent_state.get(db, name)
         if row is not None and row.state == "starting":

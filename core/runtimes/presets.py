@@ -23,7 +23,7 @@ from core.errors import ConfigError, GtError, NotFound
 from core.town import Town
 
 PROMPT_MODES = ("arg", "flag", "nudge")
-AUTO_ORDER = ("claude", "codex", "gemini", "cursor", "auggie", "amp", "opencode", "copilot", "aider")
+AUTO_ORDER = ("claude", "codex", "gemini", "cursor", "auggie", "amp", "opencode", "copilot", "pi", "omp", "aider")
 #: CLI families with a module of their own in this package (core/runtimes/<name>.py); "generic"
 #: drives any other CLI by its preset and screen patterns alone.
 RUNTIMES = ("claude", "codex", "generic")

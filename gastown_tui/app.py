@@ -335,7 +335,8 @@ class CockpitApp(App):
             try:
                 result = fn()
             except GtError as exc:
-                self.call_from_thread(self.notify, str(exc), title=f"{what}: refused", severity="error")
+                self.call_from_thread(self.notify, str(exc), title=f"{what}: refused", severity="error",
+                                      markup=False)
             except Exception as exc:  # noqa: BLE001 - shown, not a crash
                 self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title=f"{what}: failed",
                                       severity="error")
@@ -373,8 +374,8 @@ class CockpitApp(App):
             done, failed = outcome
             for r in done:
                 self.notify(f"{r.bead} → {r.polecat} ({r.agent})", title="slung")
-            for line in failed:
-                self.notify(line, title="sling refused", severity="error")
+            for line in failed:  # may quote the agent's screen: text, never markup
+                self.notify(line, title="sling refused", severity="error", markup=False)
             if done:
                 last = done[-1]
                 self._pending_select = f"{last.rig}/{last.polecat.rsplit('/', 1)[-1]}"

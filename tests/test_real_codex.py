@@ -28,7 +28,7 @@ from tests.real_agents import (
 )
 from tests.test_engine_support import EngineThread, create_bead, wait_for
 from tests.test_headless_support import run_headless
-from tests.test_real_claude import ASK, asking_script, slung_polecat
+from tests.test_real_claude import ASK, _orphans, asking_script, slung_polecat
 
 pytestmark = pytest.mark.real_agent
 
@@ -92,18 +92,21 @@ def test_killed_codex_resumes_its_thread(pytest_rig, endpoint, codex, run_gt):  
         res = run_gt("sling", bead, "demo", "--agent", "codex", "--json", cwd=town.root, env=codex, timeout=120)
         assert res.returncode == 0, res.stderr
         session = json.loads(res.stdout)[0]["session"]
-        endpoint.wait_for(lambda ep: any("sleep 53.5" in c for t in ep.turns for c in t.shell_calls()), timeout=120)
+        wait_for(lambda: _orphans("sleep 53.5"), timeout=120)  # the agent's shell runs the slow step
         with BeadStore(town) as store:
             thread = agent_state.get(store.db, session).conversation
         assert thread
-        os.kill(SessionHost(town).info(session).pid, signal.SIGKILL)
+        # the whole agent dies: the pane's process is npm's node launcher, the codex binary its child
+        os.killpg(SessionHost(town).info(session).pid, signal.SIGKILL)
         endpoint.wait_for(lambda ep: any("Your session was restarted" in t.last_user_text for t in ep.turns),
                           timeout=120)
         resumed = next(t for t in endpoint.turns if "Your session was restarted" in t.last_user_text)
         assert "gt prime" in resumed.shell_calls()  # the earlier conversation came along
+        assert not _orphans("sleep 53.5")  # the killed agent's commands were stopped
         wait_for(lambda: _status(town, bead) == "closed", timeout=240)
     finally:
         runner.stop()
+    assert [e.payload["respawns"] for e in events_of(town, "respawn")] == [1]
 
 
 @pytest.mark.parametrize("agent", ["claude", "codex"])

@@ -28,6 +28,7 @@ from tests.real_agents import (
     use_env,
 )
 from tests.test_engine_support import EngineThread, create_bead, wait_for
+from widgets.townview import read_snapshot
 
 pytestmark = pytest.mark.real_agent
 
@@ -95,6 +96,9 @@ def test_claude_works_beads_to_merge_waits_on_a_question_takes_mail_and_is_repri
         wait_for(lambda: _state(town, session_b) == "waiting", timeout=120)
         wait_for(lambda: any(e.payload.get("state") == "waiting" and e.bead == b
                              for e in events_of(town, "witness_state")), timeout=30)
+        with BeadStore(town) as store:  # and the cockpit's badge
+            snap = read_snapshot(town, store.db, SessionHost(town))
+        assert next(x for x in snap.agents if x.session == session_b).state == "waiting"
         # mail reaches the idle agent: the queued nudge is typed, and its hook lists the message
         res = run_gt("mail", "send", slung_polecat(session_b), "-s", "Budget is 3 files", "-m", "keep it small",
                      cwd=town.root, env=claude)

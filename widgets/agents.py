@@ -21,6 +21,7 @@ BADGES: dict[str, tuple[str, str]] = {
     "idle": ("○", "badge-idle"),
     "done": ("✓", "badge-idle"),
     "absent": ("○", "badge-zombie"),
+    "waiting": ("?", "badge-stalled"),
     "stalled": ("◐", "badge-stalled"),
     "gupp": ("‼", "badge-stalled"),
     "stuck": ("■", "badge-zombie"),

@@ -8,6 +8,8 @@ Polecat states follow DESIGN section 8 (the witness's words):
 - ``stalled``: hooked, session alive, silent for ``stall_after`` seconds;
 - ``gupp``: stalled for ``[witness] gupp_after`` seconds (GUPP violation: work on the hook, no progress);
 - ``zombie``: hooked but the session is dead or missing (or alive while its bead is closed);
+- ``waiting``: hooked, and its agent's hooks say it ended its turn with work on the hook (it asked
+  a question: answer it with a nudge);
 - ``spawning``: a sling is starting it; ``idle``/``done``/``stuck``: as the polecat row says.
 
 Problems are the stalled, GUPP and zombie polecats plus the open escalations (:mod:`core.escalation`:
@@ -117,16 +119,20 @@ class TownSnapshot:
 
 
 def polecat_state(p: polecats_mod.Polecat, info: SessionInfo | None, idle_s: float | None, stall_after: float,
-                  gupp_after: float, bead_closed: bool = False, now: float | None = None) -> str:
+                  gupp_after: float, bead_closed: bool = False, now: float | None = None,
+                  agent: str | None = None) -> str:
     """The badge of polecat ``p`` (module docstring): from its row, its session (``info``, None when
     missing) and seconds since its transcript grew (``idle_s``, None: never; counted from the start
-    of its session then). Thresholds in seconds."""
+    of its session then). Thresholds in seconds. agent: the state its agent's hooks reported
+    (:mod:`core.agent_state`); ``waiting`` (it asked a question) is its badge, not stalled."""
     alive = info is not None and info.alive
     if p.state == "spawning":
         return "spawning"
     if p.hook_bead:
         if not alive or bead_closed:
             return "zombie"
+        if agent == "waiting":
+            return "waiting"
         silent = idle_s
         if silent is None:
             silent = max(0.0, (time.time() if now is None else now) - (p.started_at or p.updated_at))
@@ -167,6 +173,10 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
     stall_after = float(town.setting("witness", "stall_after"))
     gupp_after = float(town.setting("witness", "gupp_after"))
     rows = polecats_mod.list_polecats(db)
+    try:
+        reported = dict(db.execute("SELECT session, state FROM agent_sessions").fetchall())
+    except Exception:  # noqa: BLE001 - an old DB without the table: no hook-reported states
+        reported = {}
     hooked = [p.hook_bead for p in rows if p.hook_bead]
     titles: dict[str, Issue] = {i.id: i for i in store.list(ids=hooked)} if hooked else {}
     try:
@@ -189,7 +199,8 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
         idle_s = None if grew is None else max(0.0, now - grew)
         issue = titles.get(p.hook_bead or "")
         state = polecat_state(p, info, idle_s, stall_after, gupp_after,
-                              bead_closed=issue is not None and issue.status == "closed", now=now)
+                              bead_closed=issue is not None and issue.status == "closed", now=now,
+                              agent=reported.get(session))
         agents.append(Agent("polecat", p.rig, p.name, session if info is not None else None, state,
                             p.hook_bead, issue.title if issue else "", idle_s))
         if state in ("zombie", "stalled", "gupp"):

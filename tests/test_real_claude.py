@@ -214,3 +214,13 @@ def test_a_dialog_nobody_answers_makes_sling_exit_1_with_the_screen(pytest_rig, 
     assert "log in" in res.stderr  # the fix
     assert _status(town, bead) == "open"
     assert SessionHost(town).list() == []
+
+
+def test_agent_check_claude(pytest_rig, claude, run_gt):  # noqa: F811
+    town, _ = pytest_rig
+    res = run_gt("agent", "check", "claude", cwd=town.root, env=claude)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "ok   version: 2.1.332 (Claude Code)" in res.stdout and "ok   login: API key approved" in res.stdout
+    if os.geteuid() == 0:
+        res = run_gt("agent", "check", "claude", cwd=town.root, env={**claude, "IS_SANDBOX": ""})
+        assert res.returncode == 1 and "FAIL root: Claude Code refuses" in res.stdout

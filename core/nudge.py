@@ -5,7 +5,8 @@ took it, then Enter). Three modes:
 
 - ``immediate``: type it now.
 - ``wait-idle``: wait until the agent takes input (:func:`is_idle`: its hooks say its turn ended,
-  or its input box shows above the footer), then type it; if it does not become idle within the timeout the nudge is queued instead.
+  or its input box shows above the footer), then type it; if it does not become idle within the
+  timeout the nudge is queued instead.
 - ``queue``: store it in the ``nudge_queue`` table; the engine (:func:`deliver_pending`) types it the
   next time the agent is idle.
 
@@ -292,10 +293,10 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
                 db.execute("UPDATE nudge_queue SET status = 'delivered', delivered_at = ? WHERE id = ?",
                            [time.time(), row["id"]])
                 delivered.append(row["id"])
-        if error is None:
-            typed(db, session, row["text"])
             _record(db, row["sender"] or "engine", row["target"], session, row["text"], "queue", error is None,
                     error, kind=row["kind"])
+        if error is None:
+            typed(db, session, row["text"])
     return delivered
 
 

@@ -1,7 +1,7 @@
 """The generic runtime: how any agent CLI is launched, told its first prompt and read from its screen.
 
 A runtime family module (``claude``, ``codex``) subclasses :class:`Runtime` and overrides what its CLI
-does better: command-line overrides for first-run dialogs, hooks that report its state, its own
+does better: command-line overrides for first-run dialogs (never edits of the user's own files), hooks that report its state, its own
 conversation id for resume, and the signal that its first prompt was submitted. Screen patterns are the
 fallback every runtime shares.
 """
@@ -110,10 +110,6 @@ class Runtime:
     def checks(self) -> list[Any]:
         """The family's own checks for ``gt agent check`` (core.runtimes.check.Check rows). Generic: none."""
         return []
-
-    def first_run(self, ctx: LaunchContext) -> None:
-        """Prepare what the CLI needs to run unattended that no command-line flag can give (e.g. folder
-        trust kept in the user's own config). Generic: nothing."""
 
 
 def _prompt_line(line: str, mark: str) -> bool:

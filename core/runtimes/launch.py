@@ -69,9 +69,8 @@ def start_agent(host: SessionHost, name: str, preset: Preset, prompt: str | None
     runtime = runtime_for(preset)
     conversation = agent_state.conversation_for(db, name, bead) if (resume and db is not None) else None
     ctx = LaunchContext(town=town, preset=preset, session=name, cwd=Path(cwd), prompt=prompt,
-                        env={**caller_env(), **preset.env, **(env or {})}, bead=bead, conversation=conversation, context=context,
-                        context_files=context_files)
-    runtime.first_run(ctx)
+                        env={**caller_env(), **preset.env, **(env or {})}, bead=bead, conversation=conversation,
+                        context=context, context_files=context_files)
     launch = runtime.launch(ctx)
     if db is not None:
         agent_state.started(db, name, preset.name, bead, launch.conversation)

@@ -13,7 +13,6 @@ import shutil
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import tomlkit

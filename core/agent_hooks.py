@@ -29,6 +29,8 @@ from typing import Any
 from core import agent_state
 from core.town import Town
 
+#: How every polecat's first prompt starts (core.sling.beacon).
+BEACON = "[GAS TOWN]"
 EVENTS = ("session-start", "prompt", "stop", "notification", "pre-compact", "codex-notify")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 #: Claude Code notification types that mean a human (or a nudge) must answer.
@@ -76,11 +78,8 @@ def handle(town: Town, event: str, payload: dict[str, Any], env: dict[str, str] 
             return _mail_line(town, role, db)
         if event in ("stop", "codex-notify"):
             if event == "codex-notify":
-                row = agent_state.get(db, session)
-                if payload.get("type") not in (None, "agent-turn-complete") or (
-                        row is not None and row.conversation and conversation != row.conversation):
+                if payload.get("type") not in (None, "agent-turn-complete") or not _our_thread(db, session, payload):
                     return ""  # another thread's turn (Codex titles a new thread in a thread of its own)
-                conversation = None
             state = agent_state.turn_state(_hooked(db, role))
             agent_state.record(db, session, state, "turn ended", conversation=conversation)
             return ""
@@ -99,6 +98,19 @@ def is_command(prompt: str) -> bool:
     """True for a CLI's own command typed at its prompt (``/compact``): no model turn follows it, so
     no turn-end hook either."""
     return prompt.lstrip().startswith("/")
+
+
+def _our_thread(db: Any, session: str, payload: dict[str, Any]) -> bool:
+    """True if a Codex notify is about the session's own thread: the recorded conversation, or (none
+    recorded yet, or another one) a thread whose first prompt was a Gas Town beacon."""
+    row = agent_state.get(db, session)
+    thread = _conversation(payload)
+    if row is not None and row.conversation and thread == row.conversation:
+        return True
+    prompts = payload.get("input-messages") or []
+    if not isinstance(prompts, list) or not prompts:
+        return row is None or not row.conversation  # nothing to tell threads apart by
+    return str(prompts[0]).startswith(BEACON)
 
 
 def _conversation(payload: dict[str, Any]) -> str | None:

@@ -47,9 +47,16 @@ def test_hooks_record_states_and_print_the_brief_and_plain_mail(town, git_repo, 
     run_gt("agent", "hook", "prompt", input="{}", env=env, cwd=town.root)
     run_gt("agent", "hook", "codex-notify", json.dumps(notify), env=env, cwd=town.root)
     assert _row(town).state == "working"  # another thread's turn (Codex's title) is not ours
+    notify["input-messages"] = ["Generate a concise, single-line task title"]
+    run_gt("agent", "hook", "codex-notify", json.dumps(notify), env=env, cwd=town.root)
+    assert _row(town).state == "working"
     notify["thread-id"] = "conv-1"
     run_gt("agent", "hook", "codex-notify", json.dumps(notify), env=env, cwd=town.root)
     assert _row(town).state == "waiting"
+    run_gt("agent", "hook", "prompt", input="{}", env=env, cwd=town.root)
+    beacon = {"type": "agent-turn-complete", "thread-id": "conv-2", "input-messages": ["[GAS TOWN] go", "more"]}
+    run_gt("agent", "hook", "codex-notify", json.dumps(beacon), env=env, cwd=town.root)
+    assert (_row(town).state, _row(town).conversation) == ("waiting", "conv-2")  # the beacon's thread is ours
     res = run_gt("agent", "hook", "notification", input="not json {", env=env, cwd=town.root)
     assert res.returncode == 0  # a bad payload never fails the CLI's hook
 

@@ -107,13 +107,14 @@ class CodexRuntime(Runtime):
         return Launch(argv, conversation=ctx.conversation)
 
     def prompt_taken(self, ctx: LaunchContext, launch: Launch, screen: str, hooked_prompt: bool) -> bool:
-        """Taken once a rollout file of this cwd (of the resumed thread, when resuming) was written
-        since the launch; its name gives the thread id, kept as the conversation."""
+        """Taken once a rollout file of this cwd holding the prompt (of the resumed thread, when
+        resuming) was written since the launch; its name gives the thread id, kept as the conversation."""
         cwd = str(ctx.cwd.resolve())
+        said = json.dumps((ctx.prompt or "")[:60], ensure_ascii=False)[1:-1]  # as the rollout's JSON holds it
         for path in rollouts(ctx.env, launch.started):
             if ctx.conversation and ctx.conversation not in path.name:
                 continue
-            if rollout_cwd(path) == cwd and '"role":"user"' in path.read_text(errors="replace"):
+            if rollout_cwd(path) == cwd and said in path.read_text(errors="replace"):
                 launch.conversation = "-".join(path.stem.split("-")[-5:])  # rollout-<time>-<uuid>
                 return True
         return False

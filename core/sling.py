@@ -146,9 +146,9 @@ class Slinger:
                 self.store.update(bead, self.actor, metadata={**(issue.metadata or {}), "formula": formula})
             if self.host.exists(session):
                 self.host.kill(session)  # an idle polecat's old session: sessions are cattle
+            polecats.upsert(self.db, rig.name, name, session=session, branch=branch, worktree=str(path))
             self._start_agent(rig, name, bead, issue.title, preset, path, resumed=False)
-            polecats.upsert(self.db, rig.name, name, state="working", session=session, branch=branch,
-                            worktree=str(path))
+            self._working(rig.name, name, bead)
             events.append(self.db, "spawn", self.actor, rig=rig.name, bead=bead,
                           payload={"polecat": name, "session": session, "agent": preset.name, "branch": branch})
         except BaseException as exc:
@@ -168,6 +168,12 @@ class Slinger:
                              env=session_env(self.town, rig, name, bead), town=self.town, db=self.db, bead=bead,
                              resume=resumed, context=context_text(rig.name, name, bead, title),
                              context_files=tuple(written), heartbeat=lambda: self._heartbeat(rig.name, name))
+
+    def _working(self, rig: str, name: str, bead: str) -> None:
+        """Mark the started polecat ``working`` unless its agent already finished: a fast agent can
+        run ``gt done`` (hook cleared, idle) before the sling gets here."""
+        self.db.execute("UPDATE polecats SET state = 'working', updated_at = ? WHERE rig = ? AND name = ? "
+                        "AND hook_bead = ?", [time.time(), rig, name, bead])
 
     def _heartbeat(self, rig: str, name: str) -> None:
         """Tell the witness this sling is alive while it waits for the agent (a spawning polecat's
@@ -308,7 +314,8 @@ class Slinger:
         issue = self.store.get(bead)
         respawns = holder.respawns + 1
         with self.store.transaction():
-            polecats.upsert(self.db, rig.name, holder.name, respawns=respawns)
+            polecats.upsert(self.db, rig.name, holder.name, respawns=respawns, session=session, branch=branch,
+                            worktree=str(path), agent=preset.name)
         try:
             self._start_agent(rig, holder.name, bead, issue.title, preset, path, resumed=True)
         except GtError as exc:
@@ -318,8 +325,7 @@ class Slinger:
                                        "error": str(exc)})
             raise
         with self.store.transaction():
-            polecats.upsert(self.db, rig.name, holder.name, state="working", session=session, branch=branch,
-                            worktree=str(path), agent=preset.name, respawns=respawns)
+            self._working(rig.name, holder.name, bead)
             events.append(self.db, "respawn", self.actor, rig=rig.name, bead=bead,
                           payload={"polecat": holder.name, "respawns": respawns, "agent": preset.name})
         tracking = convoys.convoys_tracking(self.store, bead)

@@ -90,7 +90,11 @@ def test_claude_works_beads_to_merge_waits_on_a_question_takes_mail_and_is_repri
         assert mr.status == "merged"
         print(f"\nclaude: sling to first model request {first - t0:.2f} s")
         # the finished agent's session ends (end_after_done)
-        wait_for(lambda: not SessionHost(town).is_alive(slung["session"]), timeout=60)
+        try:
+            wait_for(lambda: not SessionHost(town).is_alive(slung["session"]), timeout=60)
+        except AssertionError:
+            print(_why(town, slung["session"]))
+            raise
 
         # B asked a question: waiting (not stalled), and the witness says so
         wait_for(lambda: _state(town, session_b) == "waiting", timeout=120)
@@ -127,6 +131,17 @@ def test_claude_works_beads_to_merge_waits_on_a_question_takes_mail_and_is_repri
 
     files = git.run_git(["ls-tree", "--name-only", "main"], cwd=tree).stdout.split()
     assert {"greeting.txt", "farewell.txt"} <= set(files)
+
+
+def _why(town, session: str) -> str:
+    """What the town knows of ``session``: for a failure message."""
+    from core import polecats
+
+    with BeadStore(town) as store:
+        row = agent_state.get(store.db, session)
+        cats = [(p.name, p.state, p.hook_bead, p.session, p.agent) for p in polecats.list_polecats(store.db)]
+    seen = [(e.type, e.payload) for e in events_of(town, "witness", "witness_error", "witness_state")][-8:]
+    return f"agent state {row}\npolecats {cats}\nwitness {seen}\nscreen:\n{SessionHost(town).capture(session)}"
 
 
 def slung_polecat(session: str) -> str:

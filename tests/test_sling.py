@@ -226,3 +226,33 @@ def test_nuke_keeps_work_and_releases_bead(town, rig, store, run_gt) -> None:
     issue = store.get(bead)
     assert issue.status == "open" and any("nuked" in c.text for c in issue.comments)
     assert polecats.get(store.db, "demo", "dag").state == "nuked"
+
+
+def test_an_agent_done_before_the_sling_returns_stays_idle(town, git_repo, monkeypatch):
+    """A fast agent can run gt done while its sling still waits: the sling must not set it working."""
+    from core import polecats as polecats_mod
+    from core.beads.store import BeadStore
+    from core.rigs import add_rig
+    from core.runtimes import launch
+    from core.sling import Slinger
+
+    add_rig(town, "demo", str(git_repo))
+    real = launch.start_agent
+
+    def start_then_finish(host, name, *args, **kwargs):
+        info = real(host, name, *args, **kwargs)
+        db = kwargs["db"]
+        db.execute("UPDATE polecats SET state = 'idle', hook_bead = NULL WHERE session = ? OR hook_bead = ?",
+                   [name, kwargs["bead"]])  # what gt done does, in the agent's own process
+        return info
+
+    monkeypatch.setattr("core.runtimes.start_agent", start_then_finish)
+    store = BeadStore(town)
+    bead = store.create("Quick", actor="t").id
+    slinger = Slinger(town, store=store)
+    try:
+        res = slinger.sling(bead, "demo", agent="sim")
+        p = polecats_mod.get(store.db, "demo", res.polecat.rsplit("/", 1)[-1])
+        assert (p.state, p.hook_bead) == ("idle", None)
+    finally:
+        slinger.host.kill_server()

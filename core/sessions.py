@@ -46,6 +46,8 @@ KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,31}$")
 ROLE_SUFFIXES = ("refinery", "witness", "crew")
 DEFAULT_SIZE = (200, 50)
 SEND_CHUNK = 256
+#: Tries at starting a session when the town's tmux server exits under us (see :meth:`SessionHost.start`).
+START_ATTEMPTS = 3
 HISTORY_LIMIT = 50000
 
 # Server options, applied (idempotently) before every session start, with default-terminal
@@ -170,8 +172,9 @@ class SessionHost:
         if check and proc.returncode != 0:
             err = (proc.stderr or proc.stdout).strip().splitlines()
             msg = err[-1] if err else f"exit status {proc.returncode}"
-            if "no server running" in msg or "error connecting to" in msg or "no current target" in msg:
-                # the last: a server with no session left, exiting (exit-empty) as we asked it
+            if ("no server running" in msg or "error connecting to" in msg or "no current target" in msg
+                    or "server exited unexpectedly" in msg):
+                # the last two: a server with no session left, exiting (exit-empty) as we asked it
                 raise _ServerDown(f"no tmux server on socket {self.socket}: no session is running")
             if "can't find" in msg or "no such" in msg or "session not found" in msg:
                 raise NotFound(f"no session found ({msg}): see the running ones with 'gt peek'")
@@ -349,7 +352,16 @@ class SessionHost:
                  "--", sys.executable, "-P", "-m", "core.sessions", str(spec), ";",
                  "pipe-pane", "-O", "-t", self._target(name), pipe]
         try:
-            self._run(*args)
+            for attempt in range(START_ATTEMPTS):
+                try:
+                    self._run(*args)
+                    break
+                except _ServerDown:
+                    # the server was exiting (exit-empty: its last session just ended) as we connected;
+                    # nothing was created, and the next attempt starts a new server
+                    if attempt == START_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.1 * (attempt + 1))
         except GtError as exc:
             spec.unlink(missing_ok=True)
             if self.exists(name) and "duplicate session" not in str(exc):

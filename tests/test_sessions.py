@@ -308,3 +308,14 @@ def test_a_core_package_in_the_callers_directory_is_not_imported(host, tmp_path,
     host.start("rig1-decoy", ECHO_AGENT, cwd=decoy)
     assert host.wait_for_text("rig1-decoy", "agent ready")
     assert wait(lambda: b"agent ready" in host.log_path("rig1-decoy").read_bytes())
+
+
+def test_a_start_while_the_server_exits_after_its_last_session_succeeds(host, town):
+    # exit-empty: once its last session is gone the server exits, and a start racing that exit met
+    # "server exited unexpectedly" (seen when the witness ended a finished agent as a sling began)
+    for i in range(60):
+        host.start("last", ["sleep", "30"], town.root)
+        host._run("kill-session", "-t", "=last")  # the server now exits, with no wait
+        host.start("next", ["sleep", "30"], town.root)
+        assert host.info("next").alive, i
+        host.kill("next")

@@ -23,16 +23,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any
 
 from core import agent_state
+from core.plaintext import strip_controls
 from core.town import Town
 
 #: How every polecat's first prompt starts (core.sling.beacon).
 BEACON = "[GAS TOWN]"
 EVENTS = ("session-start", "prompt", "stop", "notification", "pre-compact", "codex-notify")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 #: Claude Code notification types that mean a human (or a nudge) must answer.
 WAITING_NOTIFICATIONS = ("permission_prompt", "elicitation_dialog")
 
@@ -144,4 +143,4 @@ def _mail_line(town: Town, role: Any, db: Any) -> str:
 
 def plain(text: str) -> str:
     """``text`` without control characters (newlines become spaces)."""
-    return _CONTROL.sub("", text.replace("\n", " "))
+    return strip_controls(text.replace("\n", " "))

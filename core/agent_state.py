@@ -5,8 +5,7 @@ an answer: it asked a question and ended its turn with work still on its hook, o
 prompt or dialog), ``idle`` (at its prompt, turn ended, nothing on its hook), ``exited``.
 
 The runtime's hooks (Claude Code settings hooks, Codex ``notify``) run ``gt agent hook EVENT``, which
-calls :func:`record`; runtimes without hooks are read from the screen (:meth:`core.runtimes.base.Runtime.
-screen_state`) by :func:`effective`. One row per tmux session (``agent_sessions``) also keeps the agent's
+calls :func:`record`; :func:`core.runtimes.state.session_state` reads these first, then the screen. One row per tmux session (``agent_sessions``) also keeps the agent's
 own conversation id (Claude ``--session-id``, Codex thread id), so a restarted agent resumes it, and the
 bead it was started for (a new bead starts a new conversation).
 """
@@ -15,8 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
-
 import sqlite_utils
 
 from core.db import register_schema, transaction
@@ -119,8 +116,3 @@ def conversation_for(db: sqlite_utils.Database, session: str, bead: str | None) 
     if row is None or not row.conversation or row.bead != bead:
         return None
     return row.conversation
-
-
-def as_dict(row: AgentSession) -> dict[str, Any]:
-    """JSON-ready view of a row."""
-    return dict(row.__dict__)

@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 try:
-    from tests.model_script import SHELL_TOOLS, Message, Reply, ToolResult, Turn
+    from tests.model_script import SHELL_TOOLS, Message, Reply, ToolResult, Turn, fit_to_schema
     from tests.model_endpoint import send_json, send_sse, start_sse
 except ImportError:  # pragma: no cover - tests/ itself on sys.path
-    from model_script import SHELL_TOOLS, Message, Reply, ToolResult, Turn  # type: ignore[no-redef]
+    from model_script import SHELL_TOOLS, Message, Reply, ToolResult, Turn, fit_to_schema  # type: ignore[no-redef]
     from model_endpoint import send_json, send_sse, start_sse  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
@@ -106,21 +106,11 @@ def shell_tool(turn: Turn) -> str:
 
 def structured_text(body: dict[str, Any], text: str) -> str:
     """``text`` fitted to a requested JSON output format (``output_config.format`` of type
-    ``json_schema``, as Claude Code's session-title request asks ``{"title": string}``): kept if it is
-    already JSON, else an object with every required string property set to ``text``."""
+    ``json_schema``, as Claude Code's session-title request asks): see :func:`fit_to_schema`."""
     fmt = (body.get("output_config") or {}).get("format") or {}
     if fmt.get("type") != "json_schema":
         return text
-    try:
-        json.loads(text)
-        return text
-    except ValueError:
-        pass
-    schema = fmt.get("schema") or {}
-    props = schema.get("properties") or {}
-    obj = {k: (text if (props.get(k) or {}).get("type", "string") == "string" else None)
-           for k in schema.get("required") or list(props)}
-    return json.dumps(obj)
+    return fit_to_schema(fmt.get("schema") or {}, text)
 
 
 def reply_blocks(endpoint: ModelEndpoint, turn: Turn, reply: Reply) -> list[dict[str, Any]]:

@@ -38,9 +38,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 try:  # imported as ``tests.model_openai`` or with tests/ itself on sys.path (as tests.model_endpoint does)
-    from tests.model_script import SHELL_TOOLS, Message, Reply, Script, ToolResult, Turn
+    from tests.model_endpoint import send_json, start_sse
+    from tests.model_script import SHELL_TOOLS, Message, Reply, Script, ToolResult, Turn, fit_to_schema
 except ImportError:  # pragma: no cover
-    from model_script import SHELL_TOOLS, Message, Reply, Script, ToolResult, Turn  # type: ignore[no-redef]
+    from model_endpoint import send_json, start_sse  # type: ignore[no-redef]
+    from model_script import SHELL_TOOLS, Message, Reply, Script, ToolResult, Turn, fit_to_schema  # type: ignore[no-redef]
 
 #: ``yield_time_ms`` sent with ``exec_command`` calls (when its schema has it): how long Codex waits for
 #: the command before answering "Process running with session ID ..." (its default is 10000, max 30000).
@@ -257,26 +259,11 @@ def shell_call_item(body: dict[str, Any], command: str, call_id: str | None = No
 
 def fit_output_format(body: dict[str, Any], text: str) -> str:
     """``text`` fitted to a structured-output request (``text.format.type == "json_schema"``, as Codex's
-    thread-title side request ``{"title": string}``): kept when already JSON, else wrapped as
-    ``{"<first required string property>": text}``. Other requests: ``text`` unchanged."""
+    thread-title side request): see :func:`fit_to_schema`. Other requests: ``text`` unchanged."""
     fmt = (body.get("text") or {}).get("format") or {}
     if fmt.get("type") != "json_schema" or not text:
         return text
-    try:
-        json.loads(text)
-        return text
-    except ValueError:
-        pass
-    schema = fmt.get("schema") or {}
-    props = schema.get("properties") or {}
-    names = [n for n in schema.get("required") or list(props) if (props.get(n) or {}).get("type") == "string"]
-    if not names:
-        return text
-    value = text
-    limit = (props[names[0]] or {}).get("maxLength")
-    if isinstance(limit, int):
-        value = value[:limit]
-    return json.dumps({names[0]: value})
+    return fit_to_schema(fmt.get("schema") or {}, text)
 
 
 def _tokens(text: str) -> int:
@@ -386,25 +373,8 @@ def _send_error(handler: BaseHTTPRequestHandler, status: int, message: str) -> N
     kind = "server_error" if status >= 500 else "invalid_request_error"
     if status == 429:
         kind = "rate_limit_exceeded"
-    payload = json.dumps({"error": {"message": message or f"scripted error {status}", "type": kind,
-                                    "code": kind, "param": None}}).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(payload)))
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.wfile.write(payload)
-    handler.wfile.flush()
-    handler.close_connection = True
-
-
-def _start_sse(handler: BaseHTTPRequestHandler) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/event-stream")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Connection", "close")
-    handler.send_header("x-request-id", _new_id("req"))
-    handler.end_headers()
+    send_json(handler, status, {"error": {"message": message or f"scripted error {status}", "type": kind,
+                                          "code": kind, "param": None}}, {"Connection": "close"})
     handler.close_connection = True
 
 
@@ -449,14 +419,9 @@ def handle_responses(handler: BaseHTTPRequestHandler, body: dict[str, Any], scri
         events = responses_events(body, reply, response_id)
         if body.get("stream") is False:
             _sleep(handler, reply.delay)
-            payload = json.dumps(events[-1][1]["response"]).encode()
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
+            send_json(handler, 200, events[-1][1]["response"])
             return
-        _start_sse(handler)
+        start_sse(handler, {"x-request-id": _new_id("req")})
         created = {"id": response_id, "object": "response", "created_at": int(time.time()),
                    "status": "in_progress", "model": body.get("model", "scripted"), "output": []}
         handler.wfile.write(sse("response.created", {"type": "response.created", "sequence_number": 0,
@@ -551,17 +516,12 @@ def handle_chat_completions(handler: BaseHTTPRequestHandler, body: dict[str, Any
             if calls:
                 msg["tool_calls"] = [{k: v for k, v in tc.items() if k != "index"} for tc in calls]
             last = chunks[-1]
-            payload = json.dumps({"id": last["id"], "object": "chat.completion", "created": last["created"],
-                                  "model": last["model"], "usage": last["usage"],
-                                  "choices": [{"index": 0, "message": msg,
-                                               "finish_reason": last["choices"][0]["finish_reason"]}]}).encode()
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(payload)))
-            handler.end_headers()
-            handler.wfile.write(payload)
+            send_json(handler, 200, {"id": last["id"], "object": "chat.completion", "created": last["created"],
+                                     "model": last["model"], "usage": last["usage"],
+                                     "choices": [{"index": 0, "message": msg,
+                                                  "finish_reason": last["choices"][0]["finish_reason"]}]})
             return
-        _start_sse(handler)
+        start_sse(handler, {"x-request-id": _new_id("req")})
         for chunk in chunks:
             handler.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
         handler.wfile.write(b"data: [DONE]\n\n")

@@ -14,6 +14,7 @@ polecat that runs ``gt prime``, the fenced ``sh`` blocks of its bead (found in t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -100,6 +101,25 @@ class Reply:
 
 
 Script = Callable[[Turn], Reply]
+
+
+def fit_to_schema(schema: dict[str, Any], text: str) -> str:
+    """``text`` as an answer to a structured-output request whose JSON ``schema`` is given (the CLIs'
+    title requests ask ``{"title": string}``): kept when it already is JSON, else an object whose
+    required (or, none listed, every) string property is ``text`` cut to its ``maxLength``, and
+    whose other such properties are null."""
+    try:
+        json.loads(text)
+        return text
+    except ValueError:
+        pass
+    props = schema.get("properties") or {}
+    obj: dict[str, Any] = {}
+    for name in schema.get("required") or list(props):
+        spec = props.get(name) or {}
+        limit = spec.get("maxLength")
+        obj[name] = (text[:limit] if isinstance(limit, int) else text) if spec.get("type", "string") == "string" else None
+    return json.dumps(obj)
 
 SH_FENCE = re.compile(r"^```(?:sh|bash)[ \t]*\n(.*?)^```", re.S | re.M)
 

@@ -28,7 +28,7 @@ from tests.real_agents import (
 )
 from tests.test_engine_support import EngineThread, create_bead, wait_for
 from tests.test_headless_support import run_headless
-from tests.test_real_claude import ASK, _orphans, asking_script, slung_polecat
+from tests.test_real_claude import ASK, _orphans, _state, _status, asking_script, slung_polecat
 
 pytestmark = pytest.mark.real_agent
 
@@ -39,17 +39,6 @@ def codex(tmp_path: Path, endpoint, gt_env, monkeypatch) -> dict[str, str]:  # n
     env = {**gt_env, **codex_env(codex_home(tmp_path / "home-codex", endpoint))}
     use_env(monkeypatch, env)
     return env
-
-
-def _state(town, session: str) -> str | None:
-    with BeadStore(town) as store:
-        row = agent_state.get(store.db, session)
-        return row.state if row else None
-
-
-def _status(town, bead: str) -> str:
-    with BeadStore(town) as store:
-        return store.get(bead).status
 
 
 def test_codex_works_beads_to_merge_takes_mail_and_a_nudge(pytest_rig, endpoint, codex, run_gt):  # noqa: F811

@@ -1,9 +1,9 @@
 """The generic runtime: how any agent CLI is launched, told its first prompt and read from its screen.
 
 A runtime family module (``claude``, ``codex``) subclasses :class:`Runtime` and overrides what its CLI
-does better: command-line overrides for first-run dialogs (never edits of the user's own files), hooks that report its state, its own
-conversation id for resume, and the signal that its first prompt was submitted. Screen patterns are the
-fallback every runtime shares.
+does better: command-line overrides for first-run dialogs (never edits of the user's own files), hooks
+that report its state, its own conversation id for resume, and the signal that its first prompt was
+submitted. Screen patterns are the fallback every runtime shares.
 """
 
 from __future__ import annotations

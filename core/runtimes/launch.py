@@ -10,7 +10,6 @@ running, and the caller rolls back what it claimed.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import agent_state
 from core.errors import AgentStartError, GtError, NotFound
+from core.plaintext import strip_controls
 from core.runtimes.base import LaunchContext, Runtime
 from core.runtimes.presets import Preset
 from core.sessions import caller_env
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 #: Screen lines quoted in a start failure.
 EXCERPT_LINES = 12
 POLL_S = 0.1
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 
 
 def runtime_for(preset: Preset) -> Runtime:
@@ -157,7 +156,7 @@ def _failure(host: SessionHost, name: str, runtime: Runtime, preset: Preset, wha
 def excerpt(screen: str, lines: int) -> str:
     """The last ``lines`` non-blank lines of ``screen``, indented, as plain text (control characters
     and escape sequences removed: the screen is the agent's, untrusted)."""
-    rows = [_CONTROL.sub("", ln).rstrip() for ln in screen.splitlines()]
+    rows = [strip_controls(ln).rstrip() for ln in screen.splitlines()]
     rows = [r for r in rows if r.strip()][-lines:]
     return "\n".join("  | " + r for r in rows) if rows else "  | (the screen was empty)"
 

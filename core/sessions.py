@@ -422,8 +422,9 @@ class SessionHost:
     def kill(self, name: str, timeout: float = 5.0) -> None:
         """Stop session ``name`` and every process it started: the pane's session and process group,
         its descendants, and processes that left both (an agent CLI's tool commands run in groups of
-        their own and outlive a killed agent) but carry the session's ``GT_SESSION``/``GT_SOCKET``. SIGHUP (tmux closes the pane), then SIGTERM, then SIGKILL after 1 s;
-        verified gone (zombies count as gone). Method after Gas Town (internal/tmux: kill the process
+        their own and outlive a killed agent) but carry the session's ``GT_SESSION``/``GT_SOCKET``
+        (every process's environment is read for that, so only before each signal). SIGHUP (tmux
+        closes the pane), then SIGTERM, then SIGKILL after 1 s; verified gone (zombies count as gone). Method after Gas Town (internal/tmux: kill the process
         group, TERM then KILL).
 
         Raises NotFound for no session, GtError if a process survives ``timeout`` seconds.
@@ -443,11 +444,12 @@ class SessionHost:
         kill_at = time.monotonic() + 1.0
         sent_term = sent_kill = False
         while True:
-            members |= {p.pid for p in _session_procs(root, tag)}
+            now = time.monotonic()
+            signalling = (now >= term_at and not sent_term) or (now >= kill_at and not sent_kill)
+            members |= {p.pid for p in _session_procs(root, tag if signalling else None)}
             left = {pid for pid in members if pid_alive(pid)}
             if not left:
                 return
-            now = time.monotonic()
             if now >= deadline:
                 raise GtError(f"session {name!r}: processes {sorted(left)} survived SIGKILL: "
                               "check them with ps and kill them by hand")

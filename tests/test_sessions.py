@@ -40,13 +40,18 @@ def town_host(town):
     h.kill_server()
 
 
-def wait(pred, timeout=5.0):
+def wait(pred, timeout=15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
             return True
         time.sleep(0.03)
     return pred()
+
+
+def logged(host, name):
+    """What the session's transcript holds so far (b"" until its pipe process has created it)."""
+    return transcripts.tail(host.log_path(name), max_bytes=1 << 20)
 
 
 def test_start_capture_and_transcript(host, tmp_path):
@@ -56,7 +61,7 @@ def test_start_capture_and_transcript(host, tmp_path):
     assert host.wait_for_text("rig1-toast", "> ")
     assert host.exists("rig1-toast") and host.is_alive("rig1-toast")
     assert host.pid("rig1-toast") == info.pid
-    assert wait(lambda: b"agent ready" in host.log_path("rig1-toast").read_bytes())
+    assert wait(lambda: b"agent ready" in logged(host, "rig1-toast"))
     seen = host.last_activity("rig1-toast")
     assert seen is not None and abs(seen - time.time()) < 30
     assert [s.name for s in host.list()] == ["rig1-toast"]
@@ -107,7 +112,7 @@ def test_nudge_is_echoed_and_submitted(host, tmp_path):
     long = "x" * 700 + " end"  # more than one send-keys chunk
     host.send_text("rig1-nudge", long)
     assert host.wait_for_text("rig1-nudge", "end", timeout=5)
-    assert wait(lambda: ("got: " + long).encode() in host.log_path("rig1-nudge").read_bytes())
+    assert wait(lambda: ("got: " + long).encode() in logged(host, "rig1-nudge"))
     host.send_text("rig1-nudge", "typed only", submit=False)
     time.sleep(0.2)
     assert "got: typed only" not in host.capture("rig1-nudge")
@@ -307,7 +312,7 @@ def test_a_core_package_in_the_callers_directory_is_not_imported(host, tmp_path,
     monkeypatch.chdir(decoy)
     host.start("rig1-decoy", ECHO_AGENT, cwd=decoy)
     assert host.wait_for_text("rig1-decoy", "agent ready")
-    assert wait(lambda: b"agent ready" in host.log_path("rig1-decoy").read_bytes())
+    assert wait(lambda: b"agent ready" in logged(host, "rig1-decoy"))
 
 
 def test_a_start_while_the_server_exits_after_its_last_session_succeeds(host, town):

@@ -9,7 +9,8 @@ and 9, issue 9).
   the town it says so; an engine error is shown in the header and the feed, never a crash.
 - Every blocking action (sling, nuke, nudge, bead and convoy writes, formula pours, tmux) runs in a
   thread worker (:meth:`CockpitApp.run_blocking`); a refusal (GtError) becomes a toast.
-- Toasts: merged, merge failed, escalation, convoy landed, engine errors.
+- Toasts: merged, merge failed, escalation, convoy landed, engine errors. Every toast, and every
+  other string the cockpit shows, is text, never markup (:mod:`widgets.safe_text`, issue 15).
 - Themes ``gastown`` and ``gastown-light`` (:mod:`themes`); ``t`` switches and remembers the choice
   in ``town.toml`` (``theme``).
 """
@@ -44,6 +45,7 @@ from core.formulas import FormulaLibrary
 from core.rigs import load_rig
 from core.sessions import SessionHost
 from core.sling import Slinger
+from core.plaintext import strip_controls
 from core.town import Town
 from gastown_tui.screens.keys import KEYMAP
 from gastown_tui.screens.main import MainScreen
@@ -172,6 +174,17 @@ class CockpitApp(App):
             self._log_handler.close()
             self._log_handler = None
         await super()._on_exit_app()
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """A toast (Textual's ``App.notify``, which every widget's ``notify`` calls) shown as text:
+        ``message`` and ``title`` often quote agent-written text (bead titles, escalation reasons,
+        errors), so they are never parsed as markup and lose their control characters
+        (:func:`core.plaintext.strip_controls`). ``markup`` is accepted for Textual's signature and
+        ignored. Thread-safe, like Textual's."""
+        kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        super().notify(strip_controls(str(message)), title=strip_controls(str(title)), severity=severity,
+                       markup=False, **kwargs)
 
     # ---- polling --------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -335,8 +348,7 @@ class CockpitApp(App):
             try:
                 result = fn()
             except GtError as exc:
-                self.call_from_thread(self.notify, str(exc), title=f"{what}: refused", severity="error",
-                                      markup=False)
+                self.call_from_thread(self.notify, str(exc), title=f"{what}: refused", severity="error")
             except Exception as exc:  # noqa: BLE001 - shown, not a crash
                 self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title=f"{what}: failed",
                                       severity="error")
@@ -374,8 +386,8 @@ class CockpitApp(App):
             done, failed = outcome
             for r in done:
                 self.notify(f"{r.bead} → {r.polecat} ({r.agent})", title="slung")
-            for line in failed:  # may quote the agent's screen: text, never markup
-                self.notify(line, title="sling refused", severity="error", markup=False)
+            for line in failed:  # may quote the agent's screen: text, like every toast
+                self.notify(line, title="sling refused", severity="error")
             if done:
                 last = done[-1]
                 self._pending_select = f"{last.rig}/{last.polecat.rsplit('/', 1)[-1]}"

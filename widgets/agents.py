@@ -1,7 +1,8 @@
 """The agents tree: the Mayor, then each rig with its witness, refinery and polecats, each with a state
 badge and its hooked bead (DESIGN section 9). Fed :class:`widgets.townview.TownSnapshot` values.
 
-Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
+Names, states and bead ids come from the town's database, which agents can write: every label is
+built from :func:`widgets.safe_text.plain` pieces (text, never markup). Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
 same agent across updates and rebuilds only when the set of agents changes (labels update in place).
 """
 
@@ -11,6 +12,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Tree
 
+from widgets.safe_text import plain
 from widgets.townview import Agent, TownSnapshot, age
 
 #: Badge glyph of each state, and the theme variable that colours it.
@@ -132,7 +134,7 @@ class AgentsTree(Tree[str]):
     def _rig_label(self, rig: str, snap: TownSnapshot) -> Text:
         mine = [a for a in snap.agents if a.rig == rig and a.kind == "polecat"]
         working = sum(1 for a in mine if a.state == "working")
-        text = Text(rig, style="bold")
+        text = plain(rig, "bold")
         text.append(f"  {working}/{len(mine)} working", style="dim")
         return text
 
@@ -142,15 +144,15 @@ class AgentsTree(Tree[str]):
         text.append(glyph + " ", style=self._colour(variable))
         if a.kind == "mayor":
             text.append("Mayor", style="bold")
-            text.append(f"  {a.state}", style="dim")
+            text.append_text(plain(f"  {a.state}", "dim"))
             return text
-        text.append(a.name, style="bold" if a.kind == "polecat" else "italic")
+        text.append_text(plain(a.name, "bold" if a.kind == "polecat" else "italic"))
         if a.kind != "polecat":
-            text.append(f"  {a.state}", style="dim")
+            text.append_text(plain(f"  {a.state}", "dim"))
             return text
-        text.append(f" {a.state}", style=self._colour(variable))
+        text.append_text(plain(f" {a.state}", self._colour(variable)))
         if a.bead:
-            text.append(f"  {a.bead}")
+            text.append_text(plain(f"  {a.bead}"))
         if a.idle_s is not None and a.state in ("stalled", "gupp"):
             text.append(f"  quiet {age(a.idle_s)}", style="dim")
         return text

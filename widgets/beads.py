@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from core.beads.model import Issue
-from widgets.tables import size_columns
+from widgets.tables import PlainTable, size_columns
 
 MARK = "◆"
 
 
-class ReadyBeads(DataTable):
-    """Ready beads, one row each (mark, id, priority, type, title); ``marked``: the ids marked with space."""
+class ReadyBeads(PlainTable):
+    """Ready beads, one row each (mark, id, priority, type, title, all shown as text); ``marked``: the
+    ids marked with space."""
 
     BINDINGS = [
         Binding("space", "toggle_mark", "Mark"),

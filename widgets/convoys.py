@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from core.convoys import Convoy
-from widgets.tables import size_columns
+from widgets.tables import PlainTable, size_columns
 
 BAR_WIDTH = 16
 
@@ -20,8 +19,8 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
     return text
 
 
-class ConvoyList(DataTable):
-    """Open convoys: id, name, progress bar."""
+class ConvoyList(PlainTable):
+    """Open convoys: id, name (shown as text), progress bar."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")

@@ -9,6 +9,7 @@ from textual.widgets import RichLog
 
 from core.events import Event
 from core.feed import PROBLEM_TYPES
+from widgets.safe_text import plain
 
 #: Event types worth a line in the feed (the beads audit trail's field edits are left out).
 FEED_TYPES = frozenset({
@@ -42,12 +43,13 @@ def describe(e: Event) -> str:
 
 def feed_line(e: Event) -> Text:
     """``HH:MM:SS type  details`` for event ``e`` (local time), the type in bold; problem events
-    (:data:`core.feed.PROBLEM_TYPES`) marked with ``!`` in reverse video."""
+    (:data:`core.feed.PROBLEM_TYPES`) marked with ``!`` in reverse video. Type and details are
+    agent-written: text, never markup, without control characters."""
     text = Text(time.strftime("%H:%M:%S", time.localtime(e.ts)), style="dim")
     problem = e.type in PROBLEM_TYPES
     text.append(" !" if problem else "  ", style="bold reverse" if problem else "")
-    text.append(f" {e.type:<14}", style="bold")
-    text.append(describe(e))
+    text.append_text(plain(f" {e.type:<14}", "bold"))
+    text.append_text(plain(describe(e)))
     return text
 
 

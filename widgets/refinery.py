@@ -3,20 +3,19 @@ queued, failed, conflict), then the last few merged or rejected; ``r`` retries t
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from core.mq import MR
-from widgets.tables import size_columns
+from widgets.safe_text import plain
+from widgets.tables import PlainTable, size_columns
 
 #: Style of each MR status: weight, reverse video and strike only, so the words read in any theme.
 STATUS_STYLE = {"merging": "bold", "queued": "", "failed": "bold reverse", "conflict": "bold reverse",
                 "merged": "dim", "rejected": "dim strike"}
 
 
-class RefineryQueue(DataTable):
-    """Merge requests, one row each: MR id, rig, bead, state, gate runs, reason."""
+class RefineryQueue(PlainTable):
+    """Merge requests, one row each: MR id, rig, bead, state, gate runs, reason (all shown as text)."""
 
     BINDINGS = [Binding("r", "screen.retry_mr", "Retry MR")]
 
@@ -38,7 +37,7 @@ class RefineryQueue(DataTable):
         keep = self.cursor_mr
         self.clear()
         for m in mrs:
-            self.add_row(m.id, m.rig, m.bead or "", Text(m.status, style=STATUS_STYLE.get(m.status, "")),
+            self.add_row(m.id, m.rig, m.bead or "", plain(m.status, STATUS_STYLE.get(m.status, "")),
                          str(m.gate_runs), (m.reason or "").splitlines()[0][:60] if m.reason else "", key=m.id)
         size_columns(self)
         if keep is not None and keep in {m.id for m in mrs}:

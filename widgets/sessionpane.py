@@ -9,6 +9,7 @@ import os
 from textual.containers import Container
 from textual.widgets import Static
 
+from widgets.safe_text import plain
 from widgets.terminal import TerminalView
 
 
@@ -22,6 +23,7 @@ class SessionPane(Container):
         self.terminal: TerminalView | None = None
         self._note = Static("", classes="pane-note")
         self._note_text = ""
+        self._title = ""
 
     def compose(self):
         yield self._note
@@ -40,19 +42,21 @@ class SessionPane(Container):
 
     def show_note(self, note: str, session: str | None = None) -> None:
         """Show ``note`` instead of a terminal (``session``: what the pane is about, if anything).
-        Showing the note already shown redraws nothing."""
+        The note is text, never markup (it names agents and beads). Showing the note already shown
+        redraws nothing."""
         self._drop_terminal()
         self.session = session
         if note != self._note_text:
             self._note_text = note
-            self._note.update(note)
+            self._note.update(plain(note))
         self._note.display = True
 
     def set_title(self, title: str) -> None:
-        """Put ``title`` on the pane's border (a repaint only when it changes: setting Textual's
-        ``border_title`` always repaints the whole pane)."""
-        if title != self.border_title:
-            self.border_title = title
+        """Put ``title`` on the pane's border, as text (a repaint only when it changes: setting
+        Textual's ``border_title`` always repaints the whole pane)."""
+        if title != self._title:
+            self._title = title
+            self.border_title = plain(title)
 
     def _drop_terminal(self) -> None:
         if self.terminal is not None:

@@ -1,4 +1,9 @@
-"""Sizing the cockpit's tables when they are filled, not later.
+"""The cockpit's tables: every cell shown as text, never markup, and sized when filled, not later.
+
+:class:`PlainTable` is a Textual ``DataTable`` whose cells, row labels and column labels all go
+through :func:`widgets.safe_text.plain`: a ``DataTable`` parses a ``str`` cell as console markup, so a
+bead title such as ``Handle [/usr/local] prefix`` raised ``MarkupError`` and ``[@click=app.quit]x[/]``
+became a live action (issue 15). Every table of the cockpit is one.
 
 A Textual DataTable widens its auto-width columns to their cells only when it is next idle. A table
 filled just before a dialog opens over it (or a screenshot is taken) is drawn with columns as wide as
@@ -9,17 +14,34 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellType, ColumnKey, RowKey
+
+from widgets.safe_text import plain
+
+
+class PlainTable(DataTable):
+    """A ``DataTable`` that shows every cell as text (:func:`widgets.safe_text.plain`): a ``str`` is
+    never parsed as markup, control characters are dropped, and no style of a ``Text`` cell links or
+    runs an action. Arguments are DataTable's."""
+
+    def add_column(self, label, *, width: int | None = None, key: str | None = None,
+                   default: CellType | None = None) -> ColumnKey:
+        return super().add_column(plain(label), width=width, key=key,
+                                  default=None if default is None else plain(default))
+
+    def add_row(self, *cells: CellType, height: int | None = 1, key: str | None = None,
+                label=None) -> RowKey:
+        return super().add_row(*(plain(c) for c in cells), height=height, key=key,
+                               label=None if label is None else plain(label))
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: CellType, *,
+                    update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, plain(value), update_width=update_width)
 
 
 def _cell_len(cell: object) -> int:
-    """Cells of ``cell`` as DataTable renders it on one line (strings are console markup)."""
-    if isinstance(cell, Text):
-        return cell.cell_len
-    text = str(cell)
-    try:
-        return Text.from_markup(text).cell_len
-    except Exception:  # noqa: BLE001 - not valid markup: DataTable shows it as it is
-        return Text(text).cell_len
+    """Cells of ``cell`` as a :class:`PlainTable` renders it on one line."""
+    return (cell if isinstance(cell, Text) else plain(cell)).cell_len
 
 
 def size_columns(table: DataTable) -> None:

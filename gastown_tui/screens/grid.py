@@ -2,7 +2,9 @@
 
 Only tiles on screen are captured: each tile tracks Show/Hide (Textual sends Hide when a widget is
 scrolled away or covered), and the refresh worker captures just the visible ones, in a thread.
-Enter on a tile goes back to the main screen with that agent selected.
+Enter on a tile goes back to the main screen with that agent selected. A session's screen is the
+agent's output: its colours are kept, every other escape sequence and any link is dropped, and the
+tile titles are text, never markup (:mod:`widgets.safe_text`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from core.errors import GtError
+from widgets.safe_text import from_ansi, plain
 from widgets.townview import Agent, TownSnapshot
 
 if TYPE_CHECKING:
@@ -25,6 +28,11 @@ if TYPE_CHECKING:
 
 REFRESH_S = 0.5
 TILE_LINES = 14
+
+
+def tile_title(agent: Agent) -> Text:
+    """A tile's border title, ``<agent key> · <state>``, as text."""
+    return plain(f"{agent.key} · {agent.state}")
 
 
 class PreviewTile(Static, can_focus=True):
@@ -35,7 +43,7 @@ class PreviewTile(Static, can_focus=True):
         self.agent_key = agent.key
         self.session = agent.session or ""
         self.on_screen = False
-        self.border_title = f"{agent.key} · {agent.state}"
+        self.border_title = tile_title(agent)
 
     def on_show(self) -> None:
         self.on_screen = True
@@ -44,9 +52,10 @@ class PreviewTile(Static, can_focus=True):
         self.on_screen = False
 
     def show_capture(self, text: str) -> None:
-        """Show ``text`` (ANSI from capture-pane): its last lines that fit the tile."""
+        """Show ``text`` (ANSI from capture-pane): its last lines that fit the tile, colours kept,
+        other escapes and links dropped (:func:`widgets.safe_text.from_ansi`)."""
         lines = text.split("\n")[-max(1, self.content_size.height or TILE_LINES):]
-        self.update(Text.from_ansi("\n".join(lines), no_wrap=True, end=""))
+        self.update(from_ansi("\n".join(lines)))
 
 
 class GridScreen(Screen):
@@ -88,7 +97,7 @@ class GridScreen(Screen):
                 grid.mount(Static("No session is running.", classes="tile-empty"))
         else:
             for tile, agent in zip(self.query(PreviewTile), agents):
-                tile.border_title = f"{agent.key} · {agent.state}"
+                tile.border_title = tile_title(agent)
 
     def refresh_tiles(self) -> None:
         """Capture the visible tiles' sessions in a thread."""

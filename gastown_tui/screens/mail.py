@@ -1,5 +1,6 @@
 """The mail view: the Mayor's inbox (``mayor/``), read and unread; Enter opens a message and marks it
-read. Mail is message beads (``core.mail``); reads and writes run in thread workers."""
+read. Mail is message beads (``core.mail``); reads and writes run in thread workers. Senders,
+subjects and bodies are agent-written: shown as text, never markup (:mod:`widgets.safe_text`)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from core import mail
 from core.errors import GtError
 from core.mail import Message
+from widgets.safe_text import plain
+from widgets.tables import PlainTable
 
 if TYPE_CHECKING:
     from gastown_tui.app import CockpitApp
@@ -39,12 +42,12 @@ class MailScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(f"Mail: {ADDRESS}", id="mail-title")
         with Horizontal():
-            yield DataTable(id="inbox", cursor_type="row")
+            yield PlainTable(id="inbox", cursor_type="row")
             yield Static("Select a message and press enter.", id="message")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(PlainTable)
         table.add_columns(" ", "from", "subject")
         table.focus()
         self.load()
@@ -61,7 +64,7 @@ class MailScreen(Screen):
 
     def _show(self, messages: list[Message]) -> None:
         self.messages = messages
-        table = self.query_one(DataTable)
+        table = self.query_one(PlainTable)
         row = table.cursor_row
         table.clear()
         for m in messages:
@@ -71,19 +74,20 @@ class MailScreen(Screen):
         else:
             self.query_one("#message", Static).update("The Mayor's inbox is empty.")
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:
         """Enter on a row (the table takes the key first): open the message."""
         event.stop()
         self.action_open()
 
     def action_open(self) -> None:
         """Show the message under the cursor and mark it read."""
-        table = self.query_one(DataTable)
+        table = self.query_one(PlainTable)
         if not self.messages:
             return
         m = self.messages[min(table.cursor_row, len(self.messages) - 1)]
         self.query_one("#message", Static).update(
-            Text.assemble((m.subject + "\n", "bold"), f"from {m.sender} · {m.created_at}\n\n", m.body))
+            Text.assemble(plain(m.subject, "bold"), "\nfrom ", plain(m.sender), " · ", plain(m.created_at),
+                          "\n\n", plain(m.body)))
         if not m.read:
             self._mark_read(m.id)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,6 +28,7 @@ from widgets.convoys import ConvoyList
 from widgets.feed import Feed
 from widgets.footer import CockpitFooter
 from widgets.refinery import RefineryQueue
+from widgets.safe_text import plain
 from widgets.sessionpane import SessionPane
 from widgets.terminal import TerminalView
 from widgets.townview import MAYOR_SESSION, Agent, TownSnapshot
@@ -39,20 +41,23 @@ HELP_SCREEN = "help"
 
 
 class TownHeader(Static):
-    """One line: town, rigs, polecats working/idle/stalled, queue depth, engine state."""
+    """One line: town, rigs, polecats working/idle/stalled, queue depth, engine state (as text: the
+    town's name is its directory's, and the engine state can quote an error)."""
 
     def __init__(self, content: str, *, id: str | None = None) -> None:
-        super().__init__(content, id=id)
-        self._shown = content
+        super().__init__(plain(content), id=id)
+        self._shown = plain(content)
 
     def show(self, snap: TownSnapshot, engine: str) -> None:
         """Render the counts of ``snap`` and the ``engine`` state word (nothing is redrawn when they
         read the same as before; the line's height never changes, so no layout either)."""
         tmux = "" if snap.tmux_up else "  ·  tmux: down"
-        text = (f"⛽ Gas Town [b]{snap.town}[/b]  ·  rigs {len(snap.rigs)}  ·  polecats "
-                f"[b]{snap.count('working')}[/b] working, {snap.count('idle')} idle, "
-                f"{snap.count('stalled')} stalled, {snap.count('zombie')} zombie  ·  queue {snap.queue_depth}"
-                f"  ·  problems {len(snap.problems)}  ·  engine: {engine}{tmux}")
+        text = Text.assemble(
+            "⛽ Gas Town ", plain(snap.town, "bold"), f"  ·  rigs {len(snap.rigs)}  ·  polecats ",
+            (str(snap.count("working")), "bold"),
+            f" working, {snap.count('idle')} idle, {snap.count('stalled')} stalled, "
+            f"{snap.count('zombie')} zombie  ·  queue {snap.queue_depth}  ·  problems {len(snap.problems)}"
+            "  ·  engine: ", plain(engine), tmux, end="")
         if text != self._shown:
             self._shown = text
             self.update(text, layout=False)

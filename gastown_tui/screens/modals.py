@@ -1,7 +1,8 @@
 """The cockpit's dialogs: sling, new bead, new convoy, run formula, nudge and confirm.
 
 Each is a ``ModalScreen`` that dismisses with what the user chose (or None on escape); the main screen
-does the work in a thread worker. Keyboard first: defaults are preselected, Enter confirms, Tab moves
+does the work in a thread worker. Names, bead ids, formula descriptions and questions are shown as
+text, never markup (:func:`widgets.safe_text.plain`): agents can write all of them. Keyboard first: defaults are preselected, Enter confirms, Tab moves
 between fields, Escape cancels.
 """
 
@@ -17,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from widgets.safe_text import plain
+
 AUTO_POLECAT = "(auto: an idle polecat, else a new name)"
 
 
@@ -30,7 +33,7 @@ class SlingChoice:
 
 
 def _options(items: list[str], default: str | None) -> tuple[list[Option], int]:
-    options = [Option(item, id=item) for item in items]
+    options = [Option(plain(item), id=item) for item in items]
     index = items.index(default) if default in items else 0
     return options, index
 
@@ -66,7 +69,7 @@ class SlingModal(_Dialog):
         with Vertical(id="dialog", classes="wide"):
             what = self.beads[0] if len(self.beads) == 1 else f"{len(self.beads)} beads ({', '.join(self.beads[:4])}" \
                 + (", ..." if len(self.beads) > 4 else "") + ")"
-            yield Static(f"Sling {what}", classes="dialog-title")
+            yield Static(plain(f"Sling {what}"), classes="dialog-title")
             with Horizontal(id="sling-columns"):
                 with Vertical(classes="column"):
                     yield Label("rig")
@@ -95,7 +98,7 @@ class SlingModal(_Dialog):
         polecat_list = self.query_one("#sling-polecat", OptionList)
         polecat_list.clear_options()
         names = self.idle.get(self._value("#sling-rig") or "", []) if len(self.beads) == 1 else []
-        polecat_list.add_options([Option(AUTO_POLECAT, id=""), *(Option(n, id=n) for n in names)])
+        polecat_list.add_options([Option(AUTO_POLECAT, id=""), *(Option(plain(n), id=n) for n in names)])
         polecat_list.highlighted = 0
 
     def _value(self, selector: str) -> str | None:
@@ -189,7 +192,7 @@ class NewConvoyModal(_Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(f"New convoy of {len(self.beads)} bead(s)", classes="dialog-title")
-            yield Static(", ".join(self.beads), classes="dialog-body")
+            yield Static(plain(", ".join(self.beads)), classes="dialog-body")
             yield Input(self.default_name, placeholder="convoy name", id="convoy-name")
             yield Static("enter create · esc cancel", classes="dialog-hint")
 
@@ -232,7 +235,8 @@ class FormulaModal(_Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Static("Run a formula", classes="dialog-title")
-            yield OptionList(*(Option(f"{n}  {d}" if d else n, id=n) for n, d in self.formulas), id="formula-list")
+            yield OptionList(*(Option(plain(f"{n}  {d}" if d else n), id=n) for n, d in self.formulas),
+                             id="formula-list")
             with VerticalScroll(id="formula-vars"):
                 pass
             yield Static("enter pick · then fill vars, enter pour · esc cancel", classes="dialog-hint")
@@ -256,12 +260,12 @@ class FormulaModal(_Dialog):
         self.chosen = name
         box = self.query_one("#formula-vars", VerticalScroll)
         await box.remove_children()
-        widgets = [Static(f"formula {name}", classes="dialog-body")]
+        widgets = [Static(plain(f"formula {name}"), classes="dialog-body")]
         for var, default, required in variables:
-            widgets.append(Label(f"{var}{' (required)' if required else ''}"))
+            widgets.append(Label(plain(f"{var}{' (required)' if required else ''}")))
             widgets.append(Input(default, placeholder=var, id=f"var-{var}", classes="var"))
         widgets.append(Label("rig"))
-        rig_list = OptionList(*(Option(r, id=r) for r in ["(town)", *self.rigs]), id="formula-rig")
+        rig_list = OptionList(*(Option(plain(r), id=r) for r in ["(town)", *self.rigs]), id="formula-rig")
         widgets.append(rig_list)
         await box.mount_all(widgets)
         rig_list.highlighted = (["(town)", *self.rigs].index(self.default_rig)
@@ -297,7 +301,7 @@ class NudgeModal(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(f"Nudge {self.target}", classes="dialog-title")
+            yield Static(plain(f"Nudge {self.target}"), classes="dialog-title")
             yield Input(placeholder="message (typed into the session, then Enter)", id="nudge-text")
             yield Static("enter send · esc cancel", classes="dialog-hint")
 
@@ -319,9 +323,9 @@ class ConfirmModal(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question, classes="dialog-title")
+            yield Static(plain(self.question), classes="dialog-title")
             if self.detail:
-                yield Static(self.detail, classes="dialog-body")
+                yield Static(plain(self.detail), classes="dialog-body")
             yield Static("y/enter yes · n/esc no", classes="dialog-hint")
 
     def action_yes(self) -> None:

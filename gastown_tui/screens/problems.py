@@ -1,6 +1,7 @@
 """The problems view: stalled, GUPP-violating and zombie polecats and unacknowledged escalations
 (:class:`widgets.townview.Problem`), with actions: open the agent, nudge, restart (resume a zombie on
-its hook), nuke, acknowledge an escalation."""
+its hook), nuke, acknowledge an escalation. Details quote escalations and bead ids that agents
+write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from gastown_tui.screens.modals import ConfirmModal, NudgeModal
+from widgets.tables import PlainTable
 from widgets.townview import Problem, TownSnapshot, age
 
 if TYPE_CHECKING:
@@ -44,12 +46,12 @@ class ProblemsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static("Problems", id="problems-title")
-        yield DataTable(id="problems", cursor_type="row")
+        yield PlainTable(id="problems", cursor_type="row")
         yield Static("", id="problems-empty")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(PlainTable)
         for label, key in (("kind", "kind"), ("rig", "rig"), ("polecat", "polecat"), ("bead", "bead"),
                            ("for", "since"), ("detail", "detail")):
             table.add_column(label, key=key)
@@ -62,7 +64,7 @@ class ProblemsScreen(Screen):
         self.problems = snap.problems
         now = snap.taken_at
         shown = tuple((p.kind, p.rig, p.polecat, p.bead, p.detail) for p in snap.problems)
-        table = self.query_one(DataTable)
+        table = self.query_one(PlainTable)
         self.query_one("#problems-empty", Static).update(
             "" if snap.problems else "No problems: every hooked polecat is working and nothing is escalated.")
         if shown == self._shown:
@@ -76,13 +78,13 @@ class ProblemsScreen(Screen):
         if snap.problems:
             table.move_cursor(row=min(row, len(snap.problems) - 1))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:
         """Enter on a row (the table takes the key first): open its agent."""
         event.stop()
         self.action_open()
 
     def _current(self) -> Problem | None:
-        table = self.query_one(DataTable)
+        table = self.query_one(PlainTable)
         if not self.problems or table.cursor_row >= len(self.problems):
             return None
         return self.problems[table.cursor_row]

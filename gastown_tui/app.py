@@ -42,10 +42,10 @@ from core.config import edit_toml
 from core.db import connect
 from core.errors import GtError
 from core.formulas import FormulaLibrary
+from core.plaintext import strip_controls
 from core.rigs import load_rig
 from core.sessions import SessionHost
 from core.sling import Slinger
-from core.plaintext import strip_controls
 from core.town import Town
 from gastown_tui.screens.keys import KEYMAP
 from gastown_tui.screens.main import MainScreen

@@ -137,3 +137,54 @@ def test_plain_takes_any_value_and_a_very_long_title() -> None:
     assert plain(42).plain == "42"
     long = "[/]" * 20_000 + "[@click=app.quit]x[/]"
     assert shown(plain(long))[0] == long
+
+
+def test_plain_table_cells_are_text_and_clicks_run_nothing() -> None:
+    """Every way into a :class:`widgets.tables.PlainTable` (columns, rows, row labels, updates)
+    stores and draws text; clicking each cell runs no action."""
+    import asyncio
+
+    from textual.app import App, ComposeResult
+    from textual.coordinate import Coordinate
+
+    from widgets.tables import PlainTable, size_columns
+
+    ran: list[str] = []
+    values = ["Handle [/usr/local] prefix", "[@click=app.record('quit')]Review[/]", "[bold", "\\[x]",
+              "a\x1b]0;t\x07b\x9b2Jc\x03", "[link=https://evil]x[/link]"]
+
+    class Harness(App):
+        def compose(self) -> ComposeResult:
+            yield PlainTable(cursor_type="cell")
+
+        def action_record(self, what: str) -> None:
+            ran.append(what)
+
+    async def run() -> None:
+        app = Harness()
+        async with app.run_test(size=(200, 20)) as pilot:
+            table = app.query_one(PlainTable)
+            keys = [table.add_column(v) for v in values[:3]]
+            for n, v in enumerate(values):
+                table.add_row(v, Text.from_markup("[@click=app.record('cell')]styled[/]"), v, key=str(n),
+                              label=v[:4])
+            table.update_cell("0", keys[2], values[1])
+            table.update_cell_at(Coordinate(1, 2), values[4])
+            size_columns(table)
+            await pilot.pause()
+            assert [table.get_cell(str(n), keys[0]).plain for n in range(len(values))] == \
+                [strip_controls(v) for v in values]
+            assert table.get_cell("0", keys[2]).plain == values[1] and table.get_cell("1", keys[2]).plain == strip_controls(values[4])
+            assert [str(c.label) for c in table.ordered_columns] == values[:3]
+            for row in range(table.row_count):
+                for column in range(len(keys)):
+                    region = table._get_cell_region(Coordinate(row, column))
+                    box = table.content_region
+                    await pilot.click(offset=(box.x + region.x + 1, box.y + region.y))
+                    await pilot.click(offset=(box.x + region.x + region.width // 2, box.y + region.y))
+            assert ran == [] and app.is_running
+            for strip in app.screen._compositor.render_strips():
+                for segment in strip:
+                    assert segment.style is None or not (segment.style.link or "@click" in segment.style.meta)
+
+    asyncio.run(run())

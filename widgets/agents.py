@@ -1,9 +1,10 @@
 """The agents tree: the Mayor, then each rig with its witness, refinery and polecats, each with a state
 badge and its hooked bead (DESIGN section 9). Fed :class:`widgets.townview.TownSnapshot` values.
 
-Names, states and bead ids come from the town's database, which agents can write: every label is
-built from :func:`widgets.safe_text.plain` pieces (text, never markup). Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
+Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
 same agent across updates and rebuilds only when the set of agents changes (labels update in place).
+Names, states and bead ids come from the town's database, which agents can write: every label is
+built from :func:`widgets.safe_text.plain` pieces (text, never markup).
 """
 
 from __future__ import annotations

@@ -8,13 +8,15 @@ agents, and agents are untrusted. Textual parses a ``str`` handed to a ``Static`
 :func:`plain` (or :func:`from_ansi` for a captured screen) on its way to a widget: the result is a
 Rich ``Text`` whose characters are the input's, less the control characters that
 :func:`core.plaintext.strip_controls` removes, and whose styles (if any) carry no link and no action.
-Textual shows a ``Text`` as it is; a ``str`` it would parse.
+Textual shows a ``Text`` as it is; a ``str`` it would parse. Tables take their cells through
+:class:`widgets.tables.PlainTable`; toasts, which Textual takes as a ``str`` only, through
+:meth:`gastown_tui.app.CockpitApp.notify` (markup off, controls stripped).
 """
 
 from __future__ import annotations
 
 from rich.style import Style
-from rich.text import Span, Text
+from rich.text import Text
 
 from core.plaintext import strip_controls
 

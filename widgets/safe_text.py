@@ -55,8 +55,7 @@ def scrub(text: Text) -> Text:
     out = Text("", style=_safe_style(text.style), justify=text.justify, overflow=text.overflow,
                no_wrap=text.no_wrap, end=text.end, tab_size=text.tab_size)
     for run in text.divide(bounds):  # runs of one style: each span covers a whole run or none of it
-        kept = strip_controls(run.plain)
-        piece = Text(kept, style=_safe_style(run.style))
+        piece = Text(strip_controls(run.plain))
         for span in run.spans:
             style = _safe_style(span.style)
             if style:
@@ -64,7 +63,7 @@ def scrub(text: Text) -> Text:
         out.append_text(piece)
     wanted = strip_controls(text.plain)
     if out.plain != wanted:  # a sequence cut by a style boundary: the text is what counts
-        return Text(wanted, end=text.end, no_wrap=text.no_wrap)
+        return Text(wanted, style=out.style, end=text.end, no_wrap=text.no_wrap)
     return out
 
 

@@ -36,6 +36,8 @@ REBUILD_HINT = "run 'gt bead rebuild' to rebuild it from .beads/issues.jsonl and
 _SCHEMAS: dict[str, str] = {}
 _CHECKS: dict[str, Callable[[sqlite_utils.Database, Town, bool], None]] = {}
 _lock = threading.Lock()
+#: Town database files this process opened (for :func:`explain`), oldest first.
+_OPENED: dict[str, None] = {}
 #: SQLite primary result codes that mean the file itself is unusable (not a lock or a busy writer).
 _UNUSABLE = {10: "disk I/O error", 11: "corrupt", 14: "cannot be opened", 26: "not a database"}
 
@@ -104,7 +106,18 @@ def connect(path: str | os.PathLike[str], *, allow_new: bool = False, check: boo
     except BaseException:
         conn.close()
         raise
+    if town is not None:
+        _OPENED.setdefault(str(p))
     return db
+
+
+def explain(exc: BaseException) -> DatabaseLost | None:
+    """The one-line error for a database failure that surfaced after the open (a corrupt page met by
+    a query), naming the first town database this process opened; None for anything else. For the
+    command line's last resort, so that any command on a corrupt database answers in one line."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    return unusable(next(iter(_OPENED), "the town database (.gastown/town.db)"), exc)
 
 
 def unusable(path: str | os.PathLike[str], exc: sqlite3.DatabaseError) -> DatabaseLost | None:

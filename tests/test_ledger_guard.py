@@ -121,6 +121,24 @@ def test_a_lost_database_is_refused_at_open_and_the_ledger_is_untouched(gt, town
         assert not Path(f"{town.db_path}-wal").exists()
 
 
+def test_a_corrupt_page_met_by_a_query_is_one_line_and_rebuild_replaces_it(gt, town: Town) -> None:
+    """A database whose header is fine opens; the corruption surfaces in a query: still one line."""
+    made = make_beads(gt, 5)
+    conn = sqlite3.connect(town.db_path)
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'issues'").fetchone()[0]
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    data = bytearray(town.db_path.read_bytes())
+    data[(root - 1) * page:(root - 1) * page + 8] = b"\xff" * 8  # the issues table's b-tree header
+    town.db_path.write_bytes(bytes(data))
+    ledger = town.ledger_path.read_bytes()
+    for args in (("bead", "list"), ("status",), ("bead", "create", "x")):
+        refused(gt(*args), str(town.db_path), "malformed", "gt bead rebuild")
+        assert town.ledger_path.read_bytes() == ledger
+    ok(gt("bead", "rebuild"))
+    assert {b["id"] for b in json.loads(ok(gt("bead", "list", "--json")).stdout)} == set(made)
+
+
 def test_a_fresh_town_still_gets_its_database(gt, town: Town) -> None:
     assert not town.db_path.exists()
     ok(gt("status"))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 from core import git
 from core.beads import guard, jsonl
 from core.beads.store import BeadStore
-from core.db import DatabaseLost, connect
+from core.db import DatabaseLost, connect, unusable
 from core.errors import GitError, GtError
 from core.town import Town
 
@@ -142,8 +143,12 @@ def db_health(town: Town) -> str | None:
     except DatabaseLost as exc:
         return str(exc)
     try:
-        if db.execute("SELECT 1 FROM issues LIMIT 1").fetchone() is None:
+        if db.execute("SELECT count(*) FROM issues").fetchone()[0] == 0:
             return f"{town.db_path} holds no beads"
+        if db.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok":
+            return f"{town.db_path} fails SQLite's quick_check"
+    except sqlite3.DatabaseError as exc:
+        return str(unusable(town.db_path, exc) or exc)
     finally:
         db.conn.close()
     return None

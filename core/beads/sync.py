@@ -8,7 +8,7 @@ from racing on the git index.
 Who syncs (DESIGN section 4): the engine calls :func:`sync` on a timer while it runs (it writes its
 pid to ``.gastown/engine.pid``; a missing file or a dead pid means no engine). Without an engine a
 command calls :func:`request_sync` after its mutation: that starts one detached flusher process per
-burst (``python -m core.beads.sync --town ROOT``) which waits until the ledger has been quiet for
+burst (``python -P -m core.beads.sync --town ROOT``) which waits until the ledger has been quiet for
 ``DEBOUNCE_S`` (at most ``MAX_DELAY_S`` after the oldest change), syncs, and exits when nothing is left
 dirty. So a burst of commands makes one commit and each command returns without paying for an export.
 ``GT_LEDGER_SYNC=now`` syncs inline instead; ``GT_LEDGER_SYNC=off`` leaves it to ``gt bead sync``.
@@ -224,7 +224,7 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
     finally:
         if own:
             store.disconnect()
-    subprocess.Popen([sys.executable, "-m", "core.beads.sync", "--town", str(town.root)], cwd=str(town.root),
+    subprocess.Popen([sys.executable, "-P", "-m", "core.beads.sync", "--town", str(town.root)], cwd=str(town.root),
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)
     return "scheduled"

@@ -42,6 +42,7 @@ from core.beads.model import (
 )
 from core.beads.store import BeadStore
 from core.errors import GtError
+from core.plaintext import strip_controls
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -279,8 +280,8 @@ def check_graph(store: BeadStore, pairs: list[tuple[int, Issue]], source: str = 
     for n, issue in pairs:
         for dep in issue.dependencies:
             if dep.depends_on_id not in known and not dep.depends_on_id.startswith("external:"):
-                warnings.append(f"{source} line {n}: {issue.id} depends on {dep.depends_on_id} ({dep.type}), "
-                                "which is in neither the file nor the database")
+                warnings.append(f"{source} line {n}: {issue.id} depends on {strip_controls(dep.depends_on_id)[:100]} "
+                                f"({strip_controls(dep.type)[:40]}), which is in neither the file nor the database")
             if dep.type in ORDERING_DEP_TYPES:
                 edges.setdefault(issue.id, []).append(dep.depends_on_id)
     marks = ",".join("?" * len(ORDERING_DEP_TYPES))

@@ -38,8 +38,10 @@ from core.town import Town
 
 ACTOR = "gt bead rebuild"
 #: The refinery's merge commit subject (core.refinery: ``Merge <branch> (<MR id>, <bead>)``).
-MERGE_SUBJECT = re.compile(r"^Merge (\S+) \(([^,()\s]+)(?:, ([^,()\s]+))?\)$")
-POLECAT_BRANCH = re.compile(r"^polecat/[^/]+/(.+)$")
+#: Only word characters, dots, dashes and slashes are taken from git: what reaches a close reason
+#: or the terminal is never a control sequence.
+MERGE_SUBJECT = re.compile(r"^Merge ([\w./-]+) \(([\w.-]+)(?:, ([\w.-]+))?\)$", re.ASCII)
+POLECAT_BRANCH = re.compile(r"^polecat/[\w.-]+/([\w.-]+)$", re.ASCII)
 
 
 @dataclass

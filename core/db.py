@@ -61,13 +61,13 @@ def register_open_check(name: str, check: Callable[[sqlite_utils.Database, Town,
         _CHECKS[name] = check
 
 
-def connect(path: str | os.PathLike[str], *, allow_new: bool = False, check: bool = True) -> sqlite_utils.Database:
+def connect(path: str | os.PathLike[str], *, check: bool = True) -> sqlite_utils.Database:
     """Open the database at ``path`` with WAL, a 30 s busy timeout and foreign keys, and apply every
     registered schema script; for a town's ``.gastown/town.db`` also run the registered open checks.
 
-    A missing or empty town database is created only when the town's ledger holds no beads (or with
-    ``allow_new``, for ``gt bead rebuild``); ``check=False`` skips the open checks (for the commands
-    that repair what they report). The file and its WAL/SHM are made 0600, a town's state dir 0700.
+    A missing or empty town database is created only when the town's ledger holds no beads
+    (``gt bead rebuild`` builds its new one under another name and renames it into place);
+    ``check=False`` skips the open checks (for the commands that repair what they report). The file and its WAL/SHM are made 0600, a town's state dir 0700.
 
     Raises DatabaseLost (exit 2, nothing written) for a lost or unreadable town database;
     sqlite3.Error for other database failures (a lock held past the busy timeout).
@@ -76,8 +76,7 @@ def connect(path: str | os.PathLike[str], *, allow_new: bool = False, check: boo
     town = town_of_db(p)
     if town is not None:
         _private_dir(p.parent)
-        if not allow_new:
-            _refuse_lost(town, p)
+        _refuse_lost(town, p)
     else:
         p.parent.mkdir(parents=True, exist_ok=True)
     _private_file(p, create=True)

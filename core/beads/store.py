@@ -184,20 +184,20 @@ class BeadStore:
     ``BeadStore(town)`` opens ``town.db_path``; ``BeadStore.open(path)`` a database file;
     ``BeadStore(town, db=db)`` shares an open connection (to join an outer transaction).
     Opening a town's database runs the ledger guard (:mod:`core.beads.guard`) and raises
-    DatabaseLost when the database is lost or disagrees with the ledger; ``check=False`` skips it
-    and ``allow_new`` lets a missing database be created (both only for the repair commands).
+    DatabaseLost when the database is lost or disagrees with the ledger; ``check=False`` skips the
+    ledger check (only for the commands that repair what it reports).
     Methods raise NotFound for unknown ids, GtError for bad input and Conflict for refused changes;
     a refused mutation leaves the database unchanged.
     """
 
     def __init__(self, town: Town | None = None, *, db: sqlite_utils.Database | None = None,
-                 db_path: str | os.PathLike[str] | None = None, check: bool = True, allow_new: bool = False) -> None:
+                 db_path: str | os.PathLike[str] | None = None, check: bool = True) -> None:
         if db is None:
             if db_path is None:
                 if town is None:
                     raise ValueError("BeadStore needs a town, a db or a db_path")
                 db_path = town.db_path
-            db = connect(db_path, check=check, allow_new=allow_new)
+            db = connect(db_path, check=check)
         self.town = town
         self.db = db
         self._rigs: dict[str, str] | None = None

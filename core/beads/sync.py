@@ -23,7 +23,6 @@ so a later sync retries, records the reason (:func:`blocked_reason`, which comma
 and a ``ledger_blocked`` problem event once per distinct reason.
 """
 
-
 from __future__ import annotations
 
 import argparse

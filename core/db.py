@@ -6,7 +6,14 @@ blocked). Inside a transaction use plain SQL (``db.execute``): sqlite-utils' ``t
 on its own and would end the transaction early.
 
 Modules own their tables: they call :func:`register_schema` at import with idempotent DDL
-(``CREATE TABLE IF NOT EXISTS``); :func:`connect` applies every registered script.
+(``CREATE TABLE IF NOT EXISTS``); :func:`connect` applies every registered script, then runs every
+check registered with :func:`register_open_check` (the beads ledger guard, :mod:`core.beads.guard`).
+
+A lost database never wipes the ledger (issue 15): :func:`connect` refuses, before anything is
+written, to create a town database where it is missing or empty (0 bytes) while the town's committed
+ledger ``.beads/issues.jsonl`` holds beads, and turns a file that is not a readable SQLite database
+into one line (:class:`DatabaseLost`, exit 2). The fix, ``gt bead rebuild``, is explicit. The
+database, its WAL and SHM files are 0600 and ``.gastown/`` 0700 whatever the umask.
 """
 
 from __future__ import annotations
@@ -15,15 +22,30 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import sqlite_utils
 
+from core.errors import GtError
+from core.town import Town, ledger_bead_count, town_of_db
+
 BUSY_TIMEOUT_S = 30.0
+REBUILD_HINT = "run 'gt bead rebuild' to rebuild it from .beads/issues.jsonl and git"
 
 _SCHEMAS: dict[str, str] = {}
+_CHECKS: dict[str, Callable[[sqlite_utils.Database, Town, bool], None]] = {}
 _lock = threading.Lock()
+#: Town database files this process opened (for :func:`explain`), oldest first.
+_OPENED: dict[str, None] = {}
+#: SQLite primary result codes that mean the file itself is unusable (not a lock or a busy writer).
+_UNUSABLE = {10: "disk I/O error", 11: "corrupt", 14: "cannot be opened", 26: "not a database"}
+
+
+class DatabaseLost(GtError):
+    """The town database is missing, empty or unreadable while the committed ledger holds beads, or it
+    disagrees with the ledger (:mod:`core.beads.guard`). Nothing was written; the message names the
+    file and the fix (``gt bead rebuild`` or ``gt bead import --merge``)."""
 
 
 def register_schema(name: str, ddl: str) -> None:
@@ -32,26 +54,113 @@ def register_schema(name: str, ddl: str) -> None:
         _SCHEMAS[name] = ddl
 
 
-def connect(path: str | os.PathLike[str]) -> sqlite_utils.Database:
-    """Open the town database at ``path`` (created if missing) with WAL, a 30 s busy timeout and
-    foreign keys, and apply every registered schema script.
-
-    Raises sqlite3.Error if the file is not a database.
-    """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    if mode.lower() != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    db = sqlite_utils.Database(conn)
+def register_open_check(name: str, check: Callable[[sqlite_utils.Database, Town, bool], None]) -> None:
+    """Register ``check(db, town, fresh)``, run by every :func:`connect` of a town's database after the
+    schemas (fresh: the file had no tables before this open). It raises GtError to refuse the open."""
     with _lock:
-        scripts = list(_SCHEMAS.values())
-    for ddl in scripts:
-        ensure_schema(db, ddl)
+        _CHECKS[name] = check
+
+
+def connect(path: str | os.PathLike[str], *, check: bool = True) -> sqlite_utils.Database:
+    """Open the database at ``path`` with WAL, a 30 s busy timeout and foreign keys, and apply every
+    registered schema script; for a town's ``.gastown/town.db`` also run the registered open checks.
+
+    A missing or empty town database is created only when the town's ledger holds no beads
+    (``gt bead rebuild`` builds its new one under another name and renames it into place);
+    ``check=False`` skips the open checks (for the commands that repair what they report). The file and its WAL/SHM are made 0600, a town's state dir 0700.
+
+    Raises DatabaseLost (exit 2, nothing written) for a lost or unreadable town database;
+    sqlite3.Error for other database failures (a lock held past the busy timeout).
+    """
+    p = Path(path)
+    town = town_of_db(p)
+    if town is not None:
+        _private_dir(p.parent)
+        _refuse_lost(town, p)
+    else:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    _private_file(p, create=True)
+    conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        fresh = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        db = sqlite_utils.Database(conn)
+        with _lock:
+            scripts = list(_SCHEMAS.values())
+            checks = list(_CHECKS.values()) if check and town is not None else []
+        for ddl in scripts:
+            ensure_schema(db, ddl)
+        for suffix in ("-wal", "-shm"):
+            _private_file(Path(f"{p}{suffix}"), create=False)
+        for run_check in checks:
+            run_check(db, town, fresh)  # type: ignore[arg-type]
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise unusable(p, exc) or exc from None
+    except BaseException:
+        conn.close()
+        raise
+    if town is not None:
+        _OPENED.setdefault(str(p))
     return db
+
+
+def explain(exc: BaseException) -> DatabaseLost | None:
+    """The one-line error for a database failure that surfaced after the open (a corrupt page met by
+    a query), naming the first town database this process opened; None for anything else. For the
+    command line's last resort, so that any command on a corrupt database answers in one line."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return None
+    return unusable(next(iter(_OPENED), "the town database (.gastown/town.db)"), exc)
+
+
+def unusable(path: str | os.PathLike[str], exc: sqlite3.DatabaseError) -> DatabaseLost | None:
+    """The one-line :class:`DatabaseLost` for ``exc`` when it says the database file at ``path`` is
+    unusable (corrupt, not a database, unreadable), else None (a busy lock, a constraint)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    what = _UNUSABLE.get(code & 0xFF) if isinstance(code, int) else None
+    if what is None:
+        return None
+    return DatabaseLost(f"{path} {'is ' if what in ('corrupt', 'not a database') else 'has a '}{what} ({exc}): "
+                        f"{REBUILD_HINT} (the bad file is moved aside); nothing was written")
+
+
+def _refuse_lost(town: Town, p: Path) -> None:
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        size = None
+    if size:
+        return
+    beads = ledger_bead_count(town)
+    if beads:
+        state = "missing" if size is None else "empty (0 bytes)"
+        raise DatabaseLost(f"{p} is {state} but {town.ledger_path} holds {beads} beads: {REBUILD_HINT}; "
+                           "nothing was written")
+
+
+def _private_dir(d: Path) -> None:
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = d.stat()
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        os.chmod(d, 0o700)
+
+
+def _private_file(f: Path, create: bool) -> None:
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        st = f.stat()
+    except FileNotFoundError:
+        return
+    if st.st_mode & 0o077 and st.st_uid == os.getuid():
+        os.chmod(f, st.st_mode & 0o600)
 
 
 def ensure_schema(db: sqlite_utils.Database, ddl: str) -> None:

@@ -26,7 +26,7 @@ from core.errors import GtError
 
 #: Event types that need a human's eye: stuck or stalled agents, failed merges, escalations, engine errors.
 PROBLEM_TYPES = ("stalled", "gupp_violation", "zombie", "stuck", "escalation", "merge_failed",
-                 "merge_conflict", "engine_error", "sling_failed", "stranded", "nudge_failed")
+                 "merge_conflict", "engine_error", "sling_failed", "stranded", "nudge_failed", "ledger_blocked")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}

@@ -1,7 +1,8 @@
 """All git access of gastown-tui goes through this module.
 
-Split (DESIGN section 4, measured on a 3,000-file repository): dulwich in-process for reads, clones
-of rigs and the ledger commits of the town repository; the git CLI (argv lists, never a shell string)
+Split (DESIGN section 4, measured on a 3,000-file repository): dulwich in-process for reads and clones
+of rigs; the git CLI for the town repository's path-limited commits (:func:`commit_paths`: a temporary
+index, git's index lock protocol, so a user's staged files are never swept in); the git CLI (argv lists, never a shell string)
 for worktrees, merges, rebases and pushes, where dulwich is slower or unsafe. dulwich is imported by
 the functions that use it (about 70 ms), so a ``gt`` command that never touches git does not pay for it.
 """
@@ -68,41 +69,120 @@ def init_repo(path: str | os.PathLike[str], branch: str = "main") -> None:
         repo.close()
 
 
+class IndexLocked(GitError):
+    """``.git/index.lock`` exists: a git command is running in the repository, or one crashed and left
+    its lock. Nothing was committed; the caller may retry later."""
+
+
+class RepoBusy(GitError):
+    """The repository is in the middle of a merge, rebase, cherry-pick or revert: committing now would
+    slip a commit under the user's operation. Nothing was committed."""
+
+
+_IN_PROGRESS = ("MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply")
+
+
+def operation_in_progress(repo_path: str | os.PathLike[str]) -> str | None:
+    """The name of the git operation under way in the work tree at ``repo_path`` (``MERGE_HEAD``,
+    ``rebase-merge``, ...), or None. Raises GitError if it is not a repository."""
+    git_dir = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=repo_path).stdout.strip())
+    for name in _IN_PROGRESS:
+        if (git_dir / name).exists():
+            return name
+    return None
+
+
 def commit_paths(
     repo_path: str | os.PathLike[str],
     paths: Sequence[str],
     message: str,
     author: bytes = HQ_IDENTITY,
 ) -> str | None:
-    """Stage ``paths`` (relative to the work tree; removed files are unstaged) and commit (dulwich).
+    """Commit exactly ``paths`` (relative to the work tree; a removed file is removed) on HEAD: the
+    commit is HEAD's tree with only those paths changed, so whatever else the user has staged stays
+    staged and out of the commit. The real index gets only those paths' entries refreshed (an
+    unmerged entry becomes the committed one), written under git's own lock protocol
+    (``.git/index.lock`` created exclusively, then renamed), and the branch moves by compare-and-swap
+    (``git update-ref``), retried when another commit raced in. Hooks do not run.
 
-    Returns the new commit sha (hex), or None when nothing changed.
-    Raises GitError if ``repo_path`` is not a repository.
+    Returns the new commit sha (hex), or None when those paths did not change.
+    Raises IndexLocked when ``.git/index.lock`` exists, RepoBusy during a merge or rebase, GitError
+    if ``repo_path`` is not a repository or git fails; nothing is committed then.
     """
-    from dulwich import porcelain
+    import tempfile
 
-    with open_repo(repo_path) as repo:
-        root = Path(repo_path)
-        present = [p for p in paths if (root / p).exists()]
-        gone = [p for p in paths if not (root / p).exists()]
-        if present:
-            porcelain.add(repo, [str(root / p) for p in present])
-        if gone:
-            index = repo.open_index()
-            changed = False
-            for p in gone:
-                key = p.encode()
-                if key in index:
-                    del index[key]
-                    changed = True
-            if changed:
-                index.write()
-        status = porcelain.status(repo, untracked_files="no")
-        staged = status.staged
-        if not any(staged[k] for k in ("add", "delete", "modify")) and _has_head(repo):
-            return None
-        sha = porcelain.commit(repo, message.encode(), author=author, committer=author)
-        return sha.decode()
+    root = Path(repo_path)
+    busy = operation_in_progress(root)
+    if busy:
+        raise RepoBusy(f"{root} is in the middle of a git operation ({busy}): finish or abort it "
+                       "(git commit / git merge --abort), then the commit is retried")
+    git_dir = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=root).stdout.strip())
+    name, _, email = author.decode("utf-8", "replace").partition(" <")
+    ident = {"GIT_AUTHOR_NAME": name or "gastown", "GIT_AUTHOR_EMAIL": email.rstrip(">") or "gastown@localhost"}
+    ident["GIT_COMMITTER_NAME"], ident["GIT_COMMITTER_EMAIL"] = ident["GIT_AUTHOR_NAME"], ident["GIT_AUTHOR_EMAIL"]
+    lock = git_dir / "index.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        raise IndexLocked(f"{lock} exists (a git command is running, or one crashed and left it): if no git "
+                          "command is running remove it; the commit is retried later") from None
+    renamed = False
+    try:
+        with tempfile.TemporaryDirectory(dir=git_dir, prefix="gt-commit-") as tmp:
+            for _attempt in range(5):
+                head = rev_parse_head(root)
+                work = {"GIT_INDEX_FILE": str(Path(tmp) / "commit.index")}
+                run_git(["read-tree", head or "--empty"], cwd=root, env=work)
+                run_git(["update-index", "--add", "--remove", "--", *paths], cwd=root, env=work)
+                tree = run_git(["write-tree"], cwd=root, env=work).stdout.strip()
+                if head and run_git(["rev-parse", f"{head}^{{tree}}"], cwd=root).stdout.strip() == tree:
+                    return None
+                real = Path(tmp) / "real.index"
+                if (git_dir / "index").exists():
+                    shutil.copyfile(git_dir / "index", real)
+                run_git(["update-index", "--add", "--remove", "--", *paths], cwd=root,
+                        env={"GIT_INDEX_FILE": str(real)})
+                args = ["commit-tree", "--no-gpg-sign", tree, "-F", "-"] + (["-p", head] if head else [])
+                sha = run_git(args, cwd=root, env=ident, input=message).stdout.strip()
+                # The index first: should the swap below fail, the index is merely ahead of HEAD (the
+                # change shows as staged), never behind it (a user commit would revert it).
+                with os.fdopen(fd, "wb") as out:
+                    fd = -1
+                    out.write(real.read_bytes())
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(lock, git_dir / "index")
+                renamed = True
+                if run_git(["update-ref", "-m", "gastown: commit", "HEAD", sha, head or ""], cwd=root,
+                           check=False).returncode == 0:
+                    return sha
+                renamed = False
+                try:
+                    fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                except FileExistsError:
+                    renamed = True  # not ours to remove
+                    raise IndexLocked(f"{lock} appeared while committing: the commit is retried later") from None
+            raise GitError(f"{root}: HEAD kept moving while committing {', '.join(paths)}: retry")
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if not renamed:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+
+
+def rev_parse_head(repo_path: str | os.PathLike[str]) -> str | None:
+    """The commit sha HEAD of the work tree at ``repo_path`` points at, or None while it is unborn."""
+    proc = run_git(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], cwd=repo_path, check=False)
+    return proc.stdout.strip() or None
+
+
+def read_path_at(repo_path: str | os.PathLike[str], rev: str, path: str) -> bytes | None:
+    """The content of file ``path`` at ``rev`` (e.g. ``HEAD``) in the repository at ``repo_path``,
+    or None when the revision or the file does not exist (``git cat-file``)."""
+    proc = subprocess.run(["git", "cat-file", "blob", f"{rev}:{path}"], cwd=str(repo_path), capture_output=True,
+                          stdin=subprocess.DEVNULL, timeout=120)
+    return proc.stdout if proc.returncode == 0 else None
 
 
 def _has_head(repo: Repo) -> bool:
@@ -222,10 +302,11 @@ def read_dir_at(repo_path: str | os.PathLike[str], branch: str, directory: str) 
 
 
 def run_git(args: Sequence[str], cwd: str | os.PathLike[str], check: bool = True,
-            env: dict[str, str] | None = None, timeout: float | None = 120) -> subprocess.CompletedProcess[str]:
+            env: dict[str, str] | None = None, timeout: float | None = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the git CLI with ``args`` (an argv list, never a shell string) in ``cwd``.
 
-    env: extra environment variables. timeout: seconds.
+    env: extra environment variables. timeout: seconds. input: text for git's stdin (else none).
     Raises GitError with git's own message when ``check`` and git exits non-zero.
     """
     full_env = dict(os.environ)
@@ -237,7 +318,7 @@ def run_git(args: Sequence[str], cwd: str | os.PathLike[str], check: bool = True
     if env:
         full_env.update(env)
     proc = subprocess.run(["git", *args], cwd=str(cwd), env=full_env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+                          timeout=timeout, **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}))
     if check and proc.returncode != 0:
         raise GitError(f"git {' '.join(args[:2])} failed: {_one_line(proc.stderr or proc.stdout)}")
     return proc

@@ -104,6 +104,31 @@ def is_town(path: str | os.PathLike[str]) -> bool:
     return (Path(path) / TOWN_FILE).is_file()
 
 
+def town_of_db(path: str | os.PathLike[str]) -> Town | None:
+    """The town whose database file is ``path`` (``<town>/.gastown/town.db``), or None for any other
+    file (a test's scratch database, a rebuild's temporary file)."""
+    p = Path(path).absolute()
+    if p.name != "town.db" or p.parent.name != ".gastown":
+        return None
+    root = p.parent.parent.resolve()
+    return Town(root) if is_town(root) else None
+
+
+def ledger_bead_count(town: Town) -> int:
+    """How many beads the town's committed ledger holds: the JSON object lines of
+    ``.beads/issues.jsonl`` in the work tree, else (file deleted) at the town repository's HEAD."""
+    try:
+        data: bytes | None = town.ledger_path.read_bytes()
+    except FileNotFoundError:
+        data = git.read_path_at(town.root, "HEAD", ".beads/issues.jsonl") if (town.root / ".git").exists() else None
+    return count_ledger_lines(data or b"")
+
+
+def count_ledger_lines(data: bytes) -> int:
+    """The number of bead lines (lines starting with ``{``) in ledger bytes ``data``."""
+    return sum(1 for line in data.splitlines() if line.lstrip().startswith(b"{"))
+
+
 def find_town(explicit: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
               cwd: str | os.PathLike[str] | None = None) -> Town:
     """Locate the town: ``explicit`` (``--town``), else ``$GT_TOWN``, else walk up from ``cwd``.

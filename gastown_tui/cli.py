@@ -190,6 +190,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a corrupt page met after the open: one line, not a traceback
+        from core.db import explain
+
+        lost = explain(exc)
+        if lost is None:
+            raise
+        click.echo(f"gt: {lost}", err=True)
+        sys.exit(lost.exit_code)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

@@ -8,6 +8,19 @@ sqlite-era fixture after importing it gives back the same bytes.
 Import validates the whole file first (a malformed line is reported with its line number and nothing
 is imported), then upserts every issue by id in one transaction. Keys it does not know are kept
 verbatim and written back on export.
+
+Hostile input is one line and nothing imported: bytes that are not UTF-8 (with the line), JSON nested
+past Python's limit, ``NaN``/``Infinity`` (not JSON), integers too long to parse or too large for
+SQLite, timestamps outside what the database can order (years 1678-2261, as nanoseconds in 64
+bits). A lone UTF-16 surrogate escape becomes U+FFFD, as Go's ``encoding/json`` (beads) decodes it.
+
+The graph is validated as beads' own tools judge it (:func:`check_graph`): a duplicate id refuses the
+import (two lines cannot both be the truth; ``--merge`` keeps the newer by ``updated_at``, which is
+how both sides of a git merge are joined), an ordering-dependency cycle refuses it (its beads could
+never become ready, and the store refuses to create one), and a dependency on a bead neither in the
+file nor in the database is a warning (beads keeps such edges: the other bead may live in another
+clone or be imported later; ``bd doctor`` only reports them). Every finding names its lines.
+With ``merge``, a file holding git conflict markers is read as both of its sides.
 """
 
 from __future__ import annotations
@@ -18,14 +31,18 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dataclasses import dataclass, field
+
 from core import git
 from core.atomic import atomic_write_bytes
+from core.beads import guard
 from core.beads import ids as idgen
 from core.beads.model import (
-    KNOWN_FIELDS, MAX_TITLE, STATUSES, Comment, Dependency, Issue, check_issue_type, parse_ts,
+    KNOWN_FIELDS, MAX_TITLE, ORDERING_DEP_TYPES, STATUSES, Comment, Dependency, Issue, check_issue_type, parse_ts,
 )
 from core.beads.store import BeadStore
 from core.errors import GtError
+from core.plaintext import strip_controls
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -34,6 +51,7 @@ _COMMENT_KEYS = ("id", "issue_id", "author", "text", "created_at")
 _TEXT = ("title", "description", "design", "acceptance_criteria", "notes", "assignee", "owner", "created_by",
          "close_reason", "external_ref")
 _TIMES = ("created_at", "updated_at", "started_at", "closed_at", "defer_until", "due_at")
+_INT64 = 2 ** 63
 
 
 def encode_line(issue: Issue) -> str:
@@ -82,9 +100,11 @@ def parse_record(obj: Any) -> Issue:
             fields[key] = "" if key in ("created_at", "updated_at") else None
             continue
         try:
-            parse_ts(value)
-        except ValueError:
-            raise GtError(f"{key} {value!r} is not an RFC 3339 timestamp") from None
+            ns = parse_ts(value)
+        except (ValueError, OverflowError):
+            raise GtError(f"{key} {_short(value)} is not an RFC 3339 timestamp") from None
+        if not -_INT64 <= ns < _INT64:
+            raise GtError(f"{key} {_short(value)} is out of range (years 1678-2261)")
         fields[key] = value
     status = obj.get("status", "open")
     if status not in STATUSES:
@@ -139,10 +159,84 @@ def _parse_comment(bead: str, comment: Any) -> Comment:
     if not isinstance(comment, dict) or not isinstance(comment.get("text"), str):
         raise GtError("each comment needs a text string")
     cid = comment.get("id", 0)
-    if isinstance(cid, bool) or not isinstance(cid, int):
-        raise GtError("comment id must be an integer")
+    if isinstance(cid, bool) or not isinstance(cid, int) or not -_INT64 <= cid < _INT64:
+        raise GtError("comment id must be a 64-bit integer")
     return Comment(cid, bead, str(comment.get("author") or ""), comment["text"], str(comment.get("created_at") or ""),
                    {k: v for k, v in comment.items() if k not in _COMMENT_KEYS})
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _fix_surrogates(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return _SURROGATE.sub("\ufffd", obj)
+    if isinstance(obj, list):
+        return [_fix_surrogates(v) for v in obj]
+    if isinstance(obj, dict):
+        return {_fix_surrogates(k): _fix_surrogates(v) for k, v in obj.items()}
+    return obj
+
+
+def _decode(line: str) -> Any:
+    """One JSON line -> object. Raises ValueError (bad JSON, NaN, huge integer) or RecursionError."""
+    obj = json.loads(line, parse_constant=_reject_constant)
+    if "\\u" in line and _SURROGATE.search(json.dumps(obj, ensure_ascii=False)):
+        obj = _fix_surrogates(obj)
+    return obj
+
+
+def _sides(lines: list[str], source: str, merge: bool) -> list[tuple[int, str]]:
+    """(line number, text) of the bead lines; with ``merge`` both sides of git conflict blocks (the
+    diff3 base section dropped), without it a conflict marker is an error."""
+    out = []
+    in_base = False
+    for n, line in enumerate(lines, start=1):
+        marker = guard.conflict_line(line.encode("utf-8", "surrogatepass")) is not None
+        if marker:
+            if not merge:
+                raise GtError(f"{source} line {n}: git conflict marker: resolve it, or run 'gt bead import --merge' "
+                              "to keep both sides; nothing was imported")
+            in_base = line.startswith("|||||||")
+            continue
+        if not in_base:
+            out.append((n, line))
+    return out
+
+
+def parse_lines(text: str, source: str = "ledger", merge: bool = False) -> list[tuple[int, Issue]]:
+    """Parse ledger ``text`` (JSONL; blank lines skipped) into (line number, issue), all or nothing.
+
+    merge: read both sides of git conflict blocks. Raises GtError ``"<source> line N: <problem>;
+    ... nothing was imported"`` for the first bad line.
+    """
+    out = []
+    for n, line in _sides(text.splitlines(), source, merge):
+        if not line.strip():
+            continue
+        try:
+            obj = _decode(line)
+        except json.JSONDecodeError as exc:
+            raise GtError(f"{source} line {n}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                          "fix the line, nothing was imported") from None
+        except RecursionError:
+            raise GtError(f"{source} line {n}: JSON nested too deeply; fix the line, nothing was imported") from None
+        except ValueError as exc:
+            raise GtError(f"{source} line {n}: not valid JSON ({str(exc).splitlines()[0][:80]}); "
+                          "fix the line, nothing was imported") from None
+        try:
+            out.append((n, parse_record(obj)))
+        except RecursionError:
+            raise GtError(f"{source} line {n}: JSON nested too deeply; fix the line, nothing was imported") from None
+        except GtError as exc:
+            raise GtError(f"{source} line {n}: {exc}; fix the line, nothing was imported") from None
+    return out
 
 
 def loads(text: str, source: str = "ledger") -> list[Issue]:
@@ -150,32 +244,162 @@ def loads(text: str, source: str = "ledger") -> list[Issue]:
 
     Raises GtError ``"<source> line N: <problem>; nothing was imported"`` for the first bad line.
     """
-    out = []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    return [issue for _, issue in parse_lines(text, source)]
+
+
+def _newer(a: Issue, b: Issue) -> bool:
+    """True if ``a`` was updated later than ``b`` (``updated_at``; a missing stamp is oldest)."""
+    return (parse_ts(a.updated_at) if a.updated_at else -_INT64) > (parse_ts(b.updated_at) if b.updated_at else -_INT64)
+
+
+def dedupe(pairs: list[tuple[int, Issue]], source: str, merge: bool) -> list[tuple[int, Issue]]:
+    """One (line, issue) per id. A duplicate id refuses (GtError naming both lines) unless ``merge``,
+    which keeps the newer ``updated_at`` (on a tie, the later line)."""
+    best: dict[str, tuple[int, Issue]] = {}
+    for n, issue in pairs:
+        if issue.id in best:
+            first = best[issue.id]
+            if not merge:
+                raise GtError(f"{source} lines {first[0]} and {n}: duplicate id {issue.id}: keep one of them, or run "
+                              "'gt bead import --merge' to keep the newer; nothing was imported")
+            if _newer(first[1], issue):
+                continue
+        best[issue.id] = (n, issue)
+    return sorted(best.values(), key=lambda p: p[0])
+
+
+def check_graph(store: BeadStore, pairs: list[tuple[int, Issue]], source: str = "ledger") -> list[str]:
+    """Validate the dependency graph the import would leave (the imported beads' edges replace their
+    own in the database). Returns warnings (one line each) for dependencies on beads in neither the
+    file nor the database. Raises GtError for an ordering-edge cycle, naming its beads and lines.
+    """
+    line_of = {issue.id: n for n, issue in pairs}
+    known = set(line_of) | {r[0] for r in store.db.execute("SELECT id FROM issues")}
+    edges: dict[str, list[str]] = {}
+    warnings = []
+    for n, issue in pairs:
+        for dep in issue.dependencies:
+            if dep.depends_on_id not in known and not dep.depends_on_id.startswith("external:"):
+                warnings.append(f"{source} line {n}: {issue.id} depends on {strip_controls(dep.depends_on_id)[:100]} "
+                                f"({strip_controls(dep.type)[:40]}), which is in neither the file nor the database")
+            if dep.type in ORDERING_DEP_TYPES:
+                edges.setdefault(issue.id, []).append(dep.depends_on_id)
+    marks = ",".join("?" * len(ORDERING_DEP_TYPES))
+    for a, b in store.db.execute(f"SELECT issue_id, depends_on_id FROM dependencies WHERE type IN ({marks})",
+                                 list(ORDERING_DEP_TYPES)):
+        if a not in line_of:
+            edges.setdefault(a, []).append(b)
+    cycle = _find_cycle(edges)
+    if cycle:
+        where = " -> ".join(f"{b} (line {line_of[b]})" if b in line_of else f"{b} (database)" for b in cycle)
+        raise GtError(f"{source}: dependency cycle {where}: remove one of these edges; nothing was imported")
+    return warnings
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    """A cycle of ``edges`` as [a, b, ..., a], or None (iterative depth-first search)."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    for start in sorted(edges):
+        if state.get(start):
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GtError(f"{source} line {n}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                          "fix the line, nothing was imported") from None
-        try:
-            out.append(parse_record(obj))
-        except GtError as exc:
-            raise GtError(f"{source} line {n}: {exc}; fix the line, nothing was imported") from None
-    return out
+        stack: list[tuple[str, int]] = [(start, 0)]
+        path: list[str] = [start]
+        state[start] = 1
+        while stack:
+            node, i = stack[-1]
+            targets = edges.get(node, [])
+            if i < len(targets):
+                stack[-1] = (node, i + 1)
+                nxt = targets[i]
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt]
+                if not state.get(nxt):
+                    state[nxt] = 1
+                    stack.append((nxt, 0))
+                    path.append(nxt)
+            else:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+    return None
+
+
+@dataclass
+class ImportResult:
+    """What an import did: ids created and updated, ids kept because the database's copy is newer
+    (``merge`` only), and the graph warnings (one line each)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """Beads written."""
+        return len(self.created) + len(self.updated)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"imported": self.count, "created": self.created, "updated": self.updated, "kept": self.kept,
+                "warnings": self.warnings}
+
+
+def decode_ledger(data: bytes, source: str) -> str:
+    """Ledger bytes as text. Raises GtError naming the line and byte of invalid UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise GtError(f"{source} line {line} is not UTF-8 (byte {exc.start}): fix that line, nothing was imported") from None
+
+
+def import_ledger(store: BeadStore, data: bytes | str, source: str = "ledger", actor: str = "",
+                  merge: bool = False) -> ImportResult:
+    """Import ledger ``data`` into ``store`` in one transaction, after validating every line and the
+    graph (see the module docstring). Without ``merge`` every record wins; with ``merge`` both sides of
+    conflict blocks are read and a bead is written only when it is new or its ``updated_at`` is later
+    than the database's copy.
+
+    Raises GtError (one line; nothing imported) for a bad line, a duplicate id (without ``merge``) or
+    a dependency cycle.
+    """
+    text = decode_ledger(data, source) if isinstance(data, bytes) else data
+    pairs = dedupe(parse_lines(text, source, merge=merge), source, merge)
+    result = ImportResult()
+    with store.transaction():
+        chosen = []
+        for n, issue in pairs:
+            if not store.exists(issue.id):
+                result.created.append(issue.id)
+            elif not merge or _newer(issue, store.get(issue.id)):
+                result.updated.append(issue.id)
+            else:
+                result.kept.append(issue.id)
+                continue
+            chosen.append((n, issue))
+        result.warnings = check_graph(store, pairs if not merge else chosen, source)
+        store.upsert([issue for _, issue in chosen], actor=actor, source=source)
+    return result
 
 
 def import_text(store: BeadStore, text: str, source: str = "ledger", actor: str = "") -> int:
     """Import ledger ``text`` into ``store`` (upsert by id, one transaction). Returns the issue count.
 
-    Raises GtError for a malformed line (nothing imported).
+    Raises GtError for a malformed line, a duplicate id or a dependency cycle (nothing imported).
     """
-    return store.upsert(loads(text, source), actor=actor, source=source)
+    return import_ledger(store, text, source=source, actor=actor).count
 
 
 def import_file(store: BeadStore, path: str | os.PathLike[str], actor: str = "") -> int:
     """Import the JSONL file at ``path`` into ``store``. Returns the issue count.
+
+    Raises GtError if the file is missing, not UTF-8 or malformed (nothing imported).
+    """
+    return import_path(store, path, actor=actor).count
+
+
+def import_path(store: BeadStore, path: str | os.PathLike[str], actor: str = "", merge: bool = False) -> ImportResult:
+    """Import the JSONL file at ``path`` into ``store`` (:func:`import_ledger`).
 
     Raises GtError if the file is missing, not UTF-8 or malformed (nothing imported).
     """
@@ -184,30 +408,37 @@ def import_file(store: BeadStore, path: str | os.PathLike[str], actor: str = "")
         data = p.read_bytes()
     except OSError as exc:
         raise GtError(f"cannot read {p}: {exc.strerror}; give the path of an issues.jsonl file") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GtError(f"{p} is not UTF-8 (byte {exc.start}): give a beads JSONL file") from None
-    return import_text(store, text, source=str(p), actor=actor)
+    return import_ledger(store, data, source=str(p), actor=actor, merge=merge)
 
 
-def export(store: BeadStore, path: str | os.PathLike[str]) -> int:
-    """Write every bead of ``store`` to ``path`` (sorted by id; temp file + rename). Returns the count.
-
-    Reads one consistent snapshot of the database (a read transaction unless the caller holds one).
-    """
+def snapshot_lines(store: BeadStore) -> list[str]:
+    """Every bead of ``store`` as ledger lines (sorted by id, newline-terminated), read from one
+    consistent snapshot of the database (a read transaction unless the caller holds one)."""
     conn = store.db.conn
     own = not conn.in_transaction
     if own:
         conn.execute("BEGIN")
     try:
-        lines = [encode_line(issue) + "\n" for issue in store.iter_all()]
+        return [encode_line(issue) + "\n" for issue in store.iter_all()]
     finally:
         if own:
             conn.execute("COMMIT")
+
+
+def write_lines(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ledger bytes ``data`` to ``path`` atomically (temp file + rename), creating its directory."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, "".join(lines).encode("utf-8"))
+    atomic_write_bytes(target, data)
+
+
+def export(store: BeadStore, path: str | os.PathLike[str]) -> int:
+    """Write every bead of ``store`` to ``path`` (sorted by id; temp file + rename). Returns the count.
+
+    No guard: the town's own ledger is written by :func:`core.beads.sync.export_ledger`.
+    """
+    lines = snapshot_lines(store)
+    write_lines(path, "".join(lines).encode("utf-8"))
     return len(lines)
 
 
@@ -222,8 +453,4 @@ def import_repo_ledger(store: BeadStore, repo_path: str | os.PathLike[str], bran
     if not data:
         return 0
     label = source or f"{repo_path}:{branch}:.beads/issues.jsonl"
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise GtError(f"{label} is not UTF-8 (byte {exc.start}): fix the ledger in that repository") from None
-    return import_text(store, text, source=label, actor=actor)
+    return import_ledger(store, data, source=label, actor=actor).count

@@ -33,7 +33,8 @@ from core.beads.model import (
     Dependency, Issue, check_dep_type, check_issue_type, check_priority, check_status, check_timestamp,
     check_title, format_ts, now_ns, parse_metadata, parse_ts,
 )
-from core.db import connect, register_schema, transaction
+from core.beads import guard
+from core.db import connect, register_open_check, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 from core.town import Town
 
@@ -107,6 +108,7 @@ CREATE TABLE IF NOT EXISTS ledger_dirty (
     ts REAL NOT NULL
 )
 """)
+register_open_check("beads.ledger", guard.check_open)
 
 ISSUE_COLUMNS = ("id", "title", "description", "design", "acceptance_criteria", "notes", "status",
                  "priority", "issue_type", "assignee", "owner", "created_at", "created_by", "updated_at",
@@ -181,18 +183,21 @@ class BeadStore:
 
     ``BeadStore(town)`` opens ``town.db_path``; ``BeadStore.open(path)`` a database file;
     ``BeadStore(town, db=db)`` shares an open connection (to join an outer transaction).
+    Opening a town's database runs the ledger guard (:mod:`core.beads.guard`) and raises
+    DatabaseLost when the database is lost or disagrees with the ledger; ``check=False`` skips the
+    ledger check (only for the commands that repair what it reports).
     Methods raise NotFound for unknown ids, GtError for bad input and Conflict for refused changes;
     a refused mutation leaves the database unchanged.
     """
 
     def __init__(self, town: Town | None = None, *, db: sqlite_utils.Database | None = None,
-                 db_path: str | os.PathLike[str] | None = None) -> None:
+                 db_path: str | os.PathLike[str] | None = None, check: bool = True) -> None:
         if db is None:
             if db_path is None:
                 if town is None:
                     raise ValueError("BeadStore needs a town, a db or a db_path")
                 db_path = town.db_path
-            db = connect(db_path)
+            db = connect(db_path, check=check)
         self.town = town
         self.db = db
         self._rigs: dict[str, str] | None = None

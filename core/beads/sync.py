@@ -8,10 +8,19 @@ from racing on the git index.
 Who syncs (DESIGN section 4): the engine calls :func:`sync` on a timer while it runs (it writes its
 pid to ``.gastown/engine.pid``; a missing file or a dead pid means no engine). Without an engine a
 command calls :func:`request_sync` after its mutation: that starts one detached flusher process per
-burst (``python -m core.beads.sync --town ROOT``) which waits until the ledger has been quiet for
+burst (``python -P -m core.beads.sync --town ROOT``) which waits until the ledger has been quiet for
 ``DEBOUNCE_S`` (at most ``MAX_DELAY_S`` after the oldest change), syncs, and exits when nothing is left
 dirty. So a burst of commands makes one commit and each command returns without paying for an export.
 ``GT_LEDGER_SYNC=now`` syncs inline instead; ``GT_LEDGER_SYNC=off`` leaves it to ``gt bead sync``.
+
+Guards (issue 15): a sync never exports over a ledger file the database did not write or read
+(:mod:`core.beads.guard`: conflict markers, a pull, a lost WAL), never shrinks the committed file by
+more than ``[ledger] shrink_guard_fraction`` (default 0.5) *and* ``shrink_guard_beads`` (default 5)
+beads without ``allow_shrink`` (``gt bead sync --allow-shrink``), and commits only the ledger path
+(:func:`core.git.commit_paths`: what the user staged stays out). A sync that cannot go ahead (one of
+those, a held ``.git/index.lock``, a merge in progress in the town repository) keeps the dirty marks
+so a later sync retries, records the reason (:func:`blocked_reason`, which commands print as a warning)
+and a ``ledger_blocked`` problem event once per distinct reason.
 """
 
 from __future__ import annotations
@@ -27,17 +36,24 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from core import git
-from core.beads import jsonl
+from core import events, git
+from core.beads import guard, jsonl
 from core.beads.store import BeadStore
+from core.config import setting
+from core.errors import GtError
 from core.pidfile import engine_pid
-from core.town import Town, is_town
+from core.town import Town, count_ledger_lines, is_town
 
 DEBOUNCE_S = 1.0
 MAX_DELAY_S = 10.0
 #: A pending flusher that has not shown a heartbeat for this long is presumed dead.
 STALE_S = 30.0
 PENDING_KEY = "sync.pending"
+BLOCKED_KEY = "sync.blocked"
+#: Defaults of the shrink guard's ``[ledger]`` settings (town.toml may override them).
+SHRINK_DEFAULTS = {"ledger": {"shrink_guard_fraction": 0.5, "shrink_guard_beads": 5}}
+#: Waits (seconds) before giving up on a held ``.git/index.lock`` (a running ``git status`` holds it briefly).
+LOCK_WAITS = (0.1, 0.2, 0.4, 0.8)
 LEDGER_REL = ".beads/issues.jsonl"
 MODES = ("auto", "now", "off")
 
@@ -45,14 +61,20 @@ MODES = ("auto", "now", "off")
 @dataclass
 class SyncResult:
     """What a sync did. commit: the new commit sha (hex) or None; changed: ids marked dirty;
-    exported: number of beads written to the JSONL file (0 when nothing was exported)."""
+    exported: number of beads written to the JSONL file (0 when nothing was exported); blocked: why
+    the sync could not finish (one line naming the fix), None when it did."""
 
     commit: str | None = None
     changed: list[str] = field(default_factory=list)
     exported: int = 0
+    blocked: str | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {"commit": self.commit, "changed": self.changed, "exported": self.exported}
+        return {"commit": self.commit, "changed": self.changed, "exported": self.exported, "blocked": self.blocked}
+
+
+class ShrinkRefused(GtError):
+    """An export would shrink the committed ledger past the shrink guard; nothing was written."""
 
 
 def sync_mode(env: Mapping[str, str] | None = None) -> str:
@@ -69,26 +91,109 @@ def commit_message(changed: list[str]) -> str:
     return f"beads: sync {head}\n\n" + "\n".join(changed) + "\n"
 
 
-def sync(town: Town, force: bool = False, store: BeadStore | None = None) -> SyncResult:
-    """Export the ledger to ``.beads/issues.jsonl`` and commit it to the town repository (dulwich).
+def shrink_limits(town: Town) -> tuple[float, int]:
+    """The shrink guard's (fraction, beads) from ``[ledger] shrink_guard_fraction`` and
+    ``shrink_guard_beads`` of town.toml (defaults 0.5 and 5). Raises ConfigError for a malformed file."""
+    fraction = setting(town.config, "ledger", "shrink_guard_fraction", SHRINK_DEFAULTS)
+    beads = setting(town.config, "ledger", "shrink_guard_beads", SHRINK_DEFAULTS)
+    return float(fraction), int(beads)
+
+
+def check_shrink(town: Town, new_count: int) -> None:
+    """Refuse an export of ``new_count`` beads that drops more than the guard's fraction *and* more
+    than its number of beads from the committed ledger (at the town repository's HEAD, else the file).
+
+    Raises ShrinkRefused (one line) when it would.
+    """
+    data = git.read_path_at(town.root, "HEAD", LEDGER_REL) if (town.root / ".git").exists() else None
+    if data is None:
+        try:
+            data = town.ledger_path.read_bytes()
+        except FileNotFoundError:
+            return
+    committed = count_ledger_lines(data)
+    fraction, beads = shrink_limits(town)
+    lost = committed - new_count
+    if lost > beads and lost > committed * fraction:
+        raise ShrinkRefused(f"refusing to shrink {town.ledger_path} from {committed} to {new_count} beads (more than "
+                            f"{fraction:.0%} and {beads} beads): if the database lost beads run 'gt bead rebuild' or "
+                            "'gt bead import --merge'; if intended run 'gt bead sync --allow-shrink'")
+
+
+def export_ledger(town: Town, store: BeadStore, allow_shrink: bool = False) -> int:
+    """Export every bead to the town's ``.beads/issues.jsonl`` behind the guards: the file must be what
+    the database last wrote or read (:func:`core.beads.guard.verify`) and the export must pass
+    :func:`check_shrink` unless ``allow_shrink``. Records the new file's fingerprint. Returns the count.
+
+    Raises LedgerDiverged, LedgerConflict, DatabaseLost or ShrinkRefused (nothing written).
+    """
+    guard.verify(store.db, town)
+    lines = jsonl.snapshot_lines(store)
+    if not allow_shrink:
+        check_shrink(town, len(lines))
+    data = "".join(lines).encode("utf-8")
+    guard.record_pending(store.db, guard.digest(data))
+    jsonl.write_lines(town.ledger_path, data)
+    guard.record_seen(store.db, town.ledger_path)
+    return len(lines)
+
+
+def blocked_reason(store: BeadStore) -> str | None:
+    """Why the last sync could not finish (one line naming the fix), or None when it did."""
+    return store.config_get(BLOCKED_KEY)
+
+
+def _blocked(store: BeadStore, reason: str, result: SyncResult) -> SyncResult:
+    with store.transaction():
+        if store.config_get(BLOCKED_KEY) != reason:
+            store.config_set(BLOCKED_KEY, reason)
+            events.append(store.db, "ledger_blocked", "ledger", payload={"reason": reason})
+    result.blocked = reason
+    return result
+
+
+def _commit(town: Town, message: str) -> str | None:
+    for wait in (*LOCK_WAITS, None):
+        try:
+            return git.commit_paths(town.root, [LEDGER_REL], message)
+        except git.IndexLocked:
+            if wait is None:
+                raise
+            time.sleep(wait)
+    return None
+
+
+def sync(town: Town, force: bool = False, store: BeadStore | None = None, allow_shrink: bool = False) -> SyncResult:
+    """Export the ledger to ``.beads/issues.jsonl`` (:func:`export_ledger`) and commit that one path
+    to the town repository.
 
     Does nothing unless some bead is dirty or ``force``. The commit is skipped when the file did not
-    change or the town is not a git repository. Raises GitError if the commit fails.
+    change or the town is not a git repository. A guard's refusal, a held ``.git/index.lock`` or a
+    merge in progress does not raise: the result's ``blocked`` says why, the dirty marks stay for a
+    retry (see the module docstring). Raises GitError for any other failed commit.
     """
     own = store is None
-    store = store or BeadStore(town)
+    store = store or BeadStore(town, check=False)
     try:
         with FileLock(str(town.state_dir / "ledger.lock"), timeout=120):
             dirty = store.dirty()
             if not dirty and not force:
                 return SyncResult()
-            count = jsonl.export(store, town.ledger_path)
             changed = sorted({bead for bead, _ in dirty})
-            sha = None
+            result = SyncResult(changed=changed)
+            try:
+                result.exported = export_ledger(town, store, allow_shrink=allow_shrink)
+            except GtError as exc:
+                return _blocked(store, str(exc), result)
             if git.is_repo(town.root):
-                sha = git.commit_paths(town.root, [LEDGER_REL], commit_message(changed))
+                try:
+                    result.commit = _commit(town, commit_message(changed))
+                except (git.IndexLocked, git.RepoBusy) as exc:
+                    return _blocked(store, f"ledger exported but not committed: {exc}", result)
             store.clear_dirty(dirty)
-            return SyncResult(sha, changed, count)
+            if store.config_get(BLOCKED_KEY) is not None:
+                store.config_set(BLOCKED_KEY, None)
+            return result
     finally:
         if own:
             store.disconnect()
@@ -97,7 +202,8 @@ def sync(town: Town, force: bool = False, store: BeadStore | None = None) -> Syn
 def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, str] | None = None) -> str:
     """Ask for the ledger to be synced after a mutation; cheap. Returns what happened:
     ``engine`` (the running engine will), ``pending`` (a flusher is already waiting), ``scheduled``
-    (a detached flusher was started), ``synced`` (``GT_LEDGER_SYNC=now``) or ``off``.
+    (a detached flusher was started), ``synced`` or ``blocked`` (``GT_LEDGER_SYNC=now``; see
+    :func:`blocked_reason`) or ``off``.
     """
     mode = sync_mode(env)
     if mode == "off":
@@ -105,8 +211,7 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
     if engine_pid(town) is not None:
         return "engine"
     if mode == "now":
-        sync(town, store=store)
-        return "synced"
+        return "blocked" if sync(town, store=store).blocked else "synced"
     own = store is None
     store = store or BeadStore(town)
     try:
@@ -118,7 +223,7 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
     finally:
         if own:
             store.disconnect()
-    subprocess.Popen([sys.executable, "-m", "core.beads.sync", "--town", str(town.root)], cwd=str(town.root),
+    subprocess.Popen([sys.executable, "-P", "-m", "core.beads.sync", "--town", str(town.root)], cwd=str(town.root),
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)
     return "scheduled"
@@ -126,12 +231,14 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
 
 def flush(town: Town, debounce: float = DEBOUNCE_S, max_delay: float = MAX_DELAY_S) -> int:
     """The detached flusher: wait for a quiet ledger, sync, repeat until nothing is dirty, then clear
-    the pending mark (in the same transaction as the last dirty check, so no request is lost).
+    the pending mark (in the same transaction as the last dirty check, so no request is lost). A
+    blocked sync is tried again after 1, 2 and 4 s, then left to the next request (marks kept).
 
     Returns the number of syncs that committed.
     """
     commits = 0
-    with BeadStore(town) as store:
+    blocked = 0
+    with BeadStore(town, check=False) as store:
         while True:
             store.config_set(PENDING_KEY, repr(time.time()))
             dirty = store.dirty()
@@ -142,8 +249,16 @@ def flush(town: Town, debounce: float = DEBOUNCE_S, max_delay: float = MAX_DELAY
                 if wait > 0:
                     time.sleep(min(wait, debounce))
                     continue
-                if sync(town, store=store).commit:
+                result = sync(town, store=store)
+                if result.commit:
                     commits += 1
+                if result.blocked:
+                    blocked += 1
+                    if blocked > 3:
+                        store.config_set(PENDING_KEY, None)
+                        return commits
+                    time.sleep(2.0 ** (blocked - 1))
+                    continue
             with store.transaction():
                 if not store.dirty():
                     store.config_set(PENDING_KEY, None)

@@ -1,5 +1,5 @@
 """``gt bead ...`` (create, show, list, ready, blocked, update, close, reopen, dep, comment, import,
-export, sync) and the ``gt ready`` shortcut: thin handlers over :mod:`core.beads`.
+export, sync, rebuild) and the ``gt ready`` shortcut: thin handlers over :mod:`core.beads`.
 
 Every mutating command takes ``--actor`` (else ``BD_ACTOR``, else the session role, else the user)
 and asks for a ledger sync afterwards (:func:`core.beads.sync.request_sync`).
@@ -37,8 +37,11 @@ def _after_mutation(town: Town, store: BeadStore) -> None:
 
     try:
         ledger_sync.request_sync(town, store)
+        blocked = ledger_sync.blocked_reason(store)
     except GtError as exc:  # the change itself is committed; only the ledger commit is late
-        click.echo(f"gt: warning: ledger sync failed ({exc}); run 'gt bead sync'", err=True)
+        blocked = f"{exc}; run 'gt bead sync'"
+    if blocked:
+        click.echo(f"gt: warning: the change is saved, the ledger commit waits: {blocked}", err=True)
 
 
 def actor_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -423,30 +426,96 @@ def comment_cmd(ctx: click.Context, bead_id: str, text: str, actor: str | None, 
 
 
 @bead.command("import")
-@click.argument("path", type=click.Path(dir_okay=False))
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--merge", is_flag=True,
+              help="Merge instead of overwrite: both sides of git conflict markers, the newer updated_at wins per "
+                   "bead, then close beads git shows as merged (default PATH: the town's .beads/issues.jsonl).")
 @actor_option
 @json_option
 @click.pass_context
-def import_cmd(ctx: click.Context, path: str, actor: str | None, as_json: bool) -> None:
-    """Import a beads JSONL file (upsert by id; a bad line aborts the whole import)."""
-    town, store = _open(ctx)
-    n = jsonl.import_file(store, path, actor=current_actor(actor))
+def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | None, as_json: bool) -> None:
+    """Import a beads JSONL file (upsert by id; a bad line, a duplicate id or a cycle aborts it all)."""
+    from core.beads import recover
+    from core.beads import sync as ledger_sync
+
+    if not merge and path is None:
+        raise GtError("give the PATH of a beads JSONL file, or --merge to merge the town's .beads/issues.jsonl")
+    town = town_from(ctx)
+    store = BeadStore(town, check=not merge)  # --merge repairs what the ledger guard reports
+    ctx.call_on_close(store.disconnect)
+    who = current_actor(actor)
+    if merge:
+        rec = recover.merge_ledger(town, store, path, actor=who)
+        result = ledger_sync.sync(town, force=True, store=store)
+        if as_json:
+            emit_json({**rec.as_dict(), "path": path or str(town.ledger_path), "sync": result.as_dict()})
+            return
+        _print_recovery(rec, f"Merged {path or town.ledger_path}", result)
+        return
+    res = jsonl.import_path(store, path, actor=who)  # type: ignore[arg-type]
     _after_mutation(town, store)
     if as_json:
-        emit_json({"imported": n, "path": path})
-    else:
-        click.echo(f"Imported {n} beads from {path}")
+        emit_json({**res.as_dict(), "path": path})
+        return
+    for warning in res.warnings:
+        click.echo(f"gt: warning: {warning}", err=True)
+    click.echo(f"Imported {res.count} beads from {path}")
+
+
+def _print_recovery(rec: Any, head: str, result: Any) -> None:
+    imp = rec.imported
+    click.echo(f"{head}: {len(imp.created)} new, {len(imp.updated)} updated, {len(imp.kept)} kept (newer in the "
+               f"database); {len(rec.reconciled.closed)} closed as already merged on git")
+    for warning in imp.warnings + rec.reconciled.errors:
+        click.echo(f"gt: warning: {warning}", err=True)
+    for bead, reason in rec.reconciled.closed:
+        click.echo(f"  closed {bead}: {reason}")
+    for bead, rig, branch in rec.reconciled.unmerged:
+        click.echo(f"  {bead}: unmerged work on {rig} branch {branch}: resume it with 'gt sling --resume {bead}'")
+    if rec.moved_aside:
+        click.echo(f"  the old database was moved aside to {rec.moved_aside}")
+    if result.blocked:
+        click.echo(f"gt: warning: the ledger commit waits: {result.blocked}", err=True)
+    if rec.conflicted:
+        click.echo("  the ledger had git conflict markers: both sides are merged and .beads/issues.jsonl rewritten; "
+                   "finish the git merge with 'git add .beads/issues.jsonl' and 'git commit'")
+
+
+@bead.command("rebuild")
+@click.option("--force", is_flag=True, help="Replace even a readable database (its queues, polecats and mail are lost).")
+@actor_option
+@json_option
+@click.pass_context
+def rebuild_cmd(ctx: click.Context, force: bool, actor: str | None, as_json: bool) -> None:
+    """Rebuild a lost, empty or corrupt town database from the committed ledger, reconciled with git."""
+    from core.beads import recover
+    from core.beads import sync as ledger_sync
+
+    town = town_from(ctx)
+    rec = recover.rebuild(town, actor=current_actor(actor) if actor else recover.ACTOR, force=force)
+    with BeadStore(town) as store:
+        result = ledger_sync.sync(town, force=True, store=store)
+    if as_json:
+        emit_json({**rec.as_dict(), "sync": result.as_dict()})
+        return
+    _print_recovery(rec, f"Rebuilt {town.db_path} from the ledger", result)
 
 
 @bead.command("export")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--allow-shrink", is_flag=True, help="Write the town's ledger even if it loses many beads.")
 @json_option
 @click.pass_context
-def export_cmd(ctx: click.Context, path: str | None, as_json: bool) -> None:
-    """Export the ledger as beads JSONL (default: the town's .beads/issues.jsonl)."""
+def export_cmd(ctx: click.Context, path: str | None, allow_shrink: bool, as_json: bool) -> None:
+    """Export the ledger as beads JSONL (default: the town's .beads/issues.jsonl, behind its guards)."""
+    from core.beads import sync as ledger_sync
+
     town, store = _open(ctx)
     target = path or str(town.ledger_path)
-    n = jsonl.export(store, target)
+    if path is None or os.path.abspath(path) == str(town.ledger_path):
+        n = ledger_sync.export_ledger(town, store, allow_shrink=allow_shrink)
+    else:
+        n = jsonl.export(store, target)
     if as_json:
         emit_json({"exported": n, "path": target})
     else:
@@ -454,14 +523,17 @@ def export_cmd(ctx: click.Context, path: str | None, as_json: bool) -> None:
 
 
 @bead.command("sync")
+@click.option("--allow-shrink", is_flag=True, help="Commit the ledger even if it loses many beads.")
 @json_option
 @click.pass_context
-def sync_cmd(ctx: click.Context, as_json: bool) -> None:
+def sync_cmd(ctx: click.Context, allow_shrink: bool, as_json: bool) -> None:
     """Export the ledger and commit it to the town repository now."""
     from core.beads import sync as ledger_sync
 
     town, store = _open(ctx)
-    result = ledger_sync.sync(town, force=True, store=store)
+    result = ledger_sync.sync(town, force=True, store=store, allow_shrink=allow_shrink)
+    if result.blocked:
+        raise GtError(result.blocked)
     if as_json:
         emit_json(result.as_dict())
     elif result.commit:

@@ -1,0 +1,159 @@
+"""The town database and the committed ledger guard each other (issue 15, item 4).
+
+The database remembers the fingerprint of the ledger file ``.beads/issues.jsonl`` it last wrote (an
+export) or read (an import, a rebuild): ``beads_config`` key ``ledger.seen`` holds its SHA-256, size
+and mtime. An export first records the SHA-256 it is about to write (``ledger.pending``, committed
+before the file is renamed into place), so a reader never mistakes a sync under way for a change.
+
+:func:`check_open` runs at every open of a town database (registered by :mod:`core.beads.store` with
+:func:`core.db.register_open_check`, next to the beads schema):
+
+- the ledger has git conflict markers: :class:`LedgerConflict` (``gt bead import --merge`` merges
+  both sides);
+- the ledger differs from what the database last wrote or read: :class:`LedgerDiverged`. Its causes
+  are a git pull, merge or checkout, an edit, or a database that went back in time (a lost
+  ``town.db-wal``, a restored backup); writing on would export over beads the database never saw;
+- no fingerprint yet, no beads in the database and beads in the ledger: :class:`core.db.DatabaseLost`.
+
+A database created by this open (the ledger then holds no beads, :func:`core.db.connect`'s rule)
+records the ledger's fingerprint at once. A database from before this guard has no fingerprint and is
+trusted until its first export records one. Every refusal is one line naming the file and the fix,
+exit 2, with nothing written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from core.db import REBUILD_HINT, DatabaseLost, transaction
+from core.town import Town, ledger_bead_count
+
+SEEN_KEY = "ledger.seen"
+PENDING_KEY = "ledger.pending"
+MERGE_HINT = "run 'gt bead import --merge' to merge it into the database and reconcile with git"
+_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>", b"|||||||")
+
+
+class LedgerDiverged(DatabaseLost):
+    """The ledger file differs from what the database last wrote or read; nothing was written."""
+
+
+class LedgerConflict(LedgerDiverged):
+    """The ledger file holds git conflict markers (an unresolved merge); nothing was written."""
+
+
+def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``{"sha256": hex, "size": bytes, "mtime_ns": int}`` of the file at ``path``, or None if missing."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+        st = p.stat()
+    except FileNotFoundError:
+        return None
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def digest(data: bytes) -> str:
+    """The SHA-256 (hex) the guard records for ledger bytes ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def conflict_line(data: bytes) -> int | None:
+    """The 1-based number of the first git conflict-marker line in ``data``, or None."""
+    for n, line in enumerate(data.splitlines(), start=1):
+        if line.startswith(_MARKERS) and (len(line) == 7 or line[7:8] in (b" ", b"\t", b"")):
+            return n
+    return None
+
+
+def _stamps(db: sqlite_utils.Database) -> tuple[dict[str, Any] | None, str | None]:
+    rows = dict(db.execute("SELECT key, value FROM beads_config WHERE key IN (?, ?)", [SEEN_KEY, PENDING_KEY]))
+    seen = None
+    if rows.get(SEEN_KEY):
+        try:
+            seen = json.loads(rows[SEEN_KEY])
+        except json.JSONDecodeError:
+            seen = {"sha256": ""}
+    return seen, rows.get(PENDING_KEY) or None
+
+
+def _accepted(seen: dict[str, Any] | None, pending: str | None) -> set[str]:
+    return {s for s in ((seen or {}).get("sha256"), pending) if s}
+
+
+def verify(db: sqlite_utils.Database, town: Town) -> None:
+    """Refuse (raise) unless the town's ledger file is what ``db`` last wrote or read.
+
+    Raises LedgerConflict (conflict markers), LedgerDiverged (changed elsewhere) or DatabaseLost (an
+    empty database under a ledger with beads), each one line naming the file and the fix.
+    """
+    seen, pending = _stamps(db)
+    path = town.ledger_path
+    if seen is not None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_size == seen.get("size") and st.st_mtime_ns == seen.get("mtime_ns"):
+            return
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = None
+    if data is not None:
+        line = conflict_line(data)
+        if line is not None:
+            raise LedgerConflict(f"{path} has git conflict markers (line {line}): run 'gt bead import --merge' to "
+                                 "merge both sides into the database, then finish the git merge; nothing was written")
+    if seen is None:
+        if db.execute("SELECT 1 FROM issues LIMIT 1").fetchone() is None and ledger_bead_count(town):
+            raise DatabaseLost(f"{town.db_path} holds no beads but {path} holds {ledger_bead_count(town)}: "
+                               f"{REBUILD_HINT}; nothing was written")
+        return
+    if data is None:
+        return  # a deleted work-tree file is rewritten by the next export; git still has it
+    sha = digest(data)
+    # Read the stamps again after hashing: an export may have renamed its file between our reads.
+    if sha in _accepted(seen, pending) or sha in _accepted(*_stamps(db)):
+        return
+    raise LedgerDiverged(f"{path} differs from what {town.db_path.name} last wrote or read (a git pull, merge or "
+                         f"checkout, an edit, or a lost {town.db_path.name}-wal): {MERGE_HINT}; nothing was written")
+
+
+def check_open(db: sqlite_utils.Database, town: Town, fresh: bool) -> None:
+    """The open check registered with :func:`core.db.register_open_check`: a fresh database records
+    the ledger's fingerprint; any other is :func:`verify`-ed."""
+    if fresh:
+        record_seen(db, town.ledger_path)
+        return
+    verify(db, town)
+
+
+def record_seen(db: sqlite_utils.Database, path: str | os.PathLike[str], pending: str | None = None) -> None:
+    """Record the ledger file at ``path`` as what the database last wrote or read (joins a caller's
+    transaction) and set ``ledger.pending`` to ``pending`` (None clears it)."""
+    stamp = fingerprint(path)
+    with transaction(db):
+        _set(db, SEEN_KEY, json.dumps(stamp) if stamp else None)
+        _set(db, PENDING_KEY, pending)
+
+
+def record_pending(db: sqlite_utils.Database, sha: str) -> None:
+    """Record ``sha`` as the ledger content an export is about to rename into place (own transaction:
+    it must be visible to other processes before the rename)."""
+    with transaction(db):
+        _set(db, PENDING_KEY, sha)
+
+
+def _set(db: sqlite_utils.Database, key: str, value: str | None) -> None:
+    if value is None:
+        db.execute("DELETE FROM beads_config WHERE key = ?", [key])
+    else:
+        db.execute("INSERT INTO beads_config (key, value) VALUES (?, ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])

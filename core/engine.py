@@ -21,7 +21,8 @@ connection and runs one piece of work at a time. An exception in a loop is recor
 One engine per town: :meth:`Engine.run` takes ``.gastown/engine.lock`` (an ``flock`` through
 ``filelock``, non-blocking) and writes its pid to ``.gastown/engine.pid``; a second engine is refused
 with the holder's pid. The kernel drops the lock when its holder dies, so a stale lock (and pid file)
-left by a killed engine is simply taken over. On stop (``stop()``, SIGTERM or SIGINT with
+left by a killed engine is simply taken over, and the pid file is believed only while the lock is held
+(:func:`core.pidfile.engine_pid`). On stop (``stop()``, SIGTERM or SIGINT with
 ``handle_signals``) the loops finish their current work, the ledger is synced, the pid file removed
 and the lock released; agent sessions keep running (they belong to tmux).
 """
@@ -50,7 +51,7 @@ from core.db import connect, transaction
 from core.deacon import Deacon
 from core.errors import Conflict, GtError
 from core.feed import Subscriptions
-from core.pidfile import ENGINE_PID_FILE, engine_pid, pid_alive
+from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid, pid_alive
 from core.rigs import list_rigs
 from core.scheduler import Scheduler
 from core.sessions import SessionHost
@@ -59,7 +60,10 @@ from core.witness import Witness
 
 log = logging.getLogger("gastown.engine")
 
-LOCK_FILE = "engine.lock"
+LOCK_FILE = ENGINE_LOCK_FILE
+#: Seconds :meth:`Engine.acquire` waits for the lock: long enough to ride out the instant a
+#: ``gt status`` probes it (:func:`core.pidfile.engine_lock_held`), short enough to refuse at once.
+ACQUIRE_WAIT_S = 1.0
 ACTOR = "deacon"
 #: Seconds a loop waits at least between two runs, however often the database changes.
 MIN_GAP_S = 0.1
@@ -106,7 +110,7 @@ class Engine:
         """Take the town's engine lock and write the pid file. Raises EngineRunning naming the pid."""
         self.town.state_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._lock.acquire(timeout=0)
+            self._lock.acquire(timeout=ACQUIRE_WAIT_S, poll_interval=0.02)
         except filelock.Timeout:
             pid = engine_pid(self.town)
             who = f"pid {pid}" if pid else "another process"

@@ -66,16 +66,12 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
 @click.pass_context
 def down(ctx: click.Context, timeout: float) -> None:
     """Stop the town's engine (SIGTERM, then wait for it to exit). Agent sessions keep running."""
-    from core.engine import engine_pid, wait_stopped
+    from core.engine import wait_stopped
+    from core.pidfile import signal_engine
 
     town = town_from(ctx)
-    pid = engine_pid(town)
+    pid = signal_engine(town, signal.SIGTERM)  # only a pid proven by the engine lock is signalled
     if pid is None:
-        click.echo("no engine is running")
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
         click.echo("no engine is running")
         return
     if not wait_stopped(pid, timeout):

@@ -18,7 +18,7 @@ from typing import Any
 
 from core import git
 from core.atomic import atomic_write_text
-from core.config import TOWN_TEMPLATE, load_toml, setting
+from core.config import TOWN_TEMPLATE, load_town_config, setting
 from core.errors import GtError, NotATown
 
 TOWN_FILE = "town.toml"
@@ -80,9 +80,10 @@ class Town:
 
     @property
     def config(self) -> Any:
-        """The parsed ``town.toml`` (tomlkit document). Raises ConfigError if malformed."""
+        """The parsed, validated ``town.toml`` (tomlkit document). Raises ConfigError naming the file,
+        key and fix if it is malformed or a setting has the wrong type (:func:`core.config.load_town_config`)."""
         if self._config is None:
-            self._config = load_toml(self.config_path)
+            self._config = load_town_config(self.config_path)
         return self._config
 
     def reload(self) -> None:

@@ -29,9 +29,10 @@ from gastown_tui.clikit import emit_json, json_option, print_table, town_from
 @click.pass_context
 def up(ctx: click.Context, detach: bool, tick: float) -> None:
     """Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."""
-    from core.engine import EngineRunning, engine_pid, run_foreground
+    from core.engine import EngineRunning, check_config, engine_pid, run_foreground
 
     town = town_from(ctx)
+    check_config(town)  # a malformed town.toml/rig.toml: one line, exit 2, before anything starts
     if not detach:
         def started(engine: object) -> None:
             click.echo(f"engine up on {town.root} (pid {os.getpid()}); stop it with 'gt down' or Ctrl-C", err=True)
@@ -83,6 +84,7 @@ def _status(town: Town) -> dict[str, Any]:
     from core import convoys, mq
     from core.pidfile import engine_pid
 
+    town.config  # noqa: B018 - a malformed town.toml is reported (exit 2), not shown as a healthy town
     store = BeadStore(town)
     try:
         rows = polecats.list_polecats(store.db)

@@ -143,19 +143,32 @@ def rig_defaults() -> dict[str, Any]:
 def load_toml(path: str | os.PathLike[str]) -> TOMLDocument:
     """Parse the TOML file at ``path`` with tomlkit (comments kept).
 
-    Raises ConfigError naming the file and line when it is malformed or missing.
+    Raises ConfigError naming the file and line when it is malformed, missing, unreadable or not UTF-8.
     """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{p} is missing: run 'gt install' to create the town") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}): save the file as UTF-8") from exc
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot be read ({exc.strerror or exc}): check the file and its permissions") from exc
     try:
         return tomlkit.parse(text)
     except ParseError as exc:
         raise ConfigError(f"{p}:{exc.line}: malformed TOML ({_reason(exc)}): fix that line") from exc
     except TOMLKitError as exc:
-        raise ConfigError(f"{p}: malformed TOML ({exc}): fix the file") from exc
+        raise ConfigError(f"{p}: malformed TOML ({_one_line(exc)}): fix the file") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{p}: malformed TOML (nested too deeply): flatten the nested arrays or tables") from exc
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:  # tomlkit's own slips on odd input
+        raise ConfigError(f"{p}: malformed TOML ({type(exc).__name__}: {_one_line(exc)}): fix the file") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _reason(exc: ParseError) -> str:

@@ -53,6 +53,7 @@ from core.db import connect, transaction
 from core.deacon import Deacon
 from core.errors import Conflict, GtError
 from core.feed import Subscriptions
+from core.filemodes import private_dir
 from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid, pid_alive
 from core.rigs import list_rigs
 from core.scheduler import Scheduler
@@ -110,7 +111,7 @@ class Engine:
 
     def acquire(self) -> None:
         """Take the town's engine lock and write the pid file. Raises EngineRunning naming the pid."""
-        self.town.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.town.state_dir)
         try:
             self._lock.acquire(timeout=ACQUIRE_WAIT_S, poll_interval=0.02)
         except filelock.Timeout:

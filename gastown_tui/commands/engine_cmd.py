@@ -30,6 +30,7 @@ from gastown_tui.clikit import emit_json, json_option, print_table, town_from
 def up(ctx: click.Context, detach: bool, tick: float) -> None:
     """Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."""
     from core.engine import EngineRunning, check_config, engine_pid, run_foreground
+    from core.filemodes import open_private, private_dir
 
     town = town_from(ctx)
     check_config(town)  # a malformed town.toml/rig.toml: one line, exit 2, before anything starts
@@ -43,9 +44,9 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
     pid = engine_pid(town)
     if pid is not None:
         raise EngineRunning(f"an engine is already running on town {town.root} (pid {pid}): stop it with 'gt down'")
-    town.logs_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(town.logs_dir)
     log_path = town.logs_dir / "engine.log"
-    with open(log_path, "ab") as log:
+    with open(open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gastown_tui.cli", "--town", str(town.root), "up",
                                  "--tick", str(tick)], cwd=str(town.root), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log, start_new_session=True, close_fds=True)

@@ -269,6 +269,7 @@ class Engine:
                     # a failing loop waits out its backoff, deaf to database changes (its own error
                     # event is one, and would wake it at once)
                     await self._wait(asyncio.Event(), backoff.delay())
+                    waker.clear()
                     continue
                 if self._stopping.is_set():
                     break

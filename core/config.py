@@ -81,7 +81,8 @@ keep = 2
 # Files `gt done` refuses to commit or submit for merging, as globs: a pattern without "/" matches a
 # file's name in any directory, one with "/" the path from the worktree root, "!" exempts. A rig may set
 # its own list in its rig.toml ([secrets] patterns), which then replaces this one.
-patterns = [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*"]
+patterns = [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key",
+            "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*"]
 
 # Agent runtime presets. Add one or override a built-in, e.g.:
 #   [agents.claude]
@@ -229,7 +230,8 @@ def load_rig_config(path: str | os.PathLike[str]) -> TOMLDocument:
     """Parse and validate a ``rig.toml`` at ``path``: every setting of :data:`RIG_TEMPLATE` with the
     type of its default, ``prefix`` and ``default_branch`` present and well-formed
     (:func:`check_branch_name`), ``[worktree] copy`` inside the worktree (:func:`check_copy_path`),
-    ``[secrets] patterns`` a list of strings, ``[gates]`` as :func:`core.gates.load_gates` wants. Raises ConfigError naming the file, the key and the fix."""
+    ``[secrets] patterns`` a list of strings, ``[gates]`` as :func:`core.gates.load_gates` wants.
+    Raises ConfigError naming the file, the key and the fix."""
     p = Path(path)
     doc = load_toml(p)
     validate_settings(doc, _RIG_DEFAULTS, p)

@@ -16,9 +16,10 @@ Blocking work (SQLite, git, gates, tmux) runs in a thread pool; each loop owns i
 connection and runs one piece of work at a time. An exception in a loop is recorded as an
 ``engine_error`` event and the loop goes on after a backoff (doubling from the tick up to
 :data:`MAX_BACKOFF_S`, deaf to database changes meanwhile); a run of identical failures is one event,
-not one per try. A malformed ``town.toml``/``rig.toml`` stops the engine at start (:meth:`Engine.check_config`). Loops wake on their timer and on database changes:
-``watchfiles`` watches ``.gastown/`` (non-recursively) for writes to ``town.db`` and its WAL, so a
-``gt sling --queue`` from another process is dispatched at once.
+not one per try. A malformed ``town.toml``/``rig.toml`` stops the engine at start
+(:func:`check_config`). Loops wake on their timer and on database changes: ``watchfiles`` watches
+``.gastown/`` (non-recursively) for writes to ``town.db`` and its WAL, so a ``gt sling --queue`` from
+another process is dispatched at once.
 
 One engine per town: :meth:`Engine.run` takes ``.gastown/engine.lock`` (an ``flock`` through
 ``filelock``, non-blocking) and writes its pid to ``.gastown/engine.pid``; a second engine is refused

@@ -1365,8 +1365,9 @@ def pattern_search(pattern: str, value: str, what: str, timeout: float = PATTERN
     import sys
 
     try:
-        proc = subprocess.run([sys.executable, "-P", "-I", "-c", _MATCHER], input=json.dumps({"p": pattern, "v": value}),
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run([sys.executable, "-P", "-I", "-c", _MATCHER],
+                              input=json.dumps({"p": pattern, "v": value}), capture_output=True, text=True,
+                              timeout=timeout)
     except subprocess.TimeoutExpired:
         raise GtError(f"{what}: pattern {pattern!r} did not finish matching within {timeout:g} s (catastrophic "
                       "backtracking, e.g. nested repeats like (a+)+): simplify the pattern in the formula") from None

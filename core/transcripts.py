@@ -50,8 +50,8 @@ def rotate(path: str | os.PathLike[str], keep: int) -> None:
 def write_stream(fd_in: int, path: str | os.PathLike[str], max_bytes: int, keep: int) -> int:
     """Append everything read from file descriptor ``fd_in`` to ``path`` until end of file, rotating
     whenever the log reaches ``max_bytes`` (bytes; a chunk is split across the rotation, so no file
-    exceeds the cap). The log is 0600 (its directory made 0700 when created). Each chunk is written unbuffered, so the log's mtime is the time of the last
-    output. Returns the number of bytes written.
+    exceeds the cap). The log is 0600 (its directory made 0700 when created). Each chunk is written
+    unbuffered, so the log's mtime is the time of the last output. Returns the number of bytes written.
     """
     p = Path(path)
     p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 
 from core import git
-from core.errors import Conflict, GtError
 from core.config import check_copy_path
+from core.errors import Conflict, GtError
 from core.names import check_polecat_name
 from core.rigs import RIG_FILE, Rig
 from core.secrets import exclude_from_commits

@@ -1,10 +1,10 @@
 """``gt done`` and checkpoints: a polecat's end of work, and never losing what it has written.
 
-done (DESIGN section 5): refuse secrets (:mod:`core.secrets`), commit leftovers (safety net),
-require at least one commit ahead of the default branch, make sure the branch is in the rig's bare
-repository (worktrees share its refs, so the branch is already there), queue a merge request
-(idempotent per branch and sha), mark the bead awaiting merge (``in_progress`` with a comment naming
-the MR), append a ``done`` event and set the polecat idle. ESCALATED and DEFERRED record the reason and release the bead without an MR; ESCALATED
+done (DESIGN section 5): commit leftovers (safety net), require at least one commit ahead of the
+default branch, make sure the branch is in the rig's bare repository (worktrees share its refs, so
+the branch is already there), queue a merge request (idempotent per branch and sha), mark the bead
+awaiting merge (``in_progress`` with a comment naming the MR), append a ``done`` event and set the
+polecat idle. ESCALATED and DEFERRED record the reason and release the bead without an MR; ESCALATED
 also raises a high escalation about the bead (:func:`core.escalation.escalate`: the escalation bead,
 the Mayor's mail and the ``escalation`` event), as the witness does for a polecat it gives up on.
 

@@ -81,8 +81,7 @@ keep = 2
 # Files `gt done` refuses to commit or submit for merging, as globs: a pattern without "/" matches a
 # file's name in any directory, one with "/" the path from the worktree root, "!" exempts. A rig may set
 # its own list in its rig.toml ([secrets] patterns), which then replaces this one.
-patterns = [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key",
-            "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*"]
+patterns = [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*"]
 
 # Agent runtime presets. Add one or override a built-in, e.g.:
 #   [agents.claude]

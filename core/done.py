@@ -27,6 +27,7 @@ from core.errors import GtError, NotFound
 from core.polecats import Polecat
 from core.rigs import Rig, load_rig
 from core.roles import Role
+from core.secrets import refuse_secrets
 from core.town import Town
 from core.worktrees import worktree_path
 
@@ -75,7 +76,9 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
 
     status: COMPLETED | ESCALATED | DEFERRED. message: the reason (ESCALATED/DEFERRED) or a note.
     Raises GtError for a bad status, nothing on the hook, or nothing to submit (no commit ahead of the
-    default branch); NotFound for an unknown polecat. On those errors nothing is changed.
+    default branch); SecretRefused (COMPLETED) when the leftovers or the branch hold files matching the
+    secret patterns (:func:`core.secrets.refuse_secrets`); NotFound for an unknown polecat. On those
+    errors nothing is changed.
     """
     status = status.upper()
     if status not in STATUSES:
@@ -97,6 +100,7 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
     base_sha = git.rev_parse(rig.repo_path, rig.default_branch)
     if base_sha is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
+    refuse_secrets(rig, path, base_sha)  # before anything is committed: secrets never merge
     if git.dirty_paths(path):
         ahead_before = git.count_commits(path, base_sha, "HEAD")
         git.commit_all(path, f"{bead}: {issue.title}\n\nLeftovers committed by gt done.", env=env)

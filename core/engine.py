@@ -14,14 +14,18 @@
 
 Blocking work (SQLite, git, gates, tmux) runs in a thread pool; each loop owns its database
 connection and runs one piece of work at a time. An exception in a loop is recorded as an
-``engine_error`` event and the loop goes on. Loops wake on their timer and on database changes:
-``watchfiles`` watches ``.gastown/`` (non-recursively) for writes to ``town.db`` and its WAL, so a
-``gt sling --queue`` from another process is dispatched at once.
+``engine_error`` event and the loop goes on after a backoff (doubling from the tick up to
+:data:`MAX_BACKOFF_S`, deaf to database changes meanwhile); a run of identical failures is one event,
+not one per try. A malformed ``town.toml``/``rig.toml`` stops the engine at start
+(:func:`check_config`). Loops wake on their timer and on database changes: ``watchfiles`` watches
+``.gastown/`` (non-recursively) for writes to ``town.db`` and its WAL, so a ``gt sling --queue`` from
+another process is dispatched at once.
 
 One engine per town: :meth:`Engine.run` takes ``.gastown/engine.lock`` (an ``flock`` through
 ``filelock``, non-blocking) and writes its pid to ``.gastown/engine.pid``; a second engine is refused
 with the holder's pid. The kernel drops the lock when its holder dies, so a stale lock (and pid file)
-left by a killed engine is simply taken over. On stop (``stop()``, SIGTERM or SIGINT with
+left by a killed engine is simply taken over, and the pid file is believed only while the lock is held
+(:func:`core.pidfile.engine_pid`). On stop (``stop()``, SIGTERM or SIGINT with
 ``handle_signals``) the loops finish their current work, the ledger is synced, the pid file removed
 and the lock released; agent sessions keep running (they belong to tmux).
 """
@@ -50,7 +54,8 @@ from core.db import connect, transaction
 from core.deacon import Deacon
 from core.errors import Conflict, GtError
 from core.feed import Subscriptions
-from core.pidfile import ENGINE_PID_FILE, engine_pid, pid_alive
+from core.filemodes import private_dir
+from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid, pid_alive
 from core.rigs import list_rigs
 from core.scheduler import Scheduler
 from core.sessions import SessionHost
@@ -59,7 +64,10 @@ from core.witness import Witness
 
 log = logging.getLogger("gastown.engine")
 
-LOCK_FILE = "engine.lock"
+LOCK_FILE = ENGINE_LOCK_FILE
+#: Seconds :meth:`Engine.acquire` waits for the lock: long enough to ride out the instant a
+#: ``gt status`` probes it (:func:`core.pidfile.engine_lock_held`), short enough to refuse at once.
+ACQUIRE_WAIT_S = 1.0
 ACTOR = "deacon"
 #: Seconds a loop waits at least between two runs, however often the database changes.
 MIN_GAP_S = 0.1
@@ -104,9 +112,9 @@ class Engine:
 
     def acquire(self) -> None:
         """Take the town's engine lock and write the pid file. Raises EngineRunning naming the pid."""
-        self.town.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.town.state_dir)
         try:
-            self._lock.acquire(timeout=0)
+            self._lock.acquire(timeout=ACQUIRE_WAIT_S, poll_interval=0.02)
         except filelock.Timeout:
             pid = engine_pid(self.town)
             who = f"pid {pid}" if pid else "another process"
@@ -124,6 +132,10 @@ class Engine:
             db.conn.close()
         atomic_write_text(self.pid_path, f"{os.getpid()}\n")
 
+    def check_config(self) -> None:
+        """:func:`check_config` of the engine's town."""
+        check_config(self.town)
+
     def release(self) -> None:
         """Remove the pid file (if it is ours) and release the lock."""
         with contextlib.suppress(OSError, ValueError):
@@ -138,9 +150,11 @@ class Engine:
 
     async def run(self, handle_signals: bool = False) -> None:
         """Run until :meth:`stop` (or SIGTERM/SIGINT with ``handle_signals``, which needs the main
-        thread). Raises EngineRunning when another engine holds the town."""
+        thread). Raises EngineRunning when another engine holds the town, ConfigError (before the lock
+        is taken or anything is written) for a malformed ``town.toml`` or ``rig.toml``."""
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self.check_config()
         self.acquire()
         self._executor = ThreadPoolExecutor(max_workers=8 + 2 * len(list_rigs(self.town)),
                                             thread_name_prefix="gt-engine")
@@ -241,13 +255,23 @@ class Engine:
         waker = asyncio.Event()
         if wake:
             self._wakers.append(waker)
+        backoff = _Backoff(self.tick)
         try:
             while not self._stopping.is_set() and alive():
                 again = False
                 try:
                     again = await self._in_thread(work) is _AGAIN
+                    backoff.ok()
                 except Exception as exc:  # noqa: BLE001 - one loop's failure never stops the engine
-                    await self._in_thread(lambda: self._report(name, exc))
+                    if backoff.failed(exc):
+                        await self._in_thread(lambda: self._report(name, exc, backoff))
+                    else:
+                        log.debug("engine loop %s failed again (%d in a row): %s", name, backoff.failures, exc)
+                    # a failing loop waits out its backoff, deaf to database changes (its own error
+                    # event is one, and would wake it at once)
+                    await self._wait(asyncio.Event(), backoff.delay())
+                    waker.clear()
+                    continue
                 if self._stopping.is_set():
                     break
                 try:
@@ -283,17 +307,20 @@ class Engine:
     async def _rigs_loop(self) -> None:
         """Start a witness and a refinery loop for each rig, and let loops of removed rigs end."""
         assert self._stopping is not None
+        backoff = _Backoff(max(self.tick, 1.0))
         while not self._stopping.is_set():
             try:
                 current = {r.name for r in await self._in_thread(lambda: list_rigs(self.town))}
+                backoff.ok()
             except Exception as exc:  # noqa: BLE001
-                await self._in_thread(lambda: self._report("rigs", exc))
+                if backoff.failed(exc):
+                    await self._in_thread(lambda: self._report("rigs", exc, backoff))
                 current = self._rigs
             added = current - self._rigs
             self._rigs = current
             for name in sorted(added):
                 self._start_rig(name)
-            await self._wait(asyncio.Event(), max(self.tick, 1.0))
+            await self._wait(asyncio.Event(), backoff.delay() if backoff.failures else max(self.tick, 1.0))
 
     def _start_rig(self, rig: str) -> None:
         from core.refinery import Refinery
@@ -332,13 +359,18 @@ class Engine:
         assert self._stopping is not None
         waker = asyncio.Event()
         self._wakers.append(waker)
+        backoff = _Backoff(min(self.tick, 0.5))
         while not self._stopping.is_set():
             try:
                 batch = await self._in_thread(self._poll_feed)
                 if batch and self._subs is not None:
                     self._subs.publish(batch)
+                backoff.ok()
             except Exception as exc:  # noqa: BLE001
-                await self._in_thread(lambda: self._report("feed", exc))
+                if backoff.failed(exc):
+                    await self._in_thread(lambda: self._report("feed", exc, backoff))
+                await self._wait(asyncio.Event(), backoff.delay())
+                continue
             await asyncio.sleep(MIN_GAP_S)
             await self._wait(waker, min(self.tick, 0.5))
             waker.clear()
@@ -374,13 +406,21 @@ class Engine:
 
     # -- errors -----------------------------------------------------------------------------------
 
-    def _report(self, loop: str, exc: BaseException) -> None:
-        """Record ``exc`` raised by ``loop`` as an ``engine_error`` event (and in the log)."""
+    def _report(self, loop: str, exc: BaseException, backoff: _Backoff | None = None) -> None:
+        """Record ``exc`` raised by ``loop`` as an ``engine_error`` event (and in the log). A config
+        error (:class:`GtError`: one line with its fix) is recorded without a traceback. backoff: the
+        loop's :class:`_Backoff`, whose next delay (``retry_in``, seconds) the event names."""
         self.errors += 1
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        log.error("engine loop %s failed: %s", loop, tb)
-        self._record("engine_error", {"loop": loop, "error": f"{type(exc).__name__}: {exc}",
-                                      "traceback": tb[-2000:]})
+        payload: dict[str, Any] = {"loop": loop, "error": f"{type(exc).__name__}: {exc}"}
+        if backoff is not None:
+            payload["retry_in"] = round(backoff.delay(), 3)
+        if isinstance(exc, GtError):
+            log.error("engine loop %s failed: %s", loop, exc)
+        else:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            log.error("engine loop %s failed: %s", loop, tb)
+            payload["traceback"] = tb[-2000:]
+        self._record("engine_error", payload)
 
     def _record(self, kind: str, payload: dict[str, Any]) -> None:
         with self._report_lock:
@@ -400,6 +440,40 @@ class Engine:
 
 
 _AGAIN = object()
+#: The longest a failing loop waits before trying again, in seconds.
+MAX_BACKOFF_S = 60.0
+
+
+class _Backoff:
+    """Consecutive failures of one engine loop: the wait before the next try doubles from ``base``
+    seconds up to :data:`MAX_BACKOFF_S`, and only the first failure of a run of identical ones is worth
+    an event (a different error is recorded again). A success resets it."""
+
+    def __init__(self, base: float) -> None:
+        self.base = max(MIN_GAP_S, float(base))
+        self.failures = 0
+        self._last: str | None = None
+
+    def failed(self, exc: BaseException) -> bool:
+        """Count a failure; True when it should be recorded (the first of its kind in this run)."""
+        self.failures += 1
+        text = f"{type(exc).__name__}: {exc}"
+        new = text != self._last
+        self._last = text
+        return new
+
+    def ok(self) -> None:
+        """The loop's work succeeded: back to the normal pace."""
+        if self.failures > 1:
+            log.info("engine loop recovered after %d failures", self.failures)
+        self.failures = 0
+        self._last = None
+
+    def delay(self) -> float:
+        """Seconds to wait after the latest failure."""
+        if self.failures == 0:
+            return 0.0
+        return min(MAX_BACKOFF_S, self.base * 2 ** min(self.failures - 1, 32))
 
 
 class _Lazy:
@@ -414,6 +488,15 @@ class _Lazy:
         if self.value is None:
             self.value = self.factory()
         return self.value
+
+
+def check_config(town: Town) -> None:
+    """Load and validate ``town.toml`` and every ``rig.toml`` afresh (:func:`core.config.load_town_config`,
+    :func:`core.config.load_rig_config`), as the engine does before it starts. Raises ConfigError: one
+    line naming the file, key and fix."""
+    town.reload()
+    town.config  # noqa: B018 - loading validates
+    list_rigs(town)
 
 
 def run_foreground(town: Town, tick: float = 1.0, on_start: Callable[[Engine], None] | None = None) -> int:

@@ -1326,7 +1326,7 @@ def _check_value(formula: str, v: VarDef, value: str) -> None:
     if v.enum and value not in v.enum:
         raise GtError(f"variable {v.name!r} of formula {formula!r} must be one of {', '.join(v.enum)}, "
                       f"not {value!r}: pass --var {v.name}={v.enum[0]}")
-    if v.pattern is not None and not re.search(v.pattern, value):
+    if v.pattern is not None and not pattern_search(v.pattern, value, f"variable {v.name!r} of formula {formula!r}"):
         raise GtError(f"variable {v.name!r} of formula {formula!r} must match {v.pattern}, not {value!r}: "
                       f"pass a matching --var {v.name}=...")
     if v.type in ("int", "number") and not re.fullmatch(r"-?\d+", value):
@@ -1335,6 +1335,84 @@ def _check_value(formula: str, v: VarDef, value: str) -> None:
     if v.type == "bool" and value not in ("true", "false"):
         raise GtError(f"variable {v.name!r} of formula {formula!r} must be true or false, not {value!r}: "
                       f"pass --var {v.name}=true")
+
+
+#: Seconds a variable's ``pattern`` may take to match a value before it is refused as catastrophic.
+PATTERN_TIMEOUT_S = 2.0
+#: Longest value matched in this process by a pattern :func:`_backtracks_little` vouches for.
+_INLINE_MAX = 4096
+_MATCHER = ("import json, re, sys\n"
+            "d = json.load(sys.stdin)\n"
+            "sys.stdout.write('1' if re.search(d['p'], d['v']) else '0')\n")
+
+
+def pattern_search(pattern: str, value: str, what: str, timeout: float = PATTERN_TIMEOUT_S) -> bool:
+    """``re.search(pattern, value)`` with a time bound, so a formula's variable pattern cannot hang gt
+    (catastrophic backtracking such as ``(a+)+$``). A pattern of the kind that cannot blow up
+    (:func:`_backtracks_little`) on a short value is matched here; any other runs in a child
+    ``python -P -I`` killed after ``timeout`` seconds. what: names the pattern's owner in errors.
+
+    Returns True when it matches. Raises GtError (one line naming ``what`` and the fix) when the match
+    takes longer than ``timeout`` or the pattern is invalid.
+    """
+    if len(value) <= _INLINE_MAX and _backtracks_little(pattern):
+        try:
+            return re.search(pattern, value) is not None
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise GtError(f"{what}: invalid pattern {pattern!r} ({exc}): fix the pattern in the formula") from None
+    import json
+    import subprocess
+    import sys
+
+    try:
+        proc = subprocess.run([sys.executable, "-P", "-I", "-c", _MATCHER],
+                              input=json.dumps({"p": pattern, "v": value}), capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise GtError(f"{what}: pattern {pattern!r} did not finish matching within {timeout:g} s (catastrophic "
+                      "backtracking, e.g. nested repeats like (a+)+): simplify the pattern in the formula") from None
+    if proc.returncode != 0 or proc.stdout not in ("0", "1"):
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise GtError(f"{what}: pattern {pattern!r} could not be matched ({tail}): fix the pattern in the formula")
+    return proc.stdout == "1"
+
+
+def _backtracks_little(pattern: str) -> bool:
+    """True for a pattern whose matching cannot explode: no repeat inside a repeat, no alternation
+    inside a repeat, no backreference or lookaround, at most one unbounded repeat (so at worst
+    quadratic in the value's length, bounded by :data:`_INLINE_MAX`). False when unsure."""
+    try:
+        from re import _constants as c
+        from re import _parser
+        tree = _parser.parse(pattern)
+    except Exception:  # noqa: BLE001 - an invalid or unparsable pattern goes to the bounded child
+        return False
+    repeats = {c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)}
+    refused = {c.GROUPREF, c.GROUPREF_EXISTS, c.ASSERT, c.ASSERT_NOT}
+    unbounded = 0
+
+    def walk(items: Any, in_repeat: bool) -> bool:
+        nonlocal unbounded
+        for op, av in items:
+            if op in repeats:
+                lo, hi, sub = av
+                if in_repeat:
+                    return False
+                if hi == c.MAXREPEAT or hi > 64:
+                    unbounded += 1
+                if not walk(sub, True):
+                    return False
+            elif op is c.SUBPATTERN:
+                if not walk(av[-1], in_repeat):
+                    return False
+            elif op is c.BRANCH:
+                if in_repeat or not all(walk(b, in_repeat) for b in av[1]):
+                    return False
+            elif op in refused or op is getattr(c, "ATOMIC_GROUP", None):
+                return False
+        return True
+
+    return walk(tree, False) and unbounded <= 1
 
 
 def _substitute(text: str, bound: Mapping[str, str], declared: Mapping[str, VarDef], step: Step | None,

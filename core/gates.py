@@ -28,6 +28,7 @@ from typing import Any
 
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
+from core.filemodes import open_private, private_dir
 
 DEFAULT_TIMEOUT_S = 600.0
 KEPT_ENV = ("PATH", "HOME", "LANG")
@@ -148,16 +149,17 @@ def gate_env(extra: Mapping[str, str], base: Mapping[str, str] | None = None) ->
 
 def log_path(logs_dir: Path, label: str, gate: str) -> Path:
     """A fresh log file ``<logs_dir>/<label>-<gate>-<n>.log`` (n = 1, 2, ... the first free number),
-    created exclusively so concurrent runs never share a file. Raises ValueError for a bad label."""
+    created exclusively so concurrent runs never share a file, 0600 in a 0700 directory (gate output may
+    hold secrets). Raises ValueError for a bad label."""
     if not _LABEL.match(label):
         raise ValueError(f"invalid gate log label {label!r}")
-    logs_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(logs_dir)
     n = 1
     while True:
         path = logs_dir / f"{label}-{gate}-{n}.log"
         try:
-            with open(path, "x"):
-                return path
+            os.close(open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+            return path
         except FileExistsError:
             n += 1
 

@@ -15,7 +15,7 @@ import tomlkit
 
 from core import git
 from core.atomic import atomic_write_text
-from core.config import RIG_TEMPLATE, load_toml, rig_defaults, setting
+from core.config import RIG_TEMPLATE, check_branch_name, load_rig_config, rig_defaults, setting
 from core.errors import Conflict, GitError, GtError, NotFound
 from core.names import check_prefix, check_rig_name
 from core.town import Town
@@ -83,21 +83,22 @@ class Rig:
 
 
 def load_rig(town: Town, name: str) -> Rig:
-    """The rig ``name`` of ``town``. Raises NotFound listing the rigs there are."""
+    """The rig ``name`` of ``town``. Raises NotFound listing the rigs there are, ConfigError naming the
+    file, key and fix for a malformed or mistyped ``rig.toml`` (:func:`core.config.load_rig_config`)."""
     check_rig_name(name)
     path = town.rig_dir(name) / RIG_FILE
     if not path.is_file():
         names = ", ".join(r.name for r in list_rigs(town)) or "none yet"
         raise NotFound(f"no rig named {name!r} (rigs: {names}): add it with 'gt rig add {name} URL'")
-    return Rig(town, name, load_toml(path))
+    return Rig(town, name, load_rig_config(path))
 
 
 def list_rigs(town: Town) -> list[Rig]:
-    """All rigs of ``town``, sorted by name."""
+    """All rigs of ``town``, sorted by name. Raises ConfigError for the first malformed ``rig.toml``."""
     out = []
     for child in sorted(town.root.iterdir()):
         if child.is_dir() and (child / RIG_FILE).is_file() and not child.name.startswith("."):
-            out.append(Rig(town, child.name, load_toml(child / RIG_FILE)))
+            out.append(Rig(town, child.name, load_rig_config(child / RIG_FILE)))
     return out
 
 
@@ -172,9 +173,11 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
             raise Conflict(f"prefix {prefix!r} is already used by {owner}: choose another with --prefix")
     else:
         prefix = derive_prefix(name, taken)
+    if branch is not None:
+        check_branch_name(branch, "--branch")
     rig_dir.mkdir(parents=True)
     try:
-        detected = git.clone_bare(url, rig_dir / ".repo.git")
+        detected = check_branch_name(git.clone_bare(url, rig_dir / ".repo.git"), f"the default branch of {url!r}")
         if branch is not None and branch not in git.branches(rig_dir / ".repo.git"):
             raise GitError(f"repository {url!r} has no branch {branch!r}: pass an existing branch with --branch")
         doc = tomlkit.parse(RIG_TEMPLATE.format(name=name, prefix=prefix))

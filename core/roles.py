@@ -13,6 +13,7 @@ from pathlib import Path
 from core import git
 from core.errors import GtError
 from core.rigs import RIG_FILE
+from core.secrets import exclude_from_commits
 from core.town import Town
 
 ROLES = ("mayor", "polecat", "crew", "refinery", "witness", "deacon", "human")
@@ -119,13 +120,5 @@ def write_context_files(repo_path: str | os.PathLike[str], worktree: str | os.Pa
                 continue
         (wt / name).write_text(text, encoding="utf-8")
         written.append(name)
-    exclude = Path(repo_path) / "info" / "exclude"
-    exclude.parent.mkdir(parents=True, exist_ok=True)
-    current = exclude.read_text(encoding="utf-8") if exclude.exists() else ""
-    missing = [f"/{n}" for n in written if f"/{n}" not in current.splitlines()]
-    if missing:
-        with exclude.open("a", encoding="utf-8") as fh:
-            if current and not current.endswith("\n"):
-                fh.write("\n")
-            fh.write("\n".join(missing) + "\n")
+    exclude_from_commits(repo_path, written)
     return written

@@ -18,8 +18,9 @@ from typing import Any
 
 from core import git
 from core.atomic import atomic_write_text
-from core.config import TOWN_TEMPLATE, load_toml, setting
+from core.config import TOWN_TEMPLATE, load_town_config, setting
 from core.errors import GtError, NotATown
+from core.filemodes import private_dir
 
 TOWN_FILE = "town.toml"
 
@@ -80,9 +81,10 @@ class Town:
 
     @property
     def config(self) -> Any:
-        """The parsed ``town.toml`` (tomlkit document). Raises ConfigError if malformed."""
+        """The parsed, validated ``town.toml`` (tomlkit document). Raises ConfigError naming the file,
+        key and fix if it is malformed or a setting has the wrong type (:func:`core.config.load_town_config`)."""
         if self._config is None:
-            self._config = load_toml(self.config_path)
+            self._config = load_town_config(self.config_path)
         return self._config
 
     def reload(self) -> None:
@@ -172,8 +174,10 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
         raise GtError(f"{root} is not empty and is not a town: give a new or empty directory")
     root.mkdir(parents=True, exist_ok=True)
     town = Town(root)
-    for d in (town.beads_dir, town.formulas_dir, town.state_dir, town.logs_dir, town.mayor_dir):
+    for d in (town.beads_dir, town.formulas_dir, town.mayor_dir):
         d.mkdir(parents=True, exist_ok=True)
+    for d in (town.state_dir, town.logs_dir):
+        private_dir(d)  # 0700: transcripts, logs and the database are the owner's only
     if existed:
         town.config  # a malformed town.toml is reported, never overwritten
     written = []

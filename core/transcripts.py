@@ -50,14 +50,14 @@ def rotate(path: str | os.PathLike[str], keep: int) -> None:
 def write_stream(fd_in: int, path: str | os.PathLike[str], max_bytes: int, keep: int) -> int:
     """Append everything read from file descriptor ``fd_in`` to ``path`` until end of file, rotating
     whenever the log reaches ``max_bytes`` (bytes; a chunk is split across the rotation, so no file
-    exceeds the cap). Each chunk is written unbuffered, so the log's mtime is the time of the last
-    output. Returns the number of bytes written.
+    exceeds the cap). The log is 0600 (its directory made 0700 when created). Each chunk is written
+    unbuffered, so the log's mtime is the time of the last output. Returns the number of bytes written.
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     max_bytes = max(1, int(max_bytes))
     total = 0
-    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = _open_log(p)
     try:
         size = os.fstat(fd).st_size
         while True:
@@ -72,7 +72,7 @@ def write_stream(fd_in: int, path: str | os.PathLike[str], max_bytes: int, keep:
                 if size >= max_bytes:
                     os.close(fd)
                     rotate(p, keep)
-                    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                    fd = _open_log(p)
                     size = 0
                 n = os.write(fd, view[:max_bytes - size])
                 view = view[n:]
@@ -81,6 +81,16 @@ def write_stream(fd_in: int, path: str | os.PathLike[str], max_bytes: int, keep:
     finally:
         os.close(fd)
     return total
+
+
+def _open_log(path: Path) -> int:
+    """Open the transcript for appending, private to its owner (0600 whatever the umask; an older,
+    looser file is tightened): it holds everything the agent printed (the same rule as
+    :func:`core.filemodes.open_private`, repeated here to keep this module standard library only)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    if os.fstat(fd).st_mode & 0o777 != 0o600:
+        os.fchmod(fd, 0o600)
+    return fd
 
 
 def pipe_command(path: str | os.PathLike[str], max_bytes: int, keep: int) -> str:

@@ -3,19 +3,23 @@ off the rig's bare repository (git CLI; DESIGN section 4 has the measured reason
 
 An idle polecat's worktree is reused: switched to the new branch from the current default branch,
 only when it holds no uncommitted work. Optional per-rig setup from ``rig.toml`` ``[worktree]``:
-``setup`` (argv lists run in a new worktree) and ``copy`` (files copied from the rig's crew checkout).
+``setup`` (argv lists run in a new worktree) and ``copy`` (files copied from the rig's crew checkout,
+kept out of every commit through the repository's ``info/exclude``, never from or to outside).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from core import git
+from core.config import check_copy_path
 from core.errors import Conflict, GtError
 from core.names import check_polecat_name
-from core.rigs import Rig
+from core.rigs import RIG_FILE, Rig
+from core.secrets import exclude_from_commits
 
 
 def branch_name(polecat: str, bead: str) -> str:
@@ -67,15 +71,9 @@ def ensure_worktree(rig: Rig, polecat: str, bead: str) -> tuple[Path, str, bool]
 
 
 def _setup(rig: Rig, path: Path) -> None:
-    copy = rig.setting("worktree", "copy")
+    copy = [check_copy_path(rel, rig.path / RIG_FILE) for rel in rig.setting("worktree", "copy")]
     setup = rig.setting("worktree", "setup")
-    source = _copy_source(rig)
-    for rel in copy:
-        src = source / rel if source else None
-        if src is not None and src.is_file():
-            dest = path / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest)
+    copy_files(rig, path, copy)
     for argv in setup:
         if isinstance(argv, str):
             argv = [argv]
@@ -87,6 +85,44 @@ def _setup(rig: Rig, path: Path) -> None:
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
             raise GtError(f"worktree setup {argv!r} exited {proc.returncode} ({tail[0]}): fix [worktree] setup in rig.toml")
+
+
+def copy_files(rig: Rig, path: Path, rels: list[str]) -> list[str]:
+    """Copy the ``[worktree] copy`` files ``rels`` (checked by :func:`core.config.check_copy_path`)
+    from the rig's source checkout (:func:`_copy_source`) into the worktree ``path``, after listing
+    them in the repository's ``info/exclude`` so that no commit (the agent's, the sim's, ``gt done``'s)
+    picks them up. Missing source files are skipped. Returns the paths copied.
+
+    Raises GtError when a file or a directory on its way is a symlink leading out of the checkout or
+    out of the worktree (nothing outside the worktree is ever read or written).
+    """
+    if not rels:
+        return []
+    exclude_from_commits(rig.repo_path, rels)
+    source = _copy_source(rig)
+    if source is None:
+        return []
+    root, home = source.resolve(), path.resolve()
+    copied = []
+    for rel in rels:
+        src = source / rel
+        if not src.is_file():
+            continue
+        dest = path / rel
+        real_src = src.resolve()
+        if not real_src.is_relative_to(root):
+            raise GtError(f"[worktree] copy entry {rel!r} in {rig.path / RIG_FILE} is a symlink to {real_src}, outside "
+                          f"the checkout {source}: copy only files inside it")
+        existing = dest.parent
+        while not os.path.lexists(existing):
+            existing = existing.parent
+        if not existing.resolve().is_relative_to(home) or dest.is_symlink():
+            raise GtError(f"[worktree] copy entry {rel!r} in {rig.path / RIG_FILE} leads out of the worktree {path} "
+                          "through a symlink: remove the symlink from the repository or the entry from copy")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(real_src, dest)
+        copied.append(rel)
+    return copied
 
 
 def _copy_source(rig: Rig) -> Path | None:

@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import filelock
 import pytest
 
 from core import git as gitmod
 from core.beads import BeadStore
 from core.beads import sync as ledger_sync
-from core.pidfile import ENGINE_PID_FILE, engine_pid
+from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid
 from core.rigs import add_rig
 from core.town import Town
 from tests.conftest import FIXTURES, make_repo
@@ -238,11 +239,14 @@ def test_a_command_without_an_engine_gets_its_change_committed(run_gt, town: Tow
 def test_a_live_engine_takes_over_the_sync(town: Town, tmp_path: Path) -> None:
     pid_file = town.state_dir / ENGINE_PID_FILE
     pid_file.write_text(str(os.getpid()))
-    assert engine_pid(town) is not None
-    with BeadStore(town) as store:
-        store.create("x", actor="t", prefix="hq")
-        assert ledger_sync.request_sync(town, store, env={"GT_LEDGER_SYNC": "auto"}) == "engine"
-        assert store.config_get(ledger_sync.PENDING_KEY) is None
+    assert engine_pid(town) is None  # a pid file without the engine lock proves nothing (issue 15)
+    lock = filelock.FileLock(str(town.state_dir / ENGINE_LOCK_FILE))
+    with lock:  # what a live engine holds
+        assert engine_pid(town) is not None
+        with BeadStore(town) as store:
+            store.create("x", actor="t", prefix="hq")
+            assert ledger_sync.request_sync(town, store, env={"GT_LEDGER_SYNC": "auto"}) == "engine"
+            assert store.config_get(ledger_sync.PENDING_KEY) is None
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     pid_file.write_text(str(dead.pid))

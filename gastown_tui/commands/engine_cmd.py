@@ -29,9 +29,11 @@ from gastown_tui.clikit import emit_json, json_option, print_table, town_from
 @click.pass_context
 def up(ctx: click.Context, detach: bool, tick: float) -> None:
     """Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."""
-    from core.engine import EngineRunning, engine_pid, run_foreground
+    from core.engine import EngineRunning, check_config, engine_pid, run_foreground
+    from core.filemodes import open_private, private_dir
 
     town = town_from(ctx)
+    check_config(town)  # a malformed town.toml/rig.toml: one line, exit 2, before anything starts
     if not detach:
         def started(engine: object) -> None:
             click.echo(f"engine up on {town.root} (pid {os.getpid()}); stop it with 'gt down' or Ctrl-C", err=True)
@@ -42,9 +44,9 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
     pid = engine_pid(town)
     if pid is not None:
         raise EngineRunning(f"an engine is already running on town {town.root} (pid {pid}): stop it with 'gt down'")
-    town.logs_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(town.logs_dir)
     log_path = town.logs_dir / "engine.log"
-    with open(log_path, "ab") as log:
+    with open(open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gastown_tui.cli", "--town", str(town.root), "up",
                                  "--tick", str(tick)], cwd=str(town.root), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log, start_new_session=True, close_fds=True)
@@ -66,16 +68,12 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
 @click.pass_context
 def down(ctx: click.Context, timeout: float) -> None:
     """Stop the town's engine (SIGTERM, then wait for it to exit). Agent sessions keep running."""
-    from core.engine import engine_pid, wait_stopped
+    from core.engine import wait_stopped
+    from core.pidfile import signal_engine
 
     town = town_from(ctx)
-    pid = engine_pid(town)
+    pid = signal_engine(town, signal.SIGTERM)  # only a pid proven by the engine lock is signalled
     if pid is None:
-        click.echo("no engine is running")
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
         click.echo("no engine is running")
         return
     if not wait_stopped(pid, timeout):
@@ -87,6 +85,7 @@ def _status(town: Town) -> dict[str, Any]:
     from core import convoys, mq
     from core.pidfile import engine_pid
 
+    town.config  # noqa: B018 - a malformed town.toml is reported (exit 2), not shown as a healthy town
     store = BeadStore(town)
     try:
         rows = polecats.list_polecats(store.db)

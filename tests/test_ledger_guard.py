@@ -25,6 +25,7 @@ from core import git as gitmod
 from core import mq
 from core.beads import BeadStore
 from core.beads import sync as ledger_sync
+from core.config import edit_toml
 from core.db import connect
 from core.refinery import Refinery
 from core.rigs import add_rig
@@ -405,8 +406,8 @@ def test_small_shrinks_pass_and_the_threshold_is_configurable(gt, town: Town) ->
     conn.close()
     ok(gt("bead", "sync"))  # 10 -> 8: neither over half nor over 5 beads
     assert committed_ledger(town).count(b"\n") == 8
-    text = town.config_path.read_text().replace("[ledger]\n", "[ledger]\nshrink_guard_beads = 20\n")
-    town.config_path.write_text(text)
+    with edit_toml(town.config_path) as doc:
+        doc["ledger"]["shrink_guard_beads"] = 20
     conn = sqlite3.connect(town.db_path)
     conn.execute("DELETE FROM issues WHERE id != ?", [made[2]])
     conn.commit()

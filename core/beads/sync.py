@@ -39,7 +39,6 @@ from filelock import FileLock
 from core import events, git
 from core.beads import guard, jsonl
 from core.beads.store import BeadStore
-from core.config import setting
 from core.errors import GtError
 from core.pidfile import engine_pid
 from core.town import Town, count_ledger_lines, is_town
@@ -50,8 +49,6 @@ MAX_DELAY_S = 10.0
 STALE_S = 30.0
 PENDING_KEY = "sync.pending"
 BLOCKED_KEY = "sync.blocked"
-#: Defaults of the shrink guard's ``[ledger]`` settings (town.toml may override them).
-SHRINK_DEFAULTS = {"ledger": {"shrink_guard_fraction": 0.5, "shrink_guard_beads": 5}}
 #: Waits (seconds) before giving up on a held ``.git/index.lock`` (a running ``git status`` holds it briefly).
 LOCK_WAITS = (0.1, 0.2, 0.4, 0.8)
 LEDGER_REL = ".beads/issues.jsonl"
@@ -94,8 +91,8 @@ def commit_message(changed: list[str]) -> str:
 def shrink_limits(town: Town) -> tuple[float, int]:
     """The shrink guard's (fraction, beads) from ``[ledger] shrink_guard_fraction`` and
     ``shrink_guard_beads`` of town.toml (defaults 0.5 and 5). Raises ConfigError for a malformed file."""
-    fraction = setting(town.config, "ledger", "shrink_guard_fraction", SHRINK_DEFAULTS)
-    beads = setting(town.config, "ledger", "shrink_guard_beads", SHRINK_DEFAULTS)
+    fraction = town.setting("ledger", "shrink_guard_fraction")
+    beads = town.setting("ledger", "shrink_guard_beads")
     return float(fraction), int(beads)
 
 

@@ -103,7 +103,7 @@ prefix = ""
 [merge_queue]
 # Merge requests merged and gated together; a red batch is bisected to find the culprits.
 max_batch_size = 4
-# Run red gates again this many times before bisecting (flaky tests).
+# Run red gates again this many times before bisecting, and before a red half blames an MR (flaky tests).
 retry_flaky = 1
 # Queue order is priority, then age; a waiting MR gains one priority level per this many seconds,
 # so old MRs never starve behind a stream of urgent ones.

@@ -17,8 +17,10 @@ One batch (:meth:`Refinery.process_once`):
    stacked on the current base and gated; a green half becomes the new base, a red one is split
    again, until single culprits remain. The right half is then stacked on whatever base survived.
    Gate results are cached by tree sha, so the tree already known red (the whole batch after a green
-   left half) is never gated twice. The branch moves to the last green base: the good set, whose
-   exact commit passed the gates in this run.
+   left half) is not gated again while bisecting; but before an MR is blamed, the red tree that
+   convicts it must have been red in ``1 + retry_flaky`` runs (it is gated again up to that), so a
+   flaky red half never blames a good MR. The branch moves to the last green base: the good set,
+   whose exact commit passed the gates in this run.
 
 Safety: the default branch only ever moves to a commit that passed every gate in this run (checked
 again just before the compare-and-swap), or to a clean merge when the rig has no gates. Human
@@ -185,6 +187,7 @@ class _Batch:
         self.gate_runs = 0
         self._merges: dict[tuple[str, str], str] = {}     # (base commit, MR head) -> merge commit
         self._runs: dict[str, GateRun] = {}               # tree sha -> gate run
+        self._reds: dict[str, int] = {}                   # tree sha -> red runs so far
         self._green: set[str] = set()                     # commits whose gates passed in this run
         self._worktree_ready = False
 
@@ -251,6 +254,10 @@ class _Batch:
             return tip
         members = [m for m, _ in stack]
         if len(members) == 1:
+            run = self._confirm_red(tip, members)
+            if run is None or run.ok:  # the red was flaky: a retry passed
+                self.accepted.extend(stack)
+                return tip
             self.culprits.append(Culprit(members[0], run))
             return base
         mid = len(members) // 2
@@ -294,22 +301,47 @@ class _Batch:
 
     def _gate(self, commit: str, members: list[mq.MR], retries: int = 0) -> GateRun | None:
         """Gate ``commit`` (None when the rig has no gates), retrying red runs ``retries`` times.
-        Results are cached by tree: a tree is gated at most once per batch (plus flaky retries)."""
+        Results are cached by tree: a tree is gated at most once per batch (plus flaky retries, and
+        the retries of :meth:`_confirm_red` before a red tree blames an MR)."""
         if not self.gates:
             return None
-        tree = git.run_git(["rev-parse", f"{commit}^{{tree}}"], cwd=self.repo).stdout.strip()
+        tree = self._tree(commit)
         run = self._runs.get(tree)
         if run is None:
-            label = members[0].id if len(members) == 1 else f"batch-{self.batch}"
-            for _ in range(retries + 1):
-                run = self._run_gates(commit, label, members)
-                if run.ok:
-                    break
-            assert run is not None
-            self._runs[tree] = run
+            run = self._retry(commit, tree, members, retries + 1)
         if run.ok:
             self._green.add(commit)
         return run
+
+    def _confirm_red(self, commit: str, members: list[mq.MR]) -> GateRun | None:
+        """Before blaming ``members`` (one MR) for the red tree of ``commit``: gate it again until it has
+        been red in ``1 + retry_flaky`` runs (a red half of a bisection, cached, was gated only once).
+        Returns the final run (green when a retry passed)."""
+        tree = self._tree(commit)
+        need = self.retry_flaky + 1 - self._reds.get(tree, 0)
+        run = self._runs.get(tree)
+        if need > 0:
+            run = self._retry(commit, tree, members, need)
+        if run is not None and run.ok:
+            self._green.add(commit)
+        return run
+
+    def _retry(self, commit: str, tree: str, members: list[mq.MR], attempts: int) -> GateRun:
+        """Gate ``commit`` up to ``attempts`` times, stopping at the first green run; cache the last run
+        under ``tree`` and count its red runs."""
+        label = members[0].id if len(members) == 1 else f"batch-{self.batch}"
+        run: GateRun | None = None
+        for _ in range(max(1, attempts)):
+            run = self._run_gates(commit, label, members)
+            if run.ok:
+                break
+            self._reds[tree] = self._reds.get(tree, 0) + 1
+        assert run is not None
+        self._runs[tree] = run
+        return run
+
+    def _tree(self, commit: str) -> str:
+        return git.run_git(["rev-parse", f"{commit}^{{tree}}"], cwd=self.repo).stdout.strip()
 
     def _run_gates(self, commit: str, label: str, members: list[mq.MR]) -> GateRun:
         worktree = self._checkout(commit)

@@ -143,8 +143,8 @@ def test_one_failing_mr_fails_alone_and_the_others_merge(lab):
     assert result.failed == [mrs[2].id] and result.conflicts == []
     assert result.outcome == "partial" and result.moved
     # full batch + 1 flaky retry, then bisect: [a,b] green; [c,d] on it is the cached red tree, so it is
-    # split without a run: a+b+c red (c convicted), a+b+d green
-    assert result.gate_runs == 5
+    # split without a run: a+b+c red, and red again on its retry before c is blamed; a+b+d green
+    assert result.gate_runs == 6
     culprit = mq.get(lab.db, mrs[2].id)
     assert culprit.status == "failed" and "check: exit 1" in culprit.reason
     assert git.rev_parse(lab.repo, f"refs/heads/{culprit.branch}") == culprit.head_sha  # branch kept
@@ -192,9 +192,10 @@ def test_two_culprits_in_a_batch_of_eight(town, tmp_path):
     result = lab.step()
     assert result.failed == [mrs[i].id for i in sorted(bad)]
     assert result.merged == [m.id for i, m in enumerate(mrs) if i not in bad]
-    # full + flaky retry; [0-3] red: [0,1] red: [0] green, [1] convicted (cached tree), [2,3] green;
-    # [4-7] red: [4,5] green, [6,7] convicted without a run (cached tree): [6] red, [7] green
-    assert result.gate_runs == 10
+    # full + flaky retry; [0-3] red: [0,1] red: [0] green, [1] convicted by the cached tree once its
+    # retry is red too, [2,3] green; [4-7] red: [4,5] green, [6,7] split without a run (cached tree):
+    # [6] red and red on its retry, [7] green
+    assert result.gate_runs == 12
 
 
 def test_random_culprit_sets_always_isolate_exactly_the_culprits(town, tmp_path):
@@ -385,3 +386,53 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+ODD_RUNS_FLAKY_GATE = """\
+# gate: red on the odd-numbered runs of each tree (a counter file per tree), and always red when a
+# culprit's change (a *.bad file) is in the tree
+sha=$(git rev-parse HEAD); tree=$(git rev-parse HEAD^{tree}); count="$GATE_COUNTS/$tree"
+n=$(( $(cat "$count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$count"
+if ls ./*.bad >/dev/null 2>&1; then echo "$sha red" >> "$GATE_RECORD"; echo "culprit"; exit 1; fi
+if [ $((n % 2)) -eq 1 ]; then echo "$sha flaky" >> "$GATE_RECORD"; echo "flaky failure (run $n)"; exit 1; fi
+echo "$sha green" >> "$GATE_RECORD"; echo "all good"
+"""
+
+
+def _odd_runs_flaky(lab: Lab) -> None:
+    script = lab.tmp / "flaky-gate.sh"
+    script.write_text(ODD_RUNS_FLAKY_GATE)
+    counts = lab.tmp / "gate-counts"
+    counts.mkdir()
+    with edit_toml(lab.rig.path / "rig.toml") as doc:
+        doc["gates"]["check"] = {"cmd": ["sh", str(script)], "timeout": 30}
+        env = doc["gates"]["env"]
+        del doc["gates"]["env"]
+        doc["gates"]["env"] = {**env, "GATE_COUNTS": str(counts)}
+
+
+def test_bisection_retries_a_red_half_before_blaming_good_mrs(town, tmp_path):
+    """Issue 15 item 10: a flaky gate (red on every tree's first run) once made bisection blame good
+    MRs, because a red half was believed at once; each red that would blame an MR is now retried
+    ``retry_flaky`` times, so only the real culprit fails."""
+    lab = Lab(town, tmp_path, batch=4, retry=1)
+    _odd_runs_flaky(lab)
+    mrs = [lab.mr("a", {"a.txt": "a\n"}), lab.mr("b", {"b.txt": "b\n"}),
+           lab.mr("c", {"c.bad": "broken\n"}), lab.mr("d", {"d.txt": "d\n"})]
+    result = lab.step()
+    assert result.failed == [mrs[2].id]
+    assert result.merged == [mrs[0].id, mrs[1].id, mrs[3].id]
+    assert {"a.txt", "b.txt", "d.txt"} <= lab.tree_files() and "c.bad" not in lab.tree_files()
+    assert lab.verdicts()["flaky"], "the gate really was flaky"
+    assert not [e for e in events.query(lab.db, types=("merge_failed",)) if e.payload["mr"] != mrs[2].id]
+
+
+def test_retry_flaky_zero_believes_a_red_half(town, tmp_path):
+    """The same flaky gate with ``retry_flaky = 0``: reds are believed, so good MRs are blamed (the
+    setting is what protects them)."""
+    lab = Lab(town, tmp_path, batch=4, retry=0)
+    _odd_runs_flaky(lab)
+    mrs = [lab.mr("a", {"a.txt": "a\n"}), lab.mr("b", {"b.txt": "b\n"})]
+    result = lab.step()
+    assert result.failed == [m.id for m in mrs] and result.merged == []
+    assert lab.main() == lab.initial

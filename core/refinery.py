@@ -39,7 +39,7 @@ are ``discovered-from`` the original bead and are filed once per MR and kind: wh
 the same MR failing again (``gt mq retry``) adds a comment to it instead; the ``merge_failed`` and
 ``merge_conflict`` events name it (``follow_up``, ``conflict_bead``); when the bead finally merges,
 its open follow-ups are closed with it. Then, outside the transaction:
-merged branches are deleted (compare-and-swap). Convoys tracking a merged bead (or named by its MR)
+merged branches are deleted (compare-and-swap), except one still checked out in a worktree. Convoys tracking a merged bead (or named by its MR)
 land in the same transaction when all their beads are closed (``core.convoys.check_landed``).
 """
 
@@ -238,9 +238,24 @@ class _Batch:
             result.outcome = "partial" if result.merged else "red"
         result.wall_s = time.monotonic() - started
         self._settle(result, missing)
-        for m, _ in self.accepted:
-            git.delete_ref(self.repo, f"refs/heads/{m.branch}", m.head_sha)
+        self._delete_merged_branches()
         return result
+
+    def _delete_merged_branches(self) -> None:
+        """Delete the accepted MRs' branches (compare-and-swap on their head), except a branch still
+        checked out in a worktree: deleting it there would leave that worktree on an unborn HEAD
+        (a ``gt done`` interrupted before it detached). Such a branch is kept, with a ``branch_kept``
+        event; it is merged, so nothing is lost."""
+        listing = git.run_git(["worktree", "list", "--porcelain"], cwd=self.repo, check=False).stdout
+        checked_out = {line[len("branch "):] for line in listing.splitlines() if line.startswith("branch ")}
+        for m, _ in self.accepted:
+            ref = f"refs/heads/{m.branch}"
+            if ref not in checked_out:
+                git.delete_ref(self.repo, ref, m.head_sha)
+                continue
+            with transaction(self.db):
+                events.append(self.db, "branch_kept", self.refinery.actor, rig=self.rig.name, bead=m.bead,
+                              payload={"mr": m.id, "branch": m.branch, "reason": "checked out in a worktree"})
 
     def _resolve(self, base: str, mrs: list[mq.MR], first: bool = False) -> str:
         """Accept the good MRs of ``mrs`` on top of ``base`` (bisecting red stacks); return the new base."""

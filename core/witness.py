@@ -15,14 +15,17 @@ classifies each polecat:
 - ``stalled``: hooked, alive, silent for ``stall_after`` or more;
 - ``gupp_violation``: hooked, alive, no commit, event or output for ``gupp_after`` (GUPP: work on
   your hook must run);
-- ``zombie``: its session is dead while it holds a hook, or alive while its bead is closed;
+- ``zombie``: its session is dead while it holds a hook, or its bead is closed (or gone) while it
+  still holds it;
 - ``stuck``: given up on (too many restarts), waiting for a human.
 
 Actions, each recorded as an event with a ``reason``: a stalled polecat is nudged once per
 ``stall_after`` window, a GUPP violation once per ``gupp_after`` window; a zombie holding work is
 restarted on the same worktree and hook (:meth:`core.sling.Slinger.resume`) at most
-``max_respawns`` times per bead, then set ``stuck`` and escalated (severity high, mail to the Mayor);
-a zombie whose bead is closed has its session stopped and its hook cleared. The witness never
+``max_respawns`` times per bead, then set ``stuck`` and escalated (severity high, mail to the Mayor),
+except a dead polecat whose ``gt done`` was killed after queueing its MR, which is settled as the
+done would have (:func:`core.done.finish_interrupted`); a zombie whose bead is closed has its
+session stopped (if any) and its hook cleared. The witness never
 deletes a worktree. A classification is also an event when it changes (``witness_state``).
 """
 
@@ -119,9 +122,12 @@ class Witness:
             status = self.store.get(bead).status
         except NotFound:
             status = "missing"
-        if alive and status in ("closed", "missing"):
-            return self._cleanup(p, session, status)
+        if status in ("closed", "missing"):
+            return self._cleanup(p, session, status, alive)
         if not alive:
+            settled = self._interrupted_done(p)
+            if settled is not None:
+                return settled
             return self._zombie(p, th)
         last_output = self.host.last_activity(session)
         started = p.started_at or p.updated_at
@@ -248,8 +254,21 @@ class Witness:
                + ("; stopped the session it found" if alive else ""))
         return self._zombie(p, th, why)
 
-    def _cleanup(self, p: Polecat, session: str, status: str) -> Decision:
-        reason = f"session alive while its bead is {status}: session stopped, hook cleared"
+    def _interrupted_done(self, p: Polecat) -> Decision | None:
+        """A dead polecat whose ``gt done`` was killed after queueing its MR: settle it as the done
+        would have (:func:`core.done.finish_interrupted`) instead of restarting finished work."""
+        from core.done import finish_interrupted
+
+        mr = finish_interrupted(self.store, p, self.actor)
+        if mr is None:
+            return None
+        return self._act(Decision(p.address, p.hook_bead, "zombie", "settle",
+                                  f"session dead after an interrupted gt done: {mr.id} is {mr.status}, "
+                                  "the bead settled as awaiting merge and the polecat set idle"), event="zombie")
+
+    def _cleanup(self, p: Polecat, session: str, status: str, alive: bool = True) -> Decision:
+        reason = (f"session {'alive' if alive else 'dead'} while its bead is {status}: "
+                  f"{'session stopped, ' if alive else ''}hook cleared")
         try:
             self.host.kill(session)
         except NotFound:

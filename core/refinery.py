@@ -26,7 +26,8 @@ Safety: the default branch only ever moves to a commit that passed every gate in
 again just before the compare-and-swap), or to a clean merge when the rig has no gates. Human
 worktrees are never touched: the refinery has its own. Queue state lives in the town database, so a
 crash anywhere resumes cleanly; an MR whose commit already reached the default branch (a crash after
-the swap) is recognised as merged without a new commit.
+the swap) is recognised as merged before anything is stacked or gated, with the merge commit that
+names it as its merge sha, so a gate that turned red meanwhile can never blame work already landed.
 
 Effects of a settled batch, in one database transaction: MR statuses, the batch metrics row, the
 feed events ``merged`` / ``merge_failed`` / ``merge_conflict``, and the bead and mail effects: a merged
@@ -205,8 +206,9 @@ class _Batch:
                                "fix default_branch in rig.toml")
             self.culprits: list[Culprit] = []
             self.conflicts: list[ConflictReport] = []
-            self.accepted: list[tuple[mq.MR, str]] = []
-            tip = self._resolve(target, candidates, first=True)
+            landed = [m for m in candidates if git.is_ancestor(self.repo, m.head_sha, target)]
+            self.accepted: list[tuple[mq.MR, str]] = [(m, self._landed_at(m, target)) for m in landed]
+            tip = self._resolve(target, [m for m in candidates if m not in landed], first=True)
             if tip == target:
                 moved = False
             else:
@@ -256,6 +258,14 @@ class _Batch:
             with transaction(self.db):
                 events.append(self.db, "branch_kept", self.refinery.actor, rig=self.rig.name, bead=m.bead,
                               payload={"mr": m.id, "branch": m.branch, "reason": "checked out in a worktree"})
+
+    def _landed_at(self, m: mq.MR, target: str) -> str:
+        """The merge commit that landed MR ``m`` (already in ``target``, the default branch): the
+        newest first-parent commit whose message names it (``Merge <branch> (<mr>, <bead>)``, as
+        :meth:`_merge` writes), else ``target`` itself (merged by other means)."""
+        out = git.run_git(["log", "--first-parent", "--format=%H", "-n", "1", "--fixed-strings",
+                           f"--grep=Merge {m.branch} ({m.id}", target], cwd=self.repo, check=False).stdout.split()
+        return out[0] if out else target
 
     def _resolve(self, base: str, mrs: list[mq.MR], first: bool = False) -> str:
         """Accept the good MRs of ``mrs`` on top of ``base`` (bisecting red stacks); return the new base."""

@@ -436,3 +436,65 @@ def test_retry_flaky_zero_believes_a_red_half(town, tmp_path):
     result = lab.step()
     assert result.failed == [m.id for m in mrs] and result.merged == []
     assert lab.main() == lab.initial
+
+
+def test_kill_9_right_after_the_swap_then_a_red_gate_closes_the_landed_mrs_as_merged(town, tmp_path, gt_env):
+    """Issue 15 item 9b: ``gt mq process`` is SIGKILLed right after its compare-and-swap moved main;
+    on recovery the gate is red (the world changed). The MRs already on main are closed as merged, with
+    the merge commits that name them, and nothing is gated, failed or filed as a fix."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    from core.beads import BeadStore
+
+    lab = Lab(town, tmp_path)
+    store = BeadStore(town, db=lab.db)
+    mrs = []
+    for i in range(2):
+        m = lab.mr(f"p{i}", {f"f{i}.txt": "x\n"})
+        bead = store.create(f"work {i}", actor="mayor", prefix=lab.rig.prefix, status="in_progress").id
+        with lab.db.conn:
+            lab.db.execute("UPDATE merge_requests SET bead = ? WHERE id = ?", [bead, m.id])
+        mrs.append(mq.get(lab.db, m.id))
+    script = textwrap.dedent("""
+        import os, signal, sys
+        import core.git as g
+        real = g.update_ref
+        def swap_then_die(*args, **kwargs):
+            moved = real(*args, **kwargs)
+            if moved:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return moved
+        g.update_ref = swap_then_die
+        from gastown_tui.cli import main
+        main(["mq", "process", "proj"])
+    """)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-P", "-c", script], cwd=town.root, capture_output=True, text=True,
+                          env={**gt_env, "PYTHONPATH": str(root)}, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    tip = lab.main()
+    assert tip != lab.initial and tip in lab.verdicts()["green"]  # the swap happened
+    assert {m.status for m in mq.list_mrs(lab.db, "proj")} == {"merging"}  # the queue never heard of it
+    red = tmp_path / "red.sh"
+    red.write_text('echo "$(git rev-parse HEAD) red" >> "$GATE_RECORD"; echo "the gate is red now"; exit 1\n')
+    with edit_toml(lab.rig.path / "rig.toml") as doc:
+        doc["gates"]["check"] = {"cmd": ["sh", str(red)], "timeout": 30}
+    before = len(lab.verdicts()["red"])
+    result = lab.refinery.process_once()
+    assert result.merged == [m.id for m in mrs] and result.failed == [] and result.gate_runs == 0
+    assert not result.moved and lab.main() == tip
+    assert len(lab.verdicts()["red"]) == before, "work already on main was gated again"
+    first_parents = sh_git(lab.repo, "rev-list", "--first-parent", "main").split()
+    for m in mrs:
+        done = mq.get(lab.db, m.id)
+        assert done.status == "merged" and done.merge_sha in first_parents
+        message = sh_git(lab.repo, "log", "-1", "--format=%s", done.merge_sha)
+        assert message.startswith(f"Merge {m.branch} ({m.id}, {m.bead})")
+        bead = store.get(m.bead)
+        assert bead.status == "closed" and done.merge_sha in bead.close_reason
+    assert events.query(lab.db, types=("merge_failed",)) == []
+    follow_ups = lab.db.execute("SELECT count(*) FROM issues WHERE external_ref LIKE 'gt-mr:%'").fetchone()[0]
+    assert follow_ups == 0

@@ -17,6 +17,7 @@ classifies each polecat:
   your hook must run);
 - ``zombie``: its session is dead while it holds a hook, or its bead is closed (or gone) while it
   still holds it;
+- ``worktree_lost``: hooked, and its worktree was deleted (or is no longer a git worktree);
 - ``stuck``: given up on (too many restarts), waiting for a human.
 
 Actions, each recorded as an event with a ``reason``: a stalled polecat is nudged once per
@@ -25,7 +26,9 @@ restarted on the same worktree and hook (:meth:`core.sling.Slinger.resume`) at m
 ``max_respawns`` times per bead, then set ``stuck`` and escalated (severity high, mail to the Mayor),
 except a dead polecat whose ``gt done`` was killed after queueing its MR, which is settled as the
 done would have (:func:`core.done.finish_interrupted`); a zombie whose bead is closed has its
-session stopped (if any) and its hook cleared. The witness never
+session stopped (if any) and its hook cleared. A worktree deleted mid-work is re-created on the
+polecat's branch with its last checkpoint, the agent restarted (a respawn), and the Mayor told
+(``worktree_lost`` event, medium escalation; high when the restore failed). The witness never
 deletes a worktree. A classification is also an event when it changes (``witness_state``).
 """
 
@@ -124,6 +127,9 @@ class Witness:
             status = "missing"
         if status in ("closed", "missing"):
             return self._cleanup(p, session, status, alive)
+        lost = self._worktree_lost(p)
+        if lost is not None:
+            return self._restore_worktree(p, session, alive, lost, th)
         if not alive:
             settled = self._interrupted_done(p)
             if settled is not None:
@@ -253,6 +259,65 @@ class Witness:
         why = (f"sling unfinished after spawn_grace ({th['spawn_grace']:g}s)"
                + ("; stopped the session it found" if alive else ""))
         return self._zombie(p, th, why)
+
+    def _worktree_lost(self, p: Polecat) -> str | None:
+        """What is wrong with the worktree of hooked polecat ``p`` (gone, or no longer a git worktree
+        of its rig), or None when it is fine (or its rig cannot be read)."""
+        from core.rigs import load_rig
+        from core.worktrees import worktree_path
+
+        try:
+            rig = load_rig(self.town, p.rig)
+        except GtError:
+            return None
+        path = worktree_path(rig, p.name)
+        if not path.is_dir():
+            return f"its worktree {path} is gone"
+        if not git.worktree_valid(path, rig.repo_path):
+            return f"its worktree {path} is no longer a git worktree of rig {p.rig}"
+        return None
+
+    def _restore_worktree(self, p: Polecat, session: str, alive: bool, lost: str,
+                          th: dict[str, float]) -> Decision:
+        """A worktree deleted mid-work: stop the session (its directory is gone), re-create the
+        worktree on the polecat's branch (its commits are in the rig's repository) with the last
+        checkpoint snapshot, and restart the agent (:meth:`core.sling.Slinger.resume`, one respawn;
+        past ``max_respawns`` the polecat is stuck). A ``worktree_lost`` event says what was seen and
+        done, and a medium escalation (high when the restore failed) tells the Mayor."""
+        from core.done import checkpoint_ref
+
+        bead = p.hook_bead
+        assert bead is not None
+        if alive:
+            try:
+                self.host.kill(session)
+            except NotFound:
+                pass
+        if p.respawns >= int(th["max_respawns"]):
+            return self._zombie(p, th, why=f"{lost} mid-work")
+        from core.rigs import load_rig
+
+        try:
+            has_checkpoint = git.rev_parse(load_rig(self.town, p.rig).repo_path, checkpoint_ref(p.name, bead)) is not None
+        except GtError:
+            has_checkpoint = False
+        saved = ("commits kept, uncommitted work from its last checkpoint restored" if has_checkpoint
+                 else "commits kept; uncommitted work since its last commit was not checkpointed")
+        decision = Decision(p.address, bead, "worktree_lost", "restore",
+                            f"{lost} mid-work: re-created on branch {p.branch or '?'} ({saved}) and restarted "
+                            f"(respawn {p.respawns + 1}/{int(th['max_respawns'])})")
+        severity = "medium"
+        try:
+            self.slinger.resume(bead)
+        except GtError as exc:
+            decision.action = "restore_failed"
+            decision.reason = f"{lost} mid-work; restoring it failed: {exc}"
+            severity = "high"
+        with self.store.transaction():
+            self._act(decision, event="worktree_lost")
+            escalation.escalate(self.store, f"{bead} on {p.address}: {decision.reason}", severity,
+                                actor=self.actor, about=bead, rig=p.rig)
+        return decision
 
     def _interrupted_done(self, p: Polecat) -> Decision | None:
         """A dead polecat whose ``gt done`` was killed after queueing its MR: settle it as the done

@@ -57,6 +57,9 @@ stall_after = 900
 gupp_after = 1800
 # Restarts of a dead session on the same bead before the bead is marked stuck and escalated.
 max_respawns = 3
+# A stuck polecat is tried again after this long, doubling after each try (at most 3 tries), so one
+# stuck in a passing outage (a full disk) recovers; then it waits for a human.
+stuck_retry_after = 300
 
 [deacon]
 # How often the town-level deacon reconciles hooks, convoys and escalations.

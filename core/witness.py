@@ -18,7 +18,10 @@ classifies each polecat:
 - ``zombie``: its session is dead while it holds a hook, or its bead is closed (or gone) while it
   still holds it;
 - ``worktree_lost``: hooked, and its worktree was deleted (or is no longer a git worktree);
-- ``stuck``: given up on (too many restarts), waiting for a human.
+- ``stuck``: given up on (too many restarts), waiting for a human; tried again after
+  ``[witness] stuck_retry_after`` seconds, doubling after each try, at most :data:`STUCK_RETRIES`
+  times (each try restarts it with a fresh ``max_respawns`` budget), so a polecat stuck in a passing
+  outage (a full disk) recovers within the run.
 
 Actions, each recorded as an event with a ``reason``: a stalled polecat is nudged once per
 ``stall_after`` window, a GUPP violation once per ``gupp_after`` window; a zombie holding work is
@@ -48,6 +51,7 @@ from core.town import Town
 
 STALL_TEXT = ("[GAS TOWN] witness: you have been silent for {silent:.0f}s with {bead} on your hook. "
               "Continue the work, or run gt done (--status ESCALATED -m WHY if blocked).")
+STUCK_RETRIES = 3
 GUPP_TEXT = ("[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
              "Run gt prime and work it now.")
 
@@ -87,7 +91,7 @@ class Witness:
         """The ``[witness]`` thresholds in seconds (and ``max_respawns``)."""
         t = self.town
         return {k: float(t.setting("witness", k)) for k in
-                ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace")}
+                ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace", "stuck_retry_after")}
 
     def patrol(self) -> list[Decision]:
         """Classify every polecat of the rig and act (see the module docstring). Returns the decisions."""
@@ -112,7 +116,7 @@ class Witness:
         now = self.clock()
         session = p.session or session_name("polecat", p.rig, p.name)
         if p.state == "stuck":
-            return Decision(p.address, p.hook_bead, "stuck", "none", "waiting for a human (too many restarts)")
+            return self._stuck(p, th)
         if not p.hook_bead:
             return self._idle(p, session)
         bead = p.hook_bead
@@ -224,19 +228,68 @@ class Witness:
             decision.reason = f"{reason}; nudge failed: {exc}"
         return self._act(decision, event=state)
 
+    def _stuck_history(self, bead: str) -> tuple[int, int, float]:
+        """(times ``bead`` was set stuck, tries since, Unix seconds of the newest of either) by this witness."""
+        rows = dict(self.db.execute(
+            "SELECT type, count(*) FROM events WHERE bead = ? AND actor = ? AND type IN ('stuck', 'stuck_retry') "
+            "GROUP BY type", [bead, self.actor]).fetchall())
+        last = self.db.execute("SELECT max(ts) FROM events WHERE bead = ? AND actor = ? "
+                               "AND type IN ('stuck', 'stuck_retry')", [bead, self.actor]).fetchone()[0]
+        return int(rows.get("stuck", 0)), int(rows.get("stuck_retry", 0)), float(last or 0.0)
+
+    def _stuck(self, p: Polecat, th: dict[str, float]) -> Decision:
+        """A stuck polecat: wait for a human, but try it again (a fresh ``max_respawns`` budget, one
+        restart now) once ``stuck_retry_after * 2**tries`` seconds passed since it was stuck or last
+        tried, at most :data:`STUCK_RETRIES` times; each try is a ``stuck_retry`` event."""
+        bead = p.hook_bead
+        if not bead:
+            return Decision(p.address, None, "stuck", "none", "waiting for a human (too many restarts)")
+        _, tries, last = self._stuck_history(bead)
+        if tries >= STUCK_RETRIES:
+            return Decision(p.address, bead, "stuck", "none",
+                            f"waiting for a human (too many restarts; tried again {tries} times)")
+        wait = th["stuck_retry_after"] * 2 ** tries
+        left = last + wait - self.clock()
+        if left > 0:
+            return Decision(p.address, bead, "stuck", "none",
+                            f"waiting for a human (too many restarts); next try in {left:.0f}s "
+                            f"({tries + 1}/{STUCK_RETRIES})")
+        from core.sling import session_seen
+
+        dead, seen = session_seen(self.host, p)
+        if not dead:
+            return Decision(p.address, bead, "stuck", "none", f"waiting for a human: {seen}")
+        with self.store.transaction():
+            polecats.upsert(self.db, p.rig, p.name, respawns=0)
+        decision = Decision(p.address, bead, "stuck", "retry",
+                            f"stuck for {wait:.0f}s or more: trying it again ({tries + 1}/{STUCK_RETRIES}, "
+                            f"max_respawns {int(th['max_respawns'])} restarts)")
+        try:
+            self.slinger.resume(bead)
+        except GtError as exc:
+            decision.action = "retry_failed"
+            decision.reason += f"; the restart failed: {exc}"
+        return self._act(decision, event="stuck_retry")
+
     def _zombie(self, p: Polecat, th: dict[str, float], why: str = "session dead while hooked") -> Decision:
         bead = p.hook_bead
         assert bead is not None
         max_respawns = int(th["max_respawns"])
         if p.respawns >= max_respawns:
+            times, tries, _ = self._stuck_history(bead)
+            later = (f"; tried again in {th['stuck_retry_after'] * 2 ** tries:.0f}s ({tries + 1}/{STUCK_RETRIES})"
+                     if tries < STUCK_RETRIES else f"; given up after {tries} tries")
+            tell = times == 0 or tries >= STUCK_RETRIES  # the first time, and when finally given up
             reason = (f"{why}; restarted {p.respawns} time(s) already "
-                      f"(max_respawns {max_respawns}): stuck, escalated")
+                      f"(max_respawns {max_respawns}): stuck{', escalated' if tell else ''}{later}")
             with self.store.transaction():
                 polecats.upsert(self.db, p.rig, p.name, state="stuck")
                 decision = self._act(Decision(p.address, bead, "zombie", "stuck", reason), event="stuck")
-                escalation.escalate(self.store, f"{bead} on {p.address} keeps dying: its session died "
-                                    f"{p.respawns + 1} times. Look at it with 'gt peek {p.session}' and the "
-                                    f"worktree {p.worktree}", "high", actor=self.actor, about=bead, rig=p.rig)
+                if tell:
+                    escalation.escalate(self.store, f"{bead} on {p.address} keeps dying: its session died "
+                                        f"{p.respawns + 1} times{later}. Look at it with 'gt peek {p.session}' "
+                                        f"and the worktree {p.worktree}", "high", actor=self.actor, about=bead,
+                                        rig=p.rig)
             return decision
         reason = f"{why}: restarting it on the same worktree (respawn {p.respawns + 1}/{max_respawns})"
         decision = Decision(p.address, bead, "zombie", "resume", reason)
@@ -346,6 +399,6 @@ class Witness:
         return d
 
     def _event(self, kind: str, d: Decision) -> None:
-        events.append(self.db, kind, self.actor, rig=self.rig, bead=d.bead,
+        events.append(self.db, kind, self.actor, rig=self.rig, bead=d.bead, ts=self.clock(),
                       payload={"polecat": d.polecat.rsplit("/", 1)[-1], "state": d.state, "action": d.action,
                                "reason": d.reason, "silent": None if d.silent is None else round(d.silent, 1)})

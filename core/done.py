@@ -5,15 +5,16 @@ default branch, make sure the branch is in the rig's bare repository (worktrees 
 the branch is already there), detach the worktree's HEAD (so the refinery may delete the branch once
 merged), queue a merge request (idempotent per branch and sha), mark the bead awaiting merge
 (``in_progress`` with a comment naming the MR), append a ``done`` event and set the polecat idle.
+ESCALATED and DEFERRED record the reason and release the bead without an MR; ESCALATED
+also raises a high escalation about the bead (:func:`core.escalation.escalate`: the escalation bead,
+the Mayor's mail and the ``escalation`` event), as the witness does for a polecat it gives up on.
 
 Crash windows: the worktree is detached before the MR exists, so no MR is ever queued for a branch
 still checked out (the refinery would delete it under the worktree: an unborn HEAD). A ``gt done``
 killed after detaching is simply run again: a detached HEAD at its branch's tip, or at the commit
 of its MR, is recognised (:func:`_detached_branch`), the MR found again, and the bead settled; an MR
 already merged just sets the polecat idle. When the agent does not run it again, the witness
-settles the interrupted done itself (:func:`finish_interrupted`). ESCALATED and DEFERRED record the reason and release the bead without an MR; ESCALATED
-also raises a high escalation about the bead (:func:`core.escalation.escalate`: the escalation bead,
-the Mayor's mail and the ``escalation`` event), as the witness does for a polecat it gives up on.
+settles the interrupted done itself (:func:`finish_interrupted`).
 
 Checkpoints: uncommitted work is committed as a WIP commit on the polecat's branch when the agent
 itself asks (``gt checkpoint``) or its session is dead; while the agent runs, the engine's periodic

@@ -40,7 +40,8 @@ are ``discovered-from`` the original bead and are filed once per MR and kind: wh
 the same MR failing again (``gt mq retry``) adds a comment to it instead; the ``merge_failed`` and
 ``merge_conflict`` events name it (``follow_up``, ``conflict_bead``); when the bead finally merges,
 its open follow-ups are closed with it. Then, outside the transaction:
-merged branches are deleted (compare-and-swap), except one still checked out in a worktree. Convoys tracking a merged bead (or named by its MR)
+merged branches are deleted (compare-and-swap), except one still checked out in a worktree.
+Convoys tracking a merged bead (or named by its MR)
 land in the same transaction when all their beads are closed (``core.convoys.check_landed``).
 """
 

@@ -47,8 +47,8 @@ RELEASED_BY_REFINERY = ("failed", "conflict", "rejected")
 @dataclass(frozen=True)
 class Takeover:
     """A claim a sling may take over: the ``assignee`` it replaces, what was ``seen`` (one sentence,
-    for the comment and events), the bead's ``status`` then, and the holding polecat's row as seen (None when the claim is not a
-    polecat's), checked again inside the claim transaction. ``resume``: the holder is the polecat the
+    for the comment and events), the bead's ``status`` then, and the holding polecat's row as seen
+    (None when the claim is not a polecat's), checked again inside the claim transaction. ``resume``: the holder is the polecat the
     sling would pick anyway, so its dead session is restarted instead."""
 
     assignee: str

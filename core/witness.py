@@ -351,7 +351,8 @@ class Witness:
         from core.rigs import load_rig
 
         try:
-            has_checkpoint = git.rev_parse(load_rig(self.town, p.rig).repo_path, checkpoint_ref(p.name, bead)) is not None
+            repo = load_rig(self.town, p.rig).repo_path
+            has_checkpoint = git.rev_parse(repo, checkpoint_ref(p.name, bead)) is not None
         except GtError:
             has_checkpoint = False
         saved = ("commits kept, uncommitted work from its last checkpoint restored" if has_checkpoint

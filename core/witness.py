@@ -314,8 +314,8 @@ class Witness:
         return self._zombie(p, th, why)
 
     def _worktree_lost(self, p: Polecat) -> str | None:
-        """What is wrong with the worktree of hooked polecat ``p`` (gone, or no longer a git worktree
-        of its rig), or None when it is fine (or its rig cannot be read)."""
+        """What is wrong with the worktree of hooked polecat ``p`` (gone, or its ``.git`` link gone),
+        or None when it is fine (or its rig cannot be read). No git process: this runs every patrol."""
         from core.rigs import load_rig
         from core.worktrees import worktree_path
 
@@ -326,7 +326,7 @@ class Witness:
         path = worktree_path(rig, p.name)
         if not path.is_dir():
             return f"its worktree {path} is gone"
-        if not git.worktree_valid(path, rig.repo_path):
+        if not (path / ".git").exists():
             return f"its worktree {path} is no longer a git worktree of rig {p.rig}"
         return None
 

@@ -17,9 +17,10 @@ One batch (:meth:`Refinery.process_once`):
    stacked on the current base and gated; a green half becomes the new base, a red one is split
    again, until single culprits remain. The right half is then stacked on whatever base survived.
    Gate results are cached by tree sha, so the tree already known red (the whole batch after a green
-   left half) is not gated again while bisecting; but before an MR is blamed, the red tree that
-   convicts it must have been red in ``1 + retry_flaky`` runs (it is gated again up to that), so a
-   flaky red half never blames a good MR. The branch moves to the last green base: the good set,
+   left half) is not gated again while bisecting; but before an MR is blamed, its tree must have been
+   red in ``1 + retry_flaky`` runs with it as the only suspect (it is gated again up to that; the
+   red of a bigger stack that singled it out does not count), so a flaky red half does not blame a
+   good MR. The branch moves to the last green base: the good set,
    whose exact commit passed the gates in this run.
 
 Safety: the default branch only ever moves to a commit that passed every gate in this run (checked
@@ -189,7 +190,7 @@ class _Batch:
         self.gate_runs = 0
         self._merges: dict[tuple[str, str], str] = {}     # (base commit, MR head) -> merge commit
         self._runs: dict[str, GateRun] = {}               # tree sha -> gate run
-        self._reds: dict[str, int] = {}                   # tree sha -> red runs so far
+        self._reds: dict[str, int] = {}                   # tree sha -> red runs with a single suspect
         self._green: set[str] = set()                     # commits whose gates passed in this run
         self._worktree_ready = False
 
@@ -341,10 +342,13 @@ class _Batch:
 
     def _confirm_red(self, commit: str, members: list[mq.MR]) -> GateRun | None:
         """Before blaming ``members`` (one MR) for the red tree of ``commit``: gate it again until it has
-        been red in ``1 + retry_flaky`` runs (a red half of a bisection, cached, was gated only once).
-        Returns the final run (green when a retry passed)."""
+        been red in ``1 + retry_flaky`` runs that had it as the only suspect (``retry_flaky = 0``: any
+        red is believed). A red seen while the tree
+        was a bigger stack (the cached red half of a bisection, or the whole batch) is what singled
+        it out, not evidence against it, so it does not count. Returns the final run (green when a
+        retry passed)."""
         tree = self._tree(commit)
-        need = self.retry_flaky + 1 - self._reds.get(tree, 0)
+        need = self.retry_flaky + 1 - self._reds.get(tree, 0) if self.retry_flaky else 0  # 0: reds are believed
         run = self._runs.get(tree)
         if need > 0:
             run = self._retry(commit, tree, members, need)
@@ -354,14 +358,15 @@ class _Batch:
 
     def _retry(self, commit: str, tree: str, members: list[mq.MR], attempts: int) -> GateRun:
         """Gate ``commit`` up to ``attempts`` times, stopping at the first green run; cache the last run
-        under ``tree`` and count its red runs."""
+        under ``tree`` and count its red runs when ``members`` is a single suspect."""
         label = members[0].id if len(members) == 1 else f"batch-{self.batch}"
         run: GateRun | None = None
         for _ in range(max(1, attempts)):
             run = self._run_gates(commit, label, members)
             if run.ok:
                 break
-            self._reds[tree] = self._reds.get(tree, 0) + 1
+            if len(members) == 1:
+                self._reds[tree] = self._reds.get(tree, 0) + 1
         assert run is not None
         self._runs[tree] = run
         return run

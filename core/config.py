@@ -58,6 +58,9 @@ stall_after = 900
 gupp_after = 1800
 # Restarts of a dead session on the same bead before the bead is marked stuck and escalated.
 max_respawns = 3
+# A stuck polecat is tried again after this long, doubling after each try (at most 3 tries), so one
+# stuck in a passing outage (a full disk) recovers; then it waits for a human.
+stuck_retry_after = 300
 
 [deacon]
 # How often the town-level deacon reconciles hooks, convoys and escalations.
@@ -115,7 +118,7 @@ prefix = ""
 [merge_queue]
 # Merge requests merged and gated together; a red batch is bisected to find the culprits.
 max_batch_size = 4
-# Run red gates again this many times before bisecting (flaky tests).
+# Run red gates again this many times before bisecting, and before a red half blames an MR (flaky tests).
 retry_flaky = 1
 # Queue order is priority, then age; a waiting MR gains one priority level per this many seconds,
 # so old MRs never starve behind a stream of urgent ones.

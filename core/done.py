@@ -2,11 +2,19 @@
 
 done (DESIGN section 5): commit leftovers (safety net), require at least one commit ahead of the
 default branch, make sure the branch is in the rig's bare repository (worktrees share its refs, so
-the branch is already there), queue a merge request (idempotent per branch and sha), mark the bead
-awaiting merge (``in_progress`` with a comment naming the MR), append a ``done`` event and set the
-polecat idle. ESCALATED and DEFERRED record the reason and release the bead without an MR; ESCALATED
+the branch is already there), detach the worktree's HEAD (so the refinery may delete the branch once
+merged), queue a merge request (idempotent per branch and sha), mark the bead awaiting merge
+(``in_progress`` with a comment naming the MR), append a ``done`` event and set the polecat idle.
+ESCALATED and DEFERRED record the reason and release the bead without an MR; ESCALATED
 also raises a high escalation about the bead (:func:`core.escalation.escalate`: the escalation bead,
 the Mayor's mail and the ``escalation`` event), as the witness does for a polecat it gives up on.
+
+Crash windows: the worktree is detached before the MR exists, so no MR is ever queued for a branch
+still checked out (the refinery would delete it under the worktree: an unborn HEAD). A ``gt done``
+killed after detaching is simply run again: a detached HEAD at its branch's tip, or at the commit
+of its MR, is recognised (:func:`_detached_branch`), the MR found again, and the bead settled; an MR
+already merged just sets the polecat idle. When the agent does not run it again, the witness
+settles the interrupted done itself (:func:`finish_interrupted`).
 
 Checkpoints: uncommitted work is committed as a WIP commit on the polecat's branch when the agent
 itself asks (``gt checkpoint``) or its session is dead; while the agent runs, the engine's periodic
@@ -29,7 +37,7 @@ from core.rigs import Rig, load_rig
 from core.roles import Role
 from core.secrets import refuse_secrets
 from core.town import Town
-from core.worktrees import worktree_path
+from core.worktrees import branch_name, worktree_path
 
 STATUSES = ("COMPLETED", "ESCALATED", "DEFERRED")
 
@@ -95,8 +103,12 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
         return _release(store, p, rig, path, bead, status, message, actor, env)
     branch = git.current_branch(path)
     if branch is None:
-        raise GtError(f"the worktree {path} is on a detached HEAD: check out your branch "
-                      f"polecat/{p.name}/{bead} and commit your work there")
+        branch = _detached_branch(store, rig, p, bead, path)
+    detached = git.current_branch(path) is None
+    merged = _mr_at(store, bead, branch, git.head_sha(path), ("merged",))
+    if merged is not None:  # an interrupted gt done whose MR the refinery merged meanwhile
+        _settle_merged(store, p, bead, merged, actor)
+        return DoneResult(status, bead, p.address, merged.id, branch, merged.head_sha, 0)
     base_sha = git.rev_parse(rig.repo_path, rig.default_branch)
     if base_sha is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
@@ -111,18 +123,86 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
         raise GtError(f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your "
                       f"work first, or use 'gt done --status DEFERRED -m WHY'")
     head = git.head_sha(path)
-    if git.rev_parse(rig.repo_path, f"refs/heads/{branch}") != head:
+    if git.rev_parse(rig.repo_path, f"refs/heads/{branch}") != head and _mr_at(store, bead, branch, head) is None:
         raise GtError(f"branch {branch} is not at {head[:12]} in the rig's repository: check 'git status' in {path}")
     tracking = convoys_tracking(store, bead)
-    mr = mq.submit(store.db, rig, bead, p.name, branch, head, base_sha, priority=issue.priority,
-                   convoy=tracking[0] if tracking else None, actor=actor)
-    git.detach_head(path)  # frees the branch (the refinery deletes it once merged) before the polecat is idle
+    if not detached:
+        git.detach_head(path)  # frees the branch before its MR exists: the refinery deletes it once merged
     try:
-        _settle_done(store, p, bead, mr, branch, head, ahead, ahead_before, message, status, actor)
+        mr = mq.submit(store.db, rig, bead, p.name, branch, head, base_sha, priority=issue.priority,
+                       convoy=tracking[0] if tracking else None, actor=actor)
     except BaseException:
-        git.run_git(["checkout", "--quiet", branch], cwd=path)  # nothing changed: back on the branch
+        if not detached:
+            git.run_git(["checkout", "--quiet", branch], cwd=path)  # nothing changed: back on the branch
         raise
+    # from here the MR is queued and the worktree stays detached: a failure below is finished by
+    # running gt done again (or by the witness, finish_interrupted)
+    _settle_done(store, p, bead, mr, branch, head, ahead, ahead_before, message, status, actor)
     return DoneResult(status, bead, p.address, mr.id, branch, head, ahead)
+
+
+def _mr_at(store: BeadStore, bead: str, branch: str, head: str,
+           statuses: tuple[str, ...] | None = None) -> mq.MR | None:
+    """The MR of ``bead`` for ``branch`` at commit ``head`` (with one of ``statuses``), or None."""
+    return next((m for m in mq.of_bead(store.db, bead, statuses) if m.branch == branch and m.head_sha == head), None)
+
+
+def _detached_branch(store: BeadStore, rig: Rig, p: Polecat, bead: str, path: Path) -> str:
+    """The branch of a worktree an interrupted ``gt done`` left on a detached HEAD: its HEAD is at the
+    tip of ``polecat/<name>/<bead>``, or at the commit of an MR of that branch (the refinery may have
+    merged and deleted it). Uncommitted files are brought back onto the branch when it is at HEAD
+    (``git checkout`` keeps them). Raises GtError for any other detached HEAD."""
+    branch = branch_name(p.name, bead)
+    head = git.head_sha(path)
+    at_tip = git.rev_parse(rig.repo_path, f"refs/heads/{branch}") == head
+    if not at_tip and _mr_at(store, bead, branch, head) is None:
+        raise GtError(f"the worktree {path} is on a detached HEAD: check out your branch "
+                      f"{branch} and commit your work there")
+    if at_tip and git.dirty_paths(path):
+        git.run_git(["checkout", "--quiet", branch], cwd=path)  # leftovers are committed on the branch
+    return branch
+
+
+def finish_interrupted(store: BeadStore, p: Polecat, actor: str) -> mq.MR | None:
+    """Settle a ``gt done`` killed after it queued its MR (the polecat still hooked, its worktree
+    detached at the MR's commit): the bead awaits merge (or the polecat is just set idle when the MR
+    was merged), exactly as the done would have finished. Returns the MR, or None when ``p``'s hook
+    shows no such interrupted done (nothing is changed then)."""
+    bead = p.hook_bead
+    if not bead:
+        return None
+    try:
+        rig = load_rig(store.town, p.rig)
+    except GtError:
+        return None
+    path = worktree_path(rig, p.name)
+    if not path.is_dir() or git.current_branch(path) is not None:
+        return None
+    try:
+        head = git.head_sha(path)
+    except GtError:
+        return None
+    mr = _mr_at(store, bead, branch_name(p.name, bead), head, ("queued", "merging", "merged"))
+    if mr is None or mr.polecat != p.name:
+        return None
+    if mr.status == "merged":
+        _settle_merged(store, p, bead, mr, actor)
+    else:
+        base = mr.base_sha or head
+        ahead = git.count_commits(rig.repo_path, base, head) if mr.base_sha else 0
+        _settle_done(store, p, bead, mr, mr.branch, head, ahead, None,
+                     "settled by the witness after an interrupted gt done", "COMPLETED", actor)
+    return mr
+
+
+def _settle_merged(store: BeadStore, p: Polecat, bead: str, mr: mq.MR, actor: str) -> None:
+    """An interrupted ``gt done`` whose MR already merged: the refinery closed the bead; the polecat
+    goes idle and a ``done`` event says so."""
+    with store.transaction():
+        polecats.upsert(store.db, p.rig, p.name, state="idle", hook_bead=None)
+        events.append(store.db, "done", actor, rig=p.rig, bead=bead,
+                      payload={"status": "COMPLETED", "polecat": p.name, "mr": mr.id, "branch": mr.branch,
+                               "head": mr.head_sha, "already_merged": True})
 
 
 def _settle_done(store: BeadStore, p: Polecat, bead: str, mr: mq.MR, branch: str, head: str, ahead: int,

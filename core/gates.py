@@ -10,8 +10,12 @@ Configured in ``rig.toml`` as an ordered table (the order of the file is the run
 
 Each gate runs in its own process group in the given directory with that clean environment; its
 stdout and stderr go to ``.gastown/logs/gates/<label>-<gate>-<n>.log``. The gates of one run stop at
-the first failure. A timeout kills the whole process group (SIGKILL), so a gate's children cannot
-linger and hold the worktree.
+the first failure. When a gate finishes or times out, its whole process tree is killed (SIGKILL):
+its process group and session, every descendant, and processes that left both (``setsid``,
+double-forked daemons) but carry the run's tag in their environment (``GT_GATE``, the one
+variable besides PATH, HOME, LANG and ``[gates.env]`` a gate inherits; the process table and
+environments are read from /proc, as :meth:`core.sessions.SessionHost.kill` does for sessions). So a
+gate's children cannot linger, hold the worktree or be counted by the next gate.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +34,12 @@ from typing import Any
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.filemodes import open_private, private_dir
+from core.sessions import _session_procs, _signal_all
 
 DEFAULT_TIMEOUT_S = 600.0
 KEPT_ENV = ("PATH", "HOME", "LANG")
+TAG_VAR = "GT_GATE"
+KILL_TIMEOUT_S = 5.0
 _GATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -164,27 +172,48 @@ def log_path(logs_dir: Path, label: str, gate: str) -> Path:
             n += 1
 
 
+def gate_tag(cwd: str | os.PathLike[str], pidfile: Path | None = None) -> dict[str, str]:
+    """The environment entry (:data:`TAG_VAR`) that marks every process of a gate run in ``cwd``.
+
+    With ``pidfile`` (one refinery per rig holds it, under the refinery lock) the tag is derived from
+    its path, so a successor of a crashed caller finds the orphans (:func:`kill_leftover`); without,
+    it is unique to this call.
+    """
+    token = str(Path(pidfile).resolve()) if pidfile is not None else uuid.uuid4().hex
+    return {TAG_VAR: f"{token}:{Path(cwd).resolve()}"}
+
+
+def _tag_bytes(tag: dict[str, str]) -> bytes:
+    """``tag`` in the form :func:`core.sessions._session_procs` matches (two entries, both required:
+    here the same one twice)."""
+    entry = f"{TAG_VAR}={tag[TAG_VAR]}\0"
+    return (entry + entry).encode()
+
+
 def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, label: str,
               pidfile: Path | None = None) -> GateRun:
     """Run the gates of ``config`` in order in ``cwd``, stopping at the first failure.
 
-    label: names the logs (an MR id or ``batch-12``). Each gate gets :func:`gate_env`, stdin closed,
-    its own session/process group, and at most its timeout (seconds); on timeout the group is killed.
+    label: names the logs (an MR id or ``batch-12``). Each gate gets :func:`gate_env` plus the run's
+    :func:`gate_tag`, stdin closed, its own session/process group, and at most its timeout (seconds);
+    when it exits or times out its whole process tree is killed (:func:`kill_tree`).
     pidfile: while a gate runs, its process group id is kept there, so that a successor of a crashed
     caller can kill the orphan (:func:`kill_leftover`).
     Never raises for a failing gate: a missing executable is a failed gate with the reason in its log.
     """
-    env = gate_env(config.env)
+    tag = gate_tag(cwd, pidfile)
+    env = {**gate_env(config.env), **tag}
     results: list[GateResult] = []
     for gate in config.gates:
-        result = _run_one(gate, Path(cwd), env, log_path(logs_dir, label, gate.name), pidfile)
+        result = _run_one(gate, Path(cwd), env, log_path(logs_dir, label, gate.name), pidfile, _tag_bytes(tag))
         results.append(result)
         if not result.ok:
             break
     return GateRun(tuple(results))
 
 
-def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path, pidfile: Path | None) -> GateResult:
+def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path, pidfile: Path | None,
+             tag: bytes) -> GateResult:
     started = time.monotonic()
     with open(log, "wb") as out:
         out.write(f"$ {' '.join(gate.cmd)}  (cwd {cwd}, timeout {gate.timeout:g}s)\n".encode())
@@ -198,49 +227,87 @@ def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path, pidfile: Pat
         if pidfile is not None:
             atomic_write_text(pidfile, f"{proc.pid}\n")
         try:
-            rc = proc.wait(timeout=gate.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            out.write(f"\ngate {gate.name} timed out after {gate.timeout:g}s: process group killed\n".encode())
-            return GateResult(gate.name, False, None, True, time.monotonic() - started, log)
+            exited = _wait_exit(proc.pid, gate.timeout)
+            left = kill_tree(proc.pid, tag)  # while the leader is a zombie its pid cannot be reused
+            rc = proc.wait()
         except BaseException:
-            _kill_group(proc)
+            kill_tree(proc.pid, tag)
+            proc.wait()
             raise
         finally:
-            _kill_group(proc, only_leftovers=True)
             if pidfile is not None:
                 pidfile.unlink(missing_ok=True)
+        if left:
+            out.write(f"\ngate {gate.name}: processes {left} survived SIGKILL\n".encode())
+        if not exited:
+            out.write(f"\ngate {gate.name} timed out after {gate.timeout:g}s: process group killed\n".encode())
+            return GateResult(gate.name, False, None, True, time.monotonic() - started, log)
         out.write(f"\nexit {rc}\n".encode())
     return GateResult(gate.name, rc == 0, rc, False, time.monotonic() - started, log)
 
 
-def _kill_group(proc: subprocess.Popen[bytes], only_leftovers: bool = False) -> None:
-    """SIGKILL the gate's process group (leftover background children too) and reap the leader."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if not only_leftovers or proc.returncode is None:
-        proc.wait()
+def _wait_exit(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for child ``pid`` to exit, leaving it unreaped (``WNOWAIT``), so
+    its pid still names its process group while the rest of its tree is killed. True if it exited."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+        except ChildProcessError:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(pause, left))
+        pause = min(pause * 2, 0.05)
+
+
+def kill_tree(root: int, tag: bytes, timeout: float = KILL_TIMEOUT_S) -> list[int]:
+    """SIGKILL every live process of the gate whose leader is ``root``: its session and process
+    group, their descendants, and processes carrying ``tag`` (environment entries, see
+    :func:`gate_tag`) with their descendants; scanned again until none is left or ``timeout``
+    seconds passed (a process may fork while it is being killed). Zombies count as gone. Returns
+    the pids that survived (normally [])."""
+    root = root if root > 0 else -1  # never the kernel's session 0 or init's tree
+    deadline = time.monotonic() + timeout
+    me = os.getpid()
+    while True:
+        left = {p.pid for p in _session_procs(root, tag)} - {me}
+        if not left or time.monotonic() >= deadline:
+            return sorted(left)
+        _signal_all(left, signal.SIGKILL)
+        time.sleep(0.01)
 
 
 def kill_leftover(pidfile: Path, cwd: Path) -> bool:
-    """Kill the gate process group recorded in ``pidfile`` by a caller that died mid-gate, if its
-    leader still runs inside ``cwd`` (read from ``/proc/<pid>/cwd``, so a reused pid is never hit).
-    Removes the pidfile. Returns True if a group was killed."""
+    """Kill the gate recorded in ``pidfile`` by a caller that died mid-gate: every process carrying
+    the tag of gates run in ``cwd`` with that pidfile (:func:`gate_tag`), and the recorded process
+    group if its leader still runs inside ``cwd`` (read from ``/proc/<pid>/cwd``, so a reused pid is
+    never hit). Removes the pidfile. Returns True if a process was killed. Without a pidfile no gate
+    was left running (it is removed only once the gate's tree is dead), and nothing is scanned."""
+    tag = _tag_bytes(gate_tag(cwd, pidfile))
     try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
+        text = pidfile.read_text()
+    except OSError:
         return False
-    killed = False
     try:
-        where = Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
-        root = cwd.resolve()
-        if where == root or root in where.parents:
-            os.killpg(pid, signal.SIGKILL)
-            killed = True
-    except (OSError, ProcessLookupError):
-        pass
+        pid: int | None = int(text.strip())
+    except ValueError:
+        pid = None
+    root = -1  # no leader to follow: only the tagged processes and their descendants
+    if pid is not None and pid > 0:
+        try:
+            where = Path(os.readlink(f"/proc/{pid}/cwd")).resolve()
+            here = cwd.resolve()
+            if where == here or here in where.parents:
+                root = pid
+        except OSError:
+            pass
+    killed = bool({p.pid for p in _session_procs(root, tag)} - {os.getpid()})
+    if killed:
+        kill_tree(root, tag)
     pidfile.unlink(missing_ok=True)
     return killed
 

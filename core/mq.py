@@ -210,6 +210,16 @@ def list_mrs(db: sqlite_utils.Database, rig: str | None = None, statuses: tuple[
     return [_row_to_mr(r) for r in db.execute(sql, args).fetchall()]
 
 
+def of_bead(db: sqlite_utils.Database, bead: str, statuses: tuple[str, ...] | None = None) -> list[MR]:
+    """The MRs of bead ``bead`` (with one of ``statuses``), newest first."""
+    sql = f"{_SELECT} WHERE bead = ?"
+    args: list[Any] = [bead]
+    if statuses:
+        sql += f" AND status IN ({','.join('?' * len(statuses))})"
+        args.extend(statuses)
+    return [_row_to_mr(r) for r in db.execute(sql + " ORDER BY n DESC", args).fetchall()]
+
+
 def _filters(rig: str | None, statuses: tuple[str, ...] | None) -> tuple[str, list[Any]]:
     clauses, args = [], []
     if rig is not None:

@@ -17,14 +17,18 @@ One batch (:meth:`Refinery.process_once`):
    stacked on the current base and gated; a green half becomes the new base, a red one is split
    again, until single culprits remain. The right half is then stacked on whatever base survived.
    Gate results are cached by tree sha, so the tree already known red (the whole batch after a green
-   left half) is never gated twice. The branch moves to the last green base: the good set, whose
-   exact commit passed the gates in this run.
+   left half) is not gated again while bisecting; but before an MR is blamed, its tree must have been
+   red in ``1 + retry_flaky`` runs with it as the only suspect (it is gated again up to that; the
+   red of a bigger stack that singled it out does not count), so a flaky red half does not blame a
+   good MR. The branch moves to the last green base: the good set,
+   whose exact commit passed the gates in this run.
 
 Safety: the default branch only ever moves to a commit that passed every gate in this run (checked
 again just before the compare-and-swap), or to a clean merge when the rig has no gates. Human
 worktrees are never touched: the refinery has its own. Queue state lives in the town database, so a
 crash anywhere resumes cleanly; an MR whose commit already reached the default branch (a crash after
-the swap) is recognised as merged without a new commit.
+the swap) is recognised as merged before anything is stacked or gated, with the merge commit that
+names it as its merge sha, so a gate that turned red meanwhile can never blame work already landed.
 
 Effects of a settled batch, in one database transaction: MR statuses, the batch metrics row, the
 feed events ``merged`` / ``merge_failed`` / ``merge_conflict``, and the bead and mail effects: a merged
@@ -37,7 +41,8 @@ are ``discovered-from`` the original bead and are filed once per MR and kind: wh
 the same MR failing again (``gt mq retry``) adds a comment to it instead; the ``merge_failed`` and
 ``merge_conflict`` events name it (``follow_up``, ``conflict_bead``); when the bead finally merges,
 its open follow-ups are closed with it. Then, outside the transaction:
-merged branches are deleted (compare-and-swap). Convoys tracking a merged bead (or named by its MR)
+merged branches are deleted (compare-and-swap), except one still checked out in a worktree.
+Convoys tracking a merged bead (or named by its MR)
 land in the same transaction when all their beads are closed (``core.convoys.check_landed``).
 """
 
@@ -185,6 +190,7 @@ class _Batch:
         self.gate_runs = 0
         self._merges: dict[tuple[str, str], str] = {}     # (base commit, MR head) -> merge commit
         self._runs: dict[str, GateRun] = {}               # tree sha -> gate run
+        self._reds: dict[str, int] = {}                   # tree sha -> red runs with a single suspect
         self._green: set[str] = set()                     # commits whose gates passed in this run
         self._worktree_ready = False
 
@@ -202,8 +208,9 @@ class _Batch:
                                "fix default_branch in rig.toml")
             self.culprits: list[Culprit] = []
             self.conflicts: list[ConflictReport] = []
-            self.accepted: list[tuple[mq.MR, str]] = []
-            tip = self._resolve(target, candidates, first=True)
+            landed = [m for m in candidates if git.is_ancestor(self.repo, m.head_sha, target)]
+            self.accepted: list[tuple[mq.MR, str]] = [(m, self._landed_at(m, target)) for m in landed]
+            tip = self._resolve(target, [m for m in candidates if m not in landed], first=True)
             if tip == target:
                 moved = False
             else:
@@ -235,9 +242,32 @@ class _Batch:
             result.outcome = "partial" if result.merged else "red"
         result.wall_s = time.monotonic() - started
         self._settle(result, missing)
-        for m, _ in self.accepted:
-            git.delete_ref(self.repo, f"refs/heads/{m.branch}", m.head_sha)
+        self._delete_merged_branches()
         return result
+
+    def _delete_merged_branches(self) -> None:
+        """Delete the accepted MRs' branches (compare-and-swap on their head), except a branch still
+        checked out in a worktree: deleting it there would leave that worktree on an unborn HEAD
+        (a ``gt done`` interrupted before it detached). Such a branch is kept, with a ``branch_kept``
+        event; it is merged, so nothing is lost."""
+        listing = git.run_git(["worktree", "list", "--porcelain"], cwd=self.repo, check=False).stdout
+        checked_out = {line[len("branch "):] for line in listing.splitlines() if line.startswith("branch ")}
+        for m, _ in self.accepted:
+            ref = f"refs/heads/{m.branch}"
+            if ref not in checked_out:
+                git.delete_ref(self.repo, ref, m.head_sha)
+                continue
+            with transaction(self.db):
+                events.append(self.db, "branch_kept", self.refinery.actor, rig=self.rig.name, bead=m.bead,
+                              payload={"mr": m.id, "branch": m.branch, "reason": "checked out in a worktree"})
+
+    def _landed_at(self, m: mq.MR, target: str) -> str:
+        """The merge commit that landed MR ``m`` (already in ``target``, the default branch): the
+        newest first-parent commit whose message names it (``Merge <branch> (<mr>, <bead>)``, as
+        :meth:`_merge` writes), else ``target`` itself (merged by other means)."""
+        out = git.run_git(["log", "--first-parent", "--format=%H", "-n", "1", "--fixed-strings",
+                           f"--grep=Merge {m.branch} ({m.id}", target], cwd=self.repo, check=False).stdout.split()
+        return out[0] if out else target
 
     def _resolve(self, base: str, mrs: list[mq.MR], first: bool = False) -> str:
         """Accept the good MRs of ``mrs`` on top of ``base`` (bisecting red stacks); return the new base."""
@@ -251,6 +281,10 @@ class _Batch:
             return tip
         members = [m for m, _ in stack]
         if len(members) == 1:
+            run = self._confirm_red(tip, members)
+            if run is None or run.ok:  # the red was flaky: a retry passed
+                self.accepted.extend(stack)
+                return tip
             self.culprits.append(Culprit(members[0], run))
             return base
         mid = len(members) // 2
@@ -294,22 +328,51 @@ class _Batch:
 
     def _gate(self, commit: str, members: list[mq.MR], retries: int = 0) -> GateRun | None:
         """Gate ``commit`` (None when the rig has no gates), retrying red runs ``retries`` times.
-        Results are cached by tree: a tree is gated at most once per batch (plus flaky retries)."""
+        Results are cached by tree: a tree is gated at most once per batch (plus flaky retries, and
+        the retries of :meth:`_confirm_red` before a red tree blames an MR)."""
         if not self.gates:
             return None
-        tree = git.run_git(["rev-parse", f"{commit}^{{tree}}"], cwd=self.repo).stdout.strip()
+        tree = self._tree(commit)
         run = self._runs.get(tree)
         if run is None:
-            label = members[0].id if len(members) == 1 else f"batch-{self.batch}"
-            for _ in range(retries + 1):
-                run = self._run_gates(commit, label, members)
-                if run.ok:
-                    break
-            assert run is not None
-            self._runs[tree] = run
+            run = self._retry(commit, tree, members, retries + 1)
         if run.ok:
             self._green.add(commit)
         return run
+
+    def _confirm_red(self, commit: str, members: list[mq.MR]) -> GateRun | None:
+        """Before blaming ``members`` (one MR) for the red tree of ``commit``: gate it again until it has
+        been red in ``1 + retry_flaky`` runs that had it as the only suspect (``retry_flaky = 0``: any
+        red is believed). A red seen while the tree
+        was a bigger stack (the cached red half of a bisection, or the whole batch) is what singled
+        it out, not evidence against it, so it does not count. Returns the final run (green when a
+        retry passed)."""
+        tree = self._tree(commit)
+        need = self.retry_flaky + 1 - self._reds.get(tree, 0) if self.retry_flaky else 0  # 0: reds are believed
+        run = self._runs.get(tree)
+        if need > 0:
+            run = self._retry(commit, tree, members, need)
+        if run is not None and run.ok:
+            self._green.add(commit)
+        return run
+
+    def _retry(self, commit: str, tree: str, members: list[mq.MR], attempts: int) -> GateRun:
+        """Gate ``commit`` up to ``attempts`` times, stopping at the first green run; cache the last run
+        under ``tree`` and count its red runs when ``members`` is a single suspect."""
+        label = members[0].id if len(members) == 1 else f"batch-{self.batch}"
+        run: GateRun | None = None
+        for _ in range(max(1, attempts)):
+            run = self._run_gates(commit, label, members)
+            if run.ok:
+                break
+            if len(members) == 1:
+                self._reds[tree] = self._reds.get(tree, 0) + 1
+        assert run is not None
+        self._runs[tree] = run
+        return run
+
+    def _tree(self, commit: str) -> str:
+        return git.run_git(["rev-parse", f"{commit}^{{tree}}"], cwd=self.repo).stdout.strip()
 
     def _run_gates(self, commit: str, label: str, members: list[mq.MR]) -> GateRun:
         worktree = self._checkout(commit)

@@ -5,20 +5,32 @@ the same SQLite transaction, so two processes slinging one bead at the same mome
 Then it creates (or reuses) the worktree, writes the role context files, and starts the agent session
 with the beacon prompt. If anything after the claim fails, everything is rolled back: the session is
 killed, a worktree made for this sling is removed, the polecat is released and the bead is open again.
+
+Claims are exclusive (:meth:`Slinger.judge_claim`). A bead that is ``hooked`` or ``in_progress`` is
+taken over only when what was seen proves its work stopped: its holder is a polecat of this town
+whose hook still holds it and whose session tmux reports gone or with a dead pane (past the spawn
+grace of a sling still starting it), or a polecat that finished it with ``gt done`` and whose MR then
+failed, conflicted or was rejected. A bead with a ``queued`` or ``merging`` MR (awaiting merge) is
+never slung again, whatever its status. Any other claim (``gt bead ready --claim``, ``gt bead update
+--claim``, an assignee that is no polecat of this town, a polecat's agent claiming a second bead) is
+respected unless ``force``. The takeover's comment and events say what was seen; the old holder's
+hook is cleared in the same transaction, which checks again that nothing seen has changed.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from core import convoys, events, git, namepool, polecats, runtimes
+from core import convoys, events, git, mq, namepool, polecats, runtimes
 from core.actor import current_actor
 from core.beads.store import BeadStore
 from core.errors import Conflict, GtError, NotFound
 from core.formulas import FormulaLibrary
 from core.names import check_polecat_name
+from core.pidfile import pid_alive
 from core.polecats import Polecat
 from core.rigs import Rig, load_rig, rig_for_prefix
 from core.roles import context_text, write_context_files
@@ -28,6 +40,41 @@ from core.worktrees import ensure_worktree, remove_worktree, worktree_path
 
 WORKABLE_STATUSES = ("open",)
 UNWORKABLE_TYPES = ("message", "convoy", "molecule", "gate", "merge-request", "agent", "epic")
+AWAITING_MERGE = ("queued", "merging")
+RELEASED_BY_REFINERY = ("failed", "conflict", "rejected")
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """A claim a sling may take over: the ``assignee`` it replaces, what was ``seen`` (one sentence,
+    for the comment and events), the bead's ``status`` then, and the holding polecat's row as seen
+    (None when the claim is not a polecat's), checked again inside the claim transaction. ``resume``: the holder is the polecat the
+    sling would pick anyway, so its dead session is restarted instead."""
+
+    assignee: str
+    seen: str
+    status: str = "hooked"
+    holder: Polecat | None = None
+    resume: bool = False
+
+
+def session_seen(host: SessionHost, p: Polecat) -> tuple[bool | None, str]:
+    """What tmux says of polecat ``p``'s session: (True, why) when it is proven dead (no such session,
+    its pane is dead, or its process exited), (False, why) when it runs, (None, why) when tmux could
+    not be asked (not proof of anything)."""
+    name = p.session or session_name("polecat", p.rig, p.name)
+    try:
+        info = host.info(name)
+    except (GtError, OSError, subprocess.SubprocessError) as exc:
+        return None, f"tmux could not tell whether session {name} is alive ({exc})"
+    if info is None:
+        return True, f"tmux has no session {name}"
+    if not info.alive:
+        status = "" if info.exit_status is None else f", exit status {info.exit_status}"
+        return True, f"the pane of session {name} is dead{status}"
+    if not pid_alive(info.pid):
+        return True, f"the process {info.pid} of session {name} has exited"
+    return False, f"session {name} is running (pid {info.pid})"
 
 
 @dataclass
@@ -100,15 +147,17 @@ class Slinger:
     # ------------------------------------------------------------------ sling
 
     def sling(self, bead_ref: str, rig_name: str, agent: str | None = None, polecat: str | None = None,
-              formula: str | None = None, convoy: bool = True) -> SlingResult:
+              formula: str | None = None, convoy: bool = True, force: bool = False) -> SlingResult:
         """Hook ``bead_ref`` (an id or unique partial id) to a polecat of ``rig_name`` and start it.
 
         agent: preset name (default: the town's default_agent). polecat: a name to use (default: an
         idle polecat of the rig, else a new name from the pool). formula: a formula name attached to
         the bead (``gt prime`` shows its steps). convoy: give a bead slung alone an auto convoy.
+        force: take over a human's or an agent's claim (:meth:`judge_claim`; never work awaiting
+        merge or held by a live polecat).
         Raises NotFound (bead, rig, preset), GtError (closed/deferred/unworkable bead, wrong rig,
-        missing agent binary), Conflict (already hooked by a live polecat, rig at capacity, dirty
-        worktree, lost a race). On any error nothing is left changed.
+        missing agent binary), Conflict (awaiting merge, claimed by someone else, already hooked by a
+        live polecat, rig at capacity, dirty worktree, lost a race). On any error nothing is left changed.
         """
         rig = load_rig(self.town, rig_name)
         bead = self.store.resolve(bead_ref)
@@ -120,24 +169,17 @@ class Slinger:
             raise GtError(f"bead {bead} is closed: reopen it first with 'gt bead reopen {bead}'")
         if issue.status == "deferred":
             raise GtError(f"bead {bead} is deferred: set it open first with 'gt bead update {bead} --status open'")
-        took_over = None
-        if issue.status in ("hooked", "in_progress") and issue.assignee:
-            holder = self._holder(issue.assignee)
-            if holder is not None and holder.hook_bead == bead and (self._spawning(holder) or self._session_alive(holder)):
-                raise Conflict(f"{bead} is already hooked by {issue.assignee}: unsling it first with "
-                               f"'gt unsling {bead}'")
-            if holder is not None and holder.rig == rig.name and holder.hook_bead == bead and polecat in (None, holder.name):
-                return self.resume(bead, agent=agent)
-            took_over = issue.assignee
-        elif issue.status != "open":
-            raise GtError(f"bead {bead} is {issue.status}: only open beads can be slung")
+        takeover = self.judge_claim(bead, rig.name, polecat, force)
+        if takeover is not None and takeover.resume:
+            return self.resume(bead, agent=agent)
+        took_over = takeover.assignee if takeover else None
         if formula is not None:
             FormulaLibrary(town=self.town, rig=rig).find(formula)
         preset = runtimes.resolve(self.town, agent)
         if polecat is not None:
             check_polecat_name(polecat)
             session_name("polecat", rig.name, polecat)  # refuses names reserved for rig roles
-        name, created_row = self._claim(rig, bead, polecat, preset.name, took_over)
+        name, created_row = self._claim(rig, bead, polecat, preset.name, takeover)
         session = session_name("polecat", rig.name, name)
         new_worktree = False
         try:
@@ -152,7 +194,7 @@ class Slinger:
             events.append(self.db, "spawn", self.actor, rig=rig.name, bead=bead,
                           payload={"polecat": name, "session": session, "agent": preset.name, "branch": branch})
         except BaseException as exc:
-            self._rollback(rig, name, bead, created_row, new_worktree, session, took_over, exc)
+            self._rollback(rig, name, bead, created_row, new_worktree, session, takeover, exc)
             raise
         convoy_id = self._auto_convoy(bead, rig) if convoy else None
         return SlingResult(bead, rig.name, f"{rig.name}/polecats/{name}", session, branch, str(path),
@@ -183,26 +225,74 @@ class Slinger:
                             [time.time(), rig, name])
 
     def _holder(self, assignee: str) -> Polecat | None:
+        """The polecat of this town named by ``assignee`` (``<rig>/polecats/<name>``), or None."""
         parts = assignee.split("/")
         if len(parts) == 3 and parts[1] == "polecats":
-            return polecats.get(self.db, parts[0], parts[2])
+            p = polecats.get(self.db, parts[0], parts[2])
+            return p if p is not None and p.state != "nuked" else None
         return None
+
+    def awaiting_merge(self, bead: str) -> mq.MR | None:
+        """The newest ``queued`` or ``merging`` MR of ``bead`` (the bead awaits merge), or None."""
+        active = mq.of_bead(self.db, bead, AWAITING_MERGE)
+        return active[0] if active else None
+
+    def judge_claim(self, bead: str, rig: str, wanted: str | None = None, force: bool = False) -> Takeover | None:
+        """May a sling of ``bead`` to ``rig`` (polecat ``wanted`` or any) take it? None: it is open
+        and free; a Takeover: the claim it replaces and what was seen (see the module docstring).
+
+        Raises Conflict when the bead awaits merge (a queued or merging MR), a sling is still starting
+        its polecat, its polecat's session runs or tmux cannot tell, or someone else's claim stands
+        (without ``force``); GtError when it is in a status that is never slung.
+        """
+        issue = self.store.get(bead)
+        pending = self.awaiting_merge(bead)
+        if pending is not None:
+            who = f" by {pending.polecat}" if pending.polecat else ""
+            raise Conflict(f"{bead} awaits merge: {pending.id} ({pending.branch}{who}) is {pending.status}; "
+                           f"let the refinery finish it, or take it out with 'gt mq reject {pending.id} "
+                           "--reason WHY' before slinging it again")
+        if issue.status == "open":
+            return None
+        if issue.status not in ("hooked", "in_progress") or not issue.assignee:
+            raise GtError(f"bead {bead} is {issue.status}: only open beads can be slung")
+        who, holder = issue.assignee, self._holder(issue.assignee)
+        if holder is not None and holder.hook_bead == bead:
+            if self._spawning(holder):
+                raise Conflict(f"{bead} is already hooked by {who}: a sling is starting it; wait for it, or "
+                               f"unsling it with 'gt unsling {bead}'")
+            dead, seen = session_seen(self.host, holder)
+            if dead is None:
+                raise Conflict(f"{bead} is already hooked by {who} and {seen}: retry, or unsling it first "
+                               f"with 'gt unsling {bead}'")
+            if not dead:
+                raise Conflict(f"{bead} is already hooked by {who} ({seen}): unsling it first with "
+                               f"'gt unsling {bead}'")
+            resume = holder.rig == rig and wanted in (None, holder.name)
+            return Takeover(who, f"{who} holds it on its hook and {seen}", issue.status, holder, resume=resume)
+        if holder is not None:
+            last = next(iter(mq.of_bead(self.db, bead)), None)
+            if last is not None and last.polecat == holder.name and last.status in RELEASED_BY_REFINERY:
+                return Takeover(who, f"{who} finished it with gt done and holds no hook on it, and its "
+                                     f"{last.id} {last.status}", issue.status, holder)
+        what = "an agent's" if holder is not None else "a claim that is not a polecat's hook"
+        if not force:
+            raise Conflict(f"{bead} is claimed by {who} ({issue.status}, {what}): it is their work; ask "
+                           f"them to release it, or take it over with 'gt sling {bead} {rig} --force'")
+        return Takeover(who, f"{who} claimed it ({issue.status}, {what}); taken over with --force", issue.status,
+                        holder)
 
     def _spawning(self, p: Polecat) -> bool:
         """True while another sling is still starting ``p``: the row's heartbeat (a sling waiting for
         its agent touches it every second) is younger than ``[witness] spawn_grace``."""
         return p.state == "spawning" and time.time() - p.updated_at < float(self.town.setting("witness", "spawn_grace"))
 
-    def _session_alive(self, p: Polecat) -> bool:
-        name = p.session or session_name("polecat", p.rig, p.name)
-        try:
-            return self.host.is_alive(name)
-        except GtError:
-            return False
-
-    def _claim(self, rig: Rig, bead: str, wanted: str | None, agent: str, took_over: str | None) -> tuple[str, bool]:
-        """In one transaction: capacity check, polecat allocation, hook compare-and-swap, sling event.
-        Returns (polecat name, whether its row is new)."""
+    def _claim(self, rig: Rig, bead: str, wanted: str | None, agent: str,
+               takeover: Takeover | None) -> tuple[str, bool]:
+        """In one transaction: capacity check, polecat allocation, hook compare-and-swap (for a
+        ``takeover``: that nothing it saw has changed, and the old holder's hook cleared), sling
+        event. Returns (polecat name, whether its row is new)."""
+        took_over = takeover.assignee if takeover else None
         town_max = int(self.town.setting("scheduler", "max_polecats"))
         rig_max = int(self.town.setting("scheduler", "max_polecats_per_rig"))
         with self.store.transaction():
@@ -218,21 +308,42 @@ class Slinger:
                 raise Conflict(f"polecat {name} of rig {rig.name} is busy with {existing.hook_bead}: "
                                "choose another with --polecat, or let sling pick one")
             address = f"{rig.name}/polecats/{name}"
-            if took_over:
-                swapped = self.store.cas_status(bead, {"hooked", "in_progress"}, "hooked", self.actor,
-                                                assignee=address, expected_assignee=took_over,
-                                                note=f"taken over from {took_over}: its session is dead")
-                if not swapped:
-                    raise Conflict(f"{bead} changed while slinging: look at it with 'gt bead show {bead}'")
-                self.store.add_comment(bead, f"Taken over by {address}: the session of {took_over} is dead.",
-                                       self.actor)
+            pending = self.awaiting_merge(bead)
+            if pending is not None:
+                raise Conflict(f"{bead} awaits merge: {pending.id} is {pending.status} (queued while slinging); "
+                               "let the refinery finish it")
+            if takeover is not None:
+                self._take_over(bead, address, takeover)
             else:
                 self.store.hook(bead, address, self.actor)
             polecats.upsert(self.db, rig.name, name, state="spawning", hook_bead=bead, agent=agent,
                             started_at=time.time(), respawns=0, session=None)
             events.append(self.db, "sling", self.actor, rig=rig.name, bead=bead,
-                          payload={"polecat": name, "agent": agent, "took_over_from": took_over})
+                          payload={"polecat": name, "agent": agent, "took_over_from": took_over,
+                                   "seen": takeover.seen if takeover else None})
         return name, existing is None
+
+    def _take_over(self, bead: str, address: str, takeover: Takeover) -> None:
+        """Inside the claim transaction: check that the claim and its holder's row are as seen, swap
+        the bead to ``address`` (status and assignee compare-and-swap), clear the old holder's hook,
+        and say on the bead what was seen. Raises Conflict when anything changed."""
+        changed = Conflict(f"{bead} changed while slinging: look at it with 'gt bead show {bead}'")
+        old = takeover.holder
+        if old is not None:
+            now = polecats.get(self.db, old.rig, old.name)
+            if now is None or (now.state, now.hook_bead, now.session, now.updated_at) != \
+                    (old.state, old.hook_bead, old.session, old.updated_at):
+                raise changed
+        swapped = self.store.cas_status(bead, {takeover.status}, "hooked", self.actor,
+                                        assignee=address, expected_assignee=takeover.assignee,
+                                        note=f"taken over from {takeover.assignee}: {takeover.seen}")
+        if not swapped:
+            raise changed
+        if old is not None and old.hook_bead == bead:
+            polecats.upsert(self.db, old.rig, old.name, state="idle", hook_bead=None)
+        self.store.add_comment(bead, f"Taken over by {address}: {takeover.seen}.", self.actor)
+        events.append(self.db, "takeover", self.actor, rig=old.rig if old else None, bead=bead,
+                      payload={"from": takeover.assignee, "to": address, "seen": takeover.seen})
 
     def _pick_polecat(self, rig: Rig) -> str:
         """An idle polecat of ``rig`` whose worktree is clean (oldest first), else a new pool name."""
@@ -249,8 +360,9 @@ class Slinger:
         return namepool.pick(in_use, namepool.theme(self.town))
 
     def _rollback(self, rig: Rig, name: str, bead: str, created_row: bool, new_worktree: bool, session: str,
-                  took_over: str | None, exc: BaseException) -> None:
-        """Undo a sling whose worktree or session failed: nothing of it must remain."""
+                  takeover: Takeover | None, exc: BaseException) -> None:
+        """Undo a sling whose worktree or session failed: nothing of it must remain (a takeover gives
+        the bead back to the claim it replaced, in the status it had, and the old holder its hook)."""
         try:
             if self.host.exists(session):
                 self.host.kill(session)
@@ -264,10 +376,14 @@ class Slinger:
                 pass
         address = f"{rig.name}/polecats/{name}"
         with self.store.transaction():
-            restore = took_over or None
-            self.store.cas_status(bead, {"hooked"}, "hooked" if restore else "open", self.actor,
+            restore = takeover.assignee if takeover else None
+            self.store.cas_status(bead, {"hooked"}, takeover.status if takeover else "open", self.actor,
                                   assignee=restore, expected_assignee=address,
                                   note=f"sling rolled back: {exc}")
+            old = takeover.holder if takeover else None
+            if old is not None and old.hook_bead == bead:
+                self.db.execute("UPDATE polecats SET state = ?, hook_bead = ? WHERE rig = ? AND name = ? "
+                                "AND hook_bead IS NULL", [old.state, bead, old.rig, old.name])
             if created_row:
                 self.db.execute("DELETE FROM polecats WHERE rig = ? AND name = ?", [rig.name, name])
             else:
@@ -292,14 +408,21 @@ class Slinger:
         conversation where its runtime can; counts a respawn, also when the restart fails (so a
         polecat that cannot start reaches ``max_respawns`` and is escalated).
 
-        Raises NotFound when no polecat holds the bead, Conflict while its session is alive,
-        AgentStartError when the agent does not get past start-up.
+        Raises NotFound when no polecat holds the bead, Conflict while a sling is starting it, while
+        its session is alive or tmux cannot tell (:func:`session_seen`), or when the polecat or the
+        bead changed meanwhile (another resume or a takeover won); AgentStartError when the agent
+        does not get past start-up.
         """
         bead = self.store.resolve(bead_ref)
         holder = polecats.by_bead(self.db, bead)
         if holder is None:
             raise NotFound(f"no polecat holds {bead}: sling it with 'gt sling {bead} RIG'")
-        if self._session_alive(holder):
+        if self._spawning(holder):
+            raise Conflict(f"a sling is starting {holder.address}: wait for it")
+        dead, seen = session_seen(self.host, holder)
+        if dead is None:
+            raise Conflict(f"cannot resume {holder.address}: {seen}; retry")
+        if not dead:
             raise Conflict(f"the session of {holder.address} is still running: attach with 'gt peek {holder.session}'")
         rig = load_rig(self.town, holder.rig)
         preset = runtimes.resolve(self.town, agent or holder.agent)
@@ -314,6 +437,13 @@ class Slinger:
         issue = self.store.get(bead)
         respawns = holder.respawns + 1
         with self.store.transaction():
+            now = polecats.get(self.db, rig.name, holder.name)
+            current = self.store.get(bead)
+            if now is None or (now.state, now.hook_bead, now.session, now.updated_at) != \
+                    (holder.state, holder.hook_bead, holder.session, holder.updated_at) \
+                    or current.assignee != holder.address or current.status not in ("hooked", "in_progress"):
+                raise Conflict(f"{holder.address} or {bead} changed while resuming: look at them with "
+                               f"'gt polecat list' and 'gt bead show {bead}'")
             polecats.upsert(self.db, rig.name, holder.name, respawns=respawns, session=session, branch=branch,
                             worktree=str(path), agent=preset.name)
         try:

@@ -15,14 +15,23 @@ classifies each polecat:
 - ``stalled``: hooked, alive, silent for ``stall_after`` or more;
 - ``gupp_violation``: hooked, alive, no commit, event or output for ``gupp_after`` (GUPP: work on
   your hook must run);
-- ``zombie``: its session is dead while it holds a hook, or alive while its bead is closed;
-- ``stuck``: given up on (too many restarts), waiting for a human.
+- ``zombie``: its session is dead while it holds a hook, or its bead is closed (or gone) while it
+  still holds it;
+- ``worktree_lost``: hooked, and its worktree was deleted (or is no longer a git worktree);
+- ``stuck``: given up on (too many restarts), waiting for a human; tried again after
+  ``[witness] stuck_retry_after`` seconds, doubling after each try, at most :data:`STUCK_RETRIES`
+  times (each try restarts it with a fresh ``max_respawns`` budget), so a polecat stuck in a passing
+  outage (a full disk) recovers within the run.
 
 Actions, each recorded as an event with a ``reason``: a stalled polecat is nudged once per
 ``stall_after`` window, a GUPP violation once per ``gupp_after`` window; a zombie holding work is
 restarted on the same worktree and hook (:meth:`core.sling.Slinger.resume`) at most
-``max_respawns`` times per bead, then set ``stuck`` and escalated (severity high, mail to the Mayor);
-a zombie whose bead is closed has its session stopped and its hook cleared. The witness never
+``max_respawns`` times per bead, then set ``stuck`` and escalated (severity high, mail to the Mayor),
+except a dead polecat whose ``gt done`` was killed after queueing its MR, which is settled as the
+done would have (:func:`core.done.finish_interrupted`); a zombie whose bead is closed has its
+session stopped (if any) and its hook cleared. A worktree deleted mid-work is re-created on the
+polecat's branch with its last checkpoint, the agent restarted (a respawn), and the Mayor told
+(``worktree_lost`` event, medium escalation; high when the restore failed). The witness never
 deletes a worktree. A classification is also an event when it changes (``witness_state``).
 """
 
@@ -42,6 +51,7 @@ from core.town import Town
 
 STALL_TEXT = ("[GAS TOWN] witness: you have been silent for {silent:.0f}s with {bead} on your hook. "
               "Continue the work, or run gt done (--status ESCALATED -m WHY if blocked).")
+STUCK_RETRIES = 3
 GUPP_TEXT = ("[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
              "Run gt prime and work it now.")
 
@@ -81,7 +91,7 @@ class Witness:
         """The ``[witness]`` thresholds in seconds (and ``max_respawns``)."""
         t = self.town
         return {k: float(t.setting("witness", k)) for k in
-                ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace")}
+                ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace", "stuck_retry_after")}
 
     def patrol(self) -> list[Decision]:
         """Classify every polecat of the rig and act (see the module docstring). Returns the decisions."""
@@ -106,7 +116,7 @@ class Witness:
         now = self.clock()
         session = p.session or session_name("polecat", p.rig, p.name)
         if p.state == "stuck":
-            return Decision(p.address, p.hook_bead, "stuck", "none", "waiting for a human (too many restarts)")
+            return self._stuck(p, th)
         if not p.hook_bead:
             return self._idle(p, session)
         bead = p.hook_bead
@@ -119,9 +129,15 @@ class Witness:
             status = self.store.get(bead).status
         except NotFound:
             status = "missing"
-        if alive and status in ("closed", "missing"):
-            return self._cleanup(p, session, status)
+        if status in ("closed", "missing"):
+            return self._cleanup(p, session, status, alive)
+        lost = self._worktree_lost(p)
+        if lost is not None:
+            return self._restore_worktree(p, session, alive, lost, th)
         if not alive:
+            settled = self._interrupted_done(p)
+            if settled is not None:
+                return settled
             return self._zombie(p, th)
         last_output = self.host.last_activity(session)
         started = p.started_at or p.updated_at
@@ -212,19 +228,68 @@ class Witness:
             decision.reason = f"{reason}; nudge failed: {exc}"
         return self._act(decision, event=state)
 
+    def _stuck_history(self, bead: str) -> tuple[int, int, float]:
+        """(times ``bead`` was set stuck, tries since, Unix seconds of the newest of either) by this witness."""
+        rows = dict(self.db.execute(
+            "SELECT type, count(*) FROM events WHERE bead = ? AND actor = ? AND type IN ('stuck', 'stuck_retry') "
+            "GROUP BY type", [bead, self.actor]).fetchall())
+        last = self.db.execute("SELECT max(ts) FROM events WHERE bead = ? AND actor = ? "
+                               "AND type IN ('stuck', 'stuck_retry')", [bead, self.actor]).fetchone()[0]
+        return int(rows.get("stuck", 0)), int(rows.get("stuck_retry", 0)), float(last or 0.0)
+
+    def _stuck(self, p: Polecat, th: dict[str, float]) -> Decision:
+        """A stuck polecat: wait for a human, but try it again (a fresh ``max_respawns`` budget, one
+        restart now) once ``stuck_retry_after * 2**tries`` seconds passed since it was stuck or last
+        tried, at most :data:`STUCK_RETRIES` times; each try is a ``stuck_retry`` event."""
+        bead = p.hook_bead
+        if not bead:
+            return Decision(p.address, None, "stuck", "none", "waiting for a human (too many restarts)")
+        _, tries, last = self._stuck_history(bead)
+        if tries >= STUCK_RETRIES:
+            return Decision(p.address, bead, "stuck", "none",
+                            f"waiting for a human (too many restarts; tried again {tries} times)")
+        wait = th["stuck_retry_after"] * 2 ** tries
+        left = last + wait - self.clock()
+        if left > 0:
+            return Decision(p.address, bead, "stuck", "none",
+                            f"waiting for a human (too many restarts); next try in {left:.0f}s "
+                            f"({tries + 1}/{STUCK_RETRIES})")
+        from core.sling import session_seen
+
+        dead, seen = session_seen(self.host, p)
+        if not dead:
+            return Decision(p.address, bead, "stuck", "none", f"waiting for a human: {seen}")
+        with self.store.transaction():
+            polecats.upsert(self.db, p.rig, p.name, respawns=0)
+        decision = Decision(p.address, bead, "stuck", "retry",
+                            f"stuck for {wait:.0f}s or more: trying it again ({tries + 1}/{STUCK_RETRIES}, "
+                            f"max_respawns {int(th['max_respawns'])} restarts)")
+        try:
+            self.slinger.resume(bead)
+        except GtError as exc:
+            decision.action = "retry_failed"
+            decision.reason += f"; the restart failed: {exc}"
+        return self._act(decision, event="stuck_retry")
+
     def _zombie(self, p: Polecat, th: dict[str, float], why: str = "session dead while hooked") -> Decision:
         bead = p.hook_bead
         assert bead is not None
         max_respawns = int(th["max_respawns"])
         if p.respawns >= max_respawns:
+            times, tries, _ = self._stuck_history(bead)
+            later = (f"; tried again in {th['stuck_retry_after'] * 2 ** tries:.0f}s ({tries + 1}/{STUCK_RETRIES})"
+                     if tries < STUCK_RETRIES else f"; given up after {tries} tries")
+            tell = times == 0 or tries >= STUCK_RETRIES  # the first time, and when finally given up
             reason = (f"{why}; restarted {p.respawns} time(s) already "
-                      f"(max_respawns {max_respawns}): stuck, escalated")
+                      f"(max_respawns {max_respawns}): stuck{', escalated' if tell else ''}{later}")
             with self.store.transaction():
                 polecats.upsert(self.db, p.rig, p.name, state="stuck")
                 decision = self._act(Decision(p.address, bead, "zombie", "stuck", reason), event="stuck")
-                escalation.escalate(self.store, f"{bead} on {p.address} keeps dying: its session died "
-                                    f"{p.respawns + 1} times. Look at it with 'gt peek {p.session}' and the "
-                                    f"worktree {p.worktree}", "high", actor=self.actor, about=bead, rig=p.rig)
+                if tell:
+                    escalation.escalate(self.store, f"{bead} on {p.address} keeps dying: its session died "
+                                        f"{p.respawns + 1} times{later}. Look at it with 'gt peek {p.session}' "
+                                        f"and the worktree {p.worktree}", "high", actor=self.actor, about=bead,
+                                        rig=p.rig)
             return decision
         reason = f"{why}: restarting it on the same worktree (respawn {p.respawns + 1}/{max_respawns})"
         decision = Decision(p.address, bead, "zombie", "resume", reason)
@@ -248,8 +313,81 @@ class Witness:
                + ("; stopped the session it found" if alive else ""))
         return self._zombie(p, th, why)
 
-    def _cleanup(self, p: Polecat, session: str, status: str) -> Decision:
-        reason = f"session alive while its bead is {status}: session stopped, hook cleared"
+    def _worktree_lost(self, p: Polecat) -> str | None:
+        """What is wrong with the worktree of hooked polecat ``p`` (gone, or its ``.git`` link gone),
+        or None when it is fine (or its rig cannot be read). No git process: this runs every patrol."""
+        from core.rigs import load_rig
+        from core.worktrees import worktree_path
+
+        try:
+            rig = load_rig(self.town, p.rig)
+        except GtError:
+            return None
+        path = worktree_path(rig, p.name)
+        if not path.is_dir():
+            return f"its worktree {path} is gone"
+        if not (path / ".git").exists():
+            return f"its worktree {path} is no longer a git worktree of rig {p.rig}"
+        return None
+
+    def _restore_worktree(self, p: Polecat, session: str, alive: bool, lost: str,
+                          th: dict[str, float]) -> Decision:
+        """A worktree deleted mid-work: stop the session (its directory is gone), re-create the
+        worktree on the polecat's branch (its commits are in the rig's repository) with the last
+        checkpoint snapshot, and restart the agent (:meth:`core.sling.Slinger.resume`, one respawn;
+        past ``max_respawns`` the polecat is stuck). A ``worktree_lost`` event says what was seen and
+        done, and a medium escalation (high when the restore failed) tells the Mayor."""
+        from core.done import checkpoint_ref
+
+        bead = p.hook_bead
+        assert bead is not None
+        if alive:
+            try:
+                self.host.kill(session)
+            except NotFound:
+                pass
+        if p.respawns >= int(th["max_respawns"]):
+            return self._zombie(p, th, why=f"{lost} mid-work")
+        from core.rigs import load_rig
+
+        try:
+            repo = load_rig(self.town, p.rig).repo_path
+            has_checkpoint = git.rev_parse(repo, checkpoint_ref(p.name, bead)) is not None
+        except GtError:
+            has_checkpoint = False
+        saved = ("commits kept, uncommitted work from its last checkpoint restored" if has_checkpoint
+                 else "commits kept; uncommitted work since its last commit was not checkpointed")
+        decision = Decision(p.address, bead, "worktree_lost", "restore",
+                            f"{lost} mid-work: re-created on branch {p.branch or '?'} ({saved}) and restarted "
+                            f"(respawn {p.respawns + 1}/{int(th['max_respawns'])})")
+        severity = "medium"
+        try:
+            self.slinger.resume(bead)
+        except GtError as exc:
+            decision.action = "restore_failed"
+            decision.reason = f"{lost} mid-work; restoring it failed: {exc}"
+            severity = "high"
+        with self.store.transaction():
+            self._act(decision, event="worktree_lost")
+            escalation.escalate(self.store, f"{bead} on {p.address}: {decision.reason}", severity,
+                                actor=self.actor, about=bead, rig=p.rig)
+        return decision
+
+    def _interrupted_done(self, p: Polecat) -> Decision | None:
+        """A dead polecat whose ``gt done`` was killed after queueing its MR: settle it as the done
+        would have (:func:`core.done.finish_interrupted`) instead of restarting finished work."""
+        from core.done import finish_interrupted
+
+        mr = finish_interrupted(self.store, p, self.actor)
+        if mr is None:
+            return None
+        return self._act(Decision(p.address, p.hook_bead, "zombie", "settle",
+                                  f"session dead after an interrupted gt done: {mr.id} is {mr.status}, "
+                                  "the bead settled as awaiting merge and the polecat set idle"), event="zombie")
+
+    def _cleanup(self, p: Polecat, session: str, status: str, alive: bool = True) -> Decision:
+        reason = (f"session {'alive' if alive else 'dead'} while its bead is {status}: "
+                  f"{'session stopped, ' if alive else ''}hook cleared")
         try:
             self.host.kill(session)
         except NotFound:
@@ -262,6 +400,6 @@ class Witness:
         return d
 
     def _event(self, kind: str, d: Decision) -> None:
-        events.append(self.db, kind, self.actor, rig=self.rig, bead=d.bead,
+        events.append(self.db, kind, self.actor, rig=self.rig, bead=d.bead, ts=self.clock(),
                       payload={"polecat": d.polecat.rsplit("/", 1)[-1], "state": d.state, "action": d.action,
                                "reason": d.reason, "silent": None if d.silent is None else round(d.silent, 1)})

@@ -122,7 +122,9 @@ def test_gates_get_a_clean_environment(tmp_path, monkeypatch):
     assert run_gates(cfg, tmp_path, tmp_path / "logs", "batch-3").ok
     names = {line.split("=", 1)[0] for line in out.read_text().splitlines()}
     assert "GT_LEAK" not in names and "ONLY_THIS" in names
-    assert names <= {"PATH", "HOME", "LANG", "ONLY_THIS", "PWD", "SHLVL", "_", "OLDPWD"}
+    # GT_GATE: the tag that marks the gate's processes so its whole tree can be killed (core.gates)
+    assert "GT_GATE" in names
+    assert names <= {"PATH", "HOME", "LANG", "ONLY_THIS", "GT_GATE", "PWD", "SHLVL", "_", "OLDPWD"}
 
 
 def test_log_path_rejects_labels_that_would_escape(tmp_path):

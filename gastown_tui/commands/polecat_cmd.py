@@ -38,10 +38,12 @@ def _role(ctx: click.Context, polecat: str | None, rig: str | None = None) -> ro
 @click.option("--no-convoy", is_flag=True, help="Do not give a bead slung alone an auto convoy.")
 @click.option("--resume", is_flag=True, help="Restart the dead session of the polecat holding BEAD.")
 @click.option("--queue", "queue", is_flag=True, help="Queue the bead(s): the engine slings them as capacity allows.")
+@click.option("--force", is_flag=True,
+              help="Take over a bead claimed by a human or an agent (never one awaiting merge or held by a live polecat).")
 @json_option
 @click.pass_context
 def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat: str | None,
-          formula: str | None, no_convoy: bool, resume: bool, queue: bool, as_json: bool) -> None:
+          formula: str | None, no_convoy: bool, resume: bool, queue: bool, force: bool, as_json: bool) -> None:
     """Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."""
     from core.sling import Slinger  # formulas, worktrees, runtimes: gt prime, done and hook do not need them
 
@@ -62,7 +64,7 @@ def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat:
         results = []
         for bead in beads:
             results.append(slinger.sling(bead, rig, agent=agent, polecat=polecat, formula=formula,
-                                         convoy=not no_convoy and len(beads) == 1))
+                                         convoy=not no_convoy and len(beads) == 1, force=force))
         if len(beads) > 1 and not no_convoy:
             from core import convoys
 
@@ -78,7 +80,8 @@ def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat:
     for r in results:
         verb = "resumed" if r.resumed else "slung"
         click.echo(f"{r.bead} {verb} to {r.polecat} ({r.agent}) on {r.branch}"
-                   + (f", convoy {r.convoy}" if r.convoy else ""))
+                   + (f", convoy {r.convoy}" if r.convoy else "")
+                   + (f", taken over from {r.took_over_from}" if r.took_over_from else ""))
         click.echo(f"  watch: gt peek {r.session}")
 
 

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from core.atomic import atomic_write_text
+from core import proctree
 from core.errors import ConfigError
 from core.filemodes import open_private, private_dir
-from core.sessions import _session_procs, _signal_all
 
 DEFAULT_TIMEOUT_S = 600.0
 KEPT_ENV = ("PATH", "HOME", "LANG")
@@ -183,11 +183,9 @@ def gate_tag(cwd: str | os.PathLike[str], pidfile: Path | None = None) -> dict[s
     return {TAG_VAR: f"{token}:{Path(cwd).resolve()}"}
 
 
-def _tag_bytes(tag: dict[str, str]) -> bytes:
-    """``tag`` in the form :func:`core.sessions._session_procs` matches (two entries, both required:
-    here the same one twice)."""
-    entry = f"{TAG_VAR}={tag[TAG_VAR]}\0"
-    return (entry + entry).encode()
+def _tag_bytes(tag: dict[str, str]) -> tuple[bytes, ...]:
+    """``tag`` as the environment entries :func:`core.proctree.members` matches."""
+    return tuple(f"{key}={value}".encode() for key, value in tag.items())
 
 
 def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, label: str,
@@ -213,7 +211,7 @@ def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, l
 
 
 def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path, pidfile: Path | None,
-             tag: bytes) -> GateResult:
+             tag: tuple[bytes, ...]) -> GateResult:
     started = time.monotonic()
     with open(log, "wb") as out:
         out.write(f"$ {' '.join(gate.cmd)}  (cwd {cwd}, timeout {gate.timeout:g}s)\n".encode())
@@ -264,7 +262,7 @@ def _wait_exit(pid: int, timeout: float) -> bool:
         pause = min(pause * 2, 0.05)
 
 
-def kill_tree(root: int, tag: bytes, timeout: float = KILL_TIMEOUT_S) -> list[int]:
+def kill_tree(root: int, tag: tuple[bytes, ...], timeout: float = KILL_TIMEOUT_S) -> list[int]:
     """SIGKILL every live process of the gate whose leader is ``root``: its session and process
     group, their descendants, and processes carrying ``tag`` (environment entries, see
     :func:`gate_tag`) with their descendants; scanned again until none is left or ``timeout``
@@ -274,10 +272,10 @@ def kill_tree(root: int, tag: bytes, timeout: float = KILL_TIMEOUT_S) -> list[in
     deadline = time.monotonic() + timeout
     me = os.getpid()
     while True:
-        left = {p.pid for p in _session_procs(root, tag)} - {me}
+        left = {p.pid for p in proctree.members(root, tag)} - {me}
         if not left or time.monotonic() >= deadline:
             return sorted(left)
-        _signal_all(left, signal.SIGKILL)
+        proctree.signal_all(left, signal.SIGKILL)
         time.sleep(0.01)
 
 
@@ -305,7 +303,7 @@ def kill_leftover(pidfile: Path, cwd: Path) -> bool:
                 root = pid
         except OSError:
             pass
-    killed = bool({p.pid for p in _session_procs(root, tag)} - {os.getpid()})
+    killed = bool({p.pid for p in proctree.members(root, tag)} - {os.getpid()})
     if killed:
         kill_tree(root, tag)
     pidfile.unlink(missing_ok=True)

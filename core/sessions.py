@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core import transcripts
+from core import proctree, transcripts
 from core.atomic import atomic_write_text
 from core.errors import Conflict, GtError, NotFound
 from core.pidfile import pid_alive
@@ -240,7 +240,7 @@ class SessionHost:
         if not process_names:
             return True
         wanted = set(process_names)
-        return any(p.comm in wanted for p in _session_procs(info.pid))
+        return any(p.comm in wanted for p in proctree.members(info.pid))
 
     def pid(self, name: str) -> int | None:
         """The pid of the session's agent process, or None once it has exited. Raises NotFound."""
@@ -432,7 +432,7 @@ class SessionHost:
         info = self._need(name)
         root = info.pid
         tag = _tag(name, self.socket)
-        members = {p.pid for p in _session_procs(root, tag)}
+        members = {p.pid for p in proctree.members(root, tag)}
         if pid_alive(root):
             members.add(root)
         try:
@@ -446,7 +446,7 @@ class SessionHost:
         while True:
             now = time.monotonic()
             signalling = (now >= term_at and not sent_term) or (now >= kill_at and not sent_kill)
-            members |= {p.pid for p in _session_procs(root, tag if signalling else None)}
+            members |= {p.pid for p in proctree.members(root, tag if signalling else None)}
             left = {pid for pid in members if pid_alive(pid)}
             if not left:
                 return
@@ -454,10 +454,10 @@ class SessionHost:
                 raise GtError(f"session {name!r}: processes {sorted(left)} survived SIGKILL: "
                               "check them with ps and kill them by hand")
             if now >= term_at and not sent_term:
-                _signal_all(left, signal.SIGTERM)
+                proctree.signal_all(left, signal.SIGTERM)
                 sent_term = True
             elif now >= kill_at and not sent_kill:
-                _signal_all(left, signal.SIGKILL)
+                proctree.signal_all(left, signal.SIGKILL)
                 sent_kill = True
             time.sleep(0.02)
 
@@ -480,85 +480,9 @@ class SessionHost:
         return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / self.socket
 
 
-# -- processes -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Proc:
-    pid: int
-    ppid: int
-    pgid: int
-    sid: int
-    state: str
-    comm: str
-
-
-def _processes() -> list[_Proc]:
-    """The process table: /proc on Linux, else ``ps`` (where the session id is the process group)."""
-    procs: list[_Proc] = []
-    if Path("/proc/self/stat").exists():
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                raw = Path(f"/proc/{entry}/stat").read_text(errors="replace")
-            except OSError:
-                continue
-            comm = raw[raw.find("(") + 1:raw.rfind(")")]
-            fields = raw[raw.rfind(")") + 2:].split()
-            procs.append(_Proc(int(entry), int(fields[1]), int(fields[2]), int(fields[3]), fields[0], comm))
-        return procs
-    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,pgid=,stat=,comm="], capture_output=True, text=True).stdout
-    for line in out.splitlines():
-        parts = line.split(None, 4)
-        if len(parts) == 5:
-            pid, ppid, pgid = int(parts[0]), int(parts[1]), int(parts[2])
-            procs.append(_Proc(pid, ppid, pgid, pgid, parts[3][:1], Path(parts[4]).name))
-    return procs
-
-
-def _tag(name: str, socket: str) -> bytes:
+def _tag(name: str, socket: str) -> tuple[bytes, ...]:
     """The environment entries every process of session ``name`` on ``socket`` inherits."""
-    return f"GT_SESSION={name}\0GT_SOCKET={socket}\0".encode()
-
-
-def _tagged(pid: int, tag: bytes) -> bool:
-    """True if process ``pid`` (one of ours) carries the session tag in its environment."""
-    try:
-        env = Path(f"/proc/{pid}/environ").read_bytes() + b"\0"
-    except OSError:
-        return False
-    name, socket = tag.split(b"\0")[:2]
-    return (b"\0" + name + b"\0") in b"\0" + env and (b"\0" + socket + b"\0") in b"\0" + env
-
-
-def _session_procs(root: int, tag: bytes | None = None) -> list[_Proc]:
-    """Live processes of a pane whose first process is ``root``: same session id or process group
-    (tmux makes the pane process a session leader), descendants of ``root``, and (``tag``, see
-    :func:`_tag`) orphans whose environment carries the session's tag."""
-    procs = [p for p in _processes() if p.state != "Z"]
-    members = {p.pid for p in procs if p.sid == root or p.pgid == root or p.pid == root}
-    if tag is not None:
-        me = os.getpid()
-        members |= {p.pid for p in procs if p.pid != me and p.pid not in members and _tagged(p.pid, tag)}
-    children: dict[int, list[int]] = {}
-    for p in procs:
-        children.setdefault(p.ppid, []).append(p.pid)
-    stack = [root, *members]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in members:
-                members.add(child)
-                stack.append(child)
-    return [p for p in procs if p.pid in members]
-
-
-def _signal_all(pids: set[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    return (f"GT_SESSION={name}".encode(), f"GT_SOCKET={socket}".encode())
 
 
 def _default_terminal() -> str:

@@ -71,7 +71,9 @@ class SessionInfo:
     pid: the agent's process (the pane's first process). alive: the pane has not exited.
     exit_status: the agent's exit code once dead, else None (tmux 3.3 reports it a moment after
     the pane dies, and under load sometimes not at all: measured 3 of 60 lost). created: Unix seconds.
-    cols/rows: window size in cells. attached: number of tmux clients attached.
+    cols/rows: window size in cells. attached: number of tmux clients attached. instance: this start
+    of the session (a later session of the same name has another), "" for one we did not start.
+    tmux_id: tmux's own id of the session (``$3``), never reused by a running server.
     """
 
     name: str
@@ -82,6 +84,8 @@ class SessionInfo:
     cols: int
     rows: int
     attached: int
+    instance: str = ""
+    tmux_id: str = ""
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready view."""
@@ -198,7 +202,7 @@ class SessionHost:
         """Every session on this town's server, sorted by name ([] when the server is not running)."""
         fmt = "\t".join(["#{session_name}", "#{pane_pid}", "#{pane_dead}", "#{pane_dead_status}",
                          "#{session_created}", "#{window_width}", "#{window_height}", "#{session_attached}",
-                         "#{pane_index}"])
+                         "#{pane_index}", "#{@gt_instance}", "#{session_id}"])
         try:
             proc = self._run("list-panes", "-a", "-F", fmt)
         except _ServerDown:
@@ -206,14 +210,14 @@ class SessionHost:
         out: dict[str, SessionInfo] = {}
         for line in proc.stdout.splitlines():
             parts = line.split("\t")
-            if len(parts) != 9 or parts[0] in out:
+            if len(parts) != 11 or parts[0] in out:
                 continue
-            name, pid, dead, status, created, cols, rows, attached, _ = parts
+            name, pid, dead, status, created, cols, rows, attached, _, instance, tmux_id = parts
             out[name] = SessionInfo(
                 name=name, pid=int(pid or 0), alive=dead != "1",
                 exit_status=int(status) if dead == "1" and status.lstrip("-").isdigit() else None,
                 created=float(created or 0), cols=int(cols or 0), rows=int(rows or 0),
-                attached=int(attached or 0))
+                attached=int(attached or 0), instance=instance, tmux_id=tmux_id)
         return [out[k] for k in sorted(out)]
 
     def info(self, name: str) -> SessionInfo | None:
@@ -326,7 +330,9 @@ class SessionHost:
             raise GtError(f"cannot start session {name}: working directory {workdir} does not exist")
         full_env = caller_env()
         full_env.update({str(k): str(v) for k, v in (env or {}).items()})
-        full_env.update({"GT_SESSION": name, "GT_SOCKET": self.socket})  # finds orphans (kill)
+        instance = uuid.uuid4().hex[:12]
+        # finds orphans (kill), and only this start's: a new session of the same name has another
+        full_env.update({"GT_SESSION": name, "GT_SOCKET": self.socket, "GT_SESSION_INSTANCE": instance})
         base_path = full_env.get("PATH") or os.defpath
         full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base_path])
         binary = shutil.which(argv[0], path=full_env["PATH"])
@@ -337,7 +343,7 @@ class SessionHost:
             raise Conflict(f"session {name!r} already exists: stop it first (or attach to it)")
         self.specs_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        spec = self.specs_dir / f"{name}.{uuid.uuid4().hex[:12]}.json"
+        spec = self.specs_dir / f"{name}.{instance}.json"
         atomic_write_text(spec, json.dumps({"argv": [binary, *argv[1:]], "argv0": argv[0],
                                             "cwd": str(workdir.resolve()), "env": full_env}), mode=0o600)
         log = self.log_path(name)
@@ -350,6 +356,7 @@ class SessionHost:
         # the project the caller stands in cannot replace ours.
         args += ["new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows),
                  "--", sys.executable, "-P", "-m", "core.sessions", str(spec), ";",
+                 "set-option", "-t", self._target(name), "@gt_instance", instance, ";",
                  "pipe-pane", "-O", "-t", self._target(name), pipe]
         try:
             for attempt in range(START_ATTEMPTS):
@@ -419,7 +426,7 @@ class SessionHost:
         self._run("resize-window", "-t", target, "-x", str(cols), "-y", str(rows), ";",
                   "set-option", "-w", "-t", target, "window-size", "latest")
 
-    def kill(self, name: str, timeout: float = 5.0) -> None:
+    def kill(self, name: str, timeout: float = 5.0, instance: str | None = None) -> None:
         """Stop session ``name`` and every process it started: the pane's session and process group,
         its descendants, and processes that left both (an agent CLI's tool commands run in groups of
         their own and outlive a killed agent) but carry the session's ``GT_SESSION``/``GT_SOCKET``
@@ -427,16 +434,22 @@ class SessionHost:
         closes the pane), then SIGTERM, then SIGKILL after 1 s; verified gone (zombies count as gone). Method after Gas Town (internal/tmux: kill the process
         group, TERM then KILL).
 
-        Raises NotFound for no session, GtError if a process survives ``timeout`` seconds.
+        instance: stop the session only if it is still that start of it (:attr:`SessionInfo.instance`,
+        as seen by a caller that decided to stop it), never a new session of the same name.
+
+        Raises NotFound for no session (or another start of it), GtError if a process survives
+        ``timeout`` seconds.
         """
         info = self._need(name)
+        if instance is not None and info.instance != instance:
+            raise NotFound(f"session {name!r} was started again meanwhile: not stopped")
         root = info.pid
-        tag = _tag(name, self.socket)
+        tag = _tag(name, self.socket, info.instance)
         members = {p.pid for p in proctree.members(root, tag)}
         if pid_alive(root):
             members.add(root)
         try:
-            self._run("kill-session", "-t", f"={name}")
+            self._run("kill-session", "-t", info.tmux_id or f"={name}")  # this session, not a successor
         except (NotFound, _ServerDown):
             pass
         deadline = time.monotonic() + timeout
@@ -480,9 +493,11 @@ class SessionHost:
         return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / self.socket
 
 
-def _tag(name: str, socket: str) -> tuple[bytes, ...]:
-    """The environment entries every process of session ``name`` on ``socket`` inherits."""
-    return (f"GT_SESSION={name}".encode(), f"GT_SOCKET={socket}".encode())
+def _tag(name: str, socket: str, instance: str) -> tuple[bytes, ...]:
+    """The environment entries every process of this start (``instance``, "" when unknown) of
+    session ``name`` on ``socket`` inherits."""
+    tag = (f"GT_SESSION={name}".encode(), f"GT_SOCKET={socket}".encode())
+    return (*tag, f"GT_SESSION_INSTANCE={instance}".encode()) if instance else tag
 
 
 def _default_terminal() -> str:

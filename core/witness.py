@@ -176,7 +176,8 @@ class Witness:
         unless its preset keeps it (``end_after_done = false``): a finished agent holds memory."""
         from core import runtimes
 
-        if p.state != "idle" or not self.host.is_alive(session):
+        seen = self.host.info(session) if p.state == "idle" else None
+        if seen is None or not seen.alive or not self.host.is_alive(session):
             return Decision(p.address, None, "idle", "none", "nothing hooked")
         try:
             preset = runtimes.resolve(self.town, p.agent)
@@ -185,11 +186,19 @@ class Witness:
         agent = self._agent_state(p, session)
         if not preset.end_after_done or agent is None or agent.state not in ("idle", "waiting"):
             return Decision(p.address, None, "idle", "none", "nothing hooked")
+        now = polecats.get(self.db, p.rig, p.name)
+        if now is None or now.state != "idle" or now.hook_bead or now.session != p.session:
+            return Decision(p.address, None, "idle", "none", "slung again meanwhile")
         try:
-            self.host.kill(session)
+            # only the session seen finished: a sling may reuse this polecat (and its session name)
+            # at any moment, and its new session is never stopped here
+            self.host.kill(session, instance=seen.instance)
         except NotFound:
-            pass
+            return Decision(p.address, None, "idle", "none", "its session was started again meanwhile")
         with self.store.transaction():
+            now = polecats.get(self.db, p.rig, p.name)
+            if now is None or now.state != "idle" or now.hook_bead or now.session != p.session:
+                return Decision(p.address, None, "idle", "none", "slung again meanwhile")
             polecats.upsert(self.db, p.rig, p.name, session=None)
             return self._act(Decision(p.address, None, "idle", "end_session",
                                       "work submitted and the agent's turn ended: session stopped"), event="witness")

@@ -324,3 +324,21 @@ def test_a_start_while_the_server_exits_after_its_last_session_succeeds(host, to
         host.start("next", ["sleep", "30"], town.root)
         assert host.info("next").alive, i
         host.kill("next")
+
+
+def test_a_kill_for_one_start_of_a_session_never_stops_the_next_start_of_that_name(host, tmp_path):
+    # the witness decides to stop a finished agent's session while a sling reuses its polecat, and
+    # so its session name: the new session (and its processes, which carry the same GT_SESSION) stays
+    host.start("rig1-again", ECHO_AGENT, cwd=tmp_path)
+    first = host.info("rig1-again")
+    assert first is not None and first.instance and first.tmux_id.startswith("$")
+    host.kill("rig1-again")
+    host.start("rig1-again", ECHO_AGENT, cwd=tmp_path)
+    assert host.wait_for_text("rig1-again", "agent ready")
+    second = host.info("rig1-again")
+    assert second is not None and second.instance != first.instance
+    with pytest.raises(NotFound, match="started again"):
+        host.kill("rig1-again", instance=first.instance)
+    assert host.is_alive("rig1-again") and host.info("rig1-again").instance == second.instance
+    host.kill("rig1-again", instance=second.instance)
+    assert not host.exists("rig1-again")

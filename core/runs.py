@@ -45,7 +45,7 @@ from core.sling import UNWORKABLE_TYPES, bead_prefix
 from core.town import Town
 
 #: Feed events about a run's beads that end it as failed (see the module docstring).
-FAILURE_TYPES = ("merge_failed", "merge_conflict", "escalation", "stuck", "dequeued")
+FAILURE_TYPES = ("merge_failed", "merge_conflict", "escalation", "stuck", "stuck_retry", "dequeued")
 #: The beads audit trail: not shown as run progress (the feed events say the same in fewer lines).
 AUDIT_TYPES = ("created", "updated", "status_changed", "claimed", "hooked", "reopened", "commented",
                "dependency_added", "dependency_removed", "label_added", "label_removed")
@@ -264,6 +264,10 @@ class ConvoyWatch:
         elif ev.type == "stuck":
             self._fail(Failure(bead, "stuck", str(p.get("reason", "given up on after too many restarts"))[:300],
                                event=ev.id))
+        elif ev.type == "stuck_retry" and p.get("action") == "retry":
+            # the witness tried a stuck polecat again (core.witness): the bead is in play once more
+            if bead in self.failures and self.failures[bead].kind == "stuck":
+                del self.failures[bead]
         elif ev.type == "dequeued" and str(p.get("reason", "")).startswith("sling refused"):
             self._fail(Failure(bead, "sling_refused", str(p["reason"])[:300], event=ev.id))
 

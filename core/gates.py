@@ -20,6 +20,7 @@ gate's children cannot linger, hold the worktree or be counted by the next gate.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -140,8 +141,10 @@ def load_gates(config: Any, where: str = "rig.toml") -> GateConfig:
         if not isinstance(cmd, list) or not cmd or not all(isinstance(a, str) for a in cmd):
             raise ConfigError(f"{where}: [gates.{name}] cmd must be a non-empty list of strings (an argv, no shell)")
         timeout = spec.get("timeout", DEFAULT_TIMEOUT_S)
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ConfigError(f"{where}: [gates.{name}] timeout must be a positive number of seconds")
+        if (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
+                or timeout <= 0):
+            raise ConfigError(f"{where}: [gates.{name}] timeout must be a positive number of seconds "
+                              "(e.g. timeout = 600)")
         gates.append(Gate(name, tuple(str(a) for a in cmd), float(timeout)))
     return GateConfig(tuple(gates), env)
 

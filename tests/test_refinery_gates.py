@@ -51,6 +51,8 @@ def test_no_gates_is_said_plainly():
     ('[gates.t]\ncmd = ["a"]\ntimeout = 0\n', "positive number"),
     ('[gates.t]\ncmd = ["a"]\ntimeout = "5"\n', "positive number"),
     ('[gates.t]\ncmd = ["a"]\ntimeout = true\n', "positive number"),
+    ('[gates.t]\ncmd = ["a"]\ntimeout = nan\n', "positive number"),
+    ('[gates.t]\ncmd = ["a"]\ntimeout = inf\n', "positive number"),
     ('[gates."a b"]\ncmd = ["a"]\n', "invalid gate name"),
     ('[gates.env]\nX = 1\n', "must be a string"),
     ('[gates]\nt = 3\n', "must be a table"),

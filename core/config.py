@@ -73,10 +73,11 @@ checkpoint_interval = 300
 [ledger]
 # The beads ledger (.beads/issues.jsonl) is exported and committed this long after the last change.
 commit_debounce = 5.0
-# An export that would drop more than this fraction of the committed ledger's beads, and more than
-# shrink_guard_beads of them, is refused (a lost database must not wipe the ledger); pass
+# An export that would drop more than this fraction of the committed ledger's beads (and more than
+# shrink_guard_beads of them) is refused: a lost database must not wipe the ledger. Pass
 # --allow-shrink to gt bead export/sync when a shrink is meant.
 shrink_guard_fraction = 0.5
+# ... and more than this many beads.
 shrink_guard_beads = 5
 
 [logs]

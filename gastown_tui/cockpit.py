@@ -28,11 +28,15 @@ def cockpit(ctx: click.Context, town_path: str | None, no_ui: bool) -> None:
 
 def open_cockpit(town_path: str | None) -> None:
     """``gastown-tui``: open the cockpit on the town (``--town``, else $GT_TOWN, else the current
-    directory's). Raises NotATown. The agents keep running in tmux after it closes."""
+    directory's). Raises NotATown, and DatabaseLost (before any screen is drawn) for a lost or
+    diverged town database. The agents keep running in tmux after it closes."""
+    from core.beads.store import BeadStore
     from core.town import find_town
     from gastown_tui.app import run_cockpit
 
     town = find_town(town_path)
+    with BeadStore(town):  # its open checks: a lost database is one line and exit 2, not an empty town
+        pass
     rc = run_cockpit(town)
     if rc:
         sys.exit(rc)

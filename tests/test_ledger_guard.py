@@ -120,6 +120,13 @@ def test_a_lost_database_is_refused_at_open_and_the_ledger_is_untouched(gt, town
         else:
             assert town.db_path.read_bytes() == before
         assert not Path(f"{town.db_path}-wal").exists()
+    # the cockpit says the same before it draws a screen (its poller once died silently: an empty town)
+    cockpit = subprocess.run([str(VENV_BIN / "gastown-tui"), "--town", str(town.root)], capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL, timeout=120)
+    assert cockpit.returncode == 2, (cockpit.stdout, cockpit.stderr)
+    lines = cockpit.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(town.db_path) in lines[0] and "gt bead rebuild" in lines[0], cockpit.stderr
+    assert town.ledger_path.read_bytes() == ledger
 
 
 def test_a_corrupt_page_met_by_a_query_is_one_line_and_rebuild_replaces_it(gt, town: Town) -> None:

@@ -603,9 +603,19 @@ async def test_scrolled_lines_are_not_drawn_again(tmp_path):
     async with app.run_test(size=(60, 20)) as pilot:
         term = app.query_one(TerminalView)
         await wait_for(pilot, lambda: screen_has(term, "line 25"), what="the screen scrolling")
-        rebuilt: list[int] = []
+        rebuilt: list[str] = []
         render_row = term._render_row
-        term._render_row = lambda y, base: rebuilt.append(y) or render_row(y, base)
+
+        def counted(y, base):
+            strip = render_row(y, base)
+            rebuilt.append(strip.text.strip())
+            return strip
+
+        term._render_row = counted
         await wait_for(pilot, lambda: screen_has(term, "line 40"), what="more lines")
-        assert rebuilt and set(rebuilt) <= {16, 17, 18, 19}, sorted(set(rebuilt))
+        # each line is built once, when it appears; scrolling moves it without building it again
+        # (how many appear per redraw depends on how late the redraws fire on a busy machine)
+        drawn = [text for text in rebuilt if text]
+        assert drawn and len(drawn) == len(set(drawn)), sorted(drawn)
+        assert len(drawn) <= 40 - 25 + 20, len(drawn)
         term.stop()

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
 from core.errors import GtError
+from core.plaintext import strip_controls
 from gastown_tui import __version__
+from gastown_tui.clikit import plain_output
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -173,24 +175,54 @@ def completion(shell: str) -> None:
     click.echo(comp.source())
 
 
+def undecodable_argument(args: Sequence[str]) -> str | None:
+    """The refusal line for the first of ``args`` that is not valid UTF-8, or None when all are.
+
+    Python hands such an argument over with its bad bytes as lone surrogates (``surrogateescape``,
+    PEP 383); no name, title or text may hold them (SQLite, git and JSON would all fail on them).
+    """
+    for i, arg in enumerate(args, 1):
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            return (f"argument {i} ({strip_controls(shown)[:60]!r}) is not valid UTF-8: pass names and "
+                    "text as UTF-8")
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``gt`` console script. Exits 0 on success, 2 on bad input or refusal."""
+    """Entry point of the ``gt`` console script. Exits 0 on success, 2 on bad input or refusal.
+
+    Everything a command prints goes through :func:`gastown_tui.clikit.plain_output` (escape
+    sequences and controls removed). An argument that is not valid UTF-8 is refused (exit 2) before
+    any command runs.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    with plain_output():
+        sys.exit(_run(args))
+
+
+def _run(args: list[str]) -> int:
+    """Run ``gt ARGS``; the exit status (errors printed as one line on stderr)."""
+    bad = undecodable_argument(args)
+    if bad is not None:
+        click.echo(f"gt: {bad}", err=True)
+        return 2
     try:
-        rc = cli.main(args=argv, prog_name="gt", standalone_mode=False)
+        rc = cli.main(args=args, prog_name="gt", standalone_mode=False)
     except GtError as exc:
         click.echo(f"gt: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.Abort:
         click.echo("gt: aborted", err=True)
-        sys.exit(130)
+        return 130
     except BrokenPipeError:
-        sys.exit(0)
-    sys.exit(rc if isinstance(rc, int) else 0)
+        return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from core.errors import GtError
 from core.events import Event
 from core.rigs import list_rigs
 from core.town import Town
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import clip, emit_json, json_option, print_table, town_from
 
 
 @click.command()
@@ -124,7 +124,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"queued    {s['queue']} to sling, {s['merge_queue']} to merge")
     click.echo(f"escalations {s['escalations']} open")
     print_table(["convoy", "progress", "name"],
-                [[c["id"], f"{c['done']}/{c['total']}", c["name"][:60]] for c in s["convoys"]],
+                [[c["id"], f"{c['done']}/{c['total']}", clip(c["name"], 60)] for c in s["convoys"]],
                 empty="no open convoys")
 
 

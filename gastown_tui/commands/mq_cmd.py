@@ -10,7 +10,7 @@ from core import mq
 from core.db import connect
 from core.gates import load_gates
 from core.rigs import list_rigs, load_rig
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import clip, emit_json, json_option, print_table, town_from
 
 
 @click.group("mq")
@@ -57,7 +57,7 @@ def mq_list(ctx: click.Context, rig_name: str | None, statuses: tuple[str, ...],
     now = time.time()
     print_table(["mr", "rig", "status", "pos", "pri", "age", "bead", "branch", "gate runs", "reason"],
                 [[m.id, m.rig, m.status, position.get(m.id, ""), f"P{m.priority}", _age(now - m.created_at),
-                  m.bead or "", m.branch, m.gate_runs, m.reason[:60]] for m in mrs],
+                  m.bead or "", m.branch, m.gate_runs, clip(m.reason, 60)] for m in mrs],
                 empty="The merge queue is empty: polecats submit with gt done")
 
 

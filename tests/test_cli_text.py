@@ -212,3 +212,48 @@ def test_text_around_whole_sequences_survives(before: str, sequences: list[str],
 def test_one_line_folds_tabs_and_newlines() -> None:
     assert one_line("a\tb\nc\x03\x1b[2J") == "a b c"
     assert strip_controls("x\udcff") == "x\ufffd"
+
+
+def test_headless_displays_print_agent_text_as_text() -> None:
+    """``gastown-tui --no-ui run``: the plain display (CI logs) and the rich live display (on a real
+    pty) show hostile titles and event text with no escape of theirs and no markup parsed."""
+    import os
+
+    from core.convoys import Convoy, TrackedBead
+    from core.events import Event
+    from gastown_tui.headless import _PlainDisplay, _RichDisplay
+
+    convoy = Convoy("hq-cv1", hostile("Convoy"), "open", "open", "2026-01-01T00:00:00Z", None, "", None, {},
+                    [TrackedBead("dm-1", hostile("Title"), "in_progress", "task", polecat="demo/polecats/nux")])
+    event = Event(1, 0.0, "nudge", hostile("sender"), "demo", "dm-1", {"text": hostile("Event")})
+    plain = io.StringIO()
+    display = _PlainDisplay(plain)
+    display.start(hostile("Headline"))
+    display.event(event)
+    display.line(hostile("Closing"))
+    assert not controls_in(plain.getvalue()) and visible("Closing") in squash(plain.getvalue())
+    master, slave = os.openpty()
+    try:
+        with os.fdopen(slave, "w", encoding="utf-8", closefd=True) as tty:
+            rich = _RichDisplay(tty)
+            rich.start(hostile("Headline"))
+            rich.progress(convoy)
+            rich.event(event)
+            rich.close()
+            tty.flush()
+            shown = b""
+            os.set_blocking(master, False)
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+    finally:
+        os.close(master)
+    text = shown.decode("utf-8", "replace")
+    for seq in ("\x1b]", "\x1b[2J", "\x07", "\x9b", "\x9d", "\x1bc", "\x1bP", "\x1b[?1049h"):
+        assert seq not in text, (seq, text)
+    assert "[/] [@click=app.quit]x[/]" in text and "Title" in text  # markup shown as text

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import click
 
 from core.errors import GtError
-from core.plaintext import strip_controls
+from core.plaintext import one_line, strip_controls
 from gastown_tui import __version__
 from gastown_tui.clikit import plain_output
 
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
 
     Everything a command prints goes through :func:`gastown_tui.clikit.plain_output` (escape
     sequences and controls removed). An argument that is not valid UTF-8 is refused (exit 2) before
-    any command runs.
+    any command runs; a path the system refuses (an OSError naming a file) is one line and exit 2.
     """
     args = sys.argv[1:] if argv is None else list(argv)
     with plain_output():
@@ -210,9 +210,15 @@ def _run(args: list[str]) -> int:
     try:
         rc = cli.main(args=args, prog_name="gt", standalone_mode=False)
     except GtError as exc:
-        click.echo(f"gt: {exc}", err=True)
+        # a refusal (exit 2) is one line even when it quotes input holding newlines; an error of
+        # another status may carry lines of evidence (AgentStartError: the agent's last screen)
+        click.echo(f"gt: {one_line(str(exc)) if exc.exit_code == 2 else exc}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:  # one line, as every refusal: what is wrong and where the help is
+        where = exc.ctx.command_path if exc.ctx is not None else "gt"
+        click.echo(f"gt: {one_line(exc.format_message())} (see '{where} --help')", err=True)
         return exc.exit_code
     except click.ClickException as exc:
         exc.show()
@@ -222,6 +228,13 @@ def _run(args: list[str]) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a path given on the command line the system refuses (too long, a directory, no permission)
+        click.echo(f"gt: cannot use {strip_controls(str(exc.filename))[:200]!r}: {exc.strerror or exc}: "
+                   "give another path", err=True)
+        return 2
     return rc if isinstance(rc, int) else 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -107,6 +108,34 @@ def echo_with_colours(text: str) -> None:
     out = _raw(sys.stdout)
     out.write(strip_controls(text, keep_sgr=True) + "\n")
     out.flush()
+
+
+#: Largest count a ``--limit``-like option takes (more means "all" anyway; SQLite's 64-bit INTEGER takes it).
+MAX_COUNT = 10**9
+#: Longest duration a seconds option takes (about three years; well within what sleeps and waits accept).
+MAX_SECONDS = 1e8
+
+
+def count_type(min: int = 0) -> click.IntRange:
+    """The type of a count option (``--limit``, ``--last``): an integer from ``min`` to :data:`MAX_COUNT`;
+    anything else is a usage error (exit 2) naming the option, never an overflow deeper down."""
+    return click.IntRange(min, MAX_COUNT)
+
+
+class Seconds(click.FloatRange):
+    """A duration in seconds: a finite number from ``min`` to :data:`MAX_SECONDS` (``nan`` and ``inf``
+    are refused: a wait on them would never end). A bad value is a usage error (exit 2)."""
+
+    name = "seconds"
+
+    def __init__(self, min: float = 0.0) -> None:
+        super().__init__(min, MAX_SECONDS)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return rv
 
 
 def town_from(ctx: click.Context) -> Town:

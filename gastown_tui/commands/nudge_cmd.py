@@ -7,7 +7,7 @@ import click
 from core import escalation, nudge
 from core.actor import current_actor
 from core.beads.store import BeadStore
-from gastown_tui.clikit import emit_json, json_option, town_from
+from gastown_tui.clikit import Seconds, emit_json, json_option, town_from
 
 
 @click.command("nudge")
@@ -16,7 +16,7 @@ from gastown_tui.clikit import emit_json, json_option, town_from
 @click.option("--mode", type=click.Choice(nudge.MODES), default="immediate", show_default=True,
               help="immediate: type it now; wait-idle: when the agent shows its prompt; queue: the engine "
                    "types it at the agent's next idle.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--timeout", type=Seconds(), default=60.0, show_default=True,
               help="Seconds wait-idle waits before queueing the nudge instead.")
 @json_option
 @click.pass_context

@@ -183,8 +183,7 @@ def undecodable_argument(args: Sequence[str]) -> str | None:
     """
     for i, arg in enumerate(args, 1):
         if any("\ud800" <= ch <= "\udfff" for ch in arg):
-            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            return (f"argument {i} ({strip_controls(shown)[:60]!r}) is not valid UTF-8: pass names and "
+            return (f"argument {i} ({strip_controls(arg)[:60]!r}) is not valid UTF-8: pass names and "
                     "text as UTF-8")
     return None
 

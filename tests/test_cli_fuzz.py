@@ -29,9 +29,12 @@ from gastown_tui import cli
 from tests.conftest import VENV_BIN
 
 #: Commands left out: they start tmux sessions or the engine, clone or create towns, replace the
-#: process (attach), or follow forever. Their argument types are the same clikit types fuzzed here.
+#: process (attach), follow forever, or write a file at the path they are given (a random absolute
+#: path). Their argument types are the same clikit types fuzzed here; the real-process cases below
+#: try the path command.
 SKIP = {("up",), ("down",), ("sling",), ("unsling",), ("done",), ("checkpoint",), ("install",), ("mayor",),
-        ("agent",), ("peek",), ("nudge",), ("broadcast",), ("completion",), ("rig", "add"), ("formula", "run")}
+        ("agent",), ("peek",), ("nudge",), ("broadcast",), ("completion",), ("rig", "add"), ("formula", "run"),
+        ("bead", "export")}
 HOSTILE = ["\udcff\udcfe", "9" * 30, "-" + "9" * 25, "1e400", "inf", "nan", "-inf", "-1", "0", "", " ",
            "x" * 5000, "1" * 5000, "[" * 100000, '{"a":' * 50000, "[/]", "[@click=app.quit]x[/]",
            "\x1b]0;pwned\x07", "\x1b[2J", "\x9b", "\x03\x04", "../x", "-rf", "a;b", "$(id)", "99999999999999999999d",

@@ -4,6 +4,11 @@ Session ``mayor`` runs in ``<town>/mayor``. With a real agent CLI as the town's 
 Mayor is that agent started with :data:`MAYOR_PRIME` as its first prompt. When the default agent
 resolves to ``sim`` (no AI CLI installed), the Mayor is the user's ``$SHELL`` (fallback ``bash``)
 with ``gt`` first on PATH, opened by a banner of commands to try.
+
+Nothing is ever typed into that shell (DESIGN section 7): whether the Mayor is one is read from the
+session itself (:meth:`core.sessions.SessionHost.shell_of`: its pane's first process is the shell,
+whatever agent the town names and whatever the user runs in it), and a nudge to it is sent as Mayor
+mail instead (:func:`core.nudge.nudge`).
 """
 
 from __future__ import annotations

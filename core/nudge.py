@@ -14,6 +14,16 @@ New mail to an agent queues a short "You have mail" nudge (:func:`queue_mail_nud
 :func:`core.mail.send` in the mail's own transaction; at most one pending per session). The engine
 delivers it when the agent is idle, or drops it when the agent has no live session.
 
+What is typed (DESIGN section 7: agent text never runs, and is never typed into a human's shell):
+
+- text only: :func:`nudge_text` (escape sequences and controls such as Ctrl-C removed, one line); a
+  nudge of nothing but controls is refused, so ``gt broadcast $'\\x03'`` interrupts nobody;
+- never into a shell (:meth:`core.sessions.SessionHost.shell_of`: a ``sim`` town's Mayor is the
+  user's own shell): the nudge becomes mail to that address instead (:func:`_mail_instead`), and
+  the "You have mail" nudge for it is dropped;
+- only onto an empty input line (:func:`input_line`): text the user or agent left half-typed is
+  never completed and submitted by a nudge; the nudge waits in the queue until the line is empty.
+
 Targets (:func:`resolve_target`): a session name (``demo-furiosa``, ``mayor``) or a mail address
 (``mayor/``, ``deacon/``, ``<rig>/polecats/<name>``, ``<rig>/witness``, ``<rig>/refinery``,
 ``<rig>/crew/<name>``).
@@ -21,15 +31,18 @@ Targets (:func:`resolve_target`): a session name (``demo-furiosa``, ``mayor``) o
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
 
+
 from core import events, polecats
 from core.db import ensure_schema, register_schema, transaction
 from core.errors import GtError, NotFound
+from core.plaintext import one_line
 from core.sessions import SessionHost, check_session_name, session_name
 from core.town import Town
 
@@ -70,16 +83,150 @@ def _ensure(db: sqlite_utils.Database) -> None:
 @dataclass
 class NudgeResult:
     """What a nudge did: the target as given, its session, the mode, whether it was typed now
-    (``delivered``) and the queue row id when it was queued instead."""
+    (``delivered``), the queue row id when it was queued instead, the mail id when it was sent as
+    mail instead (the session is a shell), and ``reason``: why it was not typed now ("" if it was)."""
 
     target: str
     session: str
     mode: str
     delivered: bool
     queued: int | None = None
+    mailed: str | None = None
+    reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def summary(self) -> str:
+        """One line saying what happened, for the command line and the cockpit."""
+        if self.delivered:
+            return f"nudged {self.session}"
+        if self.mailed:
+            return f"not typed: {self.reason}; sent as mail {self.mailed} instead (gt mail read {self.mailed})"
+        why = self.reason or "the engine types it at its next idle"
+        return f"queued for {self.session} (#{self.queued}): {why}"
+
+
+def nudge_text(text: str, usage: str = 'gt nudge TARGET "TEXT"') -> str:
+    """The line a nudge types for ``text``: :func:`core.plaintext.one_line` (escape sequences and
+    control characters removed, tabs and newlines made spaces). usage: the command shown in the
+    refusal. Raises GtError for an empty text, and for one that holds nothing but control
+    characters (a nudge types text, never keys such as Ctrl-C)."""
+    if not text or not text.strip():
+        raise GtError(f"a nudge needs a text: {usage}")
+    typed = one_line(text)
+    if not typed.strip():
+        raise GtError(f"the text {text[:20]!r} has only control characters: a nudge types text, never keys "
+                      f"such as Ctrl-C; give it words ({usage})")
+    return typed
+
+
+_SGR = re.compile(r"\x1b\[([0-9;:]*)m|\x1b\[[0-?]*[ -/]*[@-~]|\x1b.?|(\n)|(.)", re.S)
+#: Box borders an input line may sit between (Claude Code's and Codex's input boxes).
+_BORDERS = " │┃|\t"
+
+
+def _screen_cells(screen: str) -> list[tuple[str, str]]:
+    """Each line of a ``capture-pane -e`` screen as (text, typed): ``typed`` keeps the characters
+    drawn in normal intensity and not inverted, " " for the others (a placeholder is faint, the
+    drawn cursor inverse). SGR state carries over line ends, as tmux writes it."""
+    lines: list[tuple[str, str]] = []
+    text: list[str] = []
+    typed: list[str] = []
+    faint = inverse = False
+    for m in _SGR.finditer(screen):
+        if m.group(1) is not None:
+            params = [p.split(":")[0] for p in m.group(1).split(";")]
+            i = 0
+            while i < len(params):
+                p = params[i]
+                if p in ("", "0"):
+                    faint = inverse = False
+                elif p == "2":
+                    faint = True
+                elif p == "22":
+                    faint = False
+                elif p == "7":
+                    inverse = True
+                elif p == "27":
+                    inverse = False
+                elif p in ("38", "48", "58") and i + 1 < len(params):
+                    i += {"5": 2, "2": 4}.get(params[i + 1], 0)
+                i += 1
+        elif m.group(2) is not None:
+            lines.append(("".join(text), "".join(typed)))
+            text, typed = [], []
+        elif m.group(3) is not None:
+            text.append(m.group(3))
+            typed.append(" " if faint or inverse else m.group(3))
+    lines.append(("".join(text), "".join(typed)))
+    return lines
+
+
+def input_line(screen: str, glyph: str) -> str | None:
+    """What is typed on the agent's input line, "" when it is empty, None when no input line shows.
+
+    screen: the session's screen with its SGR sequences (``capture(ansi=True)``). The input line is
+    the last line starting with the prompt ``glyph`` (after box borders) among the screen's last
+    :data:`core.runtimes.base.PROMPT_SEARCH_LINES` non-blank lines, as the agent state reads it; what
+    follows the glyph counts unless it is drawn faint (a placeholder) or inverse (the cursor).
+    """
+    from core.runtimes.base import PROMPT_SEARCH_LINES
+
+    mark = glyph.strip()
+    if not mark:
+        return None
+    rows = [row for row in _screen_cells(screen) if row[0].strip()][-PROMPT_SEARCH_LINES:]
+    for text, typed in reversed(rows):
+        body = text.lstrip(_BORDERS)
+        if body.startswith(mark):
+            start = len(text) - len(body) + len(mark)
+            return typed[start:].strip(_BORDERS).strip()
+    return None
+
+
+def unsent_text(town: Town, host: SessionHost, db: sqlite_utils.Database, session: str) -> str | None:
+    """The text waiting unsent on ``session``'s input line (None: the line is empty, or the agent's
+    program shows no input line this module can read). A nudge typed now would be appended to it
+    and submit both, so it waits instead."""
+    preset = preset_of(town, db, session)
+    if preset is None:
+        return None
+    try:
+        typed = input_line(host.capture(session, ansi=True), preset.ready_glyph)
+    except NotFound:
+        return None
+    return typed or None
+
+
+def _mail_address(target: str, session: str) -> str | None:
+    """The mail address of a nudge's target, when it has one."""
+    from core import mail
+
+    if session in ("mayor", "deacon"):
+        return f"{session}/"
+    if "/" in target:
+        try:
+            return mail.parse_address(target)
+        except GtError:
+            return None
+    return None
+
+
+def _mail_instead(town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, shell: str,
+                  sender: str) -> tuple[str, str]:
+    """Send nudge ``text`` for a session that runs ``shell`` as mail to the target's address:
+    (message id, reason). Raises GtError when the target has no mail address."""
+    from core import mail
+
+    who = "the Mayor" if session == "mayor" else f"session {session}"
+    reason = f"{who} is a shell ({shell}), and nothing is ever typed into a shell, where it would run"
+    address = _mail_address(target, session)
+    if address is None:
+        raise GtError(f"{reason}: nudge it by its mail address (e.g. <rig>/polecats/<name>) to send it as mail")
+    (msg,) = mail.send(town, address, f"Nudge from {sender or 'someone'}: {text[:60]}", text,
+                       sender=sender or "gt", db=db)
+    return msg.id, reason
 
 
 def resolve_target(target: str) -> str:
@@ -154,11 +301,13 @@ def typed(db: sqlite_utils.Database, session: str, text: str) -> None:
 
 
 def _record(db: sqlite_utils.Database, sender: str, target: str, session: str, text: str, mode: str,
-            delivered: bool, error: str | None = None, kind: str = "nudge") -> None:
+            delivered: bool, error: str | None = None, kind: str = "nudge", mailed: str | None = None) -> None:
     payload: dict[str, Any] = {"target": target, "session": session, "mode": mode, "text": text[:200],
                                "delivered": delivered, "kind": kind}
     if error:
         payload["error"] = error
+    if mailed:
+        payload["mailed"] = mailed
     rig = polecat = None
     row = db.execute("SELECT rig, name, hook_bead FROM polecats WHERE session = ? AND state != 'nuked'",
                      [session]).fetchone()
@@ -170,10 +319,10 @@ def _record(db: sqlite_utils.Database, sender: str, target: str, session: str, t
 
 
 def enqueue(db: sqlite_utils.Database, target: str, text: str, *, sender: str, kind: str = "nudge") -> int:
-    """Store a nudge for ``target`` to be typed at its next idle; returns the queue row id.
-    Raises GtError for a bad target or an empty text."""
-    if not text or not text.strip():
-        raise GtError("a nudge needs a text: gt nudge TARGET \"TEXT\"")
+    """Store a nudge for ``target`` to be typed at its next idle; returns the queue row id. The text
+    stored is what will be typed (:func:`nudge_text`). Raises GtError for a bad target or a text
+    that is empty or only control characters."""
+    text = nudge_text(text)
     session = resolve_target(target)
     _ensure(db)
     with transaction(db):
@@ -216,13 +365,14 @@ def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender
     """Nudge ``target`` with ``text`` in ``mode`` (see the module docstring). timeout: seconds
     ``wait-idle`` waits before queueing. Records a ``nudge`` (or ``nudge_queued``) event.
 
+    Typed only as text (:func:`nudge_text`), never into a shell (sent as mail instead: ``mailed``),
+    and only onto an empty input line (else queued, with the ``reason``).
     Raises GtError for a bad mode, target or text, NotFound when the session does not exist
     (immediate and wait-idle), GtError when the session is dead or did not take the text.
     """
     if mode not in MODES:
         raise GtError(f"unknown nudge mode {mode!r}: use one of {', '.join(MODES)}")
-    if not text or not text.strip():
-        raise GtError("a nudge needs a text: gt nudge TARGET \"TEXT\"")
+    text = nudge_text(text)
     session = resolve_target(target)
     own = db is None
     if db is None:
@@ -230,38 +380,76 @@ def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender
 
         db = connect(town.db_path)
     try:
+        host = host or SessionHost(town)
+        exists = host.exists(session)
+        if exists and (shell := host.shell_of(session)) is not None:
+            return _as_mail(town, db, target, session, text, mode, shell, sender)
         if mode == "queue":
             return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender))
-        host = host or SessionHost(town)
-        if not host.exists(session):
+        if not exists:
             raise NotFound(f"no session {session!r}: see the running sessions with 'gt peek', or queue the "
                            "nudge with --mode queue")
         if mode == "wait-idle":
             deadline = time.monotonic() + timeout
-            while not is_idle(town, host, db, session):
+            while not is_idle(town, host, db, session) or unsent_text(town, host, db, session) is not None:
                 if time.monotonic() >= deadline or not host.is_alive(session):
-                    return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender))
+                    why = _unsent_reason(session, unsent_text(town, host, db, session)) or (
+                        f"not idle within {timeout:g} s: the engine types it at its next idle")
+                    return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender),
+                                       reason=why)
                 time.sleep(0.2)
-        try:
-            host.send_text(session, text)
-        except GtError as exc:
-            with transaction(db):
-                _record(db, sender, target, session, text, mode, False, str(exc))
-            raise
-        with transaction(db):
-            _record(db, sender, target, session, text, mode, True)
-        typed(db, session, text)
-        return NudgeResult(target, session, mode, True)
+        return _type_now(town, host, db, target, session, text, mode, sender)
     finally:
         if own:
             db.conn.close()
 
 
+def _as_mail(town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, mode: str, shell: str,
+             sender: str) -> NudgeResult:
+    """The nudge for a shell session, sent as mail (see :func:`_mail_instead`) and recorded."""
+    mailed, reason = _mail_instead(town, db, target, session, text, shell, sender)
+    with transaction(db):
+        _record(db, sender, target, session, text, mode, False, mailed=mailed)
+    return NudgeResult(target, session, mode, False, mailed=mailed, reason=reason)
+
+
+def _type_now(town: Town, host: SessionHost, db: sqlite_utils.Database, target: str, session: str, text: str,
+              mode: str, sender: str) -> NudgeResult:
+    """Type ``text`` (already :func:`nudge_text`) into live ``session`` now, unless it is a shell
+    (sent as mail) or its input line holds unsent text (queued). Records the ``nudge`` event.
+    Raises GtError when the session did not take the text."""
+    if (shell := host.shell_of(session)) is not None:
+        return _as_mail(town, db, target, session, text, mode, shell, sender)
+    if (waiting := unsent_text(town, host, db, session)) is not None:
+        return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender),
+                           reason=_unsent_reason(session, waiting))
+    try:
+        host.send_text(session, text)
+    except GtError as exc:
+        with transaction(db):
+            _record(db, sender, target, session, text, mode, False, str(exc))
+        raise
+    with transaction(db):
+        _record(db, sender, target, session, text, mode, True)
+    typed(db, session, text)
+    return NudgeResult(target, session, mode, True)
+
+
+def _unsent_reason(session: str, waiting: str | None) -> str:
+    """Why a nudge waits for ``session``'s input line ("" when nothing is waiting on it)."""
+    if waiting is None:
+        return ""
+    return (f"the input line of {session} holds unsent text ({waiting[:40]!r}): the engine types the "
+            "nudge once that line is empty")
+
+
 def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, now: float | None = None,
                     max_age: float = MAX_AGE_S) -> list[int]:
-    """Type queued nudges into agents that are idle now, at most one per session per call (the
-    engine calls this on every tick). Mail nudges to agents without a live session are dropped, and
-    any nudge older than ``max_age`` seconds. Returns the ids delivered."""
+    """Type queued nudges into agents that are idle now with an empty input line, at most one per
+    session per call (the engine calls this on every tick). Mail nudges to agents without a live
+    session are dropped, and any nudge older than ``max_age`` seconds. A session that runs a shell
+    is never typed into: its mail nudge is dropped, any other nudge is sent as mail (status
+    ``mailed``). Returns the ids delivered."""
     now = time.time() if now is None else now
     delivered: list[int] = []
     seen: set[str] = set()
@@ -276,6 +464,12 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
             drop = "expired"
         elif row["kind"] == "mail" and session not in live:
             drop = "no live session"
+        elif session in live and (shell := host.shell_of(session)) is not None:
+            if row["kind"] == "mail":
+                drop = f"{session} is a shell ({shell}): nothing is typed into a shell; the mail waits in its inbox"
+            else:
+                _mail_pending(town, db, row, shell)
+                continue
         if drop:
             with transaction(db):
                 db.execute("UPDATE nudge_queue SET status = 'dropped', reason = ? WHERE id = ? AND status = 'pending'",
@@ -283,6 +477,8 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
             continue
         if session not in live or not is_idle(town, host, db, session):
             continue
+        if unsent_text(town, host, db, session) is not None:
+            continue  # never completed and submitted for whoever left it half-typed
         try:
             host.send_text(session, row["text"])
             error = None
@@ -300,14 +496,29 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
     return delivered
 
 
+def _mail_pending(town: Town, db: sqlite_utils.Database, row: dict[str, Any], shell: str) -> None:
+    """Send queued nudge ``row`` for a shell session as mail (status ``mailed``, the mail id as its
+    reason), or drop it when its target has no mail address."""
+    try:
+        mailed, _ = _mail_instead(town, db, row["target"], row["session"], row["text"], shell, row["sender"])
+        status, reason = "mailed", mailed
+    except GtError as exc:
+        status, reason = "dropped", str(exc)
+    with transaction(db):
+        db.execute("UPDATE nudge_queue SET status = ?, reason = ? WHERE id = ? AND status = 'pending'",
+                   [status, reason, row["id"]])
+
+
 def broadcast(town: Town, text: str, *, sender: str, host: SessionHost | None = None,
-              db: sqlite_utils.Database | None = None) -> dict[str, str | None]:
+              db: sqlite_utils.Database | None = None) -> dict[str, NudgeResult | str]:
     """Nudge every working polecat (state ``working`` with a live session) with ``text`` now.
 
-    Returns {session: None if delivered, else the error}. Raises GtError for an empty text.
+    The rules of :func:`nudge` hold for each: text only, never into a shell (sent as mail), and a
+    polecat whose input line holds unsent text gets the nudge queued. Returns {session: its
+    NudgeResult, or the error that stopped it}. Raises GtError for a text that is empty or only
+    control characters, before anything is typed.
     """
-    if not text or not text.strip():
-        raise GtError("a broadcast needs a text: gt broadcast \"TEXT\"")
+    text = nudge_text(text, 'gt broadcast "TEXT"')
     host = host or SessionHost(town)
     own = db is None
     if db is None:
@@ -315,18 +526,15 @@ def broadcast(town: Town, text: str, *, sender: str, host: SessionHost | None = 
 
         db = connect(town.db_path)
     try:
-        out: dict[str, str | None] = {}
+        out: dict[str, NudgeResult | str] = {}
         for p in polecats.list_polecats(db, states=("working",)):
             session = p.session or session_name("polecat", p.rig, p.name)
             if not host.is_alive(session):
                 continue
             try:
-                host.send_text(session, text)
-                out[session] = None
+                out[session] = _type_now(town, host, db, p.address, session, text, "broadcast", sender)
             except GtError as exc:
                 out[session] = str(exc)
-            with transaction(db):
-                _record(db, sender, p.address, session, text, "broadcast", out[session] is None, out[session])
         return out
     finally:
         if own:

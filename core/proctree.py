@@ -67,7 +67,11 @@ def members(root: int, tag: Iterable[bytes] | None = None) -> list[Proc]:
     """Live (not zombie) processes of the tree whose first process is ``root``: same session id or
     process group (tmux makes a pane's process a session leader), descendants of ``root``, and,
     with ``tag`` (environment entries, all required, see :func:`tagged`), processes carrying it and
-    their descendants. This process is never a tagged member. ``root`` -1 follows the tag only."""
+    their descendants. This process is never a tagged member. A ``root`` below 2 (-1; or 0 and 1,
+    which a pane not yet (or no longer) reporting its pid gives, and whose trees are the kernel's
+    and init's: every process) follows the tag only."""
+    if root < 2:
+        root = -1
     procs = [p for p in processes() if p.state != "Z"]
     found = {p.pid for p in procs if p.sid == root or p.pgid == root or p.pid == root}
     if tag is not None:
@@ -87,8 +91,12 @@ def members(root: int, tag: Iterable[bytes] | None = None) -> list[Proc]:
 
 
 def signal_all(pids: Iterable[int], sig: int) -> None:
-    """Send ``sig`` to each of ``pids``; one already gone (or not ours) is skipped."""
+    """Send ``sig`` to each of ``pids``; one already gone (or not ours) is skipped, and so are this
+    process and pids below 2 (``kill(0)`` would signal our own group, ``kill(-1)`` every process)."""
+    me = os.getpid()
     for pid in pids:
+        if pid < 2 or pid == me:
+            continue
         try:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):

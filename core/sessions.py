@@ -37,6 +37,7 @@ from core import proctree, transcripts
 from core.atomic import atomic_write_text
 from core.errors import Conflict, GtError, NotFound
 from core.pidfile import pid_alive
+from core.plaintext import one_line
 
 if TYPE_CHECKING:
     from core.town import Town
@@ -49,6 +50,9 @@ SEND_CHUNK = 256
 #: Tries at starting a session when the town's tmux server exits under us (see :meth:`SessionHost.start`).
 START_ATTEMPTS = 3
 HISTORY_LIMIT = 50000
+#: Interactive shells by process name: text typed into one runs as a command (see :meth:`SessionHost.shell_of`).
+SHELLS = frozenset({"sh", "bash", "zsh", "fish", "dash", "ksh", "mksh", "oksh", "tcsh", "csh", "ash", "busybox",
+                    "nu", "xonsh", "elvish", "pwsh", "yash", "rc", "es"})
 
 # Server options, applied (idempotently) before every session start, with default-terminal
 # (tmux-256color, or screen-256color where terminfo lacks it). The server is started with
@@ -382,20 +386,26 @@ class SessionHost:
         """Type ``text`` into the session (a nudge): literal ``send-keys -l`` in chunks, then verify
         the text was taken (the screen changed), then Enter when ``submit``.
 
-        Raises NotFound for no session, GtError if the pane is dead or the screen did not change
-        within ``verify_timeout`` seconds (the text was not taken; nothing is submitted then).
+        Only text is typed, never keys: ``text`` goes through :func:`core.plaintext.one_line` first
+        (escape sequences and control characters such as Ctrl-C ``\\x03``, Ctrl-D ``\\x04``, ESC and
+        NUL removed; tabs and newlines become spaces, so the text is submitted once, by the Enter).
+        Raises GtError when nothing printable is left of a non-empty ``text``, NotFound for no session,
+        GtError if the pane is dead or the screen did not change within ``verify_timeout`` seconds (the
+        text was not taken; nothing is submitted then).
         Method after Gas Town's nudge (internal/tmux/nudge.go: inject, verify, then Enter).
         """
         info = self._need(name)
         if not info.alive:
             raise GtError(f"session {name!r} has exited (status {info.exit_status}): restart it before nudging")
-        if "\0" in text:
-            raise GtError("cannot type a NUL character into a session: remove it from the text")
+        typed = one_line(text)
+        if text and not typed.strip():
+            raise GtError(f"nothing to type into session {name!r}: the text {text[:40]!r} has only control "
+                          "characters, and a nudge types text, never keys")
         target = self._target(name)
-        if text:
+        if typed:
             before = self._run("capture-pane", "-p", "-t", target).stdout
-            for i in range(0, len(text), SEND_CHUNK):
-                self._run("send-keys", "-t", target, "-l", "--", tmux_arg(text[i:i + SEND_CHUNK]))
+            for i in range(0, len(typed), SEND_CHUNK):
+                self._run("send-keys", "-t", target, "-l", "--", tmux_arg(typed[i:i + SEND_CHUNK]))
             deadline = time.monotonic() + verify_timeout
             while self._run("capture-pane", "-p", "-t", target).stdout == before:
                 if time.monotonic() >= deadline:
@@ -404,6 +414,26 @@ class SessionHost:
                 time.sleep(0.03)
         if submit:
             self._run("send-keys", "-t", target, "Enter")
+
+    def shell_of(self, name: str) -> str | None:
+        """The interactive shell (a name in :data:`SHELLS`) that session ``name`` runs, or None: its
+        pane's first process is one (a plain-shell Mayor, whatever it runs in the foreground), or its
+        foreground process is one (tmux ``pane_current_command``). Text typed into a shell runs as a
+        command, so nudges never type into one. None for a dead pane. Raises NotFound for no session.
+        """
+        info = self._need(name)
+        if not info.alive:
+            return None
+        try:
+            current = self._run("display-message", "-p", "-t", self._target(name),
+                                "#{pane_current_command}").stdout.strip()
+        except _ServerDown as exc:
+            raise NotFound(f"no session {name!r}: the tmux server stopped") from exc
+        for candidate in (_comm(info.pid), current):
+            shell = Path(candidate.lstrip("-")).name
+            if shell in SHELLS:
+                return shell
+        return None
 
     def send_keys(self, name: str, *keys: str) -> None:
         """Send tmux key names (``Enter``, ``C-c``, ``Escape``, ``Up``, ``M-x``...) to the session.
@@ -491,6 +521,18 @@ class SessionHost:
     def socket_path(self) -> Path:
         """The socket file: ``$TMUX_TMPDIR`` (default ``/tmp``) ``/tmux-UID/SOCKET``, as tmux(1) places it."""
         return Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / self.socket
+
+
+def _comm(pid: int) -> str:
+    """The process name of ``pid`` (``/proc/PID/comm``, else ``ps``); "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text(errors="replace").strip()
+    except OSError:
+        if Path("/proc/self/comm").exists():
+            return ""
+    out = subprocess.run(["ps", "-o", "comm=", "-p", str(pid)], capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL)
+    return out.stdout.strip()
 
 
 def _tag(name: str, socket: str, instance: str) -> tuple[bytes, ...]:

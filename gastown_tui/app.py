@@ -434,12 +434,13 @@ class CockpitApp(App):
         self.run_blocking("run formula", job, lambda what: self.notify(what, title=f"poured {run.formula}"))
 
     def nudge(self, session: str, text: str) -> None:
-        """Type ``text`` into ``session`` and submit it (verified, :func:`core.nudge.nudge`)."""
+        """Type ``text`` into ``session`` and submit it (verified, :func:`core.nudge.nudge`: never into
+        a shell, only onto an empty input line); the toast says what was done."""
         from core import nudge
 
         self.run_blocking("nudge", lambda: nudge.nudge(self.town, session, text, sender=self._actor(),
                                                        host=self.host),
-                          lambda _r: self.notify(f"{session}: {text[:60]}", title="nudged"))
+                          lambda r: self.notify(r.summary(), title="nudge", markup=False))
 
     def nuke(self, rig: str, name: str) -> None:
         """Nuke polecat ``rig``/``name`` (uncommitted work saved as a checkpoint first)."""

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
 from core.errors import GtError
+from core.plaintext import one_line, strip_controls
 from gastown_tui import __version__
+from gastown_tui.clikit import plain_output
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -173,23 +175,65 @@ def completion(shell: str) -> None:
     click.echo(comp.source())
 
 
+def undecodable_argument(args: Sequence[str]) -> str | None:
+    """The refusal line for the first of ``args`` that is not valid UTF-8, or None when all are.
+
+    Python hands such an argument over with its bad bytes as lone surrogates (``surrogateescape``,
+    PEP 383); no name, title or text may hold them (SQLite, git and JSON would all fail on them).
+    """
+    for i, arg in enumerate(args, 1):
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            return (f"argument {i} ({strip_controls(arg)[:60]!r}) is not valid UTF-8: pass names and "
+                    "text as UTF-8")
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``gt`` console script. Exits 0 on success, 2 on bad input or refusal."""
+    """Entry point of the ``gt`` console script. Exits 0 on success, 2 on bad input or refusal.
+
+    Everything a command prints goes through :func:`gastown_tui.clikit.plain_output` (escape
+    sequences and controls removed). An argument that is not valid UTF-8 is refused (exit 2) before
+    any command runs; a path the system refuses (an OSError naming a file) is one line and exit 2.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    with plain_output():
+        sys.exit(_run(args))
+
+
+def _run(args: list[str]) -> int:
+    """Run ``gt ARGS``; the exit status (errors printed as one line on stderr)."""
+    bad = undecodable_argument(args)
+    if bad is not None:
+        click.echo(f"gt: {bad}", err=True)
+        return 2
     try:
-        rc = cli.main(args=argv, prog_name="gt", standalone_mode=False)
+        rc = cli.main(args=args, prog_name="gt", standalone_mode=False)
     except GtError as exc:
-        click.echo(f"gt: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        # a refusal (exit 2) is one line even when it quotes input holding newlines; an error of
+        # another status may carry lines of evidence (AgentStartError: the agent's last screen)
+        click.echo(f"gt: {one_line(str(exc)) if exc.exit_code == 2 else exc}", err=True)
+        return exc.exit_code
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    except click.UsageError as exc:  # one line, as every refusal: what is wrong and where the help is
+        where = exc.ctx.command_path if exc.ctx is not None else "gt"
+        click.echo(f"gt: {one_line(exc.format_message())} (see '{where} --help')", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.Abort:
         click.echo("gt: aborted", err=True)
-        sys.exit(130)
+        return 130
     except BrokenPipeError:
-        sys.exit(0)
+        return 0
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a path given on the command line the system refuses (too long, a directory, no permission)
+        click.echo(f"gt: cannot use {strip_controls(str(exc.filename))[:200]!r}: {exc.strerror or exc}: "
+                   "give another path", err=True)
+        return 2
     except Exception as exc:  # a corrupt page met after the open: one line, not a traceback
         from core.db import explain
 
@@ -197,8 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         if lost is None:
             raise
         click.echo(f"gt: {lost}", err=True)
-        sys.exit(lost.exit_code)
-    sys.exit(rc if isinstance(rc, int) else 0)
+        return lost.exit_code
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

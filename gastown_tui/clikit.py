@@ -1,18 +1,141 @@
-"""Shared plumbing of the ``gt`` commands: finding the town, printing tables and JSON.
+"""Shared plumbing of the ``gt`` commands: finding the town, printing tables and JSON, and the one
+boundary all their output crosses.
+
+Output boundary (DESIGN section 7: agent text is printed without control sequences): :func:`plain_output`,
+entered by :func:`gastown_tui.cli.main` around every command, puts a :class:`PlainTextWriter` in
+front of stdout and stderr, so whatever a command prints (``click.echo``, ``print``, a table, an error
+line) reaches the terminal through :func:`core.plaintext.strip_controls`: a bead title holding
+``ESC ]0;...BEL``, ``ESC [2J`` or an OSC 52 clipboard write prints as its visible text only. JSON
+output needs nothing more: ``json.dumps`` writes every control character as a ``\\u`` escape
+(``ensure_ascii``), so it stays lossless. The two commands that draw a terminal on purpose say so:
+:func:`own_terminal` (the sim agent in its tmux pane) and :func:`echo_with_colours` (``gt peek --ansi``).
 
 Kept free of textual, pyte and rich so ``gt`` starts fast inside agent sessions.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from core.town import Town, find_town
+from core.plaintext import one_line, strip_controls
+
+if TYPE_CHECKING:
+    from core.town import Town
+
+
+class PlainTextWriter(io.TextIOBase):
+    """A text stream that writes to ``raw`` what :func:`core.plaintext.strip_controls` leaves of
+    each write (chunk by chunk: a sequence split over two writes loses its ESC all the same).
+
+    raw: the real stream (``sys.stdout``/``sys.stderr``). Encoding, errors, ``isatty`` and
+    ``fileno`` are the raw stream's, so click treats it as that stream. Writing bytes raises TypeError.
+    """
+
+    def __init__(self, raw: IO[str]) -> None:
+        super().__init__()
+        self.raw = raw
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.raw, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.raw, "errors", None)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        """Write ``text`` stripped of escape sequences and controls; returns ``len(text)``."""
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.raw.write(strip_controls(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+
+@contextmanager
+def plain_output() -> Iterator[None]:
+    """Within the block, ``sys.stdout`` and ``sys.stderr`` are :class:`PlainTextWriter` s over the
+    streams they were (see the module docstring); restored on exit."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = (s if s is None or isinstance(s, PlainTextWriter) else PlainTextWriter(s)
+                              for s in saved)
+    try:
+        yield
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+        sys.stdout, sys.stderr = saved
+
+
+def _raw(stream: Any) -> Any:
+    return stream.raw if isinstance(stream, PlainTextWriter) else stream
+
+
+def own_terminal() -> None:
+    """Take the real stdout and stderr back for the rest of this process: for a command that is a
+    terminal program drawing its own screen in its own tmux pane (``gt agent sim``, which shows bold
+    text and its steps' output as any agent CLI does; tmux interprets it, and whoever shows that pane
+    strips it again)."""
+    sys.stdout, sys.stderr = _raw(sys.stdout), _raw(sys.stderr)
+
+
+def echo_with_colours(text: str) -> None:
+    """Print ``text`` (a screen capture) on stdout with its SGR colour sequences kept and every other
+    escape sequence and control removed (``strip_controls(keep_sgr=True)``)."""
+    out = _raw(sys.stdout)
+    out.write(strip_controls(text, keep_sgr=True) + "\n")
+    out.flush()
+
+
+#: Largest count a ``--limit``-like option takes (more means "all" anyway; SQLite's 64-bit INTEGER takes it).
+MAX_COUNT = 10**9
+#: Longest duration a seconds option takes (about three years; well within what sleeps and waits accept).
+MAX_SECONDS = 1e8
+
+
+def count_type(min: int = 0) -> click.IntRange:
+    """The type of a count option (``--limit``, ``--last``): an integer from ``min`` to :data:`MAX_COUNT`;
+    anything else is a usage error (exit 2) naming the option, never an overflow deeper down."""
+    return click.IntRange(min, MAX_COUNT)
+
+
+class Seconds(click.FloatRange):
+    """A duration in seconds: a finite number from ``min`` to :data:`MAX_SECONDS` (``nan`` and ``inf``
+    are refused: a wait on them would never end). A bad value is a usage error (exit 2)."""
+
+    name = "seconds"
+
+    def __init__(self, min: float = 0.0) -> None:
+        super().__init__(min, MAX_SECONDS)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return rv
 
 
 def town_from(ctx: click.Context) -> Town:
@@ -20,14 +143,13 @@ def town_from(ctx: click.Context) -> Town:
 
     Raises NotATown (exit 2) with how to make one.
     """
+    from core.town import find_town  # tomlkit: not for gt --help
+
     root = ctx.find_root()
     obj = root.ensure_object(dict)
     if "town" not in obj:
         obj["town"] = find_town(obj.get("town_path"))
     return obj["town"]
-
-
-pass_town = click.make_pass_decorator(Town, ensure=False)
 
 
 def json_option(func: Any) -> Any:
@@ -36,13 +158,17 @@ def json_option(func: Any) -> Any:
 
 
 def emit_json(value: Any) -> None:
-    """Print ``value`` as indented JSON on stdout."""
+    """Print ``value`` as indented JSON on stdout. ``ensure_ascii`` (json's default) writes every
+    control character and non-ASCII character as a ``\\u`` escape: nothing raw reaches the
+    terminal and the text stays lossless."""
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "(none)") -> None:
-    """Print rows as a plain aligned text table (no colour, safe to pipe)."""
-    rows = [["" if c is None else str(c) for c in row] for row in rows]
+    """Print rows as a plain aligned text table (no colour, safe to pipe). A cell is one line: its
+    escape sequences and controls are removed and its tabs and newlines become spaces, so a title
+    cannot draw rows of its own."""
+    rows = [["" if c is None else one_line(str(c)) for c in row] for row in rows]
     if not rows:
         click.echo(empty)
         return
@@ -54,6 +180,12 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: st
     click.echo(line.rstrip())
     for row in rows:
         click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+def clip(text: str, width: int) -> str:
+    """The first ``width`` characters of agent text as a table shows it (:func:`core.plaintext.one_line`
+    first, so escape sequences do not use up the width)."""
+    return one_line(text)[:width]
 
 
 def fail(message: str, code: int = 2) -> None:

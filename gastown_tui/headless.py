@@ -15,7 +15,9 @@ out run leaves its remaining beads queued: ``run --convoy ID`` again (after fixi
 
 Progress: one line per feed event (``core.feed.format_event``) when stdout is not a terminal; on a
 terminal, a rich live display (the beads with their state, polecat and MR, and a progress bar) with
-the event lines printed above it. rich is imported only then.
+the event lines printed above it. rich is imported only then. Event lines, titles and failure
+reasons are agent text: both displays print them through :func:`core.plaintext.strip_controls`
+(the rich one as ``Text``, never markup), so a title cannot move the cursor or clear the screen.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from core.engine import Engine, EngineRunning, engine_pid
 from core.errors import GtError, NotFound
 from core.events import Event
 from core.molecules import MoleculePlan
+from core.plaintext import one_line, strip_controls
 from core.town import Town
 
 EXIT_LANDED = 0
@@ -286,7 +289,7 @@ class _PlainDisplay(_Display):
         self.out = out
 
     def line(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self.out.write(strip_controls(text) + "\n")
         self.out.flush()
 
     def start(self, headline: str) -> None:
@@ -316,6 +319,7 @@ class _RichDisplay(_Display):
     def _render(self) -> Any:
         from rich.console import Group
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
         for col in ("bead", "status", "polecat", "merge", "title"):
@@ -325,17 +329,18 @@ class _RichDisplay(_Display):
             merge = f"{t.mr} {t.mr_status}" if t.mr else ""
             if t.mr_status in ("failed", "conflict"):
                 style = "red"
-            table.add_row(t.id, t.status, (t.polecat or "").split("/")[-1], merge, t.title, style=style)
+            table.add_row(*(Text(one_line(cell)) for cell in (t.id, t.status, (t.polecat or "").split("/")[-1],
+                                                               merge, t.title)), style=style)
         return Group(table, self.bar)
 
     def start(self, headline: str) -> None:
         self.line(headline)
 
     def line(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self.console.print(strip_controls(text), markup=False, highlight=False)
 
     def event(self, ev: Event) -> None:
-        self.console.print(feed.format_event(ev), markup=False,
+        self.console.print(strip_controls(feed.format_event(ev)), markup=False, highlight=False,
                            style="red" if ev.type in feed.PROBLEM_TYPES else None)
 
     def progress(self, convoy: Convoy) -> None:

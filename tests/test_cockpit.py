@@ -171,7 +171,9 @@ async def test_attach_to_the_mayor_shell_type_gt_status_and_leave(sim_town: Town
 
 
 @run_async
-async def test_nudge_types_into_the_selected_session(sim_town: Town) -> None:
+async def test_a_nudge_to_the_shell_mayor_is_sent_as_mail(sim_town: Town) -> None:
+    """Issue 15 item 6: the selected session is a sim town's Mayor, the user's shell: the nudge is
+    never typed (its command never runs) but sent as Mayor mail, and the toast says so."""
     app = cockpit(sim_town)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
@@ -179,12 +181,13 @@ async def test_nudge_types_into_the_selected_session(sim_town: Town) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, NudgeModal))
         await pilot.press(*"echo", "space", *"nudged", "minus", *"ok", "enter")
         await wait_until(pilot, lambda: not isinstance(app.screen, NudgeModal))
-        await wait_until(pilot, lambda: sum("nudged-ok" in line for line in
-                                            app.main.query_one(SessionPane).terminal.screen_text()) >= 2,
-                         what="the nudge typed and run")
+        await wait_until(pilot, lambda: any(m.body == "echo nudged-ok" for m in mail.inbox(sim_town, "mayor/")),
+                         what="the nudge sent as Mayor mail")
+        await wait_until(pilot, lambda: any("sent as mail" in t for t in toasts(app)), what="the toast saying so")
+        assert not any("nudged-ok" in line for line in app.main.query_one(SessionPane).terminal.screen_text())
         db = connect(sim_town.db_path)
         try:
-            assert any(e.payload.get("session") == "mayor" or "mayor" in str(e.payload)
+            assert any(e.payload.get("session") == "mayor" and e.payload.get("mailed")
                        for e in events.query(db, types=("nudge",)))
         finally:
             db.conn.close()

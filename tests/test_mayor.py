@@ -96,3 +96,38 @@ def test_bad_agents_leave_nothing_running(host, town):
     assert host.list() == []
     with pytest.raises(NotFound, match="not running"):
         mayor.attach_argv(town, session_host=host)
+
+
+def test_a_nudge_never_types_into_a_shell_mayor(host, town, run_gt, tmp_path):
+    """Issue 15 item 6: a sim town's Mayor is the user's shell; a nudge to it becomes Mayor mail,
+    whatever the shell runs in the foreground, and the "You have mail" nudge is dropped."""
+    from core import mail, nudge
+    from core.beads.store import BeadStore
+
+    runtimes.set_default_agent(town, "sim")
+    mayor.start(town, session_host=host)
+    assert host.wait_for_text("mayor", "Gas Town Mayor shell")
+    marker = tmp_path / "pwned"
+    command = f"touch {marker}"
+    res = run_gt("--town", str(town.root), "nudge", "mayor", command)
+    assert res.returncode == 0, res.stderr
+    assert "is a shell" in res.stdout and "sent as mail" in res.stdout
+    res = run_gt("--town", str(town.root), "nudge", "mayor/", command, "--mode", "queue", "--json")
+    assert res.returncode == 0, res.stderr
+    assert '"mailed": "hq-' in res.stdout and '"delivered": false' in res.stdout
+    host.send_text("mayor", "sleep 30")  # the user runs something: the pane is still their shell
+    assert host.wait_for_text("mayor", "sleep 30")
+    res = run_gt("--town", str(town.root), "nudge", "mayor", command, "--mode", "wait-idle", "--timeout", "1")
+    assert res.returncode == 0 and "sent as mail" in res.stdout, (res.stdout, res.stderr)
+    mail.send(town, "mayor/", "Build broke", "see the log", sender="demo/polecats/nux")
+    with BeadStore(town) as store:
+        assert nudge.deliver_pending(town, host, store.db) == []
+        (row,) = store.db.execute("SELECT status, reason FROM nudge_queue WHERE kind = 'mail'").fetchall()
+        assert row[0] == "dropped" and "shell" in row[1]
+    host.send_keys("mayor", "C-c")
+    host.send_text("mayor", "echo probe-$((6*7))")  # the shell reads its input in order
+    assert host.wait_for_text("mayor", "probe-42", timeout=15)
+    screen = host.capture("mayor", lines=500)
+    assert not marker.exists() and "touch" not in screen and "You have mail" not in screen
+    bodies = [m.body for m in mail.inbox(town, "mayor/") if m.subject.startswith("Nudge from")]
+    assert bodies == [command] * 3

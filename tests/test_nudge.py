@@ -121,3 +121,79 @@ def test_broadcast_reaches_every_working_polecat(fast_town, demo_rig, run_gt) ->
         assert host.wait_for_text(p.session, "status report please", timeout=10)
     res = run_gt("broadcast", "", cwd=fast_town.root)
     assert res.returncode == 2
+
+
+# -- issue 15 item 6: text typed into sessions never runs ------------------------------------------
+
+def test_control_characters_in_a_broadcast_do_not_interrupt_a_running_step(fast_town, demo_rig, run_gt,
+                                                                          tmp_path) -> None:
+    marker = tmp_path / "survived.txt"
+    p = _slung(run_gt, fast_town, "Sleeps", SH.format(f"sleep 4\necho survived > {marker}"))
+    host = SessionHost(fast_town)
+    wait_for(lambda: host.exists(p.session) and "step 1/1: sleep 4" in host.capture(p.session), timeout=30)
+    pid = host.pid(p.session)
+    # Ctrl-C, Ctrl-D, ESC and an escape sequence around a word: only the word is typed
+    res = run_gt("broadcast", "\x03\x04status?\x1b[2J\x03", "--json", cwd=fast_town.root)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["delivered"] == [p.session]
+    with BeadStore(fast_town) as store:
+        (ev,) = [e for e in events.query(store.db, types=("nudge",)) if e.payload["session"] == p.session]
+        assert ev.payload["text"] == "status?" and ev.payload["mode"] == "broadcast"
+    # nothing but control characters: refused before anything is typed
+    res = run_gt("broadcast", "\x03", cwd=fast_town.root)
+    assert res.returncode == 2 and "only control characters" in res.stderr and res.stderr.count("\n") == 1
+    res = run_gt("nudge", p.session, "\x04\x1b", cwd=fast_town.root)
+    assert res.returncode == 2 and "only control characters" in res.stderr
+    wait_for(marker.exists, timeout=30)  # the step slept to its end: no SIGINT reached it
+    assert marker.read_text().strip() == "survived"
+    assert host.pid(p.session) == pid
+
+
+def test_a_half_typed_line_is_never_completed_by_a_nudge(fast_town, demo_rig, run_gt) -> None:
+    p = _slung(run_gt, fast_town, "Idles")
+    session = _idle(fast_town, p)
+    host = SessionHost(fast_town)
+    host.send_text(session, "rm -rf half", submit=False)  # someone typing at the agent's prompt
+    assert host.wait_for_text(session, "❯ rm -rf half", timeout=15)
+    res = run_gt("nudge", session, "hello", "--json", cwd=fast_town.root)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["delivered"] is False and out["queued"] and "unsent text" in out["reason"]
+    mail.send(fast_town, p.address, "Review this", "please", sender="mayor/")
+    with BeadStore(fast_town) as store:
+        assert nudge.is_idle(fast_town, host, store.db, session)  # idle, yet its line is not empty
+        assert nudge.unsent_text(fast_town, host, store.db, session) == "rm -rf half"
+        assert nudge.deliver_pending(fast_town, host, store.db) == []
+        assert len(nudge.pending(store.db, session)) == 2
+    res = run_gt("nudge", session, "again", "--mode", "wait-idle", "--timeout", "1", cwd=fast_town.root)
+    assert res.returncode == 0 and "queued" in res.stdout and "unsent text" in res.stdout
+    assert "got 'rm -rf half" not in host.capture(session, lines=200)
+    host.send_keys(session, "C-u")  # the typist clears the line: the queue may type again
+    with BeadStore(fast_town) as store:
+        wait_for(lambda: nudge.unsent_text(fast_town, host, store.db, session) is None, timeout=15)
+        first = nudge.pending(store.db, session)[0]
+        assert nudge.deliver_pending(fast_town, host, store.db) == [first["id"]]
+    assert host.wait_for_text(session, "got 'hello'", timeout=15)
+    assert "half" not in "".join(ln for ln in host.capture(session, lines=200).splitlines() if "got '" in ln)
+
+
+def test_input_line_reads_the_prompt_line_only() -> None:
+    assert nudge.input_line("banner\n❯ ", "❯ ") == ""
+    assert nudge.input_line("banner\n❯ half typed", "❯ ") == "half typed"
+    assert nudge.input_line("working...\n", "❯ ") is None
+    # an input box: borders around it, a footer below it
+    box = "╭────────╮\n│ > fix it │\n╰────────╯\n  ? for shortcuts"
+    assert nudge.input_line(box, "> ") == "fix it"
+    # a faint placeholder and the inverse cursor cell are not typed text
+    placeholder = "│ > \x1b[7mT\x1b[27m\x1b[2mry \"fix lint\"\x1b[22m │\n"
+    assert nudge.input_line(placeholder, "> ") == ""
+    assert nudge.input_line("│ > ab\x1b[7m \x1b[0m │", "> ") == "ab"
+    assert nudge.input_line("\x1b[38;5;2m❯ \x1b[39mx", "❯ ") == "x"
+    assert nudge.input_line("❯ x", "") is None
+
+
+def test_nudge_text_is_one_line_of_text() -> None:
+    assert nudge.nudge_text("a\tb\nc\x03\x1b]0;t\x07d") == "a b cd"
+    for bad in ("", "  ", "\x03", "\x1b[2J\x04"):
+        with pytest.raises(GtError):
+            nudge.nudge_text(bad)

@@ -342,3 +342,30 @@ def test_a_kill_for_one_start_of_a_session_never_stops_the_next_start_of_that_na
     assert host.is_alive("rig1-again") and host.info("rig1-again").instance == second.instance
     host.kill("rig1-again", instance=second.instance)
     assert not host.exists("rig1-again")
+
+
+def test_send_text_types_text_never_keys(host, tmp_path):
+    """Issue 15 item 6: Ctrl-C, Ctrl-D, ESC and escape sequences in typed text are removed, a newline
+    does not submit half of it, and a text of controls only is refused (the running program lives)."""
+    host.start("rig1-keys", ECHO_AGENT, cwd=tmp_path)
+    assert host.wait_for_text("rig1-keys", "> ")
+    host.send_text("rig1-keys", "a\x03b\x04c\x1b[2J\x1b]0;t\x07d\x00e\nf\tg")
+    assert host.wait_for_text("rig1-keys", "got: abcde f g")
+    assert host.is_alive("rig1-keys")
+    host.start("rig1-sleep", ["sh", "-c", "sleep 30; echo slept"], cwd=tmp_path)
+    for keys in ("\x03", "\x04\x1b", "\x1b[A\x1b[2J"):
+        with pytest.raises(GtError, match="only control characters"):
+            host.send_text("rig1-sleep", keys)
+    assert host.is_alive("rig1-sleep")
+
+
+def test_shell_of_tells_a_shell_pane_from_an_agent(host, tmp_path):
+    host.start("rig1-agent", ECHO_AGENT, cwd=tmp_path)
+    host.start("rig1-shell", ["bash", "--norc", "-i"], cwd=tmp_path)
+    assert host.wait_for_text("rig1-agent", "> ")
+    assert wait(lambda: host.shell_of("rig1-shell") == "bash")
+    host.send_text("rig1-shell", f"exec {PY} -c 'import time; time.sleep(30)'")  # no shell left in the pane
+    assert wait(lambda: host.shell_of("rig1-shell") is None)
+    assert host.shell_of("rig1-agent") is None
+    with pytest.raises(NotFound):
+        host.shell_of("rig1-none")

@@ -154,6 +154,9 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
         except json.JSONDecodeError as exc:
             raise GtError(f"metadata is not valid JSON ({exc.msg} at column {exc.colno}): "
                           "give a JSON object such as '{\"k\": 1}'") from None
+        except (ValueError, RecursionError):  # a number of over 4300 digits, nesting deeper than Python's stack
+            raise GtError("metadata is not usable JSON (a number too long or nesting too deep): "
+                          "give a JSON object such as '{\"k\": 1}'") from None
     if not isinstance(value, dict):
         raise GtError("metadata must be a JSON object: give something like '{\"k\": 1}'")
     return value

@@ -178,6 +178,9 @@ def check_label(label: str) -> str:
     return label
 
 
+#: Longest partial id :meth:`BeadStore.resolve` looks up (ids are a prefix, a hash and child numbers).
+MAX_PARTIAL_ID = 200
+
 class BeadStore:
     """The beads ledger of a town (or of any database file).
 
@@ -248,6 +251,8 @@ class BeadStore:
             raise NotFound("no bead id given: pass an id such as mp-a3f8")
         if self.exists(partial):
             return partial
+        if len(partial) > MAX_PARTIAL_ID:  # no id is that long (and SQLite refuses LIKE patterns over 50000 bytes)
+            raise NotFound(f"no bead matches {partial[:40]!r}...: list beads with 'gt bead list'")
         rows = self.db.execute("SELECT id FROM issues WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 11",
                                ["%-" + _like_escape(partial)]).fetchall()
         if not rows:

@@ -22,7 +22,7 @@ from core.beads.store import BeadStore, default_prefix
 from core.errors import GtError
 from core.rigs import load_rig
 from core.town import Town
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import count_type, emit_json, json_option, print_table, town_from
 
 
 def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
@@ -151,7 +151,7 @@ def _prefix_for(town: Town, rig: str | None, prefix: str | None) -> str | None:
 @click.option("-t", "--type", "issue_type", help="Issue type.")
 @click.option("--rig", help="Only beads with this rig's prefix.")
 @click.option("--prefix", help="Only beads with this id prefix.")
-@click.option("--limit", type=int, help="At most this many.")
+@click.option("--limit", type=count_type(), help="At most this many.")
 @json_option
 @click.pass_context
 def list_cmd(ctx: click.Context, statuses: tuple[str, ...], show_all: bool, labels: tuple[str, ...],
@@ -195,7 +195,7 @@ def _ready(ctx: click.Context, claim: bool, limit: int, sort: str, rig: str | No
 def _ready_options(func: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--claim", is_flag=True, help="Claim the first ready bead (compare-and-swap) and print it."),
-        click.option("-n", "--limit", type=int, default=10, show_default=True, help="At most this many (0: all)."),
+        click.option("-n", "--limit", type=count_type(), default=10, show_default=True, help="At most this many (0: all)."),
         click.option("--sort", default="priority", show_default=True,
                      help=f"{' | '.join(SORTS)}: priority (then oldest), oldest or newest first."),
         click.option("--rig", help="Only beads of this rig."),

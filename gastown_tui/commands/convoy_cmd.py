@@ -9,7 +9,7 @@ from core.actor import current_actor
 from core.beads import BeadStore
 from core.errors import GtError
 from core.town import Town
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import clip, emit_json, json_option, print_table, town_from
 
 
 def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
@@ -41,7 +41,7 @@ def _print(convoy: convoys.Convoy) -> None:
         click.echo(f"molecule: {convoy.metadata['molecule']} (formula {convoy.metadata.get('formula', '?')})")
     print_table(["bead", "status", "polecat", "mr", "title"],
                 [[t.id, t.status, t.polecat or t.assignee or "-",
-                  f"{t.mr} ({t.mr_status})" if t.mr else "-", t.title[:60]] for t in convoy.tracked],
+                  f"{t.mr} ({t.mr_status})" if t.mr else "-", clip(t.title, 60)] for t in convoy.tracked],
                 empty="(tracks no beads yet: gt convoy add ID BEAD...)")
 
 

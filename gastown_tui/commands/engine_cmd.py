@@ -19,12 +19,12 @@ from core.errors import GtError
 from core.events import Event
 from core.rigs import list_rigs
 from core.town import Town
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import Seconds, clip, count_type, emit_json, json_option, print_table, town_from
 
 
 @click.command()
 @click.option("--detach", is_flag=True, help="Run the engine in the background and return.")
-@click.option("--tick", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+@click.option("--tick", type=Seconds(min=0.05), default=1.0, show_default=True,
               help="Base timer of the engine loops, in seconds.")
 @click.pass_context
 def up(ctx: click.Context, detach: bool, tick: float) -> None:
@@ -63,7 +63,7 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
 
 
 @click.command()
-@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--timeout", type=Seconds(), default=60.0, show_default=True,
               help="Seconds to wait for the engine to exit.")
 @click.pass_context
 def down(ctx: click.Context, timeout: float) -> None:
@@ -123,7 +123,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"queued    {s['queue']} to sling, {s['merge_queue']} to merge")
     click.echo(f"escalations {s['escalations']} open")
     print_table(["convoy", "progress", "name"],
-                [[c["id"], f"{c['done']}/{c['total']}", c["name"][:60]] for c in s["convoys"]],
+                [[c["id"], f"{c['done']}/{c['total']}", clip(c["name"], 60)] for c in s["convoys"]],
                 empty="no open convoys")
 
 
@@ -131,7 +131,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen.")
 @click.option("--problems", is_flag=True, help="Only problems (stalled, zombie, escalation, merge failures...).")
 @click.option("--since", metavar="DURATION", help="Only events newer than this (e.g. 30s, 10m, 2h, 1d).")
-@click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--limit", "-n", type=count_type(1), default=50, show_default=True,
               help="How many recent events to print first.")
 @json_option
 @click.pass_context

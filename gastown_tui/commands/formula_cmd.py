@@ -12,7 +12,7 @@ from core.errors import GtError
 from core.formulas import CookedStep, Formula, FormulaLibrary, dependency_tree
 from core.rigs import Rig, load_rig, rig_for_path
 from core.town import Town
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import clip, emit_json, json_option, print_table, town_from
 
 
 def _rig(town: Town, name: str | None) -> Rig | None:
@@ -62,7 +62,7 @@ def formula_list(ctx: click.Context, rig_name: str | None, as_json: bool) -> Non
             note = "(shadowed) " + note
         elif r["unsupported"]:
             note += f" [{r['unsupported']} unsupported]"
-        table.append([r["name"], r["type"] or "?", r["origin"], note[:100]])
+        table.append([r["name"], r["type"] or "?", r["origin"], clip(note, 100)])
     print_table(["name", "type", "origin", "description"], table,
                 empty="No formulas: add NAME.formula.toml to .beads/formulas")
 
@@ -94,7 +94,7 @@ def formula_show(ctx: click.Context, name: str, rig_name: str | None, var_pairs:
         click.echo("\nVariables:")
         print_table(["name", "required", "default", "description"],
                     [[v.name, "yes" if v.required else "", "" if v.default is None else v.default,
-                      v.description[:70]] for v in declared.values()])
+                      clip(v.description, 70)] for v in declared.values()])
     if cooked is None:
         _show_template(parsed)
         _echo_notes(parsed.unsupported, [])

@@ -7,7 +7,7 @@ import click
 from core import mail
 from core.actor import current_actor
 from core.errors import GtError
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import clip, emit_json, json_option, print_table, town_from
 
 
 def _my_address(actor: str) -> str:
@@ -60,7 +60,7 @@ def mail_inbox(ctx: click.Context, address: str | None, include_read: bool, arch
         emit_json([m.as_dict() for m in msgs])
         return
     print_table(["id", "state", "from", "subject", "sent"],
-                [[m.id, "archived" if m.archived else "read" if m.read else "unread", m.sender, m.subject[:60],
+                [[m.id, "archived" if m.archived else "read" if m.read else "unread", m.sender, clip(m.subject, 60),
                   m.created_at[:19]] for m in msgs], empty=f"No mail for {addr}")
 
 

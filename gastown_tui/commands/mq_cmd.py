@@ -10,7 +10,7 @@ from core import mq
 from core.db import connect
 from core.gates import load_gates
 from core.rigs import list_rigs, load_rig
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import clip, count_type, emit_json, json_option, print_table, town_from
 
 
 @click.group("mq")
@@ -30,7 +30,7 @@ def _age(seconds: float) -> str:
 @click.option("--rig", "rig_name", help="Only this rig.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(mq.STATUSES),
               help="Only these statuses (repeatable). Default: all.")
-@click.option("--limit", default=50, show_default=True, help="Most rows shown.")
+@click.option("--limit", type=count_type(), default=50, show_default=True, help="Most rows shown.")
 @json_option
 @click.pass_context
 def mq_list(ctx: click.Context, rig_name: str | None, statuses: tuple[str, ...], limit: int, as_json: bool) -> None:
@@ -57,7 +57,7 @@ def mq_list(ctx: click.Context, rig_name: str | None, statuses: tuple[str, ...],
     now = time.time()
     print_table(["mr", "rig", "status", "pos", "pri", "age", "bead", "branch", "gate runs", "reason"],
                 [[m.id, m.rig, m.status, position.get(m.id, ""), f"P{m.priority}", _age(now - m.created_at),
-                  m.bead or "", m.branch, m.gate_runs, m.reason[:60]] for m in mrs],
+                  m.bead or "", m.branch, m.gate_runs, clip(m.reason, 60)] for m in mrs],
                 empty="The merge queue is empty: polecats submit with gt done")
 
 
@@ -84,7 +84,7 @@ def mq_reject(ctx: click.Context, mr_id: str, reason: str) -> None:
 
 @mq_group.command("stats")
 @click.option("--rig", "rig_name", help="Only this rig.")
-@click.option("--last", default=10, show_default=True, help="Recent batches shown.")
+@click.option("--last", type=count_type(), default=10, show_default=True, help="Recent batches shown.")
 @json_option
 @click.pass_context
 def mq_stats(ctx: click.Context, rig_name: str | None, last: int, as_json: bool) -> None:

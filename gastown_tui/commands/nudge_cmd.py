@@ -7,7 +7,7 @@ import click
 from core import escalation, nudge
 from core.actor import current_actor
 from core.beads.store import BeadStore
-from gastown_tui.clikit import emit_json, json_option, town_from
+from gastown_tui.clikit import Seconds, emit_json, json_option, town_from
 
 
 @click.command("nudge")
@@ -16,19 +16,21 @@ from gastown_tui.clikit import emit_json, json_option, town_from
 @click.option("--mode", type=click.Choice(nudge.MODES), default="immediate", show_default=True,
               help="immediate: type it now; wait-idle: when the agent shows its prompt; queue: the engine "
                    "types it at the agent's next idle.")
-@click.option("--timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+@click.option("--timeout", type=Seconds(), default=60.0, show_default=True,
               help="Seconds wait-idle waits before queueing the nudge instead.")
 @json_option
 @click.pass_context
 def nudge_cmd(ctx: click.Context, target: str, text: str, mode: str, timeout: float, as_json: bool) -> None:
-    """Type TEXT into TARGET's session (a session name, mayor, or <rig>/polecats/<name>)."""
+    """Type TEXT into TARGET's session (a session name, mayor, or <rig>/polecats/<name>).
+
+    Only text is typed (control characters are removed; a TEXT of nothing else is refused), never
+    into a shell (a sim town's Mayor is your shell: the nudge is sent as mail instead), and only onto
+    an empty input line (else it is queued until the line is empty)."""
     result = nudge.nudge(town_from(ctx), target, text, mode, sender=current_actor(), timeout=timeout)
     if as_json:
         emit_json(result.as_dict())
-    elif result.delivered:
-        click.echo(f"nudged {result.session}")
     else:
-        click.echo(f"queued for {result.session} (#{result.queued}): the engine types it at its next idle")
+        click.echo(result.summary())
 
 
 @click.command()
@@ -38,14 +40,17 @@ def nudge_cmd(ctx: click.Context, target: str, text: str, mode: str, timeout: fl
 def broadcast(ctx: click.Context, text: str, as_json: bool) -> None:
     """Nudge every working polecat with TEXT."""
     out = nudge.broadcast(town_from(ctx), text, sender=current_actor())
+    results = {s: r for s, r in out.items() if isinstance(r, nudge.NudgeResult)}
     if as_json:
-        emit_json({"delivered": [s for s, e in out.items() if e is None],
-                   "failed": {s: e for s, e in out.items() if e is not None}})
+        emit_json({"delivered": [s for s, r in results.items() if r.delivered],
+                   "queued": {s: r.queued for s, r in results.items() if r.queued is not None},
+                   "mailed": {s: r.mailed for s, r in results.items() if r.mailed is not None},
+                   "failed": {s: r for s, r in out.items() if isinstance(r, str)}})
         return
     if not out:
         click.echo("no working polecats to nudge")
-    for session, error in out.items():
-        click.echo(f"nudged {session}" if error is None else f"not delivered to {session}: {error}")
+    for session, r in out.items():
+        click.echo(r.summary() if isinstance(r, nudge.NudgeResult) else f"not delivered to {session}: {r}")
 
 
 @click.command()

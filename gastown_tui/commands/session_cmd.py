@@ -7,7 +7,7 @@ import time
 
 import click
 
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import echo_with_colours, emit_json, json_option, own_terminal, print_table, town_from
 
 
 @click.command()
@@ -38,8 +38,10 @@ def peek(ctx: click.Context, name: str | None, lines: int | None, ansi: bool, as
     text = host.capture(name, ansi=ansi, lines=lines)
     if as_json:
         emit_json({"name": name, "screen": text, "last_activity": host.last_activity(name)})
-        return
-    click.echo(text)
+    elif ansi:
+        echo_with_colours(text)
+    else:
+        click.echo(text)
 
 
 @click.group()
@@ -54,6 +56,7 @@ def agent() -> None:
 def agent_sim(ctx: click.Context, prompt: str | None, bead_id: str | None) -> None:
     """The deterministic sim agent: runs the bead's ```sh blocks in the current worktree, commits,
     runs gt done, then waits at a prompt. PROMPT (the beacon) is shown, as an agent CLI would."""
+    own_terminal()  # its screen is its tmux pane's, as any agent CLI's is
     if prompt:
         click.echo(prompt)
     from core import sim

@@ -35,6 +35,8 @@ from tests.conftest import VENV_BIN
 SKIP = {("up",), ("down",), ("sling",), ("unsling",), ("done",), ("checkpoint",), ("install",), ("mayor",),
         ("agent",), ("peek",), ("nudge",), ("broadcast",), ("completion",), ("rig", "add"), ("formula", "run"),
         ("bead", "export")}
+#: Options left out: ``--help``, and ``gt feed --follow``, which prints new events until interrupted.
+NEVER_OPTIONS = {"help", "follow"}
 HOSTILE = ["\udcff\udcfe", "9" * 30, "-" + "9" * 25, "1e400", "inf", "nan", "-inf", "-1", "0", "", " ",
            "x" * 5000, "1" * 5000, "[" * 100000, '{"a":' * 50000, "[/]", "[@click=app.quit]x[/]",
            "\x1b]0;pwned\x07", "\x1b[2J", "\x9b", "\x03\x04", "../x", "-rf", "a;b", "$(id)", "99999999999999999999d",
@@ -75,7 +77,7 @@ def invocations(draw: st.DrawFn) -> list[str]:
     for param in cmd.params:
         if isinstance(param, click.Argument):
             argv += [draw(VALUE) for _ in range(1 if param.nargs == 1 else draw(st.integers(1, 2)))]
-    options = [p for p in cmd.params if isinstance(p, click.Option) and p.name != "help"]
+    options = [p for p in cmd.params if isinstance(p, click.Option) and p.name not in NEVER_OPTIONS]
     for opt in draw(st.lists(st.sampled_from(options), max_size=3, unique_by=lambda o: o.name)) if options else []:
         name = opt.opts[-1]
         argv += [name] if opt.is_flag else [name, draw(VALUE)]

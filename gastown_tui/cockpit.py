@@ -10,6 +10,7 @@ import click
 
 from core.errors import GtError
 from gastown_tui import __version__
+from gastown_tui.clikit import Seconds
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -62,7 +63,7 @@ def run_headless(town_path: str | None) -> None:
 @click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE", help="A formula variable (repeatable).")
 @click.option("--rig", "rig_name", metavar="RIG", help="Rig that works the steps (and a convoy's town-level beads).")
 @click.option("--agent", metavar="PRESET", help="Agent preset for every bead (e.g. sim).")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Give up after this long (exit 124).")
+@click.option("--timeout", type=Seconds(min=0.001), metavar="SECONDS", help="Give up after this long (exit 124).")
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the JSON summary of the run here.")
 @click.option("--tick", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
@@ -97,7 +98,7 @@ def run_cmd(ctx: click.Context, convoy_id: str | None, formula_name: str | None,
 @click.option("--agents", type=int, default=3, show_default=True, help="Polecats working at once (1-8).")
 @click.option("--agent", default="sim", show_default=True, metavar="PRESET",
               help="Agent preset of the polecats (sim, or a real CLI such as claude).")
-@click.option("--timeout", type=click.FloatRange(min=1), default=300, show_default=True,
+@click.option("--timeout", type=Seconds(min=1), default=300, show_default=True,
               help="Give up after this many seconds (headless; exit 124).")
 @click.option("--no-ui", "no_ui", is_flag=True, help="Run headless even on a terminal (as without one).")
 @click.pass_context

@@ -185,3 +185,13 @@ def test_state_digest_sees_a_change(fuzz_town: Town) -> None:
     assert code == 0, err
     assert state(fuzz_town) != before
     assert Path(fuzz_town.db_path).exists()
+
+
+@pytest.mark.parametrize("args", [["--no-ui", "run", "--convoy", "hq-cv-x", "--timeout", "nan"],
+                                  ["demo", "--no-ui", "--timeout", "inf"]])
+def test_the_cockpit_refuses_a_timeout_that_never_ends(fuzz_town: Town, gt_env: dict[str, str], args) -> None:
+    before = state(fuzz_town)
+    proc = subprocess.run([sys.executable, "-P", str(VENV_BIN / "gastown-tui"), *args], capture_output=True,
+                          text=True, env={**gt_env, "GT_TOWN": str(fuzz_town.root)}, cwd=fuzz_town.root, timeout=60)
+    assert proc.returncode == 2 and "--timeout" in proc.stderr, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and state(fuzz_town) == before

@@ -63,7 +63,7 @@ def run_headless(town_path: str | None) -> None:
 @click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE", help="A formula variable (repeatable).")
 @click.option("--rig", "rig_name", metavar="RIG", help="Rig that works the steps (and a convoy's town-level beads).")
 @click.option("--agent", metavar="PRESET", help="Agent preset for every bead (e.g. sim).")
-@click.option("--timeout", type=Seconds(min=0.001), metavar="SECONDS", help="Give up after this long (exit 124).")
+@click.option("--timeout", type=Seconds(), metavar="SECONDS", help="Give up after this long (exit 124).")
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="Write the JSON summary of the run here.")
 @click.option("--tick", type=click.FloatRange(min=0.05), default=1.0, show_default=True,

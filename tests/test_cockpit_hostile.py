@@ -244,7 +244,7 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         screen = "\n".join(screen_lines(app))
         for literal in ("Handle [/usr/local] prefix", "[@click=app.screenshot('note", "[@click=app.quit]Quit the co",
                         "[@click=app.simulate_key('q'", "Gas Town town [@click=app.quit]x  ·", "[bold unbalanced \\[x] [/] [",
-                        "slit [@click=app.suspend_process", "Escapes]0;pwned [2J]52;c;cHd"):
+                        "slit [@click=app.suspend_process", "Escapes  end"):
             assert literal in screen, f"{literal!r} not on screen:\n{screen}"
         assert "\x1b" not in screen and "\x9b" not in screen and "\x07" not in screen
         tree = main.query_one(AgentsTree)
@@ -252,7 +252,7 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         assert any(shown(texts["suspend"]) in label for label in labels)  # slit's state, as text
         feed = [line.text for line in main.query_one(Feed).lines]
         assert any("[@click=app.screenshot(" in line for line in feed)
-        assert any("Escapes]0;pwned" in line and "\x1b" not in line for line in feed)
+        assert any("Escapes  end" in line and "pwned" not in line for line in feed)  # whole sequences go
         assert_safe(app, victim)
 
         # click everything on the main screen

@@ -116,9 +116,10 @@ def cockpit(town: Town, **kwargs) -> CockpitApp:
 
 async def ready(pilot, app: CockpitApp, beads: int = 0) -> None:
     """Wait for the first snapshot (and ``beads`` ready beads) and the Mayor's terminal."""
+    # generous: on a loaded 2-core machine the Mayor's shell and its banner took over 20 s
     await wait_until(pilot, lambda: app.main.is_ready and app.snapshot and len(app.snapshot.ready) >= beads,
-                     what="the first snapshot")
-    await wait_until(pilot, lambda: screen_has(app, "gt config agent list"), what="the Mayor's banner")
+                     timeout=60, what="the first snapshot")
+    await wait_until(pilot, lambda: screen_has(app, "gt config agent list"), timeout=60, what="the Mayor's banner")
 
 
 @run_async

@@ -119,7 +119,22 @@ async def ready(pilot, app: CockpitApp, beads: int = 0) -> None:
     # generous: on a loaded 2-core machine the Mayor's shell and its banner took over 20 s
     await wait_until(pilot, lambda: app.main.is_ready and app.snapshot and len(app.snapshot.ready) >= beads,
                      timeout=60, what="the first snapshot")
-    await wait_until(pilot, lambda: screen_has(app, "gt config agent list"), timeout=60, what="the Mayor's banner")
+    try:
+        await wait_until(pilot, lambda: screen_has(app, "gt config agent list"), timeout=60, what="the Mayor's banner")
+    except AssertionError as exc:  # seen a few times in full runs on a loaded machine: say what was there
+        host = SessionHost(app.town)
+        pane = app.main.query_one(SessionPane)
+        raise AssertionError(
+            f"{exc}\nmayor session: {host.info(mayor.SESSION)}\ntmux capture:\n{_capture(host)}\n"
+            f"cockpit terminal: {pane.terminal.screen_text() if pane.terminal is not None else None}\n"
+            f"toasts: {[n.message for n in app._notifications]}") from exc
+
+
+def _capture(host: SessionHost) -> str:
+    try:
+        return host.capture(mayor.SESSION, lines=200)
+    except Exception as exc:  # noqa: BLE001 - a diagnostic: whatever tmux says
+        return f"({exc})"
 
 
 @run_async

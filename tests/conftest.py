@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,16 @@ def git(cwd: Path, *args: str) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def dump(db_path: Path) -> str:
+    """Every row and schema statement of the SQLite database at ``db_path`` (its SQL dump): what a
+    test compares to show nothing stored changed."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return "\n".join(conn.iterdump())
+    finally:
+        conn.close()
 
 
 def make_repo(path: Path, files: dict[str, str] | None = None, branch: str = "main") -> Path:

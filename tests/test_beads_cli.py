@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,17 +18,9 @@ from core.beads import sync as ledger_sync
 from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid
 from core.rigs import add_rig
 from core.town import Town
-from tests.conftest import FIXTURES, make_repo
+from tests.conftest import FIXTURES, dump, make_repo
 
 OFF = {"GT_LEDGER_SYNC": "off", "BD_ACTOR": "tester"}
-
-
-def dump(db_path: Path) -> str:
-    conn = sqlite3.connect(db_path)
-    try:
-        return "\n".join(conn.iterdump())
-    finally:
-        conn.close()
 
 
 @pytest.fixture

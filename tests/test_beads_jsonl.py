@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from hypothesis import strategies as st
 
 from core.beads import BeadStore, jsonl
 from core.errors import GtError
-from tests.conftest import FIXTURES as VENDORED
+from tests.conftest import FIXTURES as VENDORED, dump
 
 FIXTURES = VENDORED / "beads"
 SQLITE_ERA = FIXTURES / "sqlite-era-2026-01" / "issues.jsonl"
@@ -27,14 +26,6 @@ def records(path: Path) -> dict[str, dict]:
             obj = json.loads(line)
             out[obj["id"]] = obj
     return out
-
-
-def dump(db_path: Path) -> str:
-    conn = sqlite3.connect(db_path)
-    try:
-        return "\n".join(conn.iterdump())
-    finally:
-        conn.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from core.beads import BeadStore
 from core.beads.model import format_ts, now_ns
 from core.errors import Conflict, GtError, NotFound
 from core.events import query
+from tests.conftest import dump
 
 
 @pytest.fixture
@@ -19,14 +19,6 @@ def store(tmp_path: Path):
     s = BeadStore.open(tmp_path / "town.db")
     yield s
     s.disconnect()
-
-
-def dump(db_path: Path) -> str:
-    conn = sqlite3.connect(db_path)
-    try:
-        return "\n".join(conn.iterdump())
-    finally:
-        conn.close()
 
 
 def ready_ids(store: BeadStore, **kw) -> list[str]:

@@ -18,18 +18,8 @@ from pathlib import Path
 import pytest
 
 from core.gates import Gate, GateConfig, kill_leftover, run_gates
+from core.pidfile import pid_alive
 
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _wait(predicate, timeout: float = 15.0) -> bool:
@@ -87,7 +77,7 @@ def test_setsid_children_of_a_green_gate_are_killed_when_it_finishes(tmp_path: P
     seen = _pids(pids)
     assert len(seen) == 2
     assert "alive" not in Path(run.log_paths[1]).read_text(), "an escapee outlived its gate"
-    assert not any(_alive(p) for p in seen)
+    assert not any(pid_alive(p) for p in seen)
 
 
 def test_setsid_children_of_a_gate_that_times_out_are_killed(tmp_path: Path, pids: Path) -> None:
@@ -98,7 +88,7 @@ def test_setsid_children_of_a_gate_that_times_out_are_killed(tmp_path: Path, pid
     assert run.failed is not None and run.failed.timed_out
     seen = _pids(pids)
     assert len(seen) == 2
-    assert not any(_alive(p) for p in seen), "a setsid child outlived the gate's timeout"
+    assert not any(pid_alive(p) for p in seen), "a setsid child outlived the gate's timeout"
 
 
 def test_a_gate_orphaned_by_a_kill_9_of_its_caller_is_killed_with_its_escapees(tmp_path: Path, pids: Path) -> None:
@@ -124,10 +114,10 @@ def test_a_gate_orphaned_by_a_kill_9_of_its_caller_is_killed_with_its_escapees(t
         proc.wait(timeout=15)
         leader = int(pidfile.read_text())
         escapees = _pids(pids)
-        assert all(_alive(p) for p in [leader, *escapees]), "the gate and its children outlived the caller"
+        assert all(pid_alive(p) for p in [leader, *escapees]), "the gate and its children outlived the caller"
         assert all(_sid(p) != leader for p in escapees)  # setsid: out of the gate's session and group
         assert kill_leftover(pidfile, work)
-        assert _wait(lambda: not any(_alive(p) for p in [leader, *escapees]))
+        assert _wait(lambda: not any(pid_alive(p) for p in [leader, *escapees]))
         assert not pidfile.exists()
         assert not kill_leftover(pidfile, work)  # nothing left: nothing scanned, nothing killed
     finally:

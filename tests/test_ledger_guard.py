@@ -30,7 +30,7 @@ from core.db import connect
 from core.refinery import Refinery
 from core.rigs import add_rig
 from core.town import Town
-from tests.conftest import VENV_BIN, make_repo
+from tests.conftest import VENV_BIN, dump, make_repo
 from tests.conftest import git as sh_git
 
 NOW = {"GT_LEDGER_SYNC": "now", "BD_ACTOR": "tester"}
@@ -73,14 +73,6 @@ def committed_ledger(town: Town) -> bytes:
 
 def make_beads(gt, n: int) -> list[str]:
     return [json.loads(ok(gt("bead", "create", f"bead {i}", "--json")).stdout)["id"] for i in range(n)]
-
-
-def dump(db_path: Path) -> str:
-    conn = sqlite3.connect(db_path)
-    try:
-        return "\n".join(conn.iterdump())
-    finally:
-        conn.close()
 
 
 # ------------------------------------------------------------------ item 4: a lost database

@@ -18,6 +18,7 @@ import pytest
 from core import events, git, mq
 from core.config import edit_toml
 from core.db import connect
+from core.pidfile import pid_alive
 from core.refinery import Refinery
 from core.rigs import add_rig
 from tests.conftest import git as sh_git
@@ -372,21 +373,11 @@ def test_kill_9_of_the_refinery_mid_gate_then_a_new_refinery_finishes_the_batch(
     result = lab.step()
     assert result.merged == [m.id for m in mrs]
     deadline = _time.monotonic() + 5
-    while _alive(orphan) and _time.monotonic() < deadline:
+    while pid_alive(orphan) and _time.monotonic() < deadline:
         _time.sleep(0.05)
-    assert not _alive(orphan)
+    assert not pid_alive(orphan)
     assert [b.outcome for b in mq.batches(lab.db, "proj")] == ["green", "abandoned"]
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 ODD_RUNS_FLAKY_GATE = """\

@@ -3,7 +3,6 @@ timeouts that kill the whole process group."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import tomlkit
 
 from core.errors import ConfigError
 from core.gates import GateConfig, Gate, gate_env, load_gates, log_path, log_tail, run_gates
+from core.pidfile import pid_alive
 
 
 def _cfg(text: str):
@@ -94,20 +94,10 @@ def test_a_gate_that_times_out_fails_and_its_process_group_is_killed(tmp_path):
     assert "process group killed" in log_tail(result.log_path)
     child = int(pidfile.read_text())
     deadline = time.monotonic() + 5
-    while _alive(child) and time.monotonic() < deadline:
+    while pid_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child), "the gate's background child outlived the timeout"
+    assert not pid_alive(child), "the gate's background child outlived the timeout"
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def test_a_missing_executable_is_a_failed_gate_not_a_crash(tmp_path):

@@ -112,8 +112,9 @@ def verify(db: sqlite_utils.Database, town: Town) -> None:
             raise LedgerConflict(f"{path} has git conflict markers (line {line}): run 'gt bead import --merge' to "
                                  "merge both sides into the database, then finish the git merge; nothing was written")
     if seen is None:
-        if db.execute("SELECT 1 FROM issues LIMIT 1").fetchone() is None and ledger_bead_count(town):
-            raise DatabaseLost(f"{town.db_path} holds no beads but {path} holds {ledger_bead_count(town)}: "
+        count = ledger_bead_count(town) if db.execute("SELECT 1 FROM issues LIMIT 1").fetchone() is None else 0
+        if count:
+            raise DatabaseLost(f"{town.db_path} holds no beads but {path} holds {count}: "
                                f"{REBUILD_HINT}; nothing was written")
         return
     if data is None:

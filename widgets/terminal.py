@@ -59,6 +59,10 @@ from widgets.emulator import Emulator
 DETACH_KEY = "ctrl+right_square_bracket"
 #: Redraws per second at most, and the rate a stream is drawn at when redraws keep falling behind.
 MAX_FPS = 30
+#: Seconds after mounting when an autostart terminal starts its child even though no Resize arrived:
+#: Textual sends neither Resize nor Show to a widget first laid out by a scroll-only reflow
+#: (``Compositor.reflow_visible``), seen on a loaded machine as a blank Mayor pane that never started.
+AUTOSTART_FALLBACK_S = 2.0
 MIN_FPS = 10
 #: Bytes read from the pty per reader callback.
 READ_SIZE = 65536
@@ -298,17 +302,16 @@ class TerminalView(Widget, can_focus=True):
         """Every key but the detach chord belongs to the child while it runs (hides app bindings)."""
         return self._child is not None and key != DETACH_KEY
 
+    def on_mount(self) -> None:
+        """Autostart: the first Resize starts the child; if none came within AUTOSTART_FALLBACK_S
+        seconds, the child starts anyway at the size known then (a later Resize resizes it)."""
+        if self.autostart:
+            self.set_timer(AUTOSTART_FALLBACK_S, self._autostart)
+
     def on_resize(self, event: events.Resize) -> None:
         """Start the child on the first layout (autostart); later, resize the grid and the pty."""
         if self._child is None and self.autostart and not self._spawned:
-            self._spawned = True
-            try:
-                self.start()
-            except pexpect.ExceptionPexpect as error:
-                # Shown in the terminal and reported like an exit, so the cockpit carries on.
-                self.emulator.feed(f"gt: cannot run {self.argv[0]}: {error}\r\n".encode())
-                self._schedule_flush()
-                self.post_message(self.Exited(self, 127))
+            self._autostart()
             return
         lines, columns = self._grid_size()
         self.emulator.resize(lines, columns)
@@ -319,6 +322,23 @@ class TerminalView(Widget, can_focus=True):
                 pass  # the child is going away; the reader will notice
         self._strips.clear()
         self.refresh()
+
+    def _autostart(self) -> None:
+        """Start the child once (autostart); a command that cannot run is shown and posted as Exited."""
+        if self._spawned or not self.is_mounted:
+            return
+        self._spawned = True
+        if self.region:
+            # On the screen now. Textual sends no Show to a widget first laid out by a scroll-only
+            # reflow, so the Show event alone would leave the pty unread (a blank terminal).
+            self._shown = True
+        try:
+            self.start()
+        except pexpect.ExceptionPexpect as error:
+            # Shown in the terminal and reported like an exit, so the cockpit carries on.
+            self.emulator.feed(f"gt: cannot run {self.argv[0]}: {error}\r\n".encode())
+            self._schedule_flush()
+            self.post_message(self.Exited(self, 127))
 
     def on_show(self) -> None:
         """Visible again: resume reading and make the child redraw (SIGWINCH)."""

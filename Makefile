@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 AGENTS := agents/node_modules/.installed
 
-.PHONY: demo test stress bench setup agents clean
+.PHONY: demo test test-fast test-integration test-tui stress bench setup agents clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,17 @@ demo: $(STAMP)
 
 test: $(STAMP) $(AGENTS)
 	$(BIN)/python -m pytest -n 2 -q
+
+# One kind of test at a time (markers given by tests/conftest.py): in-process tests (about a minute),
+# tests with real processes (tmux, gt subprocesses, agent CLIs), and the cockpit under Pilot.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m 'unit and not stress'
+
+test-integration: $(STAMP) $(AGENTS)
+	$(BIN)/python -m pytest -n 2 -q -m 'integration and not stress'
+
+test-tui: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q -m 'tui and not stress'
 
 stress: $(STAMP) $(AGENTS)
 	$(BIN)/python -m pytest -q -m stress -p no:randomly

@@ -7,13 +7,11 @@ hold (the agents tree, the terminal's emulated screen, the tables), never on sle
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,33 +40,12 @@ from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.feed import Feed
 from widgets.sessionpane import SessionPane
+from tests.conftest import run_async, wait_until
 
 SIZE = (160, 50)
 SH = "```sh\n{}\n```\n"
 #: A step that prints a numbered line every 0.2 s for about a minute (a busy polecat).
 TICKS = SH.format("for i in $(seq 1 300); do echo tick-$i; sleep 0.2; done")
-
-
-def run_async(test):
-    """Run an ``async def`` test on a fresh asyncio loop (the suite has no asyncio pytest plugin)."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        asyncio.run(test(*args, **kwargs))
-
-    return wrapper
-
-
-async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 20.0, what: str = "condition"):
-    """Let the app run until ``predicate()`` is truthy (returned); fail with ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def screen_has(app: CockpitApp, text: str) -> bool:
@@ -127,6 +104,8 @@ async def ready(pilot, app: CockpitApp, beads: int = 0) -> None:
         raise AssertionError(
             f"{exc}\nmayor session: {host.info(mayor.SESSION)}\ntmux capture:\n{_capture(host)}\n"
             f"cockpit terminal: {pane.terminal.screen_text() if pane.terminal is not None else None}\n"
+            f"its size {pane.terminal.size if pane.terminal is not None else None}, running "
+            f"{pane.terminal.running if pane.terminal is not None else None}, pane session {pane.session}\n"
             f"toasts: {[n.message for n in app._notifications]}") from exc
 
 
@@ -161,7 +140,7 @@ async def test_sling_by_keyboard_multi_select_streams_the_polecat_terminal(sim_t
         pane = app.main.query_one(SessionPane)
         await wait_until(pilot, lambda: pane.session in {a.session for a in workers}, what="pane on a polecat")
         await wait_until(pilot, lambda: screen_has(app, "tick-3"), timeout=30, what="the polecat's output")
-        await wait_until(pilot, lambda: screen_has(app, "tick-8"), timeout=10, what="more output streaming")
+        await wait_until(pilot, lambda: screen_has(app, "tick-8"), timeout=30, what="more output streaming")
         tree = app.main.query_one(AgentsTree)
         labels = [str(n.label) for n in tree.root.children[1].children]
         assert any(a.name in lbl and "working" in lbl and a.bead in lbl for a in workers for lbl in labels)
@@ -177,7 +156,7 @@ async def test_attach_to_the_mayor_shell_type_gt_status_and_leave(sim_town: Town
         await pilot.press("enter")
         assert app.focused is pane.terminal
         await pilot.press(*"gt", "space", *"status", "enter")
-        await wait_until(pilot, lambda: screen_has(app, "escalations"), timeout=20, what="gt status output")
+        await wait_until(pilot, lambda: screen_has(app, "escalations"), timeout=30, what="gt status output")
         assert screen_has(app, "demo")  # the rig, listed by gt status
         await pilot.press("q")  # goes to the shell while attached, not to the cockpit
         assert app.is_running
@@ -231,7 +210,8 @@ async def test_nuke_asks_then_removes_the_polecat(sim_town: Town) -> None:
             assert polecats.get(db, "demo", key.split("/")[1]).state == "nuked"
         finally:
             db.conn.close()
-        assert app.main.query_one(SessionPane).session == "mayor"  # back on the Mayor
+        pane = app.main.query_one(SessionPane)
+        await wait_until(pilot, lambda: pane.session == "mayor", what="the pane back on the Mayor")
 
 
 @run_async
@@ -248,7 +228,7 @@ async def test_grid_shows_live_previews_of_every_session(sim_town: Town) -> None
         polecat_tile = next(t for t in tiles if t.session != "mayor")
         await wait_until(pilot, lambda: "tick-" in str(polecat_tile.render()), timeout=30, what="a live preview")
         seen = str(polecat_tile.render())
-        await wait_until(pilot, lambda: str(polecat_tile.render()) != seen, timeout=10, what="the preview refreshed")
+        await wait_until(pilot, lambda: str(polecat_tile.render()) != seen, timeout=30, what="the preview refreshed")
         await pilot.press("escape")
         assert app.screen is app.main
 
@@ -403,7 +383,7 @@ async def test_in_process_engine_merges_with_toasts_and_reopen_shows_the_same_ag
         agent = await wait_until(pilot, lambda: again.snapshot and again.snapshot.agent(key))
         assert agent.state == "working" and agent.bead == busy
         again.main.select_agent(key)
-        await wait_until(pilot, lambda: screen_has(again, "tick-"), timeout=20, what="its terminal after reopening")
+        await wait_until(pilot, lambda: screen_has(again, "tick-"), timeout=30, what="its terminal after reopening")
 
 
 def test_gastown_tui_refuses_a_directory_that_is_not_a_town(tmp_path: Path) -> None:

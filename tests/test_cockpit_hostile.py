@@ -37,7 +37,8 @@ from gastown_tui.screens.grid import GridScreen, PreviewTile
 from gastown_tui.screens.mail import MailScreen
 from gastown_tui.screens.problems import ProblemsScreen
 from tests.conftest import make_repo
-from tests.test_cockpit import run_async, toasts, wait_until
+from tests.conftest import run_async, wait_until
+from tests.test_cockpit import toasts
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList

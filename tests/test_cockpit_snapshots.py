@@ -2,8 +2,8 @@
 grid, the sling modal and the problems view, on a deterministic town. The same tests write each
 screen to ``screenshots/`` as SVG and PNG (cairosvg), for the README.
 
-Determinism: the town lives at a fixed path (``/tmp/gastown-snapshots/<test>/town``), bead, convoy and
-polecat names are fixed, every event time and transcript mtime is pinned relative to a frozen clock
+Determinism: the town lives in the test's own temporary folder (its path is never drawn), bead, convoy
+and polecat names are fixed, every event time and transcript mtime is pinned relative to a frozen clock
 (TZ=UTC), and the sessions run fixed ``printf`` scripts on the town's real tmux server (killed after).
 Refresh the snapshots with ``pytest tests/test_cockpit_snapshots.py --snapshot-update``.
 """
@@ -11,7 +11,6 @@ Refresh the snapshots with ``pytest tests/test_cockpit_snapshots.py --snapshot-u
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from rich.text import Text
 from core import mq, polecats
 from core.beads.store import BeadStore
 from core.config import edit_toml
-from core.db import connect, transaction
+from core.db import transaction
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town, install_town
@@ -38,7 +37,6 @@ from widgets.sessionpane import SessionPane
 
 SIZE = (160, 50)
 FROZEN = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
-ROOT = Path("/tmp/gastown-snapshots")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 MAYOR_SCRIPT = ('printf "Gas Town Mayor shell\\n\\n$ gt status\\nrigs      demo\\npolecats  nux working, '
                 'slit idle, ghost zombie\\nqueued    1 to merge\\n$ "; exec sleep 3600')
@@ -51,18 +49,16 @@ def session_script(lines: int) -> list[str]:
 
 
 @pytest.fixture
-def snap_town(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Town]:
+def snap_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Town]:
     """The fixed town: rig demo, beads, a convoy, polecats nux (working), slit (idle), ghost (zombie),
     jam (stalled), the Mayor, two MRs, pinned event times."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setenv("GT_LEDGER_SYNC", "off")
     monkeypatch.setenv("BD_ACTOR", "mayor")
-    base = ROOT / request.node.name
-    shutil.rmtree(base, ignore_errors=True)
+    base = tmp_path
     town, _ = install_town(base / "town")
     host = SessionHost(town)
-    host.kill_server()  # a server left by an interrupted run
     with edit_toml(town.config_path) as doc:
         doc["default_agent"] = "sim"
     town.reload()

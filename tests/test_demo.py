@@ -21,7 +21,8 @@ from core.town import Town
 from gastown_tui import demo
 from gastown_tui.app import CockpitApp
 from tests.conftest import git, make_repo
-from tests.test_cockpit import SIZE, run_async, wait_until
+from tests.conftest import run_async, wait_until
+from tests.test_cockpit import SIZE
 
 GASTOWN_TUI = str(Path(sys.executable).parent / "gastown-tui")
 

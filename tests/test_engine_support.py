@@ -16,7 +16,7 @@ from core.engine import Engine
 from core.rigs import Rig, add_rig
 from core.sessions import SessionHost
 from core.town import Town
-from tests.test_sling import wait_for
+from tests.conftest import wait_for
 
 SH = "```sh\n{}\n```\n"
 FAST = {

@@ -19,16 +19,7 @@ import pytest
 
 from core.gates import Gate, GateConfig, kill_leftover, run_gates
 from core.pidfile import pid_alive
-
-
-
-def _wait(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
+from tests.conftest import wait_for
 
 
 def _pids(path: Path) -> list[int]:
@@ -109,7 +100,7 @@ def test_a_gate_orphaned_by_a_kill_9_of_its_caller_is_killed_with_its_escapees(t
     proc = subprocess.Popen([sys.executable, "-P", str(caller)], cwd=root,
                             env={**os.environ, "PYTHONPATH": str(root)})
     try:
-        assert _wait(lambda: pidfile.exists() and len(_pids(pids)) == 2), "the gate never started"
+        wait_for(lambda: pidfile.exists() and len(_pids(pids)) == 2, what="the gate to start")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=15)
         leader = int(pidfile.read_text())
@@ -117,7 +108,7 @@ def test_a_gate_orphaned_by_a_kill_9_of_its_caller_is_killed_with_its_escapees(t
         assert all(pid_alive(p) for p in [leader, *escapees]), "the gate and its children outlived the caller"
         assert all(_sid(p) != leader for p in escapees)  # setsid: out of the gate's session and group
         assert kill_leftover(pidfile, work)
-        assert _wait(lambda: not any(pid_alive(p) for p in [leader, *escapees]))
+        wait_for(lambda: not any(pid_alive(p) for p in [leader, *escapees]))
         assert not pidfile.exists()
         assert not kill_leftover(pidfile, work)  # nothing left: nothing scanned, nothing killed
     finally:

@@ -4,33 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import pexpect
 import pytest
 
-from conftest import VENV_BIN
+from tests.conftest import VENV_BIN, wait_for
 from core import mayor, runtimes
 from core.config import edit_toml
 from core.errors import Conflict, GtError, NotFound
 from core.pidfile import pid_alive
-from core.sessions import SessionHost
 
 
 @pytest.fixture
-def host(town):
-    h = SessionHost(town)  # the town's own socket: gt subprocesses find it too
-    yield h
-    h.kill_server()
-
-
-def wait(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+def host(town_host):
+    """The town's own socket: gt subprocesses find it too."""
+    return town_host
 
 
 def test_sim_town_mayor_is_a_shell_with_a_banner(host, town, run_gt):
@@ -63,7 +51,7 @@ def test_attach_execs_tmux_attach(host, town, gt_env):
                           env={**env, "TERM": "xterm-256color"}, dimensions=(30, 100), timeout=10)
     try:
         child.expect("No AI agent CLI is installed")
-        assert wait(lambda: host.info("mayor").attached == 1)
+        wait_for(lambda: host.info("mayor").attached == 1)
         # gt exec'd tmux: the same process is now the tmux client attached to the Mayor
         argv = open(f"/proc/{child.pid}/cmdline", "rb").read().split(b"\0")
         assert os.path.basename(argv[0].decode()) == "tmux" and b"attach-session" in argv

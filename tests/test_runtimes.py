@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from core import runtimes
 from core.config import edit_toml
 from core.errors import AgentStartError, ConfigError, GtError, NotFound
-from core.sessions import SessionHost
 
 
 def fake_bin(dirpath: Path, *names: str) -> Path:
@@ -122,13 +120,6 @@ def test_config_agent_list_shows_installed(run_gt, town, tmp_path, gt_env):
     assert installed["gemini"] is True and installed["sim"] is True
     if not any(installed[n] for n in runtimes.AUTO_ORDER[:2]):  # claude/codex absent on this machine
         assert data["effective"] == "gemini"
-
-
-@pytest.fixture
-def host(town):
-    h = SessionHost(town, socket=f"gt-test-{uuid.uuid4().hex[:10]}")
-    yield h
-    h.kill_server()
 
 
 ARGV_PRINTER = "import sys\nprint('ARGV=' + '|'.join(sys.argv[1:]))\ninput()\n"

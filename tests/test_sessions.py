@@ -17,36 +17,13 @@ from core import transcripts
 from core.errors import Conflict, GtError, NotFound
 from core.pidfile import pid_alive
 from core.sessions import SessionHost, check_session_name, session_name, socket_name, tmux_arg
+from tests.conftest import wait_for
 
 PY = sys.executable
 # A tiny agent: prints a banner and a prompt, echoes each line it reads as "got: LINE".
 ECHO_AGENT = [PY, "-u", "-c",
               "import sys\nprint('agent ready')\nwhile True:\n"
               "    line = input('> ')\n    print('got: ' + line)\n"]
-
-
-@pytest.fixture
-def host(town):
-    h = SessionHost(town, socket=f"gt-test-{uuid.uuid4().hex[:10]}")
-    yield h
-    h.kill_server()
-
-
-@pytest.fixture
-def town_host(town):
-    """A host on the town's own socket, as a new gt process computes it."""
-    h = SessionHost(town)
-    yield h
-    h.kill_server()
-
-
-def wait(pred, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.03)
-    return pred()
 
 
 def logged(host, name):
@@ -61,7 +38,7 @@ def test_start_capture_and_transcript(host, tmp_path):
     assert host.wait_for_text("rig1-toast", "> ")
     assert host.exists("rig1-toast") and host.is_alive("rig1-toast")
     assert host.pid("rig1-toast") == info.pid
-    assert wait(lambda: b"agent ready" in logged(host, "rig1-toast"))
+    wait_for(lambda: b"agent ready" in logged(host, "rig1-toast"))
     seen = host.last_activity("rig1-toast")
     assert seen is not None and abs(seen - time.time()) < 30
     assert [s.name for s in host.list()] == ["rig1-toast"]
@@ -77,14 +54,14 @@ def test_session_environment_and_cwd(host, tmp_path, monkeypatch):
     work = tmp_path / "work"
     work.mkdir()
     host.start("rig1-env", [PY, "-c", script], cwd=work, env={"GT_BEAD": "mp-2"})
-    assert wait(lambda: out.exists() and out.read_text())
+    wait_for(lambda: out.exists() and out.read_text())
     cwd, bead, role, first_path, term = out.read_text().split("|")
     assert Path(cwd) == work.resolve()
     assert bead == "mp-2"
     assert role == "unset"  # GT_* of whoever started tmux never leak into a session
     assert first_path == str(Path(sys.executable).parent)
     assert term in ("tmux-256color", "screen-256color")
-    assert wait(lambda: not host.info("rig1-env").alive)  # remain-on-exit keeps the dead pane  # remain-on-exit keeps the dead pane detectable
+    wait_for(lambda: not host.info("rig1-env").alive)  # remain-on-exit keeps the dead pane detectable
     assert host.pid("rig1-env") is None
 
 
@@ -93,14 +70,14 @@ def test_argv_is_never_parsed_by_a_shell_or_by_tmux(host, tmp_path):
     out = tmp_path / "args.txt"
     code = f"import sys; open({str(out)!r}, 'w').write(chr(10).join(sys.argv[1:]))"
     host.start("rig1-args", [PY, "-c", code, *args], cwd=tmp_path)
-    assert wait(lambda: out.exists() and out.read_text())
+    wait_for(lambda: out.exists() and out.read_text())
     assert out.read_text().split("\n") == args
     # a one-element argv whose path has a space (tmux alone would run it through sh -c)
     script = tmp_path / "my agent"
     script.write_text(f"#!/bin/sh\necho ran > {tmp_path / 'ran.txt'}\n")
     script.chmod(0o755)
     host.start("rig1-one", [str(script)], cwd=tmp_path)
-    assert wait(lambda: (tmp_path / "ran.txt").exists())
+    wait_for(lambda: (tmp_path / "ran.txt").exists())
 
 
 def test_nudge_is_echoed_and_submitted(host, tmp_path):
@@ -112,7 +89,7 @@ def test_nudge_is_echoed_and_submitted(host, tmp_path):
     long = "x" * 700 + " end"  # more than one send-keys chunk
     host.send_text("rig1-nudge", long)
     assert host.wait_for_text("rig1-nudge", "end", timeout=5)
-    assert wait(lambda: ("got: " + long).encode() in logged(host, "rig1-nudge"))
+    wait_for(lambda: ("got: " + long).encode() in logged(host, "rig1-nudge"))
     host.send_text("rig1-nudge", "typed only", submit=False)
     time.sleep(0.2)
     assert "got: typed only" not in host.capture("rig1-nudge")
@@ -130,7 +107,7 @@ def test_nudge_not_taken_raises(host, tmp_path):
 
 def test_nudge_dead_session_raises(host, tmp_path):
     host.start("rig1-dead", ["sh", "-c", "exit 3"], cwd=tmp_path)
-    assert wait(lambda: not host.info("rig1-dead").alive)
+    wait_for(lambda: not host.info("rig1-dead").alive)
     assert not host.is_alive("rig1-dead")
     # tmux 3.3 records the status in most runs; under load it sometimes loses it (reproduced with
     # bare tmux), so None is accepted, a wrong number is not
@@ -157,7 +134,7 @@ def test_kill_takes_the_whole_process_group(host, tmp_path):
               f"(trap '' HUP TERM; sleep 300 & echo $! >> {pids}; wait) & "
               f"echo $$ >> {pids}; wait")
     host.start("rig1-kill", ["bash", "-c", script], cwd=tmp_path)
-    assert wait(lambda: pids.exists() and len(pids.read_text().split()) == 3)
+    wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3)
     procs = [int(p) for p in pids.read_text().split()]
     assert all(pid_alive(p) for p in procs)
     host.kill("rig1-kill")
@@ -191,7 +168,7 @@ def test_attach_argv_shows_the_session_in_a_terminal(host, tmp_path):
                           timeout=5)
     try:
         child.expect("agent ready")
-        assert wait(lambda: host.info("rig1-att").attached == 1)
+        wait_for(lambda: host.info("rig1-att").attached == 1)
         child.send("from the terminal\r")
         assert host.wait_for_text("rig1-att", "got: from the terminal")
     finally:
@@ -230,7 +207,7 @@ def test_dead_server_is_a_clear_error(host, tmp_path):
 
 def test_is_alive_by_process_name(host, tmp_path):
     host.start("rig1-sh", ["sh", "-c", "sleep 60"], cwd=tmp_path)
-    assert wait(lambda: host.is_alive("rig1-sh", ["sleep"]))
+    wait_for(lambda: host.is_alive("rig1-sh", ["sleep"]))
     assert not host.is_alive("rig1-sh", ["claude"])
     assert not host.is_alive("nope")
 
@@ -269,7 +246,7 @@ def test_transcript_of_a_session_is_capped(town, tmp_path):
         h.start("rig1-big", [PY, "-c", "import sys\nfor i in range(2000): print('row', i)\nprint('DONE')"],
                 cwd=tmp_path)
         log = h.log_path("rig1-big")
-        assert wait(lambda: b"DONE" in transcripts.tail(log, 100))
+        wait_for(lambda: b"DONE" in transcripts.tail(log, 100))
         assert log.stat().st_size <= 4000 and log.with_name("rig1-big.log.1").exists()
     finally:
         h.kill_server()
@@ -312,7 +289,7 @@ def test_a_core_package_in_the_callers_directory_is_not_imported(host, tmp_path,
     monkeypatch.chdir(decoy)
     host.start("rig1-decoy", ECHO_AGENT, cwd=decoy)
     assert host.wait_for_text("rig1-decoy", "agent ready")
-    assert wait(lambda: b"agent ready" in logged(host, "rig1-decoy"))
+    wait_for(lambda: b"agent ready" in logged(host, "rig1-decoy"))
 
 
 def test_a_start_while_the_server_exits_after_its_last_session_succeeds(host, town):
@@ -363,9 +340,9 @@ def test_shell_of_tells_a_shell_pane_from_an_agent(host, tmp_path):
     host.start("rig1-agent", ECHO_AGENT, cwd=tmp_path)
     host.start("rig1-shell", ["bash", "--norc", "-i"], cwd=tmp_path)
     assert host.wait_for_text("rig1-agent", "> ")
-    assert wait(lambda: host.shell_of("rig1-shell") == "bash")
+    wait_for(lambda: host.shell_of("rig1-shell") == "bash")
     host.send_text("rig1-shell", f"exec {PY} -c 'import time; time.sleep(30)'")  # no shell left in the pane
-    assert wait(lambda: host.shell_of("rig1-shell") is None)
+    wait_for(lambda: host.shell_of("rig1-shell") is None)
     assert host.shell_of("rig1-agent") is None
     with pytest.raises(NotFound):
         host.shell_of("rig1-none")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import git, make_repo
-from core.sessions import SessionHost
+from tests.conftest import git, make_repo
 from core.sim import note_path, note_text, sh_blocks, Bead
+from tests.conftest import wait_for
 
 TWO_STEPS = """Make two files.
 
@@ -32,13 +31,6 @@ echo two >> a.txt
 mkdir -p docs && echo doc > docs/b.txt
 ```
 """
-
-
-@pytest.fixture
-def host(town):
-    h = SessionHost(town, socket=f"gt-test-{uuid.uuid4().hex[:10]}")
-    yield h
-    h.kill_server()
 
 
 @pytest.fixture
@@ -68,15 +60,6 @@ def head(repo):
     return git(repo, "rev-parse", "HEAD").strip()
 
 
-def wait(pred, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
 def test_two_sh_blocks_change_files_and_commit(host, town, worktree, new_bead):
     base = head(worktree)
     bead = new_bead("Make two files", TWO_STEPS)
@@ -98,7 +81,7 @@ def test_two_sh_blocks_change_files_and_commit(host, town, worktree, new_bead):
     assert host.wait_for_text(name, "done already")
     assert head(worktree) != base and git(worktree, "rev-list", "--count", f"{base}..HEAD").strip() == "1"
     host.send_text(name, "exit")
-    assert wait(lambda: not host.info(name).alive)
+    wait_for(lambda: not host.info(name).alive)
 
 
 def test_bead_from_env_without_sh_blocks_writes_a_note(host, town, worktree, new_bead):
@@ -127,7 +110,7 @@ def test_crash_label_exits_leaving_uncommitted_changes(host, town, worktree, new
     base = head(worktree)
     bead = new_bead("Crashy", TWO_STEPS, labels=("sim:crash",))
     name = start_sim(host, town, worktree, bead)
-    assert wait(lambda: not host.info(name).alive, timeout=30), host.capture(name, lines=60)
+    wait_for(lambda: not host.info(name).alive, timeout=30, what="the sim agent to exit")
     assert host.info(name).exit_status in (3, None)  # tmux sometimes loses the status (see test_sessions)
     assert head(worktree) == base
     dirty = git(worktree, "status", "--porcelain")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,9 @@ from core.beads.store import BeadStore
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from tests.conftest import VENV_BIN
+from tests.conftest import wait_for
 
 SH = "```sh\n{}\n```\n"
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, step: float = 0.2) -> object:
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
 @pytest.fixture

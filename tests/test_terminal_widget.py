@@ -7,8 +7,6 @@ test kills in teardown.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import shutil
 import subprocess
 import sys
@@ -25,19 +23,10 @@ from rich.color import Color
 from textual.app import App, ComposeResult
 
 from widgets.emulator import Emulator
+from tests.conftest import run_async, wait_until
 from widgets.terminal import MAX_FPS, MIN_FPS, TerminalView, encode_key, pyte_color
 
 PY = sys.executable
-
-
-def run_async(test):
-    """Run an ``async def`` test on a fresh asyncio loop (the suite has no asyncio pytest plugin)."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        asyncio.run(test(*args, **kwargs))
-
-    return wrapper
 
 
 class TermApp(App):
@@ -58,15 +47,6 @@ class TermApp(App):
 
     def on_terminal_view_detached(self, message: TerminalView.Detached) -> None:
         self.detached += 1
-
-
-async def wait_for(pilot, predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    """Let the app run until ``predicate()`` is true; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
 
 
 def screen_has(term: TerminalView, text: str) -> bool:
@@ -107,7 +87,7 @@ async def test_coloured_output_shows_with_its_colours(tmp_path):
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "under"), what="coloured line")
+        await wait_until(pilot, lambda: screen_has(term, "under"), what="coloured line")
         await pilot.pause(0.1)
         assert term.screen_text()[0].startswith("plain red boldbrown rgb rev under")
         strip = term.render_line(0)
@@ -127,14 +107,14 @@ async def test_keys_reach_the_child(tmp_path):
     app = TermApp(script(tmp_path, RAW_ECHO))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         term.focus()
         await pilot.pause()
         await pilot.press("h", "ctrl+a", "up", "f5", "alt+x", "tab", "backspace", "enter", "escape",
                           "shift+up", "pageup")
         expected = ["b'h'", "b'\\x01'", "b'\\x1b[A'", "b'\\x1b[15~'", "b'\\x1bx'", "b'\\t'", "b'\\x7f'",
                     "b'\\r'", "b'\\x1b'", "b'\\x1b[1;2A'", "b'\\x1b[5~'"]
-        await wait_for(pilot, lambda: screen_has(term, expected[-1]), what="all keys echoed")
+        await wait_until(pilot, lambda: screen_has(term, expected[-1]), what="all keys echoed")
         shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
         assert shown == expected
         term.stop()
@@ -145,11 +125,11 @@ async def test_arrows_follow_application_cursor_mode(tmp_path):
     app = TermApp(script(tmp_path, RAW_ECHO.replace('os.write(1, b"READY', 'os.write(1, b"\\x1b[?1hREADY')))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         assert term.emulator.application_cursor_keys
         term.focus()
         await pilot.press("up", "left", "home")
-        await wait_for(pilot, lambda: screen_has(term, "b'\\x1bOH'"), what="home in SS3 form")
+        await wait_until(pilot, lambda: screen_has(term, "b'\\x1bOH'"), what="home in SS3 form")
         shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
         assert shown == ["b'\\x1bOA'", "b'\\x1bOD'", "b'\\x1bOH'"]
         term.stop()
@@ -160,11 +140,11 @@ async def test_priority_bindings_do_not_steal_keys_while_attached(tmp_path):
     app = TermApp(script(tmp_path, RAW_ECHO))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         term.focus()
         await pilot.pause()
         await pilot.press("ctrl+q", "ctrl+p", "ctrl+c", "tab")
-        await wait_for(pilot, lambda: screen_has(term, "b'\\t'"), what="tab echoed")
+        await wait_until(pilot, lambda: screen_has(term, "b'\\t'"), what="tab echoed")
         shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
         assert shown == ["b'\\x11'", "b'\\x10'", "b'\\x03'", "b'\\t'"]
         assert app.is_running and app.focused is term
@@ -177,13 +157,13 @@ async def test_detach_chord_leaves_and_app_bindings_work_again(tmp_path):
     app = TermApp(script(tmp_path, RAW_ECHO))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         term.focus()
         await pilot.press("a", "ctrl+right_square_bracket")
-        await wait_for(pilot, lambda: app.detached == 1, what="Detached message")
+        await wait_until(pilot, lambda: app.detached == 1, what="Detached message")
         assert app.focused is None
         await pilot.press("b")  # not attached any more: this key must not reach the child
-        await wait_for(pilot, lambda: screen_has(term, "b'a'"), what="a echoed")
+        await wait_until(pilot, lambda: screen_has(term, "b'a'"), what="a echoed")
         await pilot.pause(0.2)
         assert not screen_has(term, "b'b'") and not screen_has(term, "b'\\x1d'")
         term.stop()
@@ -207,9 +187,9 @@ async def test_resize_changes_the_childs_tty_size(tmp_path):
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "size 24x80"), what="initial size")
+        await wait_until(pilot, lambda: screen_has(term, "size 24x80"), what="initial size")
         await pilot.resize_terminal(100, 30)
-        await wait_for(pilot, lambda: screen_has(term, "size 30x100"), what="resized")
+        await wait_until(pilot, lambda: screen_has(term, "size 30x100"), what="resized")
         assert term.emulator.size == (30, 100)
         assert len(term.screen_text()) == 30 and len(term.screen_text()[0]) == 100
         term.stop()
@@ -220,11 +200,11 @@ async def test_stty_size_after_resize(tmp_path):
     app = TermApp(["bash", "--norc", "--noprofile"], env={"PATH": "/usr/bin:/bin", "PS1": "$ "})
     async with app.run_test(size=(90, 20)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "$"), what="bash prompt")
+        await wait_until(pilot, lambda: screen_has(term, "$"), what="bash prompt")
         await pilot.resize_terminal(70, 15)
         await pilot.pause(0.1)
         term.send_text("stty size\r")
-        await wait_for(pilot, lambda: screen_has(term, "15 70"), what="stty size 15 70")
+        await wait_until(pilot, lambda: screen_has(term, "15 70"), what="stty size 15 70")
         term.stop()
 
 
@@ -243,7 +223,7 @@ async def test_modkeys_sequence_and_alternate_screen_keep_the_main_screen(tmp_pa
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "after"), what="after")
+        await wait_until(pilot, lambda: screen_has(term, "after"), what="after")
         await pilot.pause(0.1)
         lines = [line.rstrip() for line in term.screen_text()]
         assert lines[:3] == ["main line one", "main line two", "after"]
@@ -268,7 +248,7 @@ async def test_cursor_position_query_is_answered(tmp_path):
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "reply"), what="reply")
+        await wait_until(pilot, lambda: screen_has(term, "reply"), what="reply")
         assert term.screen_text()[0].rstrip() == "reply b'\\x1b[5;13R'"
         term.stop()
 
@@ -278,7 +258,7 @@ async def test_exit_posts_exited_with_the_return_code(tmp_path):
     app = TermApp(script(tmp_path, "import sys; print('bye'); sys.exit(3)\n"))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: app.exited == [3], what="Exited(3)")
+        await wait_until(pilot, lambda: app.exited == [3], what="Exited(3)")
         assert screen_has(term, "bye") and not term.running
 
 
@@ -287,7 +267,7 @@ async def test_leaving_the_app_ends_the_child():
     app = TermApp(["sleep", "100"])
     async with app.run_test(size=(40, 10)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: term.running, what="child started")
+        await wait_until(pilot, lambda: term.running, what="child started")
         pid = term._child.pid
     assert not Path(f"/proc/{pid}").exists()  # closed on unmount and reaped
 
@@ -297,8 +277,8 @@ async def test_a_command_that_cannot_run_is_reported_not_raised(tmp_path):
     app = TermApp([str(tmp_path / "no-such-program")])
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: app.exited == [127], what="Exited(127)")
-        await wait_for(pilot, lambda: screen_has(term, "cannot run"), what="error shown")
+        await wait_until(pilot, lambda: app.exited == [127], what="Exited(127)")
+        await wait_until(pilot, lambda: screen_has(term, "cannot run"), what="error shown")
         assert app.is_running and not term.running
 
 
@@ -307,11 +287,11 @@ async def test_paste_is_bracketed_when_the_child_asks(tmp_path):
     app = TermApp(script(tmp_path, RAW_ECHO.replace('os.write(1, b"READY', 'os.write(1, b"\\x1b[?2004hREADY')))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "READY"), what="READY")
+        await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         term.focus()
         from textual import events
         term.post_message(events.Paste("one\ntwo"))
-        await wait_for(pilot, lambda: screen_has(term, "201~"), what="pasted text")
+        await wait_until(pilot, lambda: screen_has(term, "201~"), what="pasted text")
         echoed = "".join(line.strip() for line in term.screen_text() if line.startswith("b'"))
         assert echoed == "b'\\x1b[200~one\\rtwo\\x1b[201~'"
         term.stop()
@@ -335,7 +315,7 @@ async def test_redraws_are_batched_and_hidden_terminals_stop_reading(tmp_path):
     app = TermApp(stream_script(tmp_path, 0.001))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: term.frames > 0, what="first frame")
+        await wait_until(pilot, lambda: term.frames > 0, what="first frame")
         start_frames, started = term.frames, time.monotonic()
         await pilot.pause(0.6)
         rate = (term.frames - start_frames) / (time.monotonic() - started)
@@ -347,7 +327,7 @@ async def test_redraws_are_batched_and_hidden_terminals_stop_reading(tmp_path):
         await pilot.pause(0.3)
         assert term.screen_text() == frozen  # nothing is emulated while hidden
         term.display = True
-        await wait_for(pilot, lambda: term.screen_text() != frozen, what="output after show")
+        await wait_until(pilot, lambda: term.screen_text() != frozen, what="output after show")
         assert term._reading
         term.stop()
 
@@ -357,11 +337,11 @@ async def test_a_stream_is_drawn_less_often_while_redraws_come_late(tmp_path):
     app = TermApp(stream_script(tmp_path, 0.002))
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: term.frames > 0, what="first frame")
+        await wait_until(pilot, lambda: term.frames > 0, what="first frame")
         busy = app.set_interval(0.02, lambda: time.sleep(0.15))  # the event loop keeps falling behind
-        await wait_for(pilot, lambda: term.frame_interval == pytest.approx(1 / MIN_FPS), what="backing off")
+        await wait_until(pilot, lambda: term.frame_interval == pytest.approx(1 / MIN_FPS), what="backing off")
         busy.stop()
-        await wait_for(pilot, lambda: term.frame_interval < 0.5 / MIN_FPS + 0.5 / MAX_FPS, what="catching up")
+        await wait_until(pilot, lambda: term.frame_interval < 0.5 / MIN_FPS + 0.5 / MAX_FPS, what="catching up")
         term.stop()
 
 
@@ -377,11 +357,11 @@ async def test_only_dirty_lines_are_rebuilt_and_the_cursor_shows_when_focused(tm
     app = TermApp(argv)
     async with app.run_test(size=(60, 20)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "counter 3"), what="counter running")
+        await wait_until(pilot, lambda: screen_has(term, "counter 3"), what="counter running")
         rebuilt: list[int] = []
         render_row = term._render_row
         term._render_row = lambda y, base: rebuilt.append(y) or render_row(y, base)
-        await wait_for(pilot, lambda: screen_has(term, "counter 9"), what="more counts")
+        await wait_until(pilot, lambda: screen_has(term, "counter 9"), what="more counts")
         assert rebuilt and set(rebuilt) == {4}
         cursor_cells = lambda: [seg.text for seg in term.render_line(4) if seg.style and seg.style.reverse]  # noqa: E731
         term.blur()  # the app focused it on start (Textual's AUTO_FOCUS)
@@ -412,19 +392,19 @@ async def test_attach_to_a_real_tmux_session(tmux_socket):
     app = TermApp(["tmux", "-L", tmux_socket, "attach", "-t", "=x"], env=env)
     async with app.run_test(size=(100, 30)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "tmux$"), what="bash prompt through tmux")
+        await wait_until(pilot, lambda: screen_has(term, "tmux$"), what="bash prompt through tmux")
         status = term.render_line(29)  # tmux's status line: black on green by default
         assert "[x]" in term.screen_text()[29]
         assert list(status)[0].style.bgcolor == Color.from_ansi(2)
         term.focus()
         await pilot.press(*"echo hi", "enter")
-        await wait_for(pilot, lambda: any(line.rstrip() == "hi" for line in term.screen_text()),
+        await wait_until(pilot, lambda: any(line.rstrip() == "hi" for line in term.screen_text()),
                        what="hi printed")
         await pilot.press(*"echo 'né 日本'", "enter")
-        await wait_for(pilot, lambda: any(line.rstrip() == "né 日本" for line in term.screen_text()),
+        await wait_until(pilot, lambda: any(line.rstrip() == "né 日本" for line in term.screen_text()),
                        what="UTF-8 through tmux")
         await pilot.press("ctrl+right_square_bracket")
-        await wait_for(pilot, lambda: app.detached == 1, what="detached")
+        await wait_until(pilot, lambda: app.detached == 1, what="detached")
         term.stop()  # closing the pty detaches the client; the session lives on
     alive = subprocess.run(["tmux", "-L", tmux_socket, "has-session", "-t", "=x"], capture_output=True)
     assert alive.returncode == 0
@@ -602,7 +582,7 @@ async def test_scrolled_lines_are_not_drawn_again(tmp_path):
     app = TermApp(argv)
     async with app.run_test(size=(60, 20)) as pilot:
         term = app.query_one(TerminalView)
-        await wait_for(pilot, lambda: screen_has(term, "line 25"), what="the screen scrolling")
+        await wait_until(pilot, lambda: screen_has(term, "line 25"), what="the screen scrolling")
         rebuilt: list[str] = []
         render_row = term._render_row
 
@@ -612,7 +592,7 @@ async def test_scrolled_lines_are_not_drawn_again(tmp_path):
             return strip
 
         term._render_row = counted
-        await wait_for(pilot, lambda: screen_has(term, "line 40"), what="more lines")
+        await wait_until(pilot, lambda: screen_has(term, "line 40"), what="more lines")
         # each line is built once, when it appears; scrolling moves it without building it again
         # (how many appear per redraw depends on how late the redraws fire on a busy machine)
         drawn = [text for text in rebuilt if text]

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 AGENTS := agents/node_modules/.installed
 
-.PHONY: demo test test-fast test-integration test-tui stress bench setup agents clean
+.PHONY: demo test test-loaded test-fast test-integration test-tui stress bench setup agents clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,10 @@ demo: $(STAMP)
 
 test: $(STAMP) $(AGENTS)
 	$(BIN)/python -m pytest -n 2 -q
+
+# The whole suite beside 4 busy processes (like stress-ng --cpu 4): it must pass on a loaded machine.
+test-loaded: $(STAMP) $(AGENTS)
+	$(BIN)/python -P tests/under_load.py --procs 4 -- $(BIN)/python -m pytest -n 2 -q
 
 # One kind of test at a time (markers given by tests/conftest.py): in-process tests (about a minute),
 # tests with real processes (tmux, gt subprocesses, agent CLIs), and the cockpit under Pilot.

@@ -184,9 +184,34 @@ def _fix_surrogates(obj: Any) -> Any:
     return obj
 
 
+#: Deepest nesting of arrays and objects a ledger line may hold. Beads nest two or three levels; a
+#: line accepted near Python's recursion limit could be stored but then not read back or exported.
+MAX_DEPTH = 64
+
+
+def _too_deep(obj: Any, limit: int = MAX_DEPTH) -> bool:
+    """True if ``obj`` (decoded JSON) nests arrays/objects more than ``limit`` levels (iterative walk)."""
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def _decode(line: str) -> Any:
-    """One JSON line -> object. Raises ValueError (bad JSON, NaN, huge integer) or RecursionError."""
+    """One JSON line -> object. Raises ValueError (bad JSON, NaN, huge integer) or RecursionError (also
+    for nesting deeper than MAX_DEPTH)."""
     obj = json.loads(line, parse_constant=_reject_constant)
+    if _too_deep(obj):
+        raise RecursionError(f"nested deeper than {MAX_DEPTH} levels")
     if "\\u" in line and _SURROGATE.search(json.dumps(obj, ensure_ascii=False)):
         obj = _fix_surrogates(obj)
     return obj
@@ -217,7 +242,9 @@ def parse_lines(text: str, source: str = "ledger", merge: bool = False) -> list[
     ... nothing was imported"`` for the first bad line.
     """
     out = []
-    for n, line in _sides(text.splitlines(), source, merge):
+    # JSONL lines end at "\n" only: str.splitlines() also breaks at U+0085, U+2028 and the like, which
+    # JSON leaves unescaped inside strings (a title holding U+0085 made its own exported line unreadable)
+    for n, line in _sides(text.split("\n"), source, merge):
         if not line.strip():
             continue
         try:

@@ -137,7 +137,8 @@ def test_start_agent_delivers_prompt_by_arg_and_flag(town, host, tmp_path):
 
 
 def test_start_agent_kills_the_session_when_the_nudge_is_not_taken(town, host, tmp_path):
-    add_preset(town, "deaf", argv=["sh", "-c", "stty -echo; exec sleep 60"], prompt="nudge",
+    # the ready glyph shows once echo is off (under load the nudge could otherwise beat stty and echo)
+    add_preset(town, "deaf", argv=["sh", "-c", "stty -echo; printf '> '; exec sleep 60"], prompt="nudge",
                ready_glyph="> ", ready_delay=0.3)
     with pytest.raises(GtError, match="did not take the text"):
         runtimes.start_agent(host, "rig1-deaf", runtimes.presets(town)["deaf"], "hello", tmp_path)

@@ -99,8 +99,8 @@ def test_nudge_is_echoed_and_submitted(host, tmp_path):
 
 def test_nudge_not_taken_raises(host, tmp_path):
     # no echo, no output: the screen never changes, so the text was not taken
-    host.start("rig1-deaf", ["sh", "-c", "stty -echo; exec sleep 60"], cwd=tmp_path)
-    time.sleep(0.3)
+    host.start("rig1-deaf", ["sh", "-c", "stty -echo; echo deaf; exec sleep 60"], cwd=tmp_path)
+    assert host.wait_for_text("rig1-deaf", "deaf", timeout=30)  # echo is off from here (a fixed sleep raced it under load)
     with pytest.raises(GtError, match="did not take the text"):
         host.send_text("rig1-deaf", "hello", verify_timeout=0.5)
 

@@ -168,7 +168,7 @@ def find(town: Town, name: str, rig: str | None = None) -> tuple[Rig, Path]:
     """
     check_crew_name(name)
     rigs = [load_rig(town, rig)] if rig is not None else list_rigs(town)
-    found = [r for r in rigs if crew_path(r, name).is_dir()]
+    found = [r for r in rigs if crew_path(r, name).is_dir() and not crew_path(r, name).is_symlink()]
     if not found:
         where = f"rig {rig}" if rig else "any rig"
         raise NotFound(f"no crew workspace {name!r} in {where}: add it with 'gt crew add {name} --rig RIG' "
@@ -179,7 +179,8 @@ def find(town: Town, name: str, rig: str | None = None) -> tuple[Rig, Path]:
 
 
 def _require_worktree(rig: Rig, name: str, path: Path) -> None:
-    if not git.worktree_valid(path, rig.repo_path):
+    """Raise GtError unless ``path`` is itself (not a symlink to) a worktree of the rig's repository."""
+    if path.is_symlink() or not git.worktree_valid(path, rig.repo_path):
         raise GtError(f"{path} is not a worktree of rig {rig.name}'s repository: move it away, then add the "
                       f"workspace again with 'gt crew add {name} --rig {rig.name}'")
 
@@ -319,7 +320,8 @@ def remove(town: Town, name: str, rig: str | None = None, force: bool = False,
     git.worktree_remove(repo, path, force=force)
     # the branch goes when nothing of it would be lost: merged, or its tip inside what was kept (a
     # branch the human switched away from, holding other unmerged commits, stays)
-    covered = tip is not None and (git.is_ancestor(repo, tip, base) or (kept is not None and git.is_ancestor(repo, tip, kept)))
+    covered = tip is not None and (git.is_ancestor(repo, tip, base)
+                                   or (kept is not None and git.is_ancestor(repo, tip, kept)))
     deleted = False
     if covered and ref not in _checked_out(repo):
         deleted = git.delete_ref(repo, ref, tip)
@@ -451,8 +453,9 @@ def sync(town: Town, name: str, rig: str | None = None, actor: str | None = None
         if proc.returncode != 0:
             files = git.run_git(["diff", "--name-only", "--diff-filter=U"], cwd=path, check=False).stdout.split()
             git.run_git(["rebase", "--abort"], cwd=path, check=False)
-            raise Conflict(f"rebasing {branch} onto {r.default_branch} conflicts in {', '.join(files[:5]) or 'some files'}: "
-                           f"nothing changed; rebase by hand in {path} (git rebase {r.default_branch})")
+            where = ", ".join(files[:5]) or "some files"
+            raise Conflict(f"rebasing {branch} onto {r.default_branch} conflicts in {where}: nothing changed; "
+                           f"rebase by hand in {path} (git rebase {r.default_branch})")
         action = "rebased"
     new = git.head_sha(path)
     _event(town, "crew_synced", r.name, {"crew": name, "branch": branch, "action": action, "head": new}, actor)

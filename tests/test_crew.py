@@ -126,9 +126,17 @@ def test_hostile_names_are_refused_with_one_line_and_nothing_is_made(town, rig, 
     assert [b for b in git.branches(rig.repo_path) if b.startswith("crew")] == []
     with pytest.raises(NotFound, match="no rig named 'nope'"):
         crew.add(town, "nope", "alice")
-    # a stray directory with a hostile name in crew/ is not a crew workspace
+    # a stray directory with a hostile name in crew/ is not a crew workspace, nor is a symlink to
+    # another worktree of the rig (removing "it" would remove that one)
     (rig.crew_dir / "Not A Crew").mkdir()
-    assert crew.list_crew(town) == []
+    crew.add(town, "proj", "real")
+    (rig.crew_dir / "alias").symlink_to(rig.crew_dir / "real")
+    assert [c.name for c in crew.list_crew(town)] == ["real"]
+    with pytest.raises(NotFound):
+        crew.remove(town, "alias", host=host)
+    with pytest.raises(GtError, match="not inside a crew workspace|not a worktree"):
+        crew.done(town, roles.Role("crew", "proj", "alias"))
+    assert (rig.crew_dir / "real").is_dir()
 
 
 def test_the_cli_adds_prints_the_path_alone_queues_gt_done_and_refuses_hostile_input(town, rig, run_gt):
@@ -324,3 +332,23 @@ def test_rig_remove_refuses_while_a_crew_workspace_exists(town, rig):
     with pytest.raises(Conflict, match="crew/alice"):
         remove_rig(town, "proj")
     assert (rig.crew_dir / "alice" / "notes.txt").exists()
+
+
+def test_sync_refuses_to_rebase_under_a_queued_mr_and_aborts_a_conflicting_rebase(town, tmp_path):
+    lab = Lab(town, tmp_path)
+    crew.add(town, "proj", "alice")
+    path = lab.rig.crew_dir / "alice"
+    mine = commit(path, {"app.txt": "alice's app\n"})
+    lab.mr("p1", {"app.txt": "the polecat's app\n"})
+    lab.step()  # main moved under the crew branch, on the same line
+    queued = crew.done(town, crew_role(town, path))
+    with pytest.raises(Conflict, match=f"{queued.mr} queued: wait for the refinery"):
+        crew.sync(town, "alice")
+    assert lab.step().conflicts == [queued.mr]
+    with pytest.raises(Conflict, match="conflicts in app.txt: nothing changed"):
+        crew.sync(town, "alice")
+    assert git.head_sha(path) == mine and git.current_branch(path) == "crew/alice"
+    assert git.operation_in_progress(path) is None and git.dirty_paths(path) == []
+    (path / "notes.txt").write_text("wip\n")
+    with pytest.raises(Conflict, match="uncommitted"):
+        crew.sync(town, "alice")

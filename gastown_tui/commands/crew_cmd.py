@@ -26,7 +26,7 @@ def crew_add(ctx: click.Context, name: str, rig: str, as_json: bool) -> None:
         emit_json(c.as_dict())
         return
     click.echo(f"Added crew workspace {c.address} on {c.branch} at {c.path}")
-    click.echo(f"  cd \"$(gt crew at {c.name} --rig {c.rig})\"   then commit, and 'gt done' to queue it for the refinery")
+    click.echo(f"  cd \"$(gt crew at {c.name} --rig {c.rig})\", commit, then 'gt done' queues it for the refinery")
 
 
 @crew.command("list")

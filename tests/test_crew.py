@@ -25,6 +25,7 @@ from tests.conftest import dump, make_repo
 from tests.conftest import git as sh_git
 from tests.test_refinery import Lab
 from widgets.agents import AgentsTree
+from widgets.feed import FEED_TYPES, describe
 from widgets.townview import read_snapshot
 
 HOSTILE_NAMES = ["../evil", "a/b", "Alice", "a b", "x;rm -rf ~", "-f", "", "a" * 33, "bob\x1b[31m", "c\nd",
@@ -197,6 +198,8 @@ def test_crew_done_merges_through_the_refinery_and_the_crew_continues(town, tmp_
     assert git.rev_parse(lab.repo, "refs/heads/crew/alice") == first and git.current_branch(path) == "crew/alice"
     kept = events.query(lab.db, types=("branch_kept",))
     assert [e.payload["branch"] for e in kept] == ["crew/alice"]
+    [queued] = [e for e in events.query(lab.db, types=("done",)) if e.payload.get("crew") == "alice"]
+    assert describe(queued).startswith(f"proj  crew/alice  {bead}  {result.mr}") and queued.type in FEED_TYPES
     synced = crew.sync(town, "alice")
     assert (synced.action, synced.head) == ("fast_forward", lab.main())
     assert crew.sync(town, "alice").action == "up_to_date"

@@ -13,12 +13,9 @@ mail instead (:func:`core.nudge.nudge`).
 
 from __future__ import annotations
 
-import os
-import shutil
-
 from core import runtimes
 from core.errors import NotFound
-from core.sessions import SessionHost, SessionInfo
+from core.sessions import SessionHost, SessionInfo, user_shell
 from core.town import Town
 
 SESSION = "mayor"
@@ -60,10 +57,7 @@ def shell_argv(town: Town) -> list[str]:
 
     The script is a constant; the banner and the shell are positional arguments, never spliced in.
     """
-    shell = os.environ.get("SHELL") or ""
-    if not shell or shutil.which(shell) is None:
-        shell = "bash"
-    return ["sh", "-c", 'printf "%s\\n" "$1"; exec "$2"', "gt-mayor", BANNER.format(root=town.root), shell]
+    return ["sh", "-c", 'printf "%s\\n" "$1"; exec "$2"', "gt-mayor", BANNER.format(root=town.root), user_shell()]
 
 
 def start(town: Town, agent: str | None = None, session_host: SessionHost | None = None) -> SessionInfo:

@@ -49,3 +49,16 @@ def check_polecat_name(name: str) -> str:
             f"invalid polecat name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -"
         )
     return name
+
+
+def check_crew_name(name: str) -> str:
+    """Return ``name`` if it is a valid crew workspace name (the polecat pattern,
+    ``^[a-z][a-z0-9_-]{0,31}$``: it becomes a directory, the branch ``crew/<name>`` and a tmux session).
+
+    Raises GtError otherwise.
+    """
+    if not POLECAT_NAME.match(name or ""):
+        raise GtError(
+            f"invalid crew name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -"
+        )
+    return name

@@ -201,23 +201,26 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
 
 
 def held_work(rig: Rig) -> list[str]:
-    """Polecat worktrees of ``rig`` that still exist (their work is not yet merged or nuked)."""
-    if not rig.polecats_dir.is_dir():
-        return []
-    return sorted(p.name for p in rig.polecats_dir.iterdir() if p.is_dir())
+    """Worktrees of ``rig`` that still exist: polecats' (their work is not yet merged or nuked) by
+    name, then crew workspaces' (a human's) as ``crew/<name>``."""
+    held = sorted(p.name for p in rig.polecats_dir.iterdir() if p.is_dir()) if rig.polecats_dir.is_dir() else []
+    if rig.crew_dir.is_dir():
+        held += sorted(f"crew/{p.name}" for p in rig.crew_dir.iterdir() if p.is_dir())
+    return held
 
 
 def remove_rig(town: Town, name: str, force: bool = False) -> None:
     """Remove rig ``name``: its directory (bare repo, worktrees) and its ``rig.toml`` from the town repo.
 
-    Raises Conflict while polecats of the rig hold work, unless ``force``; NotFound for an unknown rig.
+    Raises Conflict while polecats or crew workspaces of the rig hold work, unless ``force``;
+    NotFound for an unknown rig.
     """
     rig = load_rig(town, name)
     holders = held_work(rig)
     if holders and not force:
         raise Conflict(
-            f"rig {name!r} has polecats holding work ({', '.join(holders)}): "
-            "finish or nuke them first, or pass --force"
+            f"rig {name!r} has polecats or crew workspaces holding work ({', '.join(holders)}): "
+            "finish or nuke them (gt crew remove NAME for a crew workspace) first, or pass --force"
         )
     shutil.rmtree(rig.path)
     if git.is_repo(town.root):

@@ -1,7 +1,8 @@
 """Who is calling: the role of a gt process, from its environment or its working directory.
 
-Sessions get GT_TOWN, GT_ROLE, GT_RIG, GT_POLECAT, GT_BEAD and BD_ACTOR (DESIGN section 7); a human
-running gt inside ``<town>/<rig>/polecats/<name>`` is treated as that polecat.
+Sessions get GT_TOWN, GT_ROLE, GT_RIG, GT_POLECAT, GT_BEAD and BD_ACTOR (DESIGN section 7; crew
+sessions GT_CREW instead of GT_POLECAT); a human running gt inside ``<town>/<rig>/polecats/<name>`` is
+treated as that polecat, inside ``<town>/<rig>/crew/<name>`` as that crew workspace.
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ class Role:
 
 
 def detect(town: Town, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Role:
-    """The role of the calling process: GT_ROLE/GT_RIG/GT_POLECAT first, else the cwd's place in the town."""
+    """The role of the calling process: GT_ROLE/GT_RIG/GT_POLECAT (GT_CREW for a crew session) first,
+    else the cwd's place in the town."""
     env = os.environ if env is None else env
     bead = env.get("GT_BEAD") or None
     kind = env.get("GT_ROLE", "")
     if kind == "polecat" and env.get("GT_RIG") and env.get("GT_POLECAT"):
         return Role("polecat", env["GT_RIG"], env["GT_POLECAT"], bead)
+    if kind == "crew" and env.get("GT_RIG") and env.get("GT_CREW"):
+        return Role("crew", env["GT_RIG"], env["GT_CREW"], bead)
     if kind in ("mayor", "deacon"):
         return Role(kind, bead=bead)
     if kind in ("refinery", "witness") and env.get("GT_RIG"):

@@ -132,6 +132,13 @@ def session_name(role: str, rig: str | None = None, name: str | None = None) -> 
     return check_session_name(f"{rig}-{name}")
 
 
+def user_shell() -> str:
+    """The human's shell for a shell session (the sim-town Mayor, a crew workspace): ``$SHELL`` when
+    it is installed, else ``bash``."""
+    shell = os.environ.get("SHELL") or ""
+    return shell if shell and shutil.which(shell) is not None else "bash"
+
+
 def socket_name(root: str | os.PathLike[str]) -> str:
     """The tmux socket name of the town at ``root``: ``gt-`` + the first 10 hex digits of
     sha1(absolute path)."""

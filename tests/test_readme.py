@@ -295,6 +295,7 @@ def tutorial(tmp_path: Path):
         "tests/test_greet.py": "from myproj import greet\n\n\ndef test_greet():\n    assert greet('x') == 'hello x'\n",
         "pytest.ini": "[pytest]\npythonpath = .\n",
     })
+    (home / ".gitconfig").write_text("[user]\n\tname = A Reader\n\temail = reader@example.com\n")  # the reader's git identity
     env = reader_env(home)
     t = Tutorial(home=home, cwd=ROOT, env=env)
     yield t

@@ -1,5 +1,6 @@
-"""The agents tree: the Mayor, then each rig with its witness, refinery and polecats, each with a state
-badge and its hooked bead (DESIGN section 9). Fed :class:`widgets.townview.TownSnapshot` values.
+"""The agents tree: the Mayor, then each rig with its witness, refinery, polecats and crew workspaces,
+each with a state badge (a polecat's hooked bead too; a crew workspace's session state) (DESIGN
+section 9). Fed :class:`widgets.townview.TownSnapshot` values.
 
 Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
 same agent across updates and rebuilds only when the set of agents changes (labels update in place).
@@ -29,11 +30,12 @@ BADGES: dict[str, tuple[str, str]] = {
     "gupp": ("‼", "badge-stalled"),
     "stuck": ("■", "badge-zombie"),
     "zombie": ("✖", "badge-zombie"),
+    "exited": ("✖", "badge-zombie"),
 }
 
 
 class AgentsTree(Tree[str]):
-    """Mayor, rigs (witness, refinery, polecats) with badges. ``selected_key``: the agent under the cursor."""
+    """Mayor, rigs (witness, refinery, polecats, crew) with badges. ``selected_key``: the agent under the cursor."""
 
     BINDINGS = [
         Binding("enter", "screen.attach", "Attach", priority=False),
@@ -147,7 +149,9 @@ class AgentsTree(Tree[str]):
             text.append("Mayor", style="bold")
             text.append_text(plain(f"  {a.state}", "dim"))
             return text
-        text.append_text(plain(a.name, "bold" if a.kind == "polecat" else "italic"))
+        if a.kind == "crew":
+            text.append("crew ", style="dim")
+        text.append_text(plain(a.name, "bold" if a.kind in ("polecat", "crew") else "italic"))
         if a.kind != "polecat":
             text.append_text(plain(f"  {a.state}", "dim"))
             return text

@@ -16,7 +16,8 @@ FEED_TYPES = frozenset({
     "sling", "spawn", "respawn", "done", "unsling", "nuke", "nudge", "merged", "merge_failed",
     "merge_conflict", "mr_submitted", "mr_retry", "mr_rejected", "escalation", "convoy_created",
     "convoy_landed", "convoy_closed", "molecule_poured", "created", "closed", "checkpoint",
-    "engine_started", "engine_stopped", *PROBLEM_TYPES,
+    "engine_started", "engine_stopped", "crew_added", "crew_removed", "crew_started", "crew_synced",
+    *PROBLEM_TYPES,
 })
 MAX_LINES = 1000
 
@@ -27,7 +28,7 @@ def describe(e: Event) -> str:
     parts = []
     if e.rig:
         parts.append(e.rig)
-    who = p.get("polecat")
+    who = p.get("polecat") or (f"crew/{p['crew']}" if p.get("crew") else None)
     if who:
         parts.append(str(who))
     if e.bead:

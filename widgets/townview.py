@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from core import convoys as convoys_mod
+from core import crew as crew_mod
 from core import escalation
 from core import mq, polecats as polecats_mod, transcripts
 from core.beads.model import Issue
@@ -47,7 +48,9 @@ READY_LIMIT = 200
 class Agent:
     """One node of the agents tree.
 
-    kind: ``mayor`` | ``witness`` | ``refinery`` | ``polecat``. rig: its rig (None for the Mayor).
+    kind: ``mayor`` | ``witness`` | ``refinery`` | ``polecat`` | ``crew`` (a human's workspace,
+    :mod:`core.crew`; state ``running``, ``exited`` or ``absent`` for its session). rig: its rig (None
+    for the Mayor).
     session: the tmux session that shows it (None: no session, e.g. an in-engine refinery).
     state: the badge (see the module docstring; ``running``/``absent`` for the Mayor, a short
     summary for witness/refinery). bead/title: the hooked bead. idle_s: seconds since its transcript
@@ -65,8 +68,11 @@ class Agent:
 
     @property
     def key(self) -> str:
-        """A stable identity for tree nodes and selection: ``mayor``, ``<rig>/<role or polecat name>``."""
-        return self.name if self.rig is None else f"{self.rig}/{self.name}"
+        """A stable identity for tree nodes and selection: ``mayor``, ``<rig>/<role or polecat name>``,
+        ``<rig>/crew/<name>`` (a crew workspace may share a polecat's name)."""
+        if self.rig is None:
+            return self.name
+        return f"{self.rig}/crew/{self.name}" if self.kind == "crew" else f"{self.rig}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,12 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
                       "gupp": f"GUPP violation: hooked, no progress for {_age(idle_s)}"}[state]
             since = (now - idle_s) if idle_s is not None else (p.started_at or p.updated_at)
             snap.problems.append(Problem(state, p.rig, p.name, session, p.hook_bead, detail, since))
+    try:
+        for c in crew_mod.list_crew(town, sessions=sessions, details=False):
+            state = {"running": "running", "exited": "exited"}.get(c.session_state, "absent")
+            agents.append(Agent("crew", c.rig, c.name, c.session if c.session_state != "none" else None, state))
+    except GtError as exc:  # a rig removed mid-read
+        snap.errors.append(f"crew: {exc}")
     snap.agents = agents
     snap.problems.extend(_escalations(store))
     snap.problems.sort(key=lambda pr: (PROBLEM_KINDS.index(pr.kind), pr.since))

@@ -41,7 +41,7 @@ def rig_list(ctx: click.Context, as_json: bool) -> None:
 
 @rig.command("remove")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Remove even while polecats hold work.")
+@click.option("--force", is_flag=True, help="Remove even while polecats or crew workspaces hold work.")
 @click.pass_context
 def rig_remove(ctx: click.Context, name: str, force: bool) -> None:
     """Remove rig NAME and its worktrees."""

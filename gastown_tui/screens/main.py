@@ -189,6 +189,9 @@ class MainScreen(Screen):
                 return (f"{agent.key}: the session is gone while {agent.bead} is hooked (zombie). "
                         "The witness restarts it; x nukes it.")
             return f"{agent.key} has no session ({agent.state}). Sling a bead to put it to work."
+        if agent.kind == "crew":
+            return (f"{agent.key}: crew workspace without a running session. Start one with "
+                    f"'gt crew start {agent.name} --rig {agent.rig}'.")
         return f"{agent.key}: the {agent.kind} runs inside the engine; its work shows in the feed and the queue."
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:

@@ -52,6 +52,8 @@ COMMANDS: dict[str, LazyCommand] = {
                        "Commit a polecat's uncommitted work as a WIP commit on its branch."),
     "config": _cmd("config_cmd", "config", "Show or edit the town configuration (town.toml)."),
     "convoy": _cmd("convoy_cmd", "convoy", "Convoys: bundles of beads that land together when all are closed."),
+    "doctor": _cmd("doctor_cmd", "doctor", "Check the town: config, database and ledger, repositories, worktrees, "
+                   "sessions, locks, tools and agents."),
     "done": _cmd("polecat_cmd", "done_cmd",
                  "Finish the work on the hook: commit leftovers, queue a merge request, go idle."),
     "down": _cmd("engine_cmd", "down", "Stop the town's engine (SIGTERM, then wait for it to exit)."),

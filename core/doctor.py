@@ -279,37 +279,46 @@ def examine(town: Town, host: Any = None, remote_timeout: float = REMOTE_TIMEOUT
 
 
 def run(town: Town, fix: bool = False, host: Any = None, remote_timeout: float = REMOTE_TIMEOUT_S) -> Report:
-    """Examine ``town`` and, with ``fix``, apply every safe repair, then run the repaired checks
-    again: a repair whose subject still shows a problem is marked not fixed (with what is seen now),
-    and a problem the repairs uncovered is added. Everything not repaired is left for a human
-    (:attr:`Report.left`). Never raises for what it finds; raises NotATown-like GtErrors only from
-    the caller's town lookup."""
+    """Examine ``town`` and, with ``fix``, apply every safe repair (in :data:`REPAIR_ORDER`: locks
+    before the ledger commit they would block, the ledger last), then run the repaired checks again:
+    a repair whose subject still shows a problem is marked not fixed (with what is seen now), and a
+    problem the repairs uncovered (a branch a removed worktree left unused) is added, and repaired
+    in the next round when it can be (at most :data:`REPAIR_ROUNDS` rounds). Everything not
+    repaired is left for a human (:attr:`Report.left`). Never raises for what it finds."""
     doctor = Doctor(town, host=host, remote_timeout=remote_timeout)
     try:
         findings = doctor.examine()
         if not fix:
             return Report(findings)
-        repaired: set[str] = set()
-        for f in findings:
-            if not f.fixable or f.repair is None:
-                continue
-            repaired.add(f.check)
-            try:
-                f.outcome = f.repair()
-                f.fixed = True
-            except (GtError, OSError, sqlite3.Error, subprocess.SubprocessError) as exc:
-                f.outcome = f"not repaired: {exc}"
-        if repaired:
+        seen = {(f.check, f.subject) for f in findings}
+        for _ in range(REPAIR_ROUNDS):
+            todo = sorted((f for f in findings if f.fixable and not f.fixed and not f.outcome),
+                          key=lambda f: REPAIR_ORDER.index(f.check) if f.check in REPAIR_ORDER else len(REPAIR_ORDER))
+            if not todo:
+                break
+            for f in todo:
+                assert f.repair is not None
+                try:
+                    f.outcome = f.repair()
+                    f.fixed = True
+                except (GtError, OSError, sqlite3.Error, subprocess.SubprocessError) as exc:
+                    f.outcome = str(exc)
             doctor.close()
-            after = doctor.examine(only=repaired)
-            seen = {(f.check, f.subject) for f in findings}
+            after = doctor.examine(only=[name for name, _ in CHECKS if name not in UNREPAIRED])
             still = {(a.check, a.subject): a for a in after if a.verdict != OK}
             for f in findings:
                 now = still.get((f.check, f.subject))
                 if f.fixed and now is not None:
                     f.fixed = False
                     f.outcome += f"; still: {now.message}"
-            findings += [a for key, a in still.items() if key not in seen]
+            for key, a in still.items():
+                if key not in seen:
+                    seen.add(key)
+                    findings.append(a)
+                    continue
+                for i, f in enumerate(findings):  # ok before, a problem now (a repair changed a bead)
+                    if (f.check, f.subject) == key and f.verdict == OK:
+                        findings[i] = a
         return Report(findings, fix=True)
     finally:
         doctor.close()
@@ -641,8 +650,10 @@ def _remote(d: Doctor, rig: Any) -> Finding:
         return Finding("repos", subject, WARN, f"{url} did not answer within {d.remote_timeout:g}s",
                        "check the network and the URL (git ls-remote URL)")
     if proc.returncode != 0:
-        err = (proc.stderr or proc.stdout).strip().splitlines()
-        return Finding("repos", subject, WARN, f"{url} is unreachable: {err[-1] if err else f'exit {proc.returncode}'}",
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1] if lines else
+                   f"exit {proc.returncode}")
+        return Finding("repos", subject, WARN, f"{url} is unreachable ({why})",
                        "check the URL, the network and git's credentials (git ls-remote URL)")
     heads = {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}
     if f"refs/heads/{rig.default_branch}" not in heads:
@@ -716,7 +727,11 @@ def check_worktrees(d: Doctor) -> list[Finding]:
             found.append(Finding("worktrees", d.rel(e["path"]), WARN, f"a worktree of rig {rig.name} that gastown did "
                                  "not make (outside polecats/, crew/ and refinery/)",
                                  f"leave it, or remove it with 'git -C {rig.repo_path} worktree remove {e['path']}'"))
-        if rig.polecats_dir.is_dir():
+        if db is None:
+            found.append(Finding("worktrees", f"rig {rig.name} polecats", OK if d.db_state == "missing" else WARN,
+                                 "no database yet: no polecats" if d.db_state == "missing" else
+                                 "owners not checked: the database cannot be read (see database)"))
+        elif rig.polecats_dir.is_dir():
             for path in sorted(p for p in rig.polecats_dir.iterdir() if p.is_dir()):
                 if path.name in rows:
                     continue
@@ -877,6 +892,7 @@ def check_sessions(d: Doctor) -> list[Finding]:
             witnesses[rig] = Witness(d.town, rig, Slinger(d.town, host=host, store=store, actor=f"{rig}/witness"))
         return witnesses[rig]
 
+    spawn_grace = float(d.town.setting("witness", "spawn_grace")) if d.config_ok else 60.0
     hooked = 0
     for p in rows:
         if not p.hook_bead:
@@ -889,6 +905,8 @@ def check_sessions(d: Doctor) -> list[Finding]:
             continue
         if not dead:
             continue
+        if p.state == "spawning" and d.clock() - p.updated_at < spawn_grace:
+            continue  # a sling is starting it (the witness waits as long)
         if p.state == "stuck":
             out.append(Finding("sessions", subject, WARN, f"{seen}; the polecat is stuck (too many restarts) and "
                                "waits for a human", f"restart it with 'gt sling --resume {p.hook_bead}', or "
@@ -1257,3 +1275,10 @@ CHECKS: tuple[tuple[str, Callable[[Doctor], list[Finding]]], ...] = (
 )
 #: Checks that set up the state later checks use; they run on every examination.
 SETUP_CHECKS = ("town", "rigs", "database")
+#: The order repairs run in: stale locks first (a git lock blocks the ledger commit), the ledger last
+#: (the deacon's release of a stranded bead changes beads).
+REPAIR_ORDER = ("town", "database", "locks", "gates", "worktrees", "branches", "sessions", "ledger")
+#: Checks no repair affects (and the slow ones: a remote's timeout, agent CLIs): not run again after repairs.
+UNREPAIRED = ("tools", "repos", "agents")
+#: Repair rounds at most: a repair may uncover another problem (a removed worktree's merged branch).
+REPAIR_ROUNDS = 3

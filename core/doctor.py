@@ -352,7 +352,7 @@ def check_town(d: Doctor) -> list[Finding]:
                 else:
                     (town.root / rel).mkdir(parents=True, exist_ok=True)
             return f"made {', '.join(missing)}"
-        out.append(Finding("town", "layout", FAIL, f"missing directories: {', '.join(missing)}",
+        out.append(Finding("town", "layout", WARN, f"missing directories: {', '.join(missing)}",
                            "gt doctor --fix makes them", fixable=True, repair=make))
     else:
         out.append(Finding("town", "layout", OK, "town.toml, .beads/, .gastown/ and mayor/ in place"

@@ -302,3 +302,48 @@ def test_tool_versions_below_the_minimums_fail(town, tmp_path, monkeypatch) -> N
     assert git_row.verdict == tmux_row.verdict == "fail"
     assert "older than 2.38" in git_row.message and "merge-tree --write-tree" in git_row.message
     assert "older than 3.1" in tmux_row.message
+
+
+def test_a_dead_session_after_an_interrupted_done_is_settled_as_the_witness_would(town, rig) -> None:
+    from core import mq
+
+    bead = _create(town, "Finished, then killed")
+    session = _hooked_polecat(town, rig, "nux", bead, [sys.executable, "-c", "pass"])
+    path = rig.polecats_dir / "nux"
+    (path / "work.txt").write_text("done\n")
+    run_git(path, "add", "work.txt")
+    run_git(path, "commit", "-q", "-m", "the work")
+    head = git.head_sha(path)
+    base = git.rev_parse(rig.repo_path, "main")
+    git.detach_head(path)  # what gt done does before it queues the MR; it died right after queueing
+    with BeadStore(town) as store:
+        mr = mq.submit(store.db, rig, bead, "nux", f"polecat/nux/{bead}", head, base_sha=base)
+    host = SessionHost(town)
+    wait_for(lambda: (info := host.info(session)) is not None and not info.alive, timeout=30)
+    sync.sync(town)
+    hook = _one(doctor.examine(town), "sessions", f"hook {bead}")
+    assert hook.fixable and "detached" in hook.message
+    report = doctor.run(town, fix=True)
+    assert _one(report.findings, "sessions", f"hook {bead}").fixed
+    with BeadStore(town) as store:
+        row = polecats.get(store.db, "demo", "nux")
+        assert (row.state, row.hook_bead) == ("idle", None)
+        assert store.get(bead).status == "in_progress"  # awaiting merge, as gt done leaves it
+        assert mq.get(store.db, mr.id).status == "queued"
+    assert report.exit_code == 0
+
+
+def test_hostile_names_are_printed_as_plain_text_and_no_town_is_a_usage_error(town, rig, run_gt, tmp_path) -> None:
+    odd = rig.polecats_dir / f"odd{HOSTILE}"
+    odd.mkdir()
+    (odd / "notes.txt").write_text("mine\n")
+    found = _one(doctor.examine(town), "worktrees", "demo/polecats/odd")
+    assert found.subject == "demo/polecats/odd" and not found.fixable and "not a worktree" in found.message
+    res = run_gt("doctor", "--fix", cwd=town.root)
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout
+    assert "demo/polecats/odd: not a worktree of rig demo" in res.stdout and "left for a human:" in res.stdout
+    assert (odd / "notes.txt").read_text() == "mine\n"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = run_gt("doctor", cwd=elsewhere)
+    assert res.returncode == 2 and "not inside a town" in res.stderr

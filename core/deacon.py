@@ -95,7 +95,7 @@ class Deacon:
                 if not self.store.cas_status(bead, {"hooked"}, "open", self.actor, assignee=None,
                                              expected_assignee=assignee, note=f"stranded: {why}"):
                     continue
-                self.store.add_comment(bead, f"Stranded ({why}): released by the deacon and queued again.", self.actor)
+                self.store.add_comment(bead, f"Stranded ({why}): released by the {self.actor} and queued again.", self.actor)
                 events.append(self.db, "stranded", self.actor, rig=rig, bead=bead,
                               payload={"polecat": name, "reason": why, "action": "requeue"})
             try:

@@ -79,6 +79,8 @@ from core.plaintext import one_line
 from core.town import Town, count_ledger_lines, ledger_bead_count
 
 OK, WARN, FAIL = "ok", "warn", "fail"
+#: Who the events of doctor's repairs name.
+ACTOR = "doctor"
 VERDICTS = (OK, WARN, FAIL)
 #: git: ``merge-tree --write-tree`` (the refinery's dry-run merge, :func:`core.git.merge_tree`) is 2.38.
 GIT_MIN = (2, 38)
@@ -889,7 +891,7 @@ def check_sessions(d: Doctor) -> list[Finding]:
             from core.sling import Slinger
             from core.witness import Witness
 
-            witnesses[rig] = Witness(d.town, rig, Slinger(d.town, host=host, store=store, actor=f"{rig}/witness"))
+            witnesses[rig] = Witness(d.town, rig, Slinger(d.town, host=host, store=store, actor=ACTOR), actor=ACTOR)
         return witnesses[rig]
 
     spawn_grace = float(d.town.setting("witness", "spawn_grace")) if d.config_ok else 60.0
@@ -945,6 +947,7 @@ def check_sessions(d: Doctor) -> list[Finding]:
             out.append(Finding("sessions", subject, FAIL, f"{seen} while the bead is {status}: the work is not "
                                "running, and restarting an agent is left to you", fix))
     deacon = Deacon(d.town, host, store)
+    deacon.actor = ACTOR  # the deacon's rule, applied by doctor
     stranded = deacon.stranded()
     released: list[str] | None = None
 

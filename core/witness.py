@@ -76,9 +76,11 @@ class Decision:
 
 class Witness:
     """The witness of rig ``rig`` (a name). ``slinger``: a core.sling.Slinger sharing the host and
-    store (its store's connection is used). clock: Unix seconds."""
+    store (its store's connection is used). clock: Unix seconds. actor: who its events name
+    (default ``<rig>/witness``; ``gt doctor --fix`` applies the witness's rules as ``doctor``)."""
 
-    def __init__(self, town: Town, rig: str, slinger: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, town: Town, rig: str, slinger: Any, clock: Callable[[], float] = time.time,
+                 actor: str | None = None) -> None:
         self.town = town
         self.rig = rig
         self.slinger = slinger
@@ -86,7 +88,7 @@ class Witness:
         self.store: BeadStore = slinger.store
         self.db = self.store.db
         self.clock = clock
-        self.actor = f"{rig}/witness"
+        self.actor = actor or f"{rig}/witness"
         self._last: dict[str, str] = {}
 
     def thresholds(self) -> dict[str, float]:

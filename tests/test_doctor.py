@@ -187,7 +187,7 @@ def test_a_dead_session_holding_a_hook_is_settled_only_as_the_witness_would(town
         row = polecats.get(store.db, "demo", "nux")
         assert (row.state, row.hook_bead, row.session) == ("idle", None, None)
         cleanup = [e for e in events.query(store.db, types=("zombie",), bead=bead) if e.payload["action"] == "cleanup"]
-        assert len(cleanup) == 1
+        assert [e.actor for e in cleanup] == ["doctor"]
     assert not host.exists(session) and Path(row.worktree).is_dir()  # the worktree stays
     assert report.exit_code == 0
 
@@ -212,7 +212,8 @@ def test_sessions_without_a_polecat_and_stranded_hooks(town, rig) -> None:
     with BeadStore(town) as store:
         issue = store.get(bead)
         assert (issue.status, issue.assignee) == ("open", "")
-        assert [e.payload["action"] for e in events.query(store.db, types=("stranded",), bead=bead)] == ["requeue"]
+        released = events.query(store.db, types=("stranded",), bead=bead)
+        assert [(e.actor, e.payload["action"]) for e in released] == [("doctor", "requeue")]
     assert _one(report.findings, "sessions", f"hook {bead}").fixed
     # the deacon's release changed a bead: the ledger repair, which runs last, exported it
     assert _one(doctor.examine(town), "ledger", "issues.jsonl").verdict == "ok"

@@ -3,8 +3,9 @@
 :func:`examine` runs the checks of :data:`CHECKS` in order; each is a small function returning
 :class:`Finding` s: a verdict (``ok``, ``warn``, ``fail``), a one-line message naming the thing, the
 fix, and whether ``--fix`` can repair it safely (then the finding carries its repair).
-:func:`run` with ``fix=True`` applies those repairs, runs the repaired checks again to confirm each
-repair, and leaves everything else, listed, for a human. The checks:
+:func:`run` with ``fix=True`` applies those repairs, runs the checks again to confirm each repair
+(and to repair, in a next round, what a repair uncovered), and leaves everything else, listed, for
+a human. The checks:
 
 - ``town``: ``town.toml`` parses and validates (:func:`core.config.load_town_config`, as
   :func:`core.engine.check_config` does); the layout (``.beads/``, ``.gastown/``, ``mayor/``).

@@ -54,6 +54,13 @@ def register_schema(name: str, ddl: str) -> None:
         _SCHEMAS[name] = ddl
 
 
+def registered_schemas() -> dict[str, str]:
+    """The DDL scripts registered so far, by module name (what :func:`connect` applies): for
+    ``gt doctor``'s schema check, which compares a database's tables and columns with them."""
+    with _lock:
+        return dict(_SCHEMAS)
+
+
 def register_open_check(name: str, check: Callable[[sqlite_utils.Database, Town, bool], None]) -> None:
     """Register ``check(db, town, fresh)``, run by every :func:`connect` of a town's database after the
     schemas (fresh: the file had no tables before this open). It raises GtError to refuse the open."""

@@ -71,8 +71,9 @@ class Deacon:
                                                 actor=self.actor, now=self.clock())
         return report
 
-    def release_stranded(self) -> list[str]:
-        """Reopen and requeue beads hooked to polecats that no longer hold them. Returns their ids."""
+    def stranded(self) -> list[tuple[str, str, str]]:
+        """Beads ``hooked`` to ``<rig>/polecats/<name>`` whose polecat no longer holds them (row
+        gone, nuked, or hooked to something else): (bead, assignee, why) tuples. Reads only."""
         out = []
         rows = self.db.execute("SELECT id, assignee FROM issues WHERE status = 'hooked' "
                                "AND assignee LIKE '%/polecats/%'").fetchall()
@@ -82,11 +83,19 @@ class Deacon:
             if p is not None and p.state != "nuked" and p.hook_bead == bead:
                 continue
             why = "its polecat is gone" if p is None or p.state == "nuked" else f"{assignee} holds {p.hook_bead or 'nothing'}"
+            out.append((bead, assignee, why))
+        return out
+
+    def release_stranded(self) -> list[str]:
+        """Reopen and requeue the :meth:`stranded` beads. Returns their ids."""
+        out = []
+        for bead, assignee, why in self.stranded():
+            rig, _, name = assignee.split("/", 2)
             with self.store.transaction():
                 if not self.store.cas_status(bead, {"hooked"}, "open", self.actor, assignee=None,
                                              expected_assignee=assignee, note=f"stranded: {why}"):
                     continue
-                self.store.add_comment(bead, f"Stranded ({why}): released by the deacon and queued again.", self.actor)
+                self.store.add_comment(bead, f"Stranded ({why}): released by the {self.actor} and queued again.", self.actor)
                 events.append(self.db, "stranded", self.actor, rig=rig, bead=bead,
                               payload={"polecat": name, "reason": why, "action": "requeue"})
             try:

@@ -48,12 +48,18 @@ def pid_alive(pid: int) -> bool:
 
 
 def engine_lock_held(town: Town) -> bool:
-    """True if some process holds the engine lock of ``town`` (``.gastown/engine.lock``).
+    """True if some process holds the engine lock of ``town`` (``.gastown/engine.lock``), see
+    :func:`lock_held`."""
+    return lock_held(town.state_dir / ENGINE_LOCK_FILE)
+
+
+def lock_held(path: str | os.PathLike[str]) -> bool:
+    """True if some process holds the ``flock`` lock file at ``path`` (a ``filelock.FileLock``: the
+    engine's, the ledger sync's, a refinery's).
 
     Probes with a shared, non-blocking ``flock`` on a descriptor of its own (released at once), so
-    it sees an engine of this process as well as one of another. A missing lock file: False.
+    it sees a holder in this process as well as one in another. A missing lock file: False.
     """
-    path = town.state_dir / ENGINE_LOCK_FILE
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:

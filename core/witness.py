@@ -52,6 +52,8 @@ from core.town import Town
 STALL_TEXT = ("[GAS TOWN] witness: you have been silent for {silent:.0f}s with {bead} on your hook. "
               "Continue the work, or run gt done (--status ESCALATED -m WHY if blocked).")
 STUCK_RETRIES = 3
+#: Bead statuses after which a hook holds nothing to work: the witness clears such a hook.
+SPENT_STATUSES = ("closed", "missing")
 GUPP_TEXT = ("[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
              "Run gt prime and work it now.")
 
@@ -74,9 +76,11 @@ class Decision:
 
 class Witness:
     """The witness of rig ``rig`` (a name). ``slinger``: a core.sling.Slinger sharing the host and
-    store (its store's connection is used). clock: Unix seconds."""
+    store (its store's connection is used). clock: Unix seconds. actor: who its events name
+    (default ``<rig>/witness``; ``gt doctor --fix`` applies the witness's rules as ``doctor``)."""
 
-    def __init__(self, town: Town, rig: str, slinger: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, town: Town, rig: str, slinger: Any, clock: Callable[[], float] = time.time,
+                 actor: str | None = None) -> None:
         self.town = town
         self.rig = rig
         self.slinger = slinger
@@ -84,7 +88,7 @@ class Witness:
         self.store: BeadStore = slinger.store
         self.db = self.store.db
         self.clock = clock
-        self.actor = f"{rig}/witness"
+        self.actor = actor or f"{rig}/witness"
         self._last: dict[str, str] = {}
 
     def thresholds(self) -> dict[str, float]:
@@ -125,11 +129,8 @@ class Witness:
             if now - p.updated_at < th["spawn_grace"]:
                 return Decision(p.address, bead, "spawning", "none", "a sling is starting it")
             return self._restart_spawn(p, session, alive, th)
-        try:
-            status = self.store.get(bead).status
-        except NotFound:
-            status = "missing"
-        if status in ("closed", "missing"):
+        status = self._bead_status(bead)
+        if status in SPENT_STATUSES:
             return self._cleanup(p, session, status, alive)
         lost = self._worktree_lost(p)
         if lost is not None:
@@ -159,6 +160,33 @@ class Witness:
         if silent < th["active_window"]:
             return Decision(p.address, bead, "working", "none", f"output {silent:.0f}s ago", silent)
         return Decision(p.address, bead, "quiet", "none", f"no output for {silent:.0f}s", silent)
+
+    def settle_dead_hook(self, p: Polecat) -> Decision | None:
+        """What this witness does for hooked polecat ``p`` whose session is dead, limited to the
+        repairs that start no agent (for ``gt doctor --fix``, :mod:`core.doctor`): the hook of a bead
+        that is closed or gone is cleared (:meth:`_cleanup`), and a ``gt done`` killed after it queued
+        its MR is settled (:meth:`_interrupted_done`), in the order :meth:`patrol` applies them.
+        Returns that decision (recorded as the witness records it), or None, changing nothing, when
+        the session is alive, nothing is hooked, or the witness would do something else: restart
+        the agent, restore a lost worktree, or wait for a stuck or spawning polecat."""
+        if not p.hook_bead or p.state in ("stuck", "spawning"):
+            return None
+        session = p.session or session_name("polecat", p.rig, p.name)
+        if self.host.is_alive(session):
+            return None
+        status = self._bead_status(p.hook_bead)
+        if status in SPENT_STATUSES:
+            return self._cleanup(p, session, status, alive=False)
+        if self._worktree_lost(p) is not None:
+            return None
+        return self._interrupted_done(p)
+
+    def _bead_status(self, bead: str) -> str:
+        """The status of ``bead``, ``missing`` when the ledger has no such bead."""
+        try:
+            return self.store.get(bead).status
+        except NotFound:
+            return "missing"
 
     def _agent_state(self, p: Polecat, session: str) -> Any:
         """The agent state of ``p``'s session (core.runtimes.state.State), None when its preset is gone."""

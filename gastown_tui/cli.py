@@ -54,6 +54,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "convoy": _cmd("convoy_cmd", "convoy", "Convoys: bundles of beads that land together when all are closed."),
     "crew": _cmd("crew_cmd", "crew",
                  "Crew workspaces: your own worktrees of a rig, on branch crew/NAME, merged by the refinery."),
+    "doctor": _cmd("doctor_cmd", "doctor", "Check the town: config, database and ledger, repositories, worktrees, "
+                   "sessions, locks, tools and agents."),
     "done": _cmd("polecat_cmd", "done_cmd",
                  "Finish the work on the hook: commit leftovers, queue a merge request, go idle."),
     "down": _cmd("engine_cmd", "down", "Stop the town's engine (SIGTERM, then wait for it to exit)."),

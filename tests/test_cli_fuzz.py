@@ -30,11 +30,12 @@ from tests.conftest import VENV_BIN
 
 #: Commands left out: they start tmux sessions or the engine, clone or create towns, replace the
 #: process (attach), follow forever, or write a file at the path they are given (a random absolute
-#: path). Their argument types are the same clikit types fuzzed here; the real-process cases below
-#: try the path command.
+#: path); ``doctor`` takes only flags and exits 1 as its verdict on the town, not on its arguments.
+#: Their argument types are the same clikit types fuzzed here; the real-process cases below try the
+#: path command.
 SKIP = {("up",), ("down",), ("sling",), ("unsling",), ("done",), ("checkpoint",), ("install",), ("mayor",),
         ("agent",), ("peek",), ("nudge",), ("broadcast",), ("completion",), ("rig", "add"), ("formula", "run"),
-        ("bead", "export")}
+        ("bead", "export"), ("doctor",)}
 #: Options left out: ``--help``, and ``gt feed --follow``, which prints new events until interrupted.
 NEVER_OPTIONS = {"help", "follow"}
 HOSTILE = ["\udcff\udcfe", "9" * 30, "-" + "9" * 25, "1e400", "inf", "nan", "-inf", "-1", "0", "", " ",

@@ -30,6 +30,7 @@ a human. The checks:
   it is listed for a human. Stale registrations of deleted directories are pruned
   (``git worktree prune``). A polecat holding a hook whose worktree is gone is reported (the
   witness re-creates it).
+- ``crew``: each crew workspace is a worktree of its rig on its ``crew/NAME`` branch (never repaired).
 - ``branches``: ``polecat/*`` branches no polecat, worktree or open MR uses. A merged one is deleted
   (compare-and-swap on its sha); one with unmerged commits is listed for a human.
 - ``sessions``: tmux sessions on the town's socket that belong to no polecat or role (a dead one is
@@ -56,8 +57,8 @@ Every message passes :func:`core.plaintext.one_line`: bead ids, branch and sessi
 and git messages are agent- or user-written. Nothing here prints a secret: agent checks say "logged
 in" or how to log in, never a key.
 
-Crew workspaces (``<rig>/crew/*``) are known worktrees here; their own check (worktree valid, branch
-present) is one more entry of :data:`CHECKS` once crew exists.
+Crew workspaces (``<rig>/crew/*``) are known worktrees here; the ``crew`` check reports each one
+(a valid worktree on its ``crew/NAME`` branch) and never repairs it.
 """
 
 from __future__ import annotations
@@ -845,7 +846,7 @@ def _role_session(name: str, rigs: list[str]) -> bool:
         return True
     for rig in rigs:
         if name in (f"{rig}-refinery", f"{rig}-witness") or name.startswith(f"{rig}-crew-"):
-            return True  # crew sessions: the crew check (when crew exists) looks at them
+            return True  # crew sessions belong to crew workspaces (gt crew stop ends them)
     return False
 
 
@@ -1261,8 +1262,32 @@ def check_agents(d: Doctor) -> list[Finding]:
     return out
 
 
-#: The checks in run order: (name, function). A new check (crew workspaces, upstream pushes) is one
-#: more entry here and its README line.
+def check_crew(d: Doctor) -> list[Finding]:
+    """Crew workspaces (``core.crew``): each is a worktree of its rig on its own ``crew/NAME`` branch.
+    Never repaired: a crew workspace holds a human's work."""
+    from core import crew
+
+    out = []
+    for rig in d.rigs:
+        if not crew.crew_names(rig):
+            out.append(Finding("crew", f"rig {rig.name}", OK, "no crew workspaces"))
+        for c in crew.list_crew(d.town, rig.name, sessions={}):
+            name, subject = c.name, f"{rig.name}/crew/{c.name}"
+            if not c.valid:
+                out.append(Finding("crew", subject, WARN, f"not a worktree of rig {rig.name}'s repository",
+                                   f"move it away, then 'gt crew add {name} --rig {rig.name}' (doctor never deletes it)"))
+            elif c.branch != crew.branch_name(name):
+                on = f"branch {c.branch}" if c.branch else "a detached HEAD"
+                out.append(Finding("crew", subject, WARN, f"on {on}, not {crew.branch_name(name)}: gt done "
+                                   "from it queues that branch", f"git -C {c.path} switch {crew.branch_name(name)}"))
+            else:
+                out.append(Finding("crew", subject, OK, f"on {c.branch}, {c.dirty} uncommitted file(s), "
+                                   f"{c.ahead} commit(s) ahead of {rig.default_branch}"))
+    return out
+
+
+#: The checks in run order: (name, function). A new check (upstream pushes) is one more entry here
+#: and its README line.
 CHECKS: tuple[tuple[str, Callable[[Doctor], list[Finding]]], ...] = (
     ("town", check_town),
     ("rigs", check_rigs),
@@ -1271,6 +1296,7 @@ CHECKS: tuple[tuple[str, Callable[[Doctor], list[Finding]]], ...] = (
     ("tools", check_tools),
     ("repos", check_repos),
     ("worktrees", check_worktrees),
+    ("crew", check_crew),
     ("branches", check_branches),
     ("sessions", check_sessions),
     ("locks", check_locks),
@@ -1283,6 +1309,6 @@ SETUP_CHECKS = ("town", "rigs", "database")
 #: (the deacon's release of a stranded bead changes beads).
 REPAIR_ORDER = ("town", "database", "locks", "gates", "worktrees", "branches", "sessions", "ledger")
 #: Checks no repair affects (and the slow ones: a remote's timeout, agent CLIs): not run again after repairs.
-UNREPAIRED = ("tools", "repos", "agents")
+UNREPAIRED = ("tools", "repos", "agents", "crew")
 #: Repair rounds at most: a repair may uncover another problem (a removed worktree's merged branch).
 REPAIR_ROUNDS = 3

@@ -348,3 +348,26 @@ def test_hostile_names_are_printed_as_plain_text_and_no_town_is_a_usage_error(to
     elsewhere.mkdir()
     res = run_gt("doctor", cwd=elsewhere)
     assert res.returncode == 2 and "not inside a town" in res.stderr
+
+
+def test_crew_workspaces_are_reported_and_never_repaired(town, rig) -> None:
+    from core import crew
+
+    crew.add(town, rig.name, "ann")
+    crew.add(town, rig.name, "bob")
+    bob = crew.crew_path(rig, "bob")
+    (bob / "notes.txt").write_text("a human's work\n")
+    run_git(bob, "switch", "-q", "-c", "experiment")
+    stray = rig.crew_dir / "cat"
+    stray.mkdir()
+    (stray / "file.txt").write_text("not a worktree\n")
+    found = doctor.examine(town)
+    ann = _one(found, "crew", "demo/crew/ann")
+    assert ann.verdict == "ok" and "on crew/ann, 0 uncommitted file(s)" in ann.message
+    moved = _one(found, "crew", "demo/crew/bob")
+    assert moved.verdict == "warn" and "on branch experiment, not crew/bob" in moved.message
+    assert _one(found, "crew", "demo/crew/cat").verdict == "warn"
+    assert not any(f.subject.startswith("crew/") or "/crew/" in f.subject
+                   for f in found if f.check in ("worktrees", "branches"))
+    doctor.run(town, fix=True)
+    assert (bob / "notes.txt").read_text() == "a human's work\n" and (stray / "file.txt").exists()

@@ -482,6 +482,16 @@ def refresh(town: Town, rig: Rig, db: sqlite_utils.Database, *, timeout: float |
         lock.release()
 
 
+def sync(town: Town, rig: Rig, db: sqlite_utils.Database, actor: str = "") -> UpstreamState:
+    """``gt rig sync``: fetch the rig's upstream default branch now, whatever the strategy (a fetch
+    never writes upstream), and record it (:func:`refresh`). Returns the new state.
+    Raises UpstreamError with the one-line reason when the fetch fails."""
+    error = refresh(town, rig, db, during="sync", actor=actor or "gt")
+    if error is not None:
+        raise UpstreamError(error)
+    return state(db, rig.name)
+
+
 def _fetch_failed(db: sqlite_utils.Database, rig: Rig, error: str, during: str, actor: str,
                   before: UpstreamState | None = None) -> str:
     before = before or state(db, rig.name)

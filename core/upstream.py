@@ -98,7 +98,9 @@ register_schema("upstream", _DDL)
 
 class UpstreamError(GitError):
     """The upstream refused a push or fetch, or could not be reached. The message is one line: what
-    failed, the remote's own words (sanitised) and the fix."""
+    failed, the remote's own words (sanitised) and the fix. Exit status 1: not the caller's input."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -292,7 +294,8 @@ def push(rig: Rig, sha: str, branch: str, timeout: float | None = None) -> bool:
     fast-forward or a new branch is accepted). A local checkout gets :data:`CHECKOUT_RECEIVE_PACK`.
 
     timeout: seconds (default ``[upstream] timeout``). Returns True when upstream's branch is at
-    ``sha`` now, False when it was refused because upstream moved (not a fast-forward).
+    ``sha`` now (for the default branch :func:`tracking_ref` then records it), False when it was
+    refused because upstream moved (not a fast-forward).
     Raises UpstreamError for any other refusal or failure, with the remote's one-line message.
     """
     url = push_url(rig)
@@ -306,14 +309,19 @@ def push(rig: Rig, sha: str, branch: str, timeout: float | None = None) -> bool:
         fields = line.split("\t")
         if len(fields) >= 3 and fields[1].endswith(f":{dest}"):
             status = (fields[0], fields[2])
-    if status is not None and status[0] in (" ", "*", "="):
+    if (status is not None and status[0] in (" ", "*", "=")) or (proc.returncode == 0 and status is None):
+        if branch == rig.default_branch:  # what upstream has now, as a fetch would record it
+            git.run_git(["update-ref", "-m", "gastown: pushed", tracking_ref(rig), sha], cwd=rig.repo_path)
         return True
     if status is not None and status[0] == "!" and status[1].startswith("[rejected]") and any(
             w in status[1] for w in ("non-fast-forward", "fetch first", "stale info")):
         return False
-    if proc.returncode == 0 and status is None:
-        return True
-    raise UpstreamError(f"{url} refused the push of {branch}: {remote_message(proc)}")
+    toml = rig.path / "rig.toml"
+    if status is not None and status[0] == "!":
+        raise UpstreamError(f"{url} refused the push of {branch}: {remote_message(proc)}: grant the push on the "
+                            f"remote, or change push_url or [merge_queue] strategy in {toml}")
+    raise UpstreamError(f"pushing {branch} to {url} failed: {remote_message(proc)}: check the network and the "
+                        f"remote (push_url or git_url in {toml})")
 
 
 def can_push(rig: Rig, timeout: float = 20.0) -> tuple[bool, str]:

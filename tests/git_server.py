@@ -38,15 +38,17 @@ def free_port() -> int:
 
 
 class GitServer:
-    """``git daemon`` serving every bare repository under ``base`` on 127.0.0.1 (git://, pushes on).
+    """``git daemon`` serving every bare repository under ``base`` on 127.0.0.1 (git://; pushes on
+    unless ``push`` is False: then the daemon refuses ``receive-pack``, as a read-only remote does).
 
     Repositories are ``<base>/<name>.git``; :meth:`create` makes one with a first commit.
     :meth:`stop` ends the daemon (a network failure for clients); :meth:`start` serves again on the
     same port when it is still free.
     """
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, push: bool = True) -> None:
         self.base = base
+        self.push = push
         self.base.mkdir(parents=True, exist_ok=True)
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -58,8 +60,8 @@ class GitServer:
             log = open(self.base.parent / f"git-daemon-{port}.log", "wb")  # noqa: SIM115 - the daemon owns it
             self.proc = subprocess.Popen(
                 ["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
-                 f"--base-path={self.base}", "--export-all", "--enable=receive-pack", "--informative-errors",
-                 str(self.base)],
+                 f"--base-path={self.base}", "--export-all", "--informative-errors",
+                 *(["--enable=receive-pack"] if self.push else []), str(self.base)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
             deadline = time.monotonic() + timeout

@@ -110,7 +110,7 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
     if merged is not None:  # an interrupted gt done whose MR the refinery merged meanwhile
         _settle_merged(store, p, bead, merged, actor)
         return DoneResult(status, bead, p.address, merged.id, branch, merged.head_sha, 0)
-    base_sha = git.rev_parse(rig.repo_path, start_point(rig))  # the polecat's work starts after it
+    base_sha = start_point(rig)  # the polecat's work starts after it (the freshest tip it could see)
     if base_sha is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
     refuse_secrets(rig, path, base_sha)  # before anything is committed: secrets never merge

@@ -501,7 +501,7 @@ class Slinger:
             unmerged = 0
             branch = git.current_branch(path)
             if branch:
-                unmerged = git.count_commits(rig.repo_path, upstream.start_point(rig), branch)
+                unmerged = git.count_commits(rig.repo_path, upstream.start_point(rig) or rig.default_branch, branch)
             if (dirty or unmerged) and not force:
                 what = f"{len(dirty)} uncommitted file(s)" if dirty else f"{unmerged} unmerged commit(s) on {branch}"
                 raise Conflict(f"polecat {p.name} holds {what}: finish with 'gt done', or pass --force "

@@ -234,16 +234,16 @@ def fetch(rig: Rig, timeout: float | None = None) -> str:
     return sha
 
 
-def start_point(rig: Rig) -> str:
-    """The commit a new polecat worktree starts from (and ``gt done`` counts its work from): the rig's
-    default branch, or with ``direct``/``pr`` the fetched upstream tip when it is ahead of it
-    (a descendant). Falls back to the branch name when nothing resolves."""
+def start_point(rig: Rig) -> str | None:
+    """The commit (sha) a new polecat worktree starts from, and ``gt done`` counts its work from: the
+    rig's default branch, or with ``direct``/``pr`` the fetched upstream tip when it is ahead of it
+    (a descendant). None when neither exists."""
     local = git.rev_parse(rig.repo_path, f"refs/heads/{rig.default_branch}")
     if strategy(rig) == "local":
-        return local or rig.default_branch
+        return local
     remote = git.rev_parse(rig.repo_path, tracking_ref(rig))
     if remote is None:
-        return local or rig.default_branch
+        return local
     if local is None or (remote != local and git.is_ancestor(rig.repo_path, local, remote)):
         return remote
     return local

@@ -48,7 +48,7 @@ def ensure_worktree(rig: Rig, polecat: str, bead: str) -> tuple[Path, str, bool]
     # the commit, not the name: git checkout -b resolves a name twice (tree, then branch), so a
     # refinery moving the default branch in between would leave the tree and the branch apart; the
     # freshest tip: upstream's when it is ahead (core.upstream.start_point)
-    base = start_point(rig)
+    base = start_point(rig) or rig.default_branch
     if path.exists() and git.worktree_valid(path, rig.repo_path):
         if git.current_branch(path) == branch:
             return path, branch, False  # resume: the same bead, keep everything as it is

@@ -35,7 +35,9 @@ network fails, the remote is gone or its history diverged, the batch does not la
 moves, its MRs go back to the queue with the remote's one-line message, an ``upstream_failed`` event
 is written and the next batch waits (doubling, :func:`core.upstream.landing_failed`; ``gt mq process``
 tries at once), with an escalation to the Mayor after ``[upstream] escalate_after`` failures in a row.
-Strategy ``pr`` does not merge at all: it pushes each MR's branch and opens a pull request
+A batch whose base holds upstream commits no gate here has judged is not allowed to blame its MRs
+for them: when it turns up culprits, the base is gated alone first, and a red upstream holds the
+batch instead (:meth:`_Batch._vet_upstream`). Strategy ``pr`` does not merge at all: it pushes each MR's branch and opens a pull request
 (:class:`_PullRequests`).
 
 Safety: the default branch only ever moves to a commit that passed every gate in this run (checked
@@ -111,7 +113,9 @@ class BatchResult:
     """The outcome of one batch. Lists hold MR ids. wall_s: seconds. ``tip`` is where the default
     branch points after the batch; ``moved`` whether this batch moved it; ``rebuilds`` how many times
     the batch was rebuilt because the branch moved during it; ``landed`` the convoys this batch
-    completed. batch 0 means nothing was queued."""
+    completed; ``note`` why nothing landed (MRs back in the queue: ``lost_race``,
+    ``upstream_failed``) or why nothing ran (``waiting``); ``pull_requests`` the PRs opened (``pr``).
+    batch 0 means nothing was queued (or the refinery waits for upstream)."""
 
     batch: int
     rig: str
@@ -241,6 +245,7 @@ class _Batch:
                 landed = [m for m in candidates if git.is_ancestor(self.repo, m.head_sha, target)]
                 self.accepted: list[tuple[mq.MR, str]] = [(m, self._landed_at(m, target)) for m in landed]
                 tip = self._resolve(target, [m for m in candidates if m not in landed], first=True)
+                self._vet_upstream(target, local)
                 moved = self._land(target, local, tip)
                 if moved is None:
                     result.rebuilds += 1
@@ -279,6 +284,19 @@ class _Batch:
             raise GitError(f"rig {self.rig.name} has no branch {self.rig.default_branch!r}: "
                            "fix default_branch in rig.toml")
         return target, target
+
+    def _vet_upstream(self, base: str, local: str | None) -> None:
+        """``direct``: before MRs are blamed on a base holding upstream commits no gate of this rig
+        has judged (humans' pushes), gate the base alone. Raises UpstreamError when it is red itself:
+        nothing is blamed or landed, the MRs wait for upstream to be fixed."""
+        if not (self.direct and self.culprits and self.gates and local is not None and base != local):
+            return
+        run = self._gate(base, [], retries=self.retry_flaky)
+        if run is not None and not run.ok:
+            failed = run.failed
+            raise UpstreamError(f"upstream {self.rig.default_branch} is red at {base[:12]} without any MR "
+                                f"({failed.summary() if failed else 'a gate failed'}): nothing is blamed or landed; "
+                                f"fix {self.rig.default_branch} upstream and the MRs merge on the next try")
 
     def _land(self, base: str, local: str | None, tip: str) -> bool | None:
         """Land ``tip`` (stacked on ``base``): push it upstream first (``direct``, exactly the gated

@@ -413,3 +413,19 @@ def test_remote_message_is_one_line_without_escape_sequences_or_hints():
     assert upstream.remote_message(proc) == \
         "[remote rejected] (pre-receive hook declined); stolen clipboard?; line two"
     assert len(upstream.remote_message(subprocess.CompletedProcess([], 1, "", "remote: " + "x" * 900))) == 300
+
+
+def test_a_red_upstream_blames_no_mr_and_holds_the_batch(lab, git_server, tmp_path):
+    human_push(git_server, tmp_path, {"broken.bad": "a human broke main\n"})  # the gate is red on it
+    m = lab.mr("good", {"good.txt": "x\n"})
+    result = lab.refinery.process_once()
+    assert result.outcome == "upstream_failed" and result.failed == []
+    row = mq.get(lab.db, m.id)
+    assert row.status == "queued" and "upstream main is red at" in row.reason and "nothing is blamed" in row.reason
+    assert events.query(lab.db, types=("merge_failed",)) == []
+    assert BeadStore(lab.town, db=lab.db).list(status=["open"]) == []  # no follow-up bead filed
+    sh_git(tmp_path / "human", "rm", "-q", "broken.bad")
+    sh_git(tmp_path / "human", "commit", "-q", "-m", "fix main")
+    sh_git(tmp_path / "human", "push", "-q", "origin", "HEAD:main")
+    result = lab.refinery.process_once(retry_now=True)
+    assert result.merged == [m.id] and git_server.head(REMOTE) == result.tip

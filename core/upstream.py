@@ -58,7 +58,6 @@ from typing import TYPE_CHECKING, Any
 import filelock
 
 from core import events, git
-from core.config import STRATEGIES
 from core.db import ensure_schema, register_schema, transaction
 from core.errors import GitError
 from core.plaintext import one_line
@@ -128,7 +127,7 @@ class UpstreamState:
 # -- configuration ------------------------------------------------------------------------------
 
 def strategy(rig: Rig) -> str:
-    """The rig's ``[merge_queue] strategy``: one of :data:`STRATEGIES` (checked when rig.toml loads)."""
+    """The rig's ``[merge_queue] strategy``: one of :data:`core.config.STRATEGIES` (checked when rig.toml loads)."""
     return str(rig.setting("merge_queue", "strategy"))
 
 

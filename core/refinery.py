@@ -254,9 +254,12 @@ class _Batch:
                 break
             else:
                 moving = "upstream" if self.direct else "the default branch"
-                return self._requeue(result, started, "lost_race",
-                                     f"{moving} kept moving while the batch was gated ({MAX_CAS_ATTEMPTS} tries): "
-                                     "it is tried again in the next batch")
+                note = (f"{moving} kept moving while the batch was gated ({MAX_CAS_ATTEMPTS} tries): "
+                        "it is tried again in the next batch")
+                self._requeue(result, started, "lost_race", note)
+                if self.direct:  # counted like a refusal: a push_url that never takes our tip escalates
+                    upstream.landing_failed(self.refinery.town, self.db, self.rig, note, self.refinery.actor)
+                return result
         except UpstreamError as exc:
             return self._upstream_failed(result, started, str(exc))
         if self.direct:

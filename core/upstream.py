@@ -60,7 +60,7 @@ import filelock
 from core import events, git
 from core.db import ensure_schema, register_schema, transaction
 from core.errors import GitError
-from core.plaintext import one_line
+from core.plaintext import one_line, strip_controls
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -367,13 +367,14 @@ def pr_repo(url: str) -> str | None:
 def pr_argv(gh: str, rig: Rig, branch: str, title: str, body: str) -> list[str]:
     """The ``gh pr create`` argv opening a pull request of ``branch`` into the default branch of the
     rig's upstream (``--repo`` from :func:`pr_repo` of :func:`push_url`, left out for a local path).
-    title and body are agent text: passed as argv items (never a shell), title on one line."""
+    title and body are agent text: passed as argv items (never a shell), without control sequences,
+    the title on one line."""
     argv = [gh, "pr", "create"]
     repo = pr_repo(push_url(rig))
     if repo:
         argv += ["--repo", repo]
     return argv + ["--base", rig.default_branch, "--head", branch, "--title", one_line(title)[:200] or branch,
-                   "--body", body]
+                   "--body", strip_controls(body)]
 
 
 _URL = re.compile(r"https?://[^\s'\"<>]+")

@@ -429,3 +429,21 @@ def test_a_red_upstream_blames_no_mr_and_holds_the_batch(lab, git_server, tmp_pa
     sh_git(tmp_path / "human", "push", "-q", "origin", "HEAD:main")
     result = lab.refinery.process_once(retry_now=True)
     assert result.merged == [m.id] and git_server.head(REMOTE) == result.tip
+
+
+def test_upstream_that_keeps_moving_sends_the_batch_back_with_a_note(lab, git_server, tmp_path):
+    human_push(git_server, tmp_path, {"seed.txt": "0\n"})  # the human's clone, used by the gate below
+    racer = tmp_path / "race.sh"  # every gate run, a human pushes again
+    racer.write_text(f'cd "{tmp_path / "human"}" && date +%s%N > race.txt && git add -A && '
+                     'git commit -q -m race && git push -q origin HEAD:main\n')
+    with edit_toml(lab.rig.path / "rig.toml") as doc:
+        doc["gates"]["race"] = {"cmd": ["sh", str(racer)], "timeout": 30}
+        doc["gates"]["env"]["GIT_AUTHOR_NAME"] = doc["gates"]["env"]["GIT_COMMITTER_NAME"] = "human"
+        doc["gates"]["env"]["GIT_AUTHOR_EMAIL"] = doc["gates"]["env"]["GIT_COMMITTER_EMAIL"] = "h@h"
+    m = lab.mr("p0", {"f0.txt": "x\n"})
+    result = lab.refinery.process_once()
+    assert result.outcome == "lost_race" and result.rebuilds == 3 and result.gate_runs == 3
+    row = mq.get(lab.db, m.id)
+    assert row.status == "queued" and "upstream kept moving while the batch was gated (3 tries)" in row.reason
+    assert lab.main() == lab.initial and upstream.state(lab.db, "proj").failures == 1
+    assert git_server.head(REMOTE) == sh_git(tmp_path / "human", "rev-parse", "HEAD").strip()  # every human push kept

@@ -101,7 +101,11 @@ patterns = [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key", "id_rsa*
 
 RIG_TEMPLATE = """\
 # Rig {name}: one git repository and its agents.
+# The repository: fetched from, and (strategy "direct" or "pr") pushed to.
 git_url = ""
+# Push there instead of git_url when set (e.g. an SSH URL beside an HTTPS git_url). Credentials are
+# git's own (credential helpers, the SSH agent): gastown-tui never stores any.
+push_url = ""
 default_branch = "main"
 # Bead prefix of this rig: its beads are named like {prefix}-a3f8.
 prefix = ""
@@ -124,6 +128,26 @@ retry_flaky = 1
 # Queue order is priority, then age; a waiting MR gains one priority level per this many seconds,
 # so old MRs never starve behind a stream of urgent ones.
 aging_step = 3600
+# Where merged work lands. "direct": fetch the upstream default branch before each batch, stack the
+# batch on its tip, push the green tip there as a fast-forward (never a force push); a push refused
+# because upstream moved rebuilds the batch. "local": land in the rig's bare clone (.repo.git) only,
+# never writing the repository. "pr": push each branch upstream and open a pull request with gh.
+# gt rig add writes "direct" when git may push to the repository, else "local".
+strategy = "direct"
+
+[upstream]
+# How often the engine fetches the upstream default branch (0: only before a batch, on a sling and
+# on gt rig sync). The cockpit shows how far the rig is behind it.
+fetch_interval = 300
+# Seconds a fetch or a push may take.
+timeout = 120
+# A sling fetches first (unless the last fetch is under 30 s old), waiting at most this long; offline
+# it starts from the rig's own tip, with an upstream_fetch_failed event.
+sling_timeout = 5
+# After a refused or failed push the batch is tried again after this long, doubling per failure.
+retry_after = 30
+# Failed landings in a row before the Mayor gets an escalation.
+escalate_after = 3
 
 [worktree]
 # Commands run (argv lists) in each new polecat worktree, e.g. [["npm", "ci"]].
@@ -220,7 +244,9 @@ def setting(doc: TOMLDocument | dict[str, Any], section: str | None, key: str,
 
 #: Settings that count things: whole numbers only (every other number may have a fraction).
 _COUNTS = {"max_polecats", "max_polecats_per_rig", "max_respawns", "max_bytes", "keep", "max_batch_size",
-           "retry_flaky"}
+           "retry_flaky", "escalate_after"}
+#: The landing strategies of ``[merge_queue] strategy`` (:mod:`core.upstream`).
+STRATEGIES = ("direct", "local", "pr")
 #: Sections validated elsewhere (agent presets: core.runtimes; gates: core.gates).
 _OWN_CHECKS = {"agents", "gates"}
 
@@ -237,7 +263,8 @@ def load_town_config(path: str | os.PathLike[str]) -> TOMLDocument:
 def load_rig_config(path: str | os.PathLike[str]) -> TOMLDocument:
     """Parse and validate a ``rig.toml`` at ``path``: every setting of :data:`RIG_TEMPLATE` with the
     type of its default, ``prefix`` and ``default_branch`` present and well-formed
-    (:func:`check_branch_name`), ``[worktree] copy`` inside the worktree (:func:`check_copy_path`),
+    (:func:`check_branch_name`), ``[merge_queue] strategy`` one of :data:`STRATEGIES`, ``[worktree] copy``
+    inside the worktree (:func:`check_copy_path`),
     ``[secrets] patterns`` a list of strings, ``[gates]`` as :func:`core.gates.load_gates` wants.
     Raises ConfigError naming the file, the key and the fix."""
     p = Path(path)
@@ -249,6 +276,10 @@ def load_rig_config(path: str | os.PathLike[str]) -> TOMLDocument:
     if not str(doc["prefix"]).strip():
         raise ConfigError(f"{p}: prefix is empty: set prefix = \"xx\" (2-4 letters, the rig's bead prefix)")
     check_branch_name(doc["default_branch"], f"{p}: default_branch")
+    strategy = setting(doc, "merge_queue", "strategy", _RIG_DEFAULTS)
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"{p}: [merge_queue] strategy {_show(strategy)} is not one of "
+                          f"{', '.join(STRATEGIES)}: set strategy = \"direct\" (push upstream), \"local\" or \"pr\"")
     for rel in setting(doc, "worktree", "copy", _RIG_DEFAULTS):
         check_copy_path(rel, p)
     setup = setting(doc, "worktree", "setup", _RIG_DEFAULTS)

@@ -37,6 +37,7 @@ from core.rigs import Rig, load_rig
 from core.roles import Role
 from core.secrets import refuse_secrets
 from core.town import Town
+from core.upstream import start_point
 from core.worktrees import branch_name, worktree_path
 
 STATUSES = ("COMPLETED", "ESCALATED", "DEFERRED")
@@ -109,7 +110,7 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
     if merged is not None:  # an interrupted gt done whose MR the refinery merged meanwhile
         _settle_merged(store, p, bead, merged, actor)
         return DoneResult(status, bead, p.address, merged.id, branch, merged.head_sha, 0)
-    base_sha = git.rev_parse(rig.repo_path, rig.default_branch)
+    base_sha = start_point(rig)  # the polecat's work starts after it (the freshest tip it could see)
     if base_sha is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
     refuse_secrets(rig, path, base_sha)  # before anything is committed: secrets never merge

@@ -8,8 +8,10 @@
 - ``checkpoint``: snapshots of dirty polecat worktrees (:meth:`core.deacon.Deacon.checkpoint`);
 - ``ledger``: the debounced ledger commit (:meth:`core.deacon.Deacon.sync_ledger`);
 - ``nudges``: queued nudges typed into idle agents (:func:`core.nudge.deliver_pending`);
-- per rig, ``witness:<rig>`` every ``[witness] patrol_interval`` and ``refinery:<rig>`` (one batch at
-  a time, on every wake while MRs are queued); rigs added or removed while it runs are picked up;
+- per rig, ``witness:<rig>`` every ``[witness] patrol_interval``, ``refinery:<rig>`` (one batch at
+  a time, on every wake while MRs are queued) and ``upstream:<rig>``, a fetch of the rig's upstream
+  default branch every ``[upstream] fetch_interval`` (``direct`` and ``pr`` rigs; 0 turns it off:
+  :func:`core.upstream.refresh`); rigs added or removed while it runs are picked up;
 - ``feed``: new events fanned out to :meth:`Engine.subscribe` queues.
 
 Blocking work (SQLite, git, gates, tmux) runs in a thread pool; each loop owns its database
@@ -56,7 +58,7 @@ from core.errors import Conflict, GtError
 from core.feed import Subscriptions
 from core.filemodes import private_dir
 from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid, pid_alive
-from core.rigs import list_rigs
+from core.rigs import list_rigs, load_rig
 from core.scheduler import Scheduler
 from core.sessions import SessionHost
 from core.town import Town
@@ -71,6 +73,8 @@ ACQUIRE_WAIT_S = 1.0
 ACTOR = "deacon"
 #: Seconds a loop waits at least between two runs, however often the database changes.
 MIN_GAP_S = 0.1
+#: Seconds between two looks at ``[upstream] fetch_interval`` while it is 0 (fetching turned off).
+UPSTREAM_IDLE_S = 60.0
 #: The files whose changes wake the loops (the database and its write-ahead log).
 WATCHED = ("town.db", "town.db-wal")
 
@@ -156,7 +160,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self.check_config()
         self.acquire()
-        self._executor = ThreadPoolExecutor(max_workers=8 + 2 * len(list_rigs(self.town)),
+        self._executor = ThreadPoolExecutor(max_workers=8 + 3 * len(list_rigs(self.town)),
                                             thread_name_prefix="gt-engine")
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -347,6 +351,20 @@ class Engine:
                 return _AGAIN if not result.empty else None
 
             self._spawn_rig(f"refinery:{rig}", merge, lambda: self.tick, True, alive)
+        follow = _Lazy(lambda: connect(self.town.db_path))
+
+        def fetch_interval() -> float:
+            value = float(load_rig(self.town, rig).setting("upstream", "fetch_interval"))
+            return value if value > 0 else UPSTREAM_IDLE_S
+
+        def fetch() -> None:
+            from core import upstream
+
+            r = load_rig(self.town, rig)
+            if upstream.strategy(r) != "local" and float(r.setting("upstream", "fetch_interval")) > 0:
+                upstream.refresh(self.town, r, follow(), during="timer", actor=f"{rig}/refinery")
+
+        self._spawn_rig(f"upstream:{rig}", fetch, fetch_interval, False, alive)
 
     def _spawn_rig(self, name: str, work: Callable[[], Any], interval: Callable[[], float], wake: bool,
                    alive: Callable[[], bool]) -> None:

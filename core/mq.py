@@ -6,7 +6,9 @@ database: rows left ``merging`` go back to ``queued`` (:func:`requeue_merging`).
 
 Statuses: ``queued`` -> ``merging`` -> ``merged`` | ``failed`` (a gate failed with it, found by
 bisection) | ``conflict`` (does not merge cleanly); ``rejected`` by a human (``gt mq reject``) or
-superseded by a newer commit of the same branch. ``gt mq retry`` puts a finished MR back to ``queued``.
+superseded by a newer commit of the same branch; ``pr_open`` when a ``pr`` rig opened a pull request
+for it (its reason holds the URL; the forge merges it). ``gt mq retry`` puts a finished MR back to
+``queued``.
 
 Ordering (:func:`effective_priority`): priority first (0 is the most urgent, 4 the least), then age,
 FIFO. Aging keeps old MRs from starving: an MR gains one priority level for every ``aging_step``
@@ -28,8 +30,8 @@ from core import events
 from core.db import register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 
-STATUSES = ("queued", "merging", "merged", "failed", "conflict", "rejected")
-FINISHED = ("merged", "failed", "conflict", "rejected")
+STATUSES = ("queued", "merging", "merged", "failed", "conflict", "rejected", "pr_open")
+FINISHED = ("merged", "failed", "conflict", "rejected", "pr_open")
 AGING_STEP_S = 3600.0
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")

@@ -5,14 +5,21 @@ One batch (:meth:`Refinery.process_once`):
 1. Crash recovery: a gate process group orphaned by a dead refinery is killed, and MRs it left
    ``merging`` go back to ``queued``.
 2. Take up to ``[merge_queue] max_batch_size`` queued MRs in queue order (``core.mq``).
-3. Stack them on the default branch tip ``T``: ``T <- MR1 <- ... <- MRn``, one merge commit per MR.
+3. Find the base ``T``. Strategy ``local``: the default branch's tip. ``direct``: fetch the upstream
+   default branch first (:func:`core.upstream.batch_base`) and stack on its tip (or on the default
+   branch when that is ahead of upstream; diverged histories are refused). Stack the MRs on ``T``:
+   ``T <- MR1 <- ... <- MRn``, one merge commit per MR.
    Each merge is first a dry run (``git merge-tree --write-tree``) in the rig's bare repository; a
    conflicting MR leaves the batch (status ``conflict``). Clean merges become commits with
    ``git commit-tree`` without moving any ref.
 4. Check the tip out in the scratch worktree ``<rig>/refinery`` (detached HEAD, forced, cleaned; the
    worktree is rebuilt when broken) and run the gates once (``core.gates``).
-5. Green: compare-and-swap ``refs/heads/<default>`` from ``T`` to the tip (``git update-ref NEW OLD``).
-   If the branch moved meanwhile, the whole batch is rebuilt on the new tip (up to 3 times).
+5. Green, ``local``: compare-and-swap ``refs/heads/<default>`` from ``T`` to the tip (``git update-ref
+   NEW OLD``). ``direct``: push exactly that gated tip upstream as a fast-forward
+   (:func:`core.upstream.push`, never forced), then compare-and-swap the default branch to it. If
+   the branch (or upstream: the push is refused as not a fast-forward because a human pushed) moved
+   meanwhile, the whole batch is rebuilt on the new tip and gated again (up to 3 times; then the MRs
+   go back to the queue with a note).
 6. Red: run the gates again ``retry_flaky`` times (flaky tests); still red: bisect. The left half is
    stacked on the current base and gated; a green half becomes the new base, a red one is split
    again, until single culprits remain. The right half is then stacked on whatever base survived.
@@ -23,8 +30,21 @@ One batch (:meth:`Refinery.process_once`):
    good MR. The branch moves to the last green base: the good set,
    whose exact commit passed the gates in this run.
 
+Landing elsewhere: when upstream refuses the push (permissions, a protected branch, a hook), the
+network fails, the remote is gone or its history diverged, the batch does not land: nothing local
+moves, its MRs go back to the queue with the remote's one-line message, an ``upstream_failed`` event
+is written and the next batch waits (doubling, :func:`core.upstream.landing_failed`; ``gt mq process``
+tries at once), with an escalation to the Mayor after ``[upstream] escalate_after`` failures in a row.
+A batch whose base holds upstream commits no gate here has judged is not allowed to blame its MRs
+for them: when it turns up culprits, the base is gated alone first, and a red upstream holds the
+batch instead (:meth:`_Batch._vet_upstream`). Strategy ``pr`` does not merge at all: it pushes each MR's branch and opens a pull request
+(:class:`_PullRequests`).
+
 Safety: the default branch only ever moves to a commit that passed every gate in this run (checked
-again just before the compare-and-swap), or to a clean merge when the rig has no gates. Human
+again just before the push and the compare-and-swap), or to a clean merge when the rig has no gates;
+with ``direct`` it also follows upstream forward (fast-forward only) when a batch finds upstream
+ahead, since upstream is then where the default branch lives. Upstream only ever receives that
+gated commit, as a fast-forward, so a commit a human pushed there is never lost or rewritten. Human
 worktrees are never touched: the refinery has its own. Queue state lives in the town database, so a
 crash anywhere resumes cleanly; an MR whose commit already reached the default branch (a crash after
 the swap) is recognised as merged before anything is stacked or gated, with the merge commit that
@@ -57,7 +77,7 @@ from typing import Any
 import filelock
 import sqlite_utils
 
-from core import convoys, events, git, mail, mq
+from core import convoys, events, git, mail, mq, upstream
 from core.beads import BeadStore
 from core.beads.model import MAX_TITLE
 from core.db import connect, transaction
@@ -65,6 +85,7 @@ from core.errors import Conflict, GitError, GtError
 from core.gates import GateConfig, GateResult, GateRun, kill_leftover, load_gates, log_tail, run_gates
 from core.rigs import Rig, load_rig
 from core.town import Town
+from core.upstream import UpstreamError
 
 MAX_CAS_ATTEMPTS = 3
 
@@ -92,7 +113,9 @@ class BatchResult:
     """The outcome of one batch. Lists hold MR ids. wall_s: seconds. ``tip`` is where the default
     branch points after the batch; ``moved`` whether this batch moved it; ``rebuilds`` how many times
     the batch was rebuilt because the branch moved during it; ``landed`` the convoys this batch
-    completed. batch 0 means nothing was queued."""
+    completed; ``note`` why nothing landed (MRs back in the queue: ``lost_race``,
+    ``upstream_failed``) or why nothing ran (``waiting``); ``pull_requests`` the PRs opened (``pr``).
+    batch 0 means nothing was queued (or the refinery waits for upstream)."""
 
     batch: int
     rig: str
@@ -108,6 +131,8 @@ class BatchResult:
     rebuilds: int = 0
     landed: list[str] = field(default_factory=list)
     outcome: str = "empty"
+    note: str = ""
+    pull_requests: dict[str, str] = field(default_factory=dict)  # MR id -> PR URL (strategy "pr")
 
     @property
     def empty(self) -> bool:
@@ -132,22 +157,29 @@ class Refinery:
     def actor(self) -> str:
         return f"{self.rig_name}/refinery"
 
-    def process_all(self, max_batches: int | None = None) -> list[BatchResult]:
-        """Run batches until the queue is empty (or ``max_batches`` ran). Returns the non-empty results."""
+    def process_all(self, max_batches: int | None = None, retry_now: bool = False) -> list[BatchResult]:
+        """Run batches until the queue is empty, or waits for upstream (or ``max_batches`` ran).
+        retry_now: the first batch ignores the wait after upstream failures. Returns the non-empty
+        results."""
         out: list[BatchResult] = []
         while max_batches is None or len(out) < max_batches:
-            result = self.process_once()
+            result = self.process_once(retry_now=retry_now and not out)
             if result.empty:
                 break
             out.append(result)
         return out
 
-    def process_once(self) -> BatchResult:
+    def process_once(self, retry_now: bool = False) -> BatchResult:
         """Run one batch (see the module docstring) and return its result.
 
+        After upstream failures the next batch waits (:func:`core.upstream.retry_in`): until then the
+        result is empty with outcome ``waiting``, unless ``retry_now`` (a human asked).
         Raises Conflict if another refinery of this rig holds the lock, GitError if the rig's
         repository is unusable (the batch's MRs are then back in the queue).
         """
+        wait = 0.0 if retry_now else upstream.retry_in(self.db, self.rig_name)
+        if wait > 0:
+            return BatchResult(0, self.rig_name, outcome="waiting", note=f"upstream retry in {wait:.0f} s")
         try:
             self._lock.acquire(timeout=0)
         except filelock.Timeout as exc:
@@ -161,7 +193,10 @@ class Refinery:
             if not mrs:
                 return BatchResult(0, rig.name)
             try:
-                result = _Batch(self, rig, batch, mrs).run()
+                if upstream.strategy(rig) == "pr":
+                    result = _PullRequests(self, rig, batch, mrs).run()
+                else:
+                    result = _Batch(self, rig, batch, mrs).run()
             except Exception:
                 mq.requeue_merging(self.db, rig.name)
                 raise
@@ -187,6 +222,7 @@ class _Batch:
         self.gates: GateConfig = load_gates(rig.config, str(rig.path / "rig.toml"))
         self.retry_flaky = max(0, int(rig.setting("merge_queue", "retry_flaky")))
         self.logs_dir = refinery.town.logs_dir / "gates"
+        self.direct = upstream.strategy(rig) == "direct"
         self.gate_runs = 0
         self._merges: dict[tuple[str, str], str] = {}     # (base commit, MR head) -> merge commit
         self._runs: dict[str, GateRun] = {}               # tree sha -> gate run
@@ -201,37 +237,33 @@ class _Batch:
         result = BatchResult(self.batch, self.rig.name, mrs=[m.id for m in self.mrs])
         missing = [m for m in self.mrs if not git.commit_exists(self.repo, m.head_sha)]
         candidates = [m for m in self.mrs if m not in missing]
-        for _ in range(MAX_CAS_ATTEMPTS):
-            target = git.rev_parse(self.repo, self.ref)
-            if target is None:
-                raise GitError(f"rig {self.rig.name} has no branch {self.rig.default_branch!r}: "
-                               "fix default_branch in rig.toml")
-            self.culprits: list[Culprit] = []
-            self.conflicts: list[ConflictReport] = []
-            landed = [m for m in candidates if git.is_ancestor(self.repo, m.head_sha, target)]
-            self.accepted: list[tuple[mq.MR, str]] = [(m, self._landed_at(m, target)) for m in landed]
-            tip = self._resolve(target, [m for m in candidates if m not in landed], first=True)
-            if tip == target:
-                moved = False
-            else:
-                if tip not in self._green and self.gates:
-                    raise AssertionError(f"refinery bug: {tip} was not gated green in this run")
-                moved = git.update_ref(self.repo, self.ref, tip, target)
-                if not moved:
+        try:
+            for _ in range(MAX_CAS_ATTEMPTS):
+                target, local = self._base()
+                self.culprits: list[Culprit] = []
+                self.conflicts: list[ConflictReport] = []
+                landed = [m for m in candidates if git.is_ancestor(self.repo, m.head_sha, target)]
+                self.accepted: list[tuple[mq.MR, str]] = [(m, self._landed_at(m, target)) for m in landed]
+                tip = self._resolve(target, [m for m in candidates if m not in landed], first=True)
+                self._vet_upstream(target, local)
+                moved = self._land(target, local, tip)
+                if moved is None:
                     result.rebuilds += 1
                     continue
-            result.base, result.tip, result.moved = target, tip, moved
-            break
-        else:
-            result.outcome = "lost_race"
-            result.gate_runs = self.gate_runs
-            result.wall_s = time.monotonic() - started
-            with transaction(self.db):
-                for m in self.mrs:
-                    self.db.execute("UPDATE merge_requests SET status = 'queued', updated_at = ? WHERE id = ?",
-                                    [time.time(), m.id])
-                mq.finish_batch(self.db, self.batch, "lost_race", 0, 0, 0, self.gate_runs, None, None)
-            return result
+                result.base, result.tip, result.moved = target, tip, moved
+                break
+            else:
+                moving = "upstream" if self.direct else "the default branch"
+                note = (f"{moving} kept moving while the batch was gated ({MAX_CAS_ATTEMPTS} tries): "
+                        "it is tried again in the next batch")
+                self._requeue(result, started, "lost_race", note)
+                if self.direct:  # counted like a refusal: a push_url that never takes our tip escalates
+                    upstream.landing_failed(self.refinery.town, self.db, self.rig, note, self.refinery.actor)
+                return result
+        except UpstreamError as exc:
+            return self._upstream_failed(result, started, str(exc))
+        if self.direct:
+            upstream.landing_ok(self.db, self.rig)
         result.merged = [m.id for m, _ in self.accepted]
         result.failed = [c.mr.id for c in self.culprits] + [m.id for m in missing]
         result.conflicts = [c.mr.id for c in self.conflicts]
@@ -243,6 +275,81 @@ class _Batch:
         result.wall_s = time.monotonic() - started
         self._settle(result, missing)
         self._delete_merged_branches()
+        return result
+
+    def _base(self) -> tuple[str, str | None]:
+        """(base, local): the commit the batch stacks on and the default branch's commit now. ``local``
+        strategy: both the default branch; ``direct``: :func:`core.upstream.batch_base` (fetches)."""
+        if self.direct:
+            return upstream.batch_base(self.rig)
+        target = git.rev_parse(self.repo, self.ref)
+        if target is None:
+            raise GitError(f"rig {self.rig.name} has no branch {self.rig.default_branch!r}: "
+                           "fix default_branch in rig.toml")
+        return target, target
+
+    def _vet_upstream(self, base: str, local: str | None) -> None:
+        """``direct``: before MRs are blamed on a base holding upstream commits no gate of this rig
+        has judged (humans' pushes), gate the base alone. Raises UpstreamError when it is red itself:
+        nothing is blamed or landed, the MRs wait for upstream to be fixed."""
+        if not (self.direct and self.culprits and self.gates and local is not None and base != local):
+            return
+        run = self._gate(base, [], retries=self.retry_flaky)
+        if run is not None and not run.ok:
+            failed = run.failed
+            raise UpstreamError(f"upstream {self.rig.default_branch} is red at {base[:12]} without any MR "
+                                f"({failed.summary() if failed else 'a gate failed'}): nothing is blamed or landed; "
+                                f"fix {self.rig.default_branch} upstream and the MRs merge on the next try")
+
+    def _land(self, base: str, local: str | None, tip: str) -> bool | None:
+        """Land ``tip`` (stacked on ``base``): push it upstream first (``direct``, exactly the gated
+        commit, fast-forward only), then compare-and-swap the default branch from ``local``.
+        Returns whether the default branch moved, or None when the batch must be rebuilt (the branch,
+        or upstream, moved meanwhile). Raises UpstreamError when upstream refuses or fails."""
+        if tip != base and tip not in self._green and self.gates:
+            raise AssertionError(f"refinery bug: {tip} was not gated green in this run")
+        if not self.direct:
+            if tip == base:
+                return False
+            return True if git.update_ref(self.repo, self.ref, tip, base) else None
+        if git.rev_parse(self.repo, self.ref) != local:
+            return None  # the default branch was moved here meanwhile: rebuild on it
+        if tip != base and not upstream.push(self.rig, tip, self.rig.default_branch):
+            return None  # upstream moved since the fetch: rebuild on its new tip, gate again
+        if local == tip:
+            return False
+        # upstream has tip now (pushed, or base itself): the default branch follows it, fast-forward only
+        current = local
+        for _ in range(MAX_CAS_ATTEMPTS):
+            if current is not None and not git.is_ancestor(self.repo, current, tip):
+                return False  # moved by hand meanwhile: left alone (the next batch reports a divergence)
+            if git.update_ref(self.repo, self.ref, tip, current or ""):
+                return True
+            current = git.rev_parse(self.repo, self.ref)
+        return False
+
+    def _requeue(self, result: BatchResult, started: float, outcome: str, note: str) -> BatchResult:
+        """Put every MR of the batch back in the queue with ``note`` as its reason (nothing landed)."""
+        result.outcome, result.note = outcome, note
+        result.gate_runs = self.gate_runs
+        result.wall_s = time.monotonic() - started
+        with transaction(self.db):
+            for m in self.mrs:
+                self.db.execute("UPDATE merge_requests SET status = 'queued', reason = ?, updated_at = ? WHERE id = ?",
+                                [note, time.time(), m.id])
+            mq.finish_batch(self.db, self.batch, outcome, 0, 0, 0, self.gate_runs, None, None)
+        return result
+
+    def _upstream_failed(self, result: BatchResult, started: float, error: str) -> BatchResult:
+        """Upstream refused or failed (``error``: one line): the batch does not land, its MRs wait in
+        the queue with the remote's message, the failure is counted (backoff, then an escalation:
+        :func:`core.upstream.landing_failed`) and an ``upstream_failed`` event names it."""
+        self._requeue(result, started, "upstream_failed", f"not landed: {error}")
+        with transaction(self.db):
+            events.append(self.db, "upstream_failed", self.refinery.actor, rig=self.rig.name,
+                          payload={"batch": self.batch, "mrs": [m.id for m in self.mrs], "error": error,
+                                   "url": upstream.push_url(self.rig)})
+        upstream.landing_failed(self.refinery.town, self.db, self.rig, error, self.refinery.actor)
         return result
 
     def _delete_merged_branches(self) -> None:
@@ -449,6 +556,69 @@ class _Batch:
             result.landed = fx.land_convoys()
             mq.finish_batch(self.db, self.batch, result.outcome, len(result.merged), len(result.failed),
                             len(result.conflicts), result.gate_runs, result.base, result.tip)
+
+
+class _PullRequests:
+    """A batch of a ``pr`` rig: each MR's branch is pushed upstream (never forced) and a pull request
+    is opened with ``gh`` (:func:`core.upstream.open_pr`); the forge's checks gate and merge it. An
+    opened MR gets status ``pr_open`` with the PR's URL as its reason, its bead a comment naming the
+    URL, and a ``pr_opened`` event. A failure leaves that MR and the rest queued with the one-line
+    message (counted like a refused push: :func:`core.upstream.landing_failed`)."""
+
+    def __init__(self, refinery: Refinery, rig: Rig, batch: int, mrs: list[mq.MR]) -> None:
+        self.refinery, self.db, self.rig, self.batch, self.mrs = refinery, refinery.db, rig, batch, mrs
+
+    def run(self) -> BatchResult:
+        started = time.monotonic()
+        result = BatchResult(self.batch, self.rig.name, mrs=[m.id for m in self.mrs], outcome="pull_requests")
+        store = BeadStore(self.refinery.town, db=self.db)
+        actor = self.refinery.actor
+        for i, m in enumerate(self.mrs):
+            try:
+                if not git.commit_exists(self.rig.repo_path, m.head_sha):
+                    raise GtError(f"commit {m.head_sha[:12]} is not in the rig repository: push the branch again")
+                if not upstream.push(self.rig, m.head_sha, m.branch):
+                    raise GtError(f"upstream branch {m.branch} has commits this MR lacks (not a fast-forward): "
+                                  "merge them into the branch and run gt done again")
+                title = store.get(m.bead).title if m.bead and store.exists(m.bead) else m.branch
+                body = (f"{m.bead or m.branch}: {title}\n\nMerge request {m.id} of rig {self.rig.name}, "
+                        f"branch {m.branch} at {m.head_sha}, opened by the gastown-tui refinery.")
+                url = upstream.open_pr(self.rig, m.branch, f"{m.bead}: {title}" if m.bead else title, body)
+            except UpstreamError as exc:
+                rest = self.mrs[i:]
+                note = f"not landed: {exc}"
+                with transaction(self.db):
+                    for r in rest:
+                        self.db.execute("UPDATE merge_requests SET status = 'queued', reason = ?, updated_at = ? "
+                                        "WHERE id = ?", [note, time.time(), r.id])
+                    events.append(self.db, "upstream_failed", actor, rig=self.rig.name,
+                                  payload={"batch": self.batch, "mrs": [r.id for r in rest], "error": str(exc),
+                                           "url": upstream.push_url(self.rig)})
+                upstream.landing_failed(self.refinery.town, self.db, self.rig, str(exc), actor)
+                result.outcome, result.note = "upstream_failed", note
+                break
+            except GtError as exc:
+                with transaction(self.db):
+                    mq.finish(self.db, m.id, "failed", str(exc))
+                    events.append(self.db, "merge_failed", actor, rig=self.rig.name, bead=m.bead,
+                                  payload={"mr": m.id, "branch": m.branch, "batch": self.batch, "reason": str(exc),
+                                           "polecat": m.polecat})
+                result.failed.append(m.id)
+                continue
+            with transaction(self.db):
+                mq.finish(self.db, m.id, "pr_open", f"pull request {url}")
+                if m.bead and store.exists(m.bead):
+                    store.add_comment(m.bead, f"{m.id}: pull request opened: {url}", actor)
+                events.append(self.db, "pr_opened", actor, rig=self.rig.name, bead=m.bead,
+                              payload={"mr": m.id, "branch": m.branch, "head": m.head_sha, "url": url,
+                                       "polecat": m.polecat})
+            result.pull_requests[m.id] = url
+        else:
+            upstream.landing_ok(self.db, self.rig)
+        result.wall_s = time.monotonic() - started
+        with transaction(self.db):
+            mq.finish_batch(self.db, self.batch, result.outcome, 0, len(result.failed), 0, 0, None, None)
+        return result
 
 
 class _Effects:

@@ -15,7 +15,7 @@ import tomlkit
 
 from core import git
 from core.atomic import atomic_write_text
-from core.config import RIG_TEMPLATE, check_branch_name, load_rig_config, rig_defaults, setting
+from core.config import RIG_TEMPLATE, STRATEGIES, check_branch_name, load_rig_config, rig_defaults, setting
 from core.errors import Conflict, GitError, GtError, NotFound
 from core.names import check_prefix, check_rig_name
 from core.town import Town
@@ -70,15 +70,18 @@ class Rig:
         return setting(self.config, section, key, rig_defaults())
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: name, path, git_url, default_branch, prefix, gates (names)."""
+        """A JSON-ready summary: name, path, git_url, push_url ("" when it is git_url), default_branch,
+        prefix, gates (names), strategy (where merged work lands)."""
         gates = [k for k in self.config.get("gates", {}) if k != "env"]
         return {
             "name": self.name,
             "path": str(self.path),
             "git_url": self.git_url,
+            "push_url": str(self.setting(None, "push_url")),
             "default_branch": self.default_branch,
             "prefix": self.prefix,
             "gates": gates,
+            "strategy": str(self.setting("merge_queue", "strategy")),
         }
 
 
@@ -149,12 +152,16 @@ def derive_prefix(name: str, taken: set[str]) -> str:
     raise Conflict(f"cannot derive a free prefix for rig {name!r}: pass one with --prefix")
 
 
-def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: str | None = None) -> Rig:
+def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: str | None = None,
+            strategy: str | None = None, push_url: str | None = None) -> Rig:
     """Add rig ``name``: clone ``url`` bare into ``<rig>/.repo.git`` (dulwich), detect the default
     branch (or use ``branch``), write ``rig.toml`` and commit it to the town repository.
 
-    Raises GtError for a bad name or prefix, Conflict for a duplicate rig or prefix, GitError for a
-    path that is not a repository or an unreachable URL. On any failure no rig directory is left.
+    strategy: where merged work lands (``[merge_queue] strategy``: direct, local, pr); None picks
+    ``direct`` when git may push to the repository (:func:`core.upstream.can_push`, a dry-run push),
+    else ``local``. push_url: where to push instead of ``url`` (written as ``push_url``).
+    Raises GtError for a bad name, prefix or strategy, Conflict for a duplicate rig or prefix, GitError
+    for a path that is not a repository or an unreachable URL. On any failure no rig directory is left.
     """
     check_rig_name(name)
     if name in RESERVED:
@@ -175,15 +182,26 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
         prefix = derive_prefix(name, taken)
     if branch is not None:
         check_branch_name(branch, "--branch")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise GtError(f"unknown landing strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    if push_url is not None and (not push_url.strip() or push_url.startswith("-")):
+        raise GtError(f"push URL {push_url!r} is not a URL or path: give the repository to push to")
     rig_dir.mkdir(parents=True)
     try:
         detected = check_branch_name(git.clone_bare(url, rig_dir / ".repo.git"), f"the default branch of {url!r}")
         if branch is not None and branch not in git.branches(rig_dir / ".repo.git"):
             raise GitError(f"repository {url!r} has no branch {branch!r}: pass an existing branch with --branch")
         doc = tomlkit.parse(RIG_TEMPLATE.format(name=name, prefix=prefix))
-        doc["git_url"] = url
+        doc["git_url"] = _absolute(url)
         doc["default_branch"] = branch or detected
         doc["prefix"] = prefix
+        if push_url:
+            doc["push_url"] = push_url
+        if strategy is None:
+            from core.upstream import can_push
+
+            strategy = "direct" if can_push(Rig(town, name, doc))[0] else "local"
+        doc["merge_queue"]["strategy"] = strategy
         atomic_write_text(rig_dir / RIG_FILE, tomlkit.dumps(doc))
         for sub in ("polecats", "crew"):
             (rig_dir / sub).mkdir()
@@ -198,6 +216,16 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
     if git.is_repo(town.root):
         git.commit_paths(town.root, [f"{name}/{RIG_FILE}"], f"gt rig add {name}")
     return load_rig(town, name)
+
+
+def _absolute(url: str) -> str:
+    """``url`` with a local path made absolute (``~`` expanded), so fetches and pushes from the bare
+    clone reach it whatever the current directory; URLs are kept as given."""
+    from core.upstream import is_local
+
+    if is_local(url) and not url.startswith("file://"):
+        return str(Path(url).expanduser().absolute())
+    return url
 
 
 def held_work(rig: Rig) -> list[str]:

@@ -2,8 +2,9 @@
 
 ``sling`` claims the bead with the beads compare-and-swap (open -> hooked) and allocates the polecat in
 the same SQLite transaction, so two processes slinging one bead at the same moment cannot both win.
-Then it creates (or reuses) the worktree, writes the role context files, and starts the agent session
-with the beacon prompt. If anything after the claim fails, everything is rolled back: the session is
+Then it creates (or reuses) the worktree (a ``direct`` or ``pr`` rig's upstream is fetched first,
+within ``[upstream] sling_timeout``, so a new branch starts from the freshest tip), writes the role
+context files, and starts the agent session with the beacon prompt. If anything after the claim fails, everything is rolled back: the session is
 killed, a worktree made for this sling is removed, the polecat is released and the bead is open again.
 
 Claims are exclusive (:meth:`Slinger.judge_claim`). A bead that is ``hooked`` or ``in_progress`` is
@@ -24,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from core import convoys, events, git, mq, namepool, polecats, runtimes
+from core import convoys, events, git, mq, namepool, polecats, runtimes, upstream
 from core.actor import current_actor
 from core.beads.store import BeadStore
 from core.errors import Conflict, GtError, NotFound
@@ -179,6 +180,7 @@ class Slinger:
         if polecat is not None:
             check_polecat_name(polecat)
             session_name("polecat", rig.name, polecat)  # refuses names reserved for rig roles
+        self._follow_upstream(rig)
         name, created_row = self._claim(rig, bead, polecat, preset.name, takeover)
         session = session_name("polecat", rig.name, name)
         new_worktree = False
@@ -359,6 +361,16 @@ class Slinger:
         in_use |= {"refinery", "witness", "crew"}
         return namepool.pick(in_use, namepool.theme(self.town))
 
+    def _follow_upstream(self, rig: Rig) -> None:
+        """Fetch the rig's upstream before a new worktree is made, so it starts from the freshest tip
+        (``direct``/``pr`` rigs; skipped when the last fetch is under
+        :data:`core.upstream.SLING_FRESH_S` old). Bounded by ``[upstream] sling_timeout`` seconds;
+        offline the worktree starts from the rig's own tip and an ``upstream_fetch_failed`` event says so."""
+        if upstream.strategy(rig) == "local":
+            return
+        upstream.refresh(self.town, rig, self.db, timeout=float(rig.setting("upstream", "sling_timeout")),
+                         fresh_for=upstream.SLING_FRESH_S, during="sling", actor=self.actor)
+
     def _rollback(self, rig: Rig, name: str, bead: str, created_row: bool, new_worktree: bool, session: str,
                   takeover: Takeover | None, exc: BaseException) -> None:
         """Undo a sling whose worktree or session failed: nothing of it must remain (a takeover gives
@@ -489,7 +501,7 @@ class Slinger:
             unmerged = 0
             branch = git.current_branch(path)
             if branch:
-                unmerged = git.count_commits(rig.repo_path, rig.default_branch, branch)
+                unmerged = git.count_commits(rig.repo_path, upstream.start_point(rig) or rig.default_branch, branch)
             if (dirty or unmerged) and not force:
                 what = f"{len(dirty)} uncommitted file(s)" if dirty else f"{unmerged} unmerged commit(s) on {branch}"
                 raise Conflict(f"polecat {p.name} holds {what}: finish with 'gt done', or pass --force "

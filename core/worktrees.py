@@ -1,8 +1,10 @@
 """Polecat worktrees: ``git worktree add -b polecat/<name>/<bead> <rig>/polecats/<name> <default>``
 off the rig's bare repository (git CLI; DESIGN section 4 has the measured reasons).
 
-An idle polecat's worktree is reused: switched to the new branch from the current default branch,
-only when it holds no uncommitted work. Optional per-rig setup from ``rig.toml`` ``[worktree]``:
+New branches start from the freshest tip (:func:`core.upstream.start_point`: the upstream default
+branch fetched by the sling or the engine's timer when it is ahead of the rig's own). An idle
+polecat's worktree is reused: switched to the new branch from that tip, only when it holds no
+uncommitted work. Optional per-rig setup from ``rig.toml`` ``[worktree]``:
 ``setup`` (argv lists run in a new worktree) and ``copy`` (files copied from the rig's crew checkout,
 kept out of every commit through the repository's ``info/exclude``, never from or to outside).
 """
@@ -20,6 +22,7 @@ from core.errors import Conflict, GtError
 from core.names import check_polecat_name
 from core.rigs import RIG_FILE, Rig
 from core.secrets import exclude_from_commits
+from core.upstream import start_point
 
 
 def branch_name(polecat: str, bead: str) -> str:
@@ -43,8 +46,9 @@ def ensure_worktree(rig: Rig, polecat: str, bead: str) -> tuple[Path, str, bool]
     path = worktree_path(rig, polecat)
     branch = branch_name(polecat, bead)
     # the commit, not the name: git checkout -b resolves a name twice (tree, then branch), so a
-    # refinery moving the default branch in between would leave the tree and the branch apart
-    base = git.rev_parse(rig.repo_path, rig.default_branch) or rig.default_branch
+    # refinery moving the default branch in between would leave the tree and the branch apart; the
+    # freshest tip: upstream's when it is ahead (core.upstream.start_point)
+    base = start_point(rig) or rig.default_branch
     if path.exists() and git.worktree_valid(path, rig.repo_path):
         if git.current_branch(path) == branch:
             return path, branch, False  # resume: the same bead, keep everything as it is

@@ -127,7 +127,7 @@ def prepare(root: Path, repo: Path | None = None, agents: int = 3, gate: str | N
         gates["demo-check"] = [sys.executable, "-m", "gastown_tui.demo", "check"]
     if any(r.name == name for r in list_rigs(town)):
         _reset_rig(town, name, out)
-    rig = add_rig(town, name, str(source))
+    rig = add_rig(town, name, str(source), strategy="local")  # the demo never writes the repository
     with edit_toml(rig.path / "rig.toml") as doc:
         for gate_name, cmd in gates.items():
             doc["gates"][gate_name] = {"cmd": cmd, "timeout": GATE_TIMEOUT_S}

@@ -91,7 +91,8 @@ WAITS: dict[str, tuple[str, Callable[[Tutorial], bool]]] = {}
 #: README command -> regexes its stdout must match (after placeholder substitution).
 EXPECT: dict[str, list[str]] = {
     "gt --version": [r"version \d"],
-    "gt rig list": [r"myproj\s+my\s+main\s+test"],
+    "gt rig add myproj ~/src/myproj": [r"landing direct: merged work is pushed to \S+/src/myproj$"],
+    "gt rig list": [r"myproj\s+my\s+main\s+test\s+direct"],
     "gt ready": [r"my-a3f", r"my-b71"],
     "gt bead blocked": [r"my-c9d"],
     "gt sling my-a3f my-b71 myproj": [r"my-a3f slung to myproj/polecats/furiosa", r"my-b71 slung to myproj/polecats/nux"],
@@ -103,6 +104,9 @@ EXPECT: dict[str, list[str]] = {
     "gt feed -n 20": [r"merged\s+my-a3f", r"merged\s+my-b71", r"convoy_landed"],
     "gt mq stats": [r"2 batches, 3 MRs: 3 merged, 0 failed, 0 conflicts; 2 gate runs"],
     "gt down": [r"engine stopped"],
+    "git -C ~/src/myproj log --oneline --first-parent -3": [
+        r"Merge polecat/\S+/my-c9d", r"Merge polecat/\S+/my-a3f", r"Merge polecat/\S+/my-b71"],
+    "gt rig sync myproj": [r"the rig's main is 0 behind, 0 ahead"],
     "gt config agent list": [r"^sim \*"],
     "gt formula show release-notes --var version=1.2.0": [r"draft: Draft the notes of 1\.2\.0"],
     "gastown-tui --no-ui run --convoy hq-cv-4k2 --agent sim --timeout 600": [r"convoy hq-cv-4k2 landed: 3/3 beads merged"],
@@ -353,7 +357,7 @@ def test_the_readme_runs_top_to_bottom(tutorial: Tutorial) -> None:
             apply_toml_edit(t, block)
     assert t.handled == [c.text for c in all_commands()]
     assert set(t.ids) == set(PLACEHOLDERS)
-    log = git(t.home / "src" / "myproj", "log", "--oneline", "main")  # the reader's checkout, fast-forwarded
+    log = git(t.home / "src" / "myproj", "log", "--oneline", "main")  # the reader's checkout, landed on by direct
     assert "Merge polecat/" in log
     for example in ("my-a3f", "my-b71", "my-c9d"):
         assert t.ids[example] in log

@@ -38,13 +38,15 @@ echo "$sha green" >> "$GATE_RECORD"; echo "all good"
 
 
 class Lab:
-    """A rig ``proj`` with a gate script, a clone to make MR branches in, and the town database."""
+    """A rig ``proj`` with a gate script, a clone to make MR branches in, and the town database. The
+    rig comes from a new local checkout ``src``, or from ``url``; ``strategy`` as ``add_rig`` takes it."""
 
     def __init__(self, town, tmp_path: Path, gated: bool = True, batch: int = 4, retry: int = 1,
-                 flaky: bool = False) -> None:
+                 flaky: bool = False, url: str | None = None, strategy: str | None = None) -> None:
         self.town, self.tmp = town, tmp_path
-        src = make_repo(tmp_path / "src", {"README.md": "# proj\nline one\n", "app.txt": "app\n"})
-        self.rig = add_rig(town, "proj", str(src))
+        if url is None:  # a local checkout (tests/test_upstream.py passes a git:// URL instead)
+            url = str(make_repo(tmp_path / "src", {"README.md": "# proj\nline one\n", "app.txt": "app\n"}))
+        self.rig = add_rig(town, "proj", url, strategy=strategy)
         self.repo = self.rig.repo_path
         self.record = tmp_path / "gate-record.txt"
         self.record.touch()

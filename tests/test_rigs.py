@@ -27,7 +27,9 @@ def test_rig_add_local_path(town, git_repo: Path, run_gt) -> None:
     assert git(bare, "rev-parse", "--is-bare-repository").strip() == "true"
     assert git(bare, "rev-parse", "main") == git(git_repo, "rev-parse", "main")
     cfg = tomllib.loads((town.root / "demo" / "rig.toml").read_text())
-    assert cfg["merge_queue"] == {"max_batch_size": 4, "retry_flaky": 1, "aging_step": 3600}
+    # a checkout git may push to: merged work lands there (strategy direct, written out)
+    assert cfg["merge_queue"] == {"max_batch_size": 4, "retry_flaky": 1, "aging_step": 3600, "strategy": "direct"}
+    assert "landing direct" in res.stdout
     assert cfg["gates"] == {}
     assert "[gates]" in (town.root / "demo" / "rig.toml").read_text()
     assert git(town.root, "log", "--format=%s").splitlines()[0] == "gt rig add demo"

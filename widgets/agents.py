@@ -1,6 +1,7 @@
 """The agents tree: the Mayor, then each rig with its witness, refinery, polecats and crew workspaces,
 each with a state badge (a polecat's hooked bead too; a crew workspace's session state) (DESIGN
-section 9). Fed :class:`widgets.townview.TownSnapshot` values.
+section 9); a rig's row says how far it is behind its upstream and when landing there failed
+(:mod:`core.upstream`). Fed :class:`widgets.townview.TownSnapshot` values.
 
 Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
 same agent across updates and rebuilds only when the set of agents changes (labels update in place).
@@ -139,6 +140,11 @@ class AgentsTree(Tree[str]):
         working = sum(1 for a in mine if a.state == "working")
         text = plain(rig, "bold")
         text.append(f"  {working}/{len(mine)} working", style="dim")
+        up = snap.upstream.get(rig)
+        if up is not None and up.behind:
+            text.append(f"  {up.behind} behind upstream", style="dim")
+        if up is not None and up.failures:
+            text.append("  landing failed", style="bold")
         return text
 
     def _label(self, a: Agent) -> Text:

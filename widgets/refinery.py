@@ -11,7 +11,7 @@ from widgets.tables import PlainTable, size_columns
 
 #: Style of each MR status: weight, reverse video and strike only, so the words read in any theme.
 STATUS_STYLE = {"merging": "bold", "queued": "", "failed": "bold reverse", "conflict": "bold reverse",
-                "merged": "dim", "rejected": "dim strike"}
+                "merged": "dim", "rejected": "dim strike", "pr_open": "dim"}
 
 
 class RefineryQueue(PlainTable):

@@ -26,6 +26,7 @@ from core import convoys as convoys_mod
 from core import crew as crew_mod
 from core import escalation
 from core import mq, polecats as polecats_mod, transcripts
+from core import upstream as upstream_mod
 from core.beads.model import Issue
 from core.beads.store import BeadStore
 from core.convoys import Convoy
@@ -104,6 +105,7 @@ class TownSnapshot:
     mrs: list[MR] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     sessions: dict[str, SessionInfo] = field(default_factory=dict)
+    upstream: dict[str, upstream_mod.UpstreamState] = field(default_factory=dict)
     tmux_up: bool = True
     errors: list[str] = field(default_factory=list)
 
@@ -185,6 +187,7 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
         reported = {}
     hooked = [p.hook_bead for p in rows if p.hook_bead]
     titles: dict[str, Issue] = {i.id: i for i in store.list(ids=hooked)} if hooked else {}
+    snap.upstream = upstream_mod.states(db)  # behind counts: from the last fetch (core.upstream)
     try:
         snap.mrs = _mrs(db)
     except Exception as exc:  # noqa: BLE001 - a missing table (old DB) must not blank the cockpit
@@ -242,7 +245,7 @@ def _valid_session(name: str) -> bool:
 
 def _mrs(db: sqlite_utils.Database) -> list[MR]:
     live = mq.list_mrs(db, statuses=("queued", "merging", "failed", "conflict"))
-    done = mq.list_mrs(db, statuses=("merged", "rejected"), limit=FINISHED_MRS)
+    done = mq.list_mrs(db, statuses=("merged", "rejected", "pr_open"), limit=FINISHED_MRS)
     return sorted(live + done, key=lambda m: (m.status not in ("merging", "queued"), -m.updated_at))
 
 

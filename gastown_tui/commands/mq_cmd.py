@@ -9,6 +9,7 @@ import click
 from core import mq
 from core.db import connect
 from core.gates import load_gates
+from core.plaintext import one_line
 from core.rigs import list_rigs, load_rig
 from gastown_tui.clikit import clip, count_type, emit_json, json_option, print_table, town_from
 
@@ -122,7 +123,8 @@ def mq_process(ctx: click.Context, rig_name: str, until_empty: bool, as_json: bo
 
     town = town_from(ctx)
     refinery = Refinery(town, load_rig(town, rig_name))
-    results = refinery.process_all() if until_empty else [r for r in [refinery.process_once()] if not r.empty]
+    results = refinery.process_all(retry_now=True) if until_empty else \
+        [r for r in [refinery.process_once(retry_now=True)] if not r.empty]
     if as_json:
         emit_json([r.as_dict() for r in results])
         return
@@ -132,6 +134,10 @@ def mq_process(ctx: click.Context, rig_name: str, until_empty: bool, as_json: bo
         click.echo(f"batch {r.batch}: {r.outcome}; merged {', '.join(r.merged) or '-'}; "
                    f"failed {', '.join(r.failed) or '-'}; conflicts {', '.join(r.conflicts) or '-'}; "
                    f"{r.gate_runs} gate runs in {r.wall_s:.2f}s")
+        for mr, url in r.pull_requests.items():
+            click.echo(f"  {mr}: pull request {url}")
+        if r.note:
+            click.echo(f"  {one_line(r.note)}")
 
 
 def register(group: click.Group) -> None:

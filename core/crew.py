@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import events, git, mq
+from core import events, git, mq, upstream
 from core.actor import current_actor
 from core.errors import Conflict, GitError, GtError, NotFound
 from core.names import POLECAT_NAME, check_crew_name
@@ -216,7 +216,7 @@ def add(town: Town, rig_name: str, name: str, actor: str | None = None) -> Crew:
     if git.branch_exists(rig.repo_path, branch):
         raise Conflict(f"branch {branch} already exists in rig {rig.name}'s repository: choose another name, or "
                        f"delete it with 'git -C {rig.repo_path} branch -D {branch}'")
-    base = git.rev_parse(rig.repo_path, f"refs/heads/{rig.default_branch}")
+    base = upstream.start_point(rig)  # the freshest tip: upstream's when it is ahead
     if base is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
     rig.crew_dir.mkdir(parents=True, exist_ok=True)
@@ -435,7 +435,7 @@ def sync(town: Town, name: str, rig: str | None = None, actor: str | None = None
     if dirty:
         raise Conflict(f"crew workspace {name!r} has {len(dirty)} uncommitted file(s) ({', '.join(dirty[:3])}): "
                        "commit or stash them first")
-    base = git.rev_parse(r.repo_path, f"refs/heads/{r.default_branch}")
+    base = upstream.start_point(r)  # the freshest tip: upstream's when it is ahead
     if base is None:
         raise GtError(f"rig {r.name} has no branch {r.default_branch}: fix default_branch in rig.toml")
     head = git.head_sha(path)
@@ -528,7 +528,7 @@ def done(town: Town, role: Role, bead: str | None = None, message: str = "", act
         shown = ", ".join(dirty[:3]) + ("..." if len(dirty) > 3 else "")
         raise GtError(f"crew workspace {role.name!r} has {len(dirty)} uncommitted file(s) ({shown}): commit them "
                       "(git add, git commit) or stash them, then gt done again")
-    base = git.rev_parse(rig.repo_path, f"refs/heads/{rig.default_branch}")
+    base = upstream.start_point(rig)  # the freshest tip: upstream's when it is ahead
     if base is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
     ahead = git.count_commits(path, base, "HEAD")

@@ -23,7 +23,8 @@ a human. The checks:
   >= 3.1 (``window-size latest``, which :meth:`core.sessions.SessionHost.resize` sets).
 - ``repos``: each rig's bare repository exists and has its default branch; its remote answers
   ``git ls-remote`` within ``remote_timeout`` seconds (unreachable is a warning: a laptop may be
-  offline) and has the default branch.
+  offline) and has the default branch; with strategy ``direct`` or ``pr``, git may push there
+  (``git push --dry-run``, a failure when not: merged work cannot land).
 - ``worktrees``: the rig's registered worktrees and ``<rig>/polecats/*`` against the polecats table.
   A worktree no polecat owns is removed only when it holds no uncommitted file and no commit missing
   from the default branch (``git worktree remove`` without ``--force``, which refuses too); otherwise
@@ -636,12 +637,32 @@ def check_repos(d: Doctor) -> list[Finding]:
                                f"set default_branch in {rig.name}/rig.toml to an existing branch"))
         else:
             out.append(Finding("repos", subject, OK, f"{d.rel(repo)} has {rig.default_branch}"))
-        out.append(_remote(d, rig))
+        remote = _remote(d, rig)
+        out.append(remote)
+        if remote.verdict == OK:
+            out.append(_push(d, rig))
     return out
 
 
+def _push(d: Doctor, rig: Any) -> Finding:
+    """Whether the rig's landing can push upstream (``direct``/``pr``: a ``git push --dry-run``)."""
+    from core import upstream
+
+    subject = f"rig {rig.name} landing"
+    strategy = upstream.strategy(rig)
+    if strategy == "local":
+        return Finding("repos", subject, OK, "strategy local: merged work stays in the rig's bare repository")
+    ok, why = upstream.can_push(rig, timeout=d.remote_timeout)
+    if ok:
+        return Finding("repos", subject, OK, f"strategy {strategy}: git may push to {upstream.push_url(rig)}")
+    return Finding("repos", subject, FAIL, f"strategy {strategy}, but git may not push to "
+                   f"{upstream.push_url(rig)} ({why}): merged work cannot land there",
+                   f"fix git's credentials or push_url in {rig.name}/rig.toml, or set [merge_queue] "
+                   "strategy = \"local\" to land in the rig's bare repository only")
+
+
 def _remote(d: Doctor, rig: Any) -> Finding:
-    # the upstream landing (rig.toml push_url) may add a push check here: ls-remote only reads
+    # ls-remote only reads: the push is probed by _push
     subject = f"rig {rig.name} remote"
     url = rig.git_url
     if not url:

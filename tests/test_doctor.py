@@ -21,7 +21,7 @@ from core.config import edit_toml
 from core.beads import sync
 from core.beads.store import BeadStore
 from core.gates import gate_tag
-from core.rigs import Rig, add_rig
+from core.rigs import Rig, add_rig, load_rig
 from core.runtimes import set_default_agent
 from core.sessions import SessionHost, session_name
 from core.town import Town
@@ -371,3 +371,23 @@ def test_crew_workspaces_are_reported_and_never_repaired(town, rig) -> None:
                    for f in found if f.check in ("worktrees", "branches"))
     doctor.run(town, fix=True)
     assert (bob / "notes.txt").read_text() == "a human's work\n" and (stray / "file.txt").exists()
+
+
+def test_a_landing_git_may_not_push_to_fails_with_the_fix(town, tmp_path) -> None:
+    from core import upstream
+    from tests.git_server import GitServer
+
+    server = GitServer(tmp_path / "ro" / "repos", push=False)
+    server.start()
+    try:
+        server.create("owner/proj", {"README.md": "# proj\n"})
+        add_rig(town, "ro", server.url("owner/proj"), strategy="direct")
+        add_rig(town, "kept", server.url("owner/proj"), strategy="local")
+        found = doctor.examine(town)
+        landing = _one(found, "repos", "rig ro landing")
+        assert landing.verdict == "fail" and "git may not push to" in landing.message
+        assert 'strategy = "local"' in landing.fix
+        assert _one(found, "repos", "rig kept landing").verdict == "ok"
+        assert upstream.strategy(load_rig(town, "ro")) == "direct"
+    finally:
+        server.stop()

@@ -109,7 +109,7 @@ class Prefix(Kind):
     expected = "a bead prefix of 2-8 characters (a lowercase letter, then a-z 0-9)"
 
     def convert(self, value: Any) -> Any:
-        if not isinstance(value, str) or not PREFIX.match(value):
+        if not isinstance(value, str) or not PREFIX.fullmatch(value):
             raise ValueError(value)
         return value
 

@@ -56,6 +56,7 @@ BAD_TOWN = [
     ("polecats", "namepool", '"dinosaurs"',
      "[polecats] namepool must be one of \"mad-max\", \"minerals\", \"birds\", not 'dinosaurs'"),
     ("town", "prefix", '"HQ\\u001b[2J"', "[town] prefix must be a bead prefix of 2-8 characters"),
+    ("town", "prefix", '"hq\\n"', "[town] prefix must be a bead prefix of 2-8 characters (a lowercase letter, then a-z 0-9), not 'hq\\n'"),
     ("secrets", "patterns", '[".env", ""]', "[secrets] patterns must be a list of non-empty strings"),
 ]
 BAD_RIG = [

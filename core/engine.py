@@ -59,6 +59,7 @@ from core.feed import Subscriptions
 from core.filemodes import private_dir
 from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid, pid_alive
 from core.rigs import list_rigs, load_rig
+from core.runtimes.presets import presets
 from core.scheduler import Scheduler
 from core.sessions import SessionHost
 from core.town import Town
@@ -510,10 +511,12 @@ class _Lazy:
 
 def check_config(town: Town) -> None:
     """Load and validate ``town.toml`` and every ``rig.toml`` afresh (:func:`core.config.load_town_config`,
-    :func:`core.config.load_rig_config`), as the engine does before it starts. Raises ConfigError: one
-    line naming the file, key and fix."""
+    :func:`core.config.load_rig_config`: every setting of its type) and the ``[agents]`` presets
+    (:func:`core.runtimes.presets.presets`), as the engine does before it starts. Raises ConfigError:
+    one line naming the file, key and fix."""
     town.reload()
     town.config  # noqa: B018 - loading validates
+    presets(town)
     list_rigs(town)
 
 

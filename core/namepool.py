@@ -35,10 +35,9 @@ DEFAULT_THEME = "mad-max"
 
 
 def theme(town: Town) -> str:
-    """The town's name-pool theme (``[polecats] namepool``, default ``mad-max``)."""
-    section = town.config.get("polecats", {})
-    value = section.get("namepool", DEFAULT_THEME)
-    return str(value) if str(value) in THEMES else DEFAULT_THEME
+    """The town's name-pool theme (``[polecats] namepool`` of town.toml, default ``mad-max``; an
+    unknown name is refused when town.toml is loaded)."""
+    return str(town.setting("polecats", "namepool"))
 
 
 def set_theme(town: Town, name: str) -> None:

@@ -15,7 +15,7 @@ import tomlkit
 
 from core import git
 from core.atomic import atomic_write_text
-from core.config import RIG_TEMPLATE, STRATEGIES, check_branch_name, load_rig_config, rig_defaults, setting
+from core.config import RIG_SETTINGS, RIG_TEMPLATE, STRATEGIES, check_branch_name, load_rig_config, setting
 from core.errors import Conflict, GitError, GtError, NotFound
 from core.names import check_prefix, check_rig_name
 from core.town import Town
@@ -66,8 +66,8 @@ class Rig:
         return str(self.config["git_url"])
 
     def setting(self, section: str | None, key: str) -> Any:
-        """A rig setting with its documented default (``core.config.RIG_TEMPLATE``)."""
-        return setting(self.config, section, key, rig_defaults())
+        """A rig setting as its type, with its documented default (``core.config.RIG_SETTINGS``)."""
+        return setting(self.config, section, key, RIG_SETTINGS)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: name, path, git_url, push_url ("" when it is git_url), default_branch,

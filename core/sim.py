@@ -331,7 +331,7 @@ class Sim:
 
 def _gt_argv() -> list[str]:
     found = shutil.which("gt")
-    return [found] if found else [sys.executable, "-m", "gastown_tui.cli"]
+    return [found] if found else [sys.executable, "-P", "-m", "gastown_tui.cli"]
 
 
 def _missing_command(proc: subprocess.CompletedProcess[str]) -> bool:

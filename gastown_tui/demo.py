@@ -111,7 +111,7 @@ def prepare(root: Path, repo: Path | None = None, agents: int = 3, gate: str | N
     if repo is None:
         name, formula, broken = "wordstats", *TEMPLATE_RUN
         source = _template_repo(town)
-        gates: dict[str, list[str]] = {"tests": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]}
+        gates: dict[str, list[str]] = {"tests": [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider"]}
     else:
         repo = repo.expanduser().absolute()
         if not git.is_repo(repo):
@@ -124,7 +124,7 @@ def prepare(root: Path, repo: Path | None = None, agents: int = 3, gate: str | N
         gates = {"tests": tests} if tests else {}
         if not tests:
             _say(out, f"no test command found in {repo}: gating on demo-check alone (pass --gate 'CMD' to add one)")
-        gates["demo-check"] = [sys.executable, "-m", "gastown_tui.demo", "check"]
+        gates["demo-check"] = [sys.executable, "-P", "-m", "gastown_tui.demo", "check"]  # -P: the repo's own core/
     if any(r.name == name for r in list_rigs(town)):
         _reset_rig(town, name, out)
     rig = add_rig(town, name, str(source), strategy="local")  # the demo never writes the repository
@@ -151,6 +151,8 @@ def detect_test_command(repo: Path) -> list[str]:
         return ["make", "test"]
     python = any((repo / f).is_file() for f in ("pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "tox.ini"))
     if python and any((repo / d).is_dir() for d in ("tests", "test")):
+        # Without -P on purpose: this is the repository's own test run, and `python -m pytest` puts the
+        # checkout first on sys.path so its tests import its packages (none of gastown-tui's code runs).
         return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     package = repo / "package.json"
     if package.is_file():
@@ -303,7 +305,7 @@ def _say(out: IO[str], text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m gastown_tui.demo check``: the demo-check gate, run in the tree to check (the
+    """``python -P -m gastown_tui.demo check``: the demo-check gate, run in the tree to check (the
     refinery's worktree). Prints each problem; exit 1 when there is one, 2 for a bad argument."""
     argv = sys.argv[1:] if argv is None else argv
     if argv != ["check"]:

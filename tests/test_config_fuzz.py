@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import (
-    RIG_TEMPLATE, TOWN_TEMPLATE, load_rig_config, load_town_config, rig_defaults, setting, town_defaults,
+    RIG_SETTINGS, RIG_TEMPLATE, TOWN_SETTINGS, TOWN_TEMPLATE, Schema, load_rig_config, load_town_config,
+    rig_defaults, setting, town_defaults,
 )
 from core.errors import ConfigError
 
@@ -59,14 +60,14 @@ def mutated(draw, lines: list[str], slots: list[tuple[int, str]]) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _check_loaded(doc, defaults: dict) -> None:
+def _check_loaded(doc, defaults: dict, schema: Schema) -> None:
     """Every documented setting reads back with its default's type."""
     for key, default in defaults.items():
         if key in ("agents", "gates"):
             continue
         items = default.items() if isinstance(default, dict) else [(None, default)]
         for sub, value_default in items:
-            value = setting(doc, key if sub else None, sub or key, defaults)
+            value = setting(doc, key if sub else None, sub or key, schema)
             if isinstance(value_default, bool):
                 assert isinstance(value, bool)
             elif isinstance(value_default, (int, float)):
@@ -78,7 +79,7 @@ def _check_loaded(doc, defaults: dict) -> None:
                 assert isinstance(value, list)
 
 
-def _load(path: Path, data: bytes, loader, defaults: dict) -> None:
+def _load(path: Path, data: bytes, loader, defaults: dict, schema: Schema) -> None:
     path.write_bytes(data)
     try:
         doc = loader(path)
@@ -86,24 +87,24 @@ def _load(path: Path, data: bytes, loader, defaults: dict) -> None:
         line = str(exc)
         assert "\n" not in line and str(path) in line, line
     else:
-        _check_loaded(doc, defaults)
+        _check_loaded(doc, defaults, schema)
     assert path.read_bytes() == data  # never rewritten
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=mutated(TOWN_LINES, TOWN_SLOTS))
 def test_town_toml_loader_never_tracebacks(tmp_path: Path, data: bytes) -> None:
-    _load(tmp_path / "town.toml", data, load_town_config, town_defaults())
+    _load(tmp_path / "town.toml", data, load_town_config, town_defaults(), TOWN_SETTINGS)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=mutated(RIG_LINES, RIG_SLOTS))
 def test_rig_toml_loader_never_tracebacks(tmp_path: Path, data: bytes) -> None:
-    _load(tmp_path / "rig.toml", data, load_rig_config, rig_defaults())
+    _load(tmp_path / "rig.toml", data, load_rig_config, rig_defaults(), RIG_SETTINGS)
 
 
 def test_the_templates_themselves_load(tmp_path: Path) -> None:
     (tmp_path / "town.toml").write_text(TOWN_TEMPLATE)
-    _check_loaded(load_town_config(tmp_path / "town.toml"), town_defaults())
+    _check_loaded(load_town_config(tmp_path / "town.toml"), town_defaults(), TOWN_SETTINGS)
     (tmp_path / "rig.toml").write_text("\n".join(RIG_LINES))
-    _check_loaded(load_rig_config(tmp_path / "rig.toml"), rig_defaults())
+    _check_loaded(load_rig_config(tmp_path / "rig.toml"), rig_defaults(), RIG_SETTINGS)

@@ -32,6 +32,7 @@ def _event_count(town) -> int:
 
 BAD_TOWN = [
     ("[witness]\npatrol_interval = \"thirty\"\n", "[witness] patrol_interval must be a finite number"),
+    ("[witness]\nstall_after = \"soon\"\n", "[witness] stall_after must be a finite number of seconds >= 0, not 'soon'"),
     ("[witness]\npatrol_interval = inf\n", "[witness] patrol_interval must be a finite number"),
     ("[deacon]\nstale_after = nan\n", "[deacon] stale_after must be a finite number"),
     ("[scheduler]\nmax_polecats = -1\n", "[scheduler] max_polecats must be a whole number"),

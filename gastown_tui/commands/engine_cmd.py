@@ -47,7 +47,7 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
     private_dir(town.logs_dir)
     log_path = town.logs_dir / "engine.log"
     with open(open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gastown_tui.cli", "--town", str(town.root), "up",
+        proc = subprocess.Popen([sys.executable, "-P", "-m", "gastown_tui.cli", "--town", str(town.root), "up",
                                  "--tick", str(tick)], cwd=str(town.root), stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log, start_new_session=True, close_fds=True)
     deadline = time.monotonic() + 30

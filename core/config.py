@@ -100,6 +100,8 @@ class Text(Kind):
         return value
 
     def fix(self, key: str, default: Any) -> str:
+        if self.choices:
+            return f"set it to one of them, e.g. {key} = \"{default if default is not None else self.choices[0]}\""
         return f"quote it, e.g. {key} = \"{default if default is not None else '...'}\""
 
 

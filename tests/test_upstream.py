@@ -387,7 +387,8 @@ def test_an_unknown_strategy_is_refused_naming_the_file(town, git_repo):
     rig = add_rig(town, "proj", str(git_repo))
     with edit_toml(rig.path / "rig.toml") as doc:
         doc["merge_queue"]["strategy"] = "yolo"
-    with pytest.raises(ConfigError, match=r"rig\.toml: \[merge_queue\] strategy 'yolo' is not one of direct, local, pr"):
+    with pytest.raises(ConfigError, match=r'rig\.toml: \[merge_queue\] strategy must be one of "direct", "local", "pr", '
+                       r"not 'yolo': set it to one of them"):
         load_rig(town, "proj")
 
 

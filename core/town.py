@@ -3,7 +3,7 @@
 Layout::
 
     <town>/town.toml        config (core.config.TOWN_TEMPLATE)
-    <town>/.beads/          the ledger (issues.jsonl, formulas/)
+    <town>/.beads/          the ledger (issues.jsonl, formulas/) and routes.jsonl (core.beads.routes)
     <town>/.gastown/        runtime state: town.db (SQLite, WAL), logs/ (not committed)
     <town>/mayor/           cwd of the Mayor session
     <town>/<rig>/           one directory per rig (rig.toml, .repo.git, polecats/, refinery/, crew/)
@@ -181,15 +181,15 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
     if existed:
         town.config  # a malformed town.toml is reported, never overwritten
     written = []
-    for rel, text in ((TOWN_FILE, TOWN_TEMPLATE), (".gitignore", TOWN_GITIGNORE),
-                      (".beads/issues.jsonl", ""), ("mayor/.gitkeep", "")):
+    for rel, text in ((TOWN_FILE, TOWN_TEMPLATE), (".gitignore", TOWN_GITIGNORE), (".beads/issues.jsonl", ""),
+                      (".beads/routes.jsonl", ""), ("mayor/.gitkeep", "")):  # no rigs yet: no routes
         if not (root / rel).exists():
             atomic_write_text(root / rel, text)
             written.append(rel)
     if use_git:
         if not git.is_repo(root):
             git.init_repo(root)
-            written = [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", "mayor/.gitkeep"]
+            written = [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", ".beads/routes.jsonl", "mayor/.gitkeep"]
         if written:
             git.commit_paths(root, written, "gt install: create town")
     return town, not existed

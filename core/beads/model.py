@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from core.beads.routes import prefix_of
 from core.errors import GtError
 
 STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked")
@@ -251,8 +252,8 @@ class Issue:
 
     @property
     def prefix(self) -> str:
-        """The bead prefix: the id up to its first ``-`` (``mp`` for ``mp-a3f8.1``)."""
-        return self.id.split("-", 1)[0]
+        """The bead prefix: the id up to its first ``-`` (``mp`` for ``mp-a3f8.1``, :func:`core.beads.routes.prefix_of`)."""
+        return prefix_of(self.id)
 
     def depends_on(self, dep_type: str | None = None) -> list[str]:
         """Ids this bead depends on (edges of ``dep_type``, or all)."""

@@ -28,6 +28,7 @@ import sqlite_utils
 from core import events
 from core.beads import ids as idgen
 from core.beads import ready as readyq
+from core.beads import routes
 from core.beads.model import (
     MAX_CHILD_DEPTH, ORDERING_DEP_TYPES, Comment,
     Dependency, Issue, check_dep_type, check_issue_type, check_priority, check_status, check_timestamp,
@@ -141,19 +142,24 @@ class Blocked:
 def default_prefix(town: Town, rig: str | None = None, cwd: str | os.PathLike[str] | None = None) -> str:
     """The bead prefix for a new top-level bead: the prefix of ``rig`` if given, else of the rig
     holding ``cwd`` (default: the current directory), else of the only rig, else the town's (``hq``).
+    The rigs and their prefixes are the town's routes (:mod:`core.beads.routes`).
 
     Raises NotFound for an unknown ``rig``.
     """
-    from core.rigs import list_rigs, load_rig, rig_for_path
-
+    by_rig = {r: p for p, r in routes.load(town).items()}
     if rig:
-        return load_rig(town, rig).prefix
-    here = rig_for_path(town, cwd if cwd is not None else os.getcwd())
-    if here is not None:
-        return here.prefix
-    rigs = list_rigs(town)
-    if len(rigs) == 1:
-        return rigs[0].prefix
+        if rig not in by_rig:
+            raise NotFound(f"no rig named {rig!r} (rigs: {', '.join(sorted(by_rig)) or 'none yet'}): "
+                           f"add it with 'gt rig add {rig} URL'")
+        return by_rig[rig]
+    try:
+        here = Path(cwd if cwd is not None else os.getcwd()).resolve().relative_to(town.root).parts
+    except ValueError:
+        here = ()
+    if here and here[0] in by_rig:
+        return by_rig[here[0]]
+    if len(by_rig) == 1:
+        return next(iter(by_rig.values()))
     return town.prefix
 
 
@@ -203,7 +209,6 @@ class BeadStore:
             db = connect(db_path, check=check)
         self.town = town
         self.db = db
-        self._rigs: dict[str, str] | None = None
 
     @classmethod
     def open(cls, db_path: str | os.PathLike[str]) -> BeadStore:
@@ -888,13 +893,7 @@ class BeadStore:
                         "ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts", [bead, time.time()])
 
     def _rig_of(self, bead: str) -> str | None:
-        if self.town is None:
-            return None
-        if self._rigs is None:
-            from core.rigs import list_rigs
-
-            self._rigs = {r.prefix: r.name for r in list_rigs(self.town)}
-        return self._rigs.get(bead.split("-", 1)[0])
+        return routes.rig_of(self.town, bead) if self.town is not None else None
 
     def _hydrate(self, issues: list[Issue]) -> list[Issue]:
         if not issues:

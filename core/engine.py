@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -264,7 +265,7 @@ class Engine:
                     backoff.ok()
                 except Exception as exc:  # noqa: BLE001 - one loop's failure never stops the engine
                     if backoff.failed(exc):
-                        await self._in_thread(lambda: self._report(name, exc, backoff))
+                        await self._in_thread(functools.partial(self._report, name, exc, backoff))
                     else:
                         log.debug("engine loop %s failed again (%d in a row): %s", name, backoff.failures, exc)
                     # a failing loop waits out its backoff, deaf to database changes (its own error
@@ -314,7 +315,7 @@ class Engine:
                 backoff.ok()
             except Exception as exc:  # noqa: BLE001
                 if backoff.failed(exc):
-                    await self._in_thread(lambda: self._report("rigs", exc, backoff))
+                    await self._in_thread(functools.partial(self._report, "rigs", exc, backoff))
                 current = self._rigs
             added = current - self._rigs
             self._rigs = current
@@ -368,7 +369,7 @@ class Engine:
                 backoff.ok()
             except Exception as exc:  # noqa: BLE001
                 if backoff.failed(exc):
-                    await self._in_thread(lambda: self._report("feed", exc, backoff))
+                    await self._in_thread(functools.partial(self._report, "feed", exc, backoff))
                 await self._wait(asyncio.Event(), backoff.delay())
                 continue
             await asyncio.sleep(MIN_GAP_S)

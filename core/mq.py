@@ -134,7 +134,7 @@ class BatchStats:
 
 
 def _row_to_mr(row: tuple) -> MR:
-    values = dict(zip(_COLUMNS, row))
+    values = dict(zip(_COLUMNS, row, strict=True))
     values["logs"] = json.loads(values["logs"] or "[]")
     return MR(**values)
 

@@ -292,7 +292,7 @@ def pending(db: sqlite_utils.Database, session: str | None = None) -> list[dict[
         sql += " AND session = ?"
         args.append(session)
     cols = ("id", "session", "target", "text", "kind", "sender", "created_at")
-    return [dict(zip(cols, r)) for r in db.execute(sql + " ORDER BY id", args).fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in db.execute(sql + " ORDER BY id", args).fetchall()]
 
 
 def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender: str,

@@ -179,7 +179,7 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
     for d in (town.state_dir, town.logs_dir):
         private_dir(d)  # 0700: transcripts, logs and the database are the owner's only
     if existed:
-        town.config  # a malformed town.toml is reported, never overwritten
+        _ = town.config  # a malformed town.toml is reported, never overwritten
     written = []
     for rel, text in ((TOWN_FILE, TOWN_TEMPLATE), (".gitignore", TOWN_GITIGNORE), (".beads/issues.jsonl", ""),
                       (".beads/routes.jsonl", ""), ("mayor/.gitkeep", "")):  # no rigs yet: no routes

@@ -12,6 +12,11 @@ import pytest
 
 from core.town import Town, install_town
 
+#: Modules whose fixtures every test gets without importing them (a test that imported a fixture would
+#: shadow it with its own parameter): the engine's (``fast_town``, ``demo_rig``, ``engine``), the convoy
+#: runs' (``gated_town``) and the sling's (``rig``, ``store``).
+pytest_plugins = ("tests.test_engine_support", "tests.test_headless_support", "tests.test_sling")
+
 VENV_BIN = Path(sys.executable).parent
 #: Copies of the files in the shared fixtures of the original projects (beads JSONL ledgers, formula
 #: TOMLs), vendored so a clean clone tests alone; each folder's SOURCE.md says where they came from.

@@ -22,7 +22,7 @@ from rich.text import Text
 from core import mq, polecats
 from core.beads.store import BeadStore
 from core.config import edit_toml
-from core.db import connect, transaction
+from core.db import transaction
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town, install_town

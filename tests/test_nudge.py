@@ -11,7 +11,7 @@ from core import events, mail, nudge, nudge_queue, polecats
 from core.beads.store import BeadStore
 from core.errors import GtError
 from core.sessions import SessionHost
-from tests.test_engine_support import SH, create_bead, demo_rig, fast_town, wait_for  # noqa: F401
+from tests.test_engine_support import SH, create_bead, wait_for
 
 
 @pytest.mark.parametrize("target,session", [

@@ -24,7 +24,7 @@ from core.errors import Conflict
 from core.sessions import SessionHost
 from core.sling import Slinger
 from tests.conftest import VENV_BIN
-from tests.test_sling import SH, create, rig, store, wait_for  # noqa: F401  (rig, store: fixtures)
+from tests.test_sling import SH, create, wait_for
 
 
 def _raise_capacity(town, n: int = 20) -> None:

@@ -17,7 +17,7 @@ from core.done import checkpoint_ref, save_checkpoint
 from core.sling import Slinger
 from core.witness import Witness
 from core.worktrees import ensure_worktree
-from tests.test_sling import SH, create, rig, store, wait_for  # noqa: F401  (rig, store: fixtures)
+from tests.test_sling import SH, create, wait_for
 
 
 def test_a_worktree_deleted_mid_work_is_restored_with_its_checkpoint(town, rig, store, run_gt,

@@ -363,7 +363,7 @@ def check_branch_name(name: Any, where: str) -> str:
     if not ok:
         raise ConfigError(f"{where} {_show(name)} is not a valid git branch name: use a branch name such as "
                           "\"main\" (no leading '-', spaces, '..', '~^:?*[' or '@{')")
-    return name
+    return str(name)
 
 
 _TOWN_DEFAULTS = tomllib.loads(TOWN_TEMPLATE)

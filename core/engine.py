@@ -474,7 +474,7 @@ class _Backoff:
         """Seconds to wait after the latest failure."""
         if self.failures == 0:
             return 0.0
-        return min(MAX_BACKOFF_S, self.base * 2 ** min(self.failures - 1, 32))
+        return min(MAX_BACKOFF_S, self.base * 2.0 ** min(self.failures - 1, 32))
 
 
 class _Lazy:

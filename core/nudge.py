@@ -40,7 +40,7 @@ import sqlite_utils
 
 
 from core import events, polecats
-from core.db import transaction
+from core.db import inserted_id, transaction
 from core.errors import GtError, NotFound
 from core.plaintext import one_line
 from core.nudge_queue import _ensure, resolve_target
@@ -280,7 +280,7 @@ def enqueue(db: sqlite_utils.Database, target: str, text: str, *, sender: str, k
                          "VALUES (?, ?, ?, ?, ?, ?)", [session, target, text, kind, sender, time.time()])
         events.append(db, "nudge_queued", sender, payload={"target": target, "session": session,
                                                            "text": text[:200], "kind": kind})
-        return int(cur.lastrowid)
+        return inserted_id(cur)
 
 
 def pending(db: sqlite_utils.Database, session: str | None = None) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ running gt inside ``<town>/<rig>/polecats/<name>`` is treated as that polecat.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class Role:
         return "human"
 
 
-def detect(town: Town, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Role:
+def detect(town: Town, env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Role:
     """The role of the calling process: GT_ROLE/GT_RIG/GT_POLECAT first, else the cwd's place in the town."""
     env = os.environ if env is None else env
     bead = env.get("GT_BEAD") or None

@@ -12,6 +12,7 @@ Layout::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def count_ledger_lines(data: bytes) -> int:
     return sum(1 for line in data.splitlines() if line.lstrip().startswith(b"{"))
 
 
-def find_town(explicit: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+def find_town(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
               cwd: str | os.PathLike[str] | None = None) -> Town:
     """Locate the town: ``explicit`` (``--town``), else ``$GT_TOWN``, else walk up from ``cwd``.
 

@@ -95,10 +95,10 @@ def check_title(title: Any) -> str:
     """Return ``title`` stripped; raises GtError if empty or longer than 500 characters."""
     if not isinstance(title, str) or not title.strip():
         raise GtError("a bead needs a title: give a non-empty TITLE")
-    title = title.strip()
-    if len(title) > MAX_TITLE:
-        raise GtError(f"title is {len(title)} characters long: shorten it to at most {MAX_TITLE}")
-    return title
+    text: str = title.strip()
+    if len(text) > MAX_TITLE:
+        raise GtError(f"title is {len(text)} characters long: shorten it to at most {MAX_TITLE}")
+    return text
 
 
 def check_priority(priority: Any) -> int:

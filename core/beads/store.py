@@ -14,6 +14,7 @@ UPDATEs, safe across processes.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import time
@@ -273,7 +274,7 @@ class BeadStore:
     def list(self, *, status: str | Iterable[str] | None = None, prefix: str | None = None,
              assignee: str | None = None, issue_type: str | None = None, labels: Iterable[str] = (),
              parent: str | None = None, ids: Iterable[str] | None = None, include_ephemeral: bool = True,
-             priority: int | None = None, sort: str = "id", limit: int | None = None) -> list[Issue]:
+             priority: int | None = None, sort: str = "id", limit: int | None = None) -> builtins.list[Issue]:
         """Beads matching every filter given, hydrated.
 
         status: one status or several; prefix: ids ``prefix-...`` (a rig's prefix); labels: all
@@ -326,12 +327,12 @@ class BeadStore:
             yield from self._hydrate([_issue(r) for r in rows])
             last = rows[-1][0]
 
-    def children(self, bead: str) -> list[Issue]:
+    def children(self, bead: str) -> builtins.list[Issue]:
         """Direct children of ``bead`` (``parent-child`` edges to it), in child-number order."""
         kids = self.list(parent=bead)
         return sorted(kids, key=lambda i: _child_key(i.id))
 
-    def dependents(self, bead: str, type: str | None = None) -> list[Issue]:
+    def dependents(self, bead: str, type: str | None = None) -> builtins.list[Issue]:
         """Beads with an edge (of ``type``, or any) pointing at ``bead``, sorted by id."""
         sql = "SELECT DISTINCT issue_id FROM dependencies WHERE depends_on_id = ?"
         args: list[Any] = [bead]
@@ -344,7 +345,7 @@ class BeadStore:
     def ready(self, *, claim: str | None = None, limit: int | None = None, sort: str = "priority",
               prefix: str | None = None, assignee: str | None = None, unassigned: bool = False,
               issue_type: str | None = None, priority: int | None = None,
-              labels: Iterable[str] = ()) -> list[Issue]:
+              labels: Iterable[str] = ()) -> builtins.list[Issue]:
         """Ready beads in ``sort`` order (see :mod:`core.beads.ready`), filtered.
 
         claim: an actor; claims the first ready bead it may take (unassigned or already its own) in the
@@ -362,7 +363,7 @@ class BeadStore:
                                      sort=sort, limit=limit, columns=_SELECT)
         return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
 
-    def blocked(self) -> list[Blocked]:
+    def blocked(self) -> builtins.list[Blocked]:
         """Every blocked bead (not closed or pinned) with what blocks it, sorted by id."""
         found = [r[0] for r in self.db.execute(readyq.blocked_sql()).fetchall()]
         if not found:
@@ -375,14 +376,14 @@ class BeadStore:
         for issue in self.list(ids=found):
             by = pairs.get(issue.id, [])
             parent = issue.parent
-            if parent in blocked_set:
+            if parent is not None and parent in blocked_set:
                 by.append(parent)
             out.append(Blocked(issue, by))
         return out
 
     def is_blocked(self, bead: str) -> bool:
         """True if ``bead`` is blocked (see :mod:`core.beads.ready`). Raises NotFound."""
-        issue = self.get(bead)
+        issue: Issue | None = self.get(bead)
         seen: set[str] = set()
         while issue is not None and issue.id not in seen:
             seen.add(issue.id)
@@ -394,12 +395,12 @@ class BeadStore:
             issue = self.get(parent) if parent and self.exists(parent) else None
         return False
 
-    def blockers(self, bead: str) -> list[str]:
+    def blockers(self, bead: str) -> builtins.list[str]:
         """Ids holding ``bead`` back directly: open ``blocks``/``conditional-blocks`` targets and
         ``waits-for`` targets with open children."""
         return self._direct_blockers(bead)
 
-    def events(self, bead: str) -> list[events.Event]:
+    def events(self, bead: str) -> builtins.list[events.Event]:
         """The audit trail of ``bead``, oldest first."""
         return events.query(self.db, bead=bead)
 
@@ -855,7 +856,7 @@ class BeadStore:
 
     # ------------------------------------------------------------ ledger sync bookkeeping
 
-    def dirty(self) -> list[tuple[str, float]]:
+    def dirty(self) -> builtins.list[tuple[str, float]]:
         """Beads changed since the last ledger sync: (id, Unix seconds of the last change), oldest first."""
         return [(r[0], r[1]) for r in self.db.execute("SELECT bead, ts FROM ledger_dirty ORDER BY ts, bead")]
 
@@ -880,7 +881,7 @@ class BeadStore:
 
     # ------------------------------------------------------------ internals
 
-    def _direct_blockers(self, bead: str) -> list[str]:
+    def _direct_blockers(self, bead: str) -> builtins.list[str]:
         rows = self.db.execute(readyq.direct_pairs_sql(single=True) + " ORDER BY 2", {"bead": bead}).fetchall()
         return [r[1] for r in rows]
 
@@ -895,7 +896,7 @@ class BeadStore:
     def _rig_of(self, bead: str) -> str | None:
         return routes.rig_of(self.town, bead) if self.town is not None else None
 
-    def _hydrate(self, issues: list[Issue]) -> list[Issue]:
+    def _hydrate(self, issues: builtins.list[Issue]) -> builtins.list[Issue]:
         if not issues:
             return issues
         by_id = {i.id: i for i in issues}

@@ -46,7 +46,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	@status=0; \
 	echo "ruff check"; $(BIN)/ruff check . || status=1; \
-	echo "ruff format --check"; $(BIN)/ruff format --check . || status=1; \
+	echo "ruff format --check"; $(BIN)/ruff format --check --output-format concise . || status=1; \
 	echo "mypy"; $(BIN)/mypy || status=1; \
 	echo "lint-imports"; $(BIN)/lint-imports || status=1; \
 	exit $$status

@@ -64,8 +64,10 @@ def resolve_target(target: str) -> str:
     if len(parts) == 2 and parts[1] in ("witness", "refinery"):
         return session_name(parts[1], parts[0])
     if "/" in t:
-        raise GtError(f"invalid nudge target {target!r}: give a session name (gt peek lists them) or an "
-                      "address like mayor/ or <rig>/polecats/<name>")
+        raise GtError(
+            f"invalid nudge target {target!r}: give a session name (gt peek lists them) or an "
+            "address like mayor/ or <rig>/polecats/<name>"
+        )
     return check_session_name(t)
 
 
@@ -78,6 +80,9 @@ def queue_mail_nudge(db: sqlite_utils.Database, address: str, sender: str = "mai
     except GtError:
         return False
     _ensure(db)
-    cur = db.execute("INSERT OR IGNORE INTO nudge_queue (session, target, text, kind, sender, created_at) "
-                     "VALUES (?, ?, ?, 'mail', ?, ?)", [session, address, MAIL_TEXT, sender, time.time()])
+    cur = db.execute(
+        "INSERT OR IGNORE INTO nudge_queue (session, target, text, kind, sender, created_at) "
+        "VALUES (?, ?, ?, 'mail', ?, ?)",
+        [session, address, MAIL_TEXT, sender, time.time()],
+    )
     return cur.rowcount == 1

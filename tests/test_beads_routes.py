@@ -102,9 +102,19 @@ def test_a_derivation_names_the_rig_toml_it_cannot_read(town: Town, tmp_path: Pa
     assert not routes.routes_path(town).exists()  # nothing half-derived was written
 
 
-@pytest.mark.parametrize("line", ['{"prefix": "mp", "path": "demo"}', '{"prefix": "mp-", "path": "../etc"}',
-                                  '{"prefix": "mp-", "path": "a/b"}', "not json", '["mp-", "demo"]',
-                                  '{"prefix": "mp-"}', '{"prefix": "\\u001b[31m-", "path": 3}'])
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"prefix": "mp", "path": "demo"}',
+        '{"prefix": "mp-", "path": "../etc"}',
+        '{"prefix": "mp-", "path": "a/b"}',
+        "not json",
+        '["mp-", "demo"]',
+        '{"prefix": "mp-"}',
+        '{"prefix": "\\u001b[31m-", "path": 3}',
+        '{"prefix": "mp-", "path": "de\\u001bmo"}',
+    ],
+)
 def test_a_malformed_route_is_one_error_naming_the_file_and_line(town: Town, line: str) -> None:
     routes.routes_path(town).write_text('{"prefix": "de-", "path": "demo"}\n' + line + "\n")
     with pytest.raises(ConfigError) as err:
@@ -118,4 +128,3 @@ def test_a_change_by_another_process_is_read_again(town: Town) -> None:
     assert routes.load(town) == {}
     routes.routes_path(town).write_text('{"prefix": "de-", "path": "demo"}\n# a comment\n\n')
     assert routes.load(town) == {"de": "demo"}
-

@@ -31,9 +31,17 @@ PACKAGES = ("core", "widgets", "gastown_tui", "themes")
 #: ``gastown_tui/actions.py`` (issue 17) breaks it: then
 #: :func:`test_gastown_tui_has_no_import_cycle_with_type_checking_imports` passes, its strict xfail
 #: fails the run, and that mark, this set and the test that uses it go.
-KNOWN_COCKPIT_CYCLE = frozenset({"gastown_tui.app", "gastown_tui.screens.grid", "gastown_tui.screens.help",
-                                 "gastown_tui.screens.mail", "gastown_tui.screens.main",
-                                 "gastown_tui.screens.modals", "gastown_tui.screens.problems"})
+KNOWN_COCKPIT_CYCLE = frozenset(
+    {
+        "gastown_tui.app",
+        "gastown_tui.screens.grid",
+        "gastown_tui.screens.help",
+        "gastown_tui.screens.mail",
+        "gastown_tui.screens.main",
+        "gastown_tui.screens.modals",
+        "gastown_tui.screens.problems",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,8 @@ def module_files(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dic
 def _type_checking_only(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(tree: ast.AST, type_checking: bool) -> list[ast.Import | ast.ImportFrom]:
@@ -206,8 +215,7 @@ def _project_cycles(type_checking: bool) -> list[Cycle]:
 
 
 def _cycles_touching(packages: tuple[str, ...], type_checking: bool) -> list[Cycle]:
-    return [c for c in _project_cycles(type_checking)
-            if any(m.split(".")[0] in packages for m in c.modules)]
+    return [c for c in _project_cycles(type_checking) if any(m.split(".")[0] in packages for m in c.modules)]
 
 
 def _report(found: list[Cycle]) -> str:
@@ -226,19 +234,24 @@ def test_gastown_tui_has_no_import_cycle_at_run_time() -> None:
 
 
 def test_gastown_tui_has_no_import_cycle_but_the_known_cockpit_one() -> None:
-    found = [c for c in _cycles_touching(("gastown_tui",), type_checking=True)
-             if not set(c.modules) <= KNOWN_COCKPIT_CYCLE]
+    found = [
+        c for c in _cycles_touching(("gastown_tui",), type_checking=True) if not set(c.modules) <= KNOWN_COCKPIT_CYCLE
+    ]
     assert not found, _report(found)
 
 
-@pytest.mark.xfail(strict=True, reason="gastown_tui.app <-> gastown_tui.screens: the screens import CockpitApp "
-                                       "(for the type checker) until the cockpit's actions leave app.py (issue 17)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="gastown_tui.app <-> gastown_tui.screens: the screens import CockpitApp "
+    "(for the type checker) until the cockpit's actions leave app.py (issue 17)",
+)
 def test_gastown_tui_has_no_import_cycle_with_type_checking_imports() -> None:
     found = _cycles_touching(("gastown_tui",), type_checking=True)
     assert not found, _report(found)
 
 
 # -- the reader itself, on a tree of its own ------------------------------------------------------
+
 
 def _write(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
@@ -248,17 +261,19 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_reader_finds_lazy_and_relative_imports_and_skips_type_checking_ones(tmp_path) -> None:
-    root = _write(tmp_path, {
-        "pkg/__init__.py": "from pkg.a import thing\n",
-        "pkg/a.py": "def f():\n    from . import b\n",
-        "pkg/b.py": "from .sub import c\n",
-        "pkg/sub/__init__.py": "",
-        "pkg/sub/c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
-                        "else:\n    import pkg.sub\n",
-    })
+    root = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from pkg.a import thing\n",
+            "pkg/a.py": "def f():\n    from . import b\n",
+            "pkg/b.py": "from .sub import c\n",
+            "pkg/sub/__init__.py": "",
+            "pkg/sub/c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
+            "else:\n    import pkg.sub\n",
+        },
+    )
     found = {(e.importer, e.imported, e.line) for e in edges(root, ("pkg",))}
-    assert found == {("pkg", "pkg.a", 1), ("pkg.a", "pkg.b", 2), ("pkg.b", "pkg.sub.c", 1),
-                     ("pkg.sub.c", "pkg.sub", 5)}
+    assert found == {("pkg", "pkg.a", 1), ("pkg.a", "pkg.b", 2), ("pkg.b", "pkg.sub.c", 1), ("pkg.sub.c", "pkg.sub", 5)}
     assert cycles(edges(root, ("pkg",))) == []
     with_types = {(e.importer, e.imported) for e in edges(root, ("pkg",), type_checking=True)}
     assert ("pkg.sub.c", "pkg.a") in with_types
@@ -267,13 +282,16 @@ def test_the_reader_finds_lazy_and_relative_imports_and_skips_type_checking_ones
 
 
 def test_a_cycle_is_reported_as_one_closed_path_with_its_lines(tmp_path) -> None:
-    root = _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/a.py": "import os\nfrom pkg import b\n",
-        "pkg/b.py": "def late():\n    import pkg.c\n",
-        "pkg/c.py": "from pkg.a import x\n",
-        "pkg/d.py": "from pkg import a\n",  # reaches the cycle but is not on it
-    })
+    root = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "import os\nfrom pkg import b\n",
+            "pkg/b.py": "def late():\n    import pkg.c\n",
+            "pkg/c.py": "from pkg.a import x\n",
+            "pkg/d.py": "from pkg import a\n",  # reaches the cycle but is not on it
+        },
+    )
     (cycle,) = cycles(edges(root, ("pkg",)))
     assert cycle.modules == ["pkg.a", "pkg.b", "pkg.c"]
     assert str(cycle) == "pkg.a -> pkg.b (pkg/a.py:2) -> pkg.c (pkg/b.py:2) -> pkg.a (pkg/c.py:1)"

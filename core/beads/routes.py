@@ -30,6 +30,7 @@ from filelock import FileLock
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.filemodes import private_dir
+from core.names import PREFIX, RIG_NAME
 
 if TYPE_CHECKING:
     from core.town import Town
@@ -113,22 +114,36 @@ def format_routes(table: Mapping[str, str]) -> str:
     return "".join(json.dumps({"prefix": f"{p}-", "path": r}) + "\n" for p, r in sorted(table.items()))
 
 
+def _route(line: str) -> tuple[str, str] | None:
+    """(prefix, rig) of one routes line, or None when it is not a route to a rig: the prefix must be a
+    bead prefix with its hyphen and the path a rig name (``core.names``), so nothing read from the file
+    can name another directory or carry a control sequence into a message."""
+    try:
+        route = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(route, dict):
+        return None
+    prefix, rig = route.get("prefix"), route.get("path")
+    if not isinstance(prefix, str) or not isinstance(rig, str) or not prefix.endswith("-"):
+        return None
+    if not PREFIX.fullmatch(prefix[:-1]) or not RIG_NAME.fullmatch(rig):
+        return None
+    return prefix[:-1], rig
+
+
 def _parse(path: Path, text: str) -> dict[str, str]:
     table: dict[str, str] = {}
     for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
-        try:
-            route = json.loads(line)
-            prefix, rig = route["prefix"], route["path"]
-        except (ValueError, TypeError, KeyError):
-            route = None
-        if (route is None or not isinstance(prefix, str) or not isinstance(rig, str) or not prefix.endswith("-")
-                or not prefix[:-1] or "-" in prefix[:-1] or not rig or rig in (".", "..") or "/" in rig):
-            raise ConfigError(f"{path}:{n}: not a route like {{\"prefix\": \"mp-\", \"path\": \"<rig>\"}}: fix the "
-                              "line, or delete the file to derive it again from the rigs' rig.toml")
-        table[prefix[:-1]] = rig
+        route = _route(line)
+        if route is None:
+            raise ConfigError(
+                f'{path}:{n}: not a route like {{"prefix": "mp-", "path": "<rig>"}}: fix the line, '
+                "or delete the file to derive it again from the rigs' rig.toml"
+            )
+        table[route[0]] = route[1]
     return table
 
 
@@ -159,18 +174,20 @@ def _read_or_derive(town: Town) -> dict[str, str]:
 
 
 def _from_rig_files(town: Town) -> dict[str, str]:
+    """prefix -> rig of every directory of the town named like a rig and holding a ``rig.toml``."""
     table: dict[str, str] = {}
     for child in sorted(town.root.iterdir()):
         config = child / RIG_FILE
-        if child.name.startswith(".") or not child.is_dir() or not config.is_file():
+        if not RIG_NAME.fullmatch(child.name) or not child.is_dir() or not config.is_file():
             continue
         try:
             prefix = tomllib.loads(config.read_text(encoding="utf-8")).get("prefix")
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{config}: cannot read the rig's prefix to route its beads ({exc}): fix the file") \
-                from exc
-        if not isinstance(prefix, str) or not prefix:
-            raise ConfigError(f"{config}: no prefix to route the rig's beads by: set prefix = \"<2-8 letters>\"")
+            raise ConfigError(
+                f"{config}: cannot read the rig's prefix to route its beads ({exc}): fix the file"
+            ) from exc
+        if not isinstance(prefix, str) or not PREFIX.fullmatch(prefix):
+            raise ConfigError(f'{config}: no valid prefix to route the rig\'s beads by: set prefix = "<2-8 letters>"')
         table[prefix] = child.name
     return table
 

@@ -70,10 +70,15 @@ class Edge:
 
 
 def module_files(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
-    """Module name -> source file for every ``.py`` file of ``packages`` under ``root``."""
+    """Module name -> source file for every ``.py`` file of ``packages`` under ``root`` that is part of
+    the package: every folder on its way holds an ``__init__.py`` (the demo's template project under
+    ``gastown_tui/templates`` is data, not modules)."""
     out: dict[str, Path] = {}
     for package in packages:
         for path in sorted((root / package).rglob("*.py")):
+            folders = path.relative_to(root).parents
+            if any(not (root / f / "__init__.py").is_file() for f in folders if f != Path(".")):
+                continue
             parts = list(path.relative_to(root).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
@@ -268,6 +273,7 @@ def test_the_reader_finds_lazy_and_relative_imports_and_skips_type_checking_ones
             "pkg/a.py": "def f():\n    from . import b\n",
             "pkg/b.py": "from .sub import c\n",
             "pkg/sub/__init__.py": "",
+            "pkg/data/tool.py": "import pkg.a\n",  # no __init__.py: not a module of pkg
             "pkg/sub/c.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
             "else:\n    import pkg.sub\n",
         },

@@ -105,7 +105,7 @@ def remove(town: Town, rig: str) -> None:
     with _lock(town):
         table = _read_or_derive(town)
         kept = {p: r for p, r in table.items() if r != rig}
-        if kept != table or not routes_path(town).exists():
+        if kept != table:
             _write(town, kept)
 
 

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 AGENTS := agents/node_modules/.installed
 
-.PHONY: demo test test-loaded test-fast test-integration test-tui stress bench setup agents clean
+.PHONY: demo test test-loaded test-fast test-integration test-tui stress bench setup agents clean lint format
 
 setup: $(STAMP)
 
@@ -35,11 +35,26 @@ $(STAMP): pyproject.toml
 	done
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,lint]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/gastown-tui demo
+
+# The checks CI runs before the tests (configured in pyproject.toml): ruff's lint rules and formatting,
+# mypy on core/ (strict), and import-linter's layer contracts. Every check runs; any failure fails.
+lint: $(STAMP)
+	@status=0; \
+	echo "ruff check"; $(BIN)/ruff check . || status=1; \
+	echo "ruff format --check"; $(BIN)/ruff format --check --output-format concise . || status=1; \
+	echo "mypy"; $(BIN)/mypy || status=1; \
+	echo "lint-imports"; $(BIN)/lint-imports || status=1; \
+	exit $$status
+
+# Rewrite the tree the way `make lint` wants it: the formatter, then ruff's safe fixes.
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test: $(STAMP) $(AGENTS)
 	$(BIN)/python -m pytest -n 2 -q

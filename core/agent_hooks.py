@@ -70,7 +70,7 @@ def handle(town: Town, event: str, payload: dict[str, Any], env: dict[str, str] 
         if not session:
             return ""
         if event == "prompt":
-            if is_command(str(payload.get("prompt") or "")):
+            if agent_state.is_command(str(payload.get("prompt") or "")):
                 agent_state.note(db, session, "ran a command of its CLI", conversation)
                 return ""
             agent_state.record(db, session, "working", "prompt submitted", conversation=conversation, prompt=True)
@@ -91,12 +91,6 @@ def handle(town: Town, event: str, payload: dict[str, Any], env: dict[str, str] 
         return ""
     finally:
         db.conn.close()
-
-
-def is_command(prompt: str) -> bool:
-    """True for a CLI's own command typed at its prompt (``/compact``): no model turn follows it, so
-    no turn-end hook either."""
-    return prompt.lstrip().startswith("/")
 
 
 def _our_thread(db: Any, session: str, payload: dict[str, Any]) -> bool:

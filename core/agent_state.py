@@ -103,6 +103,12 @@ def note(db: sqlite_utils.Database, session: str, detail: str, conversation: str
                    [detail[:500], conversation, session])
 
 
+def is_command(prompt: str) -> bool:
+    """True for a CLI's own command typed at its prompt (``/compact``): no model turn follows it, so
+    no turn-end hook either (nor a state change when a nudge types it)."""
+    return prompt.lstrip().startswith("/")
+
+
 def turn_state(hooked: bool) -> str:
     """The state of an agent whose turn just ended: ``waiting`` while work is on its hook (it asked
     a question or stopped short: it needs an answer or a nudge), else ``idle``."""

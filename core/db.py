@@ -177,6 +177,14 @@ def ensure_schema(db: sqlite_utils.Database, ddl: str) -> None:
             db.execute(statement)
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row the INSERT just run on ``cursor`` wrote. Raises GtError when it wrote none
+    (an ``INSERT OR IGNORE`` that ignored its row: check ``cursor.rowcount`` first)."""
+    if cursor.lastrowid is None or not cursor.rowcount:
+        raise GtError("the database wrote no row for this insert")
+    return cursor.lastrowid
+
+
 def _split(ddl: str) -> list[str]:
     return [s.strip() for s in ddl.split(";") if s.strip()]
 

@@ -72,6 +72,7 @@ def _polecat_of(store: BeadStore, role: Role) -> tuple[Polecat, Rig, Path]:
     p = polecats.get(store.db, role.rig or "", role.name or "")
     if p is None:
         raise NotFound(f"{role.address} is not a known polecat: polecats are made by 'gt sling'")
+    assert store.town is not None
     rig = load_rig(store.town, p.rig)
     path = worktree_path(rig, p.name)
     if not path.is_dir():
@@ -172,6 +173,7 @@ def finish_interrupted(store: BeadStore, p: Polecat, actor: str) -> mq.MR | None
     bead = p.hook_bead
     if not bead:
         return None
+    assert store.town is not None
     try:
         rig = load_rig(store.town, p.rig)
     except GtError:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -269,7 +270,7 @@ class Engine:
                     backoff.ok()
                 except Exception as exc:  # noqa: BLE001 - one loop's failure never stops the engine
                     if backoff.failed(exc):
-                        await self._in_thread(lambda: self._report(name, exc, backoff))
+                        await self._in_thread(functools.partial(self._report, name, exc, backoff))
                     else:
                         log.debug("engine loop %s failed again (%d in a row): %s", name, backoff.failures, exc)
                     # a failing loop waits out its backoff, deaf to database changes (its own error
@@ -319,7 +320,7 @@ class Engine:
                 backoff.ok()
             except Exception as exc:  # noqa: BLE001
                 if backoff.failed(exc):
-                    await self._in_thread(lambda: self._report("rigs", exc, backoff))
+                    await self._in_thread(functools.partial(self._report, "rigs", exc, backoff))
                 current = self._rigs
             added = current - self._rigs
             self._rigs = current
@@ -387,7 +388,7 @@ class Engine:
                 backoff.ok()
             except Exception as exc:  # noqa: BLE001
                 if backoff.failed(exc):
-                    await self._in_thread(lambda: self._report("feed", exc, backoff))
+                    await self._in_thread(functools.partial(self._report, "feed", exc, backoff))
                 await self._wait(asyncio.Event(), backoff.delay())
                 continue
             await asyncio.sleep(MIN_GAP_S)
@@ -492,7 +493,7 @@ class _Backoff:
         """Seconds to wait after the latest failure."""
         if self.failures == 0:
             return 0.0
-        return min(MAX_BACKOFF_S, self.base * 2 ** min(self.failures - 1, 32))
+        return min(MAX_BACKOFF_S, self.base * 2.0 ** min(self.failures - 1, 32))
 
 
 class _Lazy:

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from core.db import register_schema
+from core.db import inserted_id, register_schema
 
 register_schema("events", """
 CREATE TABLE IF NOT EXISTS events (
@@ -55,7 +55,7 @@ def append(db: sqlite_utils.Database, type: str, actor: str = "", rig: str | Non
         "INSERT INTO events (ts, type, actor, rig, bead, payload) VALUES (?, ?, ?, ?, ?, ?)",
         [time.time() if ts is None else ts, type, actor, rig, bead, json.dumps(payload or {}, sort_keys=True)],
     )
-    return int(cur.lastrowid)
+    return inserted_id(cur)
 
 
 def query(db: sqlite_utils.Database, after_id: int = 0, since: float | None = None,

@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Any
 
 import sqlite_utils
 
@@ -79,7 +80,8 @@ def recent(db: sqlite_utils.Database, since: float | None = None, problems: bool
     """The newest ``limit`` events (oldest first), from ``since`` (Unix seconds) if given, only the
     :data:`PROBLEM_TYPES` with ``problems``."""
     types = PROBLEM_TYPES if problems else None
-    where, args = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    args: list[Any] = []
     if since is not None:
         where.append("ts >= ?")
         args.append(since)

@@ -16,14 +16,20 @@ import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from core.errors import GitError
 
 if TYPE_CHECKING:
+    from dulwich.refs import Ref
     from dulwich.repo import Repo
 
 HQ_IDENTITY = b"gastown <gastown@localhost>"
+
+
+def _ref(name: bytes) -> Ref:
+    """``name`` as dulwich's ref name type (``dulwich.refs.Ref``, a NewType of bytes in dulwich 1.x)."""
+    return cast("Ref", name)
 
 
 @contextlib.contextmanager
@@ -64,7 +70,7 @@ def init_repo(path: str | os.PathLike[str], branch: str = "main") -> None:
     Path(path).mkdir(parents=True, exist_ok=True)
     repo = Repo.init(str(path))
     try:
-        repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/" + branch.encode())
+        repo.refs.set_symbolic_ref(_ref(b"HEAD"), _ref(b"refs/heads/" + branch.encode()))
     finally:
         repo.close()
 
@@ -234,17 +240,17 @@ def clone_bare(url: str, dest: str | os.PathLike[str]) -> str:
         remote_prefix = b"refs/remotes/origin/"
         for ref in list(refs.keys()):
             if ref.startswith(remote_prefix) and ref != remote_prefix + b"HEAD":
-                local_ref = b"refs/heads/" + ref[len(remote_prefix):]
+                local_ref = _ref(b"refs/heads/" + ref[len(remote_prefix):])
                 if local_ref not in refs:
                     refs[local_ref] = refs[ref]
         symrefs = refs.get_symrefs()
-        head = symrefs.get(b"HEAD", b"")
+        head: bytes = symrefs.get(_ref(b"HEAD"), _ref(b""))
         branches = sorted(r[len(b"refs/heads/"):].decode() for r in refs.keys() if r.startswith(b"refs/heads/"))
         if head.startswith(b"refs/heads/") and head[len(b"refs/heads/"):].decode() in branches:
             default = head[len(b"refs/heads/"):].decode()
         elif branches:
             default = "main" if "main" in branches else "master" if "master" in branches else branches[0]
-            refs.set_symbolic_ref(b"HEAD", b"refs/heads/" + default.encode())
+            refs.set_symbolic_ref(_ref(b"HEAD"), _ref(b"refs/heads/" + default.encode()))
         else:
             raise GitError(f"repository {url!r} has no branches: make a first commit there, then add the rig")
         return default
@@ -266,7 +272,7 @@ def rev_parse(repo_path: str | os.PathLike[str], ref: str) -> str | None:
     """The sha (hex) that ``ref`` (e.g. ``refs/heads/main`` or a branch name) points at, or None."""
     with open_repo(repo_path) as repo:
         for name in (ref, f"refs/heads/{ref}"):
-            key = name.encode()
+            key = _ref(name.encode())
             if key in repo.refs:
                 return repo.refs[key].decode()
         return None
@@ -279,13 +285,16 @@ def read_dir_at(repo_path: str | os.PathLike[str], branch: str, directory: str) 
     Returns file name -> content bytes; empty when the branch or the directory does not exist.
     Raises GitError if ``repo_path`` is not a repository.
     """
-    from dulwich.objects import Blob, Tree
+    from dulwich.objects import Blob, Commit, Tree
 
     with open_repo(repo_path) as repo:
-        ref = f"refs/heads/{branch}".encode()
+        ref = _ref(f"refs/heads/{branch}".encode())
         if ref not in repo.refs:
             return {}
-        tree = repo[repo[repo.refs[ref]].tree]
+        commit = repo[repo.refs[ref]]
+        if not isinstance(commit, Commit):
+            return {}
+        tree = repo[commit.tree]
         for part in [p for p in directory.split("/") if p]:
             if not isinstance(tree, Tree) or part.encode() not in tree:
                 return {}

@@ -12,7 +12,7 @@ every rig's witness, refinery and polecats), ``@rig/<rig>`` (a rig's witness, re
 and ``@polecats/<rig>``. A group is expanded when sending: one message bead per recipient.
 
 Each message also queues a short "You have mail" nudge for its recipient's session, in the same
-transaction (:func:`core.nudge.queue_mail_nudge`); the engine types it when the agent is idle.
+transaction (:func:`core.nudge_queue.queue_mail_nudge`); the engine types it when the agent is idle.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlite_utils
 
-from core import nudge
+from core import nudge_queue
 from core.beads import BeadStore, Issue
 from core.errors import GtError, NotFound
 from core.names import check_polecat_name, check_rig_name
@@ -142,7 +142,7 @@ def send(town: Town, to: str, subject: str, body: str, sender: str, db: sqlite_u
                                  metadata={"from": sender, "to": rcpt, "thread": thread or new_id,
                                            "reply_to": reply_to})
             out.append(_message(issue))
-            nudge.queue_mail_nudge(store.db, rcpt, sender)  # "You have mail", typed at the agent's next idle
+            nudge_queue.queue_mail_nudge(store.db, rcpt, sender)  # "You have mail", typed at the agent's next idle
     return out
 
 

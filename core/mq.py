@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from core import events
-from core.db import register_schema, transaction
+from core.db import inserted_id, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 
 STATUSES = ("queued", "merging", "merged", "failed", "conflict", "rejected", "pr_open")
@@ -135,8 +135,8 @@ class BatchStats:
         return dict(self.__dict__)
 
 
-def _row_to_mr(row: tuple) -> MR:
-    values = dict(zip(_COLUMNS, row))
+def _row_to_mr(row: tuple[Any, ...]) -> MR:
+    values = dict(zip(_COLUMNS, row, strict=True))
     values["logs"] = json.loads(values["logs"] or "[]")
     return MR(**values)
 
@@ -180,7 +180,7 @@ def submit(db: sqlite_utils.Database, rig: Any, bead: str | None, polecat: str |
             "INSERT INTO merge_requests (rig, bead, polecat, branch, head_sha, base_sha, convoy, priority,"
             " created_at, updated_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')",
             [rig_name, bead, polecat, branch, head_sha, base_sha, convoy, int(priority), now, now])
-        n = int(cur.lastrowid)
+        n = inserted_id(cur)
         mr_id = f"mr-{n}"
         db.execute("UPDATE merge_requests SET id = ? WHERE n = ?", [mr_id, n])
         old = db.execute("SELECT id FROM merge_requests WHERE branch = ? AND status = 'queued' AND n != ?",
@@ -253,8 +253,8 @@ def claim_batch(db: sqlite_utils.Database, rig: str, size: int, now: float | Non
         if not mrs:
             return 0, []
         t = time.time()
-        batch = int(db.execute("INSERT INTO mq_batches (rig, started_at, mrs) VALUES (?, ?, ?)",
-                               [rig, t, len(mrs)]).lastrowid)
+        batch = inserted_id(db.execute("INSERT INTO mq_batches (rig, started_at, mrs) VALUES (?, ?, ?)",
+                                       [rig, t, len(mrs)]))
         for mr in mrs:
             db.execute("UPDATE merge_requests SET status = 'merging', batch = ?, updated_at = ? WHERE id = ?",
                        [batch, t, mr.id])

@@ -10,7 +10,7 @@ took it, then Enter). Three modes:
 - ``queue``: store it in the ``nudge_queue`` table; the engine (:func:`deliver_pending`) types it the
   next time the agent is idle.
 
-New mail to an agent queues a short "You have mail" nudge (:func:`queue_mail_nudge`, called by
+New mail to an agent queues a short "You have mail" nudge (:func:`core.nudge_queue.queue_mail_nudge`, called by
 :func:`core.mail.send` in the mail's own transaction; at most one pending per session). The engine
 delivers it when the agent is idle, or drops it when the agent has no live session.
 
@@ -40,45 +40,18 @@ import sqlite_utils
 
 
 from core import events, polecats
-from core.db import ensure_schema, register_schema, transaction
+from core.db import inserted_id, transaction
 from core.errors import GtError, NotFound
 from core.plaintext import one_line
-from core.sessions import SessionHost, check_session_name, session_name
+from core.nudge_queue import _ensure, resolve_target
+from core.sessions import SessionHost, session_name
 from core.town import Town
 
 MODES = ("immediate", "wait-idle", "queue")
-MAIL_TEXT = "You have mail: gt mail inbox"
 #: A queued nudge nobody could deliver is dropped after this many seconds.
 MAX_AGE_S = 24 * 3600.0
 #: Without a known ready glyph, an agent whose transcript was quiet this long counts as idle.
 QUIET_IDLE_S = 3.0
-
-DDL = """
-CREATE TABLE IF NOT EXISTS nudge_queue (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session TEXT NOT NULL,
-    target TEXT NOT NULL,
-    text TEXT NOT NULL,
-    kind TEXT NOT NULL DEFAULT 'nudge',
-    sender TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT 'pending',
-    reason TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    delivered_at REAL
-);
-CREATE INDEX IF NOT EXISTS nudge_queue_pending ON nudge_queue(status, created_at);
-CREATE UNIQUE INDEX IF NOT EXISTS nudge_queue_mail ON nudge_queue(session) WHERE kind = 'mail' AND status = 'pending'
-"""
-register_schema("nudge", DDL)
-_ready_dbs: set[int] = set()
-
-
-def _ensure(db: sqlite_utils.Database) -> None:
-    """Create the table on a connection opened before this module was imported."""
-    if id(db) not in _ready_dbs:
-        ensure_schema(db, DDL)
-        _ready_dbs.add(id(db))
-
 
 @dataclass
 class NudgeResult:
@@ -229,29 +202,6 @@ def _mail_instead(town: Town, db: sqlite_utils.Database, target: str, session: s
     return msg.id, reason
 
 
-def resolve_target(target: str) -> str:
-    """The session name of ``target`` (a session name or a mail address, see the module docstring).
-
-    Raises GtError for a malformed target or a group address (use ``gt broadcast``).
-    """
-    t = (target or "").strip()
-    if t in ("mayor", "mayor/"):
-        return "mayor"
-    if t in ("deacon", "deacon/"):
-        return "deacon"
-    if t.startswith("@"):
-        raise GtError(f"{t} is a group: nudge one agent, or use 'gt broadcast \"TEXT\"' for every working polecat")
-    parts = t.split("/")
-    if len(parts) == 3 and parts[1] in ("polecats", "crew"):
-        return session_name("polecat" if parts[1] == "polecats" else "crew", parts[0], parts[2])
-    if len(parts) == 2 and parts[1] in ("witness", "refinery"):
-        return session_name(parts[1], parts[0])
-    if "/" in t:
-        raise GtError(f"invalid nudge target {target!r}: give a session name (gt peek lists them) or an "
-                      "address like mayor/ or <rig>/polecats/<name>")
-    return check_session_name(t)
-
-
 def preset_of(town: Town, db: sqlite_utils.Database, session: str) -> Any:
     """The runtime preset of the agent in ``session`` (a core.runtimes.Preset): its polecat's, else
     the town's default agent for the Mayor; None when unknown (a shell, or a preset that no longer
@@ -294,9 +244,9 @@ def typed(db: sqlite_utils.Database, session: str, text: str) -> None:
     """Note that ``text`` was just typed into ``session``: its agent counts as working until its
     hooks or screen say otherwise (so a second queued nudge waits for the next idle); a ``/command``
     of the CLI starts no turn and changes nothing."""
-    from core import agent_hooks, agent_state
+    from core import agent_state
 
-    if agent_state.get(db, session) is not None and not agent_hooks.is_command(text):
+    if agent_state.get(db, session) is not None and not agent_state.is_command(text):
         agent_state.record(db, session, "working", "a nudge was typed")
 
 
@@ -330,21 +280,7 @@ def enqueue(db: sqlite_utils.Database, target: str, text: str, *, sender: str, k
                          "VALUES (?, ?, ?, ?, ?, ?)", [session, target, text, kind, sender, time.time()])
         events.append(db, "nudge_queued", sender, payload={"target": target, "session": session,
                                                            "text": text[:200], "kind": kind})
-        return int(cur.lastrowid)
-
-
-def queue_mail_nudge(db: sqlite_utils.Database, address: str, sender: str = "mail") -> bool:
-    """Queue the "You have mail" nudge for the agent at mail ``address`` (joins the caller's
-    transaction; at most one pending per session). Addresses without a session (groups) are
-    ignored. Returns True if a nudge was queued."""
-    try:
-        session = resolve_target(address)
-    except GtError:
-        return False
-    _ensure(db)
-    cur = db.execute("INSERT OR IGNORE INTO nudge_queue (session, target, text, kind, sender, created_at) "
-                     "VALUES (?, ?, ?, 'mail', ?, ?)", [session, address, MAIL_TEXT, sender, time.time()])
-    return cur.rowcount == 1
+        return inserted_id(cur)
 
 
 def pending(db: sqlite_utils.Database, session: str | None = None) -> list[dict[str, Any]]:
@@ -356,7 +292,7 @@ def pending(db: sqlite_utils.Database, session: str | None = None) -> list[dict[
         sql += " AND session = ?"
         args.append(session)
     cols = ("id", "session", "target", "text", "kind", "sender", "created_at")
-    return [dict(zip(cols, r)) for r in db.execute(sql + " ORDER BY id", args).fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in db.execute(sql + " ORDER BY id", args).fetchall()]
 
 
 def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender: str,

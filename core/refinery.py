@@ -543,15 +543,15 @@ class _Batch:
                               payload={"mr": m.id, "branch": m.branch, "batch": self.batch, "missing": True,
                                        "polecat": m.polecat})
                 fx.failed(m, reason, "")
-            for c in self.conflicts:
-                why = f"conflicts with {self.rig.default_branch} in {', '.join(c.files) or 'the tree'}"
-                if c.after:
-                    why += f" once {', '.join(c.after)} left the batch"
-                mq.finish(self.db, c.mr.id, "conflict", why)
-                resolver = fx.conflict(c.mr, why, c.files)
-                events.append(self.db, "merge_conflict", actor, rig=rig, bead=c.mr.bead,
-                              payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
-                                       "files": c.files, "base": c.base, "polecat": c.mr.polecat,
+            for r in self.conflicts:  # a ConflictReport (c above is a Culprit)
+                why = f"conflicts with {self.rig.default_branch} in {', '.join(r.files) or 'the tree'}"
+                if r.after:
+                    why += f" once {', '.join(r.after)} left the batch"
+                mq.finish(self.db, r.mr.id, "conflict", why)
+                resolver = fx.conflict(r.mr, why, r.files)
+                events.append(self.db, "merge_conflict", actor, rig=rig, bead=r.mr.bead,
+                              payload={"mr": r.mr.id, "branch": r.mr.branch, "batch": self.batch,
+                                       "files": r.files, "base": r.base, "polecat": r.mr.polecat,
                                        "conflict_bead": resolver})
             result.landed = fx.land_convoys()
             mq.finish_batch(self.db, self.batch, result.outcome, len(result.merged), len(result.failed),
@@ -631,8 +631,9 @@ class _Effects:
         self.actor = f"{rig.name}/refinery"
         self.convoys: set[str] = set()
 
-    def _bead(self, m: mq.MR) -> bool:
-        return bool(m.bead) and self.store.exists(m.bead)
+    def _bead(self, m: mq.MR) -> str | None:
+        """The id of the MR's bead when it names one that exists, else None."""
+        return m.bead if m.bead and self.store.exists(m.bead) else None
 
     def _mail(self, m: mq.MR, subject: str, body: str) -> None:
         if not m.polecat:
@@ -646,16 +647,16 @@ class _Effects:
     def merged(self, m: mq.MR, sha: str) -> None:
         """Close the MR's bead with the merge sha in the reason, and the follow-ups the refinery filed
         for its earlier failed or conflicting MRs that are still open; mail MERGED to its polecat."""
-        if self._bead(m):
+        if (bead := self._bead(m)) is not None:
             reason = f"merged {m.id} into {self.rig.default_branch} at {sha}"
-            self.store.close(m.bead, self.actor, reason=reason, force=True)
+            self.store.close(bead, self.actor, reason=reason, force=True)
             rows = self.db.execute(
                 "SELECT i.id FROM issues i JOIN dependencies d ON d.issue_id = i.id WHERE d.depends_on_id = ? "
                 "AND d.type = 'discovered-from' AND i.external_ref LIKE 'gt-mr:%' AND i.status != 'closed'",
-                [m.bead]).fetchall()
+                [bead]).fetchall()
             for (follow_up,) in rows:
-                self.store.close(str(follow_up), self.actor, reason=f"fixed: {m.bead} {reason}", force=True)
-            self.convoys.update(convoys.convoys_tracking(self.store, m.bead))
+                self.store.close(str(follow_up), self.actor, reason=f"fixed: {bead} {reason}", force=True)
+            self.convoys.update(convoys.convoys_tracking(self.store, bead))
         if m.convoy and self.store.exists(m.convoy) and self.store.get(m.convoy).issue_type == "convoy":
             self.convoys.add(m.convoy)
         self._mail(m, f"MERGED {m.bead or m.branch}",
@@ -675,11 +676,11 @@ class _Effects:
         if tail:
             text += f"\n\nlog tail:\n{tail}"
         follow_up = None
-        if self._bead(m):
-            self.store.add_comment(m.bead, text, self.actor)
+        if (bead := self._bead(m)) is not None:
+            self.store.add_comment(bead, text, self.actor)
             if gate is not None:
                 follow_up = self._follow_up(
-                    m, "failed", f"Fix {gate.gate} failure: {self.store.get(m.bead).title}", text, issue_type="bug",
+                    m, "failed", f"Fix {gate.gate} failure: {self.store.get(bead).title}", text, issue_type="bug",
                     description=(f"{m.id} ({m.branch} at {m.head_sha}) of {m.bead} failed the {gate.gate} gate "
                                  f"in the {self.rig.name} refinery ({gate.summary()}).\n\nLog: {gate.log_path}\n\n"
                                  f"Log tail:\n{tail or '-'}\n\nFix the branch, commit and run gt done again "
@@ -693,9 +694,9 @@ class _Effects:
         """Note the conflict on the bead, file its P1 "resolve conflicts" task bead (:meth:`_follow_up`),
         mail the polecat. Returns the follow-up's id (None without an original bead)."""
         resolver = None
-        if self._bead(m):
+        if (bead := self._bead(m)) is not None:
             note = f"{m.id} {why}"
-            self.store.add_comment(m.bead, note, self.actor)
+            self.store.add_comment(bead, note, self.actor)
             resolver = self._follow_up(
                 m, "conflict", f"Resolve merge conflicts of {m.bead} ({m.branch})", note, issue_type="task",
                 description=(f"{m.id} ({m.branch} at {m.head_sha}) {why}.\n\nConflicted paths: "
@@ -710,6 +711,7 @@ class _Effects:
         (``external_ref`` ``gt-mr:<mr>:<kind>``) is not closed, ``note`` is added to it as a comment;
         otherwise a new P1 bead of ``issue_type`` is filed with the rig's prefix, ``discovered-from``
         the MR's bead (``title`` cut to the bead title limit). Returns its id."""
+        assert m.bead is not None
         ref = f"gt-mr:{m.id}:{kind}"
         row = self.db.execute("SELECT id FROM issues WHERE external_ref = ? AND status != 'closed'"
                               " ORDER BY created_ns DESC LIMIT 1", [ref]).fetchone()

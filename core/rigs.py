@@ -15,12 +15,15 @@ import tomlkit
 
 from core import git
 from core.atomic import atomic_write_text
+from core.beads import routes
 from core.config import RIG_SETTINGS, RIG_TEMPLATE, STRATEGIES, check_branch_name, load_rig_config, setting
 from core.errors import Conflict, GitError, GtError, NotFound
 from core.names import check_prefix, check_rig_name
 from core.town import Town
 
-RIG_FILE = "rig.toml"
+RIG_FILE = routes.RIG_FILE
+#: The routes file in the town repository (:mod:`core.beads.routes`), committed with each rig add and remove.
+ROUTES_REL = f".beads/{routes.ROUTES_FILE}"
 RESERVED = {"mayor", "deacon", "hq"}
 
 
@@ -105,14 +108,6 @@ def list_rigs(town: Town) -> list[Rig]:
     return out
 
 
-def rig_for_prefix(town: Town, prefix: str) -> Rig | None:
-    """The rig whose bead prefix is ``prefix``, or None (town-level prefix or unknown)."""
-    for rig in list_rigs(town):
-        if rig.prefix == prefix:
-            return rig
-    return None
-
-
 def rig_for_path(town: Town, path: str | Path) -> Rig | None:
     """The rig whose directory contains ``path`` (e.g. a polecat worktree), or None."""
     p = Path(path).resolve()
@@ -155,7 +150,8 @@ def derive_prefix(name: str, taken: set[str]) -> str:
 def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: str | None = None,
             strategy: str | None = None, push_url: str | None = None) -> Rig:
     """Add rig ``name``: clone ``url`` bare into ``<rig>/.repo.git`` (dulwich), detect the default
-    branch (or use ``branch``), write ``rig.toml`` and commit it to the town repository.
+    branch (or use ``branch``), write ``rig.toml``, route the prefix's beads to the rig
+    (:func:`core.beads.routes.add`) and commit both to the town repository.
 
     strategy: where merged work lands (``[merge_queue] strategy``: direct, local, pr); None picks
     ``direct`` when git may push to the repository (:func:`core.upstream.can_push`, a dry-run push),
@@ -203,6 +199,7 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
             strategy = "direct" if can_push(Rig(town, name, doc))[0] else "local"
         doc["merge_queue"]["strategy"] = strategy
         atomic_write_text(rig_dir / RIG_FILE, tomlkit.dumps(doc))
+        routes.add(town, prefix, name)
         for sub in ("polecats", "crew"):
             (rig_dir / sub).mkdir()
         from core.beads.jsonl import import_repo_ledger
@@ -212,9 +209,10 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
             import_repo_ledger(store, rig_dir / ".repo.git", branch or detected, source=f"rig {name} .beads/issues.jsonl")
     except BaseException:
         shutil.rmtree(rig_dir, ignore_errors=True)
+        routes.remove(town, name)
         raise
     if git.is_repo(town.root):
-        git.commit_paths(town.root, [f"{name}/{RIG_FILE}"], f"gt rig add {name}")
+        git.commit_paths(town.root, [f"{name}/{RIG_FILE}", ROUTES_REL], f"gt rig add {name}")
     return load_rig(town, name)
 
 
@@ -238,7 +236,8 @@ def held_work(rig: Rig) -> list[str]:
 
 
 def remove_rig(town: Town, name: str, force: bool = False) -> None:
-    """Remove rig ``name``: its directory (bare repo, worktrees) and its ``rig.toml`` from the town repo.
+    """Remove rig ``name``: its directory (bare repo, worktrees), its route
+    (:func:`core.beads.routes.remove`) and its ``rig.toml`` from the town repo.
 
     Raises Conflict while polecats or crew workspaces of the rig hold work, unless ``force``;
     NotFound for an unknown rig.
@@ -251,5 +250,6 @@ def remove_rig(town: Town, name: str, force: bool = False) -> None:
             "finish or nuke them (gt crew remove NAME for a crew workspace) first, or pass --force"
         )
     shutil.rmtree(rig.path)
+    routes.remove(town, name)
     if git.is_repo(town.root):
-        git.commit_paths(town.root, [f"{name}/{RIG_FILE}"], f"gt rig remove {name}")
+        git.commit_paths(town.root, [f"{name}/{RIG_FILE}", ROUTES_REL], f"gt rig remove {name}")

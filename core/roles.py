@@ -8,6 +8,7 @@ treated as that polecat, inside ``<town>/<rig>/crew/<name>`` as that crew worksp
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ class Role:
         return "human"
 
 
-def detect(town: Town, env: dict[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Role:
+def detect(town: Town, env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None) -> Role:
     """The role of the calling process: GT_ROLE/GT_RIG/GT_POLECAT (GT_CREW for a crew session) first,
     else the cwd's place in the town."""
     env = os.environ if env is None else env

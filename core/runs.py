@@ -35,13 +35,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core import convoys, events, mq, polecats, runtimes, scheduler
+from core.beads import routes
 from core.beads.store import BeadStore
-from core.errors import GtError, NotFound
+from core.errors import GtError
 from core.formulas import FormulaLibrary
 from core.molecules import MoleculePlan, PouredMolecule, plan, pour
-from core.rigs import load_rig, rig_for_prefix
+from core.rigs import load_rig
 from core.sessions import session_name
-from core.sling import UNWORKABLE_TYPES, bead_prefix
+from core.sling import UNWORKABLE_TYPES
 from core.town import Town
 
 #: Feed events about a run's beads that end it as failed (see the module docstring).
@@ -155,9 +156,9 @@ def check_convoy(store: BeadStore, convoy_id: str, rig_name: str | None = None) 
 def _rig_of(store: BeadStore, convoy: str, bead: str, rig_name: str | None) -> str:
     """The rig that works ``bead``: its prefix's, else ``rig_name``. Raises GtError with neither."""
     assert store.town is not None
-    rig = rig_for_prefix(store.town, bead_prefix(bead))
+    rig = routes.rig_of(store.town, bead)
     if rig is not None:
-        return rig.name
+        return rig
     if not rig_name:
         raise GtError(f"bead {bead} of convoy {convoy} is town-level: name the rig that works it with --rig RIG")
     return rig_name

@@ -19,6 +19,7 @@ tmux for every session.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -243,7 +244,7 @@ class SessionHost:
         """True if a session ``name`` exists (alive or with a dead pane kept by remain-on-exit)."""
         return self.info(name) is not None
 
-    def is_alive(self, name: str, process_names: tuple[str, ...] | list[str] = ()) -> bool:
+    def is_alive(self, name: str, process_names: tuple[str, ...] | builtins.list[str] = ()) -> bool:
         """True if the session exists, its pane has not exited and its process is running.
 
         process_names: if given (a preset's ``process_names``), also require one process of the
@@ -314,13 +315,13 @@ class SessionHost:
         """Unix seconds of the transcript's last growth, or None if the session never printed."""
         return transcripts.last_activity(self.log_path(name))
 
-    def attach_argv(self, name: str) -> list[str]:
+    def attach_argv(self, name: str) -> builtins.list[str]:
         """The argv a terminal runs to show the session: ``tmux -L SOCKET attach-session -t =NAME``."""
         return [self.tmux, "-L", self.socket, "attach-session", "-t", f"={check_session_name(name)}"]
 
     # -- actions ---------------------------------------------------------------------------------
 
-    def start(self, name: str, argv: list[str], cwd: str | os.PathLike[str],
+    def start(self, name: str, argv: builtins.list[str], cwd: str | os.PathLike[str],
               env: dict[str, str] | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> SessionInfo:
         """Start session ``name`` running ``argv`` in ``cwd``, output piped to its transcript.
 

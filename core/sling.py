@@ -27,13 +27,14 @@ from typing import Any
 
 from core import convoys, events, git, mq, namepool, polecats, runtimes, upstream
 from core.actor import current_actor
+from core.beads import routes
 from core.beads.store import BeadStore
 from core.errors import Conflict, GtError, NotFound
 from core.formulas import FormulaLibrary
 from core.names import check_polecat_name
 from core.pidfile import pid_alive
 from core.polecats import Polecat
-from core.rigs import Rig, load_rig, rig_for_prefix
+from core.rigs import Rig, load_rig
 from core.roles import context_text, write_context_files
 from core.sessions import SessionHost, session_name
 from core.town import Town
@@ -118,19 +119,14 @@ def session_env(town: Town, rig: Rig, polecat: str, bead: str) -> dict[str, str]
     }
 
 
-def bead_prefix(bead: str) -> str:
-    """The prefix of a bead id (``mp`` of ``mp-a3f8.1``, ``hq`` of ``hq-cv-x1``)."""
-    return bead.split("-", 1)[0]
-
-
 def check_bead_for_rig(town: Town, rig: Rig, bead: str) -> None:
     """A rig-prefixed bead goes only to its rig; a town-level bead may go to any rig. Raises GtError."""
-    prefix = bead_prefix(bead)
+    prefix = routes.prefix_of(bead)
     if prefix in (rig.prefix, town.prefix):
         return
-    owner = rig_for_prefix(town, prefix)
-    where = f"rig {owner.name}" if owner else f"no rig (prefix {prefix!r} is unknown)"
-    hint = f"sling it to {owner.name}" if owner else "create it in this rig"
+    owner = routes.rig_of(town, bead)
+    where = f"rig {owner}" if owner else f"no rig (prefix {prefix!r} is unknown)"
+    hint = f"sling it to {owner}" if owner else "create it in this rig"
     raise GtError(f"bead {bead} belongs to {where}, not {rig.name}: {hint}")
 
 

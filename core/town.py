@@ -3,7 +3,7 @@
 Layout::
 
     <town>/town.toml        config (core.config.TOWN_TEMPLATE)
-    <town>/.beads/          the ledger (issues.jsonl, formulas/)
+    <town>/.beads/          the ledger (issues.jsonl, formulas/) and routes.jsonl (core.beads.routes)
     <town>/.gastown/        runtime state: town.db (SQLite, WAL), logs/ (not committed)
     <town>/mayor/           cwd of the Mayor session
     <town>/<rig>/           one directory per rig (rig.toml, .repo.git, polecats/, refinery/, crew/)
@@ -12,6 +12,7 @@ Layout::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,7 @@ def count_ledger_lines(data: bytes) -> int:
     return sum(1 for line in data.splitlines() if line.lstrip().startswith(b"{"))
 
 
-def find_town(explicit: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+def find_town(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
               cwd: str | os.PathLike[str] | None = None) -> Town:
     """Locate the town: ``explicit`` (``--town``), else ``$GT_TOWN``, else walk up from ``cwd``.
 
@@ -179,17 +180,17 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
     for d in (town.state_dir, town.logs_dir):
         private_dir(d)  # 0700: transcripts, logs and the database are the owner's only
     if existed:
-        town.config  # a malformed town.toml is reported, never overwritten
+        _ = town.config  # a malformed town.toml is reported, never overwritten
     written = []
-    for rel, text in ((TOWN_FILE, TOWN_TEMPLATE), (".gitignore", TOWN_GITIGNORE),
-                      (".beads/issues.jsonl", ""), ("mayor/.gitkeep", "")):
+    for rel, text in ((TOWN_FILE, TOWN_TEMPLATE), (".gitignore", TOWN_GITIGNORE), (".beads/issues.jsonl", ""),
+                      (".beads/routes.jsonl", ""), ("mayor/.gitkeep", "")):  # no rigs yet: no routes
         if not (root / rel).exists():
             atomic_write_text(root / rel, text)
             written.append(rel)
     if use_git:
         if not git.is_repo(root):
             git.init_repo(root)
-            written = [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", "mayor/.gitkeep"]
+            written = [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", ".beads/routes.jsonl", "mayor/.gitkeep"]
         if written:
             git.commit_paths(root, written, "gt install: create town")
     return town, not existed

@@ -22,6 +22,11 @@ from core.town import Town, install_town
 
 T = TypeVar("T")
 
+#: Modules whose fixtures every test gets without importing them (a test that imported a fixture would
+#: shadow it with its own parameter): the engine's (``fast_town``, ``demo_rig``, ``engine``), the convoy
+#: runs' (``gated_town``), the sling's (``rig``, ``store``) and the real agents' (``endpoint``, ``agent_rig``).
+pytest_plugins = ("tests.test_engine_support", "tests.test_headless_support", "tests.test_sling", "tests.real_agents")
+
 VENV_BIN = Path(sys.executable).parent
 #: Copies of the files in the shared fixtures of the original projects (beads JSONL ledgers, formula
 #: TOMLs), vendored so a clean clone tests alone; each folder's SOURCE.md says where they came from.
@@ -152,7 +157,7 @@ def run_gt(gt_env: dict[str, str]):
 #: Test modules that drive the cockpit (Textual apps under Pilot, SVG snapshots): marker ``tui``.
 TUI_MODULES = {"test_cockpit", "test_cockpit_hostile", "test_cockpit_snapshots", "test_terminal_widget", "test_demo"}
 #: Fixtures that start real processes (tmux servers, ``gt`` subprocesses): a test using one is ``integration``.
-PROCESS_FIXTURES = {"host", "town_host", "run_gt", "gt_env", "sim_town", "pytest_rig"}
+PROCESS_FIXTURES = {"host", "town_host", "run_gt", "gt_env", "sim_town", "agent_rig", "git_server"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     seen = 0
     try:
         while True:
-            reqs = ep.wait_for(lambda e: e.requests if len(e.requests) > seen else None, timeout=3600)
+            reqs = ep.wait_for(lambda e, seen=seen: e.requests if len(e.requests) > seen else None, timeout=3600)
             for r in reqs[seen:]:
                 print(f"{r['method']} {r['path']} api={r['api']}", flush=True)
                 if args.dump:

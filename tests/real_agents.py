@@ -88,7 +88,7 @@ def endpoint() -> Iterator[ModelEndpoint]:
 
 
 @pytest.fixture
-def pytest_rig(town: Town, tmp_path: Path) -> Iterator[tuple[Town, Rig]]:
+def agent_rig(town: Town, tmp_path: Path) -> Iterator[tuple[Town, Rig]]:
     """A town (quick settings) with rig ``demo`` whose gate is pytest on the repository's own test.
     The town's tmux server is killed at teardown."""
     configure(town, SETTINGS)

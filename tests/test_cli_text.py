@@ -23,7 +23,6 @@ from core.plaintext import one_line, strip_controls
 from core.town import Town
 from gastown_tui.clikit import PlainTextWriter, print_table, plain_output
 from tests.conftest import VENV_BIN
-from tests.test_engine_support import demo_rig, fast_town  # noqa: F401
 
 #: Every escape a terminal would act on, and markup a Rich/Textual layer would parse.
 ESCAPES = ("\x1b]0;pwned\x07", "\x1b[2J", "\x1b]52;c;cHduZWQ=\x07", "\x9b31m", "\x1bc", "\x1b[?1049h",

@@ -296,7 +296,7 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         for row, m in enumerate(mail_screen.messages):  # open each message and click its words
             inbox.move_cursor(row=row)
             await pilot.press("enter")
-            await wait_until(pilot, lambda: shown(m.subject) in str(message.render()), what=f"message {m.id} open")
+            await wait_until(pilot, lambda m=m: shown(m.subject) in str(message.render()), what=f"message {m.id} open")
             drawn = str(message.render())
             assert shown(m.body) in drawn and shown(m.sender) in drawn and "\x1b" not in drawn
             await click_words(pilot, app, message, victim)

@@ -16,7 +16,7 @@ from core.done import checkpoint_ref
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.worktrees import ensure_worktree
-from tests.test_engine_support import configure, fast_town  # noqa: F401
+from tests.test_engine_support import configure
 
 
 @pytest.fixture

@@ -19,9 +19,7 @@ from core.deacon import Deacon
 from core.engine import Engine, EngineRunning, engine_pid
 from core.sessions import SessionHost
 from tests.conftest import VENV_BIN
-from tests.test_engine_support import (  # noqa: F401
-    SH, EngineThread, configure, create_bead, demo_rig, engine, fast_town, wait_for,
-)
+from tests.test_engine_support import SH, EngineThread, configure, create_bead, wait_for
 
 
 def _gt_up(town, gt_env, tick: float = 0.25) -> subprocess.Popen:

@@ -4,6 +4,7 @@ a loop that keeps failing is one ``engine_error`` event and a few tries, not a s
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -15,9 +16,7 @@ from core.deacon import Deacon
 from core.engine import MAX_BACKOFF_S, Engine, _Backoff
 from core.errors import ConfigError
 from core.pidfile import engine_pid
-from tests.test_engine_support import (  # noqa: F401
-    EngineThread, demo_rig, fast_town, wait_for,
-)
+from tests.test_engine_support import EngineThread, wait_for
 
 
 def _errors(town) -> list[events.Event]:
@@ -83,7 +82,7 @@ def test_a_patrol_that_keeps_failing_backs_off_and_is_one_event(fast_town, demo_
         time.sleep(3)  # let the database changes of the other loops try to wake the broken one
     finally:
         runner.stop()
-    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
     # doubling: the n-th retry waits at least 0.25 * 2**n s (plus the busy machine's own delays)
     assert all(gap >= 0.25 * 2 ** n * 0.9 for n, gap in enumerate(gaps)), gaps
     assert gaps[-1] >= 1.5, gaps

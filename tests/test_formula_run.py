@@ -11,7 +11,7 @@ import pytest
 from core import convoys, events, scheduler
 from core.beads.store import BeadStore
 from tests.test_engine_support import EngineThread, wait_for
-from tests.test_headless_support import gated_town, load, run_events, run_headless, write_formula  # noqa: F401
+from tests.test_headless_support import load, run_events, run_headless, write_formula
 
 CHAIN = {"a": ([], "echo a > a.txt"), "b": (["a"], "test -f a.txt\necho b > b.txt")}
 

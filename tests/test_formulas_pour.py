@@ -43,7 +43,7 @@ def test_shiny_pours_into_the_right_beads_and_edges(town, store) -> None:
     assert poured.steps == {s: f"{poured.root}.{i}" for i, s in enumerate(steps, 1)}
     kids = store.children(poured.root)
     assert [k.id for k in kids] == [f"{poured.root}.{i}" for i in range(1, 6)]
-    for step, kid in zip(steps, kids):
+    for step, kid in zip(steps, kids, strict=True):
         assert kid.metadata == {"formula": "shiny", "step": step, "molecule": poured.root}
         assert kid.parent == poured.root and kid.issue_type == "task" and kid.status == "open"
     assert [k.title for k in kids] == ["Design dark mode", "Implement dark mode", "Review implementation",

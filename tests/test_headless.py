@@ -21,9 +21,7 @@ from core.pidfile import engine_pid
 from core.sessions import SessionHost
 from tests.conftest import VENV_BIN
 from tests.test_engine_support import EngineThread, configure, wait_for
-from tests.test_headless_support import (  # noqa: F401
-    diamond, gated_town, load, run_events, run_headless, write_formula,
-)
+from tests.test_headless_support import diamond, load, run_events, run_headless, write_formula
 
 
 def _by_step(summary: dict) -> dict[str, dict]:
@@ -80,7 +78,7 @@ def test_diamond_lands_in_dag_order_with_b_and_c_in_parallel(gated_town, gt_env,
     with BeadStore(town) as store:
         mrs = {m.bead: m for m in mq.list_mrs(store.db, rig="demo")}
         batches = mq.batches(store.db, rig="demo")
-    for s, b in steps.items():
+    for b in steps.values():
         assert b["status"] == "closed" and b["failure"] is None, b
         assert re.fullmatch(r"demo/polecats/[a-z0-9_-]+", b["polecat"]) and b["agent"] == "sim"
         assert b["attempts"] == 1

@@ -21,7 +21,7 @@ from core.town import Town
 from tests.conftest import VENV_BIN, make_repo
 from tests.test_engine_support import configure
 
-__all__ = ["CHECK", "DIAMOND", "SETTINGS", "gated_town", "write_formula", "run_headless", "run_events", "diamond", "load"]
+__all__ = ["CHECK", "SETTINGS", "gated_town", "write_formula", "run_headless", "run_events", "diamond", "load"]
 
 #: The rig's gate: fails when any .txt file of the tree says BROKEN, or when a part exists without
 #: the part it builds on (so a merge out of DAG order would be red too).

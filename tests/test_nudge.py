@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from core import events, mail, nudge, polecats
+from core import events, mail, nudge, nudge_queue, polecats
 from core.beads.store import BeadStore
 from core.errors import GtError
 from core.sessions import SessionHost
-from tests.test_engine_support import SH, create_bead, demo_rig, fast_town, wait_for  # noqa: F401
+from tests.test_engine_support import SH, create_bead, wait_for
 
 
 @pytest.mark.parametrize("target,session", [
@@ -93,7 +93,7 @@ def test_mail_to_a_live_agent_queues_a_mail_nudge(fast_town, demo_rig, run_gt) -
         assert [(r["session"], r["kind"]) for r in rows] == [(session, "mail"), ("demo-ghost", "mail")]
         assert nudge.deliver_pending(fast_town, host, store.db) == [rows[0]["id"]]
         assert nudge.pending(store.db) == []  # the ghost has no session: its nudge is dropped
-    assert host.wait_for_text(session, nudge.MAIL_TEXT, timeout=10)
+    assert host.wait_for_text(session, nudge_queue.MAIL_TEXT, timeout=10)
 
 
 def test_wait_idle_on_a_busy_agent_falls_back_to_the_queue(fast_town, demo_rig, run_gt) -> None:

@@ -473,15 +473,19 @@ def test_every_readme_command_is_run_or_mapped_and_the_tables_are_live() -> None
 
 def test_make_targets_do_what_the_readme_says() -> None:
     """``make setup`` builds the venv, ``make demo`` runs ``gastown-tui demo``, ``make test`` runs the
-    suite (dry runs: make -n -B prints the recipes without running them)."""
+    suite, ``make lint`` the checks CI runs first (dry runs: make -n -B prints the recipes without
+    running them)."""
     def recipe(target: str) -> str:
         proc = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
-    assert "pip install -q -e '.[test]'" in recipe("setup")
+    assert "pip install -q -e '.[test,lint]'" in recipe("setup")
     assert re.search(r"^\.venv/bin/gastown-tui demo$", recipe("demo"), re.M)
     assert re.search(r"^\.venv/bin/python -m pytest", recipe("test"), re.M)
+    lint = recipe("lint")
+    assert all(f".venv/bin/{tool}" in lint for tool in ("ruff check", "ruff format --check", "mypy", "lint-imports"))
+    assert "make lint" in (ROOT / ".ci" / "run").read_text()
 
 
 def _root_groups() -> dict[str, click.Command]:

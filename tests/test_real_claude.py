@@ -21,10 +21,8 @@ from tests.real_agents import (
     agent_texts,
     claude_env,
     claude_home,
-    endpoint,  # noqa: F401 - fixture
     events_of,
     need,
-    pytest_rig,  # noqa: F401 - fixture
     use_env,
 )
 from tests.test_engine_support import EngineThread, create_bead, wait_for
@@ -56,7 +54,7 @@ def _status(town, bead: str) -> str:
 
 
 @pytest.fixture
-def claude(tmp_path: Path, endpoint, gt_env, monkeypatch) -> dict[str, str]:  # noqa: F811
+def claude(tmp_path: Path, endpoint, gt_env, monkeypatch) -> dict[str, str]:
     need("claude")
     env = {**gt_env, **claude_env(claude_home(tmp_path / "home-claude"), endpoint)}
     use_env(monkeypatch, env)
@@ -64,8 +62,8 @@ def claude(tmp_path: Path, endpoint, gt_env, monkeypatch) -> dict[str, str]:  # 
 
 
 def test_claude_works_beads_to_merge_waits_on_a_question_takes_mail_and_is_reprimed(
-        pytest_rig, endpoint, claude, run_gt):  # noqa: F811
-    town, rig = pytest_rig
+        agent_rig, endpoint, claude, run_gt):
+    town, rig = agent_rig
     endpoint.script = asking_script
     a = create_bead(run_gt, town, "Greeting file", "```sh\necho hello > greeting.txt\n```\n")
     b = create_bead(run_gt, town, "Farewell file", f"{ASK}\n\n```sh\necho bye > farewell.txt\n```\n")
@@ -150,8 +148,8 @@ def slung_polecat(session: str) -> str:
     return f"demo/polecats/{session.split('-', 1)[1]}"
 
 
-def test_killed_claude_resumes_its_conversation_and_its_orphans_are_reaped(pytest_rig, endpoint, claude, run_gt):  # noqa: F811
-    town, rig = pytest_rig
+def test_killed_claude_resumes_its_conversation_and_its_orphans_are_reaped(agent_rig, endpoint, claude, run_gt):
+    town, rig = agent_rig
     marker = "sleep 47.25"
     bead = create_bead(run_gt, town, "Slow file", f"```sh\necho slow > slow.txt; {marker}\n```\n")
     runner = EngineThread(town).start()
@@ -199,8 +197,8 @@ def _orphans(needle: str) -> list[int]:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="Claude Code refuses its bypass flag only as root")
-def test_root_refusal_makes_sling_exit_1_with_the_screen(pytest_rig, claude, run_gt):  # noqa: F811
-    town, _ = pytest_rig
+def test_root_refusal_makes_sling_exit_1_with_the_screen(agent_rig, claude, run_gt):
+    town, _ = agent_rig
     bead = create_bead(run_gt, town, "Never started", "```sh\necho x > x.txt\n```\n")
     env = {k: v for k, v in claude.items() if k != "IS_SANDBOX"}
     res = run_gt("sling", bead, "demo", "--agent", "claude", cwd=town.root, env={**env, "IS_SANDBOX": ""},
@@ -212,8 +210,8 @@ def test_root_refusal_makes_sling_exit_1_with_the_screen(pytest_rig, claude, run
     assert SessionHost(town).list() == []
 
 
-def test_a_dialog_nobody_answers_makes_sling_exit_1_with_the_screen(pytest_rig, claude, run_gt, tmp_path):  # noqa: F811
-    town, _ = pytest_rig
+def test_a_dialog_nobody_answers_makes_sling_exit_1_with_the_screen(agent_rig, claude, run_gt, tmp_path):
+    town, _ = agent_rig
     bead = create_bead(run_gt, town, "Never started", "```sh\necho x > x.txt\n```\n")
     home = tmp_path / "home-unapproved"
     home.mkdir()
@@ -232,8 +230,8 @@ def test_a_dialog_nobody_answers_makes_sling_exit_1_with_the_screen(pytest_rig, 
     assert SessionHost(town).list() == []
 
 
-def test_agent_check_claude(pytest_rig, claude, run_gt):  # noqa: F811
-    town, _ = pytest_rig
+def test_agent_check_claude(agent_rig, claude, run_gt):
+    town, _ = agent_rig
     res = run_gt("agent", "check", "claude", cwd=town.root, env=claude)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "ok   version: 2.1.332 (Claude Code)" in res.stdout and "ok   login: API key approved" in res.stdout

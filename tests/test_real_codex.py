@@ -20,10 +20,8 @@ from tests.real_agents import (
     claude_home,
     codex_env,
     codex_home,
-    endpoint,  # noqa: F401 - fixture
     events_of,
     need,
-    pytest_rig,  # noqa: F401 - fixture
     use_env,
 )
 from tests.test_engine_support import EngineThread, create_bead, wait_for
@@ -34,15 +32,15 @@ pytestmark = pytest.mark.real_agent
 
 
 @pytest.fixture
-def codex(tmp_path: Path, endpoint, gt_env, monkeypatch) -> dict[str, str]:  # noqa: F811
+def codex(tmp_path: Path, endpoint, gt_env, monkeypatch) -> dict[str, str]:
     need("codex")
     env = {**gt_env, **codex_env(codex_home(tmp_path / "home-codex", endpoint))}
     use_env(monkeypatch, env)
     return env
 
 
-def test_codex_works_beads_to_merge_takes_mail_and_a_nudge(pytest_rig, endpoint, codex, run_gt):  # noqa: F811
-    town, rig = pytest_rig
+def test_codex_works_beads_to_merge_takes_mail_and_a_nudge(agent_rig, endpoint, codex, run_gt):
+    town, rig = agent_rig
     endpoint.script = asking_script
     a = create_bead(run_gt, town, "Greeting file", "```sh\necho hello > greeting.txt\n```\n")
     b = create_bead(run_gt, town, "Farewell file", f"{ASK}\n\n```sh\necho bye > farewell.txt\n```\n")
@@ -73,8 +71,8 @@ def test_codex_works_beads_to_merge_takes_mail_and_a_nudge(pytest_rig, endpoint,
         runner.stop()
 
 
-def test_killed_codex_resumes_its_thread(pytest_rig, endpoint, codex, run_gt):  # noqa: F811
-    town, _ = pytest_rig
+def test_killed_codex_resumes_its_thread(agent_rig, endpoint, codex, run_gt):
+    town, _ = agent_rig
     bead = create_bead(run_gt, town, "Slow file", "```sh\necho slow > slow.txt; sleep 53.5\n```\n")
     runner = EngineThread(town).start()
     try:
@@ -99,8 +97,8 @@ def test_killed_codex_resumes_its_thread(pytest_rig, endpoint, codex, run_gt):  
 
 
 @pytest.mark.parametrize("agent", ["claude", "codex"])
-def test_headless_convoy_of_three_beads_with_a_dependency(agent, pytest_rig, endpoint, gt_env, tmp_path, run_gt):  # noqa: F811
-    town, rig = pytest_rig
+def test_headless_convoy_of_three_beads_with_a_dependency(agent, agent_rig, endpoint, gt_env, tmp_path, run_gt):
+    town, rig = agent_rig
     need(agent)
     home = tmp_path / f"home-{agent}"
     env = {**gt_env, **(claude_env(claude_home(home), endpoint) if agent == "claude"

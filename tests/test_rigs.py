@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import GtError
+from core.names import check_polecat_name, check_prefix, check_rig_name
 from core.rigs import derive_prefix
 from tests.conftest import git, make_repo
 
@@ -91,7 +93,7 @@ def test_rig_remove_refuses_while_polecats_hold_work(town, git_repo: Path, run_g
     assert git(town.root, "log", "--format=%s").splitlines()[0] == "gt rig remove demo"
 
 
-@pytest.mark.parametrize("name", ["Demo", "1demo", "de mo", "../x", "a" * 33, "de.mo", ""])
+@pytest.mark.parametrize("name", ["Demo", "1demo", "de mo", "../x", "a" * 33, "de.mo", "", "demo\n"])
 def test_bad_rig_names(town, git_repo: Path, run_gt, name: str) -> None:
     res = run_gt("rig", "add", name, str(git_repo), cwd=town.root)
     assert res.returncode == 2
@@ -141,3 +143,10 @@ def test_reserved_and_unknown_rig(town, git_repo: Path, run_gt) -> None:
     assert res.returncode == 2 and "reserved" in res.stderr
     res = run_gt("rig", "remove", "ghost", cwd=town.root)
     assert res.returncode == 2 and "no rig named 'ghost'" in res.stderr
+
+
+@pytest.mark.parametrize("check", [check_rig_name, check_prefix, check_polecat_name])
+def test_name_checks_refuse_a_final_newline(check) -> None:
+    assert check("demo") == "demo"
+    with pytest.raises(GtError, match="invalid"):
+        check("demo\n")  # re's "$" matches before a final newline; the checks match the whole name

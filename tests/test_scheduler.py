@@ -12,7 +12,7 @@ from core import convoys, events, polecats, scheduler
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
 from core.sling import Slinger
-from tests.test_engine_support import SH, configure, create_bead, demo_rig, fast_town  # noqa: F401
+from tests.test_engine_support import SH, configure, create_bead
 
 
 @pytest.fixture

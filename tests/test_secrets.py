@@ -17,9 +17,7 @@ from core.sessions import SessionHost
 from core.worktrees import ensure_worktree
 from tests.conftest import git as git_cli
 from tests.conftest import make_repo
-from tests.test_engine_support import (  # noqa: F401
-    SH, EngineThread, configure, create_bead, demo_rig, fast_town, wait_for,
-)
+from tests.test_engine_support import SH, EngineThread, create_bead, wait_for
 
 KEY = "API_KEY=sk-live-4f9c2a7d0e"
 DEFAULTS = [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*",

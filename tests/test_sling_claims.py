@@ -25,7 +25,7 @@ from core.sessions import SessionHost
 from core.sling import Slinger
 from tests.conftest import VENV_BIN
 from tests.conftest import wait_for
-from tests.test_sling import SH, create, rig, store  # noqa: F401  (rig, store: fixtures)
+from tests.test_sling import SH, create
 
 
 def _raise_capacity(town, n: int = 20) -> None:

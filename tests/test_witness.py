@@ -10,7 +10,7 @@ from core.beads.store import BeadStore
 from core.sessions import SessionHost
 from core.sling import Slinger
 from core.witness import Witness
-from tests.test_engine_support import SH, create_bead, demo_rig, engine, fast_town, wait_for  # noqa: F401
+from tests.test_engine_support import SH, create_bead, wait_for
 
 
 def _events(town, kind: str, bead: str | None = None) -> list[events.Event]:

@@ -15,8 +15,8 @@ from core import escalation, events, mq, polecats
 from core.sling import Slinger
 from core.witness import STUCK_RETRIES, Witness
 from core.worktrees import ensure_worktree
-from tests.test_engine_support import SH, configure, create_bead, demo_rig, engine, fast_town, wait_for  # noqa: F401
-from tests.test_sling import create, rig, store  # noqa: F401  (fixtures)
+from tests.test_engine_support import SH, configure, create_bead, wait_for
+from tests.test_sling import create
 
 
 def _stuck_polecat(town, rig, store, run_gt):

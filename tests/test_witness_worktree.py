@@ -18,7 +18,7 @@ from core.sling import Slinger
 from core.witness import Witness
 from core.worktrees import ensure_worktree
 from tests.conftest import wait_for
-from tests.test_sling import SH, create, rig, store  # noqa: F401  (rig, store: fixtures)
+from tests.test_sling import SH, create
 
 
 def test_a_worktree_deleted_mid_work_is_restored_with_its_checkpoint(town, rig, store, run_gt,

@@ -307,7 +307,7 @@ class TerminalScreen(pyte.Screen):
             for ch in set(chunk).difference(cells):
                 cells[ch] = attrs._replace(data=ch)
             x = cursor.x
-            self.buffer[cursor.y].update(zip(range(x, x + n), map(cells.__getitem__, chunk)))
+            self.buffer[cursor.y].update(zip(range(x, x + n), map(cells.__getitem__, chunk), strict=True))
             cursor.x = x + n
             start += n
             self.dirty.add(cursor.y)
@@ -360,7 +360,6 @@ class TerminalStream(pyte.Stream):
         listener = self.listener
         assert listener is not None
         draw = listener.draw
-        debug = listener.debug
         basic = self.basic
         basic_dispatch = {char: getattr(listener, name) for char, name in basic.items()}
         escape_dispatch = {char: getattr(listener, name) for char, name in self.escape.items()}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from core.beads.routes import prefix_of
 from core.errors import GtError
 
 STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked")
@@ -94,10 +95,10 @@ def check_title(title: Any) -> str:
     """Return ``title`` stripped; raises GtError if empty or longer than 500 characters."""
     if not isinstance(title, str) or not title.strip():
         raise GtError("a bead needs a title: give a non-empty TITLE")
-    title = title.strip()
-    if len(title) > MAX_TITLE:
-        raise GtError(f"title is {len(title)} characters long: shorten it to at most {MAX_TITLE}")
-    return title
+    text: str = title.strip()
+    if len(text) > MAX_TITLE:
+        raise GtError(f"title is {len(text)} characters long: shorten it to at most {MAX_TITLE}")
+    return text
 
 
 def check_priority(priority: Any) -> int:
@@ -251,8 +252,8 @@ class Issue:
 
     @property
     def prefix(self) -> str:
-        """The bead prefix: the id up to its first ``-`` (``mp`` for ``mp-a3f8.1``)."""
-        return self.id.split("-", 1)[0]
+        """The bead prefix: the id up to its first ``-`` (``mp`` for ``mp-a3f8.1``, :func:`core.beads.routes.prefix_of`)."""
+        return prefix_of(self.id)
 
     def depends_on(self, dep_type: str | None = None) -> list[str]:
         """Ids this bead depends on (edges of ``dep_type``, or all)."""

@@ -14,6 +14,7 @@ UPDATEs, safe across processes.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import time
@@ -28,6 +29,7 @@ import sqlite_utils
 from core import events
 from core.beads import ids as idgen
 from core.beads import ready as readyq
+from core.beads import routes
 from core.beads.model import (
     MAX_CHILD_DEPTH, ORDERING_DEP_TYPES, Comment,
     Dependency, Issue, check_dep_type, check_issue_type, check_priority, check_status, check_timestamp,
@@ -141,19 +143,24 @@ class Blocked:
 def default_prefix(town: Town, rig: str | None = None, cwd: str | os.PathLike[str] | None = None) -> str:
     """The bead prefix for a new top-level bead: the prefix of ``rig`` if given, else of the rig
     holding ``cwd`` (default: the current directory), else of the only rig, else the town's (``hq``).
+    The rigs and their prefixes are the town's routes (:mod:`core.beads.routes`).
 
     Raises NotFound for an unknown ``rig``.
     """
-    from core.rigs import list_rigs, load_rig, rig_for_path
-
+    by_rig = {r: p for p, r in routes.load(town).items()}
     if rig:
-        return load_rig(town, rig).prefix
-    here = rig_for_path(town, cwd if cwd is not None else os.getcwd())
-    if here is not None:
-        return here.prefix
-    rigs = list_rigs(town)
-    if len(rigs) == 1:
-        return rigs[0].prefix
+        if rig not in by_rig:
+            raise NotFound(f"no rig named {rig!r} (rigs: {', '.join(sorted(by_rig)) or 'none yet'}): "
+                           f"add it with 'gt rig add {rig} URL'")
+        return by_rig[rig]
+    try:
+        here = Path(cwd if cwd is not None else os.getcwd()).resolve().relative_to(town.root).parts
+    except ValueError:
+        here = ()
+    if here and here[0] in by_rig:
+        return by_rig[here[0]]
+    if len(by_rig) == 1:
+        return next(iter(by_rig.values()))
     return town.prefix
 
 
@@ -203,7 +210,6 @@ class BeadStore:
             db = connect(db_path, check=check)
         self.town = town
         self.db = db
-        self._rigs: dict[str, str] | None = None
 
     @classmethod
     def open(cls, db_path: str | os.PathLike[str]) -> BeadStore:
@@ -268,7 +274,7 @@ class BeadStore:
     def list(self, *, status: str | Iterable[str] | None = None, prefix: str | None = None,
              assignee: str | None = None, issue_type: str | None = None, labels: Iterable[str] = (),
              parent: str | None = None, ids: Iterable[str] | None = None, include_ephemeral: bool = True,
-             priority: int | None = None, sort: str = "id", limit: int | None = None) -> list[Issue]:
+             priority: int | None = None, sort: str = "id", limit: int | None = None) -> builtins.list[Issue]:
         """Beads matching every filter given, hydrated.
 
         status: one status or several; prefix: ids ``prefix-...`` (a rig's prefix); labels: all
@@ -321,12 +327,12 @@ class BeadStore:
             yield from self._hydrate([_issue(r) for r in rows])
             last = rows[-1][0]
 
-    def children(self, bead: str) -> list[Issue]:
+    def children(self, bead: str) -> builtins.list[Issue]:
         """Direct children of ``bead`` (``parent-child`` edges to it), in child-number order."""
         kids = self.list(parent=bead)
         return sorted(kids, key=lambda i: _child_key(i.id))
 
-    def dependents(self, bead: str, type: str | None = None) -> list[Issue]:
+    def dependents(self, bead: str, type: str | None = None) -> builtins.list[Issue]:
         """Beads with an edge (of ``type``, or any) pointing at ``bead``, sorted by id."""
         sql = "SELECT DISTINCT issue_id FROM dependencies WHERE depends_on_id = ?"
         args: list[Any] = [bead]
@@ -339,7 +345,7 @@ class BeadStore:
     def ready(self, *, claim: str | None = None, limit: int | None = None, sort: str = "priority",
               prefix: str | None = None, assignee: str | None = None, unassigned: bool = False,
               issue_type: str | None = None, priority: int | None = None,
-              labels: Iterable[str] = ()) -> list[Issue]:
+              labels: Iterable[str] = ()) -> builtins.list[Issue]:
         """Ready beads in ``sort`` order (see :mod:`core.beads.ready`), filtered.
 
         claim: an actor; claims the first ready bead it may take (unassigned or already its own) in the
@@ -357,7 +363,7 @@ class BeadStore:
                                      sort=sort, limit=limit, columns=_SELECT)
         return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
 
-    def blocked(self) -> list[Blocked]:
+    def blocked(self) -> builtins.list[Blocked]:
         """Every blocked bead (not closed or pinned) with what blocks it, sorted by id."""
         found = [r[0] for r in self.db.execute(readyq.blocked_sql()).fetchall()]
         if not found:
@@ -370,14 +376,14 @@ class BeadStore:
         for issue in self.list(ids=found):
             by = pairs.get(issue.id, [])
             parent = issue.parent
-            if parent in blocked_set:
+            if parent is not None and parent in blocked_set:
                 by.append(parent)
             out.append(Blocked(issue, by))
         return out
 
     def is_blocked(self, bead: str) -> bool:
         """True if ``bead`` is blocked (see :mod:`core.beads.ready`). Raises NotFound."""
-        issue = self.get(bead)
+        issue: Issue | None = self.get(bead)
         seen: set[str] = set()
         while issue is not None and issue.id not in seen:
             seen.add(issue.id)
@@ -389,12 +395,12 @@ class BeadStore:
             issue = self.get(parent) if parent and self.exists(parent) else None
         return False
 
-    def blockers(self, bead: str) -> list[str]:
+    def blockers(self, bead: str) -> builtins.list[str]:
         """Ids holding ``bead`` back directly: open ``blocks``/``conditional-blocks`` targets and
         ``waits-for`` targets with open children."""
         return self._direct_blockers(bead)
 
-    def events(self, bead: str) -> list[events.Event]:
+    def events(self, bead: str) -> builtins.list[events.Event]:
         """The audit trail of ``bead``, oldest first."""
         return events.query(self.db, bead=bead)
 
@@ -850,7 +856,7 @@ class BeadStore:
 
     # ------------------------------------------------------------ ledger sync bookkeeping
 
-    def dirty(self) -> list[tuple[str, float]]:
+    def dirty(self) -> builtins.list[tuple[str, float]]:
         """Beads changed since the last ledger sync: (id, Unix seconds of the last change), oldest first."""
         return [(r[0], r[1]) for r in self.db.execute("SELECT bead, ts FROM ledger_dirty ORDER BY ts, bead")]
 
@@ -875,7 +881,7 @@ class BeadStore:
 
     # ------------------------------------------------------------ internals
 
-    def _direct_blockers(self, bead: str) -> list[str]:
+    def _direct_blockers(self, bead: str) -> builtins.list[str]:
         rows = self.db.execute(readyq.direct_pairs_sql(single=True) + " ORDER BY 2", {"bead": bead}).fetchall()
         return [r[1] for r in rows]
 
@@ -888,15 +894,9 @@ class BeadStore:
                         "ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts", [bead, time.time()])
 
     def _rig_of(self, bead: str) -> str | None:
-        if self.town is None:
-            return None
-        if self._rigs is None:
-            from core.rigs import list_rigs
+        return routes.rig_of(self.town, bead) if self.town is not None else None
 
-            self._rigs = {r.prefix: r.name for r in list_rigs(self.town)}
-        return self._rigs.get(bead.split("-", 1)[0])
-
-    def _hydrate(self, issues: list[Issue]) -> list[Issue]:
+    def _hydrate(self, issues: builtins.list[Issue]) -> builtins.list[Issue]:
         if not issues:
             return issues
         by_id = {i.id: i for i in issues}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from core.runtimes.presets import Preset
@@ -29,6 +29,16 @@ WAITING_PATTERNS = (
 )
 #: How many of the screen's last non-blank lines may hold the input prompt (a footer sits below it).
 PROMPT_SEARCH_LINES = 8
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of ``gt agent check`` (:mod:`core.runtimes.check`): ``name``, whether it passed
+    (``ok``), and a one-line ``detail`` (the fix when not ok)."""
+
+    name: str
+    ok: bool
+    detail: str
 
 
 @dataclass
@@ -107,8 +117,8 @@ class Runtime:
         """A one-line fix for a known start-up failure shown on ``screen``, or None."""
         return None
 
-    def checks(self) -> list[Any]:
-        """The family's own checks for ``gt agent check`` (core.runtimes.check.Check rows). Generic: none."""
+    def checks(self) -> list[Check]:
+        """The family's own checks for ``gt agent check`` (:class:`Check` rows). Generic: none."""
         return []
 
 

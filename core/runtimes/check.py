@@ -7,19 +7,12 @@ Checks the preset resolves, its binary runs (``--version``), and the runtime fam
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
 
 from core.errors import GtError
+from core.runtimes.base import Check
 from core.town import Town
 
-
-@dataclass(frozen=True)
-class Check:
-    """One check: ``name``, whether it passed (``ok``), and a one-line ``detail`` (the fix when not ok)."""
-
-    name: str
-    ok: bool
-    detail: str
+__all__ = ["Check", "check"]
 
 
 def check(town: Town, name: str) -> list[Check]:

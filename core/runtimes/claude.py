@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from core.runtimes.base import Launch, LaunchContext, Runtime
+from core.runtimes.base import Check, Launch, LaunchContext, Runtime
 
 HOOK_EVENTS = {"SessionStart": "session-start", "UserPromptSubmit": "prompt", "Stop": "stop",
                "Notification": "notification", "PreCompact": "pre-compact"}
@@ -122,9 +122,7 @@ class ClaudeRuntime(Runtime):
                     "2.1.x: update Claude Code, or accept the dialog by hand once per folder")
         return None
 
-    def checks(self) -> list[Any]:
-        from core.runtimes.check import Check
-
+    def checks(self) -> list[Check]:
         env = dict(os.environ)
         out = []
         if os.geteuid() == 0:

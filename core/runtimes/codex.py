@@ -29,9 +29,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from core.runtimes.base import Launch, LaunchContext, Runtime
+from core.runtimes.base import Check, Launch, LaunchContext, Runtime
 
 LOGIN_FIX = ("Codex has no key or login here: run 'codex login' once, or set the key its model provider "
              "names (env_key in ~/.codex/config.toml), then sling again")
@@ -127,9 +126,7 @@ class CodexRuntime(Runtime):
                     "this Codex takes -c projects={...} (0.17x does)")
         return None
 
-    def checks(self) -> list[Any]:
-        from core.runtimes.check import Check
-
+    def checks(self) -> list[Check]:
         env = dict(os.environ)
         home = codex_home(env)
         config = home / "config.toml"

@@ -435,7 +435,7 @@ def comment_cmd(ctx: click.Context, bead_id: str, text: str, actor: str | None, 
 @click.pass_context
 def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | None, as_json: bool) -> None:
     """Import a beads JSONL file (upsert by id; a bad line, a duplicate id or a cycle aborts it all)."""
-    from core.beads import recover
+    from core import ledger_recovery as recover
     from core.beads import sync as ledger_sync
 
     if not merge and path is None:
@@ -488,7 +488,7 @@ def _print_recovery(rec: Any, head: str, result: Any) -> None:
 @click.pass_context
 def rebuild_cmd(ctx: click.Context, force: bool, actor: str | None, as_json: bool) -> None:
     """Rebuild a lost, empty or corrupt town database from the committed ledger, reconciled with git."""
-    from core.beads import recover
+    from core import ledger_recovery as recover
     from core.beads import sync as ledger_sync
 
     town = town_from(ctx)

@@ -18,7 +18,7 @@ def config() -> None:
 def config_show(ctx: click.Context) -> None:
     """Print town.toml."""
     town = town_from(ctx)
-    town.config  # report a malformed file as an error, not as text
+    _ = town.config  # report a malformed file as an error, not as text
     click.echo(town.config_path.read_text(encoding="utf-8"), nl=False)
 
 

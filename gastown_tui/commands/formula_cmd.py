@@ -175,7 +175,7 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
         return
     click.echo(f"Poured {planned.formula} as {poured.root} ({len(poured.steps)} steps), convoy {poured.convoy}")
     print_table(["bead", "step", "title"], [[bead, step, c.title] for (step, bead), c
-                                             in zip(poured.steps.items(), planned.children)])
+                                             in zip(poured.steps.items(), planned.children, strict=True)])
     _echo_notes(planned.unsupported, planned.warnings)
 
 

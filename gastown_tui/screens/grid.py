@@ -96,7 +96,7 @@ class GridScreen(Screen):
             if not agents:
                 grid.mount(Static("No session is running.", classes="tile-empty"))
         else:
-            for tile, agent in zip(self.query(PreviewTile), agents):
+            for tile, agent in zip(self.query(PreviewTile), agents, strict=False):
                 tile.border_title = tile_title(agent)
 
     def refresh_tiles(self) -> None:

@@ -21,6 +21,7 @@ from textual.widgets import Static, Tree
 
 from gastown_tui.screens.modals import (ConfirmModal, FormulaModal, FormulaRun, NewBead, NewBeadModal,
                                         NewConvoyModal, NudgeModal, SlingChoice, SlingModal)
+from core.beads import routes
 from core.events import Event
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
@@ -223,7 +224,7 @@ class MainScreen(Screen):
             return None
         by_prefix = {p: r for r, p in snap.rig_prefixes.items()}
         for bead in beads:
-            rig = by_prefix.get(bead.split("-", 1)[0])
+            rig = routes.rig_for(bead, by_prefix)
             if rig:
                 return rig
         agent = self._agent()

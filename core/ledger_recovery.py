@@ -1,6 +1,9 @@
 """Recovery of the beads ledger: rebuild a lost town database, merge a ledger changed elsewhere, and
 reconcile either with git so already-merged work is closed, never re-worked (issue 15, item 4).
 
+It reads every rig's repository, so it sits above both the ledger (``core.beads``, which knows no
+rig) and ``core.rigs``.
+
 - :func:`rebuild` (``gt bead rebuild``): a new ``town.db`` from the committed ledger, for a database
   that is missing, empty or corrupt (:class:`core.db.DatabaseLost`). It is built at a temporary path
   and renamed into place, so a crash leaves the previous state and the command can run again; a bad
@@ -34,6 +37,7 @@ from core.beads import guard, jsonl
 from core.beads.store import BeadStore
 from core.db import DatabaseLost, connect, unusable
 from core.errors import GitError, GtError
+from core.rigs import list_rigs
 from core.town import Town
 
 ACTOR = "gt bead rebuild"
@@ -62,8 +66,6 @@ class Reconciled:
 def merged_on_git(town: Town) -> tuple[dict[str, str], list[tuple[str, str, str]], list[str]]:
     """Read every rig's repository: (bead -> close reason for beads that landed on the default branch,
     [(bead, rig, branch)] of polecat branches not contained in it, [one-line errors])."""
-    from core.rigs import list_rigs
-
     landed: dict[str, str] = {}
     unmerged: list[tuple[str, str, str]] = []
     errors: list[str] = []

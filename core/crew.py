@@ -323,7 +323,7 @@ def remove(town: Town, name: str, rig: str | None = None, force: bool = False,
     covered = tip is not None and (git.is_ancestor(repo, tip, base)
                                    or (kept is not None and git.is_ancestor(repo, tip, kept)))
     deleted = False
-    if covered and ref not in _checked_out(repo):
+    if covered and tip is not None and ref not in _checked_out(repo):
         deleted = git.delete_ref(repo, ref, tip)
     _event(town, "crew_removed", r.name, {"crew": name, "branch": branch, "branch_deleted": deleted,
                                           "kept": kept, "forced": force}, actor)

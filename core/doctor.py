@@ -64,6 +64,7 @@ Crew workspaces (``<rig>/crew/*``) are known worktrees here; the ``crew`` check 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -209,7 +210,7 @@ class Doctor:
         """The pid of the town's running engine, or None (:func:`core.pidfile.engine_pid`)."""
         if self._engine is False:
             self._engine = engine_pid(self.town)
-        return self._engine  # type: ignore[return-value]
+        return self._engine
 
     @property
     def store(self) -> Any:
@@ -840,10 +841,11 @@ def check_branches(d: Doctor) -> list[Finding]:
                 continue
             subject = f"{rig.name} branch {branch}"
             if git.is_ancestor(rig.repo_path, sha, rig.default_branch):
-                def delete(repo: Path = rig.repo_path, ref: str = ref, sha: str = sha, branch: str = branch) -> str:
+                def delete(repo: Path = rig.repo_path, ref: str = ref, sha: str = sha, branch: str = branch,
+                           default: str = rig.default_branch) -> str:
                     if not git.delete_ref(repo, ref, sha):
                         raise GtError(f"{branch} moved meanwhile: left as it is")
-                    return f"deleted the merged branch {branch} (it pointed at {sha[:12]}, on {rig.default_branch})"
+                    return f"deleted the merged branch {branch} (it pointed at {sha[:12]}, on {default})"
                 found.append(Finding("branches", subject, WARN, f"no polecat, worktree or open MR uses it, and it is "
                                      f"merged into {rig.default_branch}", "gt doctor --fix deletes it",
                                      fixable=True, repair=delete))
@@ -989,7 +991,7 @@ def check_sessions(d: Doctor) -> list[Finding]:
         else:
             out.append(Finding("sessions", subject, FAIL, f"hooked but {why}: nothing works on it",
                                "gt doctor --fix reopens it and queues it again, as the deacon does", fixable=True,
-                               repair=lambda bead=bead: release(bead)))
+                               repair=functools.partial(release, bead)))
     if not out:
         out.append(Finding("sessions", "sessions", OK, f"{len(sessions)} session(s) on tmux socket {host.socket}; "
                            f"{hooked} hook(s), each with a live session"))

@@ -24,8 +24,10 @@ T = TypeVar("T")
 
 #: Modules whose fixtures every test gets without importing them (a test that imported a fixture would
 #: shadow it with its own parameter): the engine's (``fast_town``, ``demo_rig``, ``engine``), the convoy
-#: runs' (``gated_town``), the sling's (``rig``, ``store``) and the real agents' (``endpoint``, ``agent_rig``).
-pytest_plugins = ("tests.test_engine_support", "tests.test_headless_support", "tests.test_sling", "tests.real_agents")
+#: runs' (``gated_town``), the sling's (``rig``, ``store``), the real agents' (``endpoint``, ``agent_rig``)
+#: and the git server's (``git_server``).
+pytest_plugins = ("tests.test_engine_support", "tests.test_headless_support", "tests.test_sling", "tests.real_agents",
+                  "tests.git_server")
 
 VENV_BIN = Path(sys.executable).parent
 #: Copies of the files in the shared fixtures of the original projects (beads JSONL ledgers, formula

@@ -8,8 +8,8 @@ the daemon is started on it and :class:`GitServer` waits until it accepts a conn
 signal, never a sleep); if another process took the port in between, the daemon exits and a new
 port is tried.
 
-Use the ``git_server`` fixture (import it into the test module:
-``from tests.git_server import git_server  # noqa: F401``)::
+Use the ``git_server`` fixture (every test gets it: tests/conftest.py lists this module in
+``pytest_plugins``)::
 
     def test_x(git_server):
         remote = git_server.create("owner/proj", {"README.md": "# proj\\n"})

@@ -118,8 +118,8 @@ def test_remove_refuses_uncommitted_and_unmerged_work_and_force_keeps_it(town, r
 def test_hostile_names_are_refused_with_one_line_and_nothing_is_made(town, rig, host):
     before = sorted(p.name for p in rig.crew_dir.iterdir())
     for name in HOSTILE_NAMES:
-        for call in (lambda: crew.add(town, "proj", name), lambda: crew.find(town, name),
-                     lambda: crew.remove(town, name, host=host), lambda: crew.start(town, name, host=host)):
+        for call in (lambda n=name: crew.add(town, "proj", n), lambda n=name: crew.find(town, n),
+                     lambda n=name: crew.remove(town, n, host=host), lambda n=name: crew.start(town, n, host=host)):
             with pytest.raises(GtError) as err:
                 call()
             assert "\n" not in str(err.value) and "\x1b" not in str(err.value).replace("\\x1b", ""), name

@@ -32,7 +32,7 @@ from core.sling import Slinger
 from core.worktrees import ensure_worktree
 from tests.conftest import git as sh_git
 from tests.conftest import make_repo
-from tests.git_server import GitServer, git_server  # noqa: F401 - the fixture
+from tests.git_server import GitServer
 from tests.test_engine_support import EngineThread, configure, wait_for
 from tests.test_refinery import Lab
 from tests.test_refinery_effects import _bead, _mr
@@ -44,7 +44,7 @@ HOSTILE_HOOK = ('printf "protected branch main: \\033[31mpushes need a review\\0
 
 
 @pytest.fixture
-def lab(town, tmp_path, git_server):  # noqa: F811 - the git_server fixture
+def lab(town, tmp_path, git_server):
     """A gated rig ``proj`` added from the remote ``owner/proj`` (strategy chosen by gt rig add)."""
     git_server.create(REMOTE, FILES)
     return Lab(town, tmp_path, url=git_server.url(REMOTE))

@@ -365,31 +365,25 @@ class CockpitApp(App):
             mayor.start(self.town, session_host=self.host)
 
     def sling(self, beads: list[str], choice: SlingChoice) -> None:
-        """Sling each of ``beads`` to ``choice`` (one bead: the chosen polecat; several: sling picks)."""
+        """Sling ``beads`` to ``choice`` (:meth:`core.sling.Slinger.sling_beads`, the rule ``gt sling``
+        follows: one bead goes to the chosen polecat; several each get one, sharing one convoy)."""
 
-        def job() -> tuple[list[Any], list[str]]:
+        def job() -> Any:
             slinger = Slinger(self.town, host=self.host)
-            done, failed = [], []
             try:
-                for bead in beads:
-                    try:
-                        done.append(slinger.sling(bead, choice.rig, agent=choice.agent,
-                                                  polecat=choice.polecat if len(beads) == 1 else None))
-                    except GtError as exc:
-                        failed.append(f"{bead}: {exc}")
+                return slinger.sling_beads(beads, choice.rig, agent=choice.agent,
+                                           polecat=choice.polecat if len(beads) == 1 else None)
             finally:
                 slinger.store.disconnect()
-            ledger_sync.request_sync(self.town)
-            return done, failed
+                ledger_sync.request_sync(self.town)
 
-        def report(outcome: tuple[list[Any], list[str]]) -> None:
-            done, failed = outcome
-            for r in done:
+        def report(batch: Any) -> None:
+            for r in batch.slung:
                 self.notify(f"{r.bead} → {r.polecat} ({r.agent})", title="slung")
-            for line in failed:  # may quote the agent's screen: text, like every toast
-                self.notify(line, title="sling refused", severity="error")
-            if done:
-                last = done[-1]
+            for bead, exc in batch.failed:  # may quote the agent's screen: text, like every toast
+                self.notify(f"{bead}: {exc}", title="sling refused", severity="error")
+            if batch.slung:
+                last = batch.slung[-1]
                 self._pending_select = f"{last.rig}/{last.polecat.rsplit('/', 1)[-1]}"
 
         self.run_blocking("sling", job, report)

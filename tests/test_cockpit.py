@@ -21,7 +21,7 @@ from textual.command import CommandPalette
 from textual.widgets import DataTable
 from textual.widgets._toast import Toast
 
-from core import escalation, events, mail, mayor, polecats
+from core import convoys, escalation, events, mail, mayor, polecats
 from core.beads.store import BeadStore
 from core.config import edit_toml
 from core.db import connect, transaction
@@ -157,6 +157,15 @@ async def test_sling_by_keyboard_multi_select_streams_the_polecat_terminal(sim_t
                                    and polecat_agents(app), timeout=30, what="two working polecats")
         assert sorted(a.bead for a in workers) == sorted([first, second])
         assert table.marked == [] and table.row_count == 0
+
+        def tracking() -> list[list[str]]:
+            with BeadStore(sim_town) as store:
+                return [convoys.convoys_tracking(store, b) for b in (first, second)]
+
+        # the rule of gt sling A B RIG (core.sling.Slinger.sling_beads): one convoy for the batch
+        await wait_until(pilot, lambda: all(tracking()), timeout=30, what="the batch's convoy")
+        one, two = tracking()
+        assert one == two and len(one) == 1, (one, two)
         # the cockpit follows the last slung polecat and streams its terminal
         pane = app.main.query_one(SessionPane)
         await wait_until(pilot, lambda: pane.session in {a.session for a in workers}, what="pane on a polecat")

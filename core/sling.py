@@ -351,7 +351,7 @@ class Slinger:
     def _spawning(self, p: Polecat) -> bool:
         """True while another sling is still starting ``p``: the row's heartbeat (a sling waiting for
         its agent touches it every second) is younger than ``[witness] spawn_grace``."""
-        return p.state == "spawning" and time.time() - p.updated_at < float(self.town.setting("witness", "spawn_grace"))
+        return polecats.sling_starting(p, float(self.town.setting("witness", "spawn_grace")), time.time())
 
     def _claim(self, rig: Rig, bead: str, wanted: str | None, agent: str,
                takeover: Takeover | None) -> tuple[str, bool]:

@@ -1,7 +1,7 @@
 """The cockpit: a full-screen Textual app on one town, running the engine in-process (DESIGN sections 4
 and 9, issue 9).
 
-- A poller thread reads the town (:func:`widgets.townview.read_snapshot`: SQLite, one
+- A poller thread reads the town (:func:`core.townview.read_snapshot`: SQLite, one
   ``tmux list-panes``, transcript mtimes) about once a second and new events every
   ``poll_interval``; it hands them to the screens on the event loop. Any process's change shows up:
   the database is the source of truth, so quitting and reopening shows the same agents still working.
@@ -51,7 +51,7 @@ from gastown_tui.screens.keys import KEYMAP
 from gastown_tui.screens.main import MainScreen
 from gastown_tui.screens.modals import FormulaRun, NewBead, SlingChoice
 from themes import DARK, LIGHT, THEMES, other
-from widgets.townview import TownSnapshot, read_snapshot
+from core.townview import TownSnapshot, read_snapshot
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """The agents tree: the Mayor, then each rig with its witness, refinery and polecats, each with a state
-badge and its hooked bead (DESIGN section 9). Fed :class:`widgets.townview.TownSnapshot` values.
+badge and its hooked bead (DESIGN section 9). Fed :class:`core.townview.TownSnapshot` values.
 
-Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
+Node data is the agent's key (:attr:`core.townview.Agent.key`); the tree keeps the cursor on the
 same agent across updates and rebuilds only when the set of agents changes (labels update in place).
 Names, states and bead ids come from the town's database, which agents can write: every label is
 built from :func:`widgets.safe_text.plain` pieces (text, never markup).
@@ -14,9 +14,10 @@ from textual.binding import Binding
 from textual.widgets import Tree
 
 from widgets.safe_text import plain
-from widgets.townview import Agent, TownSnapshot, age
+from core.townview import Agent, TownSnapshot, age
 
-#: Badge glyph of each state, and the theme variable that colours it.
+#: Badge glyph of each state (a polecat's are :data:`core.witness.POLECAT_STATES`), and the theme
+#: variable that colours it.
 BADGES: dict[str, tuple[str, str]] = {
     "working": ("●", "badge-working"),
     "spawning": ("◌", "badge-working"),
@@ -25,10 +26,12 @@ BADGES: dict[str, tuple[str, str]] = {
     "done": ("✓", "badge-idle"),
     "absent": ("○", "badge-zombie"),
     "waiting": ("?", "badge-stalled"),
+    "quiet": ("●", "badge-idle"),
     "stalled": ("◐", "badge-stalled"),
-    "gupp": ("‼", "badge-stalled"),
+    "gupp_violation": ("‼", "badge-stalled"),
     "stuck": ("■", "badge-zombie"),
     "zombie": ("✖", "badge-zombie"),
+    "worktree_lost": ("✖", "badge-zombie"),
 }
 
 
@@ -134,7 +137,7 @@ class AgentsTree(Tree[str]):
 
     def _rig_label(self, rig: str, snap: TownSnapshot) -> Text:
         mine = [a for a in snap.agents if a.rig == rig and a.kind == "polecat"]
-        working = sum(1 for a in mine if a.state == "working")
+        working = sum(1 for a in mine if a.state in ("working", "quiet"))
         text = plain(rig, "bold")
         text.append(f"  {working}/{len(mine)} working", style="dim")
         return text
@@ -151,9 +154,9 @@ class AgentsTree(Tree[str]):
         if a.kind != "polecat":
             text.append_text(plain(f"  {a.state}", "dim"))
             return text
-        text.append_text(plain(f" {a.state}", self._colour(variable)))
+        text.append_text(plain(f" {a.state.replace('_', ' ')}", self._colour(variable)))
         if a.bead:
             text.append_text(plain(f"  {a.bead}"))
-        if a.idle_s is not None and a.state in ("stalled", "gupp"):
+        if a.idle_s is not None and a.state in ("stalled", "gupp_violation"):
             text.append(f"  quiet {age(a.idle_s)}", style="dim")
         return text

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Static
 
 from core.errors import GtError
 from widgets.safe_text import from_ansi, plain
-from widgets.townview import Agent, TownSnapshot
+from core.townview import Agent, TownSnapshot
 
 if TYPE_CHECKING:
     from gastown_tui.app import CockpitApp

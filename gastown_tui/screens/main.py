@@ -31,7 +31,7 @@ from widgets.refinery import RefineryQueue
 from widgets.safe_text import plain
 from widgets.sessionpane import SessionPane
 from widgets.terminal import TerminalView
-from widgets.townview import MAYOR_SESSION, Agent, TownSnapshot
+from core.townview import MAYOR_SESSION, Agent, TownSnapshot
 
 if TYPE_CHECKING:
     from gastown_tui.app import CockpitApp

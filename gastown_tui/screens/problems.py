@@ -1,5 +1,5 @@
-"""The problems view: stalled, GUPP-violating and zombie polecats and unacknowledged escalations
-(:class:`widgets.townview.Problem`), with actions: open the agent, nudge, restart (resume a zombie on
+"""The problems view: stalled, GUPP-violating, zombie and stuck polecats and unacknowledged escalations
+(:class:`core.townview.Problem`), with actions: open the agent, nudge, restart (resume a zombie on
 its hook), nuke, acknowledge an escalation. Details quote escalations and bead ids that agents
 write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
 
@@ -15,12 +15,15 @@ from textual.widgets import Footer, Static
 
 from gastown_tui.screens.modals import ConfirmModal, NudgeModal
 from widgets.tables import PlainTable
-from widgets.townview import Problem, TownSnapshot, age
+from core.townview import Problem, TownSnapshot, age
 
 if TYPE_CHECKING:
     from gastown_tui.app import CockpitApp
 
-KIND_LABEL = {"zombie": "ZOMBIE", "escalation": "ESCALATION", "gupp": "GUPP", "stalled": "STALLED"}
+KIND_LABEL = {"zombie": "ZOMBIE", "stuck": "STUCK", "worktree_lost": "WORKTREE LOST", "escalation": "ESCALATION",
+              "gupp_violation": "GUPP", "stalled": "STALLED"}
+#: Problems whose polecat holds a hook with no live session: a restart resumes it there.
+RESTARTABLE = ("zombie", "stuck", "worktree_lost")
 
 
 class ProblemsScreen(Screen):
@@ -100,7 +103,7 @@ class ProblemsScreen(Screen):
     def action_nudge(self) -> None:
         """Nudge the problem's polecat (its session must be alive)."""
         p = self._current()
-        if p is None or not p.session or p.kind == "zombie":
+        if p is None or not p.session or p.kind in RESTARTABLE:
             self.notify("only a live session can be nudged", severity="warning")
             return
         session = p.session
@@ -108,10 +111,10 @@ class ProblemsScreen(Screen):
                              lambda text: text and self.cockpit.nudge(session, text))
 
     def action_restart(self) -> None:
-        """Restart a zombie's session on the same hook (``gt sling --resume``)."""
+        """Restart a zombie's (or a stuck polecat's) session on the same hook (``gt sling --resume``)."""
         p = self._current()
-        if p is None or p.kind != "zombie" or not p.bead:
-            self.notify("restart applies to zombies (dead session, bead still hooked)", severity="warning")
+        if p is None or p.kind not in RESTARTABLE or not p.bead:
+            self.notify("restart applies to zombies and stuck polecats (bead still hooked)", severity="warning")
             return
         self.cockpit.resume(p.bead)
 

@@ -414,14 +414,11 @@ class CockpitApp(App):
 
     def pour(self, run: FormulaRun) -> None:
         """Cook formula ``run.formula`` with its vars and pour the molecule (root, steps, convoy)."""
-        from core import molecules
+        from core import pour
 
         def job() -> str:
             rig = load_rig(self.town, run.rig) if run.rig else None
-            cooked = FormulaLibrary(self.town, rig).cook(run.formula, run.vars)
-            planned = molecules.plan(cooked, prefix=rig.prefix if rig else self.town.prefix,
-                                     rig=rig.name if rig else None)
-            poured = molecules.pour(self.town, planned, actor=self._actor())
+            planned, poured = pour.pour(self.town, run.formula, run.vars, rig, actor=self._actor())
             ledger_sync.request_sync(self.town)
             return f"{poured.root} ({len(planned.children)} steps)"
 

@@ -144,14 +144,13 @@ def _echo_notes(unsupported: list[Any], warnings: list[str]) -> None:
 def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_name: str | None,
                  dry_run: bool, actor: str | None, as_json: bool) -> None:
     """Pour formula NAME into a molecule: a root bead, one child bead per step, blocks edges, a convoy."""
-    from core import molecules
+    from core import pour
     from core.beads import sync as ledger_sync  # filelock and git: list and show do not need them
 
     town = town_from(ctx)
     rig = _rig(town, rig_name)
-    cooked = FormulaLibrary(town, rig).cook(name, _vars(var_pairs))
-    planned = molecules.plan(cooked, prefix=rig.prefix if rig else town.prefix, rig=rig.name if rig else None)
     if dry_run:
+        planned = pour.plan(town, name, _vars(var_pairs), rig)
         if as_json:
             emit_json({"dry_run": True, **planned.as_dict()})
             return
@@ -165,7 +164,7 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
         print_table(["bead", "type", "title", "blocked by"], rows)
         _echo_notes(planned.unsupported, planned.warnings)
         return
-    poured = molecules.pour(town, planned, actor=current_actor(actor))
+    planned, poured = pour.pour(town, name, _vars(var_pairs), rig, actor=current_actor(actor))
     try:
         ledger_sync.request_sync(town)
     except GtError as exc:  # the molecule is committed; only the ledger commit is late

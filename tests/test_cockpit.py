@@ -240,7 +240,9 @@ async def test_nuke_asks_then_removes_the_polecat(sim_town: Town) -> None:
             assert polecats.get(db, "demo", key.split("/")[1]).state == "nuked"
         finally:
             db.conn.close()
-        assert app.main.query_one(SessionPane).session == "mayor"  # back on the Mayor
+        # back on the Mayor (the tree's rebuild puts its cursor there after a refresh: wait for it)
+        await wait_until(pilot, lambda: app.main.query_one(SessionPane).session == "mayor", timeout=30,
+                         what="the pane back on the Mayor")
 
 
 @run_async

@@ -84,14 +84,12 @@ def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat:
 def _queue(town: Town, args: tuple[str, ...], agent: str | None, formula: str | None, as_json: bool) -> None:
     """``gt sling --queue BEAD... RIG``: put the beads in the sling queue (core.scheduler)."""
     from core import scheduler
-    from core.beads.sync import request_sync
 
     if len(args) < 2:
         raise click.UsageError("give the bead(s) and the rig: gt sling --queue BEAD [BEAD...] RIG")
     *beads, rig = args
     with BeadStore(town) as store:
         rows = [scheduler.enqueue(store, b, rig, actor=current_actor(), agent=agent, formula=formula) for b in beads]
-        request_sync(town, store=store)
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return

@@ -10,7 +10,6 @@ built from :func:`widgets.safe_text.plain` pieces (text, never markup).
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.widgets import Tree
 
 from widgets.safe_text import plain
@@ -36,13 +35,8 @@ BADGES: dict[str, tuple[str, str]] = {
 
 
 class AgentsTree(Tree[str]):
-    """Mayor, rigs (witness, refinery, polecats) with badges. ``selected_key``: the agent under the cursor."""
-
-    BINDINGS = [
-        Binding("enter", "screen.attach", "Attach", priority=False),
-        Binding("n", "screen.nudge", "Nudge"),
-        Binding("x", "screen.nuke", "Nuke"),
-    ]
+    """Mayor, rigs (witness, refinery, polecats) with badges. ``selected_key``: the agent under the cursor.
+    The cockpit adds its keys (attach, nudge, nuke) in a subclass (:mod:`gastown_tui.screens.panels`)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("town", id=id)

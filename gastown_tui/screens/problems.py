@@ -5,20 +5,16 @@ write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from core.townview import Problem, TownSnapshot, age
+from gastown_tui.actions import Cockpit, cockpit_of
+from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.modals import ConfirmModal, NudgeModal
 from widgets.tables import PlainTable
-from core.townview import Problem, TownSnapshot, age
-
-if TYPE_CHECKING:
-    from gastown_tui.app import CockpitApp
 
 KIND_LABEL = {"zombie": "ZOMBIE", "stuck": "STUCK", "worktree_lost": "WORKTREE LOST", "escalation": "ESCALATION",
               "gupp_violation": "GUPP", "stalled": "STALLED"}
@@ -29,14 +25,7 @@ RESTARTABLE = ("zombie", "stuck", "worktree_lost")
 class ProblemsScreen(Screen):
     """A table of problems, most urgent first; escape or p goes back."""
 
-    BINDINGS = [
-        Binding("escape,p", "app.pop_screen", "Back"),
-        Binding("enter", "open", "Open agent"),
-        Binding("n", "nudge", "Nudge"),
-        Binding("R", "restart", "Restart"),
-        Binding("x", "nuke", "Nuke"),
-        Binding("a", "acknowledge", "Acknowledge"),
-    ]
+    BINDINGS = bindings("problems")
 
     def __init__(self) -> None:
         super().__init__()
@@ -44,8 +33,8 @@ class ProblemsScreen(Screen):
         self._shown: tuple = ()
 
     @property
-    def cockpit(self) -> CockpitApp:
-        return self.app  # type: ignore[return-value]
+    def cockpit(self) -> Cockpit:
+        return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("Problems", id="problems-title")
@@ -98,7 +87,7 @@ class ProblemsScreen(Screen):
         if p is None or not p.polecat or not p.rig:
             return
         self.app.pop_screen()
-        self.cockpit.main.select_agent(f"{p.rig}/{p.polecat}")
+        self.cockpit.select_agent(f"{p.rig}/{p.polecat}")
 
     def action_nudge(self) -> None:
         """Nudge the problem's polecat (its session must be alive)."""
@@ -108,7 +97,7 @@ class ProblemsScreen(Screen):
             return
         session = p.session
         self.app.push_screen(NudgeModal(f"{p.rig}/{p.polecat}"),
-                             lambda text: text and self.cockpit.nudge(session, text))
+                             lambda text: text and self.cockpit.actions.nudge(session, text))
 
     def action_restart(self) -> None:
         """Restart a zombie's (or a stuck polecat's) session on the same hook (``gt sling --resume``)."""
@@ -116,7 +105,7 @@ class ProblemsScreen(Screen):
         if p is None or p.kind not in RESTARTABLE or not p.bead:
             self.notify("restart applies to zombies and stuck polecats (bead still hooked)", severity="warning")
             return
-        self.cockpit.resume(p.bead)
+        self.cockpit.actions.resume(p.bead)
 
     def action_nuke(self) -> None:
         """Nuke the problem's polecat, after a confirmation."""
@@ -125,7 +114,7 @@ class ProblemsScreen(Screen):
             return
         rig, name = p.rig, p.polecat
         self.app.push_screen(ConfirmModal(f"Nuke polecat {rig}/{name}?"),
-                             lambda yes: yes and self.cockpit.nuke(rig, name))
+                             lambda yes: yes and self.cockpit.actions.nuke(rig, name))
 
     def action_acknowledge(self) -> None:
         """Acknowledge the escalation under the cursor (closes its bead)."""
@@ -133,4 +122,4 @@ class ProblemsScreen(Screen):
         if p is None or p.kind != "escalation" or p.bead is None:
             self.notify("acknowledge applies to escalations", severity="warning")
             return
-        self.cockpit.acknowledge(p.bead)
+        self.cockpit.actions.acknowledge(p.bead)

@@ -428,3 +428,27 @@ def test_gastown_tui_refuses_a_directory_that_is_not_a_town(tmp_path: Path) -> N
                           capture_output=True, text=True, env=env, timeout=30)
     assert proc.returncode == 2
     assert "is not a town" in proc.stderr and "gt install" in proc.stderr
+
+
+@run_async
+async def test_a_keymap_moves_a_key_on_the_screen_and_its_panel_at_once(sim_town: Town) -> None:
+    """One binding id per key (gastown_tui.screens.keys): Textual's keymap rebinds sling on the main
+    screen and on the ready-beads panel with one entry."""
+    bead(sim_town, "Alpha")
+    app = cockpit(sim_town, start_mayor=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.main.is_ready and app.snapshot and app.snapshot.ready, timeout=60,
+                         what="the first snapshot")
+        app.set_keymap({"sling": "S"})
+        table = app.main.query_one(ReadyBeads)
+        table.focus()
+        await wait_until(pilot, lambda: table.row_count == 1, what="the ready row")
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        assert not isinstance(app.screen, SlingModal)  # s no longer slings, on the panel or the screen
+        await pilot.press("S")
+        await wait_until(pilot, lambda: isinstance(app.screen, SlingModal), what="the sling dialog on S")
+        await pilot.press("escape")
+        app.main.query_one(AgentsTree).focus()
+        await pilot.press("S")  # the main screen's binding moved too
+        await wait_until(pilot, lambda: isinstance(app.screen, SlingModal), what="the sling dialog from the tree")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 from widgets.beads import MARK_KEY
 from widgets.terminal import DETACH_KEY
@@ -117,20 +117,18 @@ KEYS: tuple[Key, ...] = (
 )
 
 
-def bindings(scope: str, order: tuple[str, ...] = ()) -> list[Binding]:
+def bindings(scope: str, order: tuple[str, ...] = ()) -> list[BindingType]:
     """The ``BINDINGS`` of ``scope`` (one of :data:`SCOPES`), each with its row's id, in table order
     or in ``order`` (the scope's binding ids, all of them: the footer shows them in that order).
     Raises ValueError for an unknown scope or an ``order`` that is not the scope's ids."""
     if scope not in SCOPES:
         raise ValueError(f"unknown key scope {scope!r}: one of {', '.join(SCOPES)}")
-    made = [Binding(k.key, action, k.label, show=show, key_display=k.shown or None, priority=k.priority, id=k.id)
-            for k in KEYS for where, action, show in k.binds if where == scope]
-    if not order:
-        return made
-    by_id = {b.id: b for b in made}
-    if sorted(order) != sorted(by_id):
-        raise ValueError(f"order {order} is not the ids of scope {scope!r}: {', '.join(by_id)}")
-    return [by_id[i] for i in order]
+    made = {k.id: Binding(k.key, action, k.label, show=show, key_display=k.shown or None, priority=k.priority,
+                          id=k.id)
+            for k in KEYS for where, action, show in k.binds if where == scope}
+    if order and sorted(order) != sorted(made):
+        raise ValueError(f"order {order} is not the ids of scope {scope!r}: {', '.join(made)}")
+    return [made[i] for i in (order or made)]
 
 
 #: The main help list (key as shown, palette action or "", palette title or "", help line), in order.

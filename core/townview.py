@@ -207,10 +207,11 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
         agents.append(Agent("polecat", p.rig, p.name, session if info is not None else None, state,
                             p.hook_bead, issue.title if issue else "", idle_s))
         if state in PROBLEM_KINDS:
+            quiet = seen.silent if seen.silent is not None else idle_s  # silence as the rule counted it
             detail = {"zombie": seen.reason, "stuck": seen.reason, "worktree_lost": seen.reason,
-                      "stalled": f"no output for {_age(idle_s)}",
+                      "stalled": f"no output for {_age(quiet)}",
                       "gupp_violation": f"GUPP violation: hooked, no progress for {_age(seen.stuck_for)}"}[state]
-            since = (now - idle_s) if idle_s is not None else (p.started_at or p.updated_at)
+            since = (now - quiet) if quiet is not None else (p.started_at or p.updated_at)
             snap.problems.append(Problem(state, p.rig, p.name, session, p.hook_bead, detail, since))
     snap.agents = agents
     snap.problems.extend(_escalations(store))

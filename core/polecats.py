@@ -64,6 +64,15 @@ class Polecat:
         return {**asdict(self), "address": self.address}
 
 
+def sling_starting(p: Polecat, spawn_grace: float, now: float) -> bool:
+    """True while a sling is still starting ``p``: its row says ``spawning`` and its heartbeat
+    (``updated_at``, touched every second by a sling waiting for its agent) is younger than
+    ``spawn_grace`` seconds (``[witness] spawn_grace``). Past that the sling's process died half-way.
+    The one rule for the sling (which refuses to take the bead over meanwhile) and the witness
+    (which restarts it after). now: Unix seconds."""
+    return p.state == "spawning" and now - p.updated_at < spawn_grace
+
+
 _COLUMNS = ("rig", "name", "state", "hook_bead", "session", "branch", "worktree", "agent", "respawns",
             "created_at", "updated_at", "started_at")
 

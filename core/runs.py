@@ -37,9 +37,9 @@ from typing import Any
 from core import convoys, events, mq, polecats, runtimes, scheduler
 from core.beads import routes
 from core.beads.store import BeadStore
+from core import pour as formula_pour
 from core.errors import GtError
-from core.formulas import FormulaLibrary
-from core.molecules import MoleculePlan, PouredMolecule, plan, pour
+from core.molecules import MoleculePlan, PouredMolecule, pour
 from core.rigs import load_rig
 from core.sessions import session_name
 from core.sling import UNWORKABLE_TYPES
@@ -71,7 +71,8 @@ class Launch:
 
 def plan_run(town: Town, name: str, values: dict[str, str], rig_name: str | None,
              agent: str | None = None) -> MoleculePlan:
-    """Cook formula ``name`` with ``values`` for rig ``rig_name`` and plan its molecule (nothing is
+    """Cook formula ``name`` with ``values`` for rig ``rig_name`` and plan its molecule
+    (:func:`core.pour.plan`, the pipeline ``gt formula pour`` and the cockpit use; nothing is
     written). agent: a preset every step will use (checked here).
 
     Raises GtError without a rig, NotFound for an unknown rig, formula or agent, GtError for a
@@ -82,8 +83,7 @@ def plan_run(town: Town, name: str, values: dict[str, str], rig_name: str | None
     rig = load_rig(town, rig_name)
     if agent is not None:
         runtimes.resolve(town, agent)
-    cooked = FormulaLibrary(town, rig).cook(name, values)
-    planned = plan(cooked, prefix=rig.prefix, rig=rig.name)
+    planned = formula_pour.plan(town, name, values, rig)
     if not planned.children:
         raise GtError(f"formula {name!r} has no steps to run: add [[steps]] to it, or pour it with "
                       "'gt formula pour'")

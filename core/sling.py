@@ -99,6 +99,28 @@ class SlingResult:
         return dict(self.__dict__)
 
 
+@dataclass
+class SlingBatch:
+    """What a sling of several beads did: ``slung`` (one SlingResult per bead that went out, in the
+    order given), ``failed`` (bead id or reference as given, the refusal) for each bead that did not,
+    and ``convoy``: the one convoy tracking the batch's beads (None with ``convoy=False``, or when
+    nothing was slung)."""
+
+    slung: list[SlingResult]
+    failed: list[tuple[str, GtError]]
+    convoy: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every bead went out, else the highest exit code of the refusals (2 for a refusal,
+        1 for an agent that did not start)."""
+        return max((exc.exit_code for _, exc in self.failed), default=0)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"slung": [r.as_dict() for r in self.slung], "convoy": self.convoy,
+                "failed": [{"bead": bead, "error": str(exc)} for bead, exc in self.failed]}
+
+
 def beacon(rig: str, polecat: str, bead: str, resumed: bool = False) -> str:
     """The first prompt a polecat's agent gets (Gas Town's beacon format)."""
     text = f"[GAS TOWN] {rig}/polecats/{polecat} assigned:{bead}. Run gt prime and begin work on your hook."
@@ -198,6 +220,50 @@ class Slinger:
         return SlingResult(bead, rig.name, f"{rig.name}/polecats/{name}", session, branch, str(path),
                            preset.name, convoy_id, took_over_from=took_over)
 
+    def sling_beads(self, bead_refs: list[str], rig_name: str, agent: str | None = None,
+                    polecat: str | None = None, formula: str | None = None, convoy: bool = True,
+                    force: bool = False) -> SlingBatch:
+        """Sling each of ``bead_refs`` to its own polecat of ``rig_name``: the one rule of ``gt sling
+        A B RIG`` and of the cockpit's sling of marked beads (Gas Town's ``runBatchSling``).
+
+        Every reference is resolved first (an unknown or ambiguous one raises NotFound/GtError before
+        anything is slung). One bead: exactly :meth:`sling` (its refusal raises; ``convoy``: its auto
+        convoy). Several: each is slung in turn and a refusal of one does not stop the others (it is
+        in ``failed``; that bead is left as it was); then the slung beads not tracked by a convoy yet
+        get ONE convoy together (``sling to <rig>: <ids>``, metadata ``auto``), unless ``convoy`` is
+        False. ``polecat`` names one polecat, so it is refused (GtError) with several beads.
+        Arguments as for :meth:`sling`.
+        """
+        if not bead_refs:
+            raise GtError("no bead to sling: give at least one bead id")
+        if polecat is not None and len(bead_refs) > 1:
+            raise GtError("a polecat name picks one polecat: sling one bead with it, or let sling pick")
+        beads = [self.store.resolve(ref) for ref in bead_refs]
+        if len(beads) == 1:
+            result = self.sling(beads[0], rig_name, agent=agent, polecat=polecat, formula=formula,
+                                convoy=convoy, force=force)
+            return SlingBatch([result], [], result.convoy)
+        batch = SlingBatch([], [])
+        for bead in beads:
+            try:
+                batch.slung.append(self.sling(bead, rig_name, agent=agent, formula=formula, convoy=False,
+                                              force=force))
+            except GtError as exc:
+                batch.failed.append((bead, exc))
+        if convoy and batch.slung:
+            untracked = [r.bead for r in batch.slung if not convoys.convoys_tracking(self.store, r.bead)]
+            if untracked:
+                rig = batch.slung[0].rig
+                batch.convoy = convoys.create(self.store, f"sling to {rig}: {', '.join(untracked)}"[:200], untracked,
+                                              actor=self.actor, metadata={"auto": True}, rig=rig).id
+            for r in batch.slung:
+                if r.bead in untracked:
+                    r.convoy = batch.convoy
+                else:
+                    tracking = convoys.convoys_tracking(self.store, r.bead)
+                    r.convoy = tracking[0] if tracking else None
+        return batch
+
     def _start_agent(self, rig: Rig, name: str, bead: str, title: str, preset: runtimes.Preset, path: Any,
                      resumed: bool) -> None:
         """Write the role context files and start the agent with the beacon, verified taken
@@ -283,7 +349,7 @@ class Slinger:
     def _spawning(self, p: Polecat) -> bool:
         """True while another sling is still starting ``p``: the row's heartbeat (a sling waiting for
         its agent touches it every second) is younger than ``[witness] spawn_grace``."""
-        return p.state == "spawning" and time.time() - p.updated_at < float(self.town.setting("witness", "spawn_grace"))
+        return polecats.sling_starting(p, float(self.town.setting("witness", "spawn_grace")), time.time())
 
     def _claim(self, rig: Rig, bead: str, wanted: str | None, agent: str,
                takeover: Takeover | None) -> tuple[str, bool]:

@@ -1,7 +1,9 @@
 """The witness: the per-rig monitor of polecats (DESIGN section 8; Gas Town's internal/witness).
 
 Every ``[witness] patrol_interval`` seconds the engine runs :meth:`Witness.patrol` on each rig. It
-classifies each polecat:
+classifies each polecat with :func:`polecat_state`, the one rule the cockpit shows too
+(:mod:`core.townview`); the first that applies wins, checked in the order stuck, idle, spawning,
+closed or missing bead, lost worktree, dead session, waiting, GUPP violation, stalled, working, quiet:
 
 - ``spawning``: a sling is still starting it (within ``[witness] spawn_grace``, default 60 s; past
   it the sling's process died half-way, and the hook is resumed like a zombie's, after stopping
@@ -17,7 +19,8 @@ classifies each polecat:
   your hook must run);
 - ``zombie``: its session is dead while it holds a hook, or its bead is closed (or gone) while it
   still holds it;
-- ``worktree_lost``: hooked, and its worktree was deleted (or is no longer a git worktree);
+- ``worktree_lost``: hooked, and the worktree its row records was deleted (or is no longer a git
+  worktree);
 - ``stuck``: given up on (too many restarts), waiting for a human; tried again after
   ``[witness] stuck_retry_after`` seconds, doubling after each try, at most :data:`STUCK_RETRIES`
   times (each try restarts it with a fresh ``max_respawns`` budget), so a polecat stuck in a passing
@@ -38,9 +41,9 @@ deletes a worktree. A classification is also an event when it changes (``witness
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from core import escalation, events, git, polecats
 from core.beads.store import BeadStore
@@ -56,6 +59,136 @@ STUCK_RETRIES = 3
 SPENT_STATUSES = ("closed", "missing")
 GUPP_TEXT = ("[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
              "Run gt prime and work it now.")
+
+
+#: Every state of a polecat (module docstring): the witness acts on them, the cockpit shows them.
+POLECAT_STATES = ("spawning", "idle", "waiting", "working", "quiet", "stalled", "gupp_violation", "zombie",
+                  "worktree_lost", "stuck")
+#: The ``[witness]`` settings the rule and the witness read (seconds; ``max_respawns`` a count).
+THRESHOLDS = ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace", "stuck_retry_after")
+
+
+def thresholds(town: Town) -> dict[str, float]:
+    """The ``[witness]`` thresholds of ``town`` (:data:`THRESHOLDS`), seconds (``max_respawns``: a count)."""
+    return {k: float(town.setting("witness", k)) for k in THRESHOLDS}
+
+
+class PolecatProbe(Protocol):
+    """What a caller of :func:`polecat_state` observes of one hooked polecat. Each method is called
+    only when the rule needs it (at most once), so a caller may make the costly ones cheap or lazy."""
+
+    def alive(self) -> bool:
+        """Whether its session runs (tmux has it, with a live pane)."""
+
+    def bead_status(self) -> str:
+        """The status of its hooked bead, ``missing`` when the bead is gone."""
+
+    def worktree_lost(self) -> str | None:
+        """What is wrong with its worktree (one sentence), None when it is fine or unknown."""
+
+    def last_output(self) -> float | None:
+        """Unix seconds of its transcript's last growth, None when it never printed."""
+
+    def agent_waiting(self) -> str | None:
+        """What its agent waits for (a question, a dialog: one line) when it waits for an answer,
+        else None."""
+
+    def last_progress(self) -> float:
+        """Unix seconds of its newest sign of progress besides output: an event about its bead that
+        is not the witness's own, or its worktree's newest commit (0 when none)."""
+
+
+@dataclass(frozen=True)
+class PolecatState:
+    """What :func:`polecat_state` concluded: ``state`` in :data:`POLECAT_STATES`, one-line ``reason``,
+    and for a zombie its ``cause``: ``spawn_unfinished`` (a sling died half-way), ``bead_closed``,
+    ``bead_missing`` or ``session_dead``. ``silent``: seconds since its output (or its start, when it
+    printed nothing since), None when not looked at; ``stuck_for``: seconds since any progress (only
+    computed when it may be a GUPP violation)."""
+
+    state: str
+    reason: str
+    cause: str = ""
+    silent: float | None = None
+    stuck_for: float | None = None
+
+
+def polecat_state(p: Polecat, probe: PolecatProbe, th: Mapping[str, float], now: float) -> PolecatState:
+    """The state of polecat ``p`` (the module docstring's rules, in that order): the one rule the
+    witness acts on and the cockpit shows (:mod:`core.townview`).
+
+    th: :func:`thresholds` (seconds). now: Unix seconds. probe: what can be observed of ``p``
+    (:class:`PolecatProbe`). A worktree counts as lost only when the polecat's row records one (a
+    sling records it before the agent starts). Raises whatever the probe raises.
+    """
+    if p.state == "stuck":
+        return PolecatState("stuck", "waiting for a human (too many restarts)")
+    if not p.hook_bead:
+        return PolecatState("idle", "nothing hooked")
+    if p.state == "spawning":
+        if polecats.sling_starting(p, th["spawn_grace"], now):
+            return PolecatState("spawning", "a sling is starting it")
+        return PolecatState("zombie", f"sling unfinished after spawn_grace ({th['spawn_grace']:g}s)",
+                            "spawn_unfinished")
+    status = probe.bead_status()
+    if status in SPENT_STATUSES:
+        return PolecatState("zombie", f"its bead is {status} while it holds it", f"bead_{status}")
+    lost = probe.worktree_lost() if p.worktree else None
+    if lost is not None:
+        return PolecatState("worktree_lost", lost)
+    if not probe.alive():
+        return PolecatState("zombie", "session dead while hooked", "session_dead")
+    started = p.started_at or p.updated_at
+    silent = max(0.0, now - max(probe.last_output() or 0.0, started))
+    waiting = probe.agent_waiting()
+    if waiting is not None:
+        return PolecatState("waiting", f"the agent waits for an answer ({waiting})", silent=silent)
+    if silent >= th["gupp_after"]:  # progress is never older than output, so only then can it be one
+        stuck_for = max(0.0, now - max(now - silent, probe.last_progress()))
+        if stuck_for >= th["gupp_after"]:
+            return PolecatState("gupp_violation", f"hooked with no commit, event or output for {stuck_for:.0f}s "
+                                f"(gupp_after {th['gupp_after']:g}s)", silent=silent, stuck_for=stuck_for)
+    if silent >= th["stall_after"]:
+        return PolecatState("stalled", f"no output for {silent:.0f}s (stall_after {th['stall_after']:g}s)",
+                            silent=silent)
+    if silent < th["active_window"]:
+        return PolecatState("working", f"output {silent:.0f}s ago", silent=silent)
+    return PolecatState("quiet", f"no output for {silent:.0f}s", silent=silent)
+
+
+def worktree_lost(town: Town, p: Polecat, rig: Any = None) -> str | None:
+    """What is wrong with the worktree of hooked polecat ``p`` (gone, or its ``.git`` link gone), or
+    None when it is fine (or its rig or name cannot be read). rig: ``p``'s :class:`core.rigs.Rig` when
+    the caller has it (else it is loaded). No git process: stats only."""
+    from core.rigs import load_rig
+    from core.worktrees import worktree_path
+
+    try:
+        path = worktree_path(rig if rig is not None else load_rig(town, p.rig), p.name)
+    except GtError:
+        return None
+    if not path.is_dir():
+        return f"its worktree {path} is gone"
+    if not (path / ".git").exists():
+        return f"its worktree {path} is no longer a git worktree of rig {p.rig}"
+    return None
+
+
+def last_event(db: Any, bead: str, rig: str) -> float:
+    """Unix seconds of the newest event about ``bead`` that is not its rig's witness's own (0: none)."""
+    row = db.execute("SELECT max(ts) FROM events WHERE bead = ? AND actor != ?", [bead, f"{rig}/witness"]).fetchone()
+    return float(row[0] or 0.0)
+
+
+def last_commit(p: Polecat) -> float:
+    """Committer time (Unix seconds) of the polecat worktree's HEAD, 0 when unknown (one git process)."""
+    if not p.worktree:
+        return 0.0
+    try:
+        out = git.run_git(["log", "-1", "--format=%ct", "HEAD"], cwd=p.worktree, check=False).stdout.strip()
+    except (GtError, OSError):
+        return 0.0
+    return float(out) if out.isdigit() else 0.0
 
 
 @dataclass
@@ -93,9 +226,7 @@ class Witness:
 
     def thresholds(self) -> dict[str, float]:
         """The ``[witness]`` thresholds in seconds (and ``max_respawns``)."""
-        t = self.town
-        return {k: float(t.setting("witness", k)) for k in
-                ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace", "stuck_retry_after")}
+        return thresholds(self.town)
 
     def patrol(self) -> list[Decision]:
         """Classify every polecat of the rig and act (see the module docstring). Returns the decisions."""
@@ -117,49 +248,39 @@ class Witness:
     # -- classification ---------------------------------------------------------------------------
 
     def _judge(self, p: Polecat, th: dict[str, float]) -> Decision:
-        now = self.clock()
+        """Classify ``p`` (:func:`polecat_state`) and act on what it is."""
         session = p.session or session_name("polecat", p.rig, p.name)
-        if p.state == "stuck":
+        probe = _WitnessProbe(self, p, session)
+        seen = polecat_state(p, probe, th, self.clock())
+        bead, state = p.hook_bead, seen.state
+        if state == "stuck":
             return self._stuck(p, th)
-        if not p.hook_bead:
+        if state == "idle":
             return self._idle(p, session)
-        bead = p.hook_bead
-        alive = self.host.is_alive(session)
-        if p.state == "spawning":
-            if now - p.updated_at < th["spawn_grace"]:
-                return Decision(p.address, bead, "spawning", "none", "a sling is starting it")
-            return self._restart_spawn(p, session, alive, th)
-        status = self._bead_status(bead)
-        if status in SPENT_STATUSES:
-            return self._cleanup(p, session, status, alive)
-        lost = self._worktree_lost(p)
-        if lost is not None:
-            return self._restore_worktree(p, session, alive, lost, th)
-        if not alive:
+        if state == "spawning":
+            return Decision(p.address, bead, "spawning", "none", seen.reason)
+        if seen.cause == "spawn_unfinished":
+            return self._restart_spawn(p, session, probe.alive(), th)
+        if seen.cause in ("bead_closed", "bead_missing"):
+            return self._cleanup(p, session, probe.bead_status(), probe.alive())
+        if state == "worktree_lost":
+            return self._restore_worktree(p, session, probe.alive(), seen.reason, th)
+        if state == "zombie":
             settled = self._interrupted_done(p)
             if settled is not None:
                 return settled
             return self._zombie(p, th)
-        last_output = self.host.last_activity(session)
-        started = p.started_at or p.updated_at
-        silent = now - max(last_output or 0.0, started)
-        progress = max(last_output or 0.0, started, self._last_event(bead), self._last_commit(p))
-        stuck_for = now - progress
-        agent = self._agent_state(p, session)
-        if agent is not None and agent.state == "waiting":
+        if state == "waiting":
             return Decision(p.address, bead, "waiting", "none",
-                            f"the agent waits for an answer ({agent.detail or agent.source}): "
-                            f"answer it with 'gt nudge {session} \"TEXT\"' or attach to it", silent)
-        if stuck_for >= th["gupp_after"]:
-            return self._nudge(p, session, "gupp_violation", stuck_for, th["gupp_after"], GUPP_TEXT,
-                               f"hooked with no commit, event or output for {stuck_for:.0f}s "
-                               f"(gupp_after {th['gupp_after']:g}s)")
-        if silent >= th["stall_after"]:
-            return self._nudge(p, session, "stalled", silent, th["stall_after"], STALL_TEXT,
-                               f"no output for {silent:.0f}s (stall_after {th['stall_after']:g}s)")
-        if silent < th["active_window"]:
-            return Decision(p.address, bead, "working", "none", f"output {silent:.0f}s ago", silent)
-        return Decision(p.address, bead, "quiet", "none", f"no output for {silent:.0f}s", silent)
+                            f"{seen.reason}: answer it with 'gt nudge {session} \"TEXT\"' or attach to it", seen.silent)
+        if state == "gupp_violation":
+            assert seen.stuck_for is not None
+            return self._nudge(p, session, "gupp_violation", seen.stuck_for, th["gupp_after"], GUPP_TEXT,
+                               seen.reason)
+        if state == "stalled":
+            assert seen.silent is not None
+            return self._nudge(p, session, "stalled", seen.silent, th["stall_after"], STALL_TEXT, seen.reason)
+        return Decision(p.address, bead, state, "none", seen.reason, seen.silent)
 
     def settle_dead_hook(self, p: Polecat) -> Decision | None:
         """What this witness does for hooked polecat ``p`` whose session is dead, limited to the
@@ -172,21 +293,15 @@ class Witness:
         if not p.hook_bead or p.state in ("stuck", "spawning"):
             return None
         session = p.session or session_name("polecat", p.rig, p.name)
-        if self.host.is_alive(session):
+        probe = _WitnessProbe(self, p, session)
+        if probe.alive():
             return None
-        status = self._bead_status(p.hook_bead)
+        status = probe.bead_status()
         if status in SPENT_STATUSES:
             return self._cleanup(p, session, status, alive=False)
-        if self._worktree_lost(p) is not None:
+        if p.worktree and probe.worktree_lost() is not None:
             return None
         return self._interrupted_done(p)
-
-    def _bead_status(self, bead: str) -> str:
-        """The status of ``bead``, ``missing`` when the ledger has no such bead."""
-        try:
-            return self.store.get(bead).status
-        except NotFound:
-            return "missing"
 
     def _agent_state(self, p: Polecat, session: str) -> Any:
         """The agent state of ``p``'s session (core.runtimes.state.State), None when its preset is gone."""
@@ -230,21 +345,6 @@ class Witness:
             polecats.upsert(self.db, p.rig, p.name, session=None)
             return self._act(Decision(p.address, None, "idle", "end_session",
                                       "work submitted and the agent's turn ended: session stopped"), event="witness")
-
-    def _last_event(self, bead: str) -> float:
-        """Unix seconds of the newest event about ``bead`` that is not the witness's own."""
-        row = self.db.execute("SELECT max(ts) FROM events WHERE bead = ? AND actor != ?", [bead, self.actor]).fetchone()
-        return float(row[0] or 0.0)
-
-    def _last_commit(self, p: Polecat) -> float:
-        """Committer time of the polecat worktree's HEAD (0 when unknown)."""
-        if not p.worktree:
-            return 0.0
-        try:
-            out = git.run_git(["log", "-1", "--format=%ct", "HEAD"], cwd=p.worktree, check=False).stdout.strip()
-        except (GtError, OSError):
-            return 0.0
-        return float(out) if out.isdigit() else 0.0
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -350,23 +450,6 @@ class Witness:
                + ("; stopped the session it found" if alive else ""))
         return self._zombie(p, th, why)
 
-    def _worktree_lost(self, p: Polecat) -> str | None:
-        """What is wrong with the worktree of hooked polecat ``p`` (gone, or its ``.git`` link gone),
-        or None when it is fine (or its rig cannot be read). No git process: this runs every patrol."""
-        from core.rigs import load_rig
-        from core.worktrees import worktree_path
-
-        try:
-            rig = load_rig(self.town, p.rig)
-        except GtError:
-            return None
-        path = worktree_path(rig, p.name)
-        if not path.is_dir():
-            return f"its worktree {path} is gone"
-        if not (path / ".git").exists():
-            return f"its worktree {path} is no longer a git worktree of rig {p.rig}"
-        return None
-
     def _restore_worktree(self, p: Polecat, session: str, alive: bool, lost: str,
                           th: dict[str, float]) -> Decision:
         """A worktree deleted mid-work: stop the session (its directory is gone), re-create the
@@ -440,3 +523,45 @@ class Witness:
         events.append(self.db, kind, self.actor, rig=self.rig, bead=d.bead, ts=self.clock(),
                       payload={"polecat": d.polecat.rsplit("/", 1)[-1], "state": d.state, "action": d.action,
                                "reason": d.reason, "silent": None if d.silent is None else round(d.silent, 1)})
+
+
+class _WitnessProbe:
+    """:class:`PolecatProbe` of the witness: tmux asked for the session, the bead store for the bead,
+    the agent's own state (its hooks, else its screen: :func:`core.runtimes.state.session_state`),
+    the ledger's events and git for progress. Each answer is kept (the rule and the actions ask once)."""
+
+    def __init__(self, witness: Witness, p: Polecat, session: str) -> None:
+        self.witness, self.p, self.session = witness, p, session
+        self._seen: dict[str, Any] = {}
+
+    def _once(self, key: str, fn: Callable[[], Any]) -> Any:
+        if key not in self._seen:
+            self._seen[key] = fn()
+        return self._seen[key]
+
+    def alive(self) -> bool:
+        return bool(self._once("alive", lambda: self.witness.host.is_alive(self.session)))
+
+    def bead_status(self) -> str:
+        def status() -> str:
+            try:
+                return self.witness.store.get(self.p.hook_bead or "").status
+            except NotFound:
+                return "missing"
+
+        return str(self._once("status", status))
+
+    def worktree_lost(self) -> str | None:
+        return self._once("lost", lambda: worktree_lost(self.witness.town, self.p))  # type: ignore[no-any-return]
+
+    def last_output(self) -> float | None:
+        return self._once("output", lambda: self.witness.host.last_activity(self.session))  # type: ignore[no-any-return]
+
+    def agent_waiting(self) -> str | None:
+        agent = self.witness._agent_state(self.p, self.session)
+        if agent is None or agent.state != "waiting":
+            return None
+        return str(agent.detail or agent.source)
+
+    def last_progress(self) -> float:
+        return max(last_event(self.witness.db, self.p.hook_bead or "", self.p.rig), last_commit(self.p))

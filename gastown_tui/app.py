@@ -1,14 +1,15 @@
 """The cockpit: a full-screen Textual app on one town, running the engine in-process (DESIGN sections 4
 and 9, issue 9).
 
-- A poller thread reads the town (:func:`widgets.townview.read_snapshot`: SQLite, one
+- A poller thread reads the town (:func:`core.townview.read_snapshot`: SQLite, one
   ``tmux list-panes``, transcript mtimes) about once a second and new events every
   ``poll_interval``; it hands them to the screens on the event loop. Any process's change shows up:
   the database is the source of truth, so quitting and reopening shows the same agents still working.
 - The engine (:class:`core.engine.Engine`) runs as a task on the app's loop. If another engine holds
   the town it says so; an engine error is shown in the header and the feed, never a crash.
-- Every blocking action (sling, nuke, nudge, bead and convoy writes, formula pours, tmux) runs in a
-  thread worker (:meth:`CockpitApp.run_blocking`); a refusal (GtError) becomes a toast.
+- Every blocking action (sling, nuke, nudge, bead and convoy writes, formula pours, tmux) is one of
+  :class:`gastown_tui.actions.CockpitActions` (``app.actions``), run in a thread worker
+  (:meth:`CockpitApp.run_blocking`, the runner it is given); a refusal (GtError) becomes a toast.
 - Toasts: merged, merge failed, escalation, convoy landed, engine errors. Every toast, and every
   other string the cockpit shows, is text, never markup (:mod:`widgets.safe_text`, issue 15).
 - Themes ``gastown`` and ``gastown-light`` (:mod:`themes`); ``t`` switches and remembers the choice
@@ -28,30 +29,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from textual.app import App
-from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.worker import get_current_worker
 
-from core import convoys, events, mayor, mq, runtimes
-from core.actor import current_actor
-from core.beads import sync as ledger_sync
-from core.beads.store import BeadStore
+from core import events, mayor
 from core.config import edit_toml
 from core.db import connect
 from core.errors import GtError
-from core.formulas import FormulaLibrary
 from core.plaintext import strip_controls
-from core.rigs import load_rig
 from core.sessions import SessionHost
-from core.sling import Slinger
 from core.town import Town
-from gastown_tui.screens.keys import KEYMAP
+from core.townview import TownSnapshot, read_snapshot
+from gastown_tui.actions import CockpitActions
+from gastown_tui.screens.keys import KEYMAP, bindings
 from gastown_tui.screens.main import MainScreen
-from gastown_tui.screens.modals import FormulaRun, NewBead, SlingChoice
 from themes import DARK, LIGHT, THEMES, other
-from widgets.townview import TownSnapshot, read_snapshot
 
 T = TypeVar("T")
 
@@ -100,10 +94,7 @@ class CockpitApp(App):
     """
 
     TITLE = "gastown-tui"
-    BINDINGS = [
-        Binding("t", "toggle_theme", "Theme"),
-        Binding("q", "quit_cockpit", "Quit"),
-    ]
+    BINDINGS = bindings("app")
     COMMANDS = App.COMMANDS | {CockpitCommands}
     #: Each screen's styles, in its own file next to it (loaded by the app: Textual does not load a
     #: default screen's CSS_PATH).
@@ -115,6 +106,8 @@ class CockpitApp(App):
         super().__init__()
         self.town = town
         self.host = host or SessionHost(town)
+        #: The cockpit's actions (what the screens call), run by :meth:`run_blocking`.
+        self.actions = CockpitActions(town, self.host, self.run_blocking, self.notify, follow=self._follow)
         self.clock = clock or time.time
         self.start_engine = start_engine
         self.start_mayor = start_mayor
@@ -364,155 +357,13 @@ class CockpitApp(App):
         if not self.host.exists(mayor.SESSION):
             mayor.start(self.town, session_host=self.host)
 
-    def sling(self, beads: list[str], choice: SlingChoice) -> None:
-        """Sling each of ``beads`` to ``choice`` (one bead: the chosen polecat; several: sling picks)."""
+    def _follow(self, key: str) -> None:
+        """Show agent ``key`` once a snapshot has it (a sling's new polecat)."""
+        self._pending_select = key
 
-        def job() -> tuple[list[Any], list[str]]:
-            slinger = Slinger(self.town, host=self.host)
-            done, failed = [], []
-            try:
-                for bead in beads:
-                    try:
-                        done.append(slinger.sling(bead, choice.rig, agent=choice.agent,
-                                                  polecat=choice.polecat if len(beads) == 1 else None))
-                    except GtError as exc:
-                        failed.append(f"{bead}: {exc}")
-            finally:
-                slinger.store.disconnect()
-            ledger_sync.request_sync(self.town)
-            return done, failed
-
-        def report(outcome: tuple[list[Any], list[str]]) -> None:
-            done, failed = outcome
-            for r in done:
-                self.notify(f"{r.bead} → {r.polecat} ({r.agent})", title="slung")
-            for line in failed:  # may quote the agent's screen: text, like every toast
-                self.notify(line, title="sling refused", severity="error")
-            if done:
-                last = done[-1]
-                self._pending_select = f"{last.rig}/{last.polecat.rsplit('/', 1)[-1]}"
-
-        self.run_blocking("sling", job, report)
-
-    def create_bead(self, bead: NewBead) -> None:
-        """File ``bead`` (in its rig's prefix, or the town's)."""
-
-        def job() -> str:
-            with BeadStore(self.town) as store:
-                prefix = load_rig(self.town, bead.rig).prefix if bead.rig else self.town.prefix
-                issue = store.create(bead.title, actor=self._actor(), description=bead.description,
-                                     prefix=prefix, priority=bead.priority)
-                ledger_sync.request_sync(self.town, store)
-            return issue.id
-
-        self.run_blocking("new bead", job, lambda bead_id: self.notify(bead_id, title="bead created"))
-
-    def create_convoy(self, name: str, beads: list[str]) -> None:
-        """Make convoy ``name`` tracking ``beads``."""
-
-        def job() -> str:
-            with BeadStore(self.town) as store:
-                convoy = convoys.create(store, name, beads, actor=self._actor())
-                ledger_sync.request_sync(self.town, store)
-            return convoy.id
-
-        self.run_blocking("new convoy", job, lambda cid: self.notify(f"{cid}: {name}", title="convoy created"))
-
-    def pour(self, run: FormulaRun) -> None:
-        """Cook formula ``run.formula`` with its vars and pour the molecule (root, steps, convoy)."""
-        from core import molecules
-
-        def job() -> str:
-            rig = load_rig(self.town, run.rig) if run.rig else None
-            cooked = FormulaLibrary(self.town, rig).cook(run.formula, run.vars)
-            planned = molecules.plan(cooked, prefix=rig.prefix if rig else self.town.prefix,
-                                     rig=rig.name if rig else None)
-            poured = molecules.pour(self.town, planned, actor=self._actor())
-            ledger_sync.request_sync(self.town)
-            return f"{poured.root} ({len(planned.children)} steps)"
-
-        self.run_blocking("run formula", job, lambda what: self.notify(what, title=f"poured {run.formula}"))
-
-    def nudge(self, session: str, text: str) -> None:
-        """Type ``text`` into ``session`` and submit it (verified, :func:`core.nudge.nudge`: never into
-        a shell, only onto an empty input line); the toast says what was done."""
-        from core import nudge
-
-        self.run_blocking("nudge", lambda: nudge.nudge(self.town, session, text, sender=self._actor(),
-                                                       host=self.host),
-                          lambda r: self.notify(r.summary(), title="nudge", markup=False))
-
-    def nuke(self, rig: str, name: str) -> None:
-        """Nuke polecat ``rig``/``name`` (uncommitted work saved as a checkpoint first)."""
-
-        def job() -> None:
-            slinger = Slinger(self.town, host=self.host)
-            try:
-                slinger.nuke(rig, name, force=True)
-            finally:
-                slinger.store.disconnect()
-
-        self.run_blocking("nuke", job, lambda _r: self.notify(f"{rig}/polecats/{name}", title="nuked"))
-
-    def resume(self, bead: str) -> None:
-        """Restart the dead session of the polecat hooked to ``bead`` (same worktree and hook)."""
-
-        def job() -> Any:
-            slinger = Slinger(self.town, host=self.host)
-            try:
-                return slinger.resume(bead)
-            finally:
-                slinger.store.disconnect()
-
-        self.run_blocking("restart", job, lambda r: self.notify(f"{r.polecat} on {r.bead}", title="restarted"))
-
-    def retry_mr(self, mr_id: str) -> None:
-        """Put merge request ``mr_id`` back in the queue."""
-
-        def job() -> None:
-            db = connect(self.town.db_path)
-            try:
-                mq.retry(db, mr_id, actor=self._actor())
-            finally:
-                db.conn.close()
-
-        self.run_blocking("retry", job, lambda _r: self.notify(mr_id, title="queued again"))
-
-    def acknowledge(self, escalation_bead: str) -> None:
-        """Acknowledge an escalation: close its bead."""
-
-        def job() -> None:
-            with BeadStore(self.town) as store:
-                store.close(escalation_bead, self._actor(), reason="acknowledged in the cockpit")
-                ledger_sync.request_sync(self.town, store)
-
-        self.run_blocking("acknowledge", job, lambda _r: self.notify(escalation_bead, title="acknowledged"))
-
-    def _actor(self) -> str:
-        return current_actor()
-
-    # ---- choices for the dialogs ----------------------------------------------------------------
-    def agent_choices(self) -> tuple[list[str], str | None]:
-        """(installed preset names, the default preset's name or None)."""
-        try:
-            table = runtimes.presets(self.town)
-            default = runtimes.resolve(self.town).name
-        except GtError as exc:
-            self.notify(str(exc), title="agent presets", severity="error")
-            return ["sim"], "sim"
-        names = sorted(name for name, p in table.items() if p.installed())
-        return names, default
-
-    def formula_choices(self) -> list[tuple[str, str]]:
-        """(name, description) of every formula that can be poured, first of each name only."""
-        rows = FormulaLibrary(self.town).entries()
-        return [(r["name"], r.get("description") or "") for r in rows
-                if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")]
-
-    def formula_vars(self, name: str) -> list[tuple[str, str, bool]]:
-        """(var, default or "", required) of formula ``name``."""
-        formula = FormulaLibrary(self.town).load(name)
-        return [(v.name, v.default or "", v.required and v.default is None) for v in formula.vars.values()]
+    def select_agent(self, key: str) -> None:
+        """Show agent ``key`` on the main screen (:class:`gastown_tui.actions.Cockpit`)."""
+        self.main.select_agent(key)
 
     # ---- app actions ----------------------------------------------------------------------------
     async def run_main_action(self, action: str) -> None:

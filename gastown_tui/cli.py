@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -150,21 +150,32 @@ def cli(ctx: click.Context, town_path: str | None) -> None:
     ctx.ensure_object(dict)["town_path"] = town_path
 
 
-@cli.result_callback()
-@click.pass_context
-def _after_command(ctx: click.Context, *_: object, **__: object) -> None:
-    """After any command that used a town: if it changed beads, ask for the ledger to be committed
-    (debounced; the running engine does it when there is one)."""
-    town = ctx.find_root().ensure_object(dict).get("town")
+def _after_command(state: dict[str, object]) -> None:
+    """After a command that used a town and ran to its end (a batch sling exits 2 after slinging the
+    beads it could): if it changed beads, ask for the ledger to be committed
+    (:func:`core.beads.sync.after_change`, debounced; the running engine does it when there is one)
+    and print its warning, if any, as one line on stderr."""
+    town: Any = state.get("town")  # a core.town.Town once a command asked for one (gt --help did not)
     if town is None or not town.db_path.exists():
         return
     from core.beads.store import BeadStore
 
-    with BeadStore(town) as store:
-        if store.dirty():
-            from core.beads import sync  # filelock and git: a read-only command does not pay for them
+    try:
+        store = BeadStore(town, check=False)
+    except Exception:  # noqa: BLE001 - a database that does not open: the command has said why
+        return
+    try:
+        if not store.dirty():  # a read-only command does not pay for importing the sync (filelock, git)
+            return
+        from core.beads.sync import after_change
 
-            sync.request_sync(town, store)
+        warning = after_change(town, store)
+    except Exception as exc:  # noqa: BLE001 - the command's own outcome stands; say why no sync was asked
+        warning = f"the ledger commit was not requested ({type(exc).__name__}: {exc}); run 'gt bead sync'"
+    finally:
+        store.disconnect()
+    if warning:
+        click.echo(f"gt: warning: {one_line(warning)}", err=True)
 
 
 @cli.command()
@@ -205,13 +216,25 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args: list[str]) -> int:
-    """Run ``gt ARGS``; the exit status (errors printed as one line on stderr)."""
+    """Run ``gt ARGS``; the exit status (errors printed as one line on stderr). Then, for a command
+    that ran to its end (exit 0, or the status it chose: a refusal raises and changes nothing), the
+    ledger sync request if it changed beads (:func:`_after_command`)."""
     bad = undecodable_argument(args)
     if bad is not None:
         click.echo(f"gt: {bad}", err=True)
         return 2
+    state: dict[str, object] = {}
+    rc = _invoke(args, state)
+    if state.get("completed"):
+        _after_command(state)
+    return rc
+
+
+def _invoke(args: list[str], state: dict[str, object]) -> int:
+    """``cli.main`` on ``args`` with ``state`` as the root context's object; errors printed as one line."""
     try:
-        rc = cli.main(args=args, prog_name="gt", standalone_mode=False)
+        rc = cli.main(args=args, prog_name="gt", standalone_mode=False, obj=state)
+        state["completed"] = True  # its own exit status too (click's Exit): a refusal changed nothing
     except GtError as exc:
         # a refusal (exit 2) is one line even when it quotes input holding newlines; an error of
         # another status may carry lines of evidence (AgentStartError: the agent's last screen)

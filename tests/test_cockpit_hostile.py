@@ -108,7 +108,9 @@ def hostile_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
         polecats.upsert(db, "demo", "jam", state="working", hook_bead=busy, session="demo-jam", agent="sim",
                         started_at=time.time())
         polecats.upsert(db, "demo", "slit", state="idle", agent="sim")
-        set_sql(db, "UPDATE polecats SET state = ? WHERE name = 'slit'", texts["suspend"])
+        # a raw state word is never shown (the witness's rule names the state: idle, nothing hooked);
+        # the name is shown, as text
+        set_sql(db, "UPDATE polecats SET name = ?, state = ? WHERE name = 'slit'", texts["suspend"], texts["suspend"])
         esc = escalation.escalate(store, "the gates need a database", "high", actor="demo/polecats/ghost")
         set_sql(db, "UPDATE issues SET title = ?, description = ? WHERE id = ?", texts["screenshot"],
                 texts["screenshot"], esc.id)
@@ -245,12 +247,12 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         screen = "\n".join(screen_lines(app))
         for literal in ("Handle [/usr/local] prefix", "[@click=app.screenshot('note", "[@click=app.quit]Quit the co",
                         "[@click=app.simulate_key('q'", "Gas Town town [@click=app.quit]x  ·", "[bold unbalanced \\[x] [/] [",
-                        "slit [@click=app.suspend_process", "Escapes  end"):
+                        "○ [@click=app.suspend_process]", "Escapes  end"):
             assert literal in screen, f"{literal!r} not on screen:\n{screen}"
         assert "\x1b" not in screen and "\x9b" not in screen and "\x07" not in screen
         tree = main.query_one(AgentsTree)
         labels = [str(n.label) for rig in tree.root.children for n in [rig, *rig.children]]
-        assert any(shown(texts["suspend"]) in label for label in labels)  # slit's state, as text
+        assert any(label.startswith(f"○ {shown(texts['suspend'])} idle") for label in labels), labels  # as text
         feed = [line.text for line in main.query_one(Feed).lines]
         assert any("[@click=app.screenshot(" in line for line in feed)
         assert any("Escapes  end" in line and "pwned" not in line for line in feed)  # whole sequences go

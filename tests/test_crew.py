@@ -26,7 +26,7 @@ from tests.conftest import git as sh_git
 from tests.test_refinery import Lab
 from widgets.agents import AgentsTree
 from widgets.feed import FEED_TYPES, describe
-from widgets.townview import read_snapshot
+from core.townview import read_snapshot
 
 HOSTILE_NAMES = ["../evil", "a/b", "Alice", "a b", "x;rm -rf ~", "-f", "", "a" * 33, "bob\x1b[31m", "c\nd",
                  "$(id)", "crew.", "é"]

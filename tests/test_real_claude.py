@@ -26,7 +26,7 @@ from tests.real_agents import (
     use_env,
 )
 from tests.test_engine_support import EngineThread, create_bead, wait_for
-from widgets.townview import read_snapshot
+from core.townview import read_snapshot
 
 pytestmark = pytest.mark.real_agent
 

@@ -245,3 +245,28 @@ def test_an_agent_done_before_the_sling_returns_stays_idle(town, git_repo, monke
         assert (p.state, p.hook_bead) == ("idle", None)
     finally:
         slinger.host.kill_server()
+
+
+def test_slinging_several_beads_makes_one_convoy_and_a_refusal_stops_no_other(town, rig, store, run_gt) -> None:
+    """``gt sling A B C RIG`` (core.sling.Slinger.sling_beads, the cockpit's rule too): each bead gets
+    its own polecat, the slung ones share one convoy, and a refused bead (closed) is reported on its
+    own line with exit 2 while the others go out (and the ledger sync still follows the command)."""
+    a = create(run_gt, town, "Alpha", SH.format("sleep 30"))
+    closed = create(run_gt, town, "Closed [red]not markup[/red]", SH.format("echo c"))
+    b = create(run_gt, town, "Beta", SH.format("sleep 30"))
+    store.close(closed, actor="t", reason="not needed")
+    res = run_gt("sling", a, closed, b, "demo", "--json", cwd=town.root, env={"GT_LEDGER_SYNC": "now"})
+    assert res.returncode == 2, res.stderr
+    assert f"gt: {closed} not slung: bead {closed} is closed" in res.stderr
+    slung = json.loads(res.stdout)
+    assert [r["bead"] for r in slung] == [a, b]
+    assert len({r["polecat"] for r in slung}) == 2
+    (convoy,) = {r["convoy"] for r in slung}
+    assert convoy is not None
+    from core import convoys
+
+    assert convoys.convoys_tracking(store, a) == convoys.convoys_tracking(store, b) == [convoy]
+    assert convoys.convoys_tracking(store, closed) == []
+    assert store.get(closed).status == "closed"
+    # a command that ran to its end with its own exit status still has its changes committed
+    assert convoy in town.ledger_path.read_text(encoding="utf-8")

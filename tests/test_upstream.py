@@ -324,7 +324,7 @@ def test_an_offline_sling_fetch_is_bounded_and_falls_back_to_the_local_tip(lab, 
 
 def test_gt_rig_sync_fetches_and_the_cockpit_shows_how_far_behind(lab, git_server, tmp_path, run_gt):
     from widgets.agents import AgentsTree
-    from widgets.townview import read_snapshot
+    from core.townview import read_snapshot
 
     human_push(git_server, tmp_path, {"h1.txt": "1\n"})
     human_push(git_server, tmp_path, {"h2.txt": "2\n"})

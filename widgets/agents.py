@@ -1,9 +1,9 @@
 """The agents tree: the Mayor, then each rig with its witness, refinery, polecats and crew workspaces,
 each with a state badge (a polecat's hooked bead too; a crew workspace's session state) (DESIGN
 section 9); a rig's row says how far it is behind its upstream and when landing there failed
-(:mod:`core.upstream`). Fed :class:`widgets.townview.TownSnapshot` values.
+(:mod:`core.upstream`). Fed :class:`core.townview.TownSnapshot` values.
 
-Node data is the agent's key (:attr:`widgets.townview.Agent.key`); the tree keeps the cursor on the
+Node data is the agent's key (:attr:`core.townview.Agent.key`); the tree keeps the cursor on the
 same agent across updates and rebuilds only when the set of agents changes (labels update in place).
 Names, states and bead ids come from the town's database, which agents can write: every label is
 built from :func:`widgets.safe_text.plain` pieces (text, never markup).
@@ -12,13 +12,13 @@ built from :func:`widgets.safe_text.plain` pieces (text, never markup).
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.widgets import Tree
 
 from widgets.safe_text import plain
-from widgets.townview import Agent, TownSnapshot, age
+from core.townview import Agent, TownSnapshot, age
 
-#: Badge glyph of each state, and the theme variable that colours it.
+#: Badge glyph of each state (a polecat's are :data:`core.witness.POLECAT_STATES`), and the theme
+#: variable that colours it.
 BADGES: dict[str, tuple[str, str]] = {
     "working": ("●", "badge-working"),
     "spawning": ("◌", "badge-working"),
@@ -27,22 +27,19 @@ BADGES: dict[str, tuple[str, str]] = {
     "done": ("✓", "badge-idle"),
     "absent": ("○", "badge-zombie"),
     "waiting": ("?", "badge-stalled"),
+    "quiet": ("●", "badge-idle"),
     "stalled": ("◐", "badge-stalled"),
-    "gupp": ("‼", "badge-stalled"),
+    "gupp_violation": ("‼", "badge-stalled"),
     "stuck": ("■", "badge-zombie"),
     "zombie": ("✖", "badge-zombie"),
     "exited": ("✖", "badge-zombie"),
+    "worktree_lost": ("✖", "badge-zombie"),
 }
 
 
 class AgentsTree(Tree[str]):
-    """Mayor, rigs (witness, refinery, polecats, crew) with badges. ``selected_key``: the agent under the cursor."""
-
-    BINDINGS = [
-        Binding("enter", "screen.attach", "Attach", priority=False),
-        Binding("n", "screen.nudge", "Nudge"),
-        Binding("x", "screen.nuke", "Nuke"),
-    ]
+    """Mayor, rigs (witness, refinery, polecats, crew) with badges. ``selected_key``: the agent under the cursor.
+    The cockpit adds its keys (attach, nudge, nuke) in a subclass (:mod:`gastown_tui.screens.panels`)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("town", id=id)
@@ -137,7 +134,7 @@ class AgentsTree(Tree[str]):
 
     def _rig_label(self, rig: str, snap: TownSnapshot) -> Text:
         mine = [a for a in snap.agents if a.rig == rig and a.kind == "polecat"]
-        working = sum(1 for a in mine if a.state == "working")
+        working = sum(1 for a in mine if a.state in ("working", "quiet"))
         text = plain(rig, "bold")
         text.append(f"  {working}/{len(mine)} working", style="dim")
         up = snap.upstream.get(rig)
@@ -161,9 +158,9 @@ class AgentsTree(Tree[str]):
         if a.kind != "polecat":
             text.append_text(plain(f"  {a.state}", "dim"))
             return text
-        text.append_text(plain(f" {a.state}", self._colour(variable)))
+        text.append_text(plain(f" {a.state.replace('_', ' ')}", self._colour(variable)))
         if a.bead:
             text.append_text(plain(f"  {a.bead}"))
-        if a.idle_s is not None and a.state in ("stalled", "gupp"):
+        if a.idle_s is not None and a.state in ("stalled", "gupp_violation"):
             text.append(f"  quiet {age(a.idle_s)}", style="dim")
         return text

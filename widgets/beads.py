@@ -14,18 +14,16 @@ from core.beads.model import Issue
 from widgets.tables import PlainTable, size_columns
 
 MARK = "◆"
+#: The key that marks or unmarks the bead under the cursor (the cockpit's key table lists it).
+MARK_KEY = "space"
 
 
 class ReadyBeads(PlainTable):
     """Ready beads, one row each (mark, id, priority, type, title, all shown as text); ``marked``: the
-    ids marked with space."""
+    ids marked with space. The cockpit adds its own keys (sling, convoy, new bead) in a subclass
+    (:mod:`gastown_tui.screens.panels`)."""
 
-    BINDINGS = [
-        Binding("space", "toggle_mark", "Mark"),
-        Binding("s", "screen.sling", "Sling"),
-        Binding("c", "screen.new_convoy", "Convoy"),
-        Binding("b", "screen.new_bead", "New bead"),
-    ]
+    BINDINGS = [Binding(MARK_KEY, "toggle_mark", "Mark", id="mark")]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)

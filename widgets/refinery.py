@@ -1,9 +1,7 @@
 """The refinery queue: merge requests of every rig (DESIGN section 6), live ones first (merging,
-queued, failed, conflict), then the last few merged or rejected; ``r`` retries the MR under the cursor."""
+queued, failed, conflict), then the last few merged or rejected (the cockpit's ``r`` retries the MR under the cursor)."""
 
 from __future__ import annotations
-
-from textual.binding import Binding
 
 from core.mq import MR
 from widgets.safe_text import plain
@@ -15,9 +13,8 @@ STATUS_STYLE = {"merging": "bold", "queued": "", "failed": "bold reverse", "conf
 
 
 class RefineryQueue(PlainTable):
-    """Merge requests, one row each: MR id, rig, bead, state, gate runs, reason (all shown as text)."""
-
-    BINDINGS = [Binding("r", "screen.retry_mr", "Retry MR")]
+    """Merge requests, one row each: MR id, rig, bead, state, gate runs, reason (all shown as text).
+    The cockpit adds its retry key in a subclass (:mod:`gastown_tui.screens.panels`)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")

@@ -6,8 +6,9 @@ no commit) and clears the marks it covered. A file lock (``.gastown/ledger.lock`
 from racing on the git index.
 
 Who syncs (DESIGN section 4): the engine calls :func:`sync` on a timer while it runs (it writes its
-pid to ``.gastown/engine.pid``; a missing file or a dead pid means no engine). Without an engine a
-command calls :func:`request_sync` after its mutation: that starts one detached flusher process per
+pid to ``.gastown/engine.pid``; a missing file or a dead pid means no engine). Without an engine,
+:func:`after_change` (run once after every ``gt`` command and every cockpit action) calls
+:func:`request_sync` when beads changed: that starts one detached flusher process per
 burst (``python -P -m core.beads.sync --town ROOT``) which waits until the ledger has been quiet for
 ``DEBOUNCE_S`` (at most ``MAX_DELAY_S`` after the oldest change), syncs, and exits when nothing is left
 dirty. So a burst of commands makes one commit and each command returns without paying for an export.
@@ -224,6 +225,31 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)
     return "scheduled"
+
+
+def after_change(town: Town, store: BeadStore | None = None, env: Mapping[str, str] | None = None) -> str | None:
+    """The one rule after a command or a cockpit action that may have changed beads (``gt`` runs it
+    once after every command, :mod:`gastown_tui.actions` after every action): when some bead is
+    dirty, ask for the ledger sync (:func:`request_sync`). Nothing dirty costs one query.
+
+    Returns the warning to show, one line: why the ledger commit waits (:func:`blocked_reason`, e.g.
+    a merge in progress in the town repository) or why the request itself failed; None when all is
+    well. Never raises GtError: the change itself is saved in the database either way.
+    """
+    own = store is None
+    try:
+        store = store or BeadStore(town, check=False)
+        try:
+            if not store.dirty():
+                return None
+            request_sync(town, store, env=env)
+            blocked = blocked_reason(store)
+        finally:
+            if own:
+                store.disconnect()
+    except GtError as exc:
+        return f"{exc}; run 'gt bead sync'"
+    return f"the change is saved, the ledger commit waits: {blocked}" if blocked else None
 
 
 def flush(town: Town, debounce: float = DEBOUNCE_S, max_delay: float = MAX_DELAY_S) -> int:

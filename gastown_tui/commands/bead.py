@@ -2,7 +2,8 @@
 export, sync, rebuild) and the ``gt ready`` shortcut: thin handlers over :mod:`core.beads`.
 
 Every mutating command takes ``--actor`` (else ``BD_ACTOR``, else the session role, else the user)
-and asks for a ledger sync afterwards (:func:`core.beads.sync.request_sync`).
+and ``gt`` asks for a ledger sync after it (:func:`core.beads.sync.after_change`, in
+:mod:`gastown_tui.cli`).
 """
 
 from __future__ import annotations
@@ -30,18 +31,6 @@ def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
     store = BeadStore(town)
     ctx.call_on_close(store.disconnect)
     return town, store
-
-
-def _after_mutation(town: Town, store: BeadStore) -> None:
-    from core.beads import sync as ledger_sync  # filelock and git: only commands that write pay for them
-
-    try:
-        ledger_sync.request_sync(town, store)
-        blocked = ledger_sync.blocked_reason(store)
-    except GtError as exc:  # the change itself is committed; only the ledger commit is late
-        blocked = f"{exc}; run 'gt bead sync'"
-    if blocked:
-        click.echo(f"gt: warning: the change is saved, the ledger commit waits: {blocked}", err=True)
 
 
 def actor_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,7 +105,6 @@ def create_cmd(ctx: click.Context, title: str, description: str, priority: str, 
         parent=parent, labels=labels, deps=[d for d in (deps or "").split(",") if d.strip()], assignee=assignee,
         design=design, acceptance_criteria=acceptance, notes=notes, metadata=metadata, ephemeral=ephemeral,
         id=explicit_id, prefix=None if parent or explicit_id else default_prefix(town, rig, os.getcwd()))
-    _after_mutation(town, store)
     if as_json:
         emit_json(issue.as_dict())
     else:
@@ -175,8 +163,6 @@ def _ready(ctx: click.Context, claim: bool, limit: int, sort: str, rig: str | No
     if claim:
         claimed = store.ready(claim=current_actor(actor), sort=sort, prefix=prefix, labels=labels,
                               issue_type=issue_type)
-        if claimed:
-            _after_mutation(town, store)
         if as_json:
             emit_json(claimed[0].as_dict() if claimed else None)
         elif claimed:
@@ -273,7 +259,6 @@ def update_cmd(ctx: click.Context, bead_id: str, claim: bool, add_labels: tuple[
         for label in remove_labels:
             store.remove_label(bead_id, label, who)
         issue = store.get(bead_id)
-    _after_mutation(town, store)
     if as_json:
         emit_json(issue.as_dict())
     else:
@@ -294,7 +279,6 @@ def close_cmd(ctx: click.Context, bead_ids: tuple[str, ...], reason: str, force:
     who = current_actor(actor)
     with store.transaction():
         closed = [store.close(store.resolve(b), who, reason=reason, force=force) for b in bead_ids]
-    _after_mutation(town, store)
     if as_json:
         emit_json(closed[0].as_dict() if len(closed) == 1 else [i.as_dict() for i in closed])
     else:
@@ -312,7 +296,6 @@ def reopen_cmd(ctx: click.Context, bead_id: str, reason: str, actor: str | None,
     """Reopen a closed bead."""
     town, store = _open(ctx)
     issue = store.reopen(store.resolve(bead_id), current_actor(actor), reason=reason)
-    _after_mutation(town, store)
     if as_json:
         emit_json(issue.as_dict())
     else:
@@ -336,8 +319,6 @@ def dep_add(ctx: click.Context, issue: str, depends_on: str, dep_type: str, acto
     town, store = _open(ctx)
     issue, depends_on = store.resolve(issue), store.resolve(depends_on)
     added = store.add_dependency(issue, depends_on, dep_type, actor=current_actor(actor))
-    if added:
-        _after_mutation(town, store)
     if as_json:
         emit_json({"issue_id": issue, "depends_on_id": depends_on, "type": dep_type, "added": added})
     else:
@@ -357,7 +338,6 @@ def dep_remove(ctx: click.Context, issue: str, depends_on: str, dep_type: str | 
     town, store = _open(ctx)
     issue, depends_on = store.resolve(issue), store.resolve(depends_on)
     removed = store.remove_dependency(issue, depends_on, dep_type, actor=current_actor(actor))
-    _after_mutation(town, store)
     if as_json:
         emit_json({"issue_id": issue, "depends_on_id": depends_on, "type": dep_type, "removed": removed})
     else:
@@ -418,7 +398,6 @@ def comment_cmd(ctx: click.Context, bead_id: str, text: str, actor: str | None, 
     if text == "-":
         text = sys.stdin.read()
     comment = store.add_comment(store.resolve(bead_id), text, current_actor(actor))
-    _after_mutation(town, store)
     if as_json:
         emit_json(comment.as_dict())
     else:
@@ -453,7 +432,6 @@ def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | N
         _print_recovery(rec, f"Merged {path or town.ledger_path}", result)
         return
     res = jsonl.import_path(store, path, actor=who)  # type: ignore[arg-type]
-    _after_mutation(town, store)
     if as_json:
         emit_json({**res.as_dict(), "path": path})
         return

@@ -7,7 +7,6 @@ import click
 from core import convoys
 from core.actor import current_actor
 from core.beads import BeadStore
-from core.errors import GtError
 from core.town import Town
 from gastown_tui.clikit import clip, emit_json, json_option, print_table, town_from
 
@@ -17,15 +16,6 @@ def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
     store = BeadStore(town)
     ctx.call_on_close(store.disconnect)
     return town, store
-
-
-def _synced(town: Town, store: BeadStore) -> None:
-    from core.beads import sync as ledger_sync  # filelock and git: only commands that write pay for them
-
-    try:
-        ledger_sync.request_sync(town, store)
-    except GtError as exc:  # the change is committed; only the ledger commit is late
-        click.echo(f"gt: warning: ledger sync failed ({exc}); run 'gt bead sync'", err=True)
 
 
 def _bar(done: int, total: int, width: int = 10) -> str:
@@ -66,7 +56,6 @@ def convoy_create(ctx: click.Context, name: str, beads: tuple[str, ...], notify:
     """Create convoy NAME tracking BEADS."""
     town, store = _open(ctx)
     c = convoys.create(store, name, beads, actor=current_actor(actor), notify=notify)
-    _synced(town, store)
     if as_json:
         emit_json(c.as_dict())
         return
@@ -83,7 +72,6 @@ def convoy_add(ctx: click.Context, convoy_id: str, beads: tuple[str, ...], actor
     """Track BEADS with CONVOY (a landed or closed convoy is reopened)."""
     town, store = _open(ctx)
     c = convoys.add(store, convoy_id, beads, actor=current_actor(actor))
-    _synced(town, store)
     if as_json:
         emit_json(c.as_dict())
         return
@@ -129,7 +117,6 @@ def convoy_close(ctx: click.Context, convoy_id: str, reason: str, actor: str | N
     """Close CONVOY whatever the state of its beads (they are left as they are)."""
     town, store = _open(ctx)
     c = convoys.close(store, convoy_id, actor=current_actor(actor), reason=reason)
-    _synced(town, store)
     _report(c, as_json, f"Closed convoy {c.id} ({c.done}/{c.total} done)")
 
 
@@ -142,7 +129,6 @@ def convoy_land(ctx: click.Context, convoy_id: str, actor: str | None, as_json: 
     """Land CONVOY: all its beads must be closed; notifies its --notify address."""
     town, store = _open(ctx)
     c = convoys.land(store, convoy_id, actor=current_actor(actor))
-    _synced(town, store)
     _report(c, as_json, f"Convoy {c.id} landed ({c.total} beads)")
 
 
@@ -154,8 +140,6 @@ def convoy_check(ctx: click.Context, actor: str | None, as_json: bool) -> None:
     """Land every open convoy whose beads are all closed (what the deacon does on each patrol)."""
     town, store = _open(ctx)
     landed = convoys.check_all(store, actor=current_actor(actor))
-    if landed:
-        _synced(town, store)
     if as_json:
         emit_json({"landed": landed})
         return

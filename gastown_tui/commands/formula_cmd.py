@@ -144,14 +144,12 @@ def _echo_notes(unsupported: list[Any], warnings: list[str]) -> None:
 def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_name: str | None,
                  dry_run: bool, actor: str | None, as_json: bool) -> None:
     """Pour formula NAME into a molecule: a root bead, one child bead per step, blocks edges, a convoy."""
-    from core import molecules
-    from core.beads import sync as ledger_sync  # filelock and git: list and show do not need them
+    from core import pour
 
     town = town_from(ctx)
     rig = _rig(town, rig_name)
-    cooked = FormulaLibrary(town, rig).cook(name, _vars(var_pairs))
-    planned = molecules.plan(cooked, prefix=rig.prefix if rig else town.prefix, rig=rig.name if rig else None)
     if dry_run:
+        planned = pour.plan(town, name, _vars(var_pairs), rig)
         if as_json:
             emit_json({"dry_run": True, **planned.as_dict()})
             return
@@ -165,11 +163,7 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
         print_table(["bead", "type", "title", "blocked by"], rows)
         _echo_notes(planned.unsupported, planned.warnings)
         return
-    poured = molecules.pour(town, planned, actor=current_actor(actor))
-    try:
-        ledger_sync.request_sync(town)
-    except GtError as exc:  # the molecule is committed; only the ledger commit is late
-        click.echo(f"gt: warning: ledger sync failed ({exc}); run 'gt bead sync'", err=True)
+    planned, poured = pour.pour(town, name, _vars(var_pairs), rig, actor=current_actor(actor))
     if as_json:
         emit_json(poured.as_dict())
         return
@@ -193,17 +187,12 @@ def formula_run(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_n
     """Pour formula NAME and queue its steps: the engine slings each step once the steps it needs have
     merged. Prints the convoy id (follow it with 'gt convoy show ID')."""
     from core import runs
-    from core.beads import sync as ledger_sync
     from core.pidfile import engine_pid
 
     town = town_from(ctx)
     rig = _rig(town, rig_name)
     planned = runs.plan_run(town, name, _vars(var_pairs), rig.name if rig else None, agent=agent)
     started = runs.launch(town, planned, actor=current_actor(actor), agent=agent)
-    try:
-        ledger_sync.request_sync(town)
-    except GtError as exc:  # the run is queued; only the ledger commit is late
-        click.echo(f"gt: warning: ledger sync failed ({exc}); run 'gt bead sync'", err=True)
     pid = engine_pid(town)
     if as_json:
         emit_json({**started.as_dict(), "rig": planned.rig, "engine": {"running": pid is not None, "pid": pid}})

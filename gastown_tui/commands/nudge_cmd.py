@@ -62,14 +62,11 @@ def broadcast(ctx: click.Context, text: str, as_json: bool) -> None:
 @click.pass_context
 def escalate(ctx: click.Context, text: str, severity: str, about: str | None, as_json: bool) -> None:
     """Raise a problem to the Mayor: an escalation bead plus mail, raised again while unacknowledged."""
-    from core.beads.sync import request_sync  # filelock and git: gt nudge does not need them
-
     town = town_from(ctx)
     with BeadStore(town) as store:
         if about:
             about = store.resolve(about)
         esc = escalation.escalate(store, text, severity, actor=current_actor(), about=about)
-        request_sync(town, store=store)
     if as_json:
         emit_json(esc.as_dict())
         return

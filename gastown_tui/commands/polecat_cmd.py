@@ -9,6 +9,7 @@ from core.actor import current_actor
 from core.beads.store import BeadStore
 from core.done import STATUSES, done, save_checkpoint
 from core.errors import GtError, NotFound
+from core.plaintext import one_line
 from core.prime import prime as prime_text
 from core.rigs import load_rig
 from core.sessions import SessionHost
@@ -52,6 +53,7 @@ def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat:
         _queue(town, args, agent, formula, as_json)
         return
     slinger = Slinger(town)
+    exit_code, failed = 0, []
     if resume:
         results = [slinger.resume(b, agent=agent) for b in args]
     else:
@@ -60,42 +62,34 @@ def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat:
         *beads, rig = args
         if polecat and len(beads) > 1:
             raise click.UsageError("--polecat names one polecat: sling one bead with it")
-        # several beads at once: each gets its own polecat, and they share one convoy
-        results = []
-        for bead in beads:
-            results.append(slinger.sling(bead, rig, agent=agent, polecat=polecat, formula=formula,
-                                         convoy=not no_convoy and len(beads) == 1, force=force))
-        if len(beads) > 1 and not no_convoy:
-            from core import convoys
-
-            tracked = [r.bead for r in results if not convoys.convoys_tracking(slinger.store, r.bead)]
-            if tracked:
-                c = convoys.create(slinger.store, f"sling to {rig}: {', '.join(tracked)}"[:200], tracked,
-                                   actor=slinger.actor, metadata={"auto": True}, rig=rig)
-                for r in results:
-                    r.convoy = r.convoy or c.id
+        # several beads at once: each gets its own polecat, and they share one convoy (core.sling)
+        batch = slinger.sling_beads(beads, rig, agent=agent, polecat=polecat, formula=formula,
+                                    convoy=not no_convoy, force=force)
+        results, failed, exit_code = batch.slung, batch.failed, batch.exit_code
     if as_json:
         emit_json([r.as_dict() for r in results])
-        return
-    for r in results:
-        verb = "resumed" if r.resumed else "slung"
-        click.echo(f"{r.bead} {verb} to {r.polecat} ({r.agent}) on {r.branch}"
-                   + (f", convoy {r.convoy}" if r.convoy else "")
-                   + (f", taken over from {r.took_over_from}" if r.took_over_from else ""))
-        click.echo(f"  watch: gt peek {r.session}")
+    else:
+        for r in results:
+            verb = "resumed" if r.resumed else "slung"
+            click.echo(f"{r.bead} {verb} to {r.polecat} ({r.agent}) on {r.branch}"
+                       + (f", convoy {r.convoy}" if r.convoy else "")
+                       + (f", taken over from {r.took_over_from}" if r.took_over_from else ""))
+            click.echo(f"  watch: gt peek {r.session}")
+    if failed:  # a batch: the others went out; each refusal is one line, the exit status the worst
+        for bead, exc in failed:
+            click.echo(f"gt: {bead} not slung: {one_line(str(exc))}", err=True)
+        ctx.exit(exit_code)
 
 
 def _queue(town: Town, args: tuple[str, ...], agent: str | None, formula: str | None, as_json: bool) -> None:
     """``gt sling --queue BEAD... RIG``: put the beads in the sling queue (core.scheduler)."""
     from core import scheduler
-    from core.beads.sync import request_sync
 
     if len(args) < 2:
         raise click.UsageError("give the bead(s) and the rig: gt sling --queue BEAD [BEAD...] RIG")
     *beads, rig = args
     with BeadStore(town) as store:
         rows = [scheduler.enqueue(store, b, rig, actor=current_actor(), agent=agent, formula=formula) for b in beads]
-        request_sync(town, store=store)
     if as_json:
         emit_json([r.as_dict() for r in rows])
         return

@@ -9,22 +9,18 @@ tile titles are text, never markup (:mod:`widgets.safe_text`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from core.errors import GtError
+from core.townview import Agent, TownSnapshot
+from gastown_tui.actions import Cockpit, cockpit_of
+from gastown_tui.screens.keys import bindings
 from widgets.safe_text import from_ansi, plain
-from widgets.townview import Agent, TownSnapshot
-
-if TYPE_CHECKING:
-    from gastown_tui.app import CockpitApp
 
 REFRESH_S = 0.5
 TILE_LINES = 14
@@ -61,7 +57,7 @@ class PreviewTile(Static, can_focus=True):
 class GridScreen(Screen):
     """Previews of the Mayor and every polecat with a session; escape or g goes back."""
 
-    BINDINGS = [Binding("escape,g", "app.pop_screen", "Back"), Binding("enter", "open", "Open")]
+    BINDINGS = bindings("grid")
 
     def __init__(self) -> None:
         super().__init__()
@@ -69,8 +65,8 @@ class GridScreen(Screen):
         self._keys: tuple[str, ...] = ()
 
     @property
-    def cockpit(self) -> CockpitApp:
-        return self.app  # type: ignore[return-value]
+    def cockpit(self) -> Cockpit:
+        return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("Grid: live previews", id="grid-title")
@@ -122,4 +118,4 @@ class GridScreen(Screen):
         if isinstance(focused, PreviewTile):
             key = focused.agent_key
             self.app.pop_screen()
-            self.cockpit.main.select_agent(key)
+            self.cockpit.select_agent(key)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from gastown_tui.screens.keys import KEYMAP
+from gastown_tui.screens.keys import KEYMAP, bindings
 
 
 def keys_text() -> Text:
@@ -33,7 +32,7 @@ def keys_text() -> Text:
 class HelpScreen(ModalScreen[None]):
     """A table of keys and what they do; escape, q or ? closes it."""
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss_help", "Close")]
+    BINDINGS = bindings("help")
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):

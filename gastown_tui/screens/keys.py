@@ -1,28 +1,136 @@
-"""Every key of the cockpit in one table: the help screen lists it and the command palette offers it.
+"""Every key of the cockpit in one table (:data:`KEYS`): each screen's and panel's ``BINDINGS`` are made
+from it (:func:`bindings`), the help screen lists it and the command palette offers it (:data:`KEYMAP`).
 
-Each entry: (key as shown, action name on the main screen or ``app.``-prefixed, palette title, help).
+A row is one key with a binding id (``Binding.id``): every binding made from the row carries that id,
+so a keymap (Textual's ``App.set_keymap({id: keys})``, Posting's habit) moves the key everywhere it is
+bound at once, e.g. ``sling`` on the main screen and on the ready-beads panel. ``binds``: where it is
+bound, as (scope, action, shown in the footer); a panel re-binds a screen action as ``screen.<action>``
+so the footer shows it where it applies. A row without ``binds`` is bound by a widget itself (its
+key comes from the widget: :data:`widgets.beads.MARK_KEY`, :data:`widgets.terminal.DETACH_KEY`) or by
+Textual (``tab``, ``ctrl+p``) and is only listed. Rows with ``help`` text are the main help list, in
+order; the other rows are the views' own keys (README "Keys", checked by ``tests/test_readme.py``).
 """
 
 from __future__ import annotations
 
-KEYMAP: tuple[tuple[str, str, str, str], ...] = (
-    ("s", "sling", "Sling beads", "Sling the marked ready beads (or the one under the cursor): pick rig, agent, polecat"),
-    ("space", "", "", "Mark or unmark a ready bead (slinging and convoys take the marked ones)"),
-    ("b", "new_bead", "New bead", "File a new bead"),
-    ("c", "new_convoy", "New convoy", "Make a convoy of the marked ready beads"),
-    ("f", "run_formula", "Run formula", "Pick a formula, fill its vars and pour it into a molecule"),
-    ("n", "nudge", "Nudge agent", "Type a message into the selected agent's session"),
-    ("x", "nuke", "Nuke polecat", "Kill the selected polecat's session and remove its worktree (asks first)"),
-    ("r", "retry_mr", "Retry merge request", "Put the failed MR under the cursor back in the refinery queue"),
-    ("enter", "attach", "Attach to terminal", "Attach to the selected agent's terminal: keys go to the agent"),
-    ("ctrl+]", "", "", "Leave an attached terminal (the agent keeps running)"),
-    ("g", "grid", "Grid of previews", "Live previews of every session"),
-    ("p", "problems", "Problems", "Stalled, zombie and GUPP-violating polecats, escalations"),
-    ("m", "mail", "Mail", "The Mayor's inbox"),
-    ("?", "help", "Help", "This list of keys"),
-    ("ctrl+p", "", "", "Command palette: every action by name"),
-    ("t", "app.toggle_theme", "Switch theme", "Switch between the dark and light theme (remembered in town.toml)"),
-    ("tab", "", "", "Next panel (shift+tab: previous)"),
-    ("escape", "", "", "Close a view or dialog"),
-    ("q", "app.quit_cockpit", "Quit", "Quit the cockpit; the agents keep running in tmux"),
+from dataclasses import dataclass
+
+from textual.binding import Binding, BindingType
+
+from widgets.beads import MARK_KEY
+from widgets.terminal import DETACH_KEY
+
+#: Scopes a row can bind in: the app, the main screen, its panels, and the other views.
+SCOPES = ("app", "main", "agents", "ready", "refinery", "problems", "grid", "mail", "help", "dialog",
+          "new_bead", "formula", "confirm")
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the cockpit.
+
+    id: the binding id (unique in the table). key: Textual key names, comma-separated. label: the
+    footer's word. binds: (scope in :data:`SCOPES`, action, shown in the footer) for each binding made.
+    shown: the key as the help list shows it (default: ``key``). title: the command palette's entry
+    ("" for none). help: the help list's line ("" for a view's own key, not in the main list).
+    priority: Textual's binding priority.
+    """
+
+    id: str
+    key: str
+    label: str
+    binds: tuple[tuple[str, str, bool], ...] = ()
+    shown: str = ""
+    title: str = ""
+    help: str = ""
+    priority: bool = False
+
+    @property
+    def display(self) -> str:
+        """The key as people read it (``?`` for ``question_mark``)."""
+        return self.shown or self.key
+
+    @property
+    def action(self) -> str:
+        """The palette's action: the main screen's, or the app's as ``app.<name>``."""
+        for scope, action, _show in self.binds:
+            if scope == "main":
+                return action
+            if scope == "app":
+                return f"app.{action}"
+        return ""
+
+
+def _main(action: str, show: bool = False, *panels: str) -> tuple[tuple[str, str, bool], ...]:
+    """Bound on the main screen (footer: ``show``) and re-bound on ``panels`` as ``screen.<action>``."""
+    return (("main", action, show), *((panel, f"screen.{action}", True) for panel in panels))
+
+
+KEYS: tuple[Key, ...] = (
+    # the main screen, in the help list's order
+    Key("sling", "s", "Sling", _main("sling", False, "ready"), title="Sling beads",
+        help="Sling the marked ready beads (or the one under the cursor): pick rig, agent, polecat"),
+    Key("mark", MARK_KEY, "Mark", help="Mark or unmark a ready bead (slinging and convoys take the marked ones)"),
+    Key("new_bead", "b", "New bead", _main("new_bead", False, "ready"), title="New bead", help="File a new bead"),
+    Key("new_convoy", "c", "Convoy", _main("new_convoy", False, "ready"), title="New convoy",
+        help="Make a convoy of the marked ready beads"),
+    Key("run_formula", "f", "Formula", _main("run_formula", True), title="Run formula",
+        help="Pick a formula, fill its vars and pour it into a molecule"),
+    Key("nudge", "n", "Nudge", _main("nudge", False, "agents"), title="Nudge agent",
+        help="Type a message into the selected agent's session"),
+    Key("nuke", "x", "Nuke", _main("nuke", False, "agents"), title="Nuke polecat",
+        help="Kill the selected polecat's session and remove its worktree (asks first)"),
+    Key("retry_mr", "r", "Retry MR", _main("retry_mr", False, "refinery"), title="Retry merge request",
+        help="Put the failed MR under the cursor back in the refinery queue"),
+    Key("attach", "enter", "Attach", _main("attach", False, "agents"), title="Attach to terminal",
+        help="Attach to the selected agent's terminal: keys go to the agent"),
+    Key("detach", DETACH_KEY, "Detach", shown="ctrl+]", help="Leave an attached terminal (the agent keeps running)"),
+    Key("grid", "g", "Grid", _main("grid", True), title="Grid of previews", help="Live previews of every session"),
+    Key("problems", "p", "Problems", _main("problems", True), title="Problems",
+        help="Stalled, zombie and GUPP-violating polecats, escalations"),
+    Key("mail", "m", "Mail", _main("mail", True), title="Mail", help="The Mayor's inbox"),
+    Key("help", "question_mark", "Help", _main("help", True), shown="?", title="Help", help="This list of keys"),
+    Key("palette", "ctrl+p", "Palette", help="Command palette: every action by name"),
+    Key("toggle_theme", "t", "Theme", (("app", "toggle_theme", True),), title="Switch theme",
+        help="Switch between the dark and light theme (remembered in town.toml)"),
+    Key("focus_next", "tab", "Next", help="Next panel (shift+tab: previous)"),
+    Key("close", "escape", "Close", help="Close a view or dialog"),
+    Key("quit_cockpit", "q", "Quit", (("app", "quit_cockpit", True),), title="Quit",
+        help="Quit the cockpit; the agents keep running in tmux"),
+    # the other views' own keys
+    Key("problems.back", "escape,p", "Back", (("problems", "app.pop_screen", True),)),
+    Key("problems.open", "enter", "Open agent", (("problems", "open", True),)),
+    Key("problems.nudge", "n", "Nudge", (("problems", "nudge", True),)),
+    Key("problems.restart", "R", "Restart", (("problems", "restart", True),)),
+    Key("problems.nuke", "x", "Nuke", (("problems", "nuke", True),)),
+    Key("problems.acknowledge", "a", "Acknowledge", (("problems", "acknowledge", True),)),
+    Key("grid.back", "escape,g", "Back", (("grid", "app.pop_screen", True),)),
+    Key("grid.open", "enter", "Open", (("grid", "open", True),)),
+    Key("mail.back", "escape,m", "Back", (("mail", "app.pop_screen", True),)),
+    Key("mail.open", "enter", "Read", (("mail", "open", True),)),
+    Key("help.close", "escape,q,question_mark", "Close", (("help", "dismiss_help", True),)),
+    Key("dialog.cancel", "escape", "Cancel", (("dialog", "cancel", True),)),
+    Key("new_bead.create", "ctrl+s", "Create", (("new_bead", "create", True),)),
+    Key("formula.pour", "ctrl+s", "Pour", (("formula", "pour", True),)),
+    Key("confirm.yes", "y,enter", "Yes", (("confirm", "yes", True),)),
+    Key("confirm.no", "n", "No", (("confirm", "cancel", True),)),
 )
+
+
+def bindings(scope: str, order: tuple[str, ...] = ()) -> list[BindingType]:
+    """The ``BINDINGS`` of ``scope`` (one of :data:`SCOPES`), each with its row's id, in table order
+    or in ``order`` (the scope's binding ids, all of them: the footer shows them in that order).
+    Raises ValueError for an unknown scope or an ``order`` that is not the scope's ids."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown key scope {scope!r}: one of {', '.join(SCOPES)}")
+    made = {k.id: Binding(k.key, action, k.label, show=show, key_display=k.shown or None, priority=k.priority,
+                          id=k.id)
+            for k in KEYS for where, action, show in k.binds if where == scope}
+    if order and sorted(order) != sorted(made):
+        raise ValueError(f"order {order} is not the ids of scope {scope!r}: {', '.join(made)}")
+    return [made[i] for i in (order or made)]
+
+
+#: The main help list (key as shown, palette action or "", palette title or "", help line), in order.
+KEYMAP: tuple[tuple[str, str, str, str], ...] = tuple(
+    (k.display, k.action if k.title else "", k.title, k.help) for k in KEYS if k.help)

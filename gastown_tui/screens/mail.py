@@ -4,12 +4,9 @@ subjects and bodies are agent-written: shown as text, never markup (:mod:`widget
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -17,11 +14,10 @@ from textual.widgets import Footer, Static
 from core import mail
 from core.errors import GtError
 from core.mail import Message
+from gastown_tui.actions import Cockpit, cockpit_of
+from gastown_tui.screens.keys import bindings
 from widgets.safe_text import plain
 from widgets.tables import PlainTable
-
-if TYPE_CHECKING:
-    from gastown_tui.app import CockpitApp
 
 ADDRESS = "mayor/"
 
@@ -29,15 +25,15 @@ ADDRESS = "mayor/"
 class MailScreen(Screen):
     """Inbox list on the left, the open message on the right; escape or m goes back."""
 
-    BINDINGS = [Binding("escape,m", "app.pop_screen", "Back"), Binding("enter", "open", "Read")]
+    BINDINGS = bindings("mail")
 
     def __init__(self) -> None:
         super().__init__()
         self.messages: list[Message] = []
 
     @property
-    def cockpit(self) -> CockpitApp:
-        return self.app  # type: ignore[return-value]
+    def cockpit(self) -> Cockpit:
+        return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(f"Mail: {ADDRESS}", id="mail-title")

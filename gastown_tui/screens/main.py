@@ -2,27 +2,30 @@
 convoys, ready beads, the refinery queue and the feed; the footer shows the focused panel's keys
 (DESIGN section 9, issue 9).
 
-Every action key lives here (panels re-bind theirs as ``screen.<action>`` so the footer shows them
-where they apply). Blocking work (sling, nuke, nudge, SQLite writes, tmux) goes through
-:meth:`gastown_tui.app.CockpitApp.run_blocking`, a thread worker whose errors become toasts.
+Every action key lives here, made from the key table (:mod:`gastown_tui.screens.keys`; the panels
+re-bind theirs as ``screen.<action>`` so the footer shows them where they apply). The work itself
+(sling, nuke, nudge, SQLite writes, tmux) is the cockpit's actions (:class:`gastown_tui.actions.
+CockpitActions`), run in a thread worker whose errors become toasts.
 """
 
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Static, Tree
 
-from gastown_tui.screens.modals import (ConfirmModal, FormulaModal, FormulaRun, NewBead, NewBeadModal,
-                                        NewConvoyModal, NudgeModal, SlingChoice, SlingModal)
 from core.beads import routes
 from core.events import Event
+from core.townview import MAYOR_SESSION, Agent, TownSnapshot
+from gastown_tui.actions import Cockpit, FormulaRun, NewBead, SlingChoice, cockpit_of
+from gastown_tui.screens.keys import bindings
+from gastown_tui.screens.modals import (ConfirmModal, FormulaModal, NewBeadModal, NewConvoyModal, NudgeModal,
+                                        SlingModal)
+from gastown_tui.screens.panels import AgentsPanel, ReadyPanel, RefineryPanel
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
@@ -32,10 +35,6 @@ from widgets.refinery import RefineryQueue
 from widgets.safe_text import plain
 from widgets.sessionpane import SessionPane
 from widgets.terminal import TerminalView
-from widgets.townview import MAYOR_SESSION, Agent, TownSnapshot
-
-if TYPE_CHECKING:
-    from gastown_tui.app import CockpitApp
 
 #: Name of the installed help screen.
 HELP_SCREEN = "help"
@@ -68,20 +67,7 @@ class MainScreen(Screen):
     """The cockpit's home screen. ``selected``: key of the agent whose terminal is shown."""
 
     AUTO_FOCUS = "#agents"
-    BINDINGS = [
-        Binding("s", "sling", "Sling", show=False),
-        Binding("b", "new_bead", "New bead", show=False),
-        Binding("c", "new_convoy", "Convoy", show=False),
-        Binding("f", "run_formula", "Formula"),
-        Binding("n", "nudge", "Nudge", show=False),
-        Binding("x", "nuke", "Nuke", show=False),
-        Binding("r", "retry_mr", "Retry MR", show=False),
-        Binding("enter", "attach", "Attach", show=False),
-        Binding("g", "grid", "Grid"),
-        Binding("p", "problems", "Problems"),
-        Binding("m", "mail", "Mail"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-    ]
+    BINDINGS = bindings("main")
 
     def __init__(self) -> None:
         super().__init__()
@@ -96,13 +82,13 @@ class MainScreen(Screen):
         return self._composed
 
     @property
-    def cockpit(self) -> CockpitApp:
-        return self.app  # type: ignore[return-value]
+    def cockpit(self) -> Cockpit:
+        return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
-        panels = {"agents": AgentsTree(id="agents"), "convoys": ConvoyList(id="convoys"),
-                  "session": SessionPane(id="session"), "feed": Feed(id="feed"), "ready": ReadyBeads(id="ready"),
-                  "refinery": RefineryQueue(id="refinery")}
+        panels = {"agents": AgentsPanel(id="agents"), "convoys": ConvoyList(id="convoys"),
+                  "session": SessionPane(id="session"), "feed": Feed(id="feed"), "ready": ReadyPanel(id="ready"),
+                  "refinery": RefineryPanel(id="refinery")}
         for key, title in (("agents", "Agents"), ("convoys", "Convoys"), ("session", "Session"),
                            ("feed", "Feed"), ("ready", "Ready beads"), ("refinery", "Refinery queue")):
             panels[key].border_title = title
@@ -251,7 +237,7 @@ class MainScreen(Screen):
         if not snap or not snap.rigs:
             self.notify("add a rig first: gt rig add NAME GIT_URL", severity="warning")
             return
-        agents, default_agent = self.cockpit.agent_choices()
+        agents, default_agent = self.cockpit.actions.agent_choices()
         idle = {r: [a.name for a in snap.agents if a.rig == r and a.kind == "polecat" and a.state == "idle"]
                 for r in snap.rigs}
         modal = SlingModal(beads, snap.rigs, self._default_rig(beads), agents, default_agent, idle)
@@ -261,7 +247,7 @@ class MainScreen(Screen):
         if choice is None:
             return
         self.query_one(ReadyBeads).clear_marks()
-        self.cockpit.sling(beads, choice)
+        self.cockpit.actions.sling(beads, choice)
 
     def action_new_bead(self) -> None:
         """File a new bead (title, description, rig, priority)."""
@@ -271,7 +257,7 @@ class MainScreen(Screen):
 
     def _new_bead(self, bead: NewBead | None) -> None:
         if bead is not None:
-            self.cockpit.create_bead(bead)
+            self.cockpit.actions.create_bead(bead)
 
     def action_new_convoy(self) -> None:
         """Make a convoy tracking the marked ready beads (or the one under the cursor)."""
@@ -282,18 +268,19 @@ class MainScreen(Screen):
         name = f"{beads[0]} and {len(beads) - 1} more" if len(beads) > 1 else f"{beads[0]}"
         self.app.push_screen(NewConvoyModal(beads, name),
                              lambda n: n and (self.query_one(ReadyBeads).clear_marks(),
-                                              self.cockpit.create_convoy(n, beads)))
+                                              self.cockpit.actions.create_convoy(n, beads)))
 
     def action_run_formula(self) -> None:
         """Pick a formula, fill its vars and pour it."""
-        formulas = self.cockpit.formula_choices()
+        actions = self.cockpit.actions
+        formulas = actions.formula_choices()
         rigs = self.snapshot.rigs if self.snapshot else []
-        self.app.push_screen(FormulaModal(formulas, self.cockpit.formula_vars, rigs, self._default_rig([])),
+        self.app.push_screen(FormulaModal(formulas, actions.formula_vars, rigs, self._default_rig([])),
                              self._pour)
 
     def _pour(self, run: FormulaRun | None) -> None:
         if run is not None:
-            self.cockpit.pour(run)
+            self.cockpit.actions.pour(run)
 
     def action_nudge(self) -> None:
         """Type a message into the selected agent's session."""
@@ -302,7 +289,8 @@ class MainScreen(Screen):
             self.notify("select an agent with a running session to nudge", severity="warning")
             return
         session = agent.session
-        self.app.push_screen(NudgeModal(agent.key), lambda text: text and self.cockpit.nudge(session, text))
+        self.app.push_screen(NudgeModal(agent.key),
+                             lambda text: text and self.cockpit.actions.nudge(session, text))
 
     def action_nuke(self) -> None:
         """Nuke the selected polecat, after a confirmation."""
@@ -314,7 +302,7 @@ class MainScreen(Screen):
         detail = (f"Its session is killed, {agent.bead or 'its hook'} goes back to open and its worktree is "
                   "removed (uncommitted work is saved as a checkpoint commit first).")
         self.app.push_screen(ConfirmModal(f"Nuke polecat {agent.key}?", detail),
-                             lambda yes: yes and self.cockpit.nuke(rig, name))
+                             lambda yes: yes and self.cockpit.actions.nuke(rig, name))
 
     def action_retry_mr(self) -> None:
         """Put the failed MR under the refinery cursor back in the queue."""
@@ -322,7 +310,7 @@ class MainScreen(Screen):
         if mr is None:
             self.notify("no merge request selected", severity="warning")
             return
-        self.cockpit.retry_mr(mr)
+        self.cockpit.actions.retry_mr(mr)
 
     def action_grid(self) -> None:
         from gastown_tui.screens.grid import GridScreen

@@ -9,27 +9,21 @@ between fields, Escape cancels.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from gastown_tui.actions import FormulaRun, NewBead, SlingChoice
+from gastown_tui.screens.keys import bindings
 from widgets.safe_text import plain
 
+__all__ = ["ConfirmModal", "FormulaModal", "FormulaRun", "NewBead", "NewBeadModal", "NewConvoyModal", "NudgeModal",
+           "SlingChoice", "SlingModal"]
+
 AUTO_POLECAT = "(auto: an idle polecat, else a new name)"
-
-
-@dataclass(frozen=True)
-class SlingChoice:
-    """What the sling dialog chose: rig name, agent preset name, polecat name (None: let sling pick)."""
-
-    rig: str
-    agent: str
-    polecat: str | None
 
 
 def _options(items: list[str], default: str | None) -> tuple[list[Option], int]:
@@ -41,7 +35,7 @@ def _options(items: list[str], default: str | None) -> tuple[list[Option], int]:
 class _Dialog(ModalScreen):
     """Shared look and the escape binding."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = bindings("dialog")
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -124,20 +118,10 @@ class SlingModal(_Dialog):
         self.dismiss(SlingChoice(rig, agent, self._value("#sling-polecat") or None))
 
 
-@dataclass(frozen=True)
-class NewBead:
-    """A bead to file: title, description (markdown), rig (None: a town bead), priority 0-4."""
-
-    title: str
-    description: str
-    rig: str | None
-    priority: int
-
-
 class NewBeadModal(_Dialog):
     """Title, description, rig and priority of a new bead. Enter in the title (or ctrl+s) creates it."""
 
-    BINDINGS = [Binding("ctrl+s", "create", "Create")]
+    BINDINGS = bindings("new_bead")
 
     def __init__(self, rigs: list[str], default_rig: str | None) -> None:
         super().__init__()
@@ -205,15 +189,6 @@ class NewConvoyModal(_Dialog):
         self.dismiss(name)
 
 
-@dataclass(frozen=True)
-class FormulaRun:
-    """A formula to pour: name, variable values, rig (None: town beads)."""
-
-    formula: str
-    vars: dict[str, str]
-    rig: str | None
-
-
 class FormulaModal(_Dialog):
     """Pick a formula (Enter), then fill its vars and pour (Enter in the last field, or ctrl+s).
 
@@ -221,7 +196,7 @@ class FormulaModal(_Dialog):
     required)], called on the event loop (parses one small TOML file). rigs/default_rig: where to pour.
     """
 
-    BINDINGS = [Binding("ctrl+s", "pour", "Pour")]
+    BINDINGS = bindings("formula")
 
     def __init__(self, formulas: list[tuple[str, str]], vars_of: Callable[[str], list[tuple[str, str, bool]]],
                  rigs: list[str], default_rig: str | None) -> None:
@@ -314,7 +289,7 @@ class NudgeModal(_Dialog):
 class ConfirmModal(_Dialog):
     """A yes/no question: y or Enter confirms (True), n or Escape refuses (None)."""
 
-    BINDINGS = [Binding("y,enter", "yes", "Yes"), Binding("n", "cancel", "No")]
+    BINDINGS = bindings("confirm")
 
     def __init__(self, question: str, detail: str = "") -> None:
         super().__init__()

@@ -1,39 +1,31 @@
-"""The problems view: stalled, GUPP-violating and zombie polecats and unacknowledged escalations
-(:class:`widgets.townview.Problem`), with actions: open the agent, nudge, restart (resume a zombie on
+"""The problems view: stalled, GUPP-violating, zombie and stuck polecats and unacknowledged escalations
+(:class:`core.townview.Problem`), with actions: open the agent, nudge, restart (resume a zombie on
 its hook), nuke, acknowledge an escalation. Details quote escalations and bead ids that agents
 write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from core.townview import Problem, TownSnapshot, age
+from gastown_tui.actions import Cockpit, cockpit_of
+from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.modals import ConfirmModal, NudgeModal
 from widgets.tables import PlainTable
-from widgets.townview import Problem, TownSnapshot, age
 
-if TYPE_CHECKING:
-    from gastown_tui.app import CockpitApp
-
-KIND_LABEL = {"zombie": "ZOMBIE", "escalation": "ESCALATION", "gupp": "GUPP", "stalled": "STALLED"}
+KIND_LABEL = {"zombie": "ZOMBIE", "stuck": "STUCK", "worktree_lost": "WORKTREE LOST", "escalation": "ESCALATION",
+              "gupp_violation": "GUPP", "stalled": "STALLED"}
+#: Problems whose polecat holds a hook with no live session: a restart resumes it there.
+RESTARTABLE = ("zombie", "stuck", "worktree_lost")
 
 
 class ProblemsScreen(Screen):
     """A table of problems, most urgent first; escape or p goes back."""
 
-    BINDINGS = [
-        Binding("escape,p", "app.pop_screen", "Back"),
-        Binding("enter", "open", "Open agent"),
-        Binding("n", "nudge", "Nudge"),
-        Binding("R", "restart", "Restart"),
-        Binding("x", "nuke", "Nuke"),
-        Binding("a", "acknowledge", "Acknowledge"),
-    ]
+    BINDINGS = bindings("problems")
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,8 +33,8 @@ class ProblemsScreen(Screen):
         self._shown: tuple = ()
 
     @property
-    def cockpit(self) -> CockpitApp:
-        return self.app  # type: ignore[return-value]
+    def cockpit(self) -> Cockpit:
+        return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("Problems", id="problems-title")
@@ -95,25 +87,25 @@ class ProblemsScreen(Screen):
         if p is None or not p.polecat or not p.rig:
             return
         self.app.pop_screen()
-        self.cockpit.main.select_agent(f"{p.rig}/{p.polecat}")
+        self.cockpit.select_agent(f"{p.rig}/{p.polecat}")
 
     def action_nudge(self) -> None:
         """Nudge the problem's polecat (its session must be alive)."""
         p = self._current()
-        if p is None or not p.session or p.kind == "zombie":
+        if p is None or not p.session or p.kind in RESTARTABLE:
             self.notify("only a live session can be nudged", severity="warning")
             return
         session = p.session
         self.app.push_screen(NudgeModal(f"{p.rig}/{p.polecat}"),
-                             lambda text: text and self.cockpit.nudge(session, text))
+                             lambda text: text and self.cockpit.actions.nudge(session, text))
 
     def action_restart(self) -> None:
-        """Restart a zombie's session on the same hook (``gt sling --resume``)."""
+        """Restart a zombie's (or a stuck polecat's) session on the same hook (``gt sling --resume``)."""
         p = self._current()
-        if p is None or p.kind != "zombie" or not p.bead:
-            self.notify("restart applies to zombies (dead session, bead still hooked)", severity="warning")
+        if p is None or p.kind not in RESTARTABLE or not p.bead:
+            self.notify("restart applies to zombies and stuck polecats (bead still hooked)", severity="warning")
             return
-        self.cockpit.resume(p.bead)
+        self.cockpit.actions.resume(p.bead)
 
     def action_nuke(self) -> None:
         """Nuke the problem's polecat, after a confirmation."""
@@ -122,7 +114,7 @@ class ProblemsScreen(Screen):
             return
         rig, name = p.rig, p.polecat
         self.app.push_screen(ConfirmModal(f"Nuke polecat {rig}/{name}?"),
-                             lambda yes: yes and self.cockpit.nuke(rig, name))
+                             lambda yes: yes and self.cockpit.actions.nuke(rig, name))
 
     def action_acknowledge(self) -> None:
         """Acknowledge the escalation under the cursor (closes its bead)."""
@@ -130,4 +122,4 @@ class ProblemsScreen(Screen):
         if p is None or p.kind != "escalation" or p.bead is None:
             self.notify("acknowledge applies to escalations", severity="warning")
             return
-        self.cockpit.acknowledge(p.bead)
+        self.cockpit.actions.acknowledge(p.bead)

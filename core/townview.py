@@ -1,19 +1,17 @@
 """One read of everything the cockpit shows: agents with state badges, convoys, ready beads, the merge
 queue, problems and the header counts (:class:`TownSnapshot`, built by :func:`read_snapshot`).
 
-It is read in a thread (blocking SQLite and tmux calls) and handed to the widgets as a plain value.
-Polecat states follow DESIGN section 8 (the witness's words):
+It is read in a thread (blocking SQLite and tmux calls) and handed to the widgets as a plain value:
+the widgets only render it. A polecat's state is the witness's (:func:`core.witness.polecat_state`,
+the one rule: same names, same thresholds from ``[witness]``), observed here at a price a read every
+second can pay (:class:`_SnapshotProbe`): liveness from the one ``tmux list-panes``, output from
+the transcript's mtime, a waiting agent from what its hooks reported (no screen capture), and the
+progress a GUPP verdict needs (events, the worktree's last commit) only for a polecat silent for
+``gupp_after``. The Mayor is ``running`` or ``absent``; a witness or refinery row a short summary.
 
-- ``working``: hooked, session alive, transcript grew within ``[witness] stall_after``;
-- ``stalled``: hooked, session alive, silent for ``stall_after`` seconds;
-- ``gupp``: stalled for ``[witness] gupp_after`` seconds (GUPP violation: work on the hook, no progress);
-- ``zombie``: hooked but the session is dead or missing (or alive while its bead is closed);
-- ``waiting``: hooked, and its agent's hooks say it ended its turn with work on the hook (it asked
-  a question: answer it with a nudge);
-- ``spawning``: a sling is starting it; ``idle``/``done``/``stuck``: as the polecat row says.
-
-Problems are the stalled, GUPP and zombie polecats plus the open escalations (:mod:`core.escalation`:
-an escalation is a bead; closing it acknowledges it).
+Problems are the polecats a human may need to look at (zombie, stuck, lost worktree, GUPP
+violation, stalled) plus the open escalations (:mod:`core.escalation`: an escalation is a bead;
+closing it acknowledges it).
 """
 
 from __future__ import annotations
@@ -25,21 +23,21 @@ import sqlite_utils
 from core import convoys as convoys_mod
 from core import crew as crew_mod
 from core import escalation
-from core import mq, polecats as polecats_mod, transcripts
+from core import mq, polecats as polecats_mod, transcripts, witness
 from core import upstream as upstream_mod
 from core.beads.model import Issue
 from core.beads.store import BeadStore
 from core.convoys import Convoy
 from core.errors import GtError
 from core.mq import MR
-from core.rigs import list_rigs
+from core.rigs import Rig, list_rigs
 from core.sessions import SessionHost, SessionInfo
 from core.sling import UNWORKABLE_TYPES
 from core.town import Town
 
 MAYOR_SESSION = "mayor"
-#: Problem kinds, most urgent first.
-PROBLEM_KINDS = ("zombie", "escalation", "gupp", "stalled")
+#: Problem kinds, most urgent first (polecat states of :data:`core.witness.POLECAT_STATES`, and escalations).
+PROBLEM_KINDS = ("zombie", "stuck", "worktree_lost", "escalation", "gupp_violation", "stalled")
 #: Merge requests shown: the whole live queue plus this many finished ones.
 FINISHED_MRS = 8
 READY_LIMIT = 200
@@ -53,8 +51,8 @@ class Agent:
     :mod:`core.crew`; state ``running``, ``exited`` or ``absent`` for its session). rig: its rig (None
     for the Mayor).
     session: the tmux session that shows it (None: no session, e.g. an in-engine refinery).
-    state: the badge (see the module docstring; ``running``/``absent`` for the Mayor, a short
-    summary for witness/refinery). bead/title: the hooked bead. idle_s: seconds since its transcript
+    state: for a polecat one of :data:`core.witness.POLECAT_STATES` (see the module docstring);
+    ``running``/``absent`` for the Mayor, a short summary for witness/refinery. bead/title: the hooked bead. idle_s: seconds since its transcript
     last grew (None: never printed).
     """
 
@@ -110,8 +108,9 @@ class TownSnapshot:
     errors: list[str] = field(default_factory=list)
 
     def count(self, state: str) -> int:
-        """Polecats whose badge is ``state`` (``stalled`` counts GUPP violations too)."""
-        states = ("stalled", "gupp") if state == "stalled" else (state,)
+        """Polecats whose state is ``state`` (``stalled`` counts GUPP violations too, ``working`` the
+        quiet ones, as the witness does)."""
+        states = {"stalled": ("stalled", "gupp_violation"), "working": ("working", "quiet")}.get(state, (state,))
         return sum(1 for a in self.agents if a.kind == "polecat" and a.state in states)
 
     @property
@@ -126,30 +125,35 @@ class TownSnapshot:
         return next((a for a in self.agents if a.key == key), None)
 
 
-def polecat_state(p: polecats_mod.Polecat, info: SessionInfo | None, idle_s: float | None, stall_after: float,
-                  gupp_after: float, bead_closed: bool = False, now: float | None = None,
-                  agent: str | None = None) -> str:
-    """The badge of polecat ``p`` (module docstring): from its row, its session (``info``, None when
-    missing) and seconds since its transcript grew (``idle_s``, None: never; counted from the start
-    of its session then). Thresholds in seconds. agent: the state its agent's hooks reported
-    (:mod:`core.agent_state`); ``waiting`` (it asked a question) is its badge, not stalled."""
-    alive = info is not None and info.alive
-    if p.state == "spawning":
-        return "spawning"
-    if p.hook_bead:
-        if not alive or bead_closed:
-            return "zombie"
-        if agent == "waiting":
-            return "waiting"
-        silent = idle_s
-        if silent is None:
-            silent = max(0.0, (time.time() if now is None else now) - (p.started_at or p.updated_at))
-        if silent >= gupp_after:
-            return "gupp"
-        if silent >= stall_after:
-            return "stalled"
-        return "working"
-    return p.state
+class _SnapshotProbe:
+    """:class:`core.witness.PolecatProbe` for a snapshot: what one read of the town already holds
+    (tmux's list, the hooked beads, the agents' reported states), plus a stat of the worktree and,
+    only when the rule asks for it (a polecat silent for ``gupp_after``), its newest event and commit."""
+
+    def __init__(self, town: Town, db: sqlite_utils.Database, p: polecats_mod.Polecat, rig: Rig | None,
+                 info: SessionInfo | None, issue: Issue | None, grew: float | None, reported: str | None) -> None:
+        self.town, self.db, self.p, self.rig, self.info, self.issue = town, db, p, rig, info, issue
+        self.grew, self.reported = grew, reported
+
+    def alive(self) -> bool:
+        return self.info is not None and self.info.alive
+
+    def bead_status(self) -> str:
+        return self.issue.status if self.issue is not None else "missing"
+
+    def worktree_lost(self) -> str | None:
+        if self.rig is None:  # a rig removed (or unreadable) mid-read: no verdict
+            return None
+        return witness.worktree_lost(self.town, self.p, self.rig)
+
+    def last_output(self) -> float | None:
+        return self.grew
+
+    def agent_waiting(self) -> str | None:
+        return "its hooks say it ended its turn with work on its hook" if self.reported == "waiting" else None
+
+    def last_progress(self) -> float:
+        return max(witness.last_event(self.db, self.p.hook_bead or "", self.p.rig), witness.last_commit(self.p))
 
 
 def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now: float | None = None) -> TownSnapshot:
@@ -162,6 +166,7 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
     now = time.time() if now is None else now
     snap = TownSnapshot(town=town.root.name, taken_at=now)
     store = BeadStore(town, db=db)
+    found: list[Rig] = []
     try:
         found = list_rigs(town)
         snap.rigs = [r.name for r in found]
@@ -178,8 +183,8 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
     mayor = sessions.get(MAYOR_SESSION)
     snap.mayor = Agent("mayor", None, "mayor", MAYOR_SESSION,
                        "running" if mayor is not None and mayor.alive else "absent")
-    stall_after = float(town.setting("witness", "stall_after"))
-    gupp_after = float(town.setting("witness", "gupp_after"))
+    th = witness.thresholds(town)
+    by_name = {r.name: r for r in found}
     rows = polecats_mod.list_polecats(db)
     try:
         reported = dict(db.execute("SELECT session, state FROM agent_sessions").fetchall())
@@ -200,24 +205,22 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
         agents.append(Agent("refinery", rig, "refinery", _session(sessions, f"{rig}-refinery"),
                             f"merging {merging}" if merging else f"queue {queued}"))
     for p in rows:
-        if p.state == "nuked":
-            continue
         session = p.session or f"{p.rig}-{p.name}"
         info = sessions.get(session)
         grew = transcripts.last_activity(host.log_path(session)) if _valid_session(session) else None
         idle_s = None if grew is None else max(0.0, now - grew)
         issue = titles.get(p.hook_bead or "")
-        state = polecat_state(p, info, idle_s, stall_after, gupp_after,
-                              bead_closed=issue is not None and issue.status == "closed", now=now,
-                              agent=reported.get(session))
+        seen = witness.polecat_state(p, _SnapshotProbe(town, db, p, by_name.get(p.rig), info, issue, grew,
+                                                      reported.get(session)), th, now)
+        state = seen.state
         agents.append(Agent("polecat", p.rig, p.name, session if info is not None else None, state,
                             p.hook_bead, issue.title if issue else "", idle_s))
-        if state in ("zombie", "stalled", "gupp"):
-            detail = {"zombie": "session dead while hooked" if info is None or not info.alive
-                      else "session alive while its bead is closed",
-                      "stalled": f"no output for {_age(idle_s)}",
-                      "gupp": f"GUPP violation: hooked, no progress for {_age(idle_s)}"}[state]
-            since = (now - idle_s) if idle_s is not None else (p.started_at or p.updated_at)
+        if state in PROBLEM_KINDS:
+            quiet = seen.silent if seen.silent is not None else idle_s  # silence as the rule counted it
+            detail = {"zombie": seen.reason, "stuck": seen.reason, "worktree_lost": seen.reason,
+                      "stalled": f"no output for {_age(quiet)}",
+                      "gupp_violation": f"GUPP violation: hooked, no progress for {_age(seen.stuck_for)}"}[state]
+            since = (now - quiet) if quiet is not None else (p.started_at or p.updated_at)
             snap.problems.append(Problem(state, p.rig, p.name, session, p.hook_bead, detail, since))
     try:
         for c in crew_mod.list_crew(town, sessions=sessions, details=False):

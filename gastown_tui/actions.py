@@ -1,0 +1,263 @@
+"""The cockpit's actions (sling, new bead, new convoy, pour, nudge, nuke, restart, retry, acknowledge)
+and the choices its dialogs offer, over one town (DESIGN section 9).
+
+Each action calls the one ``core`` function of its rule, the one ``gt`` calls (:meth:`core.sling.Slinger.
+sling_beads`, :func:`core.pour.pour`, :func:`core.convoys.create`, ...), in a worker run by the
+:class:`Runner` passed in (the app's thread worker: a refusal becomes a toast), then asks for the
+ledger sync as ``gt`` does after a command (:func:`core.beads.sync.after_change`; its warning is a
+toast). Screens depend on this module and on :class:`Cockpit` (what they use of the app), never on
+the app class: ``gastown_tui.app`` imports the screens, not the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from core import convoys, mq, nudge, pour, runtimes
+from core.actor import current_actor
+from core.beads import sync as ledger_sync
+from core.beads.store import BeadStore
+from core.db import connect
+from core.errors import GtError
+from core.formulas import FormulaLibrary
+from core.rigs import load_rig
+from core.sessions import SessionHost
+from core.sling import SlingBatch, Slinger
+from core.town import Town
+from core.townview import TownSnapshot
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SlingChoice:
+    """What the sling dialog chose: rig name, agent preset name, polecat name (None: let sling pick)."""
+
+    rig: str
+    agent: str
+    polecat: str | None
+
+
+@dataclass(frozen=True)
+class NewBead:
+    """A bead to file: title, description (markdown), rig (None: a town bead), priority 0-4."""
+
+    title: str
+    description: str
+    rig: str | None
+    priority: int
+
+
+@dataclass(frozen=True)
+class FormulaRun:
+    """A formula to pour: name, variable values, rig (None: town beads)."""
+
+    formula: str
+    vars: dict[str, str]
+    rig: str | None
+
+
+class Runner(Protocol):
+    """Runs ``fn`` off the event loop, then ``done(result)`` on it; a GtError or any other exception
+    is shown ("<what>: refused" / "<what>: failed"), not raised (:meth:`gastown_tui.app.CockpitApp.
+    run_blocking` is one)."""
+
+    def __call__(self, what: str, fn: Callable[[], T], done: Callable[[T], None] | None = None) -> None: ...
+
+
+class Notify(Protocol):
+    """Shows a toast: ``message`` and ``title`` as text, never markup (``App.notify``'s signature)."""
+
+    def __call__(self, message: str, *, title: str = "", severity: Any = "information",
+                 timeout: float | None = None) -> None: ...
+
+
+class Cockpit(Protocol):
+    """What the screens use of the app (:class:`gastown_tui.app.CockpitApp` is one)."""
+
+    town: Town
+    host: SessionHost
+    actions: CockpitActions
+    snapshot: TownSnapshot | None
+    engine_state: str
+
+    def select_agent(self, key: str) -> None:
+        """Show agent ``key`` on the main screen (its terminal, the tree's cursor on it)."""
+
+
+def cockpit_of(app: object) -> Cockpit:
+    """``app`` seen as the :class:`Cockpit` a screen runs in (the screens are only ever pushed on one)."""
+    return app  # type: ignore[return-value]
+
+
+class CockpitActions:
+    """The cockpit's actions on ``town`` with session ``host``.
+
+    run: the worker runner (:class:`Runner`). notify: the toast (:class:`Notify`). follow: called on
+    the event loop with the agent key (``<rig>/<polecat>``) of the last polecat a sling started, so
+    the cockpit shows it. actor: who acts (default: :func:`core.actor.current_actor` at each action).
+    """
+
+    def __init__(self, town: Town, host: SessionHost, run: Runner, notify: Notify,
+                 follow: Callable[[str], None] | None = None, actor: Callable[[], str] | None = None) -> None:
+        self.town = town
+        self.host = host
+        self._runner = run
+        self._notify = notify
+        self._follow = follow
+        self._actor_fn = actor
+
+    # ---- running --------------------------------------------------------------------------------
+    def run(self, what: str, fn: Callable[[], T], done: Callable[[T], None] | None = None) -> None:
+        """Run ``fn`` with the runner, then the ledger sync request (:func:`core.beads.sync.after_change`:
+        only when beads changed; a refusal changed nothing), then ``done(result)``; the sync's warning,
+        if any, is a toast."""
+
+        def job() -> tuple[T, str | None]:
+            result = fn()
+            return result, ledger_sync.after_change(self.town)
+
+        def finish(outcome: tuple[T, str | None]) -> None:
+            result, warning = outcome
+            if warning:
+                self._notify(warning, title="ledger", severity="warning")
+            if done is not None:
+                done(result)
+
+        self._runner(what, job, finish)
+
+    def actor(self) -> str:
+        """Who acts: the ``actor`` given, else BD_ACTOR, the role or the user (:func:`core.actor.current_actor`)."""
+        return self._actor_fn() if self._actor_fn is not None else current_actor()
+
+    # ---- actions --------------------------------------------------------------------------------
+    def sling(self, beads: list[str], choice: SlingChoice) -> None:
+        """Sling ``beads`` to ``choice`` (:meth:`core.sling.Slinger.sling_beads`, the rule ``gt sling``
+        follows: one bead goes to the chosen polecat; several each get one, sharing one convoy)."""
+
+        def job() -> SlingBatch:
+            slinger = Slinger(self.town, host=self.host)
+            try:
+                return slinger.sling_beads(beads, choice.rig, agent=choice.agent,
+                                           polecat=choice.polecat if len(beads) == 1 else None)
+            finally:
+                slinger.store.disconnect()
+
+        def report(batch: SlingBatch) -> None:
+            for r in batch.slung:
+                self._notify(f"{r.bead} → {r.polecat} ({r.agent})", title="slung")
+            for bead, exc in batch.failed:  # may quote the agent's screen: text, like every toast
+                self._notify(f"{bead}: {exc}", title="sling refused", severity="error")
+            if batch.slung and self._follow is not None:
+                last = batch.slung[-1]
+                self._follow(f"{last.rig}/{last.polecat.rsplit('/', 1)[-1]}")
+
+        self.run("sling", job, report)
+
+    def create_bead(self, bead: NewBead) -> None:
+        """File ``bead`` (in its rig's prefix, or the town's)."""
+
+        def job() -> str:
+            with BeadStore(self.town) as store:
+                prefix = load_rig(self.town, bead.rig).prefix if bead.rig else self.town.prefix
+                issue = store.create(bead.title, actor=self.actor(), description=bead.description,
+                                     prefix=prefix, priority=bead.priority)
+            return issue.id
+
+        self.run("new bead", job, lambda bead_id: self._notify(bead_id, title="bead created"))
+
+    def create_convoy(self, name: str, beads: list[str]) -> None:
+        """Make convoy ``name`` tracking ``beads`` (:func:`core.convoys.create`, as ``gt convoy create``)."""
+
+        def job() -> str:
+            with BeadStore(self.town) as store:
+                return convoys.create(store, name, beads, actor=self.actor()).id
+
+        self.run("new convoy", job, lambda cid: self._notify(f"{cid}: {name}", title="convoy created"))
+
+    def pour(self, run: FormulaRun) -> None:
+        """Cook formula ``run.formula`` with its vars and pour the molecule (root, steps, convoy):
+        :func:`core.pour.pour`, as ``gt formula pour``."""
+
+        def job() -> str:
+            rig = load_rig(self.town, run.rig) if run.rig else None
+            planned, poured = pour.pour(self.town, run.formula, run.vars, rig, actor=self.actor())
+            return f"{poured.root} ({len(planned.children)} steps)"
+
+        self.run("run formula", job, lambda what: self._notify(what, title=f"poured {run.formula}"))
+
+    def nudge(self, session: str, text: str) -> None:
+        """Type ``text`` into ``session`` and submit it (verified, :func:`core.nudge.nudge`: never into
+        a shell, only onto an empty input line); the toast says what was done."""
+        self.run("nudge", lambda: nudge.nudge(self.town, session, text, sender=self.actor(), host=self.host),
+                 lambda r: self._notify(r.summary(), title="nudge"))
+
+    def nuke(self, rig: str, name: str) -> None:
+        """Nuke polecat ``rig``/``name`` (uncommitted work saved as a checkpoint first)."""
+
+        def job() -> None:
+            slinger = Slinger(self.town, host=self.host)
+            try:
+                slinger.nuke(rig, name, force=True)
+            finally:
+                slinger.store.disconnect()
+
+        self.run("nuke", job, lambda _r: self._notify(f"{rig}/polecats/{name}", title="nuked"))
+
+    def resume(self, bead: str) -> None:
+        """Restart the dead session of the polecat hooked to ``bead`` (same worktree and hook)."""
+
+        def job() -> Any:
+            slinger = Slinger(self.town, host=self.host)
+            try:
+                return slinger.resume(bead)
+            finally:
+                slinger.store.disconnect()
+
+        self.run("restart", job, lambda r: self._notify(f"{r.polecat} on {r.bead}", title="restarted"))
+
+    def retry_mr(self, mr_id: str) -> None:
+        """Put merge request ``mr_id`` back in the queue (:func:`core.mq.retry`, as ``gt mq retry``)."""
+
+        def job() -> None:
+            db = connect(self.town.db_path)
+            try:
+                mq.retry(db, mr_id, actor=self.actor())
+            finally:
+                db.conn.close()
+
+        self.run("retry", job, lambda _r: self._notify(mr_id, title="queued again"))
+
+    def acknowledge(self, escalation_bead: str) -> None:
+        """Acknowledge an escalation: close its bead."""
+
+        def job() -> None:
+            with BeadStore(self.town) as store:
+                store.close(escalation_bead, self.actor(), reason="acknowledged in the cockpit")
+
+        self.run("acknowledge", job, lambda _r: self._notify(escalation_bead, title="acknowledged"))
+
+    # ---- choices for the dialogs (on the event loop: small reads) -------------------------------
+    def agent_choices(self) -> tuple[list[str], str | None]:
+        """(installed preset names, the default preset's name or None)."""
+        try:
+            table = runtimes.presets(self.town)
+            default = runtimes.resolve(self.town).name
+        except GtError as exc:
+            self._notify(str(exc), title="agent presets", severity="error")
+            return ["sim"], "sim"
+        names = sorted(name for name, p in table.items() if p.installed())
+        return names, default
+
+    def formula_choices(self) -> list[tuple[str, str]]:
+        """(name, description) of every formula that can be poured, first of each name only."""
+        rows = FormulaLibrary(self.town).entries()
+        return [(r["name"], r.get("description") or "") for r in rows
+                if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")]
+
+    def formula_vars(self, name: str) -> list[tuple[str, str, bool]]:
+        """(var, default or "", required) of formula ``name``."""
+        formula = FormulaLibrary(self.town).load(name)
+        return [(v.name, v.default or "", v.required and v.default is None) for v in formula.vars.values()]

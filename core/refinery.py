@@ -77,7 +77,7 @@ from typing import Any
 import filelock
 import sqlite_utils
 
-from core import convoys, events, git, mail, mq, upstream
+from core import convoys, escalation, events, git, mail, mq, upstream
 from core.beads import BeadStore
 from core.beads.model import MAX_TITLE
 from core.db import connect, transaction
@@ -205,6 +205,15 @@ class Refinery:
         return result
 
 
+def _landing_failed(town: Town, db: sqlite_utils.Database, rig: Rig, error: str, actor: str) -> None:
+    """:func:`core.upstream.landing_failed`, its escalation a high one to the Mayor (core.escalation)."""
+
+    def escalate(text: str) -> str:
+        return escalation.escalate(BeadStore(town, db=db), text, "high", actor=actor, rig=rig.name).id
+
+    upstream.landing_failed(town, db, rig, error, actor, escalate)
+
+
 def _aging_step(rig: Rig) -> float:
     """``[merge_queue] aging_step`` in seconds (the default when it is not a positive number)."""
     value = rig.setting("merge_queue", "aging_step")
@@ -258,7 +267,7 @@ class _Batch:
                         "it is tried again in the next batch")
                 self._requeue(result, started, "lost_race", note)
                 if self.direct:  # counted like a refusal: a push_url that never takes our tip escalates
-                    upstream.landing_failed(self.refinery.town, self.db, self.rig, note, self.refinery.actor)
+                    _landing_failed(self.refinery.town, self.db, self.rig, note, self.refinery.actor)
                 return result
         except UpstreamError as exc:
             return self._upstream_failed(result, started, str(exc))
@@ -349,7 +358,7 @@ class _Batch:
             events.append(self.db, "upstream_failed", self.refinery.actor, rig=self.rig.name,
                           payload={"batch": self.batch, "mrs": [m.id for m in self.mrs], "error": error,
                                    "url": upstream.push_url(self.rig)})
-        upstream.landing_failed(self.refinery.town, self.db, self.rig, error, self.refinery.actor)
+        _landing_failed(self.refinery.town, self.db, self.rig, error, self.refinery.actor)
         return result
 
     def _delete_merged_branches(self) -> None:
@@ -594,7 +603,7 @@ class _PullRequests:
                     events.append(self.db, "upstream_failed", actor, rig=self.rig.name,
                                   payload={"batch": self.batch, "mrs": [r.id for r in rest], "error": str(exc),
                                            "url": upstream.push_url(self.rig)})
-                upstream.landing_failed(self.refinery.town, self.db, self.rig, str(exc), actor)
+                _landing_failed(self.refinery.town, self.db, self.rig, str(exc), actor)
                 result.outcome, result.note = "upstream_failed", note
                 break
             except GtError as exc:

@@ -19,6 +19,7 @@ from core.beads import routes
 from core.config import RIG_SETTINGS, RIG_TEMPLATE, STRATEGIES, check_branch_name, load_rig_config, setting
 from core.errors import Conflict, GitError, GtError, NotFound
 from core.names import check_prefix, check_rig_name
+from core.remote import is_local, may_push
 from core.town import Town
 
 RIG_FILE = routes.RIG_FILE
@@ -154,7 +155,7 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
     (:func:`core.beads.routes.add`) and commit both to the town repository.
 
     strategy: where merged work lands (``[merge_queue] strategy``: direct, local, pr); None picks
-    ``direct`` when git may push to the repository (:func:`core.upstream.can_push`, a dry-run push),
+    ``direct`` when git may push to the repository (:func:`core.remote.may_push`, a dry-run push),
     else ``local``. push_url: where to push instead of ``url`` (written as ``push_url``).
     Raises GtError for a bad name, prefix or strategy, Conflict for a duplicate rig or prefix, GitError
     for a path that is not a repository or an unreachable URL. On any failure no rig directory is left.
@@ -194,9 +195,8 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
         if push_url:
             doc["push_url"] = push_url
         if strategy is None:
-            from core.upstream import can_push
-
-            strategy = "direct" if can_push(Rig(town, name, doc))[0] else "local"
+            may = may_push(rig_dir / ".repo.git", str(doc.get("push_url") or doc["git_url"]), str(doc["default_branch"]))
+            strategy = "direct" if may[0] else "local"
         doc["merge_queue"]["strategy"] = strategy
         atomic_write_text(rig_dir / RIG_FILE, tomlkit.dumps(doc))
         routes.add(town, prefix, name)
@@ -219,8 +219,6 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
 def _absolute(url: str) -> str:
     """``url`` with a local path made absolute (``~`` expanded), so fetches and pushes from the bare
     clone reach it whatever the current directory; URLs are kept as given."""
-    from core.upstream import is_local
-
     if is_local(url) and not url.startswith("file://"):
         return str(Path(url).expanduser().absolute())
     return url

@@ -51,8 +51,8 @@ import shutil
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import filelock
@@ -61,6 +61,7 @@ from core import events, git
 from core.db import ensure_schema, register_schema, transaction
 from core.errors import GitError
 from core.plaintext import one_line, strip_controls
+from core.remote import is_local, local_checkout, may_push, remote_message
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -72,8 +73,6 @@ if TYPE_CHECKING:
 MAX_RETRY_S = 600.0
 #: A sling does not fetch again when the last fetch is younger than this (seconds).
 SLING_FRESH_S = 30.0
-#: Longest remote message kept, in characters.
-MAX_MESSAGE = 300
 #: The receive-pack that pushes into a non-bare local checkout (see the module docstring).
 CHECKOUT_RECEIVE_PACK = "git -c receive.denyCurrentBranch=updateInstead receive-pack"
 
@@ -148,56 +147,6 @@ def tracking_ref(rig: Rig) -> str:
 
 def _timeout(rig: Rig) -> float:
     return float(rig.setting("upstream", "timeout"))
-
-
-def is_local(url: str) -> bool:
-    """True if ``url`` names a repository on this machine: a path or a ``file://`` URL (git's rule: a
-    URL has ``://``; ``host:path`` with no slash before the colon is scp-like ssh)."""
-    if url.startswith("file://"):
-        return True
-    if "://" in url:
-        return False
-    colon, slash = url.find(":"), url.find("/")
-    return colon < 0 or (0 <= slash < colon)
-
-
-def _local_checkout(url: str) -> bool:
-    """True if ``url`` is a local non-bare repository (a checkout with a work tree)."""
-    if not is_local(url):
-        return False
-    path = Path(url.removeprefix("file://")).expanduser()
-    if not path.is_dir():
-        return False
-    proc = git.run_git(["rev-parse", "--is-bare-repository"], cwd=path, check=False, timeout=30)
-    return proc.returncode == 0 and proc.stdout.strip() == "false"
-
-
-# -- the remote's words ---------------------------------------------------------------------------
-
-_NOISE = re.compile(r"^(hint:|To |Done$|error: failed to push some refs|Everything up-to-date)")
-
-
-def remote_message(proc: subprocess.CompletedProcess[str]) -> str:
-    """One line from a failed fetch or push: the refused ref's status (``--porcelain``, e.g.
-    ``[remote rejected] (pre-receive hook declined)``), then the remote's ``remote:`` lines and git's
-    ``fatal:``/``error:`` lines, without hints; control sequences stripped
-    (:func:`core.plaintext.one_line`), at most :data:`MAX_MESSAGE` characters."""
-    parts: list[str] = []
-    for line in (proc.stdout or "").splitlines():
-        fields = line.split("\t")
-        if len(fields) >= 3 and fields[0] == "!":
-            parts.append(fields[2])
-    for raw in (proc.stderr or "").splitlines():
-        line = raw.strip()
-        if not line or _NOISE.match(line):
-            continue
-        if line.startswith("remote:"):
-            line = line[len("remote:"):].strip()
-            if not line:
-                continue
-        parts.append(line)
-    text = " ".join(one_line("; ".join(dict.fromkeys(parts))).split()) or f"git exited {proc.returncode}"
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
 
 
 def _remote_git(rig: Rig, args: list[str], timeout: float | None, what: str) -> subprocess.CompletedProcess[str]:
@@ -299,7 +248,7 @@ def push(rig: Rig, sha: str, branch: str, timeout: float | None = None) -> bool:
     """
     url = push_url(rig)
     args = ["push", "--porcelain"]
-    if _local_checkout(url):
+    if local_checkout(url):
         args.append(f"--receive-pack={CHECKOUT_RECEIVE_PACK}")
     dest = f"refs/heads/{branch}"
     proc = _remote_git(rig, [*args, "--", url, f"{sha}:{dest}"], timeout, f"pushing to {url}")
@@ -324,21 +273,10 @@ def push(rig: Rig, sha: str, branch: str, timeout: float | None = None) -> bool:
 
 
 def can_push(rig: Rig, timeout: float = 20.0) -> tuple[bool, str]:
-    """Whether git may push to the rig's :func:`push_url`: a ``git push --dry-run`` of the default
-    branch (it connects and authenticates as a real push would, and sends nothing). Returns (True,
-    "") or (False, the remote's one-line message). timeout: seconds."""
-    url, branch = push_url(rig), rig.default_branch
-    try:
-        proc = _remote_git(rig, ["push", "--dry-run", "--porcelain", "--", url,
-                                 f"refs/heads/{branch}:refs/heads/{branch}"], timeout, f"probing {url}")
-    except UpstreamError as exc:
-        return False, str(exc)
-    if proc.returncode == 0:
-        return True, ""
-    rejected = [line for line in proc.stdout.splitlines() if line.startswith("!\t")]
-    if rejected and all("[rejected]" in line for line in rejected):
-        return True, ""  # it connected and may push; only this ref is behind
-    return False, remote_message(proc)
+    """Whether git may push to the rig's :func:`push_url` (:func:`core.remote.may_push`: a dry-run
+    push of the default branch). Returns (True, "") or (False, the remote's one-line message).
+    timeout: seconds."""
+    return may_push(rig.repo_path, push_url(rig), rig.default_branch, timeout)
 
 
 # -- pull requests ----------------------------------------------------------------------------------
@@ -518,14 +456,14 @@ def retry_in(db: sqlite_utils.Database, rig: str, now: float | None = None) -> f
     return max(0.0, state(db, rig).retry_at - now)
 
 
-def landing_failed(town: Town, db: sqlite_utils.Database, rig: Rig, error: str, actor: str) -> UpstreamState:
+def landing_failed(town: Town, db: sqlite_utils.Database, rig: Rig, error: str, actor: str,
+                   escalate: Callable[[str], str]) -> UpstreamState:
     """Count one failed landing of ``rig`` (``error``: one line): failures + 1, the next try after
     ``[upstream] retry_after`` seconds doubled per failure (at most :data:`MAX_RETRY_S`), and once
-    ``[upstream] escalate_after`` failures are reached, one high escalation to the Mayor for the run
-    (:func:`core.escalation.escalate`). Returns the new state."""
-    from core import escalation
-    from core.beads.store import BeadStore
-
+    ``[upstream] escalate_after`` failures are reached, one escalation for the run: ``escalate(text)``,
+    called inside this transaction, files it and returns its bead id (the refinery passes one that
+    raises a high escalation to the Mayor, :func:`core.escalation.escalate`; this module stays below
+    mail and escalations). Returns the new state. ``town`` and ``actor``: whose landing it is."""
     _ensure(db)
     with transaction(db):
         before = state(db, rig.name)
@@ -533,10 +471,7 @@ def landing_failed(town: Town, db: sqlite_utils.Database, rig: Rig, error: str, 
         wait = min(MAX_RETRY_S, float(rig.setting("upstream", "retry_after")) * 2 ** min(failures - 1, 16))
         esc = before.escalation
         if esc is None and failures >= max(1, int(rig.setting("upstream", "escalate_after"))):
-            store = BeadStore(town, db=db)
-            esc = escalation.escalate(
-                store, f"the {rig.name} refinery cannot land on {push_url(rig)} ({failures} tries): {error}",
-                "high", actor=actor, rig=rig.name).id
+            esc = escalate(f"the {rig.name} refinery cannot land on {push_url(rig)} ({failures} tries): {error}")
         _update(db, rig.name, failures=failures, last_error=error, retry_at=time.time() + wait, escalation=esc)
     return state(db, rig.name)
 

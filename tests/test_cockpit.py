@@ -380,7 +380,7 @@ async def test_in_process_engine_merges_with_toasts_and_reopen_shows_the_same_ag
             await pilot.press("s")
             await wait_until(pilot, lambda: isinstance(app.screen, SlingModal))
             await pilot.press("enter")
-            await wait_until(pilot, lambda: not isinstance(app.screen, SlingModal) and table.row_count == left,
+            await wait_until(pilot, lambda left=left: not isinstance(app.screen, SlingModal) and table.row_count == left,
                              timeout=30, what=f"{one} slung")
         await wait_until(pilot, lambda: any(quick in t and "merged" in t for t in toasts(app)), timeout=60,
                          what="the merged toast")

@@ -7,8 +7,7 @@ import is still a dependency: it only moves the failure to run time), with relat
 implicit edge is left out, or every package whose ``__init__`` re-exports a submodule would be a cycle.
 Imports under ``if TYPE_CHECKING:`` never run (they serve annotations, which ``from __future__ import
 annotations`` keeps unevaluated): the run-time graph leaves them out, the full graph keeps them, since a
-type-level cycle is still two modules that know each other. Both must be acyclic, but for the
-cockpit's known type-level cycle (:data:`KNOWN_COCKPIT_CYCLE`).
+type-level cycle is still two modules that know each other. Both must be acyclic.
 
 The cycles are the strongly connected components of the graph (Tarjan's algorithm); each is reported
 with its modules and one closed path through it, naming the file and line of every import on it.
@@ -25,24 +24,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("core", "widgets", "gastown_tui", "themes")
-
-#: The cockpit's known cycle: ``gastown_tui.app`` imports its screens and the screens import
-#: ``CockpitApp`` back for the type checker (``if TYPE_CHECKING:``). Moving the cockpit's actions to
-#: ``gastown_tui/actions.py`` (issue 17) breaks it: then
-#: :func:`test_gastown_tui_has_no_import_cycle_with_type_checking_imports` passes, its strict xfail
-#: fails the run, and that mark, this set and the test that uses it go.
-KNOWN_COCKPIT_CYCLE = frozenset(
-    {
-        "gastown_tui.app",
-        "gastown_tui.screens.grid",
-        "gastown_tui.screens.help",
-        "gastown_tui.screens.mail",
-        "gastown_tui.screens.main",
-        "gastown_tui.screens.modals",
-        "gastown_tui.screens.problems",
-    }
-)
-
 
 @dataclass(frozen=True)
 class Cycle:
@@ -238,18 +219,6 @@ def test_gastown_tui_has_no_import_cycle_at_run_time() -> None:
     assert not found, _report(found)
 
 
-def test_gastown_tui_has_no_import_cycle_but_the_known_cockpit_one() -> None:
-    found = [
-        c for c in _cycles_touching(("gastown_tui",), type_checking=True) if not set(c.modules) <= KNOWN_COCKPIT_CYCLE
-    ]
-    assert not found, _report(found)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="gastown_tui.app <-> gastown_tui.screens: the screens import CockpitApp "
-    "(for the type checker) until the cockpit's actions leave app.py (issue 17)",
-)
 def test_gastown_tui_has_no_import_cycle_with_type_checking_imports() -> None:
     found = _cycles_touching(("gastown_tui",), type_checking=True)
     assert not found, _report(found)

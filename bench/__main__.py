@@ -27,8 +27,10 @@ def main(argv: list[str]) -> int:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         rows.extend(module.run())
         print(f"  {name} took {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"{platform.system()} {platform.release()}")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
     headers = ["benchmark", "case", "value", "unit", "baseline", "ratio"]
     table = []
     for r in rows:

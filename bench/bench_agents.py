@@ -52,14 +52,27 @@ def _once(agent: str) -> tuple[float, float | None, float]:
         configure(town, SETTINGS)
         add_rig(town, "demo", str(make_repo(tmp / "src", {"README.md": "bench\n"})))
         gt = [str(VENV_BIN / "gt")]
-        made = subprocess.run([*gt, "bead", "create", "Note", "-d", "```sh\necho hi > hi.txt\n```\n", "--rig", "demo",
-                               "--json"], cwd=town.root, env=env, capture_output=True, text=True, check=True)
+        made = subprocess.run(
+            [*gt, "bead", "create", "Note", "-d", "```sh\necho hi > hi.txt\n```\n", "--rig", "demo", "--json"],
+            cwd=town.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         bead = json.loads(made.stdout)["id"]
         runner = EngineThread(town).start()
         try:
             t0 = time.monotonic()
-            subprocess.run([*gt, "sling", bead, "demo", "--agent", agent], cwd=town.root, env=env,
-                           capture_output=True, text=True, check=True, timeout=180)
+            subprocess.run(
+                [*gt, "sling", bead, "demo", "--agent", agent],
+                cwd=town.root,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=180,
+            )
             returned = time.monotonic() - t0
             while True:
                 with BeadStore(town) as store:
@@ -90,11 +103,31 @@ def run() -> list[dict]:
     base_mr = statistics.median(r[2] for r in sim)
     rows = []
     for agent, runs in figures.items():
-        rows.append({"benchmark": "agent start", "case": f"{agent}: gt sling returns (prompt taken)",
-                     "value": statistics.median(r[0] for r in runs), "unit": "s", "baseline": base_ret})
+        rows.append(
+            {
+                "benchmark": "agent start",
+                "case": f"{agent}: gt sling returns (prompt taken)",
+                "value": statistics.median(r[0] for r in runs),
+                "unit": "s",
+                "baseline": base_ret,
+            }
+        )
         if agent != "sim":
-            rows.append({"benchmark": "agent start", "case": f"{agent}: gt sling to first model request",
-                         "value": statistics.median(r[1] or 0.0 for r in runs), "unit": "s"})
-        rows.append({"benchmark": "agent start", "case": f"{agent}: gt sling to its MR (gt done)",
-                     "value": statistics.median(r[2] for r in runs), "unit": "s", "baseline": base_mr})
+            rows.append(
+                {
+                    "benchmark": "agent start",
+                    "case": f"{agent}: gt sling to first model request",
+                    "value": statistics.median(r[1] or 0.0 for r in runs),
+                    "unit": "s",
+                }
+            )
+        rows.append(
+            {
+                "benchmark": "agent start",
+                "case": f"{agent}: gt sling to its MR (gt done)",
+                "value": statistics.median(r[2] for r in runs),
+                "unit": "s",
+                "baseline": base_mr,
+            }
+        )
     return rows

@@ -37,10 +37,18 @@ def _ledger(n: int, seed: int = 7) -> list[Issue]:
         stamp = format_ts(base + k * 10**9)
         roll = rng.random()
         status = "open" if roll < 0.6 else "in_progress" if roll < 0.7 else "closed"
-        issue = Issue(id=f"mp-{k:05d}", title=f"bench bead {k}", description="x" * rng.randint(0, 400),
-                      status=status, priority=rng.randint(0, 4), issue_type="epic" if k % 50 == 0 else "task",
-                      created_at=stamp, updated_at=stamp, closed_at=stamp if status == "closed" else None,
-                      labels=[f"area-{rng.randint(0, 9)}"] if rng.random() < 0.33 else [])
+        issue = Issue(
+            id=f"mp-{k:05d}",
+            title=f"bench bead {k}",
+            description="x" * rng.randint(0, 400),
+            status=status,
+            priority=rng.randint(0, 4),
+            issue_type="epic" if k % 50 == 0 else "task",
+            created_at=stamp,
+            updated_at=stamp,
+            closed_at=stamp if status == "closed" else None,
+            labels=[f"area-{rng.randint(0, 9)}"] if rng.random() < 0.33 else [],
+        )
         if k % 50 == 0:
             epics.append(issue.id)
         elif epics and rng.random() < 0.3:
@@ -86,14 +94,19 @@ def run() -> list[dict]:
             store.upsert(issues, actor="bench")
             row("import 10k beads (one transaction)", (time.perf_counter() - t) * 1000)
             ready_all = store.ready()
-            row(f"ready, 10k beads, all {len(ready_all)} ready hydrated (beads: 30 ms, M2 Pro)",
-                _median_ms(store.ready, 15))
+            row(
+                f"ready, 10k beads, all {len(ready_all)} ready hydrated (beads: 30 ms, M2 Pro)",
+                _median_ms(store.ready, 15),
+            )
             row("ready, 10k beads, first 10 (gt bead ready default)", _median_ms(lambda: store.ready(limit=10), 30))
             row("blocked, 10k beads", _median_ms(store.blocked, 5))
             counter = iter(range(10**6))
-            row("create, 10k beads, one transaction + event each (beads: 2.5 ms, M2 Pro)",
-                _median_ms(lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp",
-                                                labels=["bench"]), 300))
+            row(
+                "create, 10k beads, one transaction + event each (beads: 2.5 ms, M2 Pro)",
+                _median_ms(
+                    lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp", labels=["bench"]), 300
+                ),
+            )
             row("ready --claim (claim_next), 10k beads", _median_ms(lambda: store.claim_next("bench/polecats/x"), 100))
             out = Path(tmp) / "export.jsonl"
             row("export JSONL, 10k beads", _median_ms(lambda: jsonl.export(store, out), 3))
@@ -103,13 +116,22 @@ def run() -> list[dict]:
             assert result.commit
         env = {**os.environ, "GT_LEDGER_SYNC": "off", "BD_ACTOR": "bench"}
         startup = _process_ms([GT, "--version"], town.root, env)
-        row("gt bead ready --json, whole process, 10k beads", _process_ms([GT, "bead", "ready", "--json"], town.root, env),
-            baseline=startup)
-        row("gt bead create --json, whole process (sync off)",
-            _process_ms([GT, "bead", "create", "cli bead", "--json"], town.root, env), baseline=startup)
+        row(
+            "gt bead ready --json, whole process, 10k beads",
+            _process_ms([GT, "bead", "ready", "--json"], town.root, env),
+            baseline=startup,
+        )
+        row(
+            "gt bead create --json, whole process (sync off)",
+            _process_ms([GT, "bead", "create", "cli bead", "--json"], town.root, env),
+            baseline=startup,
+        )
         env_auto = {**env, "GT_LEDGER_SYNC": "auto"}
-        row("gt bead create --json, whole process (auto sync requested)",
-            _process_ms([GT, "bead", "create", "cli bead", "--json"], town.root, env_auto), baseline=startup)
+        row(
+            "gt bead create --json, whole process (auto sync requested)",
+            _process_ms([GT, "bead", "create", "cli bead", "--json"], town.root, env_auto),
+            baseline=startup,
+        )
         deadline = time.monotonic() + 60
         with BeadStore(town) as store:  # let the detached flusher finish before the directory goes
             while store.config_get(ledger_sync.PENDING_KEY) is not None and time.monotonic() < deadline:

@@ -57,10 +57,26 @@ def run() -> list[dict]:
                 cpus[case].append(cpu)
     wall_base = statistics.median(walls["python -c pass"])
     cpu_base = statistics.median(cpus["python -c pass"])
-    rows = [{"benchmark": "gt start-up (wall)", "case": case, "value": statistics.median(samples), "unit": "ms",
-             "baseline": wall_base} for case, samples in walls.items()]
-    rows += [{"benchmark": "gt start-up (CPU)", "case": case, "value": statistics.median(samples), "unit": "ms",
-              "baseline": cpu_base} for case, samples in cpus.items()]
+    rows = [
+        {
+            "benchmark": "gt start-up (wall)",
+            "case": case,
+            "value": statistics.median(samples),
+            "unit": "ms",
+            "baseline": wall_base,
+        }
+        for case, samples in walls.items()
+    ]
+    rows += [
+        {
+            "benchmark": "gt start-up (CPU)",
+            "case": case,
+            "value": statistics.median(samples),
+            "unit": "ms",
+            "baseline": cpu_base,
+        }
+        for case, samples in cpus.items()
+    ]
     return rows
 
 

@@ -69,9 +69,11 @@ MAIN_MARK = b"Ready beads"  # a panel title the help screen covers: drawn again 
 READY_MARK = b"bench-ready"
 DOWN, UP, ESCAPE = "\x1b[B", "\x1b[A", "\x1b"
 #: The polecats' work: say ready, sleep until FLAG exists, then print a line every 20 ms.
-BUSY = ("```sh\npython3 - <<'EOF'\nimport os, time\nprint('bench-' + 'ready', flush=True)\n"
-        "while not os.path.exists({flag!r}):\n    time.sleep(0.2)\nfor i in range(10**7):\n"
-        "    print(f'line {{i}} ' + 'x' * 60, flush=True)\n    time.sleep(0.02)\nEOF\n```\n")
+BUSY = (
+    "```sh\npython3 - <<'EOF'\nimport os, time\nprint('bench-' + 'ready', flush=True)\n"
+    "while not os.path.exists({flag!r}):\n    time.sleep(0.2)\nfor i in range(10**7):\n"
+    "    print(f'line {{i}} ' + 'x' * 60, flush=True)\n    time.sleep(0.02)\nEOF\n```\n"
+)
 
 
 class _Reader(threading.Thread):
@@ -107,7 +109,7 @@ class _Reader(threading.Thread):
     def tail(self, after: int) -> bytes:
         """The output read after absolute offset ``after`` (what is still kept of it)."""
         with self.cond:
-            return bytes(self.buf[max(0, after - self.dropped):])
+            return bytes(self.buf[max(0, after - self.dropped) :])
 
     def wait_for(self, mark: bytes, after: int, timeout: float = 5.0) -> float | None:
         """perf_counter time at which ``mark`` was seen after offset ``after``, or None on timeout."""
@@ -154,8 +156,12 @@ def _usage(pid: int, window: float) -> _Usage:
     time.sleep(window)
     c1, w1, m1, t1 = _cpu_seconds(pid), _wait_seconds(pid), _machine_sample(), time.perf_counter()
     busy = 100.0 * (1 - (m1[1] - m0[1]) / max(1, m1[0] - m0[0]))
-    return _Usage(100.0 * (c1 - c0) / (t1 - t0), 100.0 * (w1 - w0) / (t1 - t0), busy,
-                  float(Path("/proc/loadavg").read_text().split()[0]))
+    return _Usage(
+        100.0 * (c1 - c0) / (t1 - t0),
+        100.0 * (w1 - w0) / (t1 - t0),
+        busy,
+        float(Path("/proc/loadavg").read_text().split()[0]),
+    )
 
 
 class _Probe:
@@ -202,8 +208,10 @@ class _Probe:
 
 
 #: A raw-mode echo program: the key round trip of a process that does nothing else (the floor).
-ECHO = ("import os, tty\ntty.setraw(0)\nwhile True:\n    data = os.read(0, 64)\n    if not data or data == b'q':\n"
-        "        break\n    os.write(1, b'echo:' + data)\n")
+ECHO = (
+    "import os, tty\ntty.setraw(0)\nwhile True:\n    data = os.read(0, 64)\n    if not data or data == b'q':\n"
+    "        break\n    os.write(1, b'echo:' + data)\n"
+)
 
 
 def _echo_floor(rounds: int) -> list[float]:
@@ -248,8 +256,11 @@ def _town(tmp: Path):
     repo = tmp / "src"
     repo.mkdir()
     (repo / "README.md").write_text("# bench\n")
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
-                 ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"]):
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "init"],
+    ):
         subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
     add_rig(town, "bench", str(repo))
     return town
@@ -258,8 +269,10 @@ def _town(tmp: Path):
 def _sling_polecats(town, host: SessionHost, flag: Path) -> None:
     """Sling POLECATS busy beads and wait until every polecat has printed that it is ready."""
     with BeadStore(town) as store:
-        beads = [store.create(f"busy {i}", actor="bench", prefix="be", description=BUSY.format(flag=str(flag))).id
-                 for i in range(POLECATS)]
+        beads = [
+            store.create(f"busy {i}", actor="bench", prefix="be", description=BUSY.format(flag=str(flag))).id
+            for i in range(POLECATS)
+        ]
     slinger = Slinger(town, host=host)
     try:
         sessions = [slinger.sling(bead, "bench").session for bead in beads]
@@ -296,8 +309,7 @@ def run() -> list[dict]:
         child = None
         try:
             gastown_tui = str(Path(sys.executable).parent / "gastown-tui")
-            child = pexpect.spawn(gastown_tui, ["--town", str(town.root)], dimensions=(50, 160), env=env,
-                                  cwd=tmp_name)
+            child = pexpect.spawn(gastown_tui, ["--town", str(town.root)], dimensions=(50, 160), env=env, cwd=tmp_name)
             child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default
             reader = _Reader(child)
             reader.start()
@@ -330,22 +342,40 @@ def _rows(phases: dict[str, _Phase]) -> list[dict]:
     rows: list[dict] = []
 
     def row(case: str, value: float, unit: str, baseline: float | None = None) -> None:
-        rows.append({"benchmark": "cockpit", "case": case, "value": round(value, 1), "unit": unit,
-                     **({"baseline": round(baseline, 1)} if baseline else {})})
+        rows.append(
+            {
+                "benchmark": "cockpit",
+                "case": case,
+                "value": round(value, 1),
+                "unit": unit,
+                **({"baseline": round(baseline, 1)} if baseline else {}),
+            }
+        )
 
     for phase, (usage, help_s, cursor_s, echo_s) in phases.items():
         first = phase == "no polecats"
         row(f"{phase}: machine CPU busy ({os.cpu_count()} cores), load avg {usage.load:.1f}", usage.machine, "%")
         row(f"{phase}: cockpit CPU", usage.cpu, "% of a core", None if first else base_usage.cpu)
         row(f"{phase}: cockpit main thread waiting for a CPU", usage.wait, "% of wall time")
-        for probe, samples, base in (("help", help_s, base_help), ("cursor", cursor_s, base_cursor),
-                                     ("echo program (floor)", echo_s, base_echo)):
+        for probe, samples, base in (
+            ("help", help_s, base_help),
+            ("cursor", cursor_s, base_cursor),
+            ("echo program (floor)", echo_s, base_echo),
+        ):
             if not samples:
                 continue
-            row(f"{phase}: key to screen, {probe}, median", statistics.median(samples) * 1000, "ms",
-                None if first or not base else statistics.median(base) * 1000)
-            row(f"{phase}: key to screen, {probe}, p95 ({len(samples)} samples)", _p95(samples) * 1000, "ms",
-                None if first or not base else _p95(base) * 1000)
+            row(
+                f"{phase}: key to screen, {probe}, median",
+                statistics.median(samples) * 1000,
+                "ms",
+                None if first or not base else statistics.median(base) * 1000,
+            )
+            row(
+                f"{phase}: key to screen, {probe}, p95 ({len(samples)} samples)",
+                _p95(samples) * 1000,
+                "ms",
+                None if first or not base else _p95(base) * 1000,
+            )
     return rows
 
 

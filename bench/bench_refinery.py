@@ -36,8 +36,13 @@ SERIAL = ("serial", 1, 0)
 
 
 def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b",
-           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@b",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@b",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -87,15 +92,35 @@ def run() -> list[dict]:
     rows = []
     for scenario, culprits in SCENARIOS.items():
         serial_runs, serial_wall, _ = _measure(culprits, SERIAL[1], SERIAL[2])
-        rows.append({"benchmark": "refinery gate runs", "case": f"{scenario}: serial (one MR at a time)",
-                     "value": serial_runs, "unit": "runs"})
-        rows.append({"benchmark": "refinery wall", "case": f"{scenario}: serial (one MR at a time)",
-                     "value": serial_wall, "unit": "s"})
+        rows.append(
+            {
+                "benchmark": "refinery gate runs",
+                "case": f"{scenario}: serial (one MR at a time)",
+                "value": serial_runs,
+                "unit": "runs",
+            }
+        )
+        rows.append(
+            {
+                "benchmark": "refinery wall",
+                "case": f"{scenario}: serial (one MR at a time)",
+                "value": serial_wall,
+                "unit": "s",
+            }
+        )
         for label, batch, retry in STRATEGIES:
             runs, wall, batches = _measure(culprits, batch, retry)
             case = f"{scenario}: {label}, {batches} batches"
-            rows.append({"benchmark": "refinery gate runs", "case": case, "value": runs, "unit": "runs",
-                         "baseline": serial_runs})
-            rows.append({"benchmark": "refinery wall", "case": case, "value": wall, "unit": "s",
-                         "baseline": serial_wall})
+            rows.append(
+                {
+                    "benchmark": "refinery gate runs",
+                    "case": case,
+                    "value": runs,
+                    "unit": "runs",
+                    "baseline": serial_runs,
+                }
+            )
+            rows.append(
+                {"benchmark": "refinery wall", "case": case, "value": wall, "unit": "s", "baseline": serial_wall}
+            )
     return rows

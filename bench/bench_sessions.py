@@ -51,15 +51,23 @@ def run() -> list[dict]:
                 host.kill(name)
                 kill.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                subprocess.run([host.tmux, "-L", host.socket, "new-session", "-d", "-s", f"bare-{i}", "--", *AGENT],
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [host.tmux, "-L", host.socket, "new-session", "-d", "-s", f"bare-{i}", "--", *AGENT],
+                    check=True,
+                    capture_output=True,
+                )
                 bare.append(time.perf_counter() - t0)
                 subprocess.run([host.tmux, "-L", host.socket, "kill-session", "-t", f"=bare-{i}"], capture_output=True)
         finally:
             host.kill_server()
     return [
-        {"benchmark": "sessions", "case": "start() call", "value": _ms(start), "unit": "ms (median)",
-         "baseline": _ms(bare)},
+        {
+            "benchmark": "sessions",
+            "case": "start() call",
+            "value": _ms(start),
+            "unit": "ms (median)",
+            "baseline": _ms(bare),
+        },
         {"benchmark": "sessions", "case": "start to prompt on screen", "value": _ms(first), "unit": "ms (median)"},
         {"benchmark": "sessions", "case": "send_text + echo seen", "value": _ms(nudge), "unit": "ms (median)"},
         {"benchmark": "sessions", "case": "capture 100 lines", "value": _ms(capture), "unit": "ms (median)"},

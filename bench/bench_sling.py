@@ -35,8 +35,13 @@ def _make_repo(path: Path) -> None:
         d = path / f"pkg{i // 100:02d}"
         d.mkdir(exist_ok=True)
         (d / f"mod{i:04d}.py").write_text(f"VALUE = {i}\n" + "# filler line\n" * 20)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@b"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "b",
+        "GIT_AUTHOR_EMAIL": "b@b",
+        "GIT_COMMITTER_NAME": "b",
+        "GIT_COMMITTER_EMAIL": "b@b",
+    }
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "3000 files"]):
         subprocess.run(["git", *args], cwd=path, env=env, check=True)
 
@@ -47,9 +52,11 @@ def run() -> list[dict]:
     try:
         _make_repo(root / "src")
         town, _ = install_town(root / "town")
-        town.config_path.write_text(town.config_path.read_text()
-                                    .replace("max_polecats = 8", "max_polecats = 100")
-                                    .replace("max_polecats_per_rig = 4", "max_polecats_per_rig = 100"))
+        town.config_path.write_text(
+            town.config_path.read_text()
+            .replace("max_polecats = 8", "max_polecats = 100")
+            .replace("max_polecats_per_rig = 4", "max_polecats_per_rig = 100")
+        )
         town.reload()
         rig = add_rig(town, "big", str(root / "src"))
         store = BeadStore(town)
@@ -69,8 +76,12 @@ def run() -> list[dict]:
         for i in range(ROUNDS):
             quiet()
             t0 = time.perf_counter()
-            subprocess.run(["git", "worktree", "add", "-q", "-b", f"bench/{i}", str(root / f"wt{i}"), "main"],
-                           cwd=rig.repo_path, check=True, capture_output=True)
+            subprocess.run(
+                ["git", "worktree", "add", "-q", "-b", f"bench/{i}", str(root / f"wt{i}"), "main"],
+                cwd=rig.repo_path,
+                check=True,
+                capture_output=True,
+            )
             baseline.append(time.perf_counter() - t0)
             quiet()
             bead = store.create(f"bench bead {i}", actor="bench", prefix=rig.prefix).id
@@ -85,20 +96,45 @@ def run() -> list[dict]:
             quiet()
             bead = store.create(f"bench bead cli {i}", actor="bench", prefix=rig.prefix).id
             t0 = time.perf_counter()
-            subprocess.run([gt, "sling", bead, "big", "--agent", "sim", "--polecat", f"cli{i}", "--no-convoy"],
-                           cwd=town.root, env=env, check=True, capture_output=True)
+            subprocess.run(
+                [gt, "sling", bead, "big", "--agent", "sim", "--polecat", f"cli{i}", "--no-convoy"],
+                cwd=town.root,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             whole.append(time.perf_counter() - t0)
         store.disconnect()
         base = statistics.median(baseline) * 1000
         return [
-            {"benchmark": "sling (3,000 files)", "case": "git worktree add alone", "value": base, "unit": "ms",
-             "baseline": base},
-            {"benchmark": "sling (3,000 files)", "case": "Slinger.sling, new worktree, to session running",
-             "value": statistics.median(fresh) * 1000, "unit": "ms", "baseline": base},
-            {"benchmark": "sling (3,000 files)", "case": "Slinger.sling, idle polecat reused",
-             "value": statistics.median(reuse) * 1000, "unit": "ms", "baseline": base},
-            {"benchmark": "sling (3,000 files)", "case": "gt sling process, new worktree",
-             "value": statistics.median(whole) * 1000, "unit": "ms", "baseline": base},
+            {
+                "benchmark": "sling (3,000 files)",
+                "case": "git worktree add alone",
+                "value": base,
+                "unit": "ms",
+                "baseline": base,
+            },
+            {
+                "benchmark": "sling (3,000 files)",
+                "case": "Slinger.sling, new worktree, to session running",
+                "value": statistics.median(fresh) * 1000,
+                "unit": "ms",
+                "baseline": base,
+            },
+            {
+                "benchmark": "sling (3,000 files)",
+                "case": "Slinger.sling, idle polecat reused",
+                "value": statistics.median(reuse) * 1000,
+                "unit": "ms",
+                "baseline": base,
+            },
+            {
+                "benchmark": "sling (3,000 files)",
+                "case": "gt sling process, new worktree",
+                "value": statistics.median(whole) * 1000,
+                "unit": "ms",
+                "baseline": base,
+            },
         ]
     finally:
         if town is not None:

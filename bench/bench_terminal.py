@@ -29,8 +29,10 @@ def _log_output(size: int) -> bytes:
     while total < size:
         n += 1
         colour = 31 + n % 7
-        line = (f"\x1b[{colour}m[{n:06d}]\x1b[0m running step {n % 17}: editing src/module_{n % 23}.py "
-                f"\x1b[1mok\x1b[0m {'.' * (n % 40)}\r\n").encode()
+        line = (
+            f"\x1b[{colour}m[{n:06d}]\x1b[0m running step {n % 17}: editing src/module_{n % 23}.py "
+            f"\x1b[1mok\x1b[0m {'.' * (n % 40)}\r\n"
+        ).encode()
         parts.append(line)
         total += len(line)
     return b"".join(parts)
@@ -42,8 +44,10 @@ def _tmux_redraw(size: int) -> bytes:
     while total < size:
         frame += 1
         for y in range(1, LINES + 1):
-            line = (f"\x1b[{y};1H\x1b[38;5;{(y + frame) % 256}m{'frame %d line %d ' % (frame, y)}"
-                    f"\x1b[0m{'x' * ((y * 7 + frame) % 100)}\x1b[K").encode()
+            line = (
+                f"\x1b[{y};1H\x1b[38;5;{(y + frame) % 256}m{'frame %d line %d ' % (frame, y)}"
+                f"\x1b[0m{'x' * ((y * 7 + frame) % 100)}\x1b[K"
+            ).encode()
             parts.append(line)
             total += len(line)
         parts.append(b"\x1b[1;1H")
@@ -57,7 +61,7 @@ def _best_rate(feed, data: bytes, chunk: int = 4096, runs: int = 3) -> float:
         sink = feed()
         started = time.perf_counter()
         for i in range(0, len(data), chunk):
-            sink(data[i:i + chunk])
+            sink(data[i : i + chunk])
         elapsed = time.perf_counter() - started
         best = max(best, len(data) / elapsed / 1e6)
     return best
@@ -73,10 +77,19 @@ def _stock():
 
 def _feed_rows() -> list[dict]:
     rows = []
-    for case, data in (("agent log output, 1 MB", _log_output(1_000_000)),
-                       ("tmux client redraws, 1 MB", _tmux_redraw(1_000_000))):
-        rows.append({"benchmark": "emulator feed (160x50)", "case": case, "value": _best_rate(_ours, data),
-                     "unit": "MB/s", "baseline": _best_rate(_stock, data)})
+    for case, data in (
+        ("agent log output, 1 MB", _log_output(1_000_000)),
+        ("tmux client redraws, 1 MB", _tmux_redraw(1_000_000)),
+    ):
+        rows.append(
+            {
+                "benchmark": "emulator feed (160x50)",
+                "case": case,
+                "value": _best_rate(_ours, data),
+                "unit": "MB/s",
+                "baseline": _best_rate(_stock, data),
+            }
+        )
     return rows
 
 
@@ -109,10 +122,18 @@ async def _redraw_rows() -> list[dict]:
             term.render_line(y)
             one.append(time.perf_counter() - started)
     return [
-        {"benchmark": "terminal redraw (160x50)", "case": "full frame, all 50 lines", "value":
-         statistics.median(full) * 1000, "unit": "ms/frame"},
-        {"benchmark": "terminal redraw (160x50)", "case": "one dirty line", "value":
-         statistics.median(one) * 1000, "unit": "ms/frame"},
+        {
+            "benchmark": "terminal redraw (160x50)",
+            "case": "full frame, all 50 lines",
+            "value": statistics.median(full) * 1000,
+            "unit": "ms/frame",
+        },
+        {
+            "benchmark": "terminal redraw (160x50)",
+            "case": "one dirty line",
+            "value": statistics.median(one) * 1000,
+            "unit": "ms/frame",
+        },
     ]
 
 

@@ -62,22 +62,29 @@ def get(db: sqlite_utils.Database, session: str) -> AgentSession | None:
     return AgentSession(*row) if row else None
 
 
-def started(db: sqlite_utils.Database, session: str, agent: str, bead: str | None,
-            conversation: str | None) -> None:
+def started(db: sqlite_utils.Database, session: str, agent: str, bead: str | None, conversation: str | None) -> None:
     """Record a launch: state ``starting``; ``conversation`` is the id the agent was told to use or
     resume (None when it picks its own, learnt later through :func:`record`)."""
     now = time.time()
     with transaction(db):
-        db.execute("INSERT INTO agent_sessions (session, agent, bead, conversation, state, detail, state_at, "
-                   "started_at) VALUES (?, ?, ?, ?, 'starting', 'launched', ?, ?) ON CONFLICT(session) DO UPDATE "
-                   "SET agent = excluded.agent, bead = excluded.bead, conversation = excluded.conversation, "
-                   "state = 'starting', detail = 'launched', state_at = excluded.state_at, "
-                   "started_at = excluded.started_at, prompt_at = NULL",
-                   [session, agent, bead, conversation, now, now])
+        db.execute(
+            "INSERT INTO agent_sessions (session, agent, bead, conversation, state, detail, state_at, "
+            "started_at) VALUES (?, ?, ?, ?, 'starting', 'launched', ?, ?) ON CONFLICT(session) DO UPDATE "
+            "SET agent = excluded.agent, bead = excluded.bead, conversation = excluded.conversation, "
+            "state = 'starting', detail = 'launched', state_at = excluded.state_at, "
+            "started_at = excluded.started_at, prompt_at = NULL",
+            [session, agent, bead, conversation, now, now],
+        )
 
 
-def record(db: sqlite_utils.Database, session: str, state: str, detail: str = "",
-           conversation: str | None = None, prompt: bool = False) -> None:
+def record(
+    db: sqlite_utils.Database,
+    session: str,
+    state: str,
+    detail: str = "",
+    conversation: str | None = None,
+    prompt: bool = False,
+) -> None:
     """Set the state of ``session`` (one of :data:`STATES`), and its conversation id when given.
     prompt: a prompt was just submitted (sets ``prompt_at``). Creates the row if missing (an agent
     started before this table existed). Raises ValueError for an unknown state."""
@@ -85,11 +92,17 @@ def record(db: sqlite_utils.Database, session: str, state: str, detail: str = ""
         raise ValueError(f"unknown agent state {state!r}: use one of {', '.join(STATES)}")
     now = time.time()
     with transaction(db):
-        db.execute("INSERT OR IGNORE INTO agent_sessions (session, state, detail, state_at, started_at) "
-                   "VALUES (?, ?, ?, ?, ?)", [session, state, detail, now, now])
-        db.execute("UPDATE agent_sessions SET state = ?, detail = ?, state_at = ?, "
-                   "conversation = coalesce(?, conversation), prompt_at = CASE WHEN ? THEN ? ELSE prompt_at END "
-                   "WHERE session = ?", [state, detail[:500], now, conversation, int(prompt), now, session])
+        db.execute(
+            "INSERT OR IGNORE INTO agent_sessions (session, state, detail, state_at, started_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [session, state, detail, now, now],
+        )
+        db.execute(
+            "UPDATE agent_sessions SET state = ?, detail = ?, state_at = ?, "
+            "conversation = coalesce(?, conversation), prompt_at = CASE WHEN ? THEN ? ELSE prompt_at END "
+            "WHERE session = ?",
+            [state, detail[:500], now, conversation, int(prompt), now, session],
+        )
 
 
 def note(db: sqlite_utils.Database, session: str, detail: str, conversation: str | None = None) -> None:
@@ -97,10 +110,15 @@ def note(db: sqlite_utils.Database, session: str, detail: str, conversation: str
     (a compaction or a session start says nothing about whether a turn runs)."""
     now = time.time()
     with transaction(db):
-        db.execute("INSERT OR IGNORE INTO agent_sessions (session, state, detail, state_at, started_at) "
-                   "VALUES (?, 'starting', ?, ?, ?)", [session, detail, now, now])
-        db.execute("UPDATE agent_sessions SET detail = ?, conversation = coalesce(?, conversation) WHERE session = ?",
-                   [detail[:500], conversation, session])
+        db.execute(
+            "INSERT OR IGNORE INTO agent_sessions (session, state, detail, state_at, started_at) "
+            "VALUES (?, 'starting', ?, ?, ?)",
+            [session, detail, now, now],
+        )
+        db.execute(
+            "UPDATE agent_sessions SET detail = ?, conversation = coalesce(?, conversation) WHERE session = ?",
+            [detail[:500], conversation, session],
+        )
 
 
 def is_command(prompt: str) -> bool:

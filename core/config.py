@@ -57,8 +57,10 @@ class Kind:
         try:
             return self.convert(value)
         except (ValueError, TypeError):
-            raise ConfigError(f"{_where(path, label)} must be {self.expected}, not {_show(value)}: "
-                              f"{self.fix(label.split()[-1], default)}") from None
+            raise ConfigError(
+                f"{_where(path, label)} must be {self.expected}, not {_show(value)}: "
+                f"{self.fix(label.split()[-1], default)}"
+            ) from None
 
 
 class Number(Kind):
@@ -101,8 +103,8 @@ class Text(Kind):
 
     def fix(self, key: str, default: Any) -> str:
         if self.choices:
-            return f"set it to one of them, e.g. {key} = \"{default if default is not None else self.choices[0]}\""
-        return f"quote it, e.g. {key} = \"{default if default is not None else '...'}\""
+            return f'set it to one of them, e.g. {key} = "{default if default is not None else self.choices[0]}"'
+        return f'quote it, e.g. {key} = "{default if default is not None else "..."}"'
 
 
 class Prefix(Kind):
@@ -116,7 +118,7 @@ class Prefix(Kind):
         return value
 
     def fix(self, key: str, default: Any) -> str:
-        return f"set it to \"{default}\"" if default else f"set {key} = \"xx\" (the prefix of the rig's bead ids)"
+        return f'set it to "{default}"' if default else f'set {key} = "xx" (the prefix of the rig\'s bead ids)'
 
 
 class Branch(Kind):
@@ -142,8 +144,9 @@ class Strings(Kind):
             return self.convert(value)
         except (ValueError, TypeError):
             example = _toml(default[:2]) if default else '[".env*", "*.pem"]'
-            raise ConfigError(f"{_where(path, label)} must be {self.expected} such as {example}, not {_show(value)}: fix it") \
-                from None
+            raise ConfigError(
+                f"{_where(path, label)} must be {self.expected} such as {example}, not {_show(value)}: fix it"
+            ) from None
 
 
 class CopyPaths(Kind):
@@ -172,9 +175,12 @@ class Commands(Kind):
             raise ConfigError(f"{where} must be a list, not {_show(value)}: write it as [...]")
         for argv in value:
             if not (isinstance(argv, str) and argv) and not (
-                    isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
-                raise ConfigError(f"{where} entries must be argv lists of strings such as [\"npm\", \"ci\"] "
-                                  f"(got {_show(argv)}): fix the entry")
+                isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
+            ):
+                raise ConfigError(
+                    f'{where} entries must be argv lists of strings such as ["npm", "ci"] '
+                    f"(got {_show(argv)}): fix the entry"
+                )
         return list(value)
 
 
@@ -239,90 +245,230 @@ STRATEGIES = ("direct", "local", "pr")
 #: Polecat name pools (the names themselves: core.namepool.THEMES).
 NAME_POOLS = ("mad-max", "minerals", "birds")
 
-TOWN_SETTINGS = Schema("town.toml", """\
+TOWN_SETTINGS = Schema(
+    "town.toml",
+    """\
 gastown-tui town configuration. Edit freely: gt keeps your comments and ordering.
-Every setting is written out with its default; times are in seconds.""", (
-    Section(None, (
-        Setting("default_agent", Text(), "auto", """\
+Every setting is written out with its default; times are in seconds.""",
+    (
+        Section(
+            None,
+            (
+                Setting(
+                    "default_agent",
+                    Text(),
+                    "auto",
+                    """\
 Agent runtime used when `gt sling` gets no --agent. "auto" picks the first installed agent CLI
-(claude, codex, gemini, ...) and falls back to the built-in "sim" agent."""),
-        Setting("theme", Text(), "gastown", """\
-Cockpit theme: "gastown" (dark) or "gastown-light". The cockpit remembers your choice here."""),
-    )),
-    Section("town", (
-        Setting("prefix", Prefix(), "hq",
-                "Bead prefix of town-level beads (convoys, mail, escalations): ids look like hq-a3f8."),
-    )),
-    Section("scheduler", (
-        Setting("max_polecats", COUNT, 8, "Most polecats working at once in the whole town."),
-        Setting("max_polecats_per_rig", COUNT, 4, "Most polecats working at once in any one rig."),
-        Setting("spawn_delay", SECONDS, 1.0,
-                "Pause between two session starts, so a burst of slings does not stampede the machine."),
-    )),
-    Section("polecats", (
-        Setting("namepool", Text(NAME_POOLS), "mad-max",
-                "Name pool polecats are named from: mad-max, minerals or birds."),
-    )),
-    Section("witness", (
-        Setting("patrol_interval", SECONDS, 30, "How often each rig's witness looks at its polecats."),
-        Setting("spawn_grace", SECONDS, 60,
-                "A polecat still \"spawning\" this long after its sling began is restarted (the sling died "
-                "half-way)."),
-        Setting("active_window", SECONDS, 60, "A polecat whose transcript grew within this window is \"working\"."),
-        Setting("stall_after", SECONDS, 900, "Hooked but silent this long: \"stalled\", nudged once per window."),
-        Setting("gupp_after", SECONDS, 1800, "Hooked with no commit, event or output this long: a GUPP violation."),
-        Setting("max_respawns", COUNT, 3,
-                "Restarts of a dead session on the same bead before the bead is marked stuck and escalated."),
-        Setting("stuck_retry_after", SECONDS, 300, """\
+(claude, codex, gemini, ...) and falls back to the built-in "sim" agent.""",
+                ),
+                Setting(
+                    "theme",
+                    Text(),
+                    "gastown",
+                    """\
+Cockpit theme: "gastown" (dark) or "gastown-light". The cockpit remembers your choice here.""",
+                ),
+            ),
+        ),
+        Section(
+            "town",
+            (
+                Setting(
+                    "prefix",
+                    Prefix(),
+                    "hq",
+                    "Bead prefix of town-level beads (convoys, mail, escalations): ids look like hq-a3f8.",
+                ),
+            ),
+        ),
+        Section(
+            "scheduler",
+            (
+                Setting("max_polecats", COUNT, 8, "Most polecats working at once in the whole town."),
+                Setting("max_polecats_per_rig", COUNT, 4, "Most polecats working at once in any one rig."),
+                Setting(
+                    "spawn_delay",
+                    SECONDS,
+                    1.0,
+                    "Pause between two session starts, so a burst of slings does not stampede the machine.",
+                ),
+            ),
+        ),
+        Section(
+            "polecats",
+            (
+                Setting(
+                    "namepool",
+                    Text(NAME_POOLS),
+                    "mad-max",
+                    "Name pool polecats are named from: mad-max, minerals or birds.",
+                ),
+            ),
+        ),
+        Section(
+            "witness",
+            (
+                Setting("patrol_interval", SECONDS, 30, "How often each rig's witness looks at its polecats."),
+                Setting(
+                    "spawn_grace",
+                    SECONDS,
+                    60,
+                    'A polecat still "spawning" this long after its sling began is restarted (the sling died '
+                    "half-way).",
+                ),
+                Setting(
+                    "active_window", SECONDS, 60, 'A polecat whose transcript grew within this window is "working".'
+                ),
+                Setting("stall_after", SECONDS, 900, 'Hooked but silent this long: "stalled", nudged once per window.'),
+                Setting(
+                    "gupp_after", SECONDS, 1800, "Hooked with no commit, event or output this long: a GUPP violation."
+                ),
+                Setting(
+                    "max_respawns",
+                    COUNT,
+                    3,
+                    "Restarts of a dead session on the same bead before the bead is marked stuck and escalated.",
+                ),
+                Setting(
+                    "stuck_retry_after",
+                    SECONDS,
+                    300,
+                    """\
 A stuck polecat is tried again after this long, doubling after each try (at most 3 tries), so one
-stuck in a passing outage (a full disk) recovers; then it waits for a human."""),
-    )),
-    Section("deacon", (
-        Setting("patrol_interval", SECONDS, 30,
-                "How often the town-level deacon reconciles hooks, convoys and escalations."),
-        Setting("stale_after", SECONDS, 3600,
-                "An unacknowledged escalation is raised again, one severity higher, after this long."),
-        Setting("checkpoint_interval", SECONDS, 300, "Dirty polecat worktrees get a WIP checkpoint commit this often."),
-    )),
-    Section("ledger", (
-        Setting("commit_debounce", SECONDS, 5.0,
-                "The beads ledger (.beads/issues.jsonl) is exported and committed this long after the last change."),
-        Setting("shrink_guard_fraction", FRACTION, 0.5, """\
+stuck in a passing outage (a full disk) recovers; then it waits for a human.""",
+                ),
+            ),
+        ),
+        Section(
+            "deacon",
+            (
+                Setting(
+                    "patrol_interval",
+                    SECONDS,
+                    30,
+                    "How often the town-level deacon reconciles hooks, convoys and escalations.",
+                ),
+                Setting(
+                    "stale_after",
+                    SECONDS,
+                    3600,
+                    "An unacknowledged escalation is raised again, one severity higher, after this long.",
+                ),
+                Setting(
+                    "checkpoint_interval",
+                    SECONDS,
+                    300,
+                    "Dirty polecat worktrees get a WIP checkpoint commit this often.",
+                ),
+            ),
+        ),
+        Section(
+            "ledger",
+            (
+                Setting(
+                    "commit_debounce",
+                    SECONDS,
+                    5.0,
+                    "The beads ledger (.beads/issues.jsonl) is exported and committed this long after the last change.",
+                ),
+                Setting(
+                    "shrink_guard_fraction",
+                    FRACTION,
+                    0.5,
+                    """\
 An export that would drop more than this fraction of the committed ledger's beads (and more than
 shrink_guard_beads of them) is refused: a lost database must not wipe the ledger. Pass
---allow-shrink to gt bead export/sync when a shrink is meant."""),
-        Setting("shrink_guard_beads", COUNT, 5, "... and more than this many beads."),
-    )),
-    Section("logs", (
-        Setting("max_bytes", BYTES, 4194304, "Each session transcript in .gastown/logs is rotated at this size (bytes)."),
-        Setting("keep", COUNT, 2, "Rotated transcripts kept per session."),
-    )),
-    Section("secrets", (
-        Setting("patterns", Strings(), [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key", "id_rsa*",
-                                        "id_dsa*", "id_ecdsa*", "id_ed25519*"], """\
+--allow-shrink to gt bead export/sync when a shrink is meant.""",
+                ),
+                Setting("shrink_guard_beads", COUNT, 5, "... and more than this many beads."),
+            ),
+        ),
+        Section(
+            "logs",
+            (
+                Setting(
+                    "max_bytes",
+                    BYTES,
+                    4194304,
+                    "Each session transcript in .gastown/logs is rotated at this size (bytes).",
+                ),
+                Setting("keep", COUNT, 2, "Rotated transcripts kept per session."),
+            ),
+        ),
+        Section(
+            "secrets",
+            (
+                Setting(
+                    "patterns",
+                    Strings(),
+                    [
+                        ".env*",
+                        "!.env.example",
+                        "!.env.sample",
+                        "*.pem",
+                        "*.key",
+                        "id_rsa*",
+                        "id_dsa*",
+                        "id_ecdsa*",
+                        "id_ed25519*",
+                    ],
+                    """\
 Files `gt done` refuses to commit or submit for merging, as globs: a pattern without "/" matches a
 file's name in any directory, one with "/" the path from the worktree root, "!" exempts. A rig may set
-its own list in its rig.toml ([secrets] patterns), which then replaces this one."""),
-    )),
-    Section("agents", owner="core.runtimes", lead="""\
+its own list in its rig.toml ([secrets] patterns), which then replaces this one.""",
+                ),
+            ),
+        ),
+        Section(
+            "agents",
+            owner="core.runtimes",
+            lead="""\
 Agent runtime presets. Add one or override a built-in, e.g.:
   [agents.claude]
   argv = ["claude", "--dangerously-skip-permissions", "--model", "opus"]
-`gt config agent set NAME "CMD ARGS"` writes these for you."""),
-))
+`gt config agent set NAME "CMD ARGS"` writes these for you.""",
+        ),
+    ),
+)
 
-RIG_SETTINGS = Schema("rig.toml", "", (
-    Section(None, (
-        Setting("git_url", Text(), "", 'The repository: fetched from, and (strategy "direct" or "pr") pushed to.',
-                required=True),
-        Setting("push_url", Text(), "", """\
+RIG_SETTINGS = Schema(
+    "rig.toml",
+    "",
+    (
+        Section(
+            None,
+            (
+                Setting(
+                    "git_url",
+                    Text(),
+                    "",
+                    'The repository: fetched from, and (strategy "direct" or "pr") pushed to.',
+                    required=True,
+                ),
+                Setting(
+                    "push_url",
+                    Text(),
+                    "",
+                    """\
 Push there instead of git_url when set (e.g. an SSH URL beside an HTTPS git_url). Credentials are
-git's own (credential helpers, the SSH agent): gastown-tui never stores any."""),
-        Setting("default_branch", Branch(), "main", required=True),
-        Setting("prefix", Prefix(), "", "Bead prefix of this rig: its beads are named like {prefix}-a3f8.",
-                required=True),
-    ), lead="Rig {name}: one git repository and its agents."),
-    Section("gates", owner="core.gates", lead="""\
+git's own (credential helpers, the SSH agent): gastown-tui never stores any.""",
+                ),
+                Setting("default_branch", Branch(), "main", required=True),
+                Setting(
+                    "prefix",
+                    Prefix(),
+                    "",
+                    "Bead prefix of this rig: its beads are named like {prefix}-a3f8.",
+                    required=True,
+                ),
+            ),
+            lead="Rig {name}: one git repository and its agents.",
+        ),
+        Section(
+            "gates",
+            owner="core.gates",
+            lead="""\
 Verification gates, run in this order by the refinery on each batch before the default branch moves.
 cmd is an argv list (no shell); timeout is in seconds. With no gates, a clean merge alone is enough.
   [gates.test]
@@ -330,49 +476,105 @@ cmd is an argv list (no shell); timeout is in seconds. With no gates, a clean me
   timeout = 600
 Extra environment for the gates (they otherwise run with a clean environment):
   [gates.env]
-  PYTHONDONTWRITEBYTECODE = "1\""""),
-    Section("merge_queue", (
-        Setting("max_batch_size", COUNT, 4,
-                "Merge requests merged and gated together; a red batch is bisected to find the culprits."),
-        Setting("retry_flaky", COUNT, 1,
-                "Run red gates again this many times before bisecting, and before a red half blames an MR "
-                "(flaky tests)."),
-        Setting("aging_step", SECONDS, 3600, """\
+  PYTHONDONTWRITEBYTECODE = "1\"""",
+        ),
+        Section(
+            "merge_queue",
+            (
+                Setting(
+                    "max_batch_size",
+                    COUNT,
+                    4,
+                    "Merge requests merged and gated together; a red batch is bisected to find the culprits.",
+                ),
+                Setting(
+                    "retry_flaky",
+                    COUNT,
+                    1,
+                    "Run red gates again this many times before bisecting, and before a red half blames an MR "
+                    "(flaky tests).",
+                ),
+                Setting(
+                    "aging_step",
+                    SECONDS,
+                    3600,
+                    """\
 Queue order is priority, then age; a waiting MR gains one priority level per this many seconds,
-so old MRs never starve behind a stream of urgent ones."""),
-        Setting("strategy", Text(STRATEGIES), "direct", """\
+so old MRs never starve behind a stream of urgent ones.""",
+                ),
+                Setting(
+                    "strategy",
+                    Text(STRATEGIES),
+                    "direct",
+                    """\
 Where merged work lands. "direct": fetch the upstream default branch before each batch, stack the
 batch on its tip, push the green tip there as a fast-forward (never a force push); a push refused
 because upstream moved rebuilds the batch. "local": land in the rig's bare clone (.repo.git) only,
 never writing the repository. "pr": push each branch upstream and open a pull request with gh.
-gt rig add writes "direct" when git may push to the repository, else "local"."""),
-    )),
-    Section("upstream", (
-        Setting("fetch_interval", SECONDS, 300, """\
+gt rig add writes "direct" when git may push to the repository, else "local".""",
+                ),
+            ),
+        ),
+        Section(
+            "upstream",
+            (
+                Setting(
+                    "fetch_interval",
+                    SECONDS,
+                    300,
+                    """\
 How often the engine fetches the upstream default branch (0: only before a batch, on a sling and
-on gt rig sync). The cockpit shows how far the rig is behind it."""),
-        Setting("timeout", SECONDS, 120, "Seconds a fetch or a push may take."),
-        Setting("sling_timeout", SECONDS, 5, """\
+on gt rig sync). The cockpit shows how far the rig is behind it.""",
+                ),
+                Setting("timeout", SECONDS, 120, "Seconds a fetch or a push may take."),
+                Setting(
+                    "sling_timeout",
+                    SECONDS,
+                    5,
+                    """\
 A sling fetches first (unless the last fetch is under 30 s old), waiting at most this long; offline
-it starts from the rig's own tip, with an upstream_fetch_failed event."""),
-        Setting("retry_after", SECONDS, 30,
-                "After a refused or failed push the batch is tried again after this long, doubling per failure."),
-        Setting("escalate_after", COUNT, 3, "Failed landings in a row before the Mayor gets an escalation."),
-    )),
-    Section("worktree", (
-        Setting("setup", Commands(), [], "Commands run (argv lists) in each new polecat worktree, e.g. [[\"npm\", \"ci\"]]."),
-        Setting("copy", CopyPaths(), [], """\
+it starts from the rig's own tip, with an upstream_fetch_failed event.""",
+                ),
+                Setting(
+                    "retry_after",
+                    SECONDS,
+                    30,
+                    "After a refused or failed push the batch is tried again after this long, doubling per failure.",
+                ),
+                Setting("escalate_after", COUNT, 3, "Failed landings in a row before the Mayor gets an escalation."),
+            ),
+        ),
+        Section(
+            "worktree",
+            (
+                Setting(
+                    "setup",
+                    Commands(),
+                    [],
+                    'Commands run (argv lists) in each new polecat worktree, e.g. [["npm", "ci"]].',
+                ),
+                Setting(
+                    "copy",
+                    CopyPaths(),
+                    [],
+                    """\
 Files copied into each new worktree from the rig's source checkout, e.g. [".env"]: paths inside the
 checkout (no absolute paths, no ".."). They are listed in the repository's info/exclude, so no commit
-picks them up."""),
-    )),
-    Section("secrets", (
-        Setting("patterns", Strings(), written=False),
-    ), header=False, lead="""\
+picks them up.""",
+                ),
+            ),
+        ),
+        Section(
+            "secrets",
+            (Setting("patterns", Strings(), written=False),),
+            header=False,
+            lead="""\
 Secret patterns of this rig, replacing the town's [secrets] patterns (town.toml), e.g.:
   [secrets]
-  patterns = [".env*", "*.pem", "*.key", "id_rsa*", "config/credentials.json"]"""),
-))
+  patterns = [".env*", "*.pem", "*.key", "id_rsa*", "config/credentials.json"]""",
+        ),
+    ),
+)
 
 
 def _toml(value: Any) -> str:
@@ -548,8 +750,10 @@ def validate_settings(doc: Any, schema: Schema, path: Path) -> None:
                 continue
             table = doc[section.name]
             if not isinstance(table, dict):
-                raise ConfigError(f"{path}: [{section.name}] must be a table, not {_show(table)}: write it as a "
-                                  f"[{section.name}] section")
+                raise ConfigError(
+                    f"{path}: [{section.name}] must be a table, not {_show(table)}: write it as a "
+                    f"[{section.name}] section"
+                )
         for s in section.settings:
             label = f"[{section.name}] {s.key}" if section.name else s.key
             if s.key in table:
@@ -580,11 +784,18 @@ def check_copy_path(rel: Any, path: str | os.PathLike[str]) -> str:
     if not isinstance(rel, str) or not rel.strip():
         raise ConfigError(f"{path}: [worktree] copy entries must be non-empty paths, not {_show(rel)}: fix the entry")
     parts = rel.split("/")
-    bad = (rel.startswith(("/", "~")) or "\\" in rel or ".." in parts or any(ord(c) < 32 or ord(c) == 127 for c in rel)
-           or all(part in ("", ".") for part in parts))
+    bad = (
+        rel.startswith(("/", "~"))
+        or "\\" in rel
+        or ".." in parts
+        or any(ord(c) < 32 or ord(c) == 127 for c in rel)
+        or all(part in ("", ".") for part in parts)
+    )
     if bad:
-        raise ConfigError(f"{path}: [worktree] copy entry {_show(rel)} reaches outside the worktree: give a path "
-                          "inside the checkout, such as \".env\" or \"config/local.json\"")
+        raise ConfigError(
+            f"{path}: [worktree] copy entry {_show(rel)} reaches outside the worktree: give a path "
+            'inside the checkout, such as ".env" or "config/local.json"'
+        )
     return "/".join(part for part in parts if part not in ("", "."))
 
 
@@ -600,11 +811,17 @@ def check_branch_name(name: Any, where: str) -> str:
     if ok:
         parts = name.split("/")
         ok = not (
-            name.startswith("-") or name in ("HEAD", "@") or "@{" in name or ".." in name
-            or name.endswith(("/", ".")) or any(ord(c) < 32 or c in _REF_BAD_CHARS for c in name)
+            name.startswith("-")
+            or name in ("HEAD", "@")
+            or "@{" in name
+            or ".." in name
+            or name.endswith(("/", "."))
+            or any(ord(c) < 32 or c in _REF_BAD_CHARS for c in name)
             or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)
         )
     if not ok:
-        raise ConfigError(f"{where} {_show(name)} is not a valid git branch name: use a branch name such as "
-                          "\"main\" (no leading '-', spaces, '..', '~^:?*[' or '@{')")
+        raise ConfigError(
+            f"{where} {_show(name)} is not a valid git branch name: use a branch name such as "
+            "\"main\" (no leading '-', spaces, '..', '~^:?*[' or '@{')"
+        )
     return str(name)

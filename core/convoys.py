@@ -44,8 +44,16 @@ class TrackedBead:
     mr_status: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "status": self.status, "issue_type": self.issue_type,
-                "assignee": self.assignee, "polecat": self.polecat, "mr": self.mr, "mr_status": self.mr_status}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "issue_type": self.issue_type,
+            "assignee": self.assignee,
+            "polecat": self.polecat,
+            "mr": self.mr,
+            "mr_status": self.mr_status,
+        }
 
 
 @dataclass
@@ -73,10 +81,20 @@ class Convoy:
         return len(self.tracked)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "status": self.status, "state": self.state,
-                "done": self.done, "total": self.total, "created_at": self.created_at,
-                "closed_at": self.closed_at, "close_reason": self.close_reason, "notify": self.notify,
-                "metadata": self.metadata, "tracked": [t.as_dict() for t in self.tracked]}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "state": self.state,
+            "done": self.done,
+            "total": self.total,
+            "created_at": self.created_at,
+            "closed_at": self.closed_at,
+            "close_reason": self.close_reason,
+            "notify": self.notify,
+            "metadata": self.metadata,
+            "tracked": [t.as_dict() for t in self.tracked],
+        }
 
 
 #: Finds the merge request of a bead: bead id -> (MR id, MR status) or None. See :func:`mr_lookup`.
@@ -140,16 +158,43 @@ def _convoy(store: BeadStore, issue: Issue, mr_lookup: MrLookup | None = None) -
             tracked.append(TrackedBead(bead, "(missing)", "missing", ""))
             continue
         mr = mr_lookup(b.id) if mr_lookup else None
-        tracked.append(TrackedBead(b.id, b.title, b.status, b.issue_type, b.assignee, _polecat_of(b.assignee),
-                                   mr[0] if mr else None, mr[1] if mr else None))
+        tracked.append(
+            TrackedBead(
+                b.id,
+                b.title,
+                b.status,
+                b.issue_type,
+                b.assignee,
+                _polecat_of(b.assignee),
+                mr[0] if mr else None,
+                mr[1] if mr else None,
+            )
+        )
     meta = dict(issue.metadata or {})
-    return Convoy(id=issue.id, name=issue.title, status=issue.status, state=_state(issue),
-                  created_at=issue.created_at, closed_at=issue.closed_at, close_reason=issue.close_reason,
-                  notify=meta.get("notify"), metadata=meta, tracked=tracked)
+    return Convoy(
+        id=issue.id,
+        name=issue.title,
+        status=issue.status,
+        state=_state(issue),
+        created_at=issue.created_at,
+        closed_at=issue.closed_at,
+        close_reason=issue.close_reason,
+        notify=meta.get("notify"),
+        metadata=meta,
+        tracked=tracked,
+    )
 
 
-def create(store: BeadStore, name: str, beads: Iterable[str] = (), *, actor: str, notify: str | None = None,
-           metadata: dict[str, Any] | None = None, rig: str | None = None) -> Convoy:
+def create(
+    store: BeadStore,
+    name: str,
+    beads: Iterable[str] = (),
+    *,
+    actor: str,
+    notify: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    rig: str | None = None,
+) -> Convoy:
     """Create convoy ``name`` tracking ``beads`` (ids or unique partial ids), in one transaction.
 
     notify: address mailed when it lands (e.g. ``mayor/``). metadata: extra keys for the convoy bead.
@@ -167,10 +212,22 @@ def create(store: BeadStore, name: str, beads: Iterable[str] = (), *, actor: str
     with store.transaction():
         tracked = _resolve_beads(store, beads)
         convoy_id = store.make_id(prefix, title=name.strip(), actor=actor, middle=CONVOY_MIDDLE)
-        store.create(name.strip(), actor=actor, id=convoy_id, issue_type="convoy", metadata=meta or None,
-                     deps=[(bead, "tracks") for bead in tracked])
-        events.append(store.db, "convoy_created", actor, rig=rig, bead=convoy_id,
-                      payload={"name": name.strip(), "tracks": tracked, "notify": notify})
+        store.create(
+            name.strip(),
+            actor=actor,
+            id=convoy_id,
+            issue_type="convoy",
+            metadata=meta or None,
+            deps=[(bead, "tracks") for bead in tracked],
+        )
+        events.append(
+            store.db,
+            "convoy_created",
+            actor,
+            rig=rig,
+            bead=convoy_id,
+            payload={"name": name.strip(), "tracks": tracked, "notify": notify},
+        )
         return _convoy(store, store.get(convoy_id))
 
 
@@ -251,8 +308,10 @@ def land(store: BeadStore, convoy_id: str, *, actor: str) -> Convoy:
         if not convoy.tracked:
             raise Conflict(f"convoy {issue.id} tracks no beads: add some with 'gt convoy add {issue.id} BEAD'")
         if pending:
-            raise Conflict(f"convoy {issue.id} has open beads ({', '.join(pending[:10])}): "
-                           "close them first, or 'gt convoy close' to give up on it")
+            raise Conflict(
+                f"convoy {issue.id} has open beads ({', '.join(pending[:10])}): "
+                "close them first, or 'gt convoy close' to give up on it"
+            )
         _land(store, issue, actor)
         return _convoy(store, store.get(issue.id))
 
@@ -287,13 +346,23 @@ def _land(store: BeadStore, issue: Issue, actor: str) -> bool:
     store.update(issue.id, actor, close_reason=LANDED)
     tracked = issue.depends_on("tracks")
     notify = (issue.metadata or {}).get("notify")
-    events.append(store.db, "convoy_landed", actor, bead=issue.id,
-                  payload={"name": issue.title, "tracked": tracked, "notify": notify})
+    events.append(
+        store.db,
+        "convoy_landed",
+        actor,
+        bead=issue.id,
+        payload={"name": issue.title, "tracked": tracked, "notify": notify},
+    )
     if notify and store.town is not None:
         from core import mail
 
-        mail.send(store.town, notify, f"Convoy landed: {issue.title}",
-                  f"Convoy {issue.id} ({issue.title}) landed: all {len(tracked)} tracked beads are closed.\n\n"
-                  + "\n".join(tracked), sender=actor, db=store.db)
+        mail.send(
+            store.town,
+            notify,
+            f"Convoy landed: {issue.title}",
+            f"Convoy {issue.id} ({issue.title}) landed: all {len(tracked)} tracked beads are closed.\n\n"
+            + "\n".join(tracked),
+            sender=actor,
+            db=store.db,
+        )
     return True
-

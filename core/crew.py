@@ -112,8 +112,9 @@ def crew_names(rig: Rig) -> list[str]:
     crew name, sorted (filesystem only, no git call; anything else there is ignored)."""
     if not rig.crew_dir.is_dir():
         return []
-    return sorted(p.name for p in rig.crew_dir.iterdir()
-                  if p.is_dir() and not p.is_symlink() and POLECAT_NAME.match(p.name))
+    return sorted(
+        p.name for p in rig.crew_dir.iterdir() if p.is_dir() and not p.is_symlink() and POLECAT_NAME.match(p.name)
+    )
 
 
 def _session_state(info: SessionInfo | None) -> str:
@@ -146,8 +147,14 @@ def _sessions(town: Town, host: SessionHost | None) -> dict[str, SessionInfo]:
         return {}  # no tmux: every session state is "none"
 
 
-def list_crew(town: Town, rig: str | None = None, *, host: SessionHost | None = None,
-              sessions: dict[str, SessionInfo] | None = None, details: bool = True) -> list[Crew]:
+def list_crew(
+    town: Town,
+    rig: str | None = None,
+    *,
+    host: SessionHost | None = None,
+    sessions: dict[str, SessionInfo] | None = None,
+    details: bool = True,
+) -> list[Crew]:
     """The crew workspaces of the town (or of ``rig``), sorted by rig then name.
 
     sessions: the town's tmux sessions by name, when the caller has them (else read from ``host``,
@@ -171,8 +178,10 @@ def find(town: Town, name: str, rig: str | None = None) -> tuple[Rig, Path]:
     found = [r for r in rigs if crew_path(r, name).is_dir() and not crew_path(r, name).is_symlink()]
     if not found:
         where = f"rig {rig}" if rig else "any rig"
-        raise NotFound(f"no crew workspace {name!r} in {where}: add it with 'gt crew add {name} --rig RIG' "
-                       "(see them with 'gt crew list')")
+        raise NotFound(
+            f"no crew workspace {name!r} in {where}: add it with 'gt crew add {name} --rig RIG' "
+            "(see them with 'gt crew list')"
+        )
     if len(found) > 1:
         raise NotFound(f"crew workspace {name!r} exists in rigs {', '.join(r.name for r in found)}: pass --rig")
     return found[0], crew_path(found[0], name)
@@ -181,12 +190,15 @@ def find(town: Town, name: str, rig: str | None = None) -> tuple[Rig, Path]:
 def _require_worktree(rig: Rig, name: str, path: Path) -> None:
     """Raise GtError unless ``path`` is itself (not a symlink to) a worktree of the rig's repository."""
     if path.is_symlink() or not git.worktree_valid(path, rig.repo_path):
-        raise GtError(f"{path} is not a worktree of rig {rig.name}'s repository: move it away, then add the "
-                      f"workspace again with 'gt crew add {name} --rig {rig.name}'")
+        raise GtError(
+            f"{path} is not a worktree of rig {rig.name}'s repository: move it away, then add the "
+            f"workspace again with 'gt crew add {name} --rig {rig.name}'"
+        )
 
 
-def _event(town: Town, kind: str, rig: str, payload: dict[str, Any], actor: str | None,
-           bead: str | None = None) -> None:
+def _event(
+    town: Town, kind: str, rig: str, payload: dict[str, Any], actor: str | None, bead: str | None = None
+) -> None:
     from core.db import connect
 
     db = connect(town.db_path)
@@ -211,11 +223,15 @@ def add(town: Town, rig_name: str, name: str, actor: str | None = None) -> Crew:
     path = crew_path(rig, name)
     branch = branch_name(name)
     if path.exists() or path.is_symlink():
-        raise Conflict(f"crew workspace {name!r} already exists in rig {rig.name} ({path}): use it with "
-                       f"cd \"$(gt crew at {name} --rig {rig.name})\", or remove it with 'gt crew remove {name}'")
+        raise Conflict(
+            f"crew workspace {name!r} already exists in rig {rig.name} ({path}): use it with "
+            f"cd \"$(gt crew at {name} --rig {rig.name})\", or remove it with 'gt crew remove {name}'"
+        )
     if git.branch_exists(rig.repo_path, branch):
-        raise Conflict(f"branch {branch} already exists in rig {rig.name}'s repository: choose another name, or "
-                       f"delete it with 'git -C {rig.repo_path} branch -D {branch}'")
+        raise Conflict(
+            f"branch {branch} already exists in rig {rig.name}'s repository: choose another name, or "
+            f"delete it with 'git -C {rig.repo_path} branch -D {branch}'"
+        )
     base = upstream.start_point(rig)  # the freshest tip: upstream's when it is ahead
     if base is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
@@ -253,7 +269,7 @@ class Removed:
 def _checked_out(repo: Path) -> set[str]:
     """The refs (``refs/heads/...``) checked out in any worktree of the repository ``repo``."""
     listing = git.run_git(["worktree", "list", "--porcelain"], cwd=repo, check=False).stdout
-    return {line[len("branch "):] for line in listing.splitlines() if line.startswith("branch ")}
+    return {line[len("branch ") :] for line in listing.splitlines() if line.startswith("branch ")}
 
 
 def _live_mrs(town: Town, branch: str) -> list[mq.MR]:
@@ -267,8 +283,14 @@ def _live_mrs(town: Town, branch: str) -> list[mq.MR]:
         db.conn.close()
 
 
-def remove(town: Town, name: str, rig: str | None = None, force: bool = False,
-           host: SessionHost | None = None, actor: str | None = None) -> Removed:
+def remove(
+    town: Town,
+    name: str,
+    rig: str | None = None,
+    force: bool = False,
+    host: SessionHost | None = None,
+    actor: str | None = None,
+) -> Removed:
     """Remove crew workspace ``name``: stop its session, remove its worktree and delete its branch
     ``crew/<name>`` (compare-and-swap on the tip seen) when the branch is merged into the default
     branch, or when ``force`` kept its tip (below); a branch checked out in another worktree is never
@@ -297,17 +319,23 @@ def remove(town: Town, name: str, rig: str | None = None, force: bool = False,
     unmerged = max(git.count_commits(repo, base, head), git.count_commits(repo, base, tip) if tip else 0)
     if not force:
         if info is not None and info.alive:
-            raise Conflict(f"crew workspace {name!r} has a running session {session}: stop it with "
-                           f"'gt crew stop {name}', or pass --force")
+            raise Conflict(
+                f"crew workspace {name!r} has a running session {session}: stop it with "
+                f"'gt crew stop {name}', or pass --force"
+            )
         if dirty:
             shown = ", ".join(dirty[:3]) + ("..." if len(dirty) > 3 else "")
-            raise Conflict(f"crew workspace {name!r} has {len(dirty)} uncommitted file(s) ({shown}): commit them "
-                           f"and finish with 'gt done', or pass --force (they are kept under {REMOVED_REF}{name})")
+            raise Conflict(
+                f"crew workspace {name!r} has {len(dirty)} uncommitted file(s) ({shown}): commit them "
+                f"and finish with 'gt done', or pass --force (they are kept under {REMOVED_REF}{name})"
+            )
         if unmerged:
             pending = _live_mrs(town, branch)
             wait = f" ({pending[0].id} is {pending[0].status}: wait for the refinery)" if pending else ""
-            raise Conflict(f"crew workspace {name!r} has {unmerged} commit(s) not on {r.default_branch}{wait}: "
-                           f"finish with 'gt done', or pass --force (they are kept under {REMOVED_REF}{name})")
+            raise Conflict(
+                f"crew workspace {name!r} has {unmerged} commit(s) not on {r.default_branch}{wait}: "
+                f"finish with 'gt done', or pass --force (they are kept under {REMOVED_REF}{name})"
+            )
     if info is not None:
         h.kill(session)
     kept = None
@@ -320,13 +348,19 @@ def remove(town: Town, name: str, rig: str | None = None, force: bool = False,
     git.worktree_remove(repo, path, force=force)
     # the branch goes when nothing of it would be lost: merged, or its tip inside what was kept (a
     # branch the human switched away from, holding other unmerged commits, stays)
-    covered = tip is not None and (git.is_ancestor(repo, tip, base)
-                                   or (kept is not None and git.is_ancestor(repo, tip, kept)))
+    covered = tip is not None and (
+        git.is_ancestor(repo, tip, base) or (kept is not None and git.is_ancestor(repo, tip, kept))
+    )
     deleted = False
     if covered and tip is not None and ref not in _checked_out(repo):
         deleted = git.delete_ref(repo, ref, tip)
-    _event(town, "crew_removed", r.name, {"crew": name, "branch": branch, "branch_deleted": deleted,
-                                          "kept": kept, "forced": force}, actor)
+    _event(
+        town,
+        "crew_removed",
+        r.name,
+        {"crew": name, "branch": branch, "branch_deleted": deleted, "kept": kept, "forced": force},
+        actor,
+    )
     return Removed(r.name, name, branch if tip else None, deleted, kept)
 
 
@@ -337,21 +371,33 @@ def crew_env(town: Town, rig: Rig, name: str) -> dict[str, str]:
     """The environment of a crew session: GT_TOWN, GT_ROLE=crew, GT_RIG, GT_CREW and BD_ACTOR
     ``<rig>/crew/<name>``. The git author is left to the human's own git configuration (their
     commits are theirs, not a polecat's)."""
-    return {"GT_TOWN": str(town.root), "GT_ROLE": "crew", "GT_RIG": rig.name, "GT_CREW": name,
-            "BD_ACTOR": address(rig.name, name)}
+    return {
+        "GT_TOWN": str(town.root),
+        "GT_ROLE": "crew",
+        "GT_RIG": rig.name,
+        "GT_CREW": name,
+        "BD_ACTOR": address(rig.name, name),
+    }
 
 
 def shell_argv(rig: Rig, name: str, path: Path) -> list[str]:
     """A crew shell session: ``sh -c`` printing :data:`BANNER` then exec-ing the user's shell
     (:func:`core.sessions.user_shell`). The script is a constant; banner and shell are positional
     arguments, never spliced into it."""
-    banner = BANNER.format(address=address(rig.name, name), path=path, branch=branch_name(name),
-                           default=rig.default_branch, name=name)
+    banner = BANNER.format(
+        address=address(rig.name, name), path=path, branch=branch_name(name), default=rig.default_branch, name=name
+    )
     return ["sh", "-c", 'printf "%s\\n" "$1"; exec "$2"', "gt-crew", banner, user_shell()]
 
 
-def start(town: Town, name: str, rig: str | None = None, agent: str | None = None,
-          host: SessionHost | None = None, actor: str | None = None) -> SessionInfo:
+def start(
+    town: Town,
+    name: str,
+    rig: str | None = None,
+    agent: str | None = None,
+    host: SessionHost | None = None,
+    actor: str | None = None,
+) -> SessionInfo:
     """Start the tmux session of crew workspace ``name`` (``<rig>-crew-<name>``) in its worktree:
     the user's shell (agent None), or the agent preset ``agent`` with no first prompt (the human
     talks to it; :func:`core.runtimes.start_agent`). A dead pane left by an earlier session is
@@ -366,8 +412,10 @@ def start(town: Town, name: str, rig: str | None = None, agent: str | None = Non
     session = crew_session(r.name, name)
     info = h.info(session)
     if info is not None and info.alive:
-        raise Conflict(f"session {session} of crew workspace {name!r} is already running: attach with "
-                       f"'tmux -L {h.socket} attach -t {session}', or stop it with 'gt crew stop {name}'")
+        raise Conflict(
+            f"session {session} of crew workspace {name!r} is already running: attach with "
+            f"'tmux -L {h.socket} attach -t {session}', or stop it with 'gt crew stop {name}'"
+        )
     if info is not None:
         h.kill(session)  # a dead pane (remain-on-exit): sessions are cattle
     env = crew_env(town, r, name)
@@ -427,14 +475,17 @@ def sync(town: Town, name: str, rig: str | None = None, actor: str | None = None
     _require_worktree(r, name, path)
     branch = git.current_branch(path)
     if branch is None:
-        raise Conflict(f"crew workspace {name!r} is on a detached HEAD: check out a branch first "
-                       f"(git switch {branch_name(name)})")
+        raise Conflict(
+            f"crew workspace {name!r} is on a detached HEAD: check out a branch first (git switch {branch_name(name)})"
+        )
     if git.operation_in_progress(path):
         raise Conflict(f"crew workspace {name!r} has a git operation in progress: finish or abort it first")
     dirty = git.dirty_paths(path)
     if dirty:
-        raise Conflict(f"crew workspace {name!r} has {len(dirty)} uncommitted file(s) ({', '.join(dirty[:3])}): "
-                       "commit or stash them first")
+        raise Conflict(
+            f"crew workspace {name!r} has {len(dirty)} uncommitted file(s) ({', '.join(dirty[:3])}): "
+            "commit or stash them first"
+        )
     base = upstream.start_point(r)  # the freshest tip: upstream's when it is ahead
     if base is None:
         raise GtError(f"rig {r.name} has no branch {r.default_branch}: fix default_branch in rig.toml")
@@ -447,15 +498,19 @@ def sync(town: Town, name: str, rig: str | None = None, actor: str | None = None
     else:
         pending = _live_mrs(town, branch)
         if pending:
-            raise Conflict(f"{branch} has {pending[0].id} {pending[0].status}: wait for the refinery to merge it "
-                           f"before rebasing (then 'gt crew sync {name}' fast-forwards)")
+            raise Conflict(
+                f"{branch} has {pending[0].id} {pending[0].status}: wait for the refinery to merge it "
+                f"before rebasing (then 'gt crew sync {name}' fast-forwards)"
+            )
         proc = git.run_git(["rebase", "--quiet", base], cwd=path, check=False)
         if proc.returncode != 0:
             files = git.run_git(["diff", "--name-only", "--diff-filter=U"], cwd=path, check=False).stdout.split()
             git.run_git(["rebase", "--abort"], cwd=path, check=False)
             where = ", ".join(files[:5]) or "some files"
-            raise Conflict(f"rebasing {branch} onto {r.default_branch} conflicts in {where}: nothing changed; "
-                           f"rebase by hand in {path} (git rebase {r.default_branch})")
+            raise Conflict(
+                f"rebasing {branch} onto {r.default_branch} conflicts in {where}: nothing changed; "
+                f"rebase by hand in {path} (git rebase {r.default_branch})"
+            )
         action = "rebased"
     new = git.head_sha(path)
     _event(town, "crew_synced", r.name, {"crew": name, "branch": branch, "action": action, "head": new}, actor)
@@ -485,8 +540,9 @@ class CrewDone:
         return dict(self.__dict__)
 
 
-def done(town: Town, role: Role, bead: str | None = None, message: str = "", actor: str | None = None,
-         store: Any = None) -> CrewDone:
+def done(
+    town: Town, role: Role, bead: str | None = None, message: str = "", actor: str | None = None, store: Any = None
+) -> CrewDone:
     """Queue the checked-out branch of crew workspace ``role`` (``role.kind == "crew"``) for the
     refinery, as a polecat's ``gt done`` does, but for a human: nothing is committed for them (uncommitted
     files are refused), the branch stays checked out (the refinery keeps a checked-out branch after
@@ -511,30 +567,38 @@ def done(town: Town, role: Role, bead: str | None = None, message: str = "", act
     rig = load_rig(town, role.rig)
     path = crew_path(rig, role.name)
     if not path.is_dir():
-        raise NotFound(f"no crew workspace {role.name!r} in rig {rig.name}: add it with "
-                       f"'gt crew add {role.name} --rig {rig.name}'")
+        raise NotFound(
+            f"no crew workspace {role.name!r} in rig {rig.name}: add it with 'gt crew add {role.name} --rig {rig.name}'"
+        )
     _require_worktree(rig, role.name, path)
     who = address(rig.name, role.name)
     actor = actor or who
     branch = git.current_branch(path)
     if branch is None:
-        raise GtError(f"crew workspace {role.name!r} is on a detached HEAD: check out your branch "
-                      f"(git switch {branch_name(role.name)}) and commit your work there")
+        raise GtError(
+            f"crew workspace {role.name!r} is on a detached HEAD: check out your branch "
+            f"(git switch {branch_name(role.name)}) and commit your work there"
+        )
     if branch == rig.default_branch:
-        raise GtError(f"crew workspace {role.name!r} has {branch} checked out: the refinery merges into it; "
-                      f"commit on a branch of your own (git switch {branch_name(role.name)})")
+        raise GtError(
+            f"crew workspace {role.name!r} has {branch} checked out: the refinery merges into it; "
+            f"commit on a branch of your own (git switch {branch_name(role.name)})"
+        )
     dirty = git.dirty_paths(path)
     if dirty:
         shown = ", ".join(dirty[:3]) + ("..." if len(dirty) > 3 else "")
-        raise GtError(f"crew workspace {role.name!r} has {len(dirty)} uncommitted file(s) ({shown}): commit them "
-                      "(git add, git commit) or stash them, then gt done again")
+        raise GtError(
+            f"crew workspace {role.name!r} has {len(dirty)} uncommitted file(s) ({shown}): commit them "
+            "(git add, git commit) or stash them, then gt done again"
+        )
     base = upstream.start_point(rig)  # the freshest tip: upstream's when it is ahead
     if base is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
     ahead = git.count_commits(path, base, "HEAD")
     if ahead == 0:
-        raise GtError(f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your "
-                      "work first")
+        raise GtError(
+            f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your work first"
+        )
     refuse_secrets(rig, path, base)
     head = git.head_sha(path)
     own = store is None
@@ -542,8 +606,9 @@ def done(town: Town, role: Role, bead: str | None = None, message: str = "", act
     try:
         bead_id = store.resolve(bead or role.bead) if (bead or role.bead) else None
         with store.transaction():
-            again = next((m for m in mq.list_mrs(store.db, rig=rig.name) if m.branch == branch and m.head_sha == head),
-                         None)
+            again = next(
+                (m for m in mq.list_mrs(store.db, rig=rig.name) if m.branch == branch and m.head_sha == head), None
+            )
             if again is not None:  # gt done run again on the same commit: the MR it already queued
                 return CrewDone(who, rig.name, branch, head, ahead, again.id, again.status, again.bead)
             priority, convoy = 2, None
@@ -552,16 +617,40 @@ def done(town: Town, role: Role, bead: str | None = None, message: str = "", act
                 priority = issue.priority
                 tracking = convoys_tracking(store, bead_id)
                 convoy = tracking[0] if tracking else None
-            mr = mq.submit(store.db, rig, bead_id, None, branch, head, base, priority=priority, convoy=convoy,
-                           actor=actor)
+            mr = mq.submit(
+                store.db, rig, bead_id, None, branch, head, base, priority=priority, convoy=convoy, actor=actor
+            )
             if bead_id is not None:
-                store.cas_status(bead_id, {issue.status}, "in_progress", actor, assignee=who,
-                                 expected_assignee=issue.assignee, note=f"awaiting merge: {mr.id}")
-                store.add_comment(bead_id, f"Awaiting merge: {mr.id} ({branch} at {head[:12]}, {ahead} commit(s)) "
-                                  f"from {who}" + (f". {message}" if message else ""), actor)
-            events.append(store.db, "done", actor, rig=rig.name, bead=bead_id,
-                          payload={"status": "COMPLETED", "crew": role.name, "mr": mr.id, "branch": branch,
-                                   "head": head, "commits": ahead})
+                store.cas_status(
+                    bead_id,
+                    {issue.status},
+                    "in_progress",
+                    actor,
+                    assignee=who,
+                    expected_assignee=issue.assignee,
+                    note=f"awaiting merge: {mr.id}",
+                )
+                store.add_comment(
+                    bead_id,
+                    f"Awaiting merge: {mr.id} ({branch} at {head[:12]}, {ahead} commit(s)) "
+                    f"from {who}" + (f". {message}" if message else ""),
+                    actor,
+                )
+            events.append(
+                store.db,
+                "done",
+                actor,
+                rig=rig.name,
+                bead=bead_id,
+                payload={
+                    "status": "COMPLETED",
+                    "crew": role.name,
+                    "mr": mr.id,
+                    "branch": branch,
+                    "head": head,
+                    "commits": ahead,
+                },
+            )
     finally:
         if own:
             store.disconnect()
@@ -582,6 +671,8 @@ def _claimable(store: Any, rig: Rig, bead: str, branch: str, who: str) -> Any:
         raise Conflict(f"bead {bead} is claimed by {issue.assignee}: unsling or unclaim it first, or leave --bead out")
     for m in mq.of_bead(store.db, bead, ("queued", "merging")):
         if m.branch != branch:
-            raise Conflict(f"bead {bead} awaits merge of {m.id} ({m.branch}): let the refinery finish it, or take "
-                           f"it out with 'gt mq reject {m.id} --reason WHY'")
+            raise Conflict(
+                f"bead {bead} awaits merge of {m.id} ({m.branch}): let the refinery finish it, or take "
+                f"it out with 'gt mq reject {m.id} --reason WHY'"
+            )
     return issue

@@ -133,8 +133,10 @@ def unusable(path: str | os.PathLike[str], exc: sqlite3.DatabaseError) -> Databa
     what = _UNUSABLE.get(code & 0xFF) if isinstance(code, int) else None
     if what is None:
         return None
-    return DatabaseLost(f"{path} {'is ' if what in ('corrupt', 'not a database') else 'has a '}{what} ({exc}): "
-                        f"{REBUILD_HINT} (the bad file is moved aside); nothing was written")
+    return DatabaseLost(
+        f"{path} {'is ' if what in ('corrupt', 'not a database') else 'has a '}{what} ({exc}): "
+        f"{REBUILD_HINT} (the bad file is moved aside); nothing was written"
+    )
 
 
 def _refuse_lost(town: Town, p: Path) -> None:
@@ -147,8 +149,9 @@ def _refuse_lost(town: Town, p: Path) -> None:
     beads = ledger_bead_count(town)
     if beads:
         state = "missing" if size is None else "empty (0 bytes)"
-        raise DatabaseLost(f"{p} is {state} but {town.ledger_path} holds {beads} beads: {REBUILD_HINT}; "
-                           "nothing was written")
+        raise DatabaseLost(
+            f"{p} is {state} but {town.ledger_path} holds {beads} beads: {REBUILD_HINT}; nothing was written"
+        )
 
 
 def _private_dir(d: Path) -> None:

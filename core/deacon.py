@@ -53,8 +53,7 @@ class Deacon:
 
     actor = "deacon"
 
-    def __init__(self, town: Town, host: SessionHost, store: BeadStore,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, town: Town, host: SessionHost, store: BeadStore, clock: Callable[[], float] = time.time) -> None:
         self.town = town
         self.host = host
         self.store = store
@@ -67,22 +66,28 @@ class Deacon:
         report = PatrolReport()
         report.landed = convoys.check_all(self.store, actor=self.actor)
         report.stranded = self.release_stranded()
-        report.reescalated = escalation.restale(self.store, float(self.town.setting("deacon", "stale_after")),
-                                                actor=self.actor, now=self.clock())
+        report.reescalated = escalation.restale(
+            self.store, float(self.town.setting("deacon", "stale_after")), actor=self.actor, now=self.clock()
+        )
         return report
 
     def stranded(self) -> list[tuple[str, str, str]]:
         """Beads ``hooked`` to ``<rig>/polecats/<name>`` whose polecat no longer holds them (row
         gone, nuked, or hooked to something else): (bead, assignee, why) tuples. Reads only."""
         out = []
-        rows = self.db.execute("SELECT id, assignee FROM issues WHERE status = 'hooked' "
-                               "AND assignee LIKE '%/polecats/%'").fetchall()
+        rows = self.db.execute(
+            "SELECT id, assignee FROM issues WHERE status = 'hooked' AND assignee LIKE '%/polecats/%'"
+        ).fetchall()
         for bead, assignee in rows:
             rig, _, name = assignee.split("/", 2)
             p = polecats.get(self.db, rig, name)
             if p is not None and p.state != "nuked" and p.hook_bead == bead:
                 continue
-            why = "its polecat is gone" if p is None or p.state == "nuked" else f"{assignee} holds {p.hook_bead or 'nothing'}"
+            why = (
+                "its polecat is gone"
+                if p is None or p.state == "nuked"
+                else f"{assignee} holds {p.hook_bead or 'nothing'}"
+            )
             out.append((bead, assignee, why))
         return out
 
@@ -92,12 +97,27 @@ class Deacon:
         for bead, assignee, why in self.stranded():
             rig, _, name = assignee.split("/", 2)
             with self.store.transaction():
-                if not self.store.cas_status(bead, {"hooked"}, "open", self.actor, assignee=None,
-                                             expected_assignee=assignee, note=f"stranded: {why}"):
+                if not self.store.cas_status(
+                    bead,
+                    {"hooked"},
+                    "open",
+                    self.actor,
+                    assignee=None,
+                    expected_assignee=assignee,
+                    note=f"stranded: {why}",
+                ):
                     continue
-                self.store.add_comment(bead, f"Stranded ({why}): released by the {self.actor} and queued again.", self.actor)
-                events.append(self.db, "stranded", self.actor, rig=rig, bead=bead,
-                              payload={"polecat": name, "reason": why, "action": "requeue"})
+                self.store.add_comment(
+                    bead, f"Stranded ({why}): released by the {self.actor} and queued again.", self.actor
+                )
+                events.append(
+                    self.db,
+                    "stranded",
+                    self.actor,
+                    rig=rig,
+                    bead=bead,
+                    payload={"polecat": name, "reason": why, "action": "requeue"},
+                )
             try:
                 scheduler.enqueue(self.store, bead, rig, actor=self.actor)
             except GtError:

@@ -97,8 +97,15 @@ LOCK_GRACE_S = 60.0
 #: A session launcher spec is deleted by the launcher as it starts; older than this (seconds) it is stale.
 SPEC_GRACE_S = 60.0
 #: Git lock files looked for, relative to a git directory (plus ``refs/**/*.lock`` and worktrees' own).
-GIT_LOCKS = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock", "ORIG_HEAD.lock",
-             "FETCH_HEAD.lock")
+GIT_LOCKS = (
+    "index.lock",
+    "HEAD.lock",
+    "config.lock",
+    "packed-refs.lock",
+    "shallow.lock",
+    "ORIG_HEAD.lock",
+    "FETCH_HEAD.lock",
+)
 _VERSION = re.compile(r"(\d+)\.(\d+)")
 _ROLE_SESSIONS = ("mayor", "deacon")
 
@@ -138,9 +145,17 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: check, subject, verdict, message, fix, fixable, fixed, outcome, left."""
-        return {"check": self.check, "subject": self.subject, "verdict": self.verdict, "message": self.message,
-                "fix": self.fix, "fixable": self.fixable, "fixed": self.fixed, "outcome": one_line(self.outcome),
-                "left": self.left}
+        return {
+            "check": self.check,
+            "subject": self.subject,
+            "verdict": self.verdict,
+            "message": self.message,
+            "fix": self.fix,
+            "fixable": self.fixable,
+            "fixed": self.fixed,
+            "outcome": one_line(self.outcome),
+            "left": self.left,
+        }
 
 
 @dataclass
@@ -180,8 +195,13 @@ class Doctor:
     remote_timeout: seconds for each rig's ``git ls-remote``. clock: Unix seconds.
     """
 
-    def __init__(self, town: Town, host: Any = None, remote_timeout: float = REMOTE_TIMEOUT_S,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        town: Town,
+        host: Any = None,
+        remote_timeout: float = REMOTE_TIMEOUT_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.town = town
         self.remote_timeout = float(remote_timeout)
         self.clock = clock
@@ -268,8 +288,15 @@ class Doctor:
             try:
                 found = fn(self)
             except (GtError, OSError, sqlite3.Error, subprocess.SubprocessError) as exc:
-                found = [Finding(name, "doctor", FAIL, f"the {name} check could not finish: {exc}",
-                                 "fix what it names and run 'gt doctor' again")]
+                found = [
+                    Finding(
+                        name,
+                        "doctor",
+                        FAIL,
+                        f"the {name} check could not finish: {exc}",
+                        "fix what it names and run 'gt doctor' again",
+                    )
+                ]
             if wanted is None or name in wanted:
                 out.extend(found)
         return out
@@ -298,8 +325,10 @@ def run(town: Town, fix: bool = False, host: Any = None, remote_timeout: float =
             return Report(findings)
         seen = {(f.check, f.subject) for f in findings}
         for _ in range(REPAIR_ROUNDS):
-            todo = sorted((f for f in findings if f.fixable and not f.fixed and not f.outcome),
-                          key=lambda f: REPAIR_ORDER.index(f.check) if f.check in REPAIR_ORDER else len(REPAIR_ORDER))
+            todo = sorted(
+                (f for f in findings if f.fixable and not f.fixed and not f.outcome),
+                key=lambda f: REPAIR_ORDER.index(f.check) if f.check in REPAIR_ORDER else len(REPAIR_ORDER),
+            )
             if not todo:
                 break
             for f in todo:
@@ -349,6 +378,7 @@ def check_town(d: Doctor) -> list[Finding]:
         out.append(Finding("town", "town.toml", FAIL, str(exc), "edit town.toml as the message says"))
     missing = [rel for rel in LAYOUT if not (town.root / rel).is_dir()]
     if missing:
+
         def make() -> str:
             from core.filemodes import private_dir
 
@@ -358,12 +388,32 @@ def check_town(d: Doctor) -> list[Finding]:
                 else:
                     (town.root / rel).mkdir(parents=True, exist_ok=True)
             return f"made {', '.join(missing)}"
-        out.append(Finding("town", "layout", WARN, f"missing directories: {', '.join(missing)}",
-                           "gt doctor --fix makes them", fixable=True, repair=make))
+
+        out.append(
+            Finding(
+                "town",
+                "layout",
+                WARN,
+                f"missing directories: {', '.join(missing)}",
+                "gt doctor --fix makes them",
+                fixable=True,
+                repair=make,
+            )
+        )
     else:
-        out.append(Finding("town", "layout", OK, "town.toml, .beads/, .gastown/ and mayor/ in place"
-                           + ("" if git.is_repo(town.root) else
-                              "; not a git repository (gt install --no-git): the ledger is not committed")))
+        out.append(
+            Finding(
+                "town",
+                "layout",
+                OK,
+                "town.toml, .beads/, .gastown/ and mayor/ in place"
+                + (
+                    ""
+                    if git.is_repo(town.root)
+                    else "; not a git repository (gt install --no-git): the ledger is not committed"
+                ),
+            )
+        )
     return out
 
 
@@ -379,15 +429,29 @@ def check_rigs(d: Doctor) -> list[Finding]:
         path = child / RIG_FILE
         if not path.is_file():
             if (child / ".repo.git").is_dir():
-                out.append(Finding("rigs", child.name, WARN, f"{child.name}/.repo.git exists but {child.name}/{RIG_FILE} "
-                                   "does not (a removed or half-added rig)",
-                                   f"move {child} away, or add the rig again with 'gt rig add'"))
+                out.append(
+                    Finding(
+                        "rigs",
+                        child.name,
+                        WARN,
+                        f"{child.name}/.repo.git exists but {child.name}/{RIG_FILE} "
+                        "does not (a removed or half-added rig)",
+                        f"move {child} away, or add the rig again with 'gt rig add'",
+                    )
+                )
             continue
         try:
             d.rigs.append(Rig(d.town, child.name, load_rig_config(path)))
         except ConfigError as exc:
-            out.append(Finding("rigs", f"{child.name}/{RIG_FILE}", FAIL, str(exc),
-                               f"edit {child.name}/{RIG_FILE} as the message says"))
+            out.append(
+                Finding(
+                    "rigs",
+                    f"{child.name}/{RIG_FILE}",
+                    FAIL,
+                    str(exc),
+                    f"edit {child.name}/{RIG_FILE} as the message says",
+                )
+            )
     owners: dict[str, list[str]] = {}
     for rig in d.rigs:
         owners.setdefault(rig.prefix, []).append(rig.name)
@@ -395,17 +459,28 @@ def check_rigs(d: Doctor) -> list[Finding]:
         owners.setdefault(d.town.prefix, []).append("the town")
     for prefix, names in sorted(owners.items()):
         if len(names) > 1:
-            out.append(Finding("rigs", f"prefix {prefix}", FAIL, f"bead prefix {prefix!r} is used by {', '.join(names)}",
-                               "give each rig its own prefix in its rig.toml"))
+            out.append(
+                Finding(
+                    "rigs",
+                    f"prefix {prefix}",
+                    FAIL,
+                    f"bead prefix {prefix!r} is used by {', '.join(names)}",
+                    "give each rig its own prefix in its rig.toml",
+                )
+            )
     if d.rigs and not any(f.verdict != OK for f in out):
-        out.append(Finding("rigs", "rig.toml", OK, f"{len(d.rigs)} rig(s) parse and validate: "
-                           + ", ".join(r.name for r in d.rigs)))
+        out.append(
+            Finding(
+                "rigs", "rig.toml", OK, f"{len(d.rigs)} rig(s) parse and validate: " + ", ".join(r.name for r in d.rigs)
+            )
+        )
     elif not d.rigs and not out:
         out.append(Finding("rigs", "rig.toml", OK, "no rigs yet (add one with 'gt rig add NAME URL')"))
     return out
 
 
 # -- database and ledger --------------------------------------------------------------------------
+
 
 def _expected_schema() -> dict[str, list[str]]:
     """table -> column names, from every registered schema script applied to an empty database."""
@@ -428,9 +503,13 @@ def _expected_schema() -> dict[str, list[str]]:
 
 
 def _schema(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                         "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    return {t: [r[1] for r in conn.execute(f"PRAGMA table_info(\"{t}\")")] for t in tables}
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    return {t: [r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')] for t in tables}
 
 
 def check_database(d: Doctor) -> list[Finding]:
@@ -448,10 +527,14 @@ def check_database(d: Doctor) -> list[Finding]:
         d.db_state = "missing"
         state = "missing" if size is None else "empty (0 bytes)"
         if beads:
-            return [Finding("database", subject, FAIL, f"{state} but .beads/issues.jsonl holds {beads} beads",
-                            REBUILD_HINT)]
-        return [Finding("database", subject, OK, f"{state}: made at the first command that needs it "
-                        "(the ledger holds no beads)")]
+            return [
+                Finding("database", subject, FAIL, f"{state} but .beads/issues.jsonl holds {beads} beads", REBUILD_HINT)
+            ]
+        return [
+            Finding(
+                "database", subject, OK, f"{state}: made at the first command that needs it (the ledger holds no beads)"
+            )
+        ]
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
     except sqlite3.Error as exc:
@@ -463,15 +546,24 @@ def check_database(d: Doctor) -> list[Finding]:
     except sqlite3.DatabaseError as exc:
         d.db_state = "unusable"
         lost = unusable(path, exc)
-        return [Finding("database", subject, FAIL, str(lost) if lost else f"cannot be read: {exc}",
-                        "" if lost else REBUILD_HINT)]
+        return [
+            Finding(
+                "database", subject, FAIL, str(lost) if lost else f"cannot be read: {exc}", "" if lost else REBUILD_HINT
+            )
+        ]
     finally:
         conn.close()
     if rows != ["ok"]:
         d.db_state = "unusable"
-        return [Finding("database", subject, FAIL, f"integrity_check: {'; '.join(rows[:3])}"
-                        + (f" (+{len(rows) - 3} more)" if len(rows) > 3 else ""),
-                        f"{REBUILD_HINT} (the bad file is moved aside)")]
+        return [
+            Finding(
+                "database",
+                subject,
+                FAIL,
+                f"integrity_check: {'; '.join(rows[:3])}" + (f" (+{len(rows) - 3} more)" if len(rows) > 3 else ""),
+                f"{REBUILD_HINT} (the bad file is moved aside)",
+            )
+        ]
     d.db_state = "ok"
     expected = _expected_schema()
     lacking = {t: [c for c in cols if c not in actual[t]] for t, cols in expected.items() if t in actual}
@@ -479,12 +571,26 @@ def check_database(d: Doctor) -> list[Finding]:
     out: list[Finding] = []
     if lacking:
         what = "; ".join(f"{t} lacks {', '.join(cols)}" for t, cols in sorted(lacking.items()))
-        out.append(Finding("database", f"{subject} schema", FAIL, f"{what} (a database older than this gastown-tui)",
-                           f"back up {subject}, then {REBUILD_HINT}"))
+        out.append(
+            Finding(
+                "database",
+                f"{subject} schema",
+                FAIL,
+                f"{what} (a database older than this gastown-tui)",
+                f"back up {subject}, then {REBUILD_HINT}",
+            )
+        )
     if not out:
         present = sum(1 for t in expected if t in actual)
-        out.append(Finding("database", subject, OK, f"integrity ok; {present} table(s), each with every column "
-                           "the code expects (the others are made when first used)"))
+        out.append(
+            Finding(
+                "database",
+                subject,
+                OK,
+                f"integrity ok; {present} table(s), each with every column "
+                "the code expects (the others are made when first used)",
+            )
+        )
     return out
 
 
@@ -500,8 +606,15 @@ def check_ledger(d: Doctor) -> list[Finding]:
         return [Finding("ledger", subject, OK, f"holds {ledger_bead_count(town)} beads; no database yet")]
     store = d.store
     if store is None:
-        return [Finding("ledger", subject, WARN, "not compared: the database cannot be read (see database)",
-                        "repair the database first")]
+        return [
+            Finding(
+                "ledger",
+                subject,
+                WARN,
+                "not compared: the database cannot be read (see database)",
+                "repair the database first",
+            )
+        ]
     try:
         guard.verify(store.db, town)
     except GtError as exc:  # LedgerConflict, LedgerDiverged, DatabaseLost: the message names the fix
@@ -521,14 +634,20 @@ def check_ledger(d: Doctor) -> list[Finding]:
         result = ledger_sync.sync(town, force=True, store=store)
         if result.blocked:
             raise GtError(result.blocked)
-        return (f"re-exported {result.exported} beads"
-                + (f" and committed {result.commit[:12]}" if result.commit else "")
-                + " (gt bead sync)")
+        return (
+            f"re-exported {result.exported} beads"
+            + (f" and committed {result.commit[:12]}" if result.commit else "")
+            + " (gt bead sync)"
+        )
 
     fixable = busy is None and d.config_ok
-    fix = ("gt doctor --fix re-exports and commits it (gt bead sync)" if fixable else
-           f"finish the git {busy} in the town repository, then run 'gt bead sync'" if busy else
-           "fix town.toml, then run 'gt bead sync'")
+    fix = (
+        "gt doctor --fix re-exports and commits it (gt bead sync)"
+        if fixable
+        else f"finish the git {busy} in the town repository, then run 'gt bead sync'"
+        if busy
+        else "fix town.toml, then run 'gt bead sync'"
+    )
     if on_disk != data:
         dirty = store.dirty()
         now = d.clock()
@@ -537,32 +656,79 @@ def check_ledger(d: Doctor) -> list[Finding]:
         flusher = bool(pending) and now - float(pending) < ledger_sync.STALE_S
         debounce = float(town.setting("ledger", "commit_debounce")) if d.config_ok else 5.0
         if dirty and (d.engine is not None or flusher) and now - oldest < ledger_sync.MAX_DELAY_S + debounce + 5:
-            out.append(Finding("ledger", subject, OK, f"{len(dirty)} bead change(s) from the last {now - oldest:.0f}s "
-                               f"are being exported by the {'engine' if d.engine is not None else 'ledger flusher'}"))
+            out.append(
+                Finding(
+                    "ledger",
+                    subject,
+                    OK,
+                    f"{len(dirty)} bead change(s) from the last {now - oldest:.0f}s "
+                    f"are being exported by the {'engine' if d.engine is not None else 'ledger flusher'}",
+                )
+            )
         else:
-            what = ("missing" if on_disk is None else
-                    f"{len(dirty)} bead change(s) since the last export (oldest {now - oldest:.0f}s ago)" if dirty else
-                    "differs from the database")
+            what = (
+                "missing"
+                if on_disk is None
+                else f"{len(dirty)} bead change(s) since the last export (oldest {now - oldest:.0f}s ago)"
+                if dirty
+                else "differs from the database"
+            )
             verdict = WARN if ledger_sync.sync_mode() == "off" else FAIL
-            out.append(Finding("ledger", subject, verdict, f"{what}: the committed ledger lacks what the database "
-                               f"holds ({beads} beads)", fix, fixable=fixable, repair=resync))
+            out.append(
+                Finding(
+                    "ledger",
+                    subject,
+                    verdict,
+                    f"{what}: the committed ledger lacks what the database holds ({beads} beads)",
+                    fix,
+                    fixable=fixable,
+                    repair=resync,
+                )
+            )
     elif is_repo and committed != data:
-        out.append(Finding("ledger", subject, FAIL, "exported but not committed to the town repository",
-                           fix, fixable=fixable, repair=resync))
+        out.append(
+            Finding(
+                "ledger",
+                subject,
+                FAIL,
+                "exported but not committed to the town repository",
+                fix,
+                fixable=fixable,
+                repair=resync,
+            )
+        )
     else:
-        out.append(Finding("ledger", subject, OK, f"{beads} beads, as the database holds them"
-                           + (", committed" if is_repo else "")))
+        out.append(
+            Finding(
+                "ledger", subject, OK, f"{beads} beads, as the database holds them" + (", committed" if is_repo else "")
+            )
+        )
     if busy:
-        out.append(Finding("ledger", "town repository", WARN, f"a git {busy} is in progress: ledger commits wait",
-                           "finish it (git status shows how), or abort it"))
+        out.append(
+            Finding(
+                "ledger",
+                "town repository",
+                WARN,
+                f"a git {busy} is in progress: ledger commits wait",
+                "finish it (git status shows how), or abort it",
+            )
+        )
     blocked = ledger_sync.blocked_reason(store)
     if blocked and not busy and all(f.verdict == OK for f in out):
-        out.append(Finding("ledger", "ledger sync", WARN, f"the last sync was blocked: {blocked}",
-                           "as the message says; the next change retries"))
+        out.append(
+            Finding(
+                "ledger",
+                "ledger sync",
+                WARN,
+                f"the last sync was blocked: {blocked}",
+                "as the message says; the next change retries",
+            )
+        )
     return out
 
 
 # -- tools ----------------------------------------------------------------------------------------
+
 
 def _version(argv: list[str]) -> tuple[tuple[int, int] | None, str]:
     try:
@@ -579,19 +745,44 @@ def check_tools(d: Doctor) -> list[Finding]:
     """git >= :data:`GIT_MIN` and tmux >= :data:`TMUX_MIN` (see their comments for why)."""
     out = []
     for tool, argv, minimum, why, how in (
-            ("git", ["git", "--version"], GIT_MIN, "the refinery's dry-run merges use git merge-tree --write-tree",
-             "upgrade git (e.g. sudo apt-get install git, or git-scm.com)"),
-            ("tmux", ["tmux", "-V"], TMUX_MIN, "sessions use window-size latest",
-             "upgrade tmux (e.g. sudo apt-get install tmux)")):
+        (
+            "git",
+            ["git", "--version"],
+            GIT_MIN,
+            "the refinery's dry-run merges use git merge-tree --write-tree",
+            "upgrade git (e.g. sudo apt-get install git, or git-scm.com)",
+        ),
+        (
+            "tmux",
+            ["tmux", "-V"],
+            TMUX_MIN,
+            "sessions use window-size latest",
+            "upgrade tmux (e.g. sudo apt-get install tmux)",
+        ),
+    ):
         want = ".".join(map(str, minimum))
         if shutil.which(argv[0]) is None:
-            out.append(Finding("tools", tool, FAIL, f"{tool} is not installed (gastown-tui needs {tool} >= {want})",
-                               how.replace("upgrade", "install")))
+            out.append(
+                Finding(
+                    "tools",
+                    tool,
+                    FAIL,
+                    f"{tool} is not installed (gastown-tui needs {tool} >= {want})",
+                    how.replace("upgrade", "install"),
+                )
+            )
             continue
         version, line = _version(argv)
         if version is None:
-            out.append(Finding("tools", tool, WARN, f"cannot tell the version of {tool} ({line or 'no output'}); "
-                               f"gastown-tui needs {want} or newer", f"check that {argv[0]} runs"))
+            out.append(
+                Finding(
+                    "tools",
+                    tool,
+                    WARN,
+                    f"cannot tell the version of {tool} ({line or 'no output'}); gastown-tui needs {want} or newer",
+                    f"check that {argv[0]} runs",
+                )
+            )
         elif version < minimum:
             out.append(Finding("tools", tool, FAIL, f"{line} is older than {want}: {why}", how))
         else:
@@ -600,6 +791,7 @@ def check_tools(d: Doctor) -> list[Finding]:
 
 
 # -- rigs' repositories ---------------------------------------------------------------------------
+
 
 def _remote_env() -> dict[str, str]:
     """No prompt may hang a check: git's terminal prompt is off (core.git.run_git) and ssh runs in
@@ -623,19 +815,40 @@ def check_repos(d: Doctor) -> list[Finding]:
         subject = f"rig {rig.name}"
         repo = rig.repo_path
         if not repo.is_dir():
-            out.append(Finding("repos", subject, FAIL, f"its bare repository {d.rel(repo)} is missing",
-                               f"restore it with 'git clone --bare {rig.git_url} {repo}', or remove and add the rig"))
+            out.append(
+                Finding(
+                    "repos",
+                    subject,
+                    FAIL,
+                    f"its bare repository {d.rel(repo)} is missing",
+                    f"restore it with 'git clone --bare {rig.git_url} {repo}', or remove and add the rig",
+                )
+            )
             continue
         proc = git.run_git(["rev-parse", "--is-bare-repository"], cwd=repo, check=False, timeout=30)
         if proc.returncode != 0 or proc.stdout.strip() != "true":
-            out.append(Finding("repos", subject, FAIL, f"{d.rel(repo)} is not a bare git repository "
-                               f"({(proc.stderr or proc.stdout).strip() or 'not bare'})",
-                               "restore it from the rig's remote, or remove and add the rig"))
+            out.append(
+                Finding(
+                    "repos",
+                    subject,
+                    FAIL,
+                    f"{d.rel(repo)} is not a bare git repository "
+                    f"({(proc.stderr or proc.stdout).strip() or 'not bare'})",
+                    "restore it from the rig's remote, or remove and add the rig",
+                )
+            )
             continue
         if not git.branch_exists(repo, rig.default_branch):
-            out.append(Finding("repos", subject, FAIL, f"{d.rel(repo)} has no branch {rig.default_branch!r} "
-                               f"(rig.toml default_branch; branches: {', '.join(git.branches(repo)[:5]) or 'none'})",
-                               f"set default_branch in {rig.name}/rig.toml to an existing branch"))
+            out.append(
+                Finding(
+                    "repos",
+                    subject,
+                    FAIL,
+                    f"{d.rel(repo)} has no branch {rig.default_branch!r} "
+                    f"(rig.toml default_branch; branches: {', '.join(git.branches(repo)[:5]) or 'none'})",
+                    f"set default_branch in {rig.name}/rig.toml to an existing branch",
+                )
+            )
         else:
             out.append(Finding("repos", subject, OK, f"{d.rel(repo)} has {rig.default_branch}"))
         remote = _remote(d, rig)
@@ -656,10 +869,14 @@ def _push(d: Doctor, rig: Any) -> Finding:
     ok, why = upstream.can_push(rig, timeout=d.remote_timeout)
     if ok:
         return Finding("repos", subject, OK, f"strategy {strategy}: git may push to {upstream.push_url(rig)}")
-    return Finding("repos", subject, FAIL, f"strategy {strategy}, but git may not push to "
-                   f"{upstream.push_url(rig)} ({why}): merged work cannot land there",
-                   f"fix git's credentials or push_url in {rig.name}/rig.toml, or set [merge_queue] "
-                   "strategy = \"local\" to land in the rig's bare repository only")
+    return Finding(
+        "repos",
+        subject,
+        FAIL,
+        f"strategy {strategy}, but git may not push to {upstream.push_url(rig)} ({why}): merged work cannot land there",
+        f"fix git's credentials or push_url in {rig.name}/rig.toml, or set [merge_queue] "
+        'strategy = "local" to land in the rig\'s bare repository only',
+    )
 
 
 def _remote(d: Doctor, rig: Any) -> Finding:
@@ -667,28 +884,56 @@ def _remote(d: Doctor, rig: Any) -> Finding:
     subject = f"rig {rig.name} remote"
     url = rig.git_url
     if not url:
-        return Finding("repos", subject, WARN, "rig.toml has no git_url: the rig cannot fetch or land upstream",
-                       f"set git_url in {rig.name}/rig.toml")
+        return Finding(
+            "repos",
+            subject,
+            WARN,
+            "rig.toml has no git_url: the rig cannot fetch or land upstream",
+            f"set git_url in {rig.name}/rig.toml",
+        )
     try:
-        proc = git.run_git(["ls-remote", "--heads", remote_location(url)], cwd=d.town.root, check=False,
-                           timeout=d.remote_timeout, env=_remote_env())
+        proc = git.run_git(
+            ["ls-remote", "--heads", remote_location(url)],
+            cwd=d.town.root,
+            check=False,
+            timeout=d.remote_timeout,
+            env=_remote_env(),
+        )
     except subprocess.TimeoutExpired:
-        return Finding("repos", subject, WARN, f"{url} did not answer within {d.remote_timeout:g}s",
-                       "check the network and the URL (git ls-remote URL)")
+        return Finding(
+            "repos",
+            subject,
+            WARN,
+            f"{url} did not answer within {d.remote_timeout:g}s",
+            "check the network and the URL (git ls-remote URL)",
+        )
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        why = next((ln for ln in lines if ln.startswith(("fatal:", "error:"))), lines[-1] if lines else
-                   f"exit {proc.returncode}")
-        return Finding("repos", subject, WARN, f"{url} is unreachable ({why})",
-                       "check the URL, the network and git's credentials (git ls-remote URL)")
+        why = next(
+            (ln for ln in lines if ln.startswith(("fatal:", "error:"))),
+            lines[-1] if lines else f"exit {proc.returncode}",
+        )
+        return Finding(
+            "repos",
+            subject,
+            WARN,
+            f"{url} is unreachable ({why})",
+            "check the URL, the network and git's credentials (git ls-remote URL)",
+        )
     heads = {line.split("\t", 1)[1] for line in proc.stdout.splitlines() if "\t" in line}
     if f"refs/heads/{rig.default_branch}" not in heads:
-        return Finding("repos", subject, WARN, f"{url} answers but has no branch {rig.default_branch!r}",
-                       f"push {rig.default_branch} there, or fix default_branch in {rig.name}/rig.toml")
+        return Finding(
+            "repos",
+            subject,
+            WARN,
+            f"{url} answers but has no branch {rig.default_branch!r}",
+            f"push {rig.default_branch} there, or fix default_branch in {rig.name}/rig.toml",
+        )
     return Finding("repos", subject, OK, f"{url} answers and has {rig.default_branch}")
 
 
 # -- worktrees and branches -----------------------------------------------------------------------
+
 
 def _worktree_list(repo: Path) -> list[dict[str, Any]]:
     proc = git.run_git(["worktree", "list", "--porcelain", "-z"], cwd=repo, check=False)
@@ -702,8 +947,14 @@ def _worktree_list(repo: Path) -> list[dict[str, Any]]:
             continue
         key, _, value = item.partition(" ")
         if key == "worktree":
-            cur = {"path": Path(value), "head": None, "branch": None, "detached": False, "bare": False,
-                   "prunable": None}
+            cur = {
+                "path": Path(value),
+                "head": None,
+                "branch": None,
+                "detached": False,
+                "bare": False,
+                "prunable": None,
+            }
             entries.append(cur)
         elif cur is None:
             continue
@@ -738,25 +989,48 @@ def check_worktrees(d: Doctor) -> list[Finding]:
         found: list[Finding] = []
         prunable = [e for e in entries if e["prunable"] and not e["bare"]]
         if prunable:
+
             def prune(repo: Path = rig.repo_path, n: int = len(prunable)) -> str:
                 git.run_git(["worktree", "prune"], cwd=repo)
                 return f"pruned {n} stale worktree registration(s) (git worktree prune)"
-            found.append(Finding("worktrees", f"rig {rig.name}", WARN,
-                                 f"{len(prunable)} worktree registration(s) of deleted directories: "
-                                 + ", ".join(d.rel(e["path"]) for e in prunable[:3]),
-                                 "gt doctor --fix prunes them (git worktree prune)", fixable=True, repair=prune))
+
+            found.append(
+                Finding(
+                    "worktrees",
+                    f"rig {rig.name}",
+                    WARN,
+                    f"{len(prunable)} worktree registration(s) of deleted directories: "
+                    + ", ".join(d.rel(e["path"]) for e in prunable[:3]),
+                    "gt doctor --fix prunes them (git worktree prune)",
+                    fixable=True,
+                    repair=prune,
+                )
+            )
         by_path = {e["path"].resolve(): e for e in entries if not e["prunable"]}
         known = [rig.polecats_dir, rig.refinery_dir, rig.crew_dir, rig.repo_path]
         for e in entries:
             if e["bare"] or e["prunable"] or any(_is_under(e["path"], k) for k in known):
                 continue
-            found.append(Finding("worktrees", d.rel(e["path"]), WARN, f"a worktree of rig {rig.name} that gastown did "
-                                 "not make (outside polecats/, crew/ and refinery/)",
-                                 f"leave it, or remove it with 'git -C {rig.repo_path} worktree remove {e['path']}'"))
+            found.append(
+                Finding(
+                    "worktrees",
+                    d.rel(e["path"]),
+                    WARN,
+                    f"a worktree of rig {rig.name} that gastown did not make (outside polecats/, crew/ and refinery/)",
+                    f"leave it, or remove it with 'git -C {rig.repo_path} worktree remove {e['path']}'",
+                )
+            )
         if db is None:
-            found.append(Finding("worktrees", f"rig {rig.name} polecats", OK if d.db_state == "missing" else WARN,
-                                 "no database yet: no polecats" if d.db_state == "missing" else
-                                 "owners not checked: the database cannot be read (see database)"))
+            found.append(
+                Finding(
+                    "worktrees",
+                    f"rig {rig.name} polecats",
+                    OK if d.db_state == "missing" else WARN,
+                    "no database yet: no polecats"
+                    if d.db_state == "missing"
+                    else "owners not checked: the database cannot be read (see database)",
+                )
+            )
         elif rig.polecats_dir.is_dir():
             for path in sorted(p for p in rig.polecats_dir.iterdir() if p.is_dir()):
                 if path.name in rows:
@@ -766,12 +1040,20 @@ def check_worktrees(d: Doctor) -> list[Finding]:
             path = rig.polecats_dir / p.name
             if p.hook_bead and (not path.is_dir() or not (path / ".git").exists()):
                 engine = d.engine is not None
-                found.append(Finding("worktrees", f"{rig.name}/polecats/{p.name}", WARN if engine else FAIL,
-                                     f"holds {p.hook_bead} but its worktree is gone"
-                                     + ("; the running engine's witness re-creates it" if engine else ""),
-                                     "" if engine else "start the engine with 'gt up' (its witness re-creates the "
-                                     f"worktree from the branch and last checkpoint), or 'gt sling --resume {p.hook_bead}' "
-                                     "once its session is stopped"))
+                found.append(
+                    Finding(
+                        "worktrees",
+                        f"{rig.name}/polecats/{p.name}",
+                        WARN if engine else FAIL,
+                        f"holds {p.hook_bead} but its worktree is gone"
+                        + ("; the running engine's witness re-creates it" if engine else ""),
+                        ""
+                        if engine
+                        else "start the engine with 'gt up' (its witness re-creates the "
+                        f"worktree from the branch and last checkpoint), or 'gt sling --resume {p.hook_bead}' "
+                        "once its session is stopped",
+                    )
+                )
         if not found:
             found.append(Finding("worktrees", f"rig {rig.name}", OK, f"{len(rows)} polecat(s), every worktree owned"))
         out += found
@@ -782,31 +1064,58 @@ def _orphan_worktree(d: Doctor, rig: Any, path: Path, entry: dict[str, Any] | No
     subject = d.rel(path)
     if entry is None or not git.worktree_valid(path, rig.repo_path):
         if not any(path.iterdir()):
+
             def rmdir() -> str:
                 path.rmdir()
                 return f"removed the empty directory {subject}"
-            return Finding("worktrees", subject, WARN, "an empty directory where a polecat worktree would be",
-                           "gt doctor --fix removes it", fixable=True, repair=rmdir)
-        return Finding("worktrees", subject, WARN, f"not a worktree of rig {rig.name}, and no polecat owns it",
-                       "look at it and move it away (doctor never deletes it)")
+
+            return Finding(
+                "worktrees",
+                subject,
+                WARN,
+                "an empty directory where a polecat worktree would be",
+                "gt doctor --fix removes it",
+                fixable=True,
+                repair=rmdir,
+            )
+        return Finding(
+            "worktrees",
+            subject,
+            WARN,
+            f"not a worktree of rig {rig.name}, and no polecat owns it",
+            "look at it and move it away (doctor never deletes it)",
+        )
     try:
         dirty = git.dirty_paths(path)
     except GitError as exc:
-        return Finding("worktrees", subject, WARN, f"no polecat owns it and git cannot read it ({exc})",
-                       "look at it by hand (doctor never deletes it)")
+        return Finding(
+            "worktrees",
+            subject,
+            WARN,
+            f"no polecat owns it and git cannot read it ({exc})",
+            "look at it by hand (doctor never deletes it)",
+        )
     where = f"branch {entry['branch']}" if entry["branch"] else "a detached HEAD"
     if dirty:
-        return Finding("worktrees", subject, WARN,
-                       f"no polecat owns it, and it holds {len(dirty)} uncommitted file(s) "
-                       f"({', '.join(dirty[:3])}{'...' if len(dirty) > 3 else ''}) on {where}: left for a human",
-                       f"commit or copy the work, then remove it with 'git -C {rig.repo_path} worktree remove {path}'")
+        return Finding(
+            "worktrees",
+            subject,
+            WARN,
+            f"no polecat owns it, and it holds {len(dirty)} uncommitted file(s) "
+            f"({', '.join(dirty[:3])}{'...' if len(dirty) > 3 else ''}) on {where}: left for a human",
+            f"commit or copy the work, then remove it with 'git -C {rig.repo_path} worktree remove {path}'",
+        )
     head = entry["head"]
     ahead = git.count_commits(rig.repo_path, rig.default_branch, head) if head else 0
     if ahead:
-        return Finding("worktrees", subject, WARN,
-                       f"no polecat owns it, and {where} holds {ahead} commit(s) not on {rig.default_branch}: left "
-                       "for a human", f"land or keep the commits (a branch keeps them), then remove it with "
-                       f"'git -C {rig.repo_path} worktree remove {path}'")
+        return Finding(
+            "worktrees",
+            subject,
+            WARN,
+            f"no polecat owns it, and {where} holds {ahead} commit(s) not on {rig.default_branch}: left for a human",
+            f"land or keep the commits (a branch keeps them), then remove it with "
+            f"'git -C {rig.repo_path} worktree remove {path}'",
+        )
 
     def remove() -> str:
         if git.dirty_paths(path):
@@ -814,9 +1123,16 @@ def _orphan_worktree(d: Doctor, rig: Any, path: Path, entry: dict[str, Any] | No
         git.worktree_remove(rig.repo_path, path)  # no --force: git refuses uncommitted work too
         kept = f"; branch {entry['branch']} kept" if entry["branch"] else ""
         return f"removed the orphaned worktree {subject} (clean, nothing unmerged{kept})"
-    return Finding("worktrees", subject, WARN, f"no polecat owns it ({where}, clean, nothing missing from "
-                   f"{rig.default_branch})", "gt doctor --fix removes it (git worktree remove, never --force)",
-                   fixable=True, repair=remove)
+
+    return Finding(
+        "worktrees",
+        subject,
+        WARN,
+        f"no polecat owns it ({where}, clean, nothing missing from {rig.default_branch})",
+        "gt doctor --fix removes it (git worktree remove, never --force)",
+        fixable=True,
+        repair=remove,
+    )
 
 
 def check_branches(d: Doctor) -> list[Finding]:
@@ -828,8 +1144,9 @@ def check_branches(d: Doctor) -> list[Finding]:
     for rig in d.rigs:
         if not rig.repo_path.is_dir() or db is None:
             continue
-        proc = git.run_git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/polecat/"],
-                           cwd=rig.repo_path)
+        proc = git.run_git(
+            ["for-each-ref", "--format=%(objectname) %(refname)", "refs/heads/polecat/"], cwd=rig.repo_path
+        )
         refs = [line.split(" ", 1) for line in proc.stdout.splitlines() if " " in line]
         used = {p.branch for p in polecats.list_polecats(db, rig=rig.name) if p.branch}
         used |= {e["branch"] for e in d.worktree_list(rig) if e["branch"]}
@@ -841,21 +1158,43 @@ def check_branches(d: Doctor) -> list[Finding]:
                 continue
             subject = f"{rig.name} branch {branch}"
             if git.is_ancestor(rig.repo_path, sha, rig.default_branch):
-                def delete(repo: Path = rig.repo_path, ref: str = ref, sha: str = sha, branch: str = branch,
-                           default: str = rig.default_branch) -> str:
+
+                def delete(
+                    repo: Path = rig.repo_path,
+                    ref: str = ref,
+                    sha: str = sha,
+                    branch: str = branch,
+                    default: str = rig.default_branch,
+                ) -> str:
                     if not git.delete_ref(repo, ref, sha):
                         raise GtError(f"{branch} moved meanwhile: left as it is")
                     return f"deleted the merged branch {branch} (it pointed at {sha[:12]}, on {default})"
-                found.append(Finding("branches", subject, WARN, f"no polecat, worktree or open MR uses it, and it is "
-                                     f"merged into {rig.default_branch}", "gt doctor --fix deletes it",
-                                     fixable=True, repair=delete))
+
+                found.append(
+                    Finding(
+                        "branches",
+                        subject,
+                        WARN,
+                        f"no polecat, worktree or open MR uses it, and it is merged into {rig.default_branch}",
+                        "gt doctor --fix deletes it",
+                        fixable=True,
+                        repair=delete,
+                    )
+                )
             else:
                 ahead = git.count_commits(rig.repo_path, rig.default_branch, sha)
                 bead = branch.split("/", 2)[2] if branch.count("/") >= 2 else "BEAD"
-                found.append(Finding("branches", subject, WARN, f"no polecat, worktree or open MR uses it, and it holds "
-                                     f"{ahead} commit(s) not on {rig.default_branch}: left for a human",
-                                     f"sling {bead} again to continue it (the branch is reused), or delete it with "
-                                     f"'git -C {rig.repo_path} branch -D {branch}'"))
+                found.append(
+                    Finding(
+                        "branches",
+                        subject,
+                        WARN,
+                        f"no polecat, worktree or open MR uses it, and it holds "
+                        f"{ahead} commit(s) not on {rig.default_branch}: left for a human",
+                        f"sling {bead} again to continue it (the branch is reused), or delete it with "
+                        f"'git -C {rig.repo_path} branch -D {branch}'",
+                    )
+                )
         if not found:
             found.append(Finding("branches", f"rig {rig.name}", OK, f"{len(refs)} polecat branch(es), each in use"))
         out += found
@@ -863,6 +1202,7 @@ def check_branches(d: Doctor) -> list[Finding]:
 
 
 # -- sessions and hooks ---------------------------------------------------------------------------
+
 
 def _role_session(name: str, rigs: list[str]) -> bool:
     if name in _ROLE_SESSIONS:
@@ -882,9 +1222,16 @@ def check_sessions(d: Doctor) -> list[Finding]:
 
     store = d.store
     if store is None:
-        return [Finding("sessions", "hooks", OK if d.db_state == "missing" else WARN,
-                        "no database yet: no hooks" if d.db_state == "missing" else
-                        "not checked: the database cannot be read (see database)")]
+        return [
+            Finding(
+                "sessions",
+                "hooks",
+                OK if d.db_state == "missing" else WARN,
+                "no database yet: no hooks"
+                if d.db_state == "missing"
+                else "not checked: the database cannot be read (see database)",
+            )
+        ]
     host = d.host
     if host is None:
         return [Finding("sessions", "tmux", FAIL, f"not checked: {d.host_error}", "install tmux")]
@@ -899,16 +1246,35 @@ def check_sessions(d: Doctor) -> list[Finding]:
         if s.name in owned or _role_session(s.name, rig_names):
             continue
         if s.alive:
-            out.append(Finding("sessions", f"session {s.name}", WARN, f"runs (pid {s.pid}) but belongs to no polecat",
-                               f"look at it with 'gt peek {s.name}'; stop it with "
-                               f"'tmux -L {host.socket} kill-session -t ={s.name}' if it is not yours"))
+            out.append(
+                Finding(
+                    "sessions",
+                    f"session {s.name}",
+                    WARN,
+                    f"runs (pid {s.pid}) but belongs to no polecat",
+                    f"look at it with 'gt peek {s.name}'; stop it with "
+                    f"'tmux -L {host.socket} kill-session -t ={s.name}' if it is not yours",
+                )
+            )
         else:
+
             def drop(name: str = s.name, instance: str = s.instance) -> str:
                 host.kill(name, instance=instance or None)
                 return f"removed the dead session {name} (its transcript stays in .gastown/logs)"
-            out.append(Finding("sessions", f"session {s.name}", WARN, "exited"
-                               + (f" (status {s.exit_status})" if s.exit_status is not None else "")
-                               + " and belongs to no polecat", "gt doctor --fix removes it", fixable=True, repair=drop))
+
+            out.append(
+                Finding(
+                    "sessions",
+                    f"session {s.name}",
+                    WARN,
+                    "exited"
+                    + (f" (status {s.exit_status})" if s.exit_status is not None else "")
+                    + " and belongs to no polecat",
+                    "gt doctor --fix removes it",
+                    fixable=True,
+                    repair=drop,
+                )
+            )
     witnesses: dict[str, Any] = {}
 
     def witness(rig: str) -> Any:
@@ -935,42 +1301,81 @@ def check_sessions(d: Doctor) -> list[Finding]:
         if p.state == "spawning" and d.clock() - p.updated_at < spawn_grace:
             continue  # a sling is starting it (the witness waits as long)
         if p.state == "stuck":
-            out.append(Finding("sessions", subject, WARN, f"{seen}; the polecat is stuck (too many restarts) and "
-                               "waits for a human", f"restart it with 'gt sling --resume {p.hook_bead}', or "
-                               f"'gt polecat nuke {p.name} --rig {p.rig}'"))
+            out.append(
+                Finding(
+                    "sessions",
+                    subject,
+                    WARN,
+                    f"{seen}; the polecat is stuck (too many restarts) and waits for a human",
+                    f"restart it with 'gt sling --resume {p.hook_bead}', or 'gt polecat nuke {p.name} --rig {p.rig}'",
+                )
+            )
             continue
         if engine:
-            out.append(Finding("sessions", subject, WARN, f"{seen}; the running engine's witness handles it on its "
-                               "next patrol"))
+            out.append(
+                Finding(
+                    "sessions", subject, WARN, f"{seen}; the running engine's witness handles it on its next patrol"
+                )
+            )
             continue
         try:
             status = store.get(p.hook_bead).status
         except GtError:
             status = "missing"
         if status in SPENT_STATUSES:
+
             def settle(p: Any = p) -> str:
                 decision = witness(p.rig).settle_dead_hook(polecats.get(db, p.rig, p.name) or p)
                 if decision is None:
                     raise GtError("the witness would not clear it now: run 'gt doctor' again")
                 return f"{decision.reason} (the witness's rule)"
-            out.append(Finding("sessions", subject, FAIL, f"{seen}, and the bead is {status}",
-                               "gt doctor --fix clears the hook, as the witness does", fixable=True, repair=settle))
+
+            out.append(
+                Finding(
+                    "sessions",
+                    subject,
+                    FAIL,
+                    f"{seen}, and the bead is {status}",
+                    "gt doctor --fix clears the hook, as the witness does",
+                    fixable=True,
+                    repair=settle,
+                )
+            )
             continue
         maybe_done = _detached(d, p)
-        fix = (f"restart it with 'gt sling --resume {p.hook_bead}', or start the engine ('gt up'): its witness "
-               "restarts it")
+        fix = (
+            f"restart it with 'gt sling --resume {p.hook_bead}', or start the engine ('gt up'): its witness restarts it"
+        )
         if maybe_done:
+
             def settle_done(p: Any = p, fix: str = fix) -> str:
                 decision = witness(p.rig).settle_dead_hook(polecats.get(db, p.rig, p.name) or p)
                 if decision is None:
                     raise GtError(f"no interrupted gt done to settle: {fix}")
                 return f"{decision.reason} (the witness's rule)"
-            out.append(Finding("sessions", subject, FAIL, f"{seen}; its worktree is detached (an interrupted gt done?)",
-                               "gt doctor --fix settles an interrupted gt done as the witness does; else " + fix,
-                               fixable=True, repair=settle_done))
+
+            out.append(
+                Finding(
+                    "sessions",
+                    subject,
+                    FAIL,
+                    f"{seen}; its worktree is detached (an interrupted gt done?)",
+                    "gt doctor --fix settles an interrupted gt done as the witness does; else " + fix,
+                    fixable=True,
+                    repair=settle_done,
+                )
+            )
         else:
-            out.append(Finding("sessions", subject, FAIL, f"{seen} while the bead is {status}: the work is not "
-                               "running, and restarting an agent is left to you", fix))
+            out.append(
+                Finding(
+                    "sessions",
+                    subject,
+                    FAIL,
+                    f"{seen} while the bead is {status}: the work is not "
+                    "running, and restarting an agent is left to you",
+                    fix,
+                )
+            )
     deacon = Deacon(d.town, host, store)
     deacon.actor = ACTOR  # the deacon's rule, applied by doctor
     stranded = deacon.stranded()
@@ -983,18 +1388,39 @@ def check_sessions(d: Doctor) -> list[Finding]:
         if bead not in released:
             raise GtError(f"{bead} changed meanwhile: left as it is")
         return f"released {bead} to open and queued it again for its rig (the deacon's rule)"
+
     for bead, assignee, why in stranded:
         subject = f"hook {bead} ({assignee})"
         if engine:
-            out.append(Finding("sessions", subject, WARN, f"hooked but {why}; the running engine's deacon releases it "
-                               "on its next patrol"))
+            out.append(
+                Finding(
+                    "sessions",
+                    subject,
+                    WARN,
+                    f"hooked but {why}; the running engine's deacon releases it on its next patrol",
+                )
+            )
         else:
-            out.append(Finding("sessions", subject, FAIL, f"hooked but {why}: nothing works on it",
-                               "gt doctor --fix reopens it and queues it again, as the deacon does", fixable=True,
-                               repair=functools.partial(release, bead)))
+            out.append(
+                Finding(
+                    "sessions",
+                    subject,
+                    FAIL,
+                    f"hooked but {why}: nothing works on it",
+                    "gt doctor --fix reopens it and queues it again, as the deacon does",
+                    fixable=True,
+                    repair=functools.partial(release, bead),
+                )
+            )
     if not out:
-        out.append(Finding("sessions", "sessions", OK, f"{len(sessions)} session(s) on tmux socket {host.socket}; "
-                           f"{hooked} hook(s), each with a live session"))
+        out.append(
+            Finding(
+                "sessions",
+                "sessions",
+                OK,
+                f"{len(sessions)} session(s) on tmux socket {host.socket}; {hooked} hook(s), each with a live session",
+            )
+        )
     return out
 
 
@@ -1009,6 +1435,7 @@ def _detached(d: Doctor, p: Any) -> bool:
 
 
 # -- locks and pid files --------------------------------------------------------------------------
+
 
 def _open_files() -> set[tuple[int, int]] | None:
     """(st_dev, st_ino) of every file a process this user can see has open (``/proc/*/fd``); None
@@ -1076,6 +1503,7 @@ def check_locks(d: Doctor) -> list[Finding]:
         if pid is not None:
             out.append(Finding("locks", d.rel(pid_path), OK, f"the engine runs (pid {pid})"))
         else:
+
             def clear_pid() -> str:
                 lock = filelock.FileLock(str(state / ENGINE_LOCK_FILE), thread_local=False)
                 try:
@@ -1087,13 +1515,23 @@ def check_locks(d: Doctor) -> list[Finding]:
                 finally:
                     lock.release()
                 return f"removed the stale {d.rel(pid_path)} (no engine held its lock)"
+
             try:
                 text = pid_path.read_text().strip()
             except OSError:
                 text = "?"
-            out.append(Finding("locks", d.rel(pid_path), WARN, f"names pid {text[:20]}, but no engine holds "
-                               f"{ENGINE_LOCK_FILE}{'' if not text.isdigit() or not pid_alive(int(text)) else ' (that pid is another process now)'}",
-                               "gt doctor --fix removes it (under the engine lock)", fixable=True, repair=clear_pid))
+            out.append(
+                Finding(
+                    "locks",
+                    d.rel(pid_path),
+                    WARN,
+                    f"names pid {text[:20]}, but no engine holds "
+                    f"{ENGINE_LOCK_FILE}{'' if not text.isdigit() or not pid_alive(int(text)) else ' (that pid is another process now)'}",
+                    "gt doctor --fix removes it (under the engine lock)",
+                    fixable=True,
+                    repair=clear_pid,
+                )
+            )
     git_dirs = [(town.root / ".git", "the town repository")] if (town.root / ".git").is_dir() else []
     git_dirs += [(r.repo_path, f"rig {r.name}") for r in d.rigs if r.repo_path.is_dir()]
     candidates = [(lock, owner) for git_dir, owner in git_dirs for lock in _git_lock_files(git_dir)]
@@ -1107,11 +1545,22 @@ def check_locks(d: Doctor) -> list[Finding]:
         held = opened is None or (st.st_dev, st.st_ino) in opened
         subject = d.rel(lock)
         if held or age < LOCK_GRACE_S:
-            why = "a process has it open" if opened is not None and held else \
-                "cannot tell who has it open (no /proc)" if opened is None else f"made {age:.0f}s ago"
-            out.append(Finding("locks", subject, OK if opened is not None else WARN,
-                               f"git lock of {owner}: {why}", "" if opened is not None else
-                               "remove it by hand once no git command runs there"))
+            why = (
+                "a process has it open"
+                if opened is not None and held
+                else "cannot tell who has it open (no /proc)"
+                if opened is None
+                else f"made {age:.0f}s ago"
+            )
+            out.append(
+                Finding(
+                    "locks",
+                    subject,
+                    OK if opened is not None else WARN,
+                    f"git lock of {owner}: {why}",
+                    "" if opened is not None else "remove it by hand once no git command runs there",
+                )
+            )
             continue
 
         def unlink(lock: Path = lock, ino: tuple[int, int] = (st.st_dev, st.st_ino)) -> str:
@@ -1121,9 +1570,19 @@ def check_locks(d: Doctor) -> list[Finding]:
                 raise GtError(f"{d.rel(lock)} changed or was opened meanwhile: left as it is")
             lock.unlink()
             return f"removed the stale git lock {d.rel(lock)}"
-        out.append(Finding("locks", subject, FAIL, f"git lock of {owner}, {age:.0f}s old, and no process has it open "
-                           "(a git command died): git refuses to work there while it exists",
-                           "gt doctor --fix removes it", fixable=True, repair=unlink))
+
+        out.append(
+            Finding(
+                "locks",
+                subject,
+                FAIL,
+                f"git lock of {owner}, {age:.0f}s old, and no process has it open "
+                "(a git command died): git refuses to work there while it exists",
+                "gt doctor --fix removes it",
+                fixable=True,
+                repair=unlink,
+            )
+        )
     specs = state / "sessions"
     if specs.is_dir():
         for spec in sorted(specs.glob("*.json")):
@@ -1137,9 +1596,19 @@ def check_locks(d: Doctor) -> list[Finding]:
             def drop(spec: Path = spec) -> str:
                 spec.unlink(missing_ok=True)
                 return f"removed the stale launcher spec {d.rel(spec)}"
-            out.append(Finding("locks", d.rel(spec), WARN, f"a session launcher spec {age:.0f}s old (the launcher deletes "
-                               "it as it starts); it holds a copy of the session's environment",
-                               "gt doctor --fix removes it", fixable=True, repair=drop))
+
+            out.append(
+                Finding(
+                    "locks",
+                    d.rel(spec),
+                    WARN,
+                    f"a session launcher spec {age:.0f}s old (the launcher deletes "
+                    "it as it starts); it holds a copy of the session's environment",
+                    "gt doctor --fix removes it",
+                    fixable=True,
+                    repair=drop,
+                )
+            )
     holders = _flock_holders()
     flocks = sorted(state.glob("*.lock")) if state.is_dir() else []
     held_by = []
@@ -1148,13 +1617,21 @@ def check_locks(d: Doctor) -> list[Finding]:
             st = path.stat()
             pid = holders.get((os.major(st.st_dev), os.minor(st.st_dev), st.st_ino))
             held_by.append(f"{path.name} (pid {pid})" if pid else path.name)
-    out.append(Finding("locks", ".gastown/*.lock", OK, f"{len(flocks)} flock lock file(s), "
-                       + (f"held: {', '.join(held_by)}" if held_by else "none held")
-                       + " (a kernel lock dies with its holder: never stale)"))
+    out.append(
+        Finding(
+            "locks",
+            ".gastown/*.lock",
+            OK,
+            f"{len(flocks)} flock lock file(s), "
+            + (f"held: {', '.join(held_by)}" if held_by else "none held")
+            + " (a kernel lock dies with its holder: never stale)",
+        )
+    )
     return out
 
 
 # -- gates ----------------------------------------------------------------------------------------
+
 
 def _gate_processes(state_dir: Path) -> dict[str, list[tuple[int, str]]]:
     """Processes tagged ``GT_GATE`` by a refinery of this town: rig name -> [(pid, tag value)]."""
@@ -1173,8 +1650,8 @@ def _gate_processes(state_dir: Path) -> dict[str, list[tuple[int, str]]]:
             continue
         for entry in env.split(b"\0"):
             if entry.startswith(prefix):
-                value = entry[len(TAG_VAR) + 1:].decode("utf-8", "replace")
-                rig = entry[len(prefix):].split(b".gate.pid:", 1)[0].decode("utf-8", "replace")
+                value = entry[len(TAG_VAR) + 1 :].decode("utf-8", "replace")
+                rig = entry[len(prefix) :].split(b".gate.pid:", 1)[0].decode("utf-8", "replace")
                 out.setdefault(rig, []).append((p.pid, value))
                 break
     return out
@@ -1188,8 +1665,11 @@ def check_gates(d: Doctor) -> list[Finding]:
 
     state = d.town.state_dir
     tagged = _gate_processes(state) if Path("/proc/self/environ").exists() else {}
-    names = sorted({r.name for r in d.rigs} | set(tagged)
-                   | {p.name[len("refinery-"):-len(".gate.pid")] for p in state.glob("refinery-*.gate.pid")})
+    names = sorted(
+        {r.name for r in d.rigs}
+        | set(tagged)
+        | {p.name[len("refinery-") : -len(".gate.pid")] for p in state.glob("refinery-*.gate.pid")}
+    )
     out = []
     for name in names:
         pidfile = state / f"refinery-{name}.gate.pid"
@@ -1218,19 +1698,30 @@ def check_gates(d: Doctor) -> list[Finding]:
                     killed = True
             finally:
                 lock.release()
-            return ("killed the leftover gate processes" if killed else "no gate process was left") \
-                + f" and removed {d.rel(pidfile)}"
+            return (
+                "killed the leftover gate processes" if killed else "no gate process was left"
+            ) + f" and removed {d.rel(pidfile)}"
+
         pids = ", ".join(str(pid) for pid, _ in procs[:5]) or "none found"
-        out.append(Finding("gates", subject, FAIL if procs else WARN,
-                           f"a refinery died mid-gate: {d.rel(pidfile) if pidfile.exists() else 'no pid file'}, "
-                           f"gate processes {pids}",
-                           "gt doctor --fix kills them, as the next refinery batch would", fixable=True, repair=kill))
+        out.append(
+            Finding(
+                "gates",
+                subject,
+                FAIL if procs else WARN,
+                f"a refinery died mid-gate: {d.rel(pidfile) if pidfile.exists() else 'no pid file'}, "
+                f"gate processes {pids}",
+                "gt doctor --fix kills them, as the next refinery batch would",
+                fixable=True,
+                repair=kill,
+            )
+        )
     if not out:
         out.append(Finding("gates", "gates", OK, "no leftover gate process"))
     return out
 
 
 # -- agents ---------------------------------------------------------------------------------------
+
 
 def check_agents(d: Doctor) -> list[Finding]:
     """The default agent, the polecats' agents and the town's presets: installed, logged in."""
@@ -1260,28 +1751,54 @@ def check_agents(d: Doctor) -> list[Finding]:
         must = role.startswith("default")
         preset = table.get(name)
         if preset is None:
-            out.append(Finding("agents", subject, FAIL if must else WARN, f"{role}: no such preset",
-                               f"add it with 'gt config agent set {name} \"CMD ARGS\"', or pick another with "
-                               "'gt config default-agent NAME'"))
+            out.append(
+                Finding(
+                    "agents",
+                    subject,
+                    FAIL if must else WARN,
+                    f"{role}: no such preset",
+                    f"add it with 'gt config agent set {name} \"CMD ARGS\"', or pick another with "
+                    "'gt config default-agent NAME'",
+                )
+            )
             continue
         if preset.binary == "gt":
             out.append(Finding("agents", subject, OK, f"{role}: built in (gt)"))
             continue
         if not preset.installed():
-            out.append(Finding("agents", subject, FAIL if must else WARN, f"{role}: needs {preset.binary!r}, which "
-                               "is not installed", f"install {preset.binary}, or pick another agent with "
-                               "'gt config default-agent sim'"))
+            out.append(
+                Finding(
+                    "agents",
+                    subject,
+                    FAIL if must else WARN,
+                    f"{role}: needs {preset.binary!r}, which is not installed",
+                    f"install {preset.binary}, or pick another agent with 'gt config default-agent sim'",
+                )
+            )
             continue
         results = check(town, name)
         bad = [r for r in results if not r.ok]
         version = next((r.detail for r in results if r.name == "version"), "")
         if bad:
-            out.append(Finding("agents", subject, WARN, f"{role}: " + "; ".join(f"{r.name}: {r.detail}" for r in bad),
-                               f"see 'gt agent check {name}'"))
+            out.append(
+                Finding(
+                    "agents",
+                    subject,
+                    WARN,
+                    f"{role}: " + "; ".join(f"{r.name}: {r.detail}" for r in bad),
+                    f"see 'gt agent check {name}'",
+                )
+            )
         else:
             passed = [r.name for r in results if r.name not in ("preset", "version")]
-            out.append(Finding("agents", subject, OK, f"{role}: {version or 'runs'}"
-                               + (f"; {', '.join(passed)} ok" if passed else "")))
+            out.append(
+                Finding(
+                    "agents",
+                    subject,
+                    OK,
+                    f"{role}: {version or 'runs'}" + (f"; {', '.join(passed)} ok" if passed else ""),
+                )
+            )
     return out
 
 
@@ -1297,15 +1814,36 @@ def check_crew(d: Doctor) -> list[Finding]:
         for c in crew.list_crew(d.town, rig.name, sessions={}):
             name, subject = c.name, f"{rig.name}/crew/{c.name}"
             if not c.valid:
-                out.append(Finding("crew", subject, WARN, f"not a worktree of rig {rig.name}'s repository",
-                                   f"move it away, then 'gt crew add {name} --rig {rig.name}' (doctor never deletes it)"))
+                out.append(
+                    Finding(
+                        "crew",
+                        subject,
+                        WARN,
+                        f"not a worktree of rig {rig.name}'s repository",
+                        f"move it away, then 'gt crew add {name} --rig {rig.name}' (doctor never deletes it)",
+                    )
+                )
             elif c.branch != crew.branch_name(name):
                 on = f"branch {c.branch}" if c.branch else "a detached HEAD"
-                out.append(Finding("crew", subject, WARN, f"on {on}, not {crew.branch_name(name)}: gt done "
-                                   "from it queues that branch", f"git -C {c.path} switch {crew.branch_name(name)}"))
+                out.append(
+                    Finding(
+                        "crew",
+                        subject,
+                        WARN,
+                        f"on {on}, not {crew.branch_name(name)}: gt done from it queues that branch",
+                        f"git -C {c.path} switch {crew.branch_name(name)}",
+                    )
+                )
             else:
-                out.append(Finding("crew", subject, OK, f"on {c.branch}, {c.dirty} uncommitted file(s), "
-                                   f"{c.ahead} commit(s) ahead of {rig.default_branch}"))
+                out.append(
+                    Finding(
+                        "crew",
+                        subject,
+                        OK,
+                        f"on {c.branch}, {c.dirty} uncommitted file(s), "
+                        f"{c.ahead} commit(s) ahead of {rig.default_branch}",
+                    )
+                )
     return out
 
 

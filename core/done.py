@@ -64,8 +64,12 @@ def author_env(rig: str, polecat: str) -> dict[str, str]:
     """Git author/committer variables of a polecat (``<rig>/polecats/<name>``)."""
     address = f"{rig}/polecats/{polecat}"
     email = f"{polecat}@{rig}.gastown"
-    return {"GIT_AUTHOR_NAME": address, "GIT_COMMITTER_NAME": address,
-            "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_EMAIL": email}
+    return {
+        "GIT_AUTHOR_NAME": address,
+        "GIT_COMMITTER_NAME": address,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_EMAIL": email,
+    }
 
 
 def _polecat_of(store: BeadStore, role: Role) -> tuple[Polecat, Rig, Path]:
@@ -80,8 +84,14 @@ def _polecat_of(store: BeadStore, role: Role) -> tuple[Polecat, Rig, Path]:
     return p, rig, path
 
 
-def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", actor: str | None = None,
-         store: BeadStore | None = None) -> DoneResult:
+def done(
+    town: Town,
+    role: Role,
+    status: str = "COMPLETED",
+    message: str = "",
+    actor: str | None = None,
+    store: BeadStore | None = None,
+) -> DoneResult:
     """Finish the work of the polecat ``role`` (see the module docstring).
 
     status: COMPLETED | ESCALATED | DEFERRED. message: the reason (ESCALATED/DEFERRED) or a note.
@@ -122,8 +132,10 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
         ahead_before = None
     ahead = git.count_commits(path, base_sha, "HEAD")
     if ahead == 0:
-        raise GtError(f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your "
-                      f"work first, or use 'gt done --status DEFERRED -m WHY'")
+        raise GtError(
+            f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your "
+            f"work first, or use 'gt done --status DEFERRED -m WHY'"
+        )
     head = git.head_sha(path)
     if git.rev_parse(rig.repo_path, f"refs/heads/{branch}") != head and _mr_at(store, bead, branch, head) is None:
         raise GtError(f"branch {branch} is not at {head[:12]} in the rig's repository: check 'git status' in {path}")
@@ -131,8 +143,18 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
     if not detached:
         git.detach_head(path)  # frees the branch before its MR exists: the refinery deletes it once merged
     try:
-        mr = mq.submit(store.db, rig, bead, p.name, branch, head, base_sha, priority=issue.priority,
-                       convoy=tracking[0] if tracking else None, actor=actor)
+        mr = mq.submit(
+            store.db,
+            rig,
+            bead,
+            p.name,
+            branch,
+            head,
+            base_sha,
+            priority=issue.priority,
+            convoy=tracking[0] if tracking else None,
+            actor=actor,
+        )
     except BaseException:
         if not detached:
             git.run_git(["checkout", "--quiet", branch], cwd=path)  # nothing changed: back on the branch
@@ -143,8 +165,9 @@ def done(town: Town, role: Role, status: str = "COMPLETED", message: str = "", a
     return DoneResult(status, bead, p.address, mr.id, branch, head, ahead)
 
 
-def _mr_at(store: BeadStore, bead: str, branch: str, head: str,
-           statuses: tuple[str, ...] | None = None) -> mq.MR | None:
+def _mr_at(
+    store: BeadStore, bead: str, branch: str, head: str, statuses: tuple[str, ...] | None = None
+) -> mq.MR | None:
     """The MR of ``bead`` for ``branch`` at commit ``head`` (with one of ``statuses``), or None."""
     return next((m for m in mq.of_bead(store.db, bead, statuses) if m.branch == branch and m.head_sha == head), None)
 
@@ -158,8 +181,9 @@ def _detached_branch(store: BeadStore, rig: Rig, p: Polecat, bead: str, path: Pa
     head = git.head_sha(path)
     at_tip = git.rev_parse(rig.repo_path, f"refs/heads/{branch}") == head
     if not at_tip and _mr_at(store, bead, branch, head) is None:
-        raise GtError(f"the worktree {path} is on a detached HEAD: check out your branch "
-                      f"{branch} and commit your work there")
+        raise GtError(
+            f"the worktree {path} is on a detached HEAD: check out your branch {branch} and commit your work there"
+        )
     if at_tip and git.dirty_paths(path):
         git.run_git(["checkout", "--quiet", branch], cwd=path)  # leftovers are committed on the branch
     return branch
@@ -193,8 +217,19 @@ def finish_interrupted(store: BeadStore, p: Polecat, actor: str) -> mq.MR | None
     else:
         base = mr.base_sha or head
         ahead = git.count_commits(rig.repo_path, base, head) if mr.base_sha else 0
-        _settle_done(store, p, bead, mr, mr.branch, head, ahead, None,
-                     "settled by the witness after an interrupted gt done", "COMPLETED", actor)
+        _settle_done(
+            store,
+            p,
+            bead,
+            mr,
+            mr.branch,
+            head,
+            ahead,
+            None,
+            "settled by the witness after an interrupted gt done",
+            "COMPLETED",
+            actor,
+        )
     return mr
 
 
@@ -203,43 +238,97 @@ def _settle_merged(store: BeadStore, p: Polecat, bead: str, mr: mq.MR, actor: st
     goes idle and a ``done`` event says so."""
     with store.transaction():
         polecats.upsert(store.db, p.rig, p.name, state="idle", hook_bead=None)
-        events.append(store.db, "done", actor, rig=p.rig, bead=bead,
-                      payload={"status": "COMPLETED", "polecat": p.name, "mr": mr.id, "branch": mr.branch,
-                               "head": mr.head_sha, "already_merged": True})
+        events.append(
+            store.db,
+            "done",
+            actor,
+            rig=p.rig,
+            bead=bead,
+            payload={
+                "status": "COMPLETED",
+                "polecat": p.name,
+                "mr": mr.id,
+                "branch": mr.branch,
+                "head": mr.head_sha,
+                "already_merged": True,
+            },
+        )
 
 
-def _settle_done(store: BeadStore, p: Polecat, bead: str, mr: mq.MR, branch: str, head: str, ahead: int,
-                 ahead_before: int | None, message: str, status: str, actor: str) -> None:
+def _settle_done(
+    store: BeadStore,
+    p: Polecat,
+    bead: str,
+    mr: mq.MR,
+    branch: str,
+    head: str,
+    ahead: int,
+    ahead_before: int | None,
+    message: str,
+    status: str,
+    actor: str,
+) -> None:
     """The database side of a COMPLETED ``gt done``, in one transaction: bead awaiting merge, comment,
     polecat idle (a sling may reuse its worktree from then on), ``done`` event."""
     with store.transaction():
-        store.cas_status(bead, {"hooked", "in_progress"}, "in_progress", actor,
-                         note=f"awaiting merge: {mr.id}")
-        store.add_comment(bead, f"Awaiting merge: {mr.id} ({branch} at {head[:12]}, {ahead} commit(s))"
-                          + (f". {message}" if message else ""), actor)
+        store.cas_status(bead, {"hooked", "in_progress"}, "in_progress", actor, note=f"awaiting merge: {mr.id}")
+        store.add_comment(
+            bead,
+            f"Awaiting merge: {mr.id} ({branch} at {head[:12]}, {ahead} commit(s))"
+            + (f". {message}" if message else ""),
+            actor,
+        )
         polecats.upsert(store.db, p.rig, p.name, state="idle", hook_bead=None)
-        events.append(store.db, "done", actor, rig=p.rig, bead=bead,
-                      payload={"status": status, "polecat": p.name, "mr": mr.id, "branch": branch, "head": head,
-                               "commits": ahead, "leftovers": ahead_before is not None and ahead > ahead_before})
+        events.append(
+            store.db,
+            "done",
+            actor,
+            rig=p.rig,
+            bead=bead,
+            payload={
+                "status": status,
+                "polecat": p.name,
+                "mr": mr.id,
+                "branch": branch,
+                "head": head,
+                "commits": ahead,
+                "leftovers": ahead_before is not None and ahead > ahead_before,
+            },
+        )
 
 
-def _release(store: BeadStore, p: Polecat, rig: Rig, path: Path, bead: str, status: str,
-             message: str, actor: str, env: dict[str, str]) -> DoneResult:
+def _release(
+    store: BeadStore,
+    p: Polecat,
+    rig: Rig,
+    path: Path,
+    bead: str,
+    status: str,
+    message: str,
+    actor: str,
+    env: dict[str, str],
+) -> DoneResult:
     if not message.strip():
-        raise GtError(f"--status {status} needs a reason: pass -m \"WHY\"")
+        raise GtError(f'--status {status} needs a reason: pass -m "WHY"')
     if git.current_branch(path) and git.dirty_paths(path):
         git.commit_all(path, f"{bead}: WIP before {status.lower()} by gt done", env=env)
     new_status = "deferred" if status == "DEFERRED" else "open"
     with store.transaction():
-        store.cas_status(bead, {"hooked", "in_progress"}, new_status, actor, assignee=None,
-                         note=f"{status}: {message}")
+        store.cas_status(bead, {"hooked", "in_progress"}, new_status, actor, assignee=None, note=f"{status}: {message}")
         store.add_comment(bead, f"{status} by {p.address}: {message}", actor)
         polecats.upsert(store.db, p.rig, p.name, state="idle", hook_bead=None)
-        events.append(store.db, "done", actor, rig=p.rig, bead=bead,
-                      payload={"status": status, "polecat": p.name, "reason": message})
+        events.append(
+            store.db,
+            "done",
+            actor,
+            rig=p.rig,
+            bead=bead,
+            payload={"status": status, "polecat": p.name, "reason": message},
+        )
         if status == "ESCALATED":
-            escalation.escalate(store, f"{bead} escalated by {p.address}: {message.strip()}", "high",
-                                actor=actor, about=bead, rig=p.rig)
+            escalation.escalate(
+                store, f"{bead} escalated by {p.address}: {message.strip()}", "high", actor=actor, about=bead, rig=p.rig
+            )
     return DoneResult(status, bead, p.address)
 
 
@@ -248,8 +337,9 @@ def checkpoint_ref(polecat: str, bead: str) -> str:
     return f"refs/checkpoints/{polecat}/{bead}"
 
 
-def save_checkpoint(town: Town, rig: Rig, p: Polecat, actor: str, session_alive: bool,
-                    store: BeadStore | None = None) -> str | None:
+def save_checkpoint(
+    town: Town, rig: Rig, p: Polecat, actor: str, session_alive: bool, store: BeadStore | None = None
+) -> str | None:
     """Save ``p``'s uncommitted work. session_alive False (or the agent asking): a WIP commit on its
     branch; True: a snapshot commit on :func:`checkpoint_ref`, leaving branch, HEAD and index alone.
     Returns the commit sha, or None when there was nothing to save. Appends a ``checkpoint`` event."""
@@ -267,14 +357,20 @@ def save_checkpoint(town: Town, rig: Rig, p: Polecat, actor: str, session_alive:
         if sha:
             git.run_git(["update-ref", where, sha], cwd=rig.repo_path)
     if sha:
-        db = (store.db if store else None)
+        db = store.db if store else None
         own = None
         if db is None:
             own = BeadStore(town)
             db = own.db
         try:
-            events.append(db, "checkpoint", actor, rig=p.rig, bead=p.hook_bead,
-                          payload={"polecat": p.name, "sha": sha, "ref": where})
+            events.append(
+                db,
+                "checkpoint",
+                actor,
+                rig=p.rig,
+                bead=p.hook_bead,
+                payload={"polecat": p.name, "sha": sha, "ref": where},
+            )
         finally:
             if own is not None:
                 own.disconnect()

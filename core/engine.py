@@ -91,8 +91,9 @@ class Engine:
     small value). refinery: run the per-rig refinery loops (the cockpit may leave merging to a
     separate process)."""
 
-    def __init__(self, town: Town, host: SessionHost | None = None, *, tick: float = 1.0,
-                 refinery: bool = True) -> None:
+    def __init__(
+        self, town: Town, host: SessionHost | None = None, *, tick: float = 1.0, refinery: bool = True
+    ) -> None:
         if tick <= 0:
             raise GtError(f"the engine tick must be positive (got {tick})")
         self.town = town
@@ -124,16 +125,21 @@ class Engine:
         except filelock.Timeout:
             pid = engine_pid(self.town)
             who = f"pid {pid}" if pid else "another process"
-            raise EngineRunning(f"an engine is already running on town {self.town.root} ({who}): stop it with "
-                                "'gt down', or use it") from None
+            raise EngineRunning(
+                f"an engine is already running on town {self.town.root} ({who}): stop it with 'gt down', or use it"
+            ) from None
         previous = None
         with contextlib.suppress(OSError, ValueError):
             previous = int(self.pid_path.read_text().strip())
         db = connect(self.town.db_path)
         try:
             with transaction(db):
-                events.append(db, "engine_started", ACTOR,
-                              payload={"pid": os.getpid(), "took_over_from": previous if previous != os.getpid() else None})
+                events.append(
+                    db,
+                    "engine_started",
+                    ACTOR,
+                    payload={"pid": os.getpid(), "took_over_from": previous if previous != os.getpid() else None},
+                )
         finally:
             db.conn.close()
         atomic_write_text(self.pid_path, f"{os.getpid()}\n")
@@ -162,8 +168,9 @@ class Engine:
         self._stopping = asyncio.Event()
         self.check_config()
         self.acquire()
-        self._executor = ThreadPoolExecutor(max_workers=8 + 3 * len(list_rigs(self.town)),
-                                            thread_name_prefix="gt-engine")
+        self._executor = ThreadPoolExecutor(
+            max_workers=8 + 3 * len(list_rigs(self.town)), thread_name_prefix="gt-engine"
+        )
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self._stopping.set)
@@ -235,13 +242,20 @@ class Engine:
         nudges = _Lazy(lambda: connect(self.town.db_path))
         setting = self.town.setting
 
-        self._spawn("scheduler", lambda: sched().dispatch(),
-                    lambda: sched().next_start_in() or self.tick)
+        self._spawn("scheduler", lambda: sched().dispatch(), lambda: sched().next_start_in() or self.tick)
         self._spawn("deacon", lambda: deacon().patrol(), lambda: float(setting("deacon", "patrol_interval")))
-        self._spawn("checkpoint", lambda: checkpoints().checkpoint(),
-                    lambda: max(self.tick, min(float(setting("deacon", "checkpoint_interval")), 30.0)), wake=False)
-        self._spawn("ledger", lambda: ledger().sync_ledger(),
-                    lambda: max(0.2, min(self.tick, float(setting("ledger", "commit_debounce")))), wake=False)
+        self._spawn(
+            "checkpoint",
+            lambda: checkpoints().checkpoint(),
+            lambda: max(self.tick, min(float(setting("deacon", "checkpoint_interval")), 30.0)),
+            wake=False,
+        )
+        self._spawn(
+            "ledger",
+            lambda: ledger().sync_ledger(),
+            lambda: max(0.2, min(self.tick, float(setting("ledger", "commit_debounce")))),
+            wake=False,
+        )
         self._spawn("nudges", lambda: nudge.deliver_pending(self.town, self.host, nudges()), lambda: self.tick)
         self._tasks["feed"] = asyncio.create_task(self._feed_loop(), name="feed")
         self._tasks["watch"] = asyncio.create_task(self._watch(), name="watch")
@@ -254,8 +268,14 @@ class Engine:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._executor, fn)
 
-    async def _run_loop(self, name: str, work: Callable[[], Any], interval: Callable[[], float], wake: bool,
-                        alive: Callable[[], bool] = lambda: True) -> None:
+    async def _run_loop(
+        self,
+        name: str,
+        work: Callable[[], Any],
+        interval: Callable[[], float],
+        wake: bool,
+        alive: Callable[[], bool] = lambda: True,
+    ) -> None:
         """Run ``work`` in a thread, then wait ``interval()`` seconds or a database change; forever."""
         assert self._stopping is not None
         waker = asyncio.Event()
@@ -334,17 +354,27 @@ class Engine:
 
         def alive() -> bool:
             return rig in self._rigs
-        witness = _Lazy(lambda: Witness(self.town, rig, Slinger(self.town, host=self.host, store=BeadStore(self.town),
-                                                                actor=f"{rig}/witness")))
-        self._spawn_rig(f"witness:{rig}", lambda: witness().patrol(),
-                        lambda: float(self.town.setting("witness", "patrol_interval")), False, alive)
+
+        witness = _Lazy(
+            lambda: Witness(
+                self.town, rig, Slinger(self.town, host=self.host, store=BeadStore(self.town), actor=f"{rig}/witness")
+            )
+        )
+        self._spawn_rig(
+            f"witness:{rig}",
+            lambda: witness().patrol(),
+            lambda: float(self.town.setting("witness", "patrol_interval")),
+            False,
+            alive,
+        )
         if self.refinery:
             refinery = _Lazy(lambda: Refinery(self.town, rig))
 
             def merge() -> Any:
                 r = refinery()
-                if not r.db.execute("SELECT 1 FROM merge_requests WHERE rig = ? AND status IN ('queued', 'merging') "
-                                    "LIMIT 1", [rig]).fetchone():
+                if not r.db.execute(
+                    "SELECT 1 FROM merge_requests WHERE rig = ? AND status IN ('queued', 'merging') LIMIT 1", [rig]
+                ).fetchone():
                     return None
                 try:
                     result = r.process_once()
@@ -368,8 +398,9 @@ class Engine:
 
         self._spawn_rig(f"upstream:{rig}", fetch, fetch_interval, False, alive)
 
-    def _spawn_rig(self, name: str, work: Callable[[], Any], interval: Callable[[], float], wake: bool,
-                   alive: Callable[[], bool]) -> None:
+    def _spawn_rig(
+        self, name: str, work: Callable[[], Any], interval: Callable[[], float], wake: bool, alive: Callable[[], bool]
+    ) -> None:
         old = self._tasks.get(name)
         if old is not None and not old.done():
             return
@@ -405,9 +436,16 @@ class Engine:
             def only_db(_change: Any, path: str) -> bool:
                 return os.path.basename(path) in WATCHED
 
-            async for _ in watchfiles.awatch(self.town.state_dir, watch_filter=only_db, recursive=False,
-                                             stop_event=self._stopping, step=50, debounce=100,
-                                             yield_on_timeout=False, rust_timeout=500):
+            async for _ in watchfiles.awatch(
+                self.town.state_dir,
+                watch_filter=only_db,
+                recursive=False,
+                stop_event=self._stopping,
+                step=50,
+                debounce=100,
+                yield_on_timeout=False,
+                rust_timeout=500,
+            ):
                 self._wake_all()
             return
         except Exception as exc:  # noqa: BLE001 - fall back to polling below

@@ -58,13 +58,26 @@ def bump(severity: str) -> str:
 
 def _of(issue: Any) -> Escalation:
     meta = issue.metadata or {}
-    return Escalation(issue.id, str(meta.get("severity", "medium")), issue.description or issue.title,
-                      meta.get("about"), int(meta.get("raised", 1)), float(meta.get("raised_at", 0.0)),
-                      issue.status != "closed")
+    return Escalation(
+        issue.id,
+        str(meta.get("severity", "medium")),
+        issue.description or issue.title,
+        meta.get("about"),
+        int(meta.get("raised", 1)),
+        float(meta.get("raised_at", 0.0)),
+        issue.status != "closed",
+    )
 
 
-def escalate(store: BeadStore, text: str, severity: str = "medium", *, actor: str, about: str | None = None,
-             rig: str | None = None) -> Escalation:
+def escalate(
+    store: BeadStore,
+    text: str,
+    severity: str = "medium",
+    *,
+    actor: str,
+    about: str | None = None,
+    rig: str | None = None,
+) -> Escalation:
     """Raise an escalation: the bead, the mail to the Mayor and the event, in one transaction.
 
     text: what is wrong and what is needed (one line is best). about: the bead concerned, if any.
@@ -72,7 +85,7 @@ def escalate(store: BeadStore, text: str, severity: str = "medium", *, actor: st
     """
     sev = check_severity(severity)
     if not text or not text.strip():
-        raise GtError("an escalation needs a text: gt escalate -s high \"what is wrong\"")
+        raise GtError('an escalation needs a text: gt escalate -s high "what is wrong"')
     if store.town is None:
         raise GtError("escalations need a town: open the store with a Town")
     text = text.strip()
@@ -81,25 +94,48 @@ def escalate(store: BeadStore, text: str, severity: str = "medium", *, actor: st
     prefix = store.town.prefix
     with store.transaction():
         bead_id = store.make_id(prefix, title=title, description=text, actor=actor)
-        store.create(title, actor=actor, id=bead_id, description=text, issue_type="decision",
-                     priority=PRIORITY[sev], labels=[LABEL, f"severity:{sev}"],
-                     metadata={"severity": sev, "about": about, "raised": 1, "raised_at": now, "rig": rig})
+        store.create(
+            title,
+            actor=actor,
+            id=bead_id,
+            description=text,
+            issue_type="decision",
+            priority=PRIORITY[sev],
+            labels=[LABEL, f"severity:{sev}"],
+            metadata={"severity": sev, "about": about, "raised": 1, "raised_at": now, "rig": rig},
+        )
         _notify(store, bead_id, sev, text, about, actor, rig, raised=1)
         return _of(store.get(bead_id))
 
 
-def _notify(store: BeadStore, bead_id: str, sev: str, text: str, about: str | None, actor: str,
-            rig: str | None, raised: int) -> None:
+def _notify(
+    store: BeadStore, bead_id: str, sev: str, text: str, about: str | None, actor: str, rig: str | None, raised: int
+) -> None:
     """The Mayor's mail and the feed event of one raise (caller's transaction)."""
     again = f" (raised {raised} times, unacknowledged)" if raised > 1 else ""
-    body = (f"{text}\n\nEscalation {bead_id}, severity {sev}{again}."
-            + (f" About {about}." if about else "")
-            + f"\nAcknowledge it with: gt bead close {bead_id}")
+    body = (
+        f"{text}\n\nEscalation {bead_id}, severity {sev}{again}."
+        + (f" About {about}." if about else "")
+        + f"\nAcknowledge it with: gt bead close {bead_id}"
+    )
     assert store.town is not None
-    mail.send(store.town, MAYOR, f"ESCALATION [{sev.upper()}] {text.splitlines()[0]}"[:200], body, sender=actor,
-              db=store.db, priority=PRIORITY[sev])
-    events.append(store.db, "escalation", actor, rig=rig, bead=about or bead_id,
-                  payload={"escalation": bead_id, "severity": sev, "reason": text, "raised": raised})
+    mail.send(
+        store.town,
+        MAYOR,
+        f"ESCALATION [{sev.upper()}] {text.splitlines()[0]}"[:200],
+        body,
+        sender=actor,
+        db=store.db,
+        priority=PRIORITY[sev],
+    )
+    events.append(
+        store.db,
+        "escalation",
+        actor,
+        rig=rig,
+        bead=about or bead_id,
+        payload={"escalation": bead_id, "severity": sev, "reason": text, "raised": raised},
+    )
 
 
 def list_open(store: BeadStore) -> list[Escalation]:

@@ -16,7 +16,9 @@ import sqlite_utils
 
 from core.db import inserted_id, register_schema
 
-register_schema("events", """
+register_schema(
+    "events",
+    """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ts REAL NOT NULL,
@@ -28,7 +30,8 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_bead ON events(bead);
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts)
-""")
+""",
+)
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,26 @@ class Event:
     payload: dict[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "ts": self.ts, "type": self.type, "actor": self.actor,
-                "rig": self.rig, "bead": self.bead, "payload": self.payload}
+        return {
+            "id": self.id,
+            "ts": self.ts,
+            "type": self.type,
+            "actor": self.actor,
+            "rig": self.rig,
+            "bead": self.bead,
+            "payload": self.payload,
+        }
 
 
-def append(db: sqlite_utils.Database, type: str, actor: str = "", rig: str | None = None,
-           bead: str | None = None, payload: dict[str, Any] | None = None, ts: float | None = None) -> int:
+def append(
+    db: sqlite_utils.Database,
+    type: str,
+    actor: str = "",
+    rig: str | None = None,
+    bead: str | None = None,
+    payload: dict[str, Any] | None = None,
+    ts: float | None = None,
+) -> int:
     """Append an event (plain SQL, so it joins the caller's transaction). Returns its id."""
     cur = db.execute(
         "INSERT INTO events (ts, type, actor, rig, bead, payload) VALUES (?, ?, ?, ?, ?, ?)",
@@ -58,8 +75,14 @@ def append(db: sqlite_utils.Database, type: str, actor: str = "", rig: str | Non
     return inserted_id(cur)
 
 
-def query(db: sqlite_utils.Database, after_id: int = 0, since: float | None = None,
-          types: tuple[str, ...] | None = None, bead: str | None = None, limit: int | None = None) -> list[Event]:
+def query(
+    db: sqlite_utils.Database,
+    after_id: int = 0,
+    since: float | None = None,
+    types: tuple[str, ...] | None = None,
+    bead: str | None = None,
+    limit: int | None = None,
+) -> list[Event]:
     """Events with id > ``after_id`` (and ts >= ``since``, of ``types``, about ``bead``), oldest first."""
     where = ["id > ?"]
     args: list[Any] = [after_id]

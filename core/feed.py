@@ -26,8 +26,20 @@ from core import events
 from core.errors import GtError
 
 #: Event types that need a human's eye: stuck or stalled agents, failed merges, escalations, engine errors.
-PROBLEM_TYPES = ("stalled", "gupp_violation", "zombie", "stuck", "escalation", "merge_failed",
-                 "merge_conflict", "engine_error", "sling_failed", "stranded", "nudge_failed", "ledger_blocked")
+PROBLEM_TYPES = (
+    "stalled",
+    "gupp_violation",
+    "zombie",
+    "stuck",
+    "escalation",
+    "merge_failed",
+    "merge_conflict",
+    "engine_error",
+    "sling_failed",
+    "stranded",
+    "nudge_failed",
+    "ledger_blocked",
+)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -46,8 +58,24 @@ def _summary(ev: events.Event) -> str:
     """The payload of ``ev`` in a few words, most useful keys first."""
     p = ev.payload
     parts: list[str] = []
-    for key in ("polecat", "state", "reason", "severity", "mr", "status", "text", "error", "target",
-                "session", "name", "note", "old", "new", "loop", "action"):
+    for key in (
+        "polecat",
+        "state",
+        "reason",
+        "severity",
+        "mr",
+        "status",
+        "text",
+        "error",
+        "target",
+        "session",
+        "name",
+        "note",
+        "old",
+        "new",
+        "loop",
+        "action",
+    ):
         value = p.get(key)
         if value not in (None, "", [], {}):
             text = str(value).replace("\n", " ")
@@ -75,8 +103,9 @@ def last_id(db: sqlite_utils.Database) -> int:
     return int(row[0] or 0)
 
 
-def recent(db: sqlite_utils.Database, since: float | None = None, problems: bool = False,
-           limit: int = 50) -> list[events.Event]:
+def recent(
+    db: sqlite_utils.Database, since: float | None = None, problems: bool = False, limit: int = 50
+) -> list[events.Event]:
     """The newest ``limit`` events (oldest first), from ``since`` (Unix seconds) if given, only the
     :data:`PROBLEM_TYPES` with ``problems``."""
     types = PROBLEM_TYPES if problems else None
@@ -88,14 +117,21 @@ def recent(db: sqlite_utils.Database, since: float | None = None, problems: bool
     if types:
         where.append(f"type IN ({','.join('?' * len(types))})")
         args.extend(types)
-    row = db.execute(f"SELECT id FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT 1 OFFSET ?",
-                     [*args, max(0, int(limit) - 1)]).fetchone()
+    row = db.execute(
+        f"SELECT id FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT 1 OFFSET ?",
+        [*args, max(0, int(limit) - 1)],
+    ).fetchone()
     start = int(row[0]) - 1 if row else 0
     return events.query(db, after_id=start, since=since, types=types)
 
 
-def follow(db: sqlite_utils.Database, after_id: int, problems: bool = False, interval: float = 0.25,
-           stop: Callable[[], bool] | None = None) -> Iterator[events.Event]:
+def follow(
+    db: sqlite_utils.Database,
+    after_id: int,
+    problems: bool = False,
+    interval: float = 0.25,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[events.Event]:
     """Yield every event with id > ``after_id`` as it is written (by any process), forever or until
     ``stop()`` is true. interval: seconds between polls when nothing is new."""
     types = PROBLEM_TYPES if problems else None

@@ -127,7 +127,7 @@ def load_gates(config: Any, where: str = "rig.toml") -> GateConfig:
         name = str(name)
         if name == "env":
             if not hasattr(spec, "items"):
-                raise ConfigError(f"{where}: [gates.env] must be a table of NAME = \"value\"")
+                raise ConfigError(f'{where}: [gates.env] must be a table of NAME = "value"')
             for k, v in spec.items():
                 if not isinstance(v, str):
                     raise ConfigError(f"{where}: [gates.env] {k} must be a string: quote the value")
@@ -141,10 +141,15 @@ def load_gates(config: Any, where: str = "rig.toml") -> GateConfig:
         if not isinstance(cmd, list) or not cmd or not all(isinstance(a, str) for a in cmd):
             raise ConfigError(f"{where}: [gates.{name}] cmd must be a non-empty list of strings (an argv, no shell)")
         timeout = spec.get("timeout", DEFAULT_TIMEOUT_S)
-        if (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout)
-                or timeout <= 0):
-            raise ConfigError(f"{where}: [gates.{name}] timeout must be a positive number of seconds "
-                              "(e.g. timeout = 600)")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise ConfigError(
+                f"{where}: [gates.{name}] timeout must be a positive number of seconds (e.g. timeout = 600)"
+            )
         gates.append(Gate(name, tuple(str(a) for a in cmd), float(timeout)))
     return GateConfig(tuple(gates), env)
 
@@ -191,8 +196,9 @@ def _tag_bytes(tag: dict[str, str]) -> tuple[bytes, ...]:
     return tuple(f"{key}={value}".encode() for key, value in tag.items())
 
 
-def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, label: str,
-              pidfile: Path | None = None) -> GateRun:
+def run_gates(
+    config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, label: str, pidfile: Path | None = None
+) -> GateRun:
     """Run the gates of ``config`` in order in ``cwd``, stopping at the first failure.
 
     label: names the logs (an MR id or ``batch-12``). Each gate gets :func:`gate_env` plus the run's
@@ -213,15 +219,23 @@ def run_gates(config: GateConfig, cwd: str | os.PathLike[str], logs_dir: Path, l
     return GateRun(tuple(results))
 
 
-def _run_one(gate: Gate, cwd: Path, env: dict[str, str], log: Path, pidfile: Path | None,
-             tag: tuple[bytes, ...]) -> GateResult:
+def _run_one(
+    gate: Gate, cwd: Path, env: dict[str, str], log: Path, pidfile: Path | None, tag: tuple[bytes, ...]
+) -> GateResult:
     started = time.monotonic()
     with open(log, "wb") as out:
         out.write(f"$ {' '.join(gate.cmd)}  (cwd {cwd}, timeout {gate.timeout:g}s)\n".encode())
         out.flush()
         try:
-            proc = subprocess.Popen(list(gate.cmd), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                list(gate.cmd),
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
             out.write(f"gate {gate.name} could not start: {exc}\n".encode())
             return GateResult(gate.name, False, None, False, time.monotonic() - started, log)
@@ -324,4 +338,3 @@ def log_tail(path: str | os.PathLike[str], lines: int = 20, max_bytes: int = 819
     except OSError:
         return ""
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
-

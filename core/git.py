@@ -120,8 +120,10 @@ def commit_paths(
     root = Path(repo_path)
     busy = operation_in_progress(root)
     if busy:
-        raise RepoBusy(f"{root} is in the middle of a git operation ({busy}): finish or abort it "
-                       "(git commit / git merge --abort), then the commit is retried")
+        raise RepoBusy(
+            f"{root} is in the middle of a git operation ({busy}): finish or abort it "
+            "(git commit / git merge --abort), then the commit is retried"
+        )
     git_dir = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=root).stdout.strip())
     name, _, email = author.decode("utf-8", "replace").partition(" <")
     ident = {"GIT_AUTHOR_NAME": name or "gastown", "GIT_AUTHOR_EMAIL": email.rstrip(">") or "gastown@localhost"}
@@ -130,8 +132,10 @@ def commit_paths(
     try:
         fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        raise IndexLocked(f"{lock} exists (a git command is running, or one crashed and left it): if no git "
-                          "command is running remove it; the commit is retried later") from None
+        raise IndexLocked(
+            f"{lock} exists (a git command is running, or one crashed and left it): if no git "
+            "command is running remove it; the commit is retried later"
+        ) from None
     renamed = False
     try:
         with tempfile.TemporaryDirectory(dir=git_dir, prefix="gt-commit-") as tmp:
@@ -146,8 +150,9 @@ def commit_paths(
                 real = Path(tmp) / "real.index"
                 if (git_dir / "index").exists():
                     shutil.copyfile(git_dir / "index", real)
-                run_git(["update-index", "--add", "--remove", "--", *paths], cwd=root,
-                        env={"GIT_INDEX_FILE": str(real)})
+                run_git(
+                    ["update-index", "--add", "--remove", "--", *paths], cwd=root, env={"GIT_INDEX_FILE": str(real)}
+                )
                 args = ["commit-tree", "--no-gpg-sign", tree, "-F", "-"] + (["-p", head] if head else [])
                 sha = run_git(args, cwd=root, env=ident, input=message).stdout.strip()
                 # The index first: should the swap below fail, the index is merely ahead of HEAD (the
@@ -159,8 +164,12 @@ def commit_paths(
                     os.fsync(out.fileno())
                 os.replace(lock, git_dir / "index")
                 renamed = True
-                if run_git(["update-ref", "-m", "gastown: commit", "HEAD", sha, head or ""], cwd=root,
-                           check=False).returncode == 0:
+                if (
+                    run_git(
+                        ["update-ref", "-m", "gastown: commit", "HEAD", sha, head or ""], cwd=root, check=False
+                    ).returncode
+                    == 0
+                ):
                     return sha
                 renamed = False
                 try:
@@ -186,8 +195,13 @@ def rev_parse_head(repo_path: str | os.PathLike[str]) -> str | None:
 def read_path_at(repo_path: str | os.PathLike[str], rev: str, path: str) -> bytes | None:
     """The content of file ``path`` at ``rev`` (e.g. ``HEAD``) in the repository at ``repo_path``,
     or None when the revision or the file does not exist (``git cat-file``)."""
-    proc = subprocess.run(["git", "cat-file", "blob", f"{rev}:{path}"], cwd=str(repo_path), capture_output=True,
-                          stdin=subprocess.DEVNULL, timeout=120)
+    proc = subprocess.run(
+        ["git", "cat-file", "blob", f"{rev}:{path}"],
+        cwd=str(repo_path),
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     return proc.stdout if proc.returncode == 0 else None
 
 
@@ -240,14 +254,14 @@ def clone_bare(url: str, dest: str | os.PathLike[str]) -> str:
         remote_prefix = b"refs/remotes/origin/"
         for ref in list(refs.keys()):
             if ref.startswith(remote_prefix) and ref != remote_prefix + b"HEAD":
-                local_ref = _ref(b"refs/heads/" + ref[len(remote_prefix):])
+                local_ref = _ref(b"refs/heads/" + ref[len(remote_prefix) :])
                 if local_ref not in refs:
                     refs[local_ref] = refs[ref]
         symrefs = refs.get_symrefs()
         head: bytes = symrefs.get(_ref(b"HEAD"), _ref(b""))
-        branches = sorted(r[len(b"refs/heads/"):].decode() for r in refs.keys() if r.startswith(b"refs/heads/"))
-        if head.startswith(b"refs/heads/") and head[len(b"refs/heads/"):].decode() in branches:
-            default = head[len(b"refs/heads/"):].decode()
+        branches = sorted(r[len(b"refs/heads/") :].decode() for r in refs.keys() if r.startswith(b"refs/heads/"))
+        if head.startswith(b"refs/heads/") and head[len(b"refs/heads/") :].decode() in branches:
+            default = head[len(b"refs/heads/") :].decode()
         elif branches:
             default = "main" if "main" in branches else "master" if "master" in branches else branches[0]
             refs.set_symbolic_ref(_ref(b"HEAD"), _ref(b"refs/heads/" + default.encode()))
@@ -265,7 +279,7 @@ def clone_bare(url: str, dest: str | os.PathLike[str]) -> str:
 def branches(repo_path: str | os.PathLike[str]) -> list[str]:
     """Local branch names of the repository at ``repo_path``, sorted."""
     with open_repo(repo_path) as repo:
-        return sorted(r[len(b"refs/heads/"):].decode() for r in repo.refs.keys() if r.startswith(b"refs/heads/"))
+        return sorted(r[len(b"refs/heads/") :].decode() for r in repo.refs.keys() if r.startswith(b"refs/heads/"))
 
 
 def rev_parse(repo_path: str | os.PathLike[str], ref: str) -> str | None:
@@ -310,9 +324,14 @@ def read_dir_at(repo_path: str | os.PathLike[str], branch: str, directory: str) 
         return out
 
 
-def run_git(args: Sequence[str], cwd: str | os.PathLike[str], check: bool = True,
-            env: dict[str, str] | None = None, timeout: float | None = 120,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_git(
+    args: Sequence[str],
+    cwd: str | os.PathLike[str],
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    timeout: float | None = 120,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the git CLI with ``args`` (an argv list, never a shell string) in ``cwd``.
 
     env: extra environment variables. timeout: seconds. input: text for git's stdin (else none).
@@ -326,14 +345,22 @@ def run_git(args: Sequence[str], cwd: str | os.PathLike[str], check: bool = True
     full_env["GIT_TERMINAL_PROMPT"] = "0"
     if env:
         full_env.update(env)
-    proc = subprocess.run(["git", *args], cwd=str(cwd), env=full_env, capture_output=True, text=True,
-                          timeout=timeout, **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}))
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=str(cwd),
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}),
+    )
     if check and proc.returncode != 0:
         raise GitError(f"git {' '.join(args[:2])} failed: {_one_line(proc.stderr or proc.stdout)}")
     return proc
 
 
 # --- refinery plumbing (git CLI; the refinery assembles batches without touching any human worktree) ---
+
 
 def merge_tree(repo_path: str | os.PathLike[str], ours: str, theirs: str) -> tuple[str | None, list[str]]:
     """Dry-run three-way merge of commits ``ours`` and ``theirs`` in the object store at ``repo_path``
@@ -342,8 +369,9 @@ def merge_tree(repo_path: str | os.PathLike[str], ours: str, theirs: str) -> tup
     Returns (tree sha, []) for a clean merge, (None, conflicted paths) for a conflict.
     Raises GitError if either commit is unknown.
     """
-    proc = run_git(["merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs],
-                   cwd=repo_path, check=False)
+    proc = run_git(
+        ["merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs], cwd=repo_path, check=False
+    )
     lines = proc.stdout.splitlines()
     if proc.returncode == 0 and lines:
         return lines[0].strip(), []
@@ -352,15 +380,25 @@ def merge_tree(repo_path: str | os.PathLike[str], ours: str, theirs: str) -> tup
     raise GitError(f"git merge-tree {ours[:12]} {theirs[:12]} failed: {_one_line(proc.stderr or proc.stdout)}")
 
 
-def commit_tree(repo_path: str | os.PathLike[str], tree: str, parents: Sequence[str], message: str,
-                name: str = "gastown", email: str = "gastown@localhost") -> str:
+def commit_tree(
+    repo_path: str | os.PathLike[str],
+    tree: str,
+    parents: Sequence[str],
+    message: str,
+    name: str = "gastown",
+    email: str = "gastown@localhost",
+) -> str:
     """Create a commit of ``tree`` with ``parents`` (first parent first) in ``repo_path`` without
     moving any ref (``git commit-tree``). Returns the new commit sha. Raises GitError."""
     args = ["commit-tree", tree, "-m", message]
     for p in parents:
         args += ["-p", p]
-    ident = {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-             "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+    ident = {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+    }
     return run_git(args, cwd=repo_path, env=ident).stdout.strip()
 
 
@@ -422,14 +460,15 @@ def checkout_clean(worktree: str | os.PathLike[str], commit: str) -> None:
 
 # --- polecat worktrees (git CLI: 8x faster than dulwich here, and it refuses to drop uncommitted work) ---
 
+
 def branch_exists(repo_path: str | os.PathLike[str], branch: str) -> bool:
     """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``."""
-    return run_git(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo_path,
-                   check=False).returncode == 0
+    return (
+        run_git(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo_path, check=False).returncode == 0
+    )
 
 
-def worktree_add(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], branch: str,
-                 start: str) -> None:
+def worktree_add(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], branch: str, start: str) -> None:
     """Add a worktree of ``repo_path`` at ``path`` on ``branch``: a new branch from ``start``
     (``git worktree add -b``), or the existing branch when it already exists (resume of its work).
     Raises GitError."""
@@ -484,8 +523,15 @@ def commit_all(worktree: str | os.PathLike[str], message: str, env: dict[str, st
         full_env.setdefault(key, value)
     full_env.setdefault("GIT_COMMITTER_NAME", full_env["GIT_AUTHOR_NAME"])
     full_env.setdefault("GIT_COMMITTER_EMAIL", full_env["GIT_AUTHOR_EMAIL"])
-    proc = subprocess.run(["git", "commit", "-q", "--no-verify", "-F", "-"], cwd=str(worktree), env=full_env,
-                          input=message, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["git", "commit", "-q", "--no-verify", "-F", "-"],
+        cwd=str(worktree),
+        env=full_env,
+        input=message,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0:
         raise GitError(f"git commit failed in {worktree}: {_one_line(proc.stderr or proc.stdout)}")
     return head_sha(worktree)

@@ -58,9 +58,11 @@ class Reconciled:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"closed": [{"bead": b, "reason": r} for b, r in self.closed],
-                "unmerged": [{"bead": b, "rig": rig, "branch": br} for b, rig, br in self.unmerged],
-                "errors": self.errors}
+        return {
+            "closed": [{"bead": b, "reason": r} for b, r in self.closed],
+            "unmerged": [{"bead": b, "rig": rig, "branch": br} for b, rig, br in self.unmerged],
+            "errors": self.errors,
+        }
 
 
 def merged_on_git(town: Town) -> tuple[dict[str, str], list[tuple[str, str, str]], list[str]]:
@@ -75,15 +77,17 @@ def merged_on_git(town: Town) -> tuple[dict[str, str], list[tuple[str, str, str]
         try:
             if not git.branch_exists(rig.repo_path, branch):
                 continue
-            log = git.run_git(["log", "--first-parent", "--merges", "--format=%H%x00%s", ref, "--"],
-                              cwd=rig.repo_path).stdout
+            log = git.run_git(
+                ["log", "--first-parent", "--merges", "--format=%H%x00%s", ref, "--"], cwd=rig.repo_path
+            ).stdout
             for entry in log.splitlines():
                 sha, _, subject = entry.partition("\0")
                 m = MERGE_SUBJECT.match(subject)
                 if m and m.group(3):
                     landed.setdefault(m.group(3), f"merged {m.group(2)} into {branch} at {sha}")
-            refs = git.run_git(["for-each-ref", "--format=%(refname:short)%00%(objectname)", "refs/heads/polecat/"],
-                               cwd=rig.repo_path).stdout
+            refs = git.run_git(
+                ["for-each-ref", "--format=%(refname:short)%00%(objectname)", "refs/heads/polecat/"], cwd=rig.repo_path
+            ).stdout
             for entry in refs.splitlines():
                 name, _, sha = entry.partition("\0")
                 m = POLECAT_BRANCH.match(name)
@@ -125,8 +129,12 @@ class Recovery:
     conflicted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.imported.as_dict(), **self.reconciled.as_dict(), "moved_aside": self.moved_aside,
-                "conflicted": self.conflicted}
+        return {
+            **self.imported.as_dict(),
+            **self.reconciled.as_dict(),
+            "moved_aside": self.moved_aside,
+            "conflicted": self.conflicted,
+        }
 
 
 def _ledger_bytes(town: Town) -> tuple[bytes, str]:
@@ -135,8 +143,10 @@ def _ledger_bytes(town: Town) -> tuple[bytes, str]:
     except FileNotFoundError:
         data = git.read_path_at(town.root, "HEAD", ".beads/issues.jsonl") if (town.root / ".git").exists() else None
         if data is None:
-            raise GtError(f"{town.ledger_path} is missing and the town repository has none at HEAD: "
-                          "restore it (git checkout -- .beads/issues.jsonl), then retry") from None
+            raise GtError(
+                f"{town.ledger_path} is missing and the town repository has none at HEAD: "
+                "restore it (git checkout -- .beads/issues.jsonl), then retry"
+            ) from None
         return data, f"HEAD:.beads/issues.jsonl of {town.root}"
 
 
@@ -171,8 +181,10 @@ def rebuild(town: Town, actor: str = ACTOR, force: bool = False) -> Recovery:
     if exists and not force:
         problem = db_health(town)
         if problem is None:
-            raise GtError(f"{db_path} is readable and holds beads: to merge the ledger into it run "
-                          "'gt bead import --merge'; 'gt bead rebuild --force' replaces it (losing queues and mail)")
+            raise GtError(
+                f"{db_path} is readable and holds beads: to merge the ledger into it run "
+                "'gt bead import --merge'; 'gt bead rebuild --force' replaces it (losing queues and mail)"
+            )
     data, source = _ledger_bytes(town)
     tmp = db_path.with_name("town.db.rebuild")
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
@@ -203,8 +215,9 @@ def rebuild(town: Town, actor: str = ACTOR, force: bool = False) -> Recovery:
     return Recovery(imported, reconciled, moved, guard.conflict_line(data) is not None)
 
 
-def merge_ledger(town: Town, store: BeadStore, path: str | os.PathLike[str] | None = None,
-                 actor: str = ACTOR) -> Recovery:
+def merge_ledger(
+    town: Town, store: BeadStore, path: str | os.PathLike[str] | None = None, actor: str = ACTOR
+) -> Recovery:
     """Merge the ledger file at ``path`` (default: the town's ``.beads/issues.jsonl``, conflict markers
     and all) into ``store``, newer ``updated_at`` winning per bead, then :func:`reconcile` with git.
     For the town's own file, records it as seen so the guard lets the next export rewrite it.

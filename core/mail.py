@@ -68,7 +68,7 @@ def parse_address(addr: str) -> str:
         return a
     for group in ("@rig/", "@polecats/"):
         if a.startswith(group):
-            _check(check_rig_name, a[len(group):], addr)
+            _check(check_rig_name, a[len(group) :], addr)
             return a
     m = _ROLE.match(a)
     if m:
@@ -79,8 +79,10 @@ def parse_address(addr: str) -> str:
         _check(check_rig_name, m["rig"], addr)
         _check(check_polecat_name, m["name"], addr)
         return a
-    raise GtError(f"invalid mail address {addr!r}: use mayor/, deacon/, <rig>/witness, <rig>/refinery, "
-                  "<rig>/polecats/<name>, <rig>/crew/<name>, @town, @rig/<rig> or @polecats/<rig>")
+    raise GtError(
+        f"invalid mail address {addr!r}: use mayor/, deacon/, <rig>/witness, <rig>/refinery, "
+        "<rig>/polecats/<name>, <rig>/crew/<name>, @town, @rig/<rig> or @polecats/<rig>"
+    )
 
 
 def _check(checker: Any, value: str, addr: str) -> None:
@@ -116,8 +118,16 @@ def expand(town: Town, db: sqlite_utils.Database, addr: str) -> list[str]:
     return out
 
 
-def send(town: Town, to: str, subject: str, body: str, sender: str, db: sqlite_utils.Database | None = None,
-         priority: int = 2, reply_to: str | None = None) -> list[Message]:
+def send(
+    town: Town,
+    to: str,
+    subject: str,
+    body: str,
+    sender: str,
+    db: sqlite_utils.Database | None = None,
+    priority: int = 2,
+    reply_to: str | None = None,
+) -> list[Message]:
     """Send a message from ``sender`` to ``to`` (a single address or a group): one message bead per
     recipient, all in one transaction. Returns the messages (empty for a group with no members).
 
@@ -136,11 +146,17 @@ def send(town: Town, to: str, subject: str, body: str, sender: str, db: sqlite_u
     with store.transaction():
         for rcpt in recipients:
             new_id = store.make_id(town.prefix, title=subject.strip(), description=body or "", actor=sender)
-            issue = store.create(subject.strip(), actor=sender, description=body or "", id=new_id,
-                                 issue_type="message", priority=priority, assignee=rcpt,
-                                 deps=[(reply_to, "replies-to")] if reply_to else (),
-                                 metadata={"from": sender, "to": rcpt, "thread": thread or new_id,
-                                           "reply_to": reply_to})
+            issue = store.create(
+                subject.strip(),
+                actor=sender,
+                description=body or "",
+                id=new_id,
+                issue_type="message",
+                priority=priority,
+                assignee=rcpt,
+                deps=[(reply_to, "replies-to")] if reply_to else (),
+                metadata={"from": sender, "to": rcpt, "thread": thread or new_id, "reply_to": reply_to},
+            )
             out.append(_message(issue))
             nudge_queue.queue_mail_nudge(store.db, rcpt, sender)  # "You have mail", typed at the agent's next idle
     return out
@@ -150,9 +166,18 @@ def _message(issue: Issue) -> Message:
     if issue.issue_type != "message":
         raise NotFound(f"{issue.id} is a {issue.issue_type}, not a message: list mail with 'gt mail inbox'")
     meta = issue.metadata or {}
-    return Message(issue.id, str(meta.get("from") or issue.created_by), issue.assignee, issue.title,
-                   issue.description, issue.created_at, issue.status == "closed", ARCHIVED in issue.labels,
-                   str(meta.get("thread") or issue.id), meta.get("reply_to"))
+    return Message(
+        issue.id,
+        str(meta.get("from") or issue.created_by),
+        issue.assignee,
+        issue.title,
+        issue.description,
+        issue.created_at,
+        issue.status == "closed",
+        ARCHIVED in issue.labels,
+        str(meta.get("thread") or issue.id),
+        meta.get("reply_to"),
+    )
 
 
 def get(town: Town, msg_id: str, db: sqlite_utils.Database | None = None) -> Message:
@@ -161,8 +186,13 @@ def get(town: Town, msg_id: str, db: sqlite_utils.Database | None = None) -> Mes
     return _message(store.get(msg_id))
 
 
-def inbox(town: Town, address: str, db: sqlite_utils.Database | None = None, include_read: bool = False,
-          include_archived: bool = False) -> list[Message]:
+def inbox(
+    town: Town,
+    address: str,
+    db: sqlite_utils.Database | None = None,
+    include_read: bool = False,
+    include_archived: bool = False,
+) -> list[Message]:
     """Messages to ``address`` (a single address), oldest first: unread ones, plus read ones with
     ``include_read``, plus archived ones with ``include_archived``. Raises GtError for a group address."""
     a = parse_address(address)
@@ -184,8 +214,9 @@ def read(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None =
     return _message(store.get(msg_id))
 
 
-def reply(town: Town, msg_id: str, body: str, sender: str, db: sqlite_utils.Database | None = None,
-          subject: str | None = None) -> Message:
+def reply(
+    town: Town, msg_id: str, body: str, sender: str, db: sqlite_utils.Database | None = None, subject: str | None = None
+) -> Message:
     """Answer message ``msg_id`` to its sender (subject ``Re: ...`` unless given), in its thread.
 
     Raises NotFound for an unknown message, GtError when its sender is not a mail address.

@@ -48,8 +48,13 @@ def host(town: Town) -> SessionHost:
 
 def mayor_env(town: Town) -> dict[str, str]:
     """Environment of the Mayor session: GT_TOWN, GT_ROLE=mayor, BD_ACTOR=mayor/ (DESIGN section 7)."""
-    return {"GT_TOWN": str(town.root), "GT_ROLE": "mayor", "BD_ACTOR": "mayor/",
-            "GIT_AUTHOR_NAME": "mayor", "GIT_COMMITTER_NAME": "mayor"}
+    return {
+        "GT_TOWN": str(town.root),
+        "GT_ROLE": "mayor",
+        "BD_ACTOR": "mayor/",
+        "GIT_AUTHOR_NAME": "mayor",
+        "GIT_COMMITTER_NAME": "mayor",
+    }
 
 
 def shell_argv(town: Town) -> list[str]:

@@ -38,10 +38,18 @@ class PlannedBead:
     needs: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "issue_type": self.issue_type,
-                "description": self.description, "acceptance_criteria": self.acceptance,
-                "priority": self.priority, "labels": self.labels, "assignee": self.assignee,
-                "metadata": self.metadata, "needs": self.needs}
+        return {
+            "key": self.key,
+            "title": self.title,
+            "issue_type": self.issue_type,
+            "description": self.description,
+            "acceptance_criteria": self.acceptance,
+            "priority": self.priority,
+            "labels": self.labels,
+            "assignee": self.assignee,
+            "metadata": self.metadata,
+            "needs": self.needs,
+        }
 
 
 @dataclass
@@ -59,9 +67,16 @@ class MoleculePlan:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"formula": self.formula, "prefix": self.prefix, "rig": self.rig, "root": self.root.as_dict(),
-                "children": [c.as_dict() for c in self.children], "convoy": self.convoy_name,
-                "unsupported": self.unsupported, "warnings": self.warnings}
+        return {
+            "formula": self.formula,
+            "prefix": self.prefix,
+            "rig": self.rig,
+            "root": self.root.as_dict(),
+            "children": [c.as_dict() for c in self.children],
+            "convoy": self.convoy_name,
+            "unsupported": self.unsupported,
+            "warnings": self.warnings,
+        }
 
 
 def plan(cooked: CookedFormula, prefix: str, rig: str | None = None) -> MoleculePlan:
@@ -73,9 +88,18 @@ def plan(cooked: CookedFormula, prefix: str, rig: str | None = None) -> Molecule
     """
     shown = ", ".join(f"{k}={v}" for k, v in sorted(cooked.vars.items()) if v)
     title = f"{cooked.formula}: {shown}" if shown else cooked.formula
-    root = PlannedBead(key="root", title=title[:500], issue_type="molecule", description=cooked.description.strip(),
-                       metadata={"formula": cooked.formula, "vars": dict(cooked.vars), "source": cooked.source,
-                                 "steps": [s.id for s in cooked.steps]})
+    root = PlannedBead(
+        key="root",
+        title=title[:500],
+        issue_type="molecule",
+        description=cooked.description.strip(),
+        metadata={
+            "formula": cooked.formula,
+            "vars": dict(cooked.vars),
+            "source": cooked.source,
+            "steps": [s.id for s in cooked.steps],
+        },
+    )
     children = []
     for step in cooked.steps:
         labels = list(step.labels)
@@ -90,14 +114,30 @@ def plan(cooked: CookedFormula, prefix: str, rig: str | None = None) -> Molecule
         description = step.description.strip()
         if step.notes:
             description = f"{description}\n\n{step.notes.strip()}".strip()
-        children.append(PlannedBead(
-            key=step.id, title=(step.title or step.id)[:500], issue_type=issue_type, description=description,
-            acceptance=step.acceptance.strip(),
-            priority=DEFAULT_PRIORITY if step.priority is None else step.priority,
-            labels=labels, assignee=step.assignee, metadata=metadata, needs=list(step.needs)))
-    return MoleculePlan(formula=cooked.formula, prefix=prefix, rig=rig, root=root, children=children,
-                        convoy_name=title[:200], unsupported=[str(u) for u in cooked.unsupported],
-                        warnings=list(cooked.warnings))
+        children.append(
+            PlannedBead(
+                key=step.id,
+                title=(step.title or step.id)[:500],
+                issue_type=issue_type,
+                description=description,
+                acceptance=step.acceptance.strip(),
+                priority=DEFAULT_PRIORITY if step.priority is None else step.priority,
+                labels=labels,
+                assignee=step.assignee,
+                metadata=metadata,
+                needs=list(step.needs),
+            )
+        )
+    return MoleculePlan(
+        formula=cooked.formula,
+        prefix=prefix,
+        rig=rig,
+        root=root,
+        children=children,
+        convoy_name=title[:200],
+        unsupported=[str(u) for u in cooked.unsupported],
+        warnings=list(cooked.warnings),
+    )
 
 
 @dataclass
@@ -128,23 +168,50 @@ def pour(town: Town, planned: MoleculePlan, *, actor: str, store: BeadStore | No
     try:
         with store.transaction():
             r = planned.root
-            root = store.create(r.title, actor=actor, description=r.description, prefix=planned.prefix,
-                                issue_type=r.issue_type, priority=r.priority, metadata=r.metadata)
+            root = store.create(
+                r.title,
+                actor=actor,
+                description=r.description,
+                prefix=planned.prefix,
+                issue_type=r.issue_type,
+                priority=r.priority,
+                metadata=r.metadata,
+            )
             ids: dict[str, str] = {}
             for c in planned.children:
-                child = store.create(c.title, actor=actor, description=c.description, parent=root.id,
-                                     issue_type=c.issue_type, priority=c.priority, labels=c.labels,
-                                     assignee=c.assignee, acceptance_criteria=c.acceptance,
-                                     metadata={**c.metadata, "molecule": root.id})
+                child = store.create(
+                    c.title,
+                    actor=actor,
+                    description=c.description,
+                    parent=root.id,
+                    issue_type=c.issue_type,
+                    priority=c.priority,
+                    labels=c.labels,
+                    assignee=c.assignee,
+                    acceptance_criteria=c.acceptance,
+                    metadata={**c.metadata, "molecule": root.id},
+                )
                 ids[c.key] = child.id
             for c in planned.children:
                 for need in c.needs:
                     store.add_dependency(ids[c.key], ids[need], "blocks", actor=actor)
-            convoy = convoys.create(store, planned.convoy_name, list(ids.values()), actor=actor, rig=planned.rig,
-                                    metadata={"molecule": root.id, "formula": planned.formula})
+            convoy = convoys.create(
+                store,
+                planned.convoy_name,
+                list(ids.values()),
+                actor=actor,
+                rig=planned.rig,
+                metadata={"molecule": root.id, "formula": planned.formula},
+            )
             store.update(root.id, actor, metadata={**r.metadata, "convoy": convoy.id})
-            events.append(store.db, "molecule_poured", actor, rig=planned.rig, bead=root.id,
-                          payload={"formula": planned.formula, "steps": ids, "convoy": convoy.id})
+            events.append(
+                store.db,
+                "molecule_poured",
+                actor,
+                rig=planned.rig,
+                bead=root.id,
+                payload={"formula": planned.formula, "steps": ids, "convoy": convoy.id},
+            )
     finally:
         if own:
             store.disconnect()

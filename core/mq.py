@@ -37,7 +37,9 @@ AGING_STEP_S = 3600.0
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<![./])$")
 
-register_schema("mq", """
+register_schema(
+    "mq",
+    """
 CREATE TABLE IF NOT EXISTS merge_requests (
     n INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT UNIQUE,
@@ -77,11 +79,29 @@ CREATE TABLE IF NOT EXISTS mq_batches (
     outcome TEXT NOT NULL DEFAULT 'running'
 );
 CREATE INDEX IF NOT EXISTS mq_batches_rig ON mq_batches(rig, id)
-""")
+""",
+)
 
-_COLUMNS = ("id", "rig", "bead", "polecat", "branch", "head_sha", "base_sha", "convoy", "priority",
-            "created_at", "updated_at", "status", "retry_count", "merge_sha", "gate_runs", "logs",
-            "reason", "batch")
+_COLUMNS = (
+    "id",
+    "rig",
+    "bead",
+    "polecat",
+    "branch",
+    "head_sha",
+    "base_sha",
+    "convoy",
+    "priority",
+    "created_at",
+    "updated_at",
+    "status",
+    "retry_count",
+    "merge_sha",
+    "gate_runs",
+    "logs",
+    "reason",
+    "batch",
+)
 
 
 @dataclass
@@ -153,9 +173,18 @@ def effective_priority(priority: int, created_at: float, now: float, aging_step:
     return max(0, int(priority) - int(waited // aging_step))
 
 
-def submit(db: sqlite_utils.Database, rig: Any, bead: str | None, polecat: str | None, branch: str,
-           head_sha: str, base_sha: str | None = None, priority: int = 2, convoy: str | None = None,
-           actor: str = "") -> MR:
+def submit(
+    db: sqlite_utils.Database,
+    rig: Any,
+    bead: str | None,
+    polecat: str | None,
+    branch: str,
+    head_sha: str,
+    base_sha: str | None = None,
+    priority: int = 2,
+    convoy: str | None = None,
+    actor: str = "",
+) -> MR:
     """Queue branch ``branch`` at commit ``head_sha`` of ``rig`` (a rig name or a ``core.rigs.Rig``).
 
     Idempotent per (branch, head_sha): submitting the same pair again returns the existing MR
@@ -179,18 +208,27 @@ def submit(db: sqlite_utils.Database, rig: Any, bead: str | None, polecat: str |
         cur = db.execute(
             "INSERT INTO merge_requests (rig, bead, polecat, branch, head_sha, base_sha, convoy, priority,"
             " created_at, updated_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')",
-            [rig_name, bead, polecat, branch, head_sha, base_sha, convoy, int(priority), now, now])
+            [rig_name, bead, polecat, branch, head_sha, base_sha, convoy, int(priority), now, now],
+        )
         n = inserted_id(cur)
         mr_id = f"mr-{n}"
         db.execute("UPDATE merge_requests SET id = ? WHERE n = ?", [mr_id, n])
-        old = db.execute("SELECT id FROM merge_requests WHERE branch = ? AND status = 'queued' AND n != ?",
-                         [branch, n]).fetchall()
+        old = db.execute(
+            "SELECT id FROM merge_requests WHERE branch = ? AND status = 'queued' AND n != ?", [branch, n]
+        ).fetchall()
         for (old_id,) in old:
-            db.execute("UPDATE merge_requests SET status = 'rejected', reason = ?, updated_at = ? WHERE id = ?",
-                       [f"superseded by {mr_id}", now, old_id])
-        events.append(db, "mr_submitted", actor, rig=rig_name, bead=bead,
-                      payload={"mr": mr_id, "branch": branch, "head": head_sha,
-                               "superseded": [o[0] for o in old]})
+            db.execute(
+                "UPDATE merge_requests SET status = 'rejected', reason = ?, updated_at = ? WHERE id = ?",
+                [f"superseded by {mr_id}", now, old_id],
+            )
+        events.append(
+            db,
+            "mr_submitted",
+            actor,
+            rig=rig_name,
+            bead=bead,
+            payload={"mr": mr_id, "branch": branch, "head": head_sha, "superseded": [o[0] for o in old]},
+        )
     return get(db, mr_id)
 
 
@@ -202,8 +240,9 @@ def get(db: sqlite_utils.Database, mr_id: str) -> MR:
     return _row_to_mr(row)
 
 
-def list_mrs(db: sqlite_utils.Database, rig: str | None = None, statuses: tuple[str, ...] | None = None,
-             limit: int | None = None) -> list[MR]:
+def list_mrs(
+    db: sqlite_utils.Database, rig: str | None = None, statuses: tuple[str, ...] | None = None, limit: int | None = None
+) -> list[MR]:
     """MRs (of ``rig``, with one of ``statuses``), newest first."""
     where, args = _filters(rig, statuses)
     sql = f"{_SELECT}{where} ORDER BY n DESC"
@@ -233,31 +272,35 @@ def _filters(rig: str | None, statuses: tuple[str, ...] | None) -> tuple[str, li
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def queue(db: sqlite_utils.Database, rig: str, now: float | None = None,
-          aging_step: float = AGING_STEP_S) -> list[MR]:
+def queue(db: sqlite_utils.Database, rig: str, now: float | None = None, aging_step: float = AGING_STEP_S) -> list[MR]:
     """The queued MRs of ``rig`` in merge order: :func:`effective_priority`, then age (FIFO), then id."""
     now = time.time() if now is None else now
     mrs = list_mrs(db, rig, ("queued",))
     n = {mr.id: int(mr.id.split("-", 1)[1]) for mr in mrs}
-    return sorted(mrs, key=lambda m: (effective_priority(m.priority, m.created_at, now, aging_step),
-                                      m.created_at, n[m.id]))
+    return sorted(
+        mrs, key=lambda m: (effective_priority(m.priority, m.created_at, now, aging_step), m.created_at, n[m.id])
+    )
 
 
-def claim_batch(db: sqlite_utils.Database, rig: str, size: int, now: float | None = None,
-                aging_step: float = AGING_STEP_S) -> tuple[int, list[MR]]:
+def claim_batch(
+    db: sqlite_utils.Database, rig: str, size: int, now: float | None = None, aging_step: float = AGING_STEP_S
+) -> tuple[int, list[MR]]:
     """Start a batch of ``rig``: take the first ``size`` queued MRs (queue order), mark them ``merging``
     and create its ``mq_batches`` row, in one transaction. Returns (batch id, MRs); batch id 0 and []
     when nothing is queued (no row is created then)."""
     with transaction(db):
-        mrs = queue(db, rig, now, aging_step)[:max(1, int(size))]
+        mrs = queue(db, rig, now, aging_step)[: max(1, int(size))]
         if not mrs:
             return 0, []
         t = time.time()
-        batch = inserted_id(db.execute("INSERT INTO mq_batches (rig, started_at, mrs) VALUES (?, ?, ?)",
-                                       [rig, t, len(mrs)]))
+        batch = inserted_id(
+            db.execute("INSERT INTO mq_batches (rig, started_at, mrs) VALUES (?, ?, ?)", [rig, t, len(mrs)])
+        )
         for mr in mrs:
-            db.execute("UPDATE merge_requests SET status = 'merging', batch = ?, updated_at = ? WHERE id = ?",
-                       [batch, t, mr.id])
+            db.execute(
+                "UPDATE merge_requests SET status = 'merging', batch = ?, updated_at = ? WHERE id = ?",
+                [batch, t, mr.id],
+            )
             mr.status, mr.batch, mr.updated_at = "merging", batch, t
     return batch, mrs
 
@@ -266,13 +309,19 @@ def requeue_merging(db: sqlite_utils.Database, rig: str) -> list[str]:
     """Crash recovery: put ``rig``'s MRs left ``merging`` back to ``queued`` and mark unfinished batch
     rows ``abandoned``. Returns the MR ids requeued."""
     with transaction(db):
-        ids = [r[0] for r in db.execute(
-            "SELECT id FROM merge_requests WHERE rig = ? AND status = 'merging'", [rig]).fetchall()]
+        ids = [
+            r[0]
+            for r in db.execute("SELECT id FROM merge_requests WHERE rig = ? AND status = 'merging'", [rig]).fetchall()
+        ]
         now = time.time()
-        db.execute("UPDATE merge_requests SET status = 'queued', updated_at = ? WHERE rig = ? AND status = 'merging'",
-                   [now, rig])
-        db.execute("UPDATE mq_batches SET outcome = 'abandoned', finished_at = ? WHERE rig = ? AND outcome = 'running'",
-                   [now, rig])
+        db.execute(
+            "UPDATE merge_requests SET status = 'queued', updated_at = ? WHERE rig = ? AND status = 'merging'",
+            [now, rig],
+        )
+        db.execute(
+            "UPDATE mq_batches SET outcome = 'abandoned', finished_at = ? WHERE rig = ? AND outcome = 'running'",
+            [now, rig],
+        )
         if ids:
             events.append(db, "mq_requeued", f"{rig}/refinery", rig=rig, payload={"mrs": ids})
     return ids
@@ -285,8 +334,10 @@ def finish(db: sqlite_utils.Database, mr_id: str, status: str, reason: str = "",
     """
     if status not in FINISHED:
         raise GtError(f"invalid final status {status!r}: use one of {', '.join(FINISHED)}")
-    db.execute("UPDATE merge_requests SET status = ?, reason = ?, merge_sha = ?, updated_at = ? WHERE id = ?",
-               [status, reason, merge_sha, time.time(), mr_id])
+    db.execute(
+        "UPDATE merge_requests SET status = ?, reason = ?, merge_sha = ?, updated_at = ? WHERE id = ?",
+        [status, reason, merge_sha, time.time(), mr_id],
+    )
 
 
 def record_gate_run(db: sqlite_utils.Database, mr_ids: list[str], log_paths: list[str]) -> None:
@@ -294,17 +345,29 @@ def record_gate_run(db: sqlite_utils.Database, mr_ids: list[str], log_paths: lis
     for mr_id in mr_ids:
         row = db.execute("SELECT logs FROM merge_requests WHERE id = ?", [mr_id]).fetchone()
         logs = json.loads(row[0] or "[]") + list(log_paths)
-        db.execute("UPDATE merge_requests SET gate_runs = gate_runs + 1, logs = ? WHERE id = ?",
-                   [json.dumps(logs), mr_id])
+        db.execute(
+            "UPDATE merge_requests SET gate_runs = gate_runs + 1, logs = ? WHERE id = ?", [json.dumps(logs), mr_id]
+        )
 
 
-def finish_batch(db: sqlite_utils.Database, batch: int, outcome: str, merged: int, failed: int,
-                 conflicts: int, gate_runs: int, base_sha: str | None, tip_sha: str | None) -> None:
+def finish_batch(
+    db: sqlite_utils.Database,
+    batch: int,
+    outcome: str,
+    merged: int,
+    failed: int,
+    conflicts: int,
+    gate_runs: int,
+    base_sha: str | None,
+    tip_sha: str | None,
+) -> None:
     """Close batch row ``batch`` with its figures (plain SQL: joins the caller's transaction)."""
     now = time.time()
-    db.execute("UPDATE mq_batches SET finished_at = ?, wall_s = ? - started_at, merged = ?, failed = ?,"
-               " conflicts = ?, gate_runs = ?, base_sha = ?, tip_sha = ?, outcome = ? WHERE id = ?",
-               [now, now, merged, failed, conflicts, gate_runs, base_sha, tip_sha, outcome, batch])
+    db.execute(
+        "UPDATE mq_batches SET finished_at = ?, wall_s = ? - started_at, merged = ?, failed = ?,"
+        " conflicts = ?, gate_runs = ?, base_sha = ?, tip_sha = ?, outcome = ? WHERE id = ?",
+        [now, now, merged, failed, conflicts, gate_runs, base_sha, tip_sha, outcome, batch],
+    )
 
 
 def retry(db: sqlite_utils.Database, mr_id: str, actor: str = "") -> MR:
@@ -316,8 +379,11 @@ def retry(db: sqlite_utils.Database, mr_id: str, actor: str = "") -> MR:
         mr = get(db, mr_id)
         if mr.status not in ("failed", "conflict", "rejected"):
             raise Conflict(f"{mr_id} is {mr.status}: only failed, conflict or rejected MRs can be retried")
-        db.execute("UPDATE merge_requests SET status = 'queued', retry_count = retry_count + 1, reason = '',"
-                   " updated_at = ? WHERE id = ?", [time.time(), mr_id])
+        db.execute(
+            "UPDATE merge_requests SET status = 'queued', retry_count = retry_count + 1, reason = '',"
+            " updated_at = ? WHERE id = ?",
+            [time.time(), mr_id],
+        )
         events.append(db, "mr_retry", actor, rig=mr.rig, bead=mr.bead, payload={"mr": mr_id})
     return get(db, mr_id)
 
@@ -333,8 +399,10 @@ def reject(db: sqlite_utils.Database, mr_id: str, reason: str, actor: str = "") 
         mr = get(db, mr_id)
         if mr.status in ("merging", "merged"):
             raise Conflict(f"{mr_id} is {mr.status}: it can no longer be rejected")
-        db.execute("UPDATE merge_requests SET status = 'rejected', reason = ?, updated_at = ? WHERE id = ?",
-                   [reason.strip(), time.time(), mr_id])
+        db.execute(
+            "UPDATE merge_requests SET status = 'rejected', reason = ?, updated_at = ? WHERE id = ?",
+            [reason.strip(), time.time(), mr_id],
+        )
         events.append(db, "mr_rejected", actor, rig=mr.rig, bead=mr.bead, payload={"mr": mr_id, "reason": reason})
     return get(db, mr_id)
 
@@ -342,9 +410,12 @@ def reject(db: sqlite_utils.Database, mr_id: str, reason: str, actor: str = "") 
 def batches(db: sqlite_utils.Database, rig: str | None = None, limit: int = 20) -> list[BatchStats]:
     """The last ``limit`` batches (of ``rig``), newest first."""
     where, args = _filters(rig, None)
-    rows = db.execute(f"SELECT id, rig, started_at, finished_at, wall_s, mrs, merged, failed, conflicts,"
-                      f" gate_runs, base_sha, tip_sha, outcome FROM mq_batches{where} ORDER BY id DESC"
-                      f" LIMIT {int(limit)}", args).fetchall()
+    rows = db.execute(
+        f"SELECT id, rig, started_at, finished_at, wall_s, mrs, merged, failed, conflicts,"
+        f" gate_runs, base_sha, tip_sha, outcome FROM mq_batches{where} ORDER BY id DESC"
+        f" LIMIT {int(limit)}",
+        args,
+    ).fetchall()
     return [BatchStats(*r) for r in rows]
 
 
@@ -353,13 +424,23 @@ def stats(db: sqlite_utils.Database, rig: str | None = None) -> dict[str, Any]:
     gate_runs_per_mr, mean wall_s per batch, plus the MR counts by status."""
     where, args = _filters(rig, None)
     cond = (where + " AND" if where else " WHERE") + " outcome != 'running'"
-    row = db.execute(f"SELECT COUNT(*), COALESCE(SUM(mrs),0), COALESCE(SUM(merged),0), COALESCE(SUM(failed),0),"
-                     f" COALESCE(SUM(conflicts),0), COALESCE(SUM(gate_runs),0), AVG(wall_s)"
-                     f" FROM mq_batches{cond}", args).fetchone()
+    row = db.execute(
+        f"SELECT COUNT(*), COALESCE(SUM(mrs),0), COALESCE(SUM(merged),0), COALESCE(SUM(failed),0),"
+        f" COALESCE(SUM(conflicts),0), COALESCE(SUM(gate_runs),0), AVG(wall_s)"
+        f" FROM mq_batches{cond}",
+        args,
+    ).fetchone()
     counts = dict(db.execute(f"SELECT status, COUNT(*) FROM merge_requests{where} GROUP BY status", args).fetchall())
     settled = row[2] + row[3] + row[4]
-    return {"rig": rig, "batches": row[0], "mrs": row[1], "merged": row[2], "failed": row[3],
-            "conflicts": row[4], "gate_runs": row[5],
-            "gate_runs_per_mr": round(row[5] / settled, 3) if settled else None,
-            "mean_batch_wall_s": round(row[6], 3) if row[6] is not None else None,
-            "by_status": {s: counts.get(s, 0) for s in STATUSES}}
+    return {
+        "rig": rig,
+        "batches": row[0],
+        "mrs": row[1],
+        "merged": row[2],
+        "failed": row[3],
+        "conflicts": row[4],
+        "gate_runs": row[5],
+        "gate_runs_per_mr": round(row[5] / settled, 3) if settled else None,
+        "mean_batch_wall_s": round(row[6], 3) if row[6] is not None else None,
+        "by_status": {s: counts.get(s, 0) for s in STATUSES},
+    }

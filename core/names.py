@@ -21,9 +21,7 @@ def check_rig_name(name: str) -> str:
     Raises GtError naming the pattern otherwise.
     """
     if not RIG_NAME.fullmatch(name or ""):  # fullmatch: "$" alone lets a final newline through
-        raise GtError(
-            f"invalid rig name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -"
-        )
+        raise GtError(f"invalid rig name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -")
     return name
 
 
@@ -33,9 +31,7 @@ def check_prefix(prefix: str) -> str:
     Raises GtError otherwise.
     """
     if not PREFIX.fullmatch(prefix or ""):
-        raise GtError(
-            f"invalid prefix {prefix!r}: use 2-8 characters, a lowercase letter first, then a-z 0-9"
-        )
+        raise GtError(f"invalid prefix {prefix!r}: use 2-8 characters, a lowercase letter first, then a-z 0-9")
     return prefix
 
 
@@ -45,9 +41,7 @@ def check_polecat_name(name: str) -> str:
     Raises GtError otherwise.
     """
     if not POLECAT_NAME.fullmatch(name or ""):
-        raise GtError(
-            f"invalid polecat name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -"
-        )
+        raise GtError(f"invalid polecat name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -")
     return name
 
 
@@ -58,7 +52,5 @@ def check_crew_name(name: str) -> str:
     Raises GtError otherwise.
     """
     if not POLECAT_NAME.match(name or ""):
-        raise GtError(
-            f"invalid crew name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -"
-        )
+        raise GtError(f"invalid crew name {name!r}: use 1-32 characters, a lowercase letter first, then a-z 0-9 _ -")
     return name

@@ -53,6 +53,7 @@ MAX_AGE_S = 24 * 3600.0
 #: Without a known ready glyph, an agent whose transcript was quiet this long counts as idle.
 QUIET_IDLE_S = 3.0
 
+
 @dataclass
 class NudgeResult:
     """What a nudge did: the target as given, its session, the mode, whether it was typed now
@@ -89,8 +90,10 @@ def nudge_text(text: str, usage: str = 'gt nudge TARGET "TEXT"') -> str:
         raise GtError(f"a nudge needs a text: {usage}")
     typed = one_line(text)
     if not typed.strip():
-        raise GtError(f"the text {text[:20]!r} has only control characters: a nudge types text, never keys "
-                      f"such as Ctrl-C; give it words ({usage})")
+        raise GtError(
+            f"the text {text[:20]!r} has only control characters: a nudge types text, never keys "
+            f"such as Ctrl-C; give it words ({usage})"
+        )
     return typed
 
 
@@ -186,8 +189,9 @@ def _mail_address(target: str, session: str) -> str | None:
     return None
 
 
-def _mail_instead(town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, shell: str,
-                  sender: str) -> tuple[str, str]:
+def _mail_instead(
+    town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, shell: str, sender: str
+) -> tuple[str, str]:
     """Send nudge ``text`` for a session that runs ``shell`` as mail to the target's address:
     (message id, reason). Raises GtError when the target has no mail address."""
     from core import mail
@@ -197,8 +201,9 @@ def _mail_instead(town: Town, db: sqlite_utils.Database, target: str, session: s
     address = _mail_address(target, session)
     if address is None:
         raise GtError(f"{reason}: nudge it by its mail address (e.g. <rig>/polecats/<name>) to send it as mail")
-    (msg,) = mail.send(town, address, f"Nudge from {sender or 'someone'}: {text[:60]}", text,
-                       sender=sender or "gt", db=db)
+    (msg,) = mail.send(
+        town, address, f"Nudge from {sender or 'someone'}: {text[:60]}", text, sender=sender or "gt", db=db
+    )
     return msg.id, reason
 
 
@@ -209,8 +214,9 @@ def preset_of(town: Town, db: sqlite_utils.Database, session: str) -> Any:
     from core import runtimes
 
     agent = None
-    row = db.execute("SELECT agent FROM polecats WHERE session = ? AND state != 'nuked' ORDER BY updated_at DESC",
-                     [session]).fetchone()
+    row = db.execute(
+        "SELECT agent FROM polecats WHERE session = ? AND state != 'nuked' ORDER BY updated_at DESC", [session]
+    ).fetchone()
     if row is not None:
         agent = row[0]
     elif session != "mayor":
@@ -250,22 +256,40 @@ def typed(db: sqlite_utils.Database, session: str, text: str) -> None:
         agent_state.record(db, session, "working", "a nudge was typed")
 
 
-def _record(db: sqlite_utils.Database, sender: str, target: str, session: str, text: str, mode: str,
-            delivered: bool, error: str | None = None, kind: str = "nudge", mailed: str | None = None) -> None:
-    payload: dict[str, Any] = {"target": target, "session": session, "mode": mode, "text": text[:200],
-                               "delivered": delivered, "kind": kind}
+def _record(
+    db: sqlite_utils.Database,
+    sender: str,
+    target: str,
+    session: str,
+    text: str,
+    mode: str,
+    delivered: bool,
+    error: str | None = None,
+    kind: str = "nudge",
+    mailed: str | None = None,
+) -> None:
+    payload: dict[str, Any] = {
+        "target": target,
+        "session": session,
+        "mode": mode,
+        "text": text[:200],
+        "delivered": delivered,
+        "kind": kind,
+    }
     if error:
         payload["error"] = error
     if mailed:
         payload["mailed"] = mailed
     rig = polecat = None
-    row = db.execute("SELECT rig, name, hook_bead FROM polecats WHERE session = ? AND state != 'nuked'",
-                     [session]).fetchone()
+    row = db.execute(
+        "SELECT rig, name, hook_bead FROM polecats WHERE session = ? AND state != 'nuked'", [session]
+    ).fetchone()
     if row:
         rig, polecat = row[0], row[1]
         payload["polecat"] = polecat
-    events.append(db, "nudge_failed" if error else "nudge", sender, rig=rig, bead=row[2] if row else None,
-                  payload=payload)
+    events.append(
+        db, "nudge_failed" if error else "nudge", sender, rig=rig, bead=row[2] if row else None, payload=payload
+    )
 
 
 def enqueue(db: sqlite_utils.Database, target: str, text: str, *, sender: str, kind: str = "nudge") -> int:
@@ -276,10 +300,13 @@ def enqueue(db: sqlite_utils.Database, target: str, text: str, *, sender: str, k
     session = resolve_target(target)
     _ensure(db)
     with transaction(db):
-        cur = db.execute("INSERT INTO nudge_queue (session, target, text, kind, sender, created_at) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", [session, target, text, kind, sender, time.time()])
-        events.append(db, "nudge_queued", sender, payload={"target": target, "session": session,
-                                                           "text": text[:200], "kind": kind})
+        cur = db.execute(
+            "INSERT INTO nudge_queue (session, target, text, kind, sender, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [session, target, text, kind, sender, time.time()],
+        )
+        events.append(
+            db, "nudge_queued", sender, payload={"target": target, "session": session, "text": text[:200], "kind": kind}
+        )
         return inserted_id(cur)
 
 
@@ -295,9 +322,17 @@ def pending(db: sqlite_utils.Database, session: str | None = None) -> list[dict[
     return [dict(zip(cols, r, strict=True)) for r in db.execute(sql + " ORDER BY id", args).fetchall()]
 
 
-def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender: str,
-          host: SessionHost | None = None, db: sqlite_utils.Database | None = None,
-          timeout: float = 60.0) -> NudgeResult:
+def nudge(
+    town: Town,
+    target: str,
+    text: str,
+    mode: str = "immediate",
+    *,
+    sender: str,
+    host: SessionHost | None = None,
+    db: sqlite_utils.Database | None = None,
+    timeout: float = 60.0,
+) -> NudgeResult:
     """Nudge ``target`` with ``text`` in ``mode`` (see the module docstring). timeout: seconds
     ``wait-idle`` waits before queueing. Records a ``nudge`` (or ``nudge_queued``) event.
 
@@ -323,16 +358,19 @@ def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender
         if mode == "queue":
             return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender))
         if not exists:
-            raise NotFound(f"no session {session!r}: see the running sessions with 'gt peek', or queue the "
-                           "nudge with --mode queue")
+            raise NotFound(
+                f"no session {session!r}: see the running sessions with 'gt peek', or queue the nudge with --mode queue"
+            )
         if mode == "wait-idle":
             deadline = time.monotonic() + timeout
             while not is_idle(town, host, db, session) or unsent_text(town, host, db, session) is not None:
                 if time.monotonic() >= deadline or not host.is_alive(session):
                     why = _unsent_reason(session, unsent_text(town, host, db, session)) or (
-                        f"not idle within {timeout:g} s: the engine types it at its next idle")
-                    return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender),
-                                       reason=why)
+                        f"not idle within {timeout:g} s: the engine types it at its next idle"
+                    )
+                    return NudgeResult(
+                        target, session, mode, False, enqueue(db, target, text, sender=sender), reason=why
+                    )
                 time.sleep(0.2)
         return _type_now(town, host, db, target, session, text, mode, sender)
     finally:
@@ -340,8 +378,9 @@ def nudge(town: Town, target: str, text: str, mode: str = "immediate", *, sender
             db.conn.close()
 
 
-def _as_mail(town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, mode: str, shell: str,
-             sender: str) -> NudgeResult:
+def _as_mail(
+    town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, mode: str, shell: str, sender: str
+) -> NudgeResult:
     """The nudge for a shell session, sent as mail (see :func:`_mail_instead`) and recorded."""
     mailed, reason = _mail_instead(town, db, target, session, text, shell, sender)
     with transaction(db):
@@ -349,16 +388,30 @@ def _as_mail(town: Town, db: sqlite_utils.Database, target: str, session: str, t
     return NudgeResult(target, session, mode, False, mailed=mailed, reason=reason)
 
 
-def _type_now(town: Town, host: SessionHost, db: sqlite_utils.Database, target: str, session: str, text: str,
-              mode: str, sender: str) -> NudgeResult:
+def _type_now(
+    town: Town,
+    host: SessionHost,
+    db: sqlite_utils.Database,
+    target: str,
+    session: str,
+    text: str,
+    mode: str,
+    sender: str,
+) -> NudgeResult:
     """Type ``text`` (already :func:`nudge_text`) into live ``session`` now, unless it is a shell
     (sent as mail) or its input line holds unsent text (queued). Records the ``nudge`` event.
     Raises GtError when the session did not take the text."""
     if (shell := host.shell_of(session)) is not None:
         return _as_mail(town, db, target, session, text, mode, shell, sender)
     if (waiting := unsent_text(town, host, db, session)) is not None:
-        return NudgeResult(target, session, mode, False, enqueue(db, target, text, sender=sender),
-                           reason=_unsent_reason(session, waiting))
+        return NudgeResult(
+            target,
+            session,
+            mode,
+            False,
+            enqueue(db, target, text, sender=sender),
+            reason=_unsent_reason(session, waiting),
+        )
     try:
         host.send_text(session, text)
     except GtError as exc:
@@ -375,12 +428,15 @@ def _unsent_reason(session: str, waiting: str | None) -> str:
     """Why a nudge waits for ``session``'s input line ("" when nothing is waiting on it)."""
     if waiting is None:
         return ""
-    return (f"the input line of {session} holds unsent text ({waiting[:40]!r}): the engine types the "
-            "nudge once that line is empty")
+    return (
+        f"the input line of {session} holds unsent text ({waiting[:40]!r}): the engine types the "
+        "nudge once that line is empty"
+    )
 
 
-def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, now: float | None = None,
-                    max_age: float = MAX_AGE_S) -> list[int]:
+def deliver_pending(
+    town: Town, host: SessionHost, db: sqlite_utils.Database, now: float | None = None, max_age: float = MAX_AGE_S
+) -> list[int]:
     """Type queued nudges into agents that are idle now with an empty input line, at most one per
     session per call (the engine calls this on every tick). Mail nudges to agents without a live
     session are dropped, and any nudge older than ``max_age`` seconds. A session that runs a shell
@@ -408,8 +464,10 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
                 continue
         if drop:
             with transaction(db):
-                db.execute("UPDATE nudge_queue SET status = 'dropped', reason = ? WHERE id = ? AND status = 'pending'",
-                           [drop, row["id"]])
+                db.execute(
+                    "UPDATE nudge_queue SET status = 'dropped', reason = ? WHERE id = ? AND status = 'pending'",
+                    [drop, row["id"]],
+                )
             continue
         if session not in live or not is_idle(town, host, db, session):
             continue
@@ -422,11 +480,22 @@ def deliver_pending(town: Town, host: SessionHost, db: sqlite_utils.Database, no
             error = str(exc)
         with transaction(db):
             if error is None:
-                db.execute("UPDATE nudge_queue SET status = 'delivered', delivered_at = ? WHERE id = ?",
-                           [time.time(), row["id"]])
+                db.execute(
+                    "UPDATE nudge_queue SET status = 'delivered', delivered_at = ? WHERE id = ?",
+                    [time.time(), row["id"]],
+                )
                 delivered.append(row["id"])
-            _record(db, row["sender"] or "engine", row["target"], session, row["text"], "queue", error is None,
-                    error, kind=row["kind"])
+            _record(
+                db,
+                row["sender"] or "engine",
+                row["target"],
+                session,
+                row["text"],
+                "queue",
+                error is None,
+                error,
+                kind=row["kind"],
+            )
         if error is None:
             typed(db, session, row["text"])
     return delivered
@@ -441,12 +510,15 @@ def _mail_pending(town: Town, db: sqlite_utils.Database, row: dict[str, Any], sh
     except GtError as exc:
         status, reason = "dropped", str(exc)
     with transaction(db):
-        db.execute("UPDATE nudge_queue SET status = ?, reason = ? WHERE id = ? AND status = 'pending'",
-                   [status, reason, row["id"]])
+        db.execute(
+            "UPDATE nudge_queue SET status = ?, reason = ? WHERE id = ? AND status = 'pending'",
+            [status, reason, row["id"]],
+        )
 
 
-def broadcast(town: Town, text: str, *, sender: str, host: SessionHost | None = None,
-              db: sqlite_utils.Database | None = None) -> dict[str, NudgeResult | str]:
+def broadcast(
+    town: Town, text: str, *, sender: str, host: SessionHost | None = None, db: sqlite_utils.Database | None = None
+) -> dict[str, NudgeResult | str]:
     """Nudge every working polecat (state ``working`` with a live session) with ``text`` now.
 
     The rules of :func:`nudge` hold for each: text only, never into a shell (sent as mail), and a

@@ -33,7 +33,7 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
-        return raw[raw.rfind(")") + 2:raw.rfind(")") + 3] != "Z"
+        return raw[raw.rfind(")") + 2 : raw.rfind(")") + 3] != "Z"
     except FileNotFoundError:
         return False
     except OSError:

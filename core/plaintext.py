@@ -27,10 +27,11 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
 _ST = r"(?:\x07|\x1b\\|\x9c)"  # string terminator: BEL (xterm), ESC \ (7-bit ST), 0x9c (8-bit ST)
 #: Whole escape sequences, 7-bit and 8-bit (C1) forms; the group ``sgr`` is set for an SGR (colour).
 SEQUENCE = re.compile(
-    r"(?P<sgr>\x1b\[[0-9;:]*m)"                 # SGR: select graphic rendition (colours, bold)
-    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"         # CSI: ESC [ or 0x9b, parameters, intermediates, final
-    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*" + _ST +  # OSC, DCS, SOS, PM, APC strings
-    r"|\x1b[ -/]*[0-~]"                         # any other escape: ESC, intermediates, final byte
+    r"(?P<sgr>\x1b\[[0-9;:]*m)"  # SGR: select graphic rendition (colours, bold)
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: ESC [ or 0x9b, parameters, intermediates, final
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*"
+    + _ST  # OSC, DCS, SOS, PM, APC strings
+    + r"|\x1b[ -/]*[0-~]"  # any other escape: ESC, intermediates, final byte
 )
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TYPED_SPACE = re.compile(r"[\t\n]")

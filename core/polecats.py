@@ -19,7 +19,9 @@ from core.errors import NotFound
 STATES = ("spawning", "working", "idle", "done", "stuck", "nuked")
 BUSY_STATES = ("spawning", "working")
 
-register_schema("polecats", """
+register_schema(
+    "polecats",
+    """
 CREATE TABLE IF NOT EXISTS polecats (
     rig TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -35,7 +37,8 @@ CREATE TABLE IF NOT EXISTS polecats (
     started_at REAL,
     PRIMARY KEY (rig, name)
 )
-""")
+""",
+)
 
 
 @dataclass
@@ -73,8 +76,20 @@ def sling_starting(p: Polecat, spawn_grace: float, now: float) -> bool:
     return p.state == "spawning" and now - p.updated_at < spawn_grace
 
 
-_COLUMNS = ("rig", "name", "state", "hook_bead", "session", "branch", "worktree", "agent", "respawns",
-            "created_at", "updated_at", "started_at")
+_COLUMNS = (
+    "rig",
+    "name",
+    "state",
+    "hook_bead",
+    "session",
+    "branch",
+    "worktree",
+    "agent",
+    "respawns",
+    "created_at",
+    "updated_at",
+    "started_at",
+)
 
 
 def _row(values: Any) -> Polecat:
@@ -101,13 +116,18 @@ def require(db: sqlite_utils.Database, rig: str | None, name: str) -> Polecat:
 
 def by_bead(db: sqlite_utils.Database, bead: str) -> Polecat | None:
     """The polecat whose hook holds ``bead``, or None."""
-    row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM polecats WHERE hook_bead = ? AND state != 'nuked'",
-                     [bead]).fetchone()
+    row = db.execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM polecats WHERE hook_bead = ? AND state != 'nuked'", [bead]
+    ).fetchone()
     return _row(row) if row else None
 
 
-def list_polecats(db: sqlite_utils.Database, rig: str | None = None, states: tuple[str, ...] | None = None,
-                  include_nuked: bool = False) -> list[Polecat]:
+def list_polecats(
+    db: sqlite_utils.Database,
+    rig: str | None = None,
+    states: tuple[str, ...] | None = None,
+    include_nuked: bool = False,
+) -> list[Polecat]:
     """Polecats, sorted by rig then creation, optionally of one ``rig`` and in ``states``."""
     where, args = [], []
     if rig is not None:
@@ -140,15 +160,26 @@ def upsert(db: sqlite_utils.Database, rig: str, name: str, **fields: Any) -> Pol
     with transaction(db):
         existing = get(db, rig, name)
         if existing is None:
-            values = {"state": "idle", "respawns": 0, "created_at": now, **fields, "rig": rig, "name": name,
-                      "updated_at": now}
+            values = {
+                "state": "idle",
+                "respawns": 0,
+                "created_at": now,
+                **fields,
+                "rig": rig,
+                "name": name,
+                "updated_at": now,
+            }
             cols = list(values)
-            db.execute(f"INSERT INTO polecats ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                       [values[c] for c in cols])
+            db.execute(
+                f"INSERT INTO polecats ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                [values[c] for c in cols],
+            )
         elif fields:
             sets = ", ".join(f"{k} = ?" for k in fields)
-            db.execute(f"UPDATE polecats SET {sets}, updated_at = ? WHERE rig = ? AND name = ?",
-                       [*fields.values(), now, rig, name])
+            db.execute(
+                f"UPDATE polecats SET {sets}, updated_at = ? WHERE rig = ? AND name = ?",
+                [*fields.values(), now, rig, name],
+            )
         result = get(db, rig, name)
     assert result is not None
     return result

@@ -26,8 +26,9 @@ def plan(town: Town, name: str, values: dict[str, str], rig: Rig | None = None) 
     return molecules.plan(cooked, prefix=rig.prefix if rig else town.prefix, rig=rig.name if rig else None)
 
 
-def pour(town: Town, name: str, values: dict[str, str], rig: Rig | None = None, *,
-         actor: str) -> tuple[MoleculePlan, PouredMolecule]:
+def pour(
+    town: Town, name: str, values: dict[str, str], rig: Rig | None = None, *, actor: str
+) -> tuple[MoleculePlan, PouredMolecule]:
     """Cook formula ``name`` (:func:`plan`) and pour its molecule in one transaction (root bead, one
     child per step, ``blocks`` edges, a convoy: :func:`core.molecules.pour`). Returns (the plan, what
     was poured). Raises as :func:`plan` and :func:`core.molecules.pour` do (nothing is left behind).

@@ -38,15 +38,26 @@ def _polecat(town: Town, role: Role, store: BeadStore) -> str:
     p = polecats.get(store.db, role.rig or "", role.name or "")
     bead = (p.hook_bead if p else None) or role.bead
     out = [f"# Gas Town: you are polecat {role.address}", ""]
-    out.append(f"Town `{town.root}`, rig `{role.rig}`. You are a worker agent in your own git worktree"
-               + (f" on branch `{p.branch}`." if p and p.branch else "."))
+    out.append(
+        f"Town `{town.root}`, rig `{role.rig}`. You are a worker agent in your own git worktree"
+        + (f" on branch `{p.branch}`." if p and p.branch else ".")
+    )
     out.append("")
     if not bead:
-        out += ["## Your hook", "", "Nothing is hooked to you. Wait for work, or run `gt done` if you were finishing.", ""]
+        out += [
+            "## Your hook",
+            "",
+            "Nothing is hooked to you. Wait for work, or run `gt done` if you were finishing.",
+            "",
+        ]
     else:
         issue = store.get(bead)
-        out += [f"## Your hook: {issue.id} (P{issue.priority} {issue.issue_type}, {issue.status})", "",
-                f"### {issue.title}", ""]
+        out += [
+            f"## Your hook: {issue.id} (P{issue.priority} {issue.issue_type}, {issue.status})",
+            "",
+            f"### {issue.title}",
+            "",
+        ]
         if issue.description.strip():
             out += [issue.description.strip(), ""]
         if issue.acceptance_criteria.strip():
@@ -71,7 +82,8 @@ def _formula_steps(town: Town, role: Role, name: str) -> list[str]:
 
     try:
         cooked = FormulaLibrary(town=town, rig=load_rig(town, role.rig) if role.rig else None).cook(
-            name, {}, check_vars=False)
+            name, {}, check_vars=False
+        )
     except GtError as exc:
         return [f"### Formula {name}", "", f"(cannot load it: {exc})", ""]
     out = [f"### Formula {name}: follow these steps in order", ""]
@@ -97,23 +109,41 @@ def _mail(town: Town, address: str, store: BeadStore) -> list[str]:
 def _mayor(town: Town, store: BeadStore) -> str:
     rigs = list_rigs(town)
     ready = store.ready(limit=10)
-    out = ["# Gas Town: you are the Mayor", "",
-           f"You coordinate the town `{town.root}`: turn what the user wants into beads, sling them to "
-           "rigs, and watch convoys land. You do not write code yourself; polecats do.", "",
-           "## Rigs", ""]
-    out += [f"- {r.name} (prefix {r.prefix}, branch {r.default_branch})" for r in rigs] or ["- none: `gt rig add NAME PATH`"]
+    out = [
+        "# Gas Town: you are the Mayor",
+        "",
+        f"You coordinate the town `{town.root}`: turn what the user wants into beads, sling them to "
+        "rigs, and watch convoys land. You do not write code yourself; polecats do.",
+        "",
+        "## Rigs",
+        "",
+    ]
+    out += [f"- {r.name} (prefix {r.prefix}, branch {r.default_branch})" for r in rigs] or [
+        "- none: `gt rig add NAME PATH`"
+    ]
     out += ["", "## Ready beads", ""]
     out += [f"- {i.id} P{i.priority} {i.title}" for i in ready] or ["- none"]
-    out += ["", "## Commands", "",
-            "- `gt bead create TITLE -d DESCRIPTION --rig R`: file work",
-            "- `gt sling BEAD RIG`: start a polecat on it; `gt convoy create NAME BEADS...`: track a batch",
-            "- `gt polecat list`, `gt peek SESSION`, `gt mq list`, `gt feed`: watch", ""]
+    out += [
+        "",
+        "## Commands",
+        "",
+        "- `gt bead create TITLE -d DESCRIPTION --rig R`: file work",
+        "- `gt sling BEAD RIG`: start a polecat on it; `gt convoy create NAME BEADS...`: track a batch",
+        "- `gt polecat list`, `gt peek SESSION`, `gt mq list`, `gt feed`: watch",
+        "",
+    ]
     out += _mail(town, "mayor/", store)
     return "\n".join(out)
 
 
 def _human(town: Town, role: Role, store: BeadStore) -> str:
-    return "\n".join([
-        f"# Gas Town: {town.root}", "",
-        f"You are not inside an agent session (role: {role.kind}). Agents get their brief here.", "",
-        "Try: `gt rig list`, `gt ready`, `gt sling BEAD RIG`, `gt polecat list`, `gt mq list`.", ""])
+    return "\n".join(
+        [
+            f"# Gas Town: {town.root}",
+            "",
+            f"You are not inside an agent session (role: {role.kind}). Agents get their brief here.",
+            "",
+            "Try: `gt rig list`, `gt ready`, `gt sling BEAD RIG`, `gt polecat list`, `gt mq list`.",
+            "",
+        ]
+    )

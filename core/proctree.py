@@ -40,8 +40,8 @@ def processes() -> list[Proc]:
                 raw = Path(f"/proc/{entry}/stat").read_text(errors="replace")
             except OSError:
                 continue
-            comm = raw[raw.find("(") + 1:raw.rfind(")")]
-            fields = raw[raw.rfind(")") + 2:].split()
+            comm = raw[raw.find("(") + 1 : raw.rfind(")")]
+            fields = raw[raw.rfind(")") + 2 :].split()
             procs.append(Proc(int(entry), int(fields[1]), int(fields[2]), int(fields[3]), fields[0], comm))
         return procs
     out = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,pgid=,stat=,comm="], capture_output=True, text=True).stdout

@@ -188,8 +188,9 @@ class Refinery:
             rig = load_rig(self.town, self.rig_name)
             kill_leftover(self.gate_pidfile, rig.refinery_dir)  # a gate orphaned by a crashed refinery
             mq.requeue_merging(self.db, rig.name)
-            batch, mrs = mq.claim_batch(self.db, rig.name, int(rig.setting("merge_queue", "max_batch_size")),
-                                        aging_step=_aging_step(rig))
+            batch, mrs = mq.claim_batch(
+                self.db, rig.name, int(rig.setting("merge_queue", "max_batch_size")), aging_step=_aging_step(rig)
+            )
             if not mrs:
                 return BatchResult(0, rig.name)
             try:
@@ -217,8 +218,11 @@ def _landing_failed(town: Town, db: sqlite_utils.Database, rig: Rig, error: str,
 def _aging_step(rig: Rig) -> float:
     """``[merge_queue] aging_step`` in seconds (the default when it is not a positive number)."""
     value = rig.setting("merge_queue", "aging_step")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
+    return (
+        float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
         else mq.AGING_STEP_S
+    )
 
 
 class _Batch:
@@ -233,10 +237,10 @@ class _Batch:
         self.logs_dir = refinery.town.logs_dir / "gates"
         self.direct = upstream.strategy(rig) == "direct"
         self.gate_runs = 0
-        self._merges: dict[tuple[str, str], str] = {}     # (base commit, MR head) -> merge commit
-        self._runs: dict[str, GateRun] = {}               # tree sha -> gate run
-        self._reds: dict[str, int] = {}                   # tree sha -> red runs with a single suspect
-        self._green: set[str] = set()                     # commits whose gates passed in this run
+        self._merges: dict[tuple[str, str], str] = {}  # (base commit, MR head) -> merge commit
+        self._runs: dict[str, GateRun] = {}  # tree sha -> gate run
+        self._reds: dict[str, int] = {}  # tree sha -> red runs with a single suspect
+        self._green: set[str] = set()  # commits whose gates passed in this run
         self._worktree_ready = False
 
     # -- the batch ------------------------------------------------------------------------------
@@ -263,8 +267,10 @@ class _Batch:
                 break
             else:
                 moving = "upstream" if self.direct else "the default branch"
-                note = (f"{moving} kept moving while the batch was gated ({MAX_CAS_ATTEMPTS} tries): "
-                        "it is tried again in the next batch")
+                note = (
+                    f"{moving} kept moving while the batch was gated ({MAX_CAS_ATTEMPTS} tries): "
+                    "it is tried again in the next batch"
+                )
                 self._requeue(result, started, "lost_race", note)
                 if self.direct:  # counted like a refusal: a push_url that never takes our tip escalates
                     _landing_failed(self.refinery.town, self.db, self.rig, note, self.refinery.actor)
@@ -293,8 +299,9 @@ class _Batch:
             return upstream.batch_base(self.rig)
         target = git.rev_parse(self.repo, self.ref)
         if target is None:
-            raise GitError(f"rig {self.rig.name} has no branch {self.rig.default_branch!r}: "
-                           "fix default_branch in rig.toml")
+            raise GitError(
+                f"rig {self.rig.name} has no branch {self.rig.default_branch!r}: fix default_branch in rig.toml"
+            )
         return target, target
 
     def _vet_upstream(self, base: str, local: str | None) -> None:
@@ -306,9 +313,11 @@ class _Batch:
         run = self._gate(base, [], retries=self.retry_flaky)
         if run is not None and not run.ok:
             failed = run.failed
-            raise UpstreamError(f"upstream {self.rig.default_branch} is red at {base[:12]} without any MR "
-                                f"({failed.summary() if failed else 'a gate failed'}): nothing is blamed or landed; "
-                                f"fix {self.rig.default_branch} upstream and the MRs merge on the next try")
+            raise UpstreamError(
+                f"upstream {self.rig.default_branch} is red at {base[:12]} without any MR "
+                f"({failed.summary() if failed else 'a gate failed'}): nothing is blamed or landed; "
+                f"fix {self.rig.default_branch} upstream and the MRs merge on the next try"
+            )
 
     def _land(self, base: str, local: str | None, tip: str) -> bool | None:
         """Land ``tip`` (stacked on ``base``): push it upstream first (``direct``, exactly the gated
@@ -344,8 +353,10 @@ class _Batch:
         result.wall_s = time.monotonic() - started
         with transaction(self.db):
             for m in self.mrs:
-                self.db.execute("UPDATE merge_requests SET status = 'queued', reason = ?, updated_at = ? WHERE id = ?",
-                                [note, time.time(), m.id])
+                self.db.execute(
+                    "UPDATE merge_requests SET status = 'queued', reason = ?, updated_at = ? WHERE id = ?",
+                    [note, time.time(), m.id],
+                )
             mq.finish_batch(self.db, self.batch, outcome, 0, 0, 0, self.gate_runs, None, None)
         return result
 
@@ -355,9 +366,18 @@ class _Batch:
         :func:`core.upstream.landing_failed`) and an ``upstream_failed`` event names it."""
         self._requeue(result, started, "upstream_failed", f"not landed: {error}")
         with transaction(self.db):
-            events.append(self.db, "upstream_failed", self.refinery.actor, rig=self.rig.name,
-                          payload={"batch": self.batch, "mrs": [m.id for m in self.mrs], "error": error,
-                                   "url": upstream.push_url(self.rig)})
+            events.append(
+                self.db,
+                "upstream_failed",
+                self.refinery.actor,
+                rig=self.rig.name,
+                payload={
+                    "batch": self.batch,
+                    "mrs": [m.id for m in self.mrs],
+                    "error": error,
+                    "url": upstream.push_url(self.rig),
+                },
+            )
         _landing_failed(self.refinery.town, self.db, self.rig, error, self.refinery.actor)
         return result
 
@@ -367,22 +387,40 @@ class _Batch:
         (a ``gt done`` interrupted before it detached). Such a branch is kept, with a ``branch_kept``
         event; it is merged, so nothing is lost."""
         listing = git.run_git(["worktree", "list", "--porcelain"], cwd=self.repo, check=False).stdout
-        checked_out = {line[len("branch "):] for line in listing.splitlines() if line.startswith("branch ")}
+        checked_out = {line[len("branch ") :] for line in listing.splitlines() if line.startswith("branch ")}
         for m, _ in self.accepted:
             ref = f"refs/heads/{m.branch}"
             if ref not in checked_out:
                 git.delete_ref(self.repo, ref, m.head_sha)
                 continue
             with transaction(self.db):
-                events.append(self.db, "branch_kept", self.refinery.actor, rig=self.rig.name, bead=m.bead,
-                              payload={"mr": m.id, "branch": m.branch, "reason": "checked out in a worktree"})
+                events.append(
+                    self.db,
+                    "branch_kept",
+                    self.refinery.actor,
+                    rig=self.rig.name,
+                    bead=m.bead,
+                    payload={"mr": m.id, "branch": m.branch, "reason": "checked out in a worktree"},
+                )
 
     def _landed_at(self, m: mq.MR, target: str) -> str:
         """The merge commit that landed MR ``m`` (already in ``target``, the default branch): the
         newest first-parent commit whose message names it (``Merge <branch> (<mr>, <bead>)``, as
         :meth:`_merge` writes), else ``target`` itself (merged by other means)."""
-        out = git.run_git(["log", "--first-parent", "--format=%H", "-n", "1", "--fixed-strings",
-                           f"--grep=Merge {m.branch} ({m.id}", target], cwd=self.repo, check=False).stdout.split()
+        out = git.run_git(
+            [
+                "log",
+                "--first-parent",
+                "--format=%H",
+                "-n",
+                "1",
+                "--fixed-strings",
+                f"--grep=Merge {m.branch} ({m.id}",
+                target,
+            ],
+            cwd=self.repo,
+            check=False,
+        ).stdout.split()
         return out[0] if out else target
 
     def _resolve(self, base: str, mrs: list[mq.MR], first: bool = False) -> str:
@@ -418,7 +456,7 @@ class _Batch:
                 self._merges[key] = self._merge(tip, m)
             commit = self._merges[key]
             if commit.startswith("conflict:"):
-                files = commit[len("conflict:"):].split("\0") if len(commit) > len("conflict:") else []
+                files = commit[len("conflict:") :].split("\0") if len(commit) > len("conflict:") else []
                 after = [c.mr.id for c in self.culprits]
                 self.conflicts.append(ConflictReport(m, tip, files, after))
                 continue
@@ -435,10 +473,15 @@ class _Batch:
         if tree is None:
             return "conflict:" + "\0".join(files)
         bead = f", {m.bead}" if m.bead else ""
-        message = (f"Merge {m.branch} ({m.id}{bead})\n\n"
-                   f"Merged by the {self.rig.name} refinery, batch {self.batch}.")
-        return git.commit_tree(self.repo, tree, [tip, m.head_sha], message,
-                               name=self.refinery.actor, email=f"refinery@{self.rig.name}.gastown")
+        message = f"Merge {m.branch} ({m.id}{bead})\n\nMerged by the {self.rig.name} refinery, batch {self.batch}."
+        return git.commit_tree(
+            self.repo,
+            tree,
+            [tip, m.head_sha],
+            message,
+            name=self.refinery.actor,
+            email=f"refinery@{self.rig.name}.gastown",
+        )
 
     # -- gates ----------------------------------------------------------------------------------
 
@@ -530,9 +573,22 @@ class _Batch:
         with transaction(self.db):
             for m, sha in self.accepted:
                 mq.finish(self.db, m.id, "merged", f"merged into {self.rig.default_branch} at {sha[:12]}", sha)
-                events.append(self.db, "merged", actor, rig=rig, bead=m.bead,
-                              payload={"mr": m.id, "branch": m.branch, "merge_sha": sha, "tip": result.tip,
-                                       "batch": self.batch, "polecat": m.polecat, "convoy": m.convoy})
+                events.append(
+                    self.db,
+                    "merged",
+                    actor,
+                    rig=rig,
+                    bead=m.bead,
+                    payload={
+                        "mr": m.id,
+                        "branch": m.branch,
+                        "merge_sha": sha,
+                        "tip": result.tip,
+                        "batch": self.batch,
+                        "polecat": m.polecat,
+                        "convoy": m.convoy,
+                    },
+                )
                 fx.merged(m, sha)
             for c in self.culprits:
                 failed = c.run.failed
@@ -540,17 +596,40 @@ class _Batch:
                 reason = f"gate {failed.summary() if failed else 'failed'}; log {failed.log_path if failed else ''}"
                 mq.finish(self.db, c.mr.id, "failed", reason)
                 follow_up = fx.failed(c.mr, reason, tail, failed)
-                events.append(self.db, "merge_failed", actor, rig=rig, bead=c.mr.bead,
-                              payload={"mr": c.mr.id, "branch": c.mr.branch, "batch": self.batch,
-                                       "gate": failed.gate if failed else None,
-                                       "log": str(failed.log_path) if failed else None,
-                                       "tail": tail, "polecat": c.mr.polecat, "follow_up": follow_up})
+                events.append(
+                    self.db,
+                    "merge_failed",
+                    actor,
+                    rig=rig,
+                    bead=c.mr.bead,
+                    payload={
+                        "mr": c.mr.id,
+                        "branch": c.mr.branch,
+                        "batch": self.batch,
+                        "gate": failed.gate if failed else None,
+                        "log": str(failed.log_path) if failed else None,
+                        "tail": tail,
+                        "polecat": c.mr.polecat,
+                        "follow_up": follow_up,
+                    },
+                )
             for m in missing:
                 reason = f"commit {m.head_sha[:12]} is not in the rig repository: push the branch again"
                 mq.finish(self.db, m.id, "failed", reason)
-                events.append(self.db, "merge_failed", actor, rig=rig, bead=m.bead,
-                              payload={"mr": m.id, "branch": m.branch, "batch": self.batch, "missing": True,
-                                       "polecat": m.polecat})
+                events.append(
+                    self.db,
+                    "merge_failed",
+                    actor,
+                    rig=rig,
+                    bead=m.bead,
+                    payload={
+                        "mr": m.id,
+                        "branch": m.branch,
+                        "batch": self.batch,
+                        "missing": True,
+                        "polecat": m.polecat,
+                    },
+                )
                 fx.failed(m, reason, "")
             for r in self.conflicts:  # a ConflictReport (c above is a Culprit)
                 why = f"conflicts with {self.rig.default_branch} in {', '.join(r.files) or 'the tree'}"
@@ -558,13 +637,34 @@ class _Batch:
                     why += f" once {', '.join(r.after)} left the batch"
                 mq.finish(self.db, r.mr.id, "conflict", why)
                 resolver = fx.conflict(r.mr, why, r.files)
-                events.append(self.db, "merge_conflict", actor, rig=rig, bead=r.mr.bead,
-                              payload={"mr": r.mr.id, "branch": r.mr.branch, "batch": self.batch,
-                                       "files": r.files, "base": r.base, "polecat": r.mr.polecat,
-                                       "conflict_bead": resolver})
+                events.append(
+                    self.db,
+                    "merge_conflict",
+                    actor,
+                    rig=rig,
+                    bead=r.mr.bead,
+                    payload={
+                        "mr": r.mr.id,
+                        "branch": r.mr.branch,
+                        "batch": self.batch,
+                        "files": r.files,
+                        "base": r.base,
+                        "polecat": r.mr.polecat,
+                        "conflict_bead": resolver,
+                    },
+                )
             result.landed = fx.land_convoys()
-            mq.finish_batch(self.db, self.batch, result.outcome, len(result.merged), len(result.failed),
-                            len(result.conflicts), result.gate_runs, result.base, result.tip)
+            mq.finish_batch(
+                self.db,
+                self.batch,
+                result.outcome,
+                len(result.merged),
+                len(result.failed),
+                len(result.conflicts),
+                result.gate_runs,
+                result.base,
+                result.tip,
+            )
 
 
 class _PullRequests:
@@ -587,40 +687,71 @@ class _PullRequests:
                 if not git.commit_exists(self.rig.repo_path, m.head_sha):
                     raise GtError(f"commit {m.head_sha[:12]} is not in the rig repository: push the branch again")
                 if not upstream.push(self.rig, m.head_sha, m.branch):
-                    raise GtError(f"upstream branch {m.branch} has commits this MR lacks (not a fast-forward): "
-                                  "merge them into the branch and run gt done again")
+                    raise GtError(
+                        f"upstream branch {m.branch} has commits this MR lacks (not a fast-forward): "
+                        "merge them into the branch and run gt done again"
+                    )
                 title = store.get(m.bead).title if m.bead and store.exists(m.bead) else m.branch
-                body = (f"{m.bead or m.branch}: {title}\n\nMerge request {m.id} of rig {self.rig.name}, "
-                        f"branch {m.branch} at {m.head_sha}, opened by the gastown-tui refinery.")
+                body = (
+                    f"{m.bead or m.branch}: {title}\n\nMerge request {m.id} of rig {self.rig.name}, "
+                    f"branch {m.branch} at {m.head_sha}, opened by the gastown-tui refinery."
+                )
                 url = upstream.open_pr(self.rig, m.branch, f"{m.bead}: {title}" if m.bead else title, body)
             except UpstreamError as exc:
                 rest = self.mrs[i:]
                 note = f"not landed: {exc}"
                 with transaction(self.db):
                     for r in rest:
-                        self.db.execute("UPDATE merge_requests SET status = 'queued', reason = ?, updated_at = ? "
-                                        "WHERE id = ?", [note, time.time(), r.id])
-                    events.append(self.db, "upstream_failed", actor, rig=self.rig.name,
-                                  payload={"batch": self.batch, "mrs": [r.id for r in rest], "error": str(exc),
-                                           "url": upstream.push_url(self.rig)})
+                        self.db.execute(
+                            "UPDATE merge_requests SET status = 'queued', reason = ?, updated_at = ? WHERE id = ?",
+                            [note, time.time(), r.id],
+                        )
+                    events.append(
+                        self.db,
+                        "upstream_failed",
+                        actor,
+                        rig=self.rig.name,
+                        payload={
+                            "batch": self.batch,
+                            "mrs": [r.id for r in rest],
+                            "error": str(exc),
+                            "url": upstream.push_url(self.rig),
+                        },
+                    )
                 _landing_failed(self.refinery.town, self.db, self.rig, str(exc), actor)
                 result.outcome, result.note = "upstream_failed", note
                 break
             except GtError as exc:
                 with transaction(self.db):
                     mq.finish(self.db, m.id, "failed", str(exc))
-                    events.append(self.db, "merge_failed", actor, rig=self.rig.name, bead=m.bead,
-                                  payload={"mr": m.id, "branch": m.branch, "batch": self.batch, "reason": str(exc),
-                                           "polecat": m.polecat})
+                    events.append(
+                        self.db,
+                        "merge_failed",
+                        actor,
+                        rig=self.rig.name,
+                        bead=m.bead,
+                        payload={
+                            "mr": m.id,
+                            "branch": m.branch,
+                            "batch": self.batch,
+                            "reason": str(exc),
+                            "polecat": m.polecat,
+                        },
+                    )
                 result.failed.append(m.id)
                 continue
             with transaction(self.db):
                 mq.finish(self.db, m.id, "pr_open", f"pull request {url}")
                 if m.bead and store.exists(m.bead):
                     store.add_comment(m.bead, f"{m.id}: pull request opened: {url}", actor)
-                events.append(self.db, "pr_opened", actor, rig=self.rig.name, bead=m.bead,
-                              payload={"mr": m.id, "branch": m.branch, "head": m.head_sha, "url": url,
-                                       "polecat": m.polecat})
+                events.append(
+                    self.db,
+                    "pr_opened",
+                    actor,
+                    rig=self.rig.name,
+                    bead=m.bead,
+                    payload={"mr": m.id, "branch": m.branch, "head": m.head_sha, "url": url, "polecat": m.polecat},
+                )
             result.pull_requests[m.id] = url
         else:
             upstream.landing_ok(self.db, self.rig)
@@ -662,14 +793,16 @@ class _Effects:
             rows = self.db.execute(
                 "SELECT i.id FROM issues i JOIN dependencies d ON d.issue_id = i.id WHERE d.depends_on_id = ? "
                 "AND d.type = 'discovered-from' AND i.external_ref LIKE 'gt-mr:%' AND i.status != 'closed'",
-                [bead]).fetchall()
+                [bead],
+            ).fetchall()
             for (follow_up,) in rows:
                 self.store.close(str(follow_up), self.actor, reason=f"fixed: {bead} {reason}", force=True)
             self.convoys.update(convoys.convoys_tracking(self.store, bead))
         if m.convoy and self.store.exists(m.convoy) and self.store.get(m.convoy).issue_type == "convoy":
             self.convoys.add(m.convoy)
-        self._mail(m, f"MERGED {m.bead or m.branch}",
-                   f"{m.id} ({m.branch}) merged into {self.rig.default_branch} at {sha}.")
+        self._mail(
+            m, f"MERGED {m.bead or m.branch}", f"{m.id} ({m.branch}) merged into {self.rig.default_branch} at {sha}."
+        )
 
     def land_convoys(self) -> list[str]:
         """Land the convoys of the merged beads whose tracked beads are now all closed
@@ -689,14 +822,25 @@ class _Effects:
             self.store.add_comment(bead, text, self.actor)
             if gate is not None:
                 follow_up = self._follow_up(
-                    m, "failed", f"Fix {gate.gate} failure: {self.store.get(bead).title}", text, issue_type="bug",
-                    description=(f"{m.id} ({m.branch} at {m.head_sha}) of {m.bead} failed the {gate.gate} gate "
-                                 f"in the {self.rig.name} refinery ({gate.summary()}).\n\nLog: {gate.log_path}\n\n"
-                                 f"Log tail:\n{tail or '-'}\n\nFix the branch, commit and run gt done again "
-                                 f"(or gt mq retry {m.id} if the gate was flaky)."))
-        self._mail(m, f"FIX_NEEDED {m.bead or m.branch}",
-                   f"{text}\n\n" + (f"Filed {follow_up} to track the fix. " if follow_up else "")
-                   + f"Your branch {m.branch} is kept: fix it, commit and run gt done again.")
+                    m,
+                    "failed",
+                    f"Fix {gate.gate} failure: {self.store.get(bead).title}",
+                    text,
+                    issue_type="bug",
+                    description=(
+                        f"{m.id} ({m.branch} at {m.head_sha}) of {m.bead} failed the {gate.gate} gate "
+                        f"in the {self.rig.name} refinery ({gate.summary()}).\n\nLog: {gate.log_path}\n\n"
+                        f"Log tail:\n{tail or '-'}\n\nFix the branch, commit and run gt done again "
+                        f"(or gt mq retry {m.id} if the gate was flaky)."
+                    ),
+                )
+        self._mail(
+            m,
+            f"FIX_NEEDED {m.bead or m.branch}",
+            f"{text}\n\n"
+            + (f"Filed {follow_up} to track the fix. " if follow_up else "")
+            + f"Your branch {m.branch} is kept: fix it, commit and run gt done again.",
+        )
         return follow_up
 
     def conflict(self, m: mq.MR, why: str, files: list[str]) -> str | None:
@@ -707,12 +851,22 @@ class _Effects:
             note = f"{m.id} {why}"
             self.store.add_comment(bead, note, self.actor)
             resolver = self._follow_up(
-                m, "conflict", f"Resolve merge conflicts of {m.bead} ({m.branch})", note, issue_type="task",
-                description=(f"{m.id} ({m.branch} at {m.head_sha}) {why}.\n\nConflicted paths: "
-                             f"{', '.join(files) or '-'}.\nMerge {self.rig.default_branch} into the branch, "
-                             "resolve the conflicts, commit and run gt done again."))
-        self._mail(m, f"CONFLICT {m.bead or m.branch}",
-                   f"{m.id} ({m.branch}) {why}." + (f" Filed {resolver} to resolve it." if resolver else ""))
+                m,
+                "conflict",
+                f"Resolve merge conflicts of {m.bead} ({m.branch})",
+                note,
+                issue_type="task",
+                description=(
+                    f"{m.id} ({m.branch} at {m.head_sha}) {why}.\n\nConflicted paths: "
+                    f"{', '.join(files) or '-'}.\nMerge {self.rig.default_branch} into the branch, "
+                    "resolve the conflicts, commit and run gt done again."
+                ),
+            )
+        self._mail(
+            m,
+            f"CONFLICT {m.bead or m.branch}",
+            f"{m.id} ({m.branch}) {why}." + (f" Filed {resolver} to resolve it." if resolver else ""),
+        )
         return resolver
 
     def _follow_up(self, m: mq.MR, kind: str, title: str, note: str, *, issue_type: str, description: str) -> str:
@@ -722,11 +876,20 @@ class _Effects:
         the MR's bead (``title`` cut to the bead title limit). Returns its id."""
         assert m.bead is not None
         ref = f"gt-mr:{m.id}:{kind}"
-        row = self.db.execute("SELECT id FROM issues WHERE external_ref = ? AND status != 'closed'"
-                              " ORDER BY created_ns DESC LIMIT 1", [ref]).fetchone()
+        row = self.db.execute(
+            "SELECT id FROM issues WHERE external_ref = ? AND status != 'closed' ORDER BY created_ns DESC LIMIT 1",
+            [ref],
+        ).fetchone()
         if row is not None:
             self.store.add_comment(str(row[0]), note, self.actor)
             return str(row[0])
-        return self.store.create(title[:MAX_TITLE], actor=self.actor, prefix=self.rig.prefix, issue_type=issue_type,
-                                 priority=1, external_ref=ref, deps=[(m.bead, "discovered-from")],
-                                 description=description).id
+        return self.store.create(
+            title[:MAX_TITLE],
+            actor=self.actor,
+            prefix=self.rig.prefix,
+            issue_type=issue_type,
+            priority=1,
+            external_ref=ref,
+            deps=[(m.bead, "discovered-from")],
+            description=description,
+        ).id

@@ -56,12 +56,12 @@ def remote_message(proc: subprocess.CompletedProcess[str]) -> str:
         if not line or _NOISE.match(line):
             continue
         if line.startswith("remote:"):
-            line = line[len("remote:"):].strip()
+            line = line[len("remote:") :].strip()
             if not line:
                 continue
         parts.append(line)
     text = " ".join(one_line("; ".join(dict.fromkeys(parts))).split()) or f"git exited {proc.returncode}"
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def may_push(repo: str | Path, url: str, branch: str, timeout: float = 20.0) -> tuple[bool, str]:
@@ -69,8 +69,12 @@ def may_push(repo: str | Path, url: str, branch: str, timeout: float = 20.0) -> 
     (it connects and authenticates as a real push would, and sends nothing). Returns (True, "") or
     (False, the remote's one-line message, or why it could not ask). timeout: seconds."""
     try:
-        proc = git.run_git(["push", "--dry-run", "--porcelain", "--", url, f"refs/heads/{branch}:refs/heads/{branch}"],
-                           cwd=repo, check=False, timeout=timeout)
+        proc = git.run_git(
+            ["push", "--dry-run", "--porcelain", "--", url, f"refs/heads/{branch}:refs/heads/{branch}"],
+            cwd=repo,
+            check=False,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return False, f"probing {url} timed out after {timeout:g} s"
     except OSError as exc:

@@ -148,8 +148,15 @@ def derive_prefix(name: str, taken: set[str]) -> str:
     raise Conflict(f"cannot derive a free prefix for rig {name!r}: pass one with --prefix")
 
 
-def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: str | None = None,
-            strategy: str | None = None, push_url: str | None = None) -> Rig:
+def add_rig(
+    town: Town,
+    name: str,
+    url: str,
+    prefix: str | None = None,
+    branch: str | None = None,
+    strategy: str | None = None,
+    push_url: str | None = None,
+) -> Rig:
     """Add rig ``name``: clone ``url`` bare into ``<rig>/.repo.git`` (dulwich), detect the default
     branch (or use ``branch``), write ``rig.toml``, route the prefix's beads to the rig
     (:func:`core.beads.routes.add`) and commit both to the town repository.
@@ -195,7 +202,9 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
         if push_url:
             doc["push_url"] = push_url
         if strategy is None:
-            may = may_push(rig_dir / ".repo.git", str(doc.get("push_url") or doc["git_url"]), str(doc["default_branch"]))
+            may = may_push(
+                rig_dir / ".repo.git", str(doc.get("push_url") or doc["git_url"]), str(doc["default_branch"])
+            )
             strategy = "direct" if may[0] else "local"
         doc["merge_queue"]["strategy"] = strategy
         atomic_write_text(rig_dir / RIG_FILE, tomlkit.dumps(doc))
@@ -206,7 +215,9 @@ def add_rig(town: Town, name: str, url: str, prefix: str | None = None, branch: 
         from core.beads.store import BeadStore
 
         with BeadStore(town) as store:  # the repository's own .beads/issues.jsonl joins the town ledger
-            import_repo_ledger(store, rig_dir / ".repo.git", branch or detected, source=f"rig {name} .beads/issues.jsonl")
+            import_repo_ledger(
+                store, rig_dir / ".repo.git", branch or detected, source=f"rig {name} .beads/issues.jsonl"
+            )
     except BaseException:
         shutil.rmtree(rig_dir, ignore_errors=True)
         routes.remove(town, name)

@@ -79,8 +79,9 @@ def require_polecat(town: Town, env: dict[str, str] | None = None, cwd: str | os
     """The calling polecat. Raises GtError when not run from inside a polecat (worktree or session)."""
     role = detect(town, env, cwd)
     if role.kind != "polecat":
-        raise GtError("not inside a polecat: run this in a polecat worktree (<rig>/polecats/<name>) "
-                      "or pass --polecat NAME")
+        raise GtError(
+            "not inside a polecat: run this in a polecat worktree (<rig>/polecats/<name>) or pass --polecat NAME"
+        )
     return role
 
 
@@ -106,8 +107,9 @@ Rules: commit often; stay in this worktree; never push to the default branch; fi
 """
 
 
-def write_context_files(repo_path: str | os.PathLike[str], worktree: str | os.PathLike[str], rig: str,
-                        polecat: str, bead: str, title: str) -> list[str]:
+def write_context_files(
+    repo_path: str | os.PathLike[str], worktree: str | os.PathLike[str], rig: str, polecat: str, bead: str, title: str
+) -> list[str]:
     """Write the role context into ``worktree`` as CLAUDE.md and AGENTS.md, or, for a file the project
     tracks itself, as its local twin (:data:`LOCAL_CONTEXT`: CLAUDE.local.md) or not at all, and list
     what was written in the bare repository's ``info/exclude`` so it is never committed. The project's

@@ -48,8 +48,19 @@ from core.town import Town
 #: Feed events about a run's beads that end it as failed (see the module docstring).
 FAILURE_TYPES = ("merge_failed", "merge_conflict", "escalation", "stuck", "stuck_retry", "dequeued")
 #: The beads audit trail: not shown as run progress (the feed events say the same in fewer lines).
-AUDIT_TYPES = ("created", "updated", "status_changed", "claimed", "hooked", "reopened", "commented",
-               "dependency_added", "dependency_removed", "label_added", "label_removed")
+AUDIT_TYPES = (
+    "created",
+    "updated",
+    "status_changed",
+    "claimed",
+    "hooked",
+    "reopened",
+    "commented",
+    "dependency_added",
+    "dependency_removed",
+    "label_added",
+    "label_removed",
+)
 #: Town-wide events worth showing during a run whatever bead they name.
 ENGINE_TYPES = ("engine_error",)
 
@@ -69,8 +80,9 @@ class Launch:
         return dict(self.__dict__)
 
 
-def plan_run(town: Town, name: str, values: dict[str, str], rig_name: str | None,
-             agent: str | None = None) -> MoleculePlan:
+def plan_run(
+    town: Town, name: str, values: dict[str, str], rig_name: str | None, agent: str | None = None
+) -> MoleculePlan:
     """Cook formula ``name`` with ``values`` for rig ``rig_name`` and plan its molecule
     (:func:`core.pour.plan`, the pipeline ``gt formula pour`` and the cockpit use; nothing is
     written). agent: a preset every step will use (checked here).
@@ -85,13 +97,13 @@ def plan_run(town: Town, name: str, values: dict[str, str], rig_name: str | None
         runtimes.resolve(town, agent)
     planned = formula_pour.plan(town, name, values, rig)
     if not planned.children:
-        raise GtError(f"formula {name!r} has no steps to run: add [[steps]] to it, or pour it with "
-                      "'gt formula pour'")
+        raise GtError(f"formula {name!r} has no steps to run: add [[steps]] to it, or pour it with 'gt formula pour'")
     return planned
 
 
-def launch(town: Town, planned: MoleculePlan, *, actor: str, agent: str | None = None,
-           store: BeadStore | None = None) -> Launch:
+def launch(
+    town: Town, planned: MoleculePlan, *, actor: str, agent: str | None = None, store: BeadStore | None = None
+) -> Launch:
     """Pour ``planned`` (from :func:`plan_run`) and queue its step beads for its rig, in one
     transaction (see :func:`queue_convoy` for the agent of each step). Returns the Launch.
 
@@ -107,12 +119,14 @@ def launch(town: Town, planned: MoleculePlan, *, actor: str, agent: str | None =
     finally:
         if own:
             store.disconnect()
-    return Launch(convoy=poured.convoy, queued=queued, formula=poured.formula, root=poured.root,
-                  steps=dict(poured.steps))
+    return Launch(
+        convoy=poured.convoy, queued=queued, formula=poured.formula, root=poured.root, steps=dict(poured.steps)
+    )
 
 
-def queue_convoy(store: BeadStore, convoy_id: str, rig_name: str | None, *, actor: str,
-                 agent: str | None = None) -> list[str]:
+def queue_convoy(
+    store: BeadStore, convoy_id: str, rig_name: str | None, *, actor: str, agent: str | None = None
+) -> list[str]:
     """Queue every open work bead of convoy ``convoy_id`` for slinging, in one transaction; beads
     already hooked, in progress or closed are left to run. Returns the bead ids queued.
 
@@ -127,8 +141,14 @@ def queue_convoy(store: BeadStore, convoy_id: str, rig_name: str | None, *, acto
         for t in convoy.tracked:
             if t.status == "open" and t.issue_type not in UNWORKABLE_TYPES:
                 step_agent = agent or (store.get(t.id).metadata or {}).get("agent")
-                scheduler.enqueue(store, t.id, _rig_of(store, convoy.id, t.id, rig_name), actor=actor,
-                                  agent=step_agent, convoy=convoy.id)
+                scheduler.enqueue(
+                    store,
+                    t.id,
+                    _rig_of(store, convoy.id, t.id, rig_name),
+                    actor=actor,
+                    agent=step_agent,
+                    convoy=convoy.id,
+                )
                 queued.append(t.id)
     return queued
 
@@ -143,8 +163,10 @@ def check_convoy(store: BeadStore, convoy_id: str, rig_name: str | None = None) 
     if not convoy.tracked:
         raise GtError(f"convoy {convoy.id} tracks no beads: add some with 'gt convoy add {convoy.id} BEAD'")
     if convoy.status == "closed" and convoy.state != convoys.LANDED:
-        raise GtError(f"convoy {convoy.id} was closed ({convoy.close_reason or 'closed'}): add beads to "
-                      f"reopen it with 'gt convoy add {convoy.id} BEAD'")
+        raise GtError(
+            f"convoy {convoy.id} was closed ({convoy.close_reason or 'closed'}): add beads to "
+            f"reopen it with 'gt convoy add {convoy.id} BEAD'"
+        )
     if rig_name:
         load_rig(store.town, rig_name)
     for t in convoy.tracked:
@@ -188,8 +210,9 @@ class ConvoyWatch:
     seconds when the run began (for the wall time). keep_going: a failure ends the run only once
     every other bead has landed or waits on a failed one (like ``make -k``)."""
 
-    def __init__(self, store: BeadStore, convoy_id: str, after_id: int, started: float | None = None,
-                 keep_going: bool = False) -> None:
+    def __init__(
+        self, store: BeadStore, convoy_id: str, after_id: int, started: float | None = None, keep_going: bool = False
+    ) -> None:
         self.store = store
         self.keep_going = keep_going
         self.db = store.db
@@ -251,20 +274,37 @@ class ConvoyWatch:
         bead = str(ev.bead)
         if ev.type == "merge_failed":
             gate = p.get("gate")
-            why = f"gate {gate} failed" if gate else ("commit missing from the rig repository" if p.get("missing")
-                                                       else "the merge failed")
-            self._fail(Failure(bead, "merge_failed", f"{p.get('mr')}: {why}", gate=gate, mr=p.get("mr"),
-                               log=p.get("log"), event=ev.id))
+            why = (
+                f"gate {gate} failed"
+                if gate
+                else ("commit missing from the rig repository" if p.get("missing") else "the merge failed")
+            )
+            self._fail(
+                Failure(
+                    bead,
+                    "merge_failed",
+                    f"{p.get('mr')}: {why}",
+                    gate=gate,
+                    mr=p.get("mr"),
+                    log=p.get("log"),
+                    event=ev.id,
+                )
+            )
         elif ev.type == "merge_conflict":
             files = ", ".join(p.get("files") or []) or "the tree"
-            self._fail(Failure(bead, "merge_conflict", f"{p.get('mr')} conflicts in {files}", mr=p.get("mr"),
-                               event=ev.id))
+            self._fail(
+                Failure(bead, "merge_conflict", f"{p.get('mr')} conflicts in {files}", mr=p.get("mr"), event=ev.id)
+            )
         elif ev.type == "escalation":
-            self._fail(Failure(bead, "escalated", f"escalated ({p.get('severity', '?')}): {p.get('reason', '')}"[:300],
-                               event=ev.id))
+            self._fail(
+                Failure(
+                    bead, "escalated", f"escalated ({p.get('severity', '?')}): {p.get('reason', '')}"[:300], event=ev.id
+                )
+            )
         elif ev.type == "stuck":
-            self._fail(Failure(bead, "stuck", str(p.get("reason", "given up on after too many restarts"))[:300],
-                               event=ev.id))
+            self._fail(
+                Failure(bead, "stuck", str(p.get("reason", "given up on after too many restarts"))[:300], event=ev.id)
+            )
         elif ev.type == "stuck_retry" and p.get("action") == "retry":
             # the witness tried a stuck polecat again (core.witness): the bead is in play once more
             if bead in self.failures and self.failures[bead].kind == "stuck":
@@ -283,8 +323,14 @@ class ConvoyWatch:
                 continue
             if t.status == "in_progress" and t.mr and t.mr_status in ("failed", "conflict"):
                 m = mq.get(self.db, t.mr)
-                self._fail(Failure(t.id, "merge_failed" if m.status == "failed" else "merge_conflict",
-                                   f"{m.id}: {m.reason}"[:300], mr=m.id))
+                self._fail(
+                    Failure(
+                        t.id,
+                        "merge_failed" if m.status == "failed" else "merge_conflict",
+                        f"{m.id}: {m.reason}"[:300],
+                        mr=m.id,
+                    )
+                )
             p = polecats.by_bead(self.db, t.id)
             if p is not None and p.state == "stuck":
                 self._fail(Failure(t.id, "stuck", f"{p.address} is stuck (too many restarts)"))
@@ -320,8 +366,10 @@ class ConvoyWatch:
         batches = self._batches()
         gate_runs = 0
         if batches:
-            row = self.db.execute(f"SELECT COALESCE(SUM(gate_runs), 0) FROM mq_batches WHERE id IN "
-                                  f"({','.join('?' * len(batches))})", sorted(batches)).fetchone()
+            row = self.db.execute(
+                f"SELECT COALESCE(SUM(gate_runs), 0) FROM mq_batches WHERE id IN ({','.join('?' * len(batches))})",
+                sorted(batches),
+            ).fetchone()
             gate_runs = int(row[0])
         meta = convoy.metadata or {}
         return {
@@ -390,9 +438,17 @@ class ConvoyWatch:
             "merge_sha": m.merge_sha if m else None,
             "gate_runs": m.gate_runs if m else 0,
             "failure": failure.as_dict() if failure else None,
-            "times": {k: (round(v, 3) if v is not None else None) for k, v in
-                      (("queued", queued), ("slung", slung), ("started", started), ("done", done),
-                       ("merged", merged), ("closed", closed))},
+            "times": {
+                k: (round(v, 3) if v is not None else None)
+                for k, v in (
+                    ("queued", queued),
+                    ("slung", slung),
+                    ("started", started),
+                    ("done", done),
+                    ("merged", merged),
+                    ("closed", closed),
+                )
+            },
             "durations": {
                 "queue_wait_s": _span(queued, slung),
                 "work_s": _span(started, done),
@@ -405,4 +461,3 @@ class ConvoyWatch:
 def _span(a: float | None, b: float | None) -> float | None:
     """Seconds from ``a`` to ``b`` (None when either is unknown)."""
     return round(b - a, 3) if a is not None and b is not None else None
-

@@ -28,7 +28,9 @@ from core.errors import Conflict, GtError, NotFound
 from core.rigs import load_rig
 from core.town import Town
 
-register_schema("scheduler", """
+register_schema(
+    "scheduler",
+    """
 CREATE TABLE IF NOT EXISTS sling_queue (
     bead TEXT PRIMARY KEY,
     rig TEXT NOT NULL,
@@ -42,7 +44,8 @@ CREATE TABLE IF NOT EXISTS sling_queue (
     last_error TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS sling_queue_order ON sling_queue(priority, enqueued_at)
-""")
+""",
+)
 
 _COLS = ("bead", "rig", "agent", "formula", "priority", "enqueued_at", "convoy", "actor", "attempts", "last_error")
 
@@ -66,8 +69,17 @@ class Queued:
         return dict(self.__dict__)
 
 
-def enqueue(store: BeadStore, bead_ref: str, rig_name: str, *, actor: str, agent: str | None = None,
-            formula: str | None = None, priority: int | None = None, convoy: str | None = None) -> Queued:
+def enqueue(
+    store: BeadStore,
+    bead_ref: str,
+    rig_name: str,
+    *,
+    actor: str,
+    agent: str | None = None,
+    formula: str | None = None,
+    priority: int | None = None,
+    convoy: str | None = None,
+) -> Queued:
     """Queue ``bead_ref`` for rig ``rig_name`` (priority: the bead's unless given). Queueing a bead
     again updates its row. Appends a ``queued`` event.
 
@@ -99,13 +111,22 @@ def enqueue(store: BeadStore, bead_ref: str, rig_name: str, *, actor: str, agent
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(bead) DO UPDATE SET rig = excluded.rig, "
             "agent = excluded.agent, formula = excluded.formula, priority = excluded.priority, "
             "convoy = excluded.convoy",
-            [bead, rig.name, agent, formula, prio, time.time(), convoy, actor])
-        events.append(store.db, "queued", actor, rig=rig.name, bead=bead,
-                      payload={"agent": agent, "formula": formula, "priority": prio, "convoy": convoy})
+            [bead, rig.name, agent, formula, prio, time.time(), convoy, actor],
+        )
+        events.append(
+            store.db,
+            "queued",
+            actor,
+            rig=rig.name,
+            bead=bead,
+            payload={"agent": agent, "formula": formula, "priority": prio, "convoy": convoy},
+        )
     return get(store.db, bead)  # type: ignore[return-value]
 
 
-def enqueue_convoy(store: BeadStore, convoy_id: str, rig_name: str, *, actor: str, agent: str | None = None) -> list[Queued]:
+def enqueue_convoy(
+    store: BeadStore, convoy_id: str, rig_name: str, *, actor: str, agent: str | None = None
+) -> list[Queued]:
     """Queue every open work bead tracked by convoy ``convoy_id`` for ``rig_name`` (a convoy run).
     Beads already hooked, in progress or closed are skipped. Returns the rows queued."""
     from core import convoys
@@ -150,8 +171,9 @@ class Scheduler:
     """Dispatches the sling queue of one town. ``slinger``: a core.sling.Slinger (its host and store
     are used); ``clock``: monotonic seconds, for ``spawn_delay``."""
 
-    def __init__(self, town: Town, slinger: Any, actor: str = "deacon",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, town: Town, slinger: Any, actor: str = "deacon", clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.town = town
         self.slinger = slinger
         self.store: BeadStore = slinger.store
@@ -210,8 +232,9 @@ class Scheduler:
     def _sling(self, row: Queued) -> Any:
         self.last_start = self.clock()
         try:
-            result = self.slinger.sling(row.bead, row.rig, agent=row.agent, formula=row.formula,
-                                        convoy=row.convoy is None)
+            result = self.slinger.sling(
+                row.bead, row.rig, agent=row.agent, formula=row.formula, convoy=row.convoy is None
+            )
         except Conflict as exc:
             self._note_failure(row, str(exc))
             return None
@@ -223,11 +246,11 @@ class Scheduler:
 
     def _note_failure(self, row: Queued, error: str) -> None:
         with transaction(self.db):
-            self.db.execute("UPDATE sling_queue SET attempts = attempts + 1, last_error = ? WHERE bead = ?",
-                            [error[:500], row.bead])
+            self.db.execute(
+                "UPDATE sling_queue SET attempts = attempts + 1, last_error = ? WHERE bead = ?", [error[:500], row.bead]
+            )
 
 
 def depth(db: sqlite_utils.Database) -> int:
     """Number of queued beads."""
     return int(db.execute("SELECT count(*) FROM sling_queue").fetchone()[0])
-

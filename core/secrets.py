@@ -76,8 +76,10 @@ def secret_patterns(rig: Rig) -> list[str]:
         value, where = rig.town.setting("secrets", "patterns"), rig.town.config_path
     value = value.unwrap() if hasattr(value, "unwrap") else value
     if not isinstance(value, list) or not all(isinstance(p, str) and p.strip("!") for p in value):
-        raise ConfigError(f"{where}: [secrets] patterns must be a list of glob strings such as [\".env*\", \"*.pem\"] "
-                          f"(got {value!r}): fix it")
+        raise ConfigError(
+            f'{where}: [secrets] patterns must be a list of glob strings such as [".env*", "*.pem"] '
+            f"(got {value!r}): fix it"
+        )
     return list(value)
 
 
@@ -119,8 +121,19 @@ def _merge_base(worktree: str | os.PathLike[str], base: str) -> str:
 def branch_paths(worktree: str | os.PathLike[str], base: str) -> list[str]:
     """Files added or changed by any commit on ``worktree``'s HEAD since its merge base with ``base``
     (a sha): a secret committed and removed again still sits in the history a merge would bring."""
-    out = git.run_git(["log", "--format=", "--name-only", "--diff-filter=d", "--no-renames", "-z",
-                       f"{_merge_base(worktree, base)}..HEAD", "--"], cwd=worktree).stdout
+    out = git.run_git(
+        [
+            "log",
+            "--format=",
+            "--name-only",
+            "--diff-filter=d",
+            "--no-renames",
+            "-z",
+            f"{_merge_base(worktree, base)}..HEAD",
+            "--",
+        ],
+        cwd=worktree,
+    ).stdout
     return [p.strip("\n") for p in out.split("\0") if p.strip("\n")]
 
 
@@ -137,9 +150,13 @@ def refuse_secrets(rig: Rig, worktree: str | os.PathLike[str], base: str) -> Non
         return
     named = ", ".join(repr(p) for p in (left + committed)[:5]) + (" ..." if len(left) + len(committed) > 5 else "")
     if committed:
-        fix = (f"drop them from the branch history (git reset --soft {_merge_base(worktree, base)[:12]}, then "
-               "commit again without them) and add them to .gitignore")
+        fix = (
+            f"drop them from the branch history (git reset --soft {_merge_base(worktree, base)[:12]}, then "
+            "commit again without them) and add them to .gitignore"
+        )
     else:
         fix = "delete them or add them to .gitignore"
-    raise SecretRefused(f"gt done refused: {named} match the secret patterns ([secrets] patterns) and must not be "
-                        f"committed or merged: {fix}, or change [secrets] patterns in rig.toml; nothing was committed")
+    raise SecretRefused(
+        f"gt done refused: {named} match the secret patterns ([secrets] patterns) and must not be "
+        f"committed or merged: {fix}, or change [secrets] patterns in rig.toml; nothing was committed"
+    )

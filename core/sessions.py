@@ -52,8 +52,29 @@ SEND_CHUNK = 256
 START_ATTEMPTS = 3
 HISTORY_LIMIT = 50000
 #: Interactive shells by process name: text typed into one runs as a command (see :meth:`SessionHost.shell_of`).
-SHELLS = frozenset({"sh", "bash", "zsh", "fish", "dash", "ksh", "mksh", "oksh", "tcsh", "csh", "ash", "busybox",
-                    "nu", "xonsh", "elvish", "pwsh", "yash", "rc", "es"})
+SHELLS = frozenset(
+    {
+        "sh",
+        "bash",
+        "zsh",
+        "fish",
+        "dash",
+        "ksh",
+        "mksh",
+        "oksh",
+        "tcsh",
+        "csh",
+        "ash",
+        "busybox",
+        "nu",
+        "xonsh",
+        "elvish",
+        "pwsh",
+        "yash",
+        "rc",
+        "es",
+    }
+)
 
 # Server options, applied (idempotently) before every session start, with default-terminal
 # (tmux-256color, or screen-256color where terminfo lacks it). The server is started with
@@ -101,8 +122,10 @@ def check_session_name(name: str) -> str:
     """Return ``name`` if it is a valid session name (``^[a-z][a-z0-9_-]{0,79}$``: no ``.``, ``:`` or
     spaces, which tmux reads as window/pane separators). Raises GtError otherwise."""
     if not SESSION_NAME.match(name or ""):
-        raise GtError(f"invalid session name {name!r}: use a lowercase letter first, then a-z 0-9 _ - "
-                      "(e.g. mayor, myrig-toast, myrig-refinery)")
+        raise GtError(
+            f"invalid session name {name!r}: use a lowercase letter first, then a-z 0-9 _ - "
+            "(e.g. mayor, myrig-toast, myrig-refinery)"
+        )
     return name
 
 
@@ -123,8 +146,10 @@ def session_name(role: str, rig: str | None = None, name: str | None = None) -> 
     if role in ("refinery", "witness"):
         return check_session_name(f"{rig}-{role}")
     if role not in ("polecat", "crew") or not name:
-        raise GtError(f"unknown role {role!r} or missing name: use mayor, deacon, polecat, crew, "
-                      "refinery or witness (polecat and crew need a name)")
+        raise GtError(
+            f"unknown role {role!r} or missing name: use mayor, deacon, polecat, crew, "
+            "refinery or witness (polecat and crew need a name)"
+        )
     check_polecat_name(name)
     if role == "crew":
         return check_session_name(f"{rig}-crew-{name}")
@@ -183,13 +208,23 @@ class SessionHost:
     def _run(self, *args: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess[str]:
         """Run ``tmux -L SOCKET -f /dev/null ARGS`` (argv list). Raises _ServerDown, NotFound or GtError."""
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-        proc = subprocess.run([self.tmux, "-L", self.socket, "-f", "/dev/null", *args], capture_output=True,
-                              text=True, env=env, stdin=subprocess.DEVNULL, timeout=timeout)
+        proc = subprocess.run(
+            [self.tmux, "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
             err = (proc.stderr or proc.stdout).strip().splitlines()
             msg = err[-1] if err else f"exit status {proc.returncode}"
-            if ("no server running" in msg or "error connecting to" in msg or "no current target" in msg
-                    or "server exited unexpectedly" in msg):
+            if (
+                "no server running" in msg
+                or "error connecting to" in msg
+                or "no current target" in msg
+                or "server exited unexpectedly" in msg
+            ):
                 # the last two: a server with no session left, exiting (exit-empty) as we asked it
                 raise _ServerDown(f"no tmux server on socket {self.socket}: no session is running")
             if "can't find" in msg or "no such" in msg or "session not found" in msg:
@@ -204,17 +239,31 @@ class SessionHost:
     def _need(self, name: str) -> SessionInfo:
         info = self.info(name)
         if info is None:
-            raise NotFound(f"no session {name!r} on tmux socket {self.socket}: start it first "
-                           "(see the running ones with 'gt peek')")
+            raise NotFound(
+                f"no session {name!r} on tmux socket {self.socket}: start it first "
+                "(see the running ones with 'gt peek')"
+            )
         return info
 
     # -- queries ---------------------------------------------------------------------------------
 
     def list(self) -> list[SessionInfo]:
         """Every session on this town's server, sorted by name ([] when the server is not running)."""
-        fmt = "\t".join(["#{session_name}", "#{pane_pid}", "#{pane_dead}", "#{pane_dead_status}",
-                         "#{session_created}", "#{window_width}", "#{window_height}", "#{session_attached}",
-                         "#{pane_index}", "#{@gt_instance}", "#{session_id}"])
+        fmt = "\t".join(
+            [
+                "#{session_name}",
+                "#{pane_pid}",
+                "#{pane_dead}",
+                "#{pane_dead_status}",
+                "#{session_created}",
+                "#{window_width}",
+                "#{window_height}",
+                "#{session_attached}",
+                "#{pane_index}",
+                "#{@gt_instance}",
+                "#{session_id}",
+            ]
+        )
         try:
             proc = self._run("list-panes", "-a", "-F", fmt)
         except _ServerDown:
@@ -226,10 +275,17 @@ class SessionHost:
                 continue
             name, pid, dead, status, created, cols, rows, attached, _, instance, tmux_id = parts
             out[name] = SessionInfo(
-                name=name, pid=int(pid or 0), alive=dead != "1",
+                name=name,
+                pid=int(pid or 0),
+                alive=dead != "1",
                 exit_status=int(status) if dead == "1" and status.lstrip("-").isdigit() else None,
-                created=float(created or 0), cols=int(cols or 0), rows=int(rows or 0),
-                attached=int(attached or 0), instance=instance, tmux_id=tmux_id)
+                created=float(created or 0),
+                cols=int(cols or 0),
+                rows=int(rows or 0),
+                attached=int(attached or 0),
+                instance=instance,
+                tmux_id=tmux_id,
+            )
         return [out[k] for k in sorted(out)]
 
     def info(self, name: str) -> SessionInfo | None:
@@ -321,8 +377,14 @@ class SessionHost:
 
     # -- actions ---------------------------------------------------------------------------------
 
-    def start(self, name: str, argv: builtins.list[str], cwd: str | os.PathLike[str],
-              env: dict[str, str] | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> SessionInfo:
+    def start(
+        self,
+        name: str,
+        argv: builtins.list[str],
+        cwd: str | os.PathLike[str],
+        env: dict[str, str] | None = None,
+        size: tuple[int, int] = DEFAULT_SIZE,
+    ) -> SessionInfo:
         """Start session ``name`` running ``argv`` in ``cwd``, output piped to its transcript.
 
         argv: the agent command as a list (never parsed by a shell or by tmux). env: variables set on
@@ -349,27 +411,57 @@ class SessionHost:
         full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), base_path])
         binary = shutil.which(argv[0], path=full_env["PATH"])
         if binary is None:
-            raise GtError(f"cannot start session {name}: {argv[0]!r} is not installed (not on PATH): "
-                          "install it or choose another agent")
+            raise GtError(
+                f"cannot start session {name}: {argv[0]!r} is not installed (not on PATH): "
+                "install it or choose another agent"
+            )
         if self.exists(name):
             raise Conflict(f"session {name!r} already exists: stop it first (or attach to it)")
         self.specs_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         spec = self.specs_dir / f"{name}.{instance}.json"
-        atomic_write_text(spec, json.dumps({"argv": [binary, *argv[1:]], "argv0": argv[0],
-                                            "cwd": str(workdir.resolve()), "env": full_env}), mode=0o600)
+        atomic_write_text(
+            spec,
+            json.dumps({"argv": [binary, *argv[1:]], "argv0": argv[0], "cwd": str(workdir.resolve()), "env": full_env}),
+            mode=0o600,
+        )
         log = self.log_path(name)
-        pipe = transcripts.pipe_command(log, int(self.town.setting("logs", "max_bytes")),
-                                        int(self.town.setting("logs", "keep")))
+        pipe = transcripts.pipe_command(
+            log, int(self.town.setting("logs", "max_bytes")), int(self.town.setting("logs", "keep"))
+        )
         args: list[str] = []
         for opt in (*SERVER_OPTIONS, ("set-option", "-g", "default-terminal", _default_terminal())):
             args += [*opt, ";"]
         # python -P (3.11+): the caller's directory is not put on sys.path, so a ``core`` package of
         # the project the caller stands in cannot replace ours.
-        args += ["new-session", "-d", "-s", name, "-x", str(cols), "-y", str(rows),
-                 "--", sys.executable, "-P", "-m", "core.sessions", str(spec), ";",
-                 "set-option", "-t", self._target(name), "@gt_instance", instance, ";",
-                 "pipe-pane", "-O", "-t", self._target(name), pipe]
+        args += [
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            str(cols),
+            "-y",
+            str(rows),
+            "--",
+            sys.executable,
+            "-P",
+            "-m",
+            "core.sessions",
+            str(spec),
+            ";",
+            "set-option",
+            "-t",
+            self._target(name),
+            "@gt_instance",
+            instance,
+            ";",
+            "pipe-pane",
+            "-O",
+            "-t",
+            self._target(name),
+            pipe,
+        ]
         try:
             for attempt in range(START_ATTEMPTS):
                 try:
@@ -407,18 +499,22 @@ class SessionHost:
             raise GtError(f"session {name!r} has exited (status {info.exit_status}): restart it before nudging")
         typed = one_line(text)
         if text and not typed.strip():
-            raise GtError(f"nothing to type into session {name!r}: the text {text[:40]!r} has only control "
-                          "characters, and a nudge types text, never keys")
+            raise GtError(
+                f"nothing to type into session {name!r}: the text {text[:40]!r} has only control "
+                "characters, and a nudge types text, never keys"
+            )
         target = self._target(name)
         if typed:
             before = self._run("capture-pane", "-p", "-t", target).stdout
             for i in range(0, len(typed), SEND_CHUNK):
-                self._run("send-keys", "-t", target, "-l", "--", tmux_arg(typed[i:i + SEND_CHUNK]))
+                self._run("send-keys", "-t", target, "-l", "--", tmux_arg(typed[i : i + SEND_CHUNK]))
             deadline = time.monotonic() + verify_timeout
             while self._run("capture-pane", "-p", "-t", target).stdout == before:
                 if time.monotonic() >= deadline:
-                    raise GtError(f"session {name!r} did not take the text (screen unchanged after "
-                                  f"{verify_timeout:g} s): check it with 'gt peek {name}'")
+                    raise GtError(
+                        f"session {name!r} did not take the text (screen unchanged after "
+                        f"{verify_timeout:g} s): check it with 'gt peek {name}'"
+                    )
                 time.sleep(0.03)
         if submit:
             self._run("send-keys", "-t", target, "Enter")
@@ -433,8 +529,9 @@ class SessionHost:
         if not info.alive:
             return None
         try:
-            current = self._run("display-message", "-p", "-t", self._target(name),
-                                "#{pane_current_command}").stdout.strip()
+            current = self._run(
+                "display-message", "-p", "-t", self._target(name), "#{pane_current_command}"
+            ).stdout.strip()
         except _ServerDown as exc:
             raise NotFound(f"no session {name!r}: the tmux server stopped") from exc
         for candidate in (_comm(info.pid), current):
@@ -461,8 +558,22 @@ class SessionHost:
         cols, rows = _check_size((cols, rows))
         self._need(name)
         target = self._target(name)
-        self._run("resize-window", "-t", target, "-x", str(cols), "-y", str(rows), ";",
-                  "set-option", "-w", "-t", target, "window-size", "latest")
+        self._run(
+            "resize-window",
+            "-t",
+            target,
+            "-x",
+            str(cols),
+            "-y",
+            str(rows),
+            ";",
+            "set-option",
+            "-w",
+            "-t",
+            target,
+            "window-size",
+            "latest",
+        )
 
     def kill(self, name: str, timeout: float = 5.0, instance: str | None = None) -> None:
         """Stop session ``name`` and every process it started: the pane's session and process group,
@@ -502,8 +613,10 @@ class SessionHost:
             if not left:
                 return
             if now >= deadline:
-                raise GtError(f"session {name!r}: processes {sorted(left)} survived SIGKILL: "
-                              "check them with ps and kill them by hand")
+                raise GtError(
+                    f"session {name!r}: processes {sorted(left)} survived SIGKILL: "
+                    "check them with ps and kill them by hand"
+                )
             if now >= term_at and not sent_term:
                 proctree.signal_all(left, signal.SIGTERM)
                 sent_term = True
@@ -538,8 +651,9 @@ def _comm(pid: int) -> str:
     except OSError:
         if Path("/proc/self/comm").exists():
             return ""
-    out = subprocess.run(["ps", "-o", "comm=", "-p", str(pid)], capture_output=True, text=True,
-                         stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        ["ps", "-o", "comm=", "-p", str(pid)], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
     return out.stdout.strip()
 
 
@@ -554,8 +668,11 @@ def _default_terminal() -> str:
     """``tmux-256color`` when this machine's terminfo knows it, else ``screen-256color``."""
     global _TERMINAL
     if _TERMINAL is None:
-        found = shutil.which("infocmp") and subprocess.run(
-            ["infocmp", "tmux-256color"], capture_output=True, stdin=subprocess.DEVNULL).returncode == 0
+        found = (
+            shutil.which("infocmp")
+            and subprocess.run(["infocmp", "tmux-256color"], capture_output=True, stdin=subprocess.DEVNULL).returncode
+            == 0
+        )
         _TERMINAL = "tmux-256color" if found else "screen-256color"
     return _TERMINAL
 

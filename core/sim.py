@@ -104,8 +104,15 @@ class Sim:
     town_root: the town, exported as GT_TOWN to the ``gt`` commands and steps it runs (default: the
     inherited environment). out/inp: its terminal. gt: argv prefix that runs the ``gt`` command line."""
 
-    def __init__(self, bead_id: str | None, cwd: str | os.PathLike[str], town_root: str | None = None,
-                 out: IO[str] | None = None, inp: IO[str] | None = None, gt: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        bead_id: str | None,
+        cwd: str | os.PathLike[str],
+        town_root: str | None = None,
+        out: IO[str] | None = None,
+        inp: IO[str] | None = None,
+        gt: list[str] | None = None,
+    ) -> None:
         self.bead_id = bead_id
         self.cwd = Path(cwd)
         self.env = dict(os.environ)
@@ -215,13 +222,20 @@ class Sim:
         """The bead through ``gt bead show ID --json``. Raises GtError with gt's message on failure."""
         proc = self._gt("bead", "show", bead_id, "--json")
         if proc.returncode != 0:
-            raise GtError((proc.stderr or proc.stdout).strip().splitlines()[-1] if (proc.stderr or proc.stdout).strip()
-                          else f"gt bead show exited {proc.returncode}")
+            raise GtError(
+                (proc.stderr or proc.stdout).strip().splitlines()[-1]
+                if (proc.stderr or proc.stdout).strip()
+                else f"gt bead show exited {proc.returncode}"
+            )
         try:
             data = json.loads(proc.stdout)
-            return Bead(id=str(data["id"]), title=str(data.get("title", "")),
-                        description=str(data.get("description") or ""), status=str(data.get("status", "")),
-                        labels=[str(x) for x in data.get("labels") or []])
+            return Bead(
+                id=str(data["id"]),
+                title=str(data.get("title", "")),
+                description=str(data.get("description") or ""),
+                status=str(data.get("status", "")),
+                labels=[str(x) for x in data.get("labels") or []],
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise GtError(f"gt bead show printed no bead JSON ({exc})") from exc
 
@@ -245,8 +259,14 @@ class Sim:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(script)
-            proc = subprocess.Popen(["bash", "-e", path], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                ["bash", "-e", path],
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             self._stream(proc, f"step {n}/{total}", started)
             status = proc.wait()
         finally:
@@ -268,8 +288,9 @@ class Sim:
             ready = sel.select(timeout=0.1)
             if not ready:
                 if self.tty:
-                    self.out.write(f"\r\x1b[K  {SPINNER[frame % len(SPINNER)]} {label} "
-                                   f"({time.monotonic() - started:.1f} s)")
+                    self.out.write(
+                        f"\r\x1b[K  {SPINNER[frame % len(SPINNER)]} {label} ({time.monotonic() - started:.1f} s)"
+                    )
                     self.out.flush()
                     spinning = True
                     frame += 1
@@ -325,8 +346,15 @@ class Sim:
             self.say(f"  │ … {len(lines) - limit} more lines")
 
     def _gt(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.gt, *args], cwd=self.cwd, env=self.env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=120)
+        return subprocess.run(
+            [*self.gt, *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
 
 
 def _gt_argv() -> list[str]:

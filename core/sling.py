@@ -117,8 +117,11 @@ class SlingBatch:
         return max((exc.exit_code for _, exc in self.failed), default=0)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"slung": [r.as_dict() for r in self.slung], "convoy": self.convoy,
-                "failed": [{"bead": bead, "error": str(exc)} for bead, exc in self.failed]}
+        return {
+            "slung": [r.as_dict() for r in self.slung],
+            "convoy": self.convoy,
+            "failed": [{"bead": bead, "error": str(exc)} for bead, exc in self.failed],
+        }
 
 
 def beacon(rig: str, polecat: str, bead: str, resumed: bool = False) -> str:
@@ -134,10 +137,16 @@ def session_env(town: Town, rig: Rig, polecat: str, bead: str) -> dict[str, str]
     address = f"{rig.name}/polecats/{polecat}"
     email = f"{polecat}@{rig.name}.gastown"
     return {
-        "GT_TOWN": str(town.root), "GT_ROLE": "polecat", "GT_RIG": rig.name, "GT_POLECAT": polecat,
-        "GT_BEAD": bead, "BD_ACTOR": address,
-        "GIT_AUTHOR_NAME": address, "GIT_COMMITTER_NAME": address,
-        "GIT_AUTHOR_EMAIL": email, "GIT_COMMITTER_EMAIL": email,
+        "GT_TOWN": str(town.root),
+        "GT_ROLE": "polecat",
+        "GT_RIG": rig.name,
+        "GT_POLECAT": polecat,
+        "GT_BEAD": bead,
+        "BD_ACTOR": address,
+        "GIT_AUTHOR_NAME": address,
+        "GIT_COMMITTER_NAME": address,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_COMMITTER_EMAIL": email,
     }
 
 
@@ -155,8 +164,9 @@ def check_bead_for_rig(town: Town, rig: Rig, bead: str) -> None:
 class Slinger:
     """Sling, resume, unsling and nuke on one town. ``host`` defaults to the town's SessionHost."""
 
-    def __init__(self, town: Town, host: SessionHost | None = None, store: BeadStore | None = None,
-                 actor: str | None = None) -> None:
+    def __init__(
+        self, town: Town, host: SessionHost | None = None, store: BeadStore | None = None, actor: str | None = None
+    ) -> None:
         self.town = town
         self.host = host or SessionHost(town)
         self.store = store or BeadStore(town)
@@ -165,8 +175,16 @@ class Slinger:
 
     # ------------------------------------------------------------------ sling
 
-    def sling(self, bead_ref: str, rig_name: str, agent: str | None = None, polecat: str | None = None,
-              formula: str | None = None, convoy: bool = True, force: bool = False) -> SlingResult:
+    def sling(
+        self,
+        bead_ref: str,
+        rig_name: str,
+        agent: str | None = None,
+        polecat: str | None = None,
+        formula: str | None = None,
+        convoy: bool = True,
+        force: bool = False,
+    ) -> SlingResult:
         """Hook ``bead_ref`` (an id or unique partial id) to a polecat of ``rig_name`` and start it.
 
         agent: preset name (default: the town's default_agent). polecat: a name to use (default: an
@@ -211,18 +229,40 @@ class Slinger:
             polecats.upsert(self.db, rig.name, name, session=session, branch=branch, worktree=str(path))
             self._start_agent(rig, name, bead, issue.title, preset, path, resumed=False)
             self._working(rig.name, name, bead)
-            events.append(self.db, "spawn", self.actor, rig=rig.name, bead=bead,
-                          payload={"polecat": name, "session": session, "agent": preset.name, "branch": branch})
+            events.append(
+                self.db,
+                "spawn",
+                self.actor,
+                rig=rig.name,
+                bead=bead,
+                payload={"polecat": name, "session": session, "agent": preset.name, "branch": branch},
+            )
         except BaseException as exc:
             self._rollback(rig, name, bead, created_row, new_worktree, session, takeover, exc)
             raise
         convoy_id = self._auto_convoy(bead, rig) if convoy else None
-        return SlingResult(bead, rig.name, f"{rig.name}/polecats/{name}", session, branch, str(path),
-                           preset.name, convoy_id, took_over_from=took_over)
+        return SlingResult(
+            bead,
+            rig.name,
+            f"{rig.name}/polecats/{name}",
+            session,
+            branch,
+            str(path),
+            preset.name,
+            convoy_id,
+            took_over_from=took_over,
+        )
 
-    def sling_beads(self, bead_refs: list[str], rig_name: str, agent: str | None = None,
-                    polecat: str | None = None, formula: str | None = None, convoy: bool = True,
-                    force: bool = False) -> SlingBatch:
+    def sling_beads(
+        self,
+        bead_refs: list[str],
+        rig_name: str,
+        agent: str | None = None,
+        polecat: str | None = None,
+        formula: str | None = None,
+        convoy: bool = True,
+        force: bool = False,
+    ) -> SlingBatch:
         """Sling each of ``bead_refs`` to its own polecat of ``rig_name``: the one rule of ``gt sling
         A B RIG`` and of the cockpit's sling of marked beads (Gas Town's ``runBatchSling``).
 
@@ -240,22 +280,28 @@ class Slinger:
             raise GtError("a polecat name picks one polecat: sling one bead with it, or let sling pick")
         beads = [self.store.resolve(ref) for ref in bead_refs]
         if len(beads) == 1:
-            result = self.sling(beads[0], rig_name, agent=agent, polecat=polecat, formula=formula,
-                                convoy=convoy, force=force)
+            result = self.sling(
+                beads[0], rig_name, agent=agent, polecat=polecat, formula=formula, convoy=convoy, force=force
+            )
             return SlingBatch([result], [], result.convoy)
         batch = SlingBatch([], [])
         for bead in beads:
             try:
-                batch.slung.append(self.sling(bead, rig_name, agent=agent, formula=formula, convoy=False,
-                                              force=force))
+                batch.slung.append(self.sling(bead, rig_name, agent=agent, formula=formula, convoy=False, force=force))
             except GtError as exc:
                 batch.failed.append((bead, exc))
         if convoy and batch.slung:
             untracked = [r.bead for r in batch.slung if not convoys.convoys_tracking(self.store, r.bead)]
             if untracked:
                 rig = batch.slung[0].rig
-                batch.convoy = convoys.create(self.store, f"sling to {rig}: {', '.join(untracked)}"[:200], untracked,
-                                              actor=self.actor, metadata={"auto": True}, rig=rig).id
+                batch.convoy = convoys.create(
+                    self.store,
+                    f"sling to {rig}: {', '.join(untracked)}"[:200],
+                    untracked,
+                    actor=self.actor,
+                    metadata={"auto": True},
+                    rig=rig,
+                ).id
             for r in batch.slung:
                 if r.bead in untracked:
                     r.convoy = batch.convoy
@@ -264,29 +310,44 @@ class Slinger:
                     r.convoy = tracking[0] if tracking else None
         return batch
 
-    def _start_agent(self, rig: Rig, name: str, bead: str, title: str, preset: runtimes.Preset, path: Any,
-                     resumed: bool) -> None:
+    def _start_agent(
+        self, rig: Rig, name: str, bead: str, title: str, preset: runtimes.Preset, path: Any, resumed: bool
+    ) -> None:
         """Write the role context files and start the agent with the beacon, verified taken
         (:func:`core.runtimes.start_agent`; raises AgentStartError when it is not)."""
         written = write_context_files(rig.repo_path, path, rig.name, name, bead, title)
-        runtimes.start_agent(self.host, session_name("polecat", rig.name, name), preset,
-                             beacon(rig.name, name, bead, resumed=resumed), path,
-                             env=session_env(self.town, rig, name, bead), town=self.town, db=self.db, bead=bead,
-                             resume=resumed, context=context_text(rig.name, name, bead, title),
-                             context_files=tuple(written), heartbeat=lambda: self._heartbeat(rig.name, name))
+        runtimes.start_agent(
+            self.host,
+            session_name("polecat", rig.name, name),
+            preset,
+            beacon(rig.name, name, bead, resumed=resumed),
+            path,
+            env=session_env(self.town, rig, name, bead),
+            town=self.town,
+            db=self.db,
+            bead=bead,
+            resume=resumed,
+            context=context_text(rig.name, name, bead, title),
+            context_files=tuple(written),
+            heartbeat=lambda: self._heartbeat(rig.name, name),
+        )
 
     def _working(self, rig: str, name: str, bead: str) -> None:
         """Mark the started polecat ``working`` unless its agent already finished: a fast agent can
         run ``gt done`` (hook cleared, idle) before the sling gets here."""
-        self.db.execute("UPDATE polecats SET state = 'working', updated_at = ? WHERE rig = ? AND name = ? "
-                        "AND hook_bead = ?", [time.time(), rig, name, bead])
+        self.db.execute(
+            "UPDATE polecats SET state = 'working', updated_at = ? WHERE rig = ? AND name = ? AND hook_bead = ?",
+            [time.time(), rig, name, bead],
+        )
 
     def _heartbeat(self, rig: str, name: str) -> None:
         """Tell the witness this sling is alive while it waits for the agent (a spawning polecat's
         ``updated_at`` is its heartbeat; see :meth:`_spawning`)."""
         with self.store.transaction():
-            self.db.execute("UPDATE polecats SET updated_at = ? WHERE rig = ? AND name = ? AND state = 'spawning'",
-                            [time.time(), rig, name])
+            self.db.execute(
+                "UPDATE polecats SET updated_at = ? WHERE rig = ? AND name = ? AND state = 'spawning'",
+                [time.time(), rig, name],
+            )
 
     def _holder(self, assignee: str) -> Polecat | None:
         """The polecat of this town named by ``assignee`` (``<rig>/polecats/<name>``), or None."""
@@ -313,9 +374,11 @@ class Slinger:
         pending = self.awaiting_merge(bead)
         if pending is not None:
             who = f" by {pending.polecat}" if pending.polecat else ""
-            raise Conflict(f"{bead} awaits merge: {pending.id} ({pending.branch}{who}) is {pending.status}; "
-                           f"let the refinery finish it, or take it out with 'gt mq reject {pending.id} "
-                           "--reason WHY' before slinging it again")
+            raise Conflict(
+                f"{bead} awaits merge: {pending.id} ({pending.branch}{who}) is {pending.status}; "
+                f"let the refinery finish it, or take it out with 'gt mq reject {pending.id} "
+                "--reason WHY' before slinging it again"
+            )
         if issue.status == "open":
             return None
         if issue.status not in ("hooked", "in_progress") or not issue.assignee:
@@ -323,36 +386,46 @@ class Slinger:
         who, holder = issue.assignee, self._holder(issue.assignee)
         if holder is not None and holder.hook_bead == bead:
             if self._spawning(holder):
-                raise Conflict(f"{bead} is already hooked by {who}: a sling is starting it; wait for it, or "
-                               f"unsling it with 'gt unsling {bead}'")
+                raise Conflict(
+                    f"{bead} is already hooked by {who}: a sling is starting it; wait for it, or "
+                    f"unsling it with 'gt unsling {bead}'"
+                )
             dead, seen = session_seen(self.host, holder)
             if dead is None:
-                raise Conflict(f"{bead} is already hooked by {who} and {seen}: retry, or unsling it first "
-                               f"with 'gt unsling {bead}'")
+                raise Conflict(
+                    f"{bead} is already hooked by {who} and {seen}: retry, or unsling it first with 'gt unsling {bead}'"
+                )
             if not dead:
-                raise Conflict(f"{bead} is already hooked by {who} ({seen}): unsling it first with "
-                               f"'gt unsling {bead}'")
+                raise Conflict(f"{bead} is already hooked by {who} ({seen}): unsling it first with 'gt unsling {bead}'")
             resume = holder.rig == rig and wanted in (None, holder.name)
             return Takeover(who, f"{who} holds it on its hook and {seen}", issue.status, holder, resume=resume)
         if holder is not None:
             last = next(iter(mq.of_bead(self.db, bead)), None)
             if last is not None and last.polecat == holder.name and last.status in RELEASED_BY_REFINERY:
-                return Takeover(who, f"{who} finished it with gt done and holds no hook on it, and its "
-                                     f"{last.id} {last.status}", issue.status, holder)
+                return Takeover(
+                    who,
+                    f"{who} finished it with gt done and holds no hook on it, and its {last.id} {last.status}",
+                    issue.status,
+                    holder,
+                )
         what = "an agent's" if holder is not None else "a claim that is not a polecat's hook"
         if not force:
-            raise Conflict(f"{bead} is claimed by {who} ({issue.status}, {what}): it is their work; ask "
-                           f"them to release it, or take it over with 'gt sling {bead} {rig} --force'")
-        return Takeover(who, f"{who} claimed it ({issue.status}, {what}); taken over with --force", issue.status,
-                        holder)
+            raise Conflict(
+                f"{bead} is claimed by {who} ({issue.status}, {what}): it is their work; ask "
+                f"them to release it, or take it over with 'gt sling {bead} {rig} --force'"
+            )
+        return Takeover(
+            who, f"{who} claimed it ({issue.status}, {what}); taken over with --force", issue.status, holder
+        )
 
     def _spawning(self, p: Polecat) -> bool:
         """True while another sling is still starting ``p``: the row's heartbeat (a sling waiting for
         its agent touches it every second) is younger than ``[witness] spawn_grace``."""
         return polecats.sling_starting(p, float(self.town.setting("witness", "spawn_grace")), time.time())
 
-    def _claim(self, rig: Rig, bead: str, wanted: str | None, agent: str,
-               takeover: Takeover | None) -> tuple[str, bool]:
+    def _claim(
+        self, rig: Rig, bead: str, wanted: str | None, agent: str, takeover: Takeover | None
+    ) -> tuple[str, bool]:
         """In one transaction: capacity check, polecat allocation, hook compare-and-swap (for a
         ``takeover``: that nothing it saw has changed, and the old holder's hook cleared), sling
         event. Returns (polecat name, whether its row is new)."""
@@ -361,30 +434,57 @@ class Slinger:
         rig_max = int(self.town.setting("scheduler", "max_polecats_per_rig"))
         with self.store.transaction():
             if polecats.count_busy(self.db) >= town_max:
-                raise Conflict(f"the town is at capacity ({town_max} polecats working): wait for one to finish, "
-                               "or raise [scheduler] max_polecats in town.toml")
+                raise Conflict(
+                    f"the town is at capacity ({town_max} polecats working): wait for one to finish, "
+                    "or raise [scheduler] max_polecats in town.toml"
+                )
             if polecats.count_busy(self.db, rig=rig.name) >= rig_max:
-                raise Conflict(f"rig {rig.name} is at capacity ({rig_max} polecats working): wait for one to "
-                               "finish, or raise [scheduler] max_polecats_per_rig in town.toml")
+                raise Conflict(
+                    f"rig {rig.name} is at capacity ({rig_max} polecats working): wait for one to "
+                    "finish, or raise [scheduler] max_polecats_per_rig in town.toml"
+                )
             name = wanted or self._pick_polecat(rig)
             existing = polecats.get(self.db, rig.name, name)
             if existing is not None and existing.state in polecats.BUSY_STATES:
-                raise Conflict(f"polecat {name} of rig {rig.name} is busy with {existing.hook_bead}: "
-                               "choose another with --polecat, or let sling pick one")
+                raise Conflict(
+                    f"polecat {name} of rig {rig.name} is busy with {existing.hook_bead}: "
+                    "choose another with --polecat, or let sling pick one"
+                )
             address = f"{rig.name}/polecats/{name}"
             pending = self.awaiting_merge(bead)
             if pending is not None:
-                raise Conflict(f"{bead} awaits merge: {pending.id} is {pending.status} (queued while slinging); "
-                               "let the refinery finish it")
+                raise Conflict(
+                    f"{bead} awaits merge: {pending.id} is {pending.status} (queued while slinging); "
+                    "let the refinery finish it"
+                )
             if takeover is not None:
                 self._take_over(bead, address, takeover)
             else:
                 self.store.hook(bead, address, self.actor)
-            polecats.upsert(self.db, rig.name, name, state="spawning", hook_bead=bead, agent=agent,
-                            started_at=time.time(), respawns=0, session=None)
-            events.append(self.db, "sling", self.actor, rig=rig.name, bead=bead,
-                          payload={"polecat": name, "agent": agent, "took_over_from": took_over,
-                                   "seen": takeover.seen if takeover else None})
+            polecats.upsert(
+                self.db,
+                rig.name,
+                name,
+                state="spawning",
+                hook_bead=bead,
+                agent=agent,
+                started_at=time.time(),
+                respawns=0,
+                session=None,
+            )
+            events.append(
+                self.db,
+                "sling",
+                self.actor,
+                rig=rig.name,
+                bead=bead,
+                payload={
+                    "polecat": name,
+                    "agent": agent,
+                    "took_over_from": took_over,
+                    "seen": takeover.seen if takeover else None,
+                },
+            )
         return name, existing is None
 
     def _take_over(self, bead: str, address: str, takeover: Takeover) -> None:
@@ -395,19 +495,35 @@ class Slinger:
         old = takeover.holder
         if old is not None:
             now = polecats.get(self.db, old.rig, old.name)
-            if now is None or (now.state, now.hook_bead, now.session, now.updated_at) != \
-                    (old.state, old.hook_bead, old.session, old.updated_at):
+            if now is None or (now.state, now.hook_bead, now.session, now.updated_at) != (
+                old.state,
+                old.hook_bead,
+                old.session,
+                old.updated_at,
+            ):
                 raise changed
-        swapped = self.store.cas_status(bead, {takeover.status}, "hooked", self.actor,
-                                        assignee=address, expected_assignee=takeover.assignee,
-                                        note=f"taken over from {takeover.assignee}: {takeover.seen}")
+        swapped = self.store.cas_status(
+            bead,
+            {takeover.status},
+            "hooked",
+            self.actor,
+            assignee=address,
+            expected_assignee=takeover.assignee,
+            note=f"taken over from {takeover.assignee}: {takeover.seen}",
+        )
         if not swapped:
             raise changed
         if old is not None and old.hook_bead == bead:
             polecats.upsert(self.db, old.rig, old.name, state="idle", hook_bead=None)
         self.store.add_comment(bead, f"Taken over by {address}: {takeover.seen}.", self.actor)
-        events.append(self.db, "takeover", self.actor, rig=old.rig if old else None, bead=bead,
-                      payload={"from": takeover.assignee, "to": address, "seen": takeover.seen})
+        events.append(
+            self.db,
+            "takeover",
+            self.actor,
+            rig=old.rig if old else None,
+            bead=bead,
+            payload={"from": takeover.assignee, "to": address, "seen": takeover.seen},
+        )
 
     def _pick_polecat(self, rig: Rig) -> str:
         """An idle polecat of ``rig`` whose worktree is clean (oldest first), else a new pool name."""
@@ -430,11 +546,27 @@ class Slinger:
         offline the worktree starts from the rig's own tip and an ``upstream_fetch_failed`` event says so."""
         if upstream.strategy(rig) == "local":
             return
-        upstream.refresh(self.town, rig, self.db, timeout=float(rig.setting("upstream", "sling_timeout")),
-                         fresh_for=upstream.SLING_FRESH_S, during="sling", actor=self.actor)
+        upstream.refresh(
+            self.town,
+            rig,
+            self.db,
+            timeout=float(rig.setting("upstream", "sling_timeout")),
+            fresh_for=upstream.SLING_FRESH_S,
+            during="sling",
+            actor=self.actor,
+        )
 
-    def _rollback(self, rig: Rig, name: str, bead: str, created_row: bool, new_worktree: bool, session: str,
-                  takeover: Takeover | None, exc: BaseException) -> None:
+    def _rollback(
+        self,
+        rig: Rig,
+        name: str,
+        bead: str,
+        created_row: bool,
+        new_worktree: bool,
+        session: str,
+        takeover: Takeover | None,
+        exc: BaseException,
+    ) -> None:
         """Undo a sling whose worktree or session failed: nothing of it must remain (a takeover gives
         the bead back to the claim it replaced, in the status it had, and the old holder its hook)."""
         try:
@@ -451,19 +583,33 @@ class Slinger:
         address = f"{rig.name}/polecats/{name}"
         with self.store.transaction():
             restore = takeover.assignee if takeover else None
-            self.store.cas_status(bead, {"hooked"}, takeover.status if takeover else "open", self.actor,
-                                  assignee=restore, expected_assignee=address,
-                                  note=f"sling rolled back: {exc}")
+            self.store.cas_status(
+                bead,
+                {"hooked"},
+                takeover.status if takeover else "open",
+                self.actor,
+                assignee=restore,
+                expected_assignee=address,
+                note=f"sling rolled back: {exc}",
+            )
             old = takeover.holder if takeover else None
             if old is not None and old.hook_bead == bead:
-                self.db.execute("UPDATE polecats SET state = ?, hook_bead = ? WHERE rig = ? AND name = ? "
-                                "AND hook_bead IS NULL", [old.state, bead, old.rig, old.name])
+                self.db.execute(
+                    "UPDATE polecats SET state = ?, hook_bead = ? WHERE rig = ? AND name = ? AND hook_bead IS NULL",
+                    [old.state, bead, old.rig, old.name],
+                )
             if created_row:
                 self.db.execute("DELETE FROM polecats WHERE rig = ? AND name = ?", [rig.name, name])
             else:
                 polecats.upsert(self.db, rig.name, name, state="idle", hook_bead=None, session=None)
-            events.append(self.db, "sling_failed", self.actor, rig=rig.name, bead=bead,
-                          payload={"polecat": name, "error": str(exc)})
+            events.append(
+                self.db,
+                "sling_failed",
+                self.actor,
+                rig=rig.name,
+                bead=bead,
+                payload={"polecat": name, "error": str(exc)},
+            )
 
     def _auto_convoy(self, bead: str, rig: Rig) -> str | None:
         """The convoy tracking ``bead``: an existing one, else a new auto convoy named after it."""
@@ -471,8 +617,9 @@ class Slinger:
         if tracking:
             return tracking[0]
         title = self.store.get(bead).title
-        return convoys.create(self.store, f"{bead}: {title}"[:200], [bead], actor=self.actor,
-                              metadata={"auto": True}, rig=rig.name).id
+        return convoys.create(
+            self.store, f"{bead}: {title}"[:200], [bead], actor=self.actor, metadata={"auto": True}, rig=rig.name
+        ).id
 
     # ------------------------------------------------------------------ resume
 
@@ -513,28 +660,62 @@ class Slinger:
         with self.store.transaction():
             now = polecats.get(self.db, rig.name, holder.name)
             current = self.store.get(bead)
-            if now is None or (now.state, now.hook_bead, now.session, now.updated_at) != \
-                    (holder.state, holder.hook_bead, holder.session, holder.updated_at) \
-                    or current.assignee != holder.address or current.status not in ("hooked", "in_progress"):
-                raise Conflict(f"{holder.address} or {bead} changed while resuming: look at them with "
-                               f"'gt polecat list' and 'gt bead show {bead}'")
-            polecats.upsert(self.db, rig.name, holder.name, respawns=respawns, session=session, branch=branch,
-                            worktree=str(path), agent=preset.name)
+            if (
+                now is None
+                or (now.state, now.hook_bead, now.session, now.updated_at)
+                != (holder.state, holder.hook_bead, holder.session, holder.updated_at)
+                or current.assignee != holder.address
+                or current.status not in ("hooked", "in_progress")
+            ):
+                raise Conflict(
+                    f"{holder.address} or {bead} changed while resuming: look at them with "
+                    f"'gt polecat list' and 'gt bead show {bead}'"
+                )
+            polecats.upsert(
+                self.db,
+                rig.name,
+                holder.name,
+                respawns=respawns,
+                session=session,
+                branch=branch,
+                worktree=str(path),
+                agent=preset.name,
+            )
         try:
             self._start_agent(rig, holder.name, bead, issue.title, preset, path, resumed=True)
         except GtError as exc:
             with self.store.transaction():
-                events.append(self.db, "respawn_failed", self.actor, rig=rig.name, bead=bead,
-                              payload={"polecat": holder.name, "respawns": respawns, "agent": preset.name,
-                                       "error": str(exc)})
+                events.append(
+                    self.db,
+                    "respawn_failed",
+                    self.actor,
+                    rig=rig.name,
+                    bead=bead,
+                    payload={"polecat": holder.name, "respawns": respawns, "agent": preset.name, "error": str(exc)},
+                )
             raise
         with self.store.transaction():
             self._working(rig.name, holder.name, bead)
-            events.append(self.db, "respawn", self.actor, rig=rig.name, bead=bead,
-                          payload={"polecat": holder.name, "respawns": respawns, "agent": preset.name})
+            events.append(
+                self.db,
+                "respawn",
+                self.actor,
+                rig=rig.name,
+                bead=bead,
+                payload={"polecat": holder.name, "respawns": respawns, "agent": preset.name},
+            )
         tracking = convoys.convoys_tracking(self.store, bead)
-        return SlingResult(bead, rig.name, holder.address, session, branch, str(path), preset.name,
-                           tracking[0] if tracking else None, resumed=True)
+        return SlingResult(
+            bead,
+            rig.name,
+            holder.address,
+            session,
+            branch,
+            str(path),
+            preset.name,
+            tracking[0] if tracking else None,
+            resumed=True,
+        )
 
     # ------------------------------------------------------------------ unsling / nuke
 
@@ -566,8 +747,10 @@ class Slinger:
                 unmerged = git.count_commits(rig.repo_path, upstream.start_point(rig) or rig.default_branch, branch)
             if (dirty or unmerged) and not force:
                 what = f"{len(dirty)} uncommitted file(s)" if dirty else f"{unmerged} unmerged commit(s) on {branch}"
-                raise Conflict(f"polecat {p.name} holds {what}: finish with 'gt done', or pass --force "
-                               "(uncommitted work is saved as a checkpoint commit first)")
+                raise Conflict(
+                    f"polecat {p.name} holds {what}: finish with 'gt done', or pass --force "
+                    "(uncommitted work is saved as a checkpoint commit first)"
+                )
             self._stop_session(p)
             if dirty:
                 from core.done import save_checkpoint
@@ -590,9 +773,17 @@ class Slinger:
 
     def _release(self, p: Polecat, bead: str, note: str) -> None:
         with self.store.transaction():
-            self.store.cas_status(bead, {"hooked", "in_progress"}, "open", self.actor, assignee=None,
-                                  expected_assignee=p.address, note=note)
+            self.store.cas_status(
+                bead,
+                {"hooked", "in_progress"},
+                "open",
+                self.actor,
+                assignee=None,
+                expected_assignee=p.address,
+                note=note,
+            )
             self.store.add_comment(bead, note, self.actor)
             polecats.upsert(self.db, p.rig, p.name, state="idle", hook_bead=None, session=None)
-            events.append(self.db, "unsling", self.actor, rig=p.rig, bead=bead,
-                          payload={"polecat": p.name, "note": note})
+            events.append(
+                self.db, "unsling", self.actor, rig=p.rig, bead=bead, payload={"polecat": p.name, "note": note}
+            )

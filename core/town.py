@@ -132,8 +132,11 @@ def count_ledger_lines(data: bytes) -> int:
     return sum(1 for line in data.splitlines() if line.lstrip().startswith(b"{"))
 
 
-def find_town(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
-              cwd: str | os.PathLike[str] | None = None) -> Town:
+def find_town(
+    explicit: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Town:
     """Locate the town: ``explicit`` (``--town``), else ``$GT_TOWN``, else walk up from ``cwd``.
 
     Raises NotATown saying where it looked and how to make a town.
@@ -182,8 +185,13 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
     if existed:
         _ = town.config  # a malformed town.toml is reported, never overwritten
     written = []
-    for rel, text in ((TOWN_FILE, TOWN_TEMPLATE), (".gitignore", TOWN_GITIGNORE), (".beads/issues.jsonl", ""),
-                      (".beads/routes.jsonl", ""), ("mayor/.gitkeep", "")):  # no rigs yet: no routes
+    for rel, text in (
+        (TOWN_FILE, TOWN_TEMPLATE),
+        (".gitignore", TOWN_GITIGNORE),
+        (".beads/issues.jsonl", ""),
+        (".beads/routes.jsonl", ""),
+        ("mayor/.gitkeep", ""),
+    ):  # no rigs yet: no routes
         if not (root / rel).exists():
             atomic_write_text(root / rel, text)
             written.append(rel)

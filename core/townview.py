@@ -130,8 +130,17 @@ class _SnapshotProbe:
     (tmux's list, the hooked beads, the agents' reported states), plus a stat of the worktree and,
     only when the rule asks for it (a polecat silent for ``gupp_after``), its newest event and commit."""
 
-    def __init__(self, town: Town, db: sqlite_utils.Database, p: polecats_mod.Polecat, rig: Rig | None,
-                 info: SessionInfo | None, issue: Issue | None, grew: float | None, reported: str | None) -> None:
+    def __init__(
+        self,
+        town: Town,
+        db: sqlite_utils.Database,
+        p: polecats_mod.Polecat,
+        rig: Rig | None,
+        info: SessionInfo | None,
+        issue: Issue | None,
+        grew: float | None,
+        reported: str | None,
+    ) -> None:
         self.town, self.db, self.p, self.rig, self.info, self.issue = town, db, p, rig, info, issue
         self.grew, self.reported = grew, reported
 
@@ -181,8 +190,9 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
     snap.sessions = sessions
     snap.tmux_up = bool(sessions) or host.socket_path().exists()
     mayor = sessions.get(MAYOR_SESSION)
-    snap.mayor = Agent("mayor", None, "mayor", MAYOR_SESSION,
-                       "running" if mayor is not None and mayor.alive else "absent")
+    snap.mayor = Agent(
+        "mayor", None, "mayor", MAYOR_SESSION, "running" if mayor is not None and mayor.alive else "absent"
+    )
     th = witness.thresholds(town)
     by_name = {r.name: r for r in found}
     rows = polecats_mod.list_polecats(db)
@@ -202,24 +212,46 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
         merging = sum(1 for m in snap.mrs if m.rig == rig and m.status == "merging")
         queued = sum(1 for m in snap.mrs if m.rig == rig and m.status == "queued")
         agents.append(Agent("witness", rig, "witness", _session(sessions, f"{rig}-witness"), "patrol"))
-        agents.append(Agent("refinery", rig, "refinery", _session(sessions, f"{rig}-refinery"),
-                            f"merging {merging}" if merging else f"queue {queued}"))
+        agents.append(
+            Agent(
+                "refinery",
+                rig,
+                "refinery",
+                _session(sessions, f"{rig}-refinery"),
+                f"merging {merging}" if merging else f"queue {queued}",
+            )
+        )
     for p in rows:
         session = p.session or f"{p.rig}-{p.name}"
         info = sessions.get(session)
         grew = transcripts.last_activity(host.log_path(session)) if _valid_session(session) else None
         idle_s = None if grew is None else max(0.0, now - grew)
         issue = titles.get(p.hook_bead or "")
-        seen = witness.polecat_state(p, _SnapshotProbe(town, db, p, by_name.get(p.rig), info, issue, grew,
-                                                      reported.get(session)), th, now)
+        seen = witness.polecat_state(
+            p, _SnapshotProbe(town, db, p, by_name.get(p.rig), info, issue, grew, reported.get(session)), th, now
+        )
         state = seen.state
-        agents.append(Agent("polecat", p.rig, p.name, session if info is not None else None, state,
-                            p.hook_bead, issue.title if issue else "", idle_s))
+        agents.append(
+            Agent(
+                "polecat",
+                p.rig,
+                p.name,
+                session if info is not None else None,
+                state,
+                p.hook_bead,
+                issue.title if issue else "",
+                idle_s,
+            )
+        )
         if state in PROBLEM_KINDS:
             quiet = seen.silent if seen.silent is not None else idle_s  # silence as the rule counted it
-            detail = {"zombie": seen.reason, "stuck": seen.reason, "worktree_lost": seen.reason,
-                      "stalled": f"no output for {_age(quiet)}",
-                      "gupp_violation": f"GUPP violation: hooked, no progress for {_age(seen.stuck_for)}"}[state]
+            detail = {
+                "zombie": seen.reason,
+                "stuck": seen.reason,
+                "worktree_lost": seen.reason,
+                "stalled": f"no output for {_age(quiet)}",
+                "gupp_violation": f"GUPP violation: hooked, no progress for {_age(seen.stuck_for)}",
+            }[state]
             since = (now - quiet) if quiet is not None else (p.started_at or p.updated_at)
             snap.problems.append(Problem(state, p.rig, p.name, session, p.hook_bead, detail, since))
     try:
@@ -256,10 +288,19 @@ def _escalations(store: BeadStore) -> list[Problem]:
     """Open escalations (:func:`core.escalation.list_open`; acknowledging one closes its bead)."""
     out = []
     for esc in escalation.list_open(store):
-        out.append(Problem("escalation", None, None, None, esc.id,
-                           f"{esc.severity}: {esc.text.splitlines()[0] if esc.text else ''}"
-                           + (f" (about {esc.about})" if esc.about else "")
-                           + (f", raised {esc.raised}x" if esc.raised > 1 else ""), esc.raised_at or 0.0))
+        out.append(
+            Problem(
+                "escalation",
+                None,
+                None,
+                None,
+                esc.id,
+                f"{esc.severity}: {esc.text.splitlines()[0] if esc.text else ''}"
+                + (f" (about {esc.about})" if esc.about else "")
+                + (f", raised {esc.raised}x" if esc.raised > 1 else ""),
+                esc.raised_at or 0.0,
+            )
+        )
     return out
 
 

@@ -74,7 +74,7 @@ def write_stream(fd_in: int, path: str | os.PathLike[str], max_bytes: int, keep:
                     rotate(p, keep)
                     fd = _open_log(p)
                     size = 0
-                n = os.write(fd, view[:max_bytes - size])
+                n = os.write(fd, view[: max_bytes - size])
                 view = view[n:]
                 size += n
             total += len(data)
@@ -100,8 +100,7 @@ def pipe_command(path: str | os.PathLike[str], max_bytes: int, keep: int) -> str
     name) and two integers, each quoted with :func:`shlex.quote`: no agent or user text. ``-P`` keeps
     the directory tmux runs it in off ``sys.path`` (a project's own ``core`` package is not imported).
     """
-    return shlex.join([sys.executable, "-P", "-m", "core.transcripts", str(path), str(int(max_bytes)),
-                       str(int(keep))])
+    return shlex.join([sys.executable, "-P", "-m", "core.transcripts", str(path), str(int(max_bytes)), str(int(keep))])
 
 
 def last_activity(path: str | os.PathLike[str]) -> float | None:

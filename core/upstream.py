@@ -125,6 +125,7 @@ class UpstreamState:
 
 # -- configuration ------------------------------------------------------------------------------
 
+
 def strategy(rig: Rig) -> str:
     """The rig's ``[merge_queue] strategy``: one of :data:`core.config.STRATEGIES` (checked when rig.toml loads)."""
     return str(rig.setting("merge_queue", "strategy"))
@@ -156,13 +157,16 @@ def _remote_git(rig: Rig, args: list[str], timeout: float | None, what: str) -> 
     try:
         return git.run_git(args, cwd=rig.repo_path, check=False, timeout=limit)
     except subprocess.TimeoutExpired:
-        raise UpstreamError(f"{what} timed out after {limit:g} s: check the network and the remote, or raise "
-                            f"[upstream] timeout in {rig.path / 'rig.toml'}") from None
+        raise UpstreamError(
+            f"{what} timed out after {limit:g} s: check the network and the remote, or raise "
+            f"[upstream] timeout in {rig.path / 'rig.toml'}"
+        ) from None
     except OSError as exc:
         raise UpstreamError(f"{what} could not run git: {one_line(str(exc))}") from None
 
 
 # -- fetch ----------------------------------------------------------------------------------------
+
 
 def fetch(rig: Rig, timeout: float | None = None) -> str:
     """Fetch the upstream default branch into :func:`tracking_ref` (forced: it mirrors upstream).
@@ -171,11 +175,25 @@ def fetch(rig: Rig, timeout: float | None = None) -> str:
     Raises UpstreamError naming the URL and the remote's message when the fetch fails.
     """
     url, branch = fetch_url(rig), rig.default_branch
-    proc = _remote_git(rig, ["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--", url,
-                             f"+refs/heads/{branch}:{tracking_ref(rig)}"], timeout, f"fetching {url}")
+    proc = _remote_git(
+        rig,
+        [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            url,
+            f"+refs/heads/{branch}:{tracking_ref(rig)}",
+        ],
+        timeout,
+        f"fetching {url}",
+    )
     if proc.returncode != 0:
-        raise UpstreamError(f"cannot fetch {branch} from {url}: {remote_message(proc)}: check git_url in "
-                            f"{rig.path / 'rig.toml'} and that the remote is reachable")
+        raise UpstreamError(
+            f"cannot fetch {branch} from {url}: {remote_message(proc)}: check git_url in "
+            f"{rig.path / 'rig.toml'} and that the remote is reachable"
+        )
     sha = git.rev_parse(rig.repo_path, tracking_ref(rig))
     if sha is None:
         raise UpstreamError(f"fetching {branch} from {url} left no {tracking_ref(rig)}: run gt rig sync {rig.name}")
@@ -214,7 +232,8 @@ def batch_base(rig: Rig) -> tuple[str, str | None]:
     raise UpstreamError(
         f"upstream {rig.default_branch} ({remote[:12]}) and the rig's {rig.default_branch} ({local[:12]}) have "
         f"diverged (was upstream rewritten?): nothing is pushed; inspect both in {rig.repo_path} and move the rig's "
-        f"branch by hand (git update-ref refs/heads/{rig.default_branch} SHA), or set strategy = \"local\"")
+        f'branch by hand (git update-ref refs/heads/{rig.default_branch} SHA), or set strategy = "local"'
+    )
 
 
 def behind_ahead(rig: Rig) -> tuple[int, int] | None:
@@ -226,8 +245,7 @@ def behind_ahead(rig: Rig) -> tuple[int, int] | None:
         return None
     if local == remote:
         return 0, 0
-    proc = git.run_git(["rev-list", "--left-right", "--count", f"{local}...{remote}"], cwd=rig.repo_path,
-                       check=False)
+    proc = git.run_git(["rev-list", "--left-right", "--count", f"{local}...{remote}"], cwd=rig.repo_path, check=False)
     try:
         ahead, behind = (int(x) for x in proc.stdout.split())
     except ValueError:
@@ -236,6 +254,7 @@ def behind_ahead(rig: Rig) -> tuple[int, int] | None:
 
 
 # -- push -----------------------------------------------------------------------------------------
+
 
 def push(rig: Rig, sha: str, branch: str, timeout: float | None = None) -> bool:
     """Push commit ``sha`` to ``refs/heads/<branch>`` of :func:`push_url`, never forced (so only a
@@ -261,15 +280,23 @@ def push(rig: Rig, sha: str, branch: str, timeout: float | None = None) -> bool:
         if branch == rig.default_branch:  # what upstream has now, as a fetch would record it
             git.run_git(["update-ref", "-m", "gastown: pushed", tracking_ref(rig), sha], cwd=rig.repo_path)
         return True
-    if status is not None and status[0] == "!" and status[1].startswith("[rejected]") and any(
-            w in status[1] for w in ("non-fast-forward", "fetch first", "stale info")):
+    if (
+        status is not None
+        and status[0] == "!"
+        and status[1].startswith("[rejected]")
+        and any(w in status[1] for w in ("non-fast-forward", "fetch first", "stale info"))
+    ):
         return False
     toml = rig.path / "rig.toml"
     if status is not None and status[0] == "!":
-        raise UpstreamError(f"{url} refused the push of {branch}: {remote_message(proc)}: grant the push on the "
-                            f"remote, or change push_url or [merge_queue] strategy in {toml}")
-    raise UpstreamError(f"pushing {branch} to {url} failed: {remote_message(proc)}: check the network and the "
-                        f"remote (push_url or git_url in {toml})")
+        raise UpstreamError(
+            f"{url} refused the push of {branch}: {remote_message(proc)}: grant the push on the "
+            f"remote, or change push_url or [merge_queue] strategy in {toml}"
+        )
+    raise UpstreamError(
+        f"pushing {branch} to {url} failed: {remote_message(proc)}: check the network and the "
+        f"remote (push_url or git_url in {toml})"
+    )
 
 
 def can_push(rig: Rig, timeout: float = 20.0) -> tuple[bool, str]:
@@ -311,8 +338,16 @@ def pr_argv(gh: str, rig: Rig, branch: str, title: str, body: str) -> list[str]:
     repo = pr_repo(push_url(rig))
     if repo:
         argv += ["--repo", repo]
-    return argv + ["--base", rig.default_branch, "--head", branch, "--title", one_line(title)[:200] or branch,
-                   "--body", strip_controls(body)]
+    return argv + [
+        "--base",
+        rig.default_branch,
+        "--head",
+        branch,
+        "--title",
+        one_line(title)[:200] or branch,
+        "--body",
+        strip_controls(body),
+    ]
 
 
 _URL = re.compile(r"https?://[^\s'\"<>]+")
@@ -325,14 +360,24 @@ def open_pr(rig: Rig, branch: str, title: str, body: str, timeout: float | None 
     Raises UpstreamError when gh is missing or fails (its one-line message)."""
     gh = shutil.which("gh")
     if gh is None:
-        raise UpstreamError("the GitHub CLI gh is not on PATH: install it and run 'gh auth login', or set "
-                            f"[merge_queue] strategy = \"direct\" in {rig.path / 'rig.toml'}")
+        raise UpstreamError(
+            "the GitHub CLI gh is not on PATH: install it and run 'gh auth login', or set "
+            f'[merge_queue] strategy = "direct" in {rig.path / "rig.toml"}'
+        )
     limit = _timeout(rig) if timeout is None else timeout
     try:
-        proc = subprocess.run(pr_argv(gh, rig, branch, title, body), cwd=str(rig.repo_path), capture_output=True,
-                              text=True, timeout=limit, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            pr_argv(gh, rig, branch, title, body),
+            cwd=str(rig.repo_path),
+            capture_output=True,
+            text=True,
+            timeout=limit,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
-        raise UpstreamError(f"gh pr create timed out after {limit:g} s: check the network and 'gh auth status'") from None
+        raise UpstreamError(
+            f"gh pr create timed out after {limit:g} s: check the network and 'gh auth status'"
+        ) from None
     except OSError as exc:
         raise UpstreamError(f"gh could not run: {one_line(str(exc))}") from None
     found = _URL.findall(proc.stdout or "")
@@ -347,8 +392,18 @@ def open_pr(rig: Rig, branch: str, title: str, body: str, timeout: float | None 
 
 # -- state ----------------------------------------------------------------------------------------
 
-_COLUMNS = ("rig", "fetched_at", "fetch_error", "tip", "behind", "ahead", "failures", "last_error", "retry_at",
-            "escalation")
+_COLUMNS = (
+    "rig",
+    "fetched_at",
+    "fetch_error",
+    "tip",
+    "behind",
+    "ahead",
+    "failures",
+    "last_error",
+    "retry_at",
+    "escalation",
+)
 
 
 def state(db: sqlite_utils.Database, rig: str) -> UpstreamState:
@@ -371,8 +426,10 @@ def _update(db: sqlite_utils.Database, rig: str, **values: Any) -> None:
     cols = ", ".join(values)
     marks = ", ".join("?" for _ in values)
     sets = ", ".join(f"{c} = excluded.{c}" for c in values)
-    db.execute(f"INSERT INTO upstream (rig, {cols}) VALUES (?, {marks}) ON CONFLICT(rig) DO UPDATE SET {sets}",
-               [rig, *values.values()])
+    db.execute(
+        f"INSERT INTO upstream (rig, {cols}) VALUES (?, {marks}) ON CONFLICT(rig) DO UPDATE SET {sets}",
+        [rig, *values.values()],
+    )
 
 
 def _ensure(db: sqlite_utils.Database) -> None:
@@ -384,12 +441,25 @@ def record_refs(db: sqlite_utils.Database, rig: Rig) -> None:
     counts = behind_ahead(rig)
     _ensure(db)
     with transaction(db):
-        _update(db, rig.name, tip=git.rev_parse(rig.repo_path, tracking_ref(rig)),
-                behind=counts[0] if counts else None, ahead=counts[1] if counts else None)
+        _update(
+            db,
+            rig.name,
+            tip=git.rev_parse(rig.repo_path, tracking_ref(rig)),
+            behind=counts[0] if counts else None,
+            ahead=counts[1] if counts else None,
+        )
 
 
-def refresh(town: Town, rig: Rig, db: sqlite_utils.Database, *, timeout: float | None = None,
-            fresh_for: float = 0.0, during: str = "timer", actor: str = "deacon") -> str | None:
+def refresh(
+    town: Town,
+    rig: Rig,
+    db: sqlite_utils.Database,
+    *,
+    timeout: float | None = None,
+    fresh_for: float = 0.0,
+    during: str = "timer",
+    actor: str = "deacon",
+) -> str | None:
     """Fetch upstream unless the last successful fetch is younger than ``fresh_for`` seconds, and
     record the outcome (state row, behind/ahead; an ``upstream_fetched`` event when the tip changed, an
     ``upstream_fetch_failed`` event for a sling's failure and for the first of a run of timer failures).
@@ -408,8 +478,11 @@ def refresh(town: Town, rig: Rig, db: sqlite_utils.Database, *, timeout: float |
         return _fetch_failed(db, rig, f"another fetch of {rig.name} is still running after {limit:g} s", during, actor)
     try:
         before = state(db, rig.name)
-        if before.fetched_at is not None and not before.fetch_error and (
-                before.fetched_at >= asked or asked - before.fetched_at < fresh_for):
+        if (
+            before.fetched_at is not None
+            and not before.fetch_error
+            and (before.fetched_at >= asked or asked - before.fetched_at < fresh_for)
+        ):
             return None
         try:
             tip = fetch(rig, timeout=limit)
@@ -417,12 +490,28 @@ def refresh(town: Town, rig: Rig, db: sqlite_utils.Database, *, timeout: float |
             return _fetch_failed(db, rig, str(exc), during, actor, before)
         counts = behind_ahead(rig)
         with transaction(db):
-            _update(db, rig.name, fetched_at=time.time(), fetch_error="", tip=tip,
-                    behind=counts[0] if counts else None, ahead=counts[1] if counts else None)
+            _update(
+                db,
+                rig.name,
+                fetched_at=time.time(),
+                fetch_error="",
+                tip=tip,
+                behind=counts[0] if counts else None,
+                ahead=counts[1] if counts else None,
+            )
             if tip != before.tip:
-                events.append(db, "upstream_fetched", actor, rig=rig.name,
-                              payload={"tip": tip, "previous": before.tip, "behind": counts[0] if counts else None,
-                                       "during": during})
+                events.append(
+                    db,
+                    "upstream_fetched",
+                    actor,
+                    rig=rig.name,
+                    payload={
+                        "tip": tip,
+                        "previous": before.tip,
+                        "behind": counts[0] if counts else None,
+                        "during": during,
+                    },
+                )
         return None
     finally:
         lock.release()
@@ -438,15 +527,24 @@ def sync(town: Town, rig: Rig, db: sqlite_utils.Database, actor: str = "") -> Up
     return state(db, rig.name)
 
 
-def _fetch_failed(db: sqlite_utils.Database, rig: Rig, error: str, during: str, actor: str,
-                  before: UpstreamState | None = None) -> str:
+def _fetch_failed(
+    db: sqlite_utils.Database, rig: Rig, error: str, during: str, actor: str, before: UpstreamState | None = None
+) -> str:
     before = before or state(db, rig.name)
     with transaction(db):
         _update(db, rig.name, fetch_error=error)
         if during != "timer" or before.fetch_error != error:
-            events.append(db, "upstream_fetch_failed", actor, rig=rig.name,
-                          payload={"error": error, "during": during,
-                                   "fallback": git.rev_parse(rig.repo_path, f"refs/heads/{rig.default_branch}")})
+            events.append(
+                db,
+                "upstream_fetch_failed",
+                actor,
+                rig=rig.name,
+                payload={
+                    "error": error,
+                    "during": during,
+                    "fallback": git.rev_parse(rig.repo_path, f"refs/heads/{rig.default_branch}"),
+                },
+            )
     return error
 
 
@@ -456,8 +554,9 @@ def retry_in(db: sqlite_utils.Database, rig: str, now: float | None = None) -> f
     return max(0.0, state(db, rig).retry_at - now)
 
 
-def landing_failed(town: Town, db: sqlite_utils.Database, rig: Rig, error: str, actor: str,
-                   escalate: Callable[[str], str]) -> UpstreamState:
+def landing_failed(
+    town: Town, db: sqlite_utils.Database, rig: Rig, error: str, actor: str, escalate: Callable[[str], str]
+) -> UpstreamState:
     """Count one failed landing of ``rig`` (``error``: one line): failures + 1, the next try after
     ``[upstream] retry_after`` seconds doubled per failure (at most :data:`MAX_RETRY_S`), and once
     ``[upstream] escalate_after`` failures are reached, one escalation for the run: ``escalate(text)``,

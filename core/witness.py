@@ -52,18 +52,32 @@ from core.polecats import Polecat
 from core.sessions import SessionHost, session_name
 from core.town import Town
 
-STALL_TEXT = ("[GAS TOWN] witness: you have been silent for {silent:.0f}s with {bead} on your hook. "
-              "Continue the work, or run gt done (--status ESCALATED -m WHY if blocked).")
+STALL_TEXT = (
+    "[GAS TOWN] witness: you have been silent for {silent:.0f}s with {bead} on your hook. "
+    "Continue the work, or run gt done (--status ESCALATED -m WHY if blocked)."
+)
 STUCK_RETRIES = 3
 #: Bead statuses after which a hook holds nothing to work: the witness clears such a hook.
 SPENT_STATUSES = ("closed", "missing")
-GUPP_TEXT = ("[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
-             "Run gt prime and work it now.")
+GUPP_TEXT = (
+    "[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
+    "Run gt prime and work it now."
+)
 
 
 #: Every state of a polecat (module docstring): the witness acts on them, the cockpit shows them.
-POLECAT_STATES = ("spawning", "idle", "waiting", "working", "quiet", "stalled", "gupp_violation", "zombie",
-                  "worktree_lost", "stuck")
+POLECAT_STATES = (
+    "spawning",
+    "idle",
+    "waiting",
+    "working",
+    "quiet",
+    "stalled",
+    "gupp_violation",
+    "zombie",
+    "worktree_lost",
+    "stuck",
+)
 #: The ``[witness]`` settings the rule and the witness read (seconds; ``max_respawns`` a count).
 THRESHOLDS = ("active_window", "stall_after", "gupp_after", "max_respawns", "spawn_grace", "stuck_retry_after")
 
@@ -128,8 +142,9 @@ def polecat_state(p: Polecat, probe: PolecatProbe, th: Mapping[str, float], now:
     if p.state == "spawning":
         if polecats.sling_starting(p, th["spawn_grace"], now):
             return PolecatState("spawning", "a sling is starting it")
-        return PolecatState("zombie", f"sling unfinished after spawn_grace ({th['spawn_grace']:g}s)",
-                            "spawn_unfinished")
+        return PolecatState(
+            "zombie", f"sling unfinished after spawn_grace ({th['spawn_grace']:g}s)", "spawn_unfinished"
+        )
     status = probe.bead_status()
     if status in SPENT_STATUSES:
         return PolecatState("zombie", f"its bead is {status} while it holds it", f"bead_{status}")
@@ -146,11 +161,16 @@ def polecat_state(p: Polecat, probe: PolecatProbe, th: Mapping[str, float], now:
     if silent >= th["gupp_after"]:  # progress is never older than output, so only then can it be one
         stuck_for = max(0.0, now - max(now - silent, probe.last_progress()))
         if stuck_for >= th["gupp_after"]:
-            return PolecatState("gupp_violation", f"hooked with no commit, event or output for {stuck_for:.0f}s "
-                                f"(gupp_after {th['gupp_after']:g}s)", silent=silent, stuck_for=stuck_for)
+            return PolecatState(
+                "gupp_violation",
+                f"hooked with no commit, event or output for {stuck_for:.0f}s (gupp_after {th['gupp_after']:g}s)",
+                silent=silent,
+                stuck_for=stuck_for,
+            )
     if silent >= th["stall_after"]:
-        return PolecatState("stalled", f"no output for {silent:.0f}s (stall_after {th['stall_after']:g}s)",
-                            silent=silent)
+        return PolecatState(
+            "stalled", f"no output for {silent:.0f}s (stall_after {th['stall_after']:g}s)", silent=silent
+        )
     if silent < th["active_window"]:
         return PolecatState("working", f"output {silent:.0f}s ago", silent=silent)
     return PolecatState("quiet", f"no output for {silent:.0f}s", silent=silent)
@@ -212,8 +232,9 @@ class Witness:
     store (its store's connection is used). clock: Unix seconds. actor: who its events name
     (default ``<rig>/witness``; ``gt doctor --fix`` applies the witness's rules as ``doctor``)."""
 
-    def __init__(self, town: Town, rig: str, slinger: Any, clock: Callable[[], float] = time.time,
-                 actor: str | None = None) -> None:
+    def __init__(
+        self, town: Town, rig: str, slinger: Any, clock: Callable[[], float] = time.time, actor: str | None = None
+    ) -> None:
         self.town = town
         self.rig = rig
         self.slinger = slinger
@@ -271,12 +292,17 @@ class Witness:
                 return settled
             return self._zombie(p, th)
         if state == "waiting":
-            return Decision(p.address, bead, "waiting", "none",
-                            f"{seen.reason}: answer it with 'gt nudge {session} \"TEXT\"' or attach to it", seen.silent)
+            return Decision(
+                p.address,
+                bead,
+                "waiting",
+                "none",
+                f"{seen.reason}: answer it with 'gt nudge {session} \"TEXT\"' or attach to it",
+                seen.silent,
+            )
         if state == "gupp_violation":
             assert seen.stuck_for is not None
-            return self._nudge(p, session, "gupp_violation", seen.stuck_for, th["gupp_after"], GUPP_TEXT,
-                               seen.reason)
+            return self._nudge(p, session, "gupp_violation", seen.stuck_for, th["gupp_after"], GUPP_TEXT, seen.reason)
         if state == "stalled":
             assert seen.silent is not None
             return self._nudge(p, session, "stalled", seen.silent, th["stall_after"], STALL_TEXT, seen.reason)
@@ -343,17 +369,25 @@ class Witness:
             if now is None or now.state != "idle" or now.hook_bead or now.session != p.session:
                 return Decision(p.address, None, "idle", "none", "slung again meanwhile")
             polecats.upsert(self.db, p.rig, p.name, session=None)
-            return self._act(Decision(p.address, None, "idle", "end_session",
-                                      "work submitted and the agent's turn ended: session stopped"), event="witness")
+            return self._act(
+                Decision(
+                    p.address, None, "idle", "end_session", "work submitted and the agent's turn ended: session stopped"
+                ),
+                event="witness",
+            )
 
     # -- actions ----------------------------------------------------------------------------------
 
-    def _nudge(self, p: Polecat, session: str, state: str, silent: float, window: float, template: str,
-               reason: str) -> Decision:
+    def _nudge(
+        self, p: Polecat, session: str, state: str, silent: float, window: float, template: str, reason: str
+    ) -> Decision:
         """Nudge once per ``window``: the last ``state`` event with ``nudged`` for this bead decides."""
         bead = p.hook_bead
-        row = self.db.execute("SELECT max(ts) FROM events WHERE type = ? AND bead = ? AND actor = ? "
-                              "AND json_extract(payload, '$.action') = 'nudge'", [state, bead, self.actor]).fetchone()
+        row = self.db.execute(
+            "SELECT max(ts) FROM events WHERE type = ? AND bead = ? AND actor = ? "
+            "AND json_extract(payload, '$.action') = 'nudge'",
+            [state, bead, self.actor],
+        ).fetchone()
         last = float(row[0] or 0.0)
         if self.clock() - last < window:
             return Decision(p.address, bead, state, "none", reason + "; nudged already in this window", silent)
@@ -367,11 +401,17 @@ class Witness:
 
     def _stuck_history(self, bead: str) -> tuple[int, int, float]:
         """(times ``bead`` was set stuck, tries since, Unix seconds of the newest of either) by this witness."""
-        rows = dict(self.db.execute(
-            "SELECT type, count(*) FROM events WHERE bead = ? AND actor = ? AND type IN ('stuck', 'stuck_retry') "
-            "GROUP BY type", [bead, self.actor]).fetchall())
-        last = self.db.execute("SELECT max(ts) FROM events WHERE bead = ? AND actor = ? "
-                               "AND type IN ('stuck', 'stuck_retry')", [bead, self.actor]).fetchone()[0]
+        rows = dict(
+            self.db.execute(
+                "SELECT type, count(*) FROM events WHERE bead = ? AND actor = ? AND type IN ('stuck', 'stuck_retry') "
+                "GROUP BY type",
+                [bead, self.actor],
+            ).fetchall()
+        )
+        last = self.db.execute(
+            "SELECT max(ts) FROM events WHERE bead = ? AND actor = ? AND type IN ('stuck', 'stuck_retry')",
+            [bead, self.actor],
+        ).fetchone()[0]
         return int(rows.get("stuck", 0)), int(rows.get("stuck_retry", 0)), float(last or 0.0)
 
     def _stuck(self, p: Polecat, th: dict[str, float]) -> Decision:
@@ -383,14 +423,19 @@ class Witness:
             return Decision(p.address, None, "stuck", "none", "waiting for a human (too many restarts)")
         _, tries, last = self._stuck_history(bead)
         if tries >= STUCK_RETRIES:
-            return Decision(p.address, bead, "stuck", "none",
-                            f"waiting for a human (too many restarts; tried again {tries} times)")
-        wait = th["stuck_retry_after"] * 2 ** tries
+            return Decision(
+                p.address, bead, "stuck", "none", f"waiting for a human (too many restarts; tried again {tries} times)"
+            )
+        wait = th["stuck_retry_after"] * 2**tries
         left = last + wait - self.clock()
         if left > 0:
-            return Decision(p.address, bead, "stuck", "none",
-                            f"waiting for a human (too many restarts); next try in {left:.0f}s "
-                            f"({tries + 1}/{STUCK_RETRIES})")
+            return Decision(
+                p.address,
+                bead,
+                "stuck",
+                "none",
+                f"waiting for a human (too many restarts); next try in {left:.0f}s ({tries + 1}/{STUCK_RETRIES})",
+            )
         from core.sling import session_seen
 
         dead, seen = session_seen(self.host, p)
@@ -398,9 +443,14 @@ class Witness:
             return Decision(p.address, bead, "stuck", "none", f"waiting for a human: {seen}")
         with self.store.transaction():
             polecats.upsert(self.db, p.rig, p.name, respawns=0)
-        decision = Decision(p.address, bead, "stuck", "retry",
-                            f"stuck for {wait:.0f}s or more: trying it again ({tries + 1}/{STUCK_RETRIES}, "
-                            f"max_respawns {int(th['max_respawns'])} restarts)")
+        decision = Decision(
+            p.address,
+            bead,
+            "stuck",
+            "retry",
+            f"stuck for {wait:.0f}s or more: trying it again ({tries + 1}/{STUCK_RETRIES}, "
+            f"max_respawns {int(th['max_respawns'])} restarts)",
+        )
         try:
             self.slinger.resume(bead)
         except GtError as exc:
@@ -414,19 +464,30 @@ class Witness:
         max_respawns = int(th["max_respawns"])
         if p.respawns >= max_respawns:
             times, tries, _ = self._stuck_history(bead)
-            later = (f"; tried again in {th['stuck_retry_after'] * 2 ** tries:.0f}s ({tries + 1}/{STUCK_RETRIES})"
-                     if tries < STUCK_RETRIES else f"; given up after {tries} tries")
+            later = (
+                f"; tried again in {th['stuck_retry_after'] * 2**tries:.0f}s ({tries + 1}/{STUCK_RETRIES})"
+                if tries < STUCK_RETRIES
+                else f"; given up after {tries} tries"
+            )
             tell = times == 0 or tries >= STUCK_RETRIES  # the first time, and when finally given up
-            reason = (f"{why}; restarted {p.respawns} time(s) already "
-                      f"(max_respawns {max_respawns}): stuck{', escalated' if tell else ''}{later}")
+            reason = (
+                f"{why}; restarted {p.respawns} time(s) already "
+                f"(max_respawns {max_respawns}): stuck{', escalated' if tell else ''}{later}"
+            )
             with self.store.transaction():
                 polecats.upsert(self.db, p.rig, p.name, state="stuck")
                 decision = self._act(Decision(p.address, bead, "zombie", "stuck", reason), event="stuck")
                 if tell:
-                    escalation.escalate(self.store, f"{bead} on {p.address} keeps dying: its session died "
-                                        f"{p.respawns + 1} times{later}. Look at it with 'gt peek {p.session}' "
-                                        f"and the worktree {p.worktree}", "high", actor=self.actor, about=bead,
-                                        rig=p.rig)
+                    escalation.escalate(
+                        self.store,
+                        f"{bead} on {p.address} keeps dying: its session died "
+                        f"{p.respawns + 1} times{later}. Look at it with 'gt peek {p.session}' "
+                        f"and the worktree {p.worktree}",
+                        "high",
+                        actor=self.actor,
+                        about=bead,
+                        rig=p.rig,
+                    )
             return decision
         reason = f"{why}: restarting it on the same worktree (respawn {p.respawns + 1}/{max_respawns})"
         decision = Decision(p.address, bead, "zombie", "resume", reason)
@@ -446,12 +507,12 @@ class Witness:
                 self.host.kill(session)
             except NotFound:
                 pass
-        why = (f"sling unfinished after spawn_grace ({th['spawn_grace']:g}s)"
-               + ("; stopped the session it found" if alive else ""))
+        why = f"sling unfinished after spawn_grace ({th['spawn_grace']:g}s)" + (
+            "; stopped the session it found" if alive else ""
+        )
         return self._zombie(p, th, why)
 
-    def _restore_worktree(self, p: Polecat, session: str, alive: bool, lost: str,
-                          th: dict[str, float]) -> Decision:
+    def _restore_worktree(self, p: Polecat, session: str, alive: bool, lost: str, th: dict[str, float]) -> Decision:
         """A worktree deleted mid-work: stop the session (its directory is gone), re-create the
         worktree on the polecat's branch (its commits are in the rig's repository) with the last
         checkpoint snapshot, and restart the agent (:meth:`core.sling.Slinger.resume`, one respawn;
@@ -475,11 +536,19 @@ class Witness:
             has_checkpoint = git.rev_parse(repo, checkpoint_ref(p.name, bead)) is not None
         except GtError:
             has_checkpoint = False
-        saved = ("commits kept, uncommitted work from its last checkpoint restored" if has_checkpoint
-                 else "commits kept; uncommitted work since its last commit was not checkpointed")
-        decision = Decision(p.address, bead, "worktree_lost", "restore",
-                            f"{lost} mid-work: re-created on branch {p.branch or '?'} ({saved}) and restarted "
-                            f"(respawn {p.respawns + 1}/{int(th['max_respawns'])})")
+        saved = (
+            "commits kept, uncommitted work from its last checkpoint restored"
+            if has_checkpoint
+            else "commits kept; uncommitted work since its last commit was not checkpointed"
+        )
+        decision = Decision(
+            p.address,
+            bead,
+            "worktree_lost",
+            "restore",
+            f"{lost} mid-work: re-created on branch {p.branch or '?'} ({saved}) and restarted "
+            f"(respawn {p.respawns + 1}/{int(th['max_respawns'])})",
+        )
         severity = "medium"
         try:
             self.slinger.resume(bead)
@@ -489,8 +558,14 @@ class Witness:
             severity = "high"
         with self.store.transaction():
             self._act(decision, event="worktree_lost")
-            escalation.escalate(self.store, f"{bead} on {p.address}: {decision.reason}", severity,
-                                actor=self.actor, about=bead, rig=p.rig)
+            escalation.escalate(
+                self.store,
+                f"{bead} on {p.address}: {decision.reason}",
+                severity,
+                actor=self.actor,
+                about=bead,
+                rig=p.rig,
+            )
         return decision
 
     def _interrupted_done(self, p: Polecat) -> Decision | None:
@@ -501,13 +576,23 @@ class Witness:
         mr = finish_interrupted(self.store, p, self.actor)
         if mr is None:
             return None
-        return self._act(Decision(p.address, p.hook_bead, "zombie", "settle",
-                                  f"session dead after an interrupted gt done: {mr.id} is {mr.status}, "
-                                  "the bead settled as awaiting merge and the polecat set idle"), event="zombie")
+        return self._act(
+            Decision(
+                p.address,
+                p.hook_bead,
+                "zombie",
+                "settle",
+                f"session dead after an interrupted gt done: {mr.id} is {mr.status}, "
+                "the bead settled as awaiting merge and the polecat set idle",
+            ),
+            event="zombie",
+        )
 
     def _cleanup(self, p: Polecat, session: str, status: str, alive: bool = True) -> Decision:
-        reason = (f"session {'alive' if alive else 'dead'} while its bead is {status}: "
-                  f"{'session stopped, ' if alive else ''}hook cleared")
+        reason = (
+            f"session {'alive' if alive else 'dead'} while its bead is {status}: "
+            f"{'session stopped, ' if alive else ''}hook cleared"
+        )
         try:
             self.host.kill(session)
         except NotFound:
@@ -520,9 +605,21 @@ class Witness:
         return d
 
     def _event(self, kind: str, d: Decision) -> None:
-        events.append(self.db, kind, self.actor, rig=self.rig, bead=d.bead, ts=self.clock(),
-                      payload={"polecat": d.polecat.rsplit("/", 1)[-1], "state": d.state, "action": d.action,
-                               "reason": d.reason, "silent": None if d.silent is None else round(d.silent, 1)})
+        events.append(
+            self.db,
+            kind,
+            self.actor,
+            rig=self.rig,
+            bead=d.bead,
+            ts=self.clock(),
+            payload={
+                "polecat": d.polecat.rsplit("/", 1)[-1],
+                "state": d.state,
+                "action": d.action,
+                "reason": d.reason,
+                "silent": None if d.silent is None else round(d.silent, 1),
+            },
+        )
 
 
 class _WitnessProbe:

@@ -82,13 +82,16 @@ def _setup(rig: Rig, path: Path) -> None:
         if isinstance(argv, str):
             argv = [argv]
         try:
-            proc = subprocess.run(list(argv), cwd=path, capture_output=True, text=True, timeout=900,
-                                  stdin=subprocess.DEVNULL)
+            proc = subprocess.run(
+                list(argv), cwd=path, capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise GtError(f"worktree setup {argv!r} failed in {path}: {exc}; fix [worktree] setup in rig.toml") from exc
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-            raise GtError(f"worktree setup {argv!r} exited {proc.returncode} ({tail[0]}): fix [worktree] setup in rig.toml")
+            raise GtError(
+                f"worktree setup {argv!r} exited {proc.returncode} ({tail[0]}): fix [worktree] setup in rig.toml"
+            )
 
 
 def copy_files(rig: Rig, path: Path, rels: list[str]) -> list[str]:
@@ -115,14 +118,18 @@ def copy_files(rig: Rig, path: Path, rels: list[str]) -> list[str]:
         dest = path / rel
         real_src = src.resolve()
         if not real_src.is_relative_to(root):
-            raise GtError(f"[worktree] copy entry {rel!r} in {rig.path / RIG_FILE} is a symlink to {real_src}, outside "
-                          f"the checkout {source}: copy only files inside it")
+            raise GtError(
+                f"[worktree] copy entry {rel!r} in {rig.path / RIG_FILE} is a symlink to {real_src}, outside "
+                f"the checkout {source}: copy only files inside it"
+            )
         existing = dest.parent
         while not os.path.lexists(existing):
             existing = existing.parent
         if not existing.resolve().is_relative_to(home) or dest.is_symlink():
-            raise GtError(f"[worktree] copy entry {rel!r} in {rig.path / RIG_FILE} leads out of the worktree {path} "
-                          "through a symlink: remove the symlink from the repository or the entry from copy")
+            raise GtError(
+                f"[worktree] copy entry {rel!r} in {rig.path / RIG_FILE} leads out of the worktree {path} "
+                "through a symlink: remove the symlink from the repository or the entry from copy"
+            )
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(real_src, dest)
         copied.append(rel)
@@ -149,6 +156,8 @@ def remove_worktree(rig: Rig, polecat: str, force: bool = False) -> None:
     if not force:
         dirty = git.dirty_paths(path)
         if dirty:
-            raise Conflict(f"worktree {path} has uncommitted work ({', '.join(dirty[:3])}): "
-                           "commit it, or pass --force (a checkpoint commit keeps it)")
+            raise Conflict(
+                f"worktree {path} has uncommitted work ({', '.join(dirty[:3])}): "
+                "commit it, or pass --force (a checkpoint commit keeps it)"
+            )
     git.worktree_remove(rig.repo_path, path, force=force)

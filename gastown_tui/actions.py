@@ -70,8 +70,9 @@ class Runner(Protocol):
 class Notify(Protocol):
     """Shows a toast: ``message`` and ``title`` as text, never markup (``App.notify``'s signature)."""
 
-    def __call__(self, message: str, *, title: str = "", severity: Any = "information",
-                 timeout: float | None = None) -> None: ...
+    def __call__(
+        self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None
+    ) -> None: ...
 
 
 class Cockpit(Protocol):
@@ -100,8 +101,15 @@ class CockpitActions:
     the cockpit shows it. actor: who acts (default: :func:`core.actor.current_actor` at each action).
     """
 
-    def __init__(self, town: Town, host: SessionHost, run: Runner, notify: Notify,
-                 follow: Callable[[str], None] | None = None, actor: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        town: Town,
+        host: SessionHost,
+        run: Runner,
+        notify: Notify,
+        follow: Callable[[str], None] | None = None,
+        actor: Callable[[], str] | None = None,
+    ) -> None:
         self.town = town
         self.host = host
         self._runner = run
@@ -140,8 +148,9 @@ class CockpitActions:
         def job() -> SlingBatch:
             slinger = Slinger(self.town, host=self.host)
             try:
-                return slinger.sling_beads(beads, choice.rig, agent=choice.agent,
-                                           polecat=choice.polecat if len(beads) == 1 else None)
+                return slinger.sling_beads(
+                    beads, choice.rig, agent=choice.agent, polecat=choice.polecat if len(beads) == 1 else None
+                )
             finally:
                 slinger.store.disconnect()
 
@@ -162,8 +171,9 @@ class CockpitActions:
         def job() -> str:
             with BeadStore(self.town) as store:
                 prefix = load_rig(self.town, bead.rig).prefix if bead.rig else self.town.prefix
-                issue = store.create(bead.title, actor=self.actor(), description=bead.description,
-                                     prefix=prefix, priority=bead.priority)
+                issue = store.create(
+                    bead.title, actor=self.actor(), description=bead.description, prefix=prefix, priority=bead.priority
+                )
             return issue.id
 
         self.run("new bead", job, lambda bead_id: self._notify(bead_id, title="bead created"))
@@ -191,8 +201,11 @@ class CockpitActions:
     def nudge(self, session: str, text: str) -> None:
         """Type ``text`` into ``session`` and submit it (verified, :func:`core.nudge.nudge`: never into
         a shell, only onto an empty input line); the toast says what was done."""
-        self.run("nudge", lambda: nudge.nudge(self.town, session, text, sender=self.actor(), host=self.host),
-                 lambda r: self._notify(r.summary(), title="nudge"))
+        self.run(
+            "nudge",
+            lambda: nudge.nudge(self.town, session, text, sender=self.actor(), host=self.host),
+            lambda r: self._notify(r.summary(), title="nudge"),
+        )
 
     def nuke(self, rig: str, name: str) -> None:
         """Nuke polecat ``rig``/``name`` (uncommitted work saved as a checkpoint first)."""
@@ -254,8 +267,11 @@ class CockpitActions:
     def formula_choices(self) -> list[tuple[str, str]]:
         """(name, description) of every formula that can be poured, first of each name only."""
         rows = FormulaLibrary(self.town).entries()
-        return [(r["name"], r.get("description") or "") for r in rows
-                if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")]
+        return [
+            (r["name"], r.get("description") or "")
+            for r in rows
+            if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")
+        ]
 
     def formula_vars(self, name: str) -> list[tuple[str, str, bool]]:
         """(var, default or "", required) of formula ``name``."""

@@ -49,11 +49,18 @@ from themes import DARK, LIGHT, THEMES, other
 
 T = TypeVar("T")
 
-QUIT_MESSAGE = ("gastown-tui: cockpit closed. The agents keep running in tmux; reopen with "
-                "`gastown-tui` (or look with `gt peek`).")
+QUIT_MESSAGE = (
+    "gastown-tui: cockpit closed. The agents keep running in tmux; reopen with `gastown-tui` (or look with `gt peek`)."
+)
 #: Event types that raise a toast, with their severity.
-TOASTS = {"merged": "information", "merge_failed": "error", "merge_conflict": "error",
-          "escalation": "warning", "convoy_landed": "information", "engine_error": "error"}
+TOASTS = {
+    "merged": "information",
+    "merge_failed": "error",
+    "merge_conflict": "error",
+    "escalation": "warning",
+    "convoy_landed": "information",
+    "engine_error": "error",
+}
 FEED_BACKLOG = 50
 #: Seconds between two snapshots read because events came (a wake or the snapshot interval reads at once).
 SNAPSHOT_GAP = 0.5
@@ -100,9 +107,17 @@ class CockpitApp(App):
     #: default screen's CSS_PATH).
     CSS_PATH = [SCREENS_DIR / f"{name}.tcss" for name in ("main", "grid", "problems", "mail", "help", "modals")]
 
-    def __init__(self, town: Town, host: SessionHost | None = None, *, clock: Callable[[], float] | None = None,
-                 start_engine: bool = True, start_mayor: bool = True, poll_interval: float = 0.25,
-                 snapshot_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        town: Town,
+        host: SessionHost | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        start_engine: bool = True,
+        start_mayor: bool = True,
+        poll_interval: float = 0.25,
+        snapshot_interval: float = 1.0,
+    ) -> None:
         super().__init__()
         self.town = town
         self.host = host or SessionHost(town)
@@ -168,16 +183,24 @@ class CockpitApp(App):
             self._log_handler = None
         await super()._on_exit_app()
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None, markup: bool = False) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
         """A toast (Textual's ``App.notify``, which every widget's ``notify`` calls) shown as text:
         ``message`` and ``title`` often quote agent-written text (bead titles, escalation reasons,
         errors), so they are never parsed as markup and lose their control characters
         (:func:`core.plaintext.strip_controls`). ``markup`` is accepted for Textual's signature and
         ignored. Thread-safe, like Textual's."""
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        super().notify(strip_controls(str(message)), title=strip_controls(str(title)), severity=severity,
-                       markup=False, **kwargs)
+        super().notify(
+            strip_controls(str(message)), title=strip_controls(str(title)), severity=severity, markup=False, **kwargs
+        )
 
     # ---- polling --------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -210,8 +233,7 @@ class CockpitApp(App):
                     pending.extend(fresh)
                     now = time.monotonic()
                     snap = None
-                    if (self._wake.is_set() or now >= next_snapshot
-                            or (changed and now >= last_snapshot + SNAPSHOT_GAP)):
+                    if self._wake.is_set() or now >= next_snapshot or (changed and now >= last_snapshot + SNAPSHOT_GAP):
                         self._wake.clear()
                         snap = read_snapshot(self.town, db, self.host, now=self.clock())
                         last_snapshot = time.monotonic()
@@ -271,8 +293,7 @@ class CockpitApp(App):
             self._toast(e)
 
     def _poll_failed(self, exc: Exception) -> None:
-        self.notify(f"{type(exc).__name__}: {exc}", title="reading the town failed", severity="error",
-                    timeout=5)
+        self.notify(f"{type(exc).__name__}: {exc}", title="reading the town failed", severity="error", timeout=5)
 
     def _toast(self, e: events.Event) -> None:
         severity = TOASTS.get(e.type)
@@ -320,8 +341,12 @@ class CockpitApp(App):
 
     def _engine_failed(self, exc: BaseException) -> None:
         self.engine_state = f"error ({type(exc).__name__})"
-        self.notify(f"{type(exc).__name__}: {exc}", title="engine error (merges and monitors paused)",
-                    severity="error", timeout=10)
+        self.notify(
+            f"{type(exc).__name__}: {exc}",
+            title="engine error (merges and monitors paused)",
+            severity="error",
+            timeout=10,
+        )
 
     async def _stop_engine(self) -> None:
         task, self._engine_task = self._engine_task, None
@@ -343,8 +368,9 @@ class CockpitApp(App):
             except GtError as exc:
                 self.call_from_thread(self.notify, str(exc), title=f"{what}: refused", severity="error")
             except Exception as exc:  # noqa: BLE001 - shown, not a crash
-                self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", title=f"{what}: failed",
-                                      severity="error")
+                self.call_from_thread(
+                    self.notify, f"{type(exc).__name__}: {exc}", title=f"{what}: failed", severity="error"
+                )
             else:
                 if done is not None:
                     self.call_from_thread(done, result)

@@ -48,45 +48,64 @@ COMMANDS: dict[str, LazyCommand] = {
     "agent": _cmd("session_cmd", "agent", "Built-in agents."),
     "bead": _cmd("bead", "bead", "Beads: the town's issue ledger (create, list, ready, claim, close, dependencies)."),
     "broadcast": _cmd("nudge_cmd", "broadcast", "Nudge every working polecat with TEXT."),
-    "checkpoint": _cmd("polecat_cmd", "checkpoint",
-                       "Commit a polecat's uncommitted work as a WIP commit on its branch."),
+    "checkpoint": _cmd(
+        "polecat_cmd", "checkpoint", "Commit a polecat's uncommitted work as a WIP commit on its branch."
+    ),
     "config": _cmd("config_cmd", "config", "Show or edit the town configuration (town.toml)."),
     "convoy": _cmd("convoy_cmd", "convoy", "Convoys: bundles of beads that land together when all are closed."),
-    "crew": _cmd("crew_cmd", "crew",
-                 "Crew workspaces: your own worktrees of a rig, on branch crew/NAME, merged by the refinery."),
-    "doctor": _cmd("doctor_cmd", "doctor", "Check the town: config, database and ledger, repositories, worktrees, "
-                   "sessions, locks, tools and agents."),
-    "done": _cmd("polecat_cmd", "done_cmd",
-                 "Finish the work on the hook: commit leftovers, queue a merge request, go idle."),
+    "crew": _cmd(
+        "crew_cmd", "crew", "Crew workspaces: your own worktrees of a rig, on branch crew/NAME, merged by the refinery."
+    ),
+    "doctor": _cmd(
+        "doctor_cmd",
+        "doctor",
+        "Check the town: config, database and ledger, repositories, worktrees, sessions, locks, tools and agents.",
+    ),
+    "done": _cmd(
+        "polecat_cmd", "done_cmd", "Finish the work on the hook: commit leftovers, queue a merge request, go idle."
+    ),
     "down": _cmd("engine_cmd", "down", "Stop the town's engine (SIGTERM, then wait for it to exit)."),
-    "escalate": _cmd("nudge_cmd", "escalate",
-                     "Raise a problem to the Mayor: an escalation bead plus mail, raised again while unacknowledged."),
+    "escalate": _cmd(
+        "nudge_cmd",
+        "escalate",
+        "Raise a problem to the Mayor: an escalation bead plus mail, raised again while unacknowledged.",
+    ),
     "feed": _cmd("engine_cmd", "feed_cmd", "The town's event stream, oldest first (JSON: one object per line)."),
-    "formula": _cmd("formula_cmd", "formula",
-                    "Formulas: workflow templates (town, rig, built-in) poured into molecules of beads."),
+    "formula": _cmd(
+        "formula_cmd", "formula", "Formulas: workflow templates (town, rig, built-in) poured into molecules of beads."
+    ),
     "hook": _cmd("polecat_cmd", "hook", "Show what is on a polecat's hook."),
     "install": _cmd("town_cmd", "install", "Create a town at PATH (idempotent on an existing town)."),
     "mail": _cmd("mail_cmd", "mail_group", "Mail between the Mayor, the deacon, witnesses, refineries and polecats."),
     "mayor": _cmd("session_cmd", "mayor", "The Mayor: the coordinator session you talk to."),
     "mq": _cmd("mq_cmd", "mq_group", "The merge queue: merge requests waiting for each rig's refinery."),
     "namepool": _cmd("polecat_cmd", "namepool_cmd", "List the polecat name pools, or set the town's pool to THEME."),
-    "nudge": _cmd("nudge_cmd", "nudge_cmd",
-                  "Type TEXT into TARGET's session (a session name, mayor, or <rig>/polecats/<name>)."),
-    "peek": _cmd("session_cmd", "peek",
-                 "Print the recent screen of session NAME; without NAME, list the town's sessions."),
+    "nudge": _cmd(
+        "nudge_cmd", "nudge_cmd", "Type TEXT into TARGET's session (a session name, mayor, or <rig>/polecats/<name>)."
+    ),
+    "peek": _cmd(
+        "session_cmd", "peek", "Print the recent screen of session NAME; without NAME, list the town's sessions."
+    ),
     "polecat": _cmd("polecat_cmd", "polecat", "Polecats: the worker agents of each rig."),
-    "prime": _cmd("polecat_cmd", "prime",
-                  "Print the brief for the calling agent: role, hooked bead, steps, mail and rules (Markdown)."),
+    "prime": _cmd(
+        "polecat_cmd",
+        "prime",
+        "Print the brief for the calling agent: role, hooked bead, steps, mail and rules (Markdown).",
+    ),
     "ready": _cmd("bead", "ready_shortcut", "Ready beads (shortcut for 'gt bead ready')."),
     "rig": _cmd("rig", "rig", "Rigs: the projects (git repositories) of the town."),
-    "sling": _cmd("polecat_cmd", "sling",
-                  "Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."),
-    "status": _cmd("engine_cmd", "status",
-                   "Town summary: engine, rigs, polecats by state, queues, open convoys and escalations."),
-    "unsling": _cmd("polecat_cmd", "unsling",
-                    "Take BEAD off its polecat's hook (session stopped, bead open again, worktree kept)."),
-    "up": _cmd("engine_cmd", "up",
-               "Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."),
+    "sling": _cmd(
+        "polecat_cmd", "sling", "Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."
+    ),
+    "status": _cmd(
+        "engine_cmd", "status", "Town summary: engine, rigs, polecats by state, queues, open convoys and escalations."
+    ),
+    "unsling": _cmd(
+        "polecat_cmd", "unsling", "Take BEAD off its polecat's hook (session stopped, bead open again, worktree kept)."
+    ),
+    "up": _cmd(
+        "engine_cmd", "up", "Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."
+    ),
 }
 
 
@@ -135,15 +154,23 @@ class LazyGroup(click.Group):
         """Completions for a command name (and the group's options), without importing lazy commands."""
         from click.shell_completion import CompletionItem
 
-        items = [CompletionItem(name, help=cmd.get_short_help_str())
-                 for name, cmd in self._listing(ctx) if name.startswith(incomplete)]
+        items = [
+            CompletionItem(name, help=cmd.get_short_help_str())
+            for name, cmd in self._listing(ctx)
+            if name.startswith(incomplete)
+        ]
         return items + click.Command.shell_complete(self, ctx, incomplete)
 
 
 @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="gt")
-@click.option("--town", "town_path", metavar="PATH", envvar=None,
-              help="Town directory (default: $GT_TOWN, else the town containing the current directory).")
+@click.option(
+    "--town",
+    "town_path",
+    metavar="PATH",
+    envvar=None,
+    help="Town directory (default: $GT_TOWN, else the town containing the current directory).",
+)
 @click.pass_context
 def cli(ctx: click.Context, town_path: str | None) -> None:
     """Gas Town command line: towns, rigs, beads, polecats, convoys and the merge queue."""
@@ -198,8 +225,7 @@ def undecodable_argument(args: Sequence[str]) -> str | None:
     """
     for i, arg in enumerate(args, 1):
         if any("\ud800" <= ch <= "\udfff" for ch in arg):
-            return (f"argument {i} ({strip_controls(arg)[:60]!r}) is not valid UTF-8: pass names and "
-                    "text as UTF-8")
+            return f"argument {i} ({strip_controls(arg)[:60]!r}) is not valid UTF-8: pass names and text as UTF-8"
     return None
 
 
@@ -258,8 +284,10 @@ def _invoke(args: list[str], state: dict[str, object]) -> int:
         if exc.filename is None:
             raise
         # a path given on the command line the system refuses (too long, a directory, no permission)
-        click.echo(f"gt: cannot use {strip_controls(str(exc.filename))[:200]!r}: {exc.strerror or exc}: "
-                   "give another path", err=True)
+        click.echo(
+            f"gt: cannot use {strip_controls(str(exc.filename))[:200]!r}: {exc.strerror or exc}: give another path",
+            err=True,
+        )
         return 2
     except Exception as exc:  # a corrupt page met after the open: one line, not a traceback
         from core.db import explain

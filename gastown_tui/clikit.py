@@ -76,8 +76,7 @@ def plain_output() -> Iterator[None]:
     """Within the block, ``sys.stdout`` and ``sys.stderr`` are :class:`PlainTextWriter` s over the
     streams they were (see the module docstring); restored on exit."""
     saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = (s if s is None or isinstance(s, PlainTextWriter) else PlainTextWriter(s)
-                              for s in saved)
+    sys.stdout, sys.stderr = (s if s is None or isinstance(s, PlainTextWriter) else PlainTextWriter(s) for s in saved)
     try:
         yield
     finally:

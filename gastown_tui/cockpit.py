@@ -64,16 +64,39 @@ def run_headless(town_path: str | None) -> None:
 @click.option("--rig", "rig_name", metavar="RIG", help="Rig that works the steps (and a convoy's town-level beads).")
 @click.option("--agent", metavar="PRESET", help="Agent preset for every bead (e.g. sim).")
 @click.option("--timeout", type=Seconds(), metavar="SECONDS", help="Give up after this long (exit 124).")
-@click.option("--summary", "summary_path", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the JSON summary of the run here.")
-@click.option("--tick", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
-              help="Base timer of the engine loops, in seconds.")
-@click.option("--keep-going", "-k", is_flag=True,
-              help="After a failure, go on until every other bead has landed or waits on a failed one.")
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the JSON summary of the run here.",
+)
+@click.option(
+    "--tick",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Base timer of the engine loops, in seconds.",
+)
+@click.option(
+    "--keep-going",
+    "-k",
+    is_flag=True,
+    help="After a failure, go on until every other bead has landed or waits on a failed one.",
+)
 @click.pass_context
-def run_cmd(ctx: click.Context, convoy_id: str | None, formula_name: str | None, var_pairs: tuple[str, ...],
-            rig_name: str | None, agent: str | None, timeout: float | None, summary_path: str | None,
-            tick: float, keep_going: bool) -> int:
+def run_cmd(
+    ctx: click.Context,
+    convoy_id: str | None,
+    formula_name: str | None,
+    var_pairs: tuple[str, ...],
+    rig_name: str | None,
+    agent: str | None,
+    timeout: float | None,
+    summary_path: str | None,
+    tick: float,
+    keep_going: bool,
+) -> int:
     """Run a convoy (or a formula) headless to its end, for CI: exit 0 landed, 1 a bead failed,
     2 bad input, 124 timeout. Never opens the screen (--no-ui is implied)."""
     from pathlib import Path
@@ -83,27 +106,62 @@ def run_cmd(ctx: click.Context, convoy_id: str | None, formula_name: str | None,
     from gastown_tui.headless import RunRequest, run_convoy
 
     town = find_town(ctx.obj.get("town_path"))
-    req = RunRequest(convoy=convoy_id, formula=formula_name, values=parse_vars(var_pairs), rig=rig_name,
-                     agent=agent, timeout=timeout, summary=Path(summary_path).absolute() if summary_path else None,
-                     tick=tick, keep_going=keep_going)
+    req = RunRequest(
+        convoy=convoy_id,
+        formula=formula_name,
+        values=parse_vars(var_pairs),
+        rig=rig_name,
+        agent=agent,
+        timeout=timeout,
+        summary=Path(summary_path).absolute() if summary_path else None,
+        tick=tick,
+        keep_going=keep_going,
+    )
     return run_convoy(town, req)
 
 
 @cockpit.command()
-@click.option("--dir", "town_dir", type=click.Path(file_okay=False), default="demo-town", show_default=True,
-              help="Where the demo town lives (reused on a second run).")
-@click.option("--repo", type=click.Path(exists=True, file_okay=False),
-              help="Use this git repository as the demo rig (default: the built-in wordstats project).")
+@click.option(
+    "--dir",
+    "town_dir",
+    type=click.Path(file_okay=False),
+    default="demo-town",
+    show_default=True,
+    help="Where the demo town lives (reused on a second run).",
+)
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False),
+    help="Use this git repository as the demo rig (default: the built-in wordstats project).",
+)
 @click.option("--gate", metavar="CMD", help="The test command of --repo (default: detected from its files).")
 @click.option("--agents", type=int, default=3, show_default=True, help="Polecats working at once (1-8).")
-@click.option("--agent", default="sim", show_default=True, metavar="PRESET",
-              help="Agent preset of the polecats (sim, or a real CLI such as claude).")
-@click.option("--timeout", type=Seconds(min=1), default=300, show_default=True,
-              help="Give up after this many seconds (headless; exit 124).")
+@click.option(
+    "--agent",
+    default="sim",
+    show_default=True,
+    metavar="PRESET",
+    help="Agent preset of the polecats (sim, or a real CLI such as claude).",
+)
+@click.option(
+    "--timeout",
+    type=Seconds(min=1),
+    default=300,
+    show_default=True,
+    help="Give up after this many seconds (headless; exit 124).",
+)
 @click.option("--no-ui", "no_ui", is_flag=True, help="Run headless even on a terminal (as without one).")
 @click.pass_context
-def demo(ctx: click.Context, town_dir: str, repo: str | None, gate: str | None, agents: int, agent: str,
-         timeout: float, no_ui: bool) -> int:
+def demo(
+    ctx: click.Context,
+    town_dir: str,
+    repo: str | None,
+    gate: str | None,
+    agents: int,
+    agent: str,
+    timeout: float,
+    no_ui: bool,
+) -> int:
     """Run the whole system on a demo town: polecats work six beads, the refinery merges five and
     isolates the broken one. Opens the cockpit on a terminal; headless (--no-ui, or no terminal)
     it prints the run and exits 0 when the demo went as designed."""
@@ -112,8 +170,9 @@ def demo(ctx: click.Context, town_dir: str, repo: str | None, gate: str | None, 
     from gastown_tui.demo import run_demo
 
     ui = False if no_ui or ctx.obj.get("no_ui") else None
-    return run_demo(Path(town_dir), Path(repo) if repo else None, agents=agents, agent=agent, gate=gate,
-                    ui=ui, timeout=timeout)
+    return run_demo(
+        Path(town_dir), Path(repo) if repo else None, agents=agents, agent=agent, gate=gate, ui=ui, timeout=timeout
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

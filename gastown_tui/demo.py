@@ -80,8 +80,9 @@ class DemoPlan:
         return len(FormulaLibrary(self.town, load_rig(self.town, self.rig)).load(self.formula).steps) - 1
 
 
-def prepare(root: Path, repo: Path | None = None, agents: int = 3, gate: str | None = None,
-            out: IO[str] | None = None) -> DemoPlan:
+def prepare(
+    root: Path, repo: Path | None = None, agents: int = 3, gate: str | None = None, out: IO[str] | None = None
+) -> DemoPlan:
     """Make (or reuse) the demo town at ``root`` and (re)add its rig; see the module docstring.
 
     repo: a local git repository for the rig (None: the wordstats template); agents: polecats working
@@ -99,8 +100,10 @@ def prepare(root: Path, repo: Path | None = None, agents: int = 3, gate: str | N
         raise GtError(f"{root} exists and is not a town: remove it or pass --dir with another path")
     town, created = install_town(root)
     if (pid := engine_pid(town)) is not None:
-        raise GtError(f"an engine is already running on the demo town (pid {pid}): stop it with "
-                      f"'gt down --town {root}' or close its cockpit, then run the demo again")
+        raise GtError(
+            f"an engine is already running on the demo town (pid {pid}): stop it with "
+            f"'gt down --town {root}' or close its cockpit, then run the demo again"
+        )
     _say(out, f"demo town {'created' if created else 'reused'} at {root}")
     with edit_toml(town.config_path) as doc:
         doc["scheduler"]["max_polecats"] = agents
@@ -171,8 +174,11 @@ def check_pages(tree: Path) -> list[str]:
     """The ``demo-check`` gate: problems with the markdown pages under ``<tree>/gastown-demo/`` (each
     must open with a ``# `` heading); [] when there are none (or no pages)."""
     pages = sorted((tree / PAGES_DIR).glob("*.md")) if (tree / PAGES_DIR).is_dir() else []
-    return [f"{p.relative_to(tree)}: the first line must be a '# ' heading"
-            for p in pages if not p.read_text(errors="replace").startswith("# ")]
+    return [
+        f"{p.relative_to(tree)}: the first line must be a '# ' heading"
+        for p in pages
+        if not p.read_text(errors="replace").startswith("# ")
+    ]
 
 
 def judge(summary: dict[str, Any], broken_step: str, expected_merges: int) -> tuple[bool, str]:
@@ -180,15 +186,27 @@ def judge(summary: dict[str, Any], broken_step: str, expected_merges: int) -> tu
     ``broken_step`` bead failed at a gate; the second value says what happened in one line."""
     merged = [b for b in summary["beads"] if b["mr_status"] == "merged"]
     failed = [b for b in summary["beads"] if b["failure"]]
-    ok = (len(merged) == expected_merges and len(failed) == 1 and failed[0]["step"] == broken_step
-          and failed[0]["failure"]["kind"] == "merge_failed")
+    ok = (
+        len(merged) == expected_merges
+        and len(failed) == 1
+        and failed[0]["step"] == broken_step
+        and failed[0]["failure"]["kind"] == "merge_failed"
+    )
     culprit = ", ".join(f"{b['step']} ({b['failure']['reason']})" for b in failed) or "none"
     line = f"{len(merged)}/{expected_merges} beads merged; isolated by the refinery: {culprit}"
     return ok, line
 
 
-def run_demo(root: Path, repo: Path | None = None, agents: int = 3, agent: str = "sim", gate: str | None = None,
-             ui: bool | None = None, timeout: float = 300.0, out: IO[str] | None = None) -> int:
+def run_demo(
+    root: Path,
+    repo: Path | None = None,
+    agents: int = 3,
+    agent: str = "sim",
+    gate: str | None = None,
+    ui: bool | None = None,
+    timeout: float = 300.0,
+    out: IO[str] | None = None,
+) -> int:
     """``gastown-tui demo``: prepare, then run headless (``ui`` False, or None without a terminal)
     or in the cockpit. Returns the exit status: 0 when the demo ran as designed (five merged, the
     broken bead isolated), 1 otherwise, 124 on timeout. Raises GtError for bad input."""
@@ -201,8 +219,15 @@ def run_demo(root: Path, repo: Path | None = None, agents: int = 3, agent: str =
     from gastown_tui.headless import RunRequest, run_convoy
 
     summary_path = plan.town.state_dir / "demo-summary.json"
-    req = RunRequest(formula=plan.formula, rig=plan.rig, agent=agent, timeout=timeout, summary=summary_path,
-                     tick=TICK_S, keep_going=True)
+    req = RunRequest(
+        formula=plan.formula,
+        rig=plan.rig,
+        agent=agent,
+        timeout=timeout,
+        summary=summary_path,
+        tick=TICK_S,
+        keep_going=True,
+    )
     code = run_convoy(plan.town, req, out=out)
     if code not in (0, 1) or not summary_path.is_file():
         return code
@@ -216,8 +241,11 @@ def run_demo(root: Path, repo: Path | None = None, agents: int = 3, agent: str =
                     if up.status != "closed":
                         _say(out, f"follow-up filed for {b['id']}: {up.id} {up.title}")
     if ok:
-        _say(out, f"look around: gastown-tui --town {plan.town.root}   (or gt feed / gt mq list / gt bead list "
-                  "with GT_TOWN set to it)")
+        _say(
+            out,
+            f"look around: gastown-tui --town {plan.town.root}   (or gt feed / gt mq list / gt bead list "
+            "with GT_TOWN set to it)",
+        )
     return 0 if ok else 1
 
 
@@ -294,8 +322,10 @@ def _check_green(town: Town, name: str, config: GateConfig, out: IO[str]) -> Non
             git.worktree_remove(rig.repo_path, tree, force=True)
     if not result.ok:
         failed = result.failed
-        raise GtError(f"the test command fails on {rig.default_branch} of the repository already "
-                      f"(log: {failed.log_path if failed else '?'}): fix it, or pass --gate 'CMD' with one that passes")
+        raise GtError(
+            f"the test command fails on {rig.default_branch} of the repository already "
+            f"(log: {failed.log_path if failed else '?'}): fix it, or pass --gate 'CMD' with one that passes"
+        )
 
 
 def _say(out: IO[str], text: str) -> None:

@@ -82,8 +82,10 @@ def run_convoy(town: Town, req: RunRequest, out: IO[str] | None = None, tty: boo
     out = out or sys.stdout
     planned = _check(town, req)
     if (pid := engine_pid(town)) is not None:
-        raise EngineRunning(f"an engine is already running on town {town.root} (pid {pid}): stop it with "
-                            "'gt down', or queue the work on it with 'gt formula run'")
+        raise EngineRunning(
+            f"an engine is already running on town {town.root} (pid {pid}): stop it with "
+            "'gt down', or queue the work on it with 'gt formula run'"
+        )
     display: _Display = _RichDisplay(out) if (out.isatty() if tty is None else tty) else _PlainDisplay(out)
     return asyncio.run(_Run(town, req, planned, display).main())
 
@@ -148,7 +150,9 @@ class _Run:
             engine.stop()
             await task
             stopped = await self._db(lambda: self._stop_sessions(engine))
-            code = {"landed": EXIT_LANDED, "failed": EXIT_FAILED, "timeout": EXIT_TIMEOUT}.get(outcome, EXIT_INTERRUPTED)
+            code = {"landed": EXIT_LANDED, "failed": EXIT_FAILED, "timeout": EXIT_TIMEOUT}.get(
+                outcome, EXIT_INTERRUPTED
+            )
             summary = await self._db(lambda: self._finish(outcome, code, stopped))
             self.display.close()
             if summary is not None:
@@ -173,16 +177,19 @@ class _Run:
         else:
             convoy = str(self.req.convoy)
             runs.queue_convoy(self.store, convoy, self.req.rig, actor=actor, agent=self.req.agent)
-        self.watch = runs.ConvoyWatch(self.store, convoy, after_id=after, started=self.started,
-                                      keep_going=self.req.keep_going)
+        self.watch = runs.ConvoyWatch(
+            self.store, convoy, after_id=after, started=self.started, keep_going=self.req.keep_going
+        )
 
     def _headline(self, engine: Engine) -> str:
         assert self.watch is not None
         c = self.watch.convoy
         what = f"formula {self.planned.formula}, " if self.planned is not None else ""
         limit = f"timeout {self.req.timeout:g} s" if self.req.timeout else "no timeout"
-        return (f"gastown-tui: running convoy {c.id} ({what}{c.total} beads) on town {self.town.root}; "
-                f"engine pid {engine_pid(self.town) or '?'}; {limit}")
+        return (
+            f"gastown-tui: running convoy {c.id} ({what}{c.total} beads) on town {self.town.root}; "
+            f"engine pid {engine_pid(self.town) or '?'}; {limit}"
+        )
 
     async def _follow(self, started: float) -> str:
         """Show the run's events until it lands, fails, times out or is interrupted; the outcome."""
@@ -246,8 +253,10 @@ class _Run:
 def _closing_lines(summary: dict[str, Any], path: Path | None, stopped: list[str]) -> list[str]:
     """The last lines of a run: its outcome, each failure, and where the summary went."""
     t, c = summary["totals"], summary["convoy"]
-    figures = (f"{t['merged']}/{t['beads']} beads merged, {t['gate_runs']} gate runs, "
-               f"{len(stopped)} sessions stopped, {t['wall_s']:.1f} s")
+    figures = (
+        f"{t['merged']}/{t['beads']} beads merged, {t['gate_runs']} gate runs, "
+        f"{len(stopped)} sessions stopped, {t['wall_s']:.1f} s"
+    )
     outcome = summary["outcome"]
     if outcome == "landed":
         lines = [f"convoy {c['id']} landed: {figures}"]
@@ -259,8 +268,10 @@ def _closing_lines(summary: dict[str, Any], path: Path | None, stopped: list[str
             log = f"; log {f['log']}" if f.get("log") else ""
             lines.append(f"  {f['bead']}{step}: {f['kind']}: {f['reason']}{log}")
     elif outcome == "timeout":
-        lines = [f"convoy {c['id']} timed out: {figures}; its beads stay queued: resume with "
-                 f"'gastown-tui --no-ui run --convoy {c['id']}'"]
+        lines = [
+            f"convoy {c['id']} timed out: {figures}; its beads stay queued: resume with "
+            f"'gastown-tui --no-ui run --convoy {c['id']}'"
+        ]
     else:
         lines = [f"convoy {c['id']} interrupted: {figures}; resume with 'gastown-tui --no-ui run --convoy {c['id']}'"]
     if path is not None:
@@ -309,8 +320,14 @@ class _RichDisplay(_Display):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.console = Console(file=out, highlight=False)
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("beads"), TimeElapsedColumn(), console=self.console)
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("beads"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
         self.task = self.bar.add_task("convoy", total=None)
         self.convoy: Convoy | None = None
         self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
@@ -329,8 +346,10 @@ class _RichDisplay(_Display):
             merge = f"{t.mr} {t.mr_status}" if t.mr else ""
             if t.mr_status in ("failed", "conflict"):
                 style = "red"
-            table.add_row(*(Text(one_line(cell)) for cell in (t.id, t.status, (t.polecat or "").split("/")[-1],
-                                                               merge, t.title)), style=style)
+            table.add_row(
+                *(Text(one_line(cell)) for cell in (t.id, t.status, (t.polecat or "").split("/")[-1], merge, t.title)),
+                style=style,
+            )
         return Group(table, self.bar)
 
     def start(self, headline: str) -> None:
@@ -340,8 +359,12 @@ class _RichDisplay(_Display):
         self.console.print(strip_controls(text), markup=False, highlight=False)
 
     def event(self, ev: Event) -> None:
-        self.console.print(strip_controls(feed.format_event(ev)), markup=False, highlight=False,
-                           style="red" if ev.type in feed.PROBLEM_TYPES else None)
+        self.console.print(
+            strip_controls(feed.format_event(ev)),
+            markup=False,
+            highlight=False,
+            style="red" if ev.type in feed.PROBLEM_TYPES else None,
+        )
 
     def progress(self, convoy: Convoy) -> None:
         self.convoy = convoy

@@ -26,8 +26,13 @@ T = TypeVar("T")
 #: shadow it with its own parameter): the engine's (``fast_town``, ``demo_rig``, ``engine``), the convoy
 #: runs' (``gated_town``), the sling's (``rig``, ``store``), the real agents' (``endpoint``, ``agent_rig``)
 #: and the git server's (``git_server``).
-pytest_plugins = ("tests.test_engine_support", "tests.test_headless_support", "tests.test_sling", "tests.real_agents",
-                  "tests.git_server")
+pytest_plugins = (
+    "tests.test_engine_support",
+    "tests.test_headless_support",
+    "tests.test_sling",
+    "tests.real_agents",
+    "tests.git_server",
+)
 
 VENV_BIN = Path(sys.executable).parent
 #: Copies of the files in the shared fixtures of the original projects (beads JSONL ledgers, formula
@@ -37,13 +42,17 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 def git(cwd: Path, *args: str) -> str:
     """Run the git CLI in ``cwd`` with a fixed identity; return stdout."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 30.0, what: str | None = None,
-             step: float = 0.05) -> T:
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, what: str | None = None, step: float = 0.05) -> T:
     """Poll ``predicate`` every ``step`` seconds until it returns something truthy and return that;
     raise AssertionError naming ``what`` after ``timeout`` seconds (generous: the suite also runs on a
     loaded machine, and a wait ends as soon as its signal shows)."""
@@ -148,10 +157,22 @@ def run_gt(gt_env: dict[str, str]):
     """Run ``gt ARGS...`` as a real process: ``run_gt(*args, cwd=None, input=None, env=None)``
     returns the CompletedProcess (text mode, never raises on a non-zero exit)."""
 
-    def run(*args: str, cwd: Path | None = None, input: str | None = None,
-            env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(VENV_BIN / "gt"), *args], cwd=cwd, input=input, capture_output=True,
-                              text=True, env={**gt_env, **(env or {})}, timeout=timeout)
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(VENV_BIN / "gt"), *args],
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            env={**gt_env, **(env or {})},
+            timeout=timeout,
+        )
 
     return run
 
@@ -170,8 +191,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
         if module in TUI_MODULES:
             item.add_marker(pytest.mark.tui)
-        elif (item.get_closest_marker("integration") or item.get_closest_marker("real_agent")
-              or PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))):
+        elif (
+            item.get_closest_marker("integration")
+            or item.get_closest_marker("real_agent")
+            or PROCESS_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
             item.add_marker(pytest.mark.integration)
         else:
             item.add_marker(pytest.mark.unit)

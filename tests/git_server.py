@@ -59,10 +59,23 @@ class GitServer:
             port = self.port or free_port()
             log = open(self.base.parent / f"git-daemon-{port}.log", "wb")  # noqa: SIM115 - the daemon owns it
             self.proc = subprocess.Popen(
-                ["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
-                 f"--base-path={self.base}", "--export-all", "--informative-errors",
-                 *(["--enable=receive-pack"] if self.push else []), str(self.base)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                [
+                    "git",
+                    "daemon",
+                    "--reuseaddr",
+                    "--listen=127.0.0.1",
+                    f"--port={port}",
+                    f"--base-path={self.base}",
+                    "--export-all",
+                    "--informative-errors",
+                    *(["--enable=receive-pack"] if self.push else []),
+                    str(self.base),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             log.close()
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

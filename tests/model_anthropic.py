@@ -26,9 +26,16 @@ if TYPE_CHECKING:
     from tests.model_endpoint import ModelEndpoint
 
 #: Anthropic's error ``type`` for each HTTP status (https://docs.anthropic.com/en/api/errors).
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-               500: "api_error", 529: "overloaded_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
 
 #: Pieces a streamed text is cut into (the real API sends a few words per delta).
 CHUNK = 12
@@ -39,8 +46,9 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(b.get("text", "") for b in content
-                         if isinstance(b, dict) and b.get("type") == "text" and b.get("text"))
+        return "\n".join(
+            b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text" and b.get("text")
+        )
     return ""
 
 
@@ -58,21 +66,35 @@ def parse_messages(body: dict[str, Any], headers: dict[str, str] | None = None) 
             messages.append(Message(role="system", text=_text_of(blocks)))
             continue
         if role == "assistant":
-            shell = tuple(str(b["input"]["command"]) for b in blocks
-                          if isinstance(b, dict) and b.get("type") == "tool_use"
-                          and isinstance(b.get("input"), dict) and "command" in b["input"])
+            shell = tuple(
+                str(b["input"]["command"])
+                for b in blocks
+                if isinstance(b, dict)
+                and b.get("type") == "tool_use"
+                and isinstance(b.get("input"), dict)
+                and "command" in b["input"]
+            )
             messages.append(Message(role="assistant", text=_text_of(blocks), shell=shell))
             continue
-        results = tuple(ToolResult(call_id=str(b.get("tool_use_id", "")), output=_text_of(b.get("content", "")))
-                        for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result")
+        results = tuple(
+            ToolResult(call_id=str(b.get("tool_use_id", "")), output=_text_of(b.get("content", "")))
+            for b in blocks
+            if isinstance(b, dict) and b.get("type") == "tool_result"
+        )
         if results:
             messages.append(Message(role="tool", results=results))
         text = _text_of(blocks)
         if text or not results:
             messages.append(Message(role="user", text=text))
     tools = [t.get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
-    return Turn(api="anthropic", system=_text_of(body.get("system") or ""), messages=messages,
-                tools=tools, body=body, headers=dict(headers or {}))
+    return Turn(
+        api="anthropic",
+        system=_text_of(body.get("system") or ""),
+        messages=messages,
+        tools=tools,
+        body=body,
+        headers=dict(headers or {}),
+    )
 
 
 #: The opening of the user text Claude Code 2.1 sends to compact a conversation (``/compact`` or auto):
@@ -94,9 +116,13 @@ def _usage(body: dict[str, Any], output: int) -> dict[str, Any]:
     total = _tokens(json.dumps(body))
     cached = _tokens(json.dumps([body.get("system"), body.get("tools")])) if body.get("tools") else 0
     cached = min(cached, total - 1) if total > 1 else 0
-    return {"input_tokens": total - cached, "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": cached, "output_tokens": output,
-            "service_tier": "standard"}
+    return {
+        "input_tokens": total - cached,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+        "output_tokens": output,
+        "service_tier": "standard",
+    }
 
 
 def shell_tool(turn: Turn) -> str:
@@ -122,8 +148,14 @@ def reply_blocks(endpoint: ModelEndpoint, turn: Turn, reply: Reply) -> list[dict
     tool = shell_tool(turn)
     for call in reply.calls:
         first = call.command.strip().splitlines()[0] if call.command.strip() else call.command
-        blocks.append({"type": "tool_use", "id": endpoint.new_id("toolu_"), "name": tool,
-                       "input": {"command": call.command, "description": f"Run {first[:60]}"}})
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": endpoint.new_id("toolu_"),
+                "name": tool,
+                "input": {"command": call.command, "description": f"Run {first[:60]}"},
+            }
+        )
     if not blocks:
         blocks.append({"type": "text", "text": ""})
     return blocks
@@ -143,40 +175,87 @@ def handle_messages(endpoint: ModelEndpoint, handler: BaseHTTPRequestHandler, bo
     request_id = endpoint.new_id("req_")
     if reply.status != 200:
         # x-should-retry: false stops the Anthropic SDK's automatic retries (else 429/5xx retry with backoff)
-        send_json(handler, reply.status, error_body(reply.status, reply.text),
-                  {"request-id": request_id, "x-should-retry": "false"})
+        send_json(
+            handler,
+            reply.status,
+            error_body(reply.status, reply.text),
+            {"request-id": request_id, "x-should-retry": "false"},
+        )
         return
     blocks = reply_blocks(endpoint, turn, reply)
     stop_reason = "tool_use" if reply.calls else "end_turn"
     out_tokens = _tokens(json.dumps(blocks))
     usage = _usage(body, out_tokens)
-    message = {"id": endpoint.new_id("msg_"), "type": "message", "role": "assistant",
-               "model": body.get("model", "claude-sonnet-4-5"), "content": blocks,
-               "stop_reason": stop_reason, "stop_sequence": None, "usage": usage}
+    message = {
+        "id": endpoint.new_id("msg_"),
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model", "claude-sonnet-4-5"),
+        "content": blocks,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": usage,
+    }
     if not body.get("stream"):
         send_json(handler, 200, message, {"request-id": request_id})
         return
     start_sse(handler, {"request-id": request_id})
-    send_sse(handler, "message_start", {"type": "message_start", "message": {
-        **message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}})
+    send_sse(
+        handler,
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}},
+        },
+    )
     send_sse(handler, "ping", {"type": "ping"})
     for i, block in enumerate(blocks):
         if block["type"] == "text":
-            send_sse(handler, "content_block_start",
-                     {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}})
+            send_sse(
+                handler,
+                "content_block_start",
+                {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+            )
             text = block["text"]
             for j in range(0, len(text), CHUNK):
-                send_sse(handler, "content_block_delta", {"type": "content_block_delta", "index": i,
-                                                          "delta": {"type": "text_delta", "text": text[j:j + CHUNK]}})
+                send_sse(
+                    handler,
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "text_delta", "text": text[j : j + CHUNK]},
+                    },
+                )
         else:
-            send_sse(handler, "content_block_start", {"type": "content_block_start", "index": i, "content_block": {
-                "type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}})
+            send_sse(
+                handler,
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": i,
+                    "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}},
+                },
+            )
             js = json.dumps(block["input"])
             for j in range(0, len(js), 4 * CHUNK):
-                send_sse(handler, "content_block_delta", {"type": "content_block_delta", "index": i, "delta": {
-                    "type": "input_json_delta", "partial_json": js[j:j + 4 * CHUNK]}})
+                send_sse(
+                    handler,
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": i,
+                        "delta": {"type": "input_json_delta", "partial_json": js[j : j + 4 * CHUNK]},
+                    },
+                )
         send_sse(handler, "content_block_stop", {"type": "content_block_stop", "index": i})
-    send_sse(handler, "message_delta", {"type": "message_delta",
-                                        "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                        "usage": {"output_tokens": out_tokens}})
+    send_sse(
+        handler,
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": out_tokens},
+        },
+    )
     send_sse(handler, "message_stop", {"type": "message_stop"})

@@ -62,6 +62,7 @@ def _sibling(name: str) -> Any:
 
 # --- wire helpers shared by the adapters ---------------------------------------------------------------
 
+
 def send_json(handler: BaseHTTPRequestHandler, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
     """Write a complete JSON response (with Content-Length, so the connection may be kept alive)."""
     data = json.dumps(obj).encode()
@@ -115,6 +116,7 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 # --- the server --------------------------------------------------------------------------------------
 
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -147,8 +149,9 @@ class ModelEndpoint:
     :func:`~tests.model_script.is_side_request`); ``replies``: ``(turn, reply)`` pairs in answer order.
     """
 
-    def __init__(self, script: Script = polecat_script, host: str = "127.0.0.1", port: int = 0,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, script: Script = polecat_script, host: str = "127.0.0.1", port: int = 0, verbose: bool = False
+    ) -> None:
         self.script: Script = script
         self.verbose = verbose
         self._cond = threading.Condition()
@@ -161,8 +164,12 @@ class ModelEndpoint:
         self._server.endpoint = self
         self.host, self.port = self._server.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"model-endpoint:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"model-endpoint:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
 
     # -- lifecycle
@@ -227,9 +234,11 @@ class ModelEndpoint:
 
     def wait_for_requests(self, n: int, api: str | None = None, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Wait until at least ``n`` requests (of ``api`` if given) were recorded; return them."""
+
         def enough(ep: ModelEndpoint) -> list[dict[str, Any]] | None:
             got = [r for r in ep._requests if api is None or r["api"] == api]
             return got if len(got) >= n else None
+
         return self.wait_for(enough, timeout)
 
     # -- for adapters
@@ -251,6 +260,7 @@ class ModelEndpoint:
             reply = self.script(turn)
         except Exception as e:  # noqa: BLE001 - the CLI should see a server error, the test a traceback
             import traceback
+
             traceback.print_exc()
             reply = Reply(text=f"script error: {e!r}", status=500)
         with self._cond:
@@ -273,8 +283,15 @@ class ModelEndpoint:
     # -- dispatch
 
     def _record(self, api: str, handler: BaseHTTPRequestHandler, path: str, query: str, body: Any) -> None:
-        entry = {"api": api, "method": handler.command, "path": path, "query": query, "body": body,
-                 "headers": {k.lower(): v for k, v in handler.headers.items()}, "time": time.monotonic()}
+        entry = {
+            "api": api,
+            "method": handler.command,
+            "path": path,
+            "query": query,
+            "body": body,
+            "headers": {k.lower(): v for k, v in handler.headers.items()},
+            "time": time.monotonic(),
+        }
         with self._cond:
             self._requests.append(entry)
             self._cond.notify_all()
@@ -303,8 +320,17 @@ class ModelEndpoint:
                 try:
                     handle = getattr(_sibling("model_openai"), name)
                 except (ImportError, AttributeError) as e:
-                    send_json(handler, 501, {"error": {"message": f"tests.model_openai.{name} unavailable: {e}",
-                                                       "type": "server_error", "code": "not_implemented"}})
+                    send_json(
+                        handler,
+                        501,
+                        {
+                            "error": {
+                                "message": f"tests.model_openai.{name} unavailable: {e}",
+                                "type": "server_error",
+                                "code": "not_implemented",
+                            }
+                        },
+                    )
                     return
                 handle(handler, body if isinstance(body, dict) else {}, self.run_script, self.record_turn)
             else:
@@ -314,8 +340,17 @@ class ModelEndpoint:
                 if method in ("HEAD", "OPTIONS") or path == "/" or path.startswith(HARMLESS_PATHS):
                     send_json(handler, 200, {})
                 else:
-                    send_json(handler, 404, {"type": "error", "error": {
-                        "type": "not_found_error", "message": f"scripted endpoint: no route {method} {path}"}})
+                    send_json(
+                        handler,
+                        404,
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "not_found_error",
+                                "message": f"scripted endpoint: no route {method} {path}",
+                            },
+                        },
+                    )
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
 

@@ -109,8 +109,10 @@ def command_string(command: Any) -> str:
     if isinstance(command, str):
         return command
     if isinstance(command, list) and all(isinstance(c, str) for c in command):
-        if len(command) == 3 and command[1] in ("-lc", "-c", "-l -c") and command[0].rsplit("/", 1)[-1] in (
-            "bash", "sh", "zsh", "dash"
+        if (
+            len(command) == 3
+            and command[1] in ("-lc", "-c", "-l -c")
+            and command[0].rsplit("/", 1)[-1] in ("bash", "sh", "zsh", "dash")
         ):
             return command[2]
         return shlex.join(command)
@@ -308,16 +310,26 @@ def responses_events(body: dict[str, Any], reply: Reply, response_id: str | None
         item = {"type": "message", "id": msg_id, "role": "assistant", "status": "in_progress", "content": []}
         events.append(("response.output_item.added", {"output_index": idx, "item": item}))
         part = {"type": "output_text", "text": "", "annotations": []}
-        events.append(("response.content_part.added",
-                       {"item_id": msg_id, "output_index": idx, "content_index": 0, "part": part}))
+        events.append(
+            ("response.content_part.added", {"item_id": msg_id, "output_index": idx, "content_index": 0, "part": part})
+        )
         for i in range(0, len(text), 64):
-            events.append(("response.output_text.delta",
-                           {"item_id": msg_id, "output_index": idx, "content_index": 0, "delta": text[i:i + 64]}))
-        events.append(("response.output_text.done",
-                       {"item_id": msg_id, "output_index": idx, "content_index": 0, "text": text}))
+            events.append(
+                (
+                    "response.output_text.delta",
+                    {"item_id": msg_id, "output_index": idx, "content_index": 0, "delta": text[i : i + 64]},
+                )
+            )
+        events.append(
+            ("response.output_text.done", {"item_id": msg_id, "output_index": idx, "content_index": 0, "text": text})
+        )
         done_part = {"type": "output_text", "text": text, "annotations": []}
-        events.append(("response.content_part.done",
-                       {"item_id": msg_id, "output_index": idx, "content_index": 0, "part": done_part}))
+        events.append(
+            (
+                "response.content_part.done",
+                {"item_id": msg_id, "output_index": idx, "content_index": 0, "part": done_part},
+            )
+        )
         done = {**item, "status": "completed", "content": [done_part]}
         events.append(("response.output_item.done", {"output_index": idx, "item": done}))
         output.append(done)
@@ -326,12 +338,24 @@ def responses_events(body: dict[str, Any], reply: Reply, response_id: str | None
         idx = len(output)
         item = shell_call_item(body, call.command)
         if item["type"] == "function_call":
-            events.append(("response.output_item.added",
-                           {"output_index": idx, "item": {**item, "arguments": "", "status": "in_progress"}}))
-            events.append(("response.function_call_arguments.delta",
-                           {"item_id": item["id"], "output_index": idx, "delta": item["arguments"]}))
-            events.append(("response.function_call_arguments.done",
-                           {"item_id": item["id"], "output_index": idx, "arguments": item["arguments"]}))
+            events.append(
+                (
+                    "response.output_item.added",
+                    {"output_index": idx, "item": {**item, "arguments": "", "status": "in_progress"}},
+                )
+            )
+            events.append(
+                (
+                    "response.function_call_arguments.delta",
+                    {"item_id": item["id"], "output_index": idx, "delta": item["arguments"]},
+                )
+            )
+            events.append(
+                (
+                    "response.function_call_arguments.done",
+                    {"item_id": item["id"], "output_index": idx, "arguments": item["arguments"]},
+                )
+            )
         else:
             events.append(("response.output_item.added", {"output_index": idx, "item": item}))
         events.append(("response.output_item.done", {"output_index": idx, "item": item}))
@@ -373,8 +397,12 @@ def _send_error(handler: BaseHTTPRequestHandler, status: int, message: str) -> N
     kind = "server_error" if status >= 500 else "invalid_request_error"
     if status == 429:
         kind = "rate_limit_exceeded"
-    send_json(handler, status, {"error": {"message": message or f"scripted error {status}", "type": kind,
-                                          "code": kind, "param": None}}, {"Connection": "close"})
+    send_json(
+        handler,
+        status,
+        {"error": {"message": message or f"scripted error {status}", "type": kind, "code": kind, "param": None}},
+        {"Connection": "close"},
+    )
     handler.close_connection = True
 
 
@@ -400,8 +428,9 @@ def _ask(script: Script, turn: Turn) -> Reply:
         return Reply(text=f"scripted model error: {tb.splitlines()[-1]}", status=500)
 
 
-def handle_responses(handler: BaseHTTPRequestHandler, body: dict[str, Any], script: Script,
-                     record: Callable[[Turn], None]) -> None:
+def handle_responses(
+    handler: BaseHTTPRequestHandler, body: dict[str, Any], script: Script, record: Callable[[Turn], None]
+) -> None:
     """Answer one ``POST .../responses``: parse ``body`` into a Turn, ``record`` it, ask ``script``,
     and write the reply as an SSE stream (``response.created``; after ``Reply.delay`` seconds the output
     items; ``response.completed``). ``Reply.status`` != 200: after the delay, that HTTP status with an
@@ -422,10 +451,17 @@ def handle_responses(handler: BaseHTTPRequestHandler, body: dict[str, Any], scri
             send_json(handler, 200, events[-1][1]["response"])
             return
         start_sse(handler, {"x-request-id": _new_id("req")})
-        created = {"id": response_id, "object": "response", "created_at": int(time.time()),
-                   "status": "in_progress", "model": body.get("model", "scripted"), "output": []}
-        handler.wfile.write(sse("response.created", {"type": "response.created", "sequence_number": 0,
-                                                     "response": created}))
+        created = {
+            "id": response_id,
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "in_progress",
+            "model": body.get("model", "scripted"),
+            "output": [],
+        }
+        handler.wfile.write(
+            sse("response.created", {"type": "response.created", "sequence_number": 0, "response": created})
+        )
         handler.wfile.flush()
         _sleep(handler, reply.delay)
         for kind, data in events:
@@ -483,22 +519,36 @@ def chat_chunks(body: dict[str, Any], reply: Reply) -> list[dict[str, Any]]:
         text = "\n".join([text, *(f"$ {c.command}" for c in calls)]).strip()
         calls = []
     for i in range(0, len(text), 64):
-        chunks.append({**base, "choices": [{"index": 0, "delta": {"content": text[i:i + 64]}, "finish_reason": None}]})
+        chunks.append(
+            {**base, "choices": [{"index": 0, "delta": {"content": text[i : i + 64]}, "finish_reason": None}]}
+        )
     for n, call in enumerate(calls):
         args = shell_arguments(offered[shell_name], call.command)
-        tc = {"index": n, "id": _new_id("call"), "type": "function",
-              "function": {"name": shell_name, "arguments": json.dumps(args)}}
+        tc = {
+            "index": n,
+            "id": _new_id("call"),
+            "type": "function",
+            "function": {"name": shell_name, "arguments": json.dumps(args)},
+        }
         chunks.append({**base, "choices": [{"index": 0, "delta": {"tool_calls": [tc]}, "finish_reason": None}]})
     u = usage_for({"input": body.get("messages")}, reply)
-    chunks.append({**base, "choices": [{"index": 0, "delta": {},
-                                         "finish_reason": "tool_calls" if calls else "stop"}],
-                   "usage": {"prompt_tokens": u["input_tokens"], "completion_tokens": u["output_tokens"],
-                             "total_tokens": u["total_tokens"]}})
+    chunks.append(
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if calls else "stop"}],
+            "usage": {
+                "prompt_tokens": u["input_tokens"],
+                "completion_tokens": u["output_tokens"],
+                "total_tokens": u["total_tokens"],
+            },
+        }
+    )
     return chunks
 
 
-def handle_chat_completions(handler: BaseHTTPRequestHandler, body: dict[str, Any], script: Script,
-                            record: Callable[[Turn], None]) -> None:
+def handle_chat_completions(
+    handler: BaseHTTPRequestHandler, body: dict[str, Any], script: Script, record: Callable[[Turn], None]
+) -> None:
     """Answer one ``POST .../chat/completions`` (streamed ``data:`` chunks then ``data: [DONE]``;
     ``"stream": false`` gets one ``chat.completion`` JSON). Delay/status as :func:`handle_responses`."""
     turn = parse_chat(body, _headers(handler))
@@ -512,14 +562,24 @@ def handle_chat_completions(handler: BaseHTTPRequestHandler, body: dict[str, Any
         chunks = chat_chunks(body, reply)
         if not body.get("stream"):
             msg: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
-            calls = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if "tool_calls" in c["choices"][0]["delta"]]
+            calls = [
+                c["choices"][0]["delta"]["tool_calls"][0] for c in chunks if "tool_calls" in c["choices"][0]["delta"]
+            ]
             if calls:
                 msg["tool_calls"] = [{k: v for k, v in tc.items() if k != "index"} for tc in calls]
             last = chunks[-1]
-            send_json(handler, 200, {"id": last["id"], "object": "chat.completion", "created": last["created"],
-                                     "model": last["model"], "usage": last["usage"],
-                                     "choices": [{"index": 0, "message": msg,
-                                                  "finish_reason": last["choices"][0]["finish_reason"]}]})
+            send_json(
+                handler,
+                200,
+                {
+                    "id": last["id"],
+                    "object": "chat.completion",
+                    "created": last["created"],
+                    "model": last["model"],
+                    "usage": last["usage"],
+                    "choices": [{"index": 0, "message": msg, "finish_reason": last["choices"][0]["finish_reason"]}],
+                },
+            )
             return
         start_sse(handler, {"x-request-id": _new_id("req")})
         for chunk in chunks:

@@ -118,8 +118,11 @@ def fit_to_schema(schema: dict[str, Any], text: str) -> str:
     for name in schema.get("required") or list(props):
         spec = props.get(name) or {}
         limit = spec.get("maxLength")
-        obj[name] = (text[:limit] if isinstance(limit, int) else text) if spec.get("type", "string") == "string" else None
+        obj[name] = (
+            (text[:limit] if isinstance(limit, int) else text) if spec.get("type", "string") == "string" else None
+        )
     return json.dumps(obj)
+
 
 SH_FENCE = re.compile(r"^```(?:sh|bash)[ \t]*\n(.*?)^```", re.S | re.M)
 

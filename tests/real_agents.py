@@ -29,14 +29,22 @@ API_KEY = "sk-ant-test-0123456789abcdefghijklmnopqrstuvwxyz"
 #: quiet think must not be nudged).
 SETTINGS = {
     "scheduler": {"spawn_delay": 0.2},
-    "witness": {"patrol_interval": 0.5, "active_window": 5, "stall_after": 600, "gupp_after": 1200,
-                "max_respawns": 3, "spawn_grace": 30},
+    "witness": {
+        "patrol_interval": 0.5,
+        "active_window": 5,
+        "stall_after": 600,
+        "gupp_after": 1200,
+        "max_respawns": 3,
+        "spawn_grace": 30,
+    },
     "deacon": {"patrol_interval": 1},
     "ledger": {"commit_debounce": 0.5},
 }
 
-TEST_FILE = "import pathlib\n\n\ndef test_no_file_says_broken():\n" \
-            "    assert not [p for p in pathlib.Path('.').rglob('*.txt') if 'BROKEN' in p.read_text()]\n"
+TEST_FILE = (
+    "import pathlib\n\n\ndef test_no_file_says_broken():\n"
+    "    assert not [p for p in pathlib.Path('.').rglob('*.txt') if 'BROKEN' in p.read_text()]\n"
+)
 
 
 def need(binary: str) -> Path:
@@ -50,19 +58,28 @@ def need(binary: str) -> Path:
 def claude_home(home: Path) -> Path:
     """A HOME where Claude Code's onboarding is done and :data:`API_KEY` approved, nothing else."""
     home.mkdir(parents=True, exist_ok=True)
-    (home / ".claude.json").write_text(json.dumps({
-        "hasCompletedOnboarding": True,
-        "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
-    }))
+    (home / ".claude.json").write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "customApiKeyResponses": {"approved": [API_KEY[-20:]], "rejected": []},
+            }
+        )
+    )
     return home
 
 
 def claude_env(home: Path, endpoint: ModelEndpoint) -> dict[str, str]:
     """The variables a Claude Code user has: the key, the endpoint (here the scripted one), and
     IS_SANDBOX=1 since the tests run as root in CI."""
-    return {"HOME": str(home), "ANTHROPIC_BASE_URL": endpoint.url, "ANTHROPIC_API_KEY": API_KEY,
-            "IS_SANDBOX": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "PATH": f"{AGENTS_BIN}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {
+        "HOME": str(home),
+        "ANTHROPIC_BASE_URL": endpoint.url,
+        "ANTHROPIC_API_KEY": API_KEY,
+        "IS_SANDBOX": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "PATH": f"{AGENTS_BIN}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
 
 
 def codex_home(home: Path, endpoint: ModelEndpoint) -> Path:
@@ -70,14 +87,18 @@ def codex_home(home: Path, endpoint: ModelEndpoint) -> Path:
     (home / ".codex").mkdir(parents=True, exist_ok=True)
     (home / ".codex" / "config.toml").write_text(
         'model = "gpt-5-codex"\nmodel_provider = "scripted"\n\n[model_providers.scripted]\n'
-        f'name = "scripted"\nbase_url = "{endpoint.url}/v1"\nwire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n')
+        f'name = "scripted"\nbase_url = "{endpoint.url}/v1"\nwire_api = "responses"\nenv_key = "OPENAI_API_KEY"\n'
+    )
     return home
 
 
 def codex_env(home: Path) -> dict[str, str]:
     """The variables a Codex user has: the key of its provider."""
-    return {"HOME": str(home), "OPENAI_API_KEY": "sk-test-codex",
-            "PATH": f"{AGENTS_BIN}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {
+        "HOME": str(home),
+        "OPENAI_API_KEY": "sk-test-codex",
+        "PATH": f"{AGENTS_BIN}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
 
 
 @pytest.fixture
@@ -95,8 +116,7 @@ def agent_rig(town: Town, tmp_path: Path) -> Iterator[tuple[Town, Rig]]:
     repo = make_repo(tmp_path / "src", {"README.md": "# project\n", "test_tree.py": TEST_FILE})
     rig = add_rig(town, "demo", str(repo))
     with edit_toml(rig.path / "rig.toml") as doc:
-        doc["gates"]["test"] = {"cmd": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                                "timeout": 120}
+        doc["gates"]["test"] = {"cmd": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], "timeout": 120}
     yield town, rig
     SessionHost(town).kill_server()
 

@@ -38,8 +38,9 @@ class Cockpit:
         if done is not None:
             done(result)
 
-    def notify(self, message: str, *, title: str = "", severity: Any = "information",
-               timeout: float | None = None) -> None:
+    def notify(
+        self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None
+    ) -> None:
         self.toasts.append((title, message, severity))
 
 
@@ -54,7 +55,7 @@ def acting(town: Town, monkeypatch: pytest.MonkeyPatch) -> tuple[CockpitActions,
 def test_an_action_is_followed_by_the_ledger_sync_as_a_gt_command_is(town: Town, acting) -> None:
     actions, cockpit = acting
     actions.create_bead(NewBead("Filed in the cockpit [b]not markup[/b]", "", None, 1))
-    (title, bead, _), = cockpit.toasts
+    ((title, bead, _),) = cockpit.toasts
     assert title == "bead created"
     ledger = [json.loads(line) for line in town.ledger_path.read_text(encoding="utf-8").splitlines()]
     assert any(row["id"] == bead and row["title"].startswith("Filed in the cockpit") for row in ledger)
@@ -77,7 +78,7 @@ def test_a_ledger_commit_that_waits_is_a_warning_toast_and_a_refusal_asks_nothin
 def test_the_cockpit_pours_through_the_pipeline_gt_formula_pour_uses(town: Town, acting, run_gt) -> None:
     actions, cockpit = acting
     actions.pour(FormulaRun("shiny", {"feature": "dark mode"}, None))
-    (title, what, _), = cockpit.toasts
+    ((title, what, _),) = cockpit.toasts
     assert title == "poured shiny"
     res = run_gt("formula", "pour", "shiny", "--var", "feature=dark mode", "--json", cwd=town.root)
     assert res.returncode == 0, res.stderr
@@ -103,9 +104,21 @@ def test_every_binding_comes_from_the_key_table_with_its_id() -> None:
 
     rows = {k.id: k for k in keys.KEYS}
     assert len(rows) == len(keys.KEYS)
-    owners = [CockpitApp, main.MainScreen, panels.AgentsPanel, panels.ReadyPanel, panels.RefineryPanel,
-              problems.ProblemsScreen, grid.GridScreen, mail.MailScreen, help.HelpScreen, modals._Dialog,
-              modals.NewBeadModal, modals.FormulaModal, modals.ConfirmModal]
+    owners = [
+        CockpitApp,
+        main.MainScreen,
+        panels.AgentsPanel,
+        panels.ReadyPanel,
+        panels.RefineryPanel,
+        problems.ProblemsScreen,
+        grid.GridScreen,
+        mail.MailScreen,
+        help.HelpScreen,
+        modals._Dialog,
+        modals.NewBeadModal,
+        modals.FormulaModal,
+        modals.ConfirmModal,
+    ]
     for owner in owners:
         assert owner.BINDINGS, owner
         for b in owner.BINDINGS:

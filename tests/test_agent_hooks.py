@@ -12,10 +12,18 @@ from tests.test_engine_support import create_bead
 
 def _polecat_env(town, gt_env, bead: str) -> dict[str, str]:
     with BeadStore(town) as store:
-        polecats.upsert(store.db, "demo", "nux", state="working", hook_bead=bead, session="demo-nux",
-                        created_at=0.0, updated_at=0.0)
-    return {**gt_env, "GT_TOWN": str(town.root), "GT_ROLE": "polecat", "GT_RIG": "demo", "GT_POLECAT": "nux",
-            "GT_BEAD": bead, "GT_SESSION": "demo-nux"}
+        polecats.upsert(
+            store.db, "demo", "nux", state="working", hook_bead=bead, session="demo-nux", created_at=0.0, updated_at=0.0
+        )
+    return {
+        **gt_env,
+        "GT_TOWN": str(town.root),
+        "GT_ROLE": "polecat",
+        "GT_RIG": "demo",
+        "GT_POLECAT": "nux",
+        "GT_BEAD": bead,
+        "GT_SESSION": "demo-nux",
+    }
 
 
 def _row(town):
@@ -29,8 +37,9 @@ def test_hooks_record_states_and_print_the_brief_and_plain_mail(town, git_repo, 
     add_rig(town, "demo", str(git_repo))
     bead = create_bead(run_gt, town, "Hooked work", "do it")
     env = _polecat_env(town, gt_env, bead)
-    res = run_gt("prime", "--hook", input=json.dumps({"session_id": "conv-1", "source": "startup"}), env=env,
-                 cwd=town.root)
+    res = run_gt(
+        "prime", "--hook", input=json.dumps({"session_id": "conv-1", "source": "startup"}), env=env, cwd=town.root
+    )
     assert res.returncode == 0, res.stderr
     assert f"## Your hook: {bead}" in res.stdout  # the brief goes into the model's context
     assert _row(town).conversation == "conv-1"

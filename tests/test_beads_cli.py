@@ -43,8 +43,21 @@ def test_create_show_list_json_contract(gt, town: Town) -> None:
     assert made["id"].startswith("hq-") and made["title"] == "Fix login" and made["created_by"] == "tester"
     shown = js(gt("bead", "show", made["id"], "--json"))
     assert isinstance(shown, dict)
-    for key in ("id", "title", "description", "status", "priority", "issue_type", "assignee", "labels",
-                "dependencies", "comments", "notes", "acceptance_criteria", "metadata"):
+    for key in (
+        "id",
+        "title",
+        "description",
+        "status",
+        "priority",
+        "issue_type",
+        "assignee",
+        "labels",
+        "dependencies",
+        "comments",
+        "notes",
+        "acceptance_criteria",
+        "metadata",
+    ):
         assert key in shown
     assert shown["labels"] == ["auth"] and shown["priority"] == 1
     dep = js(gt("bead", "create", "Follow-up", "--deps", made["id"], "--json"))
@@ -65,9 +78,10 @@ def test_ready_claim_update_close_reopen(gt, town: Town) -> None:
     got = js(gt("bead", "ready", "--claim", "--json", "--actor", "rig/polecats/ace"))
     assert got["id"] == a and got["assignee"] == "rig/polecats/ace" and got["status"] == "in_progress"
     assert js(gt("ready", "--claim", "--json", env={"BD_ACTOR": "bob"}))["id"] == b
-    assert js(gt("ready", "--claim", "--json"))is None
-    upd = js(gt("bead", "update", c, "--priority", "3", "--notes", "n", "--add-label", "x", "--add-label", "y",
-                "--json"))
+    assert js(gt("ready", "--claim", "--json")) is None
+    upd = js(
+        gt("bead", "update", c, "--priority", "3", "--notes", "n", "--add-label", "x", "--add-label", "y", "--json")
+    )
     assert upd["priority"] == 3 and upd["labels"] == ["x", "y"] and upd["notes"] == "n"
     refused = gt("bead", "close", c)
     assert refused.returncode == 2 and f"blocked by open {b}" in refused.stderr
@@ -86,7 +100,9 @@ def test_deps_comments_tree_import_export(gt, town: Town, tmp_path: Path) -> Non
     assert js(gt("bead", "dep", "add", b, a, "--json"))["added"]
     tree = js(gt("bead", "dep", "tree", b, "--json"))
     assert tree["id"] == b and tree["children"][0]["id"] == a and tree["children"][0]["type"] == "blocks"
-    assert a in gt("bead", "dep", "tree", a, "--reverse").stdout and b in gt("bead", "dep", "tree", a, "--reverse").stdout
+    assert (
+        a in gt("bead", "dep", "tree", a, "--reverse").stdout and b in gt("bead", "dep", "tree", a, "--reverse").stdout
+    )
     comment = js(gt("bead", "comment", a, "-", "--json", input="from stdin\n"))
     assert comment["text"] == "from stdin\n" and comment["author"] == "tester"
     js(gt("bead", "dep", "remove", b, a, "--json"))
@@ -247,7 +263,9 @@ def test_a_live_engine_takes_over_the_sync(town: Town, tmp_path: Path) -> None:
 
 
 def test_bead_commands_do_not_import_the_ui_stack() -> None:
-    code = ("import sys, core.beads.sync, core.beads.jsonl, gastown_tui.commands.bead; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'pyte', 'rich'}))")
+    code = (
+        "import sys, core.beads.sync, core.beads.jsonl, gastown_tui.commands.bead; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'pyte', 'rich'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -51,9 +51,16 @@ WORKER = textwrap.dedent("""
 def _seed(store: BeadStore, n: int) -> list[str]:
     """n ready beads, written in one transaction through the bulk path (fast, like an import)."""
     base = 1_700_000_000 * 10**9
-    issues = [Issue(id=f"cc-{i:05d}", title=f"work item {i}", priority=i % 5,
-                    created_at=format_ts(base + i * 1000), updated_at=format_ts(base + i * 1000))
-              for i in range(n)]
+    issues = [
+        Issue(
+            id=f"cc-{i:05d}",
+            title=f"work item {i}",
+            priority=i % 5,
+            created_at=format_ts(base + i * 1000),
+            updated_at=format_ts(base + i * 1000),
+        )
+        for i in range(n)
+    ]
     store.upsert(issues)
     return [i.id for i in issues]
 
@@ -63,10 +70,15 @@ def _run_claimers(tmp_path: Path, db: Path, ids: list[str], workers: int) -> lis
     ids_file.write_text(json.dumps(ids))
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    procs = [subprocess.Popen([sys.executable, str(script), str(db), f"rig/polecats/w{k:02d}",
-                               "cas" if k % 2 else "next", str(ids_file)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for k in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(db), f"rig/polecats/w{k:02d}", "cas" if k % 2 else "next", str(ids_file)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(workers)
+    ]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=240)

@@ -29,14 +29,15 @@ def test_nonce_changes_the_id_and_bad_length_is_refused() -> None:
         ids.bead_id("bd", "t", "", "a", 0, 9)
 
 
-@pytest.mark.parametrize("existing, length", [(0, 3), (163, 3), (164, 4), (1000, 5), (6000, 6), (40_000, 7),
-                                               (10**9, 8)])
+@pytest.mark.parametrize(
+    "existing, length", [(0, 3), (163, 3), (164, 4), (1000, 5), (6000, 6), (40_000, 7), (10**9, 8)]
+)
 def test_length_grows_with_the_birthday_bound(existing: int, length: int) -> None:
     assert ids.id_length(existing) == length
     if length < 8:
-        assert 1 - math.exp(-existing**2 / (2 * 36.0**length)) <= 0.25
+        assert 1 - math.exp(-(existing**2) / (2 * 36.0**length)) <= 0.25
     if length > 3:
-        assert 1 - math.exp(-existing**2 / (2 * 36.0 ** (length - 1))) > 0.25
+        assert 1 - math.exp(-(existing**2) / (2 * 36.0 ** (length - 1))) > 0.25
 
 
 def test_collisions_try_nonces_then_a_longer_id() -> None:
@@ -59,7 +60,9 @@ def test_valid_ids(good: str) -> None:
     assert ids.check_id(good) == good
 
 
-@pytest.mark.parametrize("bad", ["", "mp", "mp-", "-a3f8", "mp-a3f8/../x", "mp a3f8", "mp-a3f8.x", "mp-a;rm", "x" * 201])
+@pytest.mark.parametrize(
+    "bad", ["", "mp", "mp-", "-a3f8", "mp-a3f8/../x", "mp a3f8", "mp-a3f8.x", "mp-a;rm", "x" * 201]
+)
 def test_invalid_ids_are_refused(bad: str) -> None:
     with pytest.raises(GtError):
         ids.check_id(bad)

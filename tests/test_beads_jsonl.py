@@ -75,13 +75,38 @@ def test_fixture_fields_land_in_their_columns(store: BeadStore) -> None:
 
 
 def test_unknown_fields_survive_import_mutation_and_export(store: BeadStore, tmp_path: Path) -> None:
-    line = {"id": "zz-a1", "title": "future bead", "status": "open", "priority": 2, "issue_type": "task",
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-            "quality_score": 0.5, "hop": {"crystallizes": [1, 2], "rig": "x"}, "estimated_minutes": 30,
-            "dependencies": [{"issue_id": "zz-a1", "depends_on_id": "zz-gone", "type": "tracks",
-                              "created_at": "2026-01-01T00:00:00Z", "created_by": "x", "metadata": "{}"}],
-            "comments": [{"id": 7, "issue_id": "zz-a1", "author": "x", "text": "hi",
-                          "created_at": "2026-01-01T00:00:00Z", "reactions": ["+1"]}]}
+    line = {
+        "id": "zz-a1",
+        "title": "future bead",
+        "status": "open",
+        "priority": 2,
+        "issue_type": "task",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "quality_score": 0.5,
+        "hop": {"crystallizes": [1, 2], "rig": "x"},
+        "estimated_minutes": 30,
+        "dependencies": [
+            {
+                "issue_id": "zz-a1",
+                "depends_on_id": "zz-gone",
+                "type": "tracks",
+                "created_at": "2026-01-01T00:00:00Z",
+                "created_by": "x",
+                "metadata": "{}",
+            }
+        ],
+        "comments": [
+            {
+                "id": 7,
+                "issue_id": "zz-a1",
+                "author": "x",
+                "text": "hi",
+                "created_at": "2026-01-01T00:00:00Z",
+                "reactions": ["+1"],
+            }
+        ],
+    }
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps(line) + "\n")
     jsonl.import_file(store, src)
@@ -98,31 +123,44 @@ def test_unknown_fields_survive_import_mutation_and_export(store: BeadStore, tmp
 
 def test_import_upserts_by_id(store: BeadStore, tmp_path: Path) -> None:
     src = tmp_path / "in.jsonl"
-    base = {"id": "zz-b1", "title": "v1", "status": "open", "priority": 2, "issue_type": "task",
-            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "labels": ["a", "b"]}
+    base = {
+        "id": "zz-b1",
+        "title": "v1",
+        "status": "open",
+        "priority": 2,
+        "issue_type": "task",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "labels": ["a", "b"],
+    }
     src.write_text(json.dumps(base) + "\n")
     jsonl.import_file(store, src)
-    src.write_text(json.dumps({**base, "title": "v2", "labels": ["c"], "status": "closed",
-                               "closed_at": "2026-01-02T00:00:00Z"}) + "\n")
+    src.write_text(
+        json.dumps({**base, "title": "v2", "labels": ["c"], "status": "closed", "closed_at": "2026-01-02T00:00:00Z"})
+        + "\n"
+    )
     jsonl.import_file(store, src)
     issue = store.get("zz-b1")
     assert (issue.title, issue.labels, issue.status) == ("v2", ["c"], "closed")
     assert len(store.list()) == 1
 
 
-@pytest.mark.parametrize("bad_line, problem", [
-    ('{"id": "zz-c3", "title": "x"', "not valid JSON"),
-    ('[1, 2]', "expected a JSON object"),
-    ('{"title": "no id"}', "missing 'id'"),
-    ('{"id": "../../etc", "title": "x"}', "invalid bead id"),
-    ('{"id": "zz-c3", "title": "x", "priority": 7}', "priority 7"),
-    ('{"id": "zz-c3", "title": "x", "status": "done"}', "unknown status"),
-    ('{"id": "zz-c3", "title": "' + "t" * 501 + '"}', "title must be"),
-    ('{"id": "zz-c3", "title": "x", "created_at": "last tuesday"}', "not an RFC 3339"),
-    ('{"id": "zz-c3", "title": "x", "metadata": "{oops"}', "metadata is not valid JSON"),
-    ('{"id": "zz-c3", "title": "x", "labels": "a,b"}', "labels must be"),
-    ('{"id": "zz-c3", "title": "x", "dependencies": [{"type": "blocks"}]}', "depends_on_id"),
-])
+@pytest.mark.parametrize(
+    "bad_line, problem",
+    [
+        ('{"id": "zz-c3", "title": "x"', "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"title": "no id"}', "missing 'id'"),
+        ('{"id": "../../etc", "title": "x"}', "invalid bead id"),
+        ('{"id": "zz-c3", "title": "x", "priority": 7}', "priority 7"),
+        ('{"id": "zz-c3", "title": "x", "status": "done"}', "unknown status"),
+        ('{"id": "zz-c3", "title": "' + "t" * 501 + '"}', "title must be"),
+        ('{"id": "zz-c3", "title": "x", "created_at": "last tuesday"}', "not an RFC 3339"),
+        ('{"id": "zz-c3", "title": "x", "metadata": "{oops"}', "metadata is not valid JSON"),
+        ('{"id": "zz-c3", "title": "x", "labels": "a,b"}', "labels must be"),
+        ('{"id": "zz-c3", "title": "x", "dependencies": [{"type": "blocks"}]}', "depends_on_id"),
+    ],
+)
 def test_a_malformed_line_imports_nothing(store: BeadStore, tmp_path: Path, bad_line: str, problem: str) -> None:
     jsonl.import_file(store, HEAD)
     before = dump(tmp_path / "a.db")
@@ -145,12 +183,27 @@ def test_missing_and_non_utf8_files(store: BeadStore, tmp_path: Path) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(st.text(max_size=40),
-                          st.dictionaries(st.sampled_from(["id", "title", "priority", "status", "labels",
-                                                           "dependencies", "comments", "ephemeral"]),
-                                          st.one_of(st.none(), st.integers(-3, 9), st.text(max_size=8),
-                                                    st.booleans(), st.lists(st.text(max_size=4), max_size=2)))
-                          .map(json.dumps)), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=40),
+            st.dictionaries(
+                st.sampled_from(
+                    ["id", "title", "priority", "status", "labels", "dependencies", "comments", "ephemeral"]
+                ),
+                st.one_of(
+                    st.none(),
+                    st.integers(-3, 9),
+                    st.text(max_size=8),
+                    st.booleans(),
+                    st.lists(st.text(max_size=4), max_size=2),
+                ),
+            ).map(json.dumps),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_arbitrary_lines_import_all_or_nothing(tmp_path_factory: pytest.TempPathFactory, lines: list[str]) -> None:
     """Whatever the lines hold, the import either takes every issue or fails with a GtError and
     leaves the database as it was."""
@@ -170,8 +223,9 @@ def test_arbitrary_lines_import_all_or_nothing(tmp_path_factory: pytest.TempPath
 def _python_ready(recs: dict[str, dict]) -> set[str]:
     """The ready rules written again, independently, over the raw JSONL records."""
     status = {b: o.get("status", "open") for b, o in recs.items()}
-    deps = {b: [(d["depends_on_id"], d.get("type", "blocks")) for d in o.get("dependencies") or []]
-            for b, o in recs.items()}
+    deps = {
+        b: [(d["depends_on_id"], d.get("type", "blocks")) for d in o.get("dependencies") or []] for b, o in recs.items()
+    }
     kids: dict[str, list[str]] = {}
     for b, ds in deps.items():
         for t, kind in ds:
@@ -194,8 +248,15 @@ def _python_ready(recs: dict[str, dict]) -> set[str]:
         return any(blocked(t, seen | {b}) for t, kind in deps[b] if kind == "parent-child" and t in status)
 
     plumbing = {"message", "merge-request", "gate", "molecule", "convoy", "agent"}
-    return {b for b, o in recs.items() if status[b] == "open" and not blocked(b) and not o.get("ephemeral")
-            and o.get("issue_type", "task") not in plumbing and not o.get("defer_until")}
+    return {
+        b
+        for b, o in recs.items()
+        if status[b] == "open"
+        and not blocked(b)
+        and not o.get("ephemeral")
+        and o.get("issue_type", "task") not in plumbing
+        and not o.get("defer_until")
+    }
 
 
 @pytest.mark.parametrize("fixture", [SQLITE_ERA, DOLT_ERA])

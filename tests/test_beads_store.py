@@ -26,12 +26,34 @@ def ready_ids(store: BeadStore, **kw) -> list[str]:
 
 
 def test_create_get_and_the_classic_json_shape(store: BeadStore) -> None:
-    a = store.create("Fix login", actor="mayor", prefix="mp", description="Details", priority="P1",
-                     labels=["ui", "auth"], metadata='{"k": 1}', acceptance_criteria="works", notes="n")
+    a = store.create(
+        "Fix login",
+        actor="mayor",
+        prefix="mp",
+        description="Details",
+        priority="P1",
+        labels=["ui", "auth"],
+        metadata='{"k": 1}',
+        acceptance_criteria="works",
+        notes="n",
+    )
     assert a.id.startswith("mp-") and len(a.id) == 6
     got = store.get(a.id).as_dict()
-    for key in ("id", "title", "description", "status", "priority", "issue_type", "assignee", "labels",
-                "dependencies", "comments", "notes", "acceptance_criteria", "metadata"):
+    for key in (
+        "id",
+        "title",
+        "description",
+        "status",
+        "priority",
+        "issue_type",
+        "assignee",
+        "labels",
+        "dependencies",
+        "comments",
+        "notes",
+        "acceptance_criteria",
+        "metadata",
+    ):
         assert key in got
     assert got["priority"] == 1 and got["labels"] == ["auth", "ui"] and got["metadata"] == {"k": 1}
     assert got["created_by"] == "mayor" and got["status"] == "open" and got["closed_at"] is None

@@ -33,18 +33,75 @@ from tests.conftest import VENV_BIN
 #: path); ``doctor`` takes only flags and exits 1 as its verdict on the town, not on its arguments.
 #: Their argument types are the same clikit types fuzzed here; the real-process cases below try the
 #: path command.
-SKIP = {("up",), ("down",), ("sling",), ("unsling",), ("done",), ("checkpoint",), ("install",), ("mayor",),
-        ("agent",), ("peek",), ("nudge",), ("broadcast",), ("completion",), ("rig", "add"), ("formula", "run"),
-        ("bead", "export"), ("doctor",)}
+SKIP = {
+    ("up",),
+    ("down",),
+    ("sling",),
+    ("unsling",),
+    ("done",),
+    ("checkpoint",),
+    ("install",),
+    ("mayor",),
+    ("agent",),
+    ("peek",),
+    ("nudge",),
+    ("broadcast",),
+    ("completion",),
+    ("rig", "add"),
+    ("formula", "run"),
+    ("bead", "export"),
+    ("doctor",),
+}
 #: Options left out: ``--help``, and ``gt feed --follow``, which prints new events until interrupted.
 NEVER_OPTIONS = {"help", "follow"}
-HOSTILE = ["\udcff\udcfe", "9" * 30, "-" + "9" * 25, "1e400", "inf", "nan", "-inf", "-1", "0", "", " ",
-           "x" * 5000, "1" * 5000, "[" * 100000, '{"a":' * 50000, "[/]", "[@click=app.quit]x[/]",
-           "\x1b]0;pwned\x07", "\x1b[2J", "\x9b", "\x03\x04", "../x", "-rf", "a;b", "$(id)", "99999999999999999999d",
-           "1e309d", "-5m", "2:x", "{", "9223372036854775808", "０１", "\u202e", "' OR 1=1 --", "%s%n", "mayor/",
-           "@town", "hq-", "-", "/", ".", "\n", "--", "blocks:" + "x" * 300, "a,,b"]
-VALUE = st.one_of(st.sampled_from(HOSTILE),
-                  st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=40))
+HOSTILE = [
+    "\udcff\udcfe",
+    "9" * 30,
+    "-" + "9" * 25,
+    "1e400",
+    "inf",
+    "nan",
+    "-inf",
+    "-1",
+    "0",
+    "",
+    " ",
+    "x" * 5000,
+    "1" * 5000,
+    "[" * 100000,
+    '{"a":' * 50000,
+    "[/]",
+    "[@click=app.quit]x[/]",
+    "\x1b]0;pwned\x07",
+    "\x1b[2J",
+    "\x9b",
+    "\x03\x04",
+    "../x",
+    "-rf",
+    "a;b",
+    "$(id)",
+    "99999999999999999999d",
+    "1e309d",
+    "-5m",
+    "2:x",
+    "{",
+    "9223372036854775808",
+    "０１",
+    "\u202e",
+    "' OR 1=1 --",
+    "%s%n",
+    "mayor/",
+    "@town",
+    "hq-",
+    "-",
+    "/",
+    ".",
+    "\n",
+    "--",
+    "blocks:" + "x" * 300,
+    "a,,b",
+]
+VALUE = st.one_of(st.sampled_from(HOSTILE), st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=40))
 
 
 def _leaves() -> list[tuple[tuple[str, ...], click.Command]]:
@@ -94,8 +151,11 @@ def state(town: Town) -> str:
             h.update(line.encode("utf-8", "surrogatepass"))
     finally:
         conn.close()
-    for path in sorted(p for p in town.root.rglob("*") if p.is_file() and ".git" not in p.parts
-                       and not p.name.startswith("town.db") and p.parent.name != "logs"):
+    for path in sorted(
+        p
+        for p in town.root.rglob("*")
+        if p.is_file() and ".git" not in p.parts and not p.name.startswith("town.db") and p.parent.name != "logs"
+    ):
         h.update(str(path).encode() + path.read_bytes())
     return h.hexdigest()
 
@@ -124,8 +184,9 @@ def fuzz_town(town: Town, monkeypatch: pytest.MonkeyPatch) -> Town:
     return town
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(argv=invocations())
 def test_bad_arguments_are_one_line_and_exit_2_with_nothing_changed(fuzz_town: Town, argv: list[str]) -> None:
     before = state(fuzz_town)
@@ -138,25 +199,34 @@ def test_bad_arguments_are_one_line_and_exit_2_with_nothing_changed(fuzz_town: T
         assert state(fuzz_town) == before, f"refused gt {argv[:6]} changed what is stored"
 
 
-@pytest.mark.parametrize("args,message", [
-    ([b"bead", b"create", b"caf\xe9 au lait"], b"is not valid UTF-8"),
-    ([b"mail", b"send", b"mayor/", b"-s", b"\xff\xfe"], b"is not valid UTF-8"),
-    ([b"bead", b"list", b"--limit", b"9" * 30], b"--limit"),
-    ([b"feed", b"-n", b"9223372036854775808"], b"--limit"),
-    ([b"mq", b"stats", b"--last", b"1" * 5000], b"--last"),
-    ([b"nudge", b"mayor", b"hi", b"--mode", b"wait-idle", b"--timeout", b"nan"], b"finite number of seconds"),
-    ([b"down", b"--timeout", b"inf"], b"--timeout"),
-    ([b"bead", b"create", b"t", b"--metadata", b"[" * 100000], b"metadata is not usable JSON"),
-    ([b"bead", b"show", b"[" * 100000], b"no bead matches"),
-    ([b"bead", b"export", b"x" * 5000], b"cannot use"),
-    ([b"bogus-command"], b"No such command"),
-])
-def test_a_real_gt_answers_bad_bytes_and_numbers_with_one_line(fuzz_town: Town, gt_env: dict[str, str],
-                                                               args: list[bytes], message: bytes) -> None:
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ([b"bead", b"create", b"caf\xe9 au lait"], b"is not valid UTF-8"),
+        ([b"mail", b"send", b"mayor/", b"-s", b"\xff\xfe"], b"is not valid UTF-8"),
+        ([b"bead", b"list", b"--limit", b"9" * 30], b"--limit"),
+        ([b"feed", b"-n", b"9223372036854775808"], b"--limit"),
+        ([b"mq", b"stats", b"--last", b"1" * 5000], b"--last"),
+        ([b"nudge", b"mayor", b"hi", b"--mode", b"wait-idle", b"--timeout", b"nan"], b"finite number of seconds"),
+        ([b"down", b"--timeout", b"inf"], b"--timeout"),
+        ([b"bead", b"create", b"t", b"--metadata", b"[" * 100000], b"metadata is not usable JSON"),
+        ([b"bead", b"show", b"[" * 100000], b"no bead matches"),
+        ([b"bead", b"export", b"x" * 5000], b"cannot use"),
+        ([b"bogus-command"], b"No such command"),
+    ],
+)
+def test_a_real_gt_answers_bad_bytes_and_numbers_with_one_line(
+    fuzz_town: Town, gt_env: dict[str, str], args: list[bytes], message: bytes
+) -> None:
     before = state(fuzz_town)
     env = {**gt_env, "GT_TOWN": str(fuzz_town.root), "GT_LEDGER_SYNC": "off"}
-    proc = subprocess.run([os.fsencode(sys.executable), b"-P", os.fsencode(VENV_BIN / "gt"), *args],
-                          capture_output=True, env=env, cwd=fuzz_town.root, timeout=60)
+    proc = subprocess.run(
+        [os.fsencode(sys.executable), b"-P", os.fsencode(VENV_BIN / "gt"), *args],
+        capture_output=True,
+        env=env,
+        cwd=fuzz_town.root,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(b"gt: ") and message in lines[0], proc.stderr
@@ -174,7 +244,9 @@ def test_every_number_option_is_bounded() -> None:
             t = p.type
             if isinstance(t, click.types.IntParamType) and not (isinstance(t, click.IntRange) and t.max is not None):
                 loose.append((path, p.name))
-            if isinstance(t, click.types.FloatParamType) and not (isinstance(t, click.FloatRange) and t.max is not None):
+            if isinstance(t, click.types.FloatParamType) and not (
+                isinstance(t, click.FloatRange) and t.max is not None
+            ):
                 loose.append((path, p.name))
     assert not loose, f"unbounded number options: {loose}"
 
@@ -188,11 +260,18 @@ def test_state_digest_sees_a_change(fuzz_town: Town) -> None:
     assert Path(fuzz_town.db_path).exists()
 
 
-@pytest.mark.parametrize("args", [["--no-ui", "run", "--convoy", "hq-cv-x", "--timeout", "nan"],
-                                  ["demo", "--no-ui", "--timeout", "inf"]])
+@pytest.mark.parametrize(
+    "args", [["--no-ui", "run", "--convoy", "hq-cv-x", "--timeout", "nan"], ["demo", "--no-ui", "--timeout", "inf"]]
+)
 def test_the_cockpit_refuses_a_timeout_that_never_ends(fuzz_town: Town, gt_env: dict[str, str], args) -> None:
     before = state(fuzz_town)
-    proc = subprocess.run([sys.executable, "-P", str(VENV_BIN / "gastown-tui"), *args], capture_output=True,
-                          text=True, env={**gt_env, "GT_TOWN": str(fuzz_town.root)}, cwd=fuzz_town.root, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-P", str(VENV_BIN / "gastown-tui"), *args],
+        capture_output=True,
+        text=True,
+        env={**gt_env, "GT_TOWN": str(fuzz_town.root)},
+        cwd=fuzz_town.root,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "--timeout" in proc.stderr, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr and state(fuzz_town) == before

@@ -44,8 +44,9 @@ def test_the_static_map_matches_what_the_command_modules_register() -> None:
     for name, (module_name, command) in registered.items():
         spec = cli.COMMANDS[name]
         assert spec.module == module_name, f"gt {name}: COMMANDS says {spec.module}, registered by {module_name}"
-        assert getattr(importlib.import_module(spec.module), spec.attribute) is command, \
+        assert getattr(importlib.import_module(spec.module), spec.attribute) is command, (
             f"gt {name}: {spec.module}.{spec.attribute} is not the registered command"
+        )
         assert spec.help == command.get_short_help_str(limit=10**6), f"gt {name}: help in COMMANDS is stale"
         assert not command.hidden and not command.deprecated, f"gt {name}: the lazy listing shows every command"
     eager = {name for name, command in cli.cli.commands.items() if command.callback.__module__ == cli.__name__}
@@ -78,16 +79,23 @@ def test_help_and_completion_list_what_an_eager_group_would(width: int) -> None:
 
 def _modules_after(argv: list[str], cwd: Path | None = None) -> tuple[str, set[str]]:
     """Run ``gastown_tui.cli.main(argv)`` in a fresh interpreter; return (stdout, modules imported)."""
-    code = ("import json, sys\n"
-            "from gastown_tui.cli import main\n"
-            "try:\n"
-            f"    main({argv!r})\n"
-            "except SystemExit as exc:\n"
-            "    assert not exc.code, exc.code\n"
-            "print('\\nMODULES', json.dumps(sorted(sys.modules)))\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_"))},
-                               "GT_LEDGER_SYNC": "off"})
+    code = (
+        "import json, sys\n"
+        "from gastown_tui.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print('\\nMODULES', json.dumps(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_"))}, "GT_LEDGER_SYNC": "off"},
+    )
     assert proc.returncode == 0, proc.stderr
     out, _, modules = proc.stdout.rpartition("\nMODULES ")
     return out, set(json.loads(modules))

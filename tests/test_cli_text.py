@@ -25,8 +25,21 @@ from gastown_tui.clikit import PlainTextWriter, print_table, plain_output
 from tests.conftest import VENV_BIN
 
 #: Every escape a terminal would act on, and markup a Rich/Textual layer would parse.
-ESCAPES = ("\x1b]0;pwned\x07", "\x1b[2J", "\x1b]52;c;cHduZWQ=\x07", "\x9b31m", "\x1bc", "\x1b[?1049h",
-           "\x1bP1$r\x1b\\", "\x9d2;t\x9c", "\x07", "\x08\x08", "\x1b", "\x03\x04\x7f", "\r")
+ESCAPES = (
+    "\x1b]0;pwned\x07",
+    "\x1b[2J",
+    "\x1b]52;c;cHduZWQ=\x07",
+    "\x9b31m",
+    "\x1bc",
+    "\x1b[?1049h",
+    "\x1bP1$r\x1b\\",
+    "\x9d2;t\x9c",
+    "\x07",
+    "\x08\x08",
+    "\x1b",
+    "\x03\x04\x7f",
+    "\r",
+)
 HOSTILE = "".join(ESCAPES) + "[/] [@click=app.quit]x[/] [bold"
 #: What a terminal may receive besides printable text: the pty's own CR LF, and tabs.
 ALLOWED_CONTROLS = "\r\n\t"
@@ -50,14 +63,19 @@ def squash(text: str) -> str:
 
 def controls_in(text: str) -> list[str]:
     """The control characters (C0 but CR LF tab, DEL, C1) in ``text``."""
-    return [c for c in text if (ord(c) < 32 and c not in ALLOWED_CONTROLS) or 0x7f <= ord(c) <= 0x9f]
+    return [c for c in text if (ord(c) < 32 and c not in ALLOWED_CONTROLS) or 0x7F <= ord(c) <= 0x9F]
 
 
 def through_pty(town: Town, gt_env: dict[str, str], *args: str) -> str:
     """Run ``python -P gt ARGS`` on a real pty (120 columns); its output as text (exit status 0)."""
-    child = pexpect.spawn(sys.executable, ["-P", str(VENV_BIN / "gt"), *args], cwd=str(town.root),
-                          env={**gt_env, "GT_TOWN": str(town.root), "COLUMNS": "200"}, timeout=60,
-                          dimensions=(50, 200))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-P", str(VENV_BIN / "gt"), *args],
+        cwd=str(town.root),
+        env={**gt_env, "GT_TOWN": str(town.root), "COLUMNS": "200"},
+        timeout=60,
+        dimensions=(50, 200),
+    )
     raw = child.read()
     child.close()
     assert child.exitstatus == 0, (args, raw.decode("utf-8", "replace"))
@@ -67,17 +85,29 @@ def through_pty(town: Town, gt_env: dict[str, str], *args: str) -> str:
 def _seed(town: Town) -> dict[str, str]:
     """Store hostile text everywhere an agent can write it; the ids."""
     with BeadStore(town) as store:
-        bead = store.create(hostile("Title"), actor=hostile("actor"), description=hostile("Description")
-                            + "\nsecond line", notes=hostile("Notes"), design=hostile("Design"),
-                            labels=["hostile"], prefix="dm")
+        bead = store.create(
+            hostile("Title"),
+            actor=hostile("actor"),
+            description=hostile("Description") + "\nsecond line",
+            notes=hostile("Notes"),
+            design=hostile("Design"),
+            labels=["hostile"],
+            prefix="dm",
+        )
         store.add_comment(bead.id, hostile("Comment"), actor="demo/polecats/nux")
         convoy = convoys.create(store, hostile("Convoy"), [bead.id], actor="mayor/")
         esc = escalation.escalate(store, hostile("Escalation"), "high", actor="demo/polecats/nux", about=bead.id)
         mr = mq.submit(store.db, "demo", bead.id, "nux", "polecat/nux", "a" * 40)
         mq.reject(store.db, mr.id, hostile("Reason"), actor="demo/refinery")
         polecats.upsert(store.db, "demo", "nux", state="idle", agent=hostile("agent"))
-        events.append(store.db, "nudge", hostile("sender"), rig="demo", bead=bead.id,
-                      payload={"text": hostile("Event"), "session": "demo-nux", "target": "demo-nux"})
+        events.append(
+            store.db,
+            "nudge",
+            hostile("sender"),
+            rig="demo",
+            bead=bead.id,
+            payload={"text": hostile("Event"), "session": "demo-nux", "target": "demo-nux"},
+        )
         store.db.conn.commit()
     (msg,) = mail.send(town, "mayor/", hostile("Subject"), hostile("Body"), sender="demo/polecats/nux")
     return {"bead": bead.id, "convoy": convoy.id, "escalation": esc.id, "mr": mr.id, "mail": msg.id}
@@ -115,8 +145,13 @@ def test_escalate_and_errors_print_without_escapes(fast_town, demo_rig, gt_env) 
     out = through_pty(fast_town, gt_env, "escalate", hostile("Stuck"))
     assert not controls_in(out) and "escalated" in out
     # a refusal naming hostile input (stderr goes to the same pty)
-    child = pexpect.spawn(sys.executable, ["-P", str(VENV_BIN / "gt"), "bead", "show", "zz-\x1b]0;x\x07nope"],
-                          cwd=str(fast_town.root), env={**gt_env, "GT_TOWN": str(fast_town.root)}, timeout=60)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-P", str(VENV_BIN / "gt"), "bead", "show", "zz-\x1b]0;x\x07nope"],
+        cwd=str(fast_town.root),
+        env={**gt_env, "GT_TOWN": str(fast_town.root)},
+        timeout=60,
+    )
     raw = child.read().decode("utf-8")
     child.close()
     assert child.exitstatus == 2 and raw.startswith("gt: ") and not controls_in(raw), raw
@@ -141,9 +176,11 @@ def test_peek_ansi_keeps_colours_only(fast_town, demo_rig, gt_env) -> None:
     from core.sessions import SessionHost
 
     host = SessionHost(fast_town)
-    script = ("import sys, time\n"
-              "sys.stdout.write('\\x1b[31mred\\x1b[0m plain \\x1b]0;pwned\\x07 ' + 'done\\n')\n"
-              "sys.stdout.flush(); time.sleep(60)\n")
+    script = (
+        "import sys, time\n"
+        "sys.stdout.write('\\x1b[31mred\\x1b[0m plain \\x1b]0;pwned\\x07 ' + 'done\\n')\n"
+        "sys.stdout.flush(); time.sleep(60)\n"
+    )
     host.start("demo-peek", [sys.executable, "-c", script], cwd=fast_town.root)
     assert host.wait_for_text("demo-peek", "done", timeout=15)
     out = through_pty(fast_town, gt_env, "peek", "demo-peek", "--ansi")
@@ -173,14 +210,17 @@ def test_table_cells_are_one_line(capsys) -> None:
 
 # -- the stripper itself -------------------------------------------------------------------------
 
-_C0_C1 = st.sampled_from([chr(c) for c in [*range(0, 32), *range(0x7f, 0xa0)]])
+_C0_C1 = st.sampled_from([chr(c) for c in [*range(0, 32), *range(0x7F, 0xA0)]])
 _PARAMS = st.text(alphabet="0123456789;:?<=>", max_size=8)
 _SEQUENCES = st.one_of(
     st.builds(lambda p, f: f"\x1b[{p}{f}", _PARAMS, st.sampled_from("mJHKABCDhlsur@`~")),
     st.builds(lambda p, f: f"\x9b{p}{f}", _PARAMS, st.sampled_from("mJHK")),
-    st.builds(lambda k, body, t: f"\x1b{k}{body}{t}", st.sampled_from("]PX^_"),
-              st.text(alphabet=st.characters(blacklist_characters="\x07\x1b\x9c"), max_size=20),
-              st.sampled_from(["\x07", "\x1b\\", "\x9c"])),
+    st.builds(
+        lambda k, body, t: f"\x1b{k}{body}{t}",
+        st.sampled_from("]PX^_"),
+        st.text(alphabet=st.characters(blacklist_characters="\x07\x1b\x9c"), max_size=20),
+        st.sampled_from(["\x07", "\x1b\\", "\x9c"]),
+    ),
     st.builds(lambda c: f"\x1b{c}", st.sampled_from("c78=>DEHMNOZ")),
     st.builds(lambda c: f"\x1b({c}", st.sampled_from("0AB")),
 )
@@ -192,8 +232,8 @@ _PRINTABLE = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), 
 def test_strip_controls_leaves_no_control_and_keeps_printable_text(parts: list[str]) -> None:
     text = "".join(parts)
     out = strip_controls(text)
-    assert not [c for c in out if (ord(c) < 32 and c not in "\t\n") or 0x7f <= ord(c) <= 0x9f]
-    assert not [c for c in out if 0xd800 <= ord(c) <= 0xdfff]
+    assert not [c for c in out if (ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F]
+    assert not [c for c in out if 0xD800 <= ord(c) <= 0xDFFF]
     out.encode("utf-8")  # always printable on a UTF-8 terminal
     assert strip_controls(out) == out  # idempotent
     coloured = strip_controls(text, keep_sgr=True)
@@ -222,8 +262,18 @@ def test_headless_displays_print_agent_text_as_text() -> None:
     from core.events import Event
     from gastown_tui.headless import _PlainDisplay, _RichDisplay
 
-    convoy = Convoy("hq-cv1", hostile("Convoy"), "open", "open", "2026-01-01T00:00:00Z", None, "", None, {},
-                    [TrackedBead("dm-1", hostile("Title"), "in_progress", "task", polecat="demo/polecats/nux")])
+    convoy = Convoy(
+        "hq-cv1",
+        hostile("Convoy"),
+        "open",
+        "open",
+        "2026-01-01T00:00:00Z",
+        None,
+        "",
+        None,
+        {},
+        [TrackedBead("dm-1", hostile("Title"), "in_progress", "task", polecat="demo/polecats/nux")],
+    )
     event = Event(1, 0.0, "nudge", hostile("sender"), "demo", "dm-1", {"text": hostile("Event")})
     plain = io.StringIO()
     display = _PlainDisplay(plain)

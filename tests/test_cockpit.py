@@ -63,8 +63,9 @@ def polecat_agents(app: CockpitApp) -> list:
 
 def toasts(app: CockpitApp) -> list[str]:
     """The text of every toast on screen."""
-    return [str(t._notification.message) for t in app.screen.query(Toast)] + \
-        [str(n.message) for n in app._notifications]
+    return [str(t._notification.message) for t in app.screen.query(Toast)] + [
+        str(n.message) for n in app._notifications
+    ]
 
 
 @pytest.fixture
@@ -94,8 +95,12 @@ def cockpit(town: Town, **kwargs) -> CockpitApp:
 async def ready(pilot, app: CockpitApp, beads: int = 0) -> None:
     """Wait for the first snapshot (and ``beads`` ready beads) and the Mayor's terminal."""
     # generous: on a loaded 2-core machine the Mayor's shell and its banner took over 20 s
-    await wait_until(pilot, lambda: app.main.is_ready and app.snapshot and len(app.snapshot.ready) >= beads,
-                     timeout=60, what="the first snapshot")
+    await wait_until(
+        pilot,
+        lambda: app.main.is_ready and app.snapshot and len(app.snapshot.ready) >= beads,
+        timeout=60,
+        what="the first snapshot",
+    )
     try:
         await wait_until(pilot, lambda: screen_has(app, "gt config agent list"), timeout=60, what="the Mayor's banner")
     except AssertionError as exc:  # seen a few times in full runs on a loaded machine: say what was there
@@ -106,7 +111,8 @@ async def ready(pilot, app: CockpitApp, beads: int = 0) -> None:
             f"cockpit terminal: {pane.terminal.screen_text() if pane.terminal is not None else None}\n"
             f"its size {pane.terminal.size if pane.terminal is not None else None}, running "
             f"{pane.terminal.running if pane.terminal is not None else None}, pane session {pane.session}\n"
-            f"toasts: {[n.message for n in app._notifications]}") from exc
+            f"toasts: {[n.message for n in app._notifications]}"
+        ) from exc
 
 
 def _capture(host: SessionHost) -> str:
@@ -132,8 +138,12 @@ async def test_sling_by_keyboard_multi_select_streams_the_polecat_terminal(sim_t
         assert modal.beads == table.marked and modal._value("#sling-rig") == "demo"
         assert modal._value("#sling-agent") == "sim" and modal._value("#sling-polecat") == ""
         await pilot.press("enter")
-        workers = await wait_until(pilot, lambda: len([a for a in polecat_agents(app) if a.state == "working"]) == 2
-                                   and polecat_agents(app), timeout=30, what="two working polecats")
+        workers = await wait_until(
+            pilot,
+            lambda: len([a for a in polecat_agents(app) if a.state == "working"]) == 2 and polecat_agents(app),
+            timeout=30,
+            what="two working polecats",
+        )
         assert sorted(a.bead for a in workers) == sorted([first, second])
         assert table.marked == [] and table.row_count == 0
 
@@ -185,14 +195,19 @@ async def test_a_nudge_to_the_shell_mayor_is_sent_as_mail(sim_town: Town) -> Non
         await wait_until(pilot, lambda: isinstance(app.screen, NudgeModal))
         await pilot.press(*"echo", "space", *"nudged", "minus", *"ok", "enter")
         await wait_until(pilot, lambda: not isinstance(app.screen, NudgeModal))
-        await wait_until(pilot, lambda: any(m.body == "echo nudged-ok" for m in mail.inbox(sim_town, "mayor/")),
-                         what="the nudge sent as Mayor mail")
+        await wait_until(
+            pilot,
+            lambda: any(m.body == "echo nudged-ok" for m in mail.inbox(sim_town, "mayor/")),
+            what="the nudge sent as Mayor mail",
+        )
         await wait_until(pilot, lambda: any("sent as mail" in t for t in toasts(app)), what="the toast saying so")
         assert not any("nudged-ok" in line for line in app.main.query_one(SessionPane).terminal.screen_text())
         db = connect(sim_town.db_path)
         try:
-            assert any(e.payload.get("session") == "mayor" and e.payload.get("mailed")
-                       for e in events.query(db, types=("nudge",)))
+            assert any(
+                e.payload.get("session") == "mayor" and e.payload.get("mailed")
+                for e in events.query(db, types=("nudge",))
+            )
         finally:
             db.conn.close()
 
@@ -220,8 +235,12 @@ async def test_nuke_asks_then_removes_the_polecat(sim_town: Town) -> None:
         finally:
             db.conn.close()
         # back on the Mayor (the tree's rebuild puts its cursor there after a refresh: wait for it)
-        await wait_until(pilot, lambda: app.main.query_one(SessionPane).session == "mayor", timeout=30,
-                         what="the pane back on the Mayor")
+        await wait_until(
+            pilot,
+            lambda: app.main.query_one(SessionPane).session == "mayor",
+            timeout=30,
+            what="the pane back on the Mayor",
+        )
 
 
 @run_async
@@ -248,15 +267,17 @@ async def test_problems_view_lists_zombies_and_escalations_with_actions(sim_town
     with BeadStore(sim_town) as store:
         held = store.create("Held by a dead session", actor="tester", prefix="de").id
         store.hook(held, "demo/polecats/ghost", "tester")
-        polecats.upsert(store.db, "demo", "ghost", state="working", hook_bead=held, session="demo-ghost",
-                        started_at=time.time())
+        polecats.upsert(
+            store.db, "demo", "ghost", state="working", hook_bead=held, session="demo-ghost", started_at=time.time()
+        )
     app = cockpit(sim_town)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot, app)
         with BeadStore(sim_town) as store:
             esc = escalation.escalate(store, "the gates need a database", "high", actor="demo/polecats/ghost")
-        await wait_until(pilot, lambda: any("the gates need a database" in t for t in toasts(app)),
-                         what="the escalation toast")
+        await wait_until(
+            pilot, lambda: any("the gates need a database" in t for t in toasts(app)), what="the escalation toast"
+        )
         await pilot.press("p")
         screen = await wait_until(pilot, lambda: isinstance(app.screen, ProblemsScreen) and app.screen)
         await wait_until(pilot, lambda: len(screen.problems) == 2, what="two problems")
@@ -380,12 +401,18 @@ async def test_in_process_engine_merges_with_toasts_and_reopen_shows_the_same_ag
             await pilot.press("s")
             await wait_until(pilot, lambda: isinstance(app.screen, SlingModal))
             await pilot.press("enter")
-            await wait_until(pilot, lambda left=left: not isinstance(app.screen, SlingModal) and table.row_count == left,
-                             timeout=30, what=f"{one} slung")
-        await wait_until(pilot, lambda: any(quick in t and "merged" in t for t in toasts(app)), timeout=60,
-                         what="the merged toast")
-        await wait_until(pilot, lambda: any("Convoy landed" in t for t in toasts(app)), timeout=30,
-                         what="the convoy landed toast")
+            await wait_until(
+                pilot,
+                lambda left=left: not isinstance(app.screen, SlingModal) and table.row_count == left,
+                timeout=30,
+                what=f"{one} slung",
+            )
+        await wait_until(
+            pilot, lambda: any(quick in t and "merged" in t for t in toasts(app)), timeout=60, what="the merged toast"
+        )
+        await wait_until(
+            pilot, lambda: any("Convoy landed" in t for t in toasts(app)), timeout=30, what="the convoy landed toast"
+        )
         working = await wait_until(pilot, lambda: [a for a in polecat_agents(app) if a.bead == busy], timeout=30)
         key = working[0].key
         await pilot.press("q")
@@ -403,8 +430,13 @@ async def test_in_process_engine_merges_with_toasts_and_reopen_shows_the_same_ag
 
 def test_gastown_tui_refuses_a_directory_that_is_not_a_town(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GT_")}
-    proc = subprocess.run([str(Path(sys.executable).parent / "gastown-tui"), "--town", str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=30)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "gastown-tui"), "--town", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
     assert proc.returncode == 2
     assert "is not a town" in proc.stderr and "gt install" in proc.stderr
 
@@ -416,8 +448,12 @@ async def test_a_keymap_moves_a_key_on_the_screen_and_its_panel_at_once(sim_town
     bead(sim_town, "Alpha")
     app = cockpit(sim_town, start_mayor=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.main.is_ready and app.snapshot and app.snapshot.ready, timeout=60,
-                         what="the first snapshot")
+        await wait_until(
+            pilot,
+            lambda: app.main.is_ready and app.snapshot and app.snapshot.ready,
+            timeout=60,
+            what="the first snapshot",
+        )
         app.set_keymap({"sling": "S"})
         table = app.main.query_one(ReadyBeads)
         table.focus()

@@ -46,9 +46,11 @@ from widgets.feed import Feed
 from widgets.refinery import RefineryQueue
 
 SIZE = (160, 50)
-PANE_SCRIPT = ("printf '\\033]0;pwned\\007\\033]52;c;cHduZWQ=\\007[@click=app.quit]tile[/] "
-               "\\033]8;;https://evil.example\\033\\\\link\\033]8;;\\033\\\\ \\033[31mred\\033[0m ready\\n'; "
-               "exec sleep 3600")
+PANE_SCRIPT = (
+    "printf '\\033]0;pwned\\007\\033]52;c;cHduZWQ=\\007[@click=app.quit]tile[/] "
+    "\\033]8;;https://evil.example\\033\\\\link\\033]8;;\\033\\\\ \\033[31mred\\033[0m ready\\n'; "
+    "exec sleep 3600"
+)
 
 
 def hostile(victim: Path) -> dict[str, str]:
@@ -94,38 +96,65 @@ def hostile_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
             bead = store.create(f"bead {name}", actor="tester", prefix="de", description="```sh\necho ok\n```").id
             set_sql(db, "UPDATE issues SET title = ? WHERE id = ?", text, bead)
             ready.append(bead)
-        convoy = store.create("convoy", actor="tester", id="hq-cv-hostile", issue_type="convoy",
-                              deps=[(b, "tracks") for b in ready[:2]]).id
+        convoy = store.create(
+            "convoy", actor="tester", id="hq-cv-hostile", issue_type="convoy", deps=[(b, "tracks") for b in ready[:2]]
+        ).id
         set_sql(db, "UPDATE issues SET title = ? WHERE id = ?", texts["screenshot"], convoy)
         held = store.create("held", actor="tester", prefix="de").id
         set_sql(db, "UPDATE issues SET title = ? WHERE id = ?", texts["quit"], held)
         store.hook(held, "demo/polecats/ghost", "tester")
-        polecats.upsert(db, "demo", "ghost", state="working", hook_bead=held, session="demo-ghost",
-                        agent="sim", started_at=time.time())
+        polecats.upsert(
+            db,
+            "demo",
+            "ghost",
+            state="working",
+            hook_bead=held,
+            session="demo-ghost",
+            agent="sim",
+            started_at=time.time(),
+        )
         busy = store.create("busy", actor="tester", prefix="de").id
         set_sql(db, "UPDATE issues SET title = ? WHERE id = ?", texts["key"], busy)
         store.hook(busy, "demo/polecats/jam", "tester")
-        polecats.upsert(db, "demo", "jam", state="working", hook_bead=busy, session="demo-jam", agent="sim",
-                        started_at=time.time())
+        polecats.upsert(
+            db, "demo", "jam", state="working", hook_bead=busy, session="demo-jam", agent="sim", started_at=time.time()
+        )
         polecats.upsert(db, "demo", "slit", state="idle", agent="sim")
         # a raw state word is never shown (the witness's rule names the state: idle, nothing hooked);
         # the name is shown, as text
         set_sql(db, "UPDATE polecats SET name = ?, state = ? WHERE name = 'slit'", texts["suspend"], texts["suspend"])
         esc = escalation.escalate(store, "the gates need a database", "high", actor="demo/polecats/ghost")
-        set_sql(db, "UPDATE issues SET title = ?, description = ? WHERE id = ?", texts["screenshot"],
-                texts["screenshot"], esc.id)
+        set_sql(
+            db,
+            "UPDATE issues SET title = ?, description = ? WHERE id = ?",
+            texts["screenshot"],
+            texts["screenshot"],
+            esc.id,
+        )
         mr = mq.submit(db, "demo", ready[0], "ghost", "polecat/ghost/x", "1" * 40)
         with transaction(db):
             mq.finish(db, mr.id, "failed", texts["screenshot"])
             for key in ("text", "reason", "name", "error"):
-                events.append(db, "escalation" if key == "reason" else "sling", texts["screenshot"], rig="demo",
-                              bead=ready[0], payload={key: texts["screenshot"], "polecat": texts["quit"]})
+                events.append(
+                    db,
+                    "escalation" if key == "reason" else "sling",
+                    texts["screenshot"],
+                    rig="demo",
+                    bead=ready[0],
+                    payload={key: texts["screenshot"], "polecat": texts["quit"]},
+                )
             events.append(db, "nudge", "tester", payload={"text": texts["escapes"]})
     messages = mail.send(town, "mayor/", "subject", "body", sender="demo/witness")
     db = connect(town.db_path)
     try:
-        set_sql(db, "UPDATE issues SET title = ?, description = ?, metadata = ? WHERE id = ?", texts["screenshot"],
-                texts["markup_error"] + "\n" + texts["escapes"], json.dumps({"from": texts["quit"]}), messages[0].id)
+        set_sql(
+            db,
+            "UPDATE issues SET title = ?, description = ?, metadata = ? WHERE id = ?",
+            texts["screenshot"],
+            texts["markup_error"] + "\n" + texts["escapes"],
+            json.dumps({"from": texts["quit"]}),
+            messages[0].id,
+        )
         second = mail.send(town, "mayor/", "subject", "body", sender="demo/witness", db=db)
         set_sql(db, "UPDATE issues SET title = ? WHERE id = ?", texts["markup_error"], second[0].id)
     finally:
@@ -185,8 +214,9 @@ async def click_cells(pilot, app: CockpitApp, table: DataTable, victim: Path, re
             for dx in sorted({1, region.width // 2}):  # after the cell padding, and mid-cell
                 if reopen is not None and not table.is_attached:
                     table = await reopen()
-                table.scroll_to_region(region, animate=False, force=True, immediate=True,
-                                       spacing=table._get_fixed_offset())
+                table.scroll_to_region(
+                    region, animate=False, force=True, immediate=True, spacing=table._get_fixed_offset()
+                )
                 await pilot.pause()
                 box = table.content_region
                 x = box.x + region.x - round(table.scroll_x) + dx
@@ -204,9 +234,12 @@ async def click_words(pilot, app: CockpitApp, widget: Widget, victim: Path) -> i
     clicks made."""
     box = widget.content_region
     lines = screen_lines(app)
-    targets = [(x, y) for y in range(box.y, box.bottom)
-               for x in range(box.x, box.right)
-               if lines[y][x:x + 1].strip() and (x == box.x or not lines[y][x - 1:x].strip())]
+    targets = [
+        (x, y)
+        for y in range(box.y, box.bottom)
+        for x in range(box.x, box.right)
+        if lines[y][x : x + 1].strip() and (x == box.x or not lines[y][x - 1 : x].strip())
+    ]
     for x, y in targets:
         if not widget.is_attached:
             break
@@ -225,13 +258,24 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
     app = CockpitApp(town, start_engine=False, start_mayor=False, poll_interval=0.1, snapshot_interval=0.3)
     async with app.run_test(size=SIZE) as pilot:
         main = app.main
-        await wait_until(pilot, lambda: main.is_ready and app.snapshot and len(app.snapshot.ready) >= len(texts)
-                         and main.query_one(ReadyBeads).row_count == len(app.snapshot.ready),
-                         what="the hostile beads listed")
-        await wait_until(pilot, lambda: main.query_one(ConvoyList).row_count == 1
-                         and main.query_one(RefineryQueue).row_count == 1, what="the convoy and the MR")
-        await wait_until(pilot, lambda: any("Escapes" in line.text for line in main.query_one(Feed).lines),
-                         what="the feed")
+        await wait_until(
+            pilot,
+            lambda: (
+                main.is_ready
+                and app.snapshot
+                and len(app.snapshot.ready) >= len(texts)
+                and main.query_one(ReadyBeads).row_count == len(app.snapshot.ready)
+            ),
+            what="the hostile beads listed",
+        )
+        await wait_until(
+            pilot,
+            lambda: main.query_one(ConvoyList).row_count == 1 and main.query_one(RefineryQueue).row_count == 1,
+            what="the convoy and the MR",
+        )
+        await wait_until(
+            pilot, lambda: any("Escapes" in line.text for line in main.query_one(Feed).lines), what="the feed"
+        )
         await pilot.pause(0.3)
         assert app.is_running
         # the town is read: from now on a full read only when woken (each click waits for the
@@ -245,9 +289,16 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         assert shown(texts["screenshot"]) in cells(main.query_one(ConvoyList))
         assert shown(texts["screenshot"])[:60] in cells(main.query_one(RefineryQueue))
         screen = "\n".join(screen_lines(app))
-        for literal in ("Handle [/usr/local] prefix", "[@click=app.screenshot('note", "[@click=app.quit]Quit the co",
-                        "[@click=app.simulate_key('q'", "Gas Town town [@click=app.quit]x  ·", "[bold unbalanced \\[x] [/] [",
-                        "○ [@click=app.suspend_process]", "Escapes  end"):
+        for literal in (
+            "Handle [/usr/local] prefix",
+            "[@click=app.screenshot('note",
+            "[@click=app.quit]Quit the co",
+            "[@click=app.simulate_key('q'",
+            "Gas Town town [@click=app.quit]x  ·",
+            "[bold unbalanced \\[x] [/] [",
+            "○ [@click=app.suspend_process]",
+            "Escapes  end",
+        ):
             assert literal in screen, f"{literal!r} not on screen:\n{screen}"
         assert "\x1b" not in screen and "\x9b" not in screen and "\x07" not in screen
         tree = main.query_one(AgentsTree)
@@ -272,12 +323,19 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         try:
             with transaction(db):
                 events.append(db, "engine_error", "deacon", payload={"loop": "deacon", "error": texts["quit"]})
-                events.append(db, "escalation", "demo/polecats/ghost",
-                              payload={"severity": "high", "reason": texts["screenshot"]})
+                events.append(
+                    db, "escalation", "demo/polecats/ghost", payload={"severity": "high", "reason": texts["screenshot"]}
+                )
         finally:
             db.conn.close()
-        await wait_until(pilot, lambda: any(shown(texts["screenshot"]) in t for t in toasts(app))
-                         and any(texts["quit"] in t for t in toasts(app)), what="the hostile toasts")
+        await wait_until(
+            pilot,
+            lambda: (
+                any(shown(texts["screenshot"]) in t for t in toasts(app))
+                and any(texts["quit"] in t for t in toasts(app))
+            ),
+            what="the hostile toasts",
+        )
         await pilot.pause(0.3)
         assert_safe(app, victim)
         for toast in list(app.screen.query(Toast)):
@@ -312,8 +370,11 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
                 app.main.query_one(AgentsTree).focus()
                 await pilot.press("p")
             found = await wait_until(pilot, lambda: isinstance(app.screen, ProblemsScreen) and app.screen)
-            await wait_until(pilot, lambda: len(found.problems) == 2 and found.query_one(DataTable).row_count == 2,
-                             what="two problems")
+            await wait_until(
+                pilot,
+                lambda: len(found.problems) == 2 and found.query_one(DataTable).row_count == 2,
+                what="two problems",
+            )
             return found.query_one(DataTable)
 
         await wait_until(pilot, lambda: app.screen is app.main)
@@ -327,8 +388,11 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         await wait_until(pilot, lambda: app.screen is app.main)
         await pilot.press("g")
         grid = await wait_until(pilot, lambda: isinstance(app.screen, GridScreen) and app.screen)
-        tile = await wait_until(pilot, lambda: next((t for t in grid.query(PreviewTile) if "ready" in str(t.render())),
-                                                    None), what="the session preview")
+        tile = await wait_until(
+            pilot,
+            lambda: next((t for t in grid.query(PreviewTile) if "ready" in str(t.render())), None),
+            what="the session preview",
+        )
         drawn = str(tile.render())
         assert "[@click=app.quit]tile[/]" in drawn and "link" in drawn and "\x1b" not in drawn
         for tile in list(grid.query(PreviewTile)):

@@ -38,8 +38,10 @@ from widgets.sessionpane import SessionPane
 SIZE = (160, 50)
 FROZEN = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
-MAYOR_SCRIPT = ('printf "Gas Town Mayor shell\\n\\n$ gt status\\nrigs      demo\\npolecats  nux working, '
-                'slit idle, ghost zombie\\nqueued    1 to merge\\n$ "; exec sleep 3600')
+MAYOR_SCRIPT = (
+    'printf "Gas Town Mayor shell\\n\\n$ gt status\\nrigs      demo\\npolecats  nux working, '
+    'slit idle, ghost zombie\\nqueued    1 to merge\\n$ "; exec sleep 3600'
+)
 
 
 def session_script(lines: int) -> list[str]:
@@ -64,22 +66,58 @@ def snap_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Town]
     town.reload()
     add_rig(town, "demo", str(make_repo(base / "src", {"README.md": "# demo\n"})), prefix="de")
     with BeadStore(town) as store:
-        for n, (title, prio) in enumerate([("Add the login form", 1), ("Fix the flaky cache test", 0),
-                                           ("Write the API docs", 2), ("Bump dependencies", 3)], 1):
+        for n, (title, prio) in enumerate(
+            [
+                ("Add the login form", 1),
+                ("Fix the flaky cache test", 0),
+                ("Write the API docs", 2),
+                ("Bump dependencies", 3),
+            ],
+            1,
+        ):
             store.create(title, actor="mayor", id=f"de-a{n}", priority=prio, description="```sh\necho ok\n```")
         for bead in ("de-w1", "de-w2", "de-w3"):
             store.create(f"Work {bead}", actor="mayor", id=bead)
-        store.create("Login feature", actor="mayor", id="hq-cv-login", issue_type="convoy",
-                     deps=[("de-w1", "tracks"), ("de-w2", "tracks"), ("de-w3", "tracks"), ("de-a1", "tracks")])
+        store.create(
+            "Login feature",
+            actor="mayor",
+            id="hq-cv-login",
+            issue_type="convoy",
+            deps=[("de-w1", "tracks"), ("de-w2", "tracks"), ("de-w3", "tracks"), ("de-a1", "tracks")],
+        )
         store.close("de-w3", "mayor", reason="merged")
         for name, bead in (("nux", "de-w1"), ("ghost", "de-w2"), ("jam", "de-a4")):
             store.hook(bead, f"demo/polecats/{name}", "mayor")
-        polecats.upsert(store.db, "demo", "nux", state="working", hook_bead="de-w1", session="demo-nux",
-                        agent="sim", started_at=FROZEN - 300)
-        polecats.upsert(store.db, "demo", "ghost", state="working", hook_bead="de-w2", session="demo-ghost",
-                        agent="sim", started_at=FROZEN - 2000)
-        polecats.upsert(store.db, "demo", "jam", state="working", hook_bead="de-a4", session="demo-jam",
-                        agent="sim", started_at=FROZEN - 1500)
+        polecats.upsert(
+            store.db,
+            "demo",
+            "nux",
+            state="working",
+            hook_bead="de-w1",
+            session="demo-nux",
+            agent="sim",
+            started_at=FROZEN - 300,
+        )
+        polecats.upsert(
+            store.db,
+            "demo",
+            "ghost",
+            state="working",
+            hook_bead="de-w2",
+            session="demo-ghost",
+            agent="sim",
+            started_at=FROZEN - 2000,
+        )
+        polecats.upsert(
+            store.db,
+            "demo",
+            "jam",
+            state="working",
+            hook_bead="de-a4",
+            session="demo-jam",
+            agent="sim",
+            started_at=FROZEN - 1500,
+        )
         polecats.upsert(store.db, "demo", "slit", state="idle", agent="sim")
         mq.submit(store.db, "demo", "de-w3", "slit", "polecat/slit/de-w3", "1" * 40)
         failed = mq.submit(store.db, "demo", "de-w2", "ghost", "polecat/ghost/de-w2", "2" * 40)
@@ -107,10 +145,13 @@ def make_app(town: Town) -> CockpitApp:
 def tables_sized(app: CockpitApp) -> bool:
     """True once every table of the main screen has sized its columns to its cells (DataTable does
     that when idle: a screenshot taken before shows cut-off ids)."""
+
     def sized(table) -> bool:
-        return all(column.content_width >= max((Text(c) if isinstance(c, str) else c).cell_len
-                                               for c in table.get_column(key))
-                   for key, column in table.columns.items() if column.auto_width and table.row_count)
+        return all(
+            column.content_width >= max((Text(c) if isinstance(c, str) else c).cell_len for c in table.get_column(key))
+            for key, column in table.columns.items()
+            if column.auto_width and table.row_count
+        )
 
     return all(sized(app.main.query_one(kind)) for kind in (ConvoyList, ReadyBeads, RefineryQueue))
 
@@ -126,11 +167,15 @@ async def settle(pilot, app: CockpitApp) -> None:
 
     def shown() -> bool:  # every panel holds the snapshot's rows (a dialog opened later hides the tables)
         snap = app.snapshot
-        return bool(snap and app.snapshots >= 2 and pane.terminal is not None
-                    and any("queued" in line for line in pane.terminal.screen_text())
-                    and main.query_one(ConvoyList).row_count == len(snap.convoys)
-                    and main.query_one(ReadyBeads).row_count == len(snap.ready)
-                    and main.query_one(RefineryQueue).row_count == len(snap.mrs))
+        return bool(
+            snap
+            and app.snapshots >= 2
+            and pane.terminal is not None
+            and any("queued" in line for line in pane.terminal.screen_text())
+            and main.query_one(ConvoyList).row_count == len(snap.convoys)
+            and main.query_one(ReadyBeads).row_count == len(snap.ready)
+            and main.query_one(RefineryQueue).row_count == len(snap.mrs)
+        )
 
     while not (shown() and tables_sized(app)):
         assert time.monotonic() < deadline, "the cockpit did not show the town"
@@ -185,9 +230,11 @@ def test_grid_snapshot(snap_town: Town, snap_compare) -> None:
         await settle(pilot, app)
         await pilot.press("g")
         deadline = time.monotonic() + 20
-        while not (isinstance(app.screen, GridScreen) and len(app.screen.query(PreviewTile)) == 3
-                   and all("queued" in str(t.render()) or "line" in str(t.render())
-                           for t in app.screen.query(PreviewTile))):
+        while not (
+            isinstance(app.screen, GridScreen)
+            and len(app.screen.query(PreviewTile)) == 3
+            and all("queued" in str(t.render()) or "line" in str(t.render()) for t in app.screen.query(PreviewTile))
+        ):
             assert time.monotonic() < deadline, "the grid did not fill"
             await pilot.pause(0.05)
         await pilot.pause(0.3)

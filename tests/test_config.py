@@ -82,7 +82,7 @@ def test_edit_toml_failure_leaves_file(town) -> None:
 
 
 def test_malformed_agent_override_is_reported(town, run_gt) -> None:
-    town.config_path.write_text(town.config_path.read_text() + "\n[agents.claude]\nprompt = \"telepathy\"\n")
+    town.config_path.write_text(town.config_path.read_text() + '\n[agents.claude]\nprompt = "telepathy"\n')
     res = run_gt("config", "agent", "list", cwd=town.root)
     assert res.returncode == 2 and "[agents.claude] prompt must be one of" in res.stderr
 
@@ -113,8 +113,9 @@ def _set(town, key_line: str, new_line: str, name: str = "demo") -> None:
     path.write_text(text.replace(key_line, new_line, 1))
 
 
-@pytest.mark.parametrize("entry", ["../outside.txt", "/etc/passwd", "a/../../x", "~/.ssh/id_rsa", "..", ".",
-                                   "a\\..\\b", "x\x1b]0;pwned\x07"])
+@pytest.mark.parametrize(
+    "entry", ["../outside.txt", "/etc/passwd", "a/../../x", "~/.ssh/id_rsa", "..", ".", "a\\..\\b", "x\x1b]0;pwned\x07"]
+)
 def test_copy_entries_reaching_outside_are_refused(town, git_repo, run_gt, entry) -> None:
     add_rig(town, "demo", str(git_repo))
     _set(town, "copy = []", f"copy = [{_toml_str(entry)}]")
@@ -200,15 +201,20 @@ def test_branch_names_follow_git_check_ref_format(name) -> None:
         assert name == "@" or name.startswith("-"), name  # stricter only where git would expand or parse it
 
 
-@pytest.mark.parametrize("text,key", [
-    ("", "git_url"),
-    ('git_url = ""\ndefault_branch = "main"\nprefix = 5\n', "prefix"),
-    ('git_url = ""\ndefault_branch = "main"\nprefix = "dm"\n[merge_queue]\nretry_flaky = inf\n',
-     "[merge_queue] retry_flaky"),
-    ('git_url = ""\ndefault_branch = "main"\nprefix = "dm"\n[worktree]\nsetup = [[1, 2]]\n', "[worktree] setup"),
-    ('git_url = ""\ndefault_branch = "main"\nprefix = "dm"\n[gates.t]\ncmd = "pytest"\n', "[gates.t] cmd"),
-    ('git_url = []\ndefault_branch = "main"\nprefix = "dm"\n', "git_url"),
-])
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        ("", "git_url"),
+        ('git_url = ""\ndefault_branch = "main"\nprefix = 5\n', "prefix"),
+        (
+            'git_url = ""\ndefault_branch = "main"\nprefix = "dm"\n[merge_queue]\nretry_flaky = inf\n',
+            "[merge_queue] retry_flaky",
+        ),
+        ('git_url = ""\ndefault_branch = "main"\nprefix = "dm"\n[worktree]\nsetup = [[1, 2]]\n', "[worktree] setup"),
+        ('git_url = ""\ndefault_branch = "main"\nprefix = "dm"\n[gates.t]\ncmd = "pytest"\n', "[gates.t] cmd"),
+        ('git_url = []\ndefault_branch = "main"\nprefix = "dm"\n', "git_url"),
+    ],
+)
 def test_bad_rig_toml_is_one_line_naming_file_and_key(town, git_repo, run_gt, text, key) -> None:
     add_rig(town, "demo", str(git_repo))
     _rig_toml(town).write_text(text)
@@ -221,7 +227,7 @@ def test_bad_rig_toml_is_one_line_naming_file_and_key(town, git_repo, run_gt, te
 
 
 def test_town_toml_not_utf8_or_empty(town, run_gt) -> None:
-    town.config_path.write_bytes(b"default_agent = \"\xff\xfe\"\n")
+    town.config_path.write_bytes(b'default_agent = "\xff\xfe"\n')
     res = run_gt("status", cwd=town.root)
     assert res.returncode == 2 and "not UTF-8" in res.stderr and "town.toml" in res.stderr
     town.config_path.write_bytes(b"")

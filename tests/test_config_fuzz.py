@@ -13,27 +13,87 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import (
-    RIG_SETTINGS, RIG_TEMPLATE, TOWN_SETTINGS, TOWN_TEMPLATE, Schema, load_rig_config, load_town_config,
-    rig_defaults, setting, town_defaults,
+    RIG_SETTINGS,
+    RIG_TEMPLATE,
+    TOWN_SETTINGS,
+    TOWN_TEMPLATE,
+    Schema,
+    load_rig_config,
+    load_town_config,
+    rig_defaults,
+    setting,
+    town_defaults,
 )
 from core.errors import ConfigError
 
-LITERALS = ["inf", "-inf", "nan", "+nan", '"thirty"', "''", '""', "1e400", "-1", "0", "2.5", "99999999999999999999999",
-            "[1, \"a\"]", "[]", "[[]]", "{a = 1}", "{}", "true", "false", "1979-05-27T07:32:00Z", "07:32:00", "0x10",
-            "'lit'", '"""multi\nline"""', '"\\u001b]0;pwned\\u0007"', '"[/]"', '["../x"]', '["/etc/passwd"]',
-            '["-x"]', '"--upload-pack=x"', '"@{-1}"', '[["npm", "ci"]]', "[1.5]", '"main"', '".env"']
-JUNK = ["[", "]]", "=", "[[a]]", "a.b.c = 1", "[witness]", "[merge_queue]", "\x00", "key = ", "# c", "[gates.x]",
-        "a = " + "[" * 120 + "]" * 120, "\ufeff", "x = 1\nx = 2"]
+LITERALS = [
+    "inf",
+    "-inf",
+    "nan",
+    "+nan",
+    '"thirty"',
+    "''",
+    '""',
+    "1e400",
+    "-1",
+    "0",
+    "2.5",
+    "99999999999999999999999",
+    '[1, "a"]',
+    "[]",
+    "[[]]",
+    "{a = 1}",
+    "{}",
+    "true",
+    "false",
+    "1979-05-27T07:32:00Z",
+    "07:32:00",
+    "0x10",
+    "'lit'",
+    '"""multi\nline"""',
+    '"\\u001b]0;pwned\\u0007"',
+    '"[/]"',
+    '["../x"]',
+    '["/etc/passwd"]',
+    '["-x"]',
+    '"--upload-pack=x"',
+    '"@{-1}"',
+    '[["npm", "ci"]]',
+    "[1.5]",
+    '"main"',
+    '".env"',
+]
+JUNK = [
+    "[",
+    "]]",
+    "=",
+    "[[a]]",
+    "a.b.c = 1",
+    "[witness]",
+    "[merge_queue]",
+    "\x00",
+    "key = ",
+    "# c",
+    "[gates.x]",
+    "a = " + "[" * 120 + "]" * 120,
+    "\ufeff",
+    "x = 1\nx = 2",
+]
 
 
 def _assignments(template: str) -> list[tuple[int, str]]:
-    return [(n, m.group(1)) for n, line in enumerate(template.splitlines())
-            if (m := re.match(r"^([A-Za-z_]+) = ", line))]
+    return [
+        (n, m.group(1)) for n, line in enumerate(template.splitlines()) if (m := re.match(r"^([A-Za-z_]+) = ", line))
+    ]
 
 
 TOWN_LINES = TOWN_TEMPLATE.splitlines()
-RIG_LINES = (RIG_TEMPLATE.format(name="demo", prefix="dm").replace('git_url = ""', 'git_url = "/tmp/x"')
-             .replace('prefix = ""', 'prefix = "dm"').splitlines())
+RIG_LINES = (
+    RIG_TEMPLATE.format(name="demo", prefix="dm")
+    .replace('git_url = ""', 'git_url = "/tmp/x"')
+    .replace('prefix = ""', 'prefix = "dm"')
+    .splitlines()
+)
 TOWN_SLOTS = _assignments(TOWN_TEMPLATE)
 RIG_SLOTS = _assignments("\n".join(RIG_LINES))
 
@@ -56,7 +116,7 @@ def mutated(draw, lines: list[str], slots: list[tuple[int, str]]) -> bytes:
             out.insert(draw(st.integers(0, len(out))), draw(st.sampled_from(JUNK)))
     text = "\n".join(out) + "\n"
     if kind == "truncate":
-        text = text[:draw(st.integers(0, len(text)))]
+        text = text[: draw(st.integers(0, len(text)))]
     return text.encode("utf-8", "surrogatepass")
 
 

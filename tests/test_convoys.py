@@ -64,8 +64,12 @@ def test_show_progress_polecat_and_merge_request(town, store) -> None:
     rows = {t.id: t for t in shown.tracked}
     assert (shown.done, shown.total) == (1, 3)
     assert rows[a].status == "closed" and rows[a].polecat is None
-    assert (rows[b].status, rows[b].polecat, rows[b].mr, rows[b].mr_status) == \
-        ("hooked", "proj/polecats/nux", "mr-1", "queued")
+    assert (rows[b].status, rows[b].polecat, rows[b].mr, rows[b].mr_status) == (
+        "hooked",
+        "proj/polecats/nux",
+        "mr-1",
+        "queued",
+    )
     assert rows[c].mr is None
     assert {t["id"]: t["polecat"] for t in shown.as_dict()["tracked"]}[b] == "proj/polecats/nux"
 

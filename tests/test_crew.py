@@ -28,8 +28,21 @@ from widgets.agents import AgentsTree
 from widgets.feed import FEED_TYPES, describe
 from core.townview import read_snapshot
 
-HOSTILE_NAMES = ["../evil", "a/b", "Alice", "a b", "x;rm -rf ~", "-f", "", "a" * 33, "bob\x1b[31m", "c\nd",
-                 "$(id)", "crew.", "é"]
+HOSTILE_NAMES = [
+    "../evil",
+    "a/b",
+    "Alice",
+    "a b",
+    "x;rm -rf ~",
+    "-f",
+    "",
+    "a" * 33,
+    "bob\x1b[31m",
+    "c\nd",
+    "$(id)",
+    "crew.",
+    "é",
+]
 
 
 @pytest.fixture
@@ -71,8 +84,9 @@ def test_add_at_list_and_a_clean_remove(town, rig):
     assert (path / "app.txt").read_text() == "app\n"
     assert crew.find(town, "alice") == (rig, path)
     listed = crew.list_crew(town)
-    assert [(x.address, x.branch, x.dirty, x.ahead, x.session, x.session_state) for x in listed] == \
-        [("proj/crew/alice", "crew/alice", 0, 0, "proj-crew-alice", "none")]
+    assert [(x.address, x.branch, x.dirty, x.ahead, x.session, x.session_state) for x in listed] == [
+        ("proj/crew/alice", "crew/alice", 0, 0, "proj-crew-alice", "none")
+    ]
     commit(path, {"new.txt": "n\n"})
     (path / "app.txt").write_text("edited\n")
     [seen] = crew.list_crew(town, "proj")
@@ -87,8 +101,10 @@ def test_add_at_list_and_a_clean_remove(town, rig):
     assert (removed.branch, removed.branch_deleted, removed.kept) == ("crew/alice", True, None)
     assert not path.exists() and not git.branch_exists(rig.repo_path, "crew/alice")
     assert crew.list_crew(town) == []
-    assert [e.payload["crew"] for e in events.query(connect(town.db_path), types=("crew_added", "crew_removed"))] \
-        == ["alice", "alice"]
+    assert [e.payload["crew"] for e in events.query(connect(town.db_path), types=("crew_added", "crew_removed"))] == [
+        "alice",
+        "alice",
+    ]
 
 
 def test_remove_refuses_uncommitted_and_unmerged_work_and_force_keeps_it(town, rig, host):
@@ -118,8 +134,12 @@ def test_remove_refuses_uncommitted_and_unmerged_work_and_force_keeps_it(town, r
 def test_hostile_names_are_refused_with_one_line_and_nothing_is_made(town, rig, host):
     before = sorted(p.name for p in rig.crew_dir.iterdir())
     for name in HOSTILE_NAMES:
-        for call in (lambda n=name: crew.add(town, "proj", n), lambda n=name: crew.find(town, n),
-                     lambda n=name: crew.remove(town, n, host=host), lambda n=name: crew.start(town, n, host=host)):
+        for call in (
+            lambda n=name: crew.add(town, "proj", n),
+            lambda n=name: crew.find(town, n),
+            lambda n=name: crew.remove(town, n, host=host),
+            lambda n=name: crew.start(town, n, host=host),
+        ):
             with pytest.raises(GtError) as err:
                 call()
             assert "\n" not in str(err.value) and "\x1b" not in str(err.value).replace("\\x1b", ""), name
@@ -141,8 +161,14 @@ def test_hostile_names_are_refused_with_one_line_and_nothing_is_made(town, rig, 
 
 
 def test_the_cli_adds_prints_the_path_alone_queues_gt_done_and_refuses_hostile_input(town, rig, run_gt):
-    env = {"GT_TOWN": str(town.root), "GIT_AUTHOR_NAME": "Hu Man", "GIT_AUTHOR_EMAIL": "h@m",
-           "GIT_COMMITTER_NAME": "Hu Man", "GIT_COMMITTER_EMAIL": "h@m", "GT_LEDGER_SYNC": "off"}
+    env = {
+        "GT_TOWN": str(town.root),
+        "GIT_AUTHOR_NAME": "Hu Man",
+        "GIT_AUTHOR_EMAIL": "h@m",
+        "GIT_COMMITTER_NAME": "Hu Man",
+        "GIT_COMMITTER_EMAIL": "h@m",
+        "GT_LEDGER_SYNC": "off",
+    }
     added = run_gt("crew", "add", "alice", "--rig", "proj", env=env)
     assert added.returncode == 0, added.stderr
     at = run_gt("crew", "at", "alice", env=env)
@@ -158,8 +184,12 @@ def test_the_cli_adds_prints_the_path_alone_queues_gt_done_and_refuses_hostile_i
     done = run_gt("done", "--json", cwd=path, env=env)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert (out["crew"], out["branch"], out["commits"], out["mr_status"]) == ("proj/crew/alice", "crew/alice", 1,
-                                                                              "queued")
+    assert (out["crew"], out["branch"], out["commits"], out["mr_status"]) == (
+        "proj/crew/alice",
+        "crew/alice",
+        1,
+        "queued",
+    )
     listed = json.loads(run_gt("crew", "list", "--json", env=env).stdout)
     assert [(c["name"], c["branch"], c["dirty"], c["ahead"]) for c in listed] == [("alice", "crew/alice", 0, 1)]
     assert git.current_branch(path) == "crew/alice"  # the human's branch stays checked out
@@ -306,8 +336,10 @@ def test_the_agents_tree_shows_crew_sessions(town, rig, host):
     db = connect(town.db_path)
     snap = read_snapshot(town, db, host)
     shown = {a.key: (a.kind, a.session, a.state) for a in snap.agents if a.kind == "crew"}
-    assert shown == {"proj/crew/alice": ("crew", "proj-crew-alice", "running"),
-                     "proj/crew/bob": ("crew", None, "absent")}
+    assert shown == {
+        "proj/crew/alice": ("crew", "proj-crew-alice", "running"),
+        "proj/crew/bob": ("crew", None, "absent"),
+    }
     assert snap.count("working") == 0  # crew are not counted as polecats
 
     class Harness(App):

@@ -38,8 +38,15 @@ def demo_dir(tmp_path: Path) -> Iterator[Path]:
 
 def run_demo(cwd: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GT_", "BD_"))}
-    return subprocess.run([GASTOWN_TUI, "demo", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+    return subprocess.run(
+        [GASTOWN_TUI, "demo", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
 
 
 def summary(root: Path) -> dict:
@@ -60,8 +67,13 @@ def test_demo_headless_template(demo_dir: Path) -> None:
     assert "Fix tests failure: Add sentence_count" in proc.stdout.splitlines()[-2]
     s = summary(demo_dir)
     steps = {b["step"]: b for b in s["beads"]}
-    assert sorted(b["step"] for b in s["beads"] if b["mr_status"] == "merged") == \
-        ["changelog", "docs", "fix-word-count", "line-count", "refactor-text"]
+    assert sorted(b["step"] for b in s["beads"] if b["mr_status"] == "merged") == [
+        "changelog",
+        "docs",
+        "fix-word-count",
+        "line-count",
+        "refactor-text",
+    ]
     broken = steps["sentence-count"]
     assert broken["mr_status"] == "failed" and broken["failure"]["gate"] == "tests"
     assert "test_sentence_count" in Path(broken["failure"]["log"]).read_text()
@@ -89,11 +101,15 @@ def test_demo_headless_template(demo_dir: Path) -> None:
 def test_demo_headless_repo(demo_dir: Path, tmp_path: Path) -> None:
     """--repo: the repository's own pytest suite and demo-check gate the merges; the repository
     itself is never touched."""
-    repo = make_repo(tmp_path / "Shop.Cart", {
-        "pyproject.toml": '[project]\nname = "cart"\nversion = "1"\n',
-        "cart.py": "def total(prices):\n    return sum(prices)  # TODO: currencies\n",
-        "tests/test_cart.py": "from cart import total\n\n\ndef test_total():\n    assert total([1, 2]) == 3\n",
-    }, branch="trunk")
+    repo = make_repo(
+        tmp_path / "Shop.Cart",
+        {
+            "pyproject.toml": '[project]\nname = "cart"\nversion = "1"\n',
+            "cart.py": "def total(prices):\n    return sum(prices)  # TODO: currencies\n",
+            "tests/test_cart.py": "from cart import total\n\n\ndef test_total():\n    assert total([1, 2]) == 3\n",
+        },
+        branch="trunk",
+    )
     head = git(repo, "rev-parse", "HEAD")
     proc = run_demo(tmp_path, "--dir", str(demo_dir), "--repo", str(repo), "--agents", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
@@ -105,8 +121,13 @@ def test_demo_headless_repo(demo_dir: Path, tmp_path: Path) -> None:
     assert "NOTES.md: the first line must be a '# ' heading" in Path(notes["failure"]["log"]).read_text()
     bare = demo_dir / "shop-cart" / ".repo.git"
     tree = git(bare, "ls-tree", "-r", "--name-only", "trunk").split()
-    assert {"gastown-demo/INVENTORY.md", "gastown-demo/TODO.md", "gastown-demo/HISTORY.md",
-            "gastown-demo/README.md", "gastown-demo/SUMMARY.md"} <= set(tree)
+    assert {
+        "gastown-demo/INVENTORY.md",
+        "gastown-demo/TODO.md",
+        "gastown-demo/HISTORY.md",
+        "gastown-demo/README.md",
+        "gastown-demo/SUMMARY.md",
+    } <= set(tree)
     assert "gastown-demo/NOTES.md" not in tree
     assert "cart.py" in git(bare, "show", "trunk:gastown-demo/TODO.md")
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
@@ -122,10 +143,13 @@ def test_demo_refuses_a_repository_whose_tests_are_red(demo_dir: Path, tmp_path:
     assert [r.name for r in list_rigs(Town(demo_dir))] == []  # no rig that could never merge is left
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--agents", "0"], "--agents must be between 1 and 8"),
-    (["--gate", "make test"], "--gate is for --repo"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--agents", "0"], "--agents must be between 1 and 8"),
+        (["--gate", "make test"], "--gate is for --repo"),
+    ],
+)
 def test_demo_bad_input_is_a_one_line_usage_error(demo_dir: Path, args: list[str], message: str) -> None:
     proc = run_demo(demo_dir.parent, "--dir", str(demo_dir), *args, timeout=60)
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -143,7 +167,10 @@ def test_demo_refuses_a_directory_that_is_not_a_town(tmp_path: Path) -> None:
 def test_detect_test_command(tmp_path: Path) -> None:
     cases = {
         "make": ({"Makefile": "all:\n\ttrue\ntest:\n\ttrue\n"}, ["make", "test"]),
-        "py": ({"pyproject.toml": "", "tests/test_x.py": ""}, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]),
+        "py": (
+            {"pyproject.toml": "", "tests/test_x.py": ""},
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        ),
         "npm": ({"package.json": '{"scripts": {"test": "jest"}}'}, ["npm", "test"]),
         "rust": ({"Cargo.toml": ""}, ["cargo", "test"]),
         "go": ({"go.mod": ""}, ["go", "test", "./..."]),

@@ -48,8 +48,9 @@ def _problems(report: doctor.Report) -> list[doctor.Finding]:
 
 
 def _one(findings: list[doctor.Finding], check: str, subject: str) -> doctor.Finding:
-    found = [f for f in findings if f.check == check and f.subject == subject] or \
-        [f for f in findings if f.check == check and subject in f.subject]
+    found = [f for f in findings if f.check == check and f.subject == subject] or [
+        f for f in findings if f.check == check and subject in f.subject
+    ]
     assert len(found) == 1, f"expected one {check} finding about {subject!r}, got {[f.as_dict() for f in findings]}"
     return found[0]
 
@@ -65,8 +66,18 @@ def _hooked_polecat(town: Town, rig: Rig, name: str, bead: str, argv: list[str])
     session = session_name("polecat", rig.name, name)
     with BeadStore(town) as store:
         store.hook(bead, f"{rig.name}/polecats/{name}", actor="t")
-        polecats.upsert(store.db, rig.name, name, state="working", hook_bead=bead, session=session, branch=branch,
-                        worktree=str(path), agent="sim", started_at=time.time())
+        polecats.upsert(
+            store.db,
+            rig.name,
+            name,
+            state="working",
+            hook_bead=bead,
+            session=session,
+            branch=branch,
+            worktree=str(path),
+            agent="sim",
+            started_at=time.time(),
+        )
     SessionHost(town).start(session, argv, cwd=path)
     return session
 
@@ -370,8 +381,9 @@ def test_crew_workspaces_are_reported_and_never_repaired(town, rig) -> None:
     moved = _one(found, "crew", "demo/crew/bob")
     assert moved.verdict == "warn" and "on branch experiment, not crew/bob" in moved.message
     assert _one(found, "crew", "demo/crew/cat").verdict == "warn"
-    assert not any(f.subject.startswith("crew/") or "/crew/" in f.subject
-                   for f in found if f.check in ("worktrees", "branches"))
+    assert not any(
+        f.subject.startswith("crew/") or "/crew/" in f.subject for f in found if f.check in ("worktrees", "branches")
+    )
     doctor.run(town, fix=True)
     assert (bob / "notes.txt").read_text() == "a human's work\n" and (stray / "file.txt").exists()
 

@@ -52,8 +52,17 @@ def hooked(town, git_repo: Path):
     bead = store.create("Greeting", actor="t", prefix=rig.prefix).id
     store.hook(bead, "demo/polecats/nux", actor="t")
     path, branch, _ = ensure_worktree(rig, "nux", bead)
-    polecats.upsert(store.db, "demo", "nux", state="working", hook_bead=bead, branch=branch, worktree=str(path),
-                    session="demo-nux", agent="sim")
+    polecats.upsert(
+        store.db,
+        "demo",
+        "nux",
+        state="working",
+        hook_bead=bead,
+        branch=branch,
+        worktree=str(path),
+        session="demo-nux",
+        agent="sim",
+    )
     (path / "greeting.txt").write_text("hello\n")
     git.commit_all(path, f"{bead}: greeting", env={"GIT_AUTHOR_NAME": "nux", "GIT_AUTHOR_EMAIL": "n@x"})
     yield rig, store, bead, path, branch
@@ -62,11 +71,20 @@ def hooked(town, git_repo: Path):
 
 def _crash_done(gt_env: dict[str, str], cwd: Path, module: str, function: str, when: str) -> int:
     """Run ``gt done`` in ``cwd`` and SIGKILL it right ``when`` ("before"/"after") ``core.<module>.<function>``."""
-    script = CRASHING_DONE.format(module=module, function=function,
-                                  before=KILL if when == "before" else "pass",
-                                  after=KILL if when == "after" else "pass")
-    proc = subprocess.run([sys.executable, "-P", "-c", script], cwd=cwd, capture_output=True, text=True,
-                          env={**gt_env, "PYTHONPATH": str(ROOT)}, timeout=60)
+    script = CRASHING_DONE.format(
+        module=module,
+        function=function,
+        before=KILL if when == "before" else "pass",
+        after=KILL if when == "after" else "pass",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-P", "-c", script],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**gt_env, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     return proc.returncode
 
 

@@ -23,8 +23,14 @@ from tests.test_engine_support import SH, EngineThread, configure, create_bead, 
 
 
 def _gt_up(town, gt_env, tick: float = 0.25) -> subprocess.Popen:
-    proc = subprocess.Popen([str(VENV_BIN / "gt"), "up", "--tick", str(tick)], cwd=town.root, env=gt_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "gt"), "up", "--tick", str(tick)],
+        cwd=town.root,
+        env=gt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: engine_pid(town) == proc.pid or proc.poll() is not None, timeout=30)
     assert proc.poll() is None, proc.stderr.read()
     return proc
@@ -56,8 +62,14 @@ def test_second_engine_refuses_and_gt_down_stops_the_first(fast_town, demo_rig, 
     res = run_gt("up", cwd=fast_town.root)
     assert res.returncode == 2
     assert "already running" in res.stderr and f"pid {first.pid}" in res.stderr
-    res = subprocess.run([str(VENV_BIN / "gastown-tui"), "--no-ui"], cwd=fast_town.root, env=gt_env,
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [str(VENV_BIN / "gastown-tui"), "--no-ui"],
+        cwd=fast_town.root,
+        env=gt_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and f"pid {first.pid}" in res.stderr
     with pytest.raises(EngineRunning, match=f"pid {first.pid}"):
         Engine(fast_town).acquire()
@@ -149,8 +161,9 @@ def test_a_failing_loop_is_an_event_and_the_engine_goes_on(fast_town, demo_rig, 
 
 def test_convoy_of_three_lands_itself_within_capacity(fast_town, demo_rig, engine, run_gt) -> None:
     configure(fast_town, {"scheduler": {"max_polecats_per_rig": 2}})
-    beads = [create_bead(run_gt, fast_town, f"Part {n}", SH.format(f"sleep 1\necho {n} > part{n}.txt"))
-             for n in range(3)]
+    beads = [
+        create_bead(run_gt, fast_town, f"Part {n}", SH.format(f"sleep 1\necho {n} > part{n}.txt")) for n in range(3)
+    ]
     res = run_gt("convoy", "create", "Three parts", *beads, "--notify", "mayor/", "--json", cwd=fast_town.root)
     convoy = json.loads(res.stdout)["id"]
     res = run_gt("sling", "--queue", *beads, "demo", cwd=fast_town.root)
@@ -179,8 +192,9 @@ def test_convoy_of_three_lands_itself_within_capacity(fast_town, demo_rig, engin
 
 def test_queued_bead_waits_for_its_blocker(fast_town, demo_rig, engine, run_gt) -> None:
     first = create_bead(run_gt, fast_town, "First", SH.format("echo 1 > first.txt"))
-    second = create_bead(run_gt, fast_town, "Second", SH.format("test -f first.txt && echo 2 > second.txt"),
-                         deps=first, priority=0)
+    second = create_bead(
+        run_gt, fast_town, "Second", SH.format("test -f first.txt && echo 2 > second.txt"), deps=first, priority=0
+    )
     assert run_gt("sling", "--queue", second, first, "demo", cwd=fast_town.root).returncode == 0
     wait_for(lambda: BeadStore(fast_town).get(second).status == "closed", timeout=120)
     closed_first = _types(fast_town, first, ("closed",))[0]
@@ -192,14 +206,16 @@ def test_queued_bead_waits_for_its_blocker(fast_town, demo_rig, engine, run_gt) 
 
 def test_kill9_mid_convoy_then_a_new_engine_completes_it(fast_town, demo_rig, run_gt, gt_env, procs) -> None:
     configure(fast_town, {"scheduler": {"max_polecats_per_rig": 2}})
-    beads = [create_bead(run_gt, fast_town, f"Piece {n}", SH.format(f"sleep 1\necho {n} > piece{n}.txt"))
-             for n in range(5)]
+    beads = [
+        create_bead(run_gt, fast_town, f"Piece {n}", SH.format(f"sleep 1\necho {n} > piece{n}.txt")) for n in range(5)
+    ]
     convoy = json.loads(run_gt("convoy", "create", "Five pieces", *beads, "--json", cwd=fast_town.root).stdout)["id"]
     assert run_gt("sling", "--queue", *beads, "demo", cwd=fast_town.root).returncode == 0
     first = _gt_up(fast_town, gt_env)
     procs.append(first)
     store = BeadStore(fast_town)
     try:
+
         def statuses() -> list[str]:
             return [store.get(b).status for b in beads]
 

@@ -30,8 +30,8 @@ def _event_count(town) -> int:
 
 
 BAD_TOWN = [
-    ("[witness]\npatrol_interval = \"thirty\"\n", "[witness] patrol_interval must be a finite number"),
-    ("[witness]\nstall_after = \"soon\"\n", "[witness] stall_after must be a finite number of seconds >= 0, not 'soon'"),
+    ('[witness]\npatrol_interval = "thirty"\n', "[witness] patrol_interval must be a finite number"),
+    ('[witness]\nstall_after = "soon"\n', "[witness] stall_after must be a finite number of seconds >= 0, not 'soon'"),
     ("[witness]\npatrol_interval = inf\n", "[witness] patrol_interval must be a finite number"),
     ("[deacon]\nstale_after = nan\n", "[deacon] stale_after must be a finite number"),
     ("[scheduler]\nmax_polecats = -1\n", "[scheduler] max_polecats must be a whole number"),
@@ -59,7 +59,7 @@ def test_malformed_town_toml_stops_gt_up_at_start(fast_town, run_gt, text, messa
 
 def test_malformed_rig_toml_stops_the_engine_and_gt_up_detach(fast_town, demo_rig, run_gt) -> None:
     path = demo_rig.path / "rig.toml"
-    path.write_text(path.read_text().replace("max_batch_size = 4", "max_batch_size = \"four\""))
+    path.write_text(path.read_text().replace("max_batch_size = 4", 'max_batch_size = "four"'))
     res = run_gt("up", "--detach", "--tick", "0.25", cwd=fast_town.root, timeout=60)
     assert res.returncode == 2 and "rig.toml" in res.stderr and "[merge_queue] max_batch_size" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
@@ -84,7 +84,7 @@ def test_a_patrol_that_keeps_failing_backs_off_and_is_one_event(fast_town, demo_
         runner.stop()
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     # doubling: the n-th retry waits at least 0.25 * 2**n s (plus the busy machine's own delays)
-    assert all(gap >= 0.25 * 2 ** n * 0.9 for n, gap in enumerate(gaps)), gaps
+    assert all(gap >= 0.25 * 2**n * 0.9 for n, gap in enumerate(gaps)), gaps
     assert gaps[-1] >= 1.5, gaps
     span = calls[-1] - calls[0]
     assert len(calls) <= 2 + span / 0.25 / 2  # far fewer than one try per tick (the storm was every 0.1 s)

@@ -21,8 +21,14 @@ from tests.conftest import wait_for
 SH = "```sh\n{}\n```\n"
 FAST = {
     "scheduler": {"spawn_delay": 0.2},
-    "witness": {"patrol_interval": 0.5, "active_window": 1, "stall_after": 3, "gupp_after": 600,
-                "max_respawns": 3, "spawn_grace": 10},
+    "witness": {
+        "patrol_interval": 0.5,
+        "active_window": 1,
+        "stall_after": 3,
+        "gupp_after": 600,
+        "max_respawns": 3,
+        "spawn_grace": 10,
+    },
     "deacon": {"patrol_interval": 1, "stale_after": 3600, "checkpoint_interval": 300},
     "ledger": {"commit_debounce": 0.5},
 }
@@ -69,8 +75,16 @@ class EngineThread:
             raise self.error
 
 
-def create_bead(run_gt, town: Town, title: str, description: str = "", labels: tuple[str, ...] = (),
-                rig: str = "demo", deps: str | None = None, priority: int = 2) -> str:
+def create_bead(
+    run_gt,
+    town: Town,
+    title: str,
+    description: str = "",
+    labels: tuple[str, ...] = (),
+    rig: str = "demo",
+    deps: str | None = None,
+    priority: int = 2,
+) -> str:
     """Create a bead with the real ``gt bead create``; returns its id."""
     args = ["bead", "create", title, "-d", description, "--rig", rig, "-p", str(priority), "--json"]
     for label in labels:

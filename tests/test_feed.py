@@ -19,8 +19,19 @@ from core.errors import GtError
 from tests.conftest import VENV_BIN
 
 
-@pytest.mark.parametrize("text,seconds", [("90", 90), ("30s", 30), ("5m", 300), ("2h", 7200), ("1d", 86400),
-                                          ("1.5h", 5400), (" 10m ", 600), ("2w", 1209600)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("90", 90),
+        ("30s", 30),
+        ("5m", 300),
+        ("2h", 7200),
+        ("1d", 86400),
+        ("1.5h", 5400),
+        (" 10m ", 600),
+        ("2w", 1209600),
+    ],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert feed.parse_duration(text) == seconds
 
@@ -34,8 +45,15 @@ def test_bad_durations_raise_gt_error(text: str) -> None:
 
 
 def test_format_event_names_type_bead_rig_actor_and_reason() -> None:
-    ev = events.Event(7, time.time(), "stalled", "demo/witness", "demo", "de-a1",
-                      {"polecat": "nux", "reason": "no output for 900s", "action": "nudge"})
+    ev = events.Event(
+        7,
+        time.time(),
+        "stalled",
+        "demo/witness",
+        "demo",
+        "de-a1",
+        {"polecat": "nux", "reason": "no output for 900s", "action": "nudge"},
+    )
     line = feed.format_event(ev)
     for part in ("!", "stalled", "de-a1", "[demo]", "by demo/witness", "polecat=nux", "reason=no output for 900s"):
         assert part in line
@@ -65,8 +83,14 @@ def test_gt_feed_recent_since_problems_and_json(town, run_gt) -> None:
 
 
 def test_gt_feed_follow_prints_events_from_other_processes(town, run_gt, gt_env) -> None:
-    proc = subprocess.Popen([str(VENV_BIN / "gt"), "feed", "--follow", "--json"], cwd=town.root, env=gt_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "gt"), "feed", "--follow", "--json"],
+        cwd=town.root,
+        env=gt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(0.5)
         res = run_gt("bead", "create", "Followed", "--json", cwd=town.root)

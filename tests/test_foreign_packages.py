@@ -30,8 +30,10 @@ FOREIGN = ("core", "widgets", "themes")
 
 def _poison(leaks: Path) -> str:
     """An ``__init__.py`` that records its import in ``leaks`` and exits 99."""
-    return (f"import pathlib, sys\nwith pathlib.Path({str(leaks)!r}).open('a') as f:\n"
-            "    f.write(f'{__name__} imported from {__file__} by {sys.argv}\\n')\nsys.exit(99)\n")
+    return (
+        f"import pathlib, sys\nwith pathlib.Path({str(leaks)!r}).open('a') as f:\n"
+        "    f.write(f'{__name__} imported from {__file__} by {sys.argv}\\n')\nsys.exit(99)\n"
+    )
 
 
 @pytest.fixture
@@ -68,8 +70,14 @@ def test_a_repository_with_its_own_core_widgets_and_themes_packages(foreign, gt_
     assert gates["demo-check"]["cmd"][:2] == [sys.executable, "-P"]  # the demo's own gate, as it wrote it
 
     def gt(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        res = subprocess.run([str(VENV_BIN / "gt"), "--town", str(town.root), *args], cwd=src, env=gt_env,
-                             capture_output=True, text=True, timeout=timeout)
+        res = subprocess.run(
+            [str(VENV_BIN / "gt"), "--town", str(town.root), *args],
+            cwd=src,
+            env=gt_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         assert res.returncode == 0, (args, res.stdout, res.stderr, leaks.read_text() if leaks.exists() else "")
         return res
 
@@ -87,9 +95,30 @@ def test_a_repository_with_its_own_core_widgets_and_themes_packages(foreign, gt_
     assert _merged(town, rig, bead)
 
     write_formula(town, "tiny", {"two": ([], "echo two > two.txt")})
-    res = subprocess.run([str(VENV_BIN / "gastown-tui"), "--town", str(town.root), "--no-ui", "run", "--tick", "0.25",
-                          "--formula", "tiny", "--rig", rig, "--agent", "sim", "--timeout", "60"],
-                         cwd=src, env=gt_env, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            str(VENV_BIN / "gastown-tui"),
+            "--town",
+            str(town.root),
+            "--no-ui",
+            "run",
+            "--tick",
+            "0.25",
+            "--formula",
+            "tiny",
+            "--rig",
+            rig,
+            "--agent",
+            "sim",
+            "--timeout",
+            "60",
+        ],
+        cwd=src,
+        env=gt_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr + (leaks.read_text() if leaks.exists() else "")
     assert not leaks.exists(), leaks.read_text()
     logs = [p.read_text(errors="replace") for p in (town.logs_dir / "gates").rglob("*") if p.is_file()]

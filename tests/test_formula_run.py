@@ -16,8 +16,9 @@ from tests.test_headless_support import load, run_events, run_headless, write_fo
 CHAIN = {"a": ([], "echo a > a.txt"), "b": (["a"], "test -f a.txt\necho b > b.txt")}
 
 
-def test_without_an_engine_the_run_waits_then_a_headless_convoy_run_lands_it(gated_town, run_gt, gt_env,
-                                                                             tmp_path) -> None:
+def test_without_an_engine_the_run_waits_then_a_headless_convoy_run_lands_it(
+    gated_town, run_gt, gt_env, tmp_path
+) -> None:
     town, _ = gated_town
     write_formula(town, "chain", CHAIN)
     res = run_gt("formula", "run", "chain", "--rig", "demo", "--agent", "sim", cwd=town.root)
@@ -66,11 +67,14 @@ def test_with_an_engine_it_returns_the_convoy_and_the_dag_runs_in_order(gated_to
         runner.stop()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--agent", "nosuch"], "unknown agent preset"),
-    ([], "needs a rig"),
-    (["--rig", "demo", "--var", "oops"], "KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--agent", "nosuch"], "unknown agent preset"),
+        ([], "needs a rig"),
+        (["--rig", "demo", "--var", "oops"], "KEY=VALUE"),
+    ],
+)
 def test_bad_input_pours_nothing(gated_town, run_gt, args, message) -> None:
     town, _ = gated_town
     write_formula(town, "chain", CHAIN)

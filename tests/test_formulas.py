@@ -11,15 +11,17 @@ from pathlib import Path
 import pytest
 
 from core.errors import GtError, NotFound
-from core.formulas import (BUILTIN_DIR, FormulaError, FormulaLibrary, dependency_tree, load_formula,
-                           parse_formula)
+from core.formulas import BUILTIN_DIR, FormulaError, FormulaLibrary, dependency_tree, load_formula, parse_formula
 from core.rigs import add_rig
 from tests.conftest import FIXTURES as VENDORED, git, make_repo
 
 GASTOWN = VENDORED / "gastown" / "formulas"
 BEADS = VENDORED / "beads" / "formulas"
-FIXTURES = sorted(GASTOWN.glob("*.formula.toml")) + sorted(BEADS.rglob("*.formula.toml")) + \
-    sorted(BEADS.rglob("*.formula.json"))
+FIXTURES = (
+    sorted(GASTOWN.glob("*.formula.toml"))
+    + sorted(BEADS.rglob("*.formula.toml"))
+    + sorted(BEADS.rglob("*.formula.json"))
+)
 
 # What each fixture cannot execute yet, exactly (key -> file line).
 EXPECTED_UNSUPPORTED = {
@@ -29,12 +31,30 @@ EXPECTED_UNSUPPORTED = {
     "code-review.formula.toml": {"prompts": 67, "output": 129, "presets": 410},
 }
 # Values that satisfy every fixture's required variables and patterns.
-FIXTURE_VARS = {"feature": "login", "feature_name": "login", "version": "1.2.3", "issue": "gt-abc",
-                "issue_number": "42", "pr_number": "7", "pr": "7"}
+FIXTURE_VARS = {
+    "feature": "login",
+    "feature_name": "login",
+    "version": "1.2.3",
+    "issue": "gt-abc",
+    "issue_number": "42",
+    "pr_number": "7",
+    "pr": "7",
+}
 # Steps each cookable fixture pours.
-EXPECTED_STEPS = {"shiny": 5, "shiny-enterprise": 9, "mol-polecat-work": 8, "mol-refinery-patrol": 13,
-                  "mol-witness-patrol": 9, "code-review": 11, "beads-release": 31, "feature-workflow": 5,
-                  "gh-issue-to-pr": 12, "gh-pr-review": 7, "quick-check": 4, "release": 6}
+EXPECTED_STEPS = {
+    "shiny": 5,
+    "shiny-enterprise": 9,
+    "mol-polecat-work": 8,
+    "mol-refinery-patrol": 13,
+    "mol-witness-patrol": 9,
+    "code-review": 11,
+    "beads-release": 31,
+    "feature-workflow": 5,
+    "gh-issue-to-pr": 12,
+    "gh-pr-review": 7,
+    "quick-check": 4,
+    "release": 6,
+}
 
 
 def fixture_library(tmp_path: Path, *extra: Path) -> FormulaLibrary:
@@ -84,8 +104,12 @@ def test_historical_json_formula_cooks(tmp_path: Path) -> None:
 def test_shiny_cooks_in_order_with_needs_and_substitution(tmp_path: Path) -> None:
     cooked = fixture_library(tmp_path).cook("shiny", {"feature": "dark mode"})
     assert [(s.id, s.needs) for s in cooked.steps] == [
-        ("design", []), ("implement", ["design"]), ("review", ["implement"]), ("test", ["review"]),
-        ("submit", ["test"])]
+        ("design", []),
+        ("implement", ["design"]),
+        ("review", ["implement"]),
+        ("test", ["review"]),
+        ("submit", ["test"]),
+    ]
     assert cooked.steps[0].title == "Design dark mode"
     assert cooked.steps[1].description.startswith("Write the code for dark mode.")
     assert cooked.steps[0].acceptance.startswith("Design doc committed")
@@ -96,10 +120,16 @@ def test_extends_and_expansion_rewire_needs(tmp_path: Path) -> None:
     cooked = fixture_library(tmp_path).cook("shiny-enterprise", {"feature": "x"})
     needs = {s.id: s.needs for s in cooked.steps}
     assert needs == {
-        "design": [], "implement.draft": ["design"], "implement.refine-1": ["implement.draft"],
-        "implement.refine-2": ["implement.refine-1"], "implement.refine-3": ["implement.refine-2"],
-        "implement.refine-4": ["implement.refine-3"], "review": ["implement.refine-4"],
-        "test": ["review"], "submit": ["test"]}
+        "design": [],
+        "implement.draft": ["design"],
+        "implement.refine-1": ["implement.draft"],
+        "implement.refine-2": ["implement.refine-1"],
+        "implement.refine-3": ["implement.refine-2"],
+        "implement.refine-4": ["implement.refine-3"],
+        "review": ["implement.refine-4"],
+        "test": ["review"],
+        "submit": ["test"],
+    }
     draft = cooked.steps[1]
     assert draft.title == "Draft: Implement x"  # {target.title}, then {{feature}}
     assert draft.description.startswith("Initial attempt at: Write the code for x.")
@@ -139,8 +169,9 @@ def test_convoy_inputs_required_unless(tmp_path: Path) -> None:
 
 
 def test_variables_are_checked(tmp_path: Path) -> None:
-    lib = fixture_library(tmp_path, BEADS / "examples" / "release.formula.toml",
-                          BEADS / "examples" / "gh-issue-to-pr.formula.toml")
+    lib = fixture_library(
+        tmp_path, BEADS / "examples" / "release.formula.toml", BEADS / "examples" / "gh-issue-to-pr.formula.toml"
+    )
     with pytest.raises(GtError, match=r"needs variable\(s\) feature: pass --var feature=\.\.\."):
         lib.cook("shiny", {})
     with pytest.raises(GtError, match=r"has no variable 'featur'.*variables: assignee, feature"):
@@ -163,8 +194,9 @@ def parse_and_cook(text: str, values: dict[str, str]):
 
 
 def test_bare_string_var_is_a_default_and_unknown_placeholders_are_reported() -> None:
-    cooked = parse_and_cook('formula = "t"\n[vars]\nwho = "world"\n[[steps]]\nid = "a"\n'
-                            'title = "Hello {{who}} {{nobody}}"\n', {})
+    cooked = parse_and_cook(
+        'formula = "t"\n[vars]\nwho = "world"\n[[steps]]\nid = "a"\ntitle = "Hello {{who}} {{nobody}}"\n', {}
+    )
     assert cooked.steps[0].title == "Hello world {{nobody}}"
     assert cooked.warnings == ["a: placeholder {{nobody}} names no declared variable; left as written"]
 
@@ -174,25 +206,45 @@ def test_var_without_value_used_by_a_step_is_refused() -> None:
         parse_and_cook('formula = "t"\n[vars.who]\ndescription = "x"\n[[steps]]\nid = "a"\ntitle = "{{who}}"\n', {})
 
 
-@pytest.mark.parametrize("text, line, key, words", [
-    ('formula = "t"\n[[steps]]\nid = "a"\n[[steps]]\nid = "b"\nneeds = 5\n', 6, "steps[1].needs", "array of strings"),
-    ('formula = "t"\n[[steps]]\nid = "a"\n[[steps]]\nid = "a"\n', 5, "steps[1].id", "duplicate step id"),
-    ('formula = "t"\n\n[[steps]]\ntitle = "no id"\n', 3, "steps[0]", "missing required key 'id'"),
-    ('formula = "t"\ntype = "sideways"\n[[steps]]\nid = "a"\n', 2, "type", "unknown formula type"),
-    ('formula = "t"\n[vars.v]\npattern = "("\n[[steps]]\nid = "a"\n', 3, "vars.v.pattern", "invalid regular"),
-    ('formula = "t"\n[vars.v]\nrequired = "yes"\n[[steps]]\nid = "a"\n', 3, "vars.v.required", "true or false"),
-    ('formula = "t"\n[[steps]]\nid = "a"\npriority = 9\n', 4, "steps[0].priority", "integer 0..4"),
-    ('formula = "t"\n[[steps]]\nid = "../x"\n', 3, "steps[0].id", "invalid step id"),
-    ('formula = "t"\n[[steps]]\nid = "a"\n[steps.gate]\ntype = 1\n[[steps]]\nid = "b"\nlabels = ["x", 2]\n', 8,
-     "steps[1].labels", "array of strings"),
-    ('formula = "t"\ndescription = """\n[[steps]]\n"""\n[[steps]]\nid = "a"\n[[steps]]\nid = 3\n', 8,
-     "steps[1].id", "expected a string"),
-    ('formula = "t"\n[[steps]]\nid = "a"\ntitle = "x\n', 4, "", "invalid TOML"),
-    ('version = 1\n[[steps]]\nid = "a"\n', None, "", "missing required key 'formula'"),
-    ('{\n  "formula": "t",\n  "steps": [\n    {"id": "a"},\n    {"id": "b",\n     "needs": "a", "priority": "high"}\n  ]\n}\n',
-     6, "steps[1].priority", "integer 0..4"),
-    ('{\n  "formula": "t",\n  "steps": [\n    {"id": "a",}\n  ]\n}\n', 4, "", "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "text, line, key, words",
+    [
+        (
+            'formula = "t"\n[[steps]]\nid = "a"\n[[steps]]\nid = "b"\nneeds = 5\n',
+            6,
+            "steps[1].needs",
+            "array of strings",
+        ),
+        ('formula = "t"\n[[steps]]\nid = "a"\n[[steps]]\nid = "a"\n', 5, "steps[1].id", "duplicate step id"),
+        ('formula = "t"\n\n[[steps]]\ntitle = "no id"\n', 3, "steps[0]", "missing required key 'id'"),
+        ('formula = "t"\ntype = "sideways"\n[[steps]]\nid = "a"\n', 2, "type", "unknown formula type"),
+        ('formula = "t"\n[vars.v]\npattern = "("\n[[steps]]\nid = "a"\n', 3, "vars.v.pattern", "invalid regular"),
+        ('formula = "t"\n[vars.v]\nrequired = "yes"\n[[steps]]\nid = "a"\n', 3, "vars.v.required", "true or false"),
+        ('formula = "t"\n[[steps]]\nid = "a"\npriority = 9\n', 4, "steps[0].priority", "integer 0..4"),
+        ('formula = "t"\n[[steps]]\nid = "../x"\n', 3, "steps[0].id", "invalid step id"),
+        (
+            'formula = "t"\n[[steps]]\nid = "a"\n[steps.gate]\ntype = 1\n[[steps]]\nid = "b"\nlabels = ["x", 2]\n',
+            8,
+            "steps[1].labels",
+            "array of strings",
+        ),
+        (
+            'formula = "t"\ndescription = """\n[[steps]]\n"""\n[[steps]]\nid = "a"\n[[steps]]\nid = 3\n',
+            8,
+            "steps[1].id",
+            "expected a string",
+        ),
+        ('formula = "t"\n[[steps]]\nid = "a"\ntitle = "x\n', 4, "", "invalid TOML"),
+        ('version = 1\n[[steps]]\nid = "a"\n', None, "", "missing required key 'formula'"),
+        (
+            '{\n  "formula": "t",\n  "steps": [\n    {"id": "a"},\n    {"id": "b",\n     "needs": "a", "priority": "high"}\n  ]\n}\n',
+            6,
+            "steps[1].priority",
+            "integer 0..4",
+        ),
+        ('{\n  "formula": "t",\n  "steps": [\n    {"id": "a",}\n  ]\n}\n', 4, "", "invalid JSON"),
+    ],
+)
 def test_errors_name_file_line_and_key(text: str, line: int | None, key: str, words: str) -> None:
     source = "bad.formula.json" if text.startswith("{") else "bad.formula.toml"
     with pytest.raises(FormulaError) as info:
@@ -223,10 +275,14 @@ def test_cook_errors_name_the_step_line(tmp_path: Path) -> None:
 
 
 def test_unknown_keys_are_reported_not_ignored() -> None:
-    f = parse_formula('formula = "t"\nflavour = "x"\n[[steps]]\nid = "a"\nwobble = 1\ncondition = "{{x}}"\n',
-                      "t.formula.toml")
-    assert [(u.key, u.line) for u in f.unsupported] == [("flavour", 2), ("steps[0].wobble", 5),
-                                                         ("steps[0].condition", 6)]
+    f = parse_formula(
+        'formula = "t"\nflavour = "x"\n[[steps]]\nid = "a"\nwobble = 1\ncondition = "{{x}}"\n', "t.formula.toml"
+    )
+    assert [(u.key, u.line) for u in f.unsupported] == [
+        ("flavour", 2),
+        ("steps[0].wobble", 5),
+        ("steps[0].condition", 6),
+    ]
     assert "unknown key" in f.unsupported[0].reason
     assert f.unsupported[2].reason.startswith("step a: conditional steps")
 
@@ -248,13 +304,17 @@ def test_builtins_parse_and_cook() -> None:
 
 def test_search_path_town_then_rig_repo_then_builtin(town, tmp_path: Path) -> None:
     (town.formulas_dir / "shiny.formula.toml").write_text(
-        'formula = "shiny"\ndescription = "town shiny"\n[[steps]]\nid = "only"\n')
-    src = make_repo(tmp_path / "proj", {
-        "README.md": "x\n",
-        ".beads/formulas/rigwork.formula.toml": 'formula = "rigwork"\ndescription = "from the rig"\n'
-                                                '[[steps]]\nid = "r1"\n',
-        ".beads/formulas/demo.formula.toml": 'formula = "demo"\ndescription = "rig demo"\n[[steps]]\nid = "d"\n',
-    })
+        'formula = "shiny"\ndescription = "town shiny"\n[[steps]]\nid = "only"\n'
+    )
+    src = make_repo(
+        tmp_path / "proj",
+        {
+            "README.md": "x\n",
+            ".beads/formulas/rigwork.formula.toml": 'formula = "rigwork"\ndescription = "from the rig"\n'
+            '[[steps]]\nid = "r1"\n',
+            ".beads/formulas/demo.formula.toml": 'formula = "demo"\ndescription = "rig demo"\n[[steps]]\nid = "d"\n',
+        },
+    )
     rig = add_rig(town, "proj", str(src))
     # A formula only in the source's working tree (never pushed to the rig's repo) is not seen.
     (src / ".beads" / "formulas" / "unpushed.formula.toml").write_text('formula = "unpushed"\n[[steps]]\nid="u"\n')
@@ -262,9 +322,15 @@ def test_search_path_town_then_rig_repo_then_builtin(town, tmp_path: Path) -> No
     lib = FormulaLibrary(town, rig)
     rows = lib.entries()
     assert [(r["name"], r["origin"], r["shadowed"]) for r in rows] == [
-        ("shiny", "town", False), ("demo", "rig:proj", False), ("rigwork", "rig:proj", False),
-        ("demo", "builtin", True), ("polecat-work", "builtin", False), ("repo-tour", "builtin", False),
-        ("shiny", "builtin", True), ("wordstats", "builtin", False)]
+        ("shiny", "town", False),
+        ("demo", "rig:proj", False),
+        ("rigwork", "rig:proj", False),
+        ("demo", "builtin", True),
+        ("polecat-work", "builtin", False),
+        ("repo-tour", "builtin", False),
+        ("shiny", "builtin", True),
+        ("wordstats", "builtin", False),
+    ]
     assert lib.load("shiny").description == "town shiny"
     assert lib.load("demo").description == "rig demo"
     assert lib.find("rigwork").location == "proj:main:.beads/formulas/rigwork.formula.toml"
@@ -281,8 +347,9 @@ def test_broken_formula_is_listed_with_its_error(town) -> None:
 
 
 def test_toml_wins_over_json_of_the_same_name(tmp_path: Path) -> None:
-    (tmp_path / "x.formula.json").write_text(json.dumps({"formula": "x", "description": "json",
-                                                         "steps": [{"id": "a"}]}))
+    (tmp_path / "x.formula.json").write_text(
+        json.dumps({"formula": "x", "description": "json", "steps": [{"id": "a"}]})
+    )
     (tmp_path / "x.formula.toml").write_text('formula = "x"\ndescription = "toml"\n[[steps]]\nid = "a"\n')
     assert FormulaLibrary(dirs=[tmp_path], builtins=False).load("x").description == "toml"
 
@@ -333,8 +400,10 @@ def test_gt_formula_list_show_and_dry_run(town, run_gt) -> None:
     assert plan["children"][1]["metadata"] == {"formula": "shiny", "step": "implement"}
 
     r = run_gt("formula", "pour", "shiny", "--dry-run", cwd=town.root)
-    assert r.returncode == 2 and r.stderr.strip() == \
-        "gt: formula 'shiny' needs variable(s) feature: pass --var feature=..."
+    assert (
+        r.returncode == 2
+        and r.stderr.strip() == "gt: formula 'shiny' needs variable(s) feature: pass --var feature=..."
+    )
     r = run_gt("formula", "pour", "shiny", "--var", "feature", cwd=town.root)
     assert r.returncode == 2 and "is not KEY=VALUE" in r.stderr
     r = run_gt("formula", "show", "nope", cwd=town.root)

@@ -10,13 +10,13 @@ import pytest
 from core.errors import GtError, NotFound
 from core.formulas import PATTERN_TIMEOUT_S, _backtracks_little, cook, parse_formula, pattern_search
 
-EVIL = '''formula = "evil"
+EVIL = """formula = "evil"
 [vars.name]
 pattern = "(a+)+$"
 [[steps]]
 id = "a"
 title = "Hello {{name}}"
-'''
+"""
 
 
 def _cook(text: str, values: dict[str, str]):
@@ -25,8 +25,11 @@ def _cook(text: str, values: dict[str, str]):
 
 def test_catastrophic_pattern_is_refused_fast_with_a_clear_error() -> None:
     started = time.monotonic()
-    with pytest.raises(GtError, match=r"variable 'name' of formula 'evil': pattern '\(a\+\)\+\$' did not finish "
-                                      r"matching within 2 s \(catastrophic backtracking"):
+    with pytest.raises(
+        GtError,
+        match=r"variable 'name' of formula 'evil': pattern '\(a\+\)\+\$' did not finish "
+        r"matching within 2 s \(catastrophic backtracking",
+    ):
         _cook(EVIL, {"name": "a" * 40 + "!"})
     assert time.monotonic() - started < PATTERN_TIMEOUT_S + 3  # unbounded, this takes hours
     assert _cook(EVIL, {"name": "aaaa"}).vars["name"] == "aaaa"  # the same pattern on a value that matches
@@ -41,11 +44,19 @@ def test_gt_formula_pour_with_a_catastrophic_pattern_is_one_line(town, run_gt) -
     assert time.monotonic() - started < 15
 
 
-@pytest.mark.parametrize("pattern,value,expected", [
-    ("^v[0-9]+$", "v12", True), ("^v[0-9]+$", "12", False), (r"^\d+\.\d+\.\d+$", "1.2.3", True),
-    (r"^\d+\.\d+\.\d+$", "1.2", False), ("^(foo|bar)$", "bar", True), (r"(\w+)-\1", "ab-ab", True),
-    ("(?=x)x", "y", False), ("", "anything", True),
-])
+@pytest.mark.parametrize(
+    "pattern,value,expected",
+    [
+        ("^v[0-9]+$", "v12", True),
+        ("^v[0-9]+$", "12", False),
+        (r"^\d+\.\d+\.\d+$", "1.2.3", True),
+        (r"^\d+\.\d+\.\d+$", "1.2", False),
+        ("^(foo|bar)$", "bar", True),
+        (r"(\w+)-\1", "ab-ab", True),
+        ("(?=x)x", "y", False),
+        ("", "anything", True),
+    ],
+)
 def test_bounded_search_agrees_with_re(pattern, value, expected) -> None:
     assert pattern_search(pattern, value, "variable v") is expected
 

@@ -46,14 +46,24 @@ def test_shiny_pours_into_the_right_beads_and_edges(town, store) -> None:
     for step, kid in zip(steps, kids, strict=True):
         assert kid.metadata == {"formula": "shiny", "step": step, "molecule": poured.root}
         assert kid.parent == poured.root and kid.issue_type == "task" and kid.status == "open"
-    assert [k.title for k in kids] == ["Design dark mode", "Implement dark mode", "Review implementation",
-                                       "Test dark mode", "Submit for merge"]
+    assert [k.title for k in kids] == [
+        "Design dark mode",
+        "Implement dark mode",
+        "Review implementation",
+        "Test dark mode",
+        "Submit for merge",
+    ]
     assert kids[1].description.startswith("Write the code for dark mode.")
     assert kids[3].acceptance_criteria == "All tests pass, no regressions, test coverage for new code"
     blocks = {k.id: sorted(k.depends_on("blocks")) for k in kids}
     ids = poured.steps
-    assert blocks == {ids["design"]: [], ids["implement"]: [ids["design"]], ids["review"]: [ids["implement"]],
-                      ids["test"]: [ids["review"]], ids["submit"]: [ids["test"]]}
+    assert blocks == {
+        ids["design"]: [],
+        ids["implement"]: [ids["design"]],
+        ids["review"]: [ids["implement"]],
+        ids["test"]: [ids["review"]],
+        ids["submit"]: [ids["test"]],
+    }
     conv = convoys.get(store, poured.convoy)
     assert [t.id for t in conv.tracked] == list(ids.values())
     assert conv.metadata == {"molecule": poured.root, "formula": "shiny"}
@@ -82,8 +92,17 @@ def test_expanded_formula_pours_every_expanded_step(town, store) -> None:
     for name in ("shiny", "shiny-enterprise", "rule-of-five"):
         shutil.copy(GASTOWN / f"{name}.formula.toml", town.formulas_dir)
     poured = pour(town, store, "shiny-enterprise", {"feature": "x"})
-    assert list(poured.steps) == ["design", "implement.draft", "implement.refine-1", "implement.refine-2",
-                                  "implement.refine-3", "implement.refine-4", "review", "test", "submit"]
+    assert list(poured.steps) == [
+        "design",
+        "implement.draft",
+        "implement.refine-1",
+        "implement.refine-2",
+        "implement.refine-3",
+        "implement.refine-4",
+        "review",
+        "test",
+        "submit",
+    ]
     draft = store.get(poured.steps["implement.draft"])
     assert draft.metadata["formula"] == "rule-of-five" and draft.metadata["step"] == "implement.draft"
     assert store.get(poured.steps["review"]).depends_on("blocks") == [poured.steps["implement.refine-4"]]
@@ -99,7 +118,8 @@ def test_human_steps_become_labelled_tasks(town, store) -> None:
 
 def test_a_refused_bead_leaves_nothing_behind(town, store) -> None:
     (town.formulas_dir / "badlabel.formula.toml").write_text(
-        'formula = "badlabel"\n[[steps]]\nid = "a"\n[[steps]]\nid = "b"\nneeds = ["a"]\nlabels = ["has space"]\n')
+        'formula = "badlabel"\n[[steps]]\nid = "a"\n[[steps]]\nid = "b"\nneeds = ["a"]\nlabels = ["has space"]\n'
+    )
     with pytest.raises(GtError, match="invalid label"):
         pour(town, store, "badlabel", {})
     assert store.list() == []

@@ -43,26 +43,29 @@ def _spawner(pids: Path, then: str) -> tuple[str, ...]:
     """A gate that starts two escapees and records their pids: ``setsid sleep 1000`` (its own session
     and group, still a child of the gate) and a ``setsid -f`` double fork (reparented to init, no
     ancestry left to follow), waits until both are recorded, then runs ``then``."""
-    script = (f'setsid sleep 1000 & echo $! >> "{pids}"\n'
-              f'setsid -f sh -c \'echo $$ >> "{pids}"; exec sleep 1000\'\n'
-              f'while [ "$(wc -l < "{pids}")" -lt 2 ]; do sleep 0.01; done\n'
-              f'{then}\n')
+    script = (
+        f'setsid sleep 1000 & echo $! >> "{pids}"\n'
+        f"setsid -f sh -c 'echo $$ >> \"{pids}\"; exec sleep 1000'\n"
+        f'while [ "$(wc -l < "{pids}")" -lt 2 ]; do sleep 0.01; done\n'
+        f"{then}\n"
+    )
     return ("sh", "-c", script)
 
 
 def _sid(pid: int) -> int:
     raw = Path(f"/proc/{pid}/stat").read_text()
-    return int(raw[raw.rfind(")") + 2:].split()[3])
+    return int(raw[raw.rfind(")") + 2 :].split()[3])
 
 
 def test_setsid_children_of_a_green_gate_are_killed_when_it_finishes(tmp_path: Path, pids: Path) -> None:
     probe = tmp_path / "probe.sh"
     # a second gate runs after the first: by then the first gate's escapees must be gone
-    probe.write_text(f'for p in $(cat "{pids}"); do\n'
-                     '  if [ -e /proc/$p ] && ! grep -q "^State:.*Z" /proc/$p/status; then echo "alive $p"; fi\n'
-                     'done\nexit 0\n')
-    cfg = GateConfig((Gate("spawn", _spawner(pids, "exit 0"), 30),
-                      Gate("probe", ("sh", str(probe)), 30)), {})
+    probe.write_text(
+        f'for p in $(cat "{pids}"); do\n'
+        '  if [ -e /proc/$p ] && ! grep -q "^State:.*Z" /proc/$p/status; then echo "alive $p"; fi\n'
+        "done\nexit 0\n"
+    )
+    cfg = GateConfig((Gate("spawn", _spawner(pids, "exit 0"), 30), Gate("probe", ("sh", str(probe)), 30)), {})
     run = run_gates(cfg, tmp_path, tmp_path / "logs", "batch-1")
     assert run.ok, [r.summary() for r in run.results]
     seen = _pids(pids)
@@ -89,16 +92,17 @@ def test_a_gate_orphaned_by_a_kill_9_of_its_caller_is_killed_with_its_escapees(t
     work = tmp_path / "refinery"
     work.mkdir()
     caller = tmp_path / "caller.py"
-    caller.write_text(textwrap.dedent(f"""
+    caller.write_text(
+        textwrap.dedent(f"""
         from pathlib import Path
         from core.gates import Gate, GateConfig, run_gates
         cfg = GateConfig((Gate("hang", {_spawner(pids, "sleep 1000")!r}, 600),), {{}})
         run_gates(cfg, Path({str(work)!r}), Path({str(tmp_path / "logs")!r}), "batch-3",
                   pidfile=Path({str(pidfile)!r}))
-    """))
+    """)
+    )
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.Popen([sys.executable, "-P", str(caller)], cwd=root,
-                            env={**os.environ, "PYTHONPATH": str(root)})
+    proc = subprocess.Popen([sys.executable, "-P", str(caller)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     try:
         wait_for(lambda: pidfile.exists() and len(_pids(pids)) == 2, what="the gate to start")
         proc.send_signal(signal.SIGKILL)

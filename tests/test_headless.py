@@ -44,8 +44,20 @@ def test_diamond_lands_in_dag_order_with_b_and_c_in_parallel(gated_town, gt_env,
     town, rig = gated_town
     write_formula(town, "diamond", diamond())
     out = tmp_path / "summary.json"
-    res = run_headless(gt_env, town, "--formula", "diamond", "--rig", "demo", "--agent", "sim",
-                       "--summary", str(out), "--timeout", "100")
+    res = run_headless(
+        gt_env,
+        town,
+        "--formula",
+        "diamond",
+        "--rig",
+        "demo",
+        "--agent",
+        "sim",
+        "--summary",
+        str(out),
+        "--timeout",
+        "100",
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     summary = load(out)
     steps = _by_step(summary)
@@ -96,7 +108,8 @@ def test_diamond_lands_in_dag_order_with_b_and_c_in_parallel(gated_town, gt_env,
     assert t["gate_runs"] == sum(b.gate_runs for b in batches) >= 3
     assert 0 < t["wall_s"] < 100
     assert summary["sessions_stopped"] and set(summary["sessions_stopped"]) <= {
-        f"demo-{b['polecat'].rsplit('/', 1)[1]}" for b in summary["beads"]}
+        f"demo-{b['polecat'].rsplit('/', 1)[1]}" for b in summary["beads"]
+    }
 
     # plain progress (stdout is a pipe): a headline, one feed line per event, the outcome
     lines = res.stdout.splitlines()
@@ -112,8 +125,20 @@ def test_a_step_that_breaks_the_gate_fails_the_run(gated_town, gt_env, tmp_path)
     town, rig = gated_town
     write_formula(town, "breaks", diamond(b_sh="echo BROKEN > b.txt"))
     out = tmp_path / "summary.json"
-    res = run_headless(gt_env, town, "--formula", "breaks", "--rig", "demo", "--agent", "sim",
-                       "--summary", str(out), "--timeout", "100")
+    res = run_headless(
+        gt_env,
+        town,
+        "--formula",
+        "breaks",
+        "--rig",
+        "demo",
+        "--agent",
+        "sim",
+        "--summary",
+        str(out),
+        "--timeout",
+        "100",
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     summary = load(out)
     steps = _by_step(summary)
@@ -147,8 +172,21 @@ def test_keep_going_runs_every_bead_not_held_back_by_the_failure(gated_town, gt_
     town, rig = gated_town
     write_formula(town, "breaks", diamond(b_sh="echo BROKEN > b.txt"))
     out = tmp_path / "summary.json"
-    res = run_headless(gt_env, town, "--formula", "breaks", "--rig", "demo", "--agent", "sim",
-                       "--summary", str(out), "--timeout", "100", "--keep-going")
+    res = run_headless(
+        gt_env,
+        town,
+        "--formula",
+        "breaks",
+        "--rig",
+        "demo",
+        "--agent",
+        "sim",
+        "--summary",
+        str(out),
+        "--timeout",
+        "100",
+        "--keep-going",
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     steps = _by_step(load(out))
     assert [s for s in "abcd" if steps[s]["mr_status"] == "merged"] == ["a", "c"]
@@ -164,8 +202,9 @@ def test_an_agent_that_keeps_crashing_is_stuck_and_fails_the_run(gated_town, gt_
     path = town.formulas_dir / "crashy.formula.toml"
     path.write_text(path.read_text().replace('title = "Part a"', 'title = "Part a"\nlabels = ["sim:crash"]'))
     out = tmp_path / "summary.json"
-    res = run_headless(gt_env, town, "--formula", "crashy", "--rig", "demo", "--agent", "sim",
-                       "--summary", str(out), "--timeout", "60")
+    res = run_headless(
+        gt_env, town, "--formula", "crashy", "--rig", "demo", "--agent", "sim", "--summary", str(out), "--timeout", "60"
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     summary = load(out)
     a = summary["beads"][0]
@@ -179,31 +218,37 @@ def test_an_agent_that_escalates_fails_the_run(gated_town, gt_env, tmp_path) -> 
     town, _ = gated_town
     write_formula(town, "help", {"a": ([], "gt done --status ESCALATED -m 'the spec is ambiguous'")})
     out = tmp_path / "summary.json"
-    res = run_headless(gt_env, town, "--formula", "help", "--rig", "demo", "--agent", "sim",
-                       "--summary", str(out), "--timeout", "60")
+    res = run_headless(
+        gt_env, town, "--formula", "help", "--rig", "demo", "--agent", "sim", "--summary", str(out), "--timeout", "60"
+    )
     assert res.returncode == 1, res.stdout + res.stderr
     failure = load(out)["failures"][0]
     assert failure["kind"] == "escalated" and "the spec is ambiguous" in failure["reason"]
     _assert_clean_end(town)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--formula", "nope", "--rig", "demo"], "no formula"),
-    (["--formula", "needy", "--rig", "demo"], "who"),
-    (["--formula", "needy", "--rig", "nowhere", "--var", "who=x"], "no rig named 'nowhere'"),
-    (["--formula", "needy", "--var", "who=x"], "needs a rig"),
-    (["--formula", "needy", "--rig", "demo", "--var", "who"], "KEY=VALUE"),
-    (["--formula", "needy", "--rig", "demo", "--var", "who=x", "--agent", "nosuch"], "unknown agent preset"),
-    (["--convoy", "hq-cv-nope"], "no convoy"),
-    (["--convoy", "hq-cv-nope", "--formula", "needy"], "exactly one of"),
-    ([], "exactly one of"),
-    (["--formula", "needy", "--rig", "demo", "--var", "who=x", "--timeout", "0"], "--timeout"),
-    (["--formula", "needy", "--rig", "demo", "--var", "who=x", "--summary", "/nonexistent/dir/s.json"],
-     "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--formula", "nope", "--rig", "demo"], "no formula"),
+        (["--formula", "needy", "--rig", "demo"], "who"),
+        (["--formula", "needy", "--rig", "nowhere", "--var", "who=x"], "no rig named 'nowhere'"),
+        (["--formula", "needy", "--var", "who=x"], "needs a rig"),
+        (["--formula", "needy", "--rig", "demo", "--var", "who"], "KEY=VALUE"),
+        (["--formula", "needy", "--rig", "demo", "--var", "who=x", "--agent", "nosuch"], "unknown agent preset"),
+        (["--convoy", "hq-cv-nope"], "no convoy"),
+        (["--convoy", "hq-cv-nope", "--formula", "needy"], "exactly one of"),
+        ([], "exactly one of"),
+        (["--formula", "needy", "--rig", "demo", "--var", "who=x", "--timeout", "0"], "--timeout"),
+        (
+            ["--formula", "needy", "--rig", "demo", "--var", "who=x", "--summary", "/nonexistent/dir/s.json"],
+            "does not exist",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2_with_nothing_started(gated_town, gt_env, args, message) -> None:
     town, _ = gated_town
-    write_formula(town, "needy", {"a": ([], "echo {{who}} > a.txt")}, header='[vars.who]\nrequired = true\n')
+    write_formula(town, "needy", {"a": ([], "echo {{who}} > a.txt")}, header="[vars.who]\nrequired = true\n")
     res = run_headless(gt_env, town, *args, timeout=60)
     assert res.returncode == 2, res.stdout + res.stderr
     lines = res.stderr.strip().splitlines()
@@ -214,18 +259,40 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_started(gated_town, gt_en
 
 def test_a_convoy_of_town_level_beads_runs_on_the_rig_given(gated_town, gt_env, run_gt, tmp_path) -> None:
     town, rig = gated_town
-    res = run_gt("bead", "create", "Town-level work", "-d", "```sh\necho t > a.txt\n```\n", "--id", "hq-tw1",
-                 "--json", cwd=town.root)
+    res = run_gt(
+        "bead",
+        "create",
+        "Town-level work",
+        "-d",
+        "```sh\necho t > a.txt\n```\n",
+        "--id",
+        "hq-tw1",
+        "--json",
+        cwd=town.root,
+    )
     bead = json.loads(res.stdout)["id"]
     assert bead.startswith("hq-")
     convoy = json.loads(run_gt("convoy", "create", "Town work", bead, "--json", cwd=town.root).stdout)["id"]
     res = run_headless(gt_env, town, "--convoy", convoy, timeout=60)
     assert res.returncode == 2
-    assert res.stderr.strip() == (f"gastown-tui: bead {bead} of convoy {convoy} is town-level: name the rig "
-                                  "that works it with --rig RIG")
+    assert res.stderr.strip() == (
+        f"gastown-tui: bead {bead} of convoy {convoy} is town-level: name the rig that works it with --rig RIG"
+    )
     out = tmp_path / "summary.json"
-    res = run_headless(gt_env, town, "--convoy", convoy[len("hq-"):], "--rig", "demo", "--agent", "sim",
-                       "--summary", str(out), "--timeout", "60")
+    res = run_headless(
+        gt_env,
+        town,
+        "--convoy",
+        convoy[len("hq-") :],
+        "--rig",
+        "demo",
+        "--agent",
+        "sim",
+        "--summary",
+        str(out),
+        "--timeout",
+        "60",
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     summary = load(out)
     assert summary["convoy"]["id"] == convoy and summary["formula"] is None
@@ -242,9 +309,11 @@ def test_refused_while_another_engine_holds_the_town(gated_town, gt_env) -> None
     finally:
         runner.stop()
     assert res.returncode == 2
-    assert res.stderr.strip() == (f"gastown-tui: an engine is already running on town {town.root} (pid "
-                                  f"{os.getpid()}): stop it with 'gt down', "
-                                  "or queue the work on it with 'gt formula run'")
+    assert res.stderr.strip() == (
+        f"gastown-tui: an engine is already running on town {town.root} (pid "
+        f"{os.getpid()}): stop it with 'gt down', "
+        "or queue the work on it with 'gt formula run'"
+    )
     assert run_events(town, ("molecule_poured",)) == []
 
 
@@ -253,8 +322,21 @@ def test_a_tiny_timeout_exits_124_and_stops_the_run_sessions(gated_town, gt_env,
     write_formula(town, "slow", {"a": ([], "sleep 60\necho a > a.txt")})
     out = tmp_path / "summary.json"
     started = time.monotonic()
-    res = run_headless(gt_env, town, "--formula", "slow", "--rig", "demo", "--agent", "sim",
-                       "--timeout", "4", "--summary", str(out), timeout=60)
+    res = run_headless(
+        gt_env,
+        town,
+        "--formula",
+        "slow",
+        "--rig",
+        "demo",
+        "--agent",
+        "sim",
+        "--timeout",
+        "4",
+        "--summary",
+        str(out),
+        timeout=60,
+    )
     took = time.monotonic() - started
     assert res.returncode == 124, res.stdout + res.stderr
     assert took < 30
@@ -272,9 +354,28 @@ def test_sigterm_interrupts_the_run_cleanly(gated_town, gt_env, tmp_path) -> Non
     town, _ = gated_town
     write_formula(town, "slow", {"a": ([], "sleep 60\necho a > a.txt")})
     out = tmp_path / "summary.json"
-    proc = subprocess.Popen([str(VENV_BIN / "gastown-tui"), "--no-ui", "run", "--tick", "0.25", "--formula", "slow",
-                             "--rig", "demo", "--agent", "sim", "--summary", str(out)],
-                            cwd=town.root, env=gt_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "gastown-tui"),
+            "--no-ui",
+            "run",
+            "--tick",
+            "0.25",
+            "--formula",
+            "slow",
+            "--rig",
+            "demo",
+            "--agent",
+            "sim",
+            "--summary",
+            str(out),
+        ],
+        cwd=town.root,
+        env=gt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: run_events(town, ("spawn",)), timeout=30)
         proc.send_signal(signal.SIGTERM)
@@ -295,11 +396,30 @@ def test_live_display_on_a_terminal(gated_town, gt_env, tmp_path) -> None:
     town, _ = gated_town
     write_formula(town, "one", {"a": ([], "echo a > a.txt")})
     out = tmp_path / "summary.json"
-    child = pexpect.spawn(str(VENV_BIN / "gastown-tui"),
-                          ["--no-ui", "run", "--tick", "0.25", "--formula", "one", "--rig", "demo", "--agent", "sim",
-                           "--summary", str(out), "--timeout", "60"],
-                          cwd=str(town.root), env={**gt_env, "TERM": "xterm-256color", "COLUMNS": "120"},
-                          encoding="utf-8", dimensions=(40, 120), timeout=90)
+    child = pexpect.spawn(
+        str(VENV_BIN / "gastown-tui"),
+        [
+            "--no-ui",
+            "run",
+            "--tick",
+            "0.25",
+            "--formula",
+            "one",
+            "--rig",
+            "demo",
+            "--agent",
+            "sim",
+            "--summary",
+            str(out),
+            "--timeout",
+            "60",
+        ],
+        cwd=str(town.root),
+        env={**gt_env, "TERM": "xterm-256color", "COLUMNS": "120"},
+        encoding="utf-8",
+        dimensions=(40, 120),
+        timeout=90,
+    )
     try:
         child.expect(pexpect.EOF)
     finally:

@@ -90,11 +90,18 @@ def gated_town(town: Town, tmp_path: Path) -> Iterator[tuple[Town, Rig]]:
     SessionHost(town).kill_server()
 
 
-def run_headless(gt_env: dict[str, str], town: Town, *args: str, timeout: float = 120,
-                 tty: bool = False) -> subprocess.CompletedProcess[str]:
+def run_headless(
+    gt_env: dict[str, str], town: Town, *args: str, timeout: float = 120, tty: bool = False
+) -> subprocess.CompletedProcess[str]:
     """``gastown-tui --no-ui run ARGS...`` as a real process in the town (engine tick 0.25 s)."""
-    return subprocess.run([str(VENV_BIN / "gastown-tui"), "--no-ui", "run", "--tick", "0.25", *args],
-                          cwd=town.root, env=gt_env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(VENV_BIN / "gastown-tui"), "--no-ui", "run", "--tick", "0.25", *args],
+        cwd=town.root,
+        env=gt_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def run_events(town: Town, kinds: tuple[str, ...] | None = None) -> list[events.Event]:

@@ -25,6 +25,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("core", "widgets", "gastown_tui", "themes")
 
+
 @dataclass(frozen=True)
 class Cycle:
     """A strongly connected component of the import graph: its ``modules`` (sorted) and one closed

@@ -67,8 +67,9 @@ def head(town: Town) -> str:
 
 
 def committed_ledger(town: Town) -> bytes:
-    return subprocess.run(["git", "show", "HEAD:.beads/issues.jsonl"], cwd=town.root, capture_output=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", "show", "HEAD:.beads/issues.jsonl"], cwd=town.root, capture_output=True, check=True
+    ).stdout
 
 
 def make_beads(gt, n: int) -> list[str]:
@@ -76,6 +77,7 @@ def make_beads(gt, n: int) -> list[str]:
 
 
 # ------------------------------------------------------------------ item 4: a lost database
+
 
 def _lose(town: Town, how: str) -> bytes | None:
     db = town.db_path
@@ -100,8 +102,16 @@ def test_a_lost_database_is_refused_at_open_and_the_ledger_is_untouched(gt, town
     tip = head(town)
     before = _lose(town, how)
 
-    for args in (("status",), ("status", "--json"), ("bead", "create", "after the loss"), ("bead", "list"),
-                 ("ready",), ("mq", "list"), ("feed",), ("bead", "sync")):
+    for args in (
+        ("status",),
+        ("status", "--json"),
+        ("bead", "create", "after the loss"),
+        ("bead", "list"),
+        ("ready",),
+        ("mq", "list"),
+        ("feed",),
+        ("bead", "sync"),
+    ):
         line = refused(gt(*args), str(town.db_path), "gt bead rebuild")
         if how != "corrupt":
             assert "holds 10 beads" in line and ("missing" if how == "deleted" else "empty") in line
@@ -113,8 +123,13 @@ def test_a_lost_database_is_refused_at_open_and_the_ledger_is_untouched(gt, town
             assert town.db_path.read_bytes() == before
         assert not Path(f"{town.db_path}-wal").exists()
     # the cockpit says the same before it draws a screen (its poller once died silently: an empty town)
-    cockpit = subprocess.run([str(VENV_BIN / "gastown-tui"), "--town", str(town.root)], capture_output=True,
-                             text=True, stdin=subprocess.DEVNULL, timeout=120)
+    cockpit = subprocess.run(
+        [str(VENV_BIN / "gastown-tui"), "--town", str(town.root)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
     assert cockpit.returncode == 2, (cockpit.stdout, cockpit.stderr)
     lines = cockpit.stderr.strip().splitlines()
     assert len(lines) == 1 and str(town.db_path) in lines[0] and "gt bead rebuild" in lines[0], cockpit.stderr
@@ -129,7 +144,7 @@ def test_a_corrupt_page_met_by_a_query_is_one_line_and_rebuild_replaces_it(gt, t
     page = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     data = bytearray(town.db_path.read_bytes())
-    data[(root - 1) * page:(root - 1) * page + 8] = b"\xff" * 8  # the issues table's b-tree header
+    data[(root - 1) * page : (root - 1) * page + 8] = b"\xff" * 8  # the issues table's b-tree header
     town.db_path.write_bytes(bytes(data))
     ledger = town.ledger_path.read_bytes()
     for args in (("bead", "list"), ("status",), ("bead", "create", "x")):
@@ -271,6 +286,7 @@ def test_after_a_lost_wal_merge_reconciles_so_the_convoy_is_not_merged_twice(gt,
 
 # ------------------------------------------------------------------ item 8: conflicts, staging, index.lock
 
+
 def _conflicted_town(gt, town: Town, tmp_path: Path) -> dict[str, str]:
     """Bead A edited here and in another clone (theirs later), a new bead on each side, then
     ``git pull``: .beads/issues.jsonl conflicts."""
@@ -283,14 +299,24 @@ def _conflicted_town(gt, town: Town, tmp_path: Path) -> dict[str, str]:
     rec["updated_at"] = "2099-01-01T00:00:00Z"
     theirs_new = dict(rec, id="hq-zzz9", title="made on the other side", updated_at="2026-01-01T00:00:00Z")
     (other / ".beads" / "issues.jsonl").write_text(
-        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in sorted([rec, theirs_new], key=lambda r: r["id"])))
+        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in sorted([rec, theirs_new], key=lambda r: r["id"]))
+    )
     sh_git(other, "commit", "-q", "-am", "edit on the other side")
     ok(gt("bead", "update", a, "--title", "ours"))
     ours_new = make_beads(gt, 1)[0]
-    proc = subprocess.run(["git", "pull", "-q", "--no-rebase", "--no-edit", str(other), "main"], cwd=town.root,
-                          capture_output=True, text=True,
-                          env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-                               "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"})
+    proc = subprocess.run(
+        ["git", "pull", "-q", "--no-rebase", "--no-edit", str(other), "main"],
+        cwd=town.root,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    )
     assert proc.returncode != 0 and b"<<<<<<<" in town.ledger_path.read_bytes(), proc.stdout + proc.stderr
     return {"a": a, "theirs": "hq-zzz9", "ours": ours_new}
 
@@ -379,6 +405,7 @@ def test_the_detached_flusher_reports_a_held_index_lock(run_gt, town: Town) -> N
 
 # ------------------------------------------------------------------ the shrink guard
 
+
 def test_an_export_never_shrinks_the_committed_ledger_past_the_guard(gt, town: Town) -> None:
     made = make_beads(gt, 10)
     ledger = town.ledger_path.read_bytes()
@@ -417,10 +444,17 @@ def test_small_shrinks_pass_and_the_threshold_is_configurable(gt, town: Town) ->
 
 # ------------------------------------------------------------------ item 10: permissions, import validation
 
+
 def test_database_wal_shm_are_0600_and_the_state_dir_0700_under_umask_022(town: Town, gt_env) -> None:
     shutil.rmtree(town.state_dir)
-    proc = subprocess.run(["sh", "-c", 'umask 022; exec "$0" bead create "private"', str(VENV_BIN / "gt")],
-                          cwd=town.root, env={**gt_env, **NOW}, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["sh", "-c", 'umask 022; exec "$0" bead create "private"', str(VENV_BIN / "gt")],
+        cwd=town.root,
+        env={**gt_env, **NOW},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE(town.state_dir.stat().st_mode) == 0o700
     assert stat.S_IMODE(town.db_path.stat().st_mode) == 0o600
@@ -450,19 +484,35 @@ def test_an_existing_world_readable_database_is_made_private(gt, town: Town) -> 
 
 
 def _line(bead: str, title: str = "t", deps: list[tuple[str, str]] = (), updated: str = "2026-01-01T00:00:00Z") -> str:
-    rec = {"id": bead, "title": title, "status": "open", "priority": 2, "issue_type": "task",
-           "created_at": "2026-01-01T00:00:00Z", "updated_at": updated}
+    rec = {
+        "id": bead,
+        "title": title,
+        "status": "open",
+        "priority": 2,
+        "issue_type": "task",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": updated,
+    }
     if deps:
         rec["dependencies"] = [{"issue_id": bead, "depends_on_id": d, "type": t} for d, t in deps]
     return json.dumps(rec)
 
 
-@pytest.mark.parametrize("lines, needles", [
-    ([_line("hq-a1"), _line("hq-b2"), _line("hq-a1", "again")], ["lines 1 and 3", "duplicate id hq-a1", "--merge"]),
-    ([_line("hq-a1", deps=[("hq-b2", "blocks")]), _line("hq-b2", deps=[("hq-c3", "blocks")]),
-      _line("hq-c3", deps=[("hq-a1", "parent-child")])], ["dependency cycle", "hq-a1 (line 1)", "hq-c3 (line 3)"]),
-    ([_line("hq-a1", deps=[("hq-a1", "blocks")])], ["dependency cycle hq-a1 (line 1) -> hq-a1 (line 1)"]),
-])
+@pytest.mark.parametrize(
+    "lines, needles",
+    [
+        ([_line("hq-a1"), _line("hq-b2"), _line("hq-a1", "again")], ["lines 1 and 3", "duplicate id hq-a1", "--merge"]),
+        (
+            [
+                _line("hq-a1", deps=[("hq-b2", "blocks")]),
+                _line("hq-b2", deps=[("hq-c3", "blocks")]),
+                _line("hq-c3", deps=[("hq-a1", "parent-child")]),
+            ],
+            ["dependency cycle", "hq-a1 (line 1)", "hq-c3 (line 3)"],
+        ),
+        ([_line("hq-a1", deps=[("hq-a1", "blocks")])], ["dependency cycle hq-a1 (line 1) -> hq-a1 (line 1)"]),
+    ],
+)
 def test_import_refuses_duplicates_and_cycles_naming_the_lines(gt, town: Town, tmp_path: Path, lines, needles) -> None:
     make_beads(gt, 1)
     before = dump(town.db_path)

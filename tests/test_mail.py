@@ -15,18 +15,39 @@ from core.errors import GtError, NotFound
 from core.rigs import add_rig
 
 
-@pytest.mark.parametrize("addr, canon", [
-    ("mayor", "mayor/"), ("mayor/", "mayor/"), ("deacon", "deacon/"), ("proj/witness", "proj/witness"),
-    ("proj/refinery", "proj/refinery"), ("proj/polecats/nux", "proj/polecats/nux"),
-    ("proj/crew/joe", "proj/crew/joe"), ("@town", "@town"), ("@rig/proj", "@rig/proj"),
-    ("@polecats/proj", "@polecats/proj"),
-])
+@pytest.mark.parametrize(
+    "addr, canon",
+    [
+        ("mayor", "mayor/"),
+        ("mayor/", "mayor/"),
+        ("deacon", "deacon/"),
+        ("proj/witness", "proj/witness"),
+        ("proj/refinery", "proj/refinery"),
+        ("proj/polecats/nux", "proj/polecats/nux"),
+        ("proj/crew/joe", "proj/crew/joe"),
+        ("@town", "@town"),
+        ("@rig/proj", "@rig/proj"),
+        ("@polecats/proj", "@polecats/proj"),
+    ],
+)
 def test_parse_address_accepts_the_documented_forms(addr, canon):
     assert mail.parse_address(addr) == canon
 
 
-@pytest.mark.parametrize("addr", ["", "nobody", "proj/polecats/../x", "../etc/witness", "proj/mayor",
-                                  "@rig/", "@rig/Bad Name", "proj/polecats/a b", "proj/polecats/x/y"])
+@pytest.mark.parametrize(
+    "addr",
+    [
+        "",
+        "nobody",
+        "proj/polecats/../x",
+        "../etc/witness",
+        "proj/mayor",
+        "@rig/",
+        "@rig/Bad Name",
+        "proj/polecats/a b",
+        "proj/polecats/x/y",
+    ],
+)
 def test_parse_address_rejects_everything_else(addr):
     with pytest.raises(GtError, match="invalid mail address"):
         mail.parse_address(addr)
@@ -60,7 +81,12 @@ def test_send_read_reply_archive_round_trip(town, db):
     assert mail.inbox(town, "proj/polecats/nux", db=db) == []
     assert [m.id for m in mail.inbox(town, "proj/polecats/nux", db=db, include_read=True)] == [msg.id]
     answer = mail.reply(town, msg.id, "done", "proj/polecats/nux", db=db)
-    assert (answer.to, answer.subject, answer.thread, answer.reply_to) == ("mayor/", "Re: Please rebase", msg.id, msg.id)
+    assert (answer.to, answer.subject, answer.thread, answer.reply_to) == (
+        "mayor/",
+        "Re: Please rebase",
+        msg.id,
+        msg.id,
+    )
     assert BeadStore(town, db=db).get(answer.id).depends_on("replies-to") == [msg.id]
     again = mail.reply(town, answer.id, "thanks", "mayor", db=db)
     assert again.subject == "Re: Please rebase" and again.thread == msg.id and again.to == "proj/polecats/nux"
@@ -99,8 +125,9 @@ def test_bad_input_is_refused(town, db):
 
 def test_gt_mail_as_a_process(town, run_gt):
     env = {"BD_ACTOR": "mayor"}
-    out = run_gt("mail", "send", "proj/polecats/nux", "-s", "FIX_NEEDED pj-1", "-m", "lint failed",
-                 cwd=town.root, env=env)
+    out = run_gt(
+        "mail", "send", "proj/polecats/nux", "-s", "FIX_NEEDED pj-1", "-m", "lint failed", cwd=town.root, env=env
+    )
     assert out.returncode == 0, out.stderr
     msg_id = out.stdout.split()[1]
     polecat = {"GT_RIG": "proj", "GT_POLECAT": "nux"}

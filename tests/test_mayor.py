@@ -47,8 +47,13 @@ def test_attach_execs_tmux_attach(host, town, gt_env):
     mayor.start(town, session_host=host)
     assert host.wait_for_text("mayor", "Gas Town Mayor shell")
     env = {k: v for k, v in gt_env.items() if k not in ("TMUX", "TMUX_PANE")}
-    child = pexpect.spawn(str(VENV_BIN / "gt"), ["--town", str(town.root), "mayor", "attach"],
-                          env={**env, "TERM": "xterm-256color"}, dimensions=(30, 100), timeout=10)
+    child = pexpect.spawn(
+        str(VENV_BIN / "gt"),
+        ["--town", str(town.root), "mayor", "attach"],
+        env={**env, "TERM": "xterm-256color"},
+        dimensions=(30, 100),
+        timeout=10,
+    )
     try:
         child.expect("No AI agent CLI is installed")
         wait_for(lambda: host.info("mayor").attached == 1)
@@ -61,11 +66,14 @@ def test_attach_execs_tmux_attach(host, town, gt_env):
 
 def test_mayor_runs_a_real_preset_with_the_prime_prompt(host, town):
     # a town preset standing in for an agent CLI that takes its prompt by nudge once "> " shows
-    agent = ("import sys\nprint('fake agent')\nwhile True:\n    line = input('> ')\n"
-             "    print('heard: ' + line[:40])\n")
+    agent = "import sys\nprint('fake agent')\nwhile True:\n    line = input('> ')\n    print('heard: ' + line[:40])\n"
     with edit_toml(town.config_path) as doc:
-        doc["agents"]["fake"] = {"argv": [sys.executable, "-u", "-c", agent], "prompt": "nudge",
-                                 "ready_glyph": "> ", "ready_delay": 5.0}
+        doc["agents"]["fake"] = {
+            "argv": [sys.executable, "-u", "-c", agent],
+            "prompt": "nudge",
+            "ready_glyph": "> ",
+            "ready_delay": 5.0,
+        }
     town.reload()
     mayor.start(town, "fake", session_host=host)
     assert host.wait_for_text("mayor", "heard: " + mayor.MAYOR_PRIME[:40])

@@ -15,8 +15,10 @@ from tests.model_anthropic import COMPACT_MARKER, is_compact_request, parse_mess
 from tests.model_endpoint import ModelEndpoint
 from tests.model_script import Reply, Shell, polecat_script
 
-BASH = [{"name": "Bash", "description": "run a command", "input_schema": {"type": "object"}},
-        {"name": "Read", "description": "read a file", "input_schema": {"type": "object"}}]
+BASH = [
+    {"name": "Bash", "description": "run a command", "input_schema": {"type": "object"}},
+    {"name": "Read", "description": "read a file", "input_schema": {"type": "object"}},
+]
 PRIME = "You are polecat nux. Your hook holds bead gt-abc1, assigned to you.\n\n```sh\necho hello > out.txt\n```\n"
 
 
@@ -71,9 +73,18 @@ def test_polecat_round_trip_over_sse() -> None:
     ran = []
     with ModelEndpoint(script=polecat_script) as ep:
         for _ in range(5):
-            status, headers, raw = post(ep, "/v1/messages?beta=true", {
-                "model": "claude-opus-5-5", "stream": True, "system": system, "tools": BASH, "messages": messages,
-                "max_tokens": 1000})
+            status, headers, raw = post(
+                ep,
+                "/v1/messages?beta=true",
+                {
+                    "model": "claude-opus-5-5",
+                    "stream": True,
+                    "system": system,
+                    "tools": BASH,
+                    "messages": messages,
+                    "max_tokens": 1000,
+                },
+            )
             assert status == 200 and headers["content-type"].startswith("text/event-stream")
             events = sse_events(raw)
             kinds = [k for k, _ in events]
@@ -90,8 +101,12 @@ def test_polecat_round_trip_over_sse() -> None:
             cmd = calls[0]["input"]["command"]
             assert calls[0]["input"]["description"]
             ran.append(cmd)
-            messages.append({"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": calls[0]["id"], "content": outputs[cmd]}]})
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": calls[0]["id"], "content": outputs[cmd]}],
+                }
+            )
         assert ran == ["gt prime", "echo hello > out.txt", "gt done"]
         assert len(ep.turns) == 4 and ep.turns[0].system == "You are Claude Code.\nBe brief."
         assert ep.turns[-1].shell_calls() == ran
@@ -112,30 +127,48 @@ def test_non_streaming_json_and_side_request() -> None:
 
 def test_structured_output_is_fitted_to_the_schema() -> None:
     """Claude Code's session-title request asks for {"title": string} via output_config.format."""
-    fmt = {"type": "json_schema", "schema": {"type": "object", "properties": {"title": {"type": "string"}},
-                                             "required": ["title"]}}
+    fmt = {
+        "type": "json_schema",
+        "schema": {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]},
+    }
     with ModelEndpoint() as ep:
-        _, _, raw = post(ep, "/v1/messages", {"model": "m", "output_config": {"format": fmt},
-                                              "messages": [{"role": "user", "content": "name it"}]})
+        _, _, raw = post(
+            ep,
+            "/v1/messages",
+            {"model": "m", "output_config": {"format": fmt}, "messages": [{"role": "user", "content": "name it"}]},
+        )
         assert json.loads(json.loads(raw)["content"][0]["text"]) == {"title": "Polecat work"}
 
 
 def test_parse_messages_blocks() -> None:
-    turn = parse_messages({
-        "system": "sys",
-        "tools": BASH,
-        "messages": [
-            {"role": "user", "content": "hello"},
-            {"role": "system", "content": [{"type": "text", "text": "SessionStart:startup hook success: X"}]},
-            {"role": "assistant", "content": [
-                {"type": "thinking", "thinking": "hm"}, {"type": "text", "text": "Running."},
-                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "gt prime"}},
-                {"type": "tool_use", "id": "t2", "name": "Read", "input": {"file_path": "/x"}}]},
-            {"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "primed"}]},
-                {"type": "tool_result", "tool_use_id": "t2", "content": "file", "is_error": False},
-                {"type": "text", "text": "and more"}]},
-        ]}, {"x-app": "cli"})
+    turn = parse_messages(
+        {
+            "system": "sys",
+            "tools": BASH,
+            "messages": [
+                {"role": "user", "content": "hello"},
+                {"role": "system", "content": [{"type": "text", "text": "SessionStart:startup hook success: X"}]},
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "thinking", "thinking": "hm"},
+                        {"type": "text", "text": "Running."},
+                        {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "gt prime"}},
+                        {"type": "tool_use", "id": "t2", "name": "Read", "input": {"file_path": "/x"}},
+                    ],
+                },
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "primed"}]},
+                        {"type": "tool_result", "tool_use_id": "t2", "content": "file", "is_error": False},
+                        {"type": "text", "text": "and more"},
+                    ],
+                },
+            ],
+        },
+        {"x-app": "cli"},
+    )
     assert turn.api == "anthropic" and turn.system == "sys" and turn.tools == ["Bash", "Read"]
     assert [m.role for m in turn.messages] == ["user", "system", "assistant", "tool", "user"]
     assert turn.shell_calls() == ["gt prime"]
@@ -143,9 +176,20 @@ def test_parse_messages_blocks() -> None:
     assert turn.last_user_text == "and more" and "hook success: X" in turn.all_text
     assert turn.headers == {"x-app": "cli"}
     assert not is_compact_request(turn)
-    compact = parse_messages({"tools": BASH, "messages": [{"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "t1", "content": "x"},
-        {"type": "text", "text": COMPACT_MARKER + "\n\n- Do NOT use Read, Bash..."}]}]})
+    compact = parse_messages(
+        {
+            "tools": BASH,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": "t1", "content": "x"},
+                        {"type": "text", "text": COMPACT_MARKER + "\n\n- Do NOT use Read, Bash..."},
+                    ],
+                }
+            ],
+        }
+    )
     assert is_compact_request(compact)
 
 
@@ -153,8 +197,10 @@ def test_error_status_and_count_tokens_and_probes() -> None:
     with ModelEndpoint(script=lambda t: Reply(text="overloaded, try later", status=529)) as ep:
         status, headers, raw = post(ep, "/v1/messages", {"model": "m", "messages": [], "tools": BASH})
         assert status == 529 and headers["x-should-retry"] == "false"
-        assert json.loads(raw) == {"type": "error", "error": {"type": "overloaded_error",
-                                                              "message": "overloaded, try later"}}
+        assert json.loads(raw) == {
+            "type": "error",
+            "error": {"type": "overloaded_error", "message": "overloaded, try later"},
+        }
         status, _, raw = post(ep, "/v1/messages/count_tokens?beta=true", {"model": "m", "messages": []})
         assert status == 200 and json.loads(raw)["input_tokens"] > 0
         assert post(ep, "/api/hello", None, method="HEAD")[0] == 200
@@ -176,8 +222,13 @@ def test_wait_for_wakes_on_request_and_script_is_settable() -> None:
         ep.script = lambda t: Reply(text="late", calls=(Shell("ls"),), delay=0.3)
         started = time.monotonic()
         result: dict[str, Any] = {}
-        t = threading.Thread(target=lambda: result.update(
-            r=post(ep, "/v1/messages", {"model": "m", "tools": BASH, "messages": [{"role": "user", "content": "x"}]})))
+        t = threading.Thread(
+            target=lambda: result.update(
+                r=post(
+                    ep, "/v1/messages", {"model": "m", "tools": BASH, "messages": [{"role": "user", "content": "x"}]}
+                )
+            )
+        )
         t.start()
         turn = ep.wait_for(lambda e: e.last_turn(), timeout=5)
         assert turn.last_user_text == "x"
@@ -194,8 +245,13 @@ def test_chunked_request_body() -> None:
     with ModelEndpoint() as ep:
         conn = http.client.HTTPConnection(ep.host, ep.port, timeout=10)
         body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "chunked"}]}).encode()
-        conn.request("POST", "/v1/messages", body=iter([body[:10], body[10:]]), encode_chunked=True,
-                     headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        conn.request(
+            "POST",
+            "/v1/messages",
+            body=iter([body[:10], body[10:]]),
+            encode_chunked=True,
+            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        )
         assert conn.getresponse().status == 200
         conn.close()
         assert ep.all_turns[0].last_user_text == "chunked"

@@ -19,14 +19,28 @@ from tests import model_openai as mo
 from tests.model_script import Reply, Script, Shell, Turn, polecat_script
 
 EXEC_COMMAND = {
-    "type": "function", "name": "exec_command", "strict": False,
+    "type": "function",
+    "name": "exec_command",
+    "strict": False,
     "description": "Runs a command in a PTY, returning output or a session ID for ongoing interaction.",
-    "parameters": {"type": "object", "required": ["cmd"], "additionalProperties": False, "properties": {
-        "cmd": {"type": "string"}, "login": {"type": "boolean"}, "workdir": {"type": "string"},
-        "yield_time_ms": {"type": "number"}, "tty": {"type": "boolean"}}},
+    "parameters": {
+        "type": "object",
+        "required": ["cmd"],
+        "additionalProperties": False,
+        "properties": {
+            "cmd": {"type": "string"},
+            "login": {"type": "boolean"},
+            "workdir": {"type": "string"},
+            "yield_time_ms": {"type": "number"},
+            "tty": {"type": "boolean"},
+        },
+    },
 }
-WRITE_STDIN = {"type": "function", "name": "write_stdin", "parameters": {"type": "object", "properties": {
-    "session_id": {"type": "number"}, "chars": {"type": "string"}}}}
+WRITE_STDIN = {
+    "type": "function",
+    "name": "write_stdin",
+    "parameters": {"type": "object", "properties": {"session_id": {"type": "number"}, "chars": {"type": "string"}}},
+}
 
 
 def user(text: str) -> dict[str, Any]:
@@ -36,17 +50,39 @@ def user(text: str) -> dict[str, Any]:
 def codex_body(*items: dict[str, Any], tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A Codex-0.171-shaped request: system prompt as developer messages, AGENTS.md as a user message."""
     return {
-        "model": "scripted-model", "stream": True, "tool_choice": "auto", "parallel_tool_calls": True,
-        "reasoning": {"summary": "auto"}, "store": False, "include": ["reasoning.encrypted_content"],
+        "model": "scripted-model",
+        "stream": True,
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+        "reasoning": {"summary": "auto"},
+        "store": False,
+        "include": ["reasoning.encrypted_content"],
         "tools": [EXEC_COMMAND, WRITE_STDIN, {"type": "web_search"}] if tools is None else tools,
         "input": [
-            {"type": "message", "role": "developer",
-             "content": [{"type": "input_text", "text": "You are a coding agent running in the Codex CLI."}]},
-            {"type": "message", "role": "developer", "content": [
-                {"type": "input_text", "text": "DEVINSTR"}, {"type": "input_text", "text": "<skills_instructions>"}]},
-            {"type": "message", "role": "user", "content": [
-                {"type": "input_text", "text": "# AGENTS.md instructions for /w\n\n<INSTRUCTIONS>\nbe brief\n</INSTRUCTIONS>"},
-                {"type": "input_text", "text": "<environment_context>\n  <cwd>/w</cwd>\n</environment_context>"}]},
+            {
+                "type": "message",
+                "role": "developer",
+                "content": [{"type": "input_text", "text": "You are a coding agent running in the Codex CLI."}],
+            },
+            {
+                "type": "message",
+                "role": "developer",
+                "content": [
+                    {"type": "input_text", "text": "DEVINSTR"},
+                    {"type": "input_text", "text": "<skills_instructions>"},
+                ],
+            },
+            {
+                "type": "message",
+                "role": "user",
+                "content": [
+                    {
+                        "type": "input_text",
+                        "text": "# AGENTS.md instructions for /w\n\n<INSTRUCTIONS>\nbe brief\n</INSTRUCTIONS>",
+                    },
+                    {"type": "input_text", "text": "<environment_context>\n  <cwd>/w</cwd>\n</environment_context>"},
+                ],
+            },
             *items,
         ],
     }
@@ -60,18 +96,25 @@ def exec_call(cmd: str, call_id: str) -> list[dict[str, Any]]:
 
 
 def exec_output(call_id: str, out: str) -> dict[str, Any]:
-    return {"type": "function_call_output", "call_id": call_id,
-            "output": f"Chunk ID: 8af28e\nWall time: 0.0000 seconds\nProcess exited with code 0\nOutput:\n{out}"}
+    return {
+        "type": "function_call_output",
+        "call_id": call_id,
+        "output": f"Chunk ID: 8af28e\nWall time: 0.0000 seconds\nProcess exited with code 0\nOutput:\n{out}",
+    }
 
 
 # -- parsing --------------------------------------------------------------------------------------------
 
 
 def test_parse_codex_request() -> None:
-    body = codex_body(user("fix the bug"), *exec_call("gt prime", "c1"), exec_output("c1", "hook: gt-1"),
-                      {"type": "reasoning", "summary": [], "encrypted_content": "x"},
-                      {"type": "local_shell_call", "call_id": "c2", "action": {"type": "exec", "command": ["bash", "-lc", "ls -a"]}},
-                      {"type": "custom_tool_call_output", "call_id": "c2", "output": "a b"})
+    body = codex_body(
+        user("fix the bug"),
+        *exec_call("gt prime", "c1"),
+        exec_output("c1", "hook: gt-1"),
+        {"type": "reasoning", "summary": [], "encrypted_content": "x"},
+        {"type": "local_shell_call", "call_id": "c2", "action": {"type": "exec", "command": ["bash", "-lc", "ls -a"]}},
+        {"type": "custom_tool_call_output", "call_id": "c2", "output": "a b"},
+    )
     turn = mo.parse_responses(body, {"x-a": "1"})
     assert turn.api == "openai"
     assert "You are a coding agent" in turn.system and "DEVINSTR" in turn.system
@@ -86,13 +129,21 @@ def test_parse_codex_request() -> None:
 
 
 def test_parse_output_shapes_and_string_input() -> None:
-    body = {"instructions": "SYS", "input": [
-        {"type": "function_call", "name": "shell", "arguments": '{"command": ["bash", "-lc", "echo hi"]}', "call_id": "a"},
-        {"type": "function_call_output", "call_id": "a", "output": {"content": "hi", "success": True}},
-        {"type": "function_call", "name": "shell_command", "arguments": '{"command": "pwd"}', "call_id": "b"},
-        {"type": "function_call_output", "call_id": "b", "output": [{"type": "input_text", "text": "/w"}]},
-        {"type": "function_call", "name": "view_image", "arguments": '{"path": "x"}', "call_id": "c"},
-    ]}
+    body = {
+        "instructions": "SYS",
+        "input": [
+            {
+                "type": "function_call",
+                "name": "shell",
+                "arguments": '{"command": ["bash", "-lc", "echo hi"]}',
+                "call_id": "a",
+            },
+            {"type": "function_call_output", "call_id": "a", "output": {"content": "hi", "success": True}},
+            {"type": "function_call", "name": "shell_command", "arguments": '{"command": "pwd"}', "call_id": "b"},
+            {"type": "function_call_output", "call_id": "b", "output": [{"type": "input_text", "text": "/w"}]},
+            {"type": "function_call", "name": "view_image", "arguments": '{"path": "x"}', "call_id": "c"},
+        ],
+    }
     turn = mo.parse_responses(body)
     assert turn.system == "SYS"
     assert turn.shell_calls() == ["echo hi", "pwd"]
@@ -103,13 +154,33 @@ def test_parse_output_shapes_and_string_input() -> None:
 # -- shell tool mapping ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("tool", "name", "args"), [
-    (EXEC_COMMAND, "exec_command", {"cmd": "gt done", "yield_time_ms": mo.EXEC_YIELD_MS}),
-    ({"type": "function", "name": "shell", "parameters": {"type": "object", "properties": {
-        "command": {"type": "array", "items": {"type": "string"}}}}}, "shell", {"command": ["bash", "-lc", "gt done"]}),
-    ({"type": "function", "name": "shell_command", "parameters": {"type": "object", "properties": {
-        "command": {"type": "string"}}}}, "shell_command", {"command": "gt done"}),
-])
+@pytest.mark.parametrize(
+    ("tool", "name", "args"),
+    [
+        (EXEC_COMMAND, "exec_command", {"cmd": "gt done", "yield_time_ms": mo.EXEC_YIELD_MS}),
+        (
+            {
+                "type": "function",
+                "name": "shell",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"command": {"type": "array", "items": {"type": "string"}}},
+                },
+            },
+            "shell",
+            {"command": ["bash", "-lc", "gt done"]},
+        ),
+        (
+            {
+                "type": "function",
+                "name": "shell_command",
+                "parameters": {"type": "object", "properties": {"command": {"type": "string"}}},
+            },
+            "shell_command",
+            {"command": "gt done"},
+        ),
+    ],
+)
 def test_shell_call_item_follows_schema(tool: dict[str, Any], name: str, args: dict[str, Any]) -> None:
     item = mo.shell_call_item({"tools": [WRITE_STDIN, tool]}, "gt done", "call_x")
     assert item["type"] == "function_call" and item["name"] == name and item["call_id"] == "call_x"
@@ -155,8 +226,12 @@ class _Harness:
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def post(self, path: str, body: dict[str, Any]) -> tuple[int, str, str]:
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "Authorization": "Bearer k"})
+        req = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": "Bearer k"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
@@ -239,8 +314,18 @@ def test_title_request_gets_schema_json(harness: _Harness) -> None:
     schema's maxLength; a reply that already is JSON is kept."""
     harness.script = lambda turn: Reply(text="Polecat work on the bead on its hook, at length")
     body = codex_body(user("Generate a concise, single-line task title...\n\nUser prompt:\ngo"), tools=[])
-    body["text"] = {"format": {"type": "json_schema", "name": "codex_output_schema", "strict": True, "schema": {
-        "type": "object", "properties": {"title": {"type": "string", "maxLength": 36}}, "required": ["title"]}}}
+    body["text"] = {
+        "format": {
+            "type": "json_schema",
+            "name": "codex_output_schema",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {"title": {"type": "string", "maxLength": 36}},
+                "required": ["title"],
+            },
+        }
+    }
     events = sse_events(harness.post("/v1/responses", body)[2])
     text = events[-1][1]["response"]["output"][0]["content"][0]["text"]
     assert json.loads(text) == {"title": "Polecat work on the bead on its hook"[:36]}
@@ -250,10 +335,19 @@ def test_title_request_gets_schema_json(harness: _Harness) -> None:
 
 
 def test_chat_completions_stream(harness: _Harness) -> None:
-    tool = {"type": "function", "function": {"name": "shell", "parameters": {"type": "object", "properties": {
-        "command": {"type": "array", "items": {"type": "string"}}}}}}
-    body = {"model": "m", "stream": True, "tools": [tool], "messages": [
-        {"role": "system", "content": "SYS"}, {"role": "user", "content": "go"}]}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "shell",
+            "parameters": {"type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}}}},
+        },
+    }
+    body = {
+        "model": "m",
+        "stream": True,
+        "tools": [tool],
+        "messages": [{"role": "system", "content": "SYS"}, {"role": "user", "content": "go"}],
+    }
     status, ctype, text = harness.post("/v1/chat/completions", body)
     assert status == 200 and ctype.startswith("text/event-stream")
     lines = [line[6:] for line in text.splitlines() if line.startswith("data: ")]

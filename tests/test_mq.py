@@ -21,14 +21,30 @@ def db(town):
 
 
 def _submit(db, i, branch=None, priority=2, rig="proj"):
-    return mq.submit(db, rig, f"pj-{i}", f"cat{i}", branch or f"polecat/cat{i}/pj-{i}", SHA[i], SHA[0], priority,
-                     actor=f"{rig}/polecats/cat{i}")
+    return mq.submit(
+        db,
+        rig,
+        f"pj-{i}",
+        f"cat{i}",
+        branch or f"polecat/cat{i}/pj-{i}",
+        SHA[i],
+        SHA[0],
+        priority,
+        actor=f"{rig}/polecats/cat{i}",
+    )
 
 
 def test_submit_creates_a_queued_mr_with_an_event(db):
     m = _submit(db, 1)
-    assert (m.id, m.status, m.rig, m.bead, m.head_sha, m.base_sha, m.priority) == \
-        ("mr-1", "queued", "proj", "pj-1", SHA[1], SHA[0], 2)
+    assert (m.id, m.status, m.rig, m.bead, m.head_sha, m.base_sha, m.priority) == (
+        "mr-1",
+        "queued",
+        "proj",
+        "pj-1",
+        SHA[1],
+        SHA[0],
+        2,
+    )
     ev = events.query(db, types=("mr_submitted",))
     assert len(ev) == 1 and ev[0].payload["mr"] == "mr-1" and ev[0].actor == "proj/polecats/cat1"
 
@@ -54,13 +70,16 @@ def test_submit_accepts_a_rig_object(town, db, git_repo):
     assert mq.submit(db, rig, None, None, "feature/x", SHA[3]).rig == "proj"
 
 
-@pytest.mark.parametrize("branch, sha, priority, needle", [
-    ("../../etc", SHA[1], 2, "invalid branch"),
-    ("-rf", SHA[1], 2, "invalid branch"),
-    ("a b", SHA[1], 2, "invalid branch"),
-    ("ok/branch", "abc", 2, "invalid head sha"),
-    ("ok/branch", SHA[1], 7, "invalid priority"),
-])
+@pytest.mark.parametrize(
+    "branch, sha, priority, needle",
+    [
+        ("../../etc", SHA[1], 2, "invalid branch"),
+        ("-rf", SHA[1], 2, "invalid branch"),
+        ("a b", SHA[1], 2, "invalid branch"),
+        ("ok/branch", "abc", 2, "invalid head sha"),
+        ("ok/branch", SHA[1], 7, "invalid priority"),
+    ],
+)
 def test_submit_rejects_bad_input(db, branch, sha, priority, needle):
     with pytest.raises(GtError, match=needle):
         mq.submit(db, "proj", "pj-1", "cat", branch, sha, priority=priority)

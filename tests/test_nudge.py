@@ -14,17 +14,27 @@ from core.sessions import SessionHost
 from tests.test_engine_support import SH, create_bead, wait_for
 
 
-@pytest.mark.parametrize("target,session", [
-    ("mayor", "mayor"), ("mayor/", "mayor"), ("deacon/", "deacon"), ("demo/polecats/nux", "demo-nux"),
-    ("demo/witness", "demo-witness"), ("demo/refinery", "demo-refinery"), ("demo/crew/ann", "demo-crew-ann"),
-    ("demo-nux", "demo-nux"),
-])
+@pytest.mark.parametrize(
+    "target,session",
+    [
+        ("mayor", "mayor"),
+        ("mayor/", "mayor"),
+        ("deacon/", "deacon"),
+        ("demo/polecats/nux", "demo-nux"),
+        ("demo/witness", "demo-witness"),
+        ("demo/refinery", "demo-refinery"),
+        ("demo/crew/ann", "demo-crew-ann"),
+        ("demo-nux", "demo-nux"),
+    ],
+)
 def test_targets_resolve_to_sessions(target: str, session: str) -> None:
     assert nudge.resolve_target(target) == session
 
 
-@pytest.mark.parametrize("target", ["@town", "demo/polecats/../x", "a/b/c/d", "Bad Name", "", "demo/boss",
-                                    "x;rm -rf /", "demo/polecats/refinery"])
+@pytest.mark.parametrize(
+    "target",
+    ["@town", "demo/polecats/../x", "a/b/c/d", "Bad Name", "", "demo/boss", "x;rm -rf /", "demo/polecats/refinery"],
+)
 def test_bad_targets_are_refused(target: str) -> None:
     with pytest.raises(GtError):
         nudge.resolve_target(target)
@@ -37,7 +47,9 @@ def _slung(run_gt, town, title: str, description: str = "", labels: tuple[str, .
     def row():
         with BeadStore(town) as store:
             return polecats.by_bead(store.db, bead) or next(
-                (p for p in polecats.list_polecats(store.db) if p.state == "idle" and p.session), None)
+                (p for p in polecats.list_polecats(store.db) if p.state == "idle" and p.session), None
+            )
+
     return wait_for(row, timeout=30)  # type: ignore[return-value]
 
 
@@ -48,6 +60,7 @@ def _idle(town, p: polecats.Polecat) -> str:
         with BeadStore(town) as store:
             row = polecats.get(store.db, p.rig, p.name)
             return row.state == "idle" and nudge.is_idle(town, host, store.db, p.session)
+
     wait_for(ready, timeout=60)
     return p.session
 
@@ -100,8 +113,9 @@ def test_wait_idle_on_a_busy_agent_falls_back_to_the_queue(fast_town, demo_rig, 
     p = _slung(run_gt, fast_town, "Hangs", SH.format("echo a > a.txt"), labels=("sim:hang",))
     host = SessionHost(fast_town)
     wait_for(lambda: host.exists(p.session) and "step 1/1 done" in host.capture(p.session), timeout=30)
-    res = run_gt("nudge", p.session, "when you can", "--mode", "wait-idle", "--timeout", "1", "--json",
-                 cwd=fast_town.root)
+    res = run_gt(
+        "nudge", p.session, "when you can", "--mode", "wait-idle", "--timeout", "1", "--json", cwd=fast_town.root
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["delivered"] is False and out["queued"]
@@ -125,8 +139,10 @@ def test_broadcast_reaches_every_working_polecat(fast_town, demo_rig, run_gt) ->
 
 # -- issue 15 item 6: text typed into sessions never runs ------------------------------------------
 
-def test_control_characters_in_a_broadcast_do_not_interrupt_a_running_step(fast_town, demo_rig, run_gt,
-                                                                          tmp_path) -> None:
+
+def test_control_characters_in_a_broadcast_do_not_interrupt_a_running_step(
+    fast_town, demo_rig, run_gt, tmp_path
+) -> None:
     marker = tmp_path / "survived.txt"
     p = _slung(run_gt, fast_town, "Sleeps", SH.format(f"sleep 4\necho survived > {marker}"))
     host = SessionHost(fast_town)
@@ -185,7 +201,7 @@ def test_input_line_reads_the_prompt_line_only() -> None:
     box = "╭────────╮\n│ > fix it │\n╰────────╯\n  ? for shortcuts"
     assert nudge.input_line(box, "> ") == "fix it"
     # a faint placeholder and the inverse cursor cell are not typed text
-    placeholder = "│ > \x1b[7mT\x1b[27m\x1b[2mry \"fix lint\"\x1b[22m │\n"
+    placeholder = '│ > \x1b[7mT\x1b[27m\x1b[2mry "fix lint"\x1b[22m │\n'
     assert nudge.input_line(placeholder, "> ") == ""
     assert nudge.input_line("│ > ab\x1b[7m \x1b[0m │", "> ") == "ab"
     assert nudge.input_line("\x1b[38;5;2m❯ \x1b[39mx", "❯ ") == "x"

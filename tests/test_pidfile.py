@@ -66,10 +66,17 @@ def test_lock_held_by_another_process_does_not_vouch_for_a_pid_it_does_not_name(
     """A live engine lock proves the holder, not whatever pid the file says (the instant between an
     engine's lock and its pid write, or a file edited by hand)."""
     holder = subprocess.Popen(
-        [sys.executable, "-P", "-c",
-         "import filelock, sys, time; l = filelock.FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); "
-         "time.sleep(300)", str(town.state_dir / ENGINE_LOCK_FILE)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-P",
+            "-c",
+            "import filelock, sys, time; l = filelock.FileLock(sys.argv[1]); l.acquire(); print('held', flush=True); "
+            "time.sleep(300)",
+            str(town.state_dir / ENGINE_LOCK_FILE),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         (town.state_dir / ENGINE_PID_FILE).write_text(f"{bystander.pid}\n")
@@ -114,8 +121,14 @@ def test_an_in_process_engine_is_seen_and_a_probe_never_blocks_it(town) -> None:
 
 
 def test_gt_down_stops_a_real_engine(town, run_gt, gt_env) -> None:
-    proc = subprocess.Popen([str(VENV_BIN / "gt"), "up", "--tick", "0.25"], cwd=town.root, env=gt_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "gt"), "up", "--tick", "0.25"],
+        cwd=town.root,
+        env=gt_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: engine_pid(town) == proc.pid or proc.poll() is not None, timeout=30)
         assert engine_pid(town) == proc.pid

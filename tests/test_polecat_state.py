@@ -24,8 +24,14 @@ from core.townview import read_snapshot
 from core.witness import POLECAT_STATES, Witness, polecat_state, thresholds
 
 NOW = 1_800_000_000.0
-TH = {"active_window": 60.0, "stall_after": 900.0, "gupp_after": 1800.0, "max_respawns": 3.0,
-      "spawn_grace": 60.0, "stuck_retry_after": 300.0}
+TH = {
+    "active_window": 60.0,
+    "stall_after": 900.0,
+    "gupp_after": 1800.0,
+    "max_respawns": 3.0,
+    "spawn_grace": 60.0,
+    "stuck_retry_after": 300.0,
+}
 
 
 @dataclass
@@ -65,29 +71,37 @@ class Seen:
         return self.progress
 
 
-def polecat(state: str = "working", hook: str | None = "de-1", worktree: str | None = "/w/nux",
-            started: float = NOW - 3000, updated: float = NOW - 3000) -> Polecat:
+def polecat(
+    state: str = "working",
+    hook: str | None = "de-1",
+    worktree: str | None = "/w/nux",
+    started: float = NOW - 3000,
+    updated: float = NOW - 3000,
+) -> Polecat:
     return Polecat("demo", "nux", state, hook, "demo-nux", None, worktree, "sim", 0, NOW - 4000, updated, started)
 
 
-@pytest.mark.parametrize(("p", "seen", "state", "cause"), [
-    (polecat(state="stuck"), Seen(alive_=False), "stuck", ""),
-    (polecat(state="idle", hook=None), Seen(), "idle", ""),
-    (polecat(state="spawning", updated=NOW - 10), Seen(), "spawning", ""),
-    (polecat(state="spawning", updated=NOW - 61), Seen(), "zombie", "spawn_unfinished"),
-    (polecat(), Seen(status="closed"), "zombie", "bead_closed"),
-    (polecat(), Seen(status="missing"), "zombie", "bead_missing"),
-    (polecat(), Seen(lost="its worktree /w/nux is gone"), "worktree_lost", ""),
-    (polecat(worktree=None), Seen(lost="its worktree /w/nux is gone"), "working", ""),  # none recorded
-    (polecat(), Seen(alive_=False), "zombie", "session_dead"),
-    (polecat(), Seen(waiting="a question", output=NOW - 5000), "waiting", ""),
-    (polecat(), Seen(output=NOW - 2000, progress=NOW - 1900), "gupp_violation", ""),
-    (polecat(), Seen(output=NOW - 2000, progress=NOW - 100), "stalled", ""),  # a commit or event: progress
-    (polecat(), Seen(output=NOW - 1000), "stalled", ""),
-    (polecat(), Seen(output=NOW - 30), "working", ""),
-    (polecat(), Seen(output=NOW - 200), "quiet", ""),
-    (polecat(started=NOW - 20), Seen(output=NOW - 5000), "working", ""),  # an old transcript, a new session
-])
+@pytest.mark.parametrize(
+    ("p", "seen", "state", "cause"),
+    [
+        (polecat(state="stuck"), Seen(alive_=False), "stuck", ""),
+        (polecat(state="idle", hook=None), Seen(), "idle", ""),
+        (polecat(state="spawning", updated=NOW - 10), Seen(), "spawning", ""),
+        (polecat(state="spawning", updated=NOW - 61), Seen(), "zombie", "spawn_unfinished"),
+        (polecat(), Seen(status="closed"), "zombie", "bead_closed"),
+        (polecat(), Seen(status="missing"), "zombie", "bead_missing"),
+        (polecat(), Seen(lost="its worktree /w/nux is gone"), "worktree_lost", ""),
+        (polecat(worktree=None), Seen(lost="its worktree /w/nux is gone"), "working", ""),  # none recorded
+        (polecat(), Seen(alive_=False), "zombie", "session_dead"),
+        (polecat(), Seen(waiting="a question", output=NOW - 5000), "waiting", ""),
+        (polecat(), Seen(output=NOW - 2000, progress=NOW - 1900), "gupp_violation", ""),
+        (polecat(), Seen(output=NOW - 2000, progress=NOW - 100), "stalled", ""),  # a commit or event: progress
+        (polecat(), Seen(output=NOW - 1000), "stalled", ""),
+        (polecat(), Seen(output=NOW - 30), "working", ""),
+        (polecat(), Seen(output=NOW - 200), "quiet", ""),
+        (polecat(started=NOW - 20), Seen(output=NOW - 5000), "working", ""),  # an old transcript, a new session
+    ],
+)
 def test_the_rule_names_each_state(p: Polecat, seen: Seen, state: str, cause: str) -> None:
     got = polecat_state(p, seen, TH, NOW)
     assert (got.state, got.cause) == (state, cause), got
@@ -123,8 +137,14 @@ def test_the_witness_and_the_cockpit_name_every_polecat_alike(shared_town: Town,
     town, host = shared_town, SessionHost(shared_town)
     now = time.time() + 5000
     # (name, seconds since output, bead closed, session alive)
-    cases = [("nux", 5, False, True), ("slit", 300, False, True), ("jam", 1000, False, True),
-             ("fury", 2500, False, True), ("ace", 5, True, True), ("ghost", 5, False, False)]
+    cases = [
+        ("nux", 5, False, True),
+        ("slit", 300, False, True),
+        ("jam", 1000, False, True),
+        ("fury", 2500, False, True),
+        ("ace", 5, True, True),
+        ("ghost", 5, False, False),
+    ]
     with BeadStore(town) as store:
         for name, silent, closed, alive in cases:
             bead = store.create(f"Work of {name}", actor="tester", prefix=town.prefix).id
@@ -132,8 +152,17 @@ def test_the_witness_and_the_cockpit_name_every_polecat_alike(shared_town: Town,
             if closed:
                 store.close(bead, "tester", reason="done elsewhere", force=True)
             # ghost used up its restarts: the witness sets it stuck instead of starting an agent
-            polecats.upsert(store.db, "demo", name, state="working", hook_bead=bead, session=f"demo-{name}",
-                            agent="sim", started_at=now - 3000, respawns=0 if alive else 3)
+            polecats.upsert(
+                store.db,
+                "demo",
+                name,
+                state="working",
+                hook_bead=bead,
+                session=f"demo-{name}",
+                agent="sim",
+                started_at=now - 3000,
+                respawns=0 if alive else 3,
+            )
             if alive:
                 host.start(f"demo-{name}", ["sh", "-c", "exec sleep 3600"], town.rig_dir("demo"))
                 log = host.log_path(f"demo-{name}")
@@ -142,11 +171,21 @@ def test_the_witness_and_the_cockpit_name_every_polecat_alike(shared_town: Town,
                 os.utime(log, (now - silent, now - silent))
         snap = read_snapshot(town, store.db, host, now=now)
         cockpit = {a.name: a.state for a in snap.agents if a.kind == "polecat"}
-        assert cockpit == {"nux": "working", "slit": "quiet", "jam": "stalled", "fury": "gupp_violation",
-                           "ace": "zombie", "ghost": "zombie"}, cockpit
+        assert cockpit == {
+            "nux": "working",
+            "slit": "quiet",
+            "jam": "stalled",
+            "fury": "gupp_violation",
+            "ace": "zombie",
+            "ghost": "zombie",
+        }, cockpit
         assert snap.count("working") == 2 and snap.count("stalled") == 2
         assert {p.polecat: p.kind for p in snap.problems if p.polecat} == {
-            "jam": "stalled", "fury": "gupp_violation", "ace": "zombie", "ghost": "zombie"}
+            "jam": "stalled",
+            "fury": "gupp_violation",
+            "ace": "zombie",
+            "ghost": "zombie",
+        }
         assert thresholds(town)["spawn_grace"] == 60.0
         slinger = Slinger(town, host=host, store=store, actor="demo/witness")
         witness = Witness(town, "demo", slinger, clock=lambda: now)

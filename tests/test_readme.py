@@ -68,9 +68,10 @@ MAPPED: dict[str, tuple[str, str | None]] = {
     "gastown-tui demo --dir /tmp/demo --timeout 900": ("tests/test_demo.py::test_demo_headless_template", None),
     "gastown-tui": ("tests/test_cockpit.py::test_sling_by_keyboard_multi_select_streams_the_polecat_terminal", None),
     "gt mayor attach": ("tests/test_mayor.py::test_attach_execs_tmux_attach", None),
-    "tmux -L gt-$(printf %s \"$(pwd -P)\" | sha1sum | cut -c1-10) attach -t myproj-nux": (
+    'tmux -L gt-$(printf %s "$(pwd -P)" | sha1sum | cut -c1-10) attach -t myproj-nux': (
         "tests/test_sessions.py::test_attach_argv_shows_the_session_in_a_terminal",
-        "tmux -L gt-$(printf %s \"$(pwd -P)\" | sha1sum | cut -c1-10) has-session -t myproj-nux"),
+        'tmux -L gt-$(printf %s "$(pwd -P)" | sha1sum | cut -c1-10) has-session -t myproj-nux',
+    ),
 }
 
 #: Example values in the README -> the README command whose output gives the real value, and the
@@ -79,8 +80,10 @@ MAPPED: dict[str, tuple[str, str | None]] = {
 PLACEHOLDERS: dict[str, tuple[str, str]] = {
     "my-a3f": ('gt bead create "Add a greeting" -d "Write a friendly greeting to hello.txt" -p 1', r"Created (\S+):"),
     "my-b71": ('gt bead create "Add a farewell" -d "Write a goodbye to bye.txt"', r"Created (\S+):"),
-    "my-c9d": ('gt bead create "Document both" -d "Mention hello.txt and bye.txt in the README" --deps my-a3f,my-b71',
-               r"Created (\S+):"),
+    "my-c9d": (
+        'gt bead create "Document both" -d "Mention hello.txt and bye.txt in the README" --deps my-a3f,my-b71',
+        r"Created (\S+):",
+    ),
     "hq-cv-4k2": ('gt formula run shiny --var feature="a --version flag" --rig myproj --agent sim', r"^(hq-cv-\w+)$"),
 }
 
@@ -95,7 +98,10 @@ EXPECT: dict[str, list[str]] = {
     "gt rig list": [r"myproj\s+my\s+main\s+test\s+direct"],
     "gt ready": [r"my-a3f", r"my-b71"],
     "gt bead blocked": [r"my-c9d"],
-    "gt sling my-a3f my-b71 myproj": [r"my-a3f slung to myproj/polecats/furiosa", r"my-b71 slung to myproj/polecats/nux"],
+    "gt sling my-a3f my-b71 myproj": [
+        r"my-a3f slung to myproj/polecats/furiosa",
+        r"my-b71 slung to myproj/polecats/nux",
+    ],
     "gt peek": [r"^myproj-furiosa ", r"^myproj-nux "],
     "gt peek myproj-furiosa": [r"reading hook"],
     "gt mayor start": [r"mayor started"],
@@ -105,13 +111,20 @@ EXPECT: dict[str, list[str]] = {
     "gt mq stats": [r"2 batches, 3 MRs: 3 merged, 0 failed, 0 conflicts; 2 gate runs"],
     "gt down": [r"engine stopped"],
     "git -C ~/src/myproj log --oneline --first-parent -3": [
-        r"Merge polecat/\S+/my-c9d", r"Merge polecat/\S+/my-a3f", r"Merge polecat/\S+/my-b71"],
+        r"Merge polecat/\S+/my-c9d",
+        r"Merge polecat/\S+/my-a3f",
+        r"Merge polecat/\S+/my-b71",
+    ],
     "gt rig sync myproj": [r"the rig's main is 0 behind, 0 ahead"],
     "gt config agent list": [r"^sim \*"],
     "gt formula show release-notes --var version=1.2.0": [r"draft: Draft the notes of 1\.2\.0"],
-    "gastown-tui --no-ui run --convoy hq-cv-4k2 --agent sim --timeout 600": [r"convoy hq-cv-4k2 landed: 3/3 beads merged"],
+    "gastown-tui --no-ui run --convoy hq-cv-4k2 --agent sim --timeout 600": [
+        r"convoy hq-cv-4k2 landed: 3/3 beads merged"
+    ],
     "gastown-tui --no-ui run --formula demo --rig myproj --agent sim --summary run.json": [
-        r"landed: 4/4 beads merged", r"summary written to \S+/gt/run\.json$"],
+        r"landed: 4/4 beads merged",
+        r"summary written to \S+/gt/run\.json$",
+    ],
     "gt status": [r"^engine\s+not running"],
     'tmux -L gt-$(printf %s "$(pwd -P)" | sha1sum | cut -c1-10) ls': [r"^mayor:"],
 }
@@ -136,8 +149,11 @@ class Block:
 
 def readme_blocks() -> list[Block]:
     """Every fenced block of the README, in order."""
-    return [Block(t.info.strip(), t.content, t.map[0] + 1 if t.map else 0)
-            for t in MarkdownIt("commonmark").parse(README.read_text()) if t.type == "fence"]
+    return [
+        Block(t.info.strip(), t.content, t.map[0] + 1 if t.map else 0)
+        for t in MarkdownIt("commonmark").parse(README.read_text())
+        if t.type == "fence"
+    ]
 
 
 def readme_inline() -> tuple[list[str], list[str]]:
@@ -169,7 +185,7 @@ def split_comment(line: str) -> str:
         elif quote == '"' and c == '"':
             quote = ""
         elif not quote:
-            if c == "$" and line[i + 1:i + 2] == "'":
+            if c == "$" and line[i + 1 : i + 2] == "'":
                 quote, i = "$'", i + 1
             elif c in "'\"":
                 quote = c
@@ -197,6 +213,7 @@ def all_commands() -> list[Command]:
 # ---------------------------------------------------------------------------------------------------
 # The tutorial run.
 
+
 def reader_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment of a reader's shell: this one without GT_*/BD_* variables or an enclosing tmux,
     HOME at ``home``, the venv first on PATH (what ``export PATH=...`` in the README does)."""
@@ -220,12 +237,24 @@ class Tutorial:
         return self.home / "gt"
 
     def sh(self, text: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["bash", "-c", text], cwd=self.cwd, env=self.env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["bash", "-c", text],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     def gt_json(self, *args: str) -> Any:
-        proc = subprocess.run([str(VENV_BIN / "gt"), "--town", str(self.town), *args, "--json"], env=self.env,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [str(VENV_BIN / "gt"), "--town", str(self.town), *args, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
@@ -248,14 +277,23 @@ def _on_screen(t: Tutorial, session: str, text: str) -> bool:
     return text in SessionHost(Town(t.town)).capture(session)
 
 
-WAITS.update({
-    "gt peek myproj-furiosa": ("furiosa's agent is on screen", lambda t: _on_screen(t, "myproj-furiosa", "reading hook")),
-    'gt nudge myproj/polecats/nux "work"': ("both polecats ran gt done: two MRs queued",
-                                            lambda t: _statuses(t, ["my-a3f", "my-b71"]) == ["queued", "queued"]),
-    "gt feed -n 20": ("the engine merged both MRs",
-                      lambda t: _statuses(t, ["my-a3f", "my-b71"]) == ["merged", "merged"]),
-    "gt mq stats": ("the third bead's MR merged", lambda t: _statuses(t, ["my-c9d"]) == ["merged"]),
-})
+WAITS.update(
+    {
+        "gt peek myproj-furiosa": (
+            "furiosa's agent is on screen",
+            lambda t: _on_screen(t, "myproj-furiosa", "reading hook"),
+        ),
+        'gt nudge myproj/polecats/nux "work"': (
+            "both polecats ran gt done: two MRs queued",
+            lambda t: _statuses(t, ["my-a3f", "my-b71"]) == ["queued", "queued"],
+        ),
+        "gt feed -n 20": (
+            "the engine merged both MRs",
+            lambda t: _statuses(t, ["my-a3f", "my-b71"]) == ["merged", "merged"],
+        ),
+        "gt mq stats": ("the third bead's MR merged", lambda t: _statuses(t, ["my-c9d"]) == ["merged"]),
+    }
+)
 
 
 def wait_for(t: Tutorial, what: str, ok: Callable[[Tutorial], bool], timeout: float = 90) -> None:
@@ -293,13 +331,18 @@ def tutorial(tmp_path: Path):
     """A reader's machine: HOME in tmp with ~/src/myproj (a real git repository with a pytest suite),
     the venv on PATH, no GT_* variables. Teardown stops the town's engine and tmux server."""
     home = tmp_path / "home"
-    make_repo(home / "src" / "myproj", {
-        "README.md": "# myproj\n",
-        "myproj.py": "def greet(name):\n    return f'hello {name}'\n",
-        "tests/test_greet.py": "from myproj import greet\n\n\ndef test_greet():\n    assert greet('x') == 'hello x'\n",
-        "pytest.ini": "[pytest]\npythonpath = .\n",
-    })
-    (home / ".gitconfig").write_text("[user]\n\tname = A Reader\n\temail = reader@example.com\n")  # the reader's git identity
+    make_repo(
+        home / "src" / "myproj",
+        {
+            "README.md": "# myproj\n",
+            "myproj.py": "def greet(name):\n    return f'hello {name}'\n",
+            "tests/test_greet.py": "from myproj import greet\n\n\ndef test_greet():\n    assert greet('x') == 'hello x'\n",
+            "pytest.ini": "[pytest]\npythonpath = .\n",
+        },
+    )
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = A Reader\n\temail = reader@example.com\n"
+    )  # the reader's git identity
     env = reader_env(home)
     t = Tutorial(home=home, cwd=ROOT, env=env)
     yield t
@@ -368,6 +411,7 @@ def test_the_readme_runs_top_to_bottom(tutorial: Tutorial) -> None:
 # ---------------------------------------------------------------------------------------------------
 # The GitHub Actions example.
 
+
 @dataclass
 class Step:
     """One step of the workflow: its name ('' if none), whether it ``uses:`` an action, its run script."""
@@ -421,11 +465,14 @@ def test_github_actions_example_runs(tmp_path: Path) -> None:
     block = next(b for b in readme_blocks() if b.info == "yaml")
     inputs, steps = workflow(block.body)
     assert inputs == {"feature": "a --version flag", "agent": "sim"}
-    workspace = make_repo(tmp_path / "workspace", {
-        "app.py": "def version():\n    return '0.1'\n",
-        "tests/test_app.py": "from app import version\n\n\ndef test_version():\n    assert version() == '0.1'\n",
-        "pytest.ini": "[pytest]\npythonpath = .\n",
-    })
+    workspace = make_repo(
+        tmp_path / "workspace",
+        {
+            "app.py": "def version():\n    return '0.1'\n",
+            "tests/test_app.py": "from app import version\n\n\ndef test_version():\n    assert version() == '0.1'\n",
+            "pytest.ini": "[pytest]\npythonpath = .\n",
+        },
+    )
     runner_temp = tmp_path / "runner"
     runner_temp.mkdir()
     env = reader_env(tmp_path / "home", RUNNER_TEMP=str(runner_temp), GITHUB_WORKSPACE=str(workspace))
@@ -438,9 +485,18 @@ def test_github_actions_example_runs(tmp_path: Path) -> None:
             assert step.run, f"workflow step {step.name or step.uses} is neither run nor in SKIPPED_STEPS"
             script = re.sub(r"\$\{\{\s*inputs\.(\w+)\s*\}\}", lambda m: inputs[m.group(1)], step.run)
             assert "${{" not in script, f"step {step.name}: an expression the test cannot give: {script}"
-            proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=workspace,
-                                  env=env, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
-            assert proc.returncode == 0, f"step {step.name}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr}"
+            proc = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                cwd=workspace,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+                stdin=subprocess.DEVNULL,
+            )
+            assert proc.returncode == 0, (
+                f"step {step.name}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr}"
+            )
             ran.append(step.name)
         assert ran == ["town", "run", "results"]
         summary = json.loads((runner_temp / "summary.json").read_text())
@@ -453,6 +509,7 @@ def test_github_actions_example_runs(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------
 # Static checks: the map, the Makefile, commands and options, config keys, keys, images.
+
 
 def _test_exists(node: str) -> bool:
     path, name = node.split("::")
@@ -475,6 +532,7 @@ def test_make_targets_do_what_the_readme_says() -> None:
     """``make setup`` builds the venv, ``make demo`` runs ``gastown-tui demo``, ``make test`` runs the
     suite, ``make lint`` the checks CI runs first (dry runs: make -n -B prints the recipes without
     running them)."""
+
     def recipe(target: str) -> str:
         proc = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
@@ -511,7 +569,7 @@ def _resolve(argv: list[str]) -> tuple[click.Command, list[str]]:
             return cmd, rest
         sub = cmd.get_command(ctx, rest[i])
         assert sub is not None, f"{' '.join(argv)}: no command {rest[i]!r}"
-        cmd, rest = sub, rest[i + 1:]
+        cmd, rest = sub, rest[i + 1 :]
         ctx = click.Context(cmd, parent=ctx)
     return cmd, rest
 
@@ -603,7 +661,7 @@ def _check_town_toml(data: dict[str, Any], body: str, root: Path) -> None:
     for section, values in data.items():
         if section == "agents":
             continue
-        for key, value in (values.items() if isinstance(values, dict) else [(section, values)]):
+        for key, value in values.items() if isinstance(values, dict) else [(section, values)]:
             assert town.setting(section if isinstance(values, dict) else None, key) == value, (section, key)
 
 
@@ -666,9 +724,12 @@ def test_keys_tables_match_the_bindings() -> None:
     main, other = _keys_tables()
     keymap = {k for k, *_ in KEYMAP}
     assert main == keymap, f"README keys table: missing {keymap - main}, unknown {main - keymap}"
-    views = {"problems": _binding_keys(ProblemsScreen), "grid": _binding_keys(GridScreen),
-             "mail": _binding_keys(MailScreen),
-             "dialogs": _binding_keys(_Dialog) | _binding_keys(NewBeadModal) | _binding_keys(FormulaModal)}
+    views = {
+        "problems": _binding_keys(ProblemsScreen),
+        "grid": _binding_keys(GridScreen),
+        "mail": _binding_keys(MailScreen),
+        "dialogs": _binding_keys(_Dialog) | _binding_keys(NewBeadModal) | _binding_keys(FormulaModal),
+    }
     for view, key in other:
         assert key in views[view], f"the {view} view has no key {key}"
     for view, keys in views.items():

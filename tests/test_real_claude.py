@@ -62,7 +62,8 @@ def claude(tmp_path: Path, endpoint, gt_env, monkeypatch) -> dict[str, str]:
 
 
 def test_claude_works_beads_to_merge_waits_on_a_question_takes_mail_and_is_reprimed(
-        agent_rig, endpoint, claude, run_gt):
+    agent_rig, endpoint, claude, run_gt
+):
     town, rig = agent_rig
     endpoint.script = asking_script
     a = create_bead(run_gt, town, "Greeting file", "```sh\necho hello > greeting.txt\n```\n")
@@ -97,30 +98,51 @@ def test_claude_works_beads_to_merge_waits_on_a_question_takes_mail_and_is_repri
 
         # B asked a question: waiting (not stalled), and the witness says so
         wait_for(lambda: _state(town, session_b) == "waiting", timeout=120)
-        wait_for(lambda: any(e.payload.get("state") == "waiting" and e.bead == b
-                             for e in events_of(town, "witness_state")), timeout=30)
+        wait_for(
+            lambda: any(e.payload.get("state") == "waiting" and e.bead == b for e in events_of(town, "witness_state")),
+            timeout=30,
+        )
         with BeadStore(town) as store:  # and the cockpit's badge
             snap = read_snapshot(town, store.db, SessionHost(town))
         assert next(x for x in snap.agents if x.session == session_b).state == "waiting"
         # mail reaches the idle agent: the queued nudge is typed, and its hook lists the message
-        res = run_gt("mail", "send", slung_polecat(session_b), "-s", "Budget is 3 files", "-m", "keep it small",
-                     cwd=town.root, env=claude)
+        res = run_gt(
+            "mail",
+            "send",
+            slung_polecat(session_b),
+            "-s",
+            "Budget is 3 files",
+            "-m",
+            "keep it small",
+            cwd=town.root,
+            env=claude,
+        )
         assert res.returncode == 0, res.stderr
-        endpoint.wait_for(lambda ep: any("Budget is 3 files" in t and "You have mail" in t
-                                         for t in agent_texts(ep)), timeout=120)
+        endpoint.wait_for(
+            lambda ep: any("Budget is 3 files" in t and "You have mail" in t for t in agent_texts(ep)), timeout=120
+        )
         wait_for(lambda: _state(town, session_b) == "waiting", timeout=120)
         # a compaction (typed like any nudge) re-primes it: the SessionStart hook's brief is in the
         # next request, the one a nudge answering the question starts
         before = len(endpoint.all_turns)
         res = run_gt("nudge", session_b, "/compact", cwd=town.root, env=claude)
         assert res.returncode == 0, res.stderr
-        wait_for(lambda: any(is_compaction(t) for t in endpoint.all_turns[before:])
-                 and "Compacted" in SessionHost(town).capture(session_b), timeout=120)
+        wait_for(
+            lambda: (
+                any(is_compaction(t) for t in endpoint.all_turns[before:])
+                and "Compacted" in SessionHost(town).capture(session_b)
+            ),
+            timeout=120,
+        )
         before = len(endpoint.turns)
         res = run_gt("nudge", session_b, "ANSWER: use spaces", "--mode", "wait-idle", cwd=town.root, env=claude)
         assert res.returncode == 0, res.stderr
-        endpoint.wait_for(lambda ep: any("SessionStart:compact" in t.all_text and f"## Your hook: {b}" in t.all_text
-                                         for t in ep.turns[before:]), timeout=120)
+        endpoint.wait_for(
+            lambda ep: any(
+                "SessionStart:compact" in t.all_text and f"## Your hook: {b}" in t.all_text for t in ep.turns[before:]
+            ),
+            timeout=120,
+        )
         # the answer let it finish, and the work lands
         wait_for(lambda: _status(town, b) == "closed", timeout=240)
     finally:
@@ -162,8 +184,9 @@ def test_killed_claude_resumes_its_conversation_and_its_orphans_are_reaped(agent
         first_conversation = _conversation(town, session)
         os.kill(host.info(session).pid, signal.SIGKILL)
         try:
-            endpoint.wait_for(lambda ep: any("Your session was restarted" in t.last_user_text for t in ep.turns),
-                              timeout=40)
+            endpoint.wait_for(
+                lambda ep: any("Your session was restarted" in t.last_user_text for t in ep.turns), timeout=40
+            )
         except TimeoutError:
             print("DEBUG", [(e.type, e.payload) for e in events_of(town, "zombie", "respawn_failed", "witness_error")])
             raise
@@ -201,8 +224,7 @@ def test_root_refusal_makes_sling_exit_1_with_the_screen(agent_rig, claude, run_
     town, _ = agent_rig
     bead = create_bead(run_gt, town, "Never started", "```sh\necho x > x.txt\n```\n")
     env = {k: v for k, v in claude.items() if k != "IS_SANDBOX"}
-    res = run_gt("sling", bead, "demo", "--agent", "claude", cwd=town.root, env={**env, "IS_SANDBOX": ""},
-                 timeout=120)
+    res = run_gt("sling", bead, "demo", "--agent", "claude", cwd=town.root, env={**env, "IS_SANDBOX": ""}, timeout=120)
     assert res.returncode == 1, res.stderr
     assert "cannot be used with root/sudo privileges" in res.stderr  # the agent's screen
     assert "IS_SANDBOX=1" in res.stderr  # and the fix
@@ -220,8 +242,9 @@ def test_a_dialog_nobody_answers_makes_sling_exit_1_with_the_screen(agent_rig, c
 
     with edit_toml(town.config_path) as doc:
         doc["agents"]["claude"] = {"start_timeout": 10}
-    res = run_gt("sling", bead, "demo", "--agent", "claude", cwd=town.root, env={**claude, "HOME": str(home)},
-                 timeout=120)
+    res = run_gt(
+        "sling", bead, "demo", "--agent", "claude", cwd=town.root, env={**claude, "HOME": str(home)}, timeout=120
+    )
     assert res.returncode == 1, res.stderr
     assert "did not take its first prompt within 10 s" in res.stderr
     assert "Do you want to use this API key?" in res.stderr  # the dialog, from its screen

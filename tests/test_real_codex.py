@@ -85,8 +85,9 @@ def test_killed_codex_resumes_its_thread(agent_rig, endpoint, codex, run_gt):
         assert thread
         # the whole agent dies: the pane's process is npm's node launcher, the codex binary its child
         os.killpg(SessionHost(town).info(session).pid, signal.SIGKILL)
-        endpoint.wait_for(lambda ep: any("Your session was restarted" in t.last_user_text for t in ep.turns),
-                          timeout=120)
+        endpoint.wait_for(
+            lambda ep: any("Your session was restarted" in t.last_user_text for t in ep.turns), timeout=120
+        )
         resumed = next(t for t in endpoint.turns if "Your session was restarted" in t.last_user_text)
         assert "gt prime" in resumed.shell_calls()  # the earlier conversation came along
         assert not _orphans("sleep 53.5")  # the killed agent's commands were stopped
@@ -101,18 +102,32 @@ def test_headless_convoy_of_three_beads_with_a_dependency(agent, agent_rig, endp
     town, rig = agent_rig
     need(agent)
     home = tmp_path / f"home-{agent}"
-    env = {**gt_env, **(claude_env(claude_home(home), endpoint) if agent == "claude"
-                        else codex_env(codex_home(home, endpoint)))}
+    env = {
+        **gt_env,
+        **(claude_env(claude_home(home), endpoint) if agent == "claude" else codex_env(codex_home(home, endpoint))),
+    }
     first = create_bead(run_gt, town, "Part one", "```sh\necho one > one.txt\n```\n")
-    second = create_bead(run_gt, town, "Part two", "```sh\ntest -f one.txt && echo two > two.txt\n```\n",
-                         deps=first)
+    second = create_bead(run_gt, town, "Part two", "```sh\ntest -f one.txt && echo two > two.txt\n```\n", deps=first)
     third = create_bead(run_gt, town, "Part three", "```sh\necho three > three.txt\n```\n")
     res = run_gt("convoy", "create", "three parts", first, second, third, "--json", cwd=town.root, env=env)
     assert res.returncode == 0, res.stderr
     convoy = json.loads(res.stdout)["id"]
     summary = tmp_path / "summary.json"
-    res = run_headless(env, town, "--convoy", convoy, "--rig", "demo", "--agent", agent, "--summary", str(summary),
-                       "--timeout", "400", timeout=480)
+    res = run_headless(
+        env,
+        town,
+        "--convoy",
+        convoy,
+        "--rig",
+        "demo",
+        "--agent",
+        agent,
+        "--summary",
+        str(summary),
+        "--timeout",
+        "400",
+        timeout=480,
+    )
     assert res.returncode == 0, res.stdout + res.stderr
     data = json.loads(summary.read_text())
     assert data["outcome"] == "landed" and data["totals"]["merged"] == 3

@@ -41,8 +41,17 @@ class Lab:
     """A rig ``proj`` with a gate script, a clone to make MR branches in, and the town database. The
     rig comes from a new local checkout ``src``, or from ``url``; ``strategy`` as ``add_rig`` takes it."""
 
-    def __init__(self, town, tmp_path: Path, gated: bool = True, batch: int = 4, retry: int = 1,
-                 flaky: bool = False, url: str | None = None, strategy: str | None = None) -> None:
+    def __init__(
+        self,
+        town,
+        tmp_path: Path,
+        gated: bool = True,
+        batch: int = 4,
+        retry: int = 1,
+        flaky: bool = False,
+        url: str | None = None,
+        strategy: str | None = None,
+    ) -> None:
         self.town, self.tmp = town, tmp_path
         if url is None:  # a local checkout (tests/test_upstream.py passes a git:// URL instead)
             url = str(make_repo(tmp_path / "src", {"README.md": "# proj\nline one\n", "app.txt": "app\n"}))
@@ -84,7 +93,9 @@ class Lab:
         sh_git(self.work, "commit", "-q", "-m", f"work of {name}")
         sh_git(self.work, "push", "-q", "-f", "origin", f"HEAD:refs/heads/{branch}")
         head = sh_git(self.work, "rev-parse", "HEAD").strip()
-        return mq.submit(self.db, "proj", f"pj-{name}", name, branch, head, start, priority, actor=f"proj/polecats/{name}")
+        return mq.submit(
+            self.db, "proj", f"pj-{name}", name, branch, head, start, priority, actor=f"proj/polecats/{name}"
+        )
 
     def verdicts(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {"green": set(), "red": set(), "flaky": set()}
@@ -139,8 +150,12 @@ def test_eight_good_mrs_merge_in_two_batches_with_two_gate_runs(lab):
 
 
 def test_one_failing_mr_fails_alone_and_the_others_merge(lab):
-    mrs = [lab.mr("a", {"a.txt": "a\n"}), lab.mr("b", {"b.txt": "b\n"}),
-           lab.mr("c", {"c.bad": "broken\n"}), lab.mr("d", {"d.txt": "d\n"})]
+    mrs = [
+        lab.mr("a", {"a.txt": "a\n"}),
+        lab.mr("b", {"b.txt": "b\n"}),
+        lab.mr("c", {"c.bad": "broken\n"}),
+        lab.mr("d", {"d.txt": "d\n"}),
+    ]
     result = lab.step()
     assert result.merged == [mrs[0].id, mrs[1].id, mrs[3].id]
     assert result.failed == [mrs[2].id] and result.conflicts == []
@@ -207,8 +222,7 @@ def test_random_culprit_sets_always_isolate_exactly_the_culprits(town, tmp_path)
     for round_ in range(5):
         size = rnd.randint(1, 6)
         bad = set(rnd.sample(range(size), rnd.randint(0, size)))
-        mrs = [lab.mr(f"r{round_}x{i}", {f"r{round_}x{i}.{'bad' if i in bad else 'txt'}": "x\n"})
-               for i in range(size)]
+        mrs = [lab.mr(f"r{round_}x{i}", {f"r{round_}x{i}.{'bad' if i in bad else 'txt'}": "x\n"}) for i in range(size)]
         result = lab.step()
         assert result.failed == [mrs[i].id for i in sorted(bad)], (size, bad)
         assert result.merged == [m.id for i, m in enumerate(mrs) if i not in bad], (size, bad)
@@ -232,8 +246,10 @@ def test_default_branch_moved_meanwhile_rebuilds_the_batch(lab):
     human = sh_git(lab.work, "rev-parse", "HEAD").strip()
     sh_git(lab.work, "push", "-q", "origin", "HEAD:refs/human/pending")  # the object, not yet main
     racer = lab.tmp / "race.sh"
-    racer.write_text(f'[ -e "{lab.tmp}/raced" ] || {{ : > "{lab.tmp}/raced"; '
-                     f'git -C "{lab.repo}" update-ref refs/heads/main {human}; }}\n')
+    racer.write_text(
+        f'[ -e "{lab.tmp}/raced" ] || {{ : > "{lab.tmp}/raced"; '
+        f'git -C "{lab.repo}" update-ref refs/heads/main {human}; }}\n'
+    )
     with edit_toml(lab.rig.path / "rig.toml") as doc:
         check = doc["gates"]["check"]
         del doc["gates"]["check"]
@@ -250,7 +266,7 @@ def test_default_branch_moved_meanwhile_rebuilds_the_batch(lab):
 
 def test_crash_mid_batch_resumes_cleanly(lab):
     mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(3)]
-    batch, claimed = mq.claim_batch(lab.db, "proj", 4)   # a refinery took the batch, then died
+    batch, claimed = mq.claim_batch(lab.db, "proj", 4)  # a refinery took the batch, then died
     assert [m.status for m in claimed] == ["merging"] * 3
     lab.rig.refinery_dir.mkdir()
     (lab.rig.refinery_dir / "half-built").write_text("debris of the crash\n")  # a broken scratch worktree
@@ -315,6 +331,7 @@ def test_gt_mq_list_and_stats_show_the_queue(lab, run_gt):
     lab.assert_main_safe()
     stats = run_gt("mq", "stats", "--json", cwd=lab.town.root)
     import json
+
     data = json.loads(stats.stdout)
     assert data["totals"]["merged"] == 1 and data["totals"]["failed"] == 1
     # the batch red twice; a green alone; b (the batch's tree) red in two runs of its own before blamed
@@ -356,8 +373,13 @@ def test_kill_9_of_the_refinery_mid_gate_then_a_new_refinery_finishes_the_batch(
     with edit_toml(lab.rig.path / "rig.toml") as doc:
         doc["gates"]["check"] = {"cmd": ["sh", "-c", f": > {started}; exec sleep 60"], "timeout": 120}
     gt = Path(sys.executable).parent / "gt"
-    proc = subprocess.Popen([str(gt), "mq", "process", "proj"], cwd=town.root, env=gt_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(gt), "mq", "process", "proj"],
+        cwd=town.root,
+        env=gt_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     pidfile = town.state_dir / "refinery-proj.gate.pid"
     deadline = _time.monotonic() + 30
     while not (started.exists() and pidfile.exists()) and _time.monotonic() < deadline:
@@ -379,7 +401,6 @@ def test_kill_9_of_the_refinery_mid_gate_then_a_new_refinery_finishes_the_batch(
         _time.sleep(0.05)
     assert not pid_alive(orphan)
     assert [b.outcome for b in mq.batches(lab.db, "proj")] == ["green", "abandoned"]
-
 
 
 ODD_RUNS_FLAKY_GATE = """\
@@ -411,8 +432,12 @@ def test_bisection_retries_a_red_half_before_blaming_good_mrs(town, tmp_path):
     ``retry_flaky`` times, so only the real culprit fails."""
     lab = Lab(town, tmp_path, batch=4, retry=1)
     _odd_runs_flaky(lab)
-    mrs = [lab.mr("a", {"a.txt": "a\n"}), lab.mr("b", {"b.txt": "b\n"}),
-           lab.mr("c", {"c.bad": "broken\n"}), lab.mr("d", {"d.txt": "d\n"})]
+    mrs = [
+        lab.mr("a", {"a.txt": "a\n"}),
+        lab.mr("b", {"b.txt": "b\n"}),
+        lab.mr("c", {"c.bad": "broken\n"}),
+        lab.mr("d", {"d.txt": "d\n"}),
+    ]
     result = lab.step()
     assert result.failed == [mrs[2].id]
     assert result.merged == [mrs[0].id, mrs[1].id, mrs[3].id]
@@ -466,8 +491,14 @@ def test_kill_9_right_after_the_swap_then_a_red_gate_closes_the_landed_mrs_as_me
         main(["mq", "process", "proj"])
     """)
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-P", "-c", script], cwd=town.root, capture_output=True, text=True,
-                          env={**gt_env, "PYTHONPATH": str(root)}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-P", "-c", script],
+        cwd=town.root,
+        capture_output=True,
+        text=True,
+        env={**gt_env, "PYTHONPATH": str(root)},
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     tip = lab.main()
     assert tip != lab.initial and tip in lab.verdicts()["green"]  # the swap happened
@@ -501,10 +532,12 @@ def test_a_batch_red_only_by_flakes_blames_no_one(town, tmp_path):
     lab = Lab(town, tmp_path, batch=4, retry=1)
     script = lab.tmp / "outage-gate.sh"
     counter = lab.tmp / "runs"
-    script.write_text(f'n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 )); echo "$n" > "{counter}"\n'
-                      'sha=$(git rev-parse HEAD)\n'
-                      'if [ "$n" -le 2 ]; then echo "$sha flaky" >> "$GATE_RECORD"; exit 1; fi\n'
-                      'echo "$sha green" >> "$GATE_RECORD"\n')
+    script.write_text(
+        f'n=$(( $(cat "{counter}" 2>/dev/null || echo 0) + 1 )); echo "$n" > "{counter}"\n'
+        "sha=$(git rev-parse HEAD)\n"
+        'if [ "$n" -le 2 ]; then echo "$sha flaky" >> "$GATE_RECORD"; exit 1; fi\n'
+        'echo "$sha green" >> "$GATE_RECORD"\n'
+    )
     with edit_toml(lab.rig.path / "rig.toml") as doc:
         doc["gates"]["check"] = {"cmd": ["sh", str(script)], "timeout": 30}
     mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(4)]

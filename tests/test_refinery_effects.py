@@ -104,7 +104,9 @@ def test_conflict_files_a_p1_bead_linked_to_the_original_once(town, tmp_path):
     store = BeadStore(town, db=lab.db)
     ev = events.query(lab.db, types=("merge_conflict",))[0]
     resolver = store.get(ev.payload["conflict_bead"])
-    assert resolver.priority == 1 and resolver.id.startswith(lab.rig.prefix + "-") and "README.md" in resolver.description
+    assert (
+        resolver.priority == 1 and resolver.id.startswith(lab.rig.prefix + "-") and "README.md" in resolver.description
+    )
     assert resolver.depends_on("discovered-from") == [b]
     assert "conflicts with main in README.md" in store.get(b).comments[-1].text
     assert mail.inbox(town, "proj/polecats/two", db=lab.db)[0].subject == f"CONFLICT {b}"

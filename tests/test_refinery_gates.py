@@ -19,7 +19,8 @@ def _cfg(text: str):
 
 
 def test_load_gates_keeps_file_order_timeouts_and_env():
-    cfg = load_gates(_cfg("""
+    cfg = load_gates(
+        _cfg("""
 [gates.lint]
 cmd = ["ruff", "check", "."]
 timeout = 60
@@ -30,7 +31,8 @@ CI = "1"
 [gates.build]
 cmd = ["make"]
 timeout = 1.5
-"""))
+""")
+    )
     assert [g.name for g in cfg.gates] == ["lint", "test", "build"]
     assert cfg.gates[0] == Gate("lint", ("ruff", "check", "."), 60.0)
     assert cfg.gates[1].timeout == 600.0 and cfg.gates[2].timeout == 1.5
@@ -44,19 +46,22 @@ def test_no_gates_is_said_plainly():
     assert not load_gates(_cfg("prefix = 'x'\n"))
 
 
-@pytest.mark.parametrize("text, needle", [
-    ('[gates.t]\ncmd = "pytest -q"\n', "non-empty list of strings"),
-    ("[gates.t]\ncmd = []\n", "non-empty list of strings"),
-    ('[gates.t]\ncmd = ["a", 1]\n', "non-empty list of strings"),
-    ('[gates.t]\ncmd = ["a"]\ntimeout = 0\n', "positive number"),
-    ('[gates.t]\ncmd = ["a"]\ntimeout = "5"\n', "positive number"),
-    ('[gates.t]\ncmd = ["a"]\ntimeout = true\n', "positive number"),
-    ('[gates.t]\ncmd = ["a"]\ntimeout = nan\n', "positive number"),
-    ('[gates.t]\ncmd = ["a"]\ntimeout = inf\n', "positive number"),
-    ('[gates."a b"]\ncmd = ["a"]\n', "invalid gate name"),
-    ('[gates.env]\nX = 1\n', "must be a string"),
-    ('[gates]\nt = 3\n', "must be a table"),
-])
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ('[gates.t]\ncmd = "pytest -q"\n', "non-empty list of strings"),
+        ("[gates.t]\ncmd = []\n", "non-empty list of strings"),
+        ('[gates.t]\ncmd = ["a", 1]\n', "non-empty list of strings"),
+        ('[gates.t]\ncmd = ["a"]\ntimeout = 0\n', "positive number"),
+        ('[gates.t]\ncmd = ["a"]\ntimeout = "5"\n', "positive number"),
+        ('[gates.t]\ncmd = ["a"]\ntimeout = true\n', "positive number"),
+        ('[gates.t]\ncmd = ["a"]\ntimeout = nan\n', "positive number"),
+        ('[gates.t]\ncmd = ["a"]\ntimeout = inf\n', "positive number"),
+        ('[gates."a b"]\ncmd = ["a"]\n', "invalid gate name"),
+        ("[gates.env]\nX = 1\n", "must be a string"),
+        ("[gates]\nt = 3\n", "must be a table"),
+    ],
+)
 def test_bad_gate_config_names_the_problem(text, needle):
     with pytest.raises(ConfigError, match=needle) as err:
         load_gates(_cfg(text), "proj/rig.toml")
@@ -69,9 +74,14 @@ def test_gate_env_keeps_only_path_home_lang_plus_extra():
 
 
 def test_run_gates_logs_each_gate_and_stops_at_the_first_failure(tmp_path):
-    cfg = GateConfig((Gate("one", ("sh", "-c", "echo first; echo to-stderr >&2")),
-                      Gate("two", ("sh", "-c", "echo second; exit 3")),
-                      Gate("three", ("sh", "-c", "echo never"))), {})
+    cfg = GateConfig(
+        (
+            Gate("one", ("sh", "-c", "echo first; echo to-stderr >&2")),
+            Gate("two", ("sh", "-c", "echo second; exit 3")),
+            Gate("three", ("sh", "-c", "echo never")),
+        ),
+        {},
+    )
     run = run_gates(cfg, tmp_path, tmp_path / "logs", "mr-7")
     assert not run.ok and [r.gate for r in run.results] == ["one", "two"]
     assert run.failed.returncode == 3 and run.failed.summary() == "two: exit 3"
@@ -97,7 +107,6 @@ def test_a_gate_that_times_out_fails_and_its_process_group_is_killed(tmp_path):
     while pid_alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not pid_alive(child), "the gate's background child outlived the timeout"
-
 
 
 def test_a_missing_executable_is_a_failed_gate_not_a_crash(tmp_path):

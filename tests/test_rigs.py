@@ -98,7 +98,14 @@ def test_bad_rig_names(town, git_repo: Path, run_gt, name: str) -> None:
     res = run_gt("rig", "add", name, str(git_repo), cwd=town.root)
     assert res.returncode == 2
     assert "invalid rig name" in res.stderr
-    assert sorted(p.name for p in town.root.iterdir()) == [".beads", ".gastown", ".git", ".gitignore", "mayor", "town.toml"]
+    assert sorted(p.name for p in town.root.iterdir()) == [
+        ".beads",
+        ".gastown",
+        ".git",
+        ".gitignore",
+        "mayor",
+        "town.toml",
+    ]
 
 
 def test_path_that_is_not_a_repository(town, tmp_path: Path, run_gt) -> None:

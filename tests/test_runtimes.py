@@ -68,19 +68,21 @@ def test_town_overrides_keep_the_other_keys(town):
     claude = runtimes.presets(town)["claude"]
     assert list(claude.argv)[-2:] == ["--model", "opus"] and claude.ready_glyph == "❯ " and claude.builtin
     assert "# Agent runtime presets" in town.config_path.read_text()  # comments kept
-    add_preset(town, "mine", argv=["my-agent", "--fast"], prompt="flag", prompt_flag="--task",
-               env={"MY_MODE": "1"})
+    add_preset(town, "mine", argv=["my-agent", "--fast"], prompt="flag", prompt_flag="--task", env={"MY_MODE": "1"})
     mine = runtimes.presets(town)["mine"]
     assert not mine.builtin and mine.command("go") == ["my-agent", "--fast", "--task", "go"]
     assert mine.env == {"MY_MODE": "1"} and mine.process_names == ("my-agent",)
 
 
-@pytest.mark.parametrize("spec, message", [
-    ({"argv": "claude --x"}, "argv must be a non-empty list"),
-    ({"argv": []}, "argv must be a non-empty list"),
-    ({"argv": ["x"], "prompt": "telepathy"}, "prompt must be one of"),
-    ({"argv": ["x"], "prompt": "flag"}, "needs prompt_flag"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"argv": "claude --x"}, "argv must be a non-empty list"),
+        ({"argv": []}, "argv must be a non-empty list"),
+        ({"argv": ["x"], "prompt": "telepathy"}, "prompt must be one of"),
+        ({"argv": ["x"], "prompt": "flag"}, "needs prompt_flag"),
+    ],
+)
 def test_malformed_overrides(town, spec, message):
     add_preset(town, "bad", **spec)
     with pytest.raises(ConfigError, match=message):
@@ -112,8 +114,9 @@ def test_unknown_and_missing(town, tmp_path, monkeypatch):
 
 def test_config_agent_list_shows_installed(run_gt, town, tmp_path, gt_env):
     fake = fake_bin(tmp_path / "bin", "gemini")
-    proc = run_gt("--town", str(town.root), "config", "agent", "list", "--json",
-                  env={"PATH": f"{fake}:{gt_env['PATH']}"})
+    proc = run_gt(
+        "--town", str(town.root), "config", "agent", "list", "--json", env={"PATH": f"{fake}:{gt_env['PATH']}"}
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     installed = {p["name"]: p["installed"] for p in data["presets"]}
@@ -127,8 +130,14 @@ ARGV_PRINTER = "import sys\nprint('ARGV=' + '|'.join(sys.argv[1:]))\ninput()\n"
 
 def test_start_agent_delivers_prompt_by_arg_and_flag(town, host, tmp_path):
     add_preset(town, "byarg", argv=[sys.executable, "-c", ARGV_PRINTER, "--x"], prompt="arg")
-    add_preset(town, "byflag", argv=[sys.executable, "-c", ARGV_PRINTER], prompt="flag", prompt_flag="-p",
-               env={"FROM_PRESET": "1"})
+    add_preset(
+        town,
+        "byflag",
+        argv=[sys.executable, "-c", ARGV_PRINTER],
+        prompt="flag",
+        prompt_flag="-p",
+        env={"FROM_PRESET": "1"},
+    )
     table = runtimes.presets(town)
     runtimes.start_agent(host, "rig1-arg", table["byarg"], "do; the thing", tmp_path)
     runtimes.start_agent(host, "rig1-flag", table["byflag"], "do it", tmp_path)
@@ -138,16 +147,23 @@ def test_start_agent_delivers_prompt_by_arg_and_flag(town, host, tmp_path):
 
 def test_start_agent_kills_the_session_when_the_nudge_is_not_taken(town, host, tmp_path):
     # the ready glyph shows once echo is off (under load the nudge could otherwise beat stty and echo)
-    add_preset(town, "deaf", argv=["sh", "-c", "stty -echo; printf '> '; exec sleep 60"], prompt="nudge",
-               ready_glyph="> ", ready_delay=0.3)
+    add_preset(
+        town,
+        "deaf",
+        argv=["sh", "-c", "stty -echo; printf '> '; exec sleep 60"],
+        prompt="nudge",
+        ready_glyph="> ",
+        ready_delay=0.3,
+    )
     with pytest.raises(GtError, match="did not take the text"):
         runtimes.start_agent(host, "rig1-deaf", runtimes.presets(town)["deaf"], "hello", tmp_path)
     assert host.list() == []
 
 
 def test_start_agent_reports_an_agent_that_exits_before_its_prompt(town, host, tmp_path):
-    add_preset(town, "quitter", argv=["sh", "-c", "echo bye; exit 3"], prompt="nudge", ready_glyph="> ",
-               ready_delay=1.0)
+    add_preset(
+        town, "quitter", argv=["sh", "-c", "echo bye; exit 3"], prompt="nudge", ready_glyph="> ", ready_delay=1.0
+    )
     with pytest.raises(AgentStartError) as err:
         runtimes.start_agent(host, "rig1-quit", runtimes.presets(town)["quitter"], "hello", tmp_path)
     assert err.value.exit_code == 1
@@ -165,8 +181,14 @@ def test_start_agent_fails_when_the_prompt_is_never_taken(town, host, tmp_path):
 
 
 def test_start_agent_strips_escape_sequences_from_the_excerpt(town, host, tmp_path):
-    add_preset(town, "noisy", argv=["sh", "-c", r"printf '\033]0;pwned\007\033]52;c;ZXZpbA==\007bad key\n'; exit 1"],
-               prompt="nudge", ready_glyph="> ", ready_delay=2.0)
+    add_preset(
+        town,
+        "noisy",
+        argv=["sh", "-c", r"printf '\033]0;pwned\007\033]52;c;ZXZpbA==\007bad key\n'; exit 1"],
+        prompt="nudge",
+        ready_glyph="> ",
+        ready_delay=2.0,
+    )
     with pytest.raises(AgentStartError) as err:
         runtimes.start_agent(host, "rig1-noisy", runtimes.presets(town)["noisy"], "hello", tmp_path)
     assert "bad key" in str(err.value)

@@ -23,15 +23,70 @@ from widgets.tables import _cell_len
 #: Pieces of hostile text: Rich/Textual markup, actions, unbalanced brackets, backslash escapes,
 #: terminal escapes (CSI, OSC with BEL or ST, OSC 8 links, OSC 52 clipboard), C0 and C1 controls.
 HOSTILE = [
-    "[/]", "[/usr/local]", "[bold]", "[bold", "[/bold]", "[b]x[/b]", "[red on blue]", "[link=https://evil]",
-    "[@click=app.quit]", "[@click=app.screenshot('notes.txt','victim')]Review the release notes[/]",
-    "[@click=app.suspend_process]", "[@click=app.simulate_key('q')]", "[@click=app.bell]bell[/]",
-    "[@click]", "[@]", "[on]", "[$accent]", "[$error]x[/]", "[not bold]", "[i]", "]", "[", "[[", "]]",
-    "\\[", "\\[bold]", "\\\\[bold]", "\\", "[\\]", "[/\\]", "[=]", "[#ff0000]", "[link='x']y[/link]",
-    "\x1b]0;pwned\x07", "\x1b]2;title\x1b\\", "\x1b[2J", "\x1b[H", "\x1b[31m", "\x1b[0m", "\x1b[?1049h",
-    "\x1b]52;c;cHduZWQ=\x07", "\x1b]8;;https://evil\x1b\\click\x1b]8;;\x1b\\", "\x1bP1$r\x1b\\", "\x1bc",
-    "\x9b2J", "\x9d0;c1\x9c", "\x85", "\x90", "\x03", "\x04", "\x00", "\x07", "\x08", "\r", "\x7f",
-    "\t", "\n", "\x1b", "\u202e", "\u200b", "é", "⛽", "日本", "🙂",
+    "[/]",
+    "[/usr/local]",
+    "[bold]",
+    "[bold",
+    "[/bold]",
+    "[b]x[/b]",
+    "[red on blue]",
+    "[link=https://evil]",
+    "[@click=app.quit]",
+    "[@click=app.screenshot('notes.txt','victim')]Review the release notes[/]",
+    "[@click=app.suspend_process]",
+    "[@click=app.simulate_key('q')]",
+    "[@click=app.bell]bell[/]",
+    "[@click]",
+    "[@]",
+    "[on]",
+    "[$accent]",
+    "[$error]x[/]",
+    "[not bold]",
+    "[i]",
+    "]",
+    "[",
+    "[[",
+    "]]",
+    "\\[",
+    "\\[bold]",
+    "\\\\[bold]",
+    "\\",
+    "[\\]",
+    "[/\\]",
+    "[=]",
+    "[#ff0000]",
+    "[link='x']y[/link]",
+    "\x1b]0;pwned\x07",
+    "\x1b]2;title\x1b\\",
+    "\x1b[2J",
+    "\x1b[H",
+    "\x1b[31m",
+    "\x1b[0m",
+    "\x1b[?1049h",
+    "\x1b]52;c;cHduZWQ=\x07",
+    "\x1b]8;;https://evil\x1b\\click\x1b]8;;\x1b\\",
+    "\x1bP1$r\x1b\\",
+    "\x1bc",
+    "\x9b2J",
+    "\x9d0;c1\x9c",
+    "\x85",
+    "\x90",
+    "\x03",
+    "\x04",
+    "\x00",
+    "\x07",
+    "\x08",
+    "\r",
+    "\x7f",
+    "\t",
+    "\n",
+    "\x1b",
+    "\u202e",
+    "\u200b",
+    "é",
+    "⛽",
+    "日本",
+    "🙂",
 ]
 hostile_text = st.lists(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=12)), max_size=12).map("".join)
 
@@ -109,13 +164,19 @@ def test_scrub_keeps_colours_of_the_characters_it_keeps() -> None:
     marked = Text.from_markup("[red]a\x1b[1mb[/red] [@click=app.quit]c[/] [link=https://evil]d[/link]")
     clean = scrub(marked)
     assert clean.plain == "ab c d"  # the escape sequence goes whole (ESC [ 1 m), its neighbours stay
-    assert [(clean.plain[s.start:s.end], str(s.style)) for s in clean.spans if str(s.style)] == [("ab", "red")]
+    assert [(clean.plain[s.start : s.end], str(s.style)) for s in clean.spans if str(s.style)] == [("ab", "red")]
     assert_inert(shown(clean)[1])
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.sampled_from(HOSTILE + ["\x1b[1;32m", "\x1b[38;5;196m", "\x1b[7m", "\x1b[K"]),
-                          st.text(max_size=8)), max_size=16).map("".join))
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(HOSTILE + ["\x1b[1;32m", "\x1b[38;5;196m", "\x1b[7m", "\x1b[K"]), st.text(max_size=8)
+        ),
+        max_size=16,
+    ).map("".join)
+)
 def test_a_captured_screen_keeps_no_escape_link_or_control(ansi: str) -> None:
     text = from_ansi(ansi)
     drawn, styles = shown(text)
@@ -129,7 +190,7 @@ def test_a_captured_screen_keeps_its_colours() -> None:
     assert text.plain.startswith("red link ") and text.plain.endswith("end0;t")
     assert "\x9b" not in text.plain and "\x1b" not in text.plain
     red = [s for s in text.spans if s.style and getattr(s.style, "color", None)]
-    assert red and text.plain[red[0].start:red[0].end] == "red"
+    assert red and text.plain[red[0].start : red[0].end] == "red"
     assert_inert(shown(text)[1])
 
 
@@ -150,8 +211,14 @@ def test_plain_table_cells_are_text_and_clicks_run_nothing() -> None:
     from widgets.tables import PlainTable, size_columns
 
     ran: list[str] = []
-    values = ["Handle [/usr/local] prefix", "[@click=app.record('quit')]Review[/]", "[bold", "\\[x]",
-              "a\x1b]0;t\x07b\x9b2Jc\x03", "[link=https://evil]x[/link]"]
+    values = [
+        "Handle [/usr/local] prefix",
+        "[@click=app.record('quit')]Review[/]",
+        "[bold",
+        "\\[x]",
+        "a\x1b]0;t\x07b\x9b2Jc\x03",
+        "[link=https://evil]x[/link]",
+    ]
 
     class Harness(App):
         def compose(self) -> ComposeResult:
@@ -166,15 +233,17 @@ def test_plain_table_cells_are_text_and_clicks_run_nothing() -> None:
             table = app.query_one(PlainTable)
             keys = [table.add_column(v) for v in values[:3]]
             for n, v in enumerate(values):
-                table.add_row(v, Text.from_markup("[@click=app.record('cell')]styled[/]"), v, key=str(n),
-                              label=v[:4])
+                table.add_row(v, Text.from_markup("[@click=app.record('cell')]styled[/]"), v, key=str(n), label=v[:4])
             table.update_cell("0", keys[2], values[1])
             table.update_cell_at(Coordinate(1, 2), values[4])
             size_columns(table)
             await pilot.pause()
-            assert [table.get_cell(str(n), keys[0]).plain for n in range(len(values))] == \
-                [strip_controls(v) for v in values]
-            assert table.get_cell("0", keys[2]).plain == values[1] and table.get_cell("1", keys[2]).plain == strip_controls(values[4])
+            assert [table.get_cell(str(n), keys[0]).plain for n in range(len(values))] == [
+                strip_controls(v) for v in values
+            ]
+            assert table.get_cell("0", keys[2]).plain == values[1] and table.get_cell(
+                "1", keys[2]
+            ).plain == strip_controls(values[4])
             assert [str(c.label) for c in table.ordered_columns] == values[:3]
             for row in range(table.row_count):
                 for column in range(len(keys)):

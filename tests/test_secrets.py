@@ -20,8 +20,17 @@ from tests.conftest import make_repo
 from tests.test_engine_support import SH, EngineThread, create_bead, wait_for
 
 KEY = "API_KEY=sk-live-4f9c2a7d0e"
-DEFAULTS = [".env*", "!.env.example", "!.env.sample", "*.pem", "*.key", "id_rsa*", "id_dsa*", "id_ecdsa*",
-            "id_ed25519*"]
+DEFAULTS = [
+    ".env*",
+    "!.env.example",
+    "!.env.sample",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+]
 
 
 def _set_rig(rig, section: str, key: str, value) -> None:
@@ -38,8 +47,12 @@ def test_copied_env_is_used_but_never_merged_end_to_end(fast_town, git_repo: Pat
     rig = add_rig(fast_town, "demo", str(git_repo))
     try:
         _set_rig(rig, "worktree", "copy", [".env"])
-        bead = create_bead(run_gt, fast_town, "Use the key",
-                           SH.format("grep -q API_KEY .env\necho done > work.txt\necho left > leftover.txt"))
+        bead = create_bead(
+            run_gt,
+            fast_town,
+            "Use the key",
+            SH.format("grep -q API_KEY .env\necho done > work.txt\necho left > leftover.txt"),
+        )
         runner = EngineThread(fast_town).start()
         try:
             assert run_gt("sling", bead, "demo", cwd=fast_town.root).returncode == 0
@@ -132,10 +145,25 @@ def test_rig_patterns_replace_the_towns_and_bad_ones_are_one_line(hooked, demo_r
 
 
 def test_matching_follows_gitignore_style_names_and_paths() -> None:
-    paths = [".env", "a/b/.env.local", ".env.example", "x/id_rsa", "id_map.py", "certs/k.pem", "src/keys.py",
-             "deploy/prod.key", ".envrc"]
-    assert matching(paths, DEFAULTS) == [".env", "a/b/.env.local", "x/id_rsa", "certs/k.pem", "deploy/prod.key",
-                                         ".envrc"]
+    paths = [
+        ".env",
+        "a/b/.env.local",
+        ".env.example",
+        "x/id_rsa",
+        "id_map.py",
+        "certs/k.pem",
+        "src/keys.py",
+        "deploy/prod.key",
+        ".envrc",
+    ]
+    assert matching(paths, DEFAULTS) == [
+        ".env",
+        "a/b/.env.local",
+        "x/id_rsa",
+        "certs/k.pem",
+        "deploy/prod.key",
+        ".envrc",
+    ]
     assert matching(["config/creds.json", "other/config/creds.json"], ["config/creds.json"]) == ["config/creds.json"]
     assert matching(["a"], []) == []
 
@@ -146,7 +174,10 @@ def test_exclude_lines_are_literal_and_added_once(tmp_path: Path) -> None:
     for name in ("[weird]*.env", "#notes", "!bang"):
         (repo / name).write_text("x\n")
     assert exclude_from_commits(git_dir, ["[weird]*.env", "#notes", "!bang"]) == [
-        "/\\[weird\\]\\*.env", "/\\#notes", "/\\!bang"]
+        "/\\[weird\\]\\*.env",
+        "/\\#notes",
+        "/\\!bang",
+    ]
     assert exclude_from_commits(git_dir, ["[weird]*.env"]) == []
     (repo / "xweird.env").write_text("not excluded\n")
     assert git.dirty_paths(repo) == ["xweird.env"]  # the escaped line matches only its own file

@@ -21,9 +21,12 @@ from tests.conftest import wait_for
 
 PY = sys.executable
 # A tiny agent: prints a banner and a prompt, echoes each line it reads as "got: LINE".
-ECHO_AGENT = [PY, "-u", "-c",
-              "import sys\nprint('agent ready')\nwhile True:\n"
-              "    line = input('> ')\n    print('got: ' + line)\n"]
+ECHO_AGENT = [
+    PY,
+    "-u",
+    "-c",
+    "import sys\nprint('agent ready')\nwhile True:\n    line = input('> ')\n    print('got: ' + line)\n",
+]
 
 
 def logged(host, name):
@@ -47,10 +50,12 @@ def test_start_capture_and_transcript(host, tmp_path):
 def test_session_environment_and_cwd(host, tmp_path, monkeypatch):
     monkeypatch.setenv("GT_ROLE", "leaked-from-starter")
     out = tmp_path / "env.txt"
-    script = ("import os, sys, shutil\n"
-              f"open({str(out)!r}, 'w').write('|'.join([os.getcwd(), os.environ.get('GT_BEAD', ''),"
-              " os.environ.get('GT_ROLE', 'unset'), os.environ['PATH'].split(os.pathsep)[0],"
-              " os.environ.get('TERM', '')]))\n")
+    script = (
+        "import os, sys, shutil\n"
+        f"open({str(out)!r}, 'w').write('|'.join([os.getcwd(), os.environ.get('GT_BEAD', ''),"
+        " os.environ.get('GT_ROLE', 'unset'), os.environ['PATH'].split(os.pathsep)[0],"
+        " os.environ.get('TERM', '')]))\n"
+    )
     work = tmp_path / "work"
     work.mkdir()
     host.start("rig1-env", [PY, "-c", script], cwd=work, env={"GT_BEAD": "mp-2"})
@@ -100,7 +105,9 @@ def test_nudge_is_echoed_and_submitted(host, tmp_path):
 def test_nudge_not_taken_raises(host, tmp_path):
     # no echo, no output: the screen never changes, so the text was not taken
     host.start("rig1-deaf", ["sh", "-c", "stty -echo; echo deaf; exec sleep 60"], cwd=tmp_path)
-    assert host.wait_for_text("rig1-deaf", "deaf", timeout=30)  # echo is off from here (a fixed sleep raced it under load)
+    assert host.wait_for_text(
+        "rig1-deaf", "deaf", timeout=30
+    )  # echo is off from here (a fixed sleep raced it under load)
     with pytest.raises(GtError, match="did not take the text"):
         host.send_text("rig1-deaf", "hello", verify_timeout=0.5)
 
@@ -130,9 +137,11 @@ def test_kill_takes_the_whole_process_group(host, tmp_path):
     pids = tmp_path / "pids"
     # a job-control shell with a background job in its own process group, and a child that ignores
     # SIGHUP and SIGTERM: only SIGKILL stops it
-    script = (f"set -m; sleep 300 & echo $! >> {pids}; "
-              f"(trap '' HUP TERM; sleep 300 & echo $! >> {pids}; wait) & "
-              f"echo $$ >> {pids}; wait")
+    script = (
+        f"set -m; sleep 300 & echo $! >> {pids}; "
+        f"(trap '' HUP TERM; sleep 300 & echo $! >> {pids}; wait) & "
+        f"echo $$ >> {pids}; wait"
+    )
     host.start("rig1-kill", ["bash", "-c", script], cwd=tmp_path)
     wait_for(lambda: pids.exists() and len(pids.read_text().split()) == 3)
     procs = [int(p) for p in pids.read_text().split()]
@@ -164,8 +173,7 @@ def test_attach_argv_shows_the_session_in_a_terminal(host, tmp_path):
     argv = host.attach_argv("rig1-att")
     assert argv[1:] == ["-L", host.socket, "attach-session", "-t", "=rig1-att"]
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-    child = pexpect.spawn(argv[0], argv[1:], env={**env, "TERM": "xterm-256color"}, dimensions=(24, 80),
-                          timeout=5)
+    child = pexpect.spawn(argv[0], argv[1:], env={**env, "TERM": "xterm-256color"}, dimensions=(24, 80), timeout=5)
     try:
         child.expect("agent ready")
         wait_for(lambda: host.info("rig1-att").attached == 1)
@@ -196,8 +204,12 @@ def test_dead_server_is_a_clear_error(host, tmp_path):
     host.start("rig1-a", ECHO_AGENT, cwd=tmp_path)
     host.kill_server()
     assert host.list() == [] and not host.exists("rig1-a")
-    for call in (lambda: host.capture("rig1-a"), lambda: host.send_text("rig1-a", "hi"),
-                 lambda: host.resize("rig1-a", 10, 10), lambda: host.kill("rig1-a")):
+    for call in (
+        lambda: host.capture("rig1-a"),
+        lambda: host.send_text("rig1-a", "hi"),
+        lambda: host.resize("rig1-a", 10, 10),
+        lambda: host.kill("rig1-a"),
+    ):
         with pytest.raises(NotFound, match="no session"):
             call()
     # and the host starts a fresh server afterwards
@@ -220,7 +232,7 @@ def test_transcript_rotates_at_the_cap(tmp_path):
     if pid == 0:  # writer child: feed the pipe in pieces
         os.close(r)
         for i in range(0, len(payload), 1000):
-            os.write(w, payload[i:i + 1000])
+            os.write(w, payload[i : i + 1000])
         os._exit(0)
     os.close(w)
     written = transcripts.write_stream(r, log, max_bytes=8000, keep=2)
@@ -243,8 +255,9 @@ def test_transcript_of_a_session_is_capped(town, tmp_path):
     town.reload()
     h = SessionHost(town, socket=f"gt-test-{uuid.uuid4().hex[:10]}")
     try:
-        h.start("rig1-big", [PY, "-c", "import sys\nfor i in range(2000): print('row', i)\nprint('DONE')"],
-                cwd=tmp_path)
+        h.start(
+            "rig1-big", [PY, "-c", "import sys\nfor i in range(2000): print('row', i)\nprint('DONE')"], cwd=tmp_path
+        )
         log = h.log_path("rig1-big")
         wait_for(lambda: b"DONE" in transcripts.tail(log, 100))
         assert log.stat().st_size <= 4000 and log.with_name("rig1-big.log.1").exists()
@@ -257,8 +270,13 @@ def test_session_names():
     assert session_name("polecat", "myrig", "toast") == "myrig-toast"
     assert session_name("refinery", "myrig") == "myrig-refinery"
     assert session_name("crew", "myrig", "ann") == "myrig-crew-ann"
-    for bad in (("polecat", "myrig", "refinery"), ("polecat", None, "x"), ("boss", "r", "x"),
-                ("polecat", "My Rig", "x"), ("polecat", "r", "../x")):
+    for bad in (
+        ("polecat", "myrig", "refinery"),
+        ("polecat", None, "x"),
+        ("boss", "r", "x"),
+        ("polecat", "My Rig", "x"),
+        ("polecat", "r", "../x"),
+    ):
         with pytest.raises(GtError):
             session_name(*bad)
 

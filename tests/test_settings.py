@@ -13,8 +13,18 @@ import tomlkit
 
 from core import namepool
 from core.beads.store import BeadStore
-from core.config import (NAME_POOLS, RIG_SETTINGS, RIG_TEMPLATE, TOWN_SETTINGS, TOWN_TEMPLATE, edit_toml,
-                         load_rig_config, load_town_config, rig_defaults, town_defaults)
+from core.config import (
+    NAME_POOLS,
+    RIG_SETTINGS,
+    RIG_TEMPLATE,
+    TOWN_SETTINGS,
+    TOWN_TEMPLATE,
+    edit_toml,
+    load_rig_config,
+    load_town_config,
+    rig_defaults,
+    town_defaults,
+)
 from core.engine import Engine
 from core.errors import ConfigError
 from core.pidfile import engine_pid
@@ -51,12 +61,26 @@ BAD_TOWN = [
     ("deacon", "stale_after", "nan", "[deacon] stale_after must be a finite number of seconds >= 0, not nan"),
     ("scheduler", "max_polecats", "2.5", "[scheduler] max_polecats must be a whole number >= 0, not 2.5"),
     ("logs", "max_bytes", "-1", "[logs] max_bytes must be a whole number of bytes >= 0, not -1"),
-    ("ledger", "shrink_guard_fraction", "true", "[ledger] shrink_guard_fraction must be a finite number >= 0, not True"),
+    (
+        "ledger",
+        "shrink_guard_fraction",
+        "true",
+        "[ledger] shrink_guard_fraction must be a finite number >= 0, not True",
+    ),
     (None, "default_agent", "7", "default_agent must be a string, not 7"),
-    ("polecats", "namepool", '"dinosaurs"',
-     "[polecats] namepool must be one of \"mad-max\", \"minerals\", \"birds\", not 'dinosaurs'"),
+    (
+        "polecats",
+        "namepool",
+        '"dinosaurs"',
+        '[polecats] namepool must be one of "mad-max", "minerals", "birds", not \'dinosaurs\'',
+    ),
     ("town", "prefix", '"HQ\\u001b[2J"', "[town] prefix must be a bead prefix of 2-8 characters"),
-    ("town", "prefix", '"hq\\n"', "[town] prefix must be a bead prefix of 2-8 characters (a lowercase letter, then a-z 0-9), not 'hq\\n'"),
+    (
+        "town",
+        "prefix",
+        '"hq\\n"',
+        "[town] prefix must be a bead prefix of 2-8 characters (a lowercase letter, then a-z 0-9), not 'hq\\n'",
+    ),
     ("secrets", "patterns", '[".env", ""]', "[secrets] patterns must be a list of non-empty strings"),
 ]
 BAD_RIG = [
@@ -112,12 +136,15 @@ def test_a_section_that_is_not_a_table_and_a_missing_required_key(tmp_path: Path
 
 def test_settings_read_back_as_their_types(town, git_repo) -> None:
     with edit_toml(town.config_path) as doc:
-        doc["witness"]["stall_after"] = 45          # an int where seconds go: read as float
-        doc["scheduler"]["max_polecats"] = 3.0      # a whole float where a count goes: read as int
-        del doc["witness"]["gupp_after"]            # missing: the default, typed
+        doc["witness"]["stall_after"] = 45  # an int where seconds go: read as float
+        doc["scheduler"]["max_polecats"] = 3.0  # a whole float where a count goes: read as int
+        del doc["witness"]["gupp_after"]  # missing: the default, typed
     town.reload()
-    stall, polecats, gupp = (town.setting("witness", "stall_after"), town.setting("scheduler", "max_polecats"),
-                             town.setting("witness", "gupp_after"))
+    stall, polecats, gupp = (
+        town.setting("witness", "stall_after"),
+        town.setting("scheduler", "max_polecats"),
+        town.setting("witness", "gupp_after"),
+    )
     assert (stall, polecats, gupp) == (45.0, 3, 1800.0)
     assert type(stall) is float and type(polecats) is int and type(gupp) is float
     assert town.setting("secrets", "patterns")[0] == ".env*" and town.setting("polecats", "namepool") == "mad-max"
@@ -152,8 +179,9 @@ def test_gt_commands_and_the_engine_refuse_a_bad_setting(town, git_repo, run_gt)
     rig_toml = town.rig_dir("demo") / "rig.toml"
     _write(rig_toml, rig_toml.read_text(), "merge_queue", "aging_step", '"hourly"')
     res = run_gt("mq", "list", "--rig", "demo", cwd=town.root)
-    assert res.returncode == 2 and "demo/rig.toml: [merge_queue] aging_step" in res.stderr and \
-        "'hourly'" in res.stderr, res.stderr
+    assert (
+        res.returncode == 2 and "demo/rig.toml: [merge_queue] aging_step" in res.stderr and "'hourly'" in res.stderr
+    ), res.stderr
     town.reload()
     with pytest.raises(ConfigError, match=r"demo/rig.toml: \[merge_queue\] aging_step must be"):
         Engine(town).check_config()

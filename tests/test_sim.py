@@ -47,6 +47,7 @@ def new_bead(run_gt, town):
         proc = run_gt(*args)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)["id"]
+
     return create
 
 
@@ -66,8 +67,17 @@ def test_two_sh_blocks_change_files_and_commit(host, town, worktree, new_bead):
     name = start_sim(host, town, worktree, bead)
     assert host.wait_for_text(name, "❯", timeout=30), host.capture(name, lines=60)
     screen = host.capture(name, lines=100)
-    for expected in ("sim agent", "reading hook", f"hooked: {bead}", "gt prime", "step 1/2", "step one printed",
-                     "step 2/2", "✓ committed", "gt done"):
+    for expected in (
+        "sim agent",
+        "reading hook",
+        f"hooked: {bead}",
+        "gt prime",
+        "step 1/2",
+        "step one printed",
+        "step 2/2",
+        "✓ committed",
+        "gt done",
+    ):
         assert expected in screen, (expected, screen)
     assert "not run" not in screen
     assert (worktree / "a.txt").read_text() == "one\ntwo\n"
@@ -159,8 +169,10 @@ def test_unknown_bead_and_not_a_worktree(run_gt, town, tmp_path, new_bead):
 
 
 def test_sh_blocks_parsing():
-    assert sh_blocks(TWO_STEPS) == ['echo one > a.txt\necho "step one printed"\n',
-                                    "echo two >> a.txt\nmkdir -p docs && echo doc > docs/b.txt\n"]
+    assert sh_blocks(TWO_STEPS) == [
+        'echo one > a.txt\necho "step one printed"\n',
+        "echo two >> a.txt\nmkdir -p docs && echo doc > docs/b.txt\n",
+    ]
     text = "~~~bash\necho tilde\n~~~\n````markdown\n```sh\necho nested\n```\n````\n```sh\necho open"
     assert sh_blocks(text) == ["echo tilde\n", "echo open\n"]
     assert sh_blocks("no fences at all") == []
@@ -169,8 +181,13 @@ def test_sh_blocks_parsing():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="`~\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
-                        max_size=30), max_size=5), st.text(alphabet="abc \n", max_size=40))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters="`~\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=30),
+        max_size=5,
+    ),
+    st.text(alphabet="abc \n", max_size=40),
+)
 def test_sh_blocks_round_trip(bodies, prose):
     doc = prose.replace("```", "") + "\n" + "".join(f"```sh\n{b}\n```\n{prose}\n" for b in bodies)
     assert sh_blocks(doc) == [b + "\n" for b in bodies]

@@ -47,8 +47,15 @@ def polecat_of(store: BeadStore, bead: str) -> polecats.Polecat:
 
 
 def test_sling_to_merge_request_end_to_end(town, rig, store, run_gt) -> None:
-    bead = create(run_gt, town, "Add greeting", "Write the greeting.\n\n"
-                  + SH.format("echo 'hello' > greeting.txt") + "\n" + SH.format("echo more >> greeting.txt"))
+    bead = create(
+        run_gt,
+        town,
+        "Add greeting",
+        "Write the greeting.\n\n"
+        + SH.format("echo 'hello' > greeting.txt")
+        + "\n"
+        + SH.format("echo more >> greeting.txt"),
+    )
     res = run_gt("sling", bead, "demo", "--json", cwd=town.root)
     assert res.returncode == 0, res.stderr
     (result,) = json.loads(res.stdout)
@@ -90,8 +97,11 @@ def test_sling_to_merge_request_end_to_end(town, rig, store, run_gt) -> None:
 
 
 def test_crash_then_resume_keeps_work_from_both_sessions(town, rig, store, run_gt) -> None:
-    steps = SH.format("[ -f first.txt ] || echo first > first.txt\necho run >> runs.txt") + "\n" + SH.format(
-        "echo second > second.txt")
+    steps = (
+        SH.format("[ -f first.txt ] || echo first > first.txt\necho run >> runs.txt")
+        + "\n"
+        + SH.format("echo second > second.txt")
+    )
     bead = create(run_gt, town, "Crashy", steps, labels=("sim:crash",))
     res = run_gt("sling", bead, "demo", "--json", cwd=town.root)
     assert res.returncode == 0, res.stderr
@@ -118,8 +128,17 @@ def test_crash_then_resume_keeps_work_from_both_sessions(town, rig, store, run_g
 
 def test_two_processes_sling_the_same_bead(town, rig, store, run_gt, gt_env) -> None:
     bead = create(run_gt, town, "Contended", SH.format("sleep 1; echo x > x.txt"))
-    procs = [subprocess.Popen([str(VENV_BIN / "gt"), "sling", bead, "demo"], cwd=town.root, env=gt_env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [str(VENV_BIN / "gt"), "sling", bead, "demo"],
+            cwd=town.root,
+            env=gt_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
@@ -154,8 +173,9 @@ def test_bad_input_leaves_state_unchanged(town, rig, store, run_gt, git_repo: Pa
 
 
 def test_capacity_and_closed_beads_are_refused(town, rig, store, run_gt) -> None:
-    town.config_path.write_text(town.config_path.read_text().replace("max_polecats_per_rig = 4",
-                                                                     "max_polecats_per_rig = 1"))
+    town.config_path.write_text(
+        town.config_path.read_text().replace("max_polecats_per_rig = 4", "max_polecats_per_rig = 1")
+    )
     first = create(run_gt, town, "Slow", SH.format("sleep 30"))
     second = create(run_gt, town, "Waits", SH.format("echo b > b.txt"))
     assert run_gt("sling", first, "demo", cwd=town.root).returncode == 0
@@ -231,8 +251,10 @@ def test_an_agent_done_before_the_sling_returns_stays_idle(town, git_repo, monke
     def start_then_finish(host, name, *args, **kwargs):
         info = real(host, name, *args, **kwargs)
         db = kwargs["db"]
-        db.execute("UPDATE polecats SET state = 'idle', hook_bead = NULL WHERE session = ? OR hook_bead = ?",
-                   [name, kwargs["bead"]])  # what gt done does, in the agent's own process
+        db.execute(
+            "UPDATE polecats SET state = 'idle', hook_bead = NULL WHERE session = ? OR hook_bead = ?",
+            [name, kwargs["bead"]],
+        )  # what gt done does, in the agent's own process
         return info
 
     monkeypatch.setattr("core.runtimes.start_agent", start_then_finish)

@@ -80,8 +80,13 @@ def test_an_agent_claiming_a_second_bead_keeps_it(town, rig, store, run_gt) -> N
 
 
 def test_a_dead_polecat_is_taken_over_saying_what_tmux_showed(town, rig, store, run_gt) -> None:
-    bead = create(run_gt, town, "Crashes", SH.format("echo one > one.txt") + SH.format("echo two > two.txt"),
-                  labels=("sim:crash",))
+    bead = create(
+        run_gt,
+        town,
+        "Crashes",
+        SH.format("echo one > one.txt") + SH.format("echo two > two.txt"),
+        labels=("sim:crash",),
+    )
     res = run_gt("sling", bead, "demo", "--json", cwd=town.root)
     assert res.returncode == 0, res.stderr
     (first,) = json.loads(res.stdout)
@@ -94,13 +99,18 @@ def test_a_dead_polecat_is_taken_over_saying_what_tmux_showed(town, rig, store, 
     (second,) = json.loads(res.stdout)
     assert second["took_over_from"] == first["polecat"] and second["polecat"] == "demo/polecats/relief"
     [note] = [c for c in _comments(store, bead) if c.startswith("Taken over")]
-    assert f"{first['polecat']} holds it on its hook and the pane of session {first['session']} is dead" in note \
-        or f"{first['polecat']} holds it on its hook and tmux has no session {first['session']}" in note, note
+    assert (
+        f"{first['polecat']} holds it on its hook and the pane of session {first['session']} is dead" in note
+        or f"{first['polecat']} holds it on its hook and tmux has no session {first['session']}" in note
+    ), note
     old = polecats.get(store.db, "demo", old_name)
     assert old.hook_bead is None and old.state == "idle"  # one holder only
     assert [p.name for p in polecats.list_polecats(store.db) if p.hook_bead == bead] in (["relief"], [])
-    status = [e for e in events.query(store.db, bead=bead, types=("status_changed",))
-              if (e.payload.get("note") or "").startswith("taken over")]
+    status = [
+        e
+        for e in events.query(store.db, bead=bead, types=("status_changed",))
+        if (e.payload.get("note") or "").startswith("taken over")
+    ]
     assert status and any(s in status[-1].payload["note"] for s in ("is dead", "no session"))
 
 
@@ -166,8 +176,9 @@ CLAIMER = textwrap.dedent("""
 """)
 
 
-def test_15_claimers_and_15_slingers_on_5_beads_take_each_exactly_once(town, rig, store, run_gt, gt_env,
-                                                                         tmp_path: Path) -> None:
+def test_15_claimers_and_15_slingers_on_5_beads_take_each_exactly_once(
+    town, rig, store, run_gt, gt_env, tmp_path: Path
+) -> None:
     _raise_capacity(town)
     beads = [create(run_gt, town, f"Contended {i}", "No sh blocks.") for i in range(5)]
     script = tmp_path / "claimer.py"
@@ -181,22 +192,40 @@ def test_15_claimers_and_15_slingers_on_5_beads_take_each_exactly_once(town, rig
         if k < 10:  # claim a given bead through the store's compare-and-swap
             argv = [sys.executable, "-P", str(script), str(town.db_path), f"human-{k:02d}", bead]
             env["PYTHONPATH"] = str(root)
-        else:       # gt bead ready --claim: the first ready bead
+        else:  # gt bead ready --claim: the first ready bead
             argv = [gt, "bead", "ready", "--claim", "--json"]
-        procs.append(("claim", f"human-{k:02d}", subprocess.Popen(argv, cwd=town.root, env=env, text=True,
-                                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
-        procs.append(("sling", beads[(k + 2) % 5], subprocess.Popen(
-            [gt, "sling", beads[(k + 2) % 5], "demo", "--json"], cwd=town.root, env=gt_env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
+        procs.append(
+            (
+                "claim",
+                f"human-{k:02d}",
+                subprocess.Popen(
+                    argv, cwd=town.root, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                ),
+            )
+        )
+        procs.append(
+            (
+                "sling",
+                beads[(k + 2) % 5],
+                subprocess.Popen(
+                    [gt, "sling", beads[(k + 2) % 5], "demo", "--json"],
+                    cwd=town.root,
+                    env=gt_env,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                ),
+            )
+        )
     winners: dict[str, list[str]] = {b: [] for b in beads}
     for kind, who, proc in procs:
         out, err = proc.communicate(timeout=240)
         if kind == "claim":
             assert proc.returncode == 0, err
             data = json.loads(out) if out.strip() else None
-            if data and data.get("id"):        # gt bead ready --claim
+            if data and data.get("id"):  # gt bead ready --claim
                 winners[data["id"]].append(who)
-            elif data and data.get("bead"):    # the store's claim
+            elif data and data.get("bead"):  # the store's claim
                 winners[data["bead"]].append(data["who"])
         elif proc.returncode == 0:
             (result,) = json.loads(out)
@@ -204,8 +233,17 @@ def test_15_claimers_and_15_slingers_on_5_beads_take_each_exactly_once(town, rig
             winners[who].append(result["polecat"])
         else:
             assert proc.returncode == 2, err
-            assert any(s in err for s in ("is claimed by", "already hooked", "awaits merge", "already claimed",
-                                          "changed while slinging", "only open beads")), err
+            assert any(
+                s in err
+                for s in (
+                    "is claimed by",
+                    "already hooked",
+                    "awaits merge",
+                    "already claimed",
+                    "changed while slinging",
+                    "only open beads",
+                )
+            ), err
     assert all(len(w) == 1 for w in winners.values()), winners
     for bead, [who] in winners.items():
         assert store.get(bead).assignee == who

@@ -77,13 +77,16 @@ RAW_ECHO = """
 
 @run_async
 async def test_coloured_output_shows_with_its_colours(tmp_path):
-    argv = script(tmp_path, r"""
+    argv = script(
+        tmp_path,
+        r"""
         import sys, time
         sys.stdout.write("plain \x1b[31mred\x1b[0m \x1b[1;33mboldbrown\x1b[0m \x1b[38;2;10;20;30mrgb\x1b[0m"
                          " \x1b[7mrev\x1b[0m \x1b[4;3munder\x1b[0m\n")
         sys.stdout.flush()
         time.sleep(30)
-    """)
+    """,
+    )
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
@@ -110,10 +113,22 @@ async def test_keys_reach_the_child(tmp_path):
         await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         term.focus()
         await pilot.pause()
-        await pilot.press("h", "ctrl+a", "up", "f5", "alt+x", "tab", "backspace", "enter", "escape",
-                          "shift+up", "pageup")
-        expected = ["b'h'", "b'\\x01'", "b'\\x1b[A'", "b'\\x1b[15~'", "b'\\x1bx'", "b'\\t'", "b'\\x7f'",
-                    "b'\\r'", "b'\\x1b'", "b'\\x1b[1;2A'", "b'\\x1b[5~'"]
+        await pilot.press(
+            "h", "ctrl+a", "up", "f5", "alt+x", "tab", "backspace", "enter", "escape", "shift+up", "pageup"
+        )
+        expected = [
+            "b'h'",
+            "b'\\x01'",
+            "b'\\x1b[A'",
+            "b'\\x1b[15~'",
+            "b'\\x1bx'",
+            "b'\\t'",
+            "b'\\x7f'",
+            "b'\\r'",
+            "b'\\x1b'",
+            "b'\\x1b[1;2A'",
+            "b'\\x1b[5~'",
+        ]
         await wait_until(pilot, lambda: screen_has(term, expected[-1]), what="all keys echoed")
         shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
         assert shown == expected
@@ -174,7 +189,9 @@ async def test_detach_chord_leaves_and_app_bindings_work_again(tmp_path):
 
 @run_async
 async def test_resize_changes_the_childs_tty_size(tmp_path):
-    argv = script(tmp_path, r"""
+    argv = script(
+        tmp_path,
+        r"""
         import os, signal, sys, time
         def show(*_):
             rows, cols = os.get_terminal_size(0).lines, os.get_terminal_size(0).columns
@@ -183,7 +200,8 @@ async def test_resize_changes_the_childs_tty_size(tmp_path):
         show()
         while True:
             time.sleep(1)
-    """)
+    """,
+    )
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
@@ -210,7 +228,9 @@ async def test_stty_size_after_resize(tmp_path):
 
 @run_async
 async def test_modkeys_sequence_and_alternate_screen_keep_the_main_screen(tmp_path):
-    argv = script(tmp_path, r"""
+    argv = script(
+        tmp_path,
+        r"""
         import sys, time
         w = sys.stdout.write
         w("main line one\r\nmain line two\r\n")
@@ -219,7 +239,8 @@ async def test_modkeys_sequence_and_alternate_screen_keep_the_main_screen(tmp_pa
         w("\x1b[?1049l")                                      # and leave it
         w("after\r\n"); sys.stdout.flush()
         time.sleep(30)
-    """)
+    """,
+    )
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
@@ -235,7 +256,9 @@ async def test_modkeys_sequence_and_alternate_screen_keep_the_main_screen(tmp_pa
 
 @run_async
 async def test_cursor_position_query_is_answered(tmp_path):
-    argv = script(tmp_path, r"""
+    argv = script(
+        tmp_path,
+        r"""
         import os, sys, tty
         tty.setraw(0)
         os.write(1, b"\x1b[5;10Habc\x1b[6n")
@@ -244,7 +267,8 @@ async def test_cursor_position_query_is_answered(tmp_path):
             reply += os.read(0, 32)
         os.write(1, b"\x1b[1;1Hreply " + repr(reply).encode())
         os.read(0, 1)
-    """)
+    """,
+    )
     app = TermApp(argv)
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
@@ -290,6 +314,7 @@ async def test_paste_is_bracketed_when_the_child_asks(tmp_path):
         await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         term.focus()
         from textual import events
+
         term.post_message(events.Paste("one\ntwo"))
         await wait_until(pilot, lambda: screen_has(term, "201~"), what="pasted text")
         echoed = "".join(line.strip() for line in term.screen_text() if line.startswith("b'"))
@@ -299,7 +324,9 @@ async def test_paste_is_bracketed_when_the_child_asks(tmp_path):
 
 def stream_script(tmp_path: Path, pause: float) -> list[str]:
     """argv of a child printing ``line N`` lines for 30 s, ``pause`` seconds apart."""
-    return script(tmp_path, rf"""
+    return script(
+        tmp_path,
+        rf"""
         import sys, time
         n = 0
         end = time.time() + 30
@@ -307,7 +334,8 @@ def stream_script(tmp_path: Path, pause: float) -> list[str]:
             n += 1
             sys.stdout.write(f"line {{n}}\n"); sys.stdout.flush()
             time.sleep({pause})
-    """)
+    """,
+    )
 
 
 @run_async
@@ -347,13 +375,16 @@ async def test_a_stream_is_drawn_less_often_while_redraws_come_late(tmp_path):
 
 @run_async
 async def test_only_dirty_lines_are_rebuilt_and_the_cursor_shows_when_focused(tmp_path):
-    argv = script(tmp_path, r"""
+    argv = script(
+        tmp_path,
+        r"""
         import sys, time
         sys.stdout.write("\x1b[2J\x1b[Hstatic header\r\n" + "filler\r\n" * 10); sys.stdout.flush()
         for n in range(600):
             sys.stdout.write(f"\x1b[5;1Hcounter {n}"); sys.stdout.flush()
             time.sleep(0.05)
-    """)
+    """,
+    )
     app = TermApp(argv)
     async with app.run_test(size=(60, 20)) as pilot:
         term = app.query_one(TerminalView)
@@ -386,9 +417,29 @@ def tmux_socket():
 @run_async
 async def test_attach_to_a_real_tmux_session(tmux_socket):
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PS1": "tmux$ ", "LC_ALL": "C.UTF-8"}
-    subprocess.run(["tmux", "-L", tmux_socket, "-f", "/dev/null", "new-session", "-d", "-s", "x",
-                    "-x", "80", "-y", "24", "--", "bash", "--norc", "--noprofile"],
-                   check=True, env={**env, "TERM": "xterm-256color"})
+    subprocess.run(
+        [
+            "tmux",
+            "-L",
+            tmux_socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "x",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "--",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ],
+        check=True,
+        env={**env, "TERM": "xterm-256color"},
+    )
     app = TermApp(["tmux", "-L", tmux_socket, "attach", "-t", "=x"], env=env)
     async with app.run_test(size=(100, 30)) as pilot:
         term = app.query_one(TerminalView)
@@ -398,11 +449,11 @@ async def test_attach_to_a_real_tmux_session(tmux_socket):
         assert list(status)[0].style.bgcolor == Color.from_ansi(2)
         term.focus()
         await pilot.press(*"echo hi", "enter")
-        await wait_until(pilot, lambda: any(line.rstrip() == "hi" for line in term.screen_text()),
-                       what="hi printed")
+        await wait_until(pilot, lambda: any(line.rstrip() == "hi" for line in term.screen_text()), what="hi printed")
         await pilot.press(*"echo 'né 日本'", "enter")
-        await wait_until(pilot, lambda: any(line.rstrip() == "né 日本" for line in term.screen_text()),
-                       what="UTF-8 through tmux")
+        await wait_until(
+            pilot, lambda: any(line.rstrip() == "né 日本" for line in term.screen_text()), what="UTF-8 through tmux"
+        )
         await pilot.press("ctrl+right_square_bracket")
         await wait_until(pilot, lambda: app.detached == 1, what="detached")
         term.stop()  # closing the pty detaches the client; the session lives on
@@ -412,11 +463,12 @@ async def test_attach_to_a_real_tmux_session(tmux_socket):
 
 # ---- the emulator alone ------------------------------------------------------------------------------
 
+
 def test_utf8_split_across_reads_and_wide_characters():
     emulator = Emulator(20, 3)
     data = "héllo 日本\r\n".encode()
     for i in range(len(data)):
-        emulator.feed(data[i:i + 1])
+        emulator.feed(data[i : i + 1])
     assert emulator.display()[0].startswith("héllo 日本")
 
 
@@ -493,11 +545,37 @@ def test_stock_pyte_needs_these_patches():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.binary(max_size=40),
-                          st.sampled_from([b"\x1b[", b"\x1b]", b"\x1bP", b"\x1b[?", b"\x1b[>", b";", b":",
-                                           b"1049h", b"m", b"r", b"\x1b(0", b"\x1b\\", b"\x07", b"6n",
-                                           b"38:2::1:2:3m", b"\x1b[999;999H", b"\x1b[0S", b"b", b"\xe6\x97"])),
-                max_size=30))
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=40),
+            st.sampled_from(
+                [
+                    b"\x1b[",
+                    b"\x1b]",
+                    b"\x1bP",
+                    b"\x1b[?",
+                    b"\x1b[>",
+                    b";",
+                    b":",
+                    b"1049h",
+                    b"m",
+                    b"r",
+                    b"\x1b(0",
+                    b"\x1b\\",
+                    b"\x07",
+                    b"6n",
+                    b"38:2::1:2:3m",
+                    b"\x1b[999;999H",
+                    b"\x1b[0S",
+                    b"b",
+                    b"\xe6\x97",
+                ]
+            ),
+        ),
+        max_size=30,
+    )
+)
 def test_emulator_never_raises_on_any_bytes(chunks):
     replies: list[str] = []
     emulator = Emulator(12, 4, replies.append)
@@ -533,8 +611,24 @@ def test_fast_paths_draw_exactly_what_stock_pyte_draws(pieces):
     assert (ours.screen.cursor.x, ours.screen.cursor.y) == (stock.cursor.x, stock.cursor.y)
 
 
-_SCROLLING = st.one_of(_PIECES, st.sampled_from(["\r\n\r\n\r\n", "\x1bM", "\x1bD", "\x1b[2;4r", "\x1b[r", "\x1b[2L",
-                                                 "\x1b[M", "\x1b[2S", "\x1b[T", "\x1b[?1049h", "\x1b[?1049l"]))
+_SCROLLING = st.one_of(
+    _PIECES,
+    st.sampled_from(
+        [
+            "\r\n\r\n\r\n",
+            "\x1bM",
+            "\x1bD",
+            "\x1b[2;4r",
+            "\x1b[r",
+            "\x1b[2L",
+            "\x1b[M",
+            "\x1b[2S",
+            "\x1b[T",
+            "\x1b[?1049h",
+            "\x1b[?1049l",
+        ]
+    ),
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -573,12 +667,15 @@ def test_a_scroll_moves_line_keys_and_changes_only_the_new_line():
 
 @run_async
 async def test_scrolled_lines_are_not_drawn_again(tmp_path):
-    argv = script(tmp_path, r"""
+    argv = script(
+        tmp_path,
+        r"""
         import sys, time
         for n in range(600):
             sys.stdout.write(f"line {n}\n"); sys.stdout.flush()
             time.sleep(0.03)
-    """)
+    """,
+    )
     app = TermApp(argv)
     async with app.run_test(size=(60, 20)) as pilot:
         term = app.query_one(TerminalView)

@@ -39,8 +39,9 @@ from tests.test_refinery_effects import _bead, _mr
 
 FILES = {"README.md": "# proj\nline one\n", "app.txt": "app\n"}
 REMOTE = "owner/proj"
-HOSTILE_HOOK = ('printf "protected branch main: \\033[31mpushes need a review\\033[0m\\033]0;pwned\\007\\n" >&2\n'
-                "exit 1\n")
+HOSTILE_HOOK = (
+    'printf "protected branch main: \\033[31mpushes need a review\\033[0m\\033]0;pwned\\007\\n" >&2\nexit 1\n'
+)
 
 
 @pytest.fixture
@@ -66,11 +67,15 @@ def human_push(server: GitServer, tmp_path: Path, files: dict[str, str], message
 
 def on_remote(server: GitServer, ancestor: str, tip: str) -> bool:
     """True if commit ``ancestor`` is in the history of ``tip`` in the server's repository."""
-    return git.is_ancestor(server.path(REMOTE), ancestor, tip) if git.commit_exists(server.path(REMOTE), ancestor) \
+    return (
+        git.is_ancestor(server.path(REMOTE), ancestor, tip)
+        if git.commit_exists(server.path(REMOTE), ancestor)
         else False
+    )
 
 
 # -- direct: the Done-when cases -------------------------------------------------------------------
+
 
 def test_a_convoy_of_three_beads_lands_on_the_remote_gated_on_exactly_the_pushed_commit(lab, git_server, tmp_path):
     assert load_rig(lab.town, "proj").setting("merge_queue", "strategy") == "direct"  # git may push there
@@ -86,8 +91,9 @@ def test_a_convoy_of_three_beads_lands_on_the_remote_gated_on_exactly_the_pushed
     assert result.gate_runs == 1 and lab.verdicts()["green"] == {pushed}  # gated once, on exactly that commit
     assert on_remote(git_server, lab.initial, pushed)  # a fast-forward of what was there
     # only main moved on the remote: no polecat branch, no other ref
-    assert [line for line in before.splitlines() if "refs/heads/main" not in line] == \
-           [line for line in git_server.refs(REMOTE).splitlines() if "refs/heads/main" not in line]
+    assert [line for line in before.splitlines() if "refs/heads/main" not in line] == [
+        line for line in git_server.refs(REMOTE).splitlines() if "refs/heads/main" not in line
+    ]
     reader = tmp_path / "reader"
     sh_git(tmp_path, "clone", "-q", git_server.url(REMOTE), str(reader))
     assert {"f0.txt", "f1.txt", "f2.txt"} <= {p.name for p in reader.iterdir()}
@@ -97,13 +103,16 @@ def test_a_convoy_of_three_beads_lands_on_the_remote_gated_on_exactly_the_pushed
 
 
 def test_a_human_commit_pushed_while_the_batch_is_gated_is_kept_and_the_batch_is_rebuilt_and_gated_again(
-        lab, git_server, tmp_path):
+    lab, git_server, tmp_path
+):
     mrs = [lab.mr(f"p{i}", {f"f{i}.txt": "x\n"}) for i in range(2)]
     fifo, started, mark = tmp_path / "go.fifo", tmp_path / "gate-started", tmp_path / "held-once"
     os.mkfifo(fifo)
     hold = tmp_path / "hold.sh"  # the first gate run waits for the test's signal, then gates as usual
-    hold.write_text(f'if [ ! -e "{mark}" ]; then : > "{mark}"; git rev-parse HEAD > "{started}"; '
-                    f'cat "{fifo}" > /dev/null; fi\nexec sh "{tmp_path / "gate.sh"}"\n')
+    hold.write_text(
+        f'if [ ! -e "{mark}" ]; then : > "{mark}"; git rev-parse HEAD > "{started}"; '
+        f'cat "{fifo}" > /dev/null; fi\nexec sh "{tmp_path / "gate.sh"}"\n'
+    )
     with edit_toml(lab.rig.path / "rig.toml") as doc:
         doc["gates"]["check"]["cmd"] = ["sh", str(hold)]
     out: list = []
@@ -185,8 +194,12 @@ def test_a_remote_fault_lands_nothing_and_loses_nothing(lab, git_server, tmp_pat
     assert result.outcome == "upstream_failed"
     row = mq.get(lab.db, m.id)
     assert row.status == "queued" and row.reason.startswith("not landed: ") and "\n" not in row.reason
-    expected = {"network down": "cannot fetch", "remote deleted": "cannot fetch",
-                "connection lost mid-push": "pushing main to git://127.0.0.1", "upstream rewritten": "diverged"}[fault]
+    expected = {
+        "network down": "cannot fetch",
+        "remote deleted": "cannot fetch",
+        "connection lost mid-push": "pushing main to git://127.0.0.1",
+        "upstream rewritten": "diverged",
+    }[fault]
     assert expected in row.reason
     assert lab.main() == local_before  # nothing local moved or was lost
     assert git.rev_parse(lab.repo, f"refs/heads/{m.branch}") == m.head_sha
@@ -195,6 +208,7 @@ def test_a_remote_fault_lands_nothing_and_loses_nothing(lab, git_server, tmp_pat
 
 
 # -- local and pr ---------------------------------------------------------------------------------
+
 
 def _fingerprint(root: Path) -> dict[str, tuple[int, str]]:
     """Every path under ``root`` (``.git`` included) with its mode and content hash."""
@@ -261,14 +275,27 @@ def test_pr_pushes_the_branch_and_calls_gh_with_the_exact_argv(town, tmp_path, g
     m = _mr(lab, bead, "nux", {"hello.txt": "hello\n"})
     main_before = git_server.head(REMOTE)
     result = lab.refinery.process_once()
-    assert result.outcome == "pull_requests" and result.pull_requests == {m.id: "https://github.example/owner/proj/pull/7"}
+    assert result.outcome == "pull_requests" and result.pull_requests == {
+        m.id: "https://github.example/owner/proj/pull/7"
+    }
     assert git_server.head(REMOTE, m.branch) == m.head_sha  # the branch was pushed
     assert git_server.head(REMOTE) == main_before  # main is the forge's to merge
     assert record.read_text().splitlines() == [
-        "pr", "create", "--repo", f"127.0.0.1:{git_server.port}/{REMOTE}", "--base", "main", "--head", m.branch,
-        "--title", f"{bead}: {title}", "--body",
-        f"{bead}: {title}", "", f"Merge request {m.id} of rig proj, branch {m.branch} at {m.head_sha}, opened by "
-        "the gastown-tui refinery."]
+        "pr",
+        "create",
+        "--repo",
+        f"127.0.0.1:{git_server.port}/{REMOTE}",
+        "--base",
+        "main",
+        "--head",
+        m.branch,
+        "--title",
+        f"{bead}: {title}",
+        "--body",
+        f"{bead}: {title}",
+        "",
+        f"Merge request {m.id} of rig proj, branch {m.branch} at {m.head_sha}, opened by the gastown-tui refinery.",
+    ]
     assert not (tmp_path / "pwned").exists() and not (lab.repo / "pwned").exists()
     row = mq.get(lab.db, m.id)
     assert row.status == "pr_open" and row.reason == "pull request https://github.example/owner/proj/pull/7"
@@ -288,6 +315,7 @@ def test_pr_without_gh_leaves_the_mr_queued_saying_so(town, tmp_path, git_server
 
 
 # -- following upstream ---------------------------------------------------------------------------
+
 
 def test_a_new_worktree_starts_from_the_freshest_upstream_tip(lab, git_server, tmp_path):
     human = human_push(git_server, tmp_path, {"human.txt": "new upstream work\n"})
@@ -363,6 +391,7 @@ def test_the_engine_fetches_upstream_on_its_timer(town, tmp_path, git_server):  
 
 # -- adding rigs, config, messages ------------------------------------------------------------------
 
+
 def test_gt_rig_add_picks_local_when_git_may_not_push(town, tmp_path, run_gt):
     server = GitServer(tmp_path / "ro" / "repos", push=False)
     server.start()
@@ -373,8 +402,17 @@ def test_gt_rig_add_picks_local_when_git_may_not_push(town, tmp_path, run_gt):
         assert "landing local" in res.stdout
         (listed,) = json.loads(run_gt("rig", "list", "--json", cwd=town.root).stdout)
         assert listed["strategy"] == "local"
-        res = run_gt("rig", "add", "other", server.url(REMOTE), "--strategy", "pr", "--push-url",
-                     "git@github.com:owner/proj.git", cwd=town.root)
+        res = run_gt(
+            "rig",
+            "add",
+            "other",
+            server.url(REMOTE),
+            "--strategy",
+            "pr",
+            "--push-url",
+            "git@github.com:owner/proj.git",
+            cwd=town.root,
+        )
         assert res.returncode == 0, res.stderr
         other = load_rig(town, "other")
         assert upstream.strategy(other) == "pr" and upstream.push_url(other) == "git@github.com:owner/proj.git"
@@ -387,18 +425,24 @@ def test_an_unknown_strategy_is_refused_naming_the_file(town, git_repo):
     rig = add_rig(town, "proj", str(git_repo))
     with edit_toml(rig.path / "rig.toml") as doc:
         doc["merge_queue"]["strategy"] = "yolo"
-    with pytest.raises(ConfigError, match=r'rig\.toml: \[merge_queue\] strategy must be one of "direct", "local", "pr", '
-                       r"not 'yolo': set it to one of them"):
+    with pytest.raises(
+        ConfigError,
+        match=r'rig\.toml: \[merge_queue\] strategy must be one of "direct", "local", "pr", '
+        r"not 'yolo': set it to one of them",
+    ):
         load_rig(town, "proj")
 
 
-@pytest.mark.parametrize(("url", "repo"), [
-    ("https://github.com/owner/proj.git", "github.com/owner/proj"),
-    ("git@github.com:owner/proj.git", "github.com/owner/proj"),
-    ("ssh://git@git.example.com:2222/team/proj", "git.example.com:2222/team/proj"),
-    ("/home/me/src/proj", None),
-    ("file:///home/me/src/proj", None),
-])
+@pytest.mark.parametrize(
+    ("url", "repo"),
+    [
+        ("https://github.com/owner/proj.git", "github.com/owner/proj"),
+        ("git@github.com:owner/proj.git", "github.com/owner/proj"),
+        ("ssh://git@git.example.com:2222/team/proj", "git.example.com:2222/team/proj"),
+        ("/home/me/src/proj", None),
+        ("file:///home/me/src/proj", None),
+    ],
+)
 def test_pr_repo_from_remote_urls(url, repo):
     assert upstream.pr_repo(url) == repo
 
@@ -407,12 +451,13 @@ def test_remote_message_is_one_line_without_escape_sequences_or_hints():
     import subprocess
 
     proc = subprocess.CompletedProcess(
-        ["git", "push"], 1,
+        ["git", "push"],
+        1,
         stdout="To git://h/r.git\n!\tabc:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nDone\n",
         stderr="remote: \x1b]52;c;aGk=\x07stolen clipboard?\x1b[2J\nremote: \nremote: line\ttwo\x07\n"
-               "hint: Updates were rejected\nerror: failed to push some refs to 'git://h/r.git'\n")
-    assert upstream.remote_message(proc) == \
-        "[remote rejected] (pre-receive hook declined); stolen clipboard?; line two"
+        "hint: Updates were rejected\nerror: failed to push some refs to 'git://h/r.git'\n",
+    )
+    assert upstream.remote_message(proc) == "[remote rejected] (pre-receive hook declined); stolen clipboard?; line two"
     assert len(upstream.remote_message(subprocess.CompletedProcess([], 1, "", "remote: " + "x" * 900))) == 300
 
 
@@ -435,8 +480,10 @@ def test_a_red_upstream_blames_no_mr_and_holds_the_batch(lab, git_server, tmp_pa
 def test_upstream_that_keeps_moving_sends_the_batch_back_with_a_note(lab, git_server, tmp_path):
     human_push(git_server, tmp_path, {"seed.txt": "0\n"})  # the human's clone, used by the gate below
     racer = tmp_path / "race.sh"  # every gate run, a human pushes again
-    racer.write_text(f'cd "{tmp_path / "human"}" && date +%s%N > race.txt && git add -A && '
-                     'git commit -q -m race && git push -q origin HEAD:main\n')
+    racer.write_text(
+        f'cd "{tmp_path / "human"}" && date +%s%N > race.txt && git add -A && '
+        "git commit -q -m race && git push -q origin HEAD:main\n"
+    )
     with edit_toml(lab.rig.path / "rig.toml") as doc:
         doc["gates"]["race"] = {"cmd": ["sh", str(racer)], "timeout": 30}
         doc["gates"]["env"]["GIT_AUTHOR_NAME"] = doc["gates"]["env"]["GIT_COMMITTER_NAME"] = "human"

@@ -22,6 +22,7 @@ def _polecat(town, bead: str) -> polecats.Polecat:
     def find():
         with BeadStore(town) as store:
             return polecats.by_bead(store.db, bead)
+
     return wait_for(find, timeout=30)  # type: ignore[return-value]
 
 
@@ -29,8 +30,9 @@ def test_hanging_polecat_is_stalled_and_nudged(fast_town, demo_rig, engine, run_
     bead = create_bead(run_gt, fast_town, "Hangs", SH.format("echo started > started.txt"), labels=("sim:hang",))
     assert run_gt("sling", bead, "demo", cwd=fast_town.root).returncode == 0
     p = _polecat(fast_town, bead)
-    stalled = wait_for(lambda: [e for e in _events(fast_town, "stalled", bead) if e.payload["action"] == "nudge"],
-                       timeout=60)[0]
+    stalled = wait_for(
+        lambda: [e for e in _events(fast_town, "stalled", bead) if e.payload["action"] == "nudge"], timeout=60
+    )[0]
     assert stalled.actor == "demo/witness" and stalled.rig == "demo"
     assert "no output for" in stalled.payload["reason"] and "stall_after 3s" in stalled.payload["reason"]
     assert stalled.payload["polecat"] == p.name
@@ -43,8 +45,9 @@ def test_hanging_polecat_is_stalled_and_nudged(fast_town, demo_rig, engine, run_
 
 
 def test_killed_session_is_resumed_on_the_same_worktree_and_lands(fast_town, demo_rig, engine, run_gt) -> None:
-    steps = (SH.format("echo one >> work.txt\nsleep 4") + "\n"
-             + SH.format("grep -q two work.txt || echo two >> work.txt"))
+    steps = (
+        SH.format("echo one >> work.txt\nsleep 4") + "\n" + SH.format("grep -q two work.txt || echo two >> work.txt")
+    )
     bead = create_bead(run_gt, fast_town, "Long work", steps)
     assert run_gt("sling", bead, "demo", cwd=fast_town.root).returncode == 0
     p = _polecat(fast_town, bead)

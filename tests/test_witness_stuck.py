@@ -23,8 +23,18 @@ def _stuck_polecat(town, rig, store, run_gt):
     bead = create(run_gt, town, "Outage victim", SH.format("echo ok > ok.txt"))
     store.hook(bead, "demo/polecats/nux", actor="t")
     path, branch, _ = ensure_worktree(rig, "nux", bead)
-    polecats.upsert(store.db, "demo", "nux", state="stuck", hook_bead=bead, branch=branch, worktree=str(path),
-                    session="demo-nux", agent="sim", respawns=3)
+    polecats.upsert(
+        store.db,
+        "demo",
+        "nux",
+        state="stuck",
+        hook_bead=bead,
+        branch=branch,
+        worktree=str(path),
+        session="demo-nux",
+        agent="sim",
+        respawns=3,
+    )
     return bead, path
 
 
@@ -68,8 +78,15 @@ def test_the_retries_are_bounded(town, rig, store, run_gt) -> None:
     long_ago = time.time() - 10**7
     events.append(store.db, "stuck", "demo/witness", rig="demo", bead=bead, ts=long_ago)
     for _ in range(STUCK_RETRIES):
-        events.append(store.db, "stuck_retry", "demo/witness", rig="demo", bead=bead, ts=long_ago,
-                      payload={"action": "retry_failed"})
+        events.append(
+            store.db,
+            "stuck_retry",
+            "demo/witness",
+            rig="demo",
+            bead=bead,
+            ts=long_ago,
+            payload={"action": "retry_failed"},
+        )
     [d] = Witness(town, "demo", Slinger(town, store=store)).patrol()
     assert (d.state, d.action) == ("stuck", "none")
     assert f"tried again {STUCK_RETRIES} times" in d.reason
@@ -77,11 +94,13 @@ def test_the_retries_are_bounded(town, rig, store, run_gt) -> None:
     assert len(events.query(store.db, types=("stuck_retry",), bead=bead)) == STUCK_RETRIES
 
 
-def test_a_bead_stuck_while_its_agent_kept_crashing_lands_once_the_crashes_stop(fast_town, demo_rig, engine,
-                                                                                run_gt) -> None:
+def test_a_bead_stuck_while_its_agent_kept_crashing_lands_once_the_crashes_stop(
+    fast_town, demo_rig, engine, run_gt
+) -> None:
     configure(fast_town, {"witness": {"stuck_retry_after": 4}})
-    bead = create_bead(run_gt, fast_town, "Crashes during the outage", SH.format("echo x >> crash.txt"),
-                       labels=("sim:crash",))
+    bead = create_bead(
+        run_gt, fast_town, "Crashes during the outage", SH.format("echo x >> crash.txt"), labels=("sim:crash",)
+    )
     assert run_gt("sling", bead, "demo", cwd=fast_town.root).returncode == 0
     from core.beads.store import BeadStore
 
@@ -89,8 +108,12 @@ def test_a_bead_stuck_while_its_agent_kept_crashing_lands_once_the_crashes_stop(
         stuck = wait_for(lambda: events.query(store.db, types=("stuck",), bead=bead), timeout=120)[0]
         assert "tried again in 4s (1/3)" in stuck.payload["reason"]
         store.remove_label(bead, "sim:crash", actor="test")  # the outage is over
-        retry = wait_for(lambda: [e for e in events.query(store.db, types=("stuck_retry",), bead=bead)
-                                  if e.payload["action"] == "retry"], timeout=60)[0]
+        retry = wait_for(
+            lambda: [
+                e for e in events.query(store.db, types=("stuck_retry",), bead=bead) if e.payload["action"] == "retry"
+            ],
+            timeout=60,
+        )[0]
         assert "trying it again (1/3" in retry.payload["reason"]
         wait_for(lambda: store.get(bead).status == "closed", timeout=120)
         p = polecats.by_bead(store.db, bead)

@@ -21,11 +21,13 @@ from tests.conftest import wait_for
 from tests.test_sling import SH, create
 
 
-def test_a_worktree_deleted_mid_work_is_restored_with_its_checkpoint(town, rig, store, run_gt,
-                                                                   tmp_path: Path) -> None:
+def test_a_worktree_deleted_mid_work_is_restored_with_its_checkpoint(town, rig, store, run_gt, tmp_path: Path) -> None:
     go = tmp_path / "go"  # the first step waits for it: the agent is mid-work until the test says go
-    steps = (SH.format(f"[ -f one.txt ] || echo one > one.txt\nwhile [ ! -f {go} ]; do sleep 0.2; done") + "\n"
-             + SH.format("echo two > two.txt"))
+    steps = (
+        SH.format(f"[ -f one.txt ] || echo one > one.txt\nwhile [ ! -f {go} ]; do sleep 0.2; done")
+        + "\n"
+        + SH.format("echo two > two.txt")
+    )
     bead = create(run_gt, town, "Long work", steps)
     assert run_gt("sling", bead, "demo", cwd=town.root).returncode == 0
     p = wait_for(lambda: (q := polecats.by_bead(store.db, bead)) and q.state == "working" and q)

@@ -69,8 +69,8 @@ def test_setup_and_copy(town, git_repo: Path) -> None:
     rig = add_rig(town, "web", str(git_repo))
     (git_repo / ".env").write_text("SECRET=1\n")
     text = (rig.path / "rig.toml").read_text()
-    text = text.replace('setup = []', 'setup = [["python3", "-c", "open(\'setup-ran\', \'w\').write(\'ok\')"]]')
-    text = text.replace('copy = []', 'copy = [".env"]')
+    text = text.replace("setup = []", "setup = [[\"python3\", \"-c\", \"open('setup-ran', 'w').write('ok')\"]]")
+    text = text.replace("copy = []", 'copy = [".env"]')
     (rig.path / "rig.toml").write_text(text)
     rig = load_rig(town, "web")
     path, _, _ = ensure_worktree(rig, "dag", "we-1")
@@ -80,7 +80,7 @@ def test_setup_and_copy(town, git_repo: Path) -> None:
 
 def test_failed_setup_removes_new_worktree(town, git_repo: Path) -> None:
     rig = add_rig(town, "web", str(git_repo))
-    text = (rig.path / "rig.toml").read_text().replace('setup = []', 'setup = [["false"]]')
+    text = (rig.path / "rig.toml").read_text().replace("setup = []", 'setup = [["false"]]')
     (rig.path / "rig.toml").write_text(text)
     rig = load_rig(town, "web")
     with pytest.raises(GtError, match="exited 1"):
@@ -97,7 +97,7 @@ def test_snapshot_commit_keeps_head_and_index(rig) -> None:
     assert snap and g.head_sha(path) == head
     assert sorted(g.dirty_paths(path)) == ["app.py", "new.txt"]
     assert git(path, "show", f"{snap}:new.txt") == "new\n"
-    assert git(path, "rev-parse", f"{snap}^") .strip() == head
+    assert git(path, "rev-parse", f"{snap}^").strip() == head
 
 
 def test_namepool_and_polecat_rows(town) -> None:

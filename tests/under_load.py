@@ -35,8 +35,11 @@ def main(argv: list[str] | None = None) -> int:
             proc.kill()
         for proc in spinners:
             proc.wait()
-    print(f"under_load: {' '.join(command)} exited {code} after {time.monotonic() - start:.0f} s "
-          f"beside {args.procs} busy processes", file=sys.stderr)
+    print(
+        f"under_load: {' '.join(command)} exited {code} after {time.monotonic() - start:.0f} s "
+        f"beside {args.procs} busy processes",
+        file=sys.stderr,
+    )
     return code
 
 

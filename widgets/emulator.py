@@ -49,17 +49,26 @@ from pyte.screens import Char, StaticDefaultDict
 from wcwidth import wcwidth
 
 #: DEC private modes, shifted the way pyte stores them (``mode << 5``).
-DECCKM = 1 << 5            # application cursor keys: arrows send ESC O A instead of CSI A
-ALT_SCREEN_47 = 47 << 5    # alternate screen, kept as it is
+DECCKM = 1 << 5  # application cursor keys: arrows send ESC O A instead of CSI A
+ALT_SCREEN_47 = 47 << 5  # alternate screen, kept as it is
 ALT_SCREEN_1047 = 1047 << 5  # alternate screen, cleared when leaving
 ALT_SCREEN_1049 = 1049 << 5  # save cursor, alternate screen cleared on entry
 BRACKETED_PASTE = 2004 << 5  # wrap pasted text in CSI 200 ~ ... CSI 201 ~
 _ALT_MODES = (ALT_SCREEN_47, ALT_SCREEN_1047, ALT_SCREEN_1049)
 
 #: CSI handlers that take a ``private=True`` keyword (``CSI ? ...``); other private sequences are ignored.
-_PRIVATE_OK = frozenset({"set_mode", "reset_mode", "erase_in_display", "erase_in_line",
-                         "report_device_attributes", "report_device_status",
-                         "select_graphic_rendition", "set_margins"})
+_PRIVATE_OK = frozenset(
+    {
+        "set_mode",
+        "reset_mode",
+        "erase_in_display",
+        "erase_in_line",
+        "report_device_attributes",
+        "report_device_status",
+        "select_graphic_rendition",
+        "set_margins",
+    }
+)
 #: Longest OSC / DCS payload kept, in characters (OSC 52 clipboard data can be large; it is not used).
 _MAX_STRING = 4096
 
@@ -145,6 +154,7 @@ class TerminalScreen(pyte.Screen):
         """The screen lines as text, like pyte's, except that the stub cell a wide character leaves
         behind it, when that character was overwritten by a narrow one, shows as a space (pyte 0.8.2
         raises IndexError on it)."""
+
         def render(line: StaticDefaultDict[int, Char]) -> str:
             out, skip = [], False
             for x in range(self.columns):
@@ -213,8 +223,7 @@ class TerminalScreen(pyte.Screen):
         if not private:
             super().select_graphic_rendition(*attrs)
 
-    def set_margins(self, top: int | None = None, bottom: int | None = None, *rest: int,
-                    private: bool = False) -> None:
+    def set_margins(self, top: int | None = None, bottom: int | None = None, *rest: int, private: bool = False) -> None:
         """DECSTBM; the private form (``CSI ? ... r``, XTRESTORE) is ignored."""
         if not private:
             super().set_margins(top, bottom)
@@ -303,7 +312,7 @@ class TerminalScreen(pyte.Screen):
                 self.carriage_return()
                 self.linefeed()
             n = min(end - start, columns - cursor.x)
-            chunk = data[start:start + n]
+            chunk = data[start : start + n]
             for ch in set(chunk).difference(cells):
                 cells[ch] = attrs._replace(data=ch)
             x = cursor.x
@@ -351,7 +360,7 @@ class TerminalStream(pyte.Stream):
                     continue
                 taking_plain_text = False
             else:
-                taking_plain_text = send(data[offset:offset + 1])
+                taking_plain_text = send(data[offset : offset + 1])
                 offset += 1
         self._taking_plain_text = taking_plain_text
 

@@ -12,13 +12,38 @@ from core.feed import PROBLEM_TYPES
 from widgets.safe_text import plain
 
 #: Event types worth a line in the feed (the beads audit trail's field edits are left out).
-FEED_TYPES = frozenset({
-    "sling", "spawn", "respawn", "done", "unsling", "nuke", "nudge", "merged", "merge_failed",
-    "merge_conflict", "mr_submitted", "mr_retry", "mr_rejected", "escalation", "convoy_created",
-    "convoy_landed", "convoy_closed", "molecule_poured", "created", "closed", "checkpoint",
-    "engine_started", "engine_stopped", "crew_added", "crew_removed", "crew_started", "crew_synced",
-    *PROBLEM_TYPES,
-})
+FEED_TYPES = frozenset(
+    {
+        "sling",
+        "spawn",
+        "respawn",
+        "done",
+        "unsling",
+        "nuke",
+        "nudge",
+        "merged",
+        "merge_failed",
+        "merge_conflict",
+        "mr_submitted",
+        "mr_retry",
+        "mr_rejected",
+        "escalation",
+        "convoy_created",
+        "convoy_landed",
+        "convoy_closed",
+        "molecule_poured",
+        "created",
+        "closed",
+        "checkpoint",
+        "engine_started",
+        "engine_stopped",
+        "crew_added",
+        "crew_removed",
+        "crew_started",
+        "crew_synced",
+        *PROBLEM_TYPES,
+    }
+)
 MAX_LINES = 1000
 
 

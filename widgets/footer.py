@@ -23,8 +23,11 @@ class CockpitFooter(Footer):
     def bindings_changed(self, screen: Screen) -> None:
         """Textual's hook on the screen's ``bindings_updated_signal``: recompose if the keys changed."""
         if self.is_attached and screen is self.screen and screen.app.app_focus:
-            shown = tuple((binding.key, binding.action, binding.description, enabled, tooltip)
-                          for _node, binding, enabled, tooltip in screen.active_bindings.values() if binding.show)
+            shown = tuple(
+                (binding.key, binding.action, binding.description, enabled, tooltip)
+                for _node, binding, enabled, tooltip in screen.active_bindings.values()
+                if binding.show
+            )
             if shown == self._shown:
                 return
             self._shown = shown

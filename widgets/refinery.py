@@ -8,8 +8,15 @@ from widgets.safe_text import plain
 from widgets.tables import PlainTable, size_columns
 
 #: Style of each MR status: weight, reverse video and strike only, so the words read in any theme.
-STATUS_STYLE = {"merging": "bold", "queued": "", "failed": "bold reverse", "conflict": "bold reverse",
-                "merged": "dim", "rejected": "dim strike", "pr_open": "dim"}
+STATUS_STYLE = {
+    "merging": "bold",
+    "queued": "",
+    "failed": "bold reverse",
+    "conflict": "bold reverse",
+    "merged": "dim",
+    "rejected": "dim strike",
+    "pr_open": "dim",
+}
 
 
 class RefineryQueue(PlainTable):
@@ -21,8 +28,14 @@ class RefineryQueue(PlainTable):
         self._shown: tuple = ()
 
     def on_mount(self) -> None:
-        for label, key in (("MR", "id"), ("rig", "rig"), ("bead", "bead"), ("state", "state"),
-                           ("gates", "gates"), ("note", "note")):
+        for label, key in (
+            ("MR", "id"),
+            ("rig", "rig"),
+            ("bead", "bead"),
+            ("state", "state"),
+            ("gates", "gates"),
+            ("note", "note"),
+        ):
             self.add_column(label, key=key)
 
     def update_from(self, mrs: list[MR]) -> None:
@@ -34,8 +47,15 @@ class RefineryQueue(PlainTable):
         keep = self.cursor_mr
         self.clear()
         for m in mrs:
-            self.add_row(m.id, m.rig, m.bead or "", plain(m.status, STATUS_STYLE.get(m.status, "")),
-                         str(m.gate_runs), (m.reason or "").splitlines()[0][:60] if m.reason else "", key=m.id)
+            self.add_row(
+                m.id,
+                m.rig,
+                m.bead or "",
+                plain(m.status, STATUS_STYLE.get(m.status, "")),
+                str(m.gate_runs),
+                (m.reason or "").splitlines()[0][:60] if m.reason else "",
+                key=m.id,
+            )
         size_columns(self)
         if keep is not None and keep in {m.id for m in mrs}:
             self.move_cursor(row=self.get_row_index(keep))

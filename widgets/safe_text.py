@@ -52,8 +52,15 @@ def scrub(text: Text) -> Text:
     gone (the other characters keep their styles), and no style links anywhere or runs an action
     (Rich ``link`` and ``meta``, where Textual keeps ``@click``)."""
     bounds = sorted({i for s in text.spans for i in (s.start, s.end)})
-    out = Text("", style=_safe_style(text.style), justify=text.justify, overflow=text.overflow,
-               no_wrap=text.no_wrap, end=text.end, tab_size=text.tab_size)
+    out = Text(
+        "",
+        style=_safe_style(text.style),
+        justify=text.justify,
+        overflow=text.overflow,
+        no_wrap=text.no_wrap,
+        end=text.end,
+        tab_size=text.tab_size,
+    )
     for run in text.divide(bounds):  # runs of one style: each span covers a whole run or none of it
         piece = Text(strip_controls(run.plain))
         for span in run.spans:

@@ -24,20 +24,25 @@ class PlainTable(DataTable):
     never parsed as markup, control characters are dropped, and no style of a ``Text`` cell links or
     runs an action. Arguments are DataTable's; cells are stored as the ``Text`` shown."""
 
-    def add_column(self, label: object, *, width: int | None = None, key: str | None = None,
-                   default: object | None = None) -> ColumnKey:
+    def add_column(
+        self, label: object, *, width: int | None = None, key: str | None = None, default: object | None = None
+    ) -> ColumnKey:
         """DataTable's ``add_column``, the label and default cell shown as text."""
-        return super().add_column(plain(label), width=width, key=key,
-                                  default=None if default is None else plain(default))
+        return super().add_column(
+            plain(label), width=width, key=key, default=None if default is None else plain(default)
+        )
 
-    def add_row(self, *cells: object, height: int | None = 1, key: str | None = None,
-                label: object | None = None) -> RowKey:
+    def add_row(
+        self, *cells: object, height: int | None = 1, key: str | None = None, label: object | None = None
+    ) -> RowKey:
         """DataTable's ``add_row``, every cell (and the row label) shown as text."""
-        return super().add_row(*(plain(c) for c in cells), height=height, key=key,
-                               label=None if label is None else plain(label))
+        return super().add_row(
+            *(plain(c) for c in cells), height=height, key=key, label=None if label is None else plain(label)
+        )
 
-    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: object, *,
-                    update_width: bool = False) -> None:
+    def update_cell(
+        self, row_key: RowKey | str, column_key: ColumnKey | str, value: object, *, update_width: bool = False
+    ) -> None:
         """DataTable's ``update_cell`` (``update_cell_at`` calls it), the value shown as text."""
         super().update_cell(row_key, column_key, plain(value), update_width=update_width)
 

@@ -93,29 +93,80 @@ def pyte_color(value: str) -> Color | None:
     return None
 
 
-def cell_style(fg: str, bg: str, bold: bool, italics: bool, underscore: bool, strikethrough: bool,
-               reverse: bool, blink: bool) -> Style:
+def cell_style(
+    fg: str, bg: str, bold: bool, italics: bool, underscore: bool, strikethrough: bool, reverse: bool, blink: bool
+) -> Style:
     """The Rich style of a pyte cell, from the fields of ``pyte.screens.Char`` after ``data``."""
-    return Style(color=pyte_color(fg), bgcolor=pyte_color(bg), bold=bold or None, italic=italics or None,
-                 underline=underscore or None, strike=strikethrough or None, reverse=reverse or None,
-                 blink=blink or None)
+    return Style(
+        color=pyte_color(fg),
+        bgcolor=pyte_color(bg),
+        bold=bold or None,
+        italic=italics or None,
+        underline=underscore or None,
+        strike=strikethrough or None,
+        reverse=reverse or None,
+        blink=blink or None,
+    )
 
 
 # ---- keys --------------------------------------------------------------------------------------------
 # xterm encodings (ctlseqs "PC-Style Function Keys"). Cursor keys: final byte, sent as CSI x, or SS3 x
 # in application mode (DECCKM). With modifiers: CSI 1;m x where m = 1 + shift + 2*alt + 4*ctrl.
 _CURSOR_KEYS = {"up": "A", "down": "B", "right": "C", "left": "D", "home": "H", "end": "F"}
-_TILDE_KEYS = {"insert": 2, "delete": 3, "pageup": 5, "pagedown": 6,
-               "f5": 15, "f6": 17, "f7": 18, "f8": 19, "f9": 20, "f10": 21, "f11": 23, "f12": 24,
-               "f13": 25, "f14": 26, "f15": 28, "f16": 29, "f17": 31, "f18": 32, "f19": 33, "f20": 34}
+_TILDE_KEYS = {
+    "insert": 2,
+    "delete": 3,
+    "pageup": 5,
+    "pagedown": 6,
+    "f5": 15,
+    "f6": 17,
+    "f7": 18,
+    "f8": 19,
+    "f9": 20,
+    "f10": 21,
+    "f11": 23,
+    "f12": 24,
+    "f13": 25,
+    "f14": 26,
+    "f15": 28,
+    "f16": 29,
+    "f17": 31,
+    "f18": 32,
+    "f19": 33,
+    "f20": 34,
+}
 _SS3_KEYS = {"f1": "P", "f2": "Q", "f3": "R", "f4": "S"}
-_SIMPLE_KEYS = {"enter": b"\r", "tab": b"\t", "backspace": b"\x7f", "escape": b"\x1b", "space": b" ",
-                "shift+tab": b"\x1b[Z", "ctrl+backspace": b"\x08", "ctrl+h": b"\x08",
-                "ctrl+space": b"\x00", "ctrl+@": b"\x00", "shift+enter": b"\r", "shift+space": b" "}
+_SIMPLE_KEYS = {
+    "enter": b"\r",
+    "tab": b"\t",
+    "backspace": b"\x7f",
+    "escape": b"\x1b",
+    "space": b" ",
+    "shift+tab": b"\x1b[Z",
+    "ctrl+backspace": b"\x08",
+    "ctrl+h": b"\x08",
+    "ctrl+space": b"\x00",
+    "ctrl+@": b"\x00",
+    "shift+enter": b"\r",
+    "shift+space": b" ",
+}
 # ctrl + punctuation or digit -> C0 control byte (what xterm sends for these chords).
-_CTRL_SYMBOLS = {"left_square_bracket": 0x1B, "backslash": 0x1C, "right_square_bracket": 0x1D,
-                 "circumflex_accent": 0x1E, "underscore": 0x1F, "question_mark": 0x7F, "at": 0x00,
-                 "2": 0x00, "3": 0x1B, "4": 0x1C, "5": 0x1D, "6": 0x1E, "7": 0x1F, "8": 0x7F}
+_CTRL_SYMBOLS = {
+    "left_square_bracket": 0x1B,
+    "backslash": 0x1C,
+    "right_square_bracket": 0x1D,
+    "circumflex_accent": 0x1E,
+    "underscore": 0x1F,
+    "question_mark": 0x7F,
+    "at": 0x00,
+    "2": 0x00,
+    "3": 0x1B,
+    "4": 0x1C,
+    "5": 0x1D,
+    "6": 0x1E,
+    "7": 0x1F,
+    "8": 0x7F,
+}
 _MODIFIER_BITS = {"shift": 1, "alt": 2, "meta": 2, "ctrl": 4}
 
 
@@ -142,16 +193,18 @@ def encode_key(key: str, character: str | None, application_cursor: bool = False
         return f"\x1b[1;{bits + 1}{_SS3_KEYS[base]}".encode() if bits else f"\x1bO{_SS3_KEYS[base]}".encode()
     if "alt" in mods or "meta" in mods:
         rest = "+".join(m for m in mods if m not in ("alt", "meta"))
-        inner = encode_key(f"{rest}+{base}" if rest else base, character if not rest else None,
-                           application_cursor)
+        inner = encode_key(f"{rest}+{base}" if rest else base, character if not rest else None, application_cursor)
         return b"\x1b" + inner if inner is not None else None
     if "ctrl" in mods:
         if len(base) == 1 and base.isalpha():
             return bytes([ord(base.lower()) & 0x1F])
         if base in _CTRL_SYMBOLS:
             return bytes([_CTRL_SYMBOLS[base]])
-    if character is not None and character != "" and (character.isprintable() or ord(character[0]) < 0x20
-                                                       or character == "\x7f"):
+    if (
+        character is not None
+        and character != ""
+        and (character.isprintable() or ord(character[0]) < 0x20 or character == "\x7f")
+    ):
         return character.encode("utf-8", "replace")
     if len(base) == 1 and set(mods) <= {"shift"}:
         return (base.upper() if mods else base).encode()
@@ -201,9 +254,17 @@ class TerminalView(Widget, can_focus=True):
         def control(self) -> TerminalView:
             return self.terminal
 
-    def __init__(self, argv: list[str], *, env: Mapping[str, str] | None = None, cwd: str | os.PathLike | None = None,
-                 autostart: bool = True, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike | None = None,
+        autostart: bool = True,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         if not argv:
             raise ValueError("TerminalView needs a command: argv is empty")
@@ -251,11 +312,16 @@ class TerminalView(Widget, can_focus=True):
         self.emulator.resize(lines, columns)
         env = dict(self.env)
         env["TERM"] = "xterm-256color"
-        if not any("UTF-8" in env.get(k, "").upper().replace("UTF8", "UTF-8")
-                   for k in ("LC_ALL", "LC_CTYPE", "LANG")):
+        if not any("UTF-8" in env.get(k, "").upper().replace("UTF8", "UTF-8") for k in ("LC_ALL", "LC_CTYPE", "LANG")):
             env["LC_CTYPE"] = "C.UTF-8"
-        child = pexpect.spawn(self.argv[0], self.argv[1:], dimensions=(lines, columns), env=env,
-                              cwd=None if self.cwd is None else os.fspath(self.cwd), echo=True)
+        child = pexpect.spawn(
+            self.argv[0],
+            self.argv[1:],
+            dimensions=(lines, columns),
+            env=env,
+            cwd=None if self.cwd is None else os.fspath(self.cwd),
+            echo=True,
+        )
         child.delaybeforesend = None
         child.ptyproc.delayafterclose = 0.05
         child.ptyproc.delayafterterminate = 0.05
@@ -582,8 +648,10 @@ class TerminalView(Widget, can_focus=True):
 def _overlay_cursor(strip: Strip, x: int) -> Strip:
     """``strip`` with cell ``x`` drawn in reverse video (the block cursor)."""
     left, middle, right = strip.divide([x, x + 1, strip.cell_length])
-    segments = [Segment(seg.text, (seg.style or Style()) + Style(reverse=not (seg.style and seg.style.reverse)))
-                for seg in middle]
+    segments = [
+        Segment(seg.text, (seg.style or Style()) + Style(reverse=not (seg.style and seg.style.reverse)))
+        for seg in middle
+    ]
     return Strip([*left, *segments, *right], strip.cell_length)
 
 

@@ -109,13 +109,16 @@ def verify(db: sqlite_utils.Database, town: Town) -> None:
     if data is not None:
         line = conflict_line(data)
         if line is not None:
-            raise LedgerConflict(f"{path} has git conflict markers (line {line}): run 'gt bead import --merge' to "
-                                 "merge both sides into the database, then finish the git merge; nothing was written")
+            raise LedgerConflict(
+                f"{path} has git conflict markers (line {line}): run 'gt bead import --merge' to "
+                "merge both sides into the database, then finish the git merge; nothing was written"
+            )
     if seen is None:
         count = ledger_bead_count(town) if db.execute("SELECT 1 FROM issues LIMIT 1").fetchone() is None else 0
         if count:
-            raise DatabaseLost(f"{town.db_path} holds no beads but {path} holds {count}: "
-                               f"{REBUILD_HINT}; nothing was written")
+            raise DatabaseLost(
+                f"{town.db_path} holds no beads but {path} holds {count}: {REBUILD_HINT}; nothing was written"
+            )
         return
     if data is None:
         return  # a deleted work-tree file is rewritten by the next export; git still has it
@@ -123,8 +126,10 @@ def verify(db: sqlite_utils.Database, town: Town) -> None:
     # Read the stamps again after hashing: an export may have renamed its file between our reads.
     if sha in _accepted(seen, pending) or sha in _accepted(*_stamps(db)):
         return
-    raise LedgerDiverged(f"{path} differs from what {town.db_path.name} last wrote or read (a git pull, merge or "
-                         f"checkout, an edit, or a lost {town.db_path.name}-wal): {MERGE_HINT}; nothing was written")
+    raise LedgerDiverged(
+        f"{path} differs from what {town.db_path.name} last wrote or read (a git pull, merge or "
+        f"checkout, an edit, or a lost {town.db_path.name}-wal): {MERGE_HINT}; nothing was written"
+    )
 
 
 def check_open(db: sqlite_utils.Database, town: Town, fresh: bool) -> None:
@@ -156,5 +161,7 @@ def _set(db: sqlite_utils.Database, key: str, value: str | None) -> None:
     if value is None:
         db.execute("DELETE FROM beads_config WHERE key = ?", [key])
     else:
-        db.execute("INSERT INTO beads_config (key, value) VALUES (?, ?) "
-                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+        db.execute(
+            "INSERT INTO beads_config (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )

@@ -38,8 +38,7 @@ def base36(data: bytes, length: int) -> str:
     return text[-length:]
 
 
-def bead_id(prefix: str, title: str, description: str, actor: str, created_ns: int, length: int,
-            nonce: int = 0) -> str:
+def bead_id(prefix: str, title: str, description: str, actor: str, created_ns: int, length: int, nonce: int = 0) -> str:
     """Hash id of a bead, as beads computes it (internal/idgen).
 
     created_ns: creation time in Unix nanoseconds. length: 3..8 base36 characters.
@@ -48,20 +47,21 @@ def bead_id(prefix: str, title: str, description: str, actor: str, created_ns: i
     if length not in HASH_BYTES:
         raise ValueError(f"id length must be 3..8, got {length}")
     digest = hashlib.sha256(f"{title}|{description}|{actor}|{created_ns}|{nonce}".encode()).digest()
-    return f"{prefix}-{base36(digest[:HASH_BYTES[length]], length)}"
+    return f"{prefix}-{base36(digest[: HASH_BYTES[length]], length)}"
 
 
 def id_length(existing: int) -> int:
     """Smallest length in 3..8 whose collision probability with ``existing`` top-level ids is <= 0.25
     (8 when none is)."""
     for length in range(MIN_LENGTH, MAX_LENGTH + 1):
-        if 1 - math.exp(-existing * existing / (2 * 36.0 ** length)) <= MAX_COLLISION_PROBABILITY:
+        if 1 - math.exp(-existing * existing / (2 * 36.0**length)) <= MAX_COLLISION_PROBABILITY:
             return length
     return MAX_LENGTH
 
 
-def new_id(prefix: str, title: str, description: str, actor: str, created_ns: int, existing: int,
-           taken: Callable[[str], bool]) -> str:
+def new_id(
+    prefix: str, title: str, description: str, actor: str, created_ns: int, existing: int, taken: Callable[[str], bool]
+) -> str:
     """A fresh top-level id: the length for ``existing`` ids, nonces 0-9, then longer lengths.
 
     prefix: e.g. ``mp`` or, with a middle part, ``hq-cv``. taken(id) -> True if the id is in use.

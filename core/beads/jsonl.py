@@ -39,7 +39,15 @@ from core.atomic import atomic_write_bytes
 from core.beads import guard
 from core.beads import ids as idgen
 from core.beads.model import (
-    KNOWN_FIELDS, MAX_TITLE, ORDERING_DEP_TYPES, STATUSES, Comment, Dependency, Issue, check_issue_type, parse_ts,
+    KNOWN_FIELDS,
+    MAX_TITLE,
+    ORDERING_DEP_TYPES,
+    STATUSES,
+    Comment,
+    Dependency,
+    Issue,
+    check_issue_type,
+    parse_ts,
 )
 from core.beads.store import BeadStore
 from core.errors import GtError
@@ -49,10 +57,20 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _DEP_KEYS = ("issue_id", "depends_on_id", "type", "created_at", "created_by")
 _COMMENT_KEYS = ("id", "issue_id", "author", "text", "created_at")
-_TEXT = ("title", "description", "design", "acceptance_criteria", "notes", "assignee", "owner", "created_by",
-         "close_reason", "external_ref")
+_TEXT = (
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "assignee",
+    "owner",
+    "created_by",
+    "close_reason",
+    "external_ref",
+)
 _TIMES = ("created_at", "updated_at", "started_at", "closed_at", "defer_until", "due_at")
-_INT64 = 2 ** 63
+_INT64 = 2**63
 
 
 def encode_line(issue: Issue) -> str:
@@ -131,9 +149,19 @@ def parse_record(obj: Any) -> Issue:
     deps = [_parse_dep(bead, d) for d in _list(obj, "dependencies")]
     comments = [_parse_comment(bead, c) for c in _list(obj, "comments")]
     extra = {k: v for k, v in obj.items() if k not in KNOWN_FIELDS}
-    return Issue(id=bead, status=status, priority=priority, issue_type=issue_type, ephemeral=ephemeral,
-                 metadata=metadata, labels=sorted(set(labels)), dependencies=deps, comments=comments,
-                 extra=extra, **fields)
+    return Issue(
+        id=bead,
+        status=status,
+        priority=priority,
+        issue_type=issue_type,
+        ephemeral=ephemeral,
+        metadata=metadata,
+        labels=sorted(set(labels)),
+        dependencies=deps,
+        comments=comments,
+        extra=extra,
+        **fields,
+    )
 
 
 def _list(obj: dict[str, Any], key: str) -> list[Any]:
@@ -152,8 +180,14 @@ def _parse_dep(bead: str, dep: Any) -> Dependency:
     for key in ("created_at", "created_by"):
         if dep.get(key) is not None and not isinstance(dep[key], str):
             raise GtError(f"dependency {key} must be a string")
-    return Dependency(bead, dep["depends_on_id"], dep_type, dep.get("created_at") or "", dep.get("created_by") or "",
-                      {k: v for k, v in dep.items() if k not in _DEP_KEYS})
+    return Dependency(
+        bead,
+        dep["depends_on_id"],
+        dep_type,
+        dep.get("created_at") or "",
+        dep.get("created_by") or "",
+        {k: v for k, v in dep.items() if k not in _DEP_KEYS},
+    )
 
 
 def _parse_comment(bead: str, comment: Any) -> Comment:
@@ -162,8 +196,14 @@ def _parse_comment(bead: str, comment: Any) -> Comment:
     cid = comment.get("id", 0)
     if isinstance(cid, bool) or not isinstance(cid, int) or not -_INT64 <= cid < _INT64:
         raise GtError("comment id must be a 64-bit integer")
-    return Comment(cid, bead, str(comment.get("author") or ""), comment["text"], str(comment.get("created_at") or ""),
-                   {k: v for k, v in comment.items() if k not in _COMMENT_KEYS})
+    return Comment(
+        cid,
+        bead,
+        str(comment.get("author") or ""),
+        comment["text"],
+        str(comment.get("created_at") or ""),
+        {k: v for k, v in comment.items() if k not in _COMMENT_KEYS},
+    )
 
 
 def _short(value: Any) -> str:
@@ -228,8 +268,10 @@ def _sides(lines: list[str], source: str, merge: bool) -> list[tuple[int, str]]:
         marker = guard.conflict_line(line.encode("utf-8", "surrogatepass")) is not None
         if marker:
             if not merge:
-                raise GtError(f"{source} line {n}: git conflict marker: resolve it, or run 'gt bead import --merge' "
-                              "to keep both sides; nothing was imported")
+                raise GtError(
+                    f"{source} line {n}: git conflict marker: resolve it, or run 'gt bead import --merge' "
+                    "to keep both sides; nothing was imported"
+                )
             in_base = line.startswith("|||||||")
             continue
         if not in_base:
@@ -252,13 +294,17 @@ def parse_lines(text: str, source: str = "ledger", merge: bool = False) -> list[
         try:
             obj = _decode(line)
         except json.JSONDecodeError as exc:
-            raise GtError(f"{source} line {n}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                          "fix the line, nothing was imported") from None
+            raise GtError(
+                f"{source} line {n}: not valid JSON ({exc.msg} at column {exc.colno}); "
+                "fix the line, nothing was imported"
+            ) from None
         except RecursionError:
             raise GtError(f"{source} line {n}: JSON nested too deeply; fix the line, nothing was imported") from None
         except ValueError as exc:
-            raise GtError(f"{source} line {n}: not valid JSON ({str(exc).splitlines()[0][:80]}); "
-                          "fix the line, nothing was imported") from None
+            raise GtError(
+                f"{source} line {n}: not valid JSON ({str(exc).splitlines()[0][:80]}); "
+                "fix the line, nothing was imported"
+            ) from None
         try:
             out.append((n, parse_record(obj)))
         except RecursionError:
@@ -289,8 +335,10 @@ def dedupe(pairs: list[tuple[int, Issue]], source: str, merge: bool) -> list[tup
         if issue.id in best:
             first = best[issue.id]
             if not merge:
-                raise GtError(f"{source} lines {first[0]} and {n}: duplicate id {issue.id}: keep one of them, or run "
-                              "'gt bead import --merge' to keep the newer; nothing was imported")
+                raise GtError(
+                    f"{source} lines {first[0]} and {n}: duplicate id {issue.id}: keep one of them, or run "
+                    "'gt bead import --merge' to keep the newer; nothing was imported"
+                )
             if _newer(first[1], issue):
                 continue
         best[issue.id] = (n, issue)
@@ -309,13 +357,16 @@ def check_graph(store: BeadStore, pairs: list[tuple[int, Issue]], source: str = 
     for n, issue in pairs:
         for dep in issue.dependencies:
             if dep.depends_on_id not in known and not dep.depends_on_id.startswith("external:"):
-                warnings.append(f"{source} line {n}: {issue.id} depends on {strip_controls(dep.depends_on_id)[:100]} "
-                                f"({strip_controls(dep.type)[:40]}), which is in neither the file nor the database")
+                warnings.append(
+                    f"{source} line {n}: {issue.id} depends on {strip_controls(dep.depends_on_id)[:100]} "
+                    f"({strip_controls(dep.type)[:40]}), which is in neither the file nor the database"
+                )
             if dep.type in ORDERING_DEP_TYPES:
                 edges.setdefault(issue.id, []).append(dep.depends_on_id)
     marks = ",".join("?" * len(ORDERING_DEP_TYPES))
-    for a, b in store.db.execute(f"SELECT issue_id, depends_on_id FROM dependencies WHERE type IN ({marks})",
-                                 list(ORDERING_DEP_TYPES)):
+    for a, b in store.db.execute(
+        f"SELECT issue_id, depends_on_id FROM dependencies WHERE type IN ({marks})", list(ORDERING_DEP_TYPES)
+    ):
         if a not in line_of:
             edges.setdefault(a, []).append(b)
     cycle = _find_cycle(edges)
@@ -341,7 +392,7 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
                 stack[-1] = (node, i + 1)
                 nxt = targets[i]
                 if state.get(nxt) == 1:
-                    return path[path.index(nxt):] + [nxt]
+                    return path[path.index(nxt) :] + [nxt]
                 if not state.get(nxt):
                     state[nxt] = 1
                     stack.append((nxt, 0))
@@ -369,8 +420,13 @@ class ImportResult:
         return len(self.created) + len(self.updated)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"imported": self.count, "created": self.created, "updated": self.updated, "kept": self.kept,
-                "warnings": self.warnings}
+        return {
+            "imported": self.count,
+            "created": self.created,
+            "updated": self.updated,
+            "kept": self.kept,
+            "warnings": self.warnings,
+        }
 
 
 def decode_ledger(data: bytes, source: str) -> str:
@@ -378,12 +434,15 @@ def decode_ledger(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise GtError(f"{source} line {line} is not UTF-8 (byte {exc.start}): fix that line, nothing was imported") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise GtError(
+            f"{source} line {line} is not UTF-8 (byte {exc.start}): fix that line, nothing was imported"
+        ) from None
 
 
-def import_ledger(store: BeadStore, data: bytes | str, source: str = "ledger", actor: str = "",
-                  merge: bool = False) -> ImportResult:
+def import_ledger(
+    store: BeadStore, data: bytes | str, source: str = "ledger", actor: str = "", merge: bool = False
+) -> ImportResult:
     """Import ledger ``data`` into ``store`` in one transaction, after validating every line and the
     graph (see the module docstring). Without ``merge`` every record wins; with ``merge`` both sides of
     conflict blocks are read and a bead is written only when it is new or its ``updated_at`` is later
@@ -471,8 +530,9 @@ def export(store: BeadStore, path: str | os.PathLike[str]) -> int:
     return len(lines)
 
 
-def import_repo_ledger(store: BeadStore, repo_path: str | os.PathLike[str], branch: str, source: str = "",
-                       actor: str = "") -> int:
+def import_repo_ledger(
+    store: BeadStore, repo_path: str | os.PathLike[str], branch: str, source: str = "", actor: str = ""
+) -> int:
     """Import a repository's own ``.beads/issues.jsonl`` at the tip of ``branch`` (read with dulwich,
     so a bare clone works). Returns the issue count (0 when the repository has no ledger).
 

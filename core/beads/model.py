@@ -24,11 +24,38 @@ from core.beads.routes import prefix_of
 from core.errors import GtError
 
 STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked")
-ISSUE_TYPES = ("bug", "feature", "task", "epic", "chore", "decision", "message", "molecule", "gate",
-               "spike", "story", "milestone", "merge-request", "convoy", "agent")
-DEP_TYPES = ("blocks", "conditional-blocks", "waits-for", "parent-child", "related", "relates-to",
-             "discovered-from", "tracks", "blocked-by", "follows", "replies-to", "duplicates",
-             "supersedes")
+ISSUE_TYPES = (
+    "bug",
+    "feature",
+    "task",
+    "epic",
+    "chore",
+    "decision",
+    "message",
+    "molecule",
+    "gate",
+    "spike",
+    "story",
+    "milestone",
+    "merge-request",
+    "convoy",
+    "agent",
+)
+DEP_TYPES = (
+    "blocks",
+    "conditional-blocks",
+    "waits-for",
+    "parent-child",
+    "related",
+    "relates-to",
+    "discovered-from",
+    "tracks",
+    "blocked-by",
+    "follows",
+    "replies-to",
+    "duplicates",
+    "supersedes",
+)
 #: Edge types that hold an issue back while their target is not closed.
 BLOCKING_DEP_TYPES = ("blocks", "conditional-blocks")
 #: Edge types checked for cycles when added (a cycle through any of them deadlocks the ready set).
@@ -39,15 +66,36 @@ MAX_TITLE = 500
 MAX_CHILD_DEPTH = 3
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_TS_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
-)
+_TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
 
 # Known JSONL keys in export order (beads' Issue struct order; labels/dependencies/comments embedded).
-JSONL_ORDER = ("id", "title", "description", "design", "acceptance_criteria", "notes", "status",
-               "priority", "issue_type", "assignee", "owner", "created_at", "created_by", "updated_at",
-               "started_at", "closed_at", "close_reason", "defer_until", "due_at", "external_ref",
-               "labels", "dependencies", "comments", "ephemeral", "metadata")
+JSONL_ORDER = (
+    "id",
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "status",
+    "priority",
+    "issue_type",
+    "assignee",
+    "owner",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "started_at",
+    "closed_at",
+    "close_reason",
+    "defer_until",
+    "due_at",
+    "external_ref",
+    "labels",
+    "dependencies",
+    "comments",
+    "ephemeral",
+    "metadata",
+)
 KNOWN_FIELDS = frozenset(JSONL_ORDER)
 #: Keys beads always writes (no ``omitempty``).
 ALWAYS_WRITTEN = ("id", "title", "status", "priority", "issue_type")
@@ -55,6 +103,7 @@ _WRITE_EMPTY = frozenset(ALWAYS_WRITTEN)
 
 
 # ---------------------------------------------------------------- timestamps
+
 
 def now_ns() -> int:
     """The current time in Unix nanoseconds."""
@@ -90,6 +139,7 @@ def parse_ts(text: str) -> int:
 
 
 # ---------------------------------------------------------------- validation (GtError, exit 2)
+
 
 def check_title(title: Any) -> str:
     """Return ``title`` stripped; raises GtError if empty or longer than 500 characters."""
@@ -153,17 +203,22 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise GtError(f"metadata is not valid JSON ({exc.msg} at column {exc.colno}): "
-                          "give a JSON object such as '{\"k\": 1}'") from None
+            raise GtError(
+                f"metadata is not valid JSON ({exc.msg} at column {exc.colno}): "
+                "give a JSON object such as '{\"k\": 1}'"
+            ) from None
         except (ValueError, RecursionError):  # a number of over 4300 digits, nesting deeper than Python's stack
-            raise GtError("metadata is not usable JSON (a number too long or nesting too deep): "
-                          "give a JSON object such as '{\"k\": 1}'") from None
+            raise GtError(
+                "metadata is not usable JSON (a number too long or nesting too deep): "
+                "give a JSON object such as '{\"k\": 1}'"
+            ) from None
     if not isinstance(value, dict):
         raise GtError("metadata must be a JSON object: give something like '{\"k\": 1}'")
     return value
 
 
 # ---------------------------------------------------------------- records
+
 
 @dataclass
 class Dependency:
@@ -182,9 +237,13 @@ class Dependency:
 
     def as_dict(self) -> dict[str, Any]:
         """The classic beads JSON object of the edge."""
-        out: dict[str, Any] = {"issue_id": self.issue_id, "depends_on_id": self.depends_on_id,
-                               "type": self.type, "created_at": self.created_at,
-                               "created_by": self.created_by}
+        out: dict[str, Any] = {
+            "issue_id": self.issue_id,
+            "depends_on_id": self.depends_on_id,
+            "type": self.type,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+        }
         for k, v in self.extra.items():
             out.setdefault(k, v)
         return out
@@ -203,8 +262,13 @@ class Comment:
 
     def as_dict(self) -> dict[str, Any]:
         """The classic beads JSON object of the comment."""
-        out: dict[str, Any] = {"id": self.id, "issue_id": self.issue_id, "author": self.author,
-                               "text": self.text, "created_at": self.created_at}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "issue_id": self.issue_id,
+            "author": self.author,
+            "text": self.text,
+            "created_at": self.created_at,
+        }
         for k, v in self.extra.items():
             out.setdefault(k, v)
         return out
@@ -263,13 +327,27 @@ class Issue:
         """Every field (empty ones included), labels as strings, dependencies and comments as objects,
         ``parent`` computed, then the unknown fields. The ``gt bead show --json`` contract."""
         out: dict[str, Any] = {
-            "id": self.id, "title": self.title, "description": self.description, "design": self.design,
-            "acceptance_criteria": self.acceptance_criteria, "notes": self.notes, "status": self.status,
-            "priority": self.priority, "issue_type": self.issue_type, "assignee": self.assignee,
-            "owner": self.owner, "created_at": self.created_at, "created_by": self.created_by,
-            "updated_at": self.updated_at, "started_at": self.started_at, "closed_at": self.closed_at,
-            "close_reason": self.close_reason, "defer_until": self.defer_until, "due_at": self.due_at,
-            "external_ref": self.external_ref, "ephemeral": self.ephemeral,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "design": self.design,
+            "acceptance_criteria": self.acceptance_criteria,
+            "notes": self.notes,
+            "status": self.status,
+            "priority": self.priority,
+            "issue_type": self.issue_type,
+            "assignee": self.assignee,
+            "owner": self.owner,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "updated_at": self.updated_at,
+            "started_at": self.started_at,
+            "closed_at": self.closed_at,
+            "close_reason": self.close_reason,
+            "defer_until": self.defer_until,
+            "due_at": self.due_at,
+            "external_ref": self.external_ref,
+            "ephemeral": self.ephemeral,
             "metadata": self.metadata if self.metadata is not None else {},
             "labels": list(self.labels),
             "dependencies": [d.as_dict() for d in self.dependencies],
@@ -284,15 +362,30 @@ class Issue:
         """The classic beads JSONL object: known keys in export order with Go's ``omitempty`` (empty
         strings, None, False, empty lists left out; ``priority`` always written), then ``extra``."""
         full = {
-            "id": self.id, "title": self.title, "description": self.description, "design": self.design,
-            "acceptance_criteria": self.acceptance_criteria, "notes": self.notes, "status": self.status,
-            "priority": self.priority, "issue_type": self.issue_type, "assignee": self.assignee,
-            "owner": self.owner, "created_at": self.created_at, "created_by": self.created_by,
-            "updated_at": self.updated_at, "started_at": self.started_at, "closed_at": self.closed_at,
-            "close_reason": self.close_reason, "defer_until": self.defer_until, "due_at": self.due_at,
-            "external_ref": self.external_ref, "labels": sorted(self.labels),
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "design": self.design,
+            "acceptance_criteria": self.acceptance_criteria,
+            "notes": self.notes,
+            "status": self.status,
+            "priority": self.priority,
+            "issue_type": self.issue_type,
+            "assignee": self.assignee,
+            "owner": self.owner,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "updated_at": self.updated_at,
+            "started_at": self.started_at,
+            "closed_at": self.closed_at,
+            "close_reason": self.close_reason,
+            "defer_until": self.defer_until,
+            "due_at": self.due_at,
+            "external_ref": self.external_ref,
+            "labels": sorted(self.labels),
             "dependencies": [d.as_dict() for d in self.dependencies],
-            "comments": [c.as_dict() for c in self.comments], "ephemeral": self.ephemeral,
+            "comments": [c.as_dict() for c in self.comments],
+            "ephemeral": self.ephemeral,
             "metadata": self.metadata,
         }
         out: dict[str, Any] = {}

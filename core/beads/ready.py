@@ -27,7 +27,6 @@ _ordering = ",".join(f"'{t}'" for t in ORDERING_DEP_TYPES)
 _non_work = ",".join(f"'{t}'" for t in NON_WORK_TYPES)
 
 
-
 def direct_pairs_sql(single: bool = False) -> str:
     """SQL selecting ``(issue_id, blocker)`` pairs of direct blocking: open ``blocks`` /
     ``conditional-blocks`` targets, and ``waits-for`` targets with an open child.
@@ -35,12 +34,12 @@ def direct_pairs_sql(single: bool = False) -> str:
     only = "d.issue_id = :bead AND " if single else ""
     return f"""
     SELECT d.issue_id, d.depends_on_id FROM dependencies d CROSS JOIN issues b ON b.id = d.depends_on_id
-    WHERE {only}{'+' if single else ''}d.type IN ({_blocking}) AND b.status != 'closed'
+    WHERE {only}{"+" if single else ""}d.type IN ({_blocking}) AND b.status != 'closed'
     UNION
     SELECT d.issue_id, d.depends_on_id FROM dependencies d
     CROSS JOIN dependencies c ON c.depends_on_id = d.depends_on_id AND c.type = 'parent-child'
     CROSS JOIN issues ch ON ch.id = c.issue_id
-    WHERE {only}{'+' if single else ''}d.type = 'waits-for' AND ch.status != 'closed'"""
+    WHERE {only}{"+" if single else ""}d.type = 'waits-for' AND ch.status != 'closed'"""
 
 
 #: CTE defining ``blocked(id)``; prepend it to a SELECT that uses ``blocked``.
@@ -74,10 +73,20 @@ ORDER_BY = {
 }
 
 
-def ready_sql(now_ns: int, *, prefix: str | None = None, assignee: str | None = None,
-              unassigned: bool = False, claimable_by: str | None = None, issue_type: str | None = None,
-              priority: int | None = None, labels: tuple[str, ...] = (), sort: str = "priority",
-              limit: int | None = None, columns: str = "i.id") -> tuple[str, list[Any]]:
+def ready_sql(
+    now_ns: int,
+    *,
+    prefix: str | None = None,
+    assignee: str | None = None,
+    unassigned: bool = False,
+    claimable_by: str | None = None,
+    issue_type: str | None = None,
+    priority: int | None = None,
+    labels: tuple[str, ...] = (),
+    sort: str = "priority",
+    limit: int | None = None,
+    columns: str = "i.id",
+) -> tuple[str, list[Any]]:
     """SQL and parameters selecting ready beads (``columns`` of ``issues i``), ordered by ``sort``.
 
     now_ns: the current time in Unix ns (for ``defer_until``). prefix: only ids ``prefix-...``.
@@ -86,20 +95,43 @@ def ready_sql(now_ns: int, *, prefix: str | None = None, assignee: str | None = 
     """
     if sort not in ORDER_BY:
         raise ValueError(f"unknown sort {sort!r}")
-    where = ["i.status = 'open'", "i.ephemeral = 0", f"i.issue_type NOT IN ({_non_work})",
-             "(i.defer_ns IS NULL OR i.defer_ns <= ?)", "i.id NOT IN (SELECT id FROM blocked)"]
+    where = [
+        "i.status = 'open'",
+        "i.ephemeral = 0",
+        f"i.issue_type NOT IN ({_non_work})",
+        "(i.defer_ns IS NULL OR i.defer_ns <= ?)",
+        "i.id NOT IN (SELECT id FROM blocked)",
+    ]
     args: list[Any] = [now_ns]
-    _common_filters(where, args, prefix=prefix, assignee=assignee, unassigned=unassigned,
-                    claimable_by=claimable_by, issue_type=issue_type, priority=priority, labels=labels)
+    _common_filters(
+        where,
+        args,
+        prefix=prefix,
+        assignee=assignee,
+        unassigned=unassigned,
+        claimable_by=claimable_by,
+        issue_type=issue_type,
+        priority=priority,
+        labels=labels,
+    )
     sql = f"{BLOCKED_CTE} SELECT {columns} FROM issues i WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort]}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return sql, args
 
 
-def _common_filters(where: list[str], args: list[Any], *, prefix: str | None, assignee: str | None,
-                    unassigned: bool, claimable_by: str | None, issue_type: str | None,
-                    priority: int | None, labels: tuple[str, ...]) -> None:
+def _common_filters(
+    where: list[str],
+    args: list[Any],
+    *,
+    prefix: str | None,
+    assignee: str | None,
+    unassigned: bool,
+    claimable_by: str | None,
+    issue_type: str | None,
+    priority: int | None,
+    labels: tuple[str, ...],
+) -> None:
     if prefix is not None:
         # ids of a prefix sort between "p-" and "p." ('-' is 0x2d, '.' 0x2e): an index range scan.
         where.append("i.id >= ? AND i.id < ?")

@@ -31,16 +31,30 @@ from core.beads import ids as idgen
 from core.beads import ready as readyq
 from core.beads import routes
 from core.beads.model import (
-    MAX_CHILD_DEPTH, ORDERING_DEP_TYPES, Comment,
-    Dependency, Issue, check_dep_type, check_issue_type, check_priority, check_status, check_timestamp,
-    check_title, format_ts, now_ns, parse_metadata, parse_ts,
+    MAX_CHILD_DEPTH,
+    ORDERING_DEP_TYPES,
+    Comment,
+    Dependency,
+    Issue,
+    check_dep_type,
+    check_issue_type,
+    check_priority,
+    check_status,
+    check_timestamp,
+    check_title,
+    format_ts,
+    now_ns,
+    parse_metadata,
+    parse_ts,
 )
 from core.beads import guard
 from core.db import connect, register_open_check, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 from core.town import Town
 
-register_schema("beads", """
+register_schema(
+    "beads",
+    """
 CREATE TABLE IF NOT EXISTS issues (
     id TEXT PRIMARY KEY,
     title TEXT NOT NULL,
@@ -109,18 +123,55 @@ CREATE TABLE IF NOT EXISTS ledger_dirty (
     bead TEXT PRIMARY KEY,
     ts REAL NOT NULL
 )
-""")
+""",
+)
 register_open_check("beads.ledger", guard.check_open)
 
-ISSUE_COLUMNS = ("id", "title", "description", "design", "acceptance_criteria", "notes", "status",
-                 "priority", "issue_type", "assignee", "owner", "created_at", "created_by", "updated_at",
-                 "started_at", "closed_at", "close_reason", "defer_until", "due_at", "external_ref",
-                 "ephemeral", "metadata", "extra")
+ISSUE_COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "status",
+    "priority",
+    "issue_type",
+    "assignee",
+    "owner",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "started_at",
+    "closed_at",
+    "close_reason",
+    "defer_until",
+    "due_at",
+    "external_ref",
+    "ephemeral",
+    "metadata",
+    "extra",
+)
 _SELECT = ", ".join(f"i.{c}" for c in ISSUE_COLUMNS)
 #: Fields :meth:`BeadStore.update` may change.
-UPDATABLE = ("title", "description", "design", "acceptance_criteria", "notes", "status", "priority",
-             "issue_type", "assignee", "owner", "external_ref", "defer_until", "due_at", "ephemeral",
-             "metadata", "close_reason")
+UPDATABLE = (
+    "title",
+    "description",
+    "design",
+    "acceptance_criteria",
+    "notes",
+    "status",
+    "priority",
+    "issue_type",
+    "assignee",
+    "owner",
+    "external_ref",
+    "defer_until",
+    "due_at",
+    "ephemeral",
+    "metadata",
+    "close_reason",
+)
 _CHUNK = 900
 _UNSET: Any = object()
 
@@ -150,8 +201,10 @@ def default_prefix(town: Town, rig: str | None = None, cwd: str | os.PathLike[st
     by_rig = {r: p for p, r in routes.load(town).items()}
     if rig:
         if rig not in by_rig:
-            raise NotFound(f"no rig named {rig!r} (rigs: {', '.join(sorted(by_rig)) or 'none yet'}): "
-                           f"add it with 'gt rig add {rig} URL'")
+            raise NotFound(
+                f"no rig named {rig!r} (rigs: {', '.join(sorted(by_rig)) or 'none yet'}): "
+                f"add it with 'gt rig add {rig} URL'"
+            )
         return by_rig[rig]
     try:
         here = Path(cwd if cwd is not None else os.getcwd()).resolve().relative_to(town.root).parts
@@ -188,6 +241,7 @@ def check_label(label: str) -> str:
 #: Longest partial id :meth:`BeadStore.resolve` looks up (ids are a prefix, a hash and child numbers).
 MAX_PARTIAL_ID = 200
 
+
 class BeadStore:
     """The beads ledger of a town (or of any database file).
 
@@ -200,8 +254,14 @@ class BeadStore:
     a refused mutation leaves the database unchanged.
     """
 
-    def __init__(self, town: Town | None = None, *, db: sqlite_utils.Database | None = None,
-                 db_path: str | os.PathLike[str] | None = None, check: bool = True) -> None:
+    def __init__(
+        self,
+        town: Town | None = None,
+        *,
+        db: sqlite_utils.Database | None = None,
+        db_path: str | os.PathLike[str] | None = None,
+        check: bool = True,
+    ) -> None:
         if db is None:
             if db_path is None:
                 if town is None:
@@ -259,11 +319,13 @@ class BeadStore:
             return partial
         if len(partial) > MAX_PARTIAL_ID:  # no id is that long (and SQLite refuses LIKE patterns over 50000 bytes)
             raise NotFound(f"no bead matches {partial[:40]!r}...: list beads with 'gt bead list'")
-        rows = self.db.execute("SELECT id FROM issues WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 11",
-                               ["%-" + _like_escape(partial)]).fetchall()
+        rows = self.db.execute(
+            "SELECT id FROM issues WHERE id LIKE ? ESCAPE '\\' ORDER BY id LIMIT 11", ["%-" + _like_escape(partial)]
+        ).fetchall()
         if not rows:
-            rows = self.db.execute("SELECT id FROM issues WHERE instr(id, ?) > 0 ORDER BY id LIMIT 11",
-                                   [partial]).fetchall()
+            rows = self.db.execute(
+                "SELECT id FROM issues WHERE instr(id, ?) > 0 ORDER BY id LIMIT 11", [partial]
+            ).fetchall()
         if len(rows) == 1:
             return str(rows[0][0])
         if not rows:
@@ -271,10 +333,21 @@ class BeadStore:
         names = ", ".join(r[0] for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
         raise GtError(f"bead id {partial!r} is ambiguous ({names}): give more of the id")
 
-    def list(self, *, status: str | Iterable[str] | None = None, prefix: str | None = None,
-             assignee: str | None = None, issue_type: str | None = None, labels: Iterable[str] = (),
-             parent: str | None = None, ids: Iterable[str] | None = None, include_ephemeral: bool = True,
-             priority: int | None = None, sort: str = "id", limit: int | None = None) -> builtins.list[Issue]:
+    def list(
+        self,
+        *,
+        status: str | Iterable[str] | None = None,
+        prefix: str | None = None,
+        assignee: str | None = None,
+        issue_type: str | None = None,
+        labels: Iterable[str] = (),
+        parent: str | None = None,
+        ids: Iterable[str] | None = None,
+        include_ephemeral: bool = True,
+        priority: int | None = None,
+        sort: str = "id",
+        limit: int | None = None,
+    ) -> builtins.list[Issue]:
         """Beads matching every filter given, hydrated.
 
         status: one status or several; prefix: ids ``prefix-...`` (a rig's prefix); labels: all
@@ -289,12 +362,21 @@ class BeadStore:
                 check_status(s)
             where.append(f"i.status IN ({','.join('?' * len(statuses))})")
             args.extend(statuses)
-        readyq._common_filters(where, args, prefix=prefix, assignee=assignee, unassigned=False,
-                               claimable_by=None, issue_type=issue_type, priority=priority,
-                               labels=tuple(labels))
+        readyq._common_filters(
+            where,
+            args,
+            prefix=prefix,
+            assignee=assignee,
+            unassigned=False,
+            claimable_by=None,
+            issue_type=issue_type,
+            priority=priority,
+            labels=tuple(labels),
+        )
         if parent is not None:
-            where.append("i.id IN (SELECT issue_id FROM dependencies WHERE depends_on_id = ? "
-                         "AND type = 'parent-child')")
+            where.append(
+                "i.id IN (SELECT issue_id FROM dependencies WHERE depends_on_id = ? AND type = 'parent-child')"
+            )
             args.append(parent)
         if ids is not None:
             wanted = list(ids)
@@ -320,8 +402,9 @@ class BeadStore:
         """Every bead sorted by id, hydrated, read ``batch`` at a time (for the JSONL export)."""
         last = ""
         while True:
-            rows = self.db.execute(f"SELECT {_SELECT} FROM issues i WHERE i.id > ? ORDER BY i.id LIMIT ?",
-                                   [last, batch]).fetchall()
+            rows = self.db.execute(
+                f"SELECT {_SELECT} FROM issues i WHERE i.id > ? ORDER BY i.id LIMIT ?", [last, batch]
+            ).fetchall()
             if not rows:
                 return
             yield from self._hydrate([_issue(r) for r in rows])
@@ -342,10 +425,19 @@ class BeadStore:
         found = [r[0] for r in self.db.execute(sql, args).fetchall()]
         return self.list(ids=found) if found else []
 
-    def ready(self, *, claim: str | None = None, limit: int | None = None, sort: str = "priority",
-              prefix: str | None = None, assignee: str | None = None, unassigned: bool = False,
-              issue_type: str | None = None, priority: int | None = None,
-              labels: Iterable[str] = ()) -> builtins.list[Issue]:
+    def ready(
+        self,
+        *,
+        claim: str | None = None,
+        limit: int | None = None,
+        sort: str = "priority",
+        prefix: str | None = None,
+        assignee: str | None = None,
+        unassigned: bool = False,
+        issue_type: str | None = None,
+        priority: int | None = None,
+        labels: Iterable[str] = (),
+    ) -> builtins.list[Issue]:
         """Ready beads in ``sort`` order (see :mod:`core.beads.ready`), filtered.
 
         claim: an actor; claims the first ready bead it may take (unassigned or already its own) in the
@@ -355,12 +447,22 @@ class BeadStore:
         if sort not in readyq.SORTS:
             raise GtError(f"unknown sort {sort!r}: use one of {', '.join(readyq.SORTS)}")
         if claim is not None:
-            issue = self.claim_next(claim, sort=sort, prefix=prefix, issue_type=issue_type,
-                                    priority=priority, labels=labels)
+            issue = self.claim_next(
+                claim, sort=sort, prefix=prefix, issue_type=issue_type, priority=priority, labels=labels
+            )
             return [issue] if issue is not None else []
-        sql, args = readyq.ready_sql(now_ns(), prefix=prefix, assignee=assignee, unassigned=unassigned,
-                                     issue_type=issue_type, priority=priority, labels=tuple(labels),
-                                     sort=sort, limit=limit, columns=_SELECT)
+        sql, args = readyq.ready_sql(
+            now_ns(),
+            prefix=prefix,
+            assignee=assignee,
+            unassigned=unassigned,
+            issue_type=issue_type,
+            priority=priority,
+            labels=tuple(labels),
+            sort=sort,
+            limit=limit,
+            columns=_SELECT,
+        )
         return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
 
     def blocked(self) -> builtins.list[Blocked]:
@@ -406,8 +508,16 @@ class BeadStore:
 
     # ------------------------------------------------------------ creating
 
-    def make_id(self, prefix: str, *, title: str, description: str = "", actor: str = "",
-                created_ns: int | None = None, middle: str = "") -> str:
+    def make_id(
+        self,
+        prefix: str,
+        *,
+        title: str,
+        description: str = "",
+        actor: str = "",
+        created_ns: int | None = None,
+        middle: str = "",
+    ) -> str:
         """A fresh hash id ``prefix-[middle-]hash`` (e.g. ``hq-cv-a3f8`` for a convoy), as beads makes
         them. Call it inside the transaction that creates the bead so no one else takes the id.
 
@@ -415,18 +525,39 @@ class BeadStore:
         """
         full = idgen.check_prefix(f"{prefix}-{middle}" if middle else prefix)
         lo, hi = f"{full}-", f"{full}."
-        existing = self.db.execute("SELECT count(*) FROM issues WHERE id >= ? AND id < ? AND instr(id, '.') = 0",
-                                   [lo, hi]).fetchone()[0]
-        return idgen.new_id(full, title, description, actor, now_ns() if created_ns is None else created_ns,
-                            existing, self.exists)
+        existing = self.db.execute(
+            "SELECT count(*) FROM issues WHERE id >= ? AND id < ? AND instr(id, '.') = 0", [lo, hi]
+        ).fetchone()[0]
+        return idgen.new_id(
+            full, title, description, actor, now_ns() if created_ns is None else created_ns, existing, self.exists
+        )
 
-    def create(self, title: str, *, actor: str, description: str = "", prefix: str | None = None,
-               issue_type: str = "task", priority: int | str = 2, parent: str | None = None,
-               labels: Iterable[str] = (), deps: Iterable[str | tuple[str, str]] = (), assignee: str = "",
-               metadata: dict[str, Any] | str | None = None, ephemeral: bool = False, design: str = "",
-               acceptance_criteria: str = "", notes: str = "", id: str | None = None, id_middle: str = "",
-               status: str = "open", owner: str = "", external_ref: str | None = None,
-               defer_until: str | None = None, due_at: str | None = None) -> Issue:
+    def create(
+        self,
+        title: str,
+        *,
+        actor: str,
+        description: str = "",
+        prefix: str | None = None,
+        issue_type: str = "task",
+        priority: int | str = 2,
+        parent: str | None = None,
+        labels: Iterable[str] = (),
+        deps: Iterable[str | tuple[str, str]] = (),
+        assignee: str = "",
+        metadata: dict[str, Any] | str | None = None,
+        ephemeral: bool = False,
+        design: str = "",
+        acceptance_criteria: str = "",
+        notes: str = "",
+        id: str | None = None,
+        id_middle: str = "",
+        status: str = "open",
+        owner: str = "",
+        external_ref: str | None = None,
+        defer_until: str | None = None,
+        due_at: str | None = None,
+    ) -> Issue:
         """Create a bead and return it.
 
         The id is ``id`` if given (Conflict if taken), else ``<parent>.<n>`` for a child (at most 3
@@ -457,27 +588,59 @@ class BeadStore:
                 bead = self._next_child(parent)
             else:
                 base = prefix or (self.town.prefix if self.town is not None else "bd")
-                bead = self.make_id(base, title=title, description=description, actor=actor,
-                                    created_ns=ns, middle=id_middle)
+                bead = self.make_id(
+                    base, title=title, description=description, actor=actor, created_ns=ns, middle=id_middle
+                )
             self.db.execute(
                 "INSERT INTO issues (id, title, description, design, acceptance_criteria, notes, status, "
                 "priority, issue_type, assignee, owner, created_at, created_ns, created_by, updated_at, "
                 "started_at, closed_at, external_ref, defer_until, defer_ns, due_at, ephemeral, metadata) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [bead, title, description, design, acceptance_criteria, notes, status, prio, issue_type,
-                 assignee, owner, stamp, ns, actor, stamp, stamp if status == "in_progress" else None,
-                 stamp if status == "closed" else None, external_ref, defer_until,
-                 parse_ts(defer_until) if defer_until else None, due_at, int(bool(ephemeral)),
-                 json.dumps(meta) if meta is not None else None])
+                [
+                    bead,
+                    title,
+                    description,
+                    design,
+                    acceptance_criteria,
+                    notes,
+                    status,
+                    prio,
+                    issue_type,
+                    assignee,
+                    owner,
+                    stamp,
+                    ns,
+                    actor,
+                    stamp,
+                    stamp if status == "in_progress" else None,
+                    stamp if status == "closed" else None,
+                    external_ref,
+                    defer_until,
+                    parse_ts(defer_until) if defer_until else None,
+                    due_at,
+                    int(bool(ephemeral)),
+                    json.dumps(meta) if meta is not None else None,
+                ],
+            )
             for lb in label_list:
                 self.db.execute("INSERT INTO labels (issue_id, label) VALUES (?, ?)", [bead, lb])
             if parent is not None:
                 self._insert_dep(bead, parent, "parent-child", actor, stamp)
             for target, dep_type in dep_list:
                 self._insert_dep(bead, target, dep_type, actor, stamp)
-            self._event("created", actor, bead, {"title": title, "issue_type": issue_type, "priority": prio,
-                                                 "parent": parent, "labels": label_list,
-                                                 "deps": [f"{t}:{d}" for d, t in dep_list]})
+            self._event(
+                "created",
+                actor,
+                bead,
+                {
+                    "title": title,
+                    "issue_type": issue_type,
+                    "priority": prio,
+                    "parent": parent,
+                    "labels": label_list,
+                    "deps": [f"{t}:{d}" for d, t in dep_list],
+                },
+            )
             return self.get(bead)
 
     def _next_child(self, parent: str) -> str:
@@ -488,12 +651,15 @@ class BeadStore:
         row = self.db.execute("SELECT last_child FROM child_counters WHERE parent_id = ?", [parent]).fetchone()
         last = row[0] if row else 0
         for (kid,) in self.db.execute("SELECT id FROM issues WHERE id > ? AND id < ?", [f"{parent}.", f"{parent}/"]):
-            rest = kid[len(parent) + 1:]
+            rest = kid[len(parent) + 1 :]
             if rest.isdigit():
                 last = max(last, int(rest))
         n = last + 1
-        self.db.execute("INSERT INTO child_counters (parent_id, last_child) VALUES (?, ?) "
-                        "ON CONFLICT(parent_id) DO UPDATE SET last_child = excluded.last_child", [parent, n])
+        self.db.execute(
+            "INSERT INTO child_counters (parent_id, last_child) VALUES (?, ?) "
+            "ON CONFLICT(parent_id) DO UPDATE SET last_child = excluded.last_child",
+            [parent, n],
+        )
         return idgen.child_id(parent, n)
 
     # ------------------------------------------------------------ updating
@@ -525,8 +691,16 @@ class BeadStore:
                 check_timestamp(clean[name], name)
             elif name in clean:
                 clean[name] = None
-        for name in ("title", "description", "design", "acceptance_criteria", "notes", "assignee", "owner",
-                     "close_reason"):
+        for name in (
+            "title",
+            "description",
+            "design",
+            "acceptance_criteria",
+            "notes",
+            "assignee",
+            "owner",
+            "close_reason",
+        ):
             if name in clean and not isinstance(clean[name], str):
                 raise GtError(f"{name} must be text, got {type(clean[name]).__name__}")
         with transaction(self.db):
@@ -556,12 +730,19 @@ class BeadStore:
             assignments = ", ".join(f"{k} = ?" for k in sets)
             self.db.execute(f"UPDATE issues SET {assignments} WHERE id = ?", [*sets.values(), bead])
             if changes:
-                self._event("updated", actor, bead,
-                            {"fields": {k: {"old": getattr(old, k), "new": v} for k, v in changes.items()}})
+                self._event(
+                    "updated",
+                    actor,
+                    bead,
+                    {"fields": {k: {"old": getattr(old, k), "new": v} for k, v in changes.items()}},
+                )
             if new_status != old.status:
-                kind = "closed" if new_status == "closed" else "reopened" if old.status == "closed" else "status_changed"
-                self._event(kind, actor, bead, {"old": old.status, "new": new_status,
-                                                "reason": changes.get("close_reason", "")})
+                kind = (
+                    "closed" if new_status == "closed" else "reopened" if old.status == "closed" else "status_changed"
+                )
+                self._event(
+                    kind, actor, bead, {"old": old.status, "new": new_status, "reason": changes.get("close_reason", "")}
+                )
             return self.get(bead)
 
     @staticmethod
@@ -583,8 +764,10 @@ class BeadStore:
                 return issue
             self._check_closable(issue, force)
             stamp = format_ts(now_ns())
-            self.db.execute("UPDATE issues SET status = 'closed', closed_at = ?, close_reason = ?, updated_at = ? "
-                            "WHERE id = ?", [stamp, reason, stamp, bead])
+            self.db.execute(
+                "UPDATE issues SET status = 'closed', closed_at = ?, close_reason = ?, updated_at = ? WHERE id = ?",
+                [stamp, reason, stamp, bead],
+            )
             self._event("closed", actor, bead, {"old": issue.status, "reason": reason, "forced": force})
             return self.get(bead)
 
@@ -593,15 +776,21 @@ class BeadStore:
             return
         open_blockers = self._direct_blockers(issue.id)
         if open_blockers:
-            raise Conflict(f"{issue.id} is blocked by open {', '.join(open_blockers)}: "
-                           "close those first or pass --force")
+            raise Conflict(
+                f"{issue.id} is blocked by open {', '.join(open_blockers)}: close those first or pass --force"
+            )
         if issue.issue_type == "epic":
-            kids = self.db.execute("SELECT d.issue_id FROM dependencies d JOIN issues c ON c.id = d.issue_id "
-                                   "WHERE d.depends_on_id = ? AND d.type = 'parent-child' AND c.status != 'closed' "
-                                   "ORDER BY d.issue_id", [issue.id]).fetchall()
+            kids = self.db.execute(
+                "SELECT d.issue_id FROM dependencies d JOIN issues c ON c.id = d.issue_id "
+                "WHERE d.depends_on_id = ? AND d.type = 'parent-child' AND c.status != 'closed' "
+                "ORDER BY d.issue_id",
+                [issue.id],
+            ).fetchall()
             if kids:
-                raise Conflict(f"epic {issue.id} has open children ({', '.join(k[0] for k in kids[:10])}): "
-                               "close them first or pass --force")
+                raise Conflict(
+                    f"epic {issue.id} has open children ({', '.join(k[0] for k in kids[:10])}): "
+                    "close them first or pass --force"
+                )
 
     def reopen(self, bead: str, actor: str, reason: str = "") -> Issue:
         """Reopen a closed ``bead`` (status open, ``closed_at`` and ``close_reason`` cleared).
@@ -613,8 +802,10 @@ class BeadStore:
             if issue.status != "closed":
                 raise Conflict(f"{bead} is {issue.status}, not closed: only closed beads can be reopened")
             stamp = format_ts(now_ns())
-            self.db.execute("UPDATE issues SET status = 'open', closed_at = NULL, close_reason = '', updated_at = ? "
-                            "WHERE id = ?", [stamp, bead])
+            self.db.execute(
+                "UPDATE issues SET status = 'open', closed_at = NULL, close_reason = '', updated_at = ? WHERE id = ?",
+                [stamp, bead],
+            )
             self._event("reopened", actor, bead, {"reason": reason})
             return self.get(bead)
 
@@ -646,7 +837,8 @@ class BeadStore:
             cur = self.db.execute(
                 f"UPDATE issues SET status = ?, assignee = ?, updated_at = ?{started} "
                 "WHERE id = ? AND status = 'open' AND (assignee = '' OR assignee = ?)",
-                [*args, bead, assignee])
+                [*args, bead, assignee],
+            )
             if cur.rowcount == 1:
                 self._event(event, actor, bead, {"assignee": assignee, "status": new_status})
                 return self.get(bead)
@@ -657,21 +849,44 @@ class BeadStore:
             raise Conflict(f"{bead} is already claimed by {issue.assignee}: pick another bead with 'gt bead ready'")
         raise Conflict(f"{bead} is {issue.status}, not open: only open beads can be claimed or hooked")
 
-    def claim_next(self, actor: str, *, sort: str = "priority", prefix: str | None = None,
-                   issue_type: str | None = None, priority: int | None = None,
-                   labels: Iterable[str] = ()) -> Issue | None:
+    def claim_next(
+        self,
+        actor: str,
+        *,
+        sort: str = "priority",
+        prefix: str | None = None,
+        issue_type: str | None = None,
+        priority: int | None = None,
+        labels: Iterable[str] = (),
+    ) -> Issue | None:
         """Claim the first ready bead ``actor`` may take, in one transaction; None when none is ready."""
         with transaction(self.db):
-            sql, args = readyq.ready_sql(now_ns(), prefix=prefix, claimable_by=actor, issue_type=issue_type,
-                                         priority=priority, labels=tuple(labels), sort=sort, limit=1)
+            sql, args = readyq.ready_sql(
+                now_ns(),
+                prefix=prefix,
+                claimable_by=actor,
+                issue_type=issue_type,
+                priority=priority,
+                labels=tuple(labels),
+                sort=sort,
+                limit=1,
+            )
             row = self.db.execute(sql, args).fetchone()
             if row is None:
                 return None
             return self.claim(row[0], actor)
 
-    def cas_status(self, bead: str, expected: Iterable[str], new: str, actor: str, *,
-                   assignee: str | None = _UNSET, expected_assignee: str | None = _UNSET,
-                   note: str | None = None) -> bool:
+    def cas_status(
+        self,
+        bead: str,
+        expected: Iterable[str],
+        new: str,
+        actor: str,
+        *,
+        assignee: str | None = _UNSET,
+        expected_assignee: str | None = _UNSET,
+        note: str | None = None,
+    ) -> bool:
         """Compare-and-swap the status of ``bead``: if it is one of ``expected`` (and, if given, assigned
         to ``expected_assignee``), set it to ``new`` (and ``assignee`` if given; None clears it).
         E.g. release a hook: ``cas_status(id, {"hooked"}, "open", actor, assignee=None)``.
@@ -701,12 +916,17 @@ class BeadStore:
                 args.append(expected_assignee or "")
             cur = self.db.execute(
                 f"UPDATE issues SET {', '.join(f'{k} = ?' for k in sets)} WHERE id = ? "
-                f"AND status IN ({','.join('?' * len(expected))}){where_assignee}", args)
+                f"AND status IN ({','.join('?' * len(expected))}){where_assignee}",
+                args,
+            )
             if cur.rowcount != 1:
                 return False
-            self._event("status_changed", actor, bead,
-                        {"old": old.status, "new": new, "assignee": sets.get("assignee", old.assignee),
-                         "note": note})
+            self._event(
+                "status_changed",
+                actor,
+                bead,
+                {"old": old.status, "new": new, "assignee": sets.get("assignee", old.assignee), "note": note},
+            )
             return True
 
     # ------------------------------------------------------------ edges, labels, comments
@@ -733,17 +953,25 @@ class BeadStore:
         if not self.exists(depends_on):
             raise NotFound(f"no bead {depends_on!r} to depend on: check the id with 'gt bead list'")
         if dep_type == "parent-child":
-            row = self.db.execute("SELECT depends_on_id FROM dependencies WHERE issue_id = ? AND type = 'parent-child' "
-                                  "AND depends_on_id != ?", [issue, depends_on]).fetchone()
+            row = self.db.execute(
+                "SELECT depends_on_id FROM dependencies WHERE issue_id = ? AND type = 'parent-child' "
+                "AND depends_on_id != ?",
+                [issue, depends_on],
+            ).fetchone()
             if row:
                 raise GtError(f"{issue} already has parent {row[0]}: remove that edge first")
         if dep_type in ORDERING_DEP_TYPES:
             hit = self.db.execute(readyq.reaches_sql(), {"start": depends_on, "target": issue}).fetchone()
             if hit:
-                raise GtError(f"{issue} -> {depends_on} ({dep_type}) would make a cycle: {depends_on} already "
-                              f"depends on {issue}; remove an edge first")
-        cur = self.db.execute("INSERT OR IGNORE INTO dependencies (issue_id, depends_on_id, type, created_at, created_by) "
-                              "VALUES (?, ?, ?, ?, ?)", [issue, depends_on, dep_type, stamp, actor])
+                raise GtError(
+                    f"{issue} -> {depends_on} ({dep_type}) would make a cycle: {depends_on} already "
+                    f"depends on {issue}; remove an edge first"
+                )
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO dependencies (issue_id, depends_on_id, type, created_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [issue, depends_on, dep_type, stamp, actor],
+        )
         if cur.rowcount == 1:
             self._touch(issue, stamp)
         return cur.rowcount == 1
@@ -761,8 +989,9 @@ class BeadStore:
                 args.append(type)
             cur = self.db.execute(sql, args)
             if cur.rowcount == 0:
-                raise NotFound(f"no dependency {issue} -> {depends_on}{f' ({type})' if type else ''}: "
-                               f"see 'gt bead show {issue}'")
+                raise NotFound(
+                    f"no dependency {issue} -> {depends_on}{f' ({type})' if type else ''}: see 'gt bead show {issue}'"
+                )
             self._touch(issue, format_ts(now_ns()))
             self._event("dependency_removed", actor, issue, {"depends_on": depends_on, "type": type})
             return cur.rowcount
@@ -796,8 +1025,10 @@ class BeadStore:
             self.get(bead)
             stamp = format_ts(now_ns())
             cid = self.db.execute("SELECT COALESCE(MAX(comment_id), 0) + 1 FROM comments").fetchone()[0]
-            self.db.execute("INSERT INTO comments (comment_id, issue_id, author, text, created_at) VALUES (?,?,?,?,?)",
-                            [cid, bead, actor, text, stamp])
+            self.db.execute(
+                "INSERT INTO comments (comment_id, issue_id, author, text, created_at) VALUES (?,?,?,?,?)",
+                [cid, bead, actor, text, stamp],
+            )
             self._touch(bead, stamp)
             self._event("commented", actor, bead, {"comment_id": cid})
             return Comment(cid, bead, actor, text, stamp)
@@ -819,40 +1050,94 @@ class BeadStore:
                 n += 1
             if n:
                 now = time.time()
-                self.db.conn.executemany("INSERT INTO ledger_dirty (bead, ts) VALUES (?, ?) "
-                                         "ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts",
-                                         [(b, now) for b in written])
+                self.db.conn.executemany(
+                    "INSERT INTO ledger_dirty (bead, ts) VALUES (?, ?) "
+                    "ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts",
+                    [(b, now) for b in written],
+                )
                 events.append(self.db, "imported", actor, payload={"count": n, "source": source})
         return n
 
     def _put(self, issue: Issue) -> None:
         created_ns = parse_ts(issue.created_at) if issue.created_at else 0
-        values = [issue.id, issue.title, issue.description, issue.design, issue.acceptance_criteria, issue.notes,
-                  issue.status, issue.priority, issue.issue_type, issue.assignee, issue.owner, issue.created_at,
-                  created_ns, issue.created_by, issue.updated_at, issue.started_at, issue.closed_at,
-                  issue.close_reason, issue.defer_until, parse_ts(issue.defer_until) if issue.defer_until else None,
-                  issue.due_at, issue.external_ref, int(issue.ephemeral),
-                  json.dumps(issue.metadata) if issue.metadata is not None else None, json.dumps(issue.extra)]
-        cols = ("id", "title", "description", "design", "acceptance_criteria", "notes", "status", "priority",
-                "issue_type", "assignee", "owner", "created_at", "created_ns", "created_by", "updated_at",
-                "started_at", "closed_at", "close_reason", "defer_until", "defer_ns", "due_at", "external_ref",
-                "ephemeral", "metadata", "extra")
+        values = [
+            issue.id,
+            issue.title,
+            issue.description,
+            issue.design,
+            issue.acceptance_criteria,
+            issue.notes,
+            issue.status,
+            issue.priority,
+            issue.issue_type,
+            issue.assignee,
+            issue.owner,
+            issue.created_at,
+            created_ns,
+            issue.created_by,
+            issue.updated_at,
+            issue.started_at,
+            issue.closed_at,
+            issue.close_reason,
+            issue.defer_until,
+            parse_ts(issue.defer_until) if issue.defer_until else None,
+            issue.due_at,
+            issue.external_ref,
+            int(issue.ephemeral),
+            json.dumps(issue.metadata) if issue.metadata is not None else None,
+            json.dumps(issue.extra),
+        ]
+        cols = (
+            "id",
+            "title",
+            "description",
+            "design",
+            "acceptance_criteria",
+            "notes",
+            "status",
+            "priority",
+            "issue_type",
+            "assignee",
+            "owner",
+            "created_at",
+            "created_ns",
+            "created_by",
+            "updated_at",
+            "started_at",
+            "closed_at",
+            "close_reason",
+            "defer_until",
+            "defer_ns",
+            "due_at",
+            "external_ref",
+            "ephemeral",
+            "metadata",
+            "extra",
+        )
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
-        self.db.execute(f"INSERT INTO issues ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-                        f"ON CONFLICT(id) DO UPDATE SET {updates}", values)
+        self.db.execute(
+            f"INSERT INTO issues ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}",
+            values,
+        )
         conn = self.db.conn
         for table in ("labels", "dependencies", "comments"):
             conn.execute(f"DELETE FROM {table} WHERE issue_id = ?", [issue.id])
-        conn.executemany("INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)",
-                         [(issue.id, lb) for lb in issue.labels])
-        conn.executemany("INSERT OR REPLACE INTO dependencies (issue_id, depends_on_id, type, created_at, created_by, "
-                         "extra) VALUES (?, ?, ?, ?, ?, ?)",
-                         [(issue.id, d.depends_on_id, d.type, d.created_at, d.created_by, json.dumps(d.extra))
-                          for d in issue.dependencies])
-        conn.executemany("INSERT INTO comments (comment_id, issue_id, author, text, created_at, extra) "
-                         "VALUES (?, ?, ?, ?, ?, ?)",
-                         [(c.id, issue.id, c.author, c.text, c.created_at, json.dumps(c.extra))
-                          for c in issue.comments])
+        conn.executemany(
+            "INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)", [(issue.id, lb) for lb in issue.labels]
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO dependencies (issue_id, depends_on_id, type, created_at, created_by, "
+            "extra) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (issue.id, d.depends_on_id, d.type, d.created_at, d.created_by, json.dumps(d.extra))
+                for d in issue.dependencies
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO comments (comment_id, issue_id, author, text, created_at, extra) VALUES (?, ?, ?, ?, ?, ?)",
+            [(c.id, issue.id, c.author, c.text, c.created_at, json.dumps(c.extra)) for c in issue.comments],
+        )
 
     # ------------------------------------------------------------ ledger sync bookkeeping
 
@@ -876,8 +1161,11 @@ class BeadStore:
             if value is None:
                 self.db.execute("DELETE FROM beads_config WHERE key = ?", [key])
             else:
-                self.db.execute("INSERT INTO beads_config (key, value) VALUES (?, ?) "
-                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
+                self.db.execute(
+                    "INSERT INTO beads_config (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [key, value],
+                )
 
     # ------------------------------------------------------------ internals
 
@@ -890,8 +1178,10 @@ class BeadStore:
 
     def _event(self, kind: str, actor: str, bead: str, payload: dict[str, Any]) -> None:
         events.append(self.db, kind, actor, rig=self._rig_of(bead), bead=bead, payload=payload)
-        self.db.execute("INSERT INTO ledger_dirty (bead, ts) VALUES (?, ?) "
-                        "ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts", [bead, time.time()])
+        self.db.execute(
+            "INSERT INTO ledger_dirty (bead, ts) VALUES (?, ?) ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts",
+            [bead, time.time()],
+        )
 
     def _rig_of(self, bead: str) -> str | None:
         return routes.rig_of(self.town, bead) if self.town is not None else None
@@ -902,32 +1192,78 @@ class BeadStore:
         by_id = {i.id: i for i in issues}
         keys = list(by_id)
         for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start:start + _CHUNK]
+            chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
             for issue_id, label in self.db.execute(
-                    f"SELECT issue_id, label FROM labels WHERE issue_id IN ({marks}) ORDER BY issue_id, label", chunk):
+                f"SELECT issue_id, label FROM labels WHERE issue_id IN ({marks}) ORDER BY issue_id, label", chunk
+            ):
                 by_id[issue_id].labels.append(label)
             for row in self.db.execute(
-                    "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
-                    f"WHERE issue_id IN ({marks}) ORDER BY issue_id, depends_on_id, type", chunk):
+                "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
+                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, depends_on_id, type",
+                chunk,
+            ):
                 by_id[row[0]].dependencies.append(Dependency(row[0], row[1], row[2], row[3], row[4], _obj(row[5])))
             for row in self.db.execute(
-                    "SELECT comment_id, issue_id, author, text, created_at, extra FROM comments "
-                    f"WHERE issue_id IN ({marks}) ORDER BY issue_id, rowid", chunk):
+                "SELECT comment_id, issue_id, author, text, created_at, extra FROM comments "
+                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, rowid",
+                chunk,
+            ):
                 by_id[row[1]].comments.append(Comment(row[0], row[1], row[2], row[3], row[4], _obj(row[5])))
         return issues
 
 
 def _issue(row: tuple[Any, ...]) -> Issue:
-    (id_, title, description, design, acceptance, notes, status, priority, issue_type, assignee, owner,
-     created_at, created_by, updated_at, started_at, closed_at, close_reason, defer_until, due_at,
-     external_ref, ephemeral, metadata, extra) = row
-    return Issue(id=id_, title=title, description=description, design=design, acceptance_criteria=acceptance,
-                 notes=notes, status=status, priority=priority, issue_type=issue_type, assignee=assignee,
-                 owner=owner, created_at=created_at, created_by=created_by, updated_at=updated_at,
-                 started_at=started_at, closed_at=closed_at, close_reason=close_reason, defer_until=defer_until,
-                 due_at=due_at, external_ref=external_ref, ephemeral=bool(ephemeral),
-                 metadata=json.loads(metadata) if metadata is not None else None, extra=_obj(extra))
+    (
+        id_,
+        title,
+        description,
+        design,
+        acceptance,
+        notes,
+        status,
+        priority,
+        issue_type,
+        assignee,
+        owner,
+        created_at,
+        created_by,
+        updated_at,
+        started_at,
+        closed_at,
+        close_reason,
+        defer_until,
+        due_at,
+        external_ref,
+        ephemeral,
+        metadata,
+        extra,
+    ) = row
+    return Issue(
+        id=id_,
+        title=title,
+        description=description,
+        design=design,
+        acceptance_criteria=acceptance,
+        notes=notes,
+        status=status,
+        priority=priority,
+        issue_type=issue_type,
+        assignee=assignee,
+        owner=owner,
+        created_at=created_at,
+        created_by=created_by,
+        updated_at=updated_at,
+        started_at=started_at,
+        closed_at=closed_at,
+        close_reason=close_reason,
+        defer_until=defer_until,
+        due_at=due_at,
+        external_ref=external_ref,
+        ephemeral=bool(ephemeral),
+        metadata=json.loads(metadata) if metadata is not None else None,
+        extra=_obj(extra),
+    )
 
 
 def _obj(text: str | None) -> dict[str, Any]:

@@ -113,9 +113,11 @@ def check_shrink(town: Town, new_count: int) -> None:
     fraction, beads = shrink_limits(town)
     lost = committed - new_count
     if lost > beads and lost > committed * fraction:
-        raise ShrinkRefused(f"refusing to shrink {town.ledger_path} from {committed} to {new_count} beads (more than "
-                            f"{fraction:.0%} and {beads} beads): if the database lost beads run 'gt bead rebuild' or "
-                            "'gt bead import --merge'; if intended run 'gt bead sync --allow-shrink'")
+        raise ShrinkRefused(
+            f"refusing to shrink {town.ledger_path} from {committed} to {new_count} beads (more than "
+            f"{fraction:.0%} and {beads} beads): if the database lost beads run 'gt bead rebuild' or "
+            "'gt bead import --merge'; if intended run 'gt bead sync --allow-shrink'"
+        )
 
 
 def export_ledger(town: Town, store: BeadStore, allow_shrink: bool = False) -> int:
@@ -221,9 +223,15 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
     finally:
         if own:
             store.disconnect()
-    subprocess.Popen([sys.executable, "-P", "-m", "core.beads.sync", "--town", str(town.root)], cwd=str(town.root),
-                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                     start_new_session=True, close_fds=True)
+    subprocess.Popen(
+        [sys.executable, "-P", "-m", "core.beads.sync", "--town", str(town.root)],
+        cwd=str(town.root),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
     return "scheduled"
 
 

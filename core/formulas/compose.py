@@ -32,16 +32,27 @@ def match_glob(pattern: str, step_id: str) -> bool:
 
 
 def _copy_step(s: Step) -> Step:
-    return dataclasses.replace(s, needs=list(s.needs), labels=list(s.labels), expand_vars=dict(s.expand_vars),
-                               var_overrides=dict(s.var_overrides))
+    return dataclasses.replace(
+        s,
+        needs=list(s.needs),
+        labels=list(s.labels),
+        expand_vars=dict(s.expand_vars),
+        var_overrides=dict(s.var_overrides),
+    )
 
 
-def _flatten(formula: Formula, load: Callable[[str], Formula], chain: tuple[str, ...],
-             unsupported: list[Unsupported]) -> Formula:
+def _flatten(
+    formula: Formula, load: Callable[[str], Formula], chain: tuple[str, ...], unsupported: list[Unsupported]
+) -> Formula:
     """``formula`` with its ``extends`` parents merged in (depth-first, parents first)."""
     if formula.name in chain:
-        raise FormulaError(formula.source, formula.extends_line, "extends",
-                           f"extends cycle {' -> '.join(chain + (formula.name,))}", "remove one of the extends")
+        raise FormulaError(
+            formula.source,
+            formula.extends_line,
+            "extends",
+            f"extends cycle {' -> '.join(chain + (formula.name,))}",
+            "remove one of the extends",
+        )
     for u in formula.unsupported:
         if u not in unsupported:
             unsupported.append(u)
@@ -52,8 +63,13 @@ def _flatten(formula: Formula, load: Callable[[str], Formula], chain: tuple[str,
         try:
             parent = load(parent_name)
         except NotFound as exc:
-            raise FormulaError(formula.source, formula.extends_line, "extends", str(exc).split(":")[0],
-                               "add the parent formula or fix the name") from None
+            raise FormulaError(
+                formula.source,
+                formula.extends_line,
+                "extends",
+                str(exc).split(":")[0],
+                "add the parent formula or fix the name",
+            ) from None
         parent = _flatten(parent, load, chain + (formula.name,), unsupported)
         _merge_into(merged, parent)
     _merge_into(merged, formula)
@@ -82,28 +98,44 @@ def _merge_into(target: Formula, other: Formula) -> None:
     target.pointcuts += other.pointcuts
 
 
-def _apply_expansions(steps: list[Step], rules: list[ExpandRule], load: Callable[[str], Formula],
-                      declared: dict[str, VarDef], unsupported: list[Unsupported], depth: int = 0) -> list[Step]:
+def _apply_expansions(
+    steps: list[Step],
+    rules: list[ExpandRule],
+    load: Callable[[str], Formula],
+    declared: dict[str, VarDef],
+    unsupported: list[Unsupported],
+    depth: int = 0,
+) -> list[Step]:
     """Replace each rule's target step(s) by the expansion's template (beads ``ApplyExpansions``)."""
     for rule in rules:
         if rule.is_map:
             targets = [s.id for s in steps if match_glob(rule.target, s.id)]
         else:
             if not any(s.id == rule.target for s in steps):
-                raise FormulaError(rule.source, rule.line, rule.key, f"expand target step {rule.target!r} not found",
-                                   f"name one of: {', '.join(s.id for s in steps)}")
+                raise FormulaError(
+                    rule.source,
+                    rule.line,
+                    rule.key,
+                    f"expand target step {rule.target!r} not found",
+                    f"name one of: {', '.join(s.id for s in steps)}",
+                )
             targets = [rule.target]
         if not targets:
             continue
         try:
             exp = _flatten(load(rule.with_), load, (), unsupported)
         except NotFound as exc:
-            raise FormulaError(rule.source, rule.line, rule.key, str(exc).split(":")[0],
-                               "add the expansion formula or fix the name") from None
+            raise FormulaError(
+                rule.source, rule.line, rule.key, str(exc).split(":")[0], "add the expansion formula or fix the name"
+            ) from None
         if exp.type != "expansion":
-            raise FormulaError(rule.source, rule.line, rule.key,
-                               f"{rule.with_!r} is a {exp.type} formula, not an expansion",
-                               "name a formula with type = \"expansion\"")
+            raise FormulaError(
+                rule.source,
+                rule.line,
+                rule.key,
+                f"{rule.with_!r} is a {exp.type} formula, not an expansion",
+                'name a formula with type = "expansion"',
+            )
         for name, v in exp.vars.items():
             declared.setdefault(name, v)
         for target_id in targets:
@@ -112,20 +144,33 @@ def _apply_expansions(steps: list[Step], rules: list[ExpandRule], load: Callable
             inner = [s for s in expanded if s.expand]
             if inner:
                 if depth >= MAX_EXPANSION_DEPTH:
-                    raise FormulaError(rule.source, rule.line, rule.key,
-                                       f"expansions nest deeper than {MAX_EXPANSION_DEPTH} levels",
-                                       "break the expansion cycle")
-                expanded = _apply_expansions(expanded, [
-                    ExpandRule(s.id, s.expand, s.expand_vars, source=s.source, line=s.line, key=s.key)
-                    for s in inner], load, declared, unsupported, depth + 1)
+                    raise FormulaError(
+                        rule.source,
+                        rule.line,
+                        rule.key,
+                        f"expansions nest deeper than {MAX_EXPANSION_DEPTH} levels",
+                        "break the expansion cycle",
+                    )
+                expanded = _apply_expansions(
+                    expanded,
+                    [ExpandRule(s.id, s.expand, s.expand_vars, source=s.source, line=s.line, key=s.key) for s in inner],
+                    load,
+                    declared,
+                    unsupported,
+                    depth + 1,
+                )
             steps = _splice(steps, target, expanded)
     return steps
 
 
 def _expand_template(tmpl: Step, target: Step, rule: ExpandRule) -> Step:
     def sub(text: str) -> str:
-        for ph, val in (("{target.description}", target.description), ("{target.title}", target.title),
-                        ("{target.id}", target.id), ("{target}", target.id)):
+        for ph, val in (
+            ("{target.description}", target.description),
+            ("{target.title}", target.title),
+            ("{target.id}", target.id),
+            ("{target}", target.id),
+        ):
             text = text.replace(ph, val)
         return text
 
@@ -140,8 +185,13 @@ def _expand_template(tmpl: Step, target: Step, rule: ExpandRule) -> Step:
     if s.priority is None:
         s.priority = target.priority
     if not STEP_ID_RE.match(s.id):
-        raise FormulaError(tmpl.source, tmpl.line, tmpl.key + ".id", f"expanded step id {s.id!r} is invalid",
-                           "use {target} and letters, digits, '.', '_' and '-' in template ids")
+        raise FormulaError(
+            tmpl.source,
+            tmpl.line,
+            tmpl.key + ".id",
+            f"expanded step id {s.id!r} is invalid",
+            "use {target} and letters, digits, '.', '_' and '-' in template ids",
+        )
     return s
 
 
@@ -162,7 +212,7 @@ def _splice(steps: list[Step], target: Step, replacement: list[Step]) -> list[St
         if target.id in s.needs:
             s = _copy_step(s)
             i = s.needs.index(target.id)
-            s.needs = list(dict.fromkeys(s.needs[:i] + exits + s.needs[i + 1:]))
+            s.needs = list(dict.fromkeys(s.needs[:i] + exits + s.needs[i + 1 :]))
         out.append(s)
     return out
 
@@ -234,6 +284,11 @@ def _advice_step(a: Step, target: Step) -> Step:
     s.needs = [sub(n) for n in a.needs]
     s.var_overrides = dict(target.var_overrides)
     if not STEP_ID_RE.match(s.id):
-        raise FormulaError(a.source, a.line, a.key + ".id", f"advice step id {s.id!r} is invalid",
-                           "use {step.id} and letters, digits, '.', '_' and '-' in advice ids")
+        raise FormulaError(
+            a.source,
+            a.line,
+            a.key + ".id",
+            f"advice step id {s.id!r} is invalid",
+            "use {step.id} and letters, digits, '.', '_' and '-' in advice ids",
+        )
     return s

@@ -21,8 +21,9 @@ from core.formulas.schema import (
 )
 
 
-def cook(formula: Formula, values: Mapping[str, str], load: Callable[[str], Formula],
-         check_vars: bool = True) -> CookedFormula:
+def cook(
+    formula: Formula, values: Mapping[str, str], load: Callable[[str], Formula], check_vars: bool = True
+) -> CookedFormula:
     """Resolve ``formula`` into the steps it pours: ``extends`` (parents first, a child step with the
     same id replaces the parent's), convoy legs + synthesis, inline and ``[compose]`` expansions,
     aspects and advice; then bind ``values`` (var name -> text) and substitute ``{{var}}``.
@@ -35,9 +36,13 @@ def cook(formula: Formula, values: Mapping[str, str], load: Callable[[str], Form
     unsupported: list[Unsupported] = []
     flat = _flatten(formula, load, (), unsupported)
     if flat.type in ("expansion", "aspect"):
-        raise FormulaError(formula.source, None, "type",
-                           f"{formula.name!r} is an {flat.type} formula and pours nothing on its own",
-                           f"apply it from a workflow ([compose] {'expand' if flat.type == 'expansion' else 'aspects'})")
+        raise FormulaError(
+            formula.source,
+            None,
+            "type",
+            f"{formula.name!r} is an {flat.type} formula and pours nothing on its own",
+            f"apply it from a workflow ([compose] {'expand' if flat.type == 'expansion' else 'aspects'})",
+        )
     steps = [_copy_step(s) for s in flat.steps]
     if flat.type == "convoy":
         steps = [_copy_step(s) for s in flat.legs]
@@ -47,14 +52,22 @@ def cook(formula: Formula, values: Mapping[str, str], load: Callable[[str], Form
                 synth.needs = [leg.id for leg in steps]
             steps.append(synth)
     declared = dict(flat.vars)
-    rules = [ExpandRule(s.id, s.expand, s.expand_vars, source=s.source, line=s.line, key=s.key + ".expand")
-             for s in steps if s.expand] + flat.expand
+    rules = [
+        ExpandRule(s.id, s.expand, s.expand_vars, source=s.source, line=s.line, key=s.key + ".expand")
+        for s in steps
+        if s.expand
+    ] + flat.expand
     steps = _apply_expansions(steps, rules, load, declared, unsupported)
     for aspect_name in flat.aspects:
         aspect = _flatten(load(aspect_name), load, (), unsupported)
         if aspect.type != "aspect":
-            raise FormulaError(flat.source, None, "compose.aspects",
-                               f"{aspect_name!r} is a {aspect.type} formula, not an aspect", "name an aspect formula")
+            raise FormulaError(
+                flat.source,
+                None,
+                "compose.aspects",
+                f"{aspect_name!r} is a {aspect.type} formula, not an aspect",
+                "name an aspect formula",
+            )
         for name, v in aspect.vars.items():
             declared.setdefault(name, v)
         steps = _apply_advice(steps, aspect.advice, aspect.pointcuts)
@@ -64,8 +77,17 @@ def cook(formula: Formula, values: Mapping[str, str], load: Callable[[str], Form
     warnings: list[str] = []
     cooked = [_substitute_step(s, bound, declared, check_vars, warnings) for s in ordered]
     description = _substitute(flat.description, bound, declared, None, False, [])
-    return CookedFormula(formula=formula.name, type=flat.type, description=description, source=formula.source,
-                         vars=bound, steps=cooked, variables=declared, unsupported=unsupported, warnings=warnings)
+    return CookedFormula(
+        formula=formula.name,
+        type=flat.type,
+        description=description,
+        source=formula.source,
+        vars=bound,
+        steps=cooked,
+        variables=declared,
+        unsupported=unsupported,
+        warnings=warnings,
+    )
 
 
 def _toposort(steps: list[Step]) -> list[Step]:
@@ -74,17 +96,28 @@ def _toposort(steps: list[Step]) -> list[Step]:
     by_id: dict[str, Step] = {}
     for s in steps:
         if s.id in by_id:
-            raise FormulaError(s.source, s.line, s.key + ".id", f"duplicate step id {s.id!r} after composition",
-                               "rename one of the steps")
+            raise FormulaError(
+                s.source,
+                s.line,
+                s.key + ".id",
+                f"duplicate step id {s.id!r} after composition",
+                "rename one of the steps",
+            )
         by_id[s.id] = s
     for s in steps:
         for n in s.needs:
             if n not in by_id:
-                raise FormulaError(s.source, s.line, s.key + ".needs", f"step {s.id!r} needs unknown step {n!r}",
-                                   f"name one of: {', '.join(by_id)}")
+                raise FormulaError(
+                    s.source,
+                    s.line,
+                    s.key + ".needs",
+                    f"step {s.id!r} needs unknown step {n!r}",
+                    f"name one of: {', '.join(by_id)}",
+                )
             if n == s.id:
-                raise FormulaError(s.source, s.line, s.key + ".needs", f"step {s.id!r} needs itself",
-                                   "remove it from its own needs")
+                raise FormulaError(
+                    s.source, s.line, s.key + ".needs", f"step {s.id!r} needs itself", "remove it from its own needs"
+                )
     order = {s.id: i for i, s in enumerate(steps)}
     pending = {s.id: len(set(s.needs)) for s in steps}
     dependents: dict[str, list[str]] = {s.id: [] for s in steps}
@@ -104,21 +137,26 @@ def _toposort(steps: list[Step]) -> list[Step]:
     if len(out) < len(steps):
         stuck = [s for s in steps if pending[s.id] > 0]
         first = stuck[0]
-        raise FormulaError(first.source, first.line, first.key + ".needs",
-                           f"dependency cycle among steps {', '.join(s.id for s in stuck)}",
-                           "remove one of the needs so the steps form a DAG")
+        raise FormulaError(
+            first.source,
+            first.line,
+            first.key + ".needs",
+            f"dependency cycle among steps {', '.join(s.id for s in stuck)}",
+            "remove one of the needs so the steps form a DAG",
+        )
     return out
 
 
-def _bind_vars(flat: Formula, declared: dict[str, VarDef], values: Mapping[str, str],
-               check: bool) -> dict[str, str]:
+def _bind_vars(flat: Formula, declared: dict[str, VarDef], values: Mapping[str, str], check: bool) -> dict[str, str]:
     """Bound values: given ones (checked) and defaults. Raises GtError for an undeclared, missing or
     invalid variable, naming the formula and the ``--var`` fix."""
     for name in values:
         if name not in declared:
             known = ", ".join(sorted(declared)) or "none"
-            raise GtError(f"formula {flat.name!r} has no variable {name!r} (variables: {known}): "
-                          f"check the name in --var {name}=...")
+            raise GtError(
+                f"formula {flat.name!r} has no variable {name!r} (variables: {known}): "
+                f"check the name in --var {name}=..."
+            )
     bound: dict[str, str] = {}
     for name, v in declared.items():
         if name in values:
@@ -145,26 +183,32 @@ def _bind_vars(flat: Formula, declared: dict[str, VarDef], values: Mapping[str, 
 
 def _check_value(formula: str, v: VarDef, value: str) -> None:
     if v.enum and value not in v.enum:
-        raise GtError(f"variable {v.name!r} of formula {formula!r} must be one of {', '.join(v.enum)}, "
-                      f"not {value!r}: pass --var {v.name}={v.enum[0]}")
+        raise GtError(
+            f"variable {v.name!r} of formula {formula!r} must be one of {', '.join(v.enum)}, "
+            f"not {value!r}: pass --var {v.name}={v.enum[0]}"
+        )
     if v.pattern is not None and not pattern_search(v.pattern, value, f"variable {v.name!r} of formula {formula!r}"):
-        raise GtError(f"variable {v.name!r} of formula {formula!r} must match {v.pattern}, not {value!r}: "
-                      f"pass a matching --var {v.name}=...")
+        raise GtError(
+            f"variable {v.name!r} of formula {formula!r} must match {v.pattern}, not {value!r}: "
+            f"pass a matching --var {v.name}=..."
+        )
     if v.type in ("int", "number") and not re.fullmatch(r"-?\d+", value):
-        raise GtError(f"variable {v.name!r} of formula {formula!r} must be an integer, not {value!r}: "
-                      f"pass --var {v.name}=NUMBER")
+        raise GtError(
+            f"variable {v.name!r} of formula {formula!r} must be an integer, not {value!r}: pass --var {v.name}=NUMBER"
+        )
     if v.type == "bool" and value not in ("true", "false"):
-        raise GtError(f"variable {v.name!r} of formula {formula!r} must be true or false, not {value!r}: "
-                      f"pass --var {v.name}=true")
+        raise GtError(
+            f"variable {v.name!r} of formula {formula!r} must be true or false, not {value!r}: pass --var {v.name}=true"
+        )
 
 
 #: Seconds a variable's ``pattern`` may take to match a value before it is refused as catastrophic.
 PATTERN_TIMEOUT_S = 2.0
 #: Longest value matched in this process by a pattern :func:`_backtracks_little` vouches for.
 _INLINE_MAX = 4096
-_MATCHER = ("import json, re, sys\n"
-            "d = json.load(sys.stdin)\n"
-            "sys.stdout.write('1' if re.search(d['p'], d['v']) else '0')\n")
+_MATCHER = (
+    "import json, re, sys\nd = json.load(sys.stdin)\nsys.stdout.write('1' if re.search(d['p'], d['v']) else '0')\n"
+)
 
 
 def pattern_search(pattern: str, value: str, what: str, timeout: float = PATTERN_TIMEOUT_S) -> bool:
@@ -186,12 +230,19 @@ def pattern_search(pattern: str, value: str, what: str, timeout: float = PATTERN
     import sys
 
     try:
-        proc = subprocess.run([sys.executable, "-P", "-I", "-c", _MATCHER],
-                              input=json.dumps({"p": pattern, "v": value}), capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-P", "-I", "-c", _MATCHER],
+            input=json.dumps({"p": pattern, "v": value}),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
-        raise GtError(f"{what}: pattern {pattern!r} did not finish matching within {timeout:g} s (catastrophic "
-                      "backtracking, e.g. nested repeats like (a+)+): simplify the pattern in the formula") from None
+        raise GtError(
+            f"{what}: pattern {pattern!r} did not finish matching within {timeout:g} s (catastrophic "
+            "backtracking, e.g. nested repeats like (a+)+): simplify the pattern in the formula"
+        ) from None
     if proc.returncode != 0 or proc.stdout not in ("0", "1"):
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise GtError(f"{what}: pattern {pattern!r} could not be matched ({tail}): fix the pattern in the formula")
@@ -205,6 +256,7 @@ def _backtracks_little(pattern: str) -> bool:
     try:
         from re import _constants as c  # type: ignore[attr-defined]  # CPython's own parser, not in typeshed
         from re import _parser  # type: ignore[attr-defined]
+
         tree = _parser.parse(pattern)
     except Exception:  # noqa: BLE001 - an invalid or unparsable pattern goes to the bounded child
         return False

@@ -41,6 +41,7 @@ from core.formulas.schema import (
 # --------------------------------------------------------------------------------------------------
 # Line index: where each key path sits in the source text, so errors can name a line.
 
+
 def _split_dotted(key: str) -> list[str]:
     """Split a TOML dotted key (``a."b.c".d``) into its parts."""
     parts, buf, quote = [], "", ""
@@ -93,7 +94,7 @@ def _toml_line_index(text: str) -> dict[tuple[Any, ...], int]:
         if not stripped or stripped.startswith("#"):
             continue
         if stripped.startswith("[["):
-            parts = _split_dotted(stripped[2:stripped.find("]]")] if "]]" in stripped else stripped[2:])
+            parts = _split_dotted(stripped[2 : stripped.find("]]")] if "]]" in stripped else stripped[2:])
             parent = resolve(parts[:-1]) + (parts[-1],)
             aot[parent] = aot.get(parent, 0) + 1
             table = parent + (aot[parent] - 1,)
@@ -110,7 +111,7 @@ def _toml_line_index(text: str) -> dict[tuple[Any, ...], int]:
             continue
         path = table + tuple(_split_dotted(stripped[:eq]))
         index.setdefault(path, lineno)
-        rest = stripped[eq + 1:]
+        rest = stripped[eq + 1 :]
         for quote in ('"""', "'''"):
             if rest.count(quote) % 2 == 1:
                 in_string = quote
@@ -175,7 +176,7 @@ def _json_line_index(text: str) -> dict[tuple[Any, ...], int]:
         end = pos + 1
         while end < n and text[end] != '"':
             end += 2 if text[end] == "\\" else 1
-        raw = text[pos:end + 1]
+        raw = text[pos : end + 1]
         pos = end + 1
         try:
             return str(json.loads(raw))
@@ -241,6 +242,7 @@ def _fmt_key(path: tuple[Any, ...]) -> str:
 # --------------------------------------------------------------------------------------------------
 # Parsing
 
+
 class _Reader:
     """Validation helpers bound to one source text: they know where each key path is."""
 
@@ -279,7 +281,7 @@ class _Reader:
     def string(self, d: dict[str, Any], key: str, path: tuple[Any, ...], required: bool = False) -> str:
         if key not in d:
             if required:
-                raise self.fail(path, f"missing required key {key!r}", f"add {key} = \"...\"")
+                raise self.fail(path, f"missing required key {key!r}", f'add {key} = "..."')
             return ""
         v = d[key]
         if not isinstance(v, str):
@@ -293,8 +295,7 @@ class _Reader:
         if allow_single and isinstance(v, str):
             return [v]
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise self.fail(path + (key,), f"expected an array of strings, got {_kind(v)}",
-                            f"write {key} = [\"a\", \"b\"]")
+            raise self.fail(path + (key,), f"expected an array of strings, got {_kind(v)}", f'write {key} = ["a", "b"]')
         return list(v)
 
     def boolean(self, d: dict[str, Any], key: str, path: tuple[Any, ...]) -> bool | None:
@@ -311,8 +312,11 @@ class _Reader:
         v = d[key]
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
             got = repr(v) if isinstance(v, int) and not isinstance(v, bool) else _kind(v)
-            raise self.fail(path + (key,), f"expected an integer {lo}..{hi}, got {got}"[:200],
-                            f"write an integer between {lo} and {hi}")
+            raise self.fail(
+                path + (key,),
+                f"expected an integer {lo}..{hi}, got {got}"[:200],
+                f"write an integer between {lo} and {hi}",
+            )
         return v
 
     def str_map(self, d: dict[str, Any], key: str, path: tuple[Any, ...]) -> dict[str, str]:
@@ -326,8 +330,14 @@ class _Reader:
             out[k] = v if isinstance(v, str) else str(v)
         return out
 
-    def check_keys(self, d: dict[str, Any], path: tuple[Any, ...], known: set[str],
-                   unsupported: Mapping[str, str] | None = None, context: str = "") -> None:
+    def check_keys(
+        self,
+        d: dict[str, Any],
+        path: tuple[Any, ...],
+        known: set[str],
+        unsupported: Mapping[str, str] | None = None,
+        context: str = "",
+    ) -> None:
         """Note every key of ``d`` outside ``known``: the reason from ``unsupported``, else "unknown key".
         context: prefixed to the reason (e.g. ``step await-ci``)."""
         unsupported = unsupported or {}
@@ -369,8 +379,9 @@ def parse_formula(data: str | bytes, source: str = "<formula>", expected_name: s
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise FormulaError(source, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                               "save the file as UTF-8") from None
+            raise FormulaError(
+                source, None, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save the file as UTF-8"
+            ) from None
     is_json = source.endswith(".json") or data.lstrip().startswith("{")
     try:
         if is_json:
@@ -385,8 +396,13 @@ def parse_formula(data: str | bytes, source: str = "<formula>", expected_name: s
         line = getattr(exc, "line", None)
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = re.sub(r" at line \d+ col \d+$", "", msg)
-        raise FormulaError(source, line if isinstance(line, int) else None, "",
-                           f"invalid {'JSON' if is_json else 'TOML'} ({msg})", "fix the syntax") from None
+        raise FormulaError(
+            source,
+            line if isinstance(line, int) else None,
+            "",
+            f"invalid {'JSON' if is_json else 'TOML'} ({msg})",
+            "fix the syntax",
+        ) from None
     r = _Reader(source, index)
     if not isinstance(raw, dict):
         raise r.fail((), f"expected a table at the top, got {_kind(raw)}", "write a formula table")
@@ -396,11 +412,17 @@ def parse_formula(data: str | bytes, source: str = "<formula>", expected_name: s
 def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formula:
     name = r.string(raw, "formula", (), required=True)
     if not NAME_RE.match(name):
-        raise r.fail(("formula",), f"invalid formula name {name!r}",
-                     "use letters, digits, '.', '_' and '-' (a letter or digit first)")
+        raise r.fail(
+            ("formula",),
+            f"invalid formula name {name!r}",
+            "use letters, digits, '.', '_' and '-' (a letter or digit first)",
+        )
     if expected_name is not None and name != expected_name:
-        raise r.fail(("formula",), f"the file is named {expected_name!r} but declares formula = {name!r}",
-                     f"rename the file to {name}.formula.toml or fix the key")
+        raise r.fail(
+            ("formula",),
+            f"the file is named {expected_name!r} but declares formula = {name!r}",
+            f"rename the file to {name}.formula.toml or fix the key",
+        )
     r.formula = name
     f = Formula(name=name, source=r.source)
     r.check_keys(raw, (), TOP_KEYS, TOP_UNSUPPORTED)
@@ -420,7 +442,7 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
     if f.phase == "vapor":
         r.note(("phase",), "wisps (vapor phase) are not supported; the formula is poured as a normal molecule")
     elif f.phase not in ("", "liquid"):
-        raise r.fail(("phase",), f"unknown phase {f.phase!r}", "use \"liquid\" or \"vapor\"")
+        raise r.fail(("phase",), f"unknown phase {f.phase!r}", 'use "liquid" or "vapor"')
     f.pour = r.boolean(raw, "pour", ())
 
     if "vars" in raw:
@@ -429,14 +451,16 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
     if "inputs" in raw:
         for vname, vdef in r.table(raw["inputs"], ("inputs",)).items():
             if vname in f.vars:
-                raise r.fail(("inputs", vname), f"{vname!r} is declared in both [vars] and [inputs]",
-                             "declare it once")
+                raise r.fail(("inputs", vname), f"{vname!r} is declared in both [vars] and [inputs]", "declare it once")
             f.vars[vname] = _parse_var(r, vname, vdef, ("inputs", vname), INPUT_KEYS)
         for v in f.vars.values():
             for other in v.required_unless:
                 if other not in f.vars:
-                    raise r.fail(("inputs", v.name, "required_unless"), f"unknown input {other!r}",
-                                 "name inputs declared in [inputs]")
+                    raise r.fail(
+                        ("inputs", v.name, "required_unless"),
+                        f"unknown input {other!r}",
+                        "name inputs declared in [inputs]",
+                    )
 
     f.steps = _parse_steps(r, raw, "steps", STEP_ID_RE)
     f.template = _parse_steps(r, raw, "template", TEMPLATE_ID_RE)
@@ -458,8 +482,9 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
         for i, pc in enumerate(r.table_list(raw["pointcuts"], ("pointcuts",))):
             path = ("pointcuts", i)
             r.check_keys(pc, path, {"glob", "type", "label"})
-            f.pointcuts.append(Pointcut(r.string(pc, "glob", path), r.string(pc, "type", path),
-                                        r.string(pc, "label", path)))
+            f.pointcuts.append(
+                Pointcut(r.string(pc, "glob", path), r.string(pc, "type", path), r.string(pc, "label", path))
+            )
     _check_shape(f, r)
     f.unsupported = r.unsupported
     return f
@@ -499,12 +524,16 @@ def _parse_var(r: _Reader, name: str, vdef: Any, path: tuple[Any, ...], known: s
     return v
 
 
-def _parse_step(r: _Reader, d: dict[str, Any], path: tuple[Any, ...], id_re: re.Pattern[str],
-                default_id: str | None = None) -> Step:
+def _parse_step(
+    r: _Reader, d: dict[str, Any], path: tuple[Any, ...], id_re: re.Pattern[str], default_id: str | None = None
+) -> Step:
     sid = r.string(d, "id", path, required=default_id is None) or (default_id or "")
     if not id_re.match(sid):
-        raise r.fail(path + ("id",), f"invalid step id {sid!r}",
-                     "use letters, digits, '.', '_' and '-' (a letter or digit first)")
+        raise r.fail(
+            path + ("id",),
+            f"invalid step id {sid!r}",
+            "use letters, digits, '.', '_' and '-' (a letter or digit first)",
+        )
     r.check_keys(d, path, STEP_KEYS, STEP_UNSUPPORTED, context=f"step {sid}")
     step = Step(id=sid, formula=r.formula, source=r.source, line=r.line(path), key=_fmt_key(path))
     step.title = r.string(d, "title", path)
@@ -533,8 +562,11 @@ def _parse_steps(r: _Reader, raw: dict[str, Any], key: str, id_re: re.Pattern[st
     for i, d in enumerate(r.table_list(raw[key], (key,))):
         step = _parse_step(r, d, (key, i), id_re)
         if step.id in seen:
-            raise r.fail((key, i, "id"), f"duplicate step id {step.id!r} (also {key}[{seen[step.id]}])",
-                         "give every step a unique id")
+            raise r.fail(
+                (key, i, "id"),
+                f"duplicate step id {step.id!r} (also {key}[{seen[step.id]}])",
+                "give every step a unique id",
+            )
         seen[step.id] = i
         steps.append(step)
     return steps
@@ -571,8 +603,15 @@ def _parse_expand(r: _Reader, d: dict[str, Any], path: tuple[Any, ...], is_map: 
     with_ = r.string(d, "with", path, required=True)
     if not NAME_RE.match(with_):
         raise r.fail(path + ("with",), f"invalid formula name {with_!r}", "name an expansion formula")
-    return ExpandRule(target=target, with_=with_, vars=r.str_map(d, "vars", path), is_map=is_map,
-                      source=r.source, line=r.line(path), key=_fmt_key(path))
+    return ExpandRule(
+        target=target,
+        with_=with_,
+        vars=r.str_map(d, "vars", path),
+        is_map=is_map,
+        source=r.source,
+        line=r.line(path),
+        key=_fmt_key(path),
+    )
 
 
 def _parse_advice(r: _Reader, d: dict[str, Any], path: tuple[Any, ...]) -> Advice:
@@ -580,8 +619,9 @@ def _parse_advice(r: _Reader, d: dict[str, Any], path: tuple[Any, ...]) -> Advic
     adv = Advice(target=r.string(d, "target", path, required=True))
     for where in ("before", "after"):
         if where in d:
-            getattr(adv, where).append(_parse_step(r, r.table(d[where], path + (where,)), path + (where,),
-                                                   TEMPLATE_ID_RE))
+            getattr(adv, where).append(
+                _parse_step(r, r.table(d[where], path + (where,)), path + (where,), TEMPLATE_ID_RE)
+            )
     if "around" in d:
         around = r.table(d["around"], path + ("around",))
         r.check_keys(around, path + ("around",), {"before", "after"})
@@ -606,8 +646,10 @@ def _check_shape(f: Formula, r: _Reader) -> None:
     if f.type == "workflow" and not f.steps and not f.extends:
         raise r.fail(("steps",), "a workflow formula needs [[steps]] or extends", "add [[steps]] entries")
     if f.type != "convoy" and (f.legs or f.synthesis):
-        r.note(("legs",) if f.legs else ("synthesis",), f"legs and synthesis are only used by convoy formulas, "
-               f"not {f.type}; ignored")
+        r.note(
+            ("legs",) if f.legs else ("synthesis",),
+            f"legs and synthesis are only used by convoy formulas, not {f.type}; ignored",
+        )
     if f.type != "expansion" and f.template:
         r.note(("template",), f"[[template]] is only used by expansion formulas, not {f.type}; ignored")
 

@@ -10,16 +10,24 @@ from core.errors import GtError
 from core.formulas.schema import PLACEHOLDER_RE, CookedStep, Step, VarDef
 
 
-def _substitute(text: str, bound: Mapping[str, str], declared: Mapping[str, VarDef], step: Step | None,
-                check: bool, warnings: list[str]) -> str:
+def _substitute(
+    text: str,
+    bound: Mapping[str, str],
+    declared: Mapping[str, VarDef],
+    step: Step | None,
+    check: bool,
+    warnings: list[str],
+) -> str:
     def repl(m: re.Match[str]) -> str:
         name = m.group(1)
         if name in bound:
             return bound[name]
         if name in declared:
             if check and step is not None:
-                raise GtError(f"step {step.id!r} of formula {step.formula!r} uses variable {name!r}, which has "
-                              f"no value: pass --var {name}=...")
+                raise GtError(
+                    f"step {step.id!r} of formula {step.formula!r} uses variable {name!r}, which has "
+                    f"no value: pass --var {name}=..."
+                )
             return m.group(0)
         note = f"{step.id if step else 'description'}: placeholder {m.group(0)} names no declared variable; left as written"
         if note not in warnings:
@@ -29,17 +37,28 @@ def _substitute(text: str, bound: Mapping[str, str], declared: Mapping[str, VarD
     return PLACEHOLDER_RE.sub(repl, text) if "{{" in text else text
 
 
-def _substitute_step(s: Step, bound: Mapping[str, str], declared: Mapping[str, VarDef], check: bool,
-                     warnings: list[str]) -> CookedStep:
+def _substitute_step(
+    s: Step, bound: Mapping[str, str], declared: Mapping[str, VarDef], check: bool, warnings: list[str]
+) -> CookedStep:
     values = {**bound, **s.var_overrides}
 
     def sub(text: str) -> str:
         return _substitute(text, values, declared, s, check, warnings)
 
-    return CookedStep(id=s.id, title=sub(s.title) or s.id, description=sub(s.description), needs=list(s.needs),
-                      acceptance=sub(s.acceptance), labels=[sub(x) for x in s.labels], priority=s.priority,
-                      assignee=sub(s.assignee), agent=sub(s.agent), type=s.type, notes=sub(s.notes),
-                      formula=s.formula)
+    return CookedStep(
+        id=s.id,
+        title=sub(s.title) or s.id,
+        description=sub(s.description),
+        needs=list(s.needs),
+        acceptance=sub(s.acceptance),
+        labels=[sub(x) for x in s.labels],
+        priority=s.priority,
+        assignee=sub(s.assignee),
+        agent=sub(s.agent),
+        type=s.type,
+        notes=sub(s.notes),
+        formula=s.formula,
+    )
 
 
 def dependency_tree(steps: list[CookedStep]) -> list[str]:

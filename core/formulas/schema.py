@@ -25,10 +25,40 @@ PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
 VAR_TYPES = ("string", "int", "bool", "number")
 
 # Keys read and executed.
-TOP_KEYS = {"formula", "description", "version", "type", "extends", "vars", "steps", "template",
-            "compose", "advice", "pointcuts", "legs", "synthesis", "inputs", "pour", "phase"}
-STEP_KEYS = {"id", "title", "description", "notes", "type", "priority", "labels", "needs", "depends_on",
-             "acceptance", "assignee", "agent", "expand", "expand_vars"}
+TOP_KEYS = {
+    "formula",
+    "description",
+    "version",
+    "type",
+    "extends",
+    "vars",
+    "steps",
+    "template",
+    "compose",
+    "advice",
+    "pointcuts",
+    "legs",
+    "synthesis",
+    "inputs",
+    "pour",
+    "phase",
+}
+STEP_KEYS = {
+    "id",
+    "title",
+    "description",
+    "notes",
+    "type",
+    "priority",
+    "labels",
+    "needs",
+    "depends_on",
+    "acceptance",
+    "assignee",
+    "agent",
+    "expand",
+    "expand_vars",
+}
 VAR_KEYS = {"description", "required", "default", "enum", "pattern", "type"}
 INPUT_KEYS = VAR_KEYS | {"required_unless"}
 # Keys of the schema that are parsed but not executed yet: key -> what happens instead.
@@ -185,10 +215,23 @@ class Formula:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: name, type, version, description, source, vars, step ids, unsupported."""
         return {
-            "name": self.name, "type": self.type, "version": self.version, "description": self.description,
-            "source": self.source, "extends": self.extends,
-            "vars": {v.name: {"description": v.description, "required": v.required, "default": v.default,
-                              "enum": v.enum, "pattern": v.pattern, "type": v.type} for v in self.vars.values()},
+            "name": self.name,
+            "type": self.type,
+            "version": self.version,
+            "description": self.description,
+            "source": self.source,
+            "extends": self.extends,
+            "vars": {
+                v.name: {
+                    "description": v.description,
+                    "required": v.required,
+                    "default": v.default,
+                    "enum": v.enum,
+                    "pattern": v.pattern,
+                    "type": v.type,
+                }
+                for v in self.vars.values()
+            },
             "steps": [s.id for s in self.steps or self.template or self.legs],
             "unsupported": [str(u) for u in self.unsupported],
         }
@@ -233,6 +276,13 @@ class CookedFormula:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"formula": self.formula, "type": self.type, "description": self.description,
-                "source": self.source, "vars": self.vars, "steps": [s.as_dict() for s in self.steps],
-                "unsupported": [str(u) for u in self.unsupported], "warnings": self.warnings}
+        return {
+            "formula": self.formula,
+            "type": self.type,
+            "description": self.description,
+            "source": self.source,
+            "vars": self.vars,
+            "steps": [s.as_dict() for s in self.steps],
+            "unsupported": [str(u) for u in self.unsupported],
+            "warnings": self.warnings,
+        }

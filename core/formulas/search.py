@@ -47,8 +47,12 @@ def _rig_files(rig: Any) -> list[FormulaFile]:
         name = formula_name(fname)
         if name is not None:
             found.append((name, fname.endswith(".json"), fname))
-    return [FormulaFile(name, f"rig:{rig.name}", f"{rig.name}:{rig.default_branch}:{RIG_FORMULAS_PATH}/{fname}",
-                        blobs[fname]) for name, _json, fname in sorted(found)]
+    return [
+        FormulaFile(
+            name, f"rig:{rig.name}", f"{rig.name}:{rig.default_branch}:{RIG_FORMULAS_PATH}/{fname}", blobs[fname]
+        )
+        for name, _json, fname in sorted(found)
+    ]
 
 
 class FormulaLibrary:
@@ -61,8 +65,9 @@ class FormulaLibrary:
     Parsed formulas are cached per library.
     """
 
-    def __init__(self, town: Any = None, rig: Any = None, dirs: Iterable[str | Path] = (),
-                 builtins: bool = True) -> None:
+    def __init__(
+        self, town: Any = None, rig: Any = None, dirs: Iterable[str | Path] = (), builtins: bool = True
+    ) -> None:
         self.town, self.rig = town, rig
         self._dirs = [Path(d) for d in dirs]
         self._builtins = builtins
@@ -90,8 +95,10 @@ class FormulaLibrary:
             if f.name == name:
                 return f
         known = ", ".join(sorted({f.name for f in self.files()})) or "none"
-        raise NotFound(f"no formula named {name!r} (known: {known}): "
-                       f"add {name}.formula.toml to .beads/formulas or check the name with 'gt formula list'")
+        raise NotFound(
+            f"no formula named {name!r} (known: {known}): "
+            f"add {name}.formula.toml to .beads/formulas or check the name with 'gt formula list'"
+        )
 
     def load(self, name: str) -> Formula:
         """The parsed formula ``name``. Raises NotFound or FormulaError."""
@@ -106,17 +113,25 @@ class FormulaLibrary:
         seen: set[str] = set()
         rows = []
         for f in self.files():
-            row: dict[str, Any] = {"name": f.name, "origin": f.origin, "location": f.location,
-                                   "shadowed": f.name in seen}
+            row: dict[str, Any] = {
+                "name": f.name,
+                "origin": f.origin,
+                "location": f.location,
+                "shadowed": f.name in seen,
+            }
             seen.add(f.name)
             try:
                 parsed = parse_formula(f.data, f.location, expected_name=f.name)
             except GtError as exc:
                 row.update(type=None, version=None, description="", error=str(exc), unsupported=0)
             else:
-                row.update(type=parsed.type, version=parsed.version,
-                           description=parsed.description.strip().splitlines()[0] if parsed.description.strip() else "",
-                           error=None, unsupported=len(parsed.unsupported))
+                row.update(
+                    type=parsed.type,
+                    version=parsed.version,
+                    description=parsed.description.strip().splitlines()[0] if parsed.description.strip() else "",
+                    error=None,
+                    unsupported=len(parsed.unsupported),
+                )
             rows.append(row)
         return rows
 

@@ -20,5 +20,16 @@ from core.runtimes.presets import (
     set_default_agent,
 )
 
-__all__ = ["AUTO_ORDER", "PROMPT_MODES", "RUNTIMES", "Preset", "builtin_presets", "presets", "resolve",
-           "runtime_for", "set_agent", "set_default_agent", "start_agent"]
+__all__ = [
+    "AUTO_ORDER",
+    "PROMPT_MODES",
+    "RUNTIMES",
+    "Preset",
+    "builtin_presets",
+    "presets",
+    "resolve",
+    "runtime_for",
+    "set_agent",
+    "set_default_agent",
+    "start_agent",
+]

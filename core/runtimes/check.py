@@ -29,8 +29,9 @@ def check(town: Town, name: str) -> list[Check]:
         return [Check("installed", False, str(exc))]
     out = [Check("preset", True, f"{preset.name}: {' '.join(preset.argv)} (runtime {preset.runtime})")]
     try:
-        proc = subprocess.run([preset.binary, "--version"], capture_output=True, text=True, timeout=30,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [preset.binary, "--version"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL
+        )
         version = (proc.stdout or proc.stderr).strip().splitlines()
         out.append(Check("version", proc.returncode == 0, version[0] if version else f"exit {proc.returncode}"))
     except (OSError, subprocess.TimeoutExpired) as exc:

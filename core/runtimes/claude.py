@@ -32,19 +32,33 @@ from typing import Any
 
 from core.runtimes.base import Check, Launch, LaunchContext, Runtime
 
-HOOK_EVENTS = {"SessionStart": "session-start", "UserPromptSubmit": "prompt", "Stop": "stop",
-               "Notification": "notification", "PreCompact": "pre-compact"}
+HOOK_EVENTS = {
+    "SessionStart": "session-start",
+    "UserPromptSubmit": "prompt",
+    "Stop": "stop",
+    "Notification": "notification",
+    "PreCompact": "pre-compact",
+}
 #: Claude Code 2.1 on stderr as root, exit status 1: "--dangerously-skip-permissions cannot be used
 #: with root/sudo privileges for security reasons".
 ROOT_REFUSAL = "cannot be used with root/sudo privileges"
-ROOT_FIX = ("Claude Code refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1 is set: "
-            "export IS_SANDBOX=1 before starting gt if this machine is a sandbox or container, else run gt "
-            "as a normal user")
-LOGIN_PATTERNS = (re.compile(r"Invalid API key|Please run /login|Not logged in|Select login method|"
-                             r"OAuth token has expired|Detected a custom API key|"
-                             r"Unable to connect to Anthropic services", re.I),)
-LOGIN_FIX = ("Claude Code is not logged in here: run 'claude' once by hand and log in (or approve your "
-             "ANTHROPIC_API_KEY), then sling again")
+ROOT_FIX = (
+    "Claude Code refuses --dangerously-skip-permissions as root unless IS_SANDBOX=1 is set: "
+    "export IS_SANDBOX=1 before starting gt if this machine is a sandbox or container, else run gt "
+    "as a normal user"
+)
+LOGIN_PATTERNS = (
+    re.compile(
+        r"Invalid API key|Please run /login|Not logged in|Select login method|"
+        r"OAuth token has expired|Detected a custom API key|"
+        r"Unable to connect to Anthropic services",
+        re.I,
+    ),
+)
+LOGIN_FIX = (
+    "Claude Code is not logged in here: run 'claude' once by hand and log in (or approve your "
+    "ANTHROPIC_API_KEY), then sling again"
+)
 TRUST_PATTERN = re.compile(r"Yes, I trust this folder|Is this a project you created or one you trust", re.I)
 
 
@@ -55,8 +69,10 @@ def gt_command() -> str:
 
 def settings(gt: str) -> dict[str, Any]:
     """The ``--settings`` JSON of a session: the bypass warning skipped and our hooks (``gt agent hook``)."""
-    hooks = {event: [{"hooks": [{"type": "command", "command": f"{gt} agent hook {name}", "timeout": 60}]}]
-             for event, name in HOOK_EVENTS.items()}
+    hooks = {
+        event: [{"hooks": [{"type": "command", "command": f"{gt} agent hook {name}", "timeout": 60}]}]
+        for event, name in HOOK_EVENTS.items()
+    }
     return {"skipDangerousModePermissionPrompt": True, "hooks": hooks}
 
 
@@ -118,8 +134,10 @@ class ClaudeRuntime(Runtime):
         if any(p.search(screen) for p in LOGIN_PATTERNS):
             return LOGIN_FIX
         if TRUST_PATTERN.search(screen):
-            return ("Claude Code stopped at its folder-trust dialog, which CLAUDE_CODE_SANDBOXED=1 skips in "
-                    "2.1.x: update Claude Code, or accept the dialog by hand once per folder")
+            return (
+                "Claude Code stopped at its folder-trust dialog, which CLAUDE_CODE_SANDBOXED=1 skips in "
+                "2.1.x: update Claude Code, or accept the dialog by hand once per folder"
+            )
         return None
 
     def checks(self) -> list[Check]:
@@ -137,9 +155,14 @@ class ClaudeRuntime(Runtime):
         key = env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN") or ""
         approved = key[-20:] in ((data.get("customApiKeyResponses") or {}).get("approved") or [])
         logged_in = creds.exists() or bool(data.get("oauthAccount")) or (bool(key) and approved)
-        detail = ("API key approved" if key and approved else "logged in" if logged_in else LOGIN_FIX)
+        detail = "API key approved" if key and approved else "logged in" if logged_in else LOGIN_FIX
         out.append(Check("login", logged_in, detail))
         onboarded = bool(data.get("hasCompletedOnboarding"))
-        out.append(Check("onboarding", onboarded, "done" if onboarded else
-                         "run 'claude' once by hand to finish its first-run screens (theme, login)"))
+        out.append(
+            Check(
+                "onboarding",
+                onboarded,
+                "done" if onboarded else "run 'claude' once by hand to finish its first-run screens (theme, login)",
+            )
+        )
         return out

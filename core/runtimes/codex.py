@@ -32,8 +32,10 @@ from pathlib import Path
 
 from core.runtimes.base import Check, Launch, LaunchContext, Runtime
 
-LOGIN_FIX = ("Codex has no key or login here: run 'codex login' once, or set the key its model provider "
-             "names (env_key in ~/.codex/config.toml), then sling again")
+LOGIN_FIX = (
+    "Codex has no key or login here: run 'codex login' once, or set the key its model provider "
+    "names (env_key in ~/.codex/config.toml), then sling again"
+)
 
 
 def codex_home(env: dict[str, str]) -> Path:
@@ -52,9 +54,14 @@ def overrides(cwd: Path, context: str | None) -> list[str]:
     """The ``-c`` arguments of a session in ``cwd`` (see the module docstring)."""
     gt = str(Path(sys.executable).parent / "gt")
     notify = "[" + ", ".join(toml_string(a) for a in (gt, "agent", "hook", "codex-notify")) + "]"
-    pairs = [f"projects={{{toml_string(str(cwd.resolve()))}={{trust_level=\"trusted\"}}}}",
-             "allow_login_shell=false", "disable_paste_burst=true", "check_for_update_on_startup=false",
-             "tui.show_tooltips=false", f"notify={notify}"]
+    pairs = [
+        f'projects={{{toml_string(str(cwd.resolve()))}={{trust_level="trusted"}}}}',
+        "allow_login_shell=false",
+        "disable_paste_burst=true",
+        "check_for_update_on_startup=false",
+        "tui.show_tooltips=false",
+        f"notify={notify}",
+    ]
     if context:
         pairs.append(f"developer_instructions={toml_string(context)}")
     out = []
@@ -68,8 +75,11 @@ def rollouts(env: dict[str, str], since: float) -> list[Path]:
     root = codex_home(env) / "sessions"
     found = []
     day = time.gmtime(since)
-    for stamp in {time.strftime("%Y/%m/%d", day), time.strftime("%Y/%m/%d", time.localtime(since)),
-                  time.strftime("%Y/%m/%d", time.localtime())}:
+    for stamp in {
+        time.strftime("%Y/%m/%d", day),
+        time.strftime("%Y/%m/%d", time.localtime(since)),
+        time.strftime("%Y/%m/%d", time.localtime()),
+    }:
         folder = root / stamp
         if folder.is_dir():
             found += [p for p in folder.glob("rollout-*.jsonl") if p.stat().st_mtime >= since - 1]
@@ -122,8 +132,10 @@ class CodexRuntime(Runtime):
         if "Missing environment variable" in screen or "codex login" in screen.lower() or "Sign in with" in screen:
             return LOGIN_FIX
         if "Trust this folder?" in screen:
-            return ("Codex asks whether to trust the folder although gt passed it as trusted: check that "
-                    "this Codex takes -c projects={...} (0.17x does)")
+            return (
+                "Codex asks whether to trust the folder although gt passed it as trusted: check that "
+                "this Codex takes -c projects={...} (0.17x does)"
+            )
         return None
 
     def checks(self) -> list[Check]:

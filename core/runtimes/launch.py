@@ -46,11 +46,24 @@ def runtime_for(preset: Preset) -> Runtime:
     return Runtime()
 
 
-def start_agent(host: SessionHost, name: str, preset: Preset, prompt: str | None, cwd: str | Path,
-                env: dict[str, str] | None = None, size: tuple[int, int] | None = None, *,
-                town: Town | None = None, db: sqlite_utils.Database | None = None, bead: str | None = None,
-                resume: bool = False, context: str = "", context_files: tuple[str, ...] = (),
-                timeout: float | None = None, heartbeat: Callable[[], None] | None = None) -> SessionInfo:
+def start_agent(
+    host: SessionHost,
+    name: str,
+    preset: Preset,
+    prompt: str | None,
+    cwd: str | Path,
+    env: dict[str, str] | None = None,
+    size: tuple[int, int] | None = None,
+    *,
+    town: Town | None = None,
+    db: sqlite_utils.Database | None = None,
+    bead: str | None = None,
+    resume: bool = False,
+    context: str = "",
+    context_files: tuple[str, ...] = (),
+    timeout: float | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> SessionInfo:
     """Start ``preset`` in session ``name`` of ``host`` and wait until it took ``prompt``.
 
     env: session variables on top of the preset's ``env``. size: (cols, rows). town/db: the town and
@@ -67,9 +80,18 @@ def start_agent(host: SessionHost, name: str, preset: Preset, prompt: str | None
     town = town or host.town
     runtime = runtime_for(preset)
     conversation = agent_state.conversation_for(db, name, bead) if (resume and db is not None) else None
-    ctx = LaunchContext(town=town, preset=preset, session=name, cwd=Path(cwd), prompt=prompt,
-                        env={**caller_env(), **preset.env, **(env or {})}, bead=bead, conversation=conversation,
-                        context=context, context_files=context_files)
+    ctx = LaunchContext(
+        town=town,
+        preset=preset,
+        session=name,
+        cwd=Path(cwd),
+        prompt=prompt,
+        env={**caller_env(), **preset.env, **(env or {})},
+        bead=bead,
+        conversation=conversation,
+        context=context,
+        context_files=context_files,
+    )
     launch = runtime.launch(ctx)
     if db is not None:
         agent_state.started(db, name, preset.name, bead, launch.conversation)
@@ -82,8 +104,17 @@ def start_agent(host: SessionHost, name: str, preset: Preset, prompt: str | None
         if launch.typed_prompt:
             _type_prompt(host, name, preset, runtime, launch.typed_prompt)
         if prompt:
-            _wait_taken(host, name, ctx, runtime, launch, db, t0,
-                        preset.start_timeout if timeout is None else timeout, heartbeat)
+            _wait_taken(
+                host,
+                name,
+                ctx,
+                runtime,
+                launch,
+                db,
+                t0,
+                preset.start_timeout if timeout is None else timeout,
+                heartbeat,
+            )
     except GtError as exc:
         _stop(host, name)
         if db is not None:
@@ -111,9 +142,17 @@ def _type_prompt(host: SessionHost, name: str, preset: Preset, runtime: Runtime,
     host.send_text(name, text)
 
 
-def _wait_taken(host: SessionHost, name: str, ctx: LaunchContext, runtime: Runtime, launch: Any,
-                db: sqlite_utils.Database | None, t0: float, timeout: float,
-                heartbeat: Callable[[], None] | None) -> None:
+def _wait_taken(
+    host: SessionHost,
+    name: str,
+    ctx: LaunchContext,
+    runtime: Runtime,
+    launch: Any,
+    db: sqlite_utils.Database | None,
+    t0: float,
+    timeout: float,
+    heartbeat: Callable[[], None] | None,
+) -> None:
     """Poll until the runtime sees its prompt taken; raise AgentStartError on exit or timeout."""
     deadline = time.monotonic() + timeout
     beat = time.monotonic() + 1.0
@@ -131,10 +170,16 @@ def _wait_taken(host: SessionHost, name: str, ctx: LaunchContext, runtime: Runti
             status = "" if info is None or info.exit_status is None else f" (exit status {info.exit_status})"
             raise _failure(host, name, runtime, ctx.preset, f"exited at start{status}", info, screen)
         if time.monotonic() >= deadline:
-            raise _failure(host, name, runtime, ctx.preset,
-                           f"did not take its first prompt within {timeout:g} s (a dialog or a login may wait "
-                           f"on its screen; raise [agents.{ctx.preset.name}] start_timeout if it is just slow)",
-                           info, screen)
+            raise _failure(
+                host,
+                name,
+                runtime,
+                ctx.preset,
+                f"did not take its first prompt within {timeout:g} s (a dialog or a login may wait "
+                f"on its screen; raise [agents.{ctx.preset.name}] start_timeout if it is just slow)",
+                info,
+                screen,
+            )
         time.sleep(POLL_S)
 
 
@@ -145,12 +190,12 @@ def _screen(host: SessionHost, name: str) -> str:
         return ""
 
 
-def _failure(host: SessionHost, name: str, runtime: Runtime, preset: Preset, what: str, info: Any,
-             screen: str | None = None) -> AgentStartError:
+def _failure(
+    host: SessionHost, name: str, runtime: Runtime, preset: Preset, what: str, info: Any, screen: str | None = None
+) -> AgentStartError:
     screen = _screen(host, name) if screen is None else screen
     fix = runtime.diagnose(screen) or f"its whole output is in {host.log_path(name)}"
-    return AgentStartError(f"agent {preset.name!r} in session {name} {what}: {fix}\n"
-                           + excerpt(screen, EXCERPT_LINES))
+    return AgentStartError(f"agent {preset.name!r} in session {name} {what}: {fix}\n" + excerpt(screen, EXCERPT_LINES))
 
 
 def excerpt(screen: str, lines: int) -> str:

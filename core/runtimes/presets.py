@@ -71,11 +71,19 @@ class Preset:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view, with ``installed``."""
         return {
-            "name": self.name, "argv": list(self.argv), "prompt": self.prompt,
-            "prompt_flag": self.prompt_flag, "ready_glyph": self.ready_glyph,
-            "ready_delay": self.ready_delay, "process_names": list(self.process_names),
-            "env": dict(self.env), "builtin": self.builtin, "installed": self.installed(),
-            "runtime": self.runtime, "start_timeout": self.start_timeout, "end_after_done": self.end_after_done,
+            "name": self.name,
+            "argv": list(self.argv),
+            "prompt": self.prompt,
+            "prompt_flag": self.prompt_flag,
+            "ready_glyph": self.ready_glyph,
+            "ready_delay": self.ready_delay,
+            "process_names": list(self.process_names),
+            "env": dict(self.env),
+            "builtin": self.builtin,
+            "installed": self.installed(),
+            "runtime": self.runtime,
+            "start_timeout": self.start_timeout,
+            "end_after_done": self.end_after_done,
         }
 
 
@@ -93,17 +101,23 @@ def _make(name: str, spec: dict[str, Any], builtin: bool) -> Preset:
     if prompt not in PROMPT_MODES:
         raise ConfigError(f"[agents.{name}] prompt must be one of {', '.join(PROMPT_MODES)}: fix town.toml")
     if prompt == "flag" and not spec.get("prompt_flag"):
-        raise ConfigError(f"[agents.{name}] prompt = \"flag\" needs prompt_flag: fix town.toml")
+        raise ConfigError(f'[agents.{name}] prompt = "flag" needs prompt_flag: fix town.toml')
     runtime = str(spec.get("runtime", name if name in RUNTIMES else "generic"))
     if runtime not in RUNTIMES:
         raise ConfigError(f"[agents.{name}] runtime must be one of {', '.join(RUNTIMES)}: fix town.toml")
     return Preset(
-        runtime=runtime, start_timeout=float(spec.get("start_timeout", 60.0)),
+        runtime=runtime,
+        start_timeout=float(spec.get("start_timeout", 60.0)),
         end_after_done=bool(spec.get("end_after_done", True)),
-        name=name, argv=tuple(argv), prompt=prompt, prompt_flag=str(spec.get("prompt_flag", "")),
-        ready_glyph=str(spec.get("ready_glyph", "> ")), ready_delay=float(spec.get("ready_delay", 8.0)),
+        name=name,
+        argv=tuple(argv),
+        prompt=prompt,
+        prompt_flag=str(spec.get("prompt_flag", "")),
+        ready_glyph=str(spec.get("ready_glyph", "> ")),
+        ready_delay=float(spec.get("ready_delay", 8.0)),
         process_names=tuple(spec.get("process_names", (argv[0],))),
-        env={str(k): str(v) for k, v in dict(spec.get("env", {})).items()}, builtin=builtin,
+        env={str(k): str(v) for k, v in dict(spec.get("env", {})).items()},
+        builtin=builtin,
     )
 
 
@@ -139,12 +153,16 @@ def resolve(town: Town | None, name: str | None = None) -> Preset:
                 return table[candidate]
         return table["sim"]
     if name not in table:
-        raise NotFound(f"unknown agent preset {name!r} (known: {', '.join(sorted(table))}): "
-                       f"add it with 'gt config agent set {name} \"CMD ARGS\"'")
+        raise NotFound(
+            f"unknown agent preset {name!r} (known: {', '.join(sorted(table))}): "
+            f"add it with 'gt config agent set {name} \"CMD ARGS\"'"
+        )
     preset = table[name]
     if not preset.installed():
-        raise GtError(f"agent {name!r} needs {preset.binary!r}, which is not installed: "
-                      "install it or choose another agent with --agent")
+        raise GtError(
+            f"agent {name!r} needs {preset.binary!r}, which is not installed: "
+            "install it or choose another agent with --agent"
+        )
     return preset
 
 
@@ -161,7 +179,7 @@ def set_agent(town: Town, name: str, command: str) -> Preset:
     except ValueError as exc:
         raise GtError(f"cannot parse command {command!r} ({exc}): quote it like a shell command") from exc
     if not argv:
-        raise GtError("empty agent command: give the command and its arguments, e.g. \"claude --model opus\"")
+        raise GtError('empty agent command: give the command and its arguments, e.g. "claude --model opus"')
     with edit_toml(town.config_path) as doc:
         agents = doc.get("agents")
         if agents is None:

@@ -48,16 +48,26 @@ def _print_issues(issues: list[Issue], empty: str) -> None:
 
 def _print_issue(issue: Issue) -> None:
     click.echo(f"{issue.id}  [P{issue.priority} {issue.issue_type}] {issue.status}  {issue.title}")
-    for label, value in (("assignee", issue.assignee), ("owner", issue.owner), ("created", issue.created_at),
-                         ("created by", issue.created_by), ("updated", issue.updated_at),
-                         ("closed", issue.closed_at), ("close reason", issue.close_reason),
-                         ("labels", ", ".join(issue.labels))):
+    for label, value in (
+        ("assignee", issue.assignee),
+        ("owner", issue.owner),
+        ("created", issue.created_at),
+        ("created by", issue.created_by),
+        ("updated", issue.updated_at),
+        ("closed", issue.closed_at),
+        ("close reason", issue.close_reason),
+        ("labels", ", ".join(issue.labels)),
+    ):
         if value:
             click.echo(f"  {label}: {value}")
     for dep in issue.dependencies:
         click.echo(f"  depends on: {dep.depends_on_id} ({dep.type})")
-    for title, text in (("description", issue.description), ("design", issue.design),
-                        ("acceptance criteria", issue.acceptance_criteria), ("notes", issue.notes)):
+    for title, text in (
+        ("description", issue.description),
+        ("design", issue.design),
+        ("acceptance criteria", issue.acceptance_criteria),
+        ("notes", issue.notes),
+    ):
         if text:
             click.echo(f"\n{title}:")
             for line in text.splitlines():
@@ -92,19 +102,48 @@ def bead() -> None:
 @actor_option
 @json_option
 @click.pass_context
-def create_cmd(ctx: click.Context, title: str, description: str, priority: str, issue_type: str,
-               parent: str | None, labels: tuple[str, ...], deps: str | None, rig: str | None, assignee: str,
-               design: str, acceptance: str, notes: str, metadata: str | None, ephemeral: bool,
-               explicit_id: str | None, actor: str | None, as_json: bool) -> None:
+def create_cmd(
+    ctx: click.Context,
+    title: str,
+    description: str,
+    priority: str,
+    issue_type: str,
+    parent: str | None,
+    labels: tuple[str, ...],
+    deps: str | None,
+    rig: str | None,
+    assignee: str,
+    design: str,
+    acceptance: str,
+    notes: str,
+    metadata: str | None,
+    ephemeral: bool,
+    explicit_id: str | None,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Create a bead titled TITLE."""
     town, store = _open(ctx)
     if parent:
         parent = store.resolve(parent)
     issue = store.create(
-        title, actor=current_actor(actor), description=description, priority=priority, issue_type=issue_type,
-        parent=parent, labels=labels, deps=[d for d in (deps or "").split(",") if d.strip()], assignee=assignee,
-        design=design, acceptance_criteria=acceptance, notes=notes, metadata=metadata, ephemeral=ephemeral,
-        id=explicit_id, prefix=None if parent or explicit_id else default_prefix(town, rig, os.getcwd()))
+        title,
+        actor=current_actor(actor),
+        description=description,
+        priority=priority,
+        issue_type=issue_type,
+        parent=parent,
+        labels=labels,
+        deps=[d for d in (deps or "").split(",") if d.strip()],
+        assignee=assignee,
+        design=design,
+        acceptance_criteria=acceptance,
+        notes=notes,
+        metadata=metadata,
+        ephemeral=ephemeral,
+        id=explicit_id,
+        prefix=None if parent or explicit_id else default_prefix(town, rig, os.getcwd()),
+    )
     if as_json:
         emit_json(issue.as_dict())
     else:
@@ -142,27 +181,53 @@ def _prefix_for(town: Town, rig: str | None, prefix: str | None) -> str | None:
 @click.option("--limit", type=count_type(), help="At most this many.")
 @json_option
 @click.pass_context
-def list_cmd(ctx: click.Context, statuses: tuple[str, ...], show_all: bool, labels: tuple[str, ...],
-             assignee: str | None, issue_type: str | None, rig: str | None, prefix: str | None, limit: int | None,
-             as_json: bool) -> None:
+def list_cmd(
+    ctx: click.Context,
+    statuses: tuple[str, ...],
+    show_all: bool,
+    labels: tuple[str, ...],
+    assignee: str | None,
+    issue_type: str | None,
+    rig: str | None,
+    prefix: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """List beads (not closed ones unless --all or --status)."""
     town, store = _open(ctx)
     status: list[str] | None = list(statuses) or (None if show_all else [s for s in STATUSES if s != "closed"])
-    issues = store.list(status=status, labels=labels, assignee=assignee, issue_type=issue_type,
-                        prefix=_prefix_for(town, rig, prefix), limit=limit)
+    issues = store.list(
+        status=status,
+        labels=labels,
+        assignee=assignee,
+        issue_type=issue_type,
+        prefix=_prefix_for(town, rig, prefix),
+        limit=limit,
+    )
     if as_json:
         emit_json([i.as_dict() for i in issues])
     else:
         _print_issues(issues, "No beads.")
 
 
-def _ready(ctx: click.Context, claim: bool, limit: int, sort: str, rig: str | None, labels: tuple[str, ...],
-           issue_type: str | None, unassigned: bool, actor: str | None, as_json: bool) -> None:
+def _ready(
+    ctx: click.Context,
+    claim: bool,
+    limit: int,
+    sort: str,
+    rig: str | None,
+    labels: tuple[str, ...],
+    issue_type: str | None,
+    unassigned: bool,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     town, store = _open(ctx)
     prefix = _prefix_for(town, rig, None)
     if claim:
-        claimed = store.ready(claim=current_actor(actor), sort=sort, prefix=prefix, labels=labels,
-                              issue_type=issue_type)
+        claimed = store.ready(
+            claim=current_actor(actor), sort=sort, prefix=prefix, labels=labels, issue_type=issue_type
+        )
         if as_json:
             emit_json(claimed[0].as_dict() if claimed else None)
         elif claimed:
@@ -170,8 +235,9 @@ def _ready(ctx: click.Context, claim: bool, limit: int, sort: str, rig: str | No
         else:
             click.echo("No ready beads to claim.")
         return
-    issues = store.ready(limit=limit or None, sort=sort, prefix=prefix, labels=labels, issue_type=issue_type,
-                         unassigned=unassigned)
+    issues = store.ready(
+        limit=limit or None, sort=sort, prefix=prefix, labels=labels, issue_type=issue_type, unassigned=unassigned
+    )
     if as_json:
         emit_json([i.as_dict() for i in issues])
     else:
@@ -179,17 +245,27 @@ def _ready(ctx: click.Context, claim: bool, limit: int, sort: str, rig: str | No
 
 
 def _ready_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--claim", is_flag=True, help="Claim the first ready bead (compare-and-swap) and print it."),
-        click.option("-n", "--limit", type=count_type(), default=10, show_default=True, help="At most this many (0: all)."),
-        click.option("--sort", default="priority", show_default=True,
-                     help=f"{' | '.join(SORTS)}: priority (then oldest), oldest or newest first."),
-        click.option("--rig", help="Only beads of this rig."),
-        click.option("-l", "--label", "labels", multiple=True, help="Label the beads must have (repeatable)."),
-        click.option("-t", "--type", "issue_type", help="Issue type."),
-        click.option("--unassigned", is_flag=True, help="Only unassigned beads."),
-        actor_option, json_option, click.pass_context,
-    ]):
+    for option in reversed(
+        [
+            click.option("--claim", is_flag=True, help="Claim the first ready bead (compare-and-swap) and print it."),
+            click.option(
+                "-n", "--limit", type=count_type(), default=10, show_default=True, help="At most this many (0: all)."
+            ),
+            click.option(
+                "--sort",
+                default="priority",
+                show_default=True,
+                help=f"{' | '.join(SORTS)}: priority (then oldest), oldest or newest first.",
+            ),
+            click.option("--rig", help="Only beads of this rig."),
+            click.option("-l", "--label", "labels", multiple=True, help="Label the beads must have (repeatable)."),
+            click.option("-t", "--type", "issue_type", help="Issue type."),
+            click.option("--unassigned", is_flag=True, help="Only unassigned beads."),
+            actor_option,
+            json_option,
+            click.pass_context,
+        ]
+    ):
         func = option(func)
     return func
 
@@ -218,9 +294,14 @@ def blocked_cmd(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json([b.as_dict() for b in found])
     else:
-        print_table(["id", "pri", "status", "blocked by", "title"],
-                    [[b.issue.id, f"P{b.issue.priority}", b.issue.status, ", ".join(b.blocked_by), b.issue.title]
-                     for b in found], empty="No blocked beads.")
+        print_table(
+            ["id", "pri", "status", "blocked by", "title"],
+            [
+                [b.issue.id, f"P{b.issue.priority}", b.issue.status, ", ".join(b.blocked_by), b.issue.title]
+                for b in found
+            ],
+            empty="No blocked beads.",
+        )
 
 
 @bead.command("update")
@@ -241,8 +322,16 @@ def blocked_cmd(ctx: click.Context, as_json: bool) -> None:
 @actor_option
 @json_option
 @click.pass_context
-def update_cmd(ctx: click.Context, bead_id: str, claim: bool, add_labels: tuple[str, ...],
-               remove_labels: tuple[str, ...], actor: str | None, as_json: bool, **fields: Any) -> None:
+def update_cmd(
+    ctx: click.Context,
+    bead_id: str,
+    claim: bool,
+    add_labels: tuple[str, ...],
+    remove_labels: tuple[str, ...],
+    actor: str | None,
+    as_json: bool,
+    **fields: Any,
+) -> None:
     """Update fields of a bead (all changes in one transaction)."""
     town, store = _open(ctx)
     who = current_actor(actor)
@@ -272,8 +361,9 @@ def update_cmd(ctx: click.Context, bead_id: str, claim: bool, add_labels: tuple[
 @actor_option
 @json_option
 @click.pass_context
-def close_cmd(ctx: click.Context, bead_ids: tuple[str, ...], reason: str, force: bool, actor: str | None,
-              as_json: bool) -> None:
+def close_cmd(
+    ctx: click.Context, bead_ids: tuple[str, ...], reason: str, force: bool, actor: str | None, as_json: bool
+) -> None:
     """Close beads (refused while they have open blockers, or an epic open children, unless --force)."""
     town, store = _open(ctx)
     who = current_actor(actor)
@@ -332,8 +422,9 @@ def dep_add(ctx: click.Context, issue: str, depends_on: str, dep_type: str, acto
 @actor_option
 @json_option
 @click.pass_context
-def dep_remove(ctx: click.Context, issue: str, depends_on: str, dep_type: str | None, actor: str | None,
-               as_json: bool) -> None:
+def dep_remove(
+    ctx: click.Context, issue: str, depends_on: str, dep_type: str | None, actor: str | None, as_json: bool
+) -> None:
     """Remove the dependency ISSUE -> DEPENDS_ON."""
     town, store = _open(ctx)
     issue, depends_on = store.resolve(issue), store.resolve(depends_on)
@@ -406,9 +497,12 @@ def comment_cmd(ctx: click.Context, bead_id: str, text: str, actor: str | None, 
 
 @bead.command("import")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
-@click.option("--merge", is_flag=True,
-              help="Merge instead of overwrite: both sides of git conflict markers, the newer updated_at wins per "
-                   "bead, then close beads git shows as merged (default PATH: the town's .beads/issues.jsonl).")
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="Merge instead of overwrite: both sides of git conflict markers, the newer updated_at wins per "
+    "bead, then close beads git shows as merged (default PATH: the town's .beads/issues.jsonl).",
+)
 @actor_option
 @json_option
 @click.pass_context
@@ -442,8 +536,10 @@ def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | N
 
 def _print_recovery(rec: Any, head: str, result: Any) -> None:
     imp = rec.imported
-    click.echo(f"{head}: {len(imp.created)} new, {len(imp.updated)} updated, {len(imp.kept)} kept (newer in the "
-               f"database); {len(rec.reconciled.closed)} closed as already merged on git")
+    click.echo(
+        f"{head}: {len(imp.created)} new, {len(imp.updated)} updated, {len(imp.kept)} kept (newer in the "
+        f"database); {len(rec.reconciled.closed)} closed as already merged on git"
+    )
     for warning in imp.warnings + rec.reconciled.errors:
         click.echo(f"gt: warning: {warning}", err=True)
     for bead, reason in rec.reconciled.closed:
@@ -455,12 +551,16 @@ def _print_recovery(rec: Any, head: str, result: Any) -> None:
     if result.blocked:
         click.echo(f"gt: warning: the ledger commit waits: {result.blocked}", err=True)
     if rec.conflicted:
-        click.echo("  the ledger had git conflict markers: both sides are merged and .beads/issues.jsonl rewritten; "
-                   "finish the git merge with 'git add .beads/issues.jsonl' and 'git commit'")
+        click.echo(
+            "  the ledger had git conflict markers: both sides are merged and .beads/issues.jsonl rewritten; "
+            "finish the git merge with 'git add .beads/issues.jsonl' and 'git commit'"
+        )
 
 
 @bead.command("rebuild")
-@click.option("--force", is_flag=True, help="Replace even a readable database (its queues, polecats and mail are lost).")
+@click.option(
+    "--force", is_flag=True, help="Replace even a readable database (its queues, polecats and mail are lost)."
+)
 @actor_option
 @json_option
 @click.pass_context
@@ -515,7 +615,9 @@ def sync_cmd(ctx: click.Context, allow_shrink: bool, as_json: bool) -> None:
     if as_json:
         emit_json(result.as_dict())
     elif result.commit:
-        click.echo(f"Committed the ledger ({result.exported} beads, {len(result.changed)} changed): {result.commit[:12]}")
+        click.echo(
+            f"Committed the ledger ({result.exported} beads, {len(result.changed)} changed): {result.commit[:12]}"
+        )
     else:
         click.echo(f"Ledger up to date ({result.exported} beads)")
 

@@ -37,12 +37,20 @@ def agent_list(ctx: click.Context, as_json: bool) -> None:
     default = str(town.setting(None, "default_agent"))
     effective = runtimes.resolve(town, "auto").name if default == "auto" else default
     if as_json:
-        emit_json({"default_agent": default, "effective": effective,
-                   "presets": [p.as_dict() for p in table.values()]})
+        emit_json({"default_agent": default, "effective": effective, "presets": [p.as_dict() for p in table.values()]})
         return
-    print_table(["name", "installed", "prompt", "command"],
-                [[p.name + (" *" if p.name == effective else ""), "yes" if p.installed() else "no",
-                  p.prompt, " ".join(p.argv)] for p in table.values()])
+    print_table(
+        ["name", "installed", "prompt", "command"],
+        [
+            [
+                p.name + (" *" if p.name == effective else ""),
+                "yes" if p.installed() else "no",
+                p.prompt,
+                " ".join(p.argv),
+            ]
+            for p in table.values()
+        ],
+    )
     click.echo(f"\ndefault_agent = {default!r} (* = used by sling)")
 
 

@@ -29,10 +29,20 @@ def _print(convoy: convoys.Convoy) -> None:
         click.echo(f"notify: {convoy.notify}")
     if convoy.metadata.get("molecule"):
         click.echo(f"molecule: {convoy.metadata['molecule']} (formula {convoy.metadata.get('formula', '?')})")
-    print_table(["bead", "status", "polecat", "mr", "title"],
-                [[t.id, t.status, t.polecat or t.assignee or "-",
-                  f"{t.mr} ({t.mr_status})" if t.mr else "-", clip(t.title, 60)] for t in convoy.tracked],
-                empty="(tracks no beads yet: gt convoy add ID BEAD...)")
+    print_table(
+        ["bead", "status", "polecat", "mr", "title"],
+        [
+            [
+                t.id,
+                t.status,
+                t.polecat or t.assignee or "-",
+                f"{t.mr} ({t.mr_status})" if t.mr else "-",
+                clip(t.title, 60),
+            ]
+            for t in convoy.tracked
+        ],
+        empty="(tracks no beads yet: gt convoy add ID BEAD...)",
+    )
 
 
 actor_option = click.option("--actor", default=None, help="Who is acting (default: $BD_ACTOR, the role, the user).")
@@ -46,13 +56,20 @@ def convoy() -> None:
 @convoy.command("create")
 @click.argument("name")
 @click.argument("beads", nargs=-1)
-@click.option("--notify", default=None, is_flag=False, flag_value="mayor/", metavar="ADDR",
-              help="Mail ADDR (default with the bare flag: mayor/) when the convoy lands.")
+@click.option(
+    "--notify",
+    default=None,
+    is_flag=False,
+    flag_value="mayor/",
+    metavar="ADDR",
+    help="Mail ADDR (default with the bare flag: mayor/) when the convoy lands.",
+)
 @actor_option
 @json_option
 @click.pass_context
-def convoy_create(ctx: click.Context, name: str, beads: tuple[str, ...], notify: str | None, actor: str | None,
-                  as_json: bool) -> None:
+def convoy_create(
+    ctx: click.Context, name: str, beads: tuple[str, ...], notify: str | None, actor: str | None, as_json: bool
+) -> None:
     """Create convoy NAME tracking BEADS."""
     town, store = _open(ctx)
     c = convoys.create(store, name, beads, actor=current_actor(actor), notify=notify)
@@ -89,8 +106,11 @@ def convoy_list(ctx: click.Context, state: str, as_json: bool) -> None:
     if as_json:
         emit_json([c.as_dict() for c in rows])
         return
-    print_table(["id", "state", "progress", "name"], [[c.id, c.state, _bar(c.done, c.total), c.name] for c in rows],
-                empty=f"No {'' if state == 'all' else state + ' '}convoys: gt convoy create NAME BEADS...")
+    print_table(
+        ["id", "state", "progress", "name"],
+        [[c.id, c.state, _bar(c.done, c.total), c.name] for c in rows],
+        empty=f"No {'' if state == 'all' else state + ' '}convoys: gt convoy create NAME BEADS...",
+    )
 
 
 @convoy.command("show")

@@ -43,11 +43,21 @@ def crew_list(ctx: click.Context, rig: str | None, as_json: bool) -> None:
     def session(c: crew_mod.Crew) -> str:
         return "-" if c.session_state == "none" else f"{c.session} ({c.session_state})"
 
-    print_table(["crew", "branch", "dirty", "ahead", "session", "path"],
-                [[c.address, (c.branch or "(detached)") if c.valid else "(not a worktree)",
-                  "-" if c.dirty is None else c.dirty, "-" if c.ahead is None else c.ahead, session(c), c.path]
-                 for c in rows],
-                empty="No crew workspaces yet: gt crew add NAME --rig RIG")
+    print_table(
+        ["crew", "branch", "dirty", "ahead", "session", "path"],
+        [
+            [
+                c.address,
+                (c.branch or "(detached)") if c.valid else "(not a worktree)",
+                "-" if c.dirty is None else c.dirty,
+                "-" if c.ahead is None else c.ahead,
+                session(c),
+                c.path,
+            ]
+            for c in rows
+        ],
+        empty="No crew workspaces yet: gt crew add NAME --rig RIG",
+    )
 
 
 @crew.command("at")
@@ -63,9 +73,12 @@ def crew_at(ctx: click.Context, name: str, rig: str | None) -> None:
 @crew.command("remove")
 @click.argument("name")
 @click.option("--rig", help="Rig of the workspace when the name is in several rigs.")
-@click.option("--force", is_flag=True,
-              help="Remove even with uncommitted or unmerged work or a running session (the work is kept "
-                   "under refs/crew-removed/NAME).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Remove even with uncommitted or unmerged work or a running session (the work is kept "
+    "under refs/crew-removed/NAME).",
+)
 @json_option
 @click.pass_context
 def crew_remove(ctx: click.Context, name: str, rig: str | None, force: bool, as_json: bool) -> None:
@@ -74,12 +87,12 @@ def crew_remove(ctx: click.Context, name: str, rig: str | None, force: bool, as_
     if as_json:
         emit_json(r.as_dict())
         return
-    branch = (f"; branch {r.branch} deleted" if r.branch_deleted
-              else f"; branch {r.branch} kept" if r.branch else "")
+    branch = f"; branch {r.branch} deleted" if r.branch_deleted else f"; branch {r.branch} kept" if r.branch else ""
     click.echo(f"Removed crew workspace {crew_mod.address(r.rig, r.name)}{branch}")
     if r.kept:
-        click.echo(f"  its unmerged work is kept at {crew_mod.REMOVED_REF}{r.name} ({r.kept[:12]}) in the rig's "
-                   "repository")
+        click.echo(
+            f"  its unmerged work is kept at {crew_mod.REMOVED_REF}{r.name} ({r.kept[:12]}) in the rig's repository"
+        )
 
 
 @crew.command("start")

@@ -22,9 +22,12 @@ def line(f) -> str:  # noqa: ANN001 - a core.doctor.Finding
 
 
 @click.command()
-@click.option("--fix", is_flag=True,
-              help="Repair what is safe (orphaned clean worktrees, stale locks and pid files, the ledger export, "
-                   "dead sessions' hooks as the witness would) and list what is left for a human.")
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="Repair what is safe (orphaned clean worktrees, stale locks and pid files, the ledger export, "
+    "dead sessions' hooks as the witness would) and list what is left for a human.",
+)
 @json_option
 @click.pass_context
 def doctor(ctx: click.Context, fix: bool, as_json: bool) -> None:

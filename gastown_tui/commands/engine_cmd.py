@@ -24,8 +24,9 @@ from gastown_tui.clikit import Seconds, clip, count_type, emit_json, json_option
 
 @click.command()
 @click.option("--detach", is_flag=True, help="Run the engine in the background and return.")
-@click.option("--tick", type=Seconds(min=0.05), default=1.0, show_default=True,
-              help="Base timer of the engine loops, in seconds.")
+@click.option(
+    "--tick", type=Seconds(min=0.05), default=1.0, show_default=True, help="Base timer of the engine loops, in seconds."
+)
 @click.pass_context
 def up(ctx: click.Context, detach: bool, tick: float) -> None:
     """Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."""
@@ -35,6 +36,7 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
     town = town_from(ctx)
     check_config(town)  # a malformed town.toml/rig.toml: one line, exit 2, before anything starts
     if not detach:
+
         def started(engine: object) -> None:
             click.echo(f"engine up on {town.root} (pid {os.getpid()}); stop it with 'gt down' or Ctrl-C", err=True)
 
@@ -47,9 +49,15 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
     private_dir(town.logs_dir)
     log_path = town.logs_dir / "engine.log"
     with open(open_private(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-P", "-m", "gastown_tui.cli", "--town", str(town.root), "up",
-                                 "--tick", str(tick)], cwd=str(town.root), stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log, start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-P", "-m", "gastown_tui.cli", "--town", str(town.root), "up", "--tick", str(tick)],
+            cwd=str(town.root),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+        )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if engine_pid(town) == proc.pid:
@@ -63,8 +71,9 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
 
 
 @click.command()
-@click.option("--timeout", type=Seconds(), default=60.0, show_default=True,
-              help="Seconds to wait for the engine to exit.")
+@click.option(
+    "--timeout", type=Seconds(), default=60.0, show_default=True, help="Seconds to wait for the engine to exit."
+)
 @click.pass_context
 def down(ctx: click.Context, timeout: float) -> None:
     """Stop the town's engine (SIGTERM, then wait for it to exit). Agent sessions keep running."""
@@ -122,17 +131,20 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"polecats  {states}")
     click.echo(f"queued    {s['queue']} to sling, {s['merge_queue']} to merge")
     click.echo(f"escalations {s['escalations']} open")
-    print_table(["convoy", "progress", "name"],
-                [[c["id"], f"{c['done']}/{c['total']}", clip(c["name"], 60)] for c in s["convoys"]],
-                empty="no open convoys")
+    print_table(
+        ["convoy", "progress", "name"],
+        [[c["id"], f"{c['done']}/{c['total']}", clip(c["name"], 60)] for c in s["convoys"]],
+        empty="no open convoys",
+    )
 
 
 @click.command("feed")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen.")
 @click.option("--problems", is_flag=True, help="Only problems (stalled, zombie, escalation, merge failures...).")
 @click.option("--since", metavar="DURATION", help="Only events newer than this (e.g. 30s, 10m, 2h, 1d).")
-@click.option("--limit", "-n", type=count_type(1), default=50, show_default=True,
-              help="How many recent events to print first.")
+@click.option(
+    "--limit", "-n", type=count_type(1), default=50, show_default=True, help="How many recent events to print first."
+)
 @json_option
 @click.pass_context
 def feed_cmd(ctx: click.Context, follow: bool, problems: bool, since: str | None, limit: int, as_json: bool) -> None:

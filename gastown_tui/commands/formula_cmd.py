@@ -33,10 +33,15 @@ def _vars(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-rig_option = click.option("--rig", "rig_name", metavar="RIG",
-                          help="Rig whose repository's .beads/formulas is searched (default: the rig you are in).")
-var_option = click.option("--var", "var_pairs", multiple=True, metavar="KEY=VALUE",
-                          help="Set a formula variable (repeatable).")
+rig_option = click.option(
+    "--rig",
+    "rig_name",
+    metavar="RIG",
+    help="Rig whose repository's .beads/formulas is searched (default: the rig you are in).",
+)
+var_option = click.option(
+    "--var", "var_pairs", multiple=True, metavar="KEY=VALUE", help="Set a formula variable (repeatable)."
+)
 
 
 @click.group()
@@ -63,8 +68,9 @@ def formula_list(ctx: click.Context, rig_name: str | None, as_json: bool) -> Non
         elif r["unsupported"]:
             note += f" [{r['unsupported']} unsupported]"
         table.append([r["name"], r["type"] or "?", r["origin"], clip(note, 100)])
-    print_table(["name", "type", "origin", "description"], table,
-                empty="No formulas: add NAME.formula.toml to .beads/formulas")
+    print_table(
+        ["name", "type", "origin", "description"], table, empty="No formulas: add NAME.formula.toml to .beads/formulas"
+    )
 
 
 @formula.command("show")
@@ -73,8 +79,9 @@ def formula_list(ctx: click.Context, rig_name: str | None, as_json: bool) -> Non
 @var_option
 @json_option
 @click.pass_context
-def formula_show(ctx: click.Context, name: str, rig_name: str | None, var_pairs: tuple[str, ...],
-                 as_json: bool) -> None:
+def formula_show(
+    ctx: click.Context, name: str, rig_name: str | None, var_pairs: tuple[str, ...], as_json: bool
+) -> None:
     """Show formula NAME: its variables and its steps as a dependency tree (after extends/expansions)."""
     town = town_from(ctx)
     lib = FormulaLibrary(town, _rig(town, rig_name))
@@ -92,9 +99,13 @@ def formula_show(ctx: click.Context, name: str, rig_name: str | None, var_pairs:
     declared = cooked.variables if cooked else parsed.vars
     if declared:
         click.echo("\nVariables:")
-        print_table(["name", "required", "default", "description"],
-                    [[v.name, "yes" if v.required else "", "" if v.default is None else v.default,
-                      clip(v.description, 70)] for v in declared.values()])
+        print_table(
+            ["name", "required", "default", "description"],
+            [
+                [v.name, "yes" if v.required else "", "" if v.default is None else v.default, clip(v.description, 70)]
+                for v in declared.values()
+            ],
+        )
     if cooked is None:
         _show_template(parsed)
         _echo_notes(parsed.unsupported, [])
@@ -109,15 +120,18 @@ def _show_template(parsed: Formula) -> None:
     """What an expansion or aspect formula inserts, since it pours nothing by itself."""
     if parsed.type == "expansion":
         click.echo(f"\nTemplate ({len(parsed.template)} steps replacing the target step {{target}}):")
-        steps = [CookedStep(id=t.id, title=t.title or t.id, description="", needs=list(t.needs))
-                 for t in parsed.template]
+        steps = [
+            CookedStep(id=t.id, title=t.title or t.id, description="", needs=list(t.needs)) for t in parsed.template
+        ]
         for line in dependency_tree(steps):
             click.echo(f"  {line}")
         return
     click.echo("\nAdvice (steps inserted around matching steps {step.id}):")
     for adv in parsed.advice:
-        click.echo(f"  {adv.target}: before {', '.join(s.id for s in adv.before) or '-'}; "
-                   f"after {', '.join(s.id for s in adv.after) or '-'}")
+        click.echo(
+            f"  {adv.target}: before {', '.join(s.id for s in adv.before) or '-'}; "
+            f"after {', '.join(s.id for s in adv.after) or '-'}"
+        )
     if parsed.pointcuts:
         click.echo("  pointcuts: " + ", ".join(pc.glob or pc.type or pc.label for pc in parsed.pointcuts))
 
@@ -141,8 +155,15 @@ def _echo_notes(unsupported: list[Any], warnings: list[str]) -> None:
 @click.option("--actor", default=None, help="Who is acting (default: $BD_ACTOR, the role, the user).")
 @json_option
 @click.pass_context
-def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_name: str | None,
-                 dry_run: bool, actor: str | None, as_json: bool) -> None:
+def formula_pour(
+    ctx: click.Context,
+    name: str,
+    var_pairs: tuple[str, ...],
+    rig_name: str | None,
+    dry_run: bool,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Pour formula NAME into a molecule: a root bead, one child bead per step, blocks edges, a convoy."""
     from core import pour
 
@@ -153,12 +174,15 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
         if as_json:
             emit_json({"dry_run": True, **planned.as_dict()})
             return
-        click.echo(f"Would pour formula {planned.formula} (prefix {planned.prefix}"
-                   f"{', rig ' + planned.rig if planned.rig else ''}):")
+        click.echo(
+            f"Would pour formula {planned.formula} (prefix {planned.prefix}"
+            f"{', rig ' + planned.rig if planned.rig else ''}):"
+        )
         numbers = {c.key: f"<root>.{i}" for i, c in enumerate(planned.children, 1)}
         rows = [["<root>", planned.root.issue_type, planned.root.title, ""]]
-        rows += [[numbers[c.key], c.issue_type, c.title, ", ".join(numbers[n] for n in c.needs)]
-                 for c in planned.children]
+        rows += [
+            [numbers[c.key], c.issue_type, c.title, ", ".join(numbers[n] for n in c.needs)] for c in planned.children
+        ]
         rows.append(["<convoy>", "convoy", planned.convoy_name, f"tracks {len(planned.children)} beads"])
         print_table(["bead", "type", "title", "blocked by"], rows)
         _echo_notes(planned.unsupported, planned.warnings)
@@ -168,8 +192,10 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
         emit_json(poured.as_dict())
         return
     click.echo(f"Poured {planned.formula} as {poured.root} ({len(poured.steps)} steps), convoy {poured.convoy}")
-    print_table(["bead", "step", "title"], [[bead, step, c.title] for (step, bead), c
-                                             in zip(poured.steps.items(), planned.children, strict=True)])
+    print_table(
+        ["bead", "step", "title"],
+        [[bead, step, c.title] for (step, bead), c in zip(poured.steps.items(), planned.children, strict=True)],
+    )
     _echo_notes(planned.unsupported, planned.warnings)
 
 
@@ -177,13 +203,24 @@ def formula_pour(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_
 @click.argument("name")
 @var_option
 @rig_option
-@click.option("--agent", default=None, metavar="PRESET", help="Agent preset for every step (default: the step's, "
-              "else the town's default_agent).")
+@click.option(
+    "--agent",
+    default=None,
+    metavar="PRESET",
+    help="Agent preset for every step (default: the step's, else the town's default_agent).",
+)
 @click.option("--actor", default=None, help="Who is acting (default: $BD_ACTOR, the role, the user).")
 @json_option
 @click.pass_context
-def formula_run(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_name: str | None,
-                agent: str | None, actor: str | None, as_json: bool) -> None:
+def formula_run(
+    ctx: click.Context,
+    name: str,
+    var_pairs: tuple[str, ...],
+    rig_name: str | None,
+    agent: str | None,
+    actor: str | None,
+    as_json: bool,
+) -> None:
     """Pour formula NAME and queue its steps: the engine slings each step once the steps it needs have
     merged. Prints the convoy id (follow it with 'gt convoy show ID')."""
     from core import runs
@@ -198,11 +235,17 @@ def formula_run(ctx: click.Context, name: str, var_pairs: tuple[str, ...], rig_n
         emit_json({**started.as_dict(), "rig": planned.rig, "engine": {"running": pid is not None, "pid": pid}})
         return
     click.echo(started.convoy)
-    click.echo(f"Poured {started.formula} as {started.root} ({len(started.steps)} steps); "
-               f"{len(started.queued)} queued for rig {planned.rig}", err=True)
+    click.echo(
+        f"Poured {started.formula} as {started.root} ({len(started.steps)} steps); "
+        f"{len(started.queued)} queued for rig {planned.rig}",
+        err=True,
+    )
     if pid is None:
-        click.echo("No engine is running: the work waits for 'gt up' (or run it to the end with "
-                   f"'gastown-tui --no-ui run --convoy {started.convoy}')", err=True)
+        click.echo(
+            "No engine is running: the work waits for 'gt up' (or run it to the end with "
+            f"'gastown-tui --no-ui run --convoy {started.convoy}')",
+            err=True,
+        )
 
 
 def register(group: click.Group) -> None:

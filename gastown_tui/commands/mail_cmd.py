@@ -31,8 +31,9 @@ def mail_group() -> None:
 @click.option("--actor", help="Sender (default: $BD_ACTOR or the session's role).")
 @json_option
 @click.pass_context
-def mail_send(ctx: click.Context, address: str, subject: str, body: str, priority: int, actor: str | None,
-              as_json: bool) -> None:
+def mail_send(
+    ctx: click.Context, address: str, subject: str, body: str, priority: int, actor: str | None, as_json: bool
+) -> None:
     """Send a message to ADDRESS (mayor/, <rig>/polecats/<name>, @town, @rig/<rig>, ...)."""
     sent = mail.send(town_from(ctx), address, subject, body, current_actor(actor), priority=priority)
     if as_json:
@@ -51,17 +52,29 @@ def mail_send(ctx: click.Context, address: str, subject: str, body: str, priorit
 @click.option("--actor", help="Whose inbox, when ADDRESS is omitted (default: this session's role).")
 @json_option
 @click.pass_context
-def mail_inbox(ctx: click.Context, address: str | None, include_read: bool, archived: bool, actor: str | None,
-               as_json: bool) -> None:
+def mail_inbox(
+    ctx: click.Context, address: str | None, include_read: bool, archived: bool, actor: str | None, as_json: bool
+) -> None:
     """List the messages to ADDRESS (default: your own address, else the Mayor's), oldest first."""
     addr = address or _my_address(current_actor(actor))
     msgs = mail.inbox(town_from(ctx), addr, include_read=include_read, include_archived=archived)
     if as_json:
         emit_json([m.as_dict() for m in msgs])
         return
-    print_table(["id", "state", "from", "subject", "sent"],
-                [[m.id, "archived" if m.archived else "read" if m.read else "unread", m.sender, clip(m.subject, 60),
-                  m.created_at[:19]] for m in msgs], empty=f"No mail for {addr}")
+    print_table(
+        ["id", "state", "from", "subject", "sent"],
+        [
+            [
+                m.id,
+                "archived" if m.archived else "read" if m.read else "unread",
+                m.sender,
+                clip(m.subject, 60),
+                m.created_at[:19],
+            ]
+            for m in msgs
+        ],
+        empty=f"No mail for {addr}",
+    )
 
 
 @mail_group.command("read")

@@ -29,8 +29,13 @@ def _age(seconds: float) -> str:
 
 @mq_group.command("list")
 @click.option("--rig", "rig_name", help="Only this rig.")
-@click.option("--status", "statuses", multiple=True, type=click.Choice(mq.STATUSES),
-              help="Only these statuses (repeatable). Default: all.")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(mq.STATUSES),
+    help="Only these statuses (repeatable). Default: all.",
+)
 @click.option("--limit", type=count_type(), default=50, show_default=True, help="Most rows shown.")
 @json_option
 @click.pass_context
@@ -46,20 +51,42 @@ def mq_list(ctx: click.Context, rig_name: str | None, statuses: tuple[str, ...],
     info = []
     for r in rigs:
         gates = load_gates(r.config, str(r.path / "rig.toml"))
-        info.append({"rig": r.name, "gates": [g.name for g in gates.gates], "describe": gates.describe(),
-                     "max_batch_size": r.setting("merge_queue", "max_batch_size"),
-                     "retry_flaky": r.setting("merge_queue", "retry_flaky")})
+        info.append(
+            {
+                "rig": r.name,
+                "gates": [g.name for g in gates.gates],
+                "describe": gates.describe(),
+                "max_batch_size": r.setting("merge_queue", "max_batch_size"),
+                "retry_flaky": r.setting("merge_queue", "retry_flaky"),
+            }
+        )
     if as_json:
         emit_json({"rigs": info, "mrs": [{**m.as_dict(), "position": position.get(m.id)} for m in mrs]})
         return
     for i in info:
-        click.echo(f"rig {i['rig']}: {i['describe']}; batches of {i['max_batch_size']}, "
-                   f"flaky retries {i['retry_flaky']}")
+        click.echo(
+            f"rig {i['rig']}: {i['describe']}; batches of {i['max_batch_size']}, flaky retries {i['retry_flaky']}"
+        )
     now = time.time()
-    print_table(["mr", "rig", "status", "pos", "pri", "age", "bead", "branch", "gate runs", "reason"],
-                [[m.id, m.rig, m.status, position.get(m.id, ""), f"P{m.priority}", _age(now - m.created_at),
-                  m.bead or "", m.branch, m.gate_runs, clip(m.reason, 60)] for m in mrs],
-                empty="The merge queue is empty: polecats submit with gt done")
+    print_table(
+        ["mr", "rig", "status", "pos", "pri", "age", "bead", "branch", "gate runs", "reason"],
+        [
+            [
+                m.id,
+                m.rig,
+                m.status,
+                position.get(m.id, ""),
+                f"P{m.priority}",
+                _age(now - m.created_at),
+                m.bead or "",
+                m.branch,
+                m.gate_runs,
+                clip(m.reason, 60),
+            ]
+            for m in mrs
+        ],
+        empty="The merge queue is empty: polecats submit with gt done",
+    )
 
 
 @mq_group.command("retry")
@@ -101,15 +128,31 @@ def mq_stats(ctx: click.Context, rig_name: str | None, last: int, as_json: bool)
         return
     per_mr = totals["gate_runs_per_mr"]
     wall = totals["mean_batch_wall_s"]
-    click.echo(f"{totals['batches']} batches, {totals['mrs']} MRs: {totals['merged']} merged, "
-               f"{totals['failed']} failed, {totals['conflicts']} conflicts; {totals['gate_runs']} gate runs"
-               f" ({'-' if per_mr is None else per_mr} per settled MR); mean batch "
-               f"{'-' if wall is None else f'{wall:.2f}s'}")
+    click.echo(
+        f"{totals['batches']} batches, {totals['mrs']} MRs: {totals['merged']} merged, "
+        f"{totals['failed']} failed, {totals['conflicts']} conflicts; {totals['gate_runs']} gate runs"
+        f" ({'-' if per_mr is None else per_mr} per settled MR); mean batch "
+        f"{'-' if wall is None else f'{wall:.2f}s'}"
+    )
     click.echo("queue: " + ", ".join(f"{k} {v}" for k, v in totals["by_status"].items()))
-    print_table(["batch", "rig", "outcome", "mrs", "merged", "failed", "conflicts", "gate runs", "wall"],
-                [[b.id, b.rig, b.outcome, b.mrs, b.merged, b.failed, b.conflicts, b.gate_runs,
-                  "" if b.wall_s is None else f"{b.wall_s:.2f}s"] for b in recent],
-                empty="No batches yet")
+    print_table(
+        ["batch", "rig", "outcome", "mrs", "merged", "failed", "conflicts", "gate runs", "wall"],
+        [
+            [
+                b.id,
+                b.rig,
+                b.outcome,
+                b.mrs,
+                b.merged,
+                b.failed,
+                b.conflicts,
+                b.gate_runs,
+                "" if b.wall_s is None else f"{b.wall_s:.2f}s",
+            ]
+            for b in recent
+        ],
+        empty="No batches yet",
+    )
 
 
 @mq_group.command("process")
@@ -123,17 +166,22 @@ def mq_process(ctx: click.Context, rig_name: str, until_empty: bool, as_json: bo
 
     town = town_from(ctx)
     refinery = Refinery(town, load_rig(town, rig_name))
-    results = refinery.process_all(retry_now=True) if until_empty else \
-        [r for r in [refinery.process_once(retry_now=True)] if not r.empty]
+    results = (
+        refinery.process_all(retry_now=True)
+        if until_empty
+        else [r for r in [refinery.process_once(retry_now=True)] if not r.empty]
+    )
     if as_json:
         emit_json([r.as_dict() for r in results])
         return
     if not results:
         click.echo(f"Nothing queued for rig {rig_name}")
     for r in results:
-        click.echo(f"batch {r.batch}: {r.outcome}; merged {', '.join(r.merged) or '-'}; "
-                   f"failed {', '.join(r.failed) or '-'}; conflicts {', '.join(r.conflicts) or '-'}; "
-                   f"{r.gate_runs} gate runs in {r.wall_s:.2f}s")
+        click.echo(
+            f"batch {r.batch}: {r.outcome}; merged {', '.join(r.merged) or '-'}; "
+            f"failed {', '.join(r.failed) or '-'}; conflicts {', '.join(r.conflicts) or '-'}; "
+            f"{r.gate_runs} gate runs in {r.wall_s:.2f}s"
+        )
         for mr, url in r.pull_requests.items():
             click.echo(f"  {mr}: pull request {url}")
         if r.note:

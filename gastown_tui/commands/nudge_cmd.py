@@ -13,11 +13,21 @@ from gastown_tui.clikit import Seconds, emit_json, json_option, town_from
 @click.command("nudge")
 @click.argument("target")
 @click.argument("text")
-@click.option("--mode", type=click.Choice(nudge.MODES), default="immediate", show_default=True,
-              help="immediate: type it now; wait-idle: when the agent shows its prompt; queue: the engine "
-                   "types it at the agent's next idle.")
-@click.option("--timeout", type=Seconds(), default=60.0, show_default=True,
-              help="Seconds wait-idle waits before queueing the nudge instead.")
+@click.option(
+    "--mode",
+    type=click.Choice(nudge.MODES),
+    default="immediate",
+    show_default=True,
+    help="immediate: type it now; wait-idle: when the agent shows its prompt; queue: the engine "
+    "types it at the agent's next idle.",
+)
+@click.option(
+    "--timeout",
+    type=Seconds(),
+    default=60.0,
+    show_default=True,
+    help="Seconds wait-idle waits before queueing the nudge instead.",
+)
 @json_option
 @click.pass_context
 def nudge_cmd(ctx: click.Context, target: str, text: str, mode: str, timeout: float, as_json: bool) -> None:
@@ -42,10 +52,14 @@ def broadcast(ctx: click.Context, text: str, as_json: bool) -> None:
     out = nudge.broadcast(town_from(ctx), text, sender=current_actor())
     results = {s: r for s, r in out.items() if isinstance(r, nudge.NudgeResult)}
     if as_json:
-        emit_json({"delivered": [s for s, r in results.items() if r.delivered],
-                   "queued": {s: r.queued for s, r in results.items() if r.queued is not None},
-                   "mailed": {s: r.mailed for s, r in results.items() if r.mailed is not None},
-                   "failed": {s: r for s, r in out.items() if isinstance(r, str)}})
+        emit_json(
+            {
+                "delivered": [s for s, r in results.items() if r.delivered],
+                "queued": {s: r.queued for s, r in results.items() if r.queued is not None},
+                "mailed": {s: r.mailed for s, r in results.items() if r.mailed is not None},
+                "failed": {s: r for s, r in out.items() if isinstance(r, str)},
+            }
+        )
         return
     if not out:
         click.echo("no working polecats to nudge")
@@ -55,8 +69,13 @@ def broadcast(ctx: click.Context, text: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("text")
-@click.option("-s", "--severity", type=click.Choice(list(reversed(escalation.SEVERITIES)), case_sensitive=False),
-              default="medium", show_default=True)
+@click.option(
+    "-s",
+    "--severity",
+    type=click.Choice(list(reversed(escalation.SEVERITIES)), case_sensitive=False),
+    default="medium",
+    show_default=True,
+)
 @click.option("--bead", "about", help="The bead this escalation is about.")
 @json_option
 @click.pass_context

@@ -39,12 +39,25 @@ def _role(ctx: click.Context, polecat: str | None, rig: str | None = None) -> ro
 @click.option("--no-convoy", is_flag=True, help="Do not give a bead slung alone an auto convoy.")
 @click.option("--resume", is_flag=True, help="Restart the dead session of the polecat holding BEAD.")
 @click.option("--queue", "queue", is_flag=True, help="Queue the bead(s): the engine slings them as capacity allows.")
-@click.option("--force", is_flag=True,
-              help="Take over a bead claimed by a human or an agent (never one awaiting merge or held by a live polecat).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Take over a bead claimed by a human or an agent (never one awaiting merge or held by a live polecat).",
+)
 @json_option
 @click.pass_context
-def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat: str | None,
-          formula: str | None, no_convoy: bool, resume: bool, queue: bool, force: bool, as_json: bool) -> None:
+def sling(
+    ctx: click.Context,
+    args: tuple[str, ...],
+    agent: str | None,
+    polecat: str | None,
+    formula: str | None,
+    no_convoy: bool,
+    resume: bool,
+    queue: bool,
+    force: bool,
+    as_json: bool,
+) -> None:
     """Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."""
     from core.sling import Slinger  # formulas, worktrees, runtimes: gt prime, done and hook do not need them
 
@@ -63,17 +76,20 @@ def sling(ctx: click.Context, args: tuple[str, ...], agent: str | None, polecat:
         if polecat and len(beads) > 1:
             raise click.UsageError("--polecat names one polecat: sling one bead with it")
         # several beads at once: each gets its own polecat, and they share one convoy (core.sling)
-        batch = slinger.sling_beads(beads, rig, agent=agent, polecat=polecat, formula=formula,
-                                    convoy=not no_convoy, force=force)
+        batch = slinger.sling_beads(
+            beads, rig, agent=agent, polecat=polecat, formula=formula, convoy=not no_convoy, force=force
+        )
         results, failed, exit_code = batch.slung, batch.failed, batch.exit_code
     if as_json:
         emit_json([r.as_dict() for r in results])
     else:
         for r in results:
             verb = "resumed" if r.resumed else "slung"
-            click.echo(f"{r.bead} {verb} to {r.polecat} ({r.agent}) on {r.branch}"
-                       + (f", convoy {r.convoy}" if r.convoy else "")
-                       + (f", taken over from {r.took_over_from}" if r.took_over_from else ""))
+            click.echo(
+                f"{r.bead} {verb} to {r.polecat} ({r.agent}) on {r.branch}"
+                + (f", convoy {r.convoy}" if r.convoy else "")
+                + (f", taken over from {r.took_over_from}" if r.took_over_from else "")
+            )
             click.echo(f"  watch: gt peek {r.session}")
     if failed:  # a batch: the others went out; each refusal is one line, the exit status the worst
         for bead, exc in failed:
@@ -124,8 +140,9 @@ def hook(ctx: click.Context, polecat: str | None, rig: str | None, as_json: bool
     bead = (p.hook_bead if p else None) or role.bead
     issue = store.get(bead) if bead else None
     if as_json:
-        emit_json({"polecat": role.address, "bead": issue.as_dict() if issue else None,
-                   "state": p.state if p else None})
+        emit_json(
+            {"polecat": role.address, "bead": issue.as_dict() if issue else None, "state": p.state if p else None}
+        )
         return
     if issue is None:
         click.echo(f"{role.address}: nothing on the hook")
@@ -136,8 +153,12 @@ def hook(ctx: click.Context, polecat: str | None, rig: str | None, as_json: bool
 @click.command()
 @click.option("--polecat", help="Prime for this polecat (default: the calling role).")
 @click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
-@click.option("--hook", "as_hook", is_flag=True,
-              help="Run as an agent CLI's session-start hook: read its JSON on stdin, record the session, print the brief.")
+@click.option(
+    "--hook",
+    "as_hook",
+    is_flag=True,
+    help="Run as an agent CLI's session-start hook: read its JSON on stdin, record the session, print the brief.",
+)
 @click.pass_context
 def prime(ctx: click.Context, polecat: str | None, rig: str | None, as_hook: bool) -> None:
     """Print the brief for the calling agent: role, hooked bead, steps, mail and rules (Markdown)."""
@@ -154,16 +175,18 @@ def _agent_hook() -> click.Command:
 
 
 @click.command("done")
-@click.option("--status", "status", type=click.Choice(STATUSES, case_sensitive=False), default="COMPLETED",
-              show_default=True)
+@click.option(
+    "--status", "status", type=click.Choice(STATUSES, case_sensitive=False), default="COMPLETED", show_default=True
+)
 @click.option("-m", "--message", default="", help="Reason (ESCALATED/DEFERRED) or a note for the merge request.")
 @click.option("--polecat", help="Finish for this polecat (default: the calling one).")
 @click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
 @click.option("--bead", help="Crew workspaces: the bead this branch finishes (closed when it merges).")
 @json_option
 @click.pass_context
-def done_cmd(ctx: click.Context, status: str, message: str, polecat: str | None, rig: str | None,
-             bead: str | None, as_json: bool) -> None:
+def done_cmd(
+    ctx: click.Context, status: str, message: str, polecat: str | None, rig: str | None, bead: str | None, as_json: bool
+) -> None:
     """Finish the work on the hook: commit leftovers, queue a merge request, go idle."""
     town = town_from(ctx)
     role = _role(ctx, polecat, rig)
@@ -171,16 +194,20 @@ def done_cmd(ctx: click.Context, status: str, message: str, polecat: str | None,
         _crew_done(town, role, status, message, bead, as_json)
         return
     if role.kind != "polecat":
-        raise GtError("gt done runs inside a polecat worktree (<rig>/polecats/<name>), a crew workspace "
-                      "(<rig>/crew/<name>) or with --polecat NAME")
+        raise GtError(
+            "gt done runs inside a polecat worktree (<rig>/polecats/<name>), a crew workspace "
+            "(<rig>/crew/<name>) or with --polecat NAME"
+        )
     if bead is not None:
         raise GtError("--bead is for crew workspaces: a polecat's gt done finishes the bead on its hook")
     result = done(town, role, status=status, message=message, actor=current_actor())
     if as_json:
         emit_json(result.as_dict())
     elif result.mr:
-        click.echo(f"{result.bead}: {result.commits} commit(s) on {result.branch} queued as {result.mr}; "
-                   f"{result.polecat} is idle")
+        click.echo(
+            f"{result.bead}: {result.commits} commit(s) on {result.branch} queued as {result.mr}; "
+            f"{result.polecat} is idle"
+        )
     else:
         click.echo(f"{result.bead}: {result.status.lower()}; {result.polecat} is idle")
 
@@ -190,16 +217,20 @@ def _crew_done(town: Town, role: roles.Role, status: str, message: str, bead: st
     from core.crew import done as crew_done
 
     if status.upper() != "COMPLETED":
-        raise GtError(f"--status {status.upper()} is for polecats: a crew workspace's gt done queues its branch; "
-                      "to give up on a bead, update it with 'gt bead update'")
+        raise GtError(
+            f"--status {status.upper()} is for polecats: a crew workspace's gt done queues its branch; "
+            "to give up on a bead, update it with 'gt bead update'"
+        )
     result = crew_done(town, role, bead=bead, message=message, actor=current_actor())
     if as_json:
         emit_json(result.as_dict())
         return
     what = f"{result.bead}: " if result.bead else ""
     state = "queued as" if result.mr_status == "queued" else f"already {result.mr_status} as"
-    click.echo(f"{what}{result.commits} commit(s) on {result.branch} {state} {result.mr}; keep working on "
-               f"{result.branch} (gt crew sync {role.name} after the merge)")
+    click.echo(
+        f"{what}{result.commits} commit(s) on {result.branch} {state} {result.mr}; keep working on "
+        f"{result.branch} (gt crew sync {role.name} after the merge)"
+    )
 
 
 @click.command()
@@ -240,11 +271,21 @@ def polecat_list(ctx: click.Context, rig: str | None, show_all: bool, as_json: b
         return
     host = SessionHost(town)
     live = {s.name for s in host.list() if s.alive} if rows else set()
-    print_table(["polecat", "state", "hook", "session", "agent", "branch"],
-                [[p.address, p.state, p.hook_bead or "-",
-                  (p.session + (" (live)" if p.session in live else " (dead)")) if p.session else "-",
-                  p.agent or "-", p.branch or "-"] for p in rows],
-                empty="No polecats yet: gt sling BEAD RIG")
+    print_table(
+        ["polecat", "state", "hook", "session", "agent", "branch"],
+        [
+            [
+                p.address,
+                p.state,
+                p.hook_bead or "-",
+                (p.session + (" (live)" if p.session in live else " (dead)")) if p.session else "-",
+                p.agent or "-",
+                p.branch or "-",
+            ]
+            for p in rows
+        ],
+        empty="No polecats yet: gt sling BEAD RIG",
+    )
 
 
 @polecat.command("nuke")

@@ -19,21 +19,35 @@ def rig() -> None:
 @click.argument("url_or_path")
 @click.option("--prefix", help="Bead prefix (2-8 chars); derived from NAME when omitted.")
 @click.option("--branch", help="Default branch (detected from the repository when omitted).")
-@click.option("--strategy", type=click.Choice(STRATEGIES),
-              help="Where merged work lands: direct (push upstream), local (the rig's bare clone only) or pr "
-                   "(pull requests with gh). Default: direct when git may push to the repository, else local.")
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    help="Where merged work lands: direct (push upstream), local (the rig's bare clone only) or pr "
+    "(pull requests with gh). Default: direct when git may push to the repository, else local.",
+)
 @click.option("--push-url", help="Push merged work here instead of URL_OR_PATH.")
 @click.pass_context
-def rig_add(ctx: click.Context, name: str, url_or_path: str, prefix: str | None, branch: str | None,
-            strategy: str | None, push_url: str | None) -> None:
+def rig_add(
+    ctx: click.Context,
+    name: str,
+    url_or_path: str,
+    prefix: str | None,
+    branch: str | None,
+    strategy: str | None,
+    push_url: str | None,
+) -> None:
     """Add rig NAME from a git URL or local path (cloned bare into NAME/.repo.git)."""
-    r = add_rig(town_from(ctx), name, url_or_path, prefix=prefix, branch=branch, strategy=strategy,
-                push_url=push_url)
+    r = add_rig(town_from(ctx), name, url_or_path, prefix=prefix, branch=branch, strategy=strategy, push_url=push_url)
     info = r.as_dict()
-    where = {"direct": f"pushed to {info['push_url'] or r.git_url}", "local": f"kept in {r.repo_path}",
-             "pr": f"pull requests on {info['push_url'] or r.git_url}"}[info["strategy"]]
-    click.echo(f"Added rig {r.name} (prefix {r.prefix}, default branch {r.default_branch}); "
-               f"landing {info['strategy']}: merged work is {where}")
+    where = {
+        "direct": f"pushed to {info['push_url'] or r.git_url}",
+        "local": f"kept in {r.repo_path}",
+        "pr": f"pull requests on {info['push_url'] or r.git_url}",
+    }[info["strategy"]]
+    click.echo(
+        f"Added rig {r.name} (prefix {r.prefix}, default branch {r.default_branch}); "
+        f"landing {info['strategy']}: merged work is {where}"
+    )
 
 
 @rig.command("list")
@@ -45,9 +59,14 @@ def rig_list(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(rigs)
         return
-    print_table(["name", "prefix", "branch", "gates", "landing", "url"],
-                [[r["name"], r["prefix"], r["default_branch"], ",".join(r["gates"]) or "-", r["strategy"], r["git_url"]]
-                 for r in rigs], empty="No rigs yet: gt rig add NAME URL_OR_PATH")
+    print_table(
+        ["name", "prefix", "branch", "gates", "landing", "url"],
+        [
+            [r["name"], r["prefix"], r["default_branch"], ",".join(r["gates"]) or "-", r["strategy"], r["git_url"]]
+            for r in rigs
+        ],
+        empty="No rigs yet: gt rig add NAME URL_OR_PATH",
+    )
 
 
 @rig.command("sync")
@@ -68,8 +87,10 @@ def rig_sync(ctx: click.Context, name: str, as_json: bool) -> None:
         return
     behind = "?" if st.behind is None else st.behind
     ahead = "?" if st.ahead is None else st.ahead
-    click.echo(f"Fetched {r.default_branch} of {upstream.fetch_url(r)}: at {(st.tip or '?')[:12]}; the rig's "
-               f"{r.default_branch} is {behind} behind, {ahead} ahead")
+    click.echo(
+        f"Fetched {r.default_branch} of {upstream.fetch_url(r)}: at {(st.tip or '?')[:12]}; the rig's "
+        f"{r.default_branch} is {behind} behind, {ahead} ahead"
+    )
 
 
 @rig.command("remove")

@@ -12,8 +12,13 @@ from gastown_tui.clikit import echo_with_colours, emit_json, json_option, own_te
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("-n", "--lines", type=click.IntRange(1, 100000), default=None,
-              help="Show the last LINES lines of history and screen (default: the visible screen).")
+@click.option(
+    "-n",
+    "--lines",
+    type=click.IntRange(1, 100000),
+    default=None,
+    help="Show the last LINES lines of history and screen (default: the visible screen).",
+)
 @click.option("--ansi", is_flag=True, help="Keep colours (escape sequences).")
 @json_option
 @click.pass_context
@@ -31,8 +36,15 @@ def peek(ctx: click.Context, name: str | None, lines: int | None, ansi: bool, as
         rows = []
         for s in sessions:
             seen = host.last_activity(s.name)
-            rows.append([s.name, s.pid, "alive" if s.alive else f"exited {s.exit_status}",
-                         f"{s.cols}x{s.rows}", "-" if seen is None else f"{max(0, now - seen):.0f}s ago"])
+            rows.append(
+                [
+                    s.name,
+                    s.pid,
+                    "alive" if s.alive else f"exited {s.exit_status}",
+                    f"{s.cols}x{s.rows}",
+                    "-" if seen is None else f"{max(0, now - seen):.0f}s ago",
+                ]
+            )
         print_table(["session", "pid", "state", "size", "last output"], rows, empty="(no sessions)")
         return
     text = host.capture(name, ansi=ansi, lines=lines)
@@ -70,8 +82,9 @@ def agent_sim(ctx: click.Context, prompt: str | None, bead_id: str | None) -> No
 
 
 @agent.command("hook")
-@click.argument("event", type=click.Choice(["session-start", "prompt", "stop", "notification", "pre-compact",
-                                            "codex-notify"]))
+@click.argument(
+    "event", type=click.Choice(["session-start", "prompt", "stop", "notification", "pre-compact", "codex-notify"])
+)
 @click.argument("payload", required=False)
 @click.pass_context
 def agent_hook(ctx: click.Context, event: str, payload: str | None) -> None:

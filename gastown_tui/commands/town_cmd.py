@@ -9,8 +9,13 @@ from core.town import install_town
 
 @click.command()
 @click.argument("path", type=click.Path(file_okay=True, dir_okay=True))
-@click.option("--git/--no-git", "use_git", default=True, show_default=True,
-              help="Make the town a git repository (the ledger is committed there).")
+@click.option(
+    "--git/--no-git",
+    "use_git",
+    default=True,
+    show_default=True,
+    help="Make the town a git repository (the ledger is committed there).",
+)
 def install(path: str, use_git: bool) -> None:
     """Create a town at PATH (idempotent on an existing town)."""
     town, created = install_town(path, use_git=use_git)

@@ -50,7 +50,7 @@ class PreviewTile(Static, can_focus=True):
     def show_capture(self, text: str) -> None:
         """Show ``text`` (ANSI from capture-pane): its last lines that fit the tile, colours kept,
         other escapes and links dropped (:func:`widgets.safe_text.from_ansi`)."""
-        lines = text.split("\n")[-max(1, self.content_size.height or TILE_LINES):]
+        lines = text.split("\n")[-max(1, self.content_size.height or TILE_LINES) :]
         self.update(from_ansi("\n".join(lines)))
 
 

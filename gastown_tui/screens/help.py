@@ -38,8 +38,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box"):
             yield Static("Gas Town cockpit: keys", id="help-title")
             yield Static(keys_text(), id="help-keys")
-            yield Static("Attached terminals take every key except ctrl+], which gives the keys back.",
-                         id="help-note")
+            yield Static("Attached terminals take every key except ctrl+], which gives the keys back.", id="help-note")
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)

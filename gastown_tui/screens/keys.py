@@ -21,8 +21,21 @@ from widgets.beads import MARK_KEY
 from widgets.terminal import DETACH_KEY
 
 #: Scopes a row can bind in: the app, the main screen, its panels, and the other views.
-SCOPES = ("app", "main", "agents", "ready", "refinery", "problems", "grid", "mail", "help", "dialog",
-          "new_bead", "formula", "confirm")
+SCOPES = (
+    "app",
+    "main",
+    "agents",
+    "ready",
+    "refinery",
+    "problems",
+    "grid",
+    "mail",
+    "help",
+    "dialog",
+    "new_bead",
+    "formula",
+    "confirm",
+)
 
 
 @dataclass(frozen=True)
@@ -68,35 +81,95 @@ def _main(action: str, show: bool = False, *panels: str) -> tuple[tuple[str, str
 
 KEYS: tuple[Key, ...] = (
     # the main screen, in the help list's order
-    Key("sling", "s", "Sling", _main("sling", False, "ready"), title="Sling beads",
-        help="Sling the marked ready beads (or the one under the cursor): pick rig, agent, polecat"),
+    Key(
+        "sling",
+        "s",
+        "Sling",
+        _main("sling", False, "ready"),
+        title="Sling beads",
+        help="Sling the marked ready beads (or the one under the cursor): pick rig, agent, polecat",
+    ),
     Key("mark", MARK_KEY, "Mark", help="Mark or unmark a ready bead (slinging and convoys take the marked ones)"),
     Key("new_bead", "b", "New bead", _main("new_bead", False, "ready"), title="New bead", help="File a new bead"),
-    Key("new_convoy", "c", "Convoy", _main("new_convoy", False, "ready"), title="New convoy",
-        help="Make a convoy of the marked ready beads"),
-    Key("run_formula", "f", "Formula", _main("run_formula", True), title="Run formula",
-        help="Pick a formula, fill its vars and pour it into a molecule"),
-    Key("nudge", "n", "Nudge", _main("nudge", False, "agents"), title="Nudge agent",
-        help="Type a message into the selected agent's session"),
-    Key("nuke", "x", "Nuke", _main("nuke", False, "agents"), title="Nuke polecat",
-        help="Kill the selected polecat's session and remove its worktree (asks first)"),
-    Key("retry_mr", "r", "Retry MR", _main("retry_mr", False, "refinery"), title="Retry merge request",
-        help="Put the failed MR under the cursor back in the refinery queue"),
-    Key("attach", "enter", "Attach", _main("attach", False, "agents"), title="Attach to terminal",
-        help="Attach to the selected agent's terminal: keys go to the agent"),
+    Key(
+        "new_convoy",
+        "c",
+        "Convoy",
+        _main("new_convoy", False, "ready"),
+        title="New convoy",
+        help="Make a convoy of the marked ready beads",
+    ),
+    Key(
+        "run_formula",
+        "f",
+        "Formula",
+        _main("run_formula", True),
+        title="Run formula",
+        help="Pick a formula, fill its vars and pour it into a molecule",
+    ),
+    Key(
+        "nudge",
+        "n",
+        "Nudge",
+        _main("nudge", False, "agents"),
+        title="Nudge agent",
+        help="Type a message into the selected agent's session",
+    ),
+    Key(
+        "nuke",
+        "x",
+        "Nuke",
+        _main("nuke", False, "agents"),
+        title="Nuke polecat",
+        help="Kill the selected polecat's session and remove its worktree (asks first)",
+    ),
+    Key(
+        "retry_mr",
+        "r",
+        "Retry MR",
+        _main("retry_mr", False, "refinery"),
+        title="Retry merge request",
+        help="Put the failed MR under the cursor back in the refinery queue",
+    ),
+    Key(
+        "attach",
+        "enter",
+        "Attach",
+        _main("attach", False, "agents"),
+        title="Attach to terminal",
+        help="Attach to the selected agent's terminal: keys go to the agent",
+    ),
     Key("detach", DETACH_KEY, "Detach", shown="ctrl+]", help="Leave an attached terminal (the agent keeps running)"),
     Key("grid", "g", "Grid", _main("grid", True), title="Grid of previews", help="Live previews of every session"),
-    Key("problems", "p", "Problems", _main("problems", True), title="Problems",
-        help="Stalled, zombie and GUPP-violating polecats, escalations"),
+    Key(
+        "problems",
+        "p",
+        "Problems",
+        _main("problems", True),
+        title="Problems",
+        help="Stalled, zombie and GUPP-violating polecats, escalations",
+    ),
     Key("mail", "m", "Mail", _main("mail", True), title="Mail", help="The Mayor's inbox"),
     Key("help", "question_mark", "Help", _main("help", True), shown="?", title="Help", help="This list of keys"),
     Key("palette", "ctrl+p", "Palette", help="Command palette: every action by name"),
-    Key("toggle_theme", "t", "Theme", (("app", "toggle_theme", True),), title="Switch theme",
-        help="Switch between the dark and light theme (remembered in town.toml)"),
+    Key(
+        "toggle_theme",
+        "t",
+        "Theme",
+        (("app", "toggle_theme", True),),
+        title="Switch theme",
+        help="Switch between the dark and light theme (remembered in town.toml)",
+    ),
     Key("focus_next", "tab", "Next", help="Next panel (shift+tab: previous)"),
     Key("close", "escape", "Close", help="Close a view or dialog"),
-    Key("quit_cockpit", "q", "Quit", (("app", "quit_cockpit", True),), title="Quit",
-        help="Quit the cockpit; the agents keep running in tmux"),
+    Key(
+        "quit_cockpit",
+        "q",
+        "Quit",
+        (("app", "quit_cockpit", True),),
+        title="Quit",
+        help="Quit the cockpit; the agents keep running in tmux",
+    ),
     # the other views' own keys
     Key("problems.back", "escape,p", "Back", (("problems", "app.pop_screen", True),)),
     Key("problems.open", "enter", "Open agent", (("problems", "open", True),)),
@@ -123,9 +196,12 @@ def bindings(scope: str, order: tuple[str, ...] = ()) -> list[BindingType]:
     Raises ValueError for an unknown scope or an ``order`` that is not the scope's ids."""
     if scope not in SCOPES:
         raise ValueError(f"unknown key scope {scope!r}: one of {', '.join(SCOPES)}")
-    made = {k.id: Binding(k.key, action, k.label, show=show, key_display=k.shown or None, priority=k.priority,
-                          id=k.id)
-            for k in KEYS for where, action, show in k.binds if where == scope}
+    made = {
+        k.id: Binding(k.key, action, k.label, show=show, key_display=k.shown or None, priority=k.priority, id=k.id)
+        for k in KEYS
+        for where, action, show in k.binds
+        if where == scope
+    }
     if order and sorted(order) != sorted(made):
         raise ValueError(f"order {order} is not the ids of scope {scope!r}: {', '.join(made)}")
     return [made[i] for i in (order or made)]
@@ -133,4 +209,5 @@ def bindings(scope: str, order: tuple[str, ...] = ()) -> list[BindingType]:
 
 #: The main help list (key as shown, palette action or "", palette title or "", help line), in order.
 KEYMAP: tuple[tuple[str, str, str, str], ...] = tuple(
-    (k.display, k.action if k.title else "", k.title, k.help) for k in KEYS if k.help)
+    (k.display, k.action if k.title else "", k.title, k.help) for k in KEYS if k.help
+)

@@ -82,8 +82,10 @@ class MailScreen(Screen):
             return
         m = self.messages[min(table.cursor_row, len(self.messages) - 1)]
         self.query_one("#message", Static).update(
-            Text.assemble(plain(m.subject, "bold"), "\nfrom ", plain(m.sender), " · ", plain(m.created_at),
-                          "\n\n", plain(m.body)))
+            Text.assemble(
+                plain(m.subject, "bold"), "\nfrom ", plain(m.sender), " · ", plain(m.created_at), "\n\n", plain(m.body)
+            )
+        )
         if not m.read:
             self._mark_read(m.id)
 

@@ -23,8 +23,7 @@ from core.events import Event
 from core.townview import MAYOR_SESSION, Agent, TownSnapshot
 from gastown_tui.actions import Cockpit, FormulaRun, NewBead, SlingChoice, cockpit_of
 from gastown_tui.screens.keys import bindings
-from gastown_tui.screens.modals import (ConfirmModal, FormulaModal, NewBeadModal, NewConvoyModal, NudgeModal,
-                                        SlingModal)
+from gastown_tui.screens.modals import ConfirmModal, FormulaModal, NewBeadModal, NewConvoyModal, NudgeModal, SlingModal
 from gastown_tui.screens.panels import AgentsPanel, ReadyPanel, RefineryPanel
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
@@ -53,11 +52,17 @@ class TownHeader(Static):
         read the same as before; the line's height never changes, so no layout either)."""
         tmux = "" if snap.tmux_up else "  ·  tmux: down"
         text = Text.assemble(
-            "⛽ Gas Town ", plain(snap.town, "bold"), f"  ·  rigs {len(snap.rigs)}  ·  polecats ",
+            "⛽ Gas Town ",
+            plain(snap.town, "bold"),
+            f"  ·  rigs {len(snap.rigs)}  ·  polecats ",
             (str(snap.count("working")), "bold"),
             f" working, {snap.count('idle')} idle, {snap.count('stalled')} stalled, "
             f"{snap.count('zombie')} zombie  ·  queue {snap.queue_depth}  ·  problems {len(snap.problems)}"
-            "  ·  engine: ", plain(engine), tmux, end="")
+            "  ·  engine: ",
+            plain(engine),
+            tmux,
+            end="",
+        )
         if text != self._shown:
             self._shown = text
             self.update(text, layout=False)
@@ -86,11 +91,22 @@ class MainScreen(Screen):
         return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
-        panels = {"agents": AgentsPanel(id="agents"), "convoys": ConvoyList(id="convoys"),
-                  "session": SessionPane(id="session"), "feed": Feed(id="feed"), "ready": ReadyPanel(id="ready"),
-                  "refinery": RefineryPanel(id="refinery")}
-        for key, title in (("agents", "Agents"), ("convoys", "Convoys"), ("session", "Session"),
-                           ("feed", "Feed"), ("ready", "Ready beads"), ("refinery", "Refinery queue")):
+        panels = {
+            "agents": AgentsPanel(id="agents"),
+            "convoys": ConvoyList(id="convoys"),
+            "session": SessionPane(id="session"),
+            "feed": Feed(id="feed"),
+            "ready": ReadyPanel(id="ready"),
+            "refinery": RefineryPanel(id="refinery"),
+        }
+        for key, title in (
+            ("agents", "Agents"),
+            ("convoys", "Convoys"),
+            ("session", "Session"),
+            ("feed", "Feed"),
+            ("ready", "Ready beads"),
+            ("refinery", "Refinery queue"),
+        ):
             panels[key].border_title = title
         yield TownHeader("⛽ Gas Town", id="header")
         with Horizontal(id="body"):
@@ -173,12 +189,16 @@ class MainScreen(Screen):
             return "The Mayor is not running: it is being started (or see the toast for why not)."
         if agent.kind == "polecat":
             if agent.state == "zombie":
-                return (f"{agent.key}: the session is gone while {agent.bead} is hooked (zombie). "
-                        "The witness restarts it; x nukes it.")
+                return (
+                    f"{agent.key}: the session is gone while {agent.bead} is hooked (zombie). "
+                    "The witness restarts it; x nukes it."
+                )
             return f"{agent.key} has no session ({agent.state}). Sling a bead to put it to work."
         if agent.kind == "crew":
-            return (f"{agent.key}: crew workspace without a running session. Start one with "
-                    f"'gt crew start {agent.name} --rig {agent.rig}'.")
+            return (
+                f"{agent.key}: crew workspace without a running session. Start one with "
+                f"'gt crew start {agent.name} --rig {agent.rig}'."
+            )
         return f"{agent.key}: the {agent.kind} runs inside the engine; its work shows in the feed and the queue."
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
@@ -192,8 +212,9 @@ class MainScreen(Screen):
         sees the session alive attaches again."""
         pane = self.query_one(SessionPane)
         if event.terminal is pane.terminal:
-            pane.show_note(f"session {pane.session} ended (status {event.returncode}); "
-                           "reattaching when it is back.", pane.session)
+            pane.show_note(
+                f"session {pane.session} ended (status {event.returncode}); reattaching when it is back.", pane.session
+            )
             self.query_one(AgentsTree).focus()
 
     def on_terminal_view_detached(self, event: TerminalView.Detached) -> None:
@@ -238,8 +259,10 @@ class MainScreen(Screen):
             self.notify("add a rig first: gt rig add NAME GIT_URL", severity="warning")
             return
         agents, default_agent = self.cockpit.actions.agent_choices()
-        idle = {r: [a.name for a in snap.agents if a.rig == r and a.kind == "polecat" and a.state == "idle"]
-                for r in snap.rigs}
+        idle = {
+            r: [a.name for a in snap.agents if a.rig == r and a.kind == "polecat" and a.state == "idle"]
+            for r in snap.rigs
+        }
         modal = SlingModal(beads, snap.rigs, self._default_rig(beads), agents, default_agent, idle)
         self.app.push_screen(modal, lambda choice: self._sling(beads, choice))
 
@@ -266,17 +289,17 @@ class MainScreen(Screen):
             self.notify("mark beads with space first", severity="warning")
             return
         name = f"{beads[0]} and {len(beads) - 1} more" if len(beads) > 1 else f"{beads[0]}"
-        self.app.push_screen(NewConvoyModal(beads, name),
-                             lambda n: n and (self.query_one(ReadyBeads).clear_marks(),
-                                              self.cockpit.actions.create_convoy(n, beads)))
+        self.app.push_screen(
+            NewConvoyModal(beads, name),
+            lambda n: n and (self.query_one(ReadyBeads).clear_marks(), self.cockpit.actions.create_convoy(n, beads)),
+        )
 
     def action_run_formula(self) -> None:
         """Pick a formula, fill its vars and pour it."""
         actions = self.cockpit.actions
         formulas = actions.formula_choices()
         rigs = self.snapshot.rigs if self.snapshot else []
-        self.app.push_screen(FormulaModal(formulas, actions.formula_vars, rigs, self._default_rig([])),
-                             self._pour)
+        self.app.push_screen(FormulaModal(formulas, actions.formula_vars, rigs, self._default_rig([])), self._pour)
 
     def _pour(self, run: FormulaRun | None) -> None:
         if run is not None:
@@ -289,8 +312,7 @@ class MainScreen(Screen):
             self.notify("select an agent with a running session to nudge", severity="warning")
             return
         session = agent.session
-        self.app.push_screen(NudgeModal(agent.key),
-                             lambda text: text and self.cockpit.actions.nudge(session, text))
+        self.app.push_screen(NudgeModal(agent.key), lambda text: text and self.cockpit.actions.nudge(session, text))
 
     def action_nuke(self) -> None:
         """Nuke the selected polecat, after a confirmation."""
@@ -299,10 +321,13 @@ class MainScreen(Screen):
             self.notify("select a polecat to nuke", severity="warning")
             return
         rig, name = agent.rig, agent.name
-        detail = (f"Its session is killed, {agent.bead or 'its hook'} goes back to open and its worktree is "
-                  "removed (uncommitted work is saved as a checkpoint commit first).")
-        self.app.push_screen(ConfirmModal(f"Nuke polecat {agent.key}?", detail),
-                             lambda yes: yes and self.cockpit.actions.nuke(rig, name))
+        detail = (
+            f"Its session is killed, {agent.bead or 'its hook'} goes back to open and its worktree is "
+            "removed (uncommitted work is saved as a checkpoint commit first)."
+        )
+        self.app.push_screen(
+            ConfirmModal(f"Nuke polecat {agent.key}?", detail), lambda yes: yes and self.cockpit.actions.nuke(rig, name)
+        )
 
     def action_retry_mr(self) -> None:
         """Put the failed MR under the refinery cursor back in the queue."""

@@ -20,8 +20,17 @@ from gastown_tui.actions import FormulaRun, NewBead, SlingChoice
 from gastown_tui.screens.keys import bindings
 from widgets.safe_text import plain
 
-__all__ = ["ConfirmModal", "FormulaModal", "FormulaRun", "NewBead", "NewBeadModal", "NewConvoyModal", "NudgeModal",
-           "SlingChoice", "SlingModal"]
+__all__ = [
+    "ConfirmModal",
+    "FormulaModal",
+    "FormulaRun",
+    "NewBead",
+    "NewBeadModal",
+    "NewConvoyModal",
+    "NudgeModal",
+    "SlingChoice",
+    "SlingModal",
+]
 
 AUTO_POLECAT = "(auto: an idle polecat, else a new name)"
 
@@ -49,8 +58,15 @@ class SlingModal(_Dialog):
     Dismisses with a :class:`SlingChoice` or None.
     """
 
-    def __init__(self, beads: list[str], rigs: list[str], default_rig: str | None, agents: list[str],
-                 default_agent: str | None, idle: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        beads: list[str],
+        rigs: list[str],
+        default_rig: str | None,
+        agents: list[str],
+        default_agent: str | None,
+        idle: dict[str, list[str]],
+    ) -> None:
         super().__init__()
         self.beads = beads
         self.rigs = rigs
@@ -61,8 +77,13 @@ class SlingModal(_Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
-            what = self.beads[0] if len(self.beads) == 1 else f"{len(self.beads)} beads ({', '.join(self.beads[:4])}" \
-                + (", ..." if len(self.beads) > 4 else "") + ")"
+            what = (
+                self.beads[0]
+                if len(self.beads) == 1
+                else f"{len(self.beads)} beads ({', '.join(self.beads[:4])}"
+                + (", ..." if len(self.beads) > 4 else "")
+                + ")"
+            )
             yield Static(plain(f"Sling {what}"), classes="dialog-title")
             with Horizontal(id="sling-columns"):
                 with Vertical(classes="column"):
@@ -138,8 +159,10 @@ class NewBeadModal(_Dialog):
                 yield OptionList(id="bead-rig")
                 yield Label(" priority ")
                 yield Input("2", id="bead-priority", restrict=r"[0-4]?", max_length=1)
-            yield Static("enter/ctrl+s create · the description's ```sh blocks are what the sim agent runs · esc cancel",
-                         classes="dialog-hint")
+            yield Static(
+                "enter/ctrl+s create · the description's ```sh blocks are what the sim agent runs · esc cancel",
+                classes="dialog-hint",
+            )
 
     def on_mount(self) -> None:
         rigs = ["(town)", *self.rigs]
@@ -161,8 +184,14 @@ class NewBeadModal(_Dialog):
         rig_list = self.query_one("#bead-rig", OptionList)
         rig = rig_list.get_option_at_index(rig_list.highlighted or 0).id
         priority = self.query_one("#bead-priority", Input).value or "2"
-        self.dismiss(NewBead(title, self.query_one("#bead-description", TextArea).text,
-                             None if rig == "(town)" else rig, int(priority)))
+        self.dismiss(
+            NewBead(
+                title,
+                self.query_one("#bead-description", TextArea).text,
+                None if rig == "(town)" else rig,
+                int(priority),
+            )
+        )
 
 
 class NewConvoyModal(_Dialog):
@@ -198,8 +227,13 @@ class FormulaModal(_Dialog):
 
     BINDINGS = bindings("formula")
 
-    def __init__(self, formulas: list[tuple[str, str]], vars_of: Callable[[str], list[tuple[str, str, bool]]],
-                 rigs: list[str], default_rig: str | None) -> None:
+    def __init__(
+        self,
+        formulas: list[tuple[str, str]],
+        vars_of: Callable[[str], list[tuple[str, str, bool]]],
+        rigs: list[str],
+        default_rig: str | None,
+    ) -> None:
         super().__init__()
         self.formulas = formulas
         self.vars_of = vars_of
@@ -210,8 +244,9 @@ class FormulaModal(_Dialog):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Static("Run a formula", classes="dialog-title")
-            yield OptionList(*(Option(plain(f"{n}  {d}" if d else n), id=n) for n, d in self.formulas),
-                             id="formula-list")
+            yield OptionList(
+                *(Option(plain(f"{n}  {d}" if d else n), id=n) for n, d in self.formulas), id="formula-list"
+            )
             with VerticalScroll(id="formula-vars"):
                 pass
             yield Static("enter pick · then fill vars, enter pour · esc cancel", classes="dialog-hint")
@@ -243,8 +278,7 @@ class FormulaModal(_Dialog):
         rig_list = OptionList(*(Option(plain(r), id=r) for r in ["(town)", *self.rigs]), id="formula-rig")
         widgets.append(rig_list)
         await box.mount_all(widgets)
-        rig_list.highlighted = (["(town)", *self.rigs].index(self.default_rig)
-                                if self.default_rig in self.rigs else 0)
+        rig_list.highlighted = ["(town)", *self.rigs].index(self.default_rig) if self.default_rig in self.rigs else 0
         inputs = list(box.query(Input))
         (inputs[0] if inputs else rig_list).focus()
 

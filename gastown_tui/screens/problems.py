@@ -16,8 +16,14 @@ from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.modals import ConfirmModal, NudgeModal
 from widgets.tables import PlainTable
 
-KIND_LABEL = {"zombie": "ZOMBIE", "stuck": "STUCK", "worktree_lost": "WORKTREE LOST", "escalation": "ESCALATION",
-              "gupp_violation": "GUPP", "stalled": "STALLED"}
+KIND_LABEL = {
+    "zombie": "ZOMBIE",
+    "stuck": "STUCK",
+    "worktree_lost": "WORKTREE LOST",
+    "escalation": "ESCALATION",
+    "gupp_violation": "GUPP",
+    "stalled": "STALLED",
+}
 #: Problems whose polecat holds a hook with no live session: a restart resumes it there.
 RESTARTABLE = ("zombie", "stuck", "worktree_lost")
 
@@ -44,8 +50,14 @@ class ProblemsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(PlainTable)
-        for label, key in (("kind", "kind"), ("rig", "rig"), ("polecat", "polecat"), ("bead", "bead"),
-                           ("for", "since"), ("detail", "detail")):
+        for label, key in (
+            ("kind", "kind"),
+            ("rig", "rig"),
+            ("polecat", "polecat"),
+            ("bead", "bead"),
+            ("for", "since"),
+            ("detail", "detail"),
+        ):
             table.add_column(label, key=key)
         if self.cockpit.snapshot is not None:
             self.apply_snapshot(self.cockpit.snapshot)
@@ -58,15 +70,22 @@ class ProblemsScreen(Screen):
         shown = tuple((p.kind, p.rig, p.polecat, p.bead, p.detail) for p in snap.problems)
         table = self.query_one(PlainTable)
         self.query_one("#problems-empty", Static).update(
-            "" if snap.problems else "No problems: every hooked polecat is working and nothing is escalated.")
+            "" if snap.problems else "No problems: every hooked polecat is working and nothing is escalated."
+        )
         if shown == self._shown:
             return
         self._shown = shown
         row = table.cursor_row
         table.clear()
         for p in snap.problems:
-            table.add_row(Text(KIND_LABEL[p.kind], style="bold"), p.rig or "", p.polecat or "", p.bead or "",
-                          age(now - p.since), p.detail)
+            table.add_row(
+                Text(KIND_LABEL[p.kind], style="bold"),
+                p.rig or "",
+                p.polecat or "",
+                p.bead or "",
+                age(now - p.since),
+                p.detail,
+            )
         if snap.problems:
             table.move_cursor(row=min(row, len(snap.problems) - 1))
 
@@ -96,8 +115,9 @@ class ProblemsScreen(Screen):
             self.notify("only a live session can be nudged", severity="warning")
             return
         session = p.session
-        self.app.push_screen(NudgeModal(f"{p.rig}/{p.polecat}"),
-                             lambda text: text and self.cockpit.actions.nudge(session, text))
+        self.app.push_screen(
+            NudgeModal(f"{p.rig}/{p.polecat}"), lambda text: text and self.cockpit.actions.nudge(session, text)
+        )
 
     def action_restart(self) -> None:
         """Restart a zombie's (or a stuck polecat's) session on the same hook (``gt sling --resume``)."""
@@ -113,8 +133,9 @@ class ProblemsScreen(Screen):
         if p is None or not p.polecat or not p.rig:
             return
         rig, name = p.rig, p.polecat
-        self.app.push_screen(ConfirmModal(f"Nuke polecat {rig}/{name}?"),
-                             lambda yes: yes and self.cockpit.actions.nuke(rig, name))
+        self.app.push_screen(
+            ConfirmModal(f"Nuke polecat {rig}/{name}?"), lambda yes: yes and self.cockpit.actions.nuke(rig, name)
+        )
 
     def action_acknowledge(self) -> None:
         """Acknowledge the escalation under the cursor (closes its bead)."""

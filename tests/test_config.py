@@ -96,6 +96,7 @@ import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from core.beads.store import BeadStore  # noqa: E402
 from core.config import check_branch_name, check_copy_path  # noqa: E402
 from core.errors import ConfigError, GtError  # noqa: E402
 from core.rigs import add_rig, load_rig  # noqa: E402
@@ -167,9 +168,11 @@ def test_copy_paths_are_normalised() -> None:
 
 @pytest.mark.parametrize("branch", ["--upload-pack=touch /tmp/gt-pwned", "-x", "@{-1}", ""])
 def test_default_branch_never_reaches_git_as_an_option(town, git_repo, run_gt, tmp_path, branch) -> None:
-    add_rig(town, "demo", str(git_repo))
+    rig = add_rig(town, "demo", str(git_repo))
+    with BeadStore(town) as store:  # a real bead, so the sling gets as far as the rig's settings
+        bead = store.create("Work", actor="t", prefix=rig.prefix).id
     _set(town, 'default_branch = "main"', f"default_branch = {_toml_str(branch)}")
-    for args in (("rig", "list"), ("sling", "dm-1", "demo"), ("status",)):
+    for args in (("rig", "list"), ("sling", bead, "demo"), ("status",)):
         res = run_gt(*args, cwd=town.root)
         assert res.returncode == 2, (args, res.stderr)
         assert "default_branch" in res.stderr and "not a valid git branch name" in res.stderr

@@ -564,6 +564,11 @@ class Emulator:
         line = self.screen.buffer.get(y)
         return None if line is None else id(line)
 
+    def drawn(self, key: int) -> None:
+        """A picture of line ``key`` (:meth:`line_key`) was just made from its current content:
+        a change to it noted since the last :meth:`take_changed` is in that picture already."""
+        self.screen.dirty.changed.discard(key)
+
     def take_changed(self) -> set[int]:
         """The line keys (:meth:`line_key`) whose lines changed since the last call (and forget them)."""
         changed = self.screen.dirty.changed

@@ -472,6 +472,9 @@ class TerminalView(Widget, can_focus=True):
             strip = self._render_row(y, base).adjust_cell_length(width, base)
             if key is not None:
                 self._strips[key] = (screen.buffer[y], strip)
+                # built from the line as it is now: a change noted since the last flush is in it
+                # already (output fed between a flush and this paint would rebuild the line again)
+                self.emulator.drawn(key)
         else:
             strip = cached[1]
         cursor = screen.cursor

@@ -80,6 +80,7 @@ from core import git, polecats
 from core.errors import ConfigError, GitError, GtError
 from core.pidfile import ENGINE_LOCK_FILE, ENGINE_PID_FILE, engine_pid, lock_held, pid_alive
 from core.plaintext import one_line
+from core.remote import is_local
 from core.town import Town, count_ledger_lines, ledger_bead_count
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -802,8 +803,9 @@ def _remote_env() -> dict[str, str]:
 
 
 def remote_location(url: str) -> str:
-    """``url`` as git is given it: a local path expanded (``~``), as :func:`core.git.clone_bare` reads it."""
-    if "://" not in url and not url.startswith("git@"):
+    """``url`` as git is given it: a local path (:func:`core.remote.is_local`) with ``~`` expanded, as
+    :func:`core.git.clone_bare` reads it."""
+    if is_local(url) and not url.startswith("file://"):
         return str(Path(url).expanduser())
     return url
 
@@ -1809,9 +1811,10 @@ def check_crew(d: Doctor) -> list[Finding]:
 
     out = []
     for rig in d.rigs:
-        if not crew.crew_names(rig):
+        crews = crew.list_crew(d.town, rig.name, sessions={})
+        if not crews:
             out.append(Finding("crew", f"rig {rig.name}", OK, "no crew workspaces"))
-        for c in crew.list_crew(d.town, rig.name, sessions={}):
+        for c in crews:
             name, subject = c.name, f"{rig.name}/crew/{c.name}"
             if not c.valid:
                 out.append(

@@ -87,6 +87,7 @@ SECONDS = Number("seconds")
 COUNT = Number(whole=True)
 BYTES = Number("bytes", whole=True)
 FRACTION = Number()
+USD = Number("US dollars")
 
 
 class Text(Kind):
@@ -419,6 +420,31 @@ file's name in any directory, one with "/" the path from the worktree root, "!" 
 its own list in its rig.toml ([secrets] patterns), which then replaces this one.""",
                 ),
             ),
+        ),
+        Section(
+            "budget",
+            (
+                Setting(
+                    "per_day",
+                    USD,
+                    0,
+                    "US dollars the town's agents may spend a day (UTC); once spent, slings are refused and the\n"
+                    "Mayor gets a high escalation (gt costs shows the spending). 0: no limit.",
+                ),
+                Setting("per_convoy", USD, 0, "US dollars the beads of one convoy may spend (0: no limit)."),
+            ),
+        ),
+        Section(
+            "costs",
+            owner="core.costs",
+            header=False,
+            lead="""\
+Prices in US dollars per million tokens by model (exact name or glob), over the built-in list prices:
+  [costs.prices."claude-sonnet-*"]
+  input = 3.0
+  output = 15.0
+  cache_read = 0.3
+  cache_write = 3.75""",
         ),
         Section(
             "agents",

@@ -29,6 +29,7 @@ from core import convoys, events, git, mq, namepool, polecats, runtimes, upstrea
 from core.actor import current_actor
 from core.beads import routes
 from core.beads.store import BeadStore
+from core.costs import check_budget
 from core.errors import Conflict, GtError, NotFound
 from core.formulas import FormulaLibrary
 from core.names import check_polecat_name
@@ -210,6 +211,7 @@ class Slinger:
         if takeover is not None and takeover.resume:
             return self.resume(bead, agent=agent)
         took_over = takeover.assignee if takeover else None
+        check_budget(self.town, self.store, [bead], actor=self.actor)
         if formula is not None:
             FormulaLibrary(town=self.town, rig=rig).find(formula)
         preset = runtimes.resolve(self.town, agent)

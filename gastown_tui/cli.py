@@ -53,6 +53,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "config": _cmd("config_cmd", "config", "Show or edit the town configuration (town.toml)."),
     "convoy": _cmd("convoy_cmd", "convoy", "Convoys: bundles of beads that land together when all are closed."),
+    "costs": _cmd(
+        "costs_cmd",
+        "costs",
+        "Tokens and US dollars the town's agents spent, per bead, convoy, rig, agent, day or model.",
+    ),
     "crew": _cmd(
         "crew_cmd", "crew", "Crew workspaces: your own worktrees of a rig, on branch crew/NAME, merged by the refinery."
     ),

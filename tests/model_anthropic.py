@@ -186,6 +186,7 @@ def handle_messages(endpoint: ModelEndpoint, handler: BaseHTTPRequestHandler, bo
     stop_reason = "tool_use" if reply.calls else "end_turn"
     out_tokens = _tokens(json.dumps(blocks))
     usage = _usage(body, out_tokens)
+    endpoint.record_usage(turn, usage)
     message = {
         "id": endpoint.new_id("msg_"),
         "type": "message",

@@ -158,6 +158,7 @@ class ModelEndpoint:
         self._requests: list[dict[str, Any]] = []
         self._turns: list[Turn] = []
         self._replies: list[tuple[Turn, Reply]] = []
+        self._served: list[tuple[Turn, dict[str, int]]] = []
         self._ids = itertools.count(1)
         self._stopped = threading.Event()
         self._server = _Server((host, port), _Handler)
@@ -213,6 +214,13 @@ class ModelEndpoint:
         with self._cond:
             return list(self._replies)
 
+    @property
+    def served(self) -> list[tuple[Turn, dict[str, int]]]:
+        """(turn, usage) of every answer sent with a usage block: the endpoint's own token totals,
+        in the Anthropic or OpenAI shape of that turn's API (what a CLI's records should add up to)."""
+        with self._cond:
+            return list(self._served)
+
     def last_turn(self, predicate: Callable[[Turn], bool] = lambda t: True) -> Turn | None:
         """The newest agent turn matching ``predicate`` (None if none)."""
         return next((t for t in reversed(self.turns) if predicate(t)), None)
@@ -267,6 +275,12 @@ class ModelEndpoint:
             self._replies.append((turn, reply))
             self._cond.notify_all()
         return reply
+
+    def record_usage(self, turn: Turn, usage: dict[str, int]) -> None:
+        """Record the usage block sent with the answer to ``turn`` (adapters call it)."""
+        with self._cond:
+            self._served.append((turn, dict(usage)))
+            self._cond.notify_all()
 
     def sleep(self, seconds: float) -> None:
         """Sleep ``seconds`` (a ``Reply.delay``), cut short by :meth:`stop`."""
@@ -332,7 +346,8 @@ class ModelEndpoint:
                         },
                     )
                     return
-                handle(handler, body if isinstance(body, dict) else {}, self.run_script, self.record_turn)
+                extra = {"served": self.record_usage} if name == "handle_responses" else {}
+                handle(handler, body if isinstance(body, dict) else {}, self.run_script, self.record_turn, **extra)
             else:
                 self._record("probe", handler, path, parts.query, body)
                 if self.verbose or not self._quiet_probe(path):

@@ -429,13 +429,18 @@ def _ask(script: Script, turn: Turn) -> Reply:
 
 
 def handle_responses(
-    handler: BaseHTTPRequestHandler, body: dict[str, Any], script: Script, record: Callable[[Turn], None]
+    handler: BaseHTTPRequestHandler,
+    body: dict[str, Any],
+    script: Script,
+    record: Callable[[Turn], None],
+    served: Callable[[Turn, dict[str, Any]], None] | None = None,
 ) -> None:
     """Answer one ``POST .../responses``: parse ``body`` into a Turn, ``record`` it, ask ``script``,
     and write the reply as an SSE stream (``response.created``; after ``Reply.delay`` seconds the output
     items; ``response.completed``). ``Reply.status`` != 200: after the delay, that HTTP status with an
     OpenAI-style JSON error ``{"error": {"message": text, ...}}`` instead (Codex retries 5xx/429).
-    A non-streaming request (``"stream": false``) gets the ``response`` object as JSON."""
+    A non-streaming request (``"stream": false``) gets the ``response`` object as JSON. ``served``, if
+    given, is called with the turn and the usage block of each answer sent."""
     turn = parse_responses(body, _headers(handler))
     record(turn)
     reply = _ask(script, turn)
@@ -446,6 +451,8 @@ def handle_responses(
             return
         response_id = _new_id("resp")
         events = responses_events(body, reply, response_id)
+        if served is not None:
+            served(turn, events[-1][1]["response"]["usage"])
         if body.get("stream") is False:
             _sleep(handler, reply.delay)
             send_json(handler, 200, events[-1][1]["response"])

@@ -17,6 +17,9 @@ A model without a price counts its tokens and reports its cost as unknown (``cos
 The budget (``[budget] per_day``, ``per_convoy``, US dollars, 0 = none) is checked by every sling
 (:func:`check_budget`, called by :class:`core.sling.Slinger`): once spent, a sling is refused with one
 line and one high escalation is raised per day or convoy.
+
+The engine re-reads the runtimes' records every :data:`SCAN_INTERVAL_S` seconds, so the cockpit shows
+costs without reading them itself.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ from core.errors import ConfigError, Conflict, GtError
 from core.usage import TOKENS, scan
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from core.beads.store import BeadStore
     from core.town import Town
 
+#: Seconds between two scans of the runtimes' records by the engine.
+SCAN_INTERVAL_S = 15.0
 #: What ``gt costs --by`` groups by.
 GROUPS = ("bead", "convoy", "rig", "agent", "day", "model")
 
@@ -77,6 +84,11 @@ DEFAULT_PRICES: dict[str, Price] = {
 class BudgetReached(Conflict):
     """A sling refused because ``[budget] per_day`` or ``per_convoy`` is spent (a Conflict: the sling
     queue keeps the bead queued until the budget allows it)."""
+
+
+def money(cost: float | None) -> str:
+    """US dollars as ``gt costs`` and the cockpit show them: ``$1,234.56``; ``?`` when unknown."""
+    return "?" if cost is None else f"${cost:,.2f}"
 
 
 def prices(town: Town) -> dict[str, Price]:
@@ -213,6 +225,21 @@ def report(
     for key, g in groups.items():
         g.sessions = len(seen[key])
     return sorted(groups.values(), key=lambda g: (g.cost is None, -(g.cost or 0.0), -g.total_tokens, g.key))
+
+
+def cost_by(db: sqlite_utils.Database, table: Mapping[str, Price], column: str) -> dict[str, float | None]:
+    """US dollars per value of the usage column ``column`` (``agent`` or ``bead``) from what the last
+    scan stored (no scan: cheap enough for the cockpit's read every second); None for a key with an
+    unpriced model. Raises GtError for another column."""
+    if column not in ("agent", "bead"):
+        raise GtError(f"costs by {column!r}: use agent or bead")
+    sums = ", ".join(f"SUM({kind}) AS {kind}" for kind in TOKENS)
+    out: dict[str, float | None] = {}
+    for r in db.query(f"SELECT {column} AS key, model, {sums} FROM usage GROUP BY {column}, model"):
+        price = price_for(r["model"], table)
+        before = out.get(r["key"], 0.0)
+        out[r["key"]] = None if price is None or before is None else before + price.cost(r)
+    return out
 
 
 def spent(town: Town, store: BeadStore, *, convoy: str | None = None, since: float | None = None) -> float:

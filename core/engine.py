@@ -8,6 +8,8 @@
 - ``checkpoint``: snapshots of dirty polecat worktrees (:meth:`core.deacon.Deacon.checkpoint`);
 - ``ledger``: the debounced ledger commit (:meth:`core.deacon.Deacon.sync_ledger`);
 - ``nudges``: queued nudges typed into idle agents (:func:`core.nudge.deliver_pending`);
+- ``costs``: the agents' token usage read from their runtimes' records every
+  :data:`core.costs.SCAN_INTERVAL_S` (:func:`core.usage.scan`), for the cockpit and the budget;
 - per rig, ``witness:<rig>`` every ``[witness] patrol_interval``, ``refinery:<rig>`` (one batch at
   a time, on every wake while MRs are queued) and ``upstream:<rig>``, a fetch of the rig's upstream
   default branch every ``[upstream] fetch_interval`` (``direct`` and ``pr`` rigs; 0 turns it off:
@@ -49,10 +51,11 @@ from typing import Any
 
 import filelock
 
-from core import events, nudge
+from core import events, nudge, usage
 from core.atomic import atomic_write_text
 from core.beads.store import BeadStore
 from core.beads.sync import sync
+from core.costs import SCAN_INTERVAL_S
 from core.db import connect, transaction
 from core.deacon import Deacon
 from core.errors import Conflict, GtError
@@ -257,6 +260,13 @@ class Engine:
             wake=False,
         )
         self._spawn("nudges", lambda: nudge.deliver_pending(self.town, self.host, nudges()), lambda: self.tick)
+        usage_db = _Lazy(lambda: connect(self.town.db_path))
+        self._spawn(
+            "costs",
+            lambda: usage.scan(self.town, usage_db()),
+            lambda: max(self.tick, SCAN_INTERVAL_S),
+            wake=False,
+        )
         self._tasks["feed"] = asyncio.create_task(self._feed_loop(), name="feed")
         self._tasks["watch"] = asyncio.create_task(self._watch(), name="watch")
         self._tasks["rigs"] = asyncio.create_task(self._rigs_loop(), name="rigs")

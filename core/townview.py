@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from core import convoys as convoys_mod
+from core import costs as costs_mod
 from core import crew as crew_mod
 from core import escalation
 from core import mq, polecats as polecats_mod, transcripts, witness
@@ -104,6 +105,7 @@ class TownSnapshot:
     problems: list[Problem] = field(default_factory=list)
     sessions: dict[str, SessionInfo] = field(default_factory=dict)
     upstream: dict[str, upstream_mod.UpstreamState] = field(default_factory=dict)
+    costs: dict[str, float | None] = field(default_factory=dict)
     tmux_up: bool = True
     errors: list[str] = field(default_factory=list)
 
@@ -264,8 +266,30 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
     snap.problems.extend(_escalations(store))
     snap.problems.sort(key=lambda pr: (PROBLEM_KINDS.index(pr.kind), pr.since))
     snap.convoys = convoys_mod.list_convoys(store, "open", convoys_mod.mr_lookup(db))
+    try:
+        snap.costs = _costs(town, db, snap)
+    except Exception as exc:  # noqa: BLE001 - a bad price table or an old DB: no costs, a reason
+        snap.errors.append(f"costs: {exc}")
     snap.ready = [i for i in store.ready(limit=READY_LIMIT) if i.issue_type not in UNWORKABLE_TYPES]
     return snap
+
+
+def _costs(town: Town, db: sqlite_utils.Database, snap: TownSnapshot) -> dict[str, float | None]:
+    """US dollars spent (:mod:`core.costs`, as the engine's last scan stored them) by agent key
+    (:attr:`Agent.key`) and by convoy id; None where a model has no price."""
+    table = costs_mod.prices(town)
+    by_agent = costs_mod.cost_by(db, table, "agent")
+    by_bead = costs_mod.cost_by(db, table, "bead")
+    out: dict[str, float | None] = {}
+    for a in [*snap.agents, *([snap.mayor] if snap.mayor else [])]:
+        where = {"polecat": f"{a.rig}/polecats/{a.name}", "crew": f"{a.rig}/crew/{a.name}"}.get(a.kind, a.name)
+        if where in by_agent:
+            out[a.key] = by_agent[where]
+    for c in snap.convoys:
+        costs = [by_bead[t.id] for t in c.tracked if t.id in by_bead]
+        if costs:
+            out[c.id] = None if None in costs else sum(x or 0.0 for x in costs)
+    return out
 
 
 def _session(sessions: dict[str, SessionInfo], name: str) -> str | None:

@@ -53,7 +53,7 @@ def session_script(lines: int) -> list[str]:
 @pytest.fixture
 def snap_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Town]:
     """The fixed town: rig demo, beads, a convoy, polecats nux (working), slit (idle), ghost (zombie),
-    jam (stalled), the Mayor, two MRs, pinned event times."""
+    jam (stalled), the Mayor, two MRs, token usage of three polecats, pinned event times."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setenv("GT_LEDGER_SYNC", "off")
@@ -124,6 +124,18 @@ def snap_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Town]
         mq.finish(store.db, failed.id, "failed", "gate test failed (exit 1)")
         db = store.db
         with transaction(db):
+            for n, (agent, bead, inp, out) in enumerate(
+                (
+                    ("nux", "de-w1", 420_000, 18_000),
+                    ("ghost", "de-w2", 150_000, 6_000),
+                    ("slit", "de-w3", 90_000, 4_000),
+                )
+            ):
+                db.execute(
+                    "INSERT INTO usage (runtime, session, record, model, input, output, at, agent, rig, bead, source)"
+                    " VALUES ('claude', ?, 'm1', 'claude-sonnet-4-5', ?, ?, ?, ?, 'demo', ?, 'fixture')",
+                    [f"s{n}", inp, out, FROZEN - 100, f"demo/polecats/{agent}", bead],
+                )
             last = db.execute("SELECT MAX(id) FROM events").fetchone()[0]
             db.execute("UPDATE events SET ts = ? - (? - id) * 7", [FROZEN - 60, last])
     host.start("mayor", ["sh", "-c", MAYOR_SCRIPT], town.mayor_dir)

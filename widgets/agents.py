@@ -1,6 +1,6 @@
 """The agents tree: the Mayor, then each rig with its witness, refinery, polecats and crew workspaces,
-each with a state badge (a polecat's hooked bead too; a crew workspace's session state) (DESIGN
-section 9); a rig's row says how far it is behind its upstream and when landing there failed
+each with a state badge (a polecat's hooked bead and what it has cost, :mod:`core.costs`; a crew
+workspace's session state) (DESIGN section 9); a rig's row says how far it is behind its upstream and when landing there failed
 (:mod:`core.upstream`). Fed :class:`core.townview.TownSnapshot` values.
 
 Node data is the agent's key (:attr:`core.townview.Agent.key`); the tree keeps the cursor on the
@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.widgets import Tree
 
 from widgets.safe_text import plain
+from core.costs import money
 from core.townview import Agent, TownSnapshot, age
 
 #: Badge glyph of each state (a polecat's are :data:`core.witness.POLECAT_STATES`), and the theme
@@ -48,6 +49,7 @@ class AgentsTree(Tree[str]):
         self._shape: tuple[str, ...] = ()
         self._snapshot: TownSnapshot | None = None
         self._want: str | None = None
+        self._costs: dict[str, float | None] = {}
 
     @property
     def selected_key(self) -> str | None:
@@ -58,6 +60,7 @@ class AgentsTree(Tree[str]):
     def update_from(self, snap: TownSnapshot) -> None:
         """Show ``snap``: rebuild if agents came or went, else relabel the nodes in place."""
         self._snapshot = snap
+        self._costs = snap.costs
         agents = ([snap.mayor] if snap.mayor else []) + snap.agents
         shape = tuple(f"rig:{r}" for r in snap.rigs) + tuple(a.key for a in agents)
         if shape != self._shape:
@@ -163,4 +166,6 @@ class AgentsTree(Tree[str]):
             text.append_text(plain(f"  {a.bead}"))
         if a.idle_s is not None and a.state in ("stalled", "gupp_violation"):
             text.append(f"  quiet {age(a.idle_s)}", style="dim")
+        if a.key in self._costs:
+            text.append(f"  {money(self._costs[a.key])}", style="dim")
         return text

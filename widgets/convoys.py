@@ -1,13 +1,15 @@
-"""Convoys with progress bars: one row per open convoy, closed tracked beads out of all (DESIGN glossary)."""
+"""Convoys with progress bars: one row per open convoy, closed tracked beads out of all (DESIGN glossary),
+and what its beads have cost so far (:mod:`core.costs`)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
 from core.convoys import Convoy
+from core.costs import money
 from widgets.tables import PlainTable, size_columns
 
-BAR_WIDTH = 16
+BAR_WIDTH = 10
 
 
 def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
@@ -20,7 +22,7 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
 
 
 class ConvoyList(PlainTable):
-    """Open convoys: id, name (shown as text), progress bar."""
+    """Open convoys: id, progress bar, cost, name (shown as text)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
@@ -28,19 +30,23 @@ class ConvoyList(PlainTable):
 
     def on_mount(self) -> None:
         self.add_column("convoy", key="id")
-        self.add_column("progress", key="bar", width=BAR_WIDTH + 6)
+        self.add_column("progress", key="bar", width=BAR_WIDTH + 5)
+        self.add_column("cost", key="cost")
         self.add_column("name", key="name")
 
-    def update_from(self, convoys: list[Convoy]) -> None:
-        """Show ``convoys`` (oldest first)."""
-        shown = tuple((c.id, c.name, c.done, c.total) for c in convoys)
+    def update_from(self, convoys: list[Convoy], costs: dict[str, float | None] | None = None) -> None:
+        """Show ``convoys`` (oldest first) with what each has cost so far (``costs``: convoy id -> US
+        dollars, None when unknown; a convoy not in it has no recorded usage)."""
+        costs = costs or {}
+        shown = tuple((c.id, c.name, c.done, c.total, costs.get(c.id, 0.0)) for c in convoys)
         if shown == self._shown:
             return
         self._shown = shown
         row = self.cursor_row
         self.clear()
         for c in convoys:
-            self.add_row(c.id, progress_bar(c.done, c.total), c.name, key=c.id)
+            cost = money(costs[c.id]) if c.id in costs else ""
+            self.add_row(c.id, progress_bar(c.done, c.total), cost, c.name, key=c.id)
         size_columns(self)
         if convoys:
             self.move_cursor(row=min(row, len(convoys) - 1))

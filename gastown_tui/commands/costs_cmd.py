@@ -6,12 +6,8 @@ import time
 
 import click
 
-from core.costs import GROUPS
+from core.costs import GROUPS, money
 from gastown_tui.clikit import emit_json, json_option, print_table, town_from
-
-
-def _money(cost: float | None) -> str:
-    return "?" if cost is None else f"${cost:,.2f}"
 
 
 @click.command("costs")
@@ -47,7 +43,7 @@ def costs(ctx: click.Context, by: str, since: str | None, as_json: bool) -> None
                 r.tokens["cache_write"],
                 r.tokens["output"],
                 r.sessions,
-                _money(r.cost),
+                money(r.cost),
             ]
             for r in rows
         ),
@@ -55,7 +51,7 @@ def costs(ctx: click.Context, by: str, since: str | None, as_json: bool) -> None
     )
     if rows:
         unpriced = sorted({m for r in rows for m in r.unpriced})
-        click.echo(f"total {_money(total)}" + (f" (no price for {', '.join(unpriced)})" if unpriced else ""))
+        click.echo(f"total {money(total)}" + (f" (no price for {', '.join(unpriced)})" if unpriced else ""))
 
 
 def register(group: click.Group) -> None:

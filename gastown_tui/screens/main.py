@@ -150,7 +150,7 @@ class MainScreen(Screen):
         self.query_one(TownHeader).show(snap, self.cockpit.engine_state)
         tree = self.query_one(AgentsTree)
         tree.update_from(snap)
-        self.query_one(ConvoyList).update_from(snap.convoys)
+        self.query_one(ConvoyList).update_from(snap.convoys, snap.costs)
         self.query_one(ReadyBeads).update_from(snap.ready)
         self.query_one(RefineryQueue).update_from(snap.mrs)
         if snap.agent(self.selected) is None:

@@ -99,6 +99,11 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "ready": _cmd("bead", "ready_shortcut", "Ready beads (shortcut for 'gt bead ready')."),
     "rig": _cmd("rig", "rig", "Rigs: the projects (git repositories) of the town."),
+    "seance": _cmd(
+        "seance_cmd",
+        "seance",
+        "What the sessions before you did on a bead or as a polecat, in Markdown; --ask one of them.",
+    ),
     "sling": _cmd(
         "polecat_cmd", "sling", "Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."
     ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from core import mail, polecats
 from core.beads.store import BeadStore
 from core.errors import GtError
+from core.handoff import note_of
 from core.rigs import list_rigs
 from core.roles import Role
 from core.town import Town
@@ -64,6 +65,9 @@ def _polecat(town: Town, role: Role, store: BeadStore) -> str:
             out += ["### Acceptance criteria", "", issue.acceptance_criteria.strip(), ""]
         if issue.notes.strip():
             out += ["### Notes", "", issue.notes.strip(), ""]
+        handed = note_of(issue)
+        if handed is not None:
+            out += ["### Handoff from your predecessor", "", handed.strip() or "(no note)", ""]
         formula = (issue.metadata or {}).get("formula")
         if formula and not (issue.metadata or {}).get("step"):
             out += _formula_steps(town, role, str(formula))

@@ -34,6 +34,7 @@ from core.errors import Conflict, GtError, NotFound
 from core.formulas import FormulaLibrary
 from core.names import check_polecat_name
 from core.pidfile import pid_alive
+from core.plaintext import one_line
 from core.polecats import Polecat
 from core.rigs import Rig, load_rig
 from core.roles import context_text, write_context_files
@@ -125,10 +126,13 @@ class SlingBatch:
         }
 
 
-def beacon(rig: str, polecat: str, bead: str, resumed: bool = False) -> str:
-    """The first prompt a polecat's agent gets (Gas Town's beacon format)."""
+def beacon(rig: str, polecat: str, bead: str, resumed: bool = False, handoff: str | None = None) -> str:
+    """The first prompt a polecat's agent gets (Gas Town's beacon format). handoff: the note a
+    predecessor left with ``gt handoff`` (agent text: made one line, at most 500 characters)."""
     text = f"[GAS TOWN] {rig}/polecats/{polecat} assigned:{bead}. Run gt prime and begin work on your hook."
-    if resumed:
+    if handoff is not None:
+        text += f" Handoff from your predecessor: {one_line(handoff)[:500] or '(no note)'}"
+    elif resumed:
         text += " Your session was restarted: your worktree keeps the work done so far."
     return text
 
@@ -313,22 +317,31 @@ class Slinger:
         return batch
 
     def _start_agent(
-        self, rig: Rig, name: str, bead: str, title: str, preset: runtimes.Preset, path: Any, resumed: bool
+        self,
+        rig: Rig,
+        name: str,
+        bead: str,
+        title: str,
+        preset: runtimes.Preset,
+        path: Any,
+        resumed: bool,
+        handoff: str | None = None,
     ) -> None:
         """Write the role context files and start the agent with the beacon, verified taken
-        (:func:`core.runtimes.start_agent`; raises AgentStartError when it is not)."""
+        (:func:`core.runtimes.start_agent`; raises AgentStartError when it is not). handoff: a
+        predecessor's note; the agent then starts a new conversation."""
         written = write_context_files(rig.repo_path, path, rig.name, name, bead, title)
         runtimes.start_agent(
             self.host,
             session_name("polecat", rig.name, name),
             preset,
-            beacon(rig.name, name, bead, resumed=resumed),
+            beacon(rig.name, name, bead, resumed=resumed, handoff=handoff),
             path,
             env=session_env(self.town, rig, name, bead),
             town=self.town,
             db=self.db,
             bead=bead,
-            resume=resumed,
+            resume=resumed and handoff is None,
             context=context_text(rig.name, name, bead, title),
             context_files=tuple(written),
             heartbeat=lambda: self._heartbeat(rig.name, name),
@@ -625,11 +638,14 @@ class Slinger:
 
     # ------------------------------------------------------------------ resume
 
-    def resume(self, bead_ref: str, agent: str | None = None) -> SlingResult:
+    def resume(self, bead_ref: str, agent: str | None = None, handoff: str | None = None) -> SlingResult:
         """Restart the dead session of the polecat hooked to ``bead_ref`` on the same worktree and
         branch (its commits and uncommitted files are still there), continuing the agent's own
         conversation where its runtime can; counts a respawn, also when the restart fails (so a
         polecat that cannot start reaches ``max_respawns`` and is escalated).
+
+        handoff: the note of a ``gt handoff`` (:mod:`core.handoff`): the agent starts a fresh
+        conversation whose first prompt carries it, and no respawn is counted.
 
         Raises NotFound when no polecat holds the bead, Conflict while a sling is starting it, while
         its session is alive or tmux cannot tell (:func:`session_seen`), or when the polecat or the
@@ -658,7 +674,7 @@ class Slinger:
 
             restore_checkpoint(rig, holder, bead)
         issue = self.store.get(bead)
-        respawns = holder.respawns + 1
+        respawns = holder.respawns + (handoff is None)
         with self.store.transaction():
             now = polecats.get(self.db, rig.name, holder.name)
             current = self.store.get(bead)
@@ -684,7 +700,7 @@ class Slinger:
                 agent=preset.name,
             )
         try:
-            self._start_agent(rig, holder.name, bead, issue.title, preset, path, resumed=True)
+            self._start_agent(rig, holder.name, bead, issue.title, preset, path, resumed=True, handoff=handoff)
         except GtError as exc:
             with self.store.transaction():
                 events.append(
@@ -700,7 +716,7 @@ class Slinger:
             self._working(rig.name, holder.name, bead)
             events.append(
                 self.db,
-                "respawn",
+                "respawn" if handoff is None else "handoff",
                 self.actor,
                 rig=rig.name,
                 bead=bead,

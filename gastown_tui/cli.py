@@ -79,6 +79,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "formula": _cmd(
         "formula_cmd", "formula", "Formulas: workflow templates (town, rig, built-in) poured into molecules of beads."
     ),
+    "handoff": _cmd(
+        "handoff_cmd", "handoff", "End this polecat session and start a fresh one on the same hook, carrying NOTE."
+    ),
     "hook": _cmd("polecat_cmd", "hook", "Show what is on a polecat's hook."),
     "install": _cmd("town_cmd", "install", "Create a town at PATH (idempotent on an existing town)."),
     "mail": _cmd("mail_cmd", "mail_group", "Mail between the Mayor, the deacon, witnesses, refineries and polecats."),

@@ -94,6 +94,8 @@ def test_escalate_list_ack_close_and_filing_needs_a_text(town, run_gt, store) ->
     assert ok(run_gt("escalate", "ack", filed["id"], cwd=town.root))  # again: nothing changes
     assert [e.id for e in escalation.list_open(store)] == [named["id"]]  # acknowledged: no longer a problem
     assert escalation.restale(store, 0.0, actor="deacon") == [named["id"]]  # and never raised again
+    stale = json.loads(ok(run_gt("escalate", "stale", "--json", cwd=town.root)))
+    assert stale == {"reescalated": []}  # raised moments ago: not stale under [deacon] stale_after
     assert "acked by mayor" in ok(run_gt("escalate", "list", cwd=town.root))
     assert '"escalations": 1' in ok(run_gt("status", "--json", cwd=town.root))
     ok(run_gt("escalate", "close", filed["id"], "--reason", "fixed in abc", cwd=town.root))

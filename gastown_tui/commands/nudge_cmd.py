@@ -212,6 +212,21 @@ def escalate_close(ctx: click.Context, esc_id: str, reason: str, as_json: bool) 
     click.echo(f"closed {e.id}")
 
 
+@escalate.command("stale")
+@json_option
+@click.pass_context
+def escalate_stale(ctx: click.Context, as_json: bool) -> None:
+    """Raise again, one severity higher, every unacknowledged escalation older than [deacon] stale_after
+    (what the deacon does on each patrol)."""
+    town = town_from(ctx)
+    with BeadStore(town) as store:
+        raised = escalation.restale(store, float(town.setting("deacon", "stale_after")), actor=current_actor())
+    if as_json:
+        emit_json({"reescalated": raised})
+        return
+    click.echo(f"raised again: {', '.join(raised)}" if raised else "No stale escalations")
+
+
 def register(group: click.Group) -> None:
     """Add this module's commands to the root ``gt`` group."""
     for command in (nudge_cmd, broadcast, escalate):

@@ -3,10 +3,12 @@
 
 An escalation is a town-level bead (``hq-...``, ``issue_type = "decision"``, labels ``escalation`` and
 ``severity:<level>``, priority from the severity) plus a mail to ``mayor/``, written in one
-transaction with an ``escalation`` event. Acknowledging it means closing the bead
-(``gt bead close ID``). The deacon calls :func:`restale`: an open escalation whose last raise is
-older than ``[deacon] stale_after`` is raised again one severity higher (critical stays critical),
-with a new mail and event.
+transaction with an ``escalation`` event. As in Gas Town, :func:`ack` acknowledges it (label
+``acked``, who and when in its metadata: someone is on it, it is raised no more and leaves the
+problem lists) and :func:`close` resolves it (the bead closed with the resolution as its reason;
+closing the bead with ``gt bead close ID`` or the cockpit does the same). The deacon calls
+:func:`restale`: an unacknowledged escalation whose last raise is older than ``[deacon] stale_after``
+is raised again one severity higher (critical stays critical), with a new mail and event.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from core.errors import GtError
 SEVERITIES = ("low", "medium", "high", "critical")
 PRIORITY = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 LABEL = "escalation"
+ACKED = "acked"
 MAYOR = "mayor/"
+OPEN_STATUSES = ["open", "in_progress", "hooked", "blocked"]
 
 
 @dataclass
 class Escalation:
     """One escalation: its bead id, severity, text, the bead it is about (or None), how many times it
-    was raised, and when it was last raised (Unix seconds)."""
+    was raised, when it was last raised (Unix seconds), whether it is open, and who acknowledged it
+    ("" while nobody has) and when (Unix seconds, 0.0 while unacknowledged)."""
 
     id: str
     severity: str
@@ -37,6 +42,8 @@ class Escalation:
     raised: int
     raised_at: float
     open: bool
+    acked_by: str = ""
+    acked_at: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -66,6 +73,8 @@ def _of(issue: Any) -> Escalation:
         int(meta.get("raised", 1)),
         float(meta.get("raised_at", 0.0)),
         issue.status != "closed",
+        str(meta.get("acked_by") or "") if ACKED in issue.labels else "",
+        float(meta.get("acked_at") or 0.0) if ACKED in issue.labels else 0.0,
     )
 
 
@@ -116,7 +125,7 @@ def _notify(
     body = (
         f"{text}\n\nEscalation {bead_id}, severity {sev}{again}."
         + (f" About {about}." if about else "")
-        + f"\nAcknowledge it with: gt bead close {bead_id}"
+        + f"\nAcknowledge it with: gt escalate ack {bead_id}; resolve it with: gt escalate close {bead_id}"
     )
     assert store.town is not None
     mail.send(
@@ -139,9 +148,54 @@ def _notify(
 
 
 def list_open(store: BeadStore) -> list[Escalation]:
-    """Unacknowledged escalations (open beads labelled ``escalation``), oldest first."""
-    issues = store.list(status=["open", "in_progress", "hooked", "blocked"], labels=[LABEL])
+    """Unacknowledged escalations (open beads labelled ``escalation``, not ``acked``), oldest first."""
+    return [e for e in list_escalations(store) if not e.acked_by]
+
+
+def list_escalations(store: BeadStore, include_closed: bool = False) -> list[Escalation]:
+    """Open escalations, acknowledged or not (with ``include_closed``: closed ones too), oldest
+    raise first (``gt escalate list [--all]``)."""
+    statuses = None if include_closed else OPEN_STATUSES
+    issues = store.list(status=statuses, labels=[LABEL])
     return sorted((_of(i) for i in issues), key=lambda e: (e.raised_at, e.id))
+
+
+def get(store: BeadStore, ref: str) -> Escalation:
+    """The escalation ``ref`` (an id or unique partial id). Raises NotFound for an unknown bead,
+    GtError for a bead that is not an escalation."""
+    issue = store.get(store.resolve(ref))
+    if LABEL not in issue.labels:
+        raise GtError(f"{issue.id} is not an escalation: list them with 'gt escalate list'")
+    return _of(issue)
+
+
+def ack(store: BeadStore, ref: str, *, actor: str, now: float | None = None) -> Escalation:
+    """Acknowledge escalation ``ref``: label ``acked``, ``acked_by``/``acked_at`` (Unix seconds) in
+    its metadata and an ``escalation_acked`` event, in one transaction; it stays open until
+    :func:`close`, and is raised no more. Acknowledging it again changes nothing. Raises NotFound,
+    GtError (not an escalation, or already closed)."""
+    with store.transaction():
+        esc = get(store, ref)
+        if not esc.open:
+            raise GtError(f"escalation {esc.id} is already closed: nothing to acknowledge")
+        if esc.acked_by:
+            return esc
+        issue = store.get(esc.id)
+        stamp = time.time() if now is None else now
+        store.update(esc.id, actor, metadata={**(issue.metadata or {}), "acked_by": actor, "acked_at": stamp})
+        store.add_label(esc.id, ACKED, actor)
+        events.append(store.db, "escalation_acked", actor, bead=esc.about or esc.id, payload={"escalation": esc.id})
+        return get(store, esc.id)
+
+
+def close(store: BeadStore, ref: str, *, actor: str, reason: str = "") -> Escalation:
+    """Resolve escalation ``ref``: its bead closed with ``reason`` (default ``resolved``). Closing a
+    closed one changes nothing. Raises NotFound, GtError (not an escalation)."""
+    with store.transaction():
+        esc = get(store, ref)
+        if esc.open:
+            store.close(esc.id, actor, reason=reason.strip() or "resolved", force=True)
+        return get(store, esc.id)
 
 
 def restale(store: BeadStore, stale_after: float, *, actor: str = "deacon", now: float | None = None) -> list[str]:

@@ -18,6 +18,7 @@ transaction (:func:`core.nudge_queue.queue_mail_nudge`); the engine types it whe
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from core import nudge_queue
 from core.beads import BeadStore, Issue
 from core.errors import GtError, NotFound
 from core.names import check_polecat_name, check_rig_name
+from core.plaintext import one_line
 from core.town import Town
 
 READ_REASON = "read"
@@ -38,7 +40,8 @@ _WORKER = re.compile(r"^(?P<rig>[^/@]+)/(?P<kind>polecats|crew)/(?P<name>[^/]+)$
 @dataclass(frozen=True)
 class Message:
     """One mail message. ``read``: opened by its recipient; ``thread``: id of the first message of
-    the conversation; ``reply_to``: the message this one answers (or None); created_at: RFC 3339."""
+    the conversation; ``reply_to``: the message this one answers (or None); created_at: RFC 3339;
+    priority: 0 urgent, 1 high, 2 normal, 3 low, 4 backlog (Gas Town's mail priorities)."""
 
     id: str
     sender: str
@@ -50,6 +53,7 @@ class Message:
     archived: bool
     thread: str
     reply_to: str | None
+    priority: int = 2
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -177,6 +181,7 @@ def _message(issue: Issue) -> Message:
         ARCHIVED in issue.labels,
         str(meta.get("thread") or issue.id),
         meta.get("reply_to"),
+        issue.priority,
     )
 
 
@@ -212,6 +217,74 @@ def read(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None =
     if not msg.read:
         store.close(msg_id, actor, reason=READ_REASON, force=True)
     return _message(store.get(msg_id))
+
+
+def mark_read(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None = None) -> Message:
+    """Mark message ``msg_id`` read without showing it (``gt mail mark-read``; idempotent)."""
+    return read(town, msg_id, actor, db)
+
+
+def mark_unread(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None = None) -> Message:
+    """Mark message ``msg_id`` unread again (the bead reopened; idempotent). Raises GtError for an
+    archived message: archiving hid it from the inbox on purpose."""
+    store = BeadStore(town, db=db) if db is not None else BeadStore(town)
+    msg = _message(store.get(msg_id))
+    if msg.archived:
+        raise GtError(f"{msg.id} is archived: it stays out of the inbox")
+    if msg.read:
+        store.reopen(msg.id, actor, reason="marked unread")
+    return _message(store.get(msg.id))
+
+
+def _tagless(text: str, width: int = 300) -> str:
+    """Agent ``text`` for a hook reminder: one line of at most ``width`` characters, its angle
+    brackets made guillemets so it can neither close the reminder nor open a tag of its own."""
+    return one_line(text)[:width].replace("<", "\u2039").replace(">", "\u203a")
+
+
+def _reminder_line(m: Message) -> str:
+    return _tagless(f"- {m.id} from {m.sender}: {m.subject}")
+
+
+def reminder(messages: Sequence[Message], nudges: Sequence[str] = ()) -> str:
+    """The text ``gt mail check --inject`` prints into the agent's prompt (Gas Town's per-prompt hook,
+    internal/cmd/mail_check.go): unread ``messages`` in a ``<system-reminder>`` block framed by
+    their priority (urgent: read now; high: before going idle; others: after the current task),
+    then queued ``nudges`` (their texts). "" when there is nothing to say."""
+    urgent = [m for m in messages if m.priority <= 0]
+    high = [m for m in messages if m.priority == 1]
+    normal = [m for m in messages if m.priority >= 2]
+    out: list[str] = []
+    if urgent:
+        out += [f"URGENT: {len(urgent)} urgent message(s) require immediate attention.", ""]
+        out += [_reminder_line(m) for m in urgent]
+        if high:
+            out += ["", f"Also {len(high)} high-priority message(s): process them before going idle:"]
+            out += [_reminder_line(m) for m in high]
+        if normal:
+            out += ["", f"(Plus {len(normal)} other message(s): check them after the current task.)"]
+        out += ["", "Run 'gt mail read <id>' to read the urgent messages now."]
+    elif high:
+        out += [f"You have {len(high)} high-priority message(s) in your inbox.", ""]
+        out += [_reminder_line(m) for m in high]
+        if normal:
+            out += ["", f"(Plus {len(normal)} other message(s).)"]
+        out += [
+            "",
+            "Continue your current task. When it completes, process these messages before going idle: 'gt mail inbox'",
+        ]
+    elif normal:
+        out += [f"You have {len(normal)} unread message(s) in your inbox.", ""]
+        out += [_reminder_line(m) for m in normal]
+        out += [
+            "",
+            "Continue your current task. When it completes, check these messages before going idle: 'gt mail inbox'",
+        ]
+    text = "<system-reminder>\n" + "\n".join(out) + "\n</system-reminder>\n" if out else ""
+    if nudges:
+        text += "<system-reminder>\nQueued nudges for you:\n" + "\n".join(f"- {_tagless(n, 500)}" for n in nudges)
+        text += "\n</system-reminder>\n"
+    return text
 
 
 def reply(

@@ -26,7 +26,7 @@ What is typed (DESIGN section 7: agent text never runs, and is never typed into 
 
 Targets (:func:`resolve_target`): a session name (``demo-furiosa``, ``mayor``) or a mail address
 (``mayor/``, ``deacon/``, ``<rig>/polecats/<name>``, ``<rig>/witness``, ``<rig>/refinery``,
-``<rig>/crew/<name>``).
+``<rig>/crew/<name>``), or Gas Town's short form ``<rig>/<polecat>``.
 """
 
 from __future__ import annotations
@@ -182,6 +182,9 @@ def _mail_address(target: str, session: str) -> str | None:
     if session in ("mayor", "deacon"):
         return f"{session}/"
     if "/" in target:
+        rig, _, name = target.strip().partition("/")
+        if "/" not in name and name not in ("witness", "refinery"):
+            target = f"{rig}/polecats/{name}"  # the short form <rig>/<polecat>
         try:
             return mail.parse_address(target)
         except GtError:
@@ -432,6 +435,28 @@ def _unsent_reason(session: str, waiting: str | None) -> str:
         f"the input line of {session} holds unsent text ({waiting[:40]!r}): the engine types the "
         "nudge once that line is empty"
     )
+
+
+def drain(db: sqlite_utils.Database, session: str) -> list[str]:
+    """Take ``session``'s queued nudges for its agent's prompt hook (``gt mail check --inject``, as
+    Gas Town drains its nudge queue there): each marked delivered (reason ``prompt hook``) with a
+    ``nudge`` event, in one transaction. Returns the texts of the nudges, oldest first; the "You have
+    mail" nudges are delivered too but not returned (the hook lists the mail itself)."""
+    rows = pending(db, session)
+    texts = []
+    with transaction(db):
+        for row in rows:
+            cur = db.execute(
+                "UPDATE nudge_queue SET status = 'delivered', delivered_at = ?, reason = 'prompt hook' "
+                "WHERE id = ? AND status = 'pending'",
+                [time.time(), row["id"]],
+            )
+            if cur.rowcount != 1:
+                continue  # the engine typed it meanwhile
+            _record(db, row["sender"] or "engine", row["target"], session, row["text"], "hook", True, kind=row["kind"])
+            if row["kind"] != "mail":
+                texts.append(row["text"])
+    return texts
 
 
 def deliver_pending(

@@ -63,6 +63,8 @@ def resolve_target(target: str) -> str:
         return session_name("polecat" if parts[1] == "polecats" else "crew", parts[0], parts[2])
     if len(parts) == 2 and parts[1] in ("witness", "refinery"):
         return session_name(parts[1], parts[0])
+    if len(parts) == 2 and parts[0] and parts[1]:  # Gas Town's short form <rig>/<polecat>
+        return session_name("polecat", parts[0], parts[1])
     if "/" in t:
         raise GtError(
             f"invalid nudge target {target!r}: give a session name (gt peek lists them) or an "

@@ -735,6 +735,53 @@ class Slinger:
             resumed=True,
         )
 
+    # ------------------------------------------------------------------ hook attach
+
+    def attach(self, bead_ref: str, rig_name: str, name: str, force: bool = False) -> Polecat:
+        """Hook ``bead_ref`` to polecat ``rig_name``/``name`` and start nothing (Gas Town's ``gt hook
+        attach``: the agent runs it by GUPP, or ``gt sling --resume`` starts it). Idempotent for the
+        bead already on that hook; a polecat row is made for a new name.
+
+        force: replace an unfinished bead already on that hook (it goes back to open, with a note).
+        Raises NotFound (bead, rig), GtError (closed or unworkable bead, nuked polecat, bad name),
+        Conflict (the hook holds another unfinished bead, or someone else holds this one).
+        """
+        rig = load_rig(self.town, rig_name)
+        bead = self.store.resolve(bead_ref)
+        check_bead_for_rig(self.town, rig, bead)
+        issue = self.store.get(bead)
+        if issue.issue_type in UNWORKABLE_TYPES:
+            raise GtError(f"bead {bead} is a {issue.issue_type}, which polecats do not work: hook its work beads")
+        if issue.status == "closed":
+            raise GtError(f"bead {bead} is closed: reopen it first with 'gt bead reopen {bead}'")
+        check_polecat_name(name)
+        session_name("polecat", rig.name, name)  # refuses names reserved for rig roles
+        address = f"{rig.name}/polecats/{name}"
+        with self.store.transaction():
+            p = polecats.get(self.db, rig.name, name)
+            if p is not None and p.state == "nuked":
+                raise GtError(f"polecat {address} was nuked: hook the bead to another polecat")
+            holder = polecats.by_bead(self.db, bead)
+            if holder is not None and (holder.rig, holder.name) != (rig.name, name):
+                raise Conflict(f"{bead} is on the hook of {holder.address}: take it off with 'gt unsling {bead}'")
+            old = p.hook_bead if p is not None and p.hook_bead != bead else None
+            if old is not None and self.store.get(old).status != "closed":
+                if not force:
+                    raise Conflict(
+                        f"{address} already has {old} on its hook: finish it, or pass --force to put it back"
+                    )
+                note = f"replaced on the hook of {address} by {bead}"
+                self.store.cas_status(
+                    old, {"hooked", "in_progress"}, "open", self.actor, assignee=None, expected_assignee=address
+                )
+                self.store.add_comment(old, note.capitalize() + ".", self.actor)
+            self.store.hook(bead, address, self.actor)
+            polecats.upsert(self.db, rig.name, name, hook_bead=bead)
+            events.append(
+                self.db, "hook", self.actor, rig=rig.name, bead=bead, payload={"polecat": name, "replaced": old}
+            )
+        return polecats.get(self.db, rig.name, name)  # type: ignore[return-value]
+
     # ------------------------------------------------------------------ unsling / nuke
 
     def unsling(self, bead_ref: str, note: str = "") -> Polecat:

@@ -10,8 +10,8 @@ progress a GUPP verdict needs (events, the worktree's last commit) only for a po
 ``gupp_after``. The Mayor is ``running`` or ``absent``; a witness or refinery row a short summary.
 
 Problems are the polecats a human may need to look at (zombie, stuck, lost worktree, GUPP
-violation, stalled) plus the open escalations (:mod:`core.escalation`: an escalation is a bead;
-closing it acknowledges it).
+violation, stalled) plus the unacknowledged escalations (:mod:`core.escalation`: an escalation is a bead;
+``gt escalate ack`` or closing it takes it off the list).
 """
 
 from __future__ import annotations
@@ -309,7 +309,7 @@ def _mrs(db: sqlite_utils.Database) -> list[MR]:
 
 
 def _escalations(store: BeadStore) -> list[Problem]:
-    """Open escalations (:func:`core.escalation.list_open`; acknowledging one closes its bead)."""
+    """Unacknowledged open escalations (:func:`core.escalation.list_open`)."""
     out = []
     for esc in escalation.list_open(store):
         out.append(

@@ -46,6 +46,11 @@ def _cmd(module: str, attribute: str, help: str) -> LazyCommand:
 #: ``gastown_tui.commands`` module's ``register(group)`` adds: update both when adding a command.
 COMMANDS: dict[str, LazyCommand] = {
     "agent": _cmd("session_cmd", "agent", "Built-in agents."),
+    "agents": _cmd(
+        "session_cmd",
+        "agents",
+        "List the town's agents by rig: the Mayor, each rig's witness, refinery and crew (-a: polecats).",
+    ),
     "bead": _cmd("bead", "bead", "Beads: the town's issue ledger (create, list, ready, claim, close, dependencies)."),
     "broadcast": _cmd("nudge_cmd", "broadcast", "Nudge every working polecat with TEXT."),
     "checkpoint": _cmd(
@@ -82,14 +87,18 @@ COMMANDS: dict[str, LazyCommand] = {
     "handoff": _cmd(
         "handoff_cmd", "handoff", "End this polecat session and start a fresh one on the same hook, carrying NOTE."
     ),
-    "hook": _cmd("polecat_cmd", "hook", "Show what is on a polecat's hook."),
+    "hook": _cmd(
+        "polecat_cmd", "hook", "Show what is on a polecat's hook, or attach work to it (gt hook BEAD [RIG/POLECAT])."
+    ),
     "install": _cmd("town_cmd", "install", "Create a town at PATH (idempotent on an existing town)."),
     "mail": _cmd("mail_cmd", "mail_group", "Mail between the Mayor, the deacon, witnesses, refineries and polecats."),
     "mayor": _cmd("session_cmd", "mayor", "The Mayor: the coordinator session you talk to."),
     "mq": _cmd("mq_cmd", "mq_group", "The merge queue: merge requests waiting for each rig's refinery."),
     "namepool": _cmd("polecat_cmd", "namepool_cmd", "List the polecat name pools, or set the town's pool to THEME."),
     "nudge": _cmd(
-        "nudge_cmd", "nudge_cmd", "Type TEXT into TARGET's session (a session name, mayor, or <rig>/polecats/<name>)."
+        "nudge_cmd",
+        "nudge_cmd",
+        "Type TEXT into TARGET's session (a session name, mayor, <rig>/<polecat> or <rig>/polecats/<name>).",
     ),
     "peek": _cmd(
         "session_cmd", "peek", "Print the recent screen of session NAME; without NAME, list the town's sessions."
@@ -144,6 +153,18 @@ class LazyGroup(click.Group):
             spec = self.lazy_commands[cmd_name]
             self.add_command(getattr(importlib.import_module(spec.module), spec.attribute), cmd_name)
         return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command ``args[0]`` names; an unknown name is a usage error (exit 2) with click's
+        "Did you mean" over every command, lazy ones included (``gt sligg`` suggests ``sling``)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
 
     def _listing(self, ctx: click.Context) -> list[tuple[str, click.Command]]:
         """(name, command) of the visible commands; a lazy one not loaded yet is a help-only stand-in."""

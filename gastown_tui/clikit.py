@@ -191,3 +191,48 @@ def fail(message: str, code: int = 2) -> None:
     """Print ``gt: message`` on stderr and exit with ``code``."""
     click.echo(f"gt: {message}", err=True)
     sys.exit(code)
+
+
+class DefaultGroup(click.Group):
+    """A group whose first word may be a subcommand or the start of its default form, as Gas Town's
+    cobra commands take both (``gt escalate list`` and ``gt escalate "disk full"``; ``gt hook`` and
+    ``gt hook BEAD``).
+
+    default: the subcommand run when the first argument is not a subcommand's name (it gets that
+    argument too). bare: the one run when there are no arguments or the first is an option
+    (default: ``default``). ``-h``/``--help`` still show the group's own help.
+    """
+
+    def __init__(self, *args: Any, default: str, bare: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default = default
+        self.bare = bare or default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """``args`` with the default (or bare) subcommand's name put first when they name none."""
+        if not args or args[0].startswith("-"):
+            if not (args and args[0] in ctx.help_option_names):
+                args = [self.bare, *args]
+        elif args[0] not in self.commands:
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+def read_stdin() -> str:
+    """All of stdin as text (``--stdin`` of ``gt mail send``, ``gt nudge``, ``gt escalate``: text
+    with quotes and newlines, no shell quoting), trailing newlines removed. Raises GtError when
+    stdin is a terminal (nothing was piped in)."""
+    from core.errors import GtError
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise GtError("--stdin reads the text from a pipe: echo TEXT | gt ... --stdin (or use a here-document)")
+    return sys.stdin.read().rstrip("\n")
+
+
+def clear_screen() -> None:
+    """Clear the terminal and put the cursor home (``gt status --watch`` redrawing its frame), only
+    when stdout is a terminal: piped output gets the frames one after another."""
+    out = _raw(sys.stdout)
+    if out is not None and out.isatty():
+        out.write("\x1b[H\x1b[2J")
+        out.flush()

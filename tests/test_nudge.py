@@ -25,6 +25,7 @@ from tests.test_engine_support import SH, create_bead, wait_for
         ("demo/refinery", "demo-refinery"),
         ("demo/crew/ann", "demo-crew-ann"),
         ("demo-nux", "demo-nux"),
+        ("demo/boss", "demo-boss"),  # Gas Town's short form <rig>/<polecat>
     ],
 )
 def test_targets_resolve_to_sessions(target: str, session: str) -> None:
@@ -33,7 +34,17 @@ def test_targets_resolve_to_sessions(target: str, session: str) -> None:
 
 @pytest.mark.parametrize(
     "target",
-    ["@town", "demo/polecats/../x", "a/b/c/d", "Bad Name", "", "demo/boss", "x;rm -rf /", "demo/polecats/refinery"],
+    [
+        "@town",
+        "demo/polecats/../x",
+        "a/b/c/d",
+        "Bad Name",
+        "",
+        "demo/crew",
+        "demo/",
+        "x;rm -rf /",
+        "demo/polecats/refinery",
+    ],
 )
 def test_bad_targets_are_refused(target: str) -> None:
     with pytest.raises(GtError):

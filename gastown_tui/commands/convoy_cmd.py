@@ -1,4 +1,4 @@
-"""``gt convoy create|add|list|show|close|land|check``: tracked bundles of beads (``core.convoys``)."""
+"""``gt convoy create|add|list|show|status|close|land|check``: tracked bundles of beads (``core.convoys``)."""
 
 from __future__ import annotations
 
@@ -96,11 +96,15 @@ def convoy_add(ctx: click.Context, convoy_id: str, beads: tuple[str, ...], actor
 
 
 @convoy.command("list")
-@click.option("--state", type=click.Choice(["open", "landed", "closed", "all"]), default="open", show_default=True)
+@click.option("--state", "--status", type=click.Choice(["open", "landed", "closed", "all"]), default=None)
+@click.option("--all", "every", is_flag=True, help="Every convoy, whatever its state (same as --state all).")
 @json_option
 @click.pass_context
-def convoy_list(ctx: click.Context, state: str, as_json: bool) -> None:
-    """List convoys with their progress."""
+def convoy_list(ctx: click.Context, state: str | None, every: bool, as_json: bool) -> None:
+    """List convoys with their progress (open ones unless --state or --all)."""
+    if every and state not in (None, "all"):
+        raise click.UsageError(f"--all lists every state: drop --state {state}")
+    state = "all" if every else state or "open"
     _town, store = _open(ctx)
     rows = convoys.list_convoys(store, None if state == "all" else state)
     if as_json:
@@ -125,6 +129,29 @@ def convoy_show(ctx: click.Context, convoy_id: str, as_json: bool) -> None:
         emit_json(c.as_dict())
         return
     _print(c)
+
+
+@convoy.command("status")
+@click.argument("convoy_id", metavar="[CONVOY]", required=False)
+@json_option
+@click.pass_context
+def convoy_status(ctx: click.Context, convoy_id: str | None, as_json: bool) -> None:
+    """Show CONVOY as 'show' does; without CONVOY, every open convoy (Gas Town's gt convoy status)."""
+    _town, store = _open(ctx)
+    lookup = convoys.mr_lookup(store.db)
+    if convoy_id is not None:
+        rows = [convoys.get(store, convoy_id, mr_lookup=lookup)]
+    else:
+        rows = convoys.list_convoys(store, "open", mr_lookup=lookup)
+    if as_json:
+        emit_json(rows[0].as_dict() if convoy_id is not None else [c.as_dict() for c in rows])
+        return
+    if not rows:
+        click.echo("No open convoys: gt convoy create NAME BEADS...")
+    for i, c in enumerate(rows):
+        if i:
+            click.echo("")
+        _print(c)
 
 
 @convoy.command("close")

@@ -19,7 +19,7 @@ from core.errors import GtError
 from core.events import Event
 from core.rigs import list_rigs
 from core.town import Town
-from gastown_tui.clikit import Seconds, clip, count_type, emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import Seconds, clear_screen, clip, count_type, emit_json, json_option, print_table, town_from
 
 
 @click.command()
@@ -115,14 +115,46 @@ def _status(town: Town) -> dict[str, Any]:
 
 
 @click.command()
+@click.option("-w", "--watch", is_flag=True, help="Redraw the summary every --interval seconds until Ctrl-C.")
+@click.option(
+    "-n", "--interval", type=Seconds(min=0.1), default=2.0, show_default=True, help="Seconds between --watch frames."
+)
+@click.option("--count", type=count_type(1), default=None, help="With --watch: stop after this many frames.")
 @json_option
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
+def status(ctx: click.Context, watch: bool, interval: float, count: int | None, as_json: bool) -> None:
     """Town summary: engine, rigs, polecats by state, queues, open convoys and escalations."""
-    s = _status(town_from(ctx))
-    if as_json:
-        emit_json(s)
+    town = town_from(ctx)
+    if not watch:
+        if count is not None:
+            raise click.UsageError("--count counts --watch frames: add --watch")
+        s = _status(town)
+        if as_json:
+            emit_json(s)
+        else:
+            _print_status(s)
         return
+    if as_json:
+        raise click.UsageError("--json and --watch do not go together: use one")
+    frames = 0
+    try:
+        while True:
+            s = _status(town)
+            clear_screen()
+            click.echo(f"[{time.strftime('%H:%M:%S')}] gt status --watch (every {interval:g} s, Ctrl-C to stop)")
+            click.echo("")
+            _print_status(s)
+            sys.stdout.flush()
+            frames += 1
+            if count is not None and frames >= count:
+                return
+            time.sleep(interval)  # the refresh period the user asked for
+    except KeyboardInterrupt:
+        return
+
+
+def _print_status(s: dict[str, Any]) -> None:
+    """The text form of :func:`_status`."""
     eng = s["engine"]
     click.echo(f"town      {s['town']}")
     click.echo(f"engine    {'running (pid %s)' % eng['pid'] if eng['running'] else 'not running: gt up'}")
@@ -140,15 +172,30 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @click.command("feed")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they happen.")
-@click.option("--problems", is_flag=True, help="Only problems (stalled, zombie, escalation, merge failures...).")
+@click.option("--no-follow", is_flag=True, help="Print the recent events and exit (the default).")
+@click.option("--plain", is_flag=True, help="Plain text lines (what gt feed always prints; the cockpit has the view).")
+@click.option("--problems", "-p", is_flag=True, help="Only problems (stalled, zombie, escalation, merge failures...).")
 @click.option("--since", metavar="DURATION", help="Only events newer than this (e.g. 30s, 10m, 2h, 1d).")
 @click.option(
     "--limit", "-n", type=count_type(1), default=50, show_default=True, help="How many recent events to print first."
 )
 @json_option
 @click.pass_context
-def feed_cmd(ctx: click.Context, follow: bool, problems: bool, since: str | None, limit: int, as_json: bool) -> None:
+def feed_cmd(
+    ctx: click.Context,
+    follow: bool,
+    no_follow: bool,
+    plain: bool,
+    problems: bool,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """The town's event stream, oldest first (JSON: one object per line)."""
+    if follow and no_follow:
+        raise click.UsageError("--follow and --no-follow: give one")
+    if plain and as_json:
+        raise click.UsageError("--plain and --json: give one")
     town = town_from(ctx)
     since_ts = time.time() - feed.parse_duration(since) if since else None
     store = BeadStore(town)

@@ -1,4 +1,4 @@
-"""``gt mail send|inbox|read|reply|archive``: mail between agents, kept as message beads."""
+"""``gt mail send|inbox|check|read|mark-read|mark-unread|reply|archive``: mail between agents, kept as message beads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import click
 from core import mail
 from core.actor import current_actor
 from core.errors import GtError
-from gastown_tui.clikit import clip, emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import clip, emit_json, json_option, print_table, read_stdin, town_from
 
 
 def _my_address(actor: str) -> str:
@@ -24,18 +24,41 @@ def mail_group() -> None:
 
 
 @mail_group.command("send")
-@click.argument("address")
+@click.argument("address", required=False)
+@click.option("--to", "to", metavar="ADDRESS", help="Recipient (instead of the ADDRESS argument).")
 @click.option("-s", "--subject", required=True, help="Subject line.")
-@click.option("-m", "--message", "body", default="", help="Body text.")
+@click.option("-m", "--message", "--body", "body", default=None, help="Body text.")
+@click.option("--stdin", "from_stdin", is_flag=True, help="Read the body from stdin (no shell quoting).")
 @click.option("--priority", type=click.IntRange(0, 4), default=2, show_default=True, help="0 urgent .. 4 backlog.")
+@click.option("--urgent", is_flag=True, help="Priority 0 (urgent).")
 @click.option("--actor", help="Sender (default: $BD_ACTOR or the session's role).")
 @json_option
 @click.pass_context
 def mail_send(
-    ctx: click.Context, address: str, subject: str, body: str, priority: int, actor: str | None, as_json: bool
+    ctx: click.Context,
+    address: str | None,
+    to: str | None,
+    subject: str,
+    body: str | None,
+    from_stdin: bool,
+    priority: int,
+    urgent: bool,
+    actor: str | None,
+    as_json: bool,
 ) -> None:
     """Send a message to ADDRESS (mayor/, <rig>/polecats/<name>, @town, @rig/<rig>, ...)."""
-    sent = mail.send(town_from(ctx), address, subject, body, current_actor(actor), priority=priority)
+    if address and to and address != to:
+        raise GtError(f"two recipients ({address!r} and --to {to!r}): give one")
+    address = address or to
+    if not address:
+        raise GtError("give the recipient: gt mail send ADDRESS -s SUBJECT (or --to ADDRESS)")
+    if from_stdin:
+        if body is not None:
+            raise GtError("--stdin reads the body: drop -m/--message, or drop --stdin")
+        body = read_stdin()
+    sent = mail.send(
+        town_from(ctx), address, subject, body or "", current_actor(actor), priority=0 if urgent else priority
+    )
     if as_json:
         emit_json([m.as_dict() for m in sent])
         return
@@ -43,6 +66,57 @@ def mail_send(
         click.echo(f"{address} has no members: nothing sent")
     for m in sent:
         click.echo(f"Sent {m.id} to {m.to}")
+
+
+@mail_group.command("check")
+@click.option("--inject", is_flag=True, help="Print the reminder for an agent's per-prompt hook (never fails).")
+@click.option("--identity", "--address", "identity", help="Whose inbox (default: your own address).")
+@json_option
+@click.pass_context
+def mail_check(ctx: click.Context, inject: bool, identity: str | None, as_json: bool) -> None:
+    """Check for new mail: exit 0 with a count when there is unread mail, 1 when there is none.
+
+    --inject is what the agent's prompt hook runs: the unread mail as a <system-reminder> framed by
+    priority, plus the nudges queued for this session; nothing when there is nothing, exit 0 always.
+    """
+    address = identity or _my_address(current_actor())
+    if inject:
+        try:
+            _inject(ctx, address)
+        except GtError as exc:  # a hook never blocks the prompt: say why on stderr, exit 0
+            click.echo(f"gt mail check: {exc}", err=True)
+        return
+    unread = mail.inbox(town_from(ctx), address)
+    if as_json:
+        emit_json({"address": mail.parse_address(address), "unread": len(unread), "has_new": bool(unread)})
+        return
+    if not unread:
+        click.echo("No new mail")
+        ctx.exit(1)
+    click.echo(f"{len(unread)} unread message(s) for {mail.parse_address(address)}: gt mail inbox")
+
+
+def _inject(ctx: click.Context, address: str) -> None:
+    """``gt mail check --inject``: print :func:`core.mail.reminder` of the unread mail and of the
+    nudges queued for ``$GT_SESSION`` (drained: the engine will not type them again)."""
+    import os
+
+    from core.nudge import drain
+    from core.sessions import check_session_name
+
+    town = town_from(ctx)
+    unread = mail.inbox(town, address)
+    nudges: list[str] = []
+    session = os.environ.get("GT_SESSION", "")
+    if session:
+        from core.db import connect
+
+        db = connect(town.db_path)
+        try:
+            nudges = drain(db, check_session_name(session))
+        finally:
+            db.conn.close()
+    click.echo(mail.reminder(unread, nudges), nl=False)
 
 
 @mail_group.command("inbox")
@@ -116,6 +190,35 @@ def mail_archive(ctx: click.Context, msg_ids: tuple[str, ...], actor: str | None
     town = town_from(ctx)
     for msg_id in msg_ids:
         click.echo(f"Archived {mail.archive(town, msg_id, current_actor(actor)).id}")
+
+
+@mail_group.command("mark-read")
+@click.argument("msg_ids", metavar="ID...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Every unread message of your inbox.")
+@click.option("--actor", help="Who reads (default: this session's role).")
+@click.pass_context
+def mail_mark_read(ctx: click.Context, msg_ids: tuple[str, ...], every: bool, actor: str | None) -> None:
+    """Mark messages read without archiving them (they stay in 'gt mail inbox --all')."""
+    town = town_from(ctx)
+    who = current_actor(actor)
+    if every == bool(msg_ids):
+        raise GtError("give the message ids, or --all for every unread message: gt mail mark-read ID...")
+    ids = list(msg_ids) or [m.id for m in mail.inbox(town, _my_address(who))]
+    for msg_id in ids:
+        click.echo(f"Marked {mail.mark_read(town, msg_id, who).id} read")
+    if not ids:
+        click.echo("No unread mail")
+
+
+@mail_group.command("mark-unread")
+@click.argument("msg_ids", metavar="ID...", nargs=-1, required=True)
+@click.option("--actor", help="Who (default: this session's role).")
+@click.pass_context
+def mail_mark_unread(ctx: click.Context, msg_ids: tuple[str, ...], actor: str | None) -> None:
+    """Mark messages unread again."""
+    town = town_from(ctx)
+    for msg_id in msg_ids:
+        click.echo(f"Marked {mail.mark_unread(town, msg_id, current_actor(actor)).id} unread")
 
 
 def register(group: click.Group) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import click
+import sqlite_utils
 
 from core import mq
 from core.db import connect
+from core.errors import GtError
 from core.gates import load_gates
 from core.plaintext import one_line
 from core.rigs import list_rigs, load_rig
@@ -28,7 +30,8 @@ def _age(seconds: float) -> str:
 
 
 @mq_group.command("list")
-@click.option("--rig", "rig_name", help="Only this rig.")
+@click.argument("rig", required=False)
+@click.option("--rig", "rig_name", help="Only this rig (same as the RIG argument).")
 @click.option(
     "--status",
     "statuses",
@@ -39,8 +42,13 @@ def _age(seconds: float) -> str:
 @click.option("--limit", type=count_type(), default=50, show_default=True, help="Most rows shown.")
 @json_option
 @click.pass_context
-def mq_list(ctx: click.Context, rig_name: str | None, statuses: tuple[str, ...], limit: int, as_json: bool) -> None:
-    """List merge requests, newest first, with each rig's gates (or that it has none)."""
+def mq_list(
+    ctx: click.Context, rig: str | None, rig_name: str | None, statuses: tuple[str, ...], limit: int, as_json: bool
+) -> None:
+    """List merge requests of RIG (default: every rig), newest first, with each rig's gates."""
+    if rig and rig_name and rig != rig_name:
+        raise click.UsageError(f"two rigs ({rig!r} and --rig {rig_name!r}): give one")
+    rig_name = rig or rig_name
     town = town_from(ctx)
     rigs = [load_rig(town, rig_name)] if rig_name else list_rigs(town)
     db = connect(town.db_path)
@@ -89,24 +97,34 @@ def mq_list(ctx: click.Context, rig_name: str | None, statuses: tuple[str, ...],
     )
 
 
+def _mr_of(db: sqlite_utils.Database, args: tuple[str, ...]) -> str:
+    """The MR id of ``[RIG] MR`` (Gas Town's ``gt mq retry <rig> <mr-id>``; the rig is checked)."""
+    if len(args) not in (1, 2):
+        raise click.UsageError("give the merge request: [RIG] MR")
+    *rig, mr_id = args
+    if rig and mq.get(db, mr_id).rig != rig[0]:
+        raise GtError(f"{mr_id} is a merge request of rig {mq.get(db, mr_id).rig}, not {rig[0]}: drop the rig")
+    return mr_id
+
+
 @mq_group.command("retry")
-@click.argument("mr_id", metavar="MR")
+@click.argument("args", nargs=-1, metavar="[RIG] MR")
 @click.pass_context
-def mq_retry(ctx: click.Context, mr_id: str) -> None:
+def mq_retry(ctx: click.Context, args: tuple[str, ...]) -> None:
     """Put a failed, conflicting or rejected MR back in the queue."""
-    town = town_from(ctx)
-    m = mq.retry(connect(town.db_path), mr_id, actor="human")
+    db = connect(town_from(ctx).db_path)
+    m = mq.retry(db, _mr_of(db, args), actor="human")
     click.echo(f"{m.id} queued again (retry {m.retry_count})")
 
 
 @mq_group.command("reject")
-@click.argument("mr_id", metavar="MR")
+@click.argument("args", nargs=-1, metavar="[RIG] MR")
 @click.option("--reason", required=True, help="Why the MR is taken out of the queue.")
 @click.pass_context
-def mq_reject(ctx: click.Context, mr_id: str, reason: str) -> None:
+def mq_reject(ctx: click.Context, args: tuple[str, ...], reason: str) -> None:
     """Take an MR out of the queue for good."""
-    town = town_from(ctx)
-    m = mq.reject(connect(town.db_path), mr_id, reason, actor="human")
+    db = connect(town_from(ctx).db_path)
+    m = mq.reject(db, _mr_of(db, args), reason, actor="human")
     click.echo(f"{m.id} rejected: {m.reason}")
 
 

@@ -7,14 +7,13 @@ import click
 from core import namepool, polecats, roles
 from core.actor import current_actor
 from core.beads.store import BeadStore
-from core.done import STATUSES, done, save_checkpoint
 from core.errors import GtError, NotFound
 from core.plaintext import one_line
 from core.prime import prime as prime_text
 from core.rigs import load_rig
 from core.sessions import SessionHost
 from core.town import Town
-from gastown_tui.clikit import emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import DefaultGroup, emit_json, json_option, print_table, town_from
 
 
 def _role(ctx: click.Context, polecat: str | None, rig: str | None = None) -> roles.Role:
@@ -31,8 +30,23 @@ def _role(ctx: click.Context, polecat: str | None, rig: str | None = None) -> ro
     return roles.Role("polecat", p.rig, p.name, p.hook_bead)
 
 
+def _sling_target(target: str, polecat: str | None) -> tuple[str, str | None]:
+    """(rig, polecat) of a sling target: ``RIG``, or Gas Town's ``RIG/POLECAT`` (also
+    ``RIG/polecats/POLECAT``), which names the polecat as ``--polecat`` does."""
+    parts = target.split("/")
+    if len(parts) == 3 and parts[1] == "polecats":
+        parts = [parts[0], parts[2]]
+    if len(parts) == 1:
+        return target, polecat
+    if len(parts) != 2 or not all(parts):
+        raise GtError(f"invalid sling target {target!r}: give a rig (demo) or a polecat of a rig (demo/nux)")
+    if polecat is not None and polecat != parts[1]:
+        raise GtError(f"two polecats ({parts[1]!r} in {target!r} and --polecat {polecat!r}): give one")
+    return parts[0], parts[1]
+
+
 @click.command()
-@click.argument("args", nargs=-1, required=True, metavar="BEAD... RIG")
+@click.argument("args", nargs=-1, required=True, metavar="BEAD... RIG[/POLECAT]")
 @click.option("--agent", help="Agent preset (default: the town's default_agent).")
 @click.option("--polecat", "polecat", help="Polecat to use (default: an idle one, else a new name).")
 @click.option("--formula", help="Formula attached to the bead (gt prime shows its steps).")
@@ -58,7 +72,9 @@ def sling(
     force: bool,
     as_json: bool,
 ) -> None:
-    """Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one)."""
+    """Hook BEAD(s) to polecats of RIG and start them (gt sling --resume BEAD restarts one).
+
+    RIG/POLECAT (Gas Town's form, e.g. demo/nux) slings to that polecat, as --polecat does."""
     from core.sling import Slinger  # formulas, worktrees, runtimes: gt prime, done and hook do not need them
 
     town = town_from(ctx)
@@ -72,7 +88,8 @@ def sling(
     else:
         if len(args) < 2:
             raise click.UsageError("give the bead(s) and the rig: gt sling BEAD [BEAD...] RIG")
-        *beads, rig = args
+        *beads, target = args
+        rig, polecat = _sling_target(target, polecat)
         if polecat and len(beads) > 1:
             raise click.UsageError("--polecat names one polecat: sling one bead with it")
         # several beads at once: each gets its own polecat, and they share one convoy (core.sling)
@@ -125,16 +142,44 @@ def unsling(ctx: click.Context, bead: str, message: str) -> None:
     click.echo(f"{bead} unslung; {p.address} is idle")
 
 
-@click.command()
-@click.option("--polecat", help="Whose hook (default: the calling polecat).")
-@click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
-@json_option
-@click.pass_context
-def hook(ctx: click.Context, polecat: str | None, rig: str | None, as_json: bool) -> None:
-    """Show what is on a polecat's hook."""
+def _agent_of(ctx: click.Context, target: str | None, polecat: str | None, rig: str | None) -> roles.Role:
+    """The polecat a ``gt hook`` verb acts on: TARGET (``<rig>/<polecat>`` or
+    ``<rig>/polecats/<polecat>``), else ``--polecat``/``--rig``, else the caller (which must be a polecat)."""
+    if target is not None:
+        rig_name, name = _sling_target(target, polecat)
+        if name is None:
+            raise GtError(f"{target!r} names a rig: give one of its polecats, <rig>/<polecat>")
+        if rig is not None and rig != rig_name:
+            raise GtError(f"two rigs ({rig_name!r} in {target!r} and --rig {rig!r}): give one")
+        return roles.Role("polecat", rig_name, name)
     role = _role(ctx, polecat, rig)
     if role.kind != "polecat":
-        raise GtError("not inside a polecat: pass --polecat NAME")
+        raise GtError("not inside a polecat: name one, <rig>/<polecat> or --polecat NAME")
+    return role
+
+
+polecat_option = click.option("--polecat", help="Whose hook (default: the calling polecat).")
+rig_option = click.option("--rig", help="Rig of --polecat when the name is in several rigs.")
+
+
+@click.group(cls=DefaultGroup, default="attach", bare="status")
+def hook() -> None:
+    """Show what is on a polecat's hook, or attach work to it (gt hook BEAD [RIG/POLECAT]).
+
+    gt hook (or gt hook status) shows the calling polecat's hook; gt hook show RIG/POLECAT another's;
+    gt hook attach BEAD [RIG/POLECAT] (or gt hook BEAD) hooks a bead without starting a session:
+    the agent runs it (GUPP), or 'gt sling --resume BEAD' starts it. 'gt unsling BEAD' takes it off."""
+
+
+@hook.command("status")
+@click.argument("target", required=False, metavar="[RIG/POLECAT]")
+@polecat_option
+@rig_option
+@json_option
+@click.pass_context
+def hook_status(ctx: click.Context, target: str | None, polecat: str | None, rig: str | None, as_json: bool) -> None:
+    """Show what is on the hook of RIG/POLECAT (default: the calling polecat)."""
+    role = _agent_of(ctx, target, polecat, rig)
     store = BeadStore(town_from(ctx))
     p = polecats.get(store.db, role.rig or "", role.name or "")
     bead = (p.hook_bead if p else None) or role.bead
@@ -148,6 +193,43 @@ def hook(ctx: click.Context, polecat: str | None, rig: str | None, as_json: bool
         click.echo(f"{role.address}: nothing on the hook")
     else:
         click.echo(f"{role.address}: {issue.id} [{issue.status}] P{issue.priority} {issue.title}")
+
+
+@hook.command("show")
+@click.argument("target", metavar="RIG/POLECAT")
+@json_option
+@click.pass_context
+def hook_show(ctx: click.Context, target: str, as_json: bool) -> None:
+    """Show what is on the hook of RIG/POLECAT."""
+    ctx.invoke(hook_status, target=target, polecat=None, rig=None, as_json=as_json)
+
+
+@hook.command("attach")
+@click.argument("bead")
+@click.argument("target", required=False, metavar="[RIG/POLECAT]")
+@polecat_option
+@rig_option
+@click.option("-f", "--force", is_flag=True, help="Replace an unfinished bead on that hook (it goes back to open).")
+@json_option
+@click.pass_context
+def hook_attach(
+    ctx: click.Context,
+    bead: str,
+    target: str | None,
+    polecat: str | None,
+    rig: str | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Hook BEAD to RIG/POLECAT (default: the calling polecat) without starting a session."""
+    from core.sling import Slinger
+
+    role = _agent_of(ctx, target, polecat, rig)
+    p = Slinger(town_from(ctx)).attach(bead, role.rig or "", role.name or "", force=force)
+    if as_json:
+        emit_json(p.as_dict())
+        return
+    click.echo(f"{p.hook_bead} is on the hook of {p.address}; start it with 'gt sling --resume {p.hook_bead}'")
 
 
 @click.command()
@@ -176,7 +258,12 @@ def _agent_hook() -> click.Command:
 
 @click.command("done")
 @click.option(
-    "--status", "status", type=click.Choice(STATUSES, case_sensitive=False), default="COMPLETED", show_default=True
+    "--status",
+    "status",
+    metavar="COMPLETED|ESCALATED|DEFERRED",
+    default="COMPLETED",
+    show_default=True,
+    help="How the work ended.",
 )
 @click.option("-m", "--message", default="", help="Reason (ESCALATED/DEFERRED) or a note for the merge request.")
 @click.option("--polecat", help="Finish for this polecat (default: the calling one).")
@@ -188,6 +275,8 @@ def done_cmd(
     ctx: click.Context, status: str, message: str, polecat: str | None, rig: str | None, bead: str | None, as_json: bool
 ) -> None:
     """Finish the work on the hook: commit leftovers, queue a merge request, go idle."""
+    from core.done import done
+
     town = town_from(ctx)
     role = _role(ctx, polecat, rig)
     if role.kind == "crew":
@@ -239,6 +328,8 @@ def _crew_done(town: Town, role: roles.Role, status: str, message: str, bead: st
 @click.pass_context
 def checkpoint(ctx: click.Context, polecat: str | None, rig: str | None) -> None:
     """Commit a polecat's uncommitted work as a WIP commit on its branch."""
+    from core.done import save_checkpoint
+
     town = town_from(ctx)
     role = _role(ctx, polecat, rig)
     if role.kind != "polecat":

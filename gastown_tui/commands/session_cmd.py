@@ -1,4 +1,4 @@
-"""``gt peek``, ``gt agent sim`` and ``gt mayor start|attach|stop``: the sessions of the town."""
+"""``gt peek``, ``gt agents``, ``gt agent sim`` and ``gt mayor start|attach|stop``: the sessions of the town."""
 
 from __future__ import annotations
 
@@ -54,6 +54,38 @@ def peek(ctx: click.Context, name: str | None, lines: int | None, ansi: bool, as
         echo_with_colours(text)
     else:
         click.echo(text)
+
+
+@click.command("agents")
+@click.option("-a", "--all", "with_polecats", is_flag=True, help="Include the polecats ('gt polecat list' has more).")
+@json_option
+@click.pass_context
+def agents(ctx: click.Context, with_polecats: bool, as_json: bool) -> None:
+    """List the town's agents by rig: the Mayor, each rig's witness, refinery and crew (-a: polecats)."""
+    from core.db import connect
+    from core.sessions import SessionHost
+    from core.townview import read_snapshot
+
+    town = town_from(ctx)
+    db = connect(town.db_path)
+    try:
+        snap = read_snapshot(town, db, SessionHost(town))
+    finally:
+        db.conn.close()
+    rows = [a for a in ([snap.mayor] if snap.mayor else []) + snap.agents if with_polecats or a.kind != "polecat"]
+    if as_json:
+        emit_json([{**a.__dict__, "key": a.key} for a in rows])
+        return
+    print_table(
+        ["rig", "agent", "kind", "state", "session", "hook"],
+        [
+            [a.rig or "-", a.key, a.kind, a.state, a.session or "-", f"{a.bead} {a.title}" if a.bead else "-"]
+            for a in rows
+        ],
+        empty="(no agents)",
+    )
+    for error in snap.errors:
+        click.echo(f"gt: warning: {error}", err=True)
 
 
 @click.group()
@@ -159,5 +191,6 @@ def mayor_stop(ctx: click.Context) -> None:
 def register(group: click.Group) -> None:
     """Add this module's commands to the root ``gt`` group."""
     group.add_command(peek)
+    group.add_command(agents)
     group.add_command(agent)
     group.add_command(mayor)

@@ -201,6 +201,17 @@ def ready_cmd(
             click.echo(f"{n}. [P{issue.priority}] [{issue.issue_type}] {issue.id}: {one_line(issue.title)}")
 
 
+def _list_filters(func: Callable[..., Any]) -> Callable[..., Any]:
+    for name in ("created", "updated", "closed"):
+        for side in ("after", "before"):
+            func = click.option(
+                f"--{name}-{side}", help=f"Only beads {name} {side} this time (2026-01-02, RFC 3339, -1d)."
+            )(func)
+    for name, what in (("title", "title"), ("desc", "description"), ("notes", "notes")):
+        func = click.option(f"--{name}-contains", help=f"Only beads whose {what} contains this (any case).")(func)
+    return func
+
+
 @bd.command("list")
 @click.option("-s", "--status", "statuses", multiple=True, help="Statuses, comma-separated (default: not closed).")
 @click.option("-a", "--assignee", help="Assignee.")
@@ -209,6 +220,7 @@ def ready_cmd(
 @click.option("--parent", help="Only the children of this bead.")
 @click.option("-n", "--limit", type=count_type(), default=50, show_default=True, help="At most this many (0: all).")
 @click.option("--all", "show_all", is_flag=True, help="Include closed beads.")
+@_list_filters
 @json_flag
 @click.pass_context
 def list_cmd(
@@ -220,22 +232,32 @@ def list_cmd(
     parent: str | None,
     limit: int,
     show_all: bool,
+    **filters: str | None,
 ) -> None:
     """List beads (not closed ones unless --all or --status)."""
     from core.beads import verbs
     from core.beads.model import STATUSES
 
+    wanted = verbs.ListFilter(
+        **{
+            k: (verbs.parse_when(v, "--" + k.replace("_", "-")) if not k.endswith("contains") else v)
+            for k, v in filters.items()
+            if v is not None
+        }
+    )
     _, store = _open(ctx)
-    wanted = verbs.comma_list(statuses)
-    status = wanted or (None if show_all else [s for s in STATUSES if s != "closed"])
-    issues = store.list(
+    chosen = verbs.comma_list(statuses)
+    status = chosen or (
+        None if show_all or wanted.closed_after or wanted.closed_before else [s for s in STATUSES if s != "closed"]
+    )
+    found = store.list(
         status=status,
         assignee=assignee,
         issue_type=issue_type,
         labels=verbs.comma_list(labels),
         parent=store.resolve(parent) if parent else None,
-        limit=limit or None,
     )
+    issues = [i for i in found if wanted.matches(i)][: limit or None]
     if _json_wanted(ctx):
         _emit(verbs.with_counts(store, issues))
         return
@@ -733,6 +755,9 @@ def _run(args: list[str]) -> int:
     except GtError as exc:
         _error(state, one_line(str(exc)))
         return 1
+    except click.exceptions.NoArgsIsHelpError as exc:  # plain 'bd': its help, as cobra prints it
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else "")
+        return 0
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "bd"
         click.echo(f"Error: {one_line(exc.format_message())} (see '{where} --help')", err=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.beads import BeadStore
+from core.beads import BeadStore, jsonl
 from core.rigs import add_rig
 from core.town import Town
 from tests.conftest import VENV_BIN, make_repo
@@ -130,6 +130,47 @@ def test_bd_list_assignee(run_bd, store, work) -> None:
     store.claim(work["task"], "someone")
     out = ok(run_bd("bd list --status=in_progress --assignee=refinery"))
     assert work["bug"] in out and work["task"] not in out
+
+
+def test_bd_list_created_window(run_bd, store, work) -> None:
+    # mol-digest-generate: `bd list --created-after={{since}} --created-before={{until}}`
+    line = {"id": "hq-old1", "title": "Old one", "status": "open", "priority": 2, "issue_type": "task"}
+    jsonl.import_text(store, json.dumps({**line, "created_at": "2026-01-01T10:00:00Z"}) + "\n")
+    old = store.get("hq-old1")
+    out = ok(run_bd("bd list --created-after=2026-06-01 --created-before=+1d"))
+    assert work["task"] in out and old.id not in out
+    assert old.id in ok(run_bd("bd list --created-after=2025-12-31T00:00:00Z --created-before=2026-01-02"))
+    bad = run_bd("bd list --created-after=yesterdayish")
+    assert bad.returncode == 1 and "--created-after" in bad.stderr
+
+
+def test_bd_list_closed_updated_after(run_bd, store, work) -> None:
+    # mol-digest-generate: `bd list --status=closed --updated-after={{since}}`
+    store.close(work["bug"], "mayor")
+    out = ok(run_bd("bd list --status=closed --updated-after=-1h"))
+    assert work["bug"] in out and work["task"] not in out
+    assert work["bug"] not in ok(run_bd("bd list --status=closed --updated-after=+1h"))
+
+
+def test_bd_list_label_created_after(run_bd, store, work) -> None:
+    # mol-digest-generate: `bd list --label=incident --created-after={{since}}`
+    incident = store.create("Outage", actor="deacon", labels=["incident"])
+    out = ok(run_bd("bd list --label=incident --created-after=-1d"))
+    assert incident.id in out and work["task"] not in out
+
+
+def test_bd_list_desc_contains_json(run_bd, store) -> None:
+    # mol-witness-patrol: `bd list --label=gt:agent --desc-contains="role_type: witness" --json`
+    mine = store.create(
+        "witness",
+        actor="mayor",
+        issue_type="agent",
+        labels=["gt:agent"],
+        description="Role_Type: Witness\nrig: gastown",
+    )
+    store.create("refinery", actor="mayor", issue_type="agent", labels=["gt:agent"], description="role_type: refinery")
+    rows = js(run_bd('bd list --label=gt:agent --desc-contains="role_type: witness" --json'))
+    assert [r["id"] for r in rows] == [mine.id]
 
 
 def test_bd_show_id(run_bd, work) -> None:  # spawn.md.tmpl: `bd show {{ .Issue }}`
@@ -472,6 +513,8 @@ def test_bd_sync(run_bd, work, town: Town) -> None:  # mol-*: `bd sync`
 
 def test_bd_errors_exit_1_and_json_envelope(run_bd, town: Town, tmp_path: Path, work) -> None:
     # bd's exit codes (cmd/bd/errors.go) and BD_JSON_ENVELOPE=1 (cmd/bd/output.go)
+    plain = run_bd("bd")
+    assert plain.returncode == 0 and "Commands:" in plain.stdout  # as cobra: the help, exit 0
     usage = run_bd("bd ready --bogus")
     assert usage.returncode == 1 and usage.stderr.startswith("Error: ")
     nowhere = run_bd("bd ready", cwd=tmp_path)

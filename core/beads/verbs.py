@@ -13,11 +13,12 @@ for several ids (one transaction; the first refusal changes nothing).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.beads.model import Issue
+from core.beads.model import Issue, now_ns, parse_ts
 from core.beads.store import BeadStore
 from core.errors import GtError
 
@@ -152,6 +153,74 @@ def update_beads(store: BeadStore, beads: Iterable[str], actor: str, changes: Ch
     changes before touching any bead."""
     changes.check()
     return each(store, beads, lambda b: update_bead(store, b, actor, changes), atomic=atomic)
+
+
+# ---------------------------------------------------------------- bd list's filters
+
+_RELATIVE = re.compile(r"^([+-])(\d{1,6})([mhdw])$")
+_UNIT_NS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_when(text: str, name: str, now: int | None = None) -> int:
+    """A time as bd's ``--created-after`` and friends take it, in Unix nanoseconds: RFC 3339
+    (``2026-01-02T03:04:05Z``), a date (``2026-01-02``, midnight UTC), or relative to ``now``
+    (``-1d``, ``+6h``, ``-30m``, ``-2w``; beads ``internal/timeparsing`` compact durations).
+
+    Raises GtError naming the option ``name``.
+    """
+    value = text.strip()
+    rel = _RELATIVE.match(value)
+    if rel:
+        sign = -1 if rel.group(1) == "-" else 1
+        return (now_ns() if now is None else now) + sign * int(rel.group(2)) * _UNIT_NS[rel.group(3)] * 10**9
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        value += "T00:00:00Z"
+    try:
+        return parse_ts(value)
+    except ValueError:
+        raise GtError(
+            f"{name} {text[:40]!r} is not a time: use 2026-01-02, 2026-01-02T03:04:05Z or -1d / +6h"
+        ) from None
+
+
+@dataclass
+class ListFilter:
+    """bd list's filters that the store does not index: times (Unix ns; a bound is exclusive, as bd's
+    ``After``/``Before``) and case-insensitive substrings of the title, description and notes."""
+
+    created_after: int | None = None
+    created_before: int | None = None
+    updated_after: int | None = None
+    updated_before: int | None = None
+    closed_after: int | None = None
+    closed_before: int | None = None
+    title_contains: str = ""
+    desc_contains: str = ""
+    notes_contains: str = ""
+
+    def matches(self, issue: Issue) -> bool:
+        """True when ``issue`` passes every filter set (a bead without the time fails a bound on it)."""
+        for stamp, after, before in (
+            (issue.created_at, self.created_after, self.created_before),
+            (issue.updated_at, self.updated_after, self.updated_before),
+            (issue.closed_at, self.closed_after, self.closed_before),
+        ):
+            if after is None and before is None:
+                continue
+            try:
+                ns = parse_ts(stamp or "")
+            except ValueError:
+                return False
+            if (after is not None and ns <= after) or (before is not None and ns >= before):
+                return False
+        for needle, hay in (
+            (self.title_contains, issue.title),
+            (self.desc_contains, issue.description),
+            (self.notes_contains, issue.notes),
+        ):
+            if needle and needle.casefold() not in hay.casefold():
+                return False
+        return True
 
 
 # ---------------------------------------------------------------- bd's JSON shapes

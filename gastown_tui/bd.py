@@ -597,7 +597,7 @@ def dep_tree(ctx: click.Context, bead_id: str, reverse: bool, direction: str | N
         click.echo(f"{'  ' * node['depth']}{edge}{node['id']}: {one_line(node['title'])} [{node['status']}]{more}")
 
 
-@bd.command("comments", context_settings={"ignore_unknown_options": False})
+@bd.command("comments")
 @click.argument("args", nargs=-1, required=True)
 @click.option("-f", "--file", "text_file", help="With 'add': read the comment from a file ('-': stdin).")
 @click.option("-a", "--author", help="With 'add': the comment's author (default: the actor).")

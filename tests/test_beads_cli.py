@@ -117,6 +117,39 @@ def test_deps_comments_tree_import_export(gt, town: Town, tmp_path: Path) -> Non
     assert len(other.read_text().splitlines()) == 487
 
 
+HOSTILE = "Fix \x1b]0;owned\x07login \x1b[2J$(touch pwned) `id`"
+
+
+def test_the_flags_agents_take_from_gas_towns_templates(gt, town: Town) -> None:
+    # issue 18: `create --title=... -a me -l a,b`, `update ID --append-notes`, `show A B`, `close A B --reason`
+    a = js(gt("bead", "create", f"--title={HOSTILE}", "--type=bug", "-a", "me", "-l", "a,b", "-l", "c", "--json"))
+    assert (a["title"], a["assignee"], a["labels"], a["issue_type"]) == (HOSTILE, "me", ["a", "b", "c"], "bug")
+    b = js(gt("bead", "create", "Same", "--title", "Same", "--json"))
+    assert b["title"] == "Same"
+    assert gt("bead", "update", a["id"], "--notes", "first").returncode == 0
+    noted = js(gt("bead", "update", a["id"], "--append-notes", HOSTILE, "--add-label", "d,e", "--json"))
+    assert noted["notes"] == f"first\n{HOSTILE}" and noted["labels"] == ["a", "b", "c", "d", "e"]
+    assert [i["id"] for i in js(gt("bead", "list", "-l", "a,d", "--json"))] == [a["id"]]
+    both = js(gt("bead", "show", a["id"], b["id"], "--json"))
+    assert [i["id"] for i in both] == [a["id"], b["id"]]
+    shown = gt("bead", "show", a["id"], b["id"]).stdout
+    assert "Same" in shown and "login" in shown and "\x1b" not in shown and "\x07" not in shown
+    closed = js(gt("bead", "close", a["id"], b["id"], "--reason", "done", "--json"))
+    assert [(i["id"], i["status"], i["close_reason"]) for i in closed] == [
+        (a["id"], "closed", "done"),
+        (b["id"], "closed", "done"),
+    ]
+
+
+def test_gt_close_of_several_is_all_or_nothing(gt, town: Town) -> None:
+    a = js(gt("bead", "create", "A", "--json"))["id"]
+    blocker = js(gt("bead", "create", "Blocker", "--json"))["id"]
+    b = js(gt("bead", "create", "B", "--deps", blocker, "--json"))["id"]
+    proc = gt("bead", "close", a, b, "--reason", "batch")
+    assert proc.returncode == 2 and "blocked by open" in proc.stderr
+    assert js(gt("bead", "show", a, "--json"))["status"] == "open"  # gt: one transaction (bd: each on its own)
+
+
 BAD_INPUTS = [
     (("bead", "show", "hq-nope"), "no bead matches"),
     (("bead", "show", "hq-"), "ambiguous"),
@@ -142,6 +175,12 @@ BAD_INPUTS = [
     (("bead", "import", "{bad}"), "line 2"),
     (("bead", "import", "{missing}"), "cannot read"),
     (("bead", "comment", "{a}", " "), "needs text"),
+    (("bead", "create", "One", "--title", "Two"), "two different titles"),
+    (("bead", "create"), "needs a title"),
+    (("bead", "update", "{a}", "--notes", "x", "--append-notes", "y"), "--append-notes"),
+    (("bead", "show", "{a}", "hq-nope"), "no bead matches"),
+    (("bead", "close", "{a}", "{b}", "hq-nope"), "no bead matches"),
+    (("bead", "create", "x", "-l", "ok,bad label"), "invalid label"),
 ]
 
 

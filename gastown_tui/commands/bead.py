@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from core.actor import current_actor
-from core.beads import jsonl
+from core.beads import jsonl, verbs
 from core.beads.model import ISSUE_TYPES, STATUSES, Issue
 from core.beads.ready import SORTS
 from core.beads.store import BeadStore, default_prefix
@@ -46,7 +46,8 @@ def _print_issues(issues: list[Issue], empty: str) -> None:
     print_table(["id", "pri", "status", "type", "assignee", "title"], [_issue_line(i) for i in issues], empty=empty)
 
 
-def _print_issue(issue: Issue) -> None:
+def print_issue(issue: Issue) -> None:
+    """Print a bead for people (header, set fields, texts, comments), as ``gt bead show`` and ``bd show`` do."""
     click.echo(f"{issue.id}  [P{issue.priority} {issue.issue_type}] {issue.status}  {issue.title}")
     for label, value in (
         ("assignee", issue.assignee),
@@ -84,15 +85,16 @@ def bead() -> None:
 
 
 @bead.command("create")
-@click.argument("title")
+@click.argument("title", required=False)
+@click.option("--title", "title_flag", help="Title (instead of the TITLE argument, as bd takes it).")
 @click.option("-d", "--description", default="", help="Description (markdown).")
 @click.option("-p", "--priority", default="2", show_default=True, help="Priority 0 (critical) to 4 (backlog).")
 @click.option("-t", "--type", "issue_type", default="task", show_default=True, help=f"One of {', '.join(ISSUE_TYPES)}.")
 @click.option("--parent", help="Parent bead: the new bead becomes PARENT.N.")
-@click.option("-l", "--label", "labels", multiple=True, help="Label (repeatable).")
+@click.option("-l", "--label", "--labels", "labels", multiple=True, help="Labels, comma-separated (repeatable).")
 @click.option("--deps", help="Dependencies: ID or TYPE:ID, comma-separated (default type blocks).")
 @click.option("--rig", help="Rig whose prefix the bead gets (default: current rig, the only rig, else hq).")
-@click.option("--assignee", default="", help="Assignee.")
+@click.option("-a", "--assignee", default="", help="Assignee.")
 @click.option("--design", default="", help="Design notes.")
 @click.option("--acceptance", default="", help="Acceptance criteria.")
 @click.option("--notes", default="", help="Notes.")
@@ -104,7 +106,8 @@ def bead() -> None:
 @click.pass_context
 def create_cmd(
     ctx: click.Context,
-    title: str,
+    title: str | None,
+    title_flag: str | None,
     description: str,
     priority: str,
     issue_type: str,
@@ -122,7 +125,8 @@ def create_cmd(
     actor: str | None,
     as_json: bool,
 ) -> None:
-    """Create a bead titled TITLE."""
+    """Create a bead titled TITLE (or --title)."""
+    title = verbs.pick_title(title, title_flag)
     town, store = _open(ctx)
     if parent:
         parent = store.resolve(parent)
@@ -133,7 +137,7 @@ def create_cmd(
         priority=priority,
         issue_type=issue_type,
         parent=parent,
-        labels=labels,
+        labels=verbs.comma_list(labels),
         deps=[d for d in (deps or "").split(",") if d.strip()],
         assignee=assignee,
         design=design,
@@ -151,17 +155,20 @@ def create_cmd(
 
 
 @bead.command("show")
-@click.argument("bead_id")
+@click.argument("bead_ids", nargs=-1, required=True)
 @json_option
 @click.pass_context
-def show_cmd(ctx: click.Context, bead_id: str, as_json: bool) -> None:
-    """Show one bead (a partial id is enough when unique)."""
+def show_cmd(ctx: click.Context, bead_ids: tuple[str, ...], as_json: bool) -> None:
+    """Show beads (a partial id is enough when unique; JSON: an object for one id, a list for several)."""
     _, store = _open(ctx)
-    issue = store.get(store.resolve(bead_id))
+    shown = verbs.show_beads(store, bead_ids, atomic=True).done
     if as_json:
-        emit_json(issue.as_dict())
-    else:
-        _print_issue(issue)
+        emit_json(shown[0].as_dict() if len(shown) == 1 else [i.as_dict() for i in shown])
+        return
+    for n, issue in enumerate(shown):
+        if n:
+            click.echo()
+        print_issue(issue)
 
 
 def _prefix_for(town: Town, rig: str | None, prefix: str | None) -> str | None:
@@ -171,10 +178,14 @@ def _prefix_for(town: Town, rig: str | None, prefix: str | None) -> str | None:
 
 
 @bead.command("list")
-@click.option("-s", "--status", "statuses", multiple=True, help=f"Status (repeatable): {', '.join(STATUSES)}.")
+@click.option(
+    "-s", "--status", "statuses", multiple=True, help=f"Status, comma-separated (repeatable): {', '.join(STATUSES)}."
+)
 @click.option("--all", "show_all", is_flag=True, help="Include closed beads.")
-@click.option("-l", "--label", "labels", multiple=True, help="Label the beads must have (repeatable).")
-@click.option("--assignee", help="Assignee.")
+@click.option(
+    "-l", "--label", "labels", multiple=True, help="Labels the beads must have, comma-separated (repeatable)."
+)
+@click.option("-a", "--assignee", help="Assignee.")
 @click.option("-t", "--type", "issue_type", help="Issue type.")
 @click.option("--rig", help="Only beads with this rig's prefix.")
 @click.option("--prefix", help="Only beads with this id prefix.")
@@ -195,10 +206,11 @@ def list_cmd(
 ) -> None:
     """List beads (not closed ones unless --all or --status)."""
     town, store = _open(ctx)
-    status: list[str] | None = list(statuses) or (None if show_all else [s for s in STATUSES if s != "closed"])
+    wanted = verbs.comma_list(statuses)
+    status: list[str] | None = wanted or (None if show_all else [s for s in STATUSES if s != "closed"])
     issues = store.list(
         status=status,
-        labels=labels,
+        labels=verbs.comma_list(labels),
         assignee=assignee,
         issue_type=issue_type,
         prefix=_prefix_for(town, rig, prefix),
@@ -224,6 +236,7 @@ def _ready(
 ) -> None:
     town, store = _open(ctx)
     prefix = _prefix_for(town, rig, None)
+    labels = tuple(verbs.comma_list(labels))
     if claim:
         claimed = store.ready(
             claim=current_actor(actor), sort=sort, prefix=prefix, labels=labels, issue_type=issue_type
@@ -258,7 +271,13 @@ def _ready_options(func: Callable[..., Any]) -> Callable[..., Any]:
                 help=f"{' | '.join(SORTS)}: priority (then oldest), oldest or newest first.",
             ),
             click.option("--rig", help="Only beads of this rig."),
-            click.option("-l", "--label", "labels", multiple=True, help="Label the beads must have (repeatable)."),
+            click.option(
+                "-l",
+                "--label",
+                "labels",
+                multiple=True,
+                help="Labels the beads must have, comma-separated (repeatable).",
+            ),
             click.option("-t", "--type", "issue_type", help="Issue type."),
             click.option("--unassigned", is_flag=True, help="Only unassigned beads."),
             actor_option,
@@ -307,18 +326,19 @@ def blocked_cmd(ctx: click.Context, as_json: bool) -> None:
 @bead.command("update")
 @click.argument("bead_id")
 @click.option("--claim", is_flag=True, help="Claim it (open -> in_progress, assignee = actor), atomically.")
-@click.option("--status", help=f"New status: {', '.join(STATUSES)}.")
+@click.option("-s", "--status", help=f"New status: {', '.join(STATUSES)}.")
 @click.option("-p", "--priority", help="New priority 0-4.")
-@click.option("--assignee", help="New assignee ('' to clear).")
+@click.option("-a", "--assignee", help="New assignee ('' to clear).")
 @click.option("--title", help="New title.")
 @click.option("-d", "--description", help="New description.")
 @click.option("--design", help="New design notes.")
 @click.option("--acceptance", help="New acceptance criteria.")
 @click.option("--notes", help="New notes.")
+@click.option("--append-notes", help="Text appended to the notes on a new line.")
 @click.option("-t", "--type", "issue_type", help="New issue type.")
 @click.option("--metadata", help="New metadata (JSON object).")
-@click.option("--add-label", "add_labels", multiple=True, help="Add a label (repeatable).")
-@click.option("--remove-label", "remove_labels", multiple=True, help="Remove a label (repeatable).")
+@click.option("--add-label", "add_labels", multiple=True, help="Add labels, comma-separated (repeatable).")
+@click.option("--remove-label", "remove_labels", multiple=True, help="Remove labels, comma-separated (repeatable).")
 @actor_option
 @json_option
 @click.pass_context
@@ -326,6 +346,7 @@ def update_cmd(
     ctx: click.Context,
     bead_id: str,
     claim: bool,
+    append_notes: str | None,
     add_labels: tuple[str, ...],
     remove_labels: tuple[str, ...],
     actor: str | None,
@@ -334,20 +355,15 @@ def update_cmd(
 ) -> None:
     """Update fields of a bead (all changes in one transaction)."""
     town, store = _open(ctx)
-    who = current_actor(actor)
     names = {"acceptance": "acceptance_criteria"}
-    changes = {names.get(k, k): v for k, v in fields.items() if v is not None}
-    with store.transaction():
-        bead_id = store.resolve(bead_id)
-        if claim:
-            store.claim(bead_id, who)
-        if changes:
-            store.update(bead_id, who, **changes)
-        for label in add_labels:
-            store.add_label(bead_id, label, who)
-        for label in remove_labels:
-            store.remove_label(bead_id, label, who)
-        issue = store.get(bead_id)
+    changes = verbs.Changes(
+        claim=claim,
+        fields={names.get(k, k): v for k, v in fields.items() if v is not None},
+        append_notes=append_notes,
+        add_labels=verbs.comma_list(add_labels),
+        remove_labels=verbs.comma_list(remove_labels),
+    )
+    issue = verbs.update_beads(store, [bead_id], current_actor(actor), changes, atomic=True).done[0]
     if as_json:
         emit_json(issue.as_dict())
     else:
@@ -366,9 +382,7 @@ def close_cmd(
 ) -> None:
     """Close beads (refused while they have open blockers, or an epic open children, unless --force)."""
     town, store = _open(ctx)
-    who = current_actor(actor)
-    with store.transaction():
-        closed = [store.close(store.resolve(b), who, reason=reason, force=force) for b in bead_ids]
+    closed = verbs.close_beads(store, bead_ids, current_actor(actor), reason=reason, force=force, atomic=True).done
     if as_json:
         emit_json(closed[0].as_dict() if len(closed) == 1 else [i.as_dict() for i in closed])
     else:

@@ -19,11 +19,12 @@ A formula (``NAME.formula.toml``, or the older ``NAME.formula.json``) is the sch
     [[legs]] + [synthesis] + [inputs]      # convoy formulas: parallel legs, then a synthesis step
 
 **Parse** (:func:`parse_formula`) checks every key it knows, raises :class:`FormulaError` naming the
-file, line and key for anything malformed, and lists every key it cannot execute yet (async gates,
-loops, conditions, Go-template prompts, wisps...) in ``Formula.unsupported``: nothing is silently
-ignored. **Search path** (:class:`FormulaLibrary`): ``<town>/.beads/formulas``, then
-``.beads/formulas`` in a rig's repository (read from its bare repo's default branch), then the
-built-ins shipped in ``core/builtin_formulas``; the first file of a name wins. **Cook** (:func:`cook`)
+file, line and key for anything malformed, and lists every key it cannot execute yet (gates of
+kinds not checked here, runtime for-each, Go-template prompts...) in ``Formula.unsupported``:
+nothing is silently ignored. Steps may nest ``children``, repeat with ``loop``, depend on a
+``condition``, wait on a ``gate`` or ``waits_for`` their spawner's children (:mod:`control`). **Search path** (:class:`FormulaLibrary`), Gas Town's order: ``.beads/formulas`` in a
+rig's repository (read from its bare repo's default branch), then ``<town>/.beads/formulas``, then
+the built-ins shipped in ``core/builtin_formulas``; the first file of a name wins. **Cook** (:func:`cook`)
 resolves ``extends``, expansions and aspects, binds and checks the variables, substitutes
 ``{{var}}`` and returns the steps in dependency order; pouring them into beads is ``core.molecules``.
 

@@ -38,6 +38,7 @@ def _copy_step(s: Step) -> Step:
         labels=list(s.labels),
         expand_vars=dict(s.expand_vars),
         var_overrides=dict(s.var_overrides),
+        meta=dict(s.meta),
     )
 
 
@@ -81,6 +82,10 @@ def _flatten(
 
 def _merge_into(target: Formula, other: Formula) -> None:
     target.description = other.description or target.description
+    target.pour = other.pour if other.pour is not None else target.pour
+    target.phase = other.phase or target.phase
+    target.agent = other.agent or target.agent
+    target.review_only = other.review_only or target.review_only
     target.vars.update(other.vars)
     position = {s.id: i for i, s in enumerate(target.steps)}
     for s in other.steps:

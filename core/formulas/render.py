@@ -58,6 +58,11 @@ def _substitute_step(
         type=s.type,
         notes=sub(s.notes),
         formula=s.formula,
+        parent=s.parent,
+        gate=s.gate,
+        waits_for=s.waits_for,
+        flags=[f for f in ("parallel", "interactive", "review_only") if getattr(s, f)],
+        meta=dict(s.meta),
     )
 
 

@@ -74,6 +74,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "formula": _cmd(
         "formula_cmd", "formula", "Formulas: workflow templates (town, rig, built-in) poured into molecules of beads."
     ),
+    "gate": _cmd(
+        "gate_cmd", "gate", "Async gates: gate beads that hold a formula step until resolved (timer, human, mail)."
+    ),
     "hook": _cmd("polecat_cmd", "hook", "Show what is on a polecat's hook."),
     "install": _cmd("town_cmd", "install", "Create a town at PATH (idempotent on an existing town)."),
     "mail": _cmd("mail_cmd", "mail_group", "Mail between the Mayor, the deacon, witnesses, refineries and polecats."),

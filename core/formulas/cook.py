@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.errors import GtError
-from core.formulas.compose import _apply_advice, _apply_expansions, _copy_step, _flatten
+from core.formulas.compose import _apply_advice, _apply_branches, _apply_expansions, _copy_step, _flatten
 from core.formulas.control import apply_loops, filter_by_condition
 from core.formulas.render import _substitute, _substitute_step
 from core.formulas.schema import (
@@ -60,6 +60,7 @@ def cook(
     if any(s.loop is not None for s in steps):
         early = {n: v.default for n, v in declared.items() if v.default is not None}
         steps = apply_loops(steps, {**early, **values})
+    steps = _apply_branches(steps, flat.branches)
     rules = [
         ExpandRule(s.id, s.expand, s.expand_vars, source=s.source, line=s.line, key=s.key + ".expand")
         for s in steps

@@ -32,6 +32,7 @@ from core.formulas.schema import (
     VAR_NAME_RE,
     VAR_TYPES,
     Advice,
+    Branch,
     ExpandRule,
     Formula,
     FormulaError,
@@ -480,6 +481,20 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
                 for i, rule in enumerate(r.table_list(compose[kind], ("compose", kind))):
                     f.expand.append(_parse_expand(r, rule, ("compose", kind, i), is_map=kind == "map"))
         f.aspects = r.strings(compose, "aspects", ("compose",), allow_single=True)
+        if "branch" in compose:
+            for i, rule in enumerate(r.table_list(compose["branch"], ("compose", "branch"))):
+                bpath: tuple[Any, ...] = ("compose", "branch", i)
+                r.check_keys(rule, bpath, {"from", "steps", "join"})
+                f.branches.append(
+                    Branch(
+                        from_=r.string(rule, "from", bpath, required=True),
+                        steps=r.strings(rule, "steps", bpath) or _missing(r, bpath, "steps"),
+                        join=r.string(rule, "join", bpath, required=True),
+                        source=r.source,
+                        line=r.line(bpath),
+                        key=_fmt_key(bpath),
+                    )
+                )
     if "advice" in raw:
         for i, adv in enumerate(r.table_list(raw["advice"], ("advice",))):
             f.advice.append(_parse_advice(r, adv, ("advice", i)))
@@ -493,6 +508,10 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
     _check_shape(f, r)
     f.unsupported = r.unsupported
     return f
+
+
+def _missing(r: _Reader, path: tuple[Any, ...], key: str) -> list[str]:
+    raise r.fail(path, f"missing required key {key!r}", f'add {key} = ["a", "b"]')
 
 
 def _parse_var(r: _Reader, name: str, vdef: Any, path: tuple[Any, ...], known: set[str]) -> VarDef:

@@ -87,11 +87,10 @@ TOP_UNSUPPORTED = {
 STEP_UNSUPPORTED = {
     "on_complete": "runtime for-each expansion is not supported; the step is poured as a plain bead",
 }
-COMPOSE_KEYS = {"expand", "map", "aspects"}
+COMPOSE_KEYS = {"expand", "map", "aspects", "branch"}
 COMPOSE_UNSUPPORTED = {
     "bond_points": "bond points are not supported",
     "hooks": "compose hooks are not supported",
-    "branch": "branch rules are not supported; write the fork and join as needs",
     "gate": "compose gates are not supported",
 }
 
@@ -224,6 +223,19 @@ class ExpandRule:
 
 
 @dataclass
+class Branch:
+    """``[[compose.branch]]``: every step of ``steps`` needs ``from_``; ``join`` needs every one of them
+    (a fork-join, beads ``BranchRule``)."""
+
+    from_: str
+    steps: list[str]
+    join: str
+    source: str = ""
+    line: int | None = None
+    key: str = ""
+
+
+@dataclass
 class Advice:
     """``[[advice]]``: steps inserted before/after every step whose id matches the glob ``target``."""
 
@@ -258,6 +270,7 @@ class Formula:
     steps: list[Step] = field(default_factory=list)
     template: list[Step] = field(default_factory=list)
     expand: list[ExpandRule] = field(default_factory=list)
+    branches: list[Branch] = field(default_factory=list)
     aspects: list[str] = field(default_factory=list)
     advice: list[Advice] = field(default_factory=list)
     pointcuts: list[Pointcut] = field(default_factory=list)

@@ -7,7 +7,9 @@ grammars are parsed here, and every walk over steps is a loop over a flat list, 
 Differences from beads, on purpose: a loop's first iteration inherits the loop step's ``needs`` and
 the steps that need the loop step wait for its last iteration (beads drops both); a step filtered out
 by its condition hands its ``needs`` to the steps that needed it (beads drops the edge), so the order
-of the steps that remain is kept.
+of the steps that remain is kept; an ``until`` loop's first step gets the label ``loop:until`` and
+its condition in metadata ``loop`` (beads writes the JSON into the label, which a label here cannot
+hold), and nothing re-runs it: whoever works it repeats until the condition holds, at most ``max``.
 """
 
 from __future__ import annotations

@@ -191,7 +191,8 @@ def formula_pour(
         rows += [
             [numbers[c.key], c.issue_type, c.title, ", ".join(numbers[n] for n in c.needs)] for c in planned.children
         ]
-        rows.append(["<convoy>", "convoy", planned.convoy_name, f"tracks {len(planned.children)} beads"])
+        tracked = sum(c.issue_type not in ("gate", "epic") for c in planned.children) or 1  # else the root
+        rows.append(["<convoy>", "convoy", planned.convoy_name, f"tracks {tracked} beads"])
         print_table(["bead", "type", "title", "blocked by"], rows)
         _echo_notes(planned.unsupported, planned.warnings)
         return

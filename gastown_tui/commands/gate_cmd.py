@@ -37,7 +37,7 @@ def gate_list(ctx: click.Context, include_closed: bool, as_json: bool) -> None:
             [
                 g.id,
                 g.type,
-                clip(g.await_id or (g.due_at or ""), 40),
+                f"due {g.due_at}" if g.type == "timer" else clip(g.await_id, 40),
                 ", ".join(g.blocks),
                 g.status,
                 "itself" if g.checked else "gt gate resolve",

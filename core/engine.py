@@ -10,6 +10,8 @@
 - ``nudges``: queued nudges typed into idle agents (:func:`core.nudge.deliver_pending`);
 - ``costs``: the agents' token usage read from their runtimes' records every
   :data:`core.costs.SCAN_INTERVAL_S` (:func:`core.usage.scan`), for the cockpit and the budget;
+- ``gates``: formula steps' timer gates that are due and mail gates whose mail came are resolved
+  (:func:`core.async_gates.check`), every :data:`core.async_gates.CHECK_INTERVAL_S` and on changes;
 - per rig, ``witness:<rig>`` every ``[witness] patrol_interval``, ``refinery:<rig>`` (one batch at
   a time, on every wake while MRs are queued) and ``upstream:<rig>``, a fetch of the rig's upstream
   default branch every ``[upstream] fetch_interval`` (``direct`` and ``pr`` rigs; 0 turns it off:
@@ -51,7 +53,7 @@ from typing import Any
 
 import filelock
 
-from core import events, nudge, usage
+from core import async_gates, events, nudge, usage
 from core.atomic import atomic_write_text
 from core.beads.store import BeadStore
 from core.beads.sync import sync
@@ -243,6 +245,7 @@ class Engine:
         checkpoints = _Lazy(lambda: Deacon(self.town, self.host, BeadStore(self.town)))
         ledger = _Lazy(lambda: Deacon(self.town, self.host, BeadStore(self.town)))
         nudges = _Lazy(lambda: connect(self.town.db_path))
+        gate_store = _Lazy(lambda: BeadStore(self.town))
         setting = self.town.setting
 
         self._spawn("scheduler", lambda: sched().dispatch(), lambda: sched().next_start_in() or self.tick)
@@ -267,6 +270,7 @@ class Engine:
             lambda: max(self.tick, SCAN_INTERVAL_S),
             wake=False,
         )
+        self._spawn("gates", lambda: async_gates.check(gate_store(), actor=ACTOR), lambda: async_gates.CHECK_INTERVAL_S)
         self._tasks["feed"] = asyncio.create_task(self._feed_loop(), name="feed")
         self._tasks["watch"] = asyncio.create_task(self._watch(), name="watch")
         self._tasks["rigs"] = asyncio.create_task(self._rigs_loop(), name="rigs")

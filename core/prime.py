@@ -70,7 +70,7 @@ def _polecat(town: Town, role: Role, store: BeadStore) -> str:
             out += ["### Handoff from your predecessor", "", handed.strip() or "(no note)", ""]
         formula = (issue.metadata or {}).get("formula")
         if formula and not (issue.metadata or {}).get("step"):
-            out += _formula_steps(town, role, str(formula))
+            out += _formula_steps(town, role, str(formula), {"issue": issue.id, "feature": issue.title})
         if issue.comments:
             out += ["### Recent comments", ""]
             out += [f"- {c.author}: {c.text}" for c in issue.comments[-5:]]
@@ -80,14 +80,16 @@ def _polecat(town: Town, role: Role, store: BeadStore) -> str:
     return "\n".join(out)
 
 
-def _formula_steps(town: Town, role: Role, name: str) -> list[str]:
+def _formula_steps(town: Town, role: Role, name: str, given: dict[str, str]) -> list[str]:
+    """The attached formula's steps, cooked with ``given`` (Gas Town's ``issue`` = the bead id and
+    ``feature`` = its title) where the formula declares them."""
     from core.formulas import FormulaLibrary
     from core.rigs import load_rig
 
     try:
-        cooked = FormulaLibrary(town=town, rig=load_rig(town, role.rig) if role.rig else None).cook(
-            name, {}, check_vars=False
-        )
+        lib = FormulaLibrary(town=town, rig=load_rig(town, role.rig) if role.rig else None)
+        declared = lib.cook(name, {}, check_vars=False).variables
+        cooked = lib.cook(name, {k: v for k, v in given.items() if k in declared}, check_vars=False)
     except GtError as exc:
         return [f"### Formula {name}", "", f"(cannot load it: {exc})", ""]
     out = [f"### Formula {name}: follow these steps in order", ""]

@@ -44,6 +44,20 @@ from core.worktrees import ensure_worktree, remove_worktree, worktree_path
 
 WORKABLE_STATUSES = ("open",)
 UNWORKABLE_TYPES = ("message", "convoy", "molecule", "gate", "merge-request", "agent", "epic")
+#: The work formula a plain sling attaches (Gas Town auto-applies ``mol-polecat-work``): the first
+#: of these names on the rig's formula path, so a project or town ``mol-polecat-work`` wins over the
+#: built-in ``polecat-work``.
+DEFAULT_WORK_FORMULAS = ("mol-polecat-work", "polecat-work")
+
+
+def default_work_formula(town: Town, rig: Rig) -> str | None:
+    """The formula a plain ``gt sling`` attaches to a bead of ``rig`` (see
+    :data:`DEFAULT_WORK_FORMULAS`), or None when none is on the path."""
+    lib = FormulaLibrary(town=town, rig=rig)
+    names = {f.name for f in lib.files()}
+    return next((n for n in DEFAULT_WORK_FORMULAS if n in names), None)
+
+
 AWAITING_MERGE = ("queued", "merging")
 RELEASED_BY_REFINERY = ("failed", "conflict", "rejected")
 
@@ -194,7 +208,8 @@ class Slinger:
 
         agent: preset name (default: the town's default_agent). polecat: a name to use (default: an
         idle polecat of the rig, else a new name from the pool). formula: a formula name attached to
-        the bead (``gt prime`` shows its steps). convoy: give a bead slung alone an auto convoy.
+        the bead (``gt prime`` shows its steps); None on a bead without one attaches the default work
+        formula (:func:`default_work_formula`), as Gas Town does. convoy: give a bead slung alone an auto convoy.
         force: take over a human's or an agent's claim (:meth:`judge_claim`; never work awaiting
         merge or held by a live polecat).
         Raises NotFound (bead, rig, preset), GtError (closed/deferred/unworkable bead, wrong rig,
@@ -218,6 +233,8 @@ class Slinger:
         check_budget(self.town, self.store, [bead], actor=self.actor)
         if formula is not None:
             FormulaLibrary(town=self.town, rig=rig).find(formula)
+        elif not (issue.metadata or {}).get("formula"):
+            formula = default_work_formula(self.town, rig)
         preset = runtimes.resolve(self.town, agent)
         if polecat is not None:
             check_polecat_name(polecat)

@@ -84,6 +84,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "formula": _cmd(
         "formula_cmd", "formula", "Formulas: workflow templates (town, rig, built-in) poured into molecules of beads."
     ),
+    "gate": _cmd(
+        "gate_cmd", "gate", "Async gates: gate beads that hold a formula step until resolved (timer, human, mail)."
+    ),
     "handoff": _cmd(
         "handoff_cmd", "handoff", "End this polecat session and start a fresh one on the same hook, carrying NOTE."
     ),

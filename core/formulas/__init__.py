@@ -19,11 +19,12 @@ A formula (``NAME.formula.toml``, or the older ``NAME.formula.json``) is the sch
     [[legs]] + [synthesis] + [inputs]      # convoy formulas: parallel legs, then a synthesis step
 
 **Parse** (:func:`parse_formula`) checks every key it knows, raises :class:`FormulaError` naming the
-file, line and key for anything malformed, and lists every key it cannot execute yet (async gates,
-loops, conditions, Go-template prompts, wisps...) in ``Formula.unsupported``: nothing is silently
-ignored. **Search path** (:class:`FormulaLibrary`): ``<town>/.beads/formulas``, then
-``.beads/formulas`` in a rig's repository (read from its bare repo's default branch), then the
-built-ins shipped in ``core/builtin_formulas``; the first file of a name wins. **Cook** (:func:`cook`)
+file, line and key for anything malformed, and lists every key it cannot execute yet (gates of
+kinds not checked here, runtime for-each, Go-template prompts...) in ``Formula.unsupported``:
+nothing is silently ignored. Steps may nest ``children``, repeat with ``loop``, depend on a
+``condition``, wait on a ``gate`` or ``waits_for`` their spawner's children (:mod:`control`). **Search path** (:class:`FormulaLibrary`), Gas Town's order: ``.beads/formulas`` in a
+rig's repository (read from its bare repo's default branch), then ``<town>/.beads/formulas``, then
+the built-ins shipped in ``core/builtin_formulas``; the first file of a name wins. **Cook** (:func:`cook`)
 resolves ``extends``, expansions and aspects, binds and checks the variables, substitutes
 ``{{var}}`` and returns the steps in dependency order; pouring them into beads is ``core.molecules``.
 
@@ -34,7 +35,7 @@ wait for the last ``after`` step, so "around" really wraps the step.
 
 The package, one module per concept: ``schema`` (constants, the dataclasses, :class:`FormulaError`),
 ``parse`` (TOML/JSON -> :class:`Formula`), ``search`` (:class:`FormulaLibrary`), ``compose``
-(extends, expansions, aspects), ``cook`` (:func:`cook`, variable binding, :func:`pattern_search`),
+(extends, expansions, aspects, branches), ``control`` (loops, conditions, range expressions), ``cook`` (:func:`cook`, variable binding, :func:`pattern_search`),
 ``render`` (``{{var}}`` substitution, :func:`dependency_tree`). Import from ``core.formulas``.
 """
 
@@ -49,7 +50,9 @@ from core.formulas.schema import (
     COMPOSE_KEYS,
     COMPOSE_UNSUPPORTED,
     FORMULA_TYPES,
+    GATE_TYPES,
     INPUT_KEYS,
+    MAX_COOKED_STEPS,
     NAME_RE,
     PLACEHOLDER_RE,
     STEP_ID_RE,
@@ -63,11 +66,14 @@ from core.formulas.schema import (
     VAR_NAME_RE,
     VAR_TYPES,
     Advice,
+    Branch,
     CookedFormula,
     CookedStep,
     ExpandRule,
     Formula,
     FormulaError,
+    Gate,
+    Loop,
     Pointcut,
     Step,
     Unsupported,
@@ -85,7 +91,9 @@ __all__ = [
     "COMPOSE_KEYS",
     "COMPOSE_UNSUPPORTED",
     "FORMULA_TYPES",
+    "GATE_TYPES",
     "INPUT_KEYS",
+    "MAX_COOKED_STEPS",
     "MAX_EXPANSION_DEPTH",
     "NAME_RE",
     "PATTERN_TIMEOUT_S",
@@ -102,6 +110,7 @@ __all__ = [
     "VAR_NAME_RE",
     "VAR_TYPES",
     "Advice",
+    "Branch",
     "CookedFormula",
     "CookedStep",
     "ExpandRule",
@@ -109,6 +118,8 @@ __all__ = [
     "FormulaError",
     "FormulaFile",
     "FormulaLibrary",
+    "Gate",
+    "Loop",
     "Pointcut",
     "Step",
     "Unsupported",

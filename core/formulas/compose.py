@@ -13,6 +13,7 @@ from core.errors import NotFound
 from core.formulas.schema import (
     STEP_ID_RE,
     Advice,
+    Branch,
     ExpandRule,
     Formula,
     FormulaError,
@@ -38,6 +39,7 @@ def _copy_step(s: Step) -> Step:
         labels=list(s.labels),
         expand_vars=dict(s.expand_vars),
         var_overrides=dict(s.var_overrides),
+        meta=dict(s.meta),
     )
 
 
@@ -81,6 +83,10 @@ def _flatten(
 
 def _merge_into(target: Formula, other: Formula) -> None:
     target.description = other.description or target.description
+    target.pour = other.pour if other.pour is not None else target.pour
+    target.phase = other.phase or target.phase
+    target.agent = other.agent or target.agent
+    target.review_only = other.review_only or target.review_only
     target.vars.update(other.vars)
     position = {s.id: i for i, s in enumerate(target.steps)}
     for s in other.steps:
@@ -93,6 +99,7 @@ def _merge_into(target: Formula, other: Formula) -> None:
     target.legs = other.legs or target.legs
     target.synthesis = other.synthesis or target.synthesis
     target.expand += other.expand
+    target.branches += other.branches
     target.aspects += [a for a in other.aspects if a not in target.aspects]
     target.advice += other.advice
     target.pointcuts += other.pointcuts
@@ -160,6 +167,22 @@ def _apply_expansions(
                     depth + 1,
                 )
             steps = _splice(steps, target, expanded)
+    return steps
+
+
+def _apply_branches(steps: list[Step], branches: list[Branch]) -> list[Step]:
+    """Wire each fork-join (beads ``ApplyBranches``): branch steps need ``from``, ``join`` needs them.
+    Raises FormulaError naming a step that does not exist."""
+    by_id = {s.id: s for s in steps}
+    for b in branches:
+        for sid in [b.from_, b.join, *b.steps]:
+            if sid not in by_id:
+                raise FormulaError(
+                    b.source, b.line, b.key, f"branch step {sid!r} not found", f"name one of: {', '.join(by_id)}"
+                )
+        for sid in b.steps:
+            by_id[sid].needs = list(dict.fromkeys([*by_id[sid].needs, b.from_]))
+        by_id[b.join].needs = list(dict.fromkeys([*by_id[b.join].needs, *b.steps]))
     return steps
 
 

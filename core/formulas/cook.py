@@ -3,12 +3,14 @@ them (:func:`cook`); variable patterns are matched with a time bound (:func:`pat
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.errors import GtError
-from core.formulas.compose import _apply_advice, _apply_expansions, _copy_step, _flatten
+from core.formulas.compose import _apply_advice, _apply_branches, _apply_expansions, _copy_step, _flatten
+from core.formulas.control import apply_loops, filter_by_condition
 from core.formulas.render import _substitute, _substitute_step
 from core.formulas.schema import (
     CookedFormula,
@@ -30,6 +32,9 @@ def cook(
 
     load: formula name -> Formula (a :class:`FormulaLibrary`'s ``load``). check_vars: False skips the
     required/enum/pattern checks and leaves unbound placeholders as written (``gt formula show``).
+    Loops are expanded first (ranges see the given values and defaults), conditions are evaluated
+    on the bound values last (:mod:`core.formulas.control`); a formula-level ``agent`` and
+    ``review_only`` apply to every step.
     Raises FormulaError for unknown steps in needs, cycles, bad expansions; GtError for unknown,
     missing or invalid variables (the message names the fix).
     """
@@ -52,6 +57,10 @@ def cook(
                 synth.needs = [leg.id for leg in steps]
             steps.append(synth)
     declared = dict(flat.vars)
+    if any(s.loop is not None for s in steps):
+        early = {n: v.default for n, v in declared.items() if v.default is not None}
+        steps = apply_loops(steps, {**early, **values})
+    steps = _apply_branches(steps, flat.branches)
     rules = [
         ExpandRule(s.id, s.expand, s.expand_vars, source=s.source, line=s.line, key=s.key + ".expand")
         for s in steps
@@ -72,8 +81,13 @@ def cook(
             declared.setdefault(name, v)
         steps = _apply_advice(steps, aspect.advice, aspect.pointcuts)
     steps = _apply_advice(steps, flat.advice, flat.pointcuts if flat.type == "aspect" else [])
-    ordered = _toposort(steps)
     bound = _bind_vars(flat, declared, values, check_vars)
+    steps = filter_by_condition(steps, bound)
+    for s in steps:
+        if flat.agent and not s.agent:
+            s.agent = flat.agent
+        s.review_only = s.review_only or flat.review_only
+    ordered = _toposort(steps)
     warnings: list[str] = []
     cooked = [_substitute_step(s, bound, declared, check_vars, warnings) for s in ordered]
     description = _substitute(flat.description, bound, declared, None, False, [])
@@ -87,6 +101,8 @@ def cook(
         variables=declared,
         unsupported=unsupported,
         warnings=warnings,
+        pour=flat.pour is not False,
+        phase=flat.phase,
     )
 
 
@@ -119,21 +135,23 @@ def _toposort(steps: list[Step]) -> list[Step]:
                     s.source, s.line, s.key + ".needs", f"step {s.id!r} needs itself", "remove it from its own needs"
                 )
     order = {s.id: i for i, s in enumerate(steps)}
-    pending = {s.id: len(set(s.needs)) for s in steps}
+    # A child comes after its parent (its bead is created under the parent's), as if it needed it.
+    deps = {s.id: set(s.needs) | ({s.parent} if s.parent in by_id else set()) for s in steps}
+    pending = {sid: len(d) for sid, d in deps.items()}
     dependents: dict[str, list[str]] = {s.id: [] for s in steps}
-    for s in steps:
-        for n in set(s.needs):
-            dependents[n].append(s.id)
-    ready = sorted((i for i, c in pending.items() if c == 0), key=order.__getitem__)
+    for sid, d in deps.items():
+        for n in d:
+            dependents[n].append(sid)
+    ready = [order[sid] for sid, c in pending.items() if c == 0]
+    heapq.heapify(ready)
     out: list[Step] = []
     while ready:
-        sid = ready.pop(0)
-        out.append(by_id[sid])
-        for d in dependents[sid]:
-            pending[d] -= 1
-            if pending[d] == 0:
-                ready.append(d)
-                ready.sort(key=order.__getitem__)
+        step = steps[heapq.heappop(ready)]
+        out.append(step)
+        for waiting in dependents[step.id]:
+            pending[waiting] -= 1
+            if pending[waiting] == 0:
+                heapq.heappush(ready, order[waiting])
     if len(out) < len(steps):
         stuck = [s for s in steps if pending[s.id] > 0]
         first = stuck[0]

@@ -16,7 +16,10 @@ from core.formulas.schema import (
     COMPOSE_KEYS,
     COMPOSE_UNSUPPORTED,
     FORMULA_TYPES,
+    GATE_KEYS,
+    GATE_TYPES,
     INPUT_KEYS,
+    LOOP_KEYS,
     NAME_RE,
     STEP_ID_RE,
     STEP_KEYS,
@@ -29,9 +32,12 @@ from core.formulas.schema import (
     VAR_NAME_RE,
     VAR_TYPES,
     Advice,
+    Branch,
     ExpandRule,
     Formula,
     FormulaError,
+    Gate,
+    Loop,
     Pointcut,
     Step,
     Unsupported,
@@ -439,11 +445,11 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
         if not NAME_RE.match(parent):
             raise r.fail(("extends",), f"invalid formula name {parent!r}", "name an existing formula")
     f.phase = r.string(raw, "phase", ())
-    if f.phase == "vapor":
-        r.note(("phase",), "wisps (vapor phase) are not supported; the formula is poured as a normal molecule")
-    elif f.phase not in ("", "liquid"):
+    if f.phase not in ("", "liquid", "vapor"):
         raise r.fail(("phase",), f"unknown phase {f.phase!r}", 'use "liquid" or "vapor"')
     f.pour = r.boolean(raw, "pour", ())
+    f.agent = r.string(raw, "agent", ())
+    f.review_only = bool(r.boolean(raw, "review_only", ()))
 
     if "vars" in raw:
         for vname, vdef in r.table(raw["vars"], ("vars",)).items():
@@ -475,6 +481,20 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
                 for i, rule in enumerate(r.table_list(compose[kind], ("compose", kind))):
                     f.expand.append(_parse_expand(r, rule, ("compose", kind, i), is_map=kind == "map"))
         f.aspects = r.strings(compose, "aspects", ("compose",), allow_single=True)
+        if "branch" in compose:
+            for i, rule in enumerate(r.table_list(compose["branch"], ("compose", "branch"))):
+                bpath: tuple[Any, ...] = ("compose", "branch", i)
+                r.check_keys(rule, bpath, {"from", "steps", "join"})
+                f.branches.append(
+                    Branch(
+                        from_=r.string(rule, "from", bpath, required=True),
+                        steps=r.strings(rule, "steps", bpath) or _missing(r, bpath, "steps"),
+                        join=r.string(rule, "join", bpath, required=True),
+                        source=r.source,
+                        line=r.line(bpath),
+                        key=_fmt_key(bpath),
+                    )
+                )
     if "advice" in raw:
         for i, adv in enumerate(r.table_list(raw["advice"], ("advice",))):
             f.advice.append(_parse_advice(r, adv, ("advice", i)))
@@ -488,6 +508,10 @@ def _build(raw: dict[str, Any], r: _Reader, expected_name: str | None) -> Formul
     _check_shape(f, r)
     f.unsupported = r.unsupported
     return f
+
+
+def _missing(r: _Reader, path: tuple[Any, ...], key: str) -> list[str]:
+    raise r.fail(path, f"missing required key {key!r}", f'add {key} = ["a", "b"]')
 
 
 def _parse_var(r: _Reader, name: str, vdef: Any, path: tuple[Any, ...], known: set[str]) -> VarDef:
@@ -551,25 +575,133 @@ def _parse_step(
     if step.expand and not NAME_RE.match(step.expand):
         raise r.fail(path + ("expand",), f"invalid formula name {step.expand!r}", "name an expansion formula")
     step.expand_vars = r.str_map(d, "expand_vars", path)
+    step.condition = r.string(d, "condition", path)
+    if step.condition:
+        from core.formulas.control import parse_condition
+
+        try:
+            parse_condition(step.condition)
+        except ValueError as exc:
+            raise r.fail(path + ("condition",), str(exc), 'write "{{var}}", "!{{var}}" or "{{var}} == value"') from None
+    step.waits_for = r.string(d, "waits_for", path)
+    if step.waits_for and not _WAITS_FOR_RE.match(step.waits_for):
+        raise r.fail(
+            path + ("waits_for",),
+            f"unknown waits_for {step.waits_for!r}",
+            'use "all-children", "any-children" or "children-of(STEP)"',
+        )
+    step.parallel = bool(r.boolean(d, "parallel", path))
+    step.interactive = bool(r.boolean(d, "interactive", path))
+    step.review_only = bool(r.boolean(d, "review_only", path))
+    if "gate" in d:
+        step.gate = _parse_gate(r, d["gate"], path + ("gate",), sid)
+    if "loop" in d:
+        loop = r.table(d["loop"], path + ("loop",))
+        step.loop = _parse_loop(r, loop, path + ("loop",), id_re)
     return step
+
+
+_WAITS_FOR_RE = re.compile(r"^(all-children|any-children|children-of\([A-Za-z0-9][A-Za-z0-9._-]*\))$")
+_DURATION_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _parse_gate(r: _Reader, value: Any, path: tuple[Any, ...], sid: str) -> Gate:
+    """``[steps.gate]``: type, id/await_id, timeout (a Go duration such as ``30m`` or ``1h30m``)."""
+    d = r.table(value, path)
+    r.check_keys(
+        d, path, GATE_KEYS, {"condition": "conditional gates are not evaluated; resolve by hand"}, f"step {sid}"
+    )
+    gtype = r.string(d, "type", path, required=True)
+    gate = Gate(type=gtype, await_id=r.string(d, "await_id", path) or r.string(d, "id", path))
+    timeout = r.string(d, "timeout", path)
+    if timeout:
+        m = _DURATION_RE.match(timeout)
+        if not m or not any(m.groups()):
+            raise r.fail(path + ("timeout",), f"invalid duration {timeout!r}", 'write it like "90s", "30m" or "1h30m"')
+        h, mi, se = (int(x or 0) for x in m.groups())
+        gate.timeout_s = h * 3600 + mi * 60 + se
+    if gtype == "timer" and gate.timeout_s is None:
+        raise r.fail(path, "a timer gate needs a timeout", 'add timeout = "30m"')
+    if gtype == "mail" and not gate.await_id:
+        raise r.fail(path, "a mail gate needs the subject it waits for", 'add id = "SUBJECT"')
+    if gtype not in GATE_TYPES:
+        r.note(
+            path + ("type",),
+            f"step {sid}: {gtype} gates are not checked here (unavailable); the gate bead waits for 'gt gate resolve'",
+        )
+    return gate
+
+
+def _parse_loop(r: _Reader, d: dict[str, Any], path: tuple[Any, ...], id_re: re.Pattern[str]) -> Loop:
+    """``[steps.loop]``: exactly one of count, range, until (until needs max), and a body."""
+    r.check_keys(d, path, LOOP_KEYS)
+    loop = Loop(body=[])
+    loop.count = r.integer(d, "count", path, 1, 10_000)
+    loop.range = r.string(d, "range", path)
+    loop.until = r.string(d, "until", path)
+    loop.max = r.integer(d, "max", path, 1, 10_000)
+    loop.var = r.string(d, "var", path)
+    kinds = [k for k in ("count", "range", "until") if d.get(k)]
+    if len(kinds) != 1:
+        raise r.fail(path, f"a loop needs exactly one of count, range, until (got {len(kinds)})", "keep one")
+    if loop.until and loop.max is None:
+        raise r.fail(path, "an until loop needs max", "add max = N")
+    if loop.range:
+        from core.formulas.control import check_range
+
+        try:
+            check_range(loop.range)
+        except ValueError as exc:
+            raise r.fail(path + ("range",), str(exc), 'write "START..END", e.g. "1..2^{disks}"') from None
+    if "body" not in d:
+        raise r.fail(path, "a loop needs a body", "add [[steps.loop.body]] steps")
+    loop.body = _parse_tree(r, r.table_list(d["body"], path + ("body",)), path + ("body",), id_re)
+    return loop
+
+
+def _parse_tree(
+    r: _Reader, items: list[dict[str, Any]], path: tuple[Any, ...], id_re: re.Pattern[str], parent: str = ""
+) -> list[Step]:
+    """Steps and their nested ``children`` as one flat list, each child right after its parent (in the
+    file's order) with ``parent`` set. An explicit stack, so any depth parses without recursion."""
+    out: list[Step] = []
+    stack: list[tuple[dict[str, Any], tuple[Any, ...], str]] = [
+        (d, path + (i,), parent) for i, d in reversed(list(enumerate(items)))
+    ]
+    while stack:
+        d, p, par = stack.pop()
+        rest = {k: v for k, v in d.items() if k != "children"}
+        step = _parse_step(r, rest, p, id_re)
+        step.parent = par
+        out.append(step)
+        if "children" in d:
+            kids = r.table_list(d["children"], p + ("children",))
+            stack += [(k, p + ("children", i), step.id) for i, k in reversed(list(enumerate(kids)))]
+    return out
 
 
 def _parse_steps(r: _Reader, raw: dict[str, Any], key: str, id_re: re.Pattern[str]) -> list[Step]:
     if key not in raw:
         return []
-    steps: list[Step] = []
-    seen: dict[str, int] = {}
-    for i, d in enumerate(r.table_list(raw[key], (key,))):
-        step = _parse_step(r, d, (key, i), id_re)
+    steps = _parse_tree(r, r.table_list(raw[key], (key,)), (key,), id_re)
+    seen: dict[str, str] = {}
+    for step in steps:
         if step.id in seen:
             raise r.fail(
-                (key, i, "id"),
-                f"duplicate step id {step.id!r} (also {key}[{seen[step.id]}])",
+                tuple(_split_key(step.key)) + ("id",),
+                f"duplicate step id {step.id!r} (also {seen[step.id]})",
                 "give every step a unique id",
             )
-        seen[step.id] = i
-        steps.append(step)
+        seen[step.id] = step.key
     return steps
+
+
+def _split_key(key: str) -> list[Any]:
+    """``steps[2].children[0]`` back into its path parts, to point an error at a line."""
+    parts: list[Any] = []
+    for name, idx in re.findall(r"([A-Za-z_]+)|\[(\d+)\]", key):
+        parts.append(name if name else int(idx))
+    return parts
 
 
 def _parse_legs(r: _Reader, raw: dict[str, Any]) -> list[Step]:
@@ -578,6 +710,8 @@ def _parse_legs(r: _Reader, raw: dict[str, Any]) -> list[Step]:
     legs: list[Step] = []
     for i, d in enumerate(r.table_list(raw["legs"], ("legs",))):
         path = ("legs", i)
+        if "children" in d:
+            raise r.fail(path + ("children",), "legs have no children", "write the leg's work in its description")
         focus = d.get("focus")
         rest = {k: v for k, v in d.items() if k != "focus"}
         leg = _parse_step(r, rest, path, STEP_ID_RE)

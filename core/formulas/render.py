@@ -58,13 +58,24 @@ def _substitute_step(
         type=s.type,
         notes=sub(s.notes),
         formula=s.formula,
+        parent=s.parent,
+        gate=s.gate,
+        waits_for=s.waits_for,
+        flags=[f for f in ("parallel", "interactive", "review_only") if getattr(s, f)],
+        meta=dict(s.meta),
     )
+
+
+#: Levels of indentation :func:`dependency_tree` draws; deeper steps are drawn at this depth.
+MAX_TREE_INDENT = 16
 
 
 def dependency_tree(steps: list[CookedStep]) -> list[str]:
     """Text lines drawing ``steps`` as a tree: roots (no needs among ``steps``) first, each step under
     the first step it needs; a step with several needs is drawn once and listed under its other needs
-    as ``id (under FIRST)``. Needs outside ``steps`` are ignored; a step is never drawn twice."""
+    as ``id (under FIRST)``. Needs outside ``steps`` are ignored; a step is never drawn twice. No
+    recursion: any depth draws; below :data:`MAX_TREE_INDENT` levels the indent stops growing, so a
+    1,000-step chain stays readable."""
     by_id = {s.id: s for s in steps}
     first = {s.id: next((n for n in s.needs if n in by_id and n != s.id), None) for s in steps}
     children: dict[str, list[str]] = {s.id: [] for s in steps}
@@ -77,23 +88,39 @@ def dependency_tree(steps: list[CookedStep]) -> list[str]:
 
     def label(s: CookedStep) -> str:
         extra = f"  [needs {', '.join(s.needs)}]" if len(s.needs) > 1 else ""
+        if s.parent:
+            extra += f"  [in {s.parent}]"
+        if s.gate is not None:
+            extra += f"  [gate {s.gate.type}{' ' + s.gate.await_id if s.gate.await_id else ''}]"
+        if s.waits_for:
+            extra += f"  [waits for {s.waits_for}]"
         return f"{s.id}: {s.title}{extra}"
 
-    def walk(sid: str, prefix: str, last: bool, root: bool) -> None:
-        drawn.add(sid)
-        connector = "" if root else ("└─ " if last else "├─ ")
-        lines.append(prefix + connector + label(by_id[sid]))
-        child_prefix = prefix if root else prefix + ("   " if last else "│  ")
-        refs = [s.id for s in steps if sid in s.needs and first[s.id] != sid and s.id != sid]
-        entries = [(k, False) for k in children[sid] if k not in drawn] + [(r, True) for r in refs]
-        for i, (k, is_ref) in enumerate(entries):
-            end = i == len(entries) - 1
-            if is_ref:
-                lines.append(child_prefix + ("└─ " if end else "├─ ") + f"{k} (under {first[k]})")
-            else:
-                walk(k, child_prefix, end, False)
-
+    # Depth-first with an explicit stack (a 1,000-step chain is 1,000 levels deep): entries are
+    # (step id, prefix, last, root, is_ref).
+    refs_of: dict[str, list[str]] = {s.id: [] for s in steps}
     for s in steps:
-        if first[s.id] is None and s.id not in drawn:
-            walk(s.id, "", True, True)
+        for n in dict.fromkeys(s.needs):
+            if n in by_id and n != s.id and first[s.id] != n:
+                refs_of[n].append(s.id)
+    for s in steps:
+        if first[s.id] is not None or s.id in drawn:
+            continue
+        stack: list[tuple[str, str, bool, bool, bool]] = [(s.id, "", True, True, False)]
+        while stack:
+            sid, prefix, last, root, is_ref = stack.pop()
+            connector = "" if root else ("└─ " if last else "├─ ")
+            if is_ref:
+                lines.append(prefix + connector + f"{sid} (under {first[sid]})")
+                continue
+            if sid in drawn:
+                continue
+            drawn.add(sid)
+            lines.append(prefix + connector + label(by_id[sid]))
+            deeper = prefix + ("   " if last else "│  ")
+            child_prefix = prefix if root or len(prefix) >= 3 * MAX_TREE_INDENT else deeper
+            entries = [(k, False) for k in children[sid] if k not in drawn] + [(r, True) for r in refs_of[sid]]
+            for i in range(len(entries) - 1, -1, -1):
+                k, ref = entries[i]
+                stack.append((k, child_prefix, i == len(entries) - 1, False, ref))
     return lines

@@ -42,6 +42,8 @@ TOP_KEYS = {
     "inputs",
     "pour",
     "phase",
+    "agent",
+    "review_only",
 }
 STEP_KEYS = {
     "id",
@@ -58,7 +60,21 @@ STEP_KEYS = {
     "agent",
     "expand",
     "expand_vars",
+    "children",
+    "condition",
+    "gate",
+    "loop",
+    "waits_for",
+    "parallel",
+    "interactive",
+    "review_only",
 }
+#: ``[steps.gate]`` kinds a gate bead can wait on here; ``gh:*`` kinds are poured as hand-resolved gates.
+GATE_TYPES = ("timer", "human", "mail")
+GATE_KEYS = {"type", "id", "await_id", "timeout"}
+LOOP_KEYS = {"count", "range", "until", "max", "var", "body"}
+#: Most steps one cook may produce (loops and expansions included), so a range such as 1..2^40 is refused.
+MAX_COOKED_STEPS = 20_000
 VAR_KEYS = {"description", "required", "default", "enum", "pattern", "type"}
 INPUT_KEYS = VAR_KEYS | {"required_unless"}
 # Keys of the schema that are parsed but not executed yet: key -> what happens instead.
@@ -66,20 +82,15 @@ TOP_UNSUPPORTED = {
     "prompts": "Go text/template prompts are not rendered; leg descriptions are used as they are",
     "output": "convoy output locations are not managed; legs decide where to write",
     "presets": "leg presets are not selectable yet; every leg is poured",
+    "squash": "wisp squash digests are not generated; the molecule's beads are its record",
 }
 STEP_UNSUPPORTED = {
-    "gate": "async gates are not executed yet; the step is poured as a plain bead",
-    "loop": "loops are not expanded yet; the step is poured once",
     "on_complete": "runtime for-each expansion is not supported; the step is poured as a plain bead",
-    "condition": "conditional steps are not evaluated yet; the step is always poured",
-    "children": "nested child steps are not poured yet",
-    "waits_for": "fan-out gates are not supported; the step is poured as a plain bead",
 }
-COMPOSE_KEYS = {"expand", "map", "aspects"}
+COMPOSE_KEYS = {"expand", "map", "aspects", "branch"}
 COMPOSE_UNSUPPORTED = {
     "bond_points": "bond points are not supported",
     "hooks": "compose hooks are not supported",
-    "branch": "branch rules are not supported; write the fork and join as needs",
     "gate": "compose gates are not supported",
 }
 
@@ -130,11 +141,43 @@ class VarDef:
 
 
 @dataclass
+class Gate:
+    """``[steps.gate]``: what the step's gate bead waits for (Gas Town/beads ``Gate``).
+
+    type: ``timer`` (resolves ``timeout_s`` seconds after the pour), ``human`` (``gt gate resolve``),
+    ``mail`` (resolves when a mail with subject ``await_id`` arrives after the pour), or a kind not
+    checked here (``gh:run``, ``gh:pr``...: poured as a gate resolved by hand). timeout_s: seconds or None.
+    """
+
+    type: str
+    await_id: str = ""
+    timeout_s: int | None = None
+
+
+@dataclass
+class Loop:
+    """``[steps.loop]``: repeat ``body`` (beads ``LoopSpec``): ``count`` times, once per value of
+    ``range`` (``"1..2^{disks}"``, bound to ``var``), or, for ``until`` (with ``max``), once with the
+    condition kept as a ``loop:`` label for whoever works it. ``body``: flat, children after parents."""
+
+    body: list[Step]
+    count: int | None = None
+    range: str = ""
+    until: str = ""
+    max: int | None = None
+    var: str = ""
+
+
+@dataclass
 class Step:
     """One step (or template/advice step) as written in a formula.
 
     ``needs`` merges ``needs`` and ``depends_on`` (beads merges them when cooking). ``source``/``line``/
-    ``key`` locate it for errors. ``formula`` is the name of the formula that defined it.
+    ``key`` locate it for errors. ``formula`` is the name of the formula that defined it. ``parent``:
+    the id of the step whose ``children`` it is ("" at the top; step lists are flat, children right
+    after their parent). ``condition``: Gas Town's ``{{var}}`` / ``!{{var}}`` / ``{{var}} == v`` /
+    ``{{var}} != v``. ``waits_for``: ``all-children`` / ``any-children`` (a ``waits-for`` edge).
+    ``parallel``, ``interactive``, ``review_only``: Gas Town's flags, kept in the bead's metadata.
     """
 
     id: str
@@ -155,6 +198,15 @@ class Step:
     line: int | None = None
     key: str = ""
     var_overrides: dict[str, str] = field(default_factory=dict)
+    parent: str = ""
+    condition: str = ""
+    gate: Gate | None = None
+    loop: Loop | None = None
+    waits_for: str = ""
+    parallel: bool = False
+    interactive: bool = False
+    review_only: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,6 +217,19 @@ class ExpandRule:
     with_: str
     vars: dict[str, str] = field(default_factory=dict)
     is_map: bool = False
+    source: str = ""
+    line: int | None = None
+    key: str = ""
+
+
+@dataclass
+class Branch:
+    """``[[compose.branch]]``: every step of ``steps`` needs ``from_``; ``join`` needs every one of them
+    (a fork-join, beads ``BranchRule``)."""
+
+    from_: str
+    steps: list[str]
+    join: str
     source: str = ""
     line: int | None = None
     key: str = ""
@@ -190,7 +255,10 @@ class Pointcut:
 
 @dataclass
 class Formula:
-    """A parsed formula file. ``source`` is its path (or label); ``unsupported`` lists keys not executed."""
+    """A parsed formula file. ``source`` is its path (or label); ``unsupported`` lists keys not executed.
+    ``pour``: False pours the root bead only (steps read at prime time), None or True every step.
+    ``agent``: the default agent of every step or leg (Gas Town GH#2118); ``review_only``: legs commit
+    no code (Gas Town gt-kvf)."""
 
     name: str
     source: str
@@ -202,6 +270,7 @@ class Formula:
     steps: list[Step] = field(default_factory=list)
     template: list[Step] = field(default_factory=list)
     expand: list[ExpandRule] = field(default_factory=list)
+    branches: list[Branch] = field(default_factory=list)
     aspects: list[str] = field(default_factory=list)
     advice: list[Advice] = field(default_factory=list)
     pointcuts: list[Pointcut] = field(default_factory=list)
@@ -209,6 +278,8 @@ class Formula:
     synthesis: Step | None = None
     phase: str = ""
     pour: bool | None = None
+    agent: str = ""
+    review_only: bool = False
     unsupported: list[Unsupported] = field(default_factory=list)
     extends_line: int | None = None
 
@@ -239,7 +310,10 @@ class Formula:
 
 @dataclass
 class CookedStep:
-    """A step ready to pour: placeholders substituted, ``needs`` are ids of other cooked steps."""
+    """A step ready to pour: placeholders substituted, ``needs`` are ids of other cooked steps,
+        ``parent`` the id of the cooked step it is a child of (or ""), ``gate`` its gate (a gate bead
+        blocks it), ``flags`` the Gas Town booleans set on it (``parallel``, ``interactive``, ``review_only``), ``meta``
+    extra bead metadata (``loop``: the until condition and max of an until loop)."""
 
     id: str
     title: str
@@ -253,6 +327,11 @@ class CookedStep:
     type: str = ""
     notes: str = ""
     formula: str = ""
+    parent: str = ""
+    gate: Gate | None = None
+    waits_for: str = ""
+    flags: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -263,7 +342,8 @@ class CookedFormula:
     """A formula resolved and bound: ``steps`` in dependency order (ties keep the file's order),
     ``vars`` the bound values (given or default), ``variables`` every declared variable (inherited and
     from expansions/aspects included), ``unsupported`` from every formula involved, ``warnings`` for
-    placeholders left as written (undeclared variables)."""
+    placeholders left as written (undeclared variables). ``pour``: False for a root-only molecule
+    (``pour = false``); ``phase``: ``vapor`` pours ephemeral beads (wisps)."""
 
     formula: str
     type: str
@@ -274,10 +354,14 @@ class CookedFormula:
     variables: dict[str, VarDef] = field(default_factory=dict)
     unsupported: list[Unsupported] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    pour: bool = True
+    phase: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "formula": self.formula,
+            "pour": self.pour,
+            "phase": self.phase,
             "type": self.type,
             "description": self.description,
             "source": self.source,

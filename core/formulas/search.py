@@ -1,5 +1,5 @@
-"""The formula search path: the town's ``.beads/formulas``, a rig repository's ``.beads/formulas``
-(from its default branch), extra directories, then the built-ins (:class:`FormulaLibrary`)."""
+"""The formula search path: a rig repository's ``.beads/formulas`` (from its default branch), the
+town's ``.beads/formulas``, extra directories, then the built-ins (:class:`FormulaLibrary`)."""
 
 from __future__ import annotations
 
@@ -56,11 +56,12 @@ def _rig_files(rig: Any) -> list[FormulaFile]:
 
 
 class FormulaLibrary:
-    """The formula search path of a town (and optionally one rig), first match wins:
+    """The formula search path of a town (and optionally one rig), first match wins, most specific
+    first as in Gas Town (``docs/design/formula-resolution.md``: project > town > system):
 
-    1. ``<town>/.beads/formulas`` (``town`` given), 2. ``.beads/formulas`` on the default branch of
-    ``rig``'s repository (``rig`` given: a ``core.rigs.Rig``), 3. ``dirs`` (extra directories, for
-    tests and tools), 4. the built-ins of ``core/builtin_formulas`` (``builtins``).
+    1. ``.beads/formulas`` on the default branch of ``rig``'s repository (``rig`` given: a
+    ``core.rigs.Rig``), 2. ``<town>/.beads/formulas`` (``town`` given), 3. ``dirs`` (extra
+    directories, for tests and tools), 4. the built-ins of ``core/builtin_formulas`` (``builtins``).
     Within one directory a ``.formula.toml`` wins over a ``.formula.json`` of the same name.
     Parsed formulas are cached per library.
     """
@@ -78,10 +79,10 @@ class FormulaLibrary:
         """Every formula file on the path, in search order (shadowed files included)."""
         if self._files is None:
             files: list[FormulaFile] = []
-            if self.town is not None:
-                files += _dir_files(self.town.formulas_dir, "town")
             if self.rig is not None:
                 files += _rig_files(self.rig)
+            if self.town is not None:
+                files += _dir_files(self.town.formulas_dir, "town")
             for d in self._dirs:
                 files += _dir_files(d, "dir")
             if self._builtins:

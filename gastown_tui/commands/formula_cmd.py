@@ -111,6 +111,10 @@ def formula_show(
         _echo_notes(parsed.unsupported, [])
         return
     click.echo(f"\nSteps ({len(cooked.steps)}):")
+    if not cooked.pour:
+        click.echo("  (pour = false: a pour creates the root bead only; gt prime shows these steps)")
+    if cooked.phase == "vapor":
+        click.echo("  (phase = vapor: poured as ephemeral beads, wisps)")
     for line in dependency_tree(cooked.steps):
         click.echo(f"  {line}")
     _echo_notes(cooked.unsupported, cooked.warnings)
@@ -178,12 +182,17 @@ def formula_pour(
             f"Would pour formula {planned.formula} (prefix {planned.prefix}"
             f"{', rig ' + planned.rig if planned.rig else ''}):"
         )
-        numbers = {c.key: f"<root>.{i}" for i, c in enumerate(planned.children, 1)}
+        numbers = {"root": "<root>"}
+        counts: dict[str, int] = {}
+        for c in planned.children:  # as the store numbers children: per parent, in order
+            counts[c.parent] = counts.get(c.parent, 0) + 1
+            numbers[c.key] = f"{numbers[c.parent]}.{counts[c.parent]}"
         rows = [["<root>", planned.root.issue_type, planned.root.title, ""]]
         rows += [
             [numbers[c.key], c.issue_type, c.title, ", ".join(numbers[n] for n in c.needs)] for c in planned.children
         ]
-        rows.append(["<convoy>", "convoy", planned.convoy_name, f"tracks {len(planned.children)} beads"])
+        tracked = sum(c.issue_type not in ("gate", "epic") for c in planned.children) or 1  # else the root
+        rows.append(["<convoy>", "convoy", planned.convoy_name, f"tracks {tracked} beads"])
         print_table(["bead", "type", "title", "blocked by"], rows)
         _echo_notes(planned.unsupported, planned.warnings)
         return

@@ -7,7 +7,9 @@
 - stranded work: a bead ``hooked`` to ``<rig>/polecats/<name>`` whose polecat no longer holds it (row
   gone, nuked, or hooked to something else) goes back to ``open`` (compare-and-swap on the
   assignee) and is queued again for that rig, with a ``stranded`` event;
-- escalations: unacknowledged ones are raised again one severity higher (:func:`core.escalation.restale`).
+- escalations: unacknowledged ones are raised again one severity higher (:func:`core.escalation.restale`);
+- the Mayor: a wanted Mayor whose session is gone is started again on its conversation
+  (:func:`core.mayor.supervise`); when its restarts keep failing, a high escalation.
 
 :meth:`Deacon.checkpoint` (every ``checkpoint_interval``): a snapshot of each working polecat's dirty
 worktree on ``refs/checkpoints/<polecat>/<bead>`` (:func:`core.done.save_checkpoint` with
@@ -42,6 +44,7 @@ class PatrolReport:
     landed: list[str] = field(default_factory=list)
     stranded: list[str] = field(default_factory=list)
     reescalated: list[str] = field(default_factory=list)
+    mayor: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -69,7 +72,27 @@ class Deacon:
         report.reescalated = escalation.restale(
             self.store, float(self.town.setting("deacon", "stale_after")), actor=self.actor, now=self.clock()
         )
+        report.mayor = self.supervise_mayor()
         return report
+
+    def supervise_mayor(self) -> str | None:
+        """Restart a wanted Mayor that is gone (:func:`core.mayor.supervise`); an event when it was
+        restarted, an escalation when the deacon gave up. Returns what supervise returned."""
+        from core import mayor
+
+        outcome = mayor.supervise(self.town, self.host, self.db)
+        if outcome == "restarted":
+            with self.store.transaction():
+                events.append(self.db, "mayor_restarted", self.actor, payload={})
+        elif outcome == "gave up":
+            escalation.escalate(
+                self.store,
+                f"the Mayor failed to start {mayor.MAX_RESTART_FAILURES} times in a row: the deacon stopped "
+                "restarting it; look with 'gt mayor attach' and 'gt doctor'",
+                "high",
+                actor=self.actor,
+            )
+        return outcome
 
     def stranded(self) -> list[tuple[str, str, str]]:
         """Beads ``hooked`` to ``<rig>/polecats/<name>`` whose polecat no longer holds them (row

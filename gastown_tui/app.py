@@ -380,8 +380,7 @@ class CockpitApp(App):
         self.run_worker(job, thread=True, group="actions", exit_on_error=False)
 
     def _ensure_mayor(self) -> None:
-        if not self.host.exists(mayor.SESSION):
-            mayor.start(self.town, session_host=self.host)
+        mayor.ensure(self.town, self.host)
 
     def _follow(self, key: str) -> None:
         """Show agent ``key`` once a snapshot has it (a sling's new polecat)."""

@@ -164,18 +164,40 @@ def mayor_start(ctx: click.Context, agent_name: str | None) -> None:
     """Start the Mayor session in <town>/mayor."""
     from core import mayor as mayor_mod
 
-    info = mayor_mod.start(town_from(ctx), agent_name)
+    from core.db import connect
+
+    town = town_from(ctx)
+    info = mayor_mod.start(town, agent_name, db=connect(town.db_path))
     click.echo(f"mayor started (pid {info.pid}): attach with 'gt mayor attach'")
 
 
 @mayor.command("attach")
 @click.pass_context
 def mayor_attach(ctx: click.Context) -> None:
-    """Attach this terminal to the Mayor session (detach with C-b d)."""
+    """Attach this terminal to the Mayor session, starting it when absent (detach with C-b d)."""
     from core import mayor as mayor_mod
+    from core.db import connect
 
-    argv = mayor_mod.attach_argv(town_from(ctx))
+    town = town_from(ctx)
+    if mayor_mod.ensure(town, db=connect(town.db_path)):
+        click.echo("mayor started")
+    argv = mayor_mod.attach_argv(town)
     os.execvp(argv[0], argv)
+
+
+@mayor.command("restart")
+@click.pass_context
+def mayor_restart(ctx: click.Context) -> None:
+    """Stop the Mayor session and start it again, on its conversation where its CLI can resume it."""
+    from core import mayor as mayor_mod
+    from core.db import connect
+
+    town = town_from(ctx)
+    h = mayor_mod.host(town)
+    if h.exists(mayor_mod.SESSION):
+        h.kill(mayor_mod.SESSION)
+    mayor_mod.ensure(town, h, db=connect(town.db_path))
+    click.echo("mayor restarted: attach with 'gt mayor attach'")
 
 
 @mayor.command("stop")

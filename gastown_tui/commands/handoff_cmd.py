@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import click
 
-from gastown_tui.clikit import town_from
+from gastown_tui.clikit import count_type, town_from
 
 
 @click.command("handoff")
 @click.option("-m", "--message", "note", default="", help="The note for your successor (what is done, what is next).")
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the note from standard input.")
 @click.option("--cycle", "cycle_bead", metavar="BEAD", hidden=True, help="Internal: the detached cycler.")
-@click.option("--after", "after_pid", type=int, hidden=True, help="Internal: the pid the cycler waits for.")
+@click.option("--after", "after_pid", type=count_type(1), hidden=True, help="Internal: the pid the cycler waits for.")
 @click.pass_context
 def handoff(ctx: click.Context, note: str, from_stdin: bool, cycle_bead: str | None, after_pid: int | None) -> None:
     """End this polecat session and start a fresh one on the same hook, carrying NOTE.

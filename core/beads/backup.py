@@ -149,7 +149,7 @@ def import_backup(
     Raises GtError (nothing imported) for a bad row, a duplicate id or a dependency cycle.
     """
     ledger, events = read_backup(directory, store.custom_statuses())
-    result = jsonl.apply_ledger(store, ledger, source=str(directory), actor=actor, merge=merge)
+    result = jsonl.apply_ledger(store, ledger, source=str(Path(directory) / "issues.jsonl"), actor=actor, merge=merge)
     if events:
         result.warnings.append(f"{directory}: {events} audit events in events.jsonl were not imported")
     return result

@@ -35,8 +35,13 @@ def store(tmp_path: Path):
 
 def _without_tombstones(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The records an export gives back: tombstones dropped, and empty fields (``""``, null), which bd
-    never writes (Go ``omitempty``; the empty-label fixture has ``"description":""``), left out."""
-    return [{k: v for k, v in o.items() if v not in ("", None)} for o in objs if o.get("status") != "tombstone"]
+    never writes (Go ``omitempty``; the empty-label fixture has ``"description":""``), left out; a
+    missing priority is 0, as ``bd import`` reads it (older bd wrote priority with omitempty)."""
+    return [
+        {**({"priority": 0} if "id" in o else {}), **{k: v for k, v in o.items() if v not in ("", None)}}
+        for o in objs
+        if o.get("status") != "tombstone"
+    ]
 
 
 ROUND_TRIP = [
@@ -49,6 +54,8 @@ ROUND_TRIP = [
     "uuid-comment.jsonl",
     "not-ready.jsonl",
     "custom-status/issues.jsonl",
+    "no-priority.jsonl",
+    "dependency-order.jsonl",
 ]
 
 
@@ -71,6 +78,13 @@ def test_fixture_imports_and_round_trips_field_for_field(store: BeadStore, tmp_p
                 assert by_id[obj["id"]][field] == value, (obj["id"], field)
     bead_ids = [o["id"] for o in written if "id" in o]
     assert bead_ids == sorted(bead_ids), "the classic JSONL stays sorted by id"
+
+
+def test_missing_priority_is_p0_and_dependencies_keep_their_order(store: BeadStore) -> None:
+    jsonl.import_path(store, COMPAT / "no-priority.jsonl")
+    jsonl.import_path(store, COMPAT / "dependency-order.jsonl")
+    assert store.get("bd-f2f").priority == 0
+    assert store.get("bd-0dcea000").depends_on() == ["bd-cbed9619.5", "bd-cbed9619.4"], "file order, as bd wrote it"
 
 
 def test_tombstones_are_skipped_and_reported(store: BeadStore, run_gt, town, tmp_path: Path) -> None:

@@ -168,7 +168,7 @@ def parse_record(obj: Any, custom_statuses: tuple[str, ...] = ()) -> Issue:
             f"unknown status {_short(status)} (use one of {', '.join(STATUSES + custom_statuses)}, or declare "
             "it in the ledger's config: status.custom in the config.yaml beside the file)"
         )
-    priority = obj.get("priority", 2)
+    priority = obj.get("priority", 0)  # bd import: a missing priority is 0 (older bd wrote it omitempty)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 4:
         raise GtError(f"priority {priority!r} is not 0-4")
     issue_type = check_issue_type(obj.get("issue_type", "task"), strict=False)

@@ -1231,7 +1231,7 @@ class BeadStore:
                 by_id[issue_id].labels.append(label)
             for row in self.db.execute(
                 "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
-                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, depends_on_id, type",
+                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, rowid",
                 chunk,
             ):
                 by_id[row[0]].dependencies.append(Dependency(row[0], row[1], row[2], row[3], row[4], _obj(row[5])))

@@ -113,7 +113,7 @@ def test_deps_comments_tree_import_export(gt, town: Town, tmp_path: Path) -> Non
     assert js(gt("bead", "import", str(src), "--json"))["imported"] == 485
     assert js(gt("bead", "show", "bd-03z45", "--json"))["work_type"] == "mutex"
     other = tmp_path / "copy.jsonl"
-    js(gt("bead", "export", str(other), "--json"))
+    js(gt("bead", "export", str(other), "--all", "--json"))  # --all: infra beads and wisps too
     assert len(other.read_text().splitlines()) == 487
 
 

@@ -38,7 +38,7 @@ def store(tmp_path: Path):
 def test_sqlite_era_export_is_byte_identical(store: BeadStore, tmp_path: Path) -> None:
     assert jsonl.import_file(store, SQLITE_ERA) == 485
     out = tmp_path / "out.jsonl"
-    assert jsonl.export(store, out) == 485
+    assert jsonl.export(store, out, include_all=True) == 485
     assert out.read_bytes() == SQLITE_ERA.read_bytes()
 
 
@@ -47,7 +47,7 @@ def test_round_trip_field_for_field(fixture: Path, count: int, tmp_path: Path) -
     first = BeadStore.open(tmp_path / "first.db")
     assert jsonl.import_file(first, fixture) == count
     exported = tmp_path / "first.jsonl"
-    jsonl.export(first, exported)
+    jsonl.export(first, exported, include_all=True)
     original, written = records(fixture), records(exported)
     assert list(written) == sorted(written), "export is sorted by id"
     assert written.keys() == original.keys()
@@ -247,13 +247,16 @@ def _python_ready(recs: dict[str, dict]) -> set[str]:
             return True
         return any(blocked(t, seen | {b}) for t, kind in deps[b] if kind == "parent-child" and t in status)
 
-    plumbing = {"message", "merge-request", "gate", "molecule", "convoy", "agent"}
+    plumbing = {"message", "merge-request", "gate", "molecule", "convoy", "agent", "rig", "role", "event", "slot"}
     return {
         b
         for b, o in recs.items()
         if status[b] == "open"
         and not blocked(b)
         and not o.get("ephemeral")
+        and not o.get("wisp")
+        and not o.get("is_template")
+        and not o.get("pinned")
         and o.get("issue_type", "task") not in plumbing
         and not o.get("defer_until")
     }

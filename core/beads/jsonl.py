@@ -7,7 +7,17 @@ sqlite-era fixture after importing it gives back the same bytes.
 
 Import validates the whole file first (a malformed line is reported with its line number and nothing
 is imported), then upserts every issue by id in one transaction. Keys it does not know are kept
-verbatim and written back on export.
+verbatim and written back on export. It reads every era of beads' own files (:func:`parse_ledger`):
+``status: "tombstone"`` rows are skipped and counted, string (UUID v7) comment ids and proto-step ids
+(``mol-deacon-patrol.context-check``) kept, ``_type``/``_schema`` records and memories kept, empty or
+padded labels kept, the legacy ``wisp: true`` read as ephemeral, custom statuses accepted when the
+ledger's config (``status.custom`` in the ``config.yaml`` beside the file, or the store's) declares
+them and refused with their line number otherwise. A ``.beads/backup/`` directory is read by
+:mod:`core.beads.backup`.
+
+:func:`export` writes what ``bd export`` writes: the kept header, the beads without infra types,
+templates and wisps unless ``include_all`` (which adds the memories); the town's own ledger
+(:func:`snapshot_lines`) holds every bead.
 
 Hostile input is one line and nothing imported: bytes that are not UTF-8 (with the line), JSON nested
 past Python's limit, ``NaN``/``Infinity`` (not JSON), integers too long to parse or too large for
@@ -39,6 +49,7 @@ from core.atomic import atomic_write_bytes
 from core.beads import guard
 from core.beads import ids as idgen
 from core.beads.model import (
+    INFRA_TYPES,
     KNOWN_FIELDS,
     MAX_TITLE,
     ORDERING_DEP_TYPES,
@@ -47,6 +58,7 @@ from core.beads.model import (
     Dependency,
     Issue,
     check_issue_type,
+    custom_names,
     parse_ts,
 )
 from core.beads.store import BeadStore
@@ -71,13 +83,28 @@ _TEXT = (
 )
 _TIMES = ("created_at", "updated_at", "started_at", "closed_at", "defer_until", "due_at")
 _INT64 = 2**63
+#: A ledger id: a bead id (:func:`core.beads.ids.check_id`) or a proto step of a formula
+#: (``mol-deacon-patrol.context-check``, ``prefix-name.step.sub``: Gas Town pours step ids by name).
+_LEDGER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*-[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+#: The status beads before v0.50 exported for deleted issues; ``bd import`` skips such rows.
+TOMBSTONE = "tombstone"
+#: bd config keys a ledger may declare (``bd config set``, or flat in ``.beads/config.yaml``).
+CONFIG_KEYS = ("status.custom", "types.custom", "types.infra")
+#: Where the ledger's ``{"_schema": ...}`` header line is kept (``beads_config``, as JSON).
+HEADER_KEY = "jsonl.header"
 
 
 def encode_line(issue: Issue) -> str:
     """One JSONL line (no newline) for ``issue``, as Go's ``encoding/json`` would write it."""
-    text = json.dumps(issue.to_jsonl(), ensure_ascii=False, separators=(",", ":"))
+    return go_json(issue.to_jsonl())
+
+
+def go_json(obj: Any) -> str:
+    """``obj`` as compact JSON the way Go's ``encoding/json`` writes it (``<``, ``>``, ``&``, U+2028 and
+    U+2029 escaped; UTF-8 otherwise), keys in the dict's order. No newline."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     if _SURROGATE.search(text):  # lone surrogates cannot be UTF-8: escape everything non-ASCII
-        text = json.dumps(issue.to_jsonl(), separators=(",", ":"))
+        text = json.dumps(obj, separators=(",", ":"))
     for raw, escaped in _GO_ESCAPES.items():
         if raw in text:
             text = text.replace(raw, escaped)
@@ -89,9 +116,19 @@ def dumps(issues: list[Issue]) -> str:
     return "".join(encode_line(i) + "\n" for i in sorted(issues, key=lambda i: i.id))
 
 
-def parse_record(obj: Any) -> Issue:
+def check_ledger_id(bead: Any) -> str:
+    """Return ``bead`` if it is a bead id (:func:`core.beads.ids.check_id`) or a formula proto-step id
+    (``mol-deacon-patrol.context-check``); raises GtError otherwise."""
+    if isinstance(bead, str) and len(bead) <= 200 and _LEDGER_ID.match(bead):
+        return bead
+    return idgen.check_id(bead)
+
+
+def parse_record(obj: Any, custom_statuses: tuple[str, ...] = ()) -> Issue:
     """An :class:`Issue` from one decoded JSONL object; unknown keys go to ``extra`` verbatim.
 
+    custom_statuses: statuses the ledger's config declares (bd ``status.custom``) besides STATUSES.
+    The legacy ``wisp: true`` flag (beads v0.35-v0.37) sets ``ephemeral`` and stays in ``extra``.
     Raises GtError naming the bad field (the caller adds the line number).
     """
     if not isinstance(obj, dict):
@@ -99,7 +136,7 @@ def parse_record(obj: Any) -> Issue:
     for key in ("id", "title"):
         if key not in obj:
             raise GtError(f"missing {key!r}")
-    bead = idgen.check_id(obj["id"])
+    bead = check_ledger_id(obj["id"])
     title = obj["title"]
     if not isinstance(title, str) or not title or len(title) > MAX_TITLE:
         raise GtError(f"title must be 1-{MAX_TITLE} characters")
@@ -126,15 +163,20 @@ def parse_record(obj: Any) -> Issue:
             raise GtError(f"{key} {_short(value)} is out of range (years 1678-2261)")
         fields[key] = value
     status = obj.get("status", "open")
-    if status not in STATUSES:
-        raise GtError(f"unknown status {status!r} (use one of {', '.join(STATUSES)})")
-    priority = obj.get("priority", 2)
+    if status not in STATUSES and status not in custom_statuses:
+        raise GtError(
+            f"unknown status {_short(status)} (use one of {', '.join(STATUSES + custom_statuses)}, or declare "
+            "it in the ledger's config: status.custom in the config.yaml beside the file)"
+        )
+    priority = obj.get("priority", 0)  # bd import: a missing priority is 0 (older bd wrote it omitempty)
     if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 4:
         raise GtError(f"priority {priority!r} is not 0-4")
     issue_type = check_issue_type(obj.get("issue_type", "task"), strict=False)
     ephemeral = obj.get("ephemeral", False)
     if not isinstance(ephemeral, bool):
         raise GtError("ephemeral must be true or false")
+    if obj.get("wisp") is True:
+        ephemeral = True
     metadata = obj.get("metadata")
     if isinstance(metadata, str) and metadata:
         try:
@@ -143,8 +185,8 @@ def parse_record(obj: Any) -> Issue:
             raise GtError("metadata is not valid JSON") from None
     if metadata is not None and not isinstance(metadata, dict):
         raise GtError("metadata must be a JSON object")
-    labels = obj.get("labels") or []
-    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
+    labels = obj.get("labels") or []  # kept as bd keeps them: "" and padded labels included
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise GtError("labels must be a list of strings")
     deps = [_parse_dep(bead, d) for d in _list(obj, "dependencies")]
     comments = [_parse_comment(bead, c) for c in _list(obj, "comments")]
@@ -194,8 +236,11 @@ def _parse_comment(bead: str, comment: Any) -> Comment:
     if not isinstance(comment, dict) or not isinstance(comment.get("text"), str):
         raise GtError("each comment needs a text string")
     cid = comment.get("id", 0)
-    if isinstance(cid, bool) or not isinstance(cid, int) or not -_INT64 <= cid < _INT64:
-        raise GtError("comment id must be a 64-bit integer")
+    if isinstance(cid, str):  # bd v1.0+: a UUID v7 string
+        if not cid or len(cid) > 200:
+            raise GtError("comment id must be a 64-bit integer or a string of 1-200 characters")
+    elif isinstance(cid, bool) or not isinstance(cid, int) or not -_INT64 <= cid < _INT64:
+        raise GtError("comment id must be a 64-bit integer or a string of 1-200 characters")
     return Comment(
         cid,
         bead,
@@ -279,39 +324,98 @@ def _sides(lines: list[str], source: str, merge: bool) -> list[tuple[int, str]]:
     return out
 
 
-def parse_lines(text: str, source: str = "ledger", merge: bool = False) -> list[tuple[int, Issue]]:
-    """Parse ledger ``text`` (JSONL; blank lines skipped) into (line number, issue), all or nothing.
+@dataclass
+class Ledger:
+    """One ledger file, parsed: its beads as (line number, issue), the ids of the tombstone rows
+    skipped, the memory records (key -> value), the ``{"_schema": ...}`` header (or None), the bd
+    config it declares (:data:`CONFIG_KEYS`) and one line per other record skipped."""
 
-    merge: read both sides of git conflict blocks. Raises GtError ``"<source> line N: <problem>;
-    ... nothing was imported"`` for the first bad line.
+    pairs: list[tuple[int, Issue]] = field(default_factory=list)
+    tombstones: list[str] = field(default_factory=list)
+    memories: dict[str, str] = field(default_factory=dict)
+    header: dict[str, Any] | None = None
+    config: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def decode_line(line: str, n: int, source: str) -> Any:
+    """Line ``n`` of ``source`` decoded. Raises GtError naming the line (nothing was imported)."""
+    try:
+        return _decode(line)
+    except json.JSONDecodeError as exc:
+        raise GtError(
+            f"{source} line {n}: not valid JSON ({exc.msg} at column {exc.colno}); fix the line, nothing was imported"
+        ) from None
+    except RecursionError:
+        raise GtError(f"{source} line {n}: JSON nested too deeply; fix the line, nothing was imported") from None
+    except ValueError as exc:
+        raise GtError(
+            f"{source} line {n}: not valid JSON ({str(exc).splitlines()[0][:80]}); fix the line, nothing was imported"
+        ) from None
+
+
+def add_record(ledger: Ledger, obj: Any, n: int, source: str, custom_statuses: tuple[str, ...]) -> None:
+    """Sort one decoded record (line ``n`` of ``source``) into ``ledger``, as :func:`parse_ledger` does.
+    Raises GtError without the line number (the caller adds it)."""
+    if isinstance(obj, dict) and "_schema" in obj:
+        if ledger.header is None:
+            ledger.header = obj
+        return
+    kind = obj.get("_type", "issue") if isinstance(obj, dict) else "issue"
+    if kind == "memory":
+        key, value = obj.get("key"), obj.get("value")
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise GtError("a memory record needs a string key and a string value")
+        if key and value:  # bd skips empty ones
+            ledger.memories[key] = value
+        return
+    if kind != "issue":
+        ledger.skipped.append(
+            f"{source} line {n}: skipped a record of unknown _type {strip_controls(str(kind))[:40]!r}"
+        )
+        return
+    if isinstance(obj, dict) and obj.get("status") == TOMBSTONE:
+        ledger.tombstones.append(strip_controls(str(obj.get("id")))[:200])
+        return
+    ledger.pairs.append((n, parse_record(obj, custom_statuses)))
+
+
+def parse_ledger(
+    text: str, source: str = "ledger", merge: bool = False, custom_statuses: tuple[str, ...] = ()
+) -> Ledger:
+    """Parse ledger ``text`` (JSONL; blank lines skipped), all or nothing.
+
+    Besides bead lines (with or without bd's ``"_type":"issue"``) it reads what beads writes: the
+    ``{"_schema":"beads-jsonl/1", ...}`` header (kept), ``{"_type":"memory","key":K,"value":V}``
+    records (``bd export --include-memories``; empty ones skipped as bd does) and ``status:
+    "tombstone"`` rows of deleted issues (beads before v0.50; skipped as ``bd import`` does, their ids
+    reported). A record of another ``_type`` is skipped with a note. custom_statuses: the ledger's
+    declared ``status.custom`` names. merge: read both sides of git conflict blocks.
+
+    Raises GtError ``"<source> line N: <problem>; ... nothing was imported"`` for the first bad line.
     """
-    out = []
+    ledger = Ledger()
     # JSONL lines end at "\n" only: str.splitlines() also breaks at U+0085, U+2028 and the like, which
     # JSON leaves unescaped inside strings (a title holding U+0085 made its own exported line unreadable)
     for n, line in _sides(text.split("\n"), source, merge):
         if not line.strip():
             continue
+        obj = decode_line(line, n, source)
         try:
-            obj = _decode(line)
-        except json.JSONDecodeError as exc:
-            raise GtError(
-                f"{source} line {n}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "fix the line, nothing was imported"
-            ) from None
-        except RecursionError:
-            raise GtError(f"{source} line {n}: JSON nested too deeply; fix the line, nothing was imported") from None
-        except ValueError as exc:
-            raise GtError(
-                f"{source} line {n}: not valid JSON ({str(exc).splitlines()[0][:80]}); "
-                "fix the line, nothing was imported"
-            ) from None
-        try:
-            out.append((n, parse_record(obj)))
+            add_record(ledger, obj, n, source, custom_statuses)
         except RecursionError:
             raise GtError(f"{source} line {n}: JSON nested too deeply; fix the line, nothing was imported") from None
         except GtError as exc:
             raise GtError(f"{source} line {n}: {exc}; fix the line, nothing was imported") from None
-    return out
+    return ledger
+
+
+def parse_lines(text: str, source: str = "ledger", merge: bool = False) -> list[tuple[int, Issue]]:
+    """The beads of ledger ``text`` as (line number, issue), all or nothing (:func:`parse_ledger`).
+
+    Raises GtError ``"<source> line N: <problem>; ... nothing was imported"`` for the first bad line.
+    """
+    return parse_ledger(text, source, merge).pairs
 
 
 def loads(text: str, source: str = "ledger") -> list[Issue]:
@@ -407,12 +511,15 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
 @dataclass
 class ImportResult:
     """What an import did: ids created and updated, ids kept because the database's copy is newer
-    (``merge`` only), and the graph warnings (one line each)."""
+    (``merge`` only), the graph warnings and skipped records (one line each), the ids of the tombstone
+    rows skipped, and how many memories were written."""
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    tombstones: list[str] = field(default_factory=list)
+    memories: int = 0
 
     @property
     def count(self) -> int:
@@ -426,7 +533,19 @@ class ImportResult:
             "updated": self.updated,
             "kept": self.kept,
             "warnings": self.warnings,
+            "tombstones_skipped": len(self.tombstones),
+            "memories": self.memories,
         }
+
+    def summary(self) -> str:
+        """What was skipped or written besides beads, for the end of a one-line report ('' if nothing):
+        ``" (skipped 3 tombstones; 2 memories)"``."""
+        parts = []
+        if self.tombstones:
+            parts.append(f"skipped {len(self.tombstones)} tombstone{'s' if len(self.tombstones) != 1 else ''}")
+        if self.memories:
+            parts.append(f"{self.memories} memor{'ies' if self.memories != 1 else 'y'}")
+        return f" ({'; '.join(parts)})" if parts else ""
 
 
 def decode_ledger(data: bytes, source: str) -> str:
@@ -440,20 +559,55 @@ def decode_ledger(data: bytes, source: str) -> str:
         ) from None
 
 
+def declared_statuses(store: BeadStore, config: dict[str, str] | None = None) -> tuple[str, ...]:
+    """The custom statuses an import accepts: the store's ``status.custom`` and those ``config`` (a
+    ledger's bd config, :func:`read_config`) declares."""
+    own = store.custom_statuses()
+    return own + tuple(n for n in custom_names((config or {}).get("status.custom")) if n not in own)
+
+
+def _merge_config(old: str | None, new: str) -> str:
+    """bd comma-list config ``new`` joined onto ``old``: entries of new names appended (old entries win)."""
+    have = custom_names(old)
+    entries = [e.strip() for e in (old or "").split(",") if e.strip()]
+    entries += [e.strip() for e in new.split(",") if e.strip() and e.split(":", 1)[0].strip() not in have]
+    return ",".join(entries)
+
+
 def import_ledger(
-    store: BeadStore, data: bytes | str, source: str = "ledger", actor: str = "", merge: bool = False
+    store: BeadStore,
+    data: bytes | str,
+    source: str = "ledger",
+    actor: str = "",
+    merge: bool = False,
+    config: dict[str, str] | None = None,
 ) -> ImportResult:
     """Import ledger ``data`` into ``store`` in one transaction, after validating every line and the
     graph (see the module docstring). Without ``merge`` every record wins; with ``merge`` both sides of
     conflict blocks are read and a bead is written only when it is new or its ``updated_at`` is later
-    than the database's copy.
+    than the database's copy. config: the ledger's bd config (:func:`read_config`); its custom
+    statuses are accepted and its keys joined onto the store's.
 
     Raises GtError (one line; nothing imported) for a bad line, a duplicate id (without ``merge``) or
     a dependency cycle.
     """
     text = decode_ledger(data, source) if isinstance(data, bytes) else data
-    pairs = dedupe(parse_lines(text, source, merge=merge), source, merge)
-    result = ImportResult()
+    ledger = parse_ledger(text, source, merge=merge, custom_statuses=declared_statuses(store, config))
+    ledger.config.update(config or {})
+    return apply_ledger(store, ledger, source=source, actor=actor, merge=merge)
+
+
+def apply_ledger(
+    store: BeadStore, ledger: Ledger, source: str = "ledger", actor: str = "", merge: bool = False
+) -> ImportResult:
+    """Write a parsed :class:`Ledger` into ``store`` in one transaction: beads upserted (with ``merge``
+    only new or newer ones), memories, the header and the declared config kept. Used by
+    :func:`import_ledger` and :func:`core.beads.backup.import_backup`.
+
+    Raises GtError (nothing imported) for a duplicate id (without ``merge``) or a dependency cycle.
+    """
+    pairs = dedupe(ledger.pairs, source, merge)
+    result = ImportResult(tombstones=list(ledger.tombstones), memories=len(ledger.memories))
     with store.transaction():
         chosen = []
         for n, issue in pairs:
@@ -465,8 +619,14 @@ def import_ledger(
                 result.kept.append(issue.id)
                 continue
             chosen.append((n, issue))
-        result.warnings = check_graph(store, pairs if not merge else chosen, source)
+        result.warnings = check_graph(store, pairs if not merge else chosen, source) + ledger.skipped
         store.upsert([issue for _, issue in chosen], actor=actor, source=source)
+        store.put_memories(ledger.memories)
+        if ledger.header is not None:
+            store.config_set(HEADER_KEY, json.dumps(ledger.header))
+        for key in CONFIG_KEYS:
+            if ledger.config.get(key):
+                store.config_set(key, _merge_config(store.config_get(key), ledger.config[key]))
     return result
 
 
@@ -486,22 +646,54 @@ def import_file(store: BeadStore, path: str | os.PathLike[str], actor: str = "")
     return import_path(store, path, actor=actor).count
 
 
-def import_path(store: BeadStore, path: str | os.PathLike[str], actor: str = "", merge: bool = False) -> ImportResult:
-    """Import the JSONL file at ``path`` into ``store`` (:func:`import_ledger`).
+def read_config(directory: str | os.PathLike[str]) -> dict[str, str]:
+    """The bd config keys of :data:`CONFIG_KEYS` that ``directory/config.yaml`` (bd's
+    ``.beads/config.yaml``) sets, flat at the top level as bd documents them
+    (``types.custom: "agent,role,rig"``; quotes optional, a ``#`` comment after a space ignored).
+    Other keys and nested YAML are not read. {} when there is no such file."""
+    try:
+        text = (Path(directory) / "config.yaml").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or key.strip() != key or key not in CONFIG_KEYS:
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"'):
+            value = value[1:].split(value[0], 1)[0]
+        else:
+            value = value.split(" #", 1)[0].strip()
+        out[key] = value
+    return out
 
-    Raises GtError if the file is missing, not UTF-8 or malformed (nothing imported).
+
+def import_path(store: BeadStore, path: str | os.PathLike[str], actor: str = "", merge: bool = False) -> ImportResult:
+    """Import the ledger at ``path`` into ``store``: a JSONL file (:func:`import_ledger`, with the bd
+    config of the ``config.yaml`` beside it, :func:`read_config`) or a ``.beads/backup/`` directory
+    (:func:`core.beads.backup.import_backup`).
+
+    Raises GtError if the path is missing or the ledger is not UTF-8 or malformed (nothing imported).
     """
     p = Path(path)
+    if p.is_dir():
+        from core.beads import backup
+
+        return backup.import_backup(store, p, actor=actor, merge=merge)
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise GtError(f"cannot read {p}: {exc.strerror}; give the path of an issues.jsonl file") from None
-    return import_ledger(store, data, source=str(p), actor=actor, merge=merge)
+        raise GtError(
+            f"cannot read {p}: {exc.strerror}; give the path of an issues.jsonl file or a .beads/backup directory"
+        ) from None
+    return import_ledger(store, data, source=str(p), actor=actor, merge=merge, config=read_config(p.parent))
 
 
 def snapshot_lines(store: BeadStore) -> list[str]:
     """Every bead of ``store`` as ledger lines (sorted by id, newline-terminated), read from one
-    consistent snapshot of the database (a read transaction unless the caller holds one)."""
+    consistent snapshot of the database (a read transaction unless the caller holds one). The town's
+    own ledger: infra beads, templates and wisps included, no header or memories."""
     conn = store.db.conn
     own = not conn.in_transaction
     if own:
@@ -513,6 +705,46 @@ def snapshot_lines(store: BeadStore) -> list[str]:
             conn.execute("COMMIT")
 
 
+def infra_types(store: BeadStore) -> tuple[str, ...]:
+    """The types ``bd export`` leaves out by default: the ledger's ``types.infra`` config, else
+    :data:`core.beads.model.INFRA_TYPES`."""
+    return custom_names(store.config_get("types.infra")) or INFRA_TYPES
+
+
+def exported_by_default(issue: Issue, infra: tuple[str, ...]) -> bool:
+    """True if ``bd export`` without ``--all`` writes ``issue``: not of an ``infra`` type, not a
+    template (``is_template``), not ephemeral (a wisp)."""
+    return issue.issue_type not in infra and not issue.ephemeral and issue.extra.get("is_template") is not True
+
+
+def export_lines(store: BeadStore, *, include_all: bool = False) -> tuple[list[str], int]:
+    """The lines ``bd export`` would write for ``store`` (newline-terminated) and how many are beads:
+    the kept ``_schema`` header first (if an import brought one), then the beads sorted by id, without
+    infra types, templates and wisps unless ``include_all``; with ``include_all`` the memories follow
+    as ``{"_type":"memory","key":K,"value":V}`` sorted by key (bd ``export --all``). One read snapshot.
+    """
+    conn = store.db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        header = store.config_get(HEADER_KEY)
+        infra = infra_types(store)
+        beads = [encode_line(i) + "\n" for i in store.iter_all() if include_all or exported_by_default(i, infra)]
+        memories = store.memories() if include_all else {}
+    finally:
+        if own:
+            conn.execute("COMMIT")
+    head = [go_json(json.loads(header)) + "\n"] if header else []
+    tail = [go_json({"_type": "memory", "key": k, "value": v}) + "\n" for k, v in memories.items()]
+    return head + beads + tail, len(beads)
+
+
+def export_text(store: BeadStore, *, include_all: bool = False) -> str:
+    """The ledger text ``bd export`` would write (:func:`export_lines`), for printing to stdout."""
+    return "".join(export_lines(store, include_all=include_all)[0])
+
+
 def write_lines(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ledger bytes ``data`` to ``path`` atomically (temp file + rename), creating its directory."""
     target = Path(path)
@@ -520,14 +752,16 @@ def write_lines(path: str | os.PathLike[str], data: bytes) -> None:
     atomic_write_bytes(target, data)
 
 
-def export(store: BeadStore, path: str | os.PathLike[str]) -> int:
-    """Write every bead of ``store`` to ``path`` (sorted by id; temp file + rename). Returns the count.
+def export(store: BeadStore, path: str | os.PathLike[str], *, include_all: bool = False) -> int:
+    """Write ``store`` to ``path`` as ``bd export`` does (:func:`export_lines`: beads sorted by id,
+    infra types, templates and wisps only with ``include_all``, which adds the memories; temp file +
+    rename). Returns the number of beads written.
 
     No guard: the town's own ledger is written by :func:`core.beads.sync.export_ledger`.
     """
-    lines = snapshot_lines(store)
+    lines, beads = export_lines(store, include_all=include_all)
     write_lines(path, "".join(lines).encode("utf-8"))
-    return len(lines)
+    return beads
 
 
 def import_repo_ledger(

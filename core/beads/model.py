@@ -60,8 +60,13 @@ DEP_TYPES = (
 BLOCKING_DEP_TYPES = ("blocks", "conditional-blocks")
 #: Edge types checked for cycles when added (a cycle through any of them deadlocks the ready set).
 ORDERING_DEP_TYPES = ("blocks", "conditional-blocks", "waits-for", "parent-child")
-#: Types that are never offered as ready work (they are plumbing, not tasks).
-NON_WORK_TYPES = ("message", "merge-request", "gate", "molecule", "convoy", "agent")
+#: Types that are never offered as ready work (they are plumbing, not tasks): bd's ready exclusions
+#: (``readyWorkExcludeTypes``: merge-request, gate, molecule, message, agent, role, rig) plus the Gas Town
+#: infra types ``convoy``, ``event`` and ``slot``.
+NON_WORK_TYPES = ("message", "merge-request", "gate", "molecule", "convoy", "agent", "rig", "role", "event", "slot")
+#: Types ``bd export`` leaves out unless ``--all`` (beads' ``storage.DefaultInfraTypes``; a ledger's
+#: ``types.infra`` config overrides them).
+INFRA_TYPES = ("agent", "rig", "role", "message")
 MAX_TITLE = 500
 MAX_CHILD_DEPTH = 3
 
@@ -162,11 +167,20 @@ def check_priority(priority: Any) -> int:
     return value
 
 
-def check_status(status: Any) -> str:
-    """Return ``status`` if it is one of STATUSES; raises GtError listing them otherwise."""
-    if status not in STATUSES:
-        raise GtError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+def check_status(status: Any, custom: tuple[str, ...] = ()) -> str:
+    """Return ``status`` if it is one of STATUSES or of ``custom`` (the ledger's declared ``status.custom``
+    names, :func:`custom_names`); raises GtError listing them otherwise."""
+    if status not in STATUSES and status not in custom:
+        raise GtError(f"unknown status {status!r}: use one of {', '.join(STATUSES + custom)}")
     return str(status)
+
+
+def custom_names(value: str | None) -> tuple[str, ...]:
+    """The names of a bd ``status.custom`` / ``types.custom`` / ``types.infra`` config value: a comma
+    list whose entries may carry a category (``"staged_ready:wip,on_hold"`` -> ``("staged_ready",
+    "on_hold")``, beads' ``ParseCustomStatusConfig``). Blank entries are skipped; None gives ()."""
+    names = (part.split(":", 1)[0].strip() for part in (value or "").split(","))
+    return tuple(n for n in names if n)
 
 
 def check_issue_type(issue_type: Any, strict: bool = True) -> str:
@@ -248,12 +262,22 @@ class Dependency:
             out.setdefault(k, v)
         return out
 
+    def to_jsonl(self) -> dict[str, Any]:
+        """The edge as beads' JSONL writes it: :meth:`as_dict` without an empty ``created_by`` (Go
+        ``omitempty``) or an empty ``created_at`` (a file that had none gets none back)."""
+        out = self.as_dict()
+        for key in ("created_at", "created_by"):
+            if out.get(key) == "":
+                del out[key]
+        return out
+
 
 @dataclass
 class Comment:
-    """A comment on a bead. id: integer, unique in the ledger; created_at: RFC 3339 string."""
+    """A comment on a bead. id: an integer (beads before v1.0) or a string (a UUID v7 since bd v1.0),
+    unique in the ledger, kept as it came; created_at: RFC 3339 string."""
 
-    id: int
+    id: int | str
     issue_id: str
     author: str
     text: str
@@ -360,7 +384,9 @@ class Issue:
 
     def to_jsonl(self) -> dict[str, Any]:
         """The classic beads JSONL object: known keys in export order with Go's ``omitempty`` (empty
-        strings, None, False, empty lists left out; ``priority`` always written), then ``extra``."""
+        strings, None, False, empty lists left out; ``priority`` always written), then ``extra``.
+        A bead that came with the legacy ``wisp`` flag (bd v0.35-v0.37) writes its
+        ephemeral flag back as ``wisp``."""
         full = {
             "id": self.id,
             "title": self.title,
@@ -383,16 +409,19 @@ class Issue:
             "due_at": self.due_at,
             "external_ref": self.external_ref,
             "labels": sorted(self.labels),
-            "dependencies": [d.as_dict() for d in self.dependencies],
+            "dependencies": [d.to_jsonl() for d in self.dependencies],
             "comments": [c.as_dict() for c in self.comments],
             "ephemeral": self.ephemeral,
             "metadata": self.metadata,
         }
+        legacy_wisp = "wisp" in self.extra
+        if legacy_wisp:  # beads v0.35-v0.37 named the flag "wisp": write it back under that name
+            full["ephemeral"] = False
         out: dict[str, Any] = {}
         for key, value in full.items():
             if value or key in _WRITE_EMPTY or (key == "metadata" and value is not None):
                 out[key] = value
         for k, v in self.extra.items():
             if k not in out:
-                out[k] = v
+                out[k] = self.ephemeral if legacy_wisp and k == "wisp" else v
         return out

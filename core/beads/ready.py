@@ -7,8 +7,10 @@ A bead that is not closed or pinned is *blocked* when
 * a ``waits-for`` edge points at a bead that has a child (``parent-child``) that is not closed;
 * its parent (``parent-child`` target) is blocked, transitively.
 
-*Ready* = status ``open``, not blocked, not ephemeral, not a plumbing type (message, merge-request,
-gate, molecule, convoy, agent), ``defer_until`` empty or past. Order: priority then oldest first
+*Ready* = status ``open``, not blocked, not ephemeral (``ephemeral``, or the legacy ``wisp`` flag the
+import maps onto it), not a template (``is_template``) or pinned (the ``pinned`` flag of Dolt-era
+exports), not a plumbing or infra type (:data:`core.beads.model.NON_WORK_TYPES`: message, merge-request,
+gate, molecule, convoy, agent, rig, role, event, slot), ``defer_until`` empty or past. Order: priority then oldest first
 (``priority``), or ``oldest`` / ``newest`` first.
 
 The blocked set is one recursive CTE evaluated by SQLite (no cache to keep in step).
@@ -66,6 +68,13 @@ WITH RECURSIVE reach(id) AS (
 )
 """
 
+#: Condition true for a bead that is neither a template nor pinned (bd's ``is_template`` and ``pinned``
+#: flags, kept in ``issues.extra``; most beads have an empty extra, so the JSON is rarely read).
+NOT_TEMPLATE_SQL = (
+    "(i.extra = '{}' OR (COALESCE(json_extract(i.extra, '$.is_template'), 0) = 0 "
+    "AND COALESCE(json_extract(i.extra, '$.pinned'), 0) = 0))"
+)
+
 ORDER_BY = {
     "priority": "i.priority ASC, i.created_ns ASC, i.rowid ASC",
     "oldest": "i.created_ns ASC, i.rowid ASC",
@@ -99,6 +108,7 @@ def ready_sql(
         "i.status = 'open'",
         "i.ephemeral = 0",
         f"i.issue_type NOT IN ({_non_work})",
+        NOT_TEMPLATE_SQL,
         "(i.defer_ns IS NULL OR i.defer_ns <= ?)",
         "i.id NOT IN (SELECT id FROM blocked)",
     ]

@@ -2,8 +2,11 @@
 
 Tables (registered with :func:`core.db.register_schema`): ``issues`` (one row per bead, unknown JSONL
 keys in ``extra``), ``labels``, ``dependencies``, ``comments``, ``child_counters`` (last child number
-per parent), ``beads_config`` (key/value) and ``ledger_dirty`` (beads changed since the last ledger
-sync, see :mod:`core.beads.sync`). The audit trail goes to the shared ``events`` table
+per parent), ``beads_config`` (key/value; bd's ``status.custom``, ``types.custom`` and ``types.infra``
+keep their bd names), ``memories`` (``bd remember`` key/value memories, the ``{"_type":"memory"}``
+ledger records) and ``ledger_dirty`` (beads changed since the last ledger sync, see
+:mod:`core.beads.sync`). A comment whose id is a string (bd v1.0+ UUIDs) keeps it in its ``extra``
+under ``id`` (``comment_id`` 0), so an id such as ``"7"`` stays a string. The audit trail goes to the shared ``events`` table
 (:func:`core.events.append`, ``bead`` = the issue id).
 
 Every mutation is one transaction (``BEGIN IMMEDIATE`` via :func:`core.db.transaction`) that also
@@ -42,6 +45,7 @@ from core.beads.model import (
     check_status,
     check_timestamp,
     check_title,
+    custom_names,
     format_ts,
     now_ns,
     parse_metadata,
@@ -122,6 +126,10 @@ CREATE TABLE IF NOT EXISTS beads_config (
 CREATE TABLE IF NOT EXISTS ledger_dirty (
     bead TEXT PRIMARY KEY,
     ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memories (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 )
 """,
 )
@@ -358,8 +366,9 @@ class BeadStore:
         args: list[Any] = []
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
+            custom = self.custom_statuses()
             for s in statuses:
-                check_status(s)
+                check_status(s, custom)
             where.append(f"i.status IN ({','.join('?' * len(statuses))})")
             args.extend(statuses)
         readyq._common_filters(
@@ -679,7 +688,7 @@ class BeadStore:
         if "priority" in clean:
             clean["priority"] = check_priority(clean["priority"])
         if "status" in clean:
-            check_status(clean["status"])
+            check_status(clean["status"], self.custom_statuses())
         if "issue_type" in clean:
             check_issue_type(clean["issue_type"])
         if "metadata" in clean:
@@ -894,8 +903,9 @@ class BeadStore:
         note: recorded in the ``status_changed`` event. Returns True if the swap happened.
         Raises GtError for an unknown status, NotFound for an unknown bead.
         """
-        expected = {check_status(s) for s in expected}
-        check_status(new)
+        custom = self.custom_statuses()
+        expected = {check_status(s, custom) for s in expected}
+        check_status(new, custom)
         with transaction(self.db):
             old = self.get(bead)
             if old.status not in expected:
@@ -1136,7 +1146,12 @@ class BeadStore:
         )
         conn.executemany(
             "INSERT INTO comments (comment_id, issue_id, author, text, created_at, extra) VALUES (?, ?, ?, ?, ?, ?)",
-            [(c.id, issue.id, c.author, c.text, c.created_at, json.dumps(c.extra)) for c in issue.comments],
+            [
+                (c.id, issue.id, c.author, c.text, c.created_at, json.dumps(c.extra))
+                if isinstance(c.id, int)
+                else (0, issue.id, c.author, c.text, c.created_at, json.dumps({**c.extra, "id": c.id}))
+                for c in issue.comments
+            ],
         )
 
     # ------------------------------------------------------------ ledger sync bookkeeping
@@ -1149,6 +1164,22 @@ class BeadStore:
         """Forget the dirty marks in ``seen`` unless the bead changed again since (its ts moved on)."""
         with transaction(self.db):
             self.db.conn.executemany("DELETE FROM ledger_dirty WHERE bead = ? AND ts <= ?", list(seen))
+
+    def custom_statuses(self) -> tuple[str, ...]:
+        """The ledger's custom statuses: the names in bd's ``status.custom`` config (``"a:wip,b"``)."""
+        return custom_names(self.config_get("status.custom"))
+
+    def memories(self) -> dict[str, str]:
+        """The ledger's memories (``bd remember``), key -> value, sorted by key."""
+        return dict(self.db.execute("SELECT key, value FROM memories ORDER BY key").fetchall())
+
+    def put_memories(self, memories: dict[str, str]) -> None:
+        """Insert or replace memories (key -> value); joins a caller's transaction."""
+        with transaction(self.db):
+            self.db.conn.executemany(
+                "INSERT INTO memories (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                list(memories.items()),
+            )
 
     def config_get(self, key: str) -> str | None:
         """A value of the ledger's key/value config, or None."""
@@ -1200,7 +1231,7 @@ class BeadStore:
                 by_id[issue_id].labels.append(label)
             for row in self.db.execute(
                 "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
-                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, depends_on_id, type",
+                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, rowid",
                 chunk,
             ):
                 by_id[row[0]].dependencies.append(Dependency(row[0], row[1], row[2], row[3], row[4], _obj(row[5])))
@@ -1209,7 +1240,9 @@ class BeadStore:
                 f"WHERE issue_id IN ({marks}) ORDER BY issue_id, rowid",
                 chunk,
             ):
-                by_id[row[1]].comments.append(Comment(row[0], row[1], row[2], row[3], row[4], _obj(row[5])))
+                extra = _obj(row[5])
+                cid = extra.pop("id", row[0])  # a string id (bd v1.0+) lives in extra, see the module docstring
+                by_id[row[1]].comments.append(Comment(cid, row[1], row[2], row[3], row[4], extra))
         return issues
 
 

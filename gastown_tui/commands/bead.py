@@ -510,7 +510,7 @@ def comment_cmd(ctx: click.Context, bead_id: str, text: str, actor: str | None, 
 
 
 @bead.command("import")
-@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.argument("path", required=False, type=click.Path())
 @click.option(
     "--merge",
     is_flag=True,
@@ -521,12 +521,16 @@ def comment_cmd(ctx: click.Context, bead_id: str, text: str, actor: str | None, 
 @json_option
 @click.pass_context
 def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | None, as_json: bool) -> None:
-    """Import a beads JSONL file (upsert by id; a bad line, a duplicate id or a cycle aborts it all)."""
+    """Import a beads JSONL file or a .beads/backup directory (upsert by id; a bad line, a duplicate id
+    or a cycle aborts it all; tombstone rows are skipped, memories kept)."""
     from core import ledger_recovery as recover
     from core.beads import sync as ledger_sync
 
     if not merge and path is None:
-        raise GtError("give the PATH of a beads JSONL file, or --merge to merge the town's .beads/issues.jsonl")
+        raise GtError(
+            "give the PATH of a beads JSONL file or .beads/backup directory, or --merge to merge the town's "
+            ".beads/issues.jsonl"
+        )
     town = town_from(ctx)
     store = BeadStore(town, check=not merge)  # --merge repairs what the ledger guard reports
     ctx.call_on_close(store.disconnect)
@@ -545,7 +549,7 @@ def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | N
         return
     for warning in res.warnings:
         click.echo(f"gt: warning: {warning}", err=True)
-    click.echo(f"Imported {res.count} beads from {path}")
+    click.echo(f"Imported {res.count} beads from {path}{res.summary()}")
 
 
 def _print_recovery(rec: Any, head: str, result: Any) -> None:
@@ -596,10 +600,17 @@ def rebuild_cmd(ctx: click.Context, force: bool, actor: str | None, as_json: boo
 @bead.command("export")
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--allow-shrink", is_flag=True, help="Write the town's ledger even if it loses many beads.")
+@click.option(
+    "--all",
+    "include_all",
+    is_flag=True,
+    help="With PATH: also infra beads (agent, rig, role, message), templates, wisps and memories, as bd export --all.",
+)
 @json_option
 @click.pass_context
-def export_cmd(ctx: click.Context, path: str | None, allow_shrink: bool, as_json: bool) -> None:
-    """Export the ledger as beads JSONL (default: the town's .beads/issues.jsonl, behind its guards)."""
+def export_cmd(ctx: click.Context, path: str | None, allow_shrink: bool, include_all: bool, as_json: bool) -> None:
+    """Export the ledger as beads JSONL: to PATH as bd export writes it (no infra beads, templates or
+    wisps unless --all), else every bead to the town's .beads/issues.jsonl, behind its guards."""
     from core.beads import sync as ledger_sync
 
     town, store = _open(ctx)
@@ -607,7 +618,7 @@ def export_cmd(ctx: click.Context, path: str | None, allow_shrink: bool, as_json
     if path is None or os.path.abspath(path) == str(town.ledger_path):
         n = ledger_sync.export_ledger(town, store, allow_shrink=allow_shrink)
     else:
-        n = jsonl.export(store, target)
+        n = jsonl.export(store, target, include_all=include_all)
     if as_json:
         emit_json({"exported": n, "path": target})
     else:

@@ -46,6 +46,11 @@ def _cmd(module: str, attribute: str, help: str) -> LazyCommand:
 #: ``gastown_tui.commands`` module's ``register(group)`` adds: update both when adding a command.
 COMMANDS: dict[str, LazyCommand] = {
     "agent": _cmd("session_cmd", "agent", "Built-in agents."),
+    "board": _cmd(
+        "board_cmd",
+        "board_group",
+        "Shared wanted boards over plain git: post beads, claim other towns' items, get work back as MRs.",
+    ),
     "bead": _cmd("bead", "bead", "Beads: the town's issue ledger (create, list, ready, claim, close, dependencies)."),
     "broadcast": _cmd("nudge_cmd", "broadcast", "Nudge every working polecat with TEXT."),
     "checkpoint": _cmd(

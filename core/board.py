@@ -446,8 +446,13 @@ class Mirror:
     def item(self, item: str) -> Item:
         """Item ``item`` as last fetched. Raises NotFound."""
         check_item(item)
-        found = self.items().get(item)
-        if found is None:
+        sha = self.refs(item_ref(item)).get(item_ref(item))
+        data = self.read_json(sha, "item.json") if sha else None
+        try:
+            found = Item.parse(data, sha) if data is not None and sha else None
+        except (KeyError, TypeError, ValueError):
+            found = None
+        if found is None or found.id != item:
             raise NotFound(f"board {self.board.name} has no item {item}: list them with 'gt board items'")
         return found
 

@@ -28,7 +28,7 @@ from core.sessions import SessionHost
 from core.sling import Slinger
 from core.town import Town, install_town
 from tests.conftest import wait_for
-from tests.test_engine_support import SH, configure
+from tests.test_engine_support import FAST, SH, EngineThread, configure
 
 pytestmark = pytest.mark.integration
 
@@ -287,3 +287,47 @@ def test_gt_board_commands_list_as_json_and_refuse_bad_input(fleet, run_gt, git_
     assert res.returncode == 0 and "\x1b" not in res.stdout and "red" in res.stdout
     items = json.loads(run_gt("board", "items", "--json", cwd=a.root).stdout)
     assert [i["id"] for i in items] == [f"town-a.{bead}"] and items[0]["claim"] is None
+
+
+def test_the_engines_carry_an_item_from_post_to_stamp_through_the_cli(fleet, run_gt):
+    a, b = fleet("town-a"), fleet("town-b")
+    configure(a, FAST)
+    configure(b, FAST)
+    bead = (
+        BeadStore(a)
+        .create(
+            "Engine-carried",
+            actor="test",
+            prefix=load_rig(a, "proj").prefix,
+            description=SH.format("echo engine > engine.txt"),
+        )
+        .id
+    )
+    res = run_gt("board", "post", bead, "--json", cwd=a.root)
+    assert res.returncode == 0, res.stderr
+    item = json.loads(res.stdout)["id"]
+    res = run_gt("board", "claim", item, "--rig", "proj", "--json", cwd=b.root)
+    assert res.returncode == 0, res.stderr
+    local = json.loads(res.stdout)["bead"]
+    engines = [EngineThread(a).start(), EngineThread(b).start()]
+    try:
+        assert run_gt("sling", local, "proj", "--agent", "sim", cwd=b.root).returncode == 0
+        sa = BeadStore(a)
+        wait_for(lambda: events.query(sa.db, types=("board_stamped",)), timeout=180, what="the stamp")
+        wait_for(lambda: BeadStore(b).get(local).status == "closed", timeout=60, what="the claimer's bead closed")
+    finally:
+        for e in engines:
+            e.stop()
+    assert sa.get(bead).status == "closed"
+    stamps = json.loads(run_gt("board", "stamps", "--json", cwd=b.root).stdout)
+    assert [(s["item"], s["town"]) for s in stamps] == [(item, "town-b")]
+
+
+def test_five_towns_race_for_each_of_five_items_and_one_wins_each(fleet):
+    towns = [fleet(f"r{i}") for i in range(5)]
+    for n in range(5):
+        item = post(towns[n], title=f"race {n}")
+        winners, refusals = race([t for t in towns if t is not towns[n]], item.id)
+        assert (
+            len(winners) == 1 and len(refusals) == 3 and all(f"already claimed by {winners[0]}" in r for r in refusals)
+        )

@@ -377,18 +377,22 @@ def finish_batch(
 
 
 def retry(db: sqlite_utils.Database, mr_id: str, actor: str = "") -> MR:
-    """Put a failed, conflicting or rejected MR back in the queue (retry_count + 1).
+    """Put a failed, conflicting or rejected MR back in the queue (retry_count + 1); the work of a
+    claimed board item goes back to ``board`` (held for the board loop, never this town's refinery).
 
     Raises NotFound for an unknown MR, Conflict if it is queued, merging or already merged.
     """
+    from core.board_work import held_for_board
+
     with transaction(db):
         mr = get(db, mr_id)
         if mr.status not in ("failed", "conflict", "rejected"):
             raise Conflict(f"{mr_id} is {mr.status}: only failed, conflict or rejected MRs can be retried")
+        status = "board" if mr.bead and held_for_board(db, mr.bead) else "queued"
         db.execute(
-            "UPDATE merge_requests SET status = 'queued', retry_count = retry_count + 1, reason = '',"
+            "UPDATE merge_requests SET status = ?, retry_count = retry_count + 1, reason = '',"
             " updated_at = ? WHERE id = ?",
-            [time.time(), mr_id],
+            [status, time.time(), mr_id],
         )
         events.append(db, "mr_retry", actor, rig=mr.rig, bead=mr.bead, payload={"mr": mr_id})
     return get(db, mr_id)

@@ -331,3 +331,23 @@ def test_five_towns_race_for_each_of_five_items_and_one_wins_each(fleet):
         assert (
             len(winners) == 1 and len(refusals) == 3 and all(f"already claimed by {winners[0]}" in r for r in refusals)
         )
+
+
+def test_work_failing_the_claimers_own_gates_is_not_submitted_and_a_retry_stays_held_for_the_board(fleet, git_server):
+    a, b = fleet("town-a"), fleet("town-b")
+    with edit_toml(b.rig_dir("proj") / "rig.toml") as doc:
+        doc["gates"]["check"] = {"cmd": ["sh", "-c", "test ! -e bad.txt"], "timeout": 60}
+    item = post(a, description=SH.format("echo bad > bad.txt"))
+    sb = BeadStore(b)
+    _, _, bead = board_work.claim(b, sb, item.id, "proj", actor="test")
+    mr = _work(b, bead, sb)
+    before = git_server.refs("board")
+    board_work.patrol(b, sb.db)
+    failed = mq.get(sb.db, mr.id)
+    assert failed.status == "failed" and "gates failed before submitting" in failed.reason
+    assert git_server.refs("board") != "" and "refs/board/done/" not in git_server.refs("board")
+    assert [ln for ln in before.splitlines() if "claims" not in ln] == [
+        ln for ln in git_server.refs("board").splitlines() if "claims" not in ln
+    ]  # only the claim may have been renewed
+    assert mq.retry(sb.db, mr.id).status == "board"  # never this town's refinery
+    assert Refinery(b, "proj").process_once().empty

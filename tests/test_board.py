@@ -27,7 +27,7 @@ from core.rigs import add_rig, load_rig
 from core.sessions import SessionHost
 from core.sling import Slinger
 from core.town import Town, install_town
-from tests.conftest import wait_for
+from tests.conftest import run_async, wait_for
 from tests.test_engine_support import FAST, SH, EngineThread, configure
 
 pytestmark = pytest.mark.integration
@@ -351,3 +351,31 @@ def test_work_failing_the_claimers_own_gates_is_not_submitted_and_a_retry_stays_
     ]  # only the claim may have been renewed
     assert mq.retry(sb.db, mr.id).status == "board"  # never this town's refinery
     assert Refinery(b, "proj").process_once().empty
+
+
+@run_async
+async def test_the_board_panel_shows_hostile_titles_as_plain_text_and_keeps_the_cursor():
+    from textual.app import App, ComposeResult
+
+    from widgets.board_items import BoardItems
+
+    item = board.Item(id="town-a.pr-1", town="town-a", bead="pr-1", title="[bold]x[/] " + HOSTILE)
+    other = board.Item(id="town-a.pr-2", town="town-a", bead="pr-2", title="second")
+    claim = board_claims.Claim("town-a.pr-2", "town-b", 0.0, 0.0, 100.0)
+    rows = [board_work.Row("main", item, None, None), board_work.Row("main", other, claim, None)]
+
+    class Harness(App[None]):
+        def compose(self) -> ComposeResult:
+            yield BoardItems(id="items")
+
+    app = Harness()
+    async with app.run_test(size=(120, 20)) as pilot:
+        table = app.query_one(BoardItems)
+        table.update_from(rows, now=40.0)
+        table.move_cursor(row=1)
+        table.update_from(list(reversed(rows)), now=40.0)
+        await pilot.pause()
+        assert table.cursor_item == "main/town-a.pr-2"
+        title = table.get_cell("main/town-a.pr-1", "title")
+        assert title.plain.startswith("[bold]x[/] Fix") and "\x1b" not in title.plain and "\x07" not in title.plain
+        assert str(table.get_cell("main/town-a.pr-2", "claim")) == "town-b 60s"

@@ -365,6 +365,29 @@ stuck in a passing outage (a full disk) recovers; then it waits for a human.""",
             ),
         ),
         Section(
+            "board",
+            (
+                Setting(
+                    "town",
+                    Text(),
+                    "",
+                    """\
+This town's name on shared boards (gt board): lower-case letters, digits and "-". Empty: the town
+directory's name.""",
+                ),
+                Setting(
+                    "claim_ttl",
+                    SECONDS,
+                    300,
+                    """\
+A board claim expires this long after its last renewal; the engine renews this town's claims while
+it runs, so a dead town's items return to the board.""",
+                ),
+                Setting("poll_interval", SECONDS, 30, "How often the engine fetches each board and acts on it."),
+                Setting("timeout", SECONDS, 60, "Seconds a board fetch or push may take."),
+            ),
+        ),
+        Section(
             "ledger",
             (
                 Setting(

@@ -30,6 +30,7 @@ from typing import Any
 
 from core import escalation, events, git, mq, polecats
 from core.beads.store import BeadStore
+from core.board_work import held_for_board
 from core.convoys import convoys_tracking
 from core.errors import GtError, NotFound
 from core.polecats import Polecat
@@ -154,6 +155,7 @@ def done(
             priority=issue.priority,
             convoy=tracking[0] if tracking else None,
             actor=actor,
+            status="board" if held_for_board(store.db, bead) else "queued",
         )
     except BaseException:
         if not detached:

@@ -16,6 +16,9 @@
   a time, on every wake while MRs are queued) and ``upstream:<rig>``, a fetch of the rig's upstream
   default branch every ``[upstream] fetch_interval`` (``direct`` and ``pr`` rigs; 0 turns it off:
   :func:`core.upstream.refresh`); rigs added or removed while it runs are picked up;
+- ``board``: every ``[board] poll_interval``, each shared board is fetched and acted on (claims
+  renewed, held work submitted, completions of posted items queued, merged items closed and
+  stamped: :func:`core.board_work.patrol`);
 - ``feed``: new events fanned out to :meth:`Engine.subscribe` queues.
 
 Blocking work (SQLite, git, gates, tmux) runs in a thread pool; each loop owns its database
@@ -271,6 +274,14 @@ class Engine:
             wake=False,
         )
         self._spawn("gates", lambda: async_gates.check(gate_store(), actor=ACTOR), lambda: async_gates.CHECK_INTERVAL_S)
+        boards = _Lazy(lambda: connect(self.town.db_path))
+
+        def board_patrol() -> None:
+            from core import board_work
+
+            board_work.patrol(self.town, boards())
+
+        self._spawn("board", board_patrol, lambda: float(setting("board", "poll_interval")), wake=False)
         self._tasks["feed"] = asyncio.create_task(self._feed_loop(), name="feed")
         self._tasks["watch"] = asyncio.create_task(self._watch(), name="watch")
         self._tasks["rigs"] = asyncio.create_task(self._rigs_loop(), name="rigs")

@@ -7,8 +7,10 @@ database: rows left ``merging`` go back to ``queued`` (:func:`requeue_merging`).
 Statuses: ``queued`` -> ``merging`` -> ``merged`` | ``failed`` (a gate failed with it, found by
 bisection) | ``conflict`` (does not merge cleanly); ``rejected`` by a human (``gt mq reject``) or
 superseded by a newer commit of the same branch; ``pr_open`` when a ``pr`` rig opened a pull request
-for it (its reason holds the URL; the forge merges it). ``gt mq retry`` puts a finished MR back to
-``queued``.
+for it (its reason holds the URL; the forge merges it). The work of a board item this town claimed
+is held as ``board`` (the refinery never takes it) until the engine's board loop hands it to the
+board, ``submitted`` (:mod:`core.board_work`: the posting town's refinery merges it). ``gt mq retry``
+puts a finished MR back to ``queued``.
 
 Ordering (:func:`effective_priority`): priority first (0 is the most urgent, 4 the least), then age,
 FIFO. Aging keeps old MRs from starving: an MR gains one priority level for every ``aging_step``
@@ -30,8 +32,8 @@ from core import events
 from core.db import inserted_id, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 
-STATUSES = ("queued", "merging", "merged", "failed", "conflict", "rejected", "pr_open")
-FINISHED = ("merged", "failed", "conflict", "rejected", "pr_open")
+STATUSES = ("queued", "merging", "merged", "failed", "conflict", "rejected", "pr_open", "board", "submitted")
+FINISHED = ("merged", "failed", "conflict", "rejected", "pr_open", "submitted")
 AGING_STEP_S = 3600.0
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -184,13 +186,15 @@ def submit(
     priority: int = 2,
     convoy: str | None = None,
     actor: str = "",
+    status: str = "queued",
 ) -> MR:
     """Queue branch ``branch`` at commit ``head_sha`` of ``rig`` (a rig name or a ``core.rigs.Rig``).
 
     Idempotent per (branch, head_sha): submitting the same pair again returns the existing MR
     unchanged. A new sha on a branch supersedes that branch's still-queued MRs (they become
     ``rejected``, reason ``superseded by mr-N``). Appends an ``mr_submitted`` event.
-    priority: 0..4. Raises GtError for a malformed branch name, sha or priority.
+    priority: 0..4. status: ``queued``, or ``board`` for a claimed board item's work (held for the
+    board loop, :mod:`core.board_work`). Raises GtError for a malformed branch name, sha or priority.
     """
     rig_name = str(getattr(rig, "name", rig))
     if not _BRANCH.match(branch or ""):
@@ -200,6 +204,8 @@ def submit(
             raise GtError(f"invalid {label} sha {sha!r}: give a full 40-character hex commit id")
     if not 0 <= int(priority) <= 4:
         raise GtError(f"invalid priority {priority!r}: use 0 (urgent) to 4 (backlog)")
+    if status not in ("queued", "board"):
+        raise GtError(f"invalid merge request status {status!r}: a new MR is queued or board")
     now = time.time()
     with transaction(db):
         row = db.execute(f"{_SELECT} WHERE branch = ? AND head_sha = ?", [branch, head_sha]).fetchone()
@@ -207,8 +213,8 @@ def submit(
             return _row_to_mr(row)
         cur = db.execute(
             "INSERT INTO merge_requests (rig, bead, polecat, branch, head_sha, base_sha, convoy, priority,"
-            " created_at, updated_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued')",
-            [rig_name, bead, polecat, branch, head_sha, base_sha, convoy, int(priority), now, now],
+            " created_at, updated_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [rig_name, bead, polecat, branch, head_sha, base_sha, convoy, int(priority), now, now, status],
         )
         n = inserted_id(cur)
         mr_id = f"mr-{n}"
@@ -371,18 +377,22 @@ def finish_batch(
 
 
 def retry(db: sqlite_utils.Database, mr_id: str, actor: str = "") -> MR:
-    """Put a failed, conflicting or rejected MR back in the queue (retry_count + 1).
+    """Put a failed, conflicting or rejected MR back in the queue (retry_count + 1); the work of a
+    claimed board item goes back to ``board`` (held for the board loop, never this town's refinery).
 
     Raises NotFound for an unknown MR, Conflict if it is queued, merging or already merged.
     """
+    from core.board_work import held_for_board
+
     with transaction(db):
         mr = get(db, mr_id)
         if mr.status not in ("failed", "conflict", "rejected"):
             raise Conflict(f"{mr_id} is {mr.status}: only failed, conflict or rejected MRs can be retried")
+        status = "board" if mr.bead and held_for_board(db, mr.bead) else "queued"
         db.execute(
-            "UPDATE merge_requests SET status = 'queued', retry_count = retry_count + 1, reason = '',"
+            "UPDATE merge_requests SET status = ?, retry_count = retry_count + 1, reason = '',"
             " updated_at = ? WHERE id = ?",
-            [time.time(), mr_id],
+            [status, time.time(), mr_id],
         )
         events.append(db, "mr_retry", actor, rig=mr.rig, bead=mr.bead, payload={"mr": mr_id})
     return get(db, mr_id)

@@ -51,6 +51,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "agents",
         "List the town's agents by rig: the Mayor, each rig's witness, refinery and crew (-a: polecats).",
     ),
+    "board": _cmd(
+        "board_cmd",
+        "board_group",
+        "Shared wanted boards over plain git: post beads, claim other towns' items, get work back as MRs.",
+    ),
     "bead": _cmd("bead", "bead", "Beads: the town's issue ledger (create, list, ready, claim, close, dependencies)."),
     "broadcast": _cmd("nudge_cmd", "broadcast", "Nudge every working polecat with TEXT."),
     "checkpoint": _cmd(

@@ -690,8 +690,7 @@ def export_cmd(ctx: click.Context, output: str | None, include_all: bool) -> Non
     _, store = _open(ctx)
     with tempfile.TemporaryDirectory(prefix="bd-export-") as tmp:
         target = output or os.path.join(tmp, "issues.jsonl")
-        # merge point: the ledger branch adds jsonl.export(..., include_all=) (bd export --all)
-        n = jsonl.export(store, target, include_all=True) if include_all else jsonl.export(store, target)
+        n = jsonl.export(store, target, include_all=include_all)
         if output is None:
             # to a pipe or file the ledger goes byte for byte; to a terminal through the plain-text filter
             out = sys.stdout if sys.stdout.isatty() else getattr(sys.stdout, "raw", sys.stdout)

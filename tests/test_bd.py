@@ -495,9 +495,16 @@ def test_bd_export_import_round_trip(run_bd, store, work, town: Town, tmp_path: 
     assert stdin["updated"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason="core.beads.jsonl.export gains include_all= on the ledger branch")
-def test_bd_export_all(run_bd, work, tmp_path: Path) -> None:  # bd: `bd export --all`
+def test_bd_export_all(run_bd, work, store: BeadStore, tmp_path: Path) -> None:  # bd: `bd export --all`
+    infra = store.create("A message bead", actor="mayor", issue_type="message").id
     ok(run_bd(["bd", "export", "--all", "-o", str(tmp_path / "all.jsonl")]))
+    ok(run_bd(["bd", "export", "-o", str(tmp_path / "default.jsonl")]))
+
+    def ids(name: str) -> set[str]:
+        return {json.loads(line)["id"] for line in (tmp_path / name).read_text().splitlines()}
+
+    assert ids("all.jsonl") == {*work.values(), infra}
+    assert ids("default.jsonl") == set(work.values())  # bd export's default filter leaves infra out
 
 
 def test_bd_sync(run_bd, work, town: Town) -> None:  # mol-*: `bd sync`

@@ -83,6 +83,20 @@ def _same_repo(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
+def rig_for(town: Town, item: Item) -> str:
+    """The rig of this town that works ``item``: the one whose repository is the item's (the only rig
+    when the item names none). Raises GtError when no rig, or more than one, fits."""
+    from core.rigs import list_rigs
+
+    rigs = list_rigs(town)
+    fits = [r.name for r in rigs if not item.rig_url or _same_repo(item.rig_url, r.git_url)]
+    if len(fits) == 1:
+        return fits[0]
+    if not fits:
+        raise GtError(f"{item.id} is work on {item.rig_url}: add a rig of that repository ('gt rig add NAME URL')")
+    raise GtError(f"{item.id} fits rigs {', '.join(fits)}: claim it with 'gt board claim {item.id} --rig NAME'")
+
+
 # -- claiming -------------------------------------------------------------------------------------
 
 

@@ -252,6 +252,59 @@ class CockpitActions:
 
         self.run("acknowledge", job, lambda _r: self._notify(escalation_bead, title="acknowledged"))
 
+    def board_rows(self, done: Callable[[Any], None]) -> None:
+        """Fetch every board and read its open items (:func:`core.board_work.rows`, git over the
+        network: in a worker); ``done(rows)`` on the event loop. A board fault is a toast."""
+
+        def job() -> Any:
+            from core import board_work
+
+            db = connect(self.town.db_path)
+            try:
+                return board_work.rows(self.town, db, fetch=True)
+            finally:
+                db.conn.close()
+
+        self._runner("boards", job, done)
+
+    def board_post(self, bead: str) -> None:
+        """Post ``bead`` to the town's board as a wanted item (:func:`core.board.post`, as ``gt board post``)."""
+
+        def job() -> Any:
+            from core import board
+
+            with BeadStore(self.town) as store:
+                return board.post(self.town, store, bead, actor=self.actor())
+
+        self.run("post", job, lambda item: self._notify(f"{bead} as {item.id}", title="posted"))
+
+    def board_claim(self, key: str) -> None:
+        """Claim board item ``key`` (``board/item``) for the rig of its repository
+        (:func:`core.board_work.rig_for`, then :func:`core.board_work.claim`, as ``gt board claim``)."""
+        name, _, item_id = key.partition("/")
+
+        def job() -> Any:
+            from core import board, board_work
+
+            with BeadStore(self.town) as store:
+                item = board.Mirror(self.town, board.pick(store.db, name)).item(item_id)
+                rig = board_work.rig_for(self.town, item)
+                return board_work.claim(self.town, store, item_id, rig, name, actor=self.actor())
+
+        self.run("claim", job, lambda r: self._notify(f"{item_id} as bead {r[2]}", title="claimed"))
+
+    def board_release(self, key: str) -> None:
+        """Give the claim on board item ``key`` (``board/item``) back (as ``gt board release``)."""
+        name, _, item_id = key.partition("/")
+
+        def job() -> Any:
+            from core import board_work
+
+            with BeadStore(self.town) as store:
+                return board_work.release(self.town, store, item_id, name, actor=self.actor())
+
+        self.run("release", job, lambda _r: self._notify(item_id, title="released"))
+
     # ---- choices for the dialogs (on the event loop: small reads) -------------------------------
     def agent_choices(self) -> tuple[list[str], str | None]:
         """(installed preset names, the default preset's name or None)."""

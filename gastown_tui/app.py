@@ -105,7 +105,9 @@ class CockpitApp(App):
     COMMANDS = App.COMMANDS | {CockpitCommands}
     #: Each screen's styles, in its own file next to it (loaded by the app: Textual does not load a
     #: default screen's CSS_PATH).
-    CSS_PATH = [SCREENS_DIR / f"{name}.tcss" for name in ("main", "grid", "problems", "mail", "help", "modals")]
+    CSS_PATH = [
+        SCREENS_DIR / f"{name}.tcss" for name in ("main", "grid", "problems", "boards", "mail", "help", "modals")
+    ]
 
     def __init__(
         self,

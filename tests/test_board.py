@@ -379,3 +379,48 @@ async def test_the_board_panel_shows_hostile_titles_as_plain_text_and_keeps_the_
         title = table.get_cell("main/town-a.pr-1", "title")
         assert title.plain.startswith("[bold]x[/] Fix") and "\x1b" not in title.plain and "\x07" not in title.plain
         assert str(table.get_cell("main/town-a.pr-2", "claim")) == "town-b 60s"
+
+
+@run_async
+async def test_the_cockpit_posts_claims_and_releases_from_the_keyboard(fleet, monkeypatch):
+    """Town A's cockpit posts a ready bead with P; town B's boards view (B) shows it, claims it with c
+    (for the rig of its repository) and gives it back with r."""
+    from gastown_tui.app import CockpitApp
+    from gastown_tui.screens.boards import BoardsScreen
+    from tests.test_cockpit import SIZE, toasts, wait_until
+    from widgets.beads import ReadyBeads
+    from widgets.board_items import BoardItems
+
+    monkeypatch.setenv("GT_LEDGER_SYNC", "off")
+    a, b = fleet("town-a"), fleet("town-b")
+    with BeadStore(a) as store:
+        bead = store.create(HOSTILE, actor="test", prefix=load_rig(a, "proj").prefix).id
+
+    def cockpit(town: Town) -> CockpitApp:
+        return CockpitApp(town, poll_interval=0.1, snapshot_interval=0.3, start_engine=False, start_mayor=False)
+
+    app = cockpit(a)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.main.query_one(ReadyBeads)
+        await wait_until(pilot, lambda: table.row_count == 1, timeout=60, what="the ready bead")
+        table.focus()
+        await pilot.press("P")
+        await wait_until(pilot, lambda: any(f"as town-a.{bead}" in t for t in toasts(app)), timeout=60, what="posted")
+    key = f"main/town-a.{bead}"
+    app = cockpit(b)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.main.is_ready, timeout=60)
+        await pilot.press("B")
+        await wait_until(pilot, lambda: isinstance(app.screen, BoardsScreen))
+        items = app.screen.query_one(BoardItems)
+        await wait_until(pilot, lambda: items.cursor_item == key, timeout=60, what="the item on B's board")
+        assert "\x1b" not in str(items.get_cell(key, "title"))
+        await pilot.press("c")
+        await wait_until(pilot, lambda: str(items.get_cell(key, "claim")).startswith("town-b "), timeout=60)
+        mirror = Mirror(b, board.get(connect(b.db_path), "main"))
+        mirror.fetch()
+        assert board_claims.read(mirror, f"town-a.{bead}").town == "town-b"
+        await pilot.press("r")
+        await wait_until(pilot, lambda: str(items.get_cell(key, "claim")) == "-", timeout=60, what="released")
+        await pilot.press("escape")
+        assert not isinstance(app.screen, BoardsScreen)

@@ -347,6 +347,19 @@ class MainScreen(Screen):
 
         self.app.push_screen(ProblemsScreen())
 
+    def action_boards(self) -> None:
+        from gastown_tui.screens.boards import BoardsScreen
+
+        self.app.push_screen(BoardsScreen())
+
+    def action_board_post(self) -> None:
+        """Post the ready bead under the cursor to the town's board (as ``gt board post``)."""
+        bead = self.query_one(ReadyBeads).cursor_bead
+        if bead is None:
+            self.notify("no ready bead under the cursor", severity="warning")
+            return
+        self.cockpit.actions.board_post(bead)
+
     def action_mail(self) -> None:
         from gastown_tui.screens.mail import MailScreen
 

@@ -588,6 +588,13 @@ def link_of_bead(db: sqlite_utils.Database, bead: str, role: str = "claimed") ->
     return Link(*row) if row else None
 
 
+def held_for_board(db: sqlite_utils.Database, bead: str) -> bool:
+    """True when ``bead`` is a claimed board item's import: its MR is held as ``board`` for the board
+    loop (:func:`core.board_work.submit`) instead of queued for this town's refinery (asked by
+    ``gt done`` and ``gt mq retry``)."""
+    return link_of_bead(db, bead) is not None
+
+
 def link_of_bead_item(db: sqlite_utils.Database, board: str, item: str, role: str = "claimed") -> Link | None:
     """This town's link to ``item`` of ``board`` in ``role``, or None."""
     found = links(db, board, role)

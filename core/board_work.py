@@ -3,7 +3,7 @@
 Claiming town (:func:`claim`): the item is claimed (:func:`core.board_claims.take`) and imported as a
 local bead of one of this town's rigs (the rig must work on the item's repository), labelled
 ``board:<board>`` with ``external_ref`` ``board:<board>/<item>``; its polecats work it as any bead.
-Its ``gt done`` holds the merge request as ``board`` (:mod:`core.done` asks :func:`held_for_board`),
+Its ``gt done`` holds the merge request as ``board`` (:mod:`core.done` asks :func:`core.board.held_for_board`),
 so this town's refinery never merges it. The board loop then (:func:`submit`): runs the rig's gates
 on the work in a scratch worktree, and pushes, as one atomic compare-and-swap, the work commit to
 ``refs/board/work/<item>/<town>``, the completion record (``completion.json``: branch, head, base,
@@ -176,12 +176,6 @@ def release(town: Town, store: BeadStore, item: str, board_name: str | None = No
                 store.add_comment(found.bead, f"claim on board item {item} released: its work is not submitted", actor)
         events.append(db, "board_released", actor, payload={"board": info.name, "item": item})
     return released
-
-
-def held_for_board(db: sqlite_utils.Database, bead: str) -> bool:
-    """True when ``bead`` is a claimed board item's import: its MR is held as ``board`` for
-    :func:`submit` instead of queued for this town's refinery (asked by ``gt done``)."""
-    return board.link_of_bead(db, bead) is not None
 
 
 # -- listing --------------------------------------------------------------------------------------

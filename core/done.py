@@ -30,7 +30,7 @@ from typing import Any
 
 from core import escalation, events, git, mq, polecats
 from core.beads.store import BeadStore
-from core.board_work import held_for_board
+from core.board import held_for_board
 from core.convoys import convoys_tracking
 from core.errors import GtError, NotFound
 from core.polecats import Polecat

@@ -382,7 +382,7 @@ def retry(db: sqlite_utils.Database, mr_id: str, actor: str = "") -> MR:
 
     Raises NotFound for an unknown MR, Conflict if it is queued, merging or already merged.
     """
-    from core.board_work import held_for_board
+    from core.board import held_for_board
 
     with transaction(db):
         mr = get(db, mr_id)

@@ -652,7 +652,7 @@ def _add_comment(ctx: click.Context, args: tuple[str, ...], text_file: str | Non
 @click.pass_context
 def import_cmd(ctx: click.Context, path: str | None, input_path: str | None, actor: str | None) -> None:
     """Import a beads JSONL file ('-': stdin; default: the town's .beads/issues.jsonl), upsert by id."""
-    from core.beads import jsonl
+    from core.beads import imports, jsonl
 
     source = path or input_path
     town, store = _open(ctx)
@@ -660,7 +660,7 @@ def import_cmd(ctx: click.Context, path: str | None, input_path: str | None, act
         res = jsonl.import_ledger(store, sys.stdin.buffer.read(), source="stdin", actor=_actor(actor))
     else:
         source = source or str(town.ledger_path)
-        res = jsonl.import_path(store, source, actor=_actor(actor))
+        res = imports.import_path(store, source, actor=_actor(actor))
     for warning in res.warnings:
         click.echo(f"Warning: {one_line(warning)}", err=True)
     if _json_wanted(ctx):

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from core.beads import BeadStore, backup, jsonl
+from core.beads import BeadStore, backup, imports, jsonl
 from core.errors import GtError
 from core.plaintext import strip_controls
 from tests.conftest import FIXTURES
@@ -62,7 +62,7 @@ ROUND_TRIP = [
 @pytest.mark.parametrize("name", ROUND_TRIP)
 def test_fixture_imports_and_round_trips_field_for_field(store: BeadStore, tmp_path: Path, name: str) -> None:
     src = COMPAT / name
-    result = jsonl.import_path(store, src)
+    result = imports.import_path(store, src)
     original = _without_tombstones(objects(src))
     assert result.count == sum(1 for o in original if "_schema" not in o and o.get("_type", "issue") == "issue")
     out = tmp_path / "out.jsonl"
@@ -81,14 +81,14 @@ def test_fixture_imports_and_round_trips_field_for_field(store: BeadStore, tmp_p
 
 
 def test_missing_priority_is_p0_and_dependencies_keep_their_order(store: BeadStore) -> None:
-    jsonl.import_path(store, COMPAT / "no-priority.jsonl")
-    jsonl.import_path(store, COMPAT / "dependency-order.jsonl")
+    imports.import_path(store, COMPAT / "no-priority.jsonl")
+    imports.import_path(store, COMPAT / "dependency-order.jsonl")
     assert store.get("bd-f2f").priority == 0
     assert store.get("bd-0dcea000").depends_on() == ["bd-cbed9619.5", "bd-cbed9619.4"], "file order, as bd wrote it"
 
 
 def test_tombstones_are_skipped_and_reported(store: BeadStore, run_gt, town, tmp_path: Path) -> None:
-    result = jsonl.import_path(store, COMPAT / "tombstone.jsonl")
+    result = imports.import_path(store, COMPAT / "tombstone.jsonl")
     assert result.tombstones == ["bd-118d"] and result.created == ["bd-0zp7"]
     assert not store.exists("bd-118d")
     proc = run_gt("bead", "import", str(COMPAT / "tombstone.jsonl"), cwd=town.root, env=OFF)
@@ -101,7 +101,7 @@ def test_tombstones_are_skipped_and_reported(store: BeadStore, run_gt, town, tmp
 
 
 def test_string_comment_ids_stay_strings(store: BeadStore) -> None:
-    jsonl.import_path(store, COMPAT / "uuid-comment.jsonl")
+    imports.import_path(store, COMPAT / "uuid-comment.jsonl")
     ids = [c.id for c in store.get("bd-u7c1").comments]
     assert ids == ["01960a1e-7c3b-7d2e-9f10-3b2a1c4d5e6f", "7"]
     new = store.add_comment("bd-u7c1", "an integer id after string ones", "tester")
@@ -109,8 +109,8 @@ def test_string_comment_ids_stay_strings(store: BeadStore) -> None:
 
 
 def test_memories_and_header_are_kept_and_exported_with_all_only(store: BeadStore, tmp_path: Path) -> None:
-    jsonl.import_path(store, COMPAT / "memory.jsonl")
-    jsonl.import_path(store, COMPAT / "schema-header.jsonl")
+    imports.import_path(store, COMPAT / "memory.jsonl")
+    imports.import_path(store, COMPAT / "schema-header.jsonl")
     memories = store.memories()
     assert memories["release-checklist"] == "run make lint && make test before tagging"
     assert "\x1b" in memories["hostile"], "stored verbatim"
@@ -126,24 +126,24 @@ def test_custom_statuses_need_the_ledgers_config(store: BeadStore, tmp_path: Pat
     bare = tmp_path / "issues.jsonl"  # the same lines without the config.yaml beside them
     bare.write_bytes((COMPAT / "custom-status" / "issues.jsonl").read_bytes())
     with pytest.raises(GtError, match=r"line 1: unknown status 'staged_ready'.*nothing was imported"):
-        jsonl.import_path(store, bare)
+        imports.import_path(store, bare)
     assert store.list() == []
-    jsonl.import_path(store, COMPAT / "custom-status" / "issues.jsonl")
+    imports.import_path(store, COMPAT / "custom-status" / "issues.jsonl")
     assert store.get("hq-cv-a1b2").status == "staged_ready"
     assert store.custom_statuses() == ("staged_ready", "staged_warnings")
     assert [i.id for i in store.list(status="staged_warnings")] == ["hq-cv-c3d4"]
-    jsonl.import_path(store, bare)  # now the store declares them
+    imports.import_path(store, bare)  # now the store declares them
 
 
 def test_an_undeclared_real_status_is_refused_with_its_line(store: BeadStore) -> None:
     with pytest.raises(GtError, match=r"undeclared-status.jsonl line 1: unknown status 'done'"):
-        jsonl.import_path(store, COMPAT / "undeclared-status.jsonl")
+        imports.import_path(store, COMPAT / "undeclared-status.jsonl")
     assert store.list() == []
 
 
 def test_wisps_templates_and_infra_are_never_ready(store: BeadStore, tmp_path: Path) -> None:
-    jsonl.import_path(store, COMPAT / "not-ready.jsonl")
-    jsonl.import_path(store, COMPAT / "wisp.jsonl")
+    imports.import_path(store, COMPAT / "not-ready.jsonl")
+    imports.import_path(store, COMPAT / "wisp.jsonl")
     assert store.get("gt-w1sp").ephemeral and store.get("bd-hyp6").ephemeral
     assert [i.id for i in store.ready()] == ["gt-work"]
     default = [json.loads(x)["id"] for x in jsonl.export_text(store).splitlines()]
@@ -156,7 +156,7 @@ def test_wisps_templates_and_infra_are_never_ready(store: BeadStore, tmp_path: P
 def test_backup_dump_imports_every_row(store: BeadStore, tmp_path: Path) -> None:
     src = COMPAT / "backup"
     assert backup.is_backup(src)
-    result = jsonl.import_path(store, src)
+    result = imports.import_path(store, src)
     rows = objects(src / "issues.jsonl")
     assert sorted(result.created) == sorted(r["id"] for r in rows)
     assert any("2 audit events" in w for w in result.warnings)
@@ -185,7 +185,7 @@ def test_backup_dump_imports_every_row(store: BeadStore, tmp_path: Path) -> None
     out = tmp_path / "out.jsonl"
     jsonl.export(store, out, include_all=True)
     again = BeadStore.open(tmp_path / "b.db")
-    jsonl.import_path(again, out)
+    imports.import_path(again, out)
     assert [i.as_dict() for i in again.iter_all()] == [i.as_dict() for i in store.iter_all()]
     assert again.memories() == store.memories()
     again.disconnect()
@@ -212,7 +212,7 @@ def test_truncated_or_malformed_line_is_refused_with_its_line(
     src = tmp_path / "issues.jsonl"
     src.write_text(damage((COMPAT / "wisp.jsonl").read_text(encoding="utf-8")), encoding="utf-8")
     with pytest.raises(GtError, match=where + r".*nothing was imported"):
-        jsonl.import_path(store, src)
+        imports.import_path(store, src)
     assert store.list() == [] and store.memories() == {}
 
 

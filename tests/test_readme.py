@@ -715,6 +715,7 @@ def _binding_keys(screen: type) -> set[str]:
 
 def test_keys_tables_match_the_bindings() -> None:
     """The main table is exactly the cockpit's KEYMAP; each other view's keys are that view's bindings."""
+    from gastown_tui.screens.boards import BoardsScreen
     from gastown_tui.screens.grid import GridScreen
     from gastown_tui.screens.keys import KEYMAP
     from gastown_tui.screens.mail import MailScreen
@@ -726,6 +727,7 @@ def test_keys_tables_match_the_bindings() -> None:
     assert main == keymap, f"README keys table: missing {keymap - main}, unknown {main - keymap}"
     views = {
         "problems": _binding_keys(ProblemsScreen),
+        "boards": _binding_keys(BoardsScreen),
         "grid": _binding_keys(GridScreen),
         "mail": _binding_keys(MailScreen),
         "dialogs": _binding_keys(_Dialog) | _binding_keys(NewBeadModal) | _binding_keys(FormulaModal),

@@ -643,7 +643,7 @@ def import_file(store: BeadStore, path: str | os.PathLike[str], actor: str = "")
 
     Raises GtError if the file is missing, not UTF-8 or malformed (nothing imported).
     """
-    return import_path(store, path, actor=actor).count
+    return import_jsonl(store, path, actor=actor).count
 
 
 def read_config(directory: str | os.PathLike[str]) -> dict[str, str]:
@@ -669,18 +669,14 @@ def read_config(directory: str | os.PathLike[str]) -> dict[str, str]:
     return out
 
 
-def import_path(store: BeadStore, path: str | os.PathLike[str], actor: str = "", merge: bool = False) -> ImportResult:
-    """Import the ledger at ``path`` into ``store``: a JSONL file (:func:`import_ledger`, with the bd
-    config of the ``config.yaml`` beside it, :func:`read_config`) or a ``.beads/backup/`` directory
-    (:func:`core.beads.backup.import_backup`).
+def import_jsonl(store: BeadStore, path: str | os.PathLike[str], actor: str = "", merge: bool = False) -> ImportResult:
+    """Import the JSONL ledger file at ``path`` into ``store`` (:func:`import_ledger`, with the bd
+    config of the ``config.yaml`` beside it, :func:`read_config`). A ``.beads/backup/`` directory is
+    :func:`core.beads.imports.import_path`'s.
 
-    Raises GtError if the path is missing or the ledger is not UTF-8 or malformed (nothing imported).
+    Raises GtError if the file is missing or the ledger is not UTF-8 or malformed (nothing imported).
     """
     p = Path(path)
-    if p.is_dir():
-        from core.beads import backup
-
-        return backup.import_backup(store, p, actor=actor, merge=merge)
     try:
         data = p.read_bytes()
     except OSError as exc:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from core.actor import current_actor
-from core.beads import jsonl, verbs
+from core.beads import imports, jsonl, verbs
 from core.beads.model import ISSUE_TYPES, STATUSES, Issue
 from core.beads.ready import SORTS
 from core.beads.store import BeadStore, default_prefix
@@ -543,7 +543,7 @@ def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | N
             return
         _print_recovery(rec, f"Merged {path or town.ledger_path}", result)
         return
-    res = jsonl.import_path(store, path, actor=who)  # type: ignore[arg-type]
+    res = imports.import_path(store, path, actor=who)  # type: ignore[arg-type]
     if as_json:
         emit_json({**res.as_dict(), "path": path})
         return

@@ -20,7 +20,10 @@ from core.sessions import SessionHost
 from core.town import Town
 from tests.conftest import VENV_BIN, make_repo
 from tests.model_endpoint import ModelEndpoint
-from tests.test_engine_support import configure
+from tests.test_engine_support import EngineThread, configure, create_bead, wait_for
+
+#: A bead any polecat script finishes: one shell step, then gt done.
+GREETING = "```sh\necho hello > greeting.txt\n```\n"
 
 AGENTS_BIN = Path(__file__).resolve().parent.parent / "agents" / "node_modules" / ".bin"
 API_KEY = "sk-ant-test-0123456789abcdefghijklmnopqrstuvwxyz"
@@ -139,3 +142,36 @@ def events_of(town: Town, *kinds: str) -> list[Any]:
 
     with BeadStore(town) as store:
         return events.query(store.db, types=kinds or None)
+
+
+def agent_env(
+    agent: str, home: Path, endpoint: ModelEndpoint, gt_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The environment for real ``agent`` (``claude`` or ``codex``) with a fresh ``home`` talking to
+    ``endpoint``, also put in this process's environment; skips when the CLI is not installed."""
+    need(agent)
+    extra = claude_env(claude_home(home), endpoint) if agent == "claude" else codex_env(codex_home(home, endpoint))
+    env = {**gt_env, **extra}
+    use_env(monkeypatch, env)
+    return env
+
+
+def work_greeting(agent: str, town: Town, env: dict[str, str], run_gt: Any) -> str:
+    """File a :data:`GREETING` bead, sling it to real ``agent`` with an engine running, and wait for
+    it to merge (closed); returns the bead id."""
+    from core.beads.store import BeadStore
+
+    bead = create_bead(run_gt, town, "Greeting file", GREETING)
+    runner = EngineThread(town).start()
+    try:
+        res = run_gt("sling", bead, "demo", "--agent", agent, "--json", cwd=town.root, env=env, timeout=120)
+        assert res.returncode == 0, res.stderr
+
+        def closed() -> bool:
+            with BeadStore(town) as store:
+                return store.get(bead).status == "closed"
+
+        wait_for(closed, timeout=240, what=f"{bead} merged")
+    finally:
+        runner.stop()
+    return bead

@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from tests.real_agents import claude_env, claude_home, codex_env, codex_home, need, use_env
-from tests.test_engine_support import EngineThread, create_bead, wait_for
-from tests.test_real_claude import _status
+from tests.real_agents import agent_env, work_greeting
+
 
 pytestmark = pytest.mark.real_agent
 
@@ -18,21 +17,9 @@ pytestmark = pytest.mark.real_agent
 def test_costs_per_bead_equal_the_tokens_the_endpoint_served(
     agent, agent_rig, endpoint, gt_env, tmp_path, run_gt, monkeypatch
 ):
-    need(agent)
-    if agent == "claude":
-        env = {**gt_env, **claude_env(claude_home(tmp_path / "home"), endpoint)}
-    else:
-        env = {**gt_env, **codex_env(codex_home(tmp_path / "home", endpoint))}
-    use_env(monkeypatch, env)
+    env = agent_env(agent, tmp_path / "home", endpoint, gt_env, monkeypatch)
     town, _ = agent_rig
-    bead = create_bead(run_gt, town, "Greeting file", "```sh\necho hello > greeting.txt\n```\n")
-    runner = EngineThread(town).start()
-    try:
-        res = run_gt("sling", bead, "demo", "--agent", agent, "--json", cwd=town.root, env=env, timeout=120)
-        assert res.returncode == 0, res.stderr
-        wait_for(lambda: _status(town, bead) == "closed", timeout=240)
-    finally:
-        runner.stop()
+    bead = work_greeting(agent, town, env, run_gt)
     res = run_gt("costs", "--by", "bead", "--json", cwd=town.root, env=env)
     assert res.returncode == 0, res.stderr
     rows = {r["key"]: r for r in json.loads(res.stdout)}

@@ -12,10 +12,8 @@ from core import seance
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
 from tests.model_script import Reply, Turn, polecat_script
-from tests.real_agents import claude_env, claude_home, codex_env, codex_home, need, use_env
+from tests.real_agents import agent_env, work_greeting
 from tests.test_costs import append, claude_file, claude_message, codex_file, usage
-from tests.test_engine_support import EngineThread, create_bead, wait_for
-from tests.test_real_claude import _status
 
 HOSTILE = "done \x1b]0;pwned\x07 ```` fence\n[red]markup[/red] \x1b[2J"
 
@@ -109,22 +107,10 @@ def seance_script(turn: Turn) -> Reply:
 @pytest.mark.real_agent
 @pytest.mark.parametrize("agent", ["claude", "codex"])
 def test_seance_reads_and_asks_a_real_session(agent, agent_rig, endpoint, gt_env, tmp_path, run_gt, monkeypatch):
-    need(agent)
-    if agent == "claude":
-        env = {**gt_env, **claude_env(claude_home(tmp_path / "home"), endpoint)}
-    else:
-        env = {**gt_env, **codex_env(codex_home(tmp_path / "home", endpoint))}
-    use_env(monkeypatch, env)
+    env = agent_env(agent, tmp_path / "home", endpoint, gt_env, monkeypatch)
     endpoint.script = seance_script
     town, _ = agent_rig
-    bead = create_bead(run_gt, town, "Greeting file", "```sh\necho hello > greeting.txt\n```\n")
-    runner = EngineThread(town).start()
-    try:
-        res = run_gt("sling", bead, "demo", "--agent", agent, "--json", cwd=town.root, env=env, timeout=120)
-        assert res.returncode == 0, res.stderr
-        wait_for(lambda: _status(town, bead) == "closed", timeout=240)
-    finally:
-        runner.stop()
+    bead = work_greeting(agent, town, env, run_gt)
     res = run_gt("seance", bead, cwd=town.root, env=env)
     assert res.returncode == 0, res.stderr
     assert f"## Session 1: {agent}" in res.stdout

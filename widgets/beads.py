@@ -56,12 +56,7 @@ class ReadyBeads(PlainTable):
     @property
     def cursor_bead(self) -> str | None:
         """The bead under the cursor, or None when the list is empty."""
-        if not self.row_count:
-            return None
-        try:
-            return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
-        except Exception:  # noqa: BLE001 - cursor outside the rows while the table refills
-            return None
+        return self.cursor_key
 
     def chosen(self) -> list[str]:
         """The marked beads, else the bead under the cursor, else []."""

@@ -63,9 +63,4 @@ class RefineryQueue(PlainTable):
     @property
     def cursor_mr(self) -> str | None:
         """The MR id under the cursor, or None."""
-        if not self.row_count:
-            return None
-        try:
-            return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
-        except Exception:  # noqa: BLE001 - cursor outside the rows while the table refills
-            return None
+        return self.cursor_key

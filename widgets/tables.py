@@ -24,6 +24,16 @@ class PlainTable(DataTable):
     never parsed as markup, control characters are dropped, and no style of a ``Text`` cell links or
     runs an action. Arguments are DataTable's; cells are stored as the ``Text`` shown."""
 
+    @property
+    def cursor_key(self) -> str | None:
+        """The row key under the cursor, or None when the table is empty (or refilling)."""
+        if not self.row_count:
+            return None
+        try:
+            return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+        except Exception:  # noqa: BLE001 - cursor outside the rows while the table refills
+            return None
+
     def add_column(
         self, label: object, *, width: int | None = None, key: str | None = None, default: object | None = None
     ) -> ColumnKey:

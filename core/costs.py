@@ -227,28 +227,20 @@ def report(
     return sorted(groups.values(), key=lambda g: (g.cost is None, -(g.cost or 0.0), -g.total_tokens, g.key))
 
 
-def cost_by(db: sqlite_utils.Database, table: Mapping[str, Price], column: str) -> dict[str, float | None]:
-    """US dollars per value of the usage column ``column`` (``agent`` or ``bead``) from what the last
-    scan stored (no scan: cheap enough for the cockpit's read every second); None for a key with an
-    unpriced model. Raises GtError for another column."""
-    if column not in ("agent", "bead"):
-        raise GtError(f"costs by {column!r}: use agent or bead")
+def cost_by(
+    db: sqlite_utils.Database, table: Mapping[str, Price]
+) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """US dollars per agent and per bead, from what the last scan stored, in one query (no scan: cheap
+    enough for the cockpit's read every second); None for a key with an unpriced model."""
     sums = ", ".join(f"SUM({kind}) AS {kind}" for kind in TOKENS)
-    out: dict[str, float | None] = {}
-    for r in db.query(f"SELECT {column} AS key, model, {sums} FROM usage GROUP BY {column}, model"):
+    by_agent: dict[str, float | None] = {}
+    by_bead: dict[str, float | None] = {}
+    for r in db.query(f"SELECT agent, bead, model, {sums} FROM usage GROUP BY agent, bead, model"):
         price = price_for(r["model"], table)
-        before = out.get(r["key"], 0.0)
-        out[r["key"]] = None if price is None or before is None else before + price.cost(r)
-    return out
-
-
-def spent(town: Town, store: BeadStore, *, convoy: str | None = None, since: float | None = None) -> float:
-    """US dollars spent (unpriced models count 0): by the beads of ``convoy`` if given, else by the
-    whole town, at or after ``since`` (Unix seconds). Scans the runtimes' records first."""
-    rows = report(town, store, "convoy" if convoy else "day", since)
-    if convoy:
-        rows = [r for r in rows if r.key == convoy]
-    return sum(r.cost or 0.0 for r in rows)
+        for out, key in ((by_agent, r["agent"]), (by_bead, r["bead"])):
+            before = out.get(key, 0.0)
+            out[key] = None if price is None or before is None else before + price.cost(r)
+    return by_agent, by_bead
 
 
 def check_budget(town: Town, store: BeadStore, beads: Iterable[str], *, actor: str) -> None:
@@ -262,9 +254,10 @@ def check_budget(town: Town, store: BeadStore, beads: Iterable[str], *, actor: s
     per_convoy = float(town.setting("budget", "per_convoy"))
     if not per_day and not per_convoy:
         return
+    scan(town, store.db)
     midnight = time.time() // 86400 * 86400
     if per_day:
-        today = spent(town, store, since=midnight)
+        today = sum(r.cost or 0.0 for r in report(town, store, "day", midnight, refresh=False))
         if today >= per_day:
             _refuse(
                 store,
@@ -276,8 +269,11 @@ def check_budget(town: Town, store: BeadStore, beads: Iterable[str], *, actor: s
             )
     if per_convoy:
         convoys = sorted({c for cs in _convoys_of(store, beads).values() for c in cs})
+        if not convoys:
+            return
+        spent = {r.key: r.cost or 0.0 for r in report(town, store, "convoy", refresh=False)}
         for convoy in convoys:
-            cost = spent(town, store, convoy=convoy)
+            cost = spent.get(convoy, 0.0)
             if cost >= per_convoy:
                 _refuse(
                     store,

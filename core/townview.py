@@ -278,8 +278,7 @@ def _costs(town: Town, db: sqlite_utils.Database, snap: TownSnapshot) -> dict[st
     """US dollars spent (:mod:`core.costs`, as the engine's last scan stored them) by agent key
     (:attr:`Agent.key`) and by convoy id; None where a model has no price."""
     table = costs_mod.prices(town)
-    by_agent = costs_mod.cost_by(db, table, "agent")
-    by_bead = costs_mod.cost_by(db, table, "bead")
+    by_agent, by_bead = costs_mod.cost_by(db, table)
     out: dict[str, float | None] = {}
     for a in [*snap.agents, *([snap.mayor] if snap.mayor else [])]:
         where = {"polecat": f"{a.rig}/polecats/{a.name}", "crew": f"{a.rig}/crew/{a.name}"}.get(a.kind, a.name)

@@ -33,7 +33,7 @@ from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
 from core.plaintext import strip_controls
 from core.town import Town
-from core.usage import TOKENS, scan
+from core.usage import TOKENS, decode, read_lines, scan
 
 #: At most this many entries of one session are rendered (the newest; the rest are counted).
 MAX_ENTRIES = 200
@@ -125,15 +125,13 @@ def predecessors(town: Town, store: BeadStore, target: str, env: dict[str, str] 
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a session's record file (:func:`core.usage.read_lines`). Raises GtError
+    when it cannot be read."""
     try:
-        with path.open("rb") as fh:
-            for raw in fh:
-                try:
-                    obj = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(obj, dict):
-                    yield obj
+        for _, raw in read_lines(path):
+            obj = decode(raw)
+            if obj is not None:
+                yield obj
     except OSError as exc:
         raise GtError(f"cannot read session file {path}: {exc.strerror}") from None
 

@@ -147,8 +147,9 @@ def bead_of_branch(branch: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def _lines(path: Path, offset: int) -> Iterator[tuple[int, bytes]]:
-    """(offset, line) of each complete line of ``path`` from byte ``offset`` on."""
+def read_lines(path: Path, offset: int = 0) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of each complete (newline-ended) line of ``path`` from byte ``offset`` on.
+    Raises OSError when the file cannot be read."""
     with path.open("rb") as fh:
         fh.seek(offset)
         for line in fh:
@@ -158,7 +159,8 @@ def _lines(path: Path, offset: int) -> Iterator[tuple[int, bytes]]:
             offset += len(line)
 
 
-def _decode(line: bytes) -> dict[str, Any] | None:
+def decode(line: bytes) -> dict[str, Any] | None:
+    """The JSON object on ``line``, or None for anything else (a third-party record file)."""
     try:
         obj = json.loads(line)
     except ValueError:
@@ -168,8 +170,8 @@ def _decode(line: bytes) -> dict[str, Any] | None:
 
 def _claude(root: Path, path: Path, src: _Source, mtime: float) -> Iterator[tuple[int, Usage | None]]:
     """Usage rows of a Claude Code session file, from ``src.offset`` (see the module docstring)."""
-    for offset, line in _lines(path, src.offset):
-        obj = _decode(line)
+    for offset, line in read_lines(path, src.offset):
+        obj = decode(line)
         yield offset + len(line), None
         if obj is None:
             continue
@@ -209,13 +211,13 @@ def _claude(root: Path, path: Path, src: _Source, mtime: float) -> Iterator[tupl
 
 def _codex(root: Path, path: Path, src: _Source, mtime: float) -> Iterator[tuple[int, Usage | None]]:
     """Usage rows of a Codex rollout file, from ``src.offset`` (see the module docstring)."""
-    for offset, line in _lines(path, src.offset):
-        obj = _decode(line)
+    for offset, line in read_lines(path, src.offset):
+        obj = decode(line)
         yield offset + len(line), None
         payload = obj.get("payload") if obj else None
-        if not isinstance(payload, dict):
+        if obj is None or not isinstance(payload, dict):
             continue
-        kind = obj.get("type") if obj else None
+        kind = obj.get("type")
         if kind in ("session_meta", "turn_context"):
             if kind == "session_meta":
                 src.session = str(payload.get("id") or path.stem)
@@ -249,7 +251,7 @@ def _codex(root: Path, path: Path, src: _Source, mtime: float) -> Iterator[tuple
         if not any(delta):
             continue
         where = attribute(root, src.cwd) or ("town", "")
-        at = _time(obj.get("timestamp") if obj else None, mtime)
+        at = _time(obj.get("timestamp"), mtime)
         inp, read, write, out = delta
         row = Usage(
             "codex", src.session or path.stem, str(offset), src.model, inp, read, write, out, at, *where, src.bead

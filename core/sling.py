@@ -28,6 +28,7 @@ from typing import Any
 from core import convoys, events, git, mq, namepool, polecats, runtimes, upstream
 from core.actor import current_actor
 from core.beads import routes
+from core.beads.model import Issue
 from core.beads.store import BeadStore
 from core.costs import check_budget
 from core.errors import Conflict, GtError, NotFound
@@ -216,14 +217,7 @@ class Slinger:
         missing agent binary), Conflict (awaiting merge, claimed by someone else, already hooked by a
         live polecat, rig at capacity, dirty worktree, lost a race). On any error nothing is left changed.
         """
-        rig = load_rig(self.town, rig_name)
-        bead = self.store.resolve(bead_ref)
-        check_bead_for_rig(self.town, rig, bead)
-        issue = self.store.get(bead)
-        if issue.issue_type in UNWORKABLE_TYPES:
-            raise GtError(f"bead {bead} is a {issue.issue_type}, which polecats do not work: sling its work beads")
-        if issue.status == "closed":
-            raise GtError(f"bead {bead} is closed: reopen it first with 'gt bead reopen {bead}'")
+        rig, bead, issue = self._workable(rig_name, bead_ref, "sling")
         if issue.status == "deferred":
             raise GtError(f"bead {bead} is deferred: set it open first with 'gt bead update {bead} --status open'")
         takeover = self.judge_claim(bead, rig.name, polecat, force)
@@ -275,6 +269,20 @@ class Slinger:
             convoy_id,
             took_over_from=took_over,
         )
+
+    def _workable(self, rig_name: str, bead_ref: str, verb: str) -> tuple[Rig, str, Issue]:
+        """(rig, bead id, issue) of a bead about to be hooked in ``rig_name``: the rig exists, the bead
+        resolves, belongs there, is work and is not closed. ``verb`` (sling, hook) names the fix.
+        Raises NotFound (rig, bead) or GtError."""
+        rig = load_rig(self.town, rig_name)
+        bead = self.store.resolve(bead_ref)
+        check_bead_for_rig(self.town, rig, bead)
+        issue = self.store.get(bead)
+        if issue.issue_type in UNWORKABLE_TYPES:
+            raise GtError(f"bead {bead} is a {issue.issue_type}, which polecats do not work: {verb} its work beads")
+        if issue.status == "closed":
+            raise GtError(f"bead {bead} is closed: reopen it first with 'gt bead reopen {bead}'")
+        return rig, bead, issue
 
     def sling_beads(
         self,
@@ -763,14 +771,7 @@ class Slinger:
         Raises NotFound (bead, rig), GtError (closed or unworkable bead, nuked polecat, bad name),
         Conflict (the hook holds another unfinished bead, or someone else holds this one).
         """
-        rig = load_rig(self.town, rig_name)
-        bead = self.store.resolve(bead_ref)
-        check_bead_for_rig(self.town, rig, bead)
-        issue = self.store.get(bead)
-        if issue.issue_type in UNWORKABLE_TYPES:
-            raise GtError(f"bead {bead} is a {issue.issue_type}, which polecats do not work: hook its work beads")
-        if issue.status == "closed":
-            raise GtError(f"bead {bead} is closed: reopen it first with 'gt bead reopen {bead}'")
+        rig, bead, issue = self._workable(rig_name, bead_ref, "hook")
         check_polecat_name(name)
         session_name("polecat", rig.name, name)  # refuses names reserved for rig roles
         address = f"{rig.name}/polecats/{name}"

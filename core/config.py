@@ -470,6 +470,17 @@ Prices in US dollars per million tokens by model (exact name or glob), over the 
   cache_write = 3.75""",
         ),
         Section(
+            "keys",
+            owner="gastown_tui.screens.keys",
+            header=False,
+            lead="""\
+Cockpit keys, rebound by binding id (the cockpit's help, `?`, lists every id), e.g.:
+  [keys]
+  sling = "S"
+  detach = "ctrl+b"
+  panel_agents = "1,a\"""",
+        ),
+        Section(
             "agents",
             owner="core.runtimes",
             lead="""\
@@ -764,7 +775,35 @@ def load_town_config(path: str | os.PathLike[str]) -> TOMLDocument:
     Raises ConfigError: one line naming the file, the key, the bad value and the fix."""
     doc = load_toml(path)
     validate_settings(doc, TOWN_SETTINGS, Path(path))
+    keys_table(doc, Path(path))
     return doc
+
+
+def keys_table(doc: Any, path: str | os.PathLike[str] = "") -> dict[str, str]:
+    """The ``[keys]`` table of town.toml ``doc`` as {binding id: keys} ({} when there is none).
+
+    Here only its shape is checked: a table whose keys are binding ids (letters, digits, ``_``,
+    ``.``) and whose values are non-empty strings of comma-separated key names without spaces. The
+    cockpit checks the ids and key names against its key table (``gastown_tui.screens.keys.keymap``).
+    Raises ConfigError naming the file, the entry and the fix."""
+    table = doc.get("keys") if hasattr(doc, "get") else None
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"{_where(str(path), '[keys]')} must be a table, not {_show(table)}: write a [keys] section")
+    out: dict[str, str] = {}
+    for kid, value in table.items():
+        value = _plain(value)
+        label = f"[keys] {kid}"
+        if not kid or not all(c.isalnum() or c in "_." for c in kid):
+            raise ConfigError(f"{_where(str(path), label)}: not a binding id: ids are like sling, panel_agents")
+        if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+            raise ConfigError(
+                f'{_where(str(path), label)} must be key names like "S" or "ctrl+b,f5", not {_show(value)}: '
+                "quote it, comma-separated, no spaces"
+            )
+        out[str(kid)] = value.strip()
+    return out
 
 
 def load_rig_config(path: str | os.PathLike[str]) -> TOMLDocument:

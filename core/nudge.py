@@ -24,6 +24,10 @@ What is typed (DESIGN section 7: agent text never runs, and is never typed into 
 - only onto an empty input line (:func:`input_line`): text the user or agent left half-typed is
   never completed and submitted by a nudge; the nudge waits in the queue until the line is empty.
 
+These rules hold for every caller: ``gt nudge`` and the cockpit (:func:`nudge`), the engine's queue
+(:func:`deliver_pending`, mail nudges included) and the monitors' own nudges (:func:`system_nudge`,
+the witness's), so nothing is ever typed into a plain-shell Mayor or onto a half-typed command.
+
 Targets (:func:`resolve_target`): a session name (``demo-furiosa``, ``mayor``) or a mail address
 (``mayor/``, ``deacon/``, ``<rig>/polecats/<name>``, ``<rig>/witness``, ``<rig>/refinery``,
 ``<rig>/crew/<name>``), or Gas Town's short form ``<rig>/<polecat>``.
@@ -391,6 +395,21 @@ def _as_mail(
     return NudgeResult(target, session, mode, False, mailed=mailed, reason=reason)
 
 
+def system_nudge(
+    town: Town, host: SessionHost, db: sqlite_utils.Database, session: str, text: str, *, sender: str
+) -> NudgeResult:
+    """A nudge the engine's monitors type on their own (the witness's stalled and GUPP nudges): the
+    same rule as every nudge (:func:`nudge` immediate: never into a shell, where it is mailed to the
+    session's address instead; never onto a half-typed input line, where it waits in the queue),
+    except that typing it does not mark the agent working (:func:`typed`): a monitor's own nudge is
+    no sign of progress. Records the ``nudge`` event. Raises GtError for an empty text, NotFound for
+    no session, GtError when the session did not take the text."""
+    text = nudge_text(text, "a monitor's nudge")
+    if not host.exists(session):
+        raise NotFound(f"no session {session!r} to nudge")
+    return _type_now(town, host, db, session, session, text, "immediate", sender, counts_as_work=False)
+
+
 def _type_now(
     town: Town,
     host: SessionHost,
@@ -400,9 +419,11 @@ def _type_now(
     text: str,
     mode: str,
     sender: str,
+    counts_as_work: bool = True,
 ) -> NudgeResult:
     """Type ``text`` (already :func:`nudge_text`) into live ``session`` now, unless it is a shell
-    (sent as mail) or its input line holds unsent text (queued). Records the ``nudge`` event.
+    (sent as mail) or its input line holds unsent text (queued). Records the ``nudge`` event;
+    counts_as_work: mark the agent working after (:func:`typed`).
     Raises GtError when the session did not take the text."""
     if (shell := host.shell_of(session)) is not None:
         return _as_mail(town, db, target, session, text, mode, shell, sender)
@@ -423,7 +444,8 @@ def _type_now(
         raise
     with transaction(db):
         _record(db, sender, target, session, text, mode, True)
-    typed(db, session, text)
+    if counts_as_work:
+        typed(db, session, text)
     return NudgeResult(target, session, mode, True)
 
 

@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core import escalation, events, git, polecats
+from core import escalation, events, git, nudge, polecats
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
 from core.polecats import Polecat
@@ -393,7 +393,12 @@ class Witness:
             return Decision(p.address, bead, state, "none", reason + "; nudged already in this window", silent)
         decision = Decision(p.address, bead, state, "nudge", reason, silent)
         try:
-            self.host.send_text(session, template.format(silent=silent, bead=bead))
+            # the one nudge rule (never into a shell, never onto a half-typed line): core.nudge
+            sent = nudge.system_nudge(
+                self.town, self.host, self.db, session, template.format(silent=silent, bead=bead), sender=self.actor
+            )
+            if not sent.delivered:
+                decision.reason = f"{reason}; {sent.summary()}"
         except GtError as exc:
             decision.action = "nudge_failed"
             decision.reason = f"{reason}; nudge failed: {exc}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -29,13 +30,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from textual.app import App
+from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.worker import get_current_worker
 
 from core import events, mayor
-from core.config import edit_toml
+from core.config import edit_toml, keys_table
 from core.db import connect
 from core.errors import GtError
 from core.plaintext import strip_controls
@@ -43,7 +45,7 @@ from core.sessions import SessionHost
 from core.town import Town
 from core.townview import TownSnapshot, read_snapshot
 from gastown_tui.actions import CockpitActions
-from gastown_tui.screens.keys import KEYMAP, bindings
+from gastown_tui.screens.keys import bindings, help_rows, keymap
 from gastown_tui.screens.main import MainScreen
 from themes import DARK, LIGHT, THEMES, other
 
@@ -68,10 +70,13 @@ SCREENS_DIR = Path(__file__).parent / "screens"
 
 
 class CockpitCommands(Provider):
-    """Command palette entries: every action of :data:`gastown_tui.screens.keys.KEYMAP`."""
+    """Command palette entries: every action of :data:`gastown_tui.screens.keys.KEYMAP`, each with
+    its key as the town's ``[keys]`` binds it."""
 
     def _commands(self) -> Iterable[tuple[str, str, str]]:
-        for key, action, title, text in KEYMAP:
+        app = self.app
+        assert isinstance(app, CockpitApp)
+        for key, action, title, text in help_rows(app.key_overrides):
             if action:
                 yield title, action, f"{key} · {text}"
 
@@ -98,6 +103,8 @@ class CockpitApp(App):
     for ages (tests freeze it). start_engine: run :class:`core.engine.Engine` in-process.
     start_mayor: start the Mayor session if it is not running. poll_interval: seconds between two
     reads of new events; snapshot_interval: seconds between two full reads at most.
+    ``key_overrides``: town.toml's ``[keys]`` (binding id -> keys), checked here and handed to
+    ``set_keymap`` at mount. Raises ConfigError (one line naming the id or key) for a bad ``[keys]``.
     """
 
     TITLE = "gastown-tui"
@@ -122,6 +129,7 @@ class CockpitApp(App):
     ) -> None:
         super().__init__()
         self.town = town
+        self.key_overrides: dict[str, str] = keymap(keys_table(town.config, town.config_path), str(town.config_path))
         self.host = host or SessionHost(town)
         #: The cockpit's actions (what the screens call), run by :meth:`run_blocking`.
         self.actions = CockpitActions(town, self.host, self.run_blocking, self.notify, follow=self._follow)
@@ -159,6 +167,8 @@ class CockpitApp(App):
         return self._main
 
     def on_mount(self) -> None:
+        if self.key_overrides:
+            self.set_keymap(self.key_overrides)
         for theme in THEMES:
             self.register_theme(theme)
         wanted = str(self.town.setting(None, "theme"))
@@ -170,6 +180,13 @@ class CockpitApp(App):
             self.run_blocking("start the Mayor", self._ensure_mayor)
         if self.start_engine:
             self._start_engine()
+
+    def get_key_display(self, binding: Binding) -> str:
+        """The key as the footer shows it: a binding the keymap moved shows its new key, not the
+        ``key_display`` its table row gave the old one (``?``, ``ctrl+]``)."""
+        if binding.id and binding.id in self.key_overrides and binding.key_display:
+            binding = dataclasses.replace(binding, key_display=None)
+        return super().get_key_display(binding)
 
     async def action_quit_cockpit(self) -> None:
         """Stop the engine (the agents keep running in tmux) and exit with a note saying so."""

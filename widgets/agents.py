@@ -14,6 +14,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Tree
 
+from widgets.listfilter import LIST_BINDINGS, matches
 from widgets.safe_text import plain
 from core.costs import money
 from core.townview import Agent, TownSnapshot, age
@@ -40,7 +41,11 @@ BADGES: dict[str, tuple[str, str]] = {
 
 class AgentsTree(Tree[str]):
     """Mayor, rigs (witness, refinery, polecats, crew) with badges. ``selected_key``: the agent under the cursor.
-    The cockpit adds its keys (attach, nudge, nuke) in a subclass (:mod:`gastown_tui.screens.panels`)."""
+    ``filter``: the ``/`` filter (:func:`widgets.listfilter.matches` on the agent's key, kind, state and
+    bead; a rig shows when one of its agents matches). ``j``/``k`` move the cursor. The cockpit adds its
+    keys (attach, nudge, nuke) in a subclass (:mod:`gastown_tui.screens.panels`)."""
+
+    BINDINGS = LIST_BINDINGS
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("town", id=id)
@@ -50,6 +55,7 @@ class AgentsTree(Tree[str]):
         self._snapshot: TownSnapshot | None = None
         self._want: str | None = None
         self._costs: dict[str, float | None] = {}
+        self.filter = ""
 
     @property
     def selected_key(self) -> str | None:
@@ -62,13 +68,21 @@ class AgentsTree(Tree[str]):
         self._snapshot = snap
         self._costs = snap.costs
         agents = ([snap.mayor] if snap.mayor else []) + snap.agents
-        shape = tuple(f"rig:{r}" for r in snap.rigs) + tuple(a.key for a in agents)
+        agents = [a for a in agents if matches(self.filter, a.key, a.kind, a.state, a.bead)]
+        rigs = [r for r in snap.rigs if not self.filter or any(a.rig == r for a in agents)]
+        shape = tuple(f"rig:{r}" for r in rigs) + tuple(a.key for a in agents)
         if shape != self._shape:
-            self._rebuild(snap, agents)
+            self._rebuild(snap, agents, rigs)
             self._shape = shape
             return
         labels = {a.key: self._label(a) for a in agents}
         self._walk_relabel(labels, snap)
+
+    def set_filter(self, text: str) -> None:
+        """Show only the agents matching ``text`` (the ``/`` filter; "" shows them all)."""
+        self.filter = text
+        if self._snapshot is not None:
+            self.update_from(self._snapshot)
 
     def relabel(self) -> None:
         """Redraw the labels (after a theme switch: badge colours come from the theme)."""
@@ -97,19 +111,19 @@ class AgentsTree(Tree[str]):
             stack.extend(node.children)
         return None
 
-    def _rebuild(self, snap: TownSnapshot, agents: list[Agent]) -> None:
+    def _rebuild(self, snap: TownSnapshot, agents: list[Agent], rigs: list[str]) -> None:
         keep = self.cursor_node.data if self.cursor_node else None
         self.clear()
-        if snap.mayor is not None:
+        if snap.mayor is not None and snap.mayor in agents:
             self.root.add_leaf(self._label(snap.mayor), data=snap.mayor.key)
-        for rig in snap.rigs:
+        for rig in rigs:
             rig_node = self.root.add(self._rig_label(rig, snap), data=f"rig:{rig}", expand=True)
             for a in agents:
                 if a.rig == rig:
                     rig_node.add_leaf(self._label(a), data=a.key)
         if self._want is None:
             # the Mayor is where the cursor goes when the agent it was on is gone
-            found = keep if keep and self._find(keep) else (snap.mayor.key if snap.mayor else None)
+            found = keep if keep and self._find(keep) else (snap.mayor.key if snap.mayor in agents else None)
             if found:
                 self.select_key(found)
 

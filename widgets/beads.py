@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from core.beads.model import Issue
+from widgets.listfilter import matches
 from widgets.tables import PlainTable, size_columns
 
 MARK = "◆"
@@ -20,7 +21,8 @@ MARK_KEY = "space"
 
 class ReadyBeads(PlainTable):
     """Ready beads, one row each (mark, id, priority, type, title, all shown as text); ``marked``: the
-    ids marked with space. The cockpit adds its own keys (sling, convoy, new bead) in a subclass
+    ids marked with space; ``filter``: the ``/`` filter (:func:`widgets.listfilter.matches` on id,
+    priority, type and title; "" shows every bead). The cockpit adds its own keys (sling, convoy, new bead) in a subclass
     (:mod:`gastown_tui.screens.panels`)."""
 
     BINDINGS = [Binding(MARK_KEY, "toggle_mark", "Mark", id="mark")]
@@ -28,6 +30,8 @@ class ReadyBeads(PlainTable):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self.marked: list[str] = []
+        self.filter = ""
+        self._beads: list[Issue] = []
         self._shown: tuple = ()
 
     def on_mount(self) -> None:
@@ -38,10 +42,14 @@ class ReadyBeads(PlainTable):
         self.add_column("title", key="title")
 
     def update_from(self, beads: list[Issue]) -> None:
-        """Show ``beads`` (in order), keeping the cursor on the same bead; marks of gone beads drop."""
-        shown = tuple((b.id, b.priority, b.issue_type, b.title) for b in beads)
+        """Show ``beads`` (in order) that pass the filter, keeping the cursor on the same bead; marks
+        of gone beads drop."""
+        self._beads = list(beads)
         ids = {b.id for b in beads}
         self.marked = [m for m in self.marked if m in ids]
+        beads = [b for b in beads if matches(self.filter, b.id, f"P{b.priority}", b.issue_type, b.title)]
+        ids = {b.id for b in beads}
+        shown = tuple((b.id, b.priority, b.issue_type, b.title) for b in beads)
         if shown == self._shown:
             return
         self._shown = shown
@@ -52,6 +60,11 @@ class ReadyBeads(PlainTable):
         size_columns(self)
         if keep in ids:
             self.move_cursor(row=self.get_row_index(keep))
+
+    def set_filter(self, text: str) -> None:
+        """Show only the beads matching ``text`` (the ``/`` filter; "" shows them all)."""
+        self.filter = text
+        self.update_from(self._beads)
 
     @property
     def cursor_bead(self) -> str | None:

@@ -1,21 +1,45 @@
 """The session pane: the live terminal of the selected agent (a ``tmux attach`` in a TerminalView), or a
 line saying why there is none (no session yet, session ended, tmux down). Only one terminal is
-emulated at a time: switching agents unmounts the old TerminalView (its tmux client detaches)."""
+emulated at a time: switching agents unmounts the old TerminalView (its tmux client detaches).
+
+Watching never sends keys: the pane can take the focus (``tab``, the cockpit's number keys) and then
+shows the terminal without giving it a key; ``enter`` on the focused pane (``ATTACH_KEY``, binding id
+``attach``) or a click on the terminal attaches it. While attached the pane's border says so
+(:func:`attached_note`: "attached: keys go to <session>, ctrl+] to leave") in the warning colour.
+"""
 
 from __future__ import annotations
 
 import os
 
+from textual.binding import Binding
 from textual.containers import Container
 from textual.widgets import Static
 
 from widgets.safe_text import plain
-from widgets.terminal import TerminalView
+from widgets.terminal import DETACH_KEY, TerminalView
+
+#: The key that attaches the focused pane's terminal (the agents panel binds the same id).
+ATTACH_KEY = "enter"
+ATTACH_ID = "attach"
 
 
-class SessionPane(Container):
+def attached_note(session: str, detach: str = "ctrl+]") -> str:
+    """The line that says a terminal has the keys: ``session`` its name, ``detach`` the chord as shown."""
+    return f"attached: keys go to {session}, {detach} to leave"
+
+
+class SessionPane(Container, can_focus=True):
     """Shows one session. ``session``: the name shown (None: a note only). ``terminal``: the live
-    TerminalView or None."""
+    TerminalView or None. Focusable without attaching; ``enter`` attaches."""
+
+    DEFAULT_CSS = """
+    SessionPane.-attached {
+        border: heavy $warning !important;
+        border-title-color: $warning !important;
+    }
+    """
+    BINDINGS = [Binding(ATTACH_KEY, "attach", "Attach", id=ATTACH_ID)]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -24,6 +48,7 @@ class SessionPane(Container):
         self._note = Static("", classes="pane-note")
         self._note_text = ""
         self._title = ""
+        self._shown_title = ""
 
     def compose(self):
         yield self._note
@@ -53,12 +78,47 @@ class SessionPane(Container):
 
     def set_title(self, title: str) -> None:
         """Put ``title`` on the pane's border, as text (a repaint only when it changes: setting
-        Textual's ``border_title`` always repaints the whole pane)."""
-        if title != self._title:
-            self._title = title
-            self.border_title = plain(title)
+        Textual's ``border_title`` always repaints the whole pane). While attached the border shows
+        :func:`attached_note` and ``title`` is kept for after."""
+        self._title = title
+        self._show_title()
+
+    @property
+    def attached(self) -> bool:
+        """True while the pane's terminal has the keys."""
+        return self.terminal is not None and self.terminal.attached
+
+    def action_attach(self) -> None:
+        """Attach the terminal (keys go to the agent until the detach chord)."""
+        if self.terminal is None or not self.terminal.attach():
+            self.notify("no live terminal for this agent", severity="warning")
+
+    def on_terminal_view_attached(self, event: TerminalView.Attached) -> None:
+        self._show_title()
+
+    def on_terminal_view_detached(self, event: TerminalView.Detached) -> None:
+        self._show_title()
+
+    def _show_title(self) -> None:
+        attached = self.attached
+        self.set_class(attached, "-attached")
+        shown = attached_note(self.session or "", self.detach_display()) if attached else self._title
+        if shown != self._shown_title:
+            self._shown_title = shown
+            self.border_title = plain(shown)
+
+    def detach_display(self) -> str:
+        """The detach chord as shown (``ctrl+]``, or the key a keymap put on the ``detach`` id)."""
+        keys = self.terminal.detach_keys if self.terminal is not None else (DETACH_KEY,)
+        if keys[0] == DETACH_KEY:
+            return "ctrl+]"
+        try:
+            return self.app.get_key_display(Binding(keys[0], "detach"))
+        except Exception:  # noqa: BLE001 - no app (unit use)
+            return keys[0]
 
     def _drop_terminal(self) -> None:
         if self.terminal is not None:
             terminal, self.terminal = self.terminal, None
             terminal.remove()
+            self._show_title()

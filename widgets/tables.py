@@ -16,13 +16,17 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
+from widgets.listfilter import LIST_BINDINGS
 from widgets.safe_text import plain
 
 
 class PlainTable(DataTable):
     """A ``DataTable`` that shows every cell as text (:func:`widgets.safe_text.plain`): a ``str`` is
     never parsed as markup, control characters are dropped, and no style of a ``Text`` cell links or
-    runs an action. Arguments are DataTable's; cells are stored as the ``Text`` shown."""
+    runs an action. ``j``/``k`` move the cursor (:data:`widgets.listfilter.LIST_BINDINGS`). Arguments
+    are DataTable's; cells are stored as the ``Text`` shown."""
+
+    BINDINGS = LIST_BINDINGS
 
     @property
     def cursor_key(self) -> str | None:

@@ -19,9 +19,13 @@ How it works:
   they are on time; each line is drawn once into a ``Strip`` kept in an LRU cache (the Line API, like
   Toolong's log view) under its line object (``Emulator.line_key``), so a line that scrolled is not
   drawn again; the cursor cell is overlaid when the widget has focus.
-- Focused = attached: every key goes to the child, encoded as xterm does (arrows honour DECCKM, F-keys,
-  modifiers as ``CSI 1;m x``, ctrl and alt combinations, bracketed paste), except the detach chord
-  ``ctrl+]`` (``DETACH_KEY``) which posts ``TerminalView.Detached`` and gives the focus back.
+- Watching never sends keys: the terminal is in no focus chain (``tab`` never lands on it) and takes
+  the focus only through :meth:`TerminalView.attach` (the cockpit's ``enter``) or a mouse click on it,
+  which posts ``TerminalView.Attached``. Attached (and only then): every key goes to the child,
+  encoded as xterm does (arrows honour DECCKM, F-keys, modifiers as ``CSI 1;m x``, ctrl and alt
+  combinations, bracketed paste), except the detach chord ``ctrl+]`` (``DETACH_KEY``, or what a
+  keymap binds to the ``detach`` id) which posts ``TerminalView.Detached`` and gives the focus back.
+  Losing the focus any other way (a click elsewhere) detaches too (``Detached`` with ``chord`` False).
   Textual's priority bindings (ctrl+q quit, ctrl+p palette, ctrl+c, tab) do not fire while attached:
   ``Screen._binding_chain`` drops every ancestor binding whose key the focused widget claims through
   ``check_consume_key``, and this widget claims every key but the chord (the mechanism Input and
@@ -55,8 +59,10 @@ from textual.widget import Widget
 
 from widgets.emulator import Emulator
 
-#: The chord that leaves an attached terminal (Textual's name for ctrl+], byte 0x1d).
+#: The chord that leaves an attached terminal (Textual's name for ctrl+], byte 0x1d), and its binding id
+#: (a keymap entry for the id moves the chord: ``App.set_keymap``).
 DETACH_KEY = "ctrl+right_square_bracket"
+DETACH_ID = "detach"
 #: Redraws per second at most, and the rate a stream is drawn at when redraws keep falling behind.
 MAX_FPS = 30
 #: Seconds after mounting when an autostart terminal starts its child even though no Resize arrived:
@@ -229,7 +235,18 @@ class TerminalView(Widget, can_focus=True):
     }
     """
 
-    BINDINGS = [Binding(DETACH_KEY, "detach", "Detach", key_display="ctrl+]")]
+    BINDINGS = [Binding(DETACH_KEY, "detach", "Detach", key_display="ctrl+]", id=DETACH_ID)]
+
+    class Attached(Message):
+        """The terminal took the keys (:meth:`TerminalView.attach`, or a click on it)."""
+
+        def __init__(self, terminal: TerminalView) -> None:
+            self.terminal = terminal
+            super().__init__()
+
+        @property
+        def control(self) -> TerminalView:
+            return self.terminal
 
     class Exited(Message):
         """The child process ended: ``returncode`` is its exit status, or -N if killed by signal N."""
@@ -244,10 +261,12 @@ class TerminalView(Widget, can_focus=True):
             return self.terminal
 
     class Detached(Message):
-        """The user pressed the detach chord: the keys go back to the cockpit."""
+        """The keys went back to the cockpit: ``chord`` True for the detach chord, False when the
+        terminal lost the focus otherwise (a click on another panel)."""
 
-        def __init__(self, terminal: TerminalView) -> None:
+        def __init__(self, terminal: TerminalView, chord: bool = True) -> None:
             self.terminal = terminal
+            self.chord = chord
             super().__init__()
 
         @property
@@ -289,6 +308,8 @@ class TerminalView(Widget, can_focus=True):
         self.frame_interval = 1.0 / MAX_FPS  # seconds between two redraws of a stream (adapts)
         self._cursor_drawn: tuple[int, int] | None = None
         self._reap_timer = None
+        #: True while the keys go to the child (between :meth:`attach` and the detach).
+        self.attached = False
 
     # ---- public API ---------------------------------------------------------------------------------
     @property
@@ -358,15 +379,41 @@ class TerminalView(Widget, can_focus=True):
         """The lines shown now, as text (each as wide as the emulated screen)."""
         return self.emulator.display()
 
+    def attach(self) -> bool:
+        """Give the keys to the child: the terminal takes the focus (it is in no focus chain
+        otherwise) and posts ``Attached``. Returns False, doing nothing, when no child runs."""
+        if self._child is None:
+            return False
+        if not self.attached:
+            self.attached = True
+            self.post_message(self.Attached(self))
+        self.focus()
+        return True
+
+    @property
+    def detach_keys(self) -> tuple[str, ...]:
+        """The keys that detach now: ``DETACH_KEY``, or what the app's keymap binds to ``detach``."""
+        try:
+            bound = self.app._keymap.get(DETACH_ID)  # Textual keeps the keymap here (App.set_keymap)
+        except Exception:  # noqa: BLE001 - no app (unit use)
+            bound = None
+        return tuple(k.strip() for k in bound.split(",")) if bound else (DETACH_KEY,)
+
     def action_detach(self) -> None:
         """Leave the terminal: post ``Detached`` and give up the focus."""
-        self.post_message(self.Detached(self))
+        if self.attached:
+            self.attached = False
+            self.post_message(self.Detached(self))
         self.blur()
 
     # ---- Textual hooks ------------------------------------------------------------------------------
+    def allow_focus(self) -> bool:
+        """Focusable only while attached: ``tab`` and ``shift+tab`` never land on a terminal."""
+        return self.attached
+
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        """Every key but the detach chord belongs to the child while it runs (hides app bindings)."""
-        return self._child is not None and key != DETACH_KEY
+        """While attached, every key but the detach chord belongs to the child (hides app bindings)."""
+        return self.attached and self._child is not None and key not in self.detach_keys
 
     def on_mount(self) -> None:
         """Autostart: the first Resize starts the child; if none came within AUTOSTART_FALLBACK_S
@@ -430,8 +477,16 @@ class TerminalView(Widget, can_focus=True):
         self._refresh_cursor()
 
     def on_blur(self) -> None:
-        """Detached: hide the cursor."""
+        """Detached: hide the cursor; the focus went elsewhere without the chord (``chord`` False)."""
         self._refresh_cursor()
+        if self.attached:
+            self.attached = False
+            self.post_message(self.Detached(self, chord=False))
+
+    def on_click(self, event: events.Click) -> None:
+        """A click on the terminal attaches it (an explicit choice, like ``enter``)."""
+        if not self.attached and self.attach():
+            event.stop()
 
     def notify_style_update(self) -> None:
         """The widget's CSS changed (theme switch): cached strips hold the old colours."""
@@ -439,8 +494,8 @@ class TerminalView(Widget, can_focus=True):
         self._strips.clear()
 
     def on_key(self, event: events.Key) -> None:
-        """Send the key to the child, xterm-encoded; the detach chord goes on to its binding."""
-        if self._child is None or event.key == DETACH_KEY:
+        """Send the key to the child, xterm-encoded, while attached; the detach chord goes on to its binding."""
+        if self._child is None or not self.attached or event.key in self.detach_keys:
             return  # the chord bubbles on to the binding that detaches
         data = encode_key(event.key, event.character, self.emulator.application_cursor_keys)
         event.stop()
@@ -449,8 +504,8 @@ class TerminalView(Widget, can_focus=True):
             self._write(data)
 
     def on_paste(self, event: events.Paste) -> None:
-        """Send pasted text, newlines as CR, bracketed when the child enabled mode 2004."""
-        if self._child is None:
+        """Send pasted text while attached, newlines as CR, bracketed when the child enabled mode 2004."""
+        if self._child is None or not self.attached:
             return
         event.stop()
         text = event.text.replace("\r\n", "\r").replace("\n", "\r")

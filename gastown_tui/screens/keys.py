@@ -9,16 +9,26 @@ so the footer shows it where it applies. A row without ``binds`` is bound by a w
 key comes from the widget: :data:`widgets.beads.MARK_KEY`, :data:`widgets.terminal.DETACH_KEY`) or by
 Textual (``tab``, ``ctrl+p``) and is only listed. Rows with ``help`` text are the main help list, in
 order; the other rows are the views' own keys (README "Keys", checked by ``tests/test_readme.py``).
+
+Rebinding: a ``[keys]`` table in ``town.toml`` maps binding ids to keys (``sling = "S"``,
+``detach = "ctrl+b"``); :func:`keymap` checks it (every id a row that something binds, every key a
+key Textual knows) and the cockpit hands it to ``App.set_keymap`` at mount; the help list, the
+palette and the footer then show the rebound keys (:func:`help_rows`, :func:`key_display`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual.binding import Binding, BindingType
+from textual.keys import Keys, _character_to_key, format_key
 
+from core.errors import ConfigError
 from widgets.beads import MARK_KEY
-from widgets.terminal import DETACH_KEY
+from widgets.listfilter import DOWN_ID, DOWN_KEY, UP_ID, UP_KEY
+from widgets.sessionpane import ATTACH_ID, ATTACH_KEY
+from widgets.terminal import DETACH_ID, DETACH_KEY
 
 #: Scopes a row can bind in: the app, the main screen, its panels, and the other views.
 SCOPES = (
@@ -39,15 +49,22 @@ SCOPES = (
 )
 
 
+#: A pseudo-scope: the row's action is the palette's (run on the main screen) but no key binds it
+#: there (``enter`` attaches only from the agents panel and the session pane, never from any panel).
+PALETTE = "palette"
+
+
 @dataclass(frozen=True)
 class Key:
     """One key of the cockpit.
 
     id: the binding id (unique in the table). key: Textual key names, comma-separated. label: the
-    footer's word. binds: (scope in :data:`SCOPES`, action, shown in the footer) for each binding made.
+    footer's word. binds: (scope in :data:`SCOPES`, action, shown in the footer) for each binding made
+    (scope :data:`PALETTE`: the palette's main-screen action, bound nowhere).
     shown: the key as the help list shows it (default: ``key``). title: the command palette's entry
     ("" for none). help: the help list's line ("" for a view's own key, not in the main list).
-    priority: Textual's binding priority.
+    priority: Textual's binding priority. widget: for a row without ``binds``, the widget that binds
+    the key itself under this id ("" when Textual binds it and the key cannot be rebound).
     """
 
     id: str
@@ -58,6 +75,12 @@ class Key:
     title: str = ""
     help: str = ""
     priority: bool = False
+    widget: str = ""
+
+    @property
+    def rebindable(self) -> bool:
+        """True when a ``[keys]`` entry can move this key (something binds it under its id)."""
+        return bool(self.binds or self.widget)
 
     @property
     def display(self) -> str:
@@ -68,7 +91,7 @@ class Key:
     def action(self) -> str:
         """The palette's action: the main screen's, or the app's as ``app.<name>``."""
         for scope, action, _show in self.binds:
-            if scope == "main":
+            if scope in ("main", PALETTE):
                 return action
             if scope == "app":
                 return f"app.{action}"
@@ -90,7 +113,13 @@ KEYS: tuple[Key, ...] = (
         title="Sling beads",
         help="Sling the marked ready beads (or the one under the cursor): pick rig, agent, polecat",
     ),
-    Key("mark", MARK_KEY, "Mark", help="Mark or unmark a ready bead (slinging and convoys take the marked ones)"),
+    Key(
+        "mark",
+        MARK_KEY,
+        "Mark",
+        help="Mark or unmark a ready bead (slinging and convoys take the marked ones)",
+        widget="widgets.beads.ReadyBeads",
+    ),
     Key("new_bead", "b", "New bead", _main("new_bead", False, "ready"), title="New bead", help="File a new bead"),
     Key(
         "new_convoy",
@@ -133,14 +162,22 @@ KEYS: tuple[Key, ...] = (
         help="Put the failed MR under the cursor back in the refinery queue",
     ),
     Key(
-        "attach",
-        "enter",
+        ATTACH_ID,
+        ATTACH_KEY,
         "Attach",
-        _main("attach", False, "agents"),
+        ((PALETTE, "attach", False), ("agents", "screen.attach", True)),
         title="Attach to terminal",
-        help="Attach to the selected agent's terminal: keys go to the agent",
+        help="Attach to the selected agent's terminal (on the agents panel or the focused session pane; "
+        "or click the terminal): keys go to the agent",
     ),
-    Key("detach", DETACH_KEY, "Detach", shown="ctrl+]", help="Leave an attached terminal (the agent keeps running)"),
+    Key(
+        DETACH_ID,
+        DETACH_KEY,
+        "Detach",
+        shown="ctrl+]",
+        help="Leave an attached terminal (the agent keeps running)",
+        widget="widgets.terminal.TerminalView",
+    ),
     Key("grid", "g", "Grid", _main("grid", True), title="Grid of previews", help="Live previews of every session"),
     Key(
         "problems",
@@ -177,8 +214,39 @@ KEYS: tuple[Key, ...] = (
         title="Switch theme",
         help="Switch between the dark and light theme (remembered in town.toml)",
     ),
-    Key("focus_next", "tab", "Next", help="Next panel (shift+tab: previous)"),
-    Key("close", "escape", "Close", help="Close a view or dialog"),
+    Key("focus_next", "tab", "Next", help="Next panel (shift+tab: previous); never into a terminal"),
+    *(
+        Key(f"panel_{panel}", str(n), panel.capitalize(), _main(f"focus_panel('{panel}')"), help=f"Jump to the {what}")
+        for n, (panel, what) in enumerate(
+            (
+                ("agents", "agents panel"),
+                ("session", "session pane (watching: enter attaches)"),
+                ("convoys", "convoys panel"),
+                ("feed", "feed"),
+                ("ready", "ready beads"),
+                ("refinery", "refinery queue"),
+            ),
+            1,
+        )
+    ),
+    Key(DOWN_ID, DOWN_KEY, "Down", help="Down in a list or tree (also the arrow)", widget="widgets.listfilter"),
+    Key(UP_ID, UP_KEY, "Up", help="Up in a list or tree (also the arrow)", widget="widgets.listfilter"),
+    Key(
+        "filter",
+        "slash",
+        "Filter",
+        _main("filter", False, "agents", "ready", "refinery"),
+        shown="/",
+        title="Filter the list",
+        help="Filter the focused list (agents, ready beads, refinery) as you type; escape clears it",
+    ),
+    Key(
+        "close",
+        "escape",
+        "Back",
+        _main("back"),
+        help="Close a view or dialog; on the main screen clear the focused list's filter, else back to the agents",
+    ),
     Key(
         "quit_cockpit",
         "q",
@@ -228,7 +296,60 @@ def bindings(scope: str, order: tuple[str, ...] = ()) -> list[BindingType]:
     return [made[i] for i in (order or made)]
 
 
+def key_display(row: Key, keymap: Mapping[str, str] | None = None) -> str:
+    """How ``row``'s key reads (``?``, ``ctrl+]``), or the key ``keymap`` (a checked :func:`keymap`)
+    puts on its id, as Textual's footer shows it (``S``, ``ctrl+b``, several joined by ``,``)."""
+    bound = (keymap or {}).get(row.id)
+    if not bound:
+        return row.display
+    return ",".join(format_key(k) if len(k) > 1 and "+" not in k else k for k in bound.split(","))
+
+
+def help_rows(keymap: Mapping[str, str] | None = None) -> tuple[tuple[str, str, str, str], ...]:
+    """The main help list with ``keymap``'s keys: (key as shown, palette action or "", palette title
+    or "", help line), in table order."""
+    return tuple((key_display(k, keymap), k.action if k.title else "", k.title, k.help) for k in KEYS if k.help)
+
+
 #: The main help list (key as shown, palette action or "", palette title or "", help line), in order.
-KEYMAP: tuple[tuple[str, str, str, str], ...] = tuple(
-    (k.display, k.action if k.title else "", k.title, k.help) for k in KEYS if k.help
+KEYMAP: tuple[tuple[str, str, str, str], ...] = help_rows()
+
+_MODIFIERS = ("ctrl", "shift", "alt", "meta", "super", "hyper")
+#: Names of keys Textual knows besides single characters: its ``Keys`` and the punctuation names.
+_KEY_NAMES = frozenset(
+    {k.value.rsplit("+", 1)[-1] for k in Keys}
+    | {_character_to_key(chr(c)) for c in range(33, 127)}
+    | {"space", "enter", "tab", "backspace", "escape", "delete", "insert"}
 )
+
+
+def _check_key(key: str) -> bool:
+    *mods, base = key.split("+")
+    return all(m in _MODIFIERS for m in mods) and (len(base) == 1 and base.isprintable() or base in _KEY_NAMES)
+
+
+def keymap(table: Mapping[str, str], where: str = "town.toml") -> dict[str, str]:
+    """Check a ``[keys]`` table (binding id -> keys, comma-separated Textual key names such as ``S``,
+    ``ctrl+b``, ``f5``, ``?``) and return it for ``App.set_keymap``. where: the file, for messages.
+
+    Raises ConfigError, one line naming the id or key and the fix: an id no row has, a row Textual
+    binds itself (``tab``, ``ctrl+p``), a key Textual does not know, or an empty value."""
+    rows = {k.id: k for k in KEYS}
+    out: dict[str, str] = {}
+    for kid, value in table.items():
+        row = rows.get(kid)
+        if row is None:
+            raise ConfigError(
+                f"{where}: [keys] {kid}: no key has that id: use one of {', '.join(k.id for k in KEYS if k.rebindable)}"
+            )
+        if not row.rebindable:
+            raise ConfigError(f"{where}: [keys] {kid}: {row.display} is Textual's own key and cannot be rebound")
+        keys = [k.strip() for k in str(value).split(",")]
+        for key in keys:
+            if not key or not _check_key(key):
+                raise ConfigError(
+                    f"{where}: [keys] {kid} = {str(value)!r}: {key!r} is not a key: write Textual key names "
+                    'such as "S", "ctrl+b", "f5", "question_mark", comma-separated'
+                )
+        out[kid] = ",".join(keys)
+    return out

@@ -15,7 +15,9 @@ import gc
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Static, Tree
 
 from core.beads import routes
@@ -30,6 +32,7 @@ from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.feed import Feed
 from widgets.footer import CockpitFooter
+from widgets.listfilter import FilterInput
 from widgets.refinery import RefineryQueue
 from widgets.safe_text import plain
 from widgets.sessionpane import SessionPane
@@ -218,7 +221,9 @@ class MainScreen(Screen):
             self.query_one(AgentsTree).focus()
 
     def on_terminal_view_detached(self, event: TerminalView.Detached) -> None:
-        self.query_one(AgentsTree).focus()
+        """The detach chord gives the keys back to the agents panel (a click elsewhere keeps its focus)."""
+        if event.chord:
+            self.query_one(AgentsTree).focus()
 
     # ---- helpers --------------------------------------------------------------------------------
     def _agent(self) -> Agent | None:
@@ -242,11 +247,50 @@ class MainScreen(Screen):
     # ---- actions --------------------------------------------------------------------------------
     def action_attach(self) -> None:
         """Give the keys to the selected agent's terminal (ctrl+] gives them back)."""
-        pane = self.query_one(SessionPane)
-        if pane.terminal is not None and pane.terminal.running:
-            pane.terminal.focus()
+        self.query_one(SessionPane).action_attach()
+
+    def action_focus_panel(self, panel: str) -> None:
+        """Focus panel ``panel`` (its id: agents, session, convoys, feed, ready, refinery; the number
+        keys). The session pane takes the focus without attaching: watching sends no keys."""
+        try:
+            widget = self.query_one(f"#{panel}")
+        except NoMatches:
+            return
+        if widget.focusable:
+            widget.focus()
         else:
-            self.notify("no live terminal for this agent", severity="warning")
+            self.notify(f"the {panel} panel is not shown", severity="warning")
+
+    def _filterable(self) -> Widget | None:
+        """The focused list that has a ``/`` filter (the agents tree, ready beads, refinery), or None."""
+        focused = self.focused
+        if isinstance(focused, FilterInput):
+            return focused.target
+        return focused if focused is not None and hasattr(focused, "set_filter") else None
+
+    def action_filter(self) -> None:
+        """Open (or go back to) the filter of the focused list: an input under it that filters as you type."""
+        target = self._filterable()
+        if target is None or target.parent is None:
+            self.notify("/ filters the agents, the ready beads or the refinery queue: focus one first")
+            return
+        existing = [f for f in self.query(FilterInput) if f.target is target]
+        if existing:
+            existing[0].focus()
+            return
+        box = FilterInput(target, getattr(target, "filter", ""))
+        target.parent.mount(box, after=target)
+        box.focus()
+
+    def action_back(self) -> None:
+        """Escape on the main screen: clear the focused list's filter; else back to the agents panel."""
+        target = self._filterable()
+        if target is not None and getattr(target, "filter", ""):
+            target.set_filter("")  # type: ignore[attr-defined]
+            for box in [f for f in self.query(FilterInput) if f.target is target]:
+                box.remove()
+            return
+        self.query_one(AgentsTree).focus()
 
     def action_sling(self) -> None:
         """Sling the marked ready beads (or the one under the cursor): ask rig, agent, polecat."""

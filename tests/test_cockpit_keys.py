@@ -31,6 +31,7 @@ from widgets.beads import ReadyBeads
 from widgets.footer import CockpitFooter
 from widgets.listfilter import FilterInput, matches
 from widgets.sessionpane import SessionPane
+from widgets.terminal import TerminalView
 from tests.conftest import run_async, wait_until
 
 SIZE = (160, 50)
@@ -83,7 +84,11 @@ def terminal_shows(app: CockpitApp, text: str) -> bool:
     if not app.main.is_ready:
         return False
     pane = app.main.query_one(SessionPane)
-    return pane.terminal is not None and pane.terminal.running and any(text in line for line in pane.terminal.screen_text())
+    return (
+        pane.terminal is not None
+        and pane.terminal.running
+        and any(text in line for line in pane.terminal.screen_text())
+    )
 
 
 def footer_words(app: CockpitApp) -> list[str]:
@@ -122,7 +127,9 @@ async def test_watching_sends_nothing_and_only_enter_attaches(recorder_town: Tow
         assert str(pane.border_title) == "attached: keys go to mayor, ctrl+] to leave"
         assert footer_words(app) == ["attached: keys go to mayor, ctrl+] to leave"]
         await pilot.press("h", "i", "tab", "shift+tab", "1", "q")
-        await wait_until(pilot, lambda: terminal_shows(app, "recorder got 9"), what="the typed bytes")
+        await wait_until(
+            pilot, lambda: received(tmp_path) == b"hi\t\x1b[Z1q", what=f"the typed bytes (got {received(tmp_path)!r})"
+        )
         await pilot.press("ctrl+right_square_bracket")
         assert isinstance(app.focused, AgentsTree) and not pane.attached
         assert str(pane.border_title) == "Session mayor"
@@ -140,10 +147,10 @@ async def test_enter_on_the_agents_panel_and_a_click_attach(recorder_town: Town,
         await pilot.press("1", "enter")
         assert pane.attached and app.focused is pane.terminal
         await pilot.press("x", "ctrl+right_square_bracket")
-        await pilot.click(SessionPane)  # the click lands on the terminal, inside the pane
+        await pilot.click(TerminalView, offset=(4, 4))
         assert pane.attached
         await pilot.press("y")
-        await pilot.click(ReadyBeads)  # a click elsewhere detaches and keeps that focus
+        await pilot.click(ReadyBeads, offset=(4, 1))  # a click elsewhere detaches and keeps that focus
         assert not pane.attached and isinstance(app.focused, ReadyBeads)
         await wait_until(pilot, lambda: received(tmp_path) == b"xy", what="x and y only")
 
@@ -258,8 +265,6 @@ def test_every_rebindable_row_is_bound_under_its_id() -> None:
     from gastown_tui.screens import main, panels
 
     classes = [App_, main.MainScreen, panels.AgentsPanel, panels.ReadyPanel, panels.RefineryPanel, SessionPane]
-    from widgets.terminal import TerminalView
-
     classes.append(TerminalView)
     ids = set()
     for cls in classes:

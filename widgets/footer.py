@@ -89,4 +89,4 @@ class CockpitFooter(Footer):
         if shown == self._shown:
             return
         self._shown = shown
-        self.recompose()
+        self.call_later(self.recompose)  # the footer's next message, not after the next refresh

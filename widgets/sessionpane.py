@@ -108,14 +108,9 @@ class SessionPane(Container, can_focus=True):
             self.border_title = plain(shown)
 
     def detach_display(self) -> str:
-        """The detach chord as shown (``ctrl+]``, or the key a keymap put on the ``detach`` id)."""
+        """The detach chord as shown: ``ctrl+]``, or the key a keymap put on the ``detach`` id, as written."""
         keys = self.terminal.detach_keys if self.terminal is not None else (DETACH_KEY,)
-        if keys[0] == DETACH_KEY:
-            return "ctrl+]"
-        try:
-            return self.app.get_key_display(Binding(keys[0], "detach"))
-        except Exception:  # noqa: BLE001 - no app (unit use)
-            return keys[0]
+        return "ctrl+]" if keys[0] == DETACH_KEY else keys[0]
 
     def _drop_terminal(self) -> None:
         if self.terminal is not None:

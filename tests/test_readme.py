@@ -632,8 +632,13 @@ RIG_KEYS = _flat(tomllib.loads(RIG_TEMPLATE.format(name="x", prefix="x")))
 
 
 def _town_key_known(key: str) -> bool:
-    """A town.toml key of the template, or ``agents.NAME[.PRESET_KEY[.ENV_VAR]]``."""
+    """A town.toml key of the template, ``agents.NAME[.PRESET_KEY[.ENV_VAR]]``, or ``keys.ID`` for a
+    binding id a ``[keys]`` table can rebind (the cockpit's key table)."""
+    from gastown_tui.screens.keys import KEYS
+
     parts = key.split(".")
+    if parts[0] == "keys":
+        return len(parts) == 1 or len(parts) == 2 and parts[1] in {k.id for k in KEYS if k.rebindable}
     if parts[0] == "agents":
         return len(parts) <= 2 or parts[2] in PRESET_KEYS and (len(parts) == 3 or parts[2] == "env")
     return key in TOWN_KEYS
@@ -658,6 +663,11 @@ def _check_town_toml(data: dict[str, Any], body: str, root: Path) -> None:
         for key, value in spec.items():
             got = getattr(table[name], key)
             assert got == (tuple(value) if isinstance(value, list) else value), f"[agents.{name}] {key}: {got!r}"
+    if "keys" in data:  # the cockpit takes the [keys] table as it is written
+        from core.config import keys_table
+        from gastown_tui.screens.keys import keymap
+
+        assert keymap(keys_table(town.config, town.config_path)) == data["keys"]
     for section, values in data.items():
         if section == "agents":
             continue

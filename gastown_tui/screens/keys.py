@@ -235,7 +235,7 @@ KEYS: tuple[Key, ...] = (
         "filter",
         "slash",
         "Filter",
-        _main("filter", False, "agents", "ready", "refinery"),
+        _main("filter"),
         shown="/",
         title="Filter the list",
         help="Filter the focused list (agents, ready beads, refinery) as you type; escape clears it",

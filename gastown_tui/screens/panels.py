@@ -20,9 +20,7 @@ class AgentsPanel(AgentsTree):
 class ReadyPanel(ReadyBeads):
     """The ready beads with sling, new bead and new convoy (marking is the table's own key)."""
 
-    BINDINGS = bindings(
-        "ready", order=("sling", "new_convoy", "new_bead", "board_post", "filter")
-    )  # the footer's order
+    BINDINGS = bindings("ready", order=("sling", "new_convoy", "new_bead", "board_post"))  # the footer's order
 
 
 class RefineryPanel(RefineryQueue):

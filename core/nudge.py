@@ -396,18 +396,27 @@ def _as_mail(
 
 
 def system_nudge(
-    town: Town, host: SessionHost, db: sqlite_utils.Database, session: str, text: str, *, sender: str
+    town: Town,
+    host: SessionHost,
+    db: sqlite_utils.Database,
+    session: str,
+    text: str,
+    *,
+    sender: str,
+    target: str | None = None,
 ) -> NudgeResult:
     """A nudge the engine's monitors type on their own (the witness's stalled and GUPP nudges): the
     same rule as every nudge (:func:`nudge` immediate: never into a shell, where it is mailed to the
     session's address instead; never onto a half-typed input line, where it waits in the queue),
     except that typing it does not mark the agent working (:func:`typed`): a monitor's own nudge is
-    no sign of progress. Records the ``nudge`` event. Raises GtError for an empty text, NotFound for
-    no session, GtError when the session did not take the text."""
+    no sign of progress. target: the agent's mail address (``<rig>/polecats/<name>``; default the
+    session name, enough for ``mayor`` and ``deacon``), where it is mailed when the session is a
+    shell. Records the ``nudge`` event. Raises GtError for an empty text, NotFound for no session,
+    GtError when the session did not take the text or is a shell without a mail address."""
     text = nudge_text(text, "a monitor's nudge")
     if not host.exists(session):
         raise NotFound(f"no session {session!r} to nudge")
-    return _type_now(town, host, db, session, session, text, "immediate", sender, counts_as_work=False)
+    return _type_now(town, host, db, target or session, session, text, "immediate", sender, counts_as_work=False)
 
 
 def _type_now(

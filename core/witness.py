@@ -395,7 +395,13 @@ class Witness:
         try:
             # the one nudge rule (never into a shell, never onto a half-typed line): core.nudge
             sent = nudge.system_nudge(
-                self.town, self.host, self.db, session, template.format(silent=silent, bead=bead), sender=self.actor
+                self.town,
+                self.host,
+                self.db,
+                session,
+                template.format(silent=silent, bead=bead),
+                sender=self.actor,
+                target=p.address,
             )
             if not sent.delivered:
                 decision.reason = f"{reason}; {sent.summary()}"

@@ -111,7 +111,7 @@ async def test_keys_reach_the_child(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
         await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
-        term.focus()
+        term.attach()  # focusing alone no longer attaches (issue 21)
         await pilot.pause()
         await pilot.press(
             "h", "ctrl+a", "up", "f5", "alt+x", "tab", "backspace", "enter", "escape", "shift+up", "pageup"
@@ -142,7 +142,7 @@ async def test_arrows_follow_application_cursor_mode(tmp_path):
         term = app.query_one(TerminalView)
         await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
         assert term.emulator.application_cursor_keys
-        term.focus()
+        term.attach()  # focusing alone no longer attaches (issue 21)
         await pilot.press("up", "left", "home")
         await wait_until(pilot, lambda: screen_has(term, "b'\\x1bOH'"), what="home in SS3 form")
         shown = [line.strip() for line in term.screen_text() if line.startswith("b'")]
@@ -156,7 +156,7 @@ async def test_priority_bindings_do_not_steal_keys_while_attached(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
         await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
-        term.focus()
+        term.attach()  # focusing alone no longer attaches (issue 21)
         await pilot.pause()
         await pilot.press("ctrl+q", "ctrl+p", "ctrl+c", "tab")
         await wait_until(pilot, lambda: screen_has(term, "b'\\t'"), what="tab echoed")
@@ -173,7 +173,7 @@ async def test_detach_chord_leaves_and_app_bindings_work_again(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
         await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
-        term.focus()
+        term.attach()  # focusing alone no longer attaches (issue 21)
         await pilot.press("a", "ctrl+right_square_bracket")
         await wait_until(pilot, lambda: app.detached == 1, what="Detached message")
         assert app.focused is None
@@ -312,7 +312,7 @@ async def test_paste_is_bracketed_when_the_child_asks(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         term = app.query_one(TerminalView)
         await wait_until(pilot, lambda: screen_has(term, "READY"), what="READY")
-        term.focus()
+        term.attach()  # focusing alone no longer attaches (issue 21)
         from textual import events
 
         term.post_message(events.Paste("one\ntwo"))
@@ -398,7 +398,7 @@ async def test_only_dirty_lines_are_rebuilt_and_the_cursor_shows_when_focused(tm
         term.blur()  # the app focused it on start (Textual's AUTO_FOCUS)
         await pilot.pause()
         assert cursor_cells() == []
-        term.focus()
+        term.attach()  # focusing alone no longer attaches (issue 21)
         await pilot.pause()
         assert cursor_cells() == [" "]  # the block cursor after "counter N"
         term.stop()
@@ -447,7 +447,7 @@ async def test_attach_to_a_real_tmux_session(tmux_socket):
         status = term.render_line(29)  # tmux's status line: black on green by default
         assert "[x]" in term.screen_text()[29]
         assert list(status)[0].style.bgcolor == Color.from_ansi(2)
-        term.focus()
+        term.attach()  # focusing alone no longer attaches (issue 21)
         await pilot.press(*"echo hi", "enter")
         await wait_until(pilot, lambda: any(line.rstrip() == "hi" for line in term.screen_text()), what="hi printed")
         await pilot.press(*"echo 'né 日本'", "enter")

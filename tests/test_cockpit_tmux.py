@@ -222,3 +222,23 @@ def test_nothing_is_typed_into_a_plain_shell_mayor(shell_mayor: Terminal) -> Non
     term.wait_screen("echo PWNED")
     assert term.received() == b""
     db.conn.close()
+
+
+def test_a_monitor_nudge_never_lands_on_a_half_typed_line(fast_town: Town, demo_rig, run_gt) -> None:
+    """The witness's nudge (:func:`core.nudge.system_nudge`) follows the same rule as ``gt nudge``: a
+    polecat's input line holding someone's half-typed command is never completed and submitted."""
+    from core.beads.store import BeadStore
+    from tests.test_nudge import _idle, _slung
+
+    p = _slung(run_gt, fast_town, "Idles")
+    session = _idle(fast_town, p)
+    host = SessionHost(fast_town)
+    host.send_text(session, "rm -rf half", submit=False)  # someone typing at the agent's prompt
+    assert host.wait_for_text(session, "❯ rm -rf half", timeout=15)
+    with BeadStore(fast_town) as store:
+        sent = nudge.system_nudge(
+            fast_town, host, store.db, session, "witness: still there?", sender="demo/witness", target=p.address
+        )
+        assert not sent.delivered and sent.queued and "unsent text" in sent.reason
+        assert [q["text"] for q in nudge.pending(store.db, session)] == ["witness: still there?"]
+    assert "still there" not in host.capture(session, lines=200)

@@ -23,7 +23,7 @@ from core.errors import ConfigError
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town
-from gastown_tui.app import CockpitApp
+from gastown_tui.app import CockpitApp, CockpitCommands
 from gastown_tui.screens.help import HelpScreen
 from gastown_tui.screens.keys import KEYS, keymap
 from widgets.agents import AgentsTree
@@ -214,13 +214,26 @@ async def test_slash_filters_the_agents_tree(recorder_town: Town) -> None:
 @run_async
 async def test_keys_table_in_town_toml_rebinds_everywhere(recorder_town: Town, tmp_path: Path) -> None:
     with edit_toml(recorder_town.config_path) as doc:
-        doc["keys"] = {"panel_ready": "5,y", "detach": "ctrl+b", "help": "f1"}
+        doc["keys"] = {"panel_ready": "5,y", "detach": "ctrl+b", "help": "f1", "sling": "S"}
     recorder_town.reload()
     app = cockpit(recorder_town)
     async with app.run_test(size=SIZE) as pilot:
         pane = await watching(pilot, app)
         await pilot.press("y")
         assert isinstance(app.focused, ReadyBeads)
+        await pilot.pause()
+        shown = {k.description: k.key_display for k in app.main.query_one(CockpitFooter).query(FooterKey)}
+        assert shown["Sling"] == "S" and shown["Help"] == "f1", shown  # not "s", not "?"
+        palette = {title: text for title, _action, text in CockpitCommands(app.screen)._commands()}
+        assert palette["Sling beads"].startswith("S · ") and palette["Help"].startswith("f1 · ")
+        await pilot.press("s")  # the old key does nothing now
+        await pilot.press("S")
+        await wait_until(
+            pilot,
+            lambda: [n.message for n in app._notifications if "no ready bead to sling" in n.message],
+            what="S runs sling (no bead: its refusal)",
+        )
+        assert len([n for n in app._notifications if "no ready bead to sling" in n.message]) == 1
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), what="help on f1")
         text = str(app.screen.query_one("#help-keys").render())

@@ -43,7 +43,7 @@ class ReadyBeads(PlainTable):
 
     def update_from(self, beads: list[Issue]) -> None:
         """Show ``beads`` (in order) that pass the filter, keeping the cursor on the same bead; marks
-        of gone beads drop."""
+        of gone beads drop (a bead the filter hides stays marked)."""
         self._beads = list(beads)
         ids = {b.id for b in beads}
         self.marked = [m for m in self.marked if m in ids]

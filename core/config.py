@@ -794,8 +794,9 @@ def keys_table(doc: Any, path: str | os.PathLike[str] = "") -> dict[str, str]:
     out: dict[str, str] = {}
     for kid, value in table.items():
         value = _plain(value)
-        label = f"[keys] {kid}"
-        if not kid or not all(c.isalnum() or c in "_." for c in kid):
+        good = bool(kid) and all(c.isascii() and (c.isalnum() or c in "_.") for c in kid)
+        label = f"[keys] {kid if good else _show(kid)}"
+        if not good:
             raise ConfigError(f"{_where(str(path), label)}: not a binding id: ids are like sling, panel_agents")
         if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
             raise ConfigError(

@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey
 
 from core import mayor
 from core.beads.store import BeadStore
-from core.config import edit_toml, load_town_config
+from core.config import edit_toml, keys_table, load_town_config
 from core.errors import ConfigError
 from core.rigs import add_rig
 from core.sessions import SessionHost
@@ -293,3 +295,23 @@ def test_filter_matches_every_word_in_some_field() -> None:
     assert matches("FARE de-1", "de-1", "Add a farewell")
     assert not matches("fare greet", "de-1", "Add a farewell")
     assert not matches("x", None, "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.one_of(st.sampled_from([k.id for k in KEYS]), st.text(max_size=12)),
+        st.one_of(st.text(max_size=20), st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)),
+        max_size=4,
+    )
+)
+def test_any_keys_table_is_taken_or_refused_in_one_line(table: dict) -> None:
+    """Whatever a [keys] table holds, the checks return a keymap or raise one ConfigError line."""
+    try:
+        checked = keymap(keys_table({"keys": table}, "town.toml"))
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and "[keys]" in str(exc)
+        return
+    assert set(checked) == set(table)
+    for value in checked.values():
+        assert value and " " not in value

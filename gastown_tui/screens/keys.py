@@ -339,8 +339,9 @@ def keymap(table: Mapping[str, str], where: str = "town.toml") -> dict[str, str]
     for kid, value in table.items():
         row = rows.get(kid)
         if row is None:
+            shown = kid if kid.isidentifier() else repr(kid)
             raise ConfigError(
-                f"{where}: [keys] {kid}: no key has that id: use one of {', '.join(k.id for k in KEYS if k.rebindable)}"
+                f"{where}: [keys] {shown}: no key has that id: use one of {', '.join(k.id for k in KEYS if k.rebindable)}"
             )
         if not row.rebindable:
             raise ConfigError(f"{where}: [keys] {kid}: {row.display} is Textual's own key and cannot be rebound")

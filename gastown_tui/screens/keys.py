@@ -18,6 +18,7 @@ palette and the footer then show the rebound keys (:func:`help_rows`, :func:`key
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -340,8 +341,11 @@ def keymap(table: Mapping[str, str], where: str = "town.toml") -> dict[str, str]
         row = rows.get(kid)
         if row is None:
             shown = kid if kid.isidentifier() else repr(kid)
+            ids = [k.id for k in KEYS if k.rebindable]
+            near = difflib.get_close_matches(kid, ids, n=1)
+            hint = f"did you mean {near[0]}?" if near else f"use one of {', '.join(ids)}"
             raise ConfigError(
-                f"{where}: [keys] {shown}: no key has that id: use one of {', '.join(k.id for k in KEYS if k.rebindable)}"
+                f"{where}: [keys] {shown}: no key has that id: {hint} (the help screen, ?, lists the ids)"
             )
         if not row.rebindable:
             raise ConfigError(f"{where}: [keys] {kid}: {row.display} is Textual's own key and cannot be rebound")

@@ -76,15 +76,18 @@ class Terminal:
     def footer(self) -> str:
         return self.screen().rstrip("\n").splitlines()[-1]
 
-    def attach(self) -> None:
-        """``2`` (the session pane), then ``enter`` once the footer shows the pane has the focus (a key
-        goes to the widget focused when it arrives: keys sent faster than the cockpit moves the focus
-        would land on the panel before), then wait for the attached note."""
+    def focus_session(self) -> None:
+        """``2``, then wait until the footer shows the session pane has the focus (a number key moves
+        the focus in its own turn: a key sent at once after it may still reach the panel before)."""
         self.keys("2")
         wait_for(
             lambda: "Attach" in (f := self.footer()) and "Nudge" not in f and "Mark" not in f,
             what="the session pane focused (its footer)",
         )
+
+    def attach(self) -> None:
+        """:meth:`focus_session`, ``enter``, and wait for the attached note."""
+        self.focus_session()
         self.keys("Enter")
         self.wait_screen(ATTACHED)
 
@@ -179,6 +182,22 @@ def test_tab_and_the_cockpit_keys_never_type_into_the_agent(recorder_mayor: Term
         lambda: term.received() == b"hello\t\x1b[Z!", what=f"nothing between the attaches, got {term.received()!r}"
     )
     assert "Gas Town" in term.screen()
+
+
+def test_keys_typed_at_once_after_attach_and_detach_go_where_they_belong(recorder_mayor: Terminal) -> None:
+    """A fast typist: the keys right after ``enter`` are the agent's, the ones right after ``ctrl+]``
+    the cockpit's, even when tmux writes them in one go (one ``send-keys`` call)."""
+    term = recorder_mayor
+    term.wait_screen("recorder ready")
+    for n in range(1, 4):
+        term.focus_session()
+        term.tmux("send-keys", "-t", "cockpit", "Enter", "l", "s", "Tab")
+        wait_for(lambda n=n: term.received() == b"ls\t" * n, what=f"ls and tab typed, got {term.received()!r}")
+        term.tmux("send-keys", "-t", "cockpit", "C-]", "Tab", "BTab", "Tab", "k")
+        term.wait_screen(ATTACHED, present=False)
+    term.attach()
+    term.type("!")
+    wait_for(lambda: term.received() == b"ls\t" * 3 + b"!", what=f"nothing after each ctrl+], got {term.received()!r}")
 
 
 def test_nothing_is_typed_into_a_plain_shell_mayor(shell_mayor: Terminal) -> None:

@@ -39,7 +39,9 @@ class SessionPane(Container, can_focus=True):
         border-title-color: $warning !important;
     }
     """
-    BINDINGS = [Binding(ATTACH_KEY, "attach", "Attach", id=ATTACH_ID)]
+    #: priority: the app attaches before it reads the next key, which then goes to the agent (as a
+    #: plain binding, keys typed right after enter were still the cockpit's: ``s`` opened the sling dialog)
+    BINDINGS = [Binding(ATTACH_KEY, "attach", "Attach", id=ATTACH_ID, priority=True)]
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -235,7 +235,10 @@ class TerminalView(Widget, can_focus=True):
     }
     """
 
-    BINDINGS = [Binding(DETACH_KEY, "detach", "Detach", key_display="ctrl+]", id=DETACH_ID)]
+    #: priority: the app runs the detach itself, before it hands the next key to anyone; as a plain
+    #: binding the chord waited in this widget's queue while the keys typed after it were already
+    #: forwarded here, and went to the agent (seen in tmux: ctrl+] tab typed the tab).
+    BINDINGS = [Binding(DETACH_KEY, "detach", "Detach", key_display="ctrl+]", id=DETACH_ID, priority=True)]
 
     class Attached(Message):
         """The terminal took the keys (:meth:`TerminalView.attach`, or a click on it)."""
@@ -387,7 +390,9 @@ class TerminalView(Widget, can_focus=True):
         if not self.attached:
             self.attached = True
             self.post_message(self.Attached(self))
-        self.focus()
+        # at once (``focus()`` waits a turn of the loop): the key typed right after the attach key
+        # is handed to whichever widget has the focus when the app reads it
+        self.screen.set_focus(self)
         return True
 
     @property

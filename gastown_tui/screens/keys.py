@@ -170,6 +170,7 @@ KEYS: tuple[Key, ...] = (
         title="Attach to terminal",
         help="Attach to the selected agent's terminal (on the agents panel or the focused session pane; "
         "or click the terminal): keys go to the agent",
+        priority=True,  # attached before the next key is read (see widgets.sessionpane)
     ),
     Key(
         DETACH_ID,

@@ -21,10 +21,10 @@ from textual.widgets import Static, Tree
 from core.beads import routes
 from core.events import Event
 from core.townview import MAYOR_SESSION, Agent, TownSnapshot
-from gastown_tui.actions import Cockpit, FormulaRun, NewBead, SlingChoice, cockpit_of
+from gastown_tui.actions import Cockpit, FormulaRun, SlingChoice, cockpit_of
 from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.modals import ConfirmModal, FormulaModal, NewBeadModal, NewConvoyModal, NudgeModal, SlingModal
-from gastown_tui.screens.panels import AgentsPanel, ReadyPanel, RefineryPanel
+from gastown_tui.screens.panels import AgentsPanel, ConvoysPanel, ReadyPanel, RefineryPanel
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
@@ -93,7 +93,7 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         panels = {
             "agents": AgentsPanel(id="agents"),
-            "convoys": ConvoyList(id="convoys"),
+            "convoys": ConvoysPanel(id="convoys"),
             "session": SessionPane(id="session"),
             "feed": Feed(id="feed"),
             "ready": ReadyPanel(id="ready"),
@@ -273,14 +273,31 @@ class MainScreen(Screen):
         self.cockpit.actions.sling(beads, choice)
 
     def action_new_bead(self) -> None:
-        """File a new bead (title, description, rig, priority)."""
+        """File a new bead (title, description, type, rig, priority, labels, dependencies): the dialog
+        files it and shows a refusal (an unknown dependency) itself."""
         snap = self.snapshot
         rigs = snap.rigs if snap else []
-        self.app.push_screen(NewBeadModal(rigs, self._default_rig([])), self._new_bead)
+        self.app.push_screen(NewBeadModal(rigs, self._default_rig([]), self.cockpit.actions.create_bead))
 
-    def _new_bead(self, bead: NewBead | None) -> None:
-        if bead is not None:
-            self.cockpit.actions.create_bead(bead)
+    def action_bead_detail(self) -> None:
+        """Open the ready bead under the cursor (description, dependencies, comments, history)."""
+        from gastown_tui.screens.bead import BeadScreen
+
+        bead = self.query_one(ReadyBeads).cursor_bead
+        if bead is None:
+            self.notify("no ready bead under the cursor", severity="warning")
+            return
+        self.app.push_screen(BeadScreen(bead))
+
+    def action_convoy_detail(self) -> None:
+        """Open the convoy under the cursor (its beads with status and MRs, progress, landed time)."""
+        from gastown_tui.screens.convoy import ConvoyScreen
+
+        convoy = self.query_one(ConvoyList).cursor_key
+        if convoy is None:
+            self.notify("no convoy under the cursor", severity="warning")
+            return
+        self.app.push_screen(ConvoyScreen(convoy))
 
     def action_new_convoy(self) -> None:
         """Make a convoy tracking the marked ready beads (or the one under the cursor)."""

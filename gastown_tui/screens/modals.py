@@ -1,4 +1,5 @@
-"""The cockpit's dialogs: sling, new bead, new convoy, run formula, nudge and confirm.
+"""The cockpit's dialogs: sling, new bead, new convoy, run formula, nudge and confirm (the bead and
+mail dialogs of the detail views are :mod:`gastown_tui.screens.ledger_dialogs`).
 
 Each is a ``ModalScreen`` that dismisses with what the user chose (or None on escape); the main screen
 does the work in a thread worker. Names, bead ids, formula descriptions and questions are shown as
@@ -13,14 +14,17 @@ from collections.abc import Callable
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList, Static, TextArea
+from textual.widgets import Input, Label, OptionList, Select, Static, TextArea
 from textual.widgets.option_list import Option
 
+from core.beads import verbs
+from core.errors import GtError
 from gastown_tui.actions import FormulaRun, NewBead, SlingChoice
 from gastown_tui.screens.keys import bindings
 from widgets.safe_text import plain
 
 __all__ = [
+    "ActingDialog",
     "ConfirmModal",
     "FormulaModal",
     "FormulaRun",
@@ -139,15 +143,54 @@ class SlingModal(_Dialog):
         self.dismiss(SlingChoice(rig, agent, self._value("#sling-polecat") or None))
 
 
-class NewBeadModal(_Dialog):
-    """Title, description, rig and priority of a new bead. Enter in the title (or ctrl+s) creates it."""
+class ActingDialog(_Dialog):
+    """A dialog that does its work itself, through a cockpit action given ``done`` and ``refused``
+    (:meth:`gastown_tui.actions.CockpitActions.attempt`): it dismisses when the action is done and
+    stays open on a refusal, showing the reason (the core's one-line error) in its ``.dialog-error``
+    line. ``busy``: an action is under way (a second Enter does nothing)."""
+
+    busy = False
+
+    def begin(self) -> bool:
+        """Start an action: False when one is already under way; else clears the error line."""
+        if self.busy:
+            return False
+        self.busy = True
+        self.query_one(".dialog-error", Static).update("")
+        return True
+
+    def refused(self, exc: GtError) -> None:
+        """Show the refusal ``exc`` (text, never markup: it may quote agent-written ids) and stay open."""
+        self.busy = False
+        self.query_one(".dialog-error", Static).update(plain(str(exc), "bold"))
+
+    def finished(self, result: object) -> None:
+        """The action is done: dismiss with its ``result``."""
+        self.busy = False
+        self.dismiss(result)
+
+
+#: The issue types the new-bead dialog offers, the usual first (``gt bead create -t`` takes any of
+#: :data:`core.beads.model.ISSUE_TYPES`; messages, molecules, gates and MRs are made by the system).
+NEW_BEAD_TYPES = ("task", "bug", "feature", "epic", "chore", "decision", "spike", "story", "milestone")
+
+#: Files a bead: ``create(bead, done, refused)`` (:meth:`gastown_tui.actions.CockpitActions.create_bead`).
+CreateBead = Callable[[NewBead, Callable[[str], None], Callable[[GtError], None]], None]
+
+
+class NewBeadModal(ActingDialog):
+    """Title, description, rig, priority, type, labels (comma separated) and dependencies (bead ids
+    it depends on, comma separated; ``TYPE:ID`` for another edge type) of a new bead. Enter in a
+    one-line field (or ctrl+s) files it with ``create`` (:data:`CreateBead`); a refusal (an unknown
+    dependency, a bad label) is shown in the dialog, which stays open. Dismisses with the new id."""
 
     BINDINGS = bindings("new_bead")
 
-    def __init__(self, rigs: list[str], default_rig: str | None) -> None:
+    def __init__(self, rigs: list[str], default_rig: str | None, create: CreateBead) -> None:
         super().__init__()
         self.rigs = rigs
         self.default_rig = default_rig
+        self.create = create
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
@@ -157,8 +200,18 @@ class NewBeadModal(_Dialog):
             with Horizontal(classes="row"):
                 yield Label("rig ")
                 yield OptionList(id="bead-rig")
-                yield Label(" priority ")
-                yield Input("2", id="bead-priority", restrict=r"[0-4]?", max_length=1)
+                with Vertical(id="bead-fields"):
+                    with Horizontal(classes="field"):
+                        yield Label("priority ", classes="field-label")
+                        yield Input("2", id="bead-priority", restrict=r"[0-4]?", max_length=1)
+                    with Horizontal(classes="field"):
+                        yield Label("type ", classes="field-label")
+                        yield Select([(t, t) for t in NEW_BEAD_TYPES], value="task", allow_blank=False, id="bead-type")
+            yield Input(placeholder="labels, comma separated (e.g. ui,urgent)", id="bead-labels")
+            yield Input(
+                placeholder="depends on: bead ids, comma separated (TYPE:ID for another edge type)", id="bead-deps"
+            )
+            yield Static("", classes="dialog-error")
             yield Static(
                 "enter/ctrl+s create · the description's ```sh blocks are what the sim agent runs · esc cancel",
                 classes="dialog-hint",
@@ -175,23 +228,31 @@ class NewBeadModal(_Dialog):
         event.stop()
         self.action_create()
 
-    def action_create(self) -> None:
-        """Dismiss with a :class:`NewBead` (refused with a toast when the title is empty)."""
+    def bead(self) -> NewBead | None:
+        """What the fields hold as a :class:`NewBead` (None, with a warning, when the title is empty)."""
         title = self.query_one("#bead-title", Input).value.strip()
         if not title:
             self.notify("a bead needs a title", severity="warning")
-            return
+            return None
         rig_list = self.query_one("#bead-rig", OptionList)
         rig = rig_list.get_option_at_index(rig_list.highlighted or 0).id
         priority = self.query_one("#bead-priority", Input).value or "2"
-        self.dismiss(
-            NewBead(
-                title,
-                self.query_one("#bead-description", TextArea).text,
-                None if rig == "(town)" else rig,
-                int(priority),
-            )
+        return NewBead(
+            title,
+            self.query_one("#bead-description", TextArea).text,
+            None if rig == "(town)" else rig,
+            int(priority),
+            str(self.query_one("#bead-type", Select).value),
+            tuple(verbs.comma_list([self.query_one("#bead-labels", Input).value])),
+            tuple(verbs.comma_list([self.query_one("#bead-deps", Input).value])),
         )
+
+    def action_create(self) -> None:
+        """File the bead (refused with a toast when the title is empty; the ledger's refusal shows
+        in the dialog)."""
+        bead = self.bead()
+        if bead is not None and self.begin():
+            self.create(bead, self.finished, self.refused)
 
 
 class NewConvoyModal(_Dialog):

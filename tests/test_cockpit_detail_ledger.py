@@ -98,20 +98,20 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.snapshot, what="the first snapshot")
         screen = await open_ready_bead(pilot, app, a)
-        description = screen.query_one("#bead-description", Markdown)
+        description = screen.query_one("#bead-view-description", Markdown)
         await wait_until(pilot, lambda: "here" in shown_markdown(description), what="the description drawn")
         text = shown_markdown(description)
         assert "[red]x[/]" in text and "[@click=app.quit]quit[/]" in text  # markup stays text
         assert "<script>alert(1)</script>" in text and "<b>bold?</b>" in text  # HTML stays text
         assert "\x1b" not in text and "\x07" not in text and "pwned" not in text  # sequences stripped whole
         assert "a link" in text
-        assert "the form works" in shown_markdown(screen.query_one("#bead-acceptance", Markdown))
-        assert "[b]bold[/b]" in static_text(screen.query_one("#bead-title", Static))
-        comments = static_text(screen.query_one("#bead-comments", Static))
+        assert "the form works" in shown_markdown(screen.query_one("#bead-view-acceptance", Markdown))
+        assert "[b]bold[/b]" in static_text(screen.query_one("#bead-view-title", Static))
+        comments = static_text(screen.query_one("#bead-view-comments", Static))
         assert "looks [green]fine[/]" in comments and "second line" in comments and "\x1b" not in comments
-        deps = rows(screen.query_one("#bead-deps", PlainTable))
+        deps = rows(screen.query_one("#bead-view-deps", PlainTable))
         assert ["blocks", b, "open", "Beta"] in deps
-        history = rows(screen.query_one("#bead-history", PlainTable))
+        history = rows(screen.query_one("#bead-view-history", PlainTable))
         assert [r[2] for r in history][:1] == ["created"] and "commented" in [r[2] for r in history]
 
         # a click on the link opens nothing: the widget's own handler is off
@@ -138,7 +138,7 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
             "in_progress",
             ["backend", "urgent"],
         )
-        await wait_until(pilot, lambda: "Alpha renamed" in static_text(screen.query_one("#bead-title", Static)))
+        await wait_until(pilot, lambda: "Alpha renamed" in static_text(screen.query_one("#bead-view-title", Static)))
 
         # add a comment
         await pilot.press("c")
@@ -149,16 +149,20 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
         with BeadStore(ledger_town) as store:
             assert [c.text for c in store.get(a).comments][-1] == "Reviewed [bold]ok[/bold]"
             assert store.get(a).comments[-1].author == "tester"
-        await wait_until(pilot, lambda: "Reviewed [bold]ok[/bold]" in static_text(screen.query_one("#bead-comments")))
+        await wait_until(
+            pilot, lambda: "Reviewed [bold]ok[/bold]" in static_text(screen.query_one("#bead-view-comments"))
+        )
 
         # drill into the dependent bead; closing it is refused while Alpha is open: shown in the dialog
-        screen.query_one("#bead-deps", PlainTable).focus()
+        screen.query_one("#bead-view-deps", PlainTable).focus()
         await pilot.press("enter")
         beta = await wait_until(
             pilot, lambda: isinstance(app.screen, BeadScreen) and app.screen is not screen and app.screen
         )
         await wait_until(pilot, lambda: beta.view is not None and beta.view.issue.id == b, what="Beta read")
-        assert [["blocked by", a, "in_progress", "Alpha renamed"]] == rows(beta.query_one("#bead-deps", PlainTable))
+        assert [["blocked by", a, "in_progress", "Alpha renamed"]] == rows(
+            beta.query_one("#bead-view-deps", PlainTable)
+        )
         await pilot.press("x")
         close = await wait_until(pilot, lambda: isinstance(app.screen, CloseBeadModal) and app.screen)
         await pilot.press("enter")
@@ -179,7 +183,7 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
         with BeadStore(ledger_town) as store:
             closed = store.get(a)
         assert (closed.status, closed.close_reason) == ("closed", "shipped in v2")
-        await wait_until(pilot, lambda: "closed: shipped in v2" in static_text(screen.query_one("#bead-meta")))
+        await wait_until(pilot, lambda: "closed: shipped in v2" in static_text(screen.query_one("#bead-view-meta")))
         await pilot.press("o")
         await wait_until(pilot, lambda: screen.view is not None and screen.view.issue.status == "open", what="reopened")
         await pilot.press("escape")

@@ -77,30 +77,30 @@ class BeadScreen(Screen):
         return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
-        yield Static(plain(f"Bead {self.bead}"), id="bead-title")
-        yield Static("", id="bead-meta")
-        with Horizontal(id="bead-body"):
-            with VerticalScroll(id="bead-text"):
-                yield Static("Description", classes="bead-heading")
-                yield safe_markdown("", id="bead-description")
-                yield Static("Acceptance", classes="bead-heading")
-                yield safe_markdown("", id="bead-acceptance")
-                yield Static("Notes", classes="bead-heading", id="bead-notes-heading")
-                yield Static("", id="bead-notes")
-                yield Static("Comments", classes="bead-heading")
-                yield Static("", id="bead-comments")
-            with Vertical(id="bead-side"):
-                yield PlainTable(id="bead-deps", cursor_type="row")
-                yield Static("", id="bead-mrs")
-                yield PlainTable(id="bead-history", cursor_type="row")
+        yield Static(plain(f"Bead {self.bead}"), id="bead-view-title")
+        yield Static("", id="bead-view-meta")
+        with Horizontal(id="bead-view-body"):
+            with VerticalScroll(id="bead-view-text"):
+                yield Static("Description", classes="bead-view-heading")
+                yield Vertical(id="bead-view-description", classes="bead-view-markdown")
+                yield Static("Acceptance", classes="bead-view-heading")
+                yield Vertical(id="bead-view-acceptance", classes="bead-view-markdown")
+                yield Static("Notes", classes="bead-view-heading", id="bead-view-notes-heading")
+                yield Static("", id="bead-view-notes")
+                yield Static("Comments", classes="bead-view-heading")
+                yield Static("", id="bead-view-comments")
+            with Vertical(id="bead-view-side"):
+                yield PlainTable(id="bead-view-deps", cursor_type="row")
+                yield Static("", id="bead-view-mrs")
+                yield PlainTable(id="bead-view-history", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
-        deps = self.query_one("#bead-deps", PlainTable)
+        deps = self.query_one("#bead-view-deps", PlainTable)
         deps.border_title = "Dependencies"
         for label, key in (("relation", "relation"), ("bead", "bead"), ("status", "status"), ("title", "title")):
             deps.add_column(label, key=key)
-        history = self.query_one("#bead-history", PlainTable)
+        history = self.query_one("#bead-view-history", PlainTable)
         history.border_title = "History"
         for label, key in (("when", "when"), ("who", "who"), ("event", "event"), ("detail", "detail")):
             history.add_column(label, key=key)
@@ -116,7 +116,7 @@ class BeadScreen(Screen):
             return
         self.view = view
         issue = view.issue
-        self.query_one("#bead-title", Static).update(plain(f"{issue.id}  {one_line(issue.title)}", "bold"))
+        self.query_one("#bead-view-title", Static).update(plain(f"{issue.id}  {one_line(issue.title)}", "bold"))
         meta = [issue.status, f"P{issue.priority}", issue.issue_type]
         if issue.assignee:
             meta.append(f"assignee {issue.assignee}")
@@ -126,15 +126,17 @@ class BeadScreen(Screen):
             meta.append(f"blocked now by {', '.join(view.blockers)}")
         if issue.close_reason:
             meta.append(f"closed: {issue.close_reason}")
-        self.query_one("#bead-meta", Static).update(plain(one_line("  ·  ".join(meta))))
-        await self.query_one("#bead-description", Markdown).update(
-            strip_controls(issue.description) or "_no description_"
-        )
-        await self.query_one("#bead-acceptance", Markdown).update(
-            strip_controls(issue.acceptance_criteria) or "_none given_"
-        )
-        self.query_one("#bead-notes-heading").display = bool(issue.notes)
-        notes = self.query_one("#bead-notes", Static)
+        self.query_one("#bead-view-meta", Static).update(plain(one_line("  ·  ".join(meta))))
+        for box, text in (
+            ("#bead-view-description", issue.description or "_no description_"),
+            ("#bead-view-acceptance", issue.acceptance_criteria or "_none given_"),
+        ):
+            # a new widget each time: a Markdown updated in place kept the height of its first blocks
+            holder = self.query_one(box, Vertical)
+            await holder.remove_children()
+            await holder.mount(safe_markdown(text))
+        self.query_one("#bead-view-notes-heading").display = bool(issue.notes)
+        notes = self.query_one("#bead-view-notes", Static)
         notes.display = bool(issue.notes)
         notes.update(plain(issue.notes))
         self._show_comments(view)
@@ -148,10 +150,12 @@ class BeadScreen(Screen):
             text.append("\n")
             text.append_text(plain(c.text.rstrip("\n")))
             text.append("\n\n")
-        self.query_one("#bead-comments", Static).update(text if text.plain else Text("no comments yet", style="dim"))
+        self.query_one("#bead-view-comments", Static).update(
+            text if text.plain else Text("no comments yet", style="dim")
+        )
 
     def _show_deps(self, view: BeadView) -> None:
-        table = self.query_one("#bead-deps", PlainTable)
+        table = self.query_one("#bead-view-deps", PlainTable)
         row = table.cursor_row
         table.clear()
         for n, link in enumerate([*view.depends_on, *view.dependents]):
@@ -160,13 +164,13 @@ class BeadScreen(Screen):
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
         mrs = [f"{m.id} {m.status}{f' ({one_line(m.reason)})' if m.reason else ''}" for m in view.mrs]
-        self.query_one("#bead-mrs", Static).update(plain("merge requests: " + ("; ".join(mrs) if mrs else "none")))
+        self.query_one("#bead-view-mrs", Static).update(plain("merge requests: " + ("; ".join(mrs) if mrs else "none")))
 
     def _show_history(self, view: BeadView) -> None:
-        table = self.query_one("#bead-history", PlainTable)
+        table = self.query_one("#bead-view-history", PlainTable)
         table.clear()
         for e in view.history:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.ts))
+            when = time.strftime("%m-%d %H:%M:%S", time.localtime(e.ts))
             table.add_row(when, e.actor, e.type, event_detail(e), key=str(e.id))
         size_columns(table)
         if table.row_count:
@@ -176,12 +180,12 @@ class BeadScreen(Screen):
     def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:
         """Enter on a dependency (the table takes the key first): open that bead."""
         event.stop()
-        if event.data_table.id == "bead-deps":
+        if event.data_table.id == "bead-view-deps":
             self.action_open()
 
     def action_open(self) -> None:
         """Open the bead at the other end of the dependency under the cursor."""
-        key = self.query_one("#bead-deps", PlainTable).cursor_key
+        key = self.query_one("#bead-view-deps", PlainTable).cursor_key
         if key is None:
             self.notify("no dependency under the cursor", severity="warning")
             return

@@ -178,7 +178,15 @@ def run_gt(gt_env: dict[str, str]):
 
 
 #: Test modules that drive the cockpit (Textual apps under Pilot, SVG snapshots): marker ``tui``.
-TUI_MODULES = {"test_cockpit", "test_cockpit_hostile", "test_cockpit_snapshots", "test_terminal_widget", "test_demo"}
+TUI_MODULES = {
+    "test_cockpit",
+    "test_cockpit_hostile",
+    "test_cockpit_snapshots",
+    "test_terminal_widget",
+    "test_demo",
+    "test_cockpit_detail_ledger",
+    "test_cockpit_snapshots_ledger",
+}
 #: Fixtures that start real processes (tmux servers, ``gt`` subprocesses): a test using one is ``integration``.
 PROCESS_FIXTURES = {"host", "town_host", "run_gt", "gt_env", "sim_town", "agent_rig", "git_server"}
 

@@ -321,3 +321,84 @@ def test_a_bead_event_reads_as_one_short_line() -> None:
     long = Event(2, 0.0, "closed", "t", None, "de-a1", {"reason": "x" * 500, "forced": False, "old": "open"})
     line = event_detail(long)
     assert line.startswith("reason xxx") and len(line) == 90 and line.endswith("…")
+
+
+def test_the_cockpit_files_edits_and_mails_through_the_functions_gt_calls(ledger_town: Town, run_gt) -> None:
+    """The cockpit's actions and ``gt`` give the same beads and the same refusals."""
+    import json
+
+    from core.errors import GtError
+    from gastown_tui.actions import BeadEdit, CockpitActions, Letter, NewBead
+    from tests.test_actions import Cockpit as Runner
+
+    runner = Runner()
+    actions = CockpitActions(ledger_town, SessionHost(ledger_town), runner.run, runner.notify)
+    with BeadStore(ledger_town) as store:
+        base = store.create("Base", actor="tester", prefix="de").id
+    filed: list[str] = []
+    actions.create_bead(NewBead("Cockpit bug", "", "demo", 1, "bug", ("ui", "urgent"), (base,)), filed.append)
+    res = run_gt(
+        "bead",
+        "create",
+        "CLI bug",
+        "-p",
+        "1",
+        "-t",
+        "bug",
+        "-l",
+        "ui,urgent",
+        "--deps",
+        base,
+        "--rig",
+        "demo",
+        "--json",
+        cwd=ledger_town.root,
+    )
+    assert res.returncode == 0, res.stderr
+    by_cli = json.loads(res.stdout)
+    with BeadStore(ledger_town) as store:
+        mine = store.get(filed[0]).as_dict()
+    for key in ("priority", "issue_type", "labels", "status"):
+        assert mine[key] == by_cli[key], key
+    assert [(d["depends_on_id"], d["type"]) for d in mine["dependencies"]] == [
+        (d["depends_on_id"], d["type"]) for d in by_cli["dependencies"]
+    ]
+
+    # an unknown dependency: the same NotFound as gt bead create --deps, to the dialog's callback
+    refusals: list[GtError] = []
+    actions.create_bead(NewBead("Orphan", "", None, 2, deps=("de-nosuch",)), filed.append, refusals.append)
+    res = run_gt("bead", "create", "Orphan", "--deps", "de-nosuch", cwd=ledger_town.root)
+    assert res.returncode != 0 and len(refusals) == 1 and str(refusals[0]) in res.stderr
+    assert len(filed) == 1
+
+    # an edit: title, priority, status, labels (the ones gone removed, the new added)
+    edited: list = []
+    actions.edit_bead(filed[0], BeadEdit("Renamed", 3, "in_progress", ("urgent", "backend")), edited.append)
+    with BeadStore(ledger_town) as store:
+        got = store.get(filed[0])
+        kinds = [e.type for e in store.events(filed[0])]
+    assert (got.title, got.priority, got.status, sorted(got.labels)) == (
+        "Renamed",
+        3,
+        "in_progress",
+        ["backend", "urgent"],
+    )
+    assert {"updated", "label_added", "label_removed"} <= set(kinds)
+    # closing the blocker's dependent while the blocker is open is refused as gt bead close refuses it
+    actions.close_bead(filed[0], "done", edited.append, refusals.append)
+    res = run_gt("bead", "close", filed[0], "-r", "done", cwd=ledger_town.root)
+    assert res.returncode != 0 and str(refusals[-1]) in res.stderr
+
+    # mail from the Mayor: a letter, then a reply in its thread
+    sent: list = []
+    actions.send_mail(Letter("demo/witness", "Hello [b]there[/b]", "Body\nline"), "mayor/", sent.append)
+    (first,) = sent[0]
+    actions.send_mail(Letter("", "Re: Hello [b]there[/b]", "Again", reply_to=first.id), "demo/witness", sent.append)
+    (answer,) = sent[1]
+    assert (first.to, first.sender, answer.to, answer.thread, answer.reply_to) == (
+        "demo/witness",
+        "mayor/",
+        "mayor/",
+        first.id,
+        first.id,
+    )

@@ -98,14 +98,15 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.snapshot, what="the first snapshot")
         screen = await open_ready_bead(pilot, app, a)
-        description = screen.query_one("#bead-view-description", Markdown)
+        await wait_until(pilot, lambda: screen.query("#bead-view-description Markdown"), what="the description")
+        description = screen.query_one("#bead-view-description Markdown", Markdown)
         await wait_until(pilot, lambda: "here" in shown_markdown(description), what="the description drawn")
         text = shown_markdown(description)
         assert "[red]x[/]" in text and "[@click=app.quit]quit[/]" in text  # markup stays text
         assert "<script>alert(1)</script>" in text and "<b>bold?</b>" in text  # HTML stays text
         assert "\x1b" not in text and "\x07" not in text and "pwned" not in text  # sequences stripped whole
         assert "a link" in text
-        assert "the form works" in shown_markdown(screen.query_one("#bead-view-acceptance", Markdown))
+        assert "the form works" in shown_markdown(screen.query_one("#bead-view-acceptance Markdown", Markdown))
         assert "[b]bold[/b]" in static_text(screen.query_one("#bead-view-title", Static))
         comments = static_text(screen.query_one("#bead-view-comments", Static))
         assert "looks [green]fine[/]" in comments and "second line" in comments and "\x1b" not in comments
@@ -216,7 +217,9 @@ async def test_the_convoy_view_lists_its_beads_with_mrs_and_shows_it_landing(led
         assert "0/2" in summary and "open: 2 beads to land" in summary
 
         # enter on a tracked bead opens it; escape comes back to the convoy
-        await pilot.press("down", "enter")
+        beads_table = screen.query_one(PlainTable)
+        beads_table.move_cursor(row=beads_table.get_row_index(two))
+        await pilot.press("enter")
         bead_screen = await wait_until(pilot, lambda: isinstance(app.screen, BeadScreen) and app.screen)
         assert bead_screen.bead == two
         await pilot.press("escape")

@@ -71,6 +71,7 @@ class BeadScreen(Screen):
         super().__init__()
         self.bead = bead
         self.view: BeadView | None = None
+        self._markdown: dict[str, str] = {}  # Markdown box -> the text it shows
 
     @property
     def cockpit(self) -> Cockpit:
@@ -127,14 +128,6 @@ class BeadScreen(Screen):
         if issue.close_reason:
             meta.append(f"closed: {issue.close_reason}")
         self.query_one("#bead-view-meta", Static).update(plain(one_line("  ·  ".join(meta))))
-        for box, text in (
-            ("#bead-view-description", issue.description or "_no description_"),
-            ("#bead-view-acceptance", issue.acceptance_criteria or "_none given_"),
-        ):
-            # a new widget each time: a Markdown updated in place kept the height of its first blocks
-            holder = self.query_one(box, Vertical)
-            await holder.remove_children()
-            await holder.mount(safe_markdown(text))
         self.query_one("#bead-view-notes-heading").display = bool(issue.notes)
         notes = self.query_one("#bead-view-notes", Static)
         notes.display = bool(issue.notes)
@@ -142,6 +135,17 @@ class BeadScreen(Screen):
         self._show_comments(view)
         self._show_deps(view)
         self._show_history(view)
+        for box, text in (
+            ("#bead-view-description", issue.description or "_no description_"),
+            ("#bead-view-acceptance", issue.acceptance_criteria or "_none given_"),
+        ):
+            if self._markdown.get(box) == text:
+                continue  # mounting a Markdown's blocks is most of the view's cost: only when it changed
+            self._markdown[box] = text
+            # a new widget each time: a Markdown updated in place kept the height of its first blocks
+            holder = self.query_one(box, Vertical)
+            await holder.remove_children()
+            await holder.mount(safe_markdown(text))
 
     def _show_comments(self, view: BeadView) -> None:
         text = Text()

@@ -1,7 +1,9 @@
 """Key to screen for the ledger's detail views (issue 21 "Done when": key-to-screen p95 for the detail
 screens): ``enter`` on a ready bead until its view shows the bead, ``enter`` on a convoy until its
-view lists the tracked beads, against the help screen (``?`` until it is composed) measured in the
-same run as the baseline.
+view lists the tracked beads, against the problems view measured in the same run as the baseline
+(``p``: a new screen with a table and a footer each time too, filled from the snapshot in memory,
+so the ratio is the cost of the view's read and its widgets); the help screen (installed once,
+only drawn again) is listed as the floor.
 
 The cockpit runs in-process under Textual's headless driver (``App.run_test``, 160x50, no engine, no
 Mayor), on a town with 60 ready beads; the bead has a 4 KB Markdown description, 20 dependencies
@@ -98,6 +100,7 @@ async def _measure(town: Town) -> dict[str, list[float]]:
     from gastown_tui.screens.bead import BeadScreen
     from gastown_tui.screens.convoy import ConvoyScreen
     from gastown_tui.screens.help import HelpScreen
+    from gastown_tui.screens.problems import ProblemsScreen
     from widgets.beads import ReadyBeads
     from widgets.convoys import ConvoyList
 
@@ -109,6 +112,7 @@ async def _measure(town: Town) -> dict[str, list[float]]:
         convoys = app.main.query_one(ConvoyList)
         on_main = lambda: app.screen is app.main  # noqa: E731
         got = {"help": await _rounds(app, pilot, "question_mark", lambda: isinstance(app.screen, HelpScreen), on_main)}
+        got["problems"] = await _rounds(app, pilot, "p", lambda: isinstance(app.screen, ProblemsScreen), on_main)
 
         def bead_shown() -> bool:
             s = app.screen
@@ -132,30 +136,23 @@ def _p95(values: list[float]) -> float:
 
 
 def run() -> list[dict]:
-    """Rows: bead and convoy view, median and p95 in ms, each with the help screen's figure as baseline."""
+    """Rows: bead and convoy view, median and p95 in ms, each with the problems view's figure as its
+    baseline; the help screen's as the floor."""
     os.environ.setdefault("GT_LEDGER_SYNC", "off")
     with tempfile.TemporaryDirectory(prefix="bench-detail-") as tmp:
         town = _town(Path(tmp))
         got = asyncio.run(_measure(town))
     rows = []
-    help_p50, help_p95 = statistics.median(got["help"]) * 1000, _p95(got["help"]) * 1000
-    for view in ("bead", "convoy"):
-        rows.append(
-            {
-                "benchmark": "detail view key to screen",
-                "case": f"{view} view, median (baseline: help)",
-                "value": statistics.median(got[view]) * 1000,
-                "unit": "ms",
-                "baseline": help_p50,
-            }
-        )
-        rows.append(
-            {
-                "benchmark": "detail view key to screen",
-                "case": f"{view} view, p95 (baseline: help)",
-                "value": _p95(got[view]) * 1000,
-                "unit": "ms",
-                "baseline": help_p95,
-            }
-        )
+    base = {"median": statistics.median(got["problems"]) * 1000, "p95": _p95(got["problems"]) * 1000}
+    for view in ("bead", "convoy", "help"):
+        for stat, value in (("median", statistics.median(got[view])), ("p95", _p95(got[view]))):
+            rows.append(
+                {
+                    "benchmark": "detail view key to screen",
+                    "case": f"{view} {'view' if view != 'help' else 'screen (floor)'}, {stat} (baseline: problems view)",
+                    "value": value * 1000,
+                    "unit": "ms",
+                    "baseline": base[stat],
+                }
+            )
     return rows

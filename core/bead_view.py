@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core import events, mq
-from core.beads.model import Issue
+from core.beads.model import STATUSES, Issue
 from core.beads.store import BeadStore
 
 #: Relation of an edge, from the bead's side: edge type -> (outgoing, incoming).
@@ -43,7 +43,8 @@ class Link:
 class BeadView:
     """A bead with what its detail view shows. depends_on: its outgoing edges; dependents: edges of
     other beads to it; blockers: ids holding it back now (:meth:`BeadStore.blockers`); mrs: its merge
-    requests, newest first; history: its events, oldest first."""
+    requests, newest first; history: its events, oldest first; statuses: the statuses it can be given
+    (beads' own, then the ledger's declared ``status.custom`` ones)."""
 
     issue: Issue
     depends_on: list[Link] = field(default_factory=list)
@@ -51,6 +52,7 @@ class BeadView:
     blockers: list[str] = field(default_factory=list)
     mrs: list[mq.MR] = field(default_factory=list)
     history: list[events.Event] = field(default_factory=list)
+    statuses: tuple[str, ...] = STATUSES
 
 
 def relation(dep_type: str, outgoing: bool) -> str:
@@ -85,4 +87,5 @@ def read(store: BeadStore, bead: str) -> BeadView:
         blockers=store.blockers(issue.id),
         mrs=mq.of_bead(store.db, issue.id),
         history=store.events(issue.id),
+        statuses=STATUSES + tuple(c for c in store.custom_statuses() if c not in STATUSES),
     )

@@ -187,6 +187,15 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
         await wait_until(pilot, lambda: "closed: shipped in v2" in static_text(screen.query_one("#bead-view-meta")))
         await pilot.press("o")
         await wait_until(pilot, lambda: screen.view is not None and screen.view.issue.status == "open", what="reopened")
+
+        # an agent comments while the view is open: the view reads the bead again on the snapshots
+        with BeadStore(ledger_town) as store:
+            store.add_comment(a, "polecat note \x1b[31mred", "demo/polecats/nux")
+        await wait_until(
+            pilot,
+            lambda: "polecat note red" in static_text(screen.query_one("#bead-view-comments")),
+            what="the comment",
+        )
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.main, what="back on the main screen")
 

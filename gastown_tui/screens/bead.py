@@ -16,6 +16,7 @@ through :func:`widgets.safe_text.plain` and :class:`widgets.tables.PlainTable`.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from markdown_it import MarkdownIt
 from rich.text import Text
@@ -27,6 +28,7 @@ from textual.widgets import Footer, Markdown, Static
 from core.bead_view import BeadView
 from core.events import Event
 from core.plaintext import one_line, strip_controls
+from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.ledger_dialogs import BeadEditModal, CloseBeadModal, CommentModal
@@ -35,6 +37,8 @@ from widgets.tables import PlainTable, size_columns
 
 #: Characters of one history line's detail.
 DETAIL_WIDTH = 90
+#: Seconds between two reads of the bead while its view is open (on the town's snapshots).
+REREAD_S = 3.0
 
 
 def markdown_parser() -> MarkdownIt:
@@ -72,6 +76,8 @@ class BeadScreen(Screen):
         self.bead = bead
         self.view: BeadView | None = None
         self._markdown: dict[str, str] = {}  # Markdown box -> the text it shows
+        self._tables: dict[str, tuple[Any, ...]] = {}  # table id -> the rows it shows
+        self._loaded_at = 0.0
 
     @property
     def cockpit(self) -> Cockpit:
@@ -110,7 +116,21 @@ class BeadScreen(Screen):
 
     def load(self) -> None:
         """Read the bead again (in a worker) and show it."""
+        self._loaded_at = time.monotonic()
         self.cockpit.actions.read_bead(self.bead, self._show)
+
+    def apply_snapshot(self, snap: TownSnapshot) -> None:
+        """A new snapshot of the town: read the bead again, at most every :data:`REREAD_S` seconds (an
+        agent may comment or close it meanwhile; what did not change is not redrawn)."""
+        if time.monotonic() - self._loaded_at >= REREAD_S:
+            self.load()
+
+    def _unchanged(self, table: str, shown: tuple[Any, ...]) -> bool:
+        """True when ``table`` already shows ``shown`` (else remembers it)."""
+        if self._tables.get(table) == shown:
+            return True
+        self._tables[table] = shown
+        return False
 
     async def _show(self, view: BeadView) -> None:
         if not self.is_attached:
@@ -159,18 +179,22 @@ class BeadScreen(Screen):
         )
 
     def _show_deps(self, view: BeadView) -> None:
-        table = self.query_one("#bead-view-deps", PlainTable)
-        row = table.cursor_row
-        table.clear()
-        for n, link in enumerate([*view.depends_on, *view.dependents]):
-            table.add_row(link.relation, link.bead, link.status, one_line(link.title), key=f"{n}:{link.bead}")
-        size_columns(table)
-        if table.row_count:
-            table.move_cursor(row=min(row, table.row_count - 1))
+        links = [*view.depends_on, *view.dependents]
+        if not self._unchanged("deps", tuple(links)):
+            table = self.query_one("#bead-view-deps", PlainTable)
+            row = table.cursor_row
+            table.clear()
+            for n, link in enumerate(links):
+                table.add_row(link.relation, link.bead, link.status, one_line(link.title), key=f"{n}:{link.bead}")
+            size_columns(table)
+            if table.row_count:
+                table.move_cursor(row=min(row, table.row_count - 1))
         mrs = [f"{m.id} {m.status}{f' ({one_line(m.reason)})' if m.reason else ''}" for m in view.mrs]
         self.query_one("#bead-view-mrs", Static).update(plain("merge requests: " + ("; ".join(mrs) if mrs else "none")))
 
     def _show_history(self, view: BeadView) -> None:
+        if self._unchanged("history", tuple(e.id for e in view.history)):
+            return
         table = self.query_one("#bead-view-history", PlainTable)
         table.clear()
         for e in view.history:
@@ -207,7 +231,11 @@ class BeadScreen(Screen):
         bead = self.view.issue.id
         actions = self.cockpit.actions
         self.app.push_screen(
-            BeadEditModal(self.view.issue, lambda edit, done, refused: actions.edit_bead(bead, edit, done, refused)),
+            BeadEditModal(
+                self.view.issue,
+                lambda edit, done, refused: actions.edit_bead(bead, edit, done, refused),
+                self.view.statuses,
+            ),
             self._changed,
         )
 

@@ -141,6 +141,22 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
         )
         await wait_until(pilot, lambda: "Alpha renamed" in static_text(screen.query_one("#bead-view-title", Static)))
 
+        # an edit of the priority alone leaves the title as the agent wrote it (escape sequence and all)
+        with BeadStore(ledger_town) as store:
+            store.update(a, "tester", title="Alpha \x1b[31mred")
+        await wait_until(pilot, lambda: screen.view.issue.title.endswith("red"), what="the view reading the title")
+        await pilot.press("e")
+        edit = await wait_until(pilot, lambda: isinstance(app.screen, BeadEditModal) and app.screen)
+        assert edit.query_one("#edit-title", Input).value == "Alpha red"
+        edit.query_one("#edit-priority", Input).value = "1"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen is screen, what="the edit dialog closing")
+        with BeadStore(ledger_town) as store:
+            got = store.get(a)
+        assert (got.title, got.priority, sorted(got.labels)) == ("Alpha \x1b[31mred", 1, ["backend", "urgent"])
+        with BeadStore(ledger_town) as store:
+            store.update(a, "tester", title="Alpha renamed")
+
         # add a comment
         await pilot.press("c")
         dialog = await wait_until(pilot, lambda: isinstance(app.screen, CommentModal) and app.screen)

@@ -43,12 +43,17 @@ class BeadEditModal(ActingDialog):
         self.issue = issue
         self.act = act
         self.statuses = statuses if issue.status in statuses else (*statuses, issue.status)
+        #: The title and labels as the fields first show them (one line, no control characters): a
+        #: field left as shown changes nothing, so a title the agent wrote with an escape sequence is
+        #: not rewritten by an edit of its priority.
+        self.shown_title = one_line(issue.title)
+        self.shown_labels = ", ".join(one_line(lb) for lb in issue.labels)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="wide"):
             yield Static(plain(f"Edit {self.issue.id}"), classes="dialog-title")
             yield Label("title")
-            yield Input(one_line(self.issue.title), id="edit-title")
+            yield Input(self.shown_title, id="edit-title")
             with Horizontal(classes="fields"):
                 with Vertical(classes="field"):
                     yield Label("priority (0-4)")
@@ -59,7 +64,7 @@ class BeadEditModal(ActingDialog):
                         [(s, s) for s in self.statuses], value=self.issue.status, allow_blank=False, id="edit-status"
                     )
             yield Label("labels (comma separated)")
-            yield Input(", ".join(one_line(lb) for lb in self.issue.labels), id="edit-labels")
+            yield Input(self.shown_labels, id="edit-labels")
             yield Static("", classes="dialog-error")
             yield Static("enter/ctrl+s save · tab next field · esc cancel", classes="dialog-hint")
 
@@ -71,13 +76,16 @@ class BeadEditModal(ActingDialog):
         self.action_submit()
 
     def edit(self) -> BeadEdit:
-        """What the fields hold (an empty priority keeps the bead's)."""
+        """What the fields hold; a title or labels field left as shown, or an empty priority, is None
+        (kept as the bead has it)."""
         priority = self.query_one("#edit-priority", Input).value
+        title = self.query_one("#edit-title", Input).value
+        labels = self.query_one("#edit-labels", Input).value
         return BeadEdit(
-            title=self.query_one("#edit-title", Input).value,
+            title=None if title == self.shown_title else title,
             priority=int(priority) if priority else None,
             status=str(self.query_one("#edit-status", Select).value),
-            labels=tuple(comma_list([self.query_one("#edit-labels", Input).value])),
+            labels=None if labels == self.shown_labels else tuple(comma_list([labels])),
         )
 
     def action_submit(self) -> None:

@@ -66,6 +66,12 @@ def event_detail(e: Event) -> str:
     return line if len(line) <= DETAIL_WIDTH else line[: DETAIL_WIDTH - 1] + "…"
 
 
+class DepsTable(PlainTable):
+    """The dependencies table: enter opens the bead at the other end (the footer says so)."""
+
+    BINDINGS = bindings("bead_deps")
+
+
 class BeadScreen(Screen):
     """The detail of bead ``bead`` (an id); ``view`` is what was read last (None until then)."""
 
@@ -97,7 +103,7 @@ class BeadScreen(Screen):
                 yield Static("Comments", classes="bead-view-heading")
                 yield Static("", id="bead-view-comments")
             with Vertical(id="bead-view-side"):
-                yield PlainTable(id="bead-view-deps", cursor_type="row")
+                yield DepsTable(id="bead-view-deps", cursor_type="row")
                 yield Static("", id="bead-view-mrs")
                 yield PlainTable(id="bead-view-history", cursor_type="row")
         yield Footer()
@@ -206,7 +212,7 @@ class BeadScreen(Screen):
 
     # ---- actions --------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:
-        """Enter on a dependency (the table takes the key first): open that bead."""
+        """A click on a dependency's highlighted row: open that bead."""
         event.stop()
         if event.data_table.id == "bead-view-deps":
             self.action_open()

@@ -26,6 +26,12 @@ from widgets.tables import PlainTable, size_columns
 BAR_WIDTH = 30
 
 
+class TrackedTable(PlainTable):
+    """The tracked beads: enter opens the bead under the cursor (the footer says so)."""
+
+    BINDINGS = bindings("convoy_beads")
+
+
 class ConvoyScreen(Screen):
     """The detail of convoy ``convoy_id``; ``convoy`` is what was read last (None until then)."""
 
@@ -43,7 +49,7 @@ class ConvoyScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static(plain(f"Convoy {self.convoy_id}"), id="convoy-title")
         yield Static("", id="convoy-summary")
-        yield PlainTable(id="convoy-beads", cursor_type="row")
+        yield TrackedTable(id="convoy-beads", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -115,7 +121,7 @@ class ConvoyScreen(Screen):
             table.move_cursor(row=min(row, table.row_count - 1))
 
     def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:
-        """Enter on a row (the table takes the key first): open the bead."""
+        """A click on the highlighted row: open the bead."""
         event.stop()
         self.action_open()
 

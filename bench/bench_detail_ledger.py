@@ -7,8 +7,8 @@ only drawn again) is listed as the floor.
 
 The cockpit runs in-process under Textual's headless driver (``App.run_test``, 160x50, no engine, no
 Mayor), on a town with 60 ready beads; the bead has a 4 KB Markdown description, 20 dependencies
-each way (its blockers closed, so it is ready), 30 comments and its history; the convoy tracks 40 beads, each with a merge request. Each
-round presses the key, polls (every 2 ms) until the view holds what it read (the bead read in a
+each way (its blockers closed, so it is ready), 30 comments and its history; the convoy tracks 40
+beads, each with a merge request. Each round presses the key, polls (every 2 ms) until the view holds what it read (the bead read in a
 worker thread from SQLite, then the Markdown blocks mounted; the convoy's rows filled), then presses
 escape and waits for the main screen. The figure includes the worker's SQLite read and the widget
 updates, not a terminal's drawing (``bench_cockpit`` measures through a real pty).
@@ -149,7 +149,7 @@ def run() -> list[dict]:
             rows.append(
                 {
                     "benchmark": "detail view key to screen",
-                    "case": f"{view} {'view' if view != 'help' else 'screen (floor)'}, {stat} (baseline: problems view)",
+                    "case": f"{view} {'screen (floor)' if view == 'help' else 'view'}, {stat} (baseline: problems)",
                     "value": value * 1000,
                     "unit": "ms",
                     "baseline": base[stat],

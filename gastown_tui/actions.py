@@ -6,8 +6,9 @@ sling_beads`, :func:`core.pour.pour`, :func:`core.convoys.create`, ...), in a wo
 :class:`Runner` passed in (the app's thread worker: a refusal becomes a toast), then asks for the
 ledger sync as ``gt`` does after a command (:func:`core.beads.sync.after_change`; its warning is a
 toast). A dialog that shows a refusal itself passes ``refused``: the GtError goes to it instead of a
-toast (:meth:`CockpitActions.attempt`). Screens depend on this module and on :class:`Cockpit` (what they use of the app), never on
-the app class: ``gastown_tui.app`` imports the screens, not the other way round.
+toast (:meth:`CockpitActions.attempt`). Screens depend on this module and on :class:`Cockpit` (what
+they use of the app), never on the app class: ``gastown_tui.app`` imports the screens, not the other
+way round.
 """
 
 from __future__ import annotations

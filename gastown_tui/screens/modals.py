@@ -2,7 +2,8 @@
 mail dialogs of the detail views are :mod:`gastown_tui.screens.ledger_dialogs`).
 
 Each is a ``ModalScreen`` that dismisses with what the user chose (or None on escape); the main screen
-does the work in a thread worker. Names, bead ids, formula descriptions and questions are shown as
+does the work in a thread worker, except for the dialogs that act themselves and show a refusal in
+place (:class:`ActingDialog`: the new-bead dialog). Names, bead ids, formula descriptions and questions are shown as
 text, never markup (:func:`widgets.safe_text.plain`): agents can write all of them. Keyboard first: defaults are preselected, Enter confirms, Tab moves
 between fields, Escape cancels.
 """

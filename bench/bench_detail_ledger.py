@@ -7,8 +7,9 @@ only drawn again) is listed as the floor.
 
 The cockpit runs in-process under Textual's headless driver (``App.run_test``, 160x50, no engine, no
 Mayor), on a town with 60 ready beads; the bead has a 4 KB Markdown description, 20 dependencies
-each way (its blockers closed, so it is ready), 30 comments and its history; the convoy tracks 40
-beads, each with a merge request. Each round presses the key, polls (every 2 ms) until the view holds what it read (the bead read in a
+each way (its blockers closed, so it is ready), 30 comments and its history (8 sections with a code
+fence each: about 100 widgets); the "small bead" case has one paragraph and one fence, as agents
+usually write them; the convoy tracks 40 beads, each with a merge request. Each round presses the key, polls (every 2 ms) until the view holds what it read (the bead read in a
 worker thread from SQLite, then the Markdown blocks mounted; the convoy's rows filled), then presses
 escape and waits for the main screen. The figure includes the worker's SQLite read and the widget
 updates, not a terminal's drawing (``bench_cockpit`` measures through a real pty).
@@ -34,6 +35,8 @@ from core.town import Town, install_town
 
 ROUNDS = int(os.environ.get("BENCH_DETAIL_ROUNDS", 20))
 PARAGRAPH = "The login form posts to `/api/session`; a *wrong* password shows the error under the field. " * 3
+#: A bead as agents usually write one: a paragraph and the step the sim agent runs.
+SMALL = f"{PARAGRAPH}\n\n```sh\nnpm test -- login\n```\n"
 DESCRIPTION = "\n\n".join(
     [f"## Part {n}\n\n{PARAGRAPH}\n\n- step one\n- step **two**\n\n```sh\necho part {n}\n```" for n in range(8)]
 )
@@ -56,6 +59,7 @@ def _town(root: Path) -> Town:
     with BeadStore(town) as store:
         with store.transaction():
             store.create("Viewed bead", actor="bench", id="de-view", description=DESCRIPTION, labels=["ui"])
+            store.create("Small bead", actor="bench", id="de-small", description=SMALL, labels=["ui"])
             for n in range(20):
                 store.create(f"Blocker {n}", actor="bench", id=f"de-up{n}")
                 store.add_dependency("de-view", f"de-up{n}", "blocks", actor="bench")
@@ -121,6 +125,8 @@ async def _measure(town: Town) -> dict[str, list[float]]:
         ready.focus()
         ready.move_cursor(row=ready.get_row_index("de-view"))
         got["bead"] = await _rounds(app, pilot, "enter", bead_shown, on_main)
+        ready.move_cursor(row=ready.get_row_index("de-small"))
+        got["small bead"] = await _rounds(app, pilot, "enter", bead_shown, on_main)
 
         def convoy_shown() -> bool:
             s = app.screen
@@ -144,7 +150,7 @@ def run() -> list[dict]:
         got = asyncio.run(_measure(town))
     rows = []
     base = {"median": statistics.median(got["problems"]) * 1000, "p95": _p95(got["problems"]) * 1000}
-    for view in ("bead", "convoy", "help"):
+    for view in ("bead", "small bead", "convoy", "help"):
         for stat, value in (("median", statistics.median(got[view])), ("p95", _p95(got[view]))):
             rows.append(
                 {

@@ -138,7 +138,7 @@ class BeadScreen(Screen):
         self._tables[table] = shown
         return False
 
-    async def _show(self, view: BeadView) -> None:
+    def _show(self, view: BeadView) -> None:
         if not self.is_attached:
             return
         self.view = view
@@ -168,10 +168,12 @@ class BeadScreen(Screen):
             if self._markdown.get(box) == text:
                 continue  # mounting a Markdown's blocks is most of the view's cost: only when it changed
             self._markdown[box] = text
-            # a new widget each time: a Markdown updated in place kept the height of its first blocks
+            # a new widget each time (a Markdown updated in place kept the height of its first blocks),
+            # not awaited: both Markdowns mount side by side while the rest of the view is drawn
             holder = self.query_one(box, Vertical)
-            await holder.remove_children()
-            await holder.mount(safe_markdown(text))
+            if holder.children:
+                holder.remove_children()
+            holder.mount(safe_markdown(text))
 
     def _show_comments(self, view: BeadView) -> None:
         text = Text()

@@ -34,7 +34,8 @@ cockpit closed), issue 21 part 8:
 
 - ``start-up``: a whole cockpit process started in a fresh pty until its first frame shows the town's
   agents (the rig's row counting all N polecats), median and slowest of ``BENCH_COCKPIT_STARTS``
-  starts, against ``python -c pass`` started the same way (the interpreter's own floor); and
+  starts, against ``python -c pass`` started the same way (the interpreter's own floor), and the
+  CPU time the cockpit had used by then (a busy machine stretches wall time far more); and
   ``import gastown_tui.app`` alone, the import share of it;
 - ``screens``: key to screen, median and p95, for each entry of :data:`SCREENS` (a key, and a text only
   that screen draws; escape goes back), in the last started cockpit, against the echo floor.
@@ -375,10 +376,12 @@ def _wait_quiet(host: SessionHost, sessions: list[str], timeout: float = 30.0) -
 
 @dataclass
 class _Startup:
-    """Seconds to the first frame with the agents (one per start), of ``python -c pass`` to its exit
-    and of ``import gastown_tui.app``; key-to-screen seconds per screen; the echo floor."""
+    """Seconds to the first frame with the agents (one per start) and the CPU seconds the cockpit
+    process had used by then (every thread), of ``python -c pass`` to its exit and of ``import
+    gastown_tui.app``; key-to-screen seconds per screen; the echo floor."""
 
     cockpit: list[float]
+    cpu: list[float]
     python: list[float]
     imports: list[float]
     screens: dict[str, list[float]]
@@ -389,7 +392,12 @@ def _startup(town, env: dict[str, str], cwd: str) -> _Startup:
     """STARTS cockpit starts on the quiet town; the last one stays open for the SCREENS probes."""
     gastown_tui = str(Path(sys.executable).parent / "gastown-tui")
     mark = AGENTS_MARK.format(n=POLECATS).encode()
-    python, imports, cockpit = [], [], []
+    # byte-compiled as an installed package is (pip compiles at install; an editable install under
+    # PYTHONDONTWRITEBYTECODE would compile every module at every start)
+    root = Path(__file__).resolve().parents[1]
+    packages = [str(root / p) for p in ("core", "widgets", "gastown_tui", "themes")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True, capture_output=True)
+    python, imports, cockpit, cpu = [], [], [], []
     for _ in range(STARTS):
         t0 = time.perf_counter()
         child, _reader = _spawn(sys.executable, ["-P", "-c", "pass"], env, cwd)
@@ -407,6 +415,7 @@ def _startup(town, env: dict[str, str], cwd: str) -> _Startup:
             if t1 is None:
                 raise RuntimeError(f"the cockpit did not draw {mark!r} within 60 s")
             cockpit.append(t1 - t0)
+            cpu.append(_cpu_seconds(child.pid))
             if i < STARTS - 1:
                 _close(child)
         assert child is not None
@@ -416,7 +425,7 @@ def _startup(town, env: dict[str, str], cwd: str) -> _Startup:
     finally:
         if child is not None:
             _close(child)
-    return _Startup(cockpit, python, imports, screens, _echo_floor(2 * ROUNDS))
+    return _Startup(cockpit, cpu, python, imports, screens, _echo_floor(2 * ROUNDS))
 
 
 def run() -> list[dict]:
@@ -488,6 +497,11 @@ def _startup_rows(startup: _Startup) -> list[dict]:
         python,
     )
     row(f"quiet, {POLECATS} polecats: start-up to the agents drawn, slowest", max(startup.cockpit), python)
+    row(
+        f"quiet, {POLECATS} polecats: start-up CPU time of the cockpit by then, median (less load-sensitive)",
+        statistics.median(startup.cpu),
+        python,
+    )
     row("import gastown_tui.app, median (baseline: python -c pass)", statistics.median(startup.imports), python)
     floor = _p95(startup.floor)
     for name, samples in startup.screens.items():

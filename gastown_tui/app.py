@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 import time
@@ -62,6 +63,12 @@ TOASTS = {
     "engine_error": "error",
 }
 FEED_BACKLOG = 50
+#: Seconds after mount the start-up is over at the latest (:meth:`CockpitApp._started`); it is over
+#: sooner, once the first snapshot is drawn. Until then the engine waits (importing and starting it:
+#: witnesses, refineries, the deacon, on this event loop) and so does the garbage collector
+#: (:func:`gastown_tui.cockpit.open_cockpit` turns it off): both would delay the first frame with the town's agents
+#: (issue 21 part 8, bench/bench_cockpit.py).
+STARTED_LATEST = 2.0
 #: Seconds between two snapshots read because events came (a wake or the snapshot interval reads at once).
 SNAPSHOT_GAP = 0.5
 SCREENS_DIR = Path(__file__).parent / "screens"
@@ -145,6 +152,7 @@ class CockpitApp(App):
         self._inbox_events: list[events.Event] = []
         self._inbox_error: Exception | None = None
         self._inbox_posted = False
+        self._starting = True
 
     # ---- lifecycle ------------------------------------------------------------------------------
     @property
@@ -169,6 +177,17 @@ class CockpitApp(App):
         if self.start_mayor:
             self.run_blocking("start the Mayor", self._ensure_mayor)
         if self.start_engine:
+            self.engine_state = "starting"
+        self.set_timer(STARTED_LATEST, self._started)
+
+    def _started(self) -> None:
+        """The first snapshot is drawn (or :data:`STARTED_LATEST` passed): turn the garbage collector
+        back on and start the engine (once)."""
+        if not self._starting:
+            return
+        self._starting = False
+        gc.enable()
+        if self.start_engine and not self._exit:
             self._start_engine()
 
     async def action_quit_cockpit(self) -> None:
@@ -285,6 +304,8 @@ class CockpitApp(App):
             self.snapshot = snap
             self.snapshots += 1
             main.apply_snapshot(snap)
+            if self._starting:
+                self.call_after_refresh(self._started)
             if self._pending_select and snap.agent(self._pending_select):
                 main.select_agent(self._pending_select)
                 self._pending_select = None

@@ -491,14 +491,14 @@ def _startup_rows(startup: _Startup) -> list[dict]:
 
     python = statistics.median(startup.python)
     row(
-        f"quiet, {POLECATS} polecats: start-up to the agents drawn, median of {len(startup.cockpit)} "
+        f"{POLECATS} quiet polecats: start-up to the agents drawn, median of {len(startup.cockpit)} "
         "(baseline: python -c pass)",
         statistics.median(startup.cockpit),
         python,
     )
-    row(f"quiet, {POLECATS} polecats: start-up to the agents drawn, slowest", max(startup.cockpit), python)
+    row(f"{POLECATS} quiet polecats: start-up to the agents drawn, slowest", max(startup.cockpit), python)
     row(
-        f"quiet, {POLECATS} polecats: start-up CPU time of the cockpit by then, median (less load-sensitive)",
+        f"{POLECATS} quiet polecats: start-up CPU time of the cockpit by then, median (less load-sensitive)",
         statistics.median(startup.cpu),
         python,
     )
@@ -507,7 +507,7 @@ def _startup_rows(startup: _Startup) -> list[dict]:
     for name, samples in startup.screens.items():
         if samples:
             row(
-                f"quiet, {POLECATS} polecats: key to screen, {name}, p95 ({len(samples)} samples; baseline: echo floor)",
+                f"{POLECATS} quiet polecats: key to screen, {name}, p95 ({len(samples)} samples; baseline: echo floor)",
                 _p95(samples),
                 floor,
             )

@@ -15,9 +15,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +32,7 @@ from core.config import edit_toml
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town
-from gastown_tui.dashboard import REFUSED, is_loopback
+from gastown_tui.dashboard import REFUSED, cockpit_command, is_loopback
 from tests.conftest import VENV_BIN, wait_for
 
 pytestmark = pytest.mark.integration
@@ -118,6 +120,13 @@ def dashboard(web_town: tuple[Town, dict[str, str]]) -> Iterator[Served]:
     finally:
         if board.stop() != 0:
             print("".join(board.lines))
+
+
+def test_each_browser_session_runs_the_cockpit_of_the_town_with_this_python(tmp_path: Path) -> None:
+    town = tmp_path / 'a town\'s "dir" $(x)'
+    assert shlex.split(cockpit_command(town)) == [sys.executable, "-P", "-m", "gastown_tui", "--town", str(town)]
+    run = subprocess.run([sys.executable, "-P", "-m", "gastown_tui", "--version"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.startswith("gastown-tui, version"), run
 
 
 def test_loopback_hosts_are_told_apart_from_others() -> None:

@@ -6,11 +6,13 @@
 //
 // PLAN: {"url": the dashboard's URL with its token, "refused": [URLs that must answer 403],
 //        "viewport": {"width": px, "height": px}, "timeout": ms per wait, "screenshot": PNG path or "",
-//        "steps": [{"see": [texts]} | {"press": [Playwright key names]}]}
+//        "steps": [{"see": [texts]} | {"press": [Playwright key names]} | {"say": line} | {"closed": true}]}
 // A "see" step waits until every text has been drawn since the last "press" (the screen is the
 // xterm.js terminal of the page, drawn on a canvas: what it draws is the cockpit's output that reached
 // the page over its websocket, read here with escape sequences removed).
-// Prints one JSON object: {"ok": bool, "steps": [{"step", "ms"}], "refused": [statuses], "error", "tail"}.
+// "say" prints the line at once (the test waits for it), "closed" waits until the server closes the
+// page's websocket (the page then offers to restart the session).
+// Prints one JSON object last: {"ok": bool, "steps": [{"step", "ms"}], "refused": [statuses], "error", "tail"}.
 // Every request to another origin (the page's web font) is aborted: the test needs no network.
 
 import { readFileSync } from "node:fs";
@@ -67,7 +69,12 @@ try {
   }
   const page = await context.newPage();
   await page.route("**/*", (route) => (new URL(route.request().url()).origin === origin ? route.continue() : route.abort()));
-  page.on("websocket", (ws) => ws.on("framereceived", (frame) => received(frame.payload)));
+  let closed;
+  const closedOnce = new Promise((resolve) => (closed = resolve));
+  page.on("websocket", (ws) => {
+    ws.on("framereceived", (frame) => received(frame.payload));
+    ws.on("close", () => closed());
+  });
   const started = Date.now();
   await page.goto(plan.url);
   await page.waitForSelector(".xterm-helper-textarea", { state: "attached" });
@@ -79,6 +86,15 @@ try {
     } else if (step.press) {
       from = text.length;
       for (const key of step.press) await page.keyboard.press(key);
+    } else if (step.say) {
+      console.log(step.say);
+    } else if (step.closed) {
+      let timer;
+      await Promise.race([
+        closedOnce,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("the websocket stayed open")), timeout))),
+      ]);
+      clearTimeout(timer);
     }
     result.steps.push({ step, ms: Date.now() - started });
   }

@@ -29,6 +29,7 @@ import pytest
 
 from core.beads.store import BeadStore
 from core.config import edit_toml
+from core.pidfile import engine_pid
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town
@@ -235,3 +236,47 @@ def test_the_cockpit_in_headless_chromium_shows_the_agents_and_slings_a_bead_by_
     assert assignee.startswith("demo/polecats/")
     assert Path(screenshot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert dashboard.stop() == 0
+
+
+def _cockpits_of(town: Town) -> list[int]:
+    """Pids of the cockpit processes running on ``town`` (``-m gastown_tui --town ROOT``)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"gastown_tui" in argv and str(town.root).encode() in argv and proc.name.isdigit():
+            found.append(int(proc.name))
+    return found
+
+
+def test_sigterm_quits_the_open_sessions_cockpits_first(
+    web_town: tuple[Town, dict[str, str]], dashboard: Served, tmp_path: Path
+) -> None:
+    _browser_tools()
+    town, env = web_town
+    plan = {
+        "url": dashboard.url,
+        "timeout": 60_000,
+        "steps": [{"see": ["Mayor", "gt config agent list"]}, {"say": "drawn"}, {"closed": True}],
+    }
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan))
+    node = subprocess.Popen(["node", str(DRIVER), str(plan_file)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert node.stdout is not None
+        first = node.stdout.readline()  # "drawn", or the driver's result when it failed
+        assert first.strip() == "drawn", first
+        cockpits = wait_for(lambda: _cockpits_of(town), timeout=30, what="the session's cockpit process")
+        engine = wait_for(lambda: engine_pid(town), timeout=60, what="the session's cockpit running the engine")
+        assert engine in cockpits
+        assert dashboard.stop() == 0, "".join(dashboard.lines)
+        assert not _cockpits_of(town)  # each session's cockpit quit before gt dashboard exited
+        assert engine_pid(town) is None  # its engine stopped as on q (pid file gone, lock free)
+        result = json.loads(node.communicate(timeout=90)[0].strip().splitlines()[-1])
+        assert node.returncode == 0 and result["ok"], result  # the page saw its websocket closed
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()

@@ -192,6 +192,7 @@ KEYS: tuple[Key, ...] = (
     Key("problems.open", "enter", "Open agent", (("problems", "open", True),)),
     Key("problems.nudge", "n", "Nudge", (("problems", "nudge", True),)),
     Key("problems.restart", "R", "Restart", (("problems", "restart", True),)),
+    Key("problems.retry_mr", "r", "Retry MR", (("problems", "retry_mr", True),)),
     Key("problems.nuke", "x", "Nuke", (("problems", "nuke", True),)),
     Key("problems.acknowledge", "a", "Acknowledge", (("problems", "acknowledge", True),)),
     Key("boards.back", "escape,B", "Back", (("boards", "app.pop_screen", True),)),

@@ -36,6 +36,8 @@ SCOPES = (
     "new_bead",
     "formula",
     "confirm",
+    "quit",
+    "summary",
 )
 
 
@@ -185,7 +187,7 @@ KEYS: tuple[Key, ...] = (
         "Quit",
         (("app", "quit_cockpit", True),),
         title="Quit",
-        help="Quit the cockpit; the agents keep running in tmux",
+        help="Quit the cockpit (asks whether the engine keeps running); the agents keep running in tmux",
     ),
     # the other views' own keys
     Key("problems.back", "escape,p", "Back", (("problems", "app.pop_screen", True),)),
@@ -215,6 +217,9 @@ KEYS: tuple[Key, ...] = (
     Key("formula.pour", "ctrl+s", "Pour", (("formula", "pour", True),)),
     Key("confirm.yes", "y,enter", "Yes", (("confirm", "yes", True),)),
     Key("confirm.no", "n", "No", (("confirm", "cancel", True),)),
+    Key("quit.keep", "k,enter", "Keep engine", (("quit", "keep", True),)),
+    Key("quit.stop", "s", "Stop engine", (("quit", "stop", True),)),
+    Key("summary.close", "enter", "Close", (("summary", "close", True),)),
 )
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from core import git, polecats, runs
+from core import git, mq, polecats, runs
 from core.actor import current_actor
 from core.beads.store import BeadStore
 from core.config import edit_toml
@@ -223,21 +223,27 @@ def outcome(town: Town, summary: dict[str, Any], broken_step: str, expected_merg
     and events hold them (agent-written: the caller shows them as text)."""
     ok, line = judge(summary, broken_step, expected_merges)
     merged = [(b["id"], b["title"]) for b in summary["beads"] if b["mr_status"] == "merged"]
-    isolated = [
-        (b["id"], b["title"], b["failure"]["reason"], b["failure"].get("log") or "")
-        for b in summary["beads"]
-        if b["failure"]
-    ]
     pending = [
         (b["id"], b["title"])
         for b in summary["beads"]
         if b["mr_status"] != "merged" and not b["failure"] and b["status"] != "closed"
     ]
-    follow_ups = []
+    isolated, follow_ups = [], []
     with BeadStore(town) as store:
-        for bead, *_ in isolated:
+        for b in summary["beads"]:
+            if not b["failure"]:
+                continue
+            log = b["failure"].get("log") or ""
+            if not log and b["mr"]:  # a failure seen standing (not from its event): the MR keeps its logs
+                try:
+                    log = (mq.get(store.db, b["mr"]).logs or [""])[-1]
+                except NotFound:
+                    log = ""
+            isolated.append((b["id"], b["title"], b["failure"]["reason"], log))
             follow_ups += [
-                (bead, up.id, up.title) for up in store.dependents(bead, "discovered-from") if up.status != "closed"
+                (b["id"], up.id, up.title)
+                for up in store.dependents(b["id"], "discovered-from")
+                if up.status != "closed"
             ]
     return DemoOutcome(ok, line, merged, isolated, pending, follow_ups)
 

@@ -231,3 +231,30 @@ async def test_quitting_asks_and_keep_leaves_the_engine_running_in_the_backgroun
         stopped = signal_engine(sim_town, signal.SIGTERM)
         if stopped is not None:
             assert wait_stopped(stopped, 60)
+
+
+@run_async
+async def test_two_marked_beads_sling_as_one_convoy_like_gt_sling_a_b_rig(sim_town: Town) -> None:  # noqa: F811
+    from core import convoys
+    from gastown_tui.screens.modals import SlingModal
+    from widgets.beads import ReadyBeads
+
+    with BeadStore(sim_town) as store:
+        beads = [store.create(t, actor="tester", prefix="de", description="```sh\necho ok\n```").id for t in "AB"]
+    app = cockpit(sim_town, start_mayor=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.main.is_ready and app.snapshot and len(app.snapshot.ready) == 2, timeout=60)
+        table = app.main.query_one(ReadyBeads)
+        table.focus()
+        await wait_until(pilot, lambda: table.row_count == 2, what="two ready rows")
+        await pilot.press("space", "space", "s")
+        modal = await wait_until(pilot, lambda: isinstance(app.screen, SlingModal) and app.screen)
+        assert "as one convoy" in str(modal.query_one(".dialog-title").render())
+        await pilot.press("enter")
+
+        def tracking() -> list[list[str]]:
+            with BeadStore(sim_town) as store:
+                return [convoys.convoys_tracking(store, b) for b in beads]
+
+        one, two = await wait_until(pilot, lambda: all(tracking()) and tracking(), timeout=60, what="the convoy")
+        assert one == two and len(one) == 1  # one convoy for the batch, as gt sling A B RIG makes

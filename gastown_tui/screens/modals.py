@@ -56,7 +56,9 @@ class _Dialog(ModalScreen):
 
 
 class SlingModal(_Dialog):
-    """Pick rig, agent preset and polecat for ``beads``; Enter in any list confirms.
+    """Pick rig, agent preset and polecat for ``beads``; Enter in any list confirms. Several beads go
+    out as one convoy, each to its own polecat (the rule of ``gt sling A B RIG``,
+    :meth:`core.sling.Slinger.sling_beads`, which the cockpit's sling calls).
 
     rigs/agents: names shown, with ``default_rig``/``default_agent`` preselected. idle: the idle
     polecats of each rig (offered after the auto choice; only when slinging a single bead).
@@ -87,7 +89,7 @@ class SlingModal(_Dialog):
                 if len(self.beads) == 1
                 else f"{len(self.beads)} beads ({', '.join(self.beads[:4])}"
                 + (", ..." if len(self.beads) > 4 else "")
-                + ")"
+                + ") as one convoy, each to its own polecat"
             )
             yield Static(plain(f"Sling {what}"), classes="dialog-title")
             with Horizontal(id="sling-columns"):

@@ -98,7 +98,7 @@ def test_last_output_leaves_out_the_echo_but_counts_real_output(town, tmp_path) 
         with open(log, "ab") as fh:
             fh.write(b"x" * (ECHO_SLACK + 4 * len(text)))  # the agent works again: real output
         assert last_output(db, "demo", "de-1", log) == log.stat().st_mtime
-        # a nudge of another actor (a human's gt nudge) records no baseline: its echo is not excluded
+        # a witness nudge recorded without a baseline (before this rule): its growth counts as output
         with transaction(db):
             events.append(
                 db, "stalled", "demo/witness", rig="demo", bead="de-2", payload=json.loads('{"action": "nudge"}')

@@ -22,6 +22,7 @@ from core.beads.store import BeadStore
 from core.db import connect
 from core.errors import GtError
 from core.formulas import FormulaLibrary
+from core.molecules import MoleculePlan
 from core.rigs import load_rig
 from core.sessions import SessionHost
 from core.sling import SlingBatch, Slinger
@@ -325,6 +326,11 @@ class CockpitActions:
             for r in rows
             if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")
         ]
+
+    def formula_plan(self, run: FormulaRun) -> MoleculePlan:
+        """The molecule pouring ``run`` would create (:func:`core.pour.plan`, the pour's own first step:
+        nothing is written). Raises NotFound/GtError as it does (a missing variable, a bad rig)."""
+        return pour.plan(self.town, run.formula, run.vars, load_rig(self.town, run.rig) if run.rig else None)
 
     def formula_vars(self, name: str) -> list[tuple[str, str, bool]]:
         """(var, default or "", required) of formula ``name``."""

@@ -363,7 +363,7 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         assert_safe(app, victim)
         await pilot.press("escape")
 
-        # the problems view: the zombie and the escalation
+        # the problems view: the zombie, the escalation and the failed MR (its hostile reason as text)
         async def open_problems() -> DataTable:
             if not isinstance(app.screen, ProblemsScreen):
                 await wait_until(pilot, lambda: app.screen is app.main, what="back on the main screen")
@@ -372,8 +372,8 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
             found = await wait_until(pilot, lambda: isinstance(app.screen, ProblemsScreen) and app.screen)
             await wait_until(
                 pilot,
-                lambda: len(found.problems) == 2 and found.query_one(DataTable).row_count == 2,
-                what="two problems",
+                lambda: len(found.problems) == 3 and found.query_one(DataTable).row_count == 3,
+                what="three problems",
             )
             return found.query_one(DataTable)
 

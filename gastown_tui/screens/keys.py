@@ -36,6 +36,8 @@ SCOPES = (
     "new_bead",
     "formula",
     "confirm",
+    "quit",
+    "summary",
 )
 
 
@@ -148,7 +150,7 @@ KEYS: tuple[Key, ...] = (
         "Problems",
         _main("problems", True),
         title="Problems",
-        help="Stalled, zombie and GUPP-violating polecats, escalations",
+        help="Stalled, zombie, waiting and GUPP-violating polecats, failed merges, escalations",
     ),
     Key("mail", "m", "Mail", _main("mail", True), title="Mail", help="The Mayor's inbox"),
     Key(
@@ -185,13 +187,14 @@ KEYS: tuple[Key, ...] = (
         "Quit",
         (("app", "quit_cockpit", True),),
         title="Quit",
-        help="Quit the cockpit; the agents keep running in tmux",
+        help="Quit the cockpit (asks whether the engine keeps running); the agents keep running in tmux",
     ),
     # the other views' own keys
     Key("problems.back", "escape,p", "Back", (("problems", "app.pop_screen", True),)),
     Key("problems.open", "enter", "Open agent", (("problems", "open", True),)),
     Key("problems.nudge", "n", "Nudge", (("problems", "nudge", True),)),
     Key("problems.restart", "R", "Restart", (("problems", "restart", True),)),
+    Key("problems.retry_mr", "r", "Retry MR", (("problems", "retry_mr", True),)),
     Key("problems.nuke", "x", "Nuke", (("problems", "nuke", True),)),
     Key("problems.acknowledge", "a", "Acknowledge", (("problems", "acknowledge", True),)),
     Key("boards.back", "escape,B", "Back", (("boards", "app.pop_screen", True),)),
@@ -200,6 +203,12 @@ KEYS: tuple[Key, ...] = (
     Key("boards.refresh", "R", "Refresh", (("boards", "refresh", True),)),
     Key("grid.back", "escape,g", "Back", (("grid", "app.pop_screen", True),)),
     Key("grid.open", "enter", "Open", (("grid", "open", True),)),
+    Key("grid.left", "left", "Left", (("grid", "left", False),), priority=True),
+    Key("grid.right", "right", "Right", (("grid", "right", False),), priority=True),
+    Key("grid.up", "up", "Up", (("grid", "up", False),), priority=True),
+    Key("grid.down", "down", "Down", (("grid", "down", False),), priority=True),
+    Key("grid.mark", "space", "Mark", (("grid", "mark", True),)),
+    Key("grid.nudge", "n", "Nudge marked", (("grid", "nudge", True),)),
     Key("mail.back", "escape,m", "Back", (("mail", "app.pop_screen", True),)),
     Key("mail.open", "enter", "Read", (("mail", "open", True),)),
     Key("help.close", "escape,q,question_mark", "Close", (("help", "dismiss_help", True),)),
@@ -208,6 +217,9 @@ KEYS: tuple[Key, ...] = (
     Key("formula.pour", "ctrl+s", "Pour", (("formula", "pour", True),)),
     Key("confirm.yes", "y,enter", "Yes", (("confirm", "yes", True),)),
     Key("confirm.no", "n", "No", (("confirm", "cancel", True),)),
+    Key("quit.keep", "k,enter", "Keep engine", (("quit", "keep", True),)),
+    Key("quit.stop", "s", "Stop engine", (("quit", "stop", True),)),
+    Key("summary.close", "enter", "Close", (("summary", "close", True),)),
 )
 
 

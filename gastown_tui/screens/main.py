@@ -295,11 +295,12 @@ class MainScreen(Screen):
         )
 
     def action_run_formula(self) -> None:
-        """Pick a formula, fill its vars and pour it."""
+        """Pick a formula, fill its vars, preview its molecule and pour it."""
         actions = self.cockpit.actions
         formulas = actions.formula_choices()
         rigs = self.snapshot.rigs if self.snapshot else []
-        self.app.push_screen(FormulaModal(formulas, actions.formula_vars, rigs, self._default_rig([])), self._pour)
+        modal = FormulaModal(formulas, actions.formula_vars, rigs, self._default_rig([]), actions.formula_plan)
+        self.app.push_screen(modal, self._pour)
 
     def _pour(self, run: FormulaRun | None) -> None:
         if run is not None:

@@ -381,15 +381,19 @@ def failing_lines(text: str, limit: int = 40) -> list[str]:
     """The lines of gate output ``text`` that report a failure (:data:`FAILING_LINE`), at most
     ``limit``, in order; without any, its last 10 non-empty lines (a gate whose tool says nothing
     recognisable still shows what it printed last). The log's own header (``$ cmd``) and trailer
-    (``exit N``, timed out, could not start) are never counted."""
+    (``exit N``, timed out) are never counted."""
     lines = [line for line in text.splitlines() if line.strip() and not _is_frame(line)]
     found = [line for line in lines if FAILING_LINE.search(line)]
     return (found or lines[-10:])[:limit]
 
 
 def _is_frame(line: str) -> bool:
-    """True for a line :func:`_run_one` writes around the gate's own output."""
-    return line.startswith("$ ") or bool(_TRAILER.match(line)) or line.startswith("gate ") and "survived" in line
+    """True for a line :func:`_run_one` writes around the gate's own output (its command, exit status,
+    timeout and leftover processes; not "could not start", whose line says why)."""
+    t = _TRAILER.match(line)
+    return (
+        line.startswith("$ ") or bool(t and not t.group("nostart")) or line.startswith("gate ") and "survived" in line
+    )
 
 
 def read_log(path: str | os.PathLike[str], max_bytes: int = LOG_BYTES) -> GateLog:

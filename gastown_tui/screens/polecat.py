@@ -210,10 +210,12 @@ class PolecatScreen(Screen):
         (self.query_one("#diff-scroll") if tab == "diff" else self.query_one("#transcript-text")).focus()
 
     def action_search(self) -> None:
-        """``/``: the transcript tab with its search box."""
+        """``/``: the transcript tab with its search box, emptied for a new search."""
         self.query_one(TabbedContent).active = "transcript"
         self.query_one("#transcript-find").display = True
-        self.query_one("#transcript-search", Input).focus()
+        search = self.query_one("#transcript-search", Input)
+        search.value = ""
+        search.focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter in the search box: find every match and go to the last one (the newest output)."""

@@ -356,6 +356,7 @@ FAILING_LINE = re.compile(
 _TRAILER = re.compile(
     r"^(?:exit (?P<rc>-?\d+)|gate \S+ (?P<timeout>timed out after \S+?s)|gate \S+ (?P<nostart>could not start))"
 )
+_RULE = re.compile(r"^\s*[=_-]{5,}")  # a separator such as pytest's "===== FAILURES =====": not a failure itself
 _LOG_NAME = re.compile(r"^(?:mr|batch)-\d+-(?P<gate>.+)-\d+\.log$")
 
 
@@ -379,11 +380,11 @@ class GateLog:
 
 def failing_lines(text: str, limit: int = 40) -> list[str]:
     """The lines of gate output ``text`` that report a failure (:data:`FAILING_LINE`), at most
-    ``limit``, in order; without any, its last 10 non-empty lines (a gate whose tool says nothing
+    ``limit``, in order, separator rules (``===== FAILURES =====``) left out; without any, its last 10 non-empty lines (a gate whose tool says nothing
     recognisable still shows what it printed last). The log's own header (``$ cmd``) and trailer
     (``exit N``, timed out) are never counted."""
     lines = [line for line in text.splitlines() if line.strip() and not _is_frame(line)]
-    found = [line for line in lines if FAILING_LINE.search(line)]
+    found = [line for line in lines if FAILING_LINE.search(line) and not _RULE.match(line)]
     return (found or lines[-10:])[:limit]
 
 

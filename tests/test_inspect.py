@@ -128,7 +128,10 @@ def test_transcript_text_resolves_carriage_returns_and_strips_sequences() -> Non
 
 
 def test_failing_lines_pick_errors_and_skip_the_log_frame() -> None:
-    text = "$ pytest -q  (cwd /w, timeout 30s)\n...\nE   assert 2 == 1\nFAILED tests/t.py::t\n1 failed\n\nexit 1\n"
+    text = (
+        "$ pytest -q  (cwd /w, timeout 30s)\n...\n===== FAILURES =====\nE   assert 2 == 1\nFAILED tests/t.py::t\n"
+        "1 failed\n\nexit 1\n"
+    )
     assert failing_lines(text) == ["E   assert 2 == 1", "FAILED tests/t.py::t", "1 failed"]
     assert failing_lines("$ make\nbuilding\nlast words\n\nexit 2\n") == ["building", "last words"]
 

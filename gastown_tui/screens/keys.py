@@ -209,7 +209,7 @@ KEYS: tuple[Key, ...] = (
     Key("polecat.back", "escape", "Back", (("polecat", "close", True),)),
     Key("polecat.diff", "1", "Diff", (("polecat", "show_tab('diff')", True),)),
     Key("polecat.transcript", "2", "Transcript", (("polecat", "show_tab('transcript')", True),)),
-    Key("polecat.search", "slash", "Search", (("polecat", "search", True),), shown="/"),
+    Key("polecat.search", "/", "Search", (("polecat", "search", True),)),
     Key("polecat.next", "n", "Next match", (("polecat", "next_match(1)", True),)),
     Key("polecat.previous", "N", "Previous match", (("polecat", "next_match(-1)", True),)),
     Key("polecat.refresh", "R", "Refresh", (("polecat", "refresh", True),)),

@@ -187,12 +187,17 @@ class PolecatScreen(Screen):
         text.rstrip()
         return text
 
-    def _diff(self, d: PolecatDetail) -> Syntax | Text:
+    def _diff(self, d: PolecatDetail) -> Text:
+        """The diff highlighted by Rich's ``diff`` lexer (Pygments), as a ``Text`` of token colours
+        only: the panel's own background shows through, in either theme."""
         if not d.diff:
             return Text("no changes against the base", style="italic", end="")
-        code = d.diff + ("\n… diff cut here: it is longer than the view keeps\n" if d.diff_truncated else "")
+        code = d.diff + ("… diff cut here: it is longer than the view keeps\n" if d.diff_truncated else "")
         theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
-        return Syntax(code, "diff", theme=theme, background_color="default", word_wrap=False)
+        text = Syntax(code, "diff", theme=theme).highlight(code)
+        text.no_wrap = True
+        text.rstrip()
+        return text
 
     # ---- actions --------------------------------------------------------------------------------
     def action_close(self) -> None:

@@ -31,6 +31,7 @@ from tests.test_inspect import HOSTILE_GATE, polecat_town  # noqa: F401 - poleca
 from tests.test_refinery import Lab
 from widgets.agents import AgentsTree
 from widgets.refinery import RefineryQueue
+from widgets.text_lines import TextLines
 
 SIZE = (160, 50)
 
@@ -99,7 +100,7 @@ async def test_d_on_the_agents_panel_shows_the_polecats_diff_transcript_and_sear
         await pilot.press("d")
         screen = await polecat_screen(pilot, app)
         assert (screen.rig, screen.polecat) == ("demo", "nux")
-        diff = shown(screen.query_one("#polecat-diff", Static))
+        diff = screen.query_one("#polecat-diff", TextLines).plain
         assert "+    return '[bold]hi[/]'" in diff and "+uncommitted line" in diff
         commits = shown(screen.query_one("#polecat-commits", Static))
         assert "Say bye [red]x[/]" in commits and "Add the login form" in commits and "\x1b" not in commits
@@ -173,7 +174,7 @@ async def test_enter_on_the_refinery_shows_the_gate_log_and_retry_and_reject_act
             timeout=30,
             what="the merge request detail",
         )
-        log = screen.query_one("#mr-log", TextArea).text
+        log = screen.query_one("#mr-log", TextLines).plain
         assert log.startswith("check: exit 1    batch-1-check-1.log\n")
         assert "── failing lines ──\nFAILED test_cache [red]x[/]\nE   assert 2 == 1\n" in log
         assert log.index("failing lines") < log.index("whole log") and "\x1b" not in log and "owned" not in log

@@ -343,9 +343,9 @@ class MainScreen(Screen):
         if agent is None or agent.kind != "polecat" or agent.rig is None:
             self.notify("select a polecat to see its detail", severity="warning")
             return
-        from gastown_tui.screens.polecat import PolecatScreen
+        from gastown_tui.screens.polecat import open_polecat
 
-        self.app.push_screen(PolecatScreen(agent.rig, agent.name))
+        open_polecat(self.app, agent.rig, agent.name)
 
     def action_mr_detail(self) -> None:
         """Open the detail view of the merge request under the refinery cursor (gates, logs, verdict)."""
@@ -353,9 +353,9 @@ class MainScreen(Screen):
         if mr is None:
             self.notify("no merge request selected", severity="warning")
             return
-        from gastown_tui.screens.merge_request import MergeRequestScreen
+        from gastown_tui.screens.merge_request import open_merge_request
 
-        self.app.push_screen(MergeRequestScreen(mr))
+        open_merge_request(self.app, mr)
 
     def action_grid(self) -> None:
         from gastown_tui.screens.grid import GridScreen

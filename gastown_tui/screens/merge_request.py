@@ -3,20 +3,22 @@ failing lines first, then the whole log, scrollable), the refinery's culprit ver
 follow-up bead it filed; ``r`` retries it, ``x`` rejects it with a reason (the rules ``gt mq retry``
 and ``gt mq reject`` follow: :func:`core.mq.retry`, :func:`core.mq.reject`).
 
-Opened with ``enter`` on the refinery panel; ``escape`` goes back. The data is one
-:func:`core.inspect.mr_detail` read in a thread worker, read again after an action (and on ``R``).
+Opened with ``enter`` on the refinery panel (:func:`open_merge_request`); ``escape`` goes back. The
+data is one :func:`core.inspect.mr_detail` read in a thread worker each time the view is shown, and
+again after an action (and on ``R``).
 Gate output and notes are agents' text: shown as text, never markup (the core read strips control
-characters; the log is a read-only ``TextArea``, the rest ``Text``).
+characters; everything is ``Text``, the log in a :class:`widgets.text_lines.TextLines`, which draws
+only the lines in view).
 """
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TextArea
+from textual.widgets import Footer, Input, Static
 
 from core.beads.store import BeadStore
 from core.errors import GtError
@@ -27,17 +29,21 @@ from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.modals import _Dialog
 from widgets.safe_text import plain
 from widgets.tables import PlainTable, size_columns
+from widgets.text_lines import TextLines
+
+#: Name of the installed merge request detail screen (:func:`open_merge_request`).
+SCREEN = "merge-request-detail"
 
 
-def log_view(log: GateLog) -> str:
-    """The text the log pane shows for ``log``: its outcome, the failing lines first, then the whole
-    log (all of it agents' text, already free of control characters)."""
-    head = f"{log.gate}: {log.outcome}    {log.path.name}"
-    parts = [head]
+def log_view(log: GateLog) -> list[Text]:
+    """The lines the log pane shows for ``log``: its outcome, the failing lines first (bold), then the
+    whole log (all of it agents' text, already free of control characters, shown as text)."""
+    lines = [Text.assemble((f"{log.gate}: {log.outcome}", "bold"), "    ", plain(log.path.name), end="")]
     if log.failing:
-        parts += ["", "── failing lines ──", *log.failing]
-    parts += ["", "── whole log" + (" (its end)" if log.truncated else "") + " ──", log.text.rstrip("\n")]
-    return "\n".join(parts)
+        lines += [Text(""), Text("── failing lines ──", style="bold"), *(plain(f, "bold") for f in log.failing)]
+    lines += [Text(""), Text("── whole log" + (" (its end)" if log.truncated else "") + " ──", style="bold")]
+    lines += [plain(line) for line in log.text.rstrip("\n").split("\n")]
+    return lines
 
 
 class RejectModal(_Dialog):
@@ -57,6 +63,18 @@ class RejectModal(_Dialog):
         event.stop()
         if event.value.strip():
             self.dismiss(event.value.strip())
+
+
+def open_merge_request(app: App, mr_id: str) -> None:
+    """Show the detail of merge request ``mr_id``. The screen is built once and kept (installed):
+    opening it again only reads the MR and draws it."""
+    if app.is_screen_installed(SCREEN):
+        screen = app.get_screen(SCREEN)
+        assert isinstance(screen, MergeRequestScreen)
+        screen.retarget(mr_id)
+    else:
+        app.install_screen(MergeRequestScreen(mr_id), SCREEN)
+    app.push_screen(SCREEN)
 
 
 class MergeRequestScreen(Screen):
@@ -83,7 +101,7 @@ class MergeRequestScreen(Screen):
                 yield Static("", id="mr-batch")
             with Vertical(id="mr-gates"):
                 yield PlainTable(id="mr-logs", cursor_type="row")
-                yield TextArea("", read_only=True, soft_wrap=False, id="mr-log", tab_behavior="focus")
+                yield TextLines(id="mr-log")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -93,8 +111,22 @@ class MergeRequestScreen(Screen):
         table.border_title = "Gate runs (newest first)"
         self.query_one("#mr-verdict", Static).border_title = "Verdict"
         self.query_one("#mr-batch", Static).border_title = "Batch"
-        table.focus()
+
+    def on_screen_resume(self) -> None:
+        """Each time the view is shown: a fresh read of the MR."""
+        self.query_one("#mr-logs", PlainTable).focus()
         self.load()
+
+    def retarget(self, mr_id: str) -> None:
+        """Show merge request ``mr_id`` from now on (the kept screen, :func:`open_merge_request`): what
+        the view showed of the previous one is cleared until the read comes."""
+        self.mr_id, self.detail = mr_id, None
+        self.query_one("#mr-title", Static).update(plain(f"Merge request {mr_id}"))
+        self.query_one("#mr-summary", Static).update("reading...")
+        for part in ("#mr-verdict", "#mr-batch"):
+            self.query_one(part, Static).update("")
+        self.query_one("#mr-logs", PlainTable).clear()
+        self.query_one("#mr-log", TextLines).set_lines([])
 
     # ---- data -----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="mr-detail")
@@ -139,18 +171,17 @@ class MergeRequestScreen(Screen):
                 key=str(i),
             )
         size_columns(table)
-        pane = self.query_one("#mr-log", TextArea)
         if d.logs:
             pick = d.convicting if d.convicting is not None else 0
             table.move_cursor(row=pick)
             self._show_log(pick)
         else:
-            pane.load_text("no gate has run for this merge request yet")
+            self.query_one("#mr-log", TextLines).set_lines([Text("no gate has run for this merge request yet")])
 
     def _show_log(self, index: int) -> None:
         if self.detail is None or not 0 <= index < len(self.detail.logs):
             return
-        self.query_one("#mr-log", TextArea).load_text(log_view(self.detail.logs[index]))
+        self.query_one("#mr-log", TextLines).set_lines(log_view(self.detail.logs[index]))
 
     def on_data_table_row_highlighted(self, event: PlainTable.RowHighlighted) -> None:
         event.stop()
@@ -159,7 +190,7 @@ class MergeRequestScreen(Screen):
     def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:
         """Enter on a gate run: read its log."""
         event.stop()
-        self.query_one("#mr-log", TextArea).focus()
+        self.query_one("#mr-log", TextLines).focus()
 
     @staticmethod
     def _summary(d: MRDetail) -> Text:

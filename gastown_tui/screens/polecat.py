@@ -2,8 +2,10 @@
 against that base (syntax highlighted with Rich's ``diff`` lexer), its transcript with scrollback
 and search, its state history (the witness's verdicts with their reasons) and its cost.
 
-Opened with ``d`` on the agents panel or in the problems view; ``escape`` goes back. The data is one
-:func:`core.inspect.polecat_detail` read in a thread worker (``R`` reads it again). Everything in it
+Opened with ``d`` on the agents panel or in the problems view (:func:`open_polecat`); ``escape`` goes
+back. The data is one :func:`core.inspect.polecat_detail` read in a thread worker each time the view
+is shown (``R`` reads it again); the diff is a :class:`widgets.text_lines.TextLines`, which draws only
+the lines in view. Everything in it
 that an agent wrote (commit subjects, the diff, the transcript, reasons) is shown as text, never
 markup: the core read strips control characters and the widgets here take ``Text``, ``Syntax`` or a
 read-only ``TextArea``, none of which parses markup.
@@ -16,7 +18,7 @@ from datetime import datetime
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
@@ -29,6 +31,10 @@ from core.inspect import PolecatDetail, polecat_detail
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
 from widgets.safe_text import plain
+from widgets.text_lines import TextLines
+
+#: Name of the installed polecat detail screen (:func:`open_polecat`).
+SCREEN = "polecat-detail"
 
 #: Where a search match is: (row, first column, end column) in the transcript.
 Match = tuple[int, int, int]
@@ -50,6 +56,18 @@ def find_matches(text: str, query: str) -> list[Match]:
     return out
 
 
+def open_polecat(app: App, rig: str, name: str) -> None:
+    """Show the detail of polecat ``rig``/``name``. The screen is built once and kept (installed, like
+    the help screen): opening it again only reads the polecat and draws it."""
+    if app.is_screen_installed(SCREEN):
+        screen = app.get_screen(SCREEN)
+        assert isinstance(screen, PolecatScreen)
+        screen.retarget(rig, name)
+    else:
+        app.install_screen(PolecatScreen(rig, name), SCREEN)
+    app.push_screen(SCREEN)
+
+
 class PolecatScreen(Screen):
     """The detail of polecat ``rig``/``name``: facts and history on the left, diff and transcript
     tabs on the right. ``detail`` holds the last read (None before the first)."""
@@ -63,6 +81,7 @@ class PolecatScreen(Screen):
         self.detail: PolecatDetail | None = None
         self.matches: list[Match] = []
         self.match_index = -1
+        self._transcript_shown = False
 
     @property
     def cockpit(self) -> Cockpit:
@@ -77,8 +96,7 @@ class PolecatScreen(Screen):
                 yield Static("", id="polecat-history")
             with TabbedContent(initial="diff", id="polecat-tabs"):
                 with TabPane("Diff", id="diff"):
-                    with VerticalScroll(id="diff-scroll"):
-                        yield Static("", id="polecat-diff")
+                    yield TextLines(id="polecat-diff")
                 with TabPane("Transcript", id="transcript"), Vertical():
                     with Horizontal(id="transcript-find"):
                         yield Input(placeholder="search the transcript, enter finds", id="transcript-search")
@@ -94,11 +112,28 @@ class PolecatScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#transcript-find").display = False
         self.query_one("#polecat-commits", Static).border_title = "Commits ahead of base"
         self.query_one("#polecat-history", Static).border_title = "State history"
-        self.query_one("#diff-scroll").focus()
+
+    def on_screen_resume(self) -> None:
+        """Each time the view is shown: the diff tab, then a fresh read of the polecat."""
+        self.query_one("#transcript-find").display = False
+        self.query_one(TabbedContent).active = "diff"
+        self.query_one("#polecat-diff").focus()
         self.load()
+
+    def retarget(self, rig: str, name: str) -> None:
+        """Show polecat ``rig``/``name`` from now on (the kept screen, :func:`open_polecat`): what the
+        view showed of the previous one is cleared until the read comes."""
+        self.rig, self.polecat, self.detail = rig, name, None
+        self._transcript_shown = False
+        self.matches, self.match_index = [], -1
+        self.query_one("#polecat-title", Static).update(plain(f"Polecat {rig}/{name}"))
+        for part in ("#polecat-commits", "#polecat-history"):
+            self.query_one(part, Static).update("")
+        self.query_one("#polecat-summary", Static).update("reading...")
+        self.query_one("#polecat-diff", TextLines).set_lines([])
+        self.query_one("#transcript-text", TextArea).load_text("")
 
     # ---- data -----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="polecat-detail")
@@ -127,11 +162,25 @@ class PolecatScreen(Screen):
         self.query_one("#polecat-summary", Static).update(self._summary(d))
         self.query_one("#polecat-commits", Static).update(self._commits(d))
         self.query_one("#polecat-history", Static).update(self._history(d))
-        self.query_one("#polecat-diff", Static).update(self._diff(d))
-        area = self.query_one("#transcript-text", TextArea)
-        area.load_text(d.transcript or "(the session has printed nothing yet)")
-        area.move_cursor((area.document.line_count - 1, 0))  # the newest output
+        self.query_one("#polecat-diff", TextLines).set_lines(self._diff(d))
         self.matches, self.match_index = [], -1
+        self._transcript_shown = False
+        if self.query_one(TabbedContent).active == "transcript":
+            self._show_transcript()
+
+    def _show_transcript(self) -> None:
+        """Put the transcript in its tab, the cursor on the newest output: only once the tab is
+        shown (a long transcript costs its load, which opening the view need not wait for)."""
+        if self._transcript_shown or self.detail is None:
+            return
+        self._transcript_shown = True
+        area = self.query_one("#transcript-text", TextArea)
+        area.load_text(self.detail.transcript or "(the session has printed nothing yet)")
+        area.move_cursor((area.document.line_count - 1, 0))
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "transcript":
+            self._show_transcript()
 
     @staticmethod
     def _summary(d: PolecatDetail) -> Text:
@@ -187,17 +236,16 @@ class PolecatScreen(Screen):
         text.rstrip()
         return text
 
-    def _diff(self, d: PolecatDetail) -> Text:
-        """The diff highlighted by Rich's ``diff`` lexer (Pygments), as a ``Text`` of token colours
-        only: the panel's own background shows through, in either theme."""
+    def _diff(self, d: PolecatDetail) -> list[Text]:
+        """The diff's lines highlighted by Rich's ``diff`` lexer (Pygments), token colours only: the
+        panel's own background shows through, in either theme."""
         if not d.diff:
-            return Text("no changes against the base", style="italic", end="")
+            return [Text("no changes against the base", style="italic", end="")]
         code = d.diff + ("… diff cut here: it is longer than the view keeps\n" if d.diff_truncated else "")
         theme = "ansi_dark" if self.app.current_theme.dark else "ansi_light"
         text = Syntax(code, "diff", theme=theme).highlight(code)
-        text.no_wrap = True
         text.rstrip()
-        return text
+        return list(text.split("\n", allow_blank=True))
 
     # ---- actions --------------------------------------------------------------------------------
     def action_close(self) -> None:
@@ -212,11 +260,14 @@ class PolecatScreen(Screen):
     def action_show_tab(self, tab: str) -> None:
         """Show tab ``tab`` (``diff`` or ``transcript``) and focus what scrolls in it."""
         self.query_one(TabbedContent).active = tab
-        (self.query_one("#diff-scroll") if tab == "diff" else self.query_one("#transcript-text")).focus()
+        if tab == "transcript":
+            self._show_transcript()
+        self.query_one("#polecat-diff" if tab == "diff" else "#transcript-text").focus()
 
     def action_search(self) -> None:
         """``/``: the transcript tab with its search box, emptied for a new search."""
         self.query_one(TabbedContent).active = "transcript"
+        self._show_transcript()
         self.query_one("#transcript-find").display = True
         search = self.query_one("#transcript-search", Input)
         search.value = ""

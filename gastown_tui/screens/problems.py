@@ -114,9 +114,9 @@ class ProblemsScreen(Screen):
         if p is None or not p.polecat or not p.rig:
             self.notify("detail applies to a polecat's problem", severity="warning")
             return
-        from gastown_tui.screens.polecat import PolecatScreen
+        from gastown_tui.screens.polecat import open_polecat
 
-        self.app.push_screen(PolecatScreen(p.rig, p.polecat))
+        open_polecat(self.app, p.rig, p.polecat)
 
     def action_nudge(self) -> None:
         """Nudge the problem's polecat (its session must be alive)."""

@@ -599,14 +599,17 @@ def commits_between(repo_path: str | os.PathLike[str], base: str, head: str, lim
     return [(sha, subject) for sha, _, subject in (line.partition("\0") for line in out.splitlines()) if sha]
 
 
-def diff_text(worktree: str | os.PathLike[str], base: str, max_bytes: int) -> tuple[str, bool]:
-    """The diff of ``worktree``'s files (committed and not yet committed changes to tracked files)
-    against commit ``base`` (``git diff --no-color --no-ext-diff --no-textconv BASE``), at most
-    ``max_bytes`` bytes (cut at a line end; git is stopped once that much was read). Returns (text,
-    truncated). Raises GitError when git fails (unknown ``base``, not a worktree)."""
+def diff_text(
+    repo_path: str | os.PathLike[str], base: str, max_bytes: int, head: str | None = None
+) -> tuple[str, bool]:
+    """The diff against commit ``base`` (``git diff --no-color --no-ext-diff --no-textconv BASE
+    [HEAD]``): of commit ``head``, or without it of the files of the worktree ``repo_path``
+    (committed and not yet committed changes to tracked files). At most ``max_bytes`` bytes (cut at
+    a line end; git is stopped once that much was read). Returns (text, truncated). Raises GitError
+    when git fails (an unknown commit; no ``head`` outside a worktree)."""
     proc = subprocess.Popen(
-        ["git", "diff", "--no-color", "--no-ext-diff", "--no-textconv", base, "--"],
-        cwd=str(worktree),
+        ["git", "diff", "--no-color", "--no-ext-diff", "--no-textconv", base, *([head] if head else []), "--"],
+        cwd=str(repo_path),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -623,5 +626,5 @@ def diff_text(worktree: str | os.PathLike[str], base: str, max_bytes: int) -> tu
     proc.stdout.close()
     proc.stderr.close()
     if proc.wait() != 0 and not truncated:
-        raise GitError(f"git diff {base[:12]} failed in {worktree}: {_one_line(err)}")
+        raise GitError(f"git diff {base[:12]} failed in {repo_path}: {_one_line(err)}")
     return data.decode("utf-8", "replace"), truncated

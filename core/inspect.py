@@ -204,8 +204,8 @@ def polecat_detail(
             commits = [Commit(sha, one_line(s)) for sha, s in git.commits_between(r.repo_path, base, head, COMMITS)]
             if has_tree:
                 diff, cut = git.diff_text(worktree, base, diff_bytes)
-            else:
-                diff, cut = _object_diff(r.repo_path, base, head, diff_bytes)
+            else:  # the worktree is gone: the commits its MR holds
+                diff, cut = git.diff_text(r.repo_path, base, diff_bytes, head=head)
         except GitError as exc:
             notes.append(str(exc))
     session = p.session or session_name("polecat", rig, name)
@@ -234,16 +234,6 @@ def polecat_detail(
         cost_known=address in by_agent,
         notes=tuple(one_line(n) for n in notes),
     )
-
-
-def _object_diff(repo: Path, base: str, head: str, max_bytes: int) -> tuple[str, bool]:
-    """The diff between two commits of the bare repository (a polecat whose worktree is gone)."""
-    text = git.run_git(["diff", "--no-color", "--no-ext-diff", "--no-textconv", base, head, "--"], cwd=repo).stdout
-    data = text.encode()
-    if len(data) <= max_bytes:
-        return text, False
-    cut = data[:max_bytes]
-    return cut[: cut.rfind(b"\n") + 1].decode("utf-8", "replace"), True
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -182,6 +182,8 @@ async def test_enter_on_the_refinery_shows_the_gate_log_and_retry_and_reject_act
         assert "culprit: failed the check gate (exit 1), isolated by bisection of batch 1 of 2 MRs" in verdict
         assert "follow-up " in verdict and "Fix check failure: Cache TTL" in verdict
         assert "mr-1 merged" in shown(screen.query_one("#mr-batch", Static))
+        summary = shown(screen.query_one("#mr-summary", Static))  # the note quotes the gate's output, literally
+        assert "check gate failed (exit 1): FAILED test_cache [red]x[/]" in " ".join(summary.split())
         db = connect(detail_town.db_path)
         try:
             await pilot.press("r")

@@ -335,14 +335,19 @@ def kill_leftover(pidfile: Path, cwd: Path) -> bool:
 def log_tail(path: str | os.PathLike[str], lines: int = 20, max_bytes: int = 8192) -> str:
     """The last ``lines`` lines (at most ``max_bytes`` bytes) of a gate log, decoded leniently; '' if missing."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
+        data, _size = _read_end(path, max_bytes)
     except OSError:
         return ""
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def _read_end(path: str | os.PathLike[str], max_bytes: int) -> tuple[bytes, int]:
+    """The last ``max_bytes`` bytes of the file at ``path``, and its size in bytes. Raises OSError."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - max_bytes))
+        return fh.read(), size
 
 
 #: Bytes of a gate log :func:`read_log` keeps (its end: where a failure is reported).
@@ -408,11 +413,7 @@ def read_log(path: str | os.PathLike[str], max_bytes: int = LOG_BYTES) -> GateLo
     m = _LOG_NAME.match(path.name)
     gate = m.group("gate") if m else path.stem
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
+        data, size = _read_end(path, max_bytes)
     except OSError as exc:
         return GateLog(path, gate, "unfinished", None, (), f"log not readable: {exc.strerror or exc}", False)
     truncated = size > max_bytes

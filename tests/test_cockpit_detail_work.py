@@ -100,6 +100,8 @@ async def test_d_on_the_agents_panel_shows_the_polecats_diff_transcript_and_sear
         await pilot.press("d")
         screen = await polecat_screen(pilot, app)
         assert (screen.rig, screen.polecat) == ("demo", "nux")
+        state = app.snapshot.agent("demo/nux").state  # the state the agents tree shows, not the stored row's
+        assert f"demo/nux · {state} · agent sim" in shown(screen.query_one("#polecat-title", Static))
         diff = screen.query_one("#polecat-diff", TextLines).plain
         assert "+    return '[bold]hi[/]'" in diff and "+uncommitted line" in diff
         commits = shown(screen.query_one("#polecat-commits", Static))

@@ -24,6 +24,7 @@ from core.beads.store import BeadStore
 from core.errors import GtError
 from core.gates import GateLog
 from core.inspect import MRDetail, mr_detail
+from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.modals import _Dialog
@@ -177,6 +178,14 @@ class MergeRequestScreen(Screen):
             self._show_log(pick)
         else:
             self.query_one("#mr-log", TextLines).set_lines([Text("no gate has run for this merge request yet")])
+
+    def apply_snapshot(self, snap: TownSnapshot) -> None:
+        """A new snapshot of the town: when it shows this MR moved on (another status, another gate
+        run), read it again, so the view follows the refinery."""
+        d = self.detail
+        now = next((m for m in snap.mrs if m.id == self.mr_id), None)
+        if d is not None and now is not None and (now.status, now.gate_runs) != (d.mr.status, d.mr.gate_runs):
+            self.load()
 
     def _show_log(self, index: int) -> None:
         if self.detail is None or not 0 <= index < len(self.detail.logs):

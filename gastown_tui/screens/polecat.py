@@ -28,6 +28,7 @@ from core.beads.store import BeadStore
 from core.costs import money
 from core.errors import GtError
 from core.inspect import PolecatDetail, polecat_detail
+from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
 from widgets.safe_text import plain
@@ -154,11 +155,7 @@ class PolecatScreen(Screen):
     def show(self, d: PolecatDetail) -> None:
         """Render ``d`` in every part of the view."""
         self.detail = d
-        self.query_one("#polecat-title", Static).update(
-            Text.assemble(
-                "Polecat ", plain(d.key, "bold"), " · ", plain(d.state), " · agent ", plain(d.agent or "?"), end=""
-            )
-        )
+        self._title()
         self.query_one("#polecat-summary", Static).update(self._summary(d))
         self.query_one("#polecat-commits", Static).update(self._commits(d))
         self.query_one("#polecat-history", Static).update(self._history(d))
@@ -181,6 +178,25 @@ class PolecatScreen(Screen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "transcript":
             self._show_transcript()
+
+    def _title(self) -> None:
+        """The title line: the polecat, its state as the agents tree shows it (the witness's rule, in
+        the cockpit's last snapshot; the stored row's state before one), its agent."""
+        d = self.detail
+        if d is None:
+            return
+        snap = self.cockpit.snapshot
+        agent = snap.agent(d.key) if snap is not None else None
+        state = agent.state if agent is not None else d.state
+        self.query_one("#polecat-title", Static).update(
+            Text.assemble(
+                "Polecat ", plain(d.key, "bold"), " · ", plain(state), " · agent ", plain(d.agent or "?"), end=""
+            )
+        )
+
+    def apply_snapshot(self, snap: TownSnapshot) -> None:
+        """A new snapshot of the town (the app hands it to the screen shown): its state in the title."""
+        self._title()
 
     @staticmethod
     def _summary(d: PolecatDetail) -> Text:

@@ -26,7 +26,7 @@ from gastown_tui.screens.main import MainScreen
 from gastown_tui.screens.merge_request import MergeRequestScreen, RejectModal
 from gastown_tui.screens.polecat import PolecatScreen
 from gastown_tui.screens.problems import ProblemsScreen
-from tests.conftest import run_async, wait_until
+from tests.conftest import run_async, wait_for, wait_until
 from tests.test_inspect import HOSTILE_GATE, polecat_town  # noqa: F401 - polecat_town is a fixture
 from tests.test_refinery import Lab
 from widgets.agents import AgentsTree
@@ -202,3 +202,67 @@ async def test_enter_on_the_refinery_shows_the_gate_log_and_retry_and_reject_act
             db.conn.close()
         await pilot.press("escape")
         await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the main screen")
+
+
+@run_async
+async def test_a_real_sim_polecats_commit_diff_and_transcript_show_after_its_gt_done(
+    town: Town, git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: a bead slung to the ``sim`` agent (a real worktree, a real tmux session piping its
+    transcript) writes a file, commits and runs ``gt done``; its detail view shows that commit, the
+    diff and what the agent printed."""
+    from core.config import edit_toml
+    from core.rigs import add_rig
+    from core.sling import Slinger
+
+    monkeypatch.setenv("GT_LEDGER_SYNC", "off")
+    monkeypatch.setenv("BD_ACTOR", "tester")
+    with edit_toml(town.config_path) as doc:
+        doc["default_agent"] = "sim"
+    town.reload()
+    add_rig(town, "demo", str(git_repo), prefix="de")
+    host = SessionHost(town)
+    try:
+        with BeadStore(town) as store:
+            bead = store.create(
+                "Greet [b]loudly[/]",
+                actor="tester",
+                prefix="de",
+                description="```sh\necho 'hello [red]x[/]' > hello.txt\n```\n",
+            ).id
+        slinger = Slinger(town, host=host)
+        try:
+            polecat = slinger.sling(bead, "demo").polecat.rsplit("/", 1)[-1]
+        finally:
+            slinger.store.disconnect()
+        db = connect(town.db_path)
+        try:
+            wait_for(lambda: mq.of_bead(db, bead), timeout=90, what="the sim polecat's gt done (its MR)")
+        finally:
+            db.conn.close()
+        app = cockpit(town)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(
+                pilot,
+                lambda: app.main.is_ready and app.snapshot and app.snapshot.agent(f"demo/{polecat}"),
+                timeout=60,
+                what="the polecat in the snapshot",
+            )
+            app.main.select_agent(f"demo/{polecat}")
+            tree = app.main.query_one(AgentsTree)
+            tree.focus()
+            await wait_until(pilot, lambda: tree.selected_key == f"demo/{polecat}", what="the cursor on the polecat")
+            await pilot.press("d")
+            screen = await polecat_screen(pilot, app)
+            d = screen.detail
+            assert d is not None and [c.subject for c in d.commits] == [f"{bead}: Greet [b]loudly[/]"]
+            assert "+hello [red]x[/]" in screen.query_one("#polecat-diff", TextLines).plain
+            assert f"{bead}: Greet [b]loudly[/]" in shown(screen.query_one("#polecat-commits", Static))
+            await pilot.press("2")
+            area = screen.query_one("#transcript-text", TextArea)
+            assert "sim agent" in area.text and "\x1b" not in area.text
+            assert any(h.kind == "done" for h in d.history) and any(h.kind == "sling" for h in d.history)
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the main screen")
+    finally:
+        host.kill_server()

@@ -188,11 +188,12 @@ class PolecatScreen(Screen):
         snap = self.cockpit.snapshot
         agent = snap.agent(d.key) if snap is not None else None
         state = agent.state if agent is not None else d.state
-        self.query_one("#polecat-title", Static).update(
-            Text.assemble(
-                "Polecat ", plain(d.key, "bold"), " · ", plain(state), " · agent ", plain(d.agent or "?"), end=""
-            )
+        title = Text.assemble(
+            "Polecat ", plain(d.key, "bold"), " · ", plain(state), " · agent ", plain(d.agent or "?"), end=""
         )
+        shown = self.query_one("#polecat-title", Static)
+        if title != shown.content:  # a snapshot comes every second: redraw only a change
+            shown.update(title)
 
     def apply_snapshot(self, snap: TownSnapshot) -> None:
         """A new snapshot of the town (the app hands it to the screen shown): its state in the title."""

@@ -232,8 +232,9 @@ class CockpitActions:
 
         self.run("restart", job, lambda r: self._notify(f"{r.polecat} on {r.bead}", title="restarted"))
 
-    def retry_mr(self, mr_id: str) -> None:
-        """Put merge request ``mr_id`` back in the queue (:func:`core.mq.retry`, as ``gt mq retry``)."""
+    def retry_mr(self, mr_id: str, done: Callable[[], None] | None = None) -> None:
+        """Put merge request ``mr_id`` back in the queue (:func:`core.mq.retry`, as ``gt mq retry``);
+        then ``done()`` on the event loop."""
 
         def job() -> None:
             db = connect(self.town.db_path)
@@ -242,7 +243,30 @@ class CockpitActions:
             finally:
                 db.conn.close()
 
-        self.run("retry", job, lambda _r: self._notify(mr_id, title="queued again"))
+        def report(_r: None) -> None:
+            self._notify(mr_id, title="queued again")
+            if done is not None:
+                done()
+
+        self.run("retry", job, report)
+
+    def reject_mr(self, mr_id: str, reason: str, done: Callable[[mq.MR], None] | None = None) -> None:
+        """Take merge request ``mr_id`` out of the queue for good with ``reason`` (:func:`core.mq.reject`,
+        as ``gt mq reject``); then ``done(mr)`` on the event loop."""
+
+        def job() -> mq.MR:
+            db = connect(self.town.db_path)
+            try:
+                return mq.reject(db, mr_id, reason, actor=self.actor())
+            finally:
+                db.conn.close()
+
+        def report(m: mq.MR) -> None:
+            self._notify(f"{m.id}: {m.reason}", title="rejected")
+            if done is not None:
+                done(m)
+
+        self.run("reject", job, report)
 
     def acknowledge(self, escalation_bead: str) -> None:
         """Acknowledge an escalation: close its bead."""

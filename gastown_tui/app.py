@@ -134,7 +134,8 @@ class CockpitApp(App):
     #: Each screen's styles, in its own file next to it (loaded by the app: Textual does not load a
     #: default screen's CSS_PATH).
     CSS_PATH = [
-        SCREENS_DIR / f"{name}.tcss" for name in ("main", "grid", "problems", "boards", "mail", "help", "modals")
+        SCREENS_DIR / f"{name}.tcss"
+        for name in ("main", "grid", "problems", "boards", "mail", "help", "modals", "polecat", "merge_request")
     ]
 
     def __init__(

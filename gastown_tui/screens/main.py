@@ -338,6 +338,26 @@ class MainScreen(Screen):
             return
         self.cockpit.actions.retry_mr(mr)
 
+    def action_polecat_detail(self) -> None:
+        """Open the selected polecat's detail view (bead, commits, diff, transcript, history)."""
+        agent = self._agent()
+        if agent is None or agent.kind != "polecat" or agent.rig is None:
+            self.notify("select a polecat to see its detail", severity="warning")
+            return
+        from gastown_tui.screens.polecat import open_polecat
+
+        open_polecat(self.app, agent.rig, agent.name)
+
+    def action_mr_detail(self) -> None:
+        """Open the detail view of the merge request under the refinery cursor (gates, logs, verdict)."""
+        mr = self.query_one(RefineryQueue).cursor_mr
+        if mr is None:
+            self.notify("no merge request selected", severity="warning")
+            return
+        from gastown_tui.screens.merge_request import open_merge_request
+
+        open_merge_request(self.app, mr)
+
     def action_grid(self) -> None:
         from gastown_tui.screens.grid import GridScreen
 

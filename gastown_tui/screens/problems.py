@@ -1,8 +1,8 @@
 """The problems view: stalled, GUPP-violating, zombie, stuck and waiting polecats, merge requests that
 failed or conflict, and unacknowledged escalations (:class:`core.townview.Problem`, the rule of
-:func:`core.townview.read_snapshot`), with actions: open the agent, nudge, restart (resume a zombie
-on its hook), nuke, retry a failed merge request, acknowledge an escalation. Details quote escalations and bead ids that agents
-write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
+:func:`core.townview.read_snapshot`), with actions: open the agent, its detail view, nudge, restart
+(resume a zombie on its hook), nuke, retry a failed merge request, acknowledge an escalation. Details
+quote escalations and bead ids that agents write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
 
 from __future__ import annotations
 
@@ -113,6 +113,16 @@ class ProblemsScreen(Screen):
             return
         self.app.pop_screen()
         self.cockpit.select_agent(f"{p.rig}/{p.polecat}")
+
+    def action_detail(self) -> None:
+        """Open the detail view of the problem's polecat (its diff, transcript, state history)."""
+        p = self._current()
+        if p is None or not p.polecat or not p.rig:
+            self.notify("detail applies to a polecat's problem", severity="warning")
+            return
+        from gastown_tui.screens.polecat import open_polecat
+
+        open_polecat(self.app, p.rig, p.polecat)
 
     def action_nudge(self) -> None:
         """Nudge the problem's polecat (its session must be alive)."""

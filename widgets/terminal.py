@@ -94,13 +94,23 @@ def pyte_color(value: str) -> Color | None:
 
 
 def cell_style(
-    fg: str, bg: str, bold: bool, italics: bool, underscore: bool, strikethrough: bool, reverse: bool, blink: bool
+    fg: str,
+    bg: str,
+    bold: bool,
+    italics: bool,
+    underscore: bool,
+    strikethrough: bool,
+    reverse: bool,
+    blink: bool,
+    dim: bool = False,
 ) -> Style:
-    """The Rich style of a pyte cell, from the fields of ``pyte.screens.Char`` after ``data``."""
+    """The Rich style of an emulated cell, from the fields of :class:`widgets.emulator.Cell` after
+    ``data`` (pyte's ``Char`` fields, then ``dim``: SGR 2, drawn with Rich's ``dim``)."""
     return Style(
         color=pyte_color(fg),
         bgcolor=pyte_color(bg),
         bold=bold or None,
+        dim=dim or None,
         italic=italics or None,
         underline=underscore or None,
         strike=strikethrough or None,

@@ -47,12 +47,19 @@ class CockpitFooter(Footer):
         widgets = list(super().compose())
         keys = [w for w in widgets if isinstance(w, FooterKey) and not w.has_class("-command-palette")]
         width = self.size.width or self.app.size.width
-        # a compact key: key, space, words, margin; otherwise padding around the key, then the words
-        gap = 2 if self.compact else 4
-        palette = sum(cell_len(w.key_display) + cell_len(w.description) + 4 for w in widgets if w not in keys)
+        compact = self.compact
+        # Textual's footer CSS: a compact key is the key, a space and the words, then a margin of 1;
+        # otherwise the key padded by 1 each side and the words by 1 after (a key alone has no padding);
+        # the palette's key also has a padding of 1 and a border of 1
+        palette = sum(cell_len(w.key_display) + cell_len(w.description) + 5 for w in widgets if w not in keys)
 
         def need() -> int:
-            return palette + sum(cell_len(k.key_display) + cell_len(k.description) + gap for k in keys)
+            return palette + sum(
+                cell_len(k.key_display)
+                + (1 if compact else 0)
+                + ((cell_len(k.description) + (1 if compact else 3)) if k.description else 0)
+                for k in keys
+            )
 
         for key in reversed(keys):
             if need() <= width:

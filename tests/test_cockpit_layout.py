@@ -266,6 +266,35 @@ async def test_dim_text_is_drawn_dim(tmp_path: Path) -> None:
         term.stop()
 
 
+@run_async
+async def test_focus_in_and_out_are_reported_to_a_child_that_asks(tmp_path: Path) -> None:
+    child = tmp_path / "focus.py"
+    child.write_text(
+        textwrap.dedent(
+            r"""
+            import os, tty
+            tty.setraw(0)
+            os.write(1, b"\x1b[?1004hREADY\r\n")
+            while True:
+                data = os.read(0, 1024)
+                if not data:
+                    break
+                os.write(1, repr(data).encode() + b"\r\n")
+            """
+        )
+    )
+    app = _Term([sys.executable, str(child)])
+    async with app.run_test(size=(60, 8)) as pilot:
+        term = app.query_one(TerminalView)
+        await wait_until(pilot, lambda: "READY" in term.screen_text()[0], what="READY")
+        assert term.emulator.focus_events
+        term.blur()  # the app focused it at mount, before the child asked for the reports
+        await wait_until(pilot, lambda: "b'\\x1b[O'" in "".join(term.screen_text()), what="focus out")
+        term.focus()
+        await wait_until(pilot, lambda: "b'\\x1b[I'" in "".join(term.screen_text()), what="focus in")
+        term.stop()
+
+
 # ---- screenshot -----------------------------------------------------------------------------------
 
 

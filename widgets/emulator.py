@@ -57,6 +57,7 @@ ALT_SCREEN_47 = 47 << 5  # alternate screen, kept as it is
 ALT_SCREEN_1047 = 1047 << 5  # alternate screen, cleared when leaving
 ALT_SCREEN_1049 = 1049 << 5  # save cursor, alternate screen cleared on entry
 BRACKETED_PASTE = 2004 << 5  # wrap pasted text in CSI 200 ~ ... CSI 201 ~
+FOCUS_EVENTS = 1004 << 5  # report focus in and out as CSI I / CSI O
 _ALT_MODES = (ALT_SCREEN_47, ALT_SCREEN_1047, ALT_SCREEN_1049)
 
 #: CSI handlers that take a ``private=True`` keyword (``CSI ? ...``); other private sequences are ignored.
@@ -594,6 +595,12 @@ class Emulator:
     def bracketed_paste(self) -> bool:
         """Mode 2004: pasted text must be wrapped in ``CSI 200 ~`` ... ``CSI 201 ~``."""
         return BRACKETED_PASTE in self.screen.mode
+
+    @property
+    def focus_events(self) -> bool:
+        """Mode 1004: the child wants ``CSI I`` when the terminal gains the focus, ``CSI O`` when it
+        loses it (a tmux client asks for them when its server has ``focus-events on``)."""
+        return FOCUS_EVENTS in self.screen.mode
 
     @property
     def title(self) -> str:

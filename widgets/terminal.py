@@ -438,10 +438,18 @@ class TerminalView(Widget, can_focus=True):
     def on_focus(self) -> None:
         """Attached: draw the cursor."""
         self._refresh_cursor()
+        self._report_focus(True)
 
     def on_blur(self) -> None:
         """Detached: hide the cursor."""
         self._refresh_cursor()
+        self._report_focus(False)
+
+    def _report_focus(self, focused: bool) -> None:
+        """Tell a child that asked (mode 1004, xterm's focus tracking) that the keys now come to it
+        (``CSI I``) or no longer do (``CSI O``): tmux passes it on to the agent (``focus-events``)."""
+        if self.emulator.focus_events:
+            self._write(b"\x1b[I" if focused else b"\x1b[O")
 
     def notify_style_update(self) -> None:
         """The widget's CSS changed (theme switch): cached strips hold the old colours."""

@@ -17,6 +17,7 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.command import CommandPalette
 from textual.widgets import Tabs
+from textual.widgets._footer import FooterKey
 
 from core import mayor
 from core.sessions import DEFAULT_SIZE, SessionHost
@@ -43,13 +44,23 @@ def window_size(host: SessionHost, name: str) -> tuple[int, int] | None:
     return (info.cols, info.rows) if info else None
 
 
-def fits(app) -> None:
-    """The header and the footer show all they hold within the screen's width."""
-    width = app.size.width
+def fits(app) -> bool:
+    """True when the header and the footer show all they hold within the screen's width (each
+    footer key laid out left of the palette's key, that one inside the footer)."""
     header = app.main.query_one(TownHeader)
-    assert header._shown.cell_len <= header.content_size.width <= width, (header._shown.plain, width)
+    if not header._shown.cell_len <= header.content_size.width <= app.size.width:
+        return False
     footer = app.main.query_one(CockpitFooter)
-    assert footer.virtual_size.width <= footer.size.width, (footer.virtual_size, footer.size)
+    keys = list(footer.query(FooterKey))
+    palette = [k for k in keys if k.has_class("-command-palette")]
+    edge = palette[0].region.x if palette else footer.region.right
+    return bool(keys) and all(
+        k.region.width and k.region.right <= (footer.region.right if k in palette else edge) for k in keys
+    )
+
+
+async def wait_fits(pilot, app) -> None:
+    await wait_until(pilot, lambda: fits(app), timeout=10, what=f"header and footer within {app.size.width} columns")
 
 
 # ---- layouts --------------------------------------------------------------------------------------
@@ -99,7 +110,7 @@ async def test_compact_layout_at_100_columns_gives_the_terminal_the_width_and_ta
             lambda: window_size(host, mayor.SESSION) == (term.size.width, term.size.height),
             what="the Mayor's window at the terminal's size",
         )
-        fits(app)
+        await wait_fits(pilot, app)
         tabs = main.query_one("#panel-tabs", Tabs)
         assert tabs.display and tabs.active == "tab-session"
         tree = main.query_one(AgentsTree)
@@ -110,7 +121,7 @@ async def test_compact_layout_at_100_columns_gives_the_terminal_the_width_and_ta
         await pilot.press("right_square_bracket", "right_square_bracket")
         ready_table = main.query_one(ReadyBeads)
         await wait_until(pilot, lambda: ready_table.display and app.focused is ready_table, what="the ready tab")
-        fits(app)
+        await wait_fits(pilot, app)
         await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
         await wait_until(pilot, lambda: pane.display and tabs.active == "tab-session", what="back on the session")
         assert main.show_panel("feed").display and tabs.active == "tab-feed"
@@ -150,7 +161,7 @@ async def test_resizing_switches_layouts_and_keeps_the_terminal_and_the_marks(si
         await wait_until(pilot, lambda: table.row_count == 1, what="the ready row")
         await pilot.press("space")
         assert table.marked == [first]
-        fits(app)
+        await wait_fits(pilot, app)
         for size, side in (((120, 40), True), ((80, 24), False)):
             await pilot.resize_terminal(*size)
             await wait_until(
@@ -160,7 +171,7 @@ async def test_resizing_switches_layouts_and_keeps_the_terminal_and_the_marks(si
             assert pane.terminal is term and term.running  # the same tmux client, never re-attached
             await wait_until(pilot, lambda: term.size.width >= 80, what="a terminal of 80+ columns")
             assert main.query_one(AgentsTree).display is side
-            fits(app)
+            await wait_fits(pilot, app)
         await pilot.resize_terminal(160, 50)
         await wait_until(pilot, lambda: main.has_class("-full"), what="the full layout again")
         assert table.display and table.marked == [first] and pane.terminal is term

@@ -60,24 +60,16 @@ FULL_WIDTH, FULL_HEIGHT = 140, 32
 SIDE_WIDTH = 110
 #: Below this many columns the footer is compact and shows no palette hint.
 NARROW_FOOTER = 120
-#: The panels (widget id, title), in the compact layout's tab order.
-PANELS: tuple[tuple[str, str], ...] = (
-    ("session", "Session"),
-    ("agents", "Agents"),
-    ("convoys", "Convoys"),
-    ("ready", "Ready beads"),
-    ("refinery", "Refinery queue"),
-    ("feed", "Feed"),
+#: The panels (widget id, border title, tab label), in the compact layout's tab order.
+PANELS: tuple[tuple[str, str, str], ...] = (
+    ("session", "Session", "Session"),
+    ("agents", "Agents", "Agents"),
+    ("convoys", "Convoys", "Convoys"),
+    ("ready", "Ready beads", "Ready"),
+    ("refinery", "Refinery queue", "Refinery"),
+    ("feed", "Feed", "Feed"),
 )
-#: Short tab labels for the compact layout's bar.
-TAB_LABELS = {
-    "session": "Session",
-    "agents": "Agents",
-    "convoys": "Convoys",
-    "ready": "Ready",
-    "refinery": "Refinery",
-    "feed": "Feed",
-}
+PANEL_IDS = tuple(key for key, _title, _label in PANELS)
 
 
 def layout_for(width: int, height: int) -> tuple[str, bool]:
@@ -197,11 +189,11 @@ class MainScreen(Screen):
             "ready": ReadyPanel(id="ready"),
             "refinery": RefineryPanel(id="refinery"),
         }
-        for key, title in PANELS:
+        for key, title, _label in PANELS:
             panels[key].border_title = title
             panels[key].add_class("panel")
         yield TownHeader("⛽ Gas Town", id="header")
-        yield Tabs(*(Tab(TAB_LABELS[key], id=f"tab-{key}") for key, _ in PANELS), id="panel-tabs")
+        yield Tabs(*(Tab(label, id=f"tab-{key}") for key, _title, label in PANELS), id="panel-tabs")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield panels["agents"]
@@ -231,12 +223,13 @@ class MainScreen(Screen):
 
     def _arrange(self) -> None:
         """Apply :func:`layout_for` of the screen's size: the screen's classes, which panels show,
-        the footer's style."""
+        the footer's style; the focus moves off a panel that was hidden."""
         width, height = self.size
         if not width or not height:
             return
         name, side = layout_for(width, height)
         compact = name == "compact"
+        changed = compact != self.has_class("-compact")
         self.set_class(not compact, "-full")
         self.set_class(compact, "-compact")
         self.set_class(side, "-side")
@@ -248,7 +241,7 @@ class MainScreen(Screen):
         else:
             tabs.show("tab-agents")
         active = self.active_panel
-        for key, _title in PANELS:
+        for key in PANEL_IDS:
             self.query_one(f"#{key}").display = not compact or key == active or (key == "agents" and side)
         for box in ("#left", "#lower"):
             container = self.query_one(box)
@@ -256,46 +249,48 @@ class MainScreen(Screen):
         footer = self.query_one(CockpitFooter)
         footer.compact = width < NARROW_FOOTER
         footer.show_command_palette = width >= NARROW_FOOTER
+        focused = self.focused
+        if focused is None or any(not node.display for node in focused.ancestors_with_self):
+            self._focus_shown(active if compact else "agents")
+        if changed:
+            self.refresh_bindings()  # the tab keys come and go with the compact layout
+
+    def _focus_shown(self, key: str) -> None:
+        """Focus panel ``key`` if it is a list shown now, else the agents tree if shown, else the
+        tab bar (the terminal never: watching never sends it keys)."""
+        for widget in (self.query_one(f"#{key}"), self.query_one("#agents"), self.query_one("#panel-tabs")):
+            if widget is not self.query_one(SessionPane) and widget.display and widget.focusable:
+                widget.focus()
+                return
 
     def show_panel(self, key: str) -> Widget:
         """Make panel ``key`` (an id of :data:`PANELS`) visible: in the compact layout its tab is
         selected. Returns the panel (the caller may focus it). Raises KeyError for an unknown key."""
-        if key not in TAB_LABELS:
-            raise KeyError(f"no panel {key!r}: one of {', '.join(TAB_LABELS)}")
+        if key not in PANEL_IDS:
+            raise KeyError(f"no panel {key!r}: one of {', '.join(PANEL_IDS)}")
         if self.layout_name == "compact" and not (key == "agents" and self.has_class("-side")):
             self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
             self._arrange()
         return self.query_one(f"#{key}")
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
-        """A tab was chosen (a key, a click, or :meth:`show_panel`): show its panel; the lists take
-        the focus (the terminal does not: watching never sends it keys)."""
+        """A tab was chosen (a key, a click, or :meth:`show_panel`): show its panel, and give it the
+        focus when the focus was on the tab bar or on a panel now hidden."""
         event.stop()
         if not self._composed:
             return
+        was_on_bar = self.focused is event.tabs
         self._arrange()
-        key = self.active_panel
-        focused = self.focused
-        hidden = focused is None or any(not node.display for node in focused.ancestors_with_self)
-        if key != "session" and (hidden or focused is event.tabs):
-            panel = self.query_one(f"#{key}")
-            if panel.focusable:
-                panel.focus()
-
-    def _cycle_tab(self, step: int) -> None:
-        tabs = self.query_one("#panel-tabs", Tabs)
-        if step > 0:
-            tabs.action_next_tab()
-        else:
-            tabs.action_previous_tab()
+        if was_on_bar and self.active_panel != "session":
+            self._focus_shown(self.active_panel)
 
     def action_next_tab(self) -> None:
         """Compact layout: show the next panel's tab."""
-        self._cycle_tab(1)
+        self.query_one("#panel-tabs", Tabs).action_next_tab()
 
     def action_previous_tab(self) -> None:
         """Compact layout: show the previous panel's tab."""
-        self._cycle_tab(-1)
+        self.query_one("#panel-tabs", Tabs).action_previous_tab()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The tab keys exist in the compact layout only."""

@@ -16,7 +16,7 @@ import pexpect
 import pytest
 from textual.app import App, ComposeResult
 from textual.command import CommandPalette
-from textual.widgets import Tabs
+from textual.widgets import Tab, Tabs
 from textual.widgets._footer import FooterKey
 
 from core import mayor
@@ -113,6 +113,9 @@ async def test_compact_layout_at_100_columns_gives_the_terminal_the_width_and_ta
         await wait_fits(pilot, app)
         tabs = main.query_one("#panel-tabs", Tabs)
         assert tabs.display and tabs.active == "tab-session"
+        # a hidden list says on its tab how many rows it has
+        await wait_until(pilot, lambda: tabs.query_one("#tab-ready", Tab).label_text == "Ready 0", what="counts")
+        assert tabs.query_one("#tab-session", Tab).label_text == "Session"
         tree = main.query_one(AgentsTree)
         assert not tree.display
         await pilot.press("right_square_bracket")
@@ -172,6 +175,7 @@ async def test_resizing_switches_layouts_and_keeps_the_terminal_and_the_marks(si
             await wait_until(pilot, lambda: term.size.width >= 80, what="a terminal of 80+ columns")
             assert main.query_one(AgentsTree).display is side
             await wait_fits(pilot, app)
+        assert main.query_one("#tab-ready", Tab).label_text == "Ready 1"
         await pilot.resize_terminal(160, 50)
         await wait_until(pilot, lambda: main.has_class("-full"), what="the full layout again")
         assert table.display and table.marked == [first] and pane.terminal is term

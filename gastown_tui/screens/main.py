@@ -284,6 +284,23 @@ class MainScreen(Screen):
         if was_on_bar and self.active_panel != "session":
             self._focus_shown(self.active_panel)
 
+    def _count_tabs(self, snap: TownSnapshot) -> None:
+        """Put the rows each list holds on its tab (``Ready 3``), so the compact layout tells what a
+        hidden panel has; a label is set only when its count changed."""
+        counts = {
+            "agents": sum(1 for a in snap.agents if a.kind == "polecat"),
+            "convoys": len(snap.convoys),
+            "ready": len(snap.ready),
+            "refinery": len(snap.mrs),
+        }
+        tabs = self.query_one("#panel-tabs", Tabs)
+        for key, _title, label in PANELS:
+            if key in counts:
+                text = f"{label} {counts[key]}"
+                tab = tabs.query_one(f"#tab-{key}", Tab)
+                if tab.label_text != text:
+                    tab.label = text
+
     def action_next_tab(self) -> None:
         """Compact layout: show the next panel's tab."""
         self.query_one("#panel-tabs", Tabs).action_next_tab()
@@ -331,6 +348,7 @@ class MainScreen(Screen):
         self.query_one(ConvoyList).update_from(snap.convoys, snap.costs)
         self.query_one(ReadyBeads).update_from(snap.ready)
         self.query_one(RefineryQueue).update_from(snap.mrs)
+        self._count_tabs(snap)
         if snap.agent(self.selected) is None:
             self.selected = MAYOR_SESSION
         on_agent = tree.selected_key

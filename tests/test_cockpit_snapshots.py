@@ -223,6 +223,24 @@ def test_main_screen_snapshot(snap_town: Town, snap_compare, size: tuple[int, in
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
+def test_compact_ready_tab_snapshot(snap_town: Town, snap_compare) -> None:
+    """80x24 with the ready beads' tab shown (``]`` three times: agents, convoys, ready)."""
+    app = make_app(snap_town)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot, app)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        table = app.main.query_one(ReadyBeads)
+        deadline = time.monotonic() + 20
+        while not (table.display and app.focused is table and table.region.height):
+            assert time.monotonic() < deadline, "the ready tab did not show"
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        save_screenshot(app, "main-80x24-ready")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_sling_modal_snapshot(snap_town: Town, snap_compare) -> None:
     app = make_app(snap_town)
 

@@ -165,7 +165,12 @@ async def test_resizing_switches_layouts_and_keeps_the_terminal_and_the_marks(si
         await pilot.press("space")
         assert table.marked == [first]
         await wait_fits(pilot, app)
-        for size, side in (((120, 40), True), ((80, 24), False)):
+        for size, side in (
+            ((120, 40), True),
+            ((SIDE_WIDTH, 30), True),
+            ((SIDE_WIDTH - 1, 30), False),
+            ((80, 24), False),
+        ):
             await pilot.resize_terminal(*size)
             await wait_until(
                 pilot, lambda size=size: main.has_class("-compact") and main.size == size, what=f"the layout at {size}"

@@ -10,11 +10,13 @@ styles in ``main.tcss``):
 - full (from :data:`FULL_WIDTH` columns and :data:`FULL_HEIGHT` rows): agents and convoys in a left
   column, the terminal beside them, ready beads, refinery queue and feed in a row below it;
 - compact (smaller): one panel at a time under a tab bar (``Tabs``; ``[``/``]`` or the arrows on the
-  bar switch, :meth:`MainScreen.show_panel` from code); from :data:`SIDE_WIDTH` columns the agents tree
-  stays beside it. At 80x24 the terminal gets the whole width.
+  bar switch, :meth:`MainScreen.show_panel` from code; each list's tab shows its row count); from
+  :data:`SIDE_WIDTH` columns (a framed terminal of 80 beside a tree of 32) the agents tree stays
+  beside it. At 80x24 the terminal gets the whole width, framed by its title line only.
 
 The header and the footer always fit: the header picks the longest of its wordings that fits, the
-footer turns compact and drops the palette hint on narrow screens.
+footer turns compact and drops the palette hint on narrow screens, then the words of its last keys
+(:class:`widgets.footer.CockpitFooter`).
 
 Every action key lives here, made from the key table (:mod:`gastown_tui.screens.keys`; the panels
 re-bind theirs as ``screen.<action>`` so the footer shows them where they apply). The work itself
@@ -57,7 +59,7 @@ HELP_SCREEN = "help"
 #: The full layout from this many columns and rows (cells); below either, the compact one.
 FULL_WIDTH, FULL_HEIGHT = 140, 32
 #: In the compact layout, the agents tree stays beside the terminal from this many columns.
-SIDE_WIDTH = 110
+SIDE_WIDTH = 114  # the tree (32) and a framed terminal of 80 columns
 #: Below this many columns the footer is compact and shows no palette hint.
 NARROW_FOOTER = 120
 #: The panels (widget id, border title, tab label), in the compact layout's tab order.

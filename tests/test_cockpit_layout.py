@@ -8,13 +8,10 @@ widgets and tmux report, never on sleeps alone.
 
 from __future__ import annotations
 
-import sys
-import textwrap
 from pathlib import Path
 
 import pexpect
 import pytest
-from textual.app import App, ComposeResult
 from textual.command import CommandPalette
 from textual.widgets import Tab, Tabs
 from textual.widgets._footer import FooterKey
@@ -25,6 +22,7 @@ from core.town import Town
 from core.townview import TownSnapshot
 from gastown_tui.screens.main import FULL_HEIGHT, FULL_WIDTH, SIDE_WIDTH, TownHeader, header_text, layout_for
 from tests.conftest import run_async, wait_until
+from tests.test_terminal_widget import RAW_ECHO, TermApp, script
 from tests import test_cockpit
 from tests.test_cockpit import bead, cockpit, ready, toasts
 from widgets.agents import AgentsTree
@@ -254,29 +252,18 @@ def test_sgr_2_is_kept_per_cell_and_cleared_by_22_and_0() -> None:
     assert not emulator.screen.buffer[0][0].dim
 
 
-class _Term(App):
-    def __init__(self, argv: list[str]) -> None:
-        super().__init__()
-        self.argv = argv
-
-    def compose(self) -> ComposeResult:
-        yield TerminalView(self.argv)
-
-
 @run_async
 async def test_dim_text_is_drawn_dim(tmp_path: Path) -> None:
-    child = tmp_path / "dim.py"
-    child.write_text(
-        textwrap.dedent(
-            r"""
-            import sys, time
-            sys.stdout.write("\x1b[2m+4 lines (ctrl+o to expand)\x1b[0m bright\n")
-            sys.stdout.flush()
-            time.sleep(30)
-            """
-        )
+    argv = script(
+        tmp_path,
+        r"""
+        import sys, time
+        sys.stdout.write("\x1b[2m+4 lines (ctrl+o to expand)\x1b[0m bright\n")
+        sys.stdout.flush()
+        time.sleep(30)
+        """,
     )
-    app = _Term([sys.executable, str(child)])
+    app = TermApp(argv)
     async with app.run_test(size=(60, 6)) as pilot:
         term = app.query_one(TerminalView)
         await wait_until(pilot, lambda: "bright" in term.screen_text()[0], what="the dim line")
@@ -288,22 +275,8 @@ async def test_dim_text_is_drawn_dim(tmp_path: Path) -> None:
 
 @run_async
 async def test_focus_in_and_out_are_reported_to_a_child_that_asks(tmp_path: Path) -> None:
-    child = tmp_path / "focus.py"
-    child.write_text(
-        textwrap.dedent(
-            r"""
-            import os, tty
-            tty.setraw(0)
-            os.write(1, b"\x1b[?1004hREADY\r\n")
-            while True:
-                data = os.read(0, 1024)
-                if not data:
-                    break
-                os.write(1, repr(data).encode() + b"\r\n")
-            """
-        )
-    )
-    app = _Term([sys.executable, str(child)])
+    # RAW_ECHO, after asking for focus reports (mode 1004) first
+    app = TermApp(script(tmp_path, RAW_ECHO.replace('b"READY', 'b"\\x1b[?1004hREADY')))
     async with app.run_test(size=(60, 8)) as pilot:
         term = app.query_one(TerminalView)
         await wait_until(pilot, lambda: "READY" in term.screen_text()[0], what="READY")

@@ -16,6 +16,8 @@ and 9, issue 9).
   other string the cockpit shows, is text, never markup (:mod:`widgets.safe_text`, issue 15).
 - Themes ``gastown`` and ``gastown-light`` (:mod:`themes`); ``t`` switches and remembers the choice
   in ``town.toml`` (``theme``).
+- The palette's Screenshot saves an SVG of the screen to the town's ``.gastown/screenshots/``
+  (:data:`SCREENSHOTS`, made when missing) and names the file in a toast, or the error.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from textual.app import App
+from textual._files import generate_datetime_filename
+from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.worker import get_current_worker
 
 from core import events, mayor
+from core.atomic import atomic_write_text
 from core.config import edit_toml
 from core.db import connect
 from core.errors import GtError
@@ -91,6 +95,8 @@ STARTED_LATEST = 2.0
 #: Seconds between two snapshots read because events came (a wake or the snapshot interval reads at once).
 SNAPSHOT_GAP = 0.5
 SCREENS_DIR = Path(__file__).parent / "screens"
+#: Where the palette's Screenshot saves, under the town's state folder (README "The cockpit").
+SCREENSHOTS = "screenshots"
 
 
 class CockpitCommands(Provider):
@@ -528,6 +534,37 @@ class CockpitApp(App):
         self.main.select_agent(key)
 
     # ---- app actions ----------------------------------------------------------------------------
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """Textual's palette commands, with Screenshot saving to the town (:meth:`action_screenshot`)."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                where = self.town.state_dir / SCREENSHOTS
+                yield SystemCommand(
+                    "Screenshot",
+                    f"Save an SVG screenshot of the screen to {where}",
+                    lambda: self.set_timer(0.1, self.action_screenshot),  # once the palette has closed
+                )
+            else:
+                yield command
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Save an SVG of the screen as ``filename`` (default: the title and the time) in ``path``
+        (default: the town's ``.gastown/screenshots/``, made when missing), atomically, and say
+        where in a toast; an error (a folder that cannot be made or written) is a toast naming it.
+        In a browser (textual-serve) the file is downloaded instead (Textual's ``deliver_screenshot``)."""
+        if self.is_web:
+            self.deliver_screenshot(filename, path)
+            return
+        folder = Path(path) if path else self.town.state_dir / SCREENSHOTS
+        target = folder / (filename or generate_datetime_filename(self.title, ".svg"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, self.export_screenshot())
+        except OSError as exc:
+            self.notify(f"screenshot not saved: {target}: {exc.strerror or exc}", title="Screenshot", severity="error")
+            return
+        self.notify(f"Saved screenshot to {target}", title="Screenshot")
+
     async def run_main_action(self, action: str) -> None:
         """Run a KEYMAP action: ``app.<name>`` on the app, anything else on the main screen."""
         await self.run_action(action, default_namespace=self.main)

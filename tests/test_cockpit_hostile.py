@@ -45,7 +45,9 @@ from widgets.convoys import ConvoyList
 from widgets.feed import Feed
 from widgets.refinery import RefineryQueue
 
-SIZE = (160, 50)
+#: Wide enough for the full layout to show each planted literal whole (the panels below the
+#: terminal share what the terminal leaves; at 160 columns a bead title is cut after 20 cells).
+SIZE = (220, 60)
 PANE_SCRIPT = (
     "printf '\\033]0;pwned\\007\\033]52;c;cHduZWQ=\\007[@click=app.quit]tile[/] "
     "\\033]8;;https://evil.example\\033\\\\link\\033]8;;\\033\\\\ \\033[31mred\\033[0m ready\\n'; "

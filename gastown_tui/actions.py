@@ -26,6 +26,7 @@ from core.beads.store import BeadStore
 from core.db import connect
 from core.errors import GtError
 from core.formulas import FormulaLibrary
+from core.molecules import MoleculePlan
 from core.rigs import load_rig
 from core.sessions import SessionHost
 from core.sling import SlingBatch, Slinger
@@ -431,8 +432,9 @@ class CockpitActions:
 
         self.run("restart", job, lambda r: self._notify(f"{r.polecat} on {r.bead}", title="restarted"))
 
-    def retry_mr(self, mr_id: str) -> None:
-        """Put merge request ``mr_id`` back in the queue (:func:`core.mq.retry`, as ``gt mq retry``)."""
+    def retry_mr(self, mr_id: str, done: Callable[[], None] | None = None) -> None:
+        """Put merge request ``mr_id`` back in the queue (:func:`core.mq.retry`, as ``gt mq retry``);
+        then ``done()`` on the event loop."""
 
         def job() -> None:
             db = connect(self.town.db_path)
@@ -441,7 +443,30 @@ class CockpitActions:
             finally:
                 db.conn.close()
 
-        self.run("retry", job, lambda _r: self._notify(mr_id, title="queued again"))
+        def report(_r: None) -> None:
+            self._notify(mr_id, title="queued again")
+            if done is not None:
+                done()
+
+        self.run("retry", job, report)
+
+    def reject_mr(self, mr_id: str, reason: str, done: Callable[[mq.MR], None] | None = None) -> None:
+        """Take merge request ``mr_id`` out of the queue for good with ``reason`` (:func:`core.mq.reject`,
+        as ``gt mq reject``); then ``done(mr)`` on the event loop."""
+
+        def job() -> mq.MR:
+            db = connect(self.town.db_path)
+            try:
+                return mq.reject(db, mr_id, reason, actor=self.actor())
+            finally:
+                db.conn.close()
+
+        def report(m: mq.MR) -> None:
+            self._notify(f"{m.id}: {m.reason}", title="rejected")
+            if done is not None:
+                done(m)
+
+        self.run("reject", job, report)
 
     def acknowledge(self, escalation_bead: str) -> None:
         """Acknowledge an escalation: close its bead."""
@@ -525,6 +550,11 @@ class CockpitActions:
             for r in rows
             if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")
         ]
+
+    def formula_plan(self, run: FormulaRun) -> MoleculePlan:
+        """The molecule pouring ``run`` would create (:func:`core.pour.plan`, the pour's own first step:
+        nothing is written). Raises NotFound/GtError as it does (a missing variable, a bad rig)."""
+        return pour.plan(self.town, run.formula, run.vars, load_rig(self.town, run.rig) if run.rig else None)
 
     def formula_vars(self, name: str) -> list[tuple[str, str, bool]]:
         """(var, default or "", required) of formula ``name``."""

@@ -720,9 +720,12 @@ def test_keys_tables_match_the_bindings() -> None:
     from gastown_tui.screens.convoy import ConvoyScreen
     from gastown_tui.screens.grid import GridScreen
     from gastown_tui.screens.keys import KEYMAP
-    from gastown_tui.screens.mail import MailScreen
     from gastown_tui.screens.ledger_dialogs import BeadEditModal, CommentModal, ComposeMailModal
+    from gastown_tui.screens.mail import MailScreen
+    from gastown_tui.screens.merge_request import MergeRequestScreen
     from gastown_tui.screens.modals import FormulaModal, NewBeadModal, _Dialog
+    from gastown_tui.screens.panels import RefineryPanel
+    from gastown_tui.screens.polecat import PolecatScreen
     from gastown_tui.screens.problems import ProblemsScreen
 
     main, other = _keys_tables()
@@ -733,6 +736,9 @@ def test_keys_tables_match_the_bindings() -> None:
         "boards": _binding_keys(BoardsScreen),
         "grid": _binding_keys(GridScreen),
         "mail": _binding_keys(MailScreen),
+        "refinery queue": _binding_keys(RefineryPanel),
+        "polecat detail": _binding_keys(PolecatScreen),
+        "merge request": _binding_keys(MergeRequestScreen),
         "bead": _binding_keys(BeadScreen),
         "convoy": _binding_keys(ConvoyScreen),
         "dialogs": _binding_keys(_Dialog)

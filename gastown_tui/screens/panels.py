@@ -13,7 +13,7 @@ from widgets.refinery import RefineryQueue
 
 
 class AgentsPanel(AgentsTree):
-    """The agents tree with attach, nudge and nuke."""
+    """The agents tree with attach, nudge, nuke and the polecat detail."""
 
     BINDINGS = bindings("agents")
 
@@ -33,6 +33,6 @@ class ConvoysPanel(ConvoyList):
 
 
 class RefineryPanel(RefineryQueue):
-    """The refinery queue with retry."""
+    """The refinery queue with retry and the merge request detail (enter)."""
 
     BINDINGS = bindings("refinery")

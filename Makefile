@@ -5,8 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 AGENTS := agents/node_modules/.installed
+BROWSER := browser/node_modules/.installed
 
-.PHONY: demo test test-loaded test-fast test-integration test-tui stress bench setup agents clean lint format
+.PHONY: demo test test-loaded test-fast test-integration test-tui stress bench setup agents browser clean lint format
 
 setup: $(STAMP)
 
@@ -22,6 +23,23 @@ $(AGENTS): agents/package.json agents/package-lock.json
 	fi
 	cd agents && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(AGENTS)
+
+# The browser test of `gt dashboard` (tests/test_dashboard.py): Debian's headless chromium, driven by
+# playwright-core (pinned in browser/package.json; it downloads no browser of its own). chromium, Node.js
+# and npm come from apt-get when missing and we are root.
+browser: $(BROWSER)
+
+$(BROWSER): browser/package.json browser/package-lock.json
+	@for need in npm:npm node:nodejs /usr/bin/chromium:chromium; do \
+	  tool=$${need%%:*}; pkg=$${need#*:}; \
+	  if ! command -v $$tool >/dev/null 2>&1; then \
+	    if [ "$$(id -u)" = 0 ]; then \
+	      (apt-get update -qq && apt-get install -y -qq $$pkg) >/dev/null || { echo "could not install $$pkg with apt-get" >&2; exit 1; }; \
+	    else echo "$$tool is missing: install it (e.g. sudo apt-get install $$pkg)" >&2; exit 1; fi; \
+	  fi; \
+	done
+	cd browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(BROWSER)
 
 # System tools the project drives: tmux hosts the agent sessions, git holds the work.
 # Installed with apt-get only when missing and only when we are root.
@@ -56,11 +74,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) $(AGENTS)
+test: $(STAMP) $(AGENTS) $(BROWSER)
 	$(BIN)/python -m pytest -n 2 -q
 
 # The whole suite beside 4 busy processes (like stress-ng --cpu 4): it must pass on a loaded machine.
-test-loaded: $(STAMP) $(AGENTS)
+test-loaded: $(STAMP) $(AGENTS) $(BROWSER)
 	$(BIN)/python -P tests/under_load.py --procs 4 -- $(BIN)/python -m pytest -n 2 -q
 
 # One kind of test at a time (markers given by tests/conftest.py): in-process tests (about a minute),
@@ -68,7 +86,7 @@ test-loaded: $(STAMP) $(AGENTS)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q -m 'unit and not stress'
 
-test-integration: $(STAMP) $(AGENTS)
+test-integration: $(STAMP) $(AGENTS) $(BROWSER)
 	$(BIN)/python -m pytest -n 2 -q -m 'integration and not stress'
 
 test-tui: $(STAMP)
@@ -81,4 +99,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info agents/node_modules
+	rm -rf $(VENV) build dist *.egg-info agents/node_modules browser/node_modules

@@ -29,12 +29,24 @@ Latency is counted from the write to the pty (pexpect's default 50 ms sleep befo
 turned off). The machine is shared: the no-polecats baseline of the same run, the load average and
 the floor say how busy it was.
 
+Then, on a quiet machine (the polecats told to stop printing and sleep, still hooked; the first
+cockpit closed), issue 21 part 8:
+
+- ``start-up``: a whole cockpit process started in a fresh pty until its first frame shows the town's
+  agents (the rig's row counting all N polecats), median and slowest of ``BENCH_COCKPIT_STARTS``
+  starts, against ``python -c pass`` started the same way (the interpreter's own floor), and the
+  CPU time the cockpit had used by then (a busy machine stretches wall time far more); and
+  ``import gastown_tui.app`` alone, the import share of it;
+- ``screens``: key to screen, median and p95, for each entry of :data:`SCREENS` (a key, and a text only
+  that screen draws; escape goes back), in the last started cockpit, against the echo floor.
+
 The latency rows carry the no-polecats figure as their baseline, so ``make bench`` prints the ratio.
 Goals (issue 9): under one core, p95 under 100 ms. The polecats' work is a Python loop (``print``,
 ``sleep 0.02``), so the load is the cockpit's, not fork storms.
 
 Smaller runs while iterating: ``BENCH_COCKPIT_QUICK=1`` (10 polecats, 8 rounds, 4 s windows), or set
-``BENCH_COCKPIT_POLECATS``, ``BENCH_COCKPIT_ROUNDS``, ``BENCH_COCKPIT_WINDOW`` (seconds) one by one.
+``BENCH_COCKPIT_POLECATS``, ``BENCH_COCKPIT_ROUNDS``, ``BENCH_COCKPIT_WINDOW`` (seconds),
+``BENCH_COCKPIT_STARTS`` one by one; ``BENCH_COCKPIT_ONLY_STARTUP=1`` skips the four load phases.
 """
 
 from __future__ import annotations
@@ -53,6 +65,7 @@ from pathlib import Path
 
 import pexpect
 
+from core import mayor
 from core.beads.store import BeadStore
 from core.config import edit_toml
 from core.rigs import add_rig
@@ -64,16 +77,45 @@ QUICK = os.environ.get("BENCH_COCKPIT_QUICK", "") not in ("", "0")
 POLECATS = int(os.environ.get("BENCH_COCKPIT_POLECATS", 10 if QUICK else 30))
 ROUNDS = int(os.environ.get("BENCH_COCKPIT_ROUNDS", 8 if QUICK else 20))
 WINDOW_S = float(os.environ.get("BENCH_COCKPIT_WINDOW", 4.0 if QUICK else 8.0))
+STARTS = int(os.environ.get("BENCH_COCKPIT_STARTS", 3 if QUICK else 5))
+ONLY_STARTUP = os.environ.get("BENCH_COCKPIT_ONLY_STARTUP", "") not in ("", "0")
 HELP_MARK = b"cockpit: keys"
 MAIN_MARK = b"Ready beads"  # a panel title the help screen covers: drawn again once it closes
 READY_MARK = b"bench-ready"
 DOWN, UP, ESCAPE = "\x1b[B", "\x1b[A", "\x1b"
-#: The polecats' work: say ready, sleep until FLAG exists, then print a line every 20 ms.
+#: The polecats' work: say ready, sleep until FLAG exists, then print a line every 20 ms until STOP
+#: exists, then sleep (hooked and alive, quiet: the start-up runs).
 BUSY = (
     "```sh\npython3 - <<'EOF'\nimport os, time\nprint('bench-' + 'ready', flush=True)\n"
     "while not os.path.exists({flag!r}):\n    time.sleep(0.2)\nfor i in range(10**7):\n"
-    "    print(f'line {{i}} ' + 'x' * 60, flush=True)\n    time.sleep(0.02)\nEOF\n```\n"
+    "    if os.path.exists({stop!r}):\n        break\n"
+    "    print(f'line {{i}} ' + 'x' * 60, flush=True)\n    time.sleep(0.02)\n"
+    "while True:\n    time.sleep(3600)\nEOF\n```\n"
 )
+
+
+@dataclass(frozen=True)
+class ScreenProbe:
+    """One screen of the key-to-screen rows: ``key`` (bytes written to the pty) opens it, ``mark`` is
+    a text only that screen draws, ``close`` goes back to the main screen. ``setup``: keys written
+    first, untimed, each followed by a short pause (e.g. moving the cursor to a polecat)."""
+
+    name: str
+    key: str
+    mark: bytes
+    close: str = "\x1b"
+    setup: tuple[str, ...] = ()
+
+
+#: The screens measured (add one entry per screen; the detail screens' come with them).
+SCREENS = (
+    ScreenProbe("help", "?", HELP_MARK),
+    ScreenProbe("problems", "p", b"detail"),  # its table's last column
+    ScreenProbe("mail", "m", b"Mail: mayor/"),
+    ScreenProbe("grid", "g", b"Grid: live previews"),
+)
+#: The first frame with the town's agents: the rig's row counts every polecat (``k/N working``).
+AGENTS_MARK = "/{n} working"
 
 
 class _Reader(threading.Thread):
@@ -184,16 +226,23 @@ class _Probe:
     def _pause(self) -> None:
         time.sleep(self.rng.uniform(0.3, 0.6))  # not in step with the cockpit's 1 s snapshot cycle
 
-    def help(self) -> list[float]:
-        """``?`` until the help screen's title is drawn; escape and wait for the main screen."""
+    def screen(self, entry: ScreenProbe, rounds: int = ROUNDS) -> list[float]:
+        """``entry.key`` until ``entry.mark`` is drawn; close it and wait for the main screen."""
         out = []
-        for _ in range(ROUNDS):
-            took = self._press("?", HELP_MARK)
+        for _ in range(rounds):
+            for key in entry.setup:
+                self.child.send(key)
+                time.sleep(0.2)
+            took = self._press(entry.key, entry.mark)
             if took is not None:
                 out.append(took)
-            self._press(ESCAPE, MAIN_MARK)
+            self._press(entry.close, MAIN_MARK)
             self._pause()
         return out
+
+    def help(self) -> list[float]:
+        """``?`` until the help screen's title is drawn; escape and wait for the main screen."""
+        return self.screen(SCREENS[0])
 
     def cursor(self) -> list[float]:
         """Down (Mayor -> rig row) and up again, each until the row is drawn under the cursor."""
@@ -266,13 +315,11 @@ def _town(tmp: Path):
     return town
 
 
-def _sling_polecats(town, host: SessionHost, flag: Path) -> None:
+def _sling_polecats(town, host: SessionHost, flag: Path, stop: Path) -> None:
     """Sling POLECATS busy beads and wait until every polecat has printed that it is ready."""
+    work = BUSY.format(flag=str(flag), stop=str(stop))
     with BeadStore(town) as store:
-        beads = [
-            store.create(f"busy {i}", actor="bench", prefix="be", description=BUSY.format(flag=str(flag))).id
-            for i in range(POLECATS)
-        ]
+        beads = [store.create(f"busy {i}", actor="bench", prefix="be", description=work).id for i in range(POLECATS)]
     slinger = Slinger(town, host=host)
     try:
         sessions = [slinger.sling(bead, "bench").session for bead in beads]
@@ -296,6 +343,91 @@ def _measure(pid: int, probe: _Probe, cursor: bool = True) -> _Phase:
     return usage, probe.help(), probe.cursor() if cursor else [], _echo_floor(2 * ROUNDS)
 
 
+def _spawn(program: str, args: list[str], env: dict[str, str], cwd: str) -> tuple[pexpect.spawn, _Reader]:
+    """``program args`` in a fresh 160x50 pty whose output a :class:`_Reader` drains."""
+    child = pexpect.spawn(program, args, dimensions=(50, 160), env=env, cwd=cwd)
+    child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default
+    reader = _Reader(child)
+    reader.start()
+    return child, reader
+
+
+def _close(child: pexpect.spawn) -> None:
+    """Quit a cockpit (``q``; the engine it runs stops first) and wait for it to exit."""
+    if child.isalive():
+        child.send("q")
+        try:
+            child.expect(pexpect.EOF, timeout=30)
+        except pexpect.TIMEOUT:
+            child.close(force=True)
+
+
+def _wait_quiet(host: SessionHost, sessions: list[str], timeout: float = 30.0) -> None:
+    """Wait until no polecat transcript grew for a second (the polecats got the stop flag)."""
+    sizes: list[int] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = [host.log_path(s).stat().st_size if host.log_path(s).exists() else 0 for s in sessions]
+        if now == sizes:
+            return
+        sizes = now
+        time.sleep(1)
+
+
+@dataclass
+class _Startup:
+    """Seconds to the first frame with the agents (one per start) and the CPU seconds the cockpit
+    process had used by then (every thread), of ``python -c pass`` to its exit and of ``import
+    gastown_tui.app``; key-to-screen seconds per screen; the echo floor."""
+
+    cockpit: list[float]
+    cpu: list[float]
+    python: list[float]
+    imports: list[float]
+    screens: dict[str, list[float]]
+    floor: list[float]
+
+
+def _startup(town, env: dict[str, str], cwd: str) -> _Startup:
+    """STARTS cockpit starts on the quiet town; the last one stays open for the SCREENS probes."""
+    gastown_tui = str(Path(sys.executable).parent / "gastown-tui")
+    mark = AGENTS_MARK.format(n=POLECATS).encode()
+    # byte-compiled as an installed package is (pip compiles at install; an editable install under
+    # PYTHONDONTWRITEBYTECODE would compile every module at every start)
+    root = Path(__file__).resolve().parents[1]
+    packages = [str(root / p) for p in ("core", "widgets", "gastown_tui", "themes")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True, capture_output=True)
+    python, imports, cockpit, cpu = [], [], [], []
+    for _ in range(STARTS):
+        t0 = time.perf_counter()
+        child, _reader = _spawn(sys.executable, ["-P", "-c", "pass"], env, cwd)
+        child.expect(pexpect.EOF, timeout=30)
+        python.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-P", "-c", "import gastown_tui.app"], env=env, cwd=cwd, check=True)
+        imports.append(time.perf_counter() - t0)
+    child = None
+    try:
+        for i in range(STARTS):
+            t0 = time.perf_counter()
+            child, reader = _spawn(gastown_tui, ["--town", str(town.root)], env, cwd)
+            t1 = reader.wait_for(mark, 0, timeout=60)
+            if t1 is None:
+                raise RuntimeError(f"the cockpit did not draw {mark!r} within 60 s")
+            cockpit.append(t1 - t0)
+            cpu.append(_cpu_seconds(child.pid))
+            if i < STARTS - 1:
+                _close(child)
+        assert child is not None
+        time.sleep(3)  # the first snapshots settle
+        probe = _Probe(child, reader, b"")
+        screens = {entry.name: probe.screen(entry) for entry in SCREENS}
+    finally:
+        if child is not None:
+            _close(child)
+    return _Startup(cockpit, cpu, python, imports, screens, _echo_floor(2 * ROUNDS))
+
+
 def run() -> list[dict]:
     phases: dict[str, _Phase] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -305,36 +437,81 @@ def run() -> list[dict]:
         env = {**os.environ, "GT_LEDGER_SYNC": "off", "TERM": "xterm-256color", "LC_ALL": "C.UTF-8"}
         env.pop("TMUX", None)
         os.environ["GT_LEDGER_SYNC"] = "off"
-        flag = tmp / "go"
+        flag, stop = tmp / "go", tmp / "stop"
         child = None
         try:
-            gastown_tui = str(Path(sys.executable).parent / "gastown-tui")
-            child = pexpect.spawn(gastown_tui, ["--town", str(town.root)], dimensions=(50, 160), env=env, cwd=tmp_name)
-            child.delaybeforesend = None  # pexpect sleeps 50 ms before each send by default
-            reader = _Reader(child)
-            reader.start()
-            if reader.wait_for(b"Mayor", 0, timeout=30) is None:
-                raise RuntimeError("the cockpit did not draw its agents tree")
-            time.sleep(3)  # the Mayor starts, the first snapshots settle
-            probe = _Probe(child, reader, _cursor_style(reader))
-            phases["no polecats"] = _measure(child.pid, probe)
-            _sling_polecats(town, host, flag)
-            time.sleep(3)
-            phases[f"{POLECATS} idle polecats"] = _measure(child.pid, probe)
+            if ONLY_STARTUP:
+                mayor.ensure(town, host)
+                _sling_polecats(town, host, flag, stop)
+            else:
+                gastown_tui = str(Path(sys.executable).parent / "gastown-tui")
+                child, reader = _spawn(gastown_tui, ["--town", str(town.root)], env, tmp_name)
+                if reader.wait_for(b"Mayor", 0, timeout=30) is None:
+                    raise RuntimeError("the cockpit did not draw its agents tree")
+                time.sleep(3)  # the Mayor starts, the first snapshots settle
+                probe = _Probe(child, reader, _cursor_style(reader))
+                phases["no polecats"] = _measure(child.pid, probe)
+                _sling_polecats(town, host, flag, stop)
+                time.sleep(3)
+                phases[f"{POLECATS} idle polecats"] = _measure(child.pid, probe)
+                flag.touch()
+                time.sleep(3)
+                phases[f"{POLECATS} busy polecats"] = _measure(child.pid, probe)
+                for _ in range(4):  # Mayor -> rig -> witness -> refinery -> first polecat
+                    child.send(DOWN)
+                    time.sleep(0.2)
+                time.sleep(2)
+                phases[f"{POLECATS} busy, polecat streaming"] = _measure(child.pid, probe, cursor=False)
+                _close(child)
             flag.touch()
-            time.sleep(3)
-            phases[f"{POLECATS} busy polecats"] = _measure(child.pid, probe)
-            for _ in range(4):  # Mayor -> rig -> witness -> refinery -> first polecat
-                child.send(DOWN)
-                time.sleep(0.2)
-            time.sleep(2)
-            phases[f"{POLECATS} busy, polecat streaming"] = _measure(child.pid, probe, cursor=False)
+            stop.touch()
+            _wait_quiet(host, [s.name for s in host.list() if s.name != mayor.SESSION])
+            startup = _startup(town, env, tmp_name)
         finally:
-            if child is not None and child.isalive():
-                child.send("q")
-                child.expect(pexpect.EOF, timeout=20)
+            if child is not None:
+                _close(child)
             host.kill_server()
-    return _rows(phases)
+    return (_rows(phases) if phases else []) + _startup_rows(startup)
+
+
+def _startup_rows(startup: _Startup) -> list[dict]:
+    """Rows of the quiet start-up runs: start-up against ``python -c pass``, screens against the floor."""
+    rows: list[dict] = []
+
+    def row(case: str, seconds: float, baseline: float) -> None:
+        rows.append(
+            {
+                "benchmark": "cockpit",
+                "case": case,
+                "value": round(seconds * 1000, 1),
+                "unit": "ms",
+                "baseline": round(baseline * 1000, 1),
+            }
+        )
+
+    python = statistics.median(startup.python)
+    row(
+        f"{POLECATS} quiet polecats: start-up to the agents drawn, median of {len(startup.cockpit)} "
+        "(baseline: python -c pass)",
+        statistics.median(startup.cockpit),
+        python,
+    )
+    row(f"{POLECATS} quiet polecats: start-up to the agents drawn, slowest", max(startup.cockpit), python)
+    row(
+        f"{POLECATS} quiet polecats: start-up CPU time of the cockpit by then, median (less load-sensitive)",
+        statistics.median(startup.cpu),
+        python,
+    )
+    row("import gastown_tui.app, median (baseline: python -c pass)", statistics.median(startup.imports), python)
+    floor = _p95(startup.floor)
+    for name, samples in startup.screens.items():
+        if samples:
+            row(
+                f"{POLECATS} quiet polecats: key to screen, {name}, p95 ({len(samples)} samples; baseline: echo floor)",
+                _p95(samples),
+                floor,
+            )
+    return rows
 
 
 def _rows(phases: dict[str, _Phase]) -> list[dict]:

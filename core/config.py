@@ -458,6 +458,20 @@ its own list in its rig.toml ([secrets] patterns), which then replaces this one.
             ),
         ),
         Section(
+            "cockpit",
+            (
+                Setting(
+                    "notify",
+                    Text(("bell", "desktop", "off")),
+                    "bell",
+                    """\
+When an agent starts waiting for input (a question, a permission prompt): "bell" rings the terminal
+bell once, "desktop" also shows a desktop notification (notify-send, when installed), "off" neither.
+The agents tree shows a "waiting for input" badge either way.""",
+                ),
+            ),
+        ),
+        Section(
             "costs",
             owner="core.costs",
             header=False,

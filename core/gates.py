@@ -83,15 +83,20 @@ class GateResult:
     duration_s: float
     log_path: Path
 
+    @property
+    def how(self) -> str:
+        """How it ended: ``passed``, ``exit 1``, ``timed out after 30s`` or ``could not start``."""
+        if self.ok:
+            return "passed"
+        if self.timed_out:
+            return f"timed out after {self.duration_s:.0f}s"
+        if self.returncode is None:
+            return "could not start"
+        return f"exit {self.returncode}"
+
     def summary(self) -> str:
         """``lint: exit 1`` / ``test: timed out after 30s`` / ``build: passed``."""
-        if self.ok:
-            return f"{self.gate}: passed"
-        if self.timed_out:
-            return f"{self.gate}: timed out after {self.duration_s:.0f}s"
-        if self.returncode is None:
-            return f"{self.gate}: could not start"
-        return f"{self.gate}: exit {self.returncode}"
+        return f"{self.gate}: {self.how}"
 
 
 @dataclass(frozen=True)
@@ -330,11 +335,100 @@ def kill_leftover(pidfile: Path, cwd: Path) -> bool:
 def log_tail(path: str | os.PathLike[str], lines: int = 20, max_bytes: int = 8192) -> str:
     """The last ``lines`` lines (at most ``max_bytes`` bytes) of a gate log, decoded leniently; '' if missing."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - max_bytes))
-            data = fh.read()
+        data, _size = _read_end(path, max_bytes)
     except OSError:
         return ""
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def _read_end(path: str | os.PathLike[str], max_bytes: int) -> tuple[bytes, int]:
+    """The last ``max_bytes`` bytes of the file at ``path``, and its size in bytes. Raises OSError."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - max_bytes))
+        return fh.read(), size
+
+
+#: Bytes of a gate log :func:`read_log` keeps (its end: where a failure is reported).
+LOG_BYTES = 256 * 1024
+#: Lines that report a failure in the output of common tools (pytest, unittest, ruff, mypy, tsc,
+#: cargo, go test, make, shells): a word such as error/failed/traceback, pytest's ``E   `` lines.
+FAILING_LINE = re.compile(
+    r"(?i)\b(errors?|fail(s|ed|ure|ures)?|traceback|exception|assert(ion)?(error)?|panic(ked)?|fatal)\b"
+    r"|^E {3}|✗|not found|no such file"
+)
+_TRAILER = re.compile(
+    r"^(?:exit (?P<rc>-?\d+)|gate \S+ (?P<timeout>timed out after \S+?s)|gate \S+ (?P<nostart>could not start))"
+)
+_RULE = re.compile(r"^\s*[=_-]{5,}")  # a separator such as pytest's "===== FAILURES =====": not a failure itself
+_LOG_NAME = re.compile(r"^(?:mr|batch)-\d+-(?P<gate>.+)-\d+\.log$")
+
+
+@dataclass(frozen=True)
+class GateLog:
+    """One gate log read back (:func:`read_log`). gate: the gate's name (from the file name the
+    refinery gives it, ``<mr-N|batch-N>-<gate>-<n>.log``). outcome: ``passed``, ``exit N``,
+    ``timed out after Ns``, ``could not start``, or ``unfinished`` (no trailer: still running, or the
+    run was killed); ok: None when unfinished. failing: the lines that report the failure (empty for
+    a passed gate). text: the log (its last :data:`LOG_BYTES` bytes when ``truncated``), control
+    characters and escape sequences removed."""
+
+    path: Path
+    gate: str
+    outcome: str
+    ok: bool | None
+    failing: tuple[str, ...]
+    text: str
+    truncated: bool
+
+
+def failing_lines(text: str, limit: int = 40) -> list[str]:
+    """The lines of gate output ``text`` that report a failure (:data:`FAILING_LINE`), at most
+    ``limit``, in order, separator rules (``===== FAILURES =====``) left out; without any, its last 10 non-empty lines (a gate whose tool says nothing
+    recognisable still shows what it printed last). The log's own header (``$ cmd``) and trailer
+    (``exit N``, timed out) are never counted."""
+    lines = [line for line in text.splitlines() if line.strip() and not _is_frame(line)]
+    found = [line for line in lines if FAILING_LINE.search(line) and not _RULE.match(line)]
+    return (found or lines[-10:])[:limit]
+
+
+def _is_frame(line: str) -> bool:
+    """True for a line :func:`_run_one` writes around the gate's own output (its command, exit status,
+    timeout and leftover processes; not "could not start", whose line says why)."""
+    t = _TRAILER.match(line)
+    return (
+        line.startswith("$ ") or bool(t and not t.group("nostart")) or line.startswith("gate ") and "survived" in line
+    )
+
+
+def read_log(path: str | os.PathLike[str], max_bytes: int = LOG_BYTES) -> GateLog:
+    """Read the gate log at ``path`` (its last ``max_bytes`` bytes), with its outcome from the trailer
+    :func:`_run_one` writes and its failing lines (:func:`failing_lines`). A missing log reads as
+    ``unfinished`` with the reason as its text. Control characters are removed
+    (:func:`core.plaintext.strip_controls`): gate output is written by agents' code."""
+    from core.plaintext import strip_controls
+
+    path = Path(path)
+    m = _LOG_NAME.match(path.name)
+    gate = m.group("gate") if m else path.stem
+    try:
+        data, size = _read_end(path, max_bytes)
+    except OSError as exc:
+        return GateLog(path, gate, "unfinished", None, (), f"log not readable: {exc.strerror or exc}", False)
+    truncated = size > max_bytes
+    text = strip_controls(data.decode("utf-8", "replace").replace("\r\n", "\n"))
+    if truncated:
+        text = text.split("\n", 1)[-1]  # a cut first line
+    outcome, ok = "unfinished", None
+    for line in reversed(text.splitlines()[-5:]):
+        t = _TRAILER.match(line.strip())
+        if t:
+            if t.group("rc") is not None:
+                rc = int(t.group("rc"))
+                outcome, ok = ("passed", True) if rc == 0 else (f"exit {rc}", False)
+            else:
+                outcome, ok = t.group("timeout") or "could not start", False
+            break
+    failing = () if ok else tuple(failing_lines(text))
+    return GateLog(path, gate, outcome, ok, failing, text, truncated)

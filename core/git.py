@@ -577,3 +577,54 @@ def delete_branch(repo_path: str | os.PathLike[str], branch: str) -> None:
 def _one_line(value: object) -> str:
     text = str(value).strip().splitlines()
     return text[-1] if text else type(value).__name__
+
+
+# --- reads for the cockpit's detail views (core.inspect) ---
+
+
+def merge_base(repo_path: str | os.PathLike[str], a: str, b: str) -> str | None:
+    """The best common ancestor of commits ``a`` and ``b`` (``git merge-base``), or None when they
+    share no history or either is unknown."""
+    proc = run_git(["merge-base", a, b], cwd=repo_path, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def commits_between(repo_path: str | os.PathLike[str], base: str, head: str, limit: int = 200) -> list[tuple[str, str]]:
+    """The commits reachable from ``head`` and not from ``base``, newest first, at most ``limit``:
+    (full sha, subject line). Subjects are the authors' text (agents'): the caller shows them as text.
+    Raises GitError if either commit is unknown."""
+    out = run_git(
+        ["log", f"--max-count={int(limit)}", "--format=%H%x00%s", f"{base}..{head}", "--"], cwd=repo_path
+    ).stdout
+    return [(sha, subject) for sha, _, subject in (line.partition("\0") for line in out.splitlines()) if sha]
+
+
+def diff_text(
+    repo_path: str | os.PathLike[str], base: str, max_bytes: int, head: str | None = None
+) -> tuple[str, bool]:
+    """The diff against commit ``base`` (``git diff --no-color --no-ext-diff --no-textconv BASE
+    [HEAD]``): of commit ``head``, or without it of the files of the worktree ``repo_path``
+    (committed and not yet committed changes to tracked files). At most ``max_bytes`` bytes (cut at
+    a line end; git is stopped once that much was read). Returns (text, truncated). Raises GitError
+    when git fails (an unknown commit; no ``head`` outside a worktree)."""
+    proc = subprocess.Popen(
+        ["git", "diff", "--no-color", "--no-ext-diff", "--no-textconv", base, *([head] if head else []), "--"],
+        cwd=str(repo_path),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"},
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    data = proc.stdout.read(max_bytes + 1)
+    truncated = len(data) > max_bytes
+    if truncated:
+        proc.kill()
+        data = data[:max_bytes]
+        data = data[: data.rfind(b"\n") + 1] or data
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stdout.close()
+    proc.stderr.close()
+    if proc.wait() != 0 and not truncated:
+        raise GitError(f"git diff {base[:12]} failed in {repo_path}: {_one_line(err)}")
+    return data.decode("utf-8", "replace"), truncated

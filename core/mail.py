@@ -287,6 +287,12 @@ def reminder(messages: Sequence[Message], nudges: Sequence[str] = ()) -> str:
     return text
 
 
+def reply_subject(subject: str) -> str:
+    """The subject of an answer to a message titled ``subject``: ``Re: <subject>``, once (an answer to
+    an answer keeps one ``Re: ``)."""
+    return subject if subject.startswith("Re: ") else f"Re: {subject}"
+
+
 def reply(
     town: Town, msg_id: str, body: str, sender: str, db: sqlite_utils.Database | None = None, subject: str | None = None
 ) -> Message:
@@ -295,7 +301,7 @@ def reply(
     Raises NotFound for an unknown message, GtError when its sender is not a mail address.
     """
     original = get(town, msg_id, db)
-    subj = subject or (original.subject if original.subject.startswith("Re: ") else f"Re: {original.subject}")
+    subj = subject or reply_subject(original.subject)
     try:
         to = parse_address(original.sender)
     except GtError as exc:

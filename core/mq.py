@@ -417,16 +417,30 @@ def reject(db: sqlite_utils.Database, mr_id: str, reason: str, actor: str = "") 
     return get(db, mr_id)
 
 
+_BATCH_COLUMNS = (
+    "id, rig, started_at, finished_at, wall_s, mrs, merged, failed, conflicts, gate_runs, base_sha, tip_sha, outcome"
+)
+
+
 def batches(db: sqlite_utils.Database, rig: str | None = None, limit: int = 20) -> list[BatchStats]:
     """The last ``limit`` batches (of ``rig``), newest first."""
     where, args = _filters(rig, None)
     rows = db.execute(
-        f"SELECT id, rig, started_at, finished_at, wall_s, mrs, merged, failed, conflicts,"
-        f" gate_runs, base_sha, tip_sha, outcome FROM mq_batches{where} ORDER BY id DESC"
-        f" LIMIT {int(limit)}",
-        args,
+        f"SELECT {_BATCH_COLUMNS} FROM mq_batches{where} ORDER BY id DESC LIMIT {int(limit)}", args
     ).fetchall()
     return [BatchStats(*r) for r in rows]
+
+
+def batch(db: sqlite_utils.Database, batch_id: int) -> BatchStats | None:
+    """The batch ``batch_id`` (an MR's ``batch``), or None when there is no such row."""
+    row = db.execute(f"SELECT {_BATCH_COLUMNS} FROM mq_batches WHERE id = ?", [int(batch_id)]).fetchone()
+    return BatchStats(*row) if row else None
+
+
+def batch_members(db: sqlite_utils.Database, batch_id: int) -> list[tuple[str, str]]:
+    """(MR id, status) of the MRs whose last batch is ``batch_id``, in submission order."""
+    rows = db.execute("SELECT id, status FROM merge_requests WHERE batch = ? ORDER BY n", [int(batch_id)]).fetchall()
+    return [(str(i), str(s)) for i, s in rows]
 
 
 def stats(db: sqlite_utils.Database, rig: str | None = None) -> dict[str, Any]:

@@ -82,7 +82,8 @@ from core.beads import BeadStore
 from core.beads.model import MAX_TITLE
 from core.db import connect, transaction
 from core.errors import Conflict, GitError, GtError
-from core.gates import GateConfig, GateResult, GateRun, kill_leftover, load_gates, log_tail, run_gates
+from core.gates import GateConfig, GateResult, GateRun, kill_leftover, load_gates, log_tail, read_log, run_gates
+from core.plaintext import one_line
 from core.rigs import Rig, load_rig
 from core.town import Town
 from core.upstream import UpstreamError
@@ -593,7 +594,7 @@ class _Batch:
             for c in self.culprits:
                 failed = c.run.failed
                 tail = log_tail(failed.log_path, 20) if failed else ""
-                reason = f"gate {failed.summary() if failed else 'failed'}; log {failed.log_path if failed else ''}"
+                reason = failure_note(failed)
                 mq.finish(self.db, c.mr.id, "failed", reason)
                 follow_up = fx.failed(c.mr, reason, tail, failed)
                 events.append(
@@ -815,6 +816,8 @@ class _Effects:
         FIX_NEEDED naming it (branch kept). Returns the follow-up's id (None without a gate or an
         original bead)."""
         text = f"{m.id} failed in the refinery: {reason}"
+        if gate is not None:
+            text += f"\n\nlog: {gate.log_path}"
         if tail:
             text += f"\n\nlog tail:\n{tail}"
         follow_up = None
@@ -893,3 +896,21 @@ class _Effects:
             deps=[(m.bead, "discovered-from")],
             description=description,
         ).id
+
+
+#: Characters of the failing line quoted in an MR's note.
+NOTE_QUOTE = 120
+
+
+def failure_note(failed: GateResult | None) -> str:
+    """The note of an MR its gate convicted: which gate failed and how, then the first line of its log
+    that reports the failure (:func:`core.gates.read_log`), e.g. ``test gate failed (exit 1):
+    FAILED tests/test_cache.py::test_ttl - assert 2 == 1``. The log itself is the MR's (the detail
+    view shows it), so its path is not repeated here."""
+    if failed is None:
+        return "a gate failed"
+    note = f"{failed.gate} gate failed ({failed.how})"
+    log = read_log(failed.log_path)
+    if log.failing:
+        note += f": {one_line(log.failing[0]).strip()[:NOTE_QUOTE]}"
+    return note

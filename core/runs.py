@@ -18,8 +18,9 @@ the events written after the run started (by any process) and decides:
   for good (``dequeued`` with ``sling refused``). Failures already standing when the run starts (a
   newest MR failed or conflicting, a stuck polecat) count too, so re-running a failed convoy says so.
 
-A run is never judged on an agent that merely stops talking: the witness nudges it and the caller's
-timeout decides.
+A run is not judged on an agent that merely stops talking: the witness nudges it, and only once it
+breaks GUPP (nothing moved for ``[witness] gupp_after``) does the witness escalate it, which is a
+failure like any escalation; before that the caller's timeout decides.
 
 The summary (:meth:`ConvoyWatch.summary`) is a JSON-ready dict: per bead its step, status, polecat,
 agent, attempts (session starts: the first spawn plus each respawn), newest MR (id, status, merge

@@ -13,6 +13,12 @@ with the trailing ``;`` escaped the way tmux documents (``\\;``).
 
 Every session's output is piped to ``.gastown/logs/<session>.log`` (:mod:`core.transcripts`).
 
+Window sizes: a session's window has its own size (``size`` at start, or the last :meth:`SessionHost.
+resize`). While clients are attached it follows the latest one (``window-size latest``), so an agent
+viewed in the cockpit draws for the cells the cockpit shows; when a client detaches, a
+``client-detached`` hook of the session (:func:`size_hook`) puts the window back to its own size, or
+to the size of a client still attached, so ``gt peek`` and other clients never keep the cockpit's size.
+
 This module imports only the standard library and light ``core`` modules: the launcher starts inside
 tmux for every session.
 """
@@ -87,6 +93,8 @@ SERVER_OPTIONS: tuple[tuple[str, ...], ...] = (
     ("set-option", "-g", "exit-empty", "on"),
     ("set-option", "-g", "allow-rename", "off"),
     ("set-option", "-s", "escape-time", "0"),
+    # pass the cockpit's focus in/out reports (CSI I / CSI O) on to the agents: Claude Code asks for them
+    ("set-option", "-s", "focus-events", "on"),
 )
 
 
@@ -170,6 +178,18 @@ def socket_name(root: str | os.PathLike[str]) -> str:
     sha1(absolute path)."""
     digest = hashlib.sha1(str(Path(root).resolve()).encode("utf-8")).hexdigest()
     return f"gt-{digest[:10]}"
+
+
+def size_hook(name: str, cols: int, rows: int) -> list[str]:
+    """tmux arguments setting session ``name``'s ``client-detached`` hook: resize its window to
+    ``cols`` x ``rows`` (its own size), then ``window-size latest`` again (``resize-window`` sets it to
+    manual), so a client still attached takes the window back at once and with none left it keeps its
+    own size (tmux(1), HOOKS and ``resize-window``). The command is tmux's to parse: only the checked
+    name and two integers go into it. Raises GtError for a bad name or size."""
+    target = f"={check_session_name(name)}:"
+    cols, rows = _check_size((cols, rows))
+    restore = f"resize-window -t {target} -x {cols} -y {rows} ; set-option -w -t {target} window-size latest"
+    return ["set-hook", "-t", target, "client-detached", restore]
 
 
 def tmux_arg(text: str) -> str:
@@ -461,6 +481,8 @@ class SessionHost:
             "-t",
             self._target(name),
             pipe,
+            ";",
+            *size_hook(name, cols, rows),
         ]
         try:
             for attempt in range(START_ATTEMPTS):
@@ -553,7 +575,8 @@ class SessionHost:
             self._run("send-keys", "-t", self._target(name), *keys)
 
     def resize(self, name: str, cols: int, rows: int) -> None:
-        """Resize the session's window to ``cols`` x ``rows`` cells. The window then follows the
+        """Resize the session's window to ``cols`` x ``rows`` cells, its own size from now on (the
+        size a detaching client leaves it at, :func:`size_hook`). The window then follows the
         latest attached client again (``window-size latest``). Raises NotFound, GtError."""
         cols, rows = _check_size((cols, rows))
         self._need(name)
@@ -573,6 +596,8 @@ class SessionHost:
             target,
             "window-size",
             "latest",
+            ";",
+            *size_hook(name, cols, rows),
         )
 
     def kill(self, name: str, timeout: float = 5.0, instance: str | None = None) -> None:

@@ -5,12 +5,15 @@ It is read in a thread (blocking SQLite and tmux calls) and handed to the widget
 the widgets only render it. A polecat's state is the witness's (:func:`core.witness.polecat_state`,
 the one rule: same names, same thresholds from ``[witness]``), observed here at a price a read every
 second can pay (:class:`_SnapshotProbe`): liveness from the one ``tmux list-panes``, output from
-the transcript's mtime, a waiting agent from what its hooks reported (no screen capture), and the
+the transcript's mtime (without the echo of the witness's nudges: :func:`core.witness.last_output`), a waiting agent from what its hooks reported (no screen capture), and the
 progress a GUPP verdict needs (events, the worktree's last commit) only for a polecat silent for
 ``gupp_after``. The Mayor is ``running`` or ``absent``; a witness or refinery row a short summary.
 
-Problems are the polecats a human may need to look at (zombie, stuck, lost worktree, GUPP
-violation, stalled) plus the unacknowledged escalations (:mod:`core.escalation`: an escalation is a bead;
+Problems (:data:`PROBLEM_KINDS`, the one rule the header count, the problems view and ``gt prime``
+show) are the polecats a human may need to look at (zombie, stuck, lost worktree, GUPP violation,
+stalled, and waiting for an answer), the merge requests that failed their gates or conflict and are
+still the newest of their bead (a retry or a new ``gt done`` takes them off; a rejected one is
+settled), and the unacknowledged escalations (:mod:`core.escalation`: an escalation is a bead;
 ``gt escalate ack`` or closing it takes it off the list).
 """
 
@@ -31,14 +34,30 @@ from core.beads.store import BeadStore
 from core.convoys import Convoy
 from core.errors import GtError
 from core.mq import MR
+from core.plaintext import one_line
 from core.rigs import Rig, list_rigs
 from core.sessions import SessionHost, SessionInfo
 from core.sling import UNWORKABLE_TYPES
 from core.town import Town
 
 MAYOR_SESSION = "mayor"
-#: Problem kinds, most urgent first (polecat states of :data:`core.witness.POLECAT_STATES`, and escalations).
-PROBLEM_KINDS = ("zombie", "stuck", "worktree_lost", "escalation", "gupp_violation", "stalled")
+#: Problem kinds, most urgent first: polecat states of :data:`core.witness.POLECAT_STATES`
+#: (:data:`POLECAT_PROBLEMS`), escalations and merge requests that failed or conflict.
+PROBLEM_KINDS = (
+    "zombie",
+    "stuck",
+    "worktree_lost",
+    "escalation",
+    "merge_failed",
+    "merge_conflict",
+    "gupp_violation",
+    "stalled",
+    "waiting",
+)
+#: The polecat states that are problems.
+POLECAT_PROBLEMS = ("zombie", "stuck", "worktree_lost", "gupp_violation", "stalled", "waiting")
+#: Merge request status -> problem kind.
+MR_PROBLEMS = {"failed": "merge_failed", "conflict": "merge_conflict"}
 #: Merge requests shown: the whole live queue plus this many finished ones.
 FINISHED_MRS = 8
 READY_LIMIT = 200
@@ -78,7 +97,8 @@ class Agent:
 @dataclass(frozen=True)
 class Problem:
     """Something that needs a human: kind in :data:`PROBLEM_KINDS`; polecat/session/bead when known
-    (for an escalation, ``bead`` is the escalation bead); detail: one line; since: Unix seconds."""
+    (for an escalation, ``bead`` is the escalation bead); mr: the merge request of a ``merge_failed``
+    or ``merge_conflict`` problem; detail: one line; since: Unix seconds."""
 
     kind: str
     rig: str | None
@@ -87,6 +107,7 @@ class Problem:
     bead: str | None
     detail: str
     since: float
+    mr: str | None = None
 
 
 @dataclass
@@ -226,7 +247,11 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
     for p in rows:
         session = p.session or f"{p.rig}-{p.name}"
         info = sessions.get(session)
-        grew = transcripts.last_activity(host.log_path(session)) if _valid_session(session) else None
+        grew = None
+        if _valid_session(session):
+            log = host.log_path(session)
+            # a hooked polecat's output leaves out the echo of the witness's nudges (the one rule)
+            grew = witness.last_output(db, p.rig, p.hook_bead, log) if p.hook_bead else transcripts.last_activity(log)
         idle_s = None if grew is None else max(0.0, now - grew)
         issue = titles.get(p.hook_bead or "")
         seen = witness.polecat_state(
@@ -245,17 +270,9 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
                 idle_s,
             )
         )
-        if state in PROBLEM_KINDS:
-            quiet = seen.silent if seen.silent is not None else idle_s  # silence as the rule counted it
-            detail = {
-                "zombie": seen.reason,
-                "stuck": seen.reason,
-                "worktree_lost": seen.reason,
-                "stalled": f"no output for {_age(quiet)}",
-                "gupp_violation": f"GUPP violation: hooked, no progress for {_age(seen.stuck_for)}",
-            }[state]
-            since = (now - quiet) if quiet is not None else (p.started_at or p.updated_at)
-            snap.problems.append(Problem(state, p.rig, p.name, session, p.hook_bead, detail, since))
+        problem = _polecat_problem(p, session, seen, idle_s, now)
+        if problem is not None:
+            snap.problems.append(problem)
     try:
         for c in crew_mod.list_crew(town, sessions=sessions, details=False):
             state = {"running": "running", "exited": "exited"}.get(c.session_state, "absent")
@@ -264,6 +281,10 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
         snap.errors.append(f"crew: {exc}")
     snap.agents = agents
     snap.problems.extend(_escalations(store))
+    try:
+        snap.problems.extend(_mr_problems(db, sessions))
+    except Exception as exc:  # noqa: BLE001 - a missing table (old DB) must not blank the cockpit
+        snap.errors.append(f"merge queue problems: {exc}")
     snap.problems.sort(key=lambda pr: (PROBLEM_KINDS.index(pr.kind), pr.since))
     snap.convoys = convoys_mod.list_convoys(store, "open", convoys_mod.mr_lookup(db))
     try:
@@ -307,6 +328,53 @@ def _mrs(db: sqlite_utils.Database) -> list[MR]:
     return sorted(live + done, key=lambda m: (m.status not in ("merging", "queued"), -m.updated_at))
 
 
+def _polecat_problem(
+    p: polecats_mod.Polecat, session: str, seen: witness.PolecatState, idle_s: float | None, now: float
+) -> Problem | None:
+    """The problem polecat ``p`` is in (its state one of :data:`POLECAT_PROBLEMS`), else None."""
+    state = seen.state
+    if state not in POLECAT_PROBLEMS:
+        return None
+    quiet = seen.silent if seen.silent is not None else idle_s  # silence as the rule counted it
+    detail = {
+        "stalled": f"no output for {_age(quiet)}",
+        "gupp_violation": f"GUPP violation: hooked, no progress for {_age(seen.stuck_for)}",
+    }.get(state, seen.reason)
+    since = (now - quiet) if quiet is not None else (p.started_at or p.updated_at)
+    return Problem(state, p.rig, p.name, session, p.hook_bead, one_line(detail), since)
+
+
+def _mr_problems(db: sqlite_utils.Database, sessions: dict[str, SessionInfo]) -> list[Problem]:
+    """Merge requests that failed their gates or conflict (:data:`MR_PROBLEMS`) and are the newest MR
+    of their bead (one indexed query; an older failure superseded by a new submission is settled)."""
+    from core.sessions import session_name
+
+    newest = {
+        r[0]
+        for r in db.execute(
+            "SELECT m.id FROM merge_requests m WHERE m.status IN ('failed', 'conflict') AND NOT EXISTS "
+            "(SELECT 1 FROM merge_requests n WHERE n.bead = m.bead AND n.n > m.n)"
+        ).fetchall()
+    }
+    out = []
+    for m in mq.list_mrs(db, statuses=tuple(MR_PROBLEMS)) if newest else []:
+        if m.id not in newest:
+            continue
+        session = None
+        if m.polecat:
+            try:
+                name = session_name("polecat", m.rig, m.polecat)
+            except GtError:
+                name = None
+            session = name if name in sessions else None
+        verdict = "failed its gates" if m.status == "failed" else "conflicts"
+        detail = f"{m.id} {verdict}: {m.reason}" if m.reason else f"{m.id} {verdict}"
+        out.append(
+            Problem(MR_PROBLEMS[m.status], m.rig, m.polecat, session, m.bead, one_line(detail), m.updated_at, mr=m.id)
+        )
+    return out
+
+
 def _escalations(store: BeadStore) -> list[Problem]:
     """Unacknowledged open escalations (:func:`core.escalation.list_open`)."""
     out = []
@@ -318,9 +386,11 @@ def _escalations(store: BeadStore) -> list[Problem]:
                 None,
                 None,
                 esc.id,
-                f"{esc.severity}: {esc.text.splitlines()[0] if esc.text else ''}"
-                + (f" (about {esc.about})" if esc.about else "")
-                + (f", raised {esc.raised}x" if esc.raised > 1 else ""),
+                one_line(
+                    f"{esc.severity}: {esc.text.splitlines()[0] if esc.text else ''}"
+                    + (f" (about {esc.about})" if esc.about else "")
+                    + (f", raised {esc.raised}x" if esc.raised > 1 else "")
+                ),
                 esc.raised_at or 0.0,
             )
         )

@@ -26,8 +26,14 @@ closed or missing bead, lost worktree, dead session, waiting, GUPP violation, st
   times (each try restarts it with a fresh ``max_respawns`` budget), so a polecat stuck in a passing
   outage (a full disk) recovers within the run.
 
+Output is the transcript's growth, except the echo of the witness's own nudges (:func:`last_output`):
+a hung agent's terminal echoes the nudge typed into it, and that is not progress, so a polecat that
+answers nudges with silence goes from stalled to a GUPP violation instead of flipping back to
+working.
+
 Actions, each recorded as an event with a ``reason``: a stalled polecat is nudged once per
-``stall_after`` window, a GUPP violation once per ``gupp_after`` window; a zombie holding work is
+``stall_after`` window, a GUPP violation once per ``gupp_after`` window (the first one of a bead is
+also escalated, severity high: the agent hangs and needs a human); a zombie holding work is
 restarted on the same worktree and hook (:meth:`core.sling.Slinger.resume`) at most
 ``max_respawns`` times per bead, then set ``stuck`` and escalated (severity high, mail to the Mayor),
 except a dead polecat whose ``gt done`` was killed after queueing its MR, which is settled as the
@@ -40,6 +46,8 @@ deletes a worktree. A classification is also an event when it changes (``witness
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,6 +56,7 @@ from typing import Any, Protocol
 from core import escalation, events, git, nudge, polecats
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
+from core.plaintext import one_line
 from core.polecats import Polecat
 from core.sessions import SessionHost, session_name
 from core.town import Town
@@ -63,6 +72,15 @@ GUPP_TEXT = (
     "[GAS TOWN] witness: GUPP - {bead} is on your hook and nothing has moved for {silent:.0f}s. "
     "Run gt prime and work it now."
 )
+
+
+#: Transcript growth after a witness nudge that is still its echo, not the agent's output: the typed
+#: text this many times over (a CLI's input box redrawn as the chunks arrive) plus ECHO_SLACK bytes
+#: (the Enter's newline, a prompt or status line redrawn). Bytes.
+ECHO_FACTOR = 4
+ECHO_SLACK = 2048
+#: Event types of the witness's nudges (their payload has ``action = "nudge"``).
+NUDGE_EVENTS = ("stalled", "gupp_violation")
 
 
 #: Every state of a polecat (module docstring): the witness acts on them, the cockpit shows them.
@@ -194,6 +212,42 @@ def worktree_lost(town: Town, p: Polecat, rig: Any = None) -> str | None:
     return None
 
 
+def last_output(db: Any, rig: str, bead: str, log: Any) -> float | None:
+    """Unix seconds of the last output of the polecat of ``rig`` hooked to ``bead`` whose transcript
+    is ``log`` (a path), not counting the echo of the witness's own nudges; None when it never printed.
+
+    The newest nudge of the rig's witness about ``bead`` (a :data:`NUDGE_EVENTS` event) records the
+    transcript's size before typing (``log_bytes``) and the output time it had counted then
+    (``quiet_since``). When the transcript changed after that nudge but grew by no more than the
+    echo allowance (:data:`ECHO_FACTOR` times the typed bytes, ``typed_bytes``, plus
+    :data:`ECHO_SLACK`), the growth is the echo and ``quiet_since`` is the answer; more growth (or a
+    rotated, smaller log) is output. Cost: one stat, one indexed query.
+    """
+    try:
+        st = os.stat(log)
+    except FileNotFoundError:
+        return None
+    grew = st.st_mtime
+    row = db.execute(
+        "SELECT ts, payload FROM events WHERE bead = ? AND actor = ? AND type IN (?, ?) "
+        "AND json_extract(payload, '$.action') = 'nudge' ORDER BY id DESC LIMIT 1",
+        [bead, f"{rig}/witness", *NUDGE_EVENTS],
+    ).fetchone()
+    if row is None:
+        return grew
+    try:
+        payload = json.loads(row[1] or "{}")
+        before = int(payload["log_bytes"])
+        typed = int(payload.get("typed_bytes", 0))
+    except (ValueError, KeyError, TypeError):
+        return grew  # a nudge recorded before the echo rule: no baseline
+    growth = st.st_size - before
+    if 0 <= growth <= typed * ECHO_FACTOR + ECHO_SLACK:
+        quiet = payload.get("quiet_since")
+        return min(grew, float(quiet)) if isinstance(quiet, (int, float)) else None
+    return grew
+
+
 def last_event(db: Any, bead: str, rig: str) -> float:
     """Unix seconds of the newest event about ``bead`` that is not its rig's witness's own (0: none)."""
     row = db.execute("SELECT max(ts) FROM events WHERE bead = ? AND actor != ?", [bead, f"{rig}/witness"]).fetchone()
@@ -302,10 +356,12 @@ class Witness:
             )
         if state == "gupp_violation":
             assert seen.stuck_for is not None
-            return self._nudge(p, session, "gupp_violation", seen.stuck_for, th["gupp_after"], GUPP_TEXT, seen.reason)
+            return self._nudge(
+                p, session, "gupp_violation", seen.stuck_for, th["gupp_after"], GUPP_TEXT, seen.reason, probe
+            )
         if state == "stalled":
             assert seen.silent is not None
-            return self._nudge(p, session, "stalled", seen.silent, th["stall_after"], STALL_TEXT, seen.reason)
+            return self._nudge(p, session, "stalled", seen.silent, th["stall_after"], STALL_TEXT, seen.reason, probe)
         return Decision(p.address, bead, state, "none", seen.reason, seen.silent)
 
     def settle_dead_hook(self, p: Polecat) -> Decision | None:
@@ -379,9 +435,20 @@ class Witness:
     # -- actions ----------------------------------------------------------------------------------
 
     def _nudge(
-        self, p: Polecat, session: str, state: str, silent: float, window: float, template: str, reason: str
+        self,
+        p: Polecat,
+        session: str,
+        state: str,
+        silent: float,
+        window: float,
+        template: str,
+        reason: str,
+        probe: PolecatProbe,
     ) -> Decision:
-        """Nudge once per ``window``: the last ``state`` event with ``nudged`` for this bead decides."""
+        """Nudge once per ``window``: the last ``state`` event with ``nudged`` for this bead decides.
+        The event records the transcript's size before typing and the output time counted so far, so
+        the nudge's echo is not taken for output (:func:`last_output`). The first GUPP nudge of a bead
+        also escalates it (severity high), in the event's transaction."""
         bead = p.hook_bead
         row = self.db.execute(
             "SELECT max(ts) FROM events WHERE type = ? AND bead = ? AND actor = ? "
@@ -392,23 +459,36 @@ class Witness:
         if self.clock() - last < window:
             return Decision(p.address, bead, state, "none", reason + "; nudged already in this window", silent)
         decision = Decision(p.address, bead, state, "nudge", reason, silent)
+        text = one_line(template.format(silent=silent, bead=bead))
+        try:
+            before = os.stat(self.host.log_path(session)).st_size
+        except OSError:
+            before = 0
+        extra = {"log_bytes": before, "typed_bytes": len(text.encode()), "quiet_since": probe.last_output()}
         try:
             # the one nudge rule (never into a shell, never onto a half-typed line): core.nudge
-            sent = nudge.system_nudge(
-                self.town,
-                self.host,
-                self.db,
-                session,
-                template.format(silent=silent, bead=bead),
-                sender=self.actor,
-                target=p.address,
-            )
+            sent = nudge.system_nudge(self.town, self.host, self.db, session, text, sender=self.actor, target=p.address)
             if not sent.delivered:
+                extra["typed_bytes"] = 0  # mailed or queued: nothing of it echoes now
                 decision.reason = f"{reason}; {sent.summary()}"
         except GtError as exc:
             decision.action = "nudge_failed"
             decision.reason = f"{reason}; nudge failed: {exc}"
-        return self._act(decision, event=state)
+        if state != "gupp_violation" or last > 0.0:
+            return self._act(decision, event=state, extra=extra)
+        with self.store.transaction():
+            decision.reason += "; escalated"
+            self._act(decision, event=state, extra=extra)
+            escalation.escalate(
+                self.store,
+                f"{bead} on {p.address} breaks GUPP: {reason}, and nudges do not move it. Look at it with "
+                f"'gt peek {session}', answer it with 'gt nudge {session} \"TEXT\"', or nuke it",
+                "high",
+                actor=self.actor,
+                about=bead,
+                rig=p.rig,
+            )
+        return decision
 
     def _stuck_history(self, bead: str) -> tuple[int, int, float]:
         """(times ``bead`` was set stuck, tries since, Unix seconds of the newest of either) by this witness."""
@@ -611,11 +691,11 @@ class Witness:
         polecats.upsert(self.db, p.rig, p.name, state="idle", hook_bead=None, session=None)
         return self._act(Decision(p.address, p.hook_bead, "zombie", "cleanup", reason), event="zombie")
 
-    def _act(self, d: Decision, event: str = "witness") -> Decision:
-        self._event(event, d)
+    def _act(self, d: Decision, event: str = "witness", extra: dict[str, Any] | None = None) -> Decision:
+        self._event(event, d, extra)
         return d
 
-    def _event(self, kind: str, d: Decision) -> None:
+    def _event(self, kind: str, d: Decision, extra: dict[str, Any] | None = None) -> None:
         events.append(
             self.db,
             kind,
@@ -629,6 +709,7 @@ class Witness:
                 "action": d.action,
                 "reason": d.reason,
                 "silent": None if d.silent is None else round(d.silent, 1),
+                **(extra or {}),
             },
         )
 
@@ -663,7 +744,12 @@ class _WitnessProbe:
         return self._once("lost", lambda: worktree_lost(self.witness.town, self.p))  # type: ignore[no-any-return]
 
     def last_output(self) -> float | None:
-        return self._once("output", lambda: self.witness.host.last_activity(self.session))  # type: ignore[no-any-return]
+        return self._once(  # type: ignore[no-any-return]
+            "output",
+            lambda: last_output(
+                self.witness.db, self.p.rig, self.p.hook_bead or "", self.witness.host.log_path(self.session)
+            ),
+        )
 
     def agent_waiting(self) -> str | None:
         agent = self.witness._agent_state(self.p, self.session)

@@ -1,12 +1,14 @@
-"""The cockpit's actions (sling, new bead, new convoy, pour, nudge, nuke, restart, retry, acknowledge)
-and the choices its dialogs offer, over one town (DESIGN section 9).
+"""The cockpit's actions (sling, new bead, new convoy, pour, nudge, nuke, restart, retry, acknowledge,
+bead edits and comments, mail) and the choices its dialogs offer, over one town (DESIGN section 9).
 
 Each action calls the one ``core`` function of its rule, the one ``gt`` calls (:meth:`core.sling.Slinger.
 sling_beads`, :func:`core.pour.pour`, :func:`core.convoys.create`, ...), in a worker run by the
 :class:`Runner` passed in (the app's thread worker: a refusal becomes a toast), then asks for the
 ledger sync as ``gt`` does after a command (:func:`core.beads.sync.after_change`; its warning is a
-toast). Screens depend on this module and on :class:`Cockpit` (what they use of the app), never on
-the app class: ``gastown_tui.app`` imports the screens, not the other way round.
+toast). A dialog that shows a refusal itself passes ``refused``: the GtError goes to it instead of a
+toast (:meth:`CockpitActions.attempt`). Screens depend on this module and on :class:`Cockpit` (what
+they use of the app), never on the app class: ``gastown_tui.app`` imports the screens, not the other
+way round.
 """
 
 from __future__ import annotations
@@ -15,13 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from core import convoys, mq, nudge, pour, runtimes
+from core import bead_view, convoys, mail, mq, nudge, pour, runtimes
 from core.actor import current_actor
 from core.beads import sync as ledger_sync
+from core.beads import verbs
+from core.beads.model import Comment, Issue
 from core.beads.store import BeadStore
 from core.db import connect
 from core.errors import GtError
 from core.formulas import FormulaLibrary
+from core.molecules import MoleculePlan
 from core.rigs import load_rig
 from core.sessions import SessionHost
 from core.sling import SlingBatch, Slinger
@@ -42,12 +47,39 @@ class SlingChoice:
 
 @dataclass(frozen=True)
 class NewBead:
-    """A bead to file: title, description (markdown), rig (None: a town bead), priority 0-4."""
+    """A bead to file: title, description (markdown), rig (None: a town bead), priority 0-4, issue
+    type (one of :data:`core.beads.model.ISSUE_TYPES`), labels, and dependencies as ``gt bead create
+    --deps`` takes them (``ID`` blocks, or ``TYPE:ID``; full ids, checked by the ledger)."""
 
     title: str
     description: str
     rig: str | None
     priority: int
+    issue_type: str = "task"
+    labels: tuple[str, ...] = ()
+    deps: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BeadEdit:
+    """What the bead edit dialog changes: title, priority 0-4, status, and labels (the full new set;
+    None for a field left as it was)."""
+
+    title: str | None = None
+    priority: int | None = None
+    status: str | None = None
+    labels: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A message the compose dialog sends: recipient address (or group), subject, body; reply_to:
+    the message it answers (None for a new one)."""
+
+    to: str
+    subject: str
+    body: str
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +168,34 @@ class CockpitActions:
 
         self._runner(what, job, finish)
 
+    def attempt(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        done: Callable[[T], None] | None = None,
+        refused: Callable[[GtError], None] | None = None,
+    ) -> None:
+        """:meth:`run`, except that a refusal (GtError) goes to ``refused(exc)`` on the event loop
+        when it is given (a dialog shows it and stays open), instead of the runner's toast."""
+        if refused is None:
+            self.run(what, fn, done)
+            return
+
+        def job() -> tuple[bool, Any]:
+            try:
+                return True, fn()
+            except GtError as exc:
+                return False, exc
+
+        def finish(outcome: tuple[bool, Any]) -> None:
+            ok, value = outcome
+            if not ok:
+                refused(value)
+            elif done is not None:
+                done(value)
+
+        self.run(what, job, finish)
+
     def actor(self) -> str:
         """Who acts: the ``actor`` given, else BD_ACTOR, the role or the user (:func:`core.actor.current_actor`)."""
         return self._actor_fn() if self._actor_fn is not None else current_actor()
@@ -165,18 +225,159 @@ class CockpitActions:
 
         self.run("sling", job, report)
 
-    def create_bead(self, bead: NewBead) -> None:
-        """File ``bead`` (in its rig's prefix, or the town's)."""
+    def create_bead(
+        self,
+        bead: NewBead,
+        done: Callable[[str], None] | None = None,
+        refused: Callable[[GtError], None] | None = None,
+    ) -> None:
+        """File ``bead`` (in its rig's prefix, or the town's) with :meth:`core.beads.store.BeadStore.
+        create`, as ``gt bead create`` does (its type, labels and ``--deps`` checked there: an unknown
+        dependency is NotFound, nothing filed). Toasts the new id, then ``done(id)``."""
 
         def job() -> str:
             with BeadStore(self.town) as store:
                 prefix = load_rig(self.town, bead.rig).prefix if bead.rig else self.town.prefix
                 issue = store.create(
-                    bead.title, actor=self.actor(), description=bead.description, prefix=prefix, priority=bead.priority
+                    bead.title,
+                    actor=self.actor(),
+                    description=bead.description,
+                    prefix=prefix,
+                    priority=bead.priority,
+                    issue_type=bead.issue_type,
+                    labels=verbs.comma_list(bead.labels),
+                    deps=[d.strip() for d in bead.deps if d.strip()],
                 )
             return issue.id
 
-        self.run("new bead", job, lambda bead_id: self._notify(bead_id, title="bead created"))
+        def created(bead_id: str) -> None:
+            self._notify(bead_id, title="bead created")
+            if done is not None:
+                done(bead_id)
+
+        self.attempt("new bead", job, created, refused)
+
+    def edit_bead(
+        self,
+        bead: str,
+        edit: BeadEdit,
+        done: Callable[[Issue], None] | None = None,
+        refused: Callable[[GtError], None] | None = None,
+    ) -> None:
+        """Change ``bead``'s title, priority, status and labels in one transaction:
+        :func:`core.beads.verbs.update_bead`, as ``gt bead update`` (labels: those not in
+        ``edit.labels`` are removed, the new ones added; a status ``closed`` is refused while blocked)."""
+
+        def job() -> Issue:
+            with BeadStore(self.town) as store:
+                current = store.get(bead)
+                fields: dict[str, Any] = {}
+                for name in ("title", "priority", "status"):
+                    value = getattr(edit, name)
+                    if value is not None and value != getattr(current, name):
+                        fields[name] = value
+                changes = verbs.Changes(fields=fields)
+                if edit.labels is not None:
+                    wanted = verbs.comma_list(edit.labels)
+                    changes.add_labels = [lb for lb in wanted if lb not in current.labels]
+                    changes.remove_labels = [lb for lb in current.labels if lb not in wanted]
+                return verbs.update_bead(store, bead, self.actor(), changes)
+
+        self.attempt("edit bead", job, done, refused)
+
+    def close_bead(
+        self,
+        bead: str,
+        reason: str,
+        done: Callable[[Issue], None] | None = None,
+        refused: Callable[[GtError], None] | None = None,
+    ) -> None:
+        """Close ``bead`` with ``reason``: :func:`core.beads.verbs.close_beads`, as ``gt bead close``
+        (refused while it has open blockers, or an epic with open children)."""
+
+        def job() -> Issue:
+            with BeadStore(self.town) as store:
+                return verbs.close_beads(store, [bead], self.actor(), reason=reason, atomic=True).done[0]
+
+        self.attempt("close bead", job, done, refused)
+
+    def reopen_bead(
+        self,
+        bead: str,
+        done: Callable[[Issue], None] | None = None,
+        refused: Callable[[GtError], None] | None = None,
+    ) -> None:
+        """Reopen the closed ``bead``: :func:`core.beads.verbs.reopen_beads`, as ``gt bead reopen``."""
+
+        def job() -> Issue:
+            with BeadStore(self.town) as store:
+                return verbs.reopen_beads(
+                    store, [bead], self.actor(), reason="reopened in the cockpit", atomic=True
+                ).done[0]
+
+        self.attempt("reopen bead", job, done, refused)
+
+    def comment_bead(
+        self,
+        bead: str,
+        text: str,
+        done: Callable[[Comment], None] | None = None,
+        refused: Callable[[GtError], None] | None = None,
+    ) -> None:
+        """Add comment ``text`` to ``bead``: :meth:`core.beads.store.BeadStore.add_comment`, as
+        ``gt bead comment`` (empty text refused)."""
+
+        def job() -> Comment:
+            with BeadStore(self.town) as store:
+                return store.add_comment(bead, text, self.actor())
+
+        self.attempt("comment", job, done, refused)
+
+    def send_mail(
+        self,
+        letter: Letter,
+        sender: str,
+        done: Callable[[list[mail.Message]], None] | None = None,
+        refused: Callable[[GtError], None] | None = None,
+    ) -> None:
+        """Send ``letter`` from ``sender`` (a mail address, e.g. ``mayor/``): :func:`core.mail.send`,
+        as ``gt mail send`` (a group is one message per member); a reply (``letter.reply_to``) goes
+        through :func:`core.mail.reply`, as ``gt mail reply``, to the original's sender, in its thread."""
+
+        def job() -> list[mail.Message]:
+            with BeadStore(self.town) as store:
+                if letter.reply_to is not None:
+                    return [
+                        mail.reply(self.town, letter.reply_to, letter.body, sender, store.db, letter.subject or None)
+                    ]
+                return mail.send(self.town, letter.to, letter.subject, letter.body, sender, store.db)
+
+        def sent(messages: list[mail.Message]) -> None:
+            self._notify(", ".join(m.to for m in messages) or f"{letter.to} has no members", title="mail sent")
+            if done is not None:
+                done(messages)
+
+        self.attempt("mail", job, sent, refused)
+
+    def read_bead(self, bead: str, done: Callable[[bead_view.BeadView], None]) -> None:
+        """Read ``bead``'s detail (:func:`core.bead_view.read`) in a worker; ``done(view)`` on the
+        event loop (a missing bead is a toast)."""
+
+        def job() -> bead_view.BeadView:
+            with BeadStore(self.town) as store:
+                return bead_view.read(store, bead)
+
+        self._runner("bead", job, done)
+
+    def read_convoy(self, convoy_id: str, done: Callable[[convoys.Convoy], None]) -> None:
+        """Read convoy ``convoy_id`` with its tracked beads and their newest merge requests
+        (:func:`core.convoys.get`, as ``gt convoy show``) in a worker; ``done(convoy)`` on the loop."""
+
+        def job() -> convoys.Convoy:
+            with BeadStore(self.town) as store:
+                return convoys.get(store, convoy_id, convoys.mr_lookup(store.db))
+
+        self._runner("convoy", job, done)
 
     def create_convoy(self, name: str, beads: list[str]) -> None:
         """Make convoy ``name`` tracking ``beads`` (:func:`core.convoys.create`, as ``gt convoy create``)."""
@@ -231,8 +432,9 @@ class CockpitActions:
 
         self.run("restart", job, lambda r: self._notify(f"{r.polecat} on {r.bead}", title="restarted"))
 
-    def retry_mr(self, mr_id: str) -> None:
-        """Put merge request ``mr_id`` back in the queue (:func:`core.mq.retry`, as ``gt mq retry``)."""
+    def retry_mr(self, mr_id: str, done: Callable[[], None] | None = None) -> None:
+        """Put merge request ``mr_id`` back in the queue (:func:`core.mq.retry`, as ``gt mq retry``);
+        then ``done()`` on the event loop."""
 
         def job() -> None:
             db = connect(self.town.db_path)
@@ -241,7 +443,30 @@ class CockpitActions:
             finally:
                 db.conn.close()
 
-        self.run("retry", job, lambda _r: self._notify(mr_id, title="queued again"))
+        def report(_r: None) -> None:
+            self._notify(mr_id, title="queued again")
+            if done is not None:
+                done()
+
+        self.run("retry", job, report)
+
+    def reject_mr(self, mr_id: str, reason: str, done: Callable[[mq.MR], None] | None = None) -> None:
+        """Take merge request ``mr_id`` out of the queue for good with ``reason`` (:func:`core.mq.reject`,
+        as ``gt mq reject``); then ``done(mr)`` on the event loop."""
+
+        def job() -> mq.MR:
+            db = connect(self.town.db_path)
+            try:
+                return mq.reject(db, mr_id, reason, actor=self.actor())
+            finally:
+                db.conn.close()
+
+        def report(m: mq.MR) -> None:
+            self._notify(f"{m.id}: {m.reason}", title="rejected")
+            if done is not None:
+                done(m)
+
+        self.run("reject", job, report)
 
     def acknowledge(self, escalation_bead: str) -> None:
         """Acknowledge an escalation: close its bead."""
@@ -325,6 +550,11 @@ class CockpitActions:
             for r in rows
             if not r["shadowed"] and not r.get("error") and r.get("type") not in ("expansion", "aspect")
         ]
+
+    def formula_plan(self, run: FormulaRun) -> MoleculePlan:
+        """The molecule pouring ``run`` would create (:func:`core.pour.plan`, the pour's own first step:
+        nothing is written). Raises NotFound/GtError as it does (a missing variable, a bad rig)."""
+        return pour.plan(self.town, run.formula, run.vars, load_rig(self.town, run.rig) if run.rig else None)
 
     def formula_vars(self, name: str) -> list[tuple[str, str, bool]]:
         """(var, default or "", required) of formula ``name``."""

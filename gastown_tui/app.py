@@ -10,10 +10,14 @@ and 9, issue 9).
 - Every blocking action (sling, nuke, nudge, bead and convoy writes, formula pours, tmux) is one of
   :class:`gastown_tui.actions.CockpitActions` (``app.actions``), run in a thread worker
   (:meth:`CockpitApp.run_blocking`, the runner it is given); a refusal (GtError) becomes a toast.
-- Toasts: merged, merge failed, escalation, convoy landed, engine errors. Every toast, and every
+- Toasts: merged, merge failed, escalation, convoy landed, engine errors, an agent that starts
+  waiting for input (with the bell, or a desktop notification: ``[cockpit] notify``,
+  :mod:`gastown_tui.alerts`). Every toast, and every
   other string the cockpit shows, is text, never markup (:mod:`widgets.safe_text`, issue 15).
 - Themes ``gastown`` and ``gastown-light`` (:mod:`themes`); ``t`` switches and remembers the choice
   in ``town.toml`` (``theme``).
+- The palette's Screenshot saves an SVG of the screen to the town's ``.gastown/screenshots/``
+  (:data:`SCREENSHOTS`, made when missing) and names the file in a toast, or the error.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +37,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from textual.app import App
+from textual._files import generate_datetime_filename
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
@@ -37,6 +46,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.worker import get_current_worker
 
 from core import events, mayor
+from core.atomic import atomic_write_text
 from core.config import edit_toml, keys_table
 from core.db import connect
 from core.errors import GtError
@@ -45,6 +55,7 @@ from core.sessions import SessionHost
 from core.town import Town
 from core.townview import TownSnapshot, read_snapshot
 from gastown_tui.actions import CockpitActions
+from gastown_tui.alerts import WaitingAlerts, desktop_notify, waiting_text
 from gastown_tui.screens.keys import bindings, help_rows, keymap
 from gastown_tui.screens.main import MainScreen
 from themes import DARK, LIGHT, THEMES, other
@@ -54,6 +65,19 @@ T = TypeVar("T")
 QUIT_MESSAGE = (
     "gastown-tui: cockpit closed. The agents keep running in tmux; reopen with `gastown-tui` (or look with `gt peek`)."
 )
+#: What the quit message adds about the engine, by what became of it.
+ENGINE_AFTER_QUIT = {
+    "detached": " The engine keeps running in the background ({detail}): merges, monitors and the scheduler go on;"
+    " stop it with `gt down`.",
+    "stopped": " The engine is stopped: nothing merges and no polecat is watched until `gt up` (or the cockpit) "
+    "starts it.",
+    "elsewhere": " The engine keeps running in its own process (`gt down` stops it).",
+    "failed": " The engine is stopped: starting it in the background failed ({detail}); start it with `gt up --detach`.",
+}
+#: Seconds between two checks of whether a demo run ended.
+DEMO_CHECK_S = 1.0
+#: Seconds ``gt up --detach`` may take to report the engine up.
+DETACH_TIMEOUT_S = 60.0
 #: Event types that raise a toast, with their severity.
 TOASTS = {
     "merged": "information",
@@ -64,9 +88,17 @@ TOASTS = {
     "engine_error": "error",
 }
 FEED_BACKLOG = 50
+#: Seconds after mount the start-up is over at the latest (:meth:`CockpitApp._started`); it is over
+#: sooner, once the first snapshot is drawn. Until then the engine waits (importing and starting it:
+#: witnesses, refineries, the deacon, on this event loop) and so does the garbage collector
+#: (:func:`gastown_tui.cockpit.open_cockpit` turns it off): both would delay the first frame with the town's agents
+#: (issue 21 part 8, bench/bench_cockpit.py).
+STARTED_LATEST = 2.0
 #: Seconds between two snapshots read because events came (a wake or the snapshot interval reads at once).
 SNAPSHOT_GAP = 0.5
 SCREENS_DIR = Path(__file__).parent / "screens"
+#: Where the palette's Screenshot saves, under the town's state folder (README "The cockpit").
+SCREENSHOTS = "screenshots"
 
 
 class CockpitCommands(Provider):
@@ -102,7 +134,9 @@ class CockpitApp(App):
     host: the session host (default: the town's private tmux server). clock: Unix-seconds clock used
     for ages (tests freeze it). start_engine: run :class:`core.engine.Engine` in-process.
     start_mayor: start the Mayor session if it is not running. poll_interval: seconds between two
-    reads of new events; snapshot_interval: seconds between two full reads at most.
+    reads of new events; snapshot_interval: seconds between two full reads at most. demo: a
+    :class:`gastown_tui.demo.DemoWatch`, checked every :data:`DEMO_CHECK_S` seconds in a thread; when
+    the run ends its summary is shown (:class:`gastown_tui.screens.modals.DemoSummaryModal`).
     ``key_overrides``: town.toml's ``[keys]`` (binding id -> keys), checked here and handed to
     ``set_keymap`` at mount. Raises ConfigError (one line naming the id or key) for a bad ``[keys]``.
     """
@@ -113,7 +147,21 @@ class CockpitApp(App):
     #: Each screen's styles, in its own file next to it (loaded by the app: Textual does not load a
     #: default screen's CSS_PATH).
     CSS_PATH = [
-        SCREENS_DIR / f"{name}.tcss" for name in ("main", "grid", "problems", "boards", "mail", "help", "modals")
+        SCREENS_DIR / f"{name}.tcss"
+        for name in (
+            "main",
+            "grid",
+            "problems",
+            "boards",
+            "mail",
+            "help",
+            "modals",
+            "polecat",
+            "merge_request",
+            "bead",
+            "convoy",
+            "ledger_dialogs",
+        )
     ]
 
     def __init__(
@@ -126,8 +174,12 @@ class CockpitApp(App):
         start_mayor: bool = True,
         poll_interval: float = 0.25,
         snapshot_interval: float = 1.0,
+        demo: Any = None,
     ) -> None:
         super().__init__()
+        #: A :class:`gastown_tui.demo.DemoWatch`: its summary is shown when the demo run ends.
+        self.demo = demo
+        self.demo_outcome: Any = None
         self.town = town
         self.key_overrides: dict[str, str] = keymap(keys_table(town.config, town.config_path), str(town.config_path))
         self.host = host or SessionHost(town)
@@ -153,6 +205,8 @@ class CockpitApp(App):
         self._inbox_events: list[events.Event] = []
         self._inbox_error: Exception | None = None
         self._inbox_posted = False
+        self._starting = True
+        self._alerts = WaitingAlerts()
 
     # ---- lifecycle ------------------------------------------------------------------------------
     @property
@@ -179,7 +233,44 @@ class CockpitApp(App):
         if self.start_mayor:
             self.run_blocking("start the Mayor", self._ensure_mayor)
         if self.start_engine:
+            self.engine_state = "starting"
+        self.set_timer(STARTED_LATEST, self._started)
+
+    def _started(self) -> None:
+        """The first snapshot is drawn (or :data:`STARTED_LATEST` passed): turn the garbage collector
+        back on and start the engine (once)."""
+        if not self._starting:
+            return
+        self._starting = False
+        gc.enable()
+        if self.start_engine and not self._exit:
             self._start_engine()
+        if self.demo is not None:
+            self._demo_timer = self.set_interval(DEMO_CHECK_S, self._check_demo)
+
+    def _check_demo(self) -> None:
+        """Ask the demo watch (in a thread) whether the run ended; show its summary once when it has."""
+        if self.demo_outcome is not None:
+            return
+
+        def shown(result: Any) -> None:
+            if result is None or self.demo_outcome is not None:
+                return
+            from gastown_tui.screens.modals import DemoSummaryModal
+
+            self.demo_outcome = result
+            self._demo_timer.stop()
+            self.push_screen(DemoSummaryModal(result))
+
+        def job() -> None:
+            try:
+                result = self.demo.check()
+            except Exception as exc:  # noqa: BLE001 - a read that failed is tried again at the next tick
+                logging.getLogger("gastown").warning("demo summary: %s", exc)
+                return
+            self.call_from_thread(shown, result)
+
+        self.run_worker(job, thread=True, group="demo", exclusive=True, exit_on_error=False)
 
     def get_key_display(self, binding: Binding) -> str:
         """The key as the footer shows it: a binding the keymap moved shows its new key, not the
@@ -189,9 +280,47 @@ class CockpitApp(App):
         return super().get_key_display(binding)
 
     async def action_quit_cockpit(self) -> None:
-        """Stop the engine (the agents keep running in tmux) and exit with a note saying so."""
+        """Quit. With the engine running here, ask first (:class:`gastown_tui.screens.modals.QuitModal`):
+        keep it running in the background (``gt up --detach``) or stop it; the exit message says what
+        keeps running (the agents in tmux always; the engine when kept, or when it runs elsewhere)."""
+        from gastown_tui.screens.modals import QuitModal
+
+        if self.engine is not None and self.engine.running and self._engine_task is not None:
+
+            def chosen(choice: str | None) -> None:
+                if choice:
+                    self.run_worker(self._quit(choice), group="quit", exclusive=True)
+
+            self.push_screen(QuitModal(), chosen)
+            return
+        await self._quit("elsewhere" if self.engine_state == "running in another process" else "stopped")
+
+    async def _quit(self, choice: str) -> None:
+        """Stop the in-process engine; for ``keep``, start it again in the background with ``gt up
+        --detach`` (argv, no shell: the verb's own code); then exit with the message for what became of it."""
         await self._stop_engine()
-        self.exit(message=QUIT_MESSAGE)
+        outcome, detail = {"stop": "stopped"}.get(choice, choice), ""
+        if choice == "keep":
+            outcome, detail = await asyncio.to_thread(self._detach_engine)
+        self.exit(message=QUIT_MESSAGE + ENGINE_AFTER_QUIT[outcome].format(detail=detail))
+
+    def _detach_engine(self) -> tuple[str, str]:
+        """Run ``gt up --detach`` on this town: (``detached``, its line naming the pid) or (``failed``,
+        why). Blocks up to :data:`DETACH_TIMEOUT_S` seconds."""
+        argv = [sys.executable, "-P", "-m", "gastown_tui.cli", "--town", str(self.town.root), "up", "--detach"]
+        try:
+            proc = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=DETACH_TIMEOUT_S, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return "failed", strip_controls(str(exc))
+        out = (proc.stdout or proc.stderr).strip()
+        said = strip_controls(out.splitlines()[-1]) if out else ""
+        if proc.returncode != 0:
+            return "failed", said or f"gt up --detach exited {proc.returncode}"
+        pid = re.search(r"pid (\d+)", said)
+        log = self.town.logs_dir / "engine.log"
+        return "detached", f"pid {pid.group(1)}, log {log}" if pid else f"log {log}"
 
     async def _on_exit_app(self) -> None:
         """Any way out (ctrl+q, q, the palette) stops the engine first and closes the cockpit log."""
@@ -302,14 +431,39 @@ class CockpitApp(App):
             self.snapshot = snap
             self.snapshots += 1
             main.apply_snapshot(snap)
+            if self._starting:
+                self.call_after_refresh(self._started)
             if self._pending_select and snap.agent(self._pending_select):
                 main.select_agent(self._pending_select)
                 self._pending_select = None
             if self.screen is not main and self.screen.is_mounted and hasattr(self.screen, "apply_snapshot"):
                 self.screen.apply_snapshot(snap)
+            started = self._alerts.update(snap)
+            if started:
+                self._alert_waiting(started)
         main.add_events(new_events)
         for e in new_events:
             self._toast(e)
+
+    def _alert_waiting(self, agents: list[Any]) -> None:
+        """Agents that just started waiting for input (:class:`gastown_tui.alerts.WaitingAlerts`): a
+        toast each, and per ``[cockpit] notify`` the terminal bell once (``bell``), plus a desktop
+        notification in a thread (``desktop``), or nothing (``off``)."""
+        mode = str(self.town.setting("cockpit", "notify"))
+        lines = [waiting_text(a) for a in agents]
+        for line in lines:
+            self.notify(line, title="waiting for input", severity="warning")
+        if mode == "off":
+            return
+        self.bell()
+        if mode == "desktop":
+            body = "; ".join(lines)
+            self.run_worker(
+                lambda: desktop_notify("gastown-tui: waiting for input", body),
+                thread=True,
+                group="alerts",
+                exit_on_error=False,
+            )
 
     def _poll_failed(self, exc: Exception) -> None:
         self.notify(f"{type(exc).__name__}: {exc}", title="reading the town failed", severity="error", timeout=5)
@@ -410,6 +564,37 @@ class CockpitApp(App):
         self.main.select_agent(key)
 
     # ---- app actions ----------------------------------------------------------------------------
+    def get_system_commands(self, screen: Any) -> Iterable[SystemCommand]:
+        """Textual's palette commands, with Screenshot saving to the town (:meth:`action_screenshot`)."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                where = self.town.state_dir / SCREENSHOTS
+                yield SystemCommand(
+                    "Screenshot",
+                    f"Save an SVG screenshot of the screen to {where}",
+                    lambda: self.set_timer(0.1, self.action_screenshot),  # once the palette has closed
+                )
+            else:
+                yield command
+
+    def action_screenshot(self, filename: str | None = None, path: str | None = None) -> None:
+        """Save an SVG of the screen as ``filename`` (default: the title and the time) in ``path``
+        (default: the town's ``.gastown/screenshots/``, made when missing), atomically, and say
+        where in a toast; an error (a folder that cannot be made or written) is a toast naming it.
+        In a browser (textual-serve) the file is downloaded instead (Textual's ``deliver_screenshot``)."""
+        if self.is_web:
+            self.deliver_screenshot(filename, path)
+            return
+        folder = Path(path) if path else self.town.state_dir / SCREENSHOTS
+        target = folder / (filename or generate_datetime_filename(self.title, ".svg"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, self.export_screenshot())
+        except OSError as exc:
+            self.notify(f"screenshot not saved: {target}: {exc.strerror or exc}", title="Screenshot", severity="error")
+            return
+        self.notify(f"Saved screenshot to {target}", title="Screenshot")
+
     async def run_main_action(self, action: str) -> None:
         """Run a KEYMAP action: ``app.<name>`` on the app, anything else on the main screen."""
         await self.run_action(action, default_namespace=self.main)
@@ -450,8 +635,9 @@ def _log_to_file(town: Town) -> logging.Handler:
     return handler
 
 
-def run_cockpit(town: Town) -> int:
-    """Open the cockpit on ``town`` until the user quits; returns the exit status (0)."""
-    app = CockpitApp(town)
+def run_cockpit(town: Town, demo: Any = None) -> int:
+    """Open the cockpit on ``town`` until the user quits; returns the exit status (0). demo: the
+    :class:`gastown_tui.demo.DemoWatch` of a demo run whose summary it shows when the run ends."""
+    app = CockpitApp(town, demo=demo)
     app.run()
     return app.return_code or 0

@@ -71,6 +71,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "crew": _cmd(
         "crew_cmd", "crew", "Crew workspaces: your own worktrees of a rig, on branch crew/NAME, merged by the refinery."
     ),
+    "dashboard": _cmd(
+        "dashboard_cmd", "dashboard", "Serve the cockpit in a browser, at a URL with a secret token, until Ctrl-C."
+    ),
     "doctor": _cmd(
         "doctor_cmd",
         "doctor",

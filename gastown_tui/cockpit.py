@@ -30,7 +30,12 @@ def cockpit(ctx: click.Context, town_path: str | None, no_ui: bool) -> None:
 def open_cockpit(town_path: str | None) -> None:
     """``gastown-tui``: open the cockpit on the town (``--town``, else $GT_TOWN, else the current
     directory's). Raises NotATown, and DatabaseLost (before any screen is drawn) for a lost or
-    diverged town database. The agents keep running in tmux after it closes."""
+    diverged town database. The agents keep running in tmux after it closes. The garbage collector
+    is off while it starts (the imports and the first frame make many objects, none garbage; the
+    cockpit turns it back on once the first snapshot is drawn)."""
+    import gc
+
+    gc.disable()
     from core.beads.store import BeadStore
     from core.town import find_town
     from gastown_tui.app import run_cockpit

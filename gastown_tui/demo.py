@@ -34,11 +34,12 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from core import git, polecats, runs
+from core import git, mq, polecats, runs
 from core.actor import current_actor
 from core.beads.store import BeadStore
 from core.config import edit_toml
@@ -197,6 +198,84 @@ def judge(summary: dict[str, Any], broken_step: str, expected_merges: int) -> tu
     return ok, line
 
 
+@dataclass(frozen=True)
+class DemoOutcome:
+    """How a demo run ended, for people (the headless run's closing lines, the cockpit's summary).
+
+    ok/line: :func:`judge`'s verdict and line. merged: (bead id, title) of the beads that merged.
+    isolated: (bead id, title, why, gate log path or "") of the beads the refinery kept out.
+    pending: (bead id, title) of the beads neither merged nor failed (a run that timed out).
+    follow_ups: (failed bead id, follow-up bead id, its title) filed by the refinery, still open.
+    """
+
+    ok: bool
+    line: str
+    merged: list[tuple[str, str]]
+    isolated: list[tuple[str, str, str, str]]
+    pending: list[tuple[str, str]]
+    follow_ups: list[tuple[str, str, str]]
+
+
+def outcome(town: Town, summary: dict[str, Any], broken_step: str, expected_merges: int) -> DemoOutcome:
+    """The :class:`DemoOutcome` of a run whose summary (:meth:`core.runs.ConvoyWatch.summary`) is
+    ``summary``: :func:`judge`, then what merged, what was isolated and why, and the refinery's open
+    follow-up beads of the isolated ones (read from the ledger). Titles and reasons are as the beads
+    and events hold them (agent-written: the caller shows them as text)."""
+    ok, line = judge(summary, broken_step, expected_merges)
+    merged = [(b["id"], b["title"]) for b in summary["beads"] if b["mr_status"] == "merged"]
+    pending = [
+        (b["id"], b["title"])
+        for b in summary["beads"]
+        if b["mr_status"] != "merged" and not b["failure"] and b["status"] != "closed"
+    ]
+    isolated, follow_ups = [], []
+    with BeadStore(town) as store:
+        for b in summary["beads"]:
+            if not b["failure"]:
+                continue
+            log = b["failure"].get("log") or ""
+            if not log and b["mr"]:  # a failure seen standing (not from its event): the MR keeps its logs
+                try:
+                    log = (mq.get(store.db, b["mr"]).logs or [""])[-1]
+                except NotFound:
+                    log = ""
+            isolated.append((b["id"], b["title"], b["failure"]["reason"], log))
+            follow_ups += [
+                (b["id"], up.id, up.title)
+                for up in store.dependents(b["id"], "discovered-from")
+                if up.status != "closed"
+            ]
+    return DemoOutcome(ok, line, merged, isolated, pending, follow_ups)
+
+
+class DemoWatch:
+    """The demo run the cockpit follows (:func:`_in_cockpit`): :meth:`check` says how it ended once
+    it has (every bead merged, or failed with nothing else able to land: ``keep_going``), else None.
+
+    plan: the demo's :class:`DemoPlan`; launched: its :class:`core.runs.Launch`; after_id: the last
+    event id before the launch (the run's events follow it); started: Unix seconds of the launch.
+    """
+
+    def __init__(self, plan: DemoPlan, launched: runs.Launch, after_id: int, started: float) -> None:
+        self.plan = plan
+        self.launched = launched
+        self.after_id = after_id
+        self.started = started
+
+    def check(self) -> DemoOutcome | None:
+        """Read the run's events so far (a :class:`core.runs.ConvoyWatch` on its own connection, so it
+        can run in any thread) and return its :class:`DemoOutcome` once it ended, else None."""
+        with BeadStore(self.plan.town) as store:
+            watch = runs.ConvoyWatch(store, self.launched.convoy, self.after_id, self.started, keep_going=True)
+            while watch.poll():  # every event since the launch (a poll reads at most 2000)
+                pass
+            verdict = watch.verdict()
+            if verdict is None:
+                return None
+            summary = watch.summary(verdict, 0 if verdict == "landed" else 1)
+        return outcome(self.plan.town, summary, self.plan.broken_step, self.plan.expected_merges)
+
+
 def run_demo(
     root: Path,
     repo: Path | None = None,
@@ -232,14 +311,11 @@ def run_demo(
     if code not in (0, 1) or not summary_path.is_file():
         return code
     summary = json.loads(summary_path.read_text())
-    ok, line = judge(summary, plan.broken_step, plan.expected_merges)
-    _say(out, f"demo {'done' if ok else 'FAILED'}: {line}")
-    with BeadStore(plan.town) as store:
-        for b in summary["beads"]:
-            if b["failure"]:
-                for up in store.dependents(b["id"], "discovered-from"):
-                    if up.status != "closed":
-                        _say(out, f"follow-up filed for {b['id']}: {up.id} {up.title}")
+    result = outcome(plan.town, summary, plan.broken_step, plan.expected_merges)
+    ok = result.ok
+    _say(out, f"demo {'done' if ok else 'FAILED'}: {result.line}")
+    for bead, up, title in result.follow_ups:
+        _say(out, f"follow-up filed for {bead}: {up} {title}")
     if ok:
         _say(
             out,
@@ -250,12 +326,21 @@ def run_demo(
 
 
 def _in_cockpit(plan: DemoPlan, agent: str, out: IO[str]) -> int:
-    """Pour and queue the demo formula, then open the cockpit (its engine works the queue)."""
+    """Pour and queue the demo formula, then open the cockpit (its engine works the queue); when the
+    run ends the cockpit shows its summary (:class:`DemoWatch`: what merged, what was isolated, why)."""
     from gastown_tui.app import run_cockpit
 
-    launched = launch(plan, agent)
-    _say(out, f"convoy {launched.convoy} queued; opening the cockpit (q quits; the agents keep running)")
-    return run_cockpit(plan.town)
+    watch = watch_launch(plan, agent)
+    _say(out, f"convoy {watch.launched.convoy} queued; opening the cockpit (q quits; the agents keep running)")
+    return run_cockpit(plan.town, demo=watch)
+
+
+def watch_launch(plan: DemoPlan, agent: str = "sim") -> DemoWatch:
+    """:func:`launch` the demo and return the :class:`DemoWatch` that follows it. Raises GtError."""
+    with BeadStore(plan.town) as store:
+        row = store.db.execute("SELECT MAX(id) FROM events").fetchone()
+    after_id, started = int(row[0] or 0), time.time()
+    return DemoWatch(plan, launch(plan, agent), after_id, started)
 
 
 def launch(plan: DemoPlan, agent: str = "sim") -> runs.Launch:

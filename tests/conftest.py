@@ -177,7 +177,8 @@ def run_gt(gt_env: dict[str, str]):
     return run
 
 
-#: Test modules that drive the cockpit (Textual apps under Pilot, SVG snapshots): marker ``tui``.
+#: Test modules that drive the cockpit (Textual apps under Pilot, SVG snapshots): marker ``tui`` (and
+#: every ``test_cockpit_*`` module).
 TUI_MODULES = {"test_cockpit", "test_cockpit_hostile", "test_cockpit_snapshots", "test_terminal_widget", "test_demo"}
 #: Fixtures that start real processes (tmux servers, ``gt`` subprocesses): a test using one is ``integration``.
 PROCESS_FIXTURES = {"host", "town_host", "run_gt", "gt_env", "sim_town", "agent_rig", "git_server"}
@@ -189,7 +190,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``pytestmark = pytest.mark.integration``) and ``unit`` (in-process; ``make test-fast``)."""
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module is not None else ""
-        if module in TUI_MODULES:
+        if module in TUI_MODULES or module.startswith("test_cockpit_"):
             item.add_marker(pytest.mark.tui)
         elif (
             item.get_closest_marker("integration")

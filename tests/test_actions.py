@@ -97,9 +97,10 @@ def test_every_binding_comes_from_the_key_table_with_its_id() -> None:
     """The app's, the screens' and the panels' BINDINGS are the key table's rows (same key, same id),
     and the widgets bind no cockpit action of their own."""
     from gastown_tui.app import CockpitApp
-    from gastown_tui.screens import grid, help, keys, mail, main, modals, panels, problems
+    from gastown_tui.screens import bead, convoy, grid, help, keys, ledger_dialogs, mail, main, modals, panels, problems
     from widgets.agents import AgentsTree
     from widgets.beads import ReadyBeads
+    from widgets.convoys import ConvoyList
     from widgets.refinery import RefineryQueue
 
     rows = {k.id: k for k in keys.KEYS}
@@ -110,6 +111,7 @@ def test_every_binding_comes_from_the_key_table_with_its_id() -> None:
         panels.AgentsPanel,
         panels.ReadyPanel,
         panels.RefineryPanel,
+        panels.ConvoysPanel,
         problems.ProblemsScreen,
         grid.GridScreen,
         mail.MailScreen,
@@ -118,12 +120,19 @@ def test_every_binding_comes_from_the_key_table_with_its_id() -> None:
         modals.NewBeadModal,
         modals.FormulaModal,
         modals.ConfirmModal,
+        bead.BeadScreen,
+        bead.DepsTable,
+        convoy.ConvoyScreen,
+        convoy.TrackedTable,
+        ledger_dialogs.BeadEditModal,
+        ledger_dialogs.CommentModal,
+        ledger_dialogs.ComposeMailModal,
     ]
     for owner in owners:
         assert owner.BINDINGS, owner
         for b in owner.BINDINGS:
             assert b.id in rows and rows[b.id].key == b.key, (owner, b)
-    for widget in (AgentsTree, ReadyBeads, RefineryQueue):
+    for widget in (AgentsTree, ReadyBeads, RefineryQueue, ConvoyList):
         assert not any(b.action.startswith("screen.") for b in widget.__dict__.get("BINDINGS", [])), widget
     # one id moves a key everywhere it is bound: sling on the main screen and on the ready panel
     assert {b.action for o in owners for b in o.BINDINGS if b.id == "sling"} == {"sling", "screen.sling"}

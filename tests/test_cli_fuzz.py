@@ -28,7 +28,8 @@ from core.town import Town
 from gastown_tui import cli
 from tests.conftest import VENV_BIN
 
-#: Commands left out: they start tmux sessions or the engine, clone or create towns, replace the
+#: Commands left out: they start tmux sessions or the engine, serve until interrupted (dashboard:
+#: tests/test_dashboard.py tries its bad hosts and ports), clone or create towns, replace the
 #: process (attach), follow forever, or write a file at the path they are given (a random absolute
 #: path); ``doctor`` takes only flags and exits 1 as its verdict on the town, not on its arguments.
 #: Their argument types are the same clikit types fuzzed here; the real-process cases below try the
@@ -51,6 +52,7 @@ SKIP = {
     ("formula", "run"),
     ("bead", "export"),
     ("doctor",),
+    ("dashboard",),
 }
 #: Options left out: ``--help``, and ``gt feed --follow``, which prints new events until interrupted.
 NEVER_OPTIONS = {"help", "follow"}

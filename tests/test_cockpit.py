@@ -32,7 +32,7 @@ from gastown_tui.screens.grid import GridScreen, PreviewTile
 from gastown_tui.screens.help import HelpScreen
 from gastown_tui.screens.keys import KEYMAP
 from gastown_tui.screens.mail import MailScreen
-from gastown_tui.screens.modals import ConfirmModal, NewBeadModal, NewConvoyModal, NudgeModal, SlingModal
+from gastown_tui.screens.modals import ConfirmModal, NewBeadModal, NewConvoyModal, NudgeModal, QuitModal, SlingModal
 from gastown_tui.screens.problems import ProblemsScreen
 from themes import DARK, LIGHT
 from widgets.agents import AgentsTree
@@ -415,8 +415,12 @@ async def test_in_process_engine_merges_with_toasts_and_reopen_shows_the_same_ag
         )
         working = await wait_until(pilot, lambda: [a for a in polecat_agents(app) if a.bead == busy], timeout=30)
         key = working[0].key
-        await pilot.press("q")
-    assert app.return_code == 0 and "The agents keep running in tmux" in capsys.readouterr().err
+        await pilot.press("q")  # the engine runs here: quitting asks what becomes of it
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitModal), what="the quit question")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.return_code is not None, timeout=30, what="the cockpit closed")
+    err = capsys.readouterr().err
+    assert app.return_code == 0 and "The agents keep running in tmux" in err and "The engine is stopped" in err
     assert "agents keep running in tmux" in QUIT_MESSAGE
     host = SessionHost(sim_town)
     assert host.is_alive(working[0].session)  # the agent kept running in tmux

@@ -45,7 +45,9 @@ from widgets.convoys import ConvoyList
 from widgets.feed import Feed
 from widgets.refinery import RefineryQueue
 
-SIZE = (160, 50)
+#: Wide enough for the full layout to show each planted literal whole (the panels below the
+#: terminal share what the terminal leaves; at 160 columns a bead title is cut after 20 cells).
+SIZE = (220, 60)
 PANE_SCRIPT = (
     "printf '\\033]0;pwned\\007\\033]52;c;cHduZWQ=\\007[@click=app.quit]tile[/] "
     "\\033]8;;https://evil.example\\033\\\\link\\033]8;;\\033\\\\ \\033[31mred\\033[0m ready\\n'; "
@@ -363,7 +365,7 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
         assert_safe(app, victim)
         await pilot.press("escape")
 
-        # the problems view: the zombie and the escalation
+        # the problems view: the zombie, the escalation and the failed MR (its hostile reason as text)
         async def open_problems() -> DataTable:
             if not isinstance(app.screen, ProblemsScreen):
                 await wait_until(pilot, lambda: app.screen is app.main, what="back on the main screen")
@@ -372,8 +374,8 @@ async def test_hostile_text_is_shown_literally_and_no_click_runs_it(hostile_town
             found = await wait_until(pilot, lambda: isinstance(app.screen, ProblemsScreen) and app.screen)
             await wait_until(
                 pilot,
-                lambda: len(found.problems) == 2 and found.query_one(DataTable).row_count == 2,
-                what="two problems",
+                lambda: len(found.problems) == 3 and found.query_one(DataTable).row_count == 3,
+                what="three problems",
             )
             return found.query_one(DataTable)
 

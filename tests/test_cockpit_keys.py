@@ -279,8 +279,8 @@ def test_every_rebindable_row_is_bound_under_its_id() -> None:
     from gastown_tui.app import CockpitApp as App_
     from gastown_tui.screens import main, panels
 
-    classes = [App_, main.MainScreen, panels.AgentsPanel, panels.ReadyPanel, panels.RefineryPanel, SessionPane]
-    classes.append(TerminalView)
+    classes = [App_, main.MainScreen, SessionPane, TerminalView]
+    classes += [c for c in vars(panels).values() if isinstance(c, type) and c.__module__ == panels.__name__]
     ids = set()
     for cls in classes:
         for klass in cls.__mro__:

@@ -1,6 +1,7 @@
-"""SVG snapshots of the cockpit at 160x50 (pytest-textual-snapshot ``snap_compare``): the main screen, the
-grid, the sling modal and the problems view, on a deterministic town. The same tests write each
-screen to ``screenshots/`` as SVG and PNG (cairosvg), for the README.
+"""SVG snapshots of the cockpit (pytest-textual-snapshot ``snap_compare``): the main screen at 80x24,
+120x40, 160x50 and 220x60 (both layouts, issue 21), the grid, the sling modal and the problems view
+at 160x50, on a deterministic town. The same tests write each screen to ``screenshots/`` as SVG and
+PNG (cairosvg), for the README (``main-80x24.png`` ...).
 
 Determinism: the town lives in the test's own temporary folder (its path is never drawn), bead, convoy
 and polecat names are fixed, every event time and transcript mtime is pinned relative to a frozen clock
@@ -36,6 +37,8 @@ from widgets.refinery import RefineryQueue
 from widgets.sessionpane import SessionPane
 
 SIZE = (160, 50)
+#: The main screen's snapshot sizes (columns, rows): a small terminal, a laptop, the usual, a big one.
+MAIN_SIZES = [(80, 24), (120, 40), (160, 50), (220, 60)]
 FROZEN = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 MAYOR_SCRIPT = (
@@ -209,14 +212,33 @@ def save_screenshot(app: CockpitApp, name: str) -> None:
     assert (SCREENSHOTS / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_main_screen_snapshot(snap_town: Town, snap_compare) -> None:
+@pytest.mark.parametrize("size", MAIN_SIZES, ids=[f"{w}x{h}" for w, h in MAIN_SIZES])
+def test_main_screen_snapshot(snap_town: Town, snap_compare, size: tuple[int, int]) -> None:
     app = make_app(snap_town)
 
     async def run_before(pilot) -> None:
         await settle(pilot, app)
-        save_screenshot(app, "main")
+        save_screenshot(app, f"main-{size[0]}x{size[1]}")
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_compact_ready_tab_snapshot(snap_town: Town, snap_compare) -> None:
+    """80x24 with the ready beads' tab shown (``]`` three times: agents, convoys, ready)."""
+    app = make_app(snap_town)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot, app)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        table = app.main.query_one(ReadyBeads)
+        deadline = time.monotonic() + 20
+        while not (table.display and app.focused is table and table.region.height):
+            assert time.monotonic() < deadline, "the ready tab did not show"
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        save_screenshot(app, "main-80x24-ready")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
 
 
 def test_sling_modal_snapshot(snap_town: Town, snap_compare) -> None:

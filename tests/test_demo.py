@@ -20,6 +20,7 @@ from core.sessions import SessionHost
 from core.town import Town
 from gastown_tui import demo
 from gastown_tui.app import CockpitApp
+from gastown_tui.screens.modals import DemoSummaryModal, QuitModal
 from tests.conftest import git, make_repo
 from tests.conftest import run_async, wait_until
 from tests.test_cockpit import SIZE
@@ -187,11 +188,13 @@ def test_detect_test_command(tmp_path: Path) -> None:
 @run_async
 async def test_demo_in_the_cockpit(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With a terminal the demo opens the cockpit, whose in-process engine runs the demo to its end:
-    the convoy shows 5 of 6 beads done and the refinery queue the isolated merge request."""
+    the convoy shows 5 of 6 beads done and the refinery queue the isolated merge request; then the
+    cockpit says the demo finished, with what merged, what was isolated and why (issue 21)."""
     monkeypatch.setenv("GT_LEDGER_SYNC", "off")
     plan = demo.prepare(demo_dir, agents=3)
-    launched = demo.launch(plan)
-    app = CockpitApp(plan.town, poll_interval=0.1, snapshot_interval=0.3)
+    watch = demo.watch_launch(plan)
+    launched = watch.launched
+    app = CockpitApp(plan.town, poll_interval=0.1, snapshot_interval=0.3, demo=watch)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.engine_state == "running", what="the engine running")
 
@@ -207,5 +210,26 @@ async def test_demo_in_the_cockpit(demo_dir: Path, monkeypatch: pytest.MonkeyPat
         failed = await wait_until(pilot, settled, timeout=150, what="five merges and the isolated MR")
         assert convoy().total == 6
         assert [m.bead for m in failed] == [launched.steps["sentence-count"]]
+        modal = await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, DemoSummaryModal) and app.screen.query("#summary-text") and app.screen,
+            timeout=60,
+            what="the summary",
+        )
+        verdict = str(modal.query_one("#summary-verdict").render())
+        assert "finished as designed" in verdict and "5/5 beads merged" in verdict
+        body = str(modal.query_one("#summary-text").render())
+        assert "Merged (5)" in body and "Isolated by the refinery (1)" in body
+        broken = launched.steps["sentence-count"]
+        for part in (f"✗ {broken}", "why: mr-", "gate log: ", f"follow-up for {broken}: "):
+            assert part in body, (part, body)
+        why = next(ln for ln in body.splitlines() if "why: " in ln)
+        assert "tests" in why, why  # the failing gate named
+        assert app.demo_outcome.ok and [b for b, *_ in app.demo_outcome.isolated] == [broken]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.screen is app.main, what="the summary closed")
         await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitModal), what="the quit question")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.return_code is not None, timeout=30, what="the cockpit closed")
     assert app.return_code == 0

@@ -725,11 +725,17 @@ def _binding_keys(screen: type) -> set[str]:
 
 def test_keys_tables_match_the_bindings() -> None:
     """The main table is exactly the cockpit's KEYMAP; each other view's keys are that view's bindings."""
+    from gastown_tui.screens.bead import BeadScreen
     from gastown_tui.screens.boards import BoardsScreen
+    from gastown_tui.screens.convoy import ConvoyScreen
     from gastown_tui.screens.grid import GridScreen
     from gastown_tui.screens.keys import KEYMAP
+    from gastown_tui.screens.ledger_dialogs import BeadEditModal, CommentModal, ComposeMailModal
     from gastown_tui.screens.mail import MailScreen
+    from gastown_tui.screens.merge_request import MergeRequestScreen
     from gastown_tui.screens.modals import FormulaModal, NewBeadModal, _Dialog
+    from gastown_tui.screens.panels import RefineryPanel
+    from gastown_tui.screens.polecat import PolecatScreen
     from gastown_tui.screens.problems import ProblemsScreen
 
     main, other = _keys_tables()
@@ -740,7 +746,17 @@ def test_keys_tables_match_the_bindings() -> None:
         "boards": _binding_keys(BoardsScreen),
         "grid": _binding_keys(GridScreen),
         "mail": _binding_keys(MailScreen),
-        "dialogs": _binding_keys(_Dialog) | _binding_keys(NewBeadModal) | _binding_keys(FormulaModal),
+        "refinery queue": _binding_keys(RefineryPanel),
+        "polecat detail": _binding_keys(PolecatScreen),
+        "merge request": _binding_keys(MergeRequestScreen),
+        "bead": _binding_keys(BeadScreen),
+        "convoy": _binding_keys(ConvoyScreen),
+        "dialogs": _binding_keys(_Dialog)
+        | _binding_keys(NewBeadModal)
+        | _binding_keys(FormulaModal)
+        | _binding_keys(BeadEditModal)
+        | _binding_keys(CommentModal)
+        | _binding_keys(ComposeMailModal),
     }
     for view, key in other:
         assert key in views[view], f"the {view} view has no key {key}"

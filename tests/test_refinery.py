@@ -164,7 +164,7 @@ def test_one_failing_mr_fails_alone_and_the_others_merge(lab):
     # split without a run: a+b+c red, and red again on its retry before c is blamed; a+b+d green
     assert result.gate_runs == 6
     culprit = mq.get(lab.db, mrs[2].id)
-    assert culprit.status == "failed" and "check: exit 1" in culprit.reason
+    assert culprit.status == "failed" and culprit.reason == "check gate failed (exit 1): culprit change present:"
     assert git.rev_parse(lab.repo, f"refs/heads/{culprit.branch}") == culprit.head_sha  # branch kept
     failed_event = events.query(lab.db, types=("merge_failed",))[0]
     assert failed_event.bead == "pj-c" and "c.bad" in failed_event.payload["tail"]

@@ -42,7 +42,8 @@ def test_culprit_bead_gets_the_log_tail_and_the_polecat_fix_needed(town, tmp_pat
     issue = BeadStore(town, db=lab.db).get(bad)
     assert issue.status == "in_progress"
     note = issue.comments[-1].text
-    assert "check: exit 1" in note and "culprit change present" in note and "broken.bad" in note
+    assert "check gate failed (exit 1): culprit change present:" in note and "broken.bad" in note
+    assert f"log: {events.query(lab.db, types=('merge_failed',))[-1].payload['log']}" in note
     fix = mail.inbox(town, "proj/polecats/toast", db=lab.db)
     assert fix[0].subject == f"FIX_NEEDED {bad}" and "gt done again" in fix[0].body
     assert BeadStore(town, db=lab.db).get(good).status == "closed"

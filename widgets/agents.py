@@ -175,7 +175,10 @@ class AgentsTree(Tree[str]):
         if a.kind != "polecat":
             text.append_text(plain(f"  {a.state}", "dim"))
             return text
-        text.append_text(plain(f" {a.state.replace('_', ' ')}", self._colour(variable)))
+        if a.state == "waiting":  # the badge: it needs an answer from a human
+            text.append_text(plain(" waiting for input", f"bold {self._colour(variable)}".strip()))
+        else:
+            text.append_text(plain(f" {a.state.replace('_', ' ')}", self._colour(variable)))
         if a.bead:
             text.append_text(plain(f"  {a.bead}"))
         if a.idle_s is not None and a.state in ("stalled", "gupp_violation"):

@@ -25,7 +25,10 @@ What stock pyte 0.8.2 gets wrong, and what ``TerminalScreen``/``TerminalStream``
   character) are missing, and xterm-256color, the TERM given to the child, advertises all three.
 - Cursor-position reports (``CSI 6 n`` -> ``CSI row;col R``) and device status go to a ``respond``
   callback that writes them back to the pseudo-terminal.
-- Printable ASCII runs are drawn through a per-attribute cache of ``Char`` cells instead of one
+- SGR 2 (faint, "dim") is dropped: pyte's ``Char`` has no field for it. Here every cell is a
+  :class:`Cell`, pyte's fields plus ``dim``, set by SGR 2 and cleared by SGR 22 (normal intensity,
+  which also ends bold) and SGR 0; the terminal widget draws it with Rich's ``dim``.
+- Printable ASCII runs are drawn through a per-attribute cache of cells instead of one
   ``wcwidth`` call and one ``namedtuple._replace`` per character (see ``bench/bench_terminal.py``).
 
 Sequence references: xterm's ctlseqs (https://invisible-island.net/xterm/ctlseqs/ctlseqs.html) and
@@ -39,13 +42,13 @@ import copy
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyte
 from pyte import control as ctrl
 from pyte.charsets import LAT1_MAP
 from pyte import modes as mo
-from pyte.screens import Char, StaticDefaultDict
+from pyte.screens import StaticDefaultDict
 from wcwidth import wcwidth
 
 #: DEC private modes, shifted the way pyte stores them (``mode << 5``).
@@ -54,6 +57,7 @@ ALT_SCREEN_47 = 47 << 5  # alternate screen, kept as it is
 ALT_SCREEN_1047 = 1047 << 5  # alternate screen, cleared when leaving
 ALT_SCREEN_1049 = 1049 << 5  # save cursor, alternate screen cleared on entry
 BRACKETED_PASTE = 2004 << 5  # wrap pasted text in CSI 200 ~ ... CSI 201 ~
+FOCUS_EVENTS = 1004 << 5  # report focus in and out as CSI I / CSI O
 _ALT_MODES = (ALT_SCREEN_47, ALT_SCREEN_1047, ALT_SCREEN_1049)
 
 #: CSI handlers that take a ``private=True`` keyword (``CSI ? ...``); other private sequences are ignored.
@@ -71,6 +75,44 @@ _PRIVATE_OK = frozenset(
 )
 #: Longest OSC / DCS payload kept, in characters (OSC 52 clipboard data can be large; it is not used).
 _MAX_STRING = 4096
+
+
+class Cell(NamedTuple):
+    """One cell: pyte's ``Char`` fields (text, colours, attributes) plus ``dim`` (SGR 2, faint), in
+    that order, so ``cell[1:]`` is the cell's style key (:func:`widgets.terminal.cell_style`)."""
+
+    data: str
+    fg: str = "default"
+    bg: str = "default"
+    bold: bool = False
+    italics: bool = False
+    underscore: bool = False
+    strikethrough: bool = False
+    reverse: bool = False
+    blink: bool = False
+    dim: bool = False
+
+
+#: SGR codes that take sub-parameters: ``38;5;n`` / ``48;5;n`` (one more) and ``38;2;r;g;b`` (three).
+_SGR_COLOUR = (38, 48)
+
+
+def sgr_dim(attrs: Iterable[int], dim: bool) -> bool:
+    """Whether text is faint after SGR ``attrs`` (the numbers of one ``CSI ... m``), given ``dim``
+    before: 2 sets it, 0 and 22 clear it; the parameters of 38/48 colours (``38;5;2`` is colour 2,
+    not faint) are skipped. An empty list is SGR 0. Codes after ECMA-48 8.3.117 and xterm's ctlseqs."""
+    codes = list(attrs) or [0]
+    i = 0
+    while i < len(codes):
+        code = codes[i]
+        if code in _SGR_COLOUR and i + 1 < len(codes):
+            i += {5: 2, 2: 4}.get(codes[i + 1], 1)
+        elif code == 2:
+            dim = True
+        elif code in (0, 22):
+            dim = False
+        i += 1
+    return dim
 
 
 class DirtyLines(set):
@@ -117,7 +159,7 @@ class TerminalScreen(pyte.Screen):
         self._respond = respond
         self._main: tuple[Any, Any] | None = None  # (buffer, cursor saved by 1049) while on the alt screen
         self._last_char = ""
-        self._cells: dict[Char, dict[str, Char]] = {}
+        self._cells: dict[Cell, dict[str, Cell]] = {}
         super().__init__(columns, lines)
         self.dirty = DirtyLines(self)
         self.dirty.update(range(self.lines))
@@ -155,7 +197,7 @@ class TerminalScreen(pyte.Screen):
         behind it, when that character was overwritten by a narrow one, shows as a space (pyte 0.8.2
         raises IndexError on it)."""
 
-        def render(line: StaticDefaultDict[int, Char]) -> str:
+        def render(line: StaticDefaultDict[int, Cell]) -> str:
             out, skip = [], False
             for x in range(self.columns):
                 data = line[x].data
@@ -168,6 +210,11 @@ class TerminalScreen(pyte.Screen):
 
         return [render(self.buffer[y]) for y in range(self.lines)]
 
+    @property
+    def default_char(self) -> Cell:  # type: ignore[override]
+        """An empty cell with the default colours (reversed under DECSCNM), as pyte's, as a :class:`Cell`."""
+        return Cell(data=" ", reverse=mo.DECSCNM in self.mode)
+
     # ---- alternate screen -------------------------------------------------------------------------
     @property
     def in_alternate_screen(self) -> bool:
@@ -175,7 +222,7 @@ class TerminalScreen(pyte.Screen):
         return self._main is not None
 
     def _new_buffer(self) -> defaultdict:
-        return defaultdict(lambda: StaticDefaultDict[int, Char](self.default_char))
+        return defaultdict(lambda: StaticDefaultDict[int, Cell](self.default_char))
 
     def _enter_alternate(self, mode: int) -> None:
         if self._main is not None:
@@ -216,12 +263,19 @@ class TerminalScreen(pyte.Screen):
         """RIS: back to the main screen, then pyte's full reset."""
         self._main = None
         super().reset()
+        self.cursor.attrs = self.default_char  # pyte's new cursor holds a Char, which has no dim
 
     # ---- sequences stock pyte crashes on or lacks -------------------------------------------------
     def select_graphic_rendition(self, *attrs: int, private: bool = False) -> None:
-        """SGR; the private form (``CSI ? ... m``) is ignored instead of raising TypeError."""
-        if not private:
-            super().select_graphic_rendition(*attrs)
+        """SGR, with faint (:func:`sgr_dim`); the private form (``CSI ? ... m``) is ignored instead of
+        raising TypeError."""
+        if private:
+            return
+        dim = self.cursor.attrs.dim
+        super().select_graphic_rendition(*attrs)
+        wanted = sgr_dim(attrs, dim)
+        if self.cursor.attrs.dim != wanted:
+            self.cursor.attrs = self.cursor.attrs._replace(dim=wanted)
 
     def set_margins(self, top: int | None = None, bottom: int | None = None, *rest: int, private: bool = False) -> None:
         """DECSTBM; the private form (``CSI ? ... r``, XTRESTORE) is ignored."""
@@ -541,6 +595,12 @@ class Emulator:
     def bracketed_paste(self) -> bool:
         """Mode 2004: pasted text must be wrapped in ``CSI 200 ~`` ... ``CSI 201 ~``."""
         return BRACKETED_PASTE in self.screen.mode
+
+    @property
+    def focus_events(self) -> bool:
+        """Mode 1004: the child wants ``CSI I`` when the terminal gains the focus, ``CSI O`` when it
+        loses it (a tmux client asks for them when its server has ``focus-events on``)."""
+        return FOCUS_EVENTS in self.screen.mode
 
     @property
     def title(self) -> str:

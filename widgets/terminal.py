@@ -100,13 +100,23 @@ def pyte_color(value: str) -> Color | None:
 
 
 def cell_style(
-    fg: str, bg: str, bold: bool, italics: bool, underscore: bool, strikethrough: bool, reverse: bool, blink: bool
+    fg: str,
+    bg: str,
+    bold: bool,
+    italics: bool,
+    underscore: bool,
+    strikethrough: bool,
+    reverse: bool,
+    blink: bool,
+    dim: bool = False,
 ) -> Style:
-    """The Rich style of a pyte cell, from the fields of ``pyte.screens.Char`` after ``data``."""
+    """The Rich style of an emulated cell, from the fields of :class:`widgets.emulator.Cell` after
+    ``data`` (pyte's ``Char`` fields, then ``dim``: SGR 2, drawn with Rich's ``dim``)."""
     return Style(
         color=pyte_color(fg),
         bgcolor=pyte_color(bg),
         bold=bold or None,
+        dim=dim or None,
         italic=italics or None,
         underline=underscore or None,
         strike=strikethrough or None,
@@ -480,10 +490,12 @@ class TerminalView(Widget, can_focus=True):
     def on_focus(self) -> None:
         """Attached: draw the cursor."""
         self._refresh_cursor()
+        self._report_focus(True)
 
     def on_blur(self) -> None:
         """Detached: hide the cursor; the focus went elsewhere without the chord (``chord`` False)."""
         self._refresh_cursor()
+        self._report_focus(False)
         if self.attached:
             self.attached = False
             self.post_message(self.Detached(self, chord=False))
@@ -492,6 +504,12 @@ class TerminalView(Widget, can_focus=True):
         """A click on the terminal attaches it (an explicit choice, like ``enter``)."""
         if not self.attached and self.attach():
             event.stop()
+
+    def _report_focus(self, focused: bool) -> None:
+        """Tell a child that asked (mode 1004, xterm's focus tracking) that the keys now come to it
+        (``CSI I``) or no longer do (``CSI O``): tmux passes it on to the agent (``focus-events``)."""
+        if self.emulator.focus_events:
+            self._write(b"\x1b[I" if focused else b"\x1b[O")
 
     def notify_style_update(self) -> None:
         """The widget's CSS changed (theme switch): cached strips hold the old colours."""

@@ -1,6 +1,9 @@
 """The mail view: the Mayor's inbox (``mayor/``), read and unread; Enter opens a message and marks it
-read. Mail is message beads (``core.mail``); reads and writes run in thread workers. Senders,
-subjects and bodies are agent-written: shown as text, never markup (:mod:`widgets.safe_text`)."""
+read, ``c`` composes a new message (To, Subject, Body), ``r`` answers the open one (to its sender, in
+its thread). Mail is message beads (``core.mail``); sending is the cockpit action over
+:func:`core.mail.send` / :func:`core.mail.reply`, the functions ``gt mail send`` / ``gt mail reply``
+call, from the Mayor's address. Reads and writes run in thread workers. Senders, subjects and bodies
+are agent-written: shown as text, never markup (:mod:`widgets.safe_text`)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from core.errors import GtError
 from core.mail import Message
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
+from gastown_tui.screens.ledger_dialogs import ComposeMailModal
 from widgets.safe_text import plain
 from widgets.tables import PlainTable
 
@@ -30,6 +34,8 @@ class MailScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.messages: list[Message] = []
+        #: The message shown on the right (what ``r`` answers), or None.
+        self.open_message: Message | None = None
 
     @property
     def cockpit(self) -> Cockpit:
@@ -81,6 +87,7 @@ class MailScreen(Screen):
         if not self.messages:
             return
         m = self.messages[min(table.cursor_row, len(self.messages) - 1)]
+        self.open_message = m
         self.query_one("#message", Static).update(
             Text.assemble(
                 plain(m.subject, "bold"), "\nfrom ", plain(m.sender), " · ", plain(m.created_at), "\n\n", plain(m.body)
@@ -97,3 +104,38 @@ class MailScreen(Screen):
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
         self.app.call_from_thread(self.load)
+
+    def action_compose(self) -> None:
+        """Write a new message from the Mayor (To, Subject, Body)."""
+        actions = self.cockpit.actions
+        self.app.push_screen(
+            ComposeMailModal(ADDRESS, lambda letter, done, refused: actions.send_mail(letter, ADDRESS, done, refused)),
+            self._sent,
+        )
+
+    def action_reply(self) -> None:
+        """Answer the open message (or the one under the cursor) to its sender."""
+        m = self.open_message
+        if m is None:
+            if not self.messages:
+                self.notify("no message to reply to", severity="warning")
+                return
+            self.action_open()
+            m = self.open_message
+        assert m is not None
+        actions = self.cockpit.actions
+        self.app.push_screen(
+            ComposeMailModal(
+                ADDRESS,
+                lambda letter, done, refused: actions.send_mail(letter, ADDRESS, done, refused),
+                to=m.sender,
+                subject=mail.reply_subject(m.subject),
+                reply_to=m.id,
+            ),
+            self._sent,
+        )
+
+    def _sent(self, messages: object) -> None:
+        """The dialog closed: read the inbox again when something was sent (mail to the Mayor lands here)."""
+        if messages is not None:
+            self.load()

@@ -2,6 +2,22 @@
 convoys, ready beads, the refinery queue and the feed; the footer shows the focused panel's keys
 (DESIGN section 9, issue 9).
 
+Layouts (issue 21): the selected terminal is the main view, as wide as the screen allows, so an agent
+CLI gets the 80+ columns it draws for. :func:`layout_for` picks one from the screen size, set as a
+class on the screen (``-full``, ``-compact``, plus ``-side`` when the agents fit beside the terminal;
+styles in ``main.tcss``):
+
+- full (from :data:`FULL_WIDTH` columns and :data:`FULL_HEIGHT` rows): agents and convoys in a left
+  column, the terminal beside them, ready beads, refinery queue and feed in a row below it;
+- compact (smaller): one panel at a time under a tab bar (``Tabs``; ``[``/``]`` or the arrows on the
+  bar switch, :meth:`MainScreen.show_panel` from code; each list's tab shows its row count); from
+  :data:`SIDE_WIDTH` columns (a framed terminal of 80 beside a tree of 32) the agents tree stays
+  beside it. At 80x24 the terminal gets the whole width, framed by its title line only.
+
+The header and the footer always fit: the header picks the longest of its wordings that fits, the
+footer turns compact and drops the palette hint on narrow screens, then the words of its last keys
+(:class:`widgets.footer.CockpitFooter`).
+
 Every action key lives here, made from the key table (:mod:`gastown_tui.screens.keys`; the panels
 re-bind theirs as ``screen.<action>`` so the footer shows them where they apply). The work itself
 (sling, nuke, nudge, SQLite writes, tmux) is the cockpit's actions (:class:`gastown_tui.actions.
@@ -13,20 +29,22 @@ from __future__ import annotations
 import gc
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Static, Tree
+from textual.widgets import Static, Tab, Tabs, Tree
 
 from core.beads import routes
 from core.events import Event
+from core.plaintext import one_line
 from core.townview import MAYOR_SESSION, Agent, TownSnapshot
-from gastown_tui.actions import Cockpit, FormulaRun, NewBead, SlingChoice, cockpit_of
+from gastown_tui.actions import Cockpit, FormulaRun, SlingChoice, cockpit_of
 from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.modals import ConfirmModal, FormulaModal, NewBeadModal, NewConvoyModal, NudgeModal, SlingModal
-from gastown_tui.screens.panels import AgentsPanel, ReadyPanel, RefineryPanel
+from gastown_tui.screens.panels import AgentsPanel, ConvoysPanel, ReadyPanel, RefineryPanel
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
@@ -40,6 +58,31 @@ from widgets.terminal import TerminalView
 
 #: Name of the installed help screen.
 HELP_SCREEN = "help"
+#: The full layout from this many columns and rows (cells); below either, the compact one.
+FULL_WIDTH, FULL_HEIGHT = 140, 32
+#: In the compact layout, the agents tree stays beside the terminal from this many columns.
+SIDE_WIDTH = 114  # the tree (32) and a framed terminal of 80 columns
+#: Below this many columns the footer is compact and shows no palette hint.
+NARROW_FOOTER = 120
+#: The panels (widget id, border title, tab label), in the compact layout's tab order.
+PANELS: tuple[tuple[str, str, str], ...] = (
+    ("session", "Session", "Session"),
+    ("agents", "Agents", "Agents"),
+    ("convoys", "Convoys", "Convoys"),
+    ("ready", "Ready beads", "Ready"),
+    ("refinery", "Refinery queue", "Refinery"),
+    ("feed", "Feed", "Feed"),
+)
+PANEL_IDS = tuple(key for key, _title, _label in PANELS)
+
+
+def layout_for(width: int, height: int) -> tuple[str, bool]:
+    """The layout of a ``width`` x ``height`` (cells) main screen: ``("full", True)`` from
+    :data:`FULL_WIDTH` x :data:`FULL_HEIGHT`, else ``("compact", side)`` where ``side`` says whether
+    the agents tree stays beside the terminal (from :data:`SIDE_WIDTH` columns)."""
+    if width >= FULL_WIDTH and height >= FULL_HEIGHT:
+        return "full", True
+    return "compact", width >= SIDE_WIDTH
 
 
 class TownHeader(Static):
@@ -49,26 +92,71 @@ class TownHeader(Static):
     def __init__(self, content: str, *, id: str | None = None) -> None:
         super().__init__(plain(content), id=id)
         self._shown = plain(content)
+        self._last: tuple[TownSnapshot, str] | None = None
 
     def show(self, snap: TownSnapshot, engine: str) -> None:
-        """Render the counts of ``snap`` and the ``engine`` state word (nothing is redrawn when they
-        read the same as before; the line's height never changes, so no layout either)."""
-        tmux = "" if snap.tmux_up else "  ·  tmux: down"
-        text = Text.assemble(
-            "⛽ Gas Town ",
-            plain(snap.town, "bold"),
-            f"  ·  rigs {len(snap.rigs)}  ·  polecats ",
-            (str(snap.count("working")), "bold"),
-            f" working, {snap.count('idle')} idle, {snap.count('stalled')} stalled, "
-            f"{snap.count('zombie')} zombie  ·  queue {snap.queue_depth}  ·  problems {len(snap.problems)}"
-            "  ·  engine: ",
-            plain(engine),
-            tmux,
-            end="",
-        )
+        """Render the counts of ``snap`` and the ``engine`` state word, in the longest wording that
+        fits the line (:func:`header_text`; nothing is redrawn when it reads the same as before; the
+        line's height never changes, so no layout either)."""
+        self._last = (snap, engine)
+        text = header_text(snap, engine, self.content_size.width or 200)
         if text != self._shown:
             self._shown = text
             self.update(text, layout=False)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Another width: pick the wording again."""
+        if self._last is not None:
+            self.show(*self._last)
+
+
+def header_text(snap: TownSnapshot, engine: str, width: int) -> Text:
+    """The header line of ``snap`` with the ``engine`` state word: the longest of three wordings
+    that fits ``width`` cells (the shortest one cut with an ellipsis if even that does not). Text,
+    never markup: the town's name is its directory's, and the engine state can quote an error."""
+    working, idle, stalled, zombie = (snap.count(s) for s in ("working", "idle", "stalled", "zombie"))
+    tmux = not snap.tmux_up
+    town, engine = one_line(snap.town), one_line(engine)  # one line: no newline, no escape sequence
+    wordings = (
+        Text.assemble(
+            "⛽ Gas Town ",
+            plain(town, "bold"),
+            f"  ·  rigs {len(snap.rigs)}  ·  polecats ",
+            (str(working), "bold"),
+            f" working, {idle} idle, {stalled} stalled, {zombie} zombie  ·  queue {snap.queue_depth}"
+            f"  ·  problems {len(snap.problems)}  ·  engine: ",
+            plain(engine),
+            "  ·  tmux: down" if tmux else "",
+            end="",
+        ),
+        Text.assemble(
+            "⛽ ",
+            plain(town, "bold"),
+            f" · rigs {len(snap.rigs)} · ",
+            (str(working), "bold"),
+            f" working {idle} idle {stalled} stalled {zombie} zombie · queue {snap.queue_depth}"
+            f" · problems {len(snap.problems)} · ",
+            plain(engine),
+            " · tmux down" if tmux else "",
+            end="",
+        ),
+        Text.assemble(
+            "⛽ ",
+            plain(town, "bold"),
+            " · ",
+            (str(working), "bold"),
+            f" working · queue {snap.queue_depth} · problems {len(snap.problems)} · ",
+            plain(engine),
+            " · tmux down" if tmux else "",
+            end="",
+        ),
+    )
+    for text in wordings:
+        if text.cell_len <= width:
+            return text
+    text = wordings[-1].copy()
+    text.truncate(max(1, width), overflow="ellipsis")
+    return text
 
 
 class MainScreen(Screen):
@@ -94,35 +182,142 @@ class MainScreen(Screen):
         return cockpit_of(self.app)
 
     def compose(self) -> ComposeResult:
-        panels = {
+        """Every panel, in one tree for both layouts (:func:`layout_for`): a layout only shows,
+        hides and sizes them (:meth:`_arrange`), so switching keeps each panel's state (the
+        terminal's tmux client, the tree's cursor, the marks)."""
+        panels: dict[str, Widget] = {
             "agents": AgentsPanel(id="agents"),
-            "convoys": ConvoyList(id="convoys"),
+            "convoys": ConvoysPanel(id="convoys"),
             "session": SessionPane(id="session"),
             "feed": Feed(id="feed"),
             "ready": ReadyPanel(id="ready"),
             "refinery": RefineryPanel(id="refinery"),
         }
-        for key, title in (
-            ("agents", "Agents"),
-            ("convoys", "Convoys"),
-            ("session", "Session"),
-            ("feed", "Feed"),
-            ("ready", "Ready beads"),
-            ("refinery", "Refinery queue"),
-        ):
+        for key, title, _label in PANELS:
             panels[key].border_title = title
+            panels[key].add_class("panel")
         yield TownHeader("⛽ Gas Town", id="header")
+        yield Tabs(*(Tab(label, id=f"tab-{key}") for key, _title, label in PANELS), id="panel-tabs")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield panels["agents"]
                 yield panels["convoys"]
             with Vertical(id="center"):
                 yield panels["session"]
-                yield panels["feed"]
-            with Vertical(id="right"):
-                yield panels["ready"]
-                yield panels["refinery"]
+                with Horizontal(id="lower"):
+                    yield panels["ready"]
+                    yield panels["refinery"]
+                    yield panels["feed"]
         yield CockpitFooter()
+
+    # ---- layout ---------------------------------------------------------------------------------
+    @property
+    def layout_name(self) -> str:
+        """``"full"`` or ``"compact"`` (:func:`layout_for` of the screen's size)."""
+        return "compact" if self.has_class("-compact") else "full"
+
+    @property
+    def active_panel(self) -> str:
+        """The id of the panel the compact layout shows (its tab); ``"session"`` at first."""
+        active = self.query_one("#panel-tabs", Tabs).active
+        return active.removeprefix("tab-") if active else "session"
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._arrange()
+
+    def _arrange(self) -> None:
+        """Apply :func:`layout_for` of the screen's size: the screen's classes, which panels show,
+        the footer's style; the focus moves off a panel that was hidden."""
+        width, height = self.size
+        if not width or not height:
+            return
+        name, side = layout_for(width, height)
+        compact = name == "compact"
+        changed = compact != self.has_class("-compact")
+        self.set_class(not compact, "-full")
+        self.set_class(compact, "-compact")
+        self.set_class(side, "-side")
+        tabs = self.query_one("#panel-tabs", Tabs)
+        if compact and side:
+            tabs.hide("tab-agents")  # the tree is beside the terminal
+            if tabs.active == "tab-agents":
+                tabs.active = "tab-session"
+        else:
+            tabs.show("tab-agents")
+        active = self.active_panel
+        for key in PANEL_IDS:
+            self.query_one(f"#{key}").display = not compact or key == active or (key == "agents" and side)
+        for box in ("#left", "#lower"):
+            container = self.query_one(box)
+            container.display = any(child.display for child in container.children)
+        footer = self.query_one(CockpitFooter)
+        footer.compact = width < NARROW_FOOTER
+        footer.show_command_palette = width >= NARROW_FOOTER
+        focused = self.focused
+        if focused is None or any(not node.display for node in focused.ancestors_with_self):
+            self._focus_shown(active if compact else "agents")
+        if changed:
+            self.refresh_bindings()  # the tab keys come and go with the compact layout
+
+    def _focus_shown(self, key: str) -> None:
+        """Focus panel ``key`` if it is a list shown now, else the agents tree if shown, else the
+        tab bar (the terminal never: watching never sends it keys)."""
+        for widget in (self.query_one(f"#{key}"), self.query_one("#agents"), self.query_one("#panel-tabs")):
+            if widget is not self.query_one(SessionPane) and widget.display and widget.focusable:
+                widget.focus()
+                return
+
+    def show_panel(self, key: str) -> Widget:
+        """Make panel ``key`` (an id of :data:`PANELS`) visible: in the compact layout its tab is
+        selected. Returns the panel (the caller may focus it). Raises KeyError for an unknown key."""
+        if key not in PANEL_IDS:
+            raise KeyError(f"no panel {key!r}: one of {', '.join(PANEL_IDS)}")
+        if self.layout_name == "compact" and not (key == "agents" and self.has_class("-side")):
+            self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
+            self._arrange()
+        return self.query_one(f"#{key}")
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        """A tab was chosen (a key, a click, or :meth:`show_panel`): show its panel, and give it the
+        focus when the focus was on the tab bar or on a panel now hidden."""
+        event.stop()
+        if not self._composed:
+            return
+        was_on_bar = self.focused is event.tabs
+        self._arrange()
+        if was_on_bar and self.active_panel != "session":
+            self._focus_shown(self.active_panel)
+
+    def _count_tabs(self, snap: TownSnapshot) -> None:
+        """Put the rows each list holds on its tab (``Ready 3``), so the compact layout tells what a
+        hidden panel has; a label is set only when its count changed."""
+        counts = {
+            "agents": sum(1 for a in snap.agents if a.kind == "polecat"),
+            "convoys": len(snap.convoys),
+            "ready": len(snap.ready),
+            "refinery": len(snap.mrs),
+        }
+        tabs = self.query_one("#panel-tabs", Tabs)
+        for key, _title, label in PANELS:
+            if key in counts:
+                text = f"{label} {counts[key]}"
+                tab = tabs.query_one(f"#tab-{key}", Tab)
+                if tab.label_text != text:
+                    tab.label = text
+
+    def action_next_tab(self) -> None:
+        """Compact layout: show the next panel's tab."""
+        self.query_one("#panel-tabs", Tabs).action_next_tab()
+
+    def action_previous_tab(self) -> None:
+        """Compact layout: show the previous panel's tab."""
+        self.query_one("#panel-tabs", Tabs).action_previous_tab()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The tab keys exist in the compact layout only."""
+        if action in ("next_tab", "previous_tab"):
+            return self.layout_name == "compact"
+        return True
 
     def on_mount(self) -> None:
         self.call_after_refresh(self._ready)
@@ -133,6 +328,7 @@ class MainScreen(Screen):
         once and frozen out of the garbage collector's view, whose full passes otherwise walked it
         all again and again, pausing the event loop 80 to 160 ms each (``bench/bench_cockpit.py``)."""
         self._composed = True
+        self._arrange()
         gc.collect()
         gc.freeze()
         self.query_one(SessionPane).show_note("starting the Mayor...")
@@ -156,6 +352,7 @@ class MainScreen(Screen):
         self.query_one(ConvoyList).update_from(snap.convoys, snap.costs)
         self.query_one(ReadyBeads).update_from(snap.ready)
         self.query_one(RefineryQueue).update_from(snap.mrs)
+        self._count_tabs(snap)
         if snap.agent(self.selected) is None:
             self.selected = MAYOR_SESSION
         on_agent = tree.selected_key
@@ -251,12 +448,13 @@ class MainScreen(Screen):
 
     def action_focus_panel(self, panel: str) -> None:
         """Focus panel ``panel`` (its id: agents, session, convoys, feed, ready, refinery; the number
-        keys). The session pane takes the focus without attaching: watching sends no keys."""
+        keys); in the compact layout its tab is shown first (:meth:`show_panel`). The session pane takes
+        the focus without attaching: watching sends no keys."""
         try:
-            widget = self.query_one(f"#{panel}")
-        except NoMatches:
+            widget = self.show_panel(panel)
+        except (KeyError, NoMatches):
             return
-        if widget.focusable:
+        if widget.display and widget.focusable:
             widget.focus()
         else:
             self.notify(f"the {panel} panel is not shown", severity="warning")
@@ -290,7 +488,7 @@ class MainScreen(Screen):
             for box in [f for f in self.query(FilterInput) if f.target is target]:
                 box.remove()
             return
-        self.query_one(AgentsTree).focus()
+        self._focus_shown("agents")
 
     def action_sling(self) -> None:
         """Sling the marked ready beads (or the one under the cursor): ask rig, agent, polecat."""
@@ -317,14 +515,31 @@ class MainScreen(Screen):
         self.cockpit.actions.sling(beads, choice)
 
     def action_new_bead(self) -> None:
-        """File a new bead (title, description, rig, priority)."""
+        """File a new bead (title, description, type, rig, priority, labels, dependencies): the dialog
+        files it and shows a refusal (an unknown dependency) itself."""
         snap = self.snapshot
         rigs = snap.rigs if snap else []
-        self.app.push_screen(NewBeadModal(rigs, self._default_rig([])), self._new_bead)
+        self.app.push_screen(NewBeadModal(rigs, self._default_rig([]), self.cockpit.actions.create_bead))
 
-    def _new_bead(self, bead: NewBead | None) -> None:
-        if bead is not None:
-            self.cockpit.actions.create_bead(bead)
+    def action_bead_detail(self) -> None:
+        """Open the ready bead under the cursor (description, dependencies, comments, history)."""
+        from gastown_tui.screens.bead import BeadScreen
+
+        bead = self.query_one(ReadyBeads).cursor_bead
+        if bead is None:
+            self.notify("no ready bead under the cursor", severity="warning")
+            return
+        self.app.push_screen(BeadScreen(bead))
+
+    def action_convoy_detail(self) -> None:
+        """Open the convoy under the cursor (its beads with status and MRs, progress, landed time)."""
+        from gastown_tui.screens.convoy import ConvoyScreen
+
+        convoy = self.query_one(ConvoyList).cursor_key
+        if convoy is None:
+            self.notify("no convoy under the cursor", severity="warning")
+            return
+        self.app.push_screen(ConvoyScreen(convoy))
 
     def action_new_convoy(self) -> None:
         """Make a convoy tracking the marked ready beads (or the one under the cursor)."""
@@ -339,11 +554,12 @@ class MainScreen(Screen):
         )
 
     def action_run_formula(self) -> None:
-        """Pick a formula, fill its vars and pour it."""
+        """Pick a formula, fill its vars, preview its molecule and pour it."""
         actions = self.cockpit.actions
         formulas = actions.formula_choices()
         rigs = self.snapshot.rigs if self.snapshot else []
-        self.app.push_screen(FormulaModal(formulas, actions.formula_vars, rigs, self._default_rig([])), self._pour)
+        modal = FormulaModal(formulas, actions.formula_vars, rigs, self._default_rig([]), actions.formula_plan)
+        self.app.push_screen(modal, self._pour)
 
     def _pour(self, run: FormulaRun | None) -> None:
         if run is not None:
@@ -380,6 +596,26 @@ class MainScreen(Screen):
             self.notify("no merge request selected", severity="warning")
             return
         self.cockpit.actions.retry_mr(mr)
+
+    def action_polecat_detail(self) -> None:
+        """Open the selected polecat's detail view (bead, commits, diff, transcript, history)."""
+        agent = self._agent()
+        if agent is None or agent.kind != "polecat" or agent.rig is None:
+            self.notify("select a polecat to see its detail", severity="warning")
+            return
+        from gastown_tui.screens.polecat import open_polecat
+
+        open_polecat(self.app, agent.rig, agent.name)
+
+    def action_mr_detail(self) -> None:
+        """Open the detail view of the merge request under the refinery cursor (gates, logs, verdict)."""
+        mr = self.query_one(RefineryQueue).cursor_mr
+        if mr is None:
+            self.notify("no merge request selected", severity="warning")
+            return
+        from gastown_tui.screens.merge_request import open_merge_request
+
+        open_merge_request(self.app, mr)
 
     def action_grid(self) -> None:
         from gastown_tui.screens.grid import GridScreen

@@ -8,22 +8,31 @@ from __future__ import annotations
 from gastown_tui.screens.keys import bindings
 from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
+from widgets.convoys import ConvoyList
 from widgets.refinery import RefineryQueue
 
 
 class AgentsPanel(AgentsTree):
-    """The agents tree with attach, nudge and nuke."""
+    """The agents tree with attach, nudge, nuke and the polecat detail."""
 
     BINDINGS = bindings("agents")
 
 
 class ReadyPanel(ReadyBeads):
-    """The ready beads with sling, new bead and new convoy (marking is the table's own key)."""
+    """The ready beads with sling, new bead, new convoy, post and open (marking is the table's own key)."""
 
-    BINDINGS = bindings("ready", order=("sling", "new_convoy", "new_bead", "board_post"))  # the footer's order
+    BINDINGS = bindings(
+        "ready", order=("sling", "new_convoy", "new_bead", "board_post", "bead_detail")
+    )  # the footer's order
+
+
+class ConvoysPanel(ConvoyList):
+    """The convoys with enter: open the convoy under the cursor."""
+
+    BINDINGS = bindings("convoys")
 
 
 class RefineryPanel(RefineryQueue):
-    """The refinery queue with retry."""
+    """The refinery queue with retry and the merge request detail (enter)."""
 
     BINDINGS = bindings("refinery")

@@ -1,7 +1,8 @@
-"""The problems view: stalled, GUPP-violating, zombie and stuck polecats and unacknowledged escalations
-(:class:`core.townview.Problem`), with actions: open the agent, nudge, restart (resume a zombie on
-its hook), nuke, acknowledge an escalation. Details quote escalations and bead ids that agents
-write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
+"""The problems view: stalled, GUPP-violating, zombie, stuck and waiting polecats, merge requests that
+failed or conflict, and unacknowledged escalations (:class:`core.townview.Problem`, the rule of
+:func:`core.townview.read_snapshot`), with actions: open the agent, its detail view, nudge, restart
+(resume a zombie on its hook), nuke, retry a failed merge request, acknowledge an escalation. Details
+quote escalations and bead ids that agents write: the table shows them as text (:class:`widgets.tables.PlainTable`)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ KIND_LABEL = {
     "stuck": "STUCK",
     "worktree_lost": "WORKTREE LOST",
     "escalation": "ESCALATION",
+    "merge_failed": "MERGE FAILED",
+    "merge_conflict": "CONFLICT",
     "gupp_violation": "GUPP",
     "stalled": "STALLED",
+    "waiting": "WAITING",
 }
 #: Problems whose polecat holds a hook with no live session: a restart resumes it there.
 RESTARTABLE = ("zombie", "stuck", "worktree_lost")
@@ -70,7 +74,9 @@ class ProblemsScreen(Screen):
         shown = tuple((p.kind, p.rig, p.polecat, p.bead, p.detail) for p in snap.problems)
         table = self.query_one(PlainTable)
         self.query_one("#problems-empty", Static).update(
-            "" if snap.problems else "No problems: every hooked polecat is working and nothing is escalated."
+            ""
+            if snap.problems
+            else "No problems: every hooked polecat is working, no merge failed and nothing is escalated."
         )
         if shown == self._shown:
             return
@@ -108,6 +114,16 @@ class ProblemsScreen(Screen):
         self.app.pop_screen()
         self.cockpit.select_agent(f"{p.rig}/{p.polecat}")
 
+    def action_detail(self) -> None:
+        """Open the detail view of the problem's polecat (its diff, transcript, state history)."""
+        p = self._current()
+        if p is None or not p.polecat or not p.rig:
+            self.notify("detail applies to a polecat's problem", severity="warning")
+            return
+        from gastown_tui.screens.polecat import open_polecat
+
+        open_polecat(self.app, p.rig, p.polecat)
+
     def action_nudge(self) -> None:
         """Nudge the problem's polecat (its session must be alive)."""
         p = self._current()
@@ -136,6 +152,14 @@ class ProblemsScreen(Screen):
         self.app.push_screen(
             ConfirmModal(f"Nuke polecat {rig}/{name}?"), lambda yes: yes and self.cockpit.actions.nuke(rig, name)
         )
+
+    def action_retry_mr(self) -> None:
+        """Put the failed or conflicting merge request under the cursor back in the queue (``gt mq retry``)."""
+        p = self._current()
+        if p is None or p.mr is None:
+            self.notify("retry applies to failed and conflicting merge requests", severity="warning")
+            return
+        self.cockpit.actions.retry_mr(p.mr)
 
     def action_acknowledge(self) -> None:
         """Acknowledge the escalation under the cursor (closes its bead)."""

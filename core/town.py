@@ -82,7 +82,7 @@ class Town:
 
     @property
     def config(self) -> Any:
-        """The parsed, validated ``town.toml`` (tomlkit document). Raises ConfigError naming the file,
+        """The parsed, validated ``town.toml`` (plain values, :func:`core.config.read_toml`). Raises ConfigError naming the file,
         key and fix if it is malformed or a setting has the wrong type (:func:`core.config.load_town_config`)."""
         if self._config is None:
             self._config = load_town_config(self.config_path)

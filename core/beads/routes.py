@@ -25,14 +25,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock
-
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.filemodes import private_dir
 from core.names import PREFIX, RIG_NAME
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
     from core.town import Town
 
 ROUTES_FILE = "routes.jsonl"
@@ -148,6 +148,8 @@ def _parse(path: Path, text: str) -> dict[str, str]:
 
 
 def _lock(town: Town) -> FileLock:
+    from filelock import FileLock  # only to write or derive the table: reads of routes.jsonl take no lock
+
     private_dir(town.state_dir)
     return FileLock(str(town.state_dir / "routes.lock"), timeout=LOCK_TIMEOUT_S)
 

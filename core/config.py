@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -739,6 +738,8 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises ConfigError naming the file and line when it is malformed, missing, unreadable or not UTF-8,
     with the same lines as :func:`load_toml`.
     """
+    import tomllib  # only for a command that reads a setting
+
     p = Path(path)
     text = _read_text(p)
     try:

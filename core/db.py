@@ -20,7 +20,9 @@ database, its WAL and SHM files are 0600 and ``.gastown/`` 0700 whatever the uma
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -145,7 +147,8 @@ def connect(path: str | os.PathLike[str], *, check: bool = True) -> Database:
     conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        fresh = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        existing = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        fresh = not existing
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode.lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
@@ -156,7 +159,8 @@ def connect(path: str | os.PathLike[str], *, check: bool = True) -> Database:
             scripts = list(_SCHEMAS.values())
             checks = list(_CHECKS.values()) if check and town is not None else []
         for ddl in scripts:
-            ensure_schema(db, ddl)
+            if not _created(ddl, existing):
+                ensure_schema(db, ddl)
         for suffix in ("-wal", "-shm"):
             _private_file(Path(f"{p}{suffix}"), create=False)
         for run_check in checks:
@@ -241,6 +245,31 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
     if cursor.lastrowid is None or not cursor.rowcount:
         raise GtError("the database wrote no row for this insert")
     return cursor.lastrowid
+
+
+#: One statement of a registered script that creates a named object only if it is missing.
+_CREATE = re.compile(r'\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX|TRIGGER|VIEW)\s+IF\s+NOT\s+EXISTS\s+["`\[]?(\w+)', re.I)
+
+
+def _created(ddl: str, existing: set[str]) -> bool:
+    """True if every object the idempotent script ``ddl`` creates is among ``existing`` (names in
+    ``sqlite_master``), so applying it would change nothing. Then :func:`connect` skips it: an open of
+    an existing database (every gt process, agents' hooks on each prompt) takes no write lock."""
+    names = _objects(ddl)
+    return names is not None and names <= existing
+
+
+@functools.cache
+def _objects(ddl: str) -> frozenset[str] | None:
+    """The names the statements of ``ddl`` create, or None when one of them is anything but a
+    ``CREATE ... IF NOT EXISTS name`` (then the script is always applied)."""
+    names = []
+    for statement in _split(ddl):
+        match = _CREATE.match(statement)
+        if match is None:
+            return None
+        names.append(match.group(1))
+    return frozenset(names)
 
 
 def _split(ddl: str) -> list[str]:

@@ -13,7 +13,6 @@ has exited, it stops the session and starts a new one on the same worktree, bran
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -54,6 +53,8 @@ def request(town: Town, store: BeadStore, role: Role, note: str, env: dict[str, 
     """Hand off the calling polecat (``role``): record ``note`` on its hooked bead and start the
     detached cycler (see the module docstring); returns the cycler's pid. Raises GtError when the
     polecat has nothing hooked or no session to cycle."""
+    import subprocess  # gt prime reads handoff notes from here; only a handoff starts a process
+
     from core import polecats
 
     p = polecats.get(store.db, role.rig or "", role.name or "")

@@ -60,6 +60,15 @@ class Message:
         return dict(self.__dict__)
 
 
+def own_address(actor: str) -> str:
+    """The inbox of ``actor`` (a :func:`core.actor.current_actor` name) when it is a mail address,
+    else the Mayor's (the human overseer's): whose mail ``gt mail`` shows when no address is given."""
+    try:
+        return parse_address(actor)
+    except GtError:
+        return "mayor/"
+
+
 def parse_address(addr: str) -> str:
     """The canonical form of mail address ``addr`` (``mayor`` -> ``mayor/``).
 

@@ -34,15 +34,18 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import events, polecats
 from core.db import Database, inserted_id, transaction
 from core.errors import GtError, NotFound
 from core.nudge_queue import _ensure, resolve_target
 from core.plaintext import one_line
-from core.sessions import SessionHost, session_name
+from core.session_names import session_name
 from core.town import Town
+
+if TYPE_CHECKING:
+    from core.sessions import SessionHost
 
 MODES = ("immediate", "wait-idle", "queue")
 #: A queued nudge nobody could deliver is dropped after this many seconds.
@@ -351,6 +354,8 @@ def nudge(
 
         db = connect(town.db_path)
     try:
+        from core.sessions import SessionHost  # tmux: only to type into or check a session
+
         host = host or SessionHost(town)
         exists = host.exists(session)
         if exists and (shell := host.shell_of(session)) is not None:
@@ -549,6 +554,8 @@ def broadcast(
     control characters, before anything is typed.
     """
     text = nudge_text(text, 'gt broadcast "TEXT"')
+    from core.sessions import SessionHost  # tmux: only to type into or check a session
+
     host = host or SessionHost(town)
     own = db is None
     if db is None:

@@ -13,7 +13,7 @@ import time
 
 from core.db import Database, ensure_schema, register_schema
 from core.errors import GtError
-from core.sessions import check_session_name, session_name
+from core.session_names import check_session_name, session_name
 
 MAIL_TEXT = "You have mail: gt mail inbox"
 

@@ -23,7 +23,6 @@ exit 2, with nothing written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -48,6 +47,8 @@ class LedgerConflict(LedgerDiverged):
 
 def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """``{"sha256": hex, "size": bytes, "mtime_ns": int}`` of the file at ``path``, or None if missing."""
+    import hashlib  # OpenSSL: only when the ledger's size or mtime changed (the stat check comes first)
+
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -59,6 +60,8 @@ def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def digest(data: bytes) -> str:
     """The SHA-256 (hex) the guard records for ledger bytes ``data``."""
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 

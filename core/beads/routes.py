@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -177,6 +176,8 @@ def _read_or_derive(town: Town) -> dict[str, str]:
 
 def _from_rig_files(town: Town) -> dict[str, str]:
     """prefix -> rig of every directory of the town named like a rig and holding a ``rig.toml``."""
+    import tomllib  # only when routes.jsonl is missing: the table is derived once, then read as JSON
+
     table: dict[str, str] = {}
     for child in sorted(town.root.iterdir()):
         config = child / RIG_FILE

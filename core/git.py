@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -283,13 +284,68 @@ def branches(repo_path: str | os.PathLike[str]) -> list[str]:
 
 
 def rev_parse(repo_path: str | os.PathLike[str], ref: str) -> str | None:
-    """The sha (hex) that ``ref`` (e.g. ``refs/heads/main`` or a branch name) points at, or None."""
+    """The sha (hex) that ``ref`` (e.g. ``refs/heads/main`` or a branch name) points at, or None.
+
+    A plain repository directory (a rig's bare repository, or a work tree's ``.git`` directory) is
+    read directly (:func:`_read_ref`): ``gt done``, ``gt sling`` and the refinery ask this on every
+    run, and dulwich's import costs more than the whole answer. Anything else (a linked worktree's
+    ``.git`` file, a reftable repository, an odd ref name) is asked of dulwich.
+    """
+    git_dir = _plain_git_dir(Path(repo_path))
+    if git_dir is not None and _SAFE_REF.fullmatch(ref) and ".." not in ref:
+        for name in (ref, f"refs/heads/{ref}"):
+            found = _read_ref(git_dir, name)
+            if found is not None:
+                return found
+        return None
     with open_repo(repo_path) as repo:
         for name in (ref, f"refs/heads/{ref}"):
             key = _ref(name.encode())
             if key in repo.refs:
                 return repo.refs[key].decode()
         return None
+
+
+#: A ref name this module reads from disk itself (see :func:`rev_parse`); others go to dulwich.
+_SAFE_REF = re.compile(r"(?:refs/)?[A-Za-z0-9_][A-Za-z0-9_./-]*")
+_SHA = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
+def _plain_git_dir(path: Path) -> Path | None:
+    """The git directory of ``path`` when it is one this module can read refs from (files ``HEAD``
+    and ``packed-refs``, directory ``refs``; not a linked worktree's, not a reftable one): ``path``
+    itself (bare) or its ``.git`` directory. None otherwise."""
+    for git_dir in (path, path / ".git"):
+        if (git_dir / "HEAD").is_file() and (git_dir / "refs").is_dir():
+            if (git_dir / "commondir").exists() or (git_dir / "reftable").exists():
+                return None
+            return git_dir
+    return None
+
+
+def _read_ref(git_dir: Path, name: str, depth: int = 0) -> str | None:
+    """The sha ``name`` points at in ``git_dir``, as git stores refs (gitrepository-layout(5)): the loose
+    file ``<git_dir>/<name>`` (a sha, or ``ref: <other>`` for a symbolic ref, followed up to 5 deep),
+    else its line ``<sha> <name>`` in ``packed-refs``. None when missing or dangling."""
+    try:
+        data = (git_dir / name).read_bytes().strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        data = b""
+    if data.startswith(b"ref: "):
+        target = data[5:].decode("utf-8", "replace")
+        return _read_ref(git_dir, target, depth + 1) if depth < 5 and _SAFE_REF.fullmatch(target) else None
+    if _SHA.fullmatch(data):
+        return data.decode()
+    try:
+        packed = (git_dir / "packed-refs").read_bytes()
+    except FileNotFoundError:
+        return None
+    wanted = name.encode()
+    for line in packed.splitlines():
+        sha, _, ref = line.partition(b" ")
+        if ref == wanted and _SHA.fullmatch(sha):
+            return sha.decode()
+    return None
 
 
 def read_dir_at(repo_path: str | os.PathLike[str], branch: str, directory: str) -> dict[str, bytes]:

@@ -55,7 +55,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import filelock
 
 from core import events, git
 from core.db import Database, ensure_schema, register_schema, transaction
@@ -466,6 +465,8 @@ def refresh(
     timeout: seconds for the fetch (and the lock). during: what asked (``timer``, ``sling``, ``sync``),
     named in the events. Returns None, or the one-line error (never raises for the remote's sake).
     """
+    import filelock  # a fetch's lock: gt done and gt sling read the tracking ref without one
+
     limit = _timeout(rig) if timeout is None else timeout
     asked = time.time()
     _ensure(db)

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.beads.routes import RIG_FILE
 from core.errors import GtError
-from core.town import Town
+from core.town import RIG_FILE, Town
 
 ROLES = ("mayor", "polecat", "crew", "refinery", "witness", "deacon", "human")
 

@@ -21,6 +21,8 @@ from core.errors import GtError, NotATown
 from core.filemodes import private_dir
 
 TOWN_FILE = "town.toml"
+#: A rig is a directory of the town holding this file (``core.rigs.RIG_FILE``, ``core.beads.routes.RIG_FILE``).
+RIG_FILE = "rig.toml"
 
 TOWN_GITIGNORE = """\
 # Runtime state and the rigs' repositories stay out of the town (HQ) repository.

@@ -28,6 +28,7 @@ from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.filemodes import private_dir
 from core.names import PREFIX, RIG_NAME
+from core.town import RIG_FILE as TOWN_RIG_FILE
 
 if TYPE_CHECKING:
     from filelock import FileLock
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 ROUTES_FILE = "routes.jsonl"
 #: A rig is a directory of the town holding this file (``core.rigs.RIG_FILE``).
-RIG_FILE = "rig.toml"
+RIG_FILE = TOWN_RIG_FILE
 LOCK_TIMEOUT_S = 60.0
 
 #: routes file path -> ((mtime ns, size, inode), prefix -> rig): :func:`load` re-reads only a changed file.

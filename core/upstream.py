@@ -447,6 +447,16 @@ def record_refs(db: Database, rig: Rig) -> None:
         )
 
 
+def _fresh(before: UpstreamState, asked: float, fresh_for: float) -> bool:
+    """True if the fetch recorded in ``before`` needs no successor: it succeeded, and it finished after
+    ``asked`` (a time.time()) or less than ``fresh_for`` seconds before it."""
+    return (
+        before.fetched_at is not None
+        and not before.fetch_error
+        and (before.fetched_at >= asked or asked - before.fetched_at < fresh_for)
+    )
+
+
 def refresh(
     town: Town,
     rig: Rig,
@@ -465,11 +475,13 @@ def refresh(
     timeout: seconds for the fetch (and the lock). during: what asked (``timer``, ``sling``, ``sync``),
     named in the events. Returns None, or the one-line error (never raises for the remote's sake).
     """
-    import filelock  # a fetch's lock: gt done and gt sling read the tracking ref without one
-
     limit = _timeout(rig) if timeout is None else timeout
     asked = time.time()
     _ensure(db)
+    if _fresh(state(db, rig.name), asked, fresh_for):
+        return None  # no lock (nor filelock's import) for the common case: a fetch is recent enough
+    import filelock
+
     lock = filelock.FileLock(str(town.state_dir / f"upstream-{rig.name}.lock"))
     try:
         lock.acquire(timeout=limit)
@@ -477,11 +489,7 @@ def refresh(
         return _fetch_failed(db, rig, f"another fetch of {rig.name} is still running after {limit:g} s", during, actor)
     try:
         before = state(db, rig.name)
-        if (
-            before.fetched_at is not None
-            and not before.fetch_error
-            and (before.fetched_at >= asked or asked - before.fetched_at < fresh_for)
-        ):
+        if _fresh(before, asked, fresh_for):  # again under the lock: another process may just have fetched
             return None
         try:
             tip = fetch(rig, timeout=limit)

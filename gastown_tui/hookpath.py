@@ -1,9 +1,10 @@
-"""The ``gt`` console script, with the agents' hook commands on a lean path (issue 19).
+"""The agents' hook commands of ``gt`` on a lean path (issue 19), run by the console script
+:mod:`gastown_tui.gt`.
 
 Every prompt of every agent runs one of these, so they must start in about the time of the interpreter
 itself: ``gt agent hook EVENT [PAYLOAD]`` (Claude Code's settings hooks, Codex ``notify``), ``gt prime
 --hook`` (Gas Town's SessionStart hook) and ``gt mail check --inject`` (its per-prompt mail hook), each
-optionally after ``--town PATH``. :func:`main` recognises exactly these argument shapes and runs them
+optionally after ``--town PATH``. :func:`fast_command` recognises exactly these argument shapes and runs them
 without click, through the same functions the click commands call (:func:`agent_hook`,
 :func:`mail_reminder`), printing what they print with the same output boundary (escape sequences and
 controls removed, as :func:`gastown_tui.clikit.plain_output` does). Any other arguments (an option,
@@ -135,9 +136,9 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
 
 def _print_hook(text: str, error: str) -> int:
     if error:
-        _write(sys.stderr, error + "\n")
+        write_plain(sys.stderr, error + "\n")
     if text:
-        _write(sys.stdout, text + "\n")
+        write_plain(sys.stdout, text + "\n")
     return 0
 
 
@@ -154,43 +155,16 @@ def _inject(town: Callable[[], Town]) -> int:
     try:
         text = mail_reminder(town(), address, os.environ.get("GT_SESSION", ""))
     except GtError as exc:
-        _write(sys.stderr, f"gt mail check: {exc}\n")
+        write_plain(sys.stderr, f"gt mail check: {exc}\n")
         return 0
-    _write(sys.stdout, text)
+    write_plain(sys.stdout, text)
     return 0
 
 
-def _write(stream: object, text: str) -> None:
+def write_plain(stream: object, text: str) -> None:
     """Write ``text`` stripped of escape sequences and controls (the output boundary of every gt command)."""
     from core.plaintext import strip_controls
 
     out = getattr(stream, "write", None)
     if out is not None:
         out(strip_controls(text))
-
-
-def main() -> None:
-    """Entry point of the ``gt`` console script: a hook command (:func:`fast_command`) runs here;
-    any other command line goes to :func:`gastown_tui.cli.main`. Exits with the command's status."""
-    args = sys.argv[1:]
-    run = fast_command(args)
-    if run is None:
-        from gastown_tui.cli import main as cli_main
-
-        cli_main()
-        return
-    try:
-        status = run()
-        sys.stdout.flush()
-    except Exception as exc:
-        line = report(exc)
-        if line is None:
-            raise
-        if line[0]:
-            _write(sys.stderr, f"gt: {line[0]}\n")
-        status = line[1]
-    sys.exit(status)
-
-
-if __name__ == "__main__":
-    main()

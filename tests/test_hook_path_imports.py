@@ -56,6 +56,7 @@ ALLOWED = {
     "core.session_names",
     "core.town",
     "gastown_tui",
+    "gastown_tui.gt",
     "gastown_tui.hookpath",
 }
 #: Standard-library modules that cost more than the hook's own work, none of which it needs: a process

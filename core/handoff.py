@@ -20,7 +20,6 @@ from typing import Any
 from core.beads.model import Issue
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
-from core.pidfile import pid_alive
 from core.roles import Role
 from core.town import Town
 
@@ -87,6 +86,7 @@ def cycle(town: Town, bead: str, after: int | None = None, timeout: float = WAIT
     handoff note; returns the :class:`core.sling.SlingResult`. Raises NotFound when no polecat holds
     the bead any more, GtError/Conflict/AgentStartError as :meth:`core.sling.Slinger.resume`."""
     from core import polecats
+    from core.pidfile import pid_alive  # fcntl, signal: only the cycler waits on a pid
     from core.sling import Slinger
 
     deadline = time.monotonic() + timeout

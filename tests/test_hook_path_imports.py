@@ -48,7 +48,6 @@ ALLOWED = {
     "core.names",
     "core.nudge",
     "core.nudge_queue",
-    "core.pidfile",
     "core.plaintext",
     "core.polecats",
     "core.prime",

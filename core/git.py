@@ -518,10 +518,14 @@ def checkout_clean(worktree: str | os.PathLike[str], commit: str) -> None:
 
 
 def branch_exists(repo_path: str | os.PathLike[str], branch: str) -> bool:
-    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``."""
-    return (
-        run_git(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo_path, check=False).returncode == 0
-    )
+    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``: read from disk as
+    :func:`rev_parse` reads a plain repository's refs (no git process for a sling's check), else
+    asked of ``git show-ref``."""
+    ref = f"refs/heads/{branch}"
+    git_dir = _plain_git_dir(Path(repo_path))
+    if git_dir is not None and _SAFE_REF.fullmatch(ref) and ".." not in ref:
+        return _read_ref(git_dir, ref) is not None
+    return run_git(["show-ref", "--verify", "--quiet", ref], cwd=repo_path, check=False).returncode == 0
 
 
 def worktree_add(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], branch: str, start: str) -> None:

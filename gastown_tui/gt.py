@@ -21,6 +21,9 @@ def main() -> None:
     try:
         status = run()
         sys.stdout.flush()
+    except KeyboardInterrupt:  # as click answers Ctrl-C on the other commands
+        write_plain(sys.stderr, "gt: aborted\n")
+        status = 130
     except Exception as exc:
         line = report(exc)
         if line is None:

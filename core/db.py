@@ -19,12 +19,12 @@ database, its WAL and SHM files are 0600 and ``.gastown/`` 0700 whatever the uma
 
 from __future__ import annotations
 
+import _thread  # the lock and thread id only: threading's import is not worth it for every gt process
 import contextlib
 import functools
 import os
 import re
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,7 @@ def _unique(keys: list[str]) -> list[str]:
 
 _SCHEMAS: dict[str, str] = {}
 _CHECKS: dict[str, Callable[[Database, Town, bool], None]] = {}
-_lock = threading.Lock()
+_lock = _thread.allocate_lock()
 #: Town database files this process opened (for :func:`explain`), oldest first.
 _OPENED: dict[str, None] = {}
 #: SQLite primary result codes that mean the file itself is unusable (not a lock or a busy writer).
@@ -284,7 +284,7 @@ def transaction(db: Database) -> Iterator[Database]:
     """
     conn = db.conn
     if conn.in_transaction:
-        name = f"sp_{threading.get_ident()}_{id(conn)}"
+        name = f"sp_{_thread.get_ident()}_{id(conn)}"
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield db

@@ -555,13 +555,51 @@ def dirty_paths(worktree: str | os.PathLike[str]) -> list[str]:
     return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
 
+def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
+    """(branch or None when detached, sha or None when unborn) of the HEAD of ``worktree``, read from
+    disk: a work tree whose ``.git`` is a directory, or a linked worktree whose ``.git`` file names
+    its git directory (``gitdir: ...``, with ``commondir`` holding the shared refs; gitrepository-layout(5)).
+    None when the layout is anything else (then git itself is asked)."""
+    dot = worktree / ".git"
+    try:
+        if dot.is_dir():
+            git_dir = common = dot
+        else:
+            line = dot.read_text(encoding="utf-8").strip()
+            if not line.startswith("gitdir: "):
+                return None
+            git_dir = (worktree / line[8:]).resolve()
+            common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+        head = (git_dir / "HEAD").read_bytes().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if (common / "reftable").exists() or not (common / "refs").is_dir():
+        return None
+    if _SHA.fullmatch(head):
+        return None, head.decode()
+    if not head.startswith(b"ref: refs/heads/"):
+        return None
+    ref = head[5:].decode("utf-8", "replace")
+    if not _SAFE_REF.fullmatch(ref) or ".." in ref:
+        return None
+    return ref.removeprefix("refs/heads/"), _read_ref(common, ref)
+
+
 def head_sha(worktree: str | os.PathLike[str]) -> str:
-    """The commit sha HEAD of ``worktree`` points at. Raises GitError."""
+    """The commit sha HEAD of ``worktree`` points at (read from disk as :func:`_worktree_head` can,
+    else ``git rev-parse HEAD``). Raises GitError."""
+    head = _worktree_head(Path(worktree))
+    if head is not None and head[1] is not None:
+        return head[1]
     return run_git(["rev-parse", "HEAD"], cwd=worktree).stdout.strip()
 
 
 def current_branch(worktree: str | os.PathLike[str]) -> str | None:
-    """The branch checked out in ``worktree``, or None on a detached HEAD."""
+    """The branch checked out in ``worktree``, or None on a detached HEAD (read from disk as
+    :func:`_worktree_head` can, else ``git symbolic-ref``)."""
+    head = _worktree_head(Path(worktree))
+    if head is not None:
+        return head[0]
     proc = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=worktree, check=False)
     return proc.stdout.strip() or None
 

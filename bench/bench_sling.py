@@ -130,7 +130,7 @@ def run() -> list[dict]:
             },
             {
                 "benchmark": "sling (3,000 files)",
-                "case": "gt sling process, new worktree",
+                "case": "gt sling process, new worktree, goal <= 1.5x",
                 "value": statistics.median(whole) * 1000,
                 "unit": "ms",
                 "baseline": base,

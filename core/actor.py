@@ -8,7 +8,6 @@ role from the session environment (``GT_RIG`` + ``GT_POLECAT`` -> ``<rig>/poleca
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Mapping
 
@@ -37,6 +36,8 @@ def current_actor(explicit: str | None = None, env: Mapping[str, str] | None = N
         if env.get(key, "").strip():
             return env[key].strip()
     try:
+        import getpass  # termios: only when no variable names the actor
+
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-import sqlite_utils
 
-from core.db import register_schema, transaction
+from core.db import Database, register_schema, transaction
 
 STATES = ("starting", "working", "waiting", "idle", "exited")
 
@@ -56,13 +55,13 @@ class AgentSession:
 _COLS = "session, agent, bead, conversation, state, detail, state_at, started_at, prompt_at"
 
 
-def get(db: sqlite_utils.Database, session: str) -> AgentSession | None:
+def get(db: Database, session: str) -> AgentSession | None:
     """The row of ``session``, or None."""
     row = db.execute(f"SELECT {_COLS} FROM agent_sessions WHERE session = ?", [session]).fetchone()
     return AgentSession(*row) if row else None
 
 
-def started(db: sqlite_utils.Database, session: str, agent: str, bead: str | None, conversation: str | None) -> None:
+def started(db: Database, session: str, agent: str, bead: str | None, conversation: str | None) -> None:
     """Record a launch: state ``starting``; ``conversation`` is the id the agent was told to use or
     resume (None when it picks its own, learnt later through :func:`record`)."""
     now = time.time()
@@ -78,7 +77,7 @@ def started(db: sqlite_utils.Database, session: str, agent: str, bead: str | Non
 
 
 def record(
-    db: sqlite_utils.Database,
+    db: Database,
     session: str,
     state: str,
     detail: str = "",
@@ -105,7 +104,7 @@ def record(
         )
 
 
-def note(db: sqlite_utils.Database, session: str, detail: str, conversation: str | None = None) -> None:
+def note(db: Database, session: str, detail: str, conversation: str | None = None) -> None:
     """Record what happened in ``session`` (and its conversation id) without changing its state
     (a compaction or a session start says nothing about whether a turn runs)."""
     now = time.time()
@@ -133,7 +132,7 @@ def turn_state(hooked: bool) -> str:
     return "waiting" if hooked else "idle"
 
 
-def conversation_for(db: sqlite_utils.Database, session: str, bead: str | None) -> str | None:
+def conversation_for(db: Database, session: str, bead: str | None) -> str | None:
     """The conversation id to resume in ``session`` for ``bead``: the recorded one if it was started
     for the same bead, else None (a new bead starts a new conversation)."""
     row = get(db, session)

@@ -6,7 +6,6 @@ A reader (or a crash) sees either the old content or the new one, never a half-w
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -16,6 +15,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | No
     mode: permission bits for the new file (default: keep the old file's, else 0o644).
     Raises OSError if the directory is not writable; the old file is then untouched.
     """
+    import tempfile  # and shutil, random: only for a process that writes a file
+
     target = Path(path)
     if mode is None:
         try:

@@ -36,14 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import events, git
-from core.db import ensure_schema, register_schema, transaction
+from core.db import Database, ensure_schema, register_schema, transaction
 from core.errors import GitError, GtError, NotFound
 from core.plaintext import one_line
 from core.remote import is_local, remote_message
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
     from core.beads.store import BeadStore
     from core.town import Town
 
@@ -214,11 +212,11 @@ _REFUSED = ("hook declined", "denied", "not permitted", "protected", "permission
 # -- registry -------------------------------------------------------------------------------------
 
 
-def _ensure(db: sqlite_utils.Database) -> None:
+def _ensure(db: Database) -> None:
     ensure_schema(db, _DDL)  # a connection opened before this module was imported
 
 
-def add(db: sqlite_utils.Database, name: str, url: str, actor: str = "") -> BoardInfo:
+def add(db: Database, name: str, url: str, actor: str = "") -> BoardInfo:
     """Register board ``name`` at ``url`` (``gt board add``), in one transaction with a
     ``board_added`` event. A local path must be an existing directory (made absolute).
     Raises GtError for a bad name or URL, Conflict-like GtError when ``name`` is taken by another URL
@@ -243,7 +241,7 @@ def add(db: sqlite_utils.Database, name: str, url: str, actor: str = "") -> Boar
     return get(db, name)
 
 
-def remove(db: sqlite_utils.Database, name: str, actor: str = "") -> None:
+def remove(db: Database, name: str, actor: str = "") -> None:
     """Forget board ``name`` (the board itself and this town's links to its items are kept).
     Raises NotFound."""
     get(db, name)
@@ -252,7 +250,7 @@ def remove(db: sqlite_utils.Database, name: str, actor: str = "") -> None:
         events.append(db, "board_removed", actor, payload={"board": name})
 
 
-def boards(db: sqlite_utils.Database) -> list[BoardInfo]:
+def boards(db: Database) -> list[BoardInfo]:
     """Every registered board, by name."""
     try:
         rows = db.execute("SELECT name, url, added_at FROM boards ORDER BY name").fetchall()
@@ -261,7 +259,7 @@ def boards(db: sqlite_utils.Database) -> list[BoardInfo]:
     return [BoardInfo(*r) for r in rows]
 
 
-def get(db: sqlite_utils.Database, name: str) -> BoardInfo:
+def get(db: Database, name: str) -> BoardInfo:
     """The board ``name``. Raises NotFound saying how to add it."""
     for b in boards(db):
         if b.name == name:
@@ -269,7 +267,7 @@ def get(db: sqlite_utils.Database, name: str) -> BoardInfo:
     raise NotFound(f"no board {one_line(name)[:60]!r}: add it with 'gt board add NAME URL' (see 'gt board list')")
 
 
-def pick(db: sqlite_utils.Database, name: str | None) -> BoardInfo:
+def pick(db: Database, name: str | None) -> BoardInfo:
     """Board ``name``, or the only registered board when None. Raises NotFound/GtError."""
     if name is not None:
         return get(db, name)
@@ -542,7 +540,7 @@ class Link:
 _LINK_COLUMNS = "board, item, role, bead, rig, state, mr, done_sha, note, updated_at"
 
 
-def link(db: sqlite_utils.Database, board: str, item: str, role: str, bead: str, rig: str, state: str) -> None:
+def link(db: Database, board: str, item: str, role: str, bead: str, rig: str, state: str) -> None:
     """Create or reset this town's link to ``item`` (plain SQL: joins the caller's transaction)."""
     db.execute(
         f"INSERT INTO board_links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, '', ?) "
@@ -552,7 +550,7 @@ def link(db: sqlite_utils.Database, board: str, item: str, role: str, bead: str,
     )
 
 
-def set_link(db: sqlite_utils.Database, board: str, item: str, role: str, **values: Any) -> None:
+def set_link(db: Database, board: str, item: str, role: str, **values: Any) -> None:
     """Update columns of a link (plain SQL: joins the caller's transaction)."""
     values["updated_at"] = time.time()
     sets = ", ".join(f"{k} = ?" for k in values)
@@ -562,7 +560,7 @@ def set_link(db: sqlite_utils.Database, board: str, item: str, role: str, **valu
     )
 
 
-def links(db: sqlite_utils.Database, board: str | None = None, role: str | None = None) -> list[Link]:
+def links(db: Database, board: str | None = None, role: str | None = None) -> list[Link]:
     """This town's links, optionally of one board and role, by item."""
     sql = f"SELECT {_LINK_COLUMNS} FROM board_links WHERE 1 = 1"
     args: list[str] = []
@@ -576,7 +574,7 @@ def links(db: sqlite_utils.Database, board: str | None = None, role: str | None 
         return []
 
 
-def link_of_bead(db: sqlite_utils.Database, bead: str, role: str = "claimed") -> Link | None:
+def link_of_bead(db: Database, bead: str, role: str = "claimed") -> Link | None:
     """The link whose local bead is ``bead`` (a claimed item's import, by default), or None."""
     try:
         row = db.execute(
@@ -588,14 +586,14 @@ def link_of_bead(db: sqlite_utils.Database, bead: str, role: str = "claimed") ->
     return Link(*row) if row else None
 
 
-def held_for_board(db: sqlite_utils.Database, bead: str) -> bool:
+def held_for_board(db: Database, bead: str) -> bool:
     """True when ``bead`` is a claimed board item's import: its MR is held as ``board`` for the board
     loop (:func:`core.board_work.submit`) instead of queued for this town's refinery (asked by
     ``gt done`` and ``gt mq retry``)."""
     return link_of_bead(db, bead) is not None
 
 
-def link_of_bead_item(db: sqlite_utils.Database, board: str, item: str, role: str = "claimed") -> Link | None:
+def link_of_bead_item(db: Database, board: str, item: str, role: str = "claimed") -> Link | None:
     """This town's link to ``item`` of ``board`` in ``role``, or None."""
     found = links(db, board, role)
     return next((ln for ln in found if ln.item == item), None)

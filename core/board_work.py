@@ -37,13 +37,11 @@ from typing import TYPE_CHECKING, Any
 from core import board, board_claims, events, git, mq
 from core.board import BoardError, BoardInfo, Item, Link, Mirror
 from core.board_claims import Claim, ClaimLost
-from core.db import ensure_schema, register_schema, transaction
+from core.db import Database, ensure_schema, register_schema, transaction
 from core.errors import Conflict, GitError, GtError
 from core.plaintext import one_line
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
     from core.beads.store import BeadStore
     from core.rigs import Rig
     from core.town import Town
@@ -67,7 +65,7 @@ register_schema("board_work", _DDL)
 ACTOR = "deacon"
 
 
-def _ensure(db: sqlite_utils.Database) -> None:
+def _ensure(db: Database) -> None:
     ensure_schema(db, _DDL)
 
 
@@ -200,7 +198,7 @@ class Row:
 
 
 def rows(
-    town: Town, db: sqlite_utils.Database, board_name: str | None = None, fetch: bool = True, everything: bool = False
+    town: Town, db: Database, board_name: str | None = None, fetch: bool = True, everything: bool = False
 ) -> list[Row]:
     """The items of one board (or of every board), with claims and this town's links; open ones
     only unless ``everything``. fetch: fetch each board first (raises BoardError when it fails)."""
@@ -221,7 +219,7 @@ def rows(
 # -- the board loop -------------------------------------------------------------------------------
 
 
-def patrol(town: Town, db: sqlite_utils.Database, actor: str = ACTOR) -> dict[str, str]:
+def patrol(town: Town, db: Database, actor: str = ACTOR) -> dict[str, str]:
     """One pass over every board (see the module docstring). Returns {board: error} for the boards
     that could not be worked this time (also recorded as ``board_unreachable`` events)."""
     _ensure(db)
@@ -241,7 +239,7 @@ def patrol(town: Town, db: sqlite_utils.Database, actor: str = ACTOR) -> dict[st
     return errors
 
 
-def _fault(db: sqlite_utils.Database, info: BoardInfo, error: str, actor: str) -> None:
+def _fault(db: Database, info: BoardInfo, error: str, actor: str) -> None:
     """Record a board's fault (one event per run of the same error) or its recovery."""
     row = db.execute("SELECT error FROM board_faults WHERE board = ?", [info.name]).fetchone()
     before = row[0] if row else ""
@@ -257,13 +255,13 @@ def _fault(db: sqlite_utils.Database, info: BoardInfo, error: str, actor: str) -
             events.append(db, "board_unreachable", actor, payload={"board": info.name, "url": info.url, "error": error})
 
 
-def _store(town: Town, db: sqlite_utils.Database) -> BeadStore:
+def _store(town: Town, db: Database) -> BeadStore:
     from core.beads.store import BeadStore
 
     return BeadStore(town, db=db)
 
 
-def _claimed(town: Town, db: sqlite_utils.Database, mirror: Mirror, actor: str) -> None:
+def _claimed(town: Town, db: Database, mirror: Mirror, actor: str) -> None:
     """Heartbeats, lost claims, closed items and verdicts for the items this town claimed."""
     name = mirror.board.name
     items = mirror.items()
@@ -319,7 +317,7 @@ def _claimed(town: Town, db: sqlite_utils.Database, mirror: Mirror, actor: str) 
             _lost(db, store, ln, str(exc), actor)
 
 
-def _lost(db: sqlite_utils.Database, store: BeadStore, ln: Link, why: str, actor: str) -> None:
+def _lost(db: Database, store: BeadStore, ln: Link, why: str, actor: str) -> None:
     with transaction(db):
         board.set_link(db, ln.board, ln.item, "claimed", state="lost", note=one_line(why))
         if store.exists(ln.bead):
@@ -356,7 +354,7 @@ def _gates(town: Town, rig: Rig, head: str, label: str) -> list[dict[str, Any]]:
     return [{"gate": r.gate, "ok": r.ok, "summary": r.summary()} for r in run.results]
 
 
-def submit(town: Town, db: sqlite_utils.Database, mirror: Mirror, actor: str = ACTOR) -> list[str]:
+def submit(town: Town, db: Database, mirror: Mirror, actor: str = ACTOR) -> list[str]:
     """Hand this town's held (``board``) MRs of ``mirror``'s board to the board (see the module
     docstring). Returns the MR ids submitted. An MR whose claim is lost becomes ``rejected``, one
     whose gates fail here ``failed`` (its bead gets the gate summary); both keep the branch."""
@@ -464,11 +462,11 @@ def _push_completion(mirror: Mirror, rig: Rig, ln: Link, m: mq.MR, current: Clai
     return ok
 
 
-def _seen(db: sqlite_utils.Database, sha: str) -> bool:
+def _seen(db: Database, sha: str) -> bool:
     return db.execute("SELECT 1 FROM board_seen WHERE sha = ?", [sha]).fetchone() is not None
 
 
-def _mark(db: sqlite_utils.Database, sha: str, board_name: str, item: str, verdict: str) -> None:
+def _mark(db: Database, sha: str, board_name: str, item: str, verdict: str) -> None:
     db.execute(
         "INSERT OR REPLACE INTO board_seen (sha, board, item, verdict, at) VALUES (?, ?, ?, ?, ?)",
         [sha, board_name, item, verdict, time.time()],
@@ -501,7 +499,7 @@ def judge(mirror: Mirror, item: Item, town: str, sha: str) -> tuple[dict[str, An
     return record, ""
 
 
-def _review(town: Town, db: sqlite_utils.Database, mirror: Mirror, actor: str) -> None:
+def _review(town: Town, db: Database, mirror: Mirror, actor: str) -> None:
     """The posting town's side: completions in, merges out (close + stamp), refusals as verdicts."""
     from core.rigs import load_rig
 
@@ -590,7 +588,7 @@ def _claimer(ln: Link) -> str:
     return ln.note.removeprefix("work of ") if ln.note.startswith("work of ") else "?"
 
 
-def _close(db: sqlite_utils.Database, mirror: Mirror, item: Item, ln: Link, m: mq.MR, actor: str) -> None:
+def _close(db: Database, mirror: Mirror, item: Item, ln: Link, m: mq.MR, actor: str) -> None:
     """Close the item and stamp the claimer's work, one atomic push (retried on a lost race)."""
     who = _claimer(ln)
     record = mirror.read_json(ln.done_sha, "completion.json") if ln.done_sha else None
@@ -637,7 +635,7 @@ def _close(db: sqlite_utils.Database, mirror: Mirror, item: Item, ln: Link, m: m
     raise Conflict(f"closing {item.id} on board {ln.board} kept racing with other pushes: the next poll tries again")
 
 
-def _verdict(db: sqlite_utils.Database, mirror: Mirror, item: Item, ln: Link, reason: str, actor: str) -> None:
+def _verdict(db: Database, mirror: Mirror, item: Item, ln: Link, reason: str, actor: str) -> None:
     """Tell the claimer its completion failed here (a verdict on the item); the item stays open."""
     who = _claimer(ln)
     verdict = {"town": who, "done": ln.done_sha, "reason": one_line(reason)[:300], "at": time.time()}
@@ -679,7 +677,7 @@ def stamps(mirror: Mirror) -> list[dict[str, Any]]:
     return sorted(out, key=lambda s: float(s.get("at", 0)) if isinstance(s.get("at"), (int, float)) else 0.0)
 
 
-def faults(db: sqlite_utils.Database) -> dict[str, str]:
+def faults(db: Database) -> dict[str, str]:
     """The last error of each board that failed its last poll."""
     try:
         return {r[0]: r[1] for r in db.execute("SELECT board, error FROM board_faults WHERE error != ''").fetchall()}

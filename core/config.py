@@ -1,6 +1,8 @@
 """town.toml and rig.toml: the typed schema of every setting, the templates rendered from it, loading
 that validates each file once with errors naming the file, key and value, and edits through tomlkit
-that keep comments and ordering.
+that keep comments and ordering. Reading parses with the stdlib's ``tomllib`` (:func:`read_toml`):
+every ``gt`` process reads town.toml, agents' per-prompt hooks included, and tomlkit's import costs
+more than the parse; tomlkit is imported only to edit (:func:`edit_toml`).
 
 The schema (:data:`TOWN_SETTINGS`, :data:`RIG_SETTINGS`) is the one owner of each setting's type,
 default and comment: :data:`TOWN_TEMPLATE` and :data:`RIG_TEMPLATE` (what ``gt install`` and
@@ -18,18 +20,19 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import tomlkit
-from tomlkit.exceptions import ParseError, TOMLKitError
-from tomlkit.toml_document import TOMLDocument
+from typing import TYPE_CHECKING, Any
 
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.names import PREFIX
+
+if TYPE_CHECKING:
+    from tomlkit.exceptions import ParseError
+    from tomlkit.toml_document import TOMLDocument
 
 # --------------------------------------------------------------------------------------------------
 # Kinds: how a setting's value is checked and converted.
@@ -715,20 +718,28 @@ def rig_defaults() -> dict[str, Any]:
     return defaults(RIG_SETTINGS)
 
 
-def load_toml(path: str | os.PathLike[str]) -> TOMLDocument:
-    """Parse the TOML file at ``path`` with tomlkit (comments kept).
-
-    Raises ConfigError naming the file and line when it is malformed, missing, unreadable or not UTF-8.
-    """
-    p = Path(path)
+def _read_text(p: Path) -> str:
+    """The text of the config file ``p``. Raises ConfigError when it is missing, unreadable or not UTF-8."""
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{p} is missing: run 'gt install' to create the town") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}): save the file as UTF-8") from exc
     except OSError as exc:
         raise ConfigError(f"{p}: cannot be read ({exc.strerror or exc}): check the file and its permissions") from exc
+
+
+def load_toml(path: str | os.PathLike[str]) -> TOMLDocument:
+    """Parse the TOML file at ``path`` with tomlkit (comments kept), to edit it (:func:`edit_toml`).
+
+    Raises ConfigError naming the file and line when it is malformed, missing, unreadable or not UTF-8.
+    """
+    import tomlkit
+    from tomlkit.exceptions import ParseError, TOMLKitError
+
+    p = Path(path)
+    text = _read_text(p)
     try:
         return tomlkit.parse(text)
     except ParseError as exc:
@@ -741,7 +752,36 @@ def load_toml(path: str | os.PathLike[str]) -> TOMLDocument:
         raise ConfigError(f"{p}: malformed TOML ({type(exc).__name__}: {_one_line(exc)}): fix the file") from exc
 
 
-def _one_line(exc: BaseException) -> str:
+#: Where tomllib's error message says the error is (Python 3.11-3.13: "... (at line 3, column 7)").
+_AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)$")
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse the TOML file at ``path`` with the stdlib's ``tomllib`` (TOML 1.0), for reading: plain
+    Python values, no comments kept (to edit, :func:`edit_toml`).
+
+    Raises ConfigError naming the file and line when it is malformed, missing, unreadable or not UTF-8,
+    with the same lines as :func:`load_toml`.
+    """
+    import tomllib  # only for a command that reads a setting
+
+    p = Path(path)
+    text = _read_text(p)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        reason = str(exc)
+        at = _AT_LINE.search(reason)
+        if at is None:
+            raise ConfigError(f"{p}: malformed TOML ({_one_line(exc)}): fix the file") from exc
+        raise ConfigError(
+            f"{p}:{at.group(1)}: malformed TOML ({_one_line(reason[: at.start()])}): fix that line"
+        ) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{p}: malformed TOML (nested too deeply): flatten the nested arrays or tables") from exc
+
+
+def _one_line(exc: BaseException | str) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 120 else text[:117] + "..."
 
@@ -757,12 +797,14 @@ def edit_toml(path: str | os.PathLike[str]) -> Iterator[TOMLDocument]:
 
     If the block raises, the file is left exactly as it was. Raises ConfigError if it is malformed.
     """
+    import tomlkit
+
     doc = load_toml(path)
     yield doc
     atomic_write_text(path, tomlkit.dumps(doc))
 
 
-def setting(doc: TOMLDocument | dict[str, Any], section: str | None, key: str, schema: Schema | None = None) -> Any:
+def setting(doc: Mapping[str, Any], section: str | None, key: str, schema: Schema | None = None) -> Any:
     """Value of ``[section] key`` (or a top-level ``key`` when section is None) of ``doc`` as its
     type (its :class:`Kind`: seconds and fractions float, counts and sizes int, ...), or its default
     when ``doc`` does not set it. schema: :data:`TOWN_SETTINGS` (the default) or :data:`RIG_SETTINGS`.
@@ -782,12 +824,12 @@ def setting(doc: TOMLDocument | dict[str, Any], section: str | None, key: str, s
     raise ConfigError(f"setting {label} is missing and has no default: add it to the config file")
 
 
-def load_town_config(path: str | os.PathLike[str]) -> TOMLDocument:
-    """Parse and validate ``town.toml`` at ``path`` (:func:`load_toml`, :func:`validate_settings`
+def load_town_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse and validate ``town.toml`` at ``path`` (:func:`read_toml`, :func:`validate_settings`
     against :data:`TOWN_SETTINGS`; ``[agents]`` is checked by ``core.runtimes`` when presets are read).
 
     Raises ConfigError: one line naming the file, the key, the bad value and the fix."""
-    doc = load_toml(path)
+    doc = read_toml(path)
     validate_settings(doc, TOWN_SETTINGS, Path(path))
     keys_table(doc, Path(path))
     return doc
@@ -821,14 +863,14 @@ def keys_table(doc: Any, path: str | os.PathLike[str] = "") -> dict[str, str]:
     return out
 
 
-def load_rig_config(path: str | os.PathLike[str]) -> TOMLDocument:
+def load_rig_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse and validate a ``rig.toml`` at ``path``: every setting of :data:`RIG_SETTINGS` of its
     kind (``git_url``, ``default_branch`` and ``prefix`` present, the branch well-formed
     (:func:`check_branch_name`), ``[worktree] copy`` inside the worktree (:func:`check_copy_path`),
     ``[worktree] setup`` argv lists, ``[secrets] patterns`` a list of strings), ``[gates]`` as
     :func:`core.gates.load_gates` wants. Raises ConfigError naming the file, the key and the fix."""
     p = Path(path)
-    doc = load_toml(p)
+    doc = read_toml(p)
     validate_settings(doc, RIG_SETTINGS, p)
     from core.gates import load_gates  # the [gates] rules live with the gates
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from core import events, mq
 from core.beads import BeadStore, Issue
 from core.errors import Conflict, GtError, NotFound
+
+if TYPE_CHECKING:
+    from core.db import Database
 
 CONVOY_MIDDLE = "cv"
 LANDED = "landed"
@@ -101,7 +102,7 @@ class Convoy:
 MrLookup = Callable[[str], "tuple[str, str] | None"]
 
 
-def mr_lookup(db: sqlite_utils.Database) -> MrLookup:
+def mr_lookup(db: Database) -> MrLookup:
     """A lookup of each bead's newest merge request in the merge queue (``core.mq``), read once."""
     latest: dict[str, tuple[str, str]] = {}
     for m in mq.list_mrs(db):  # newest first

@@ -35,9 +35,8 @@ from core.errors import ConfigError, Conflict, GtError
 from core.usage import TOKENS, scan
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
     from core.beads.store import BeadStore
+    from core.db import Database
     from core.town import Town
 
 #: Seconds between two scans of the runtimes' records by the engine.
@@ -227,9 +226,7 @@ def report(
     return sorted(groups.values(), key=lambda g: (g.cost is None, -(g.cost or 0.0), -g.total_tokens, g.key))
 
 
-def cost_by(
-    db: sqlite_utils.Database, table: Mapping[str, Price]
-) -> tuple[dict[str, float | None], dict[str, float | None]]:
+def cost_by(db: Database, table: Mapping[str, Price]) -> tuple[dict[str, float | None], dict[str, float | None]]:
     """US dollars per agent and per bead, from what the last scan stored, in one query (no scan: cheap
     enough for the cockpit's read every second); None for a key with an unpriced model."""
     sums = ", ".join(f"SUM({kind}) AS {kind}" for kind in TOKENS)

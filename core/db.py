@@ -1,9 +1,10 @@
 """The town database ``.gastown/town.db``: SQLite in WAL mode shared by every gt process.
 
-Opened through sqlite-utils with a busy timeout and foreign keys on, in autocommit mode so that
+Opened with the stdlib ``sqlite3`` behind :class:`Database` (the few calls the project makes:
+``execute``, ``query``, ``conn``), with a busy timeout and foreign keys on, in autocommit mode so that
 :func:`transaction` controls every write with ``BEGIN IMMEDIATE`` (one writer at a time, readers never
-blocked). Inside a transaction use plain SQL (``db.execute``): sqlite-utils' ``table.insert`` commits
-on its own and would end the transaction early.
+blocked). Every ``gt`` process opens it, agents' per-prompt hooks included, so opening it imports
+nothing beyond the stdlib (sqlite-utils' import and its plugin scan cost more than the query).
 
 Modules own their tables: they call :func:`register_schema` at import with idempotent DDL
 (``CREATE TABLE IF NOT EXISTS``); :func:`connect` applies every registered script, then runs every
@@ -18,14 +19,15 @@ database, its WAL and SHM files are 0600 and ``.gastown/`` 0700 whatever the uma
 
 from __future__ import annotations
 
+import _thread  # the lock and thread id only: threading's import is not worth it for every gt process
 import contextlib
+import functools
 import os
+import re
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-
-import sqlite_utils
+from typing import Any
 
 from core.errors import GtError
 from core.town import Town, ledger_bead_count, town_of_db
@@ -33,9 +35,64 @@ from core.town import Town, ledger_bead_count, town_of_db
 BUSY_TIMEOUT_S = 30.0
 REBUILD_HINT = "run 'gt bead rebuild' to rebuild it from .beads/issues.jsonl and git"
 
+#: Parameters of a statement: positional (``?``) or named (``:name``).
+Params = Sequence[Any] | dict[str, Any]
+
+
+class Database:
+    """A town (or scratch) database connection: the ``sqlite3.Connection`` as ``conn``, plus
+    :meth:`execute` and :meth:`query`, which behave as sqlite-utils' ``Database`` methods of the same
+    names do on an autocommit connection (its 3.x/4.x API, the one this project was written against).
+
+    conn: an open connection made with ``isolation_level=None`` (autocommit; :func:`transaction`
+    opens the transactions). Recursive triggers are turned on, as sqlite-utils does.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.execute("PRAGMA recursive_triggers = ON")
+
+    def execute(self, sql: str, parameters: Params | None = None) -> sqlite3.Cursor:
+        """Run one statement; the cursor (rows not fetched yet). Raises sqlite3.Error."""
+        if parameters is None:
+            return self.conn.execute(sql)
+        return self.conn.execute(sql, parameters)
+
+    def query(self, sql: str, params: Params | None = None) -> Iterator[dict[str, Any]]:
+        """Run one row-returning statement; its rows as dicts keyed by column name (a repeated name
+        gets ``_2``, ``_3``... as sqlite-utils names them). Raises ValueError when the statement
+        returns no rows (use :meth:`execute`), sqlite3.Error for a bad statement."""
+        cursor = self.execute(sql, params)
+        if cursor.description is None:
+            raise ValueError("query() can only be used with SQL that returns rows - use execute() for other statements")
+        keys = _unique([d[0] for d in cursor.description])
+        return (dict(zip(keys, row, strict=True)) for row in cursor)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def _unique(keys: list[str]) -> list[str]:
+    """Column names with a later duplicate renamed ``name_2``, ``name_3``... (skipping taken names)."""
+    if len(set(keys)) == len(keys):
+        return keys
+    taken, seen, out = set(keys), set(), []
+    for key in keys:
+        if key in seen:
+            n = 2
+            while f"{key}_{n}" in taken:
+                n += 1
+            key = f"{key}_{n}"
+            taken.add(key)
+        seen.add(key)
+        out.append(key)
+    return out
+
+
 _SCHEMAS: dict[str, str] = {}
-_CHECKS: dict[str, Callable[[sqlite_utils.Database, Town, bool], None]] = {}
-_lock = threading.Lock()
+_CHECKS: dict[str, Callable[[Database, Town, bool], None]] = {}
+_lock = _thread.allocate_lock()
 #: Town database files this process opened (for :func:`explain`), oldest first.
 _OPENED: dict[str, None] = {}
 #: SQLite primary result codes that mean the file itself is unusable (not a lock or a busy writer).
@@ -61,14 +118,14 @@ def registered_schemas() -> dict[str, str]:
         return dict(_SCHEMAS)
 
 
-def register_open_check(name: str, check: Callable[[sqlite_utils.Database, Town, bool], None]) -> None:
+def register_open_check(name: str, check: Callable[[Database, Town, bool], None]) -> None:
     """Register ``check(db, town, fresh)``, run by every :func:`connect` of a town's database after the
     schemas (fresh: the file had no tables before this open). It raises GtError to refuse the open."""
     with _lock:
         _CHECKS[name] = check
 
 
-def connect(path: str | os.PathLike[str], *, check: bool = True) -> sqlite_utils.Database:
+def connect(path: str | os.PathLike[str], *, check: bool = True) -> Database:
     """Open the database at ``path`` with WAL, a 30 s busy timeout and foreign keys, and apply every
     registered schema script; for a town's ``.gastown/town.db`` also run the registered open checks.
 
@@ -90,18 +147,20 @@ def connect(path: str | os.PathLike[str], *, check: bool = True) -> sqlite_utils
     conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        fresh = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        existing = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        fresh = not existing
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         if mode.lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
-        db = sqlite_utils.Database(conn)
+        db = Database(conn)
         with _lock:
             scripts = list(_SCHEMAS.values())
             checks = list(_CHECKS.values()) if check and town is not None else []
         for ddl in scripts:
-            ensure_schema(db, ddl)
+            if not _created(ddl, existing):
+                ensure_schema(db, ddl)
         for suffix in ("-wal", "-shm"):
             _private_file(Path(f"{p}{suffix}"), create=False)
         for run_check in checks:
@@ -173,7 +232,7 @@ def _private_file(f: Path, create: bool) -> None:
         os.chmod(f, st.st_mode & 0o600)
 
 
-def ensure_schema(db: sqlite_utils.Database, ddl: str) -> None:
+def ensure_schema(db: Database, ddl: str) -> None:
     """Apply one idempotent DDL script inside a transaction."""
     with transaction(db):
         for statement in _split(ddl):
@@ -188,19 +247,44 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
     return cursor.lastrowid
 
 
+#: One statement of a registered script that creates a named object only if it is missing.
+_CREATE = re.compile(r'\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX|TRIGGER|VIEW)\s+IF\s+NOT\s+EXISTS\s+["`\[]?(\w+)', re.I)
+
+
+def _created(ddl: str, existing: set[str]) -> bool:
+    """True if every object the idempotent script ``ddl`` creates is among ``existing`` (names in
+    ``sqlite_master``), so applying it would change nothing. Then :func:`connect` skips it: an open of
+    an existing database (every gt process, agents' hooks on each prompt) takes no write lock."""
+    names = _objects(ddl)
+    return names is not None and names <= existing
+
+
+@functools.cache
+def _objects(ddl: str) -> frozenset[str] | None:
+    """The names the statements of ``ddl`` create, or None when one of them is anything but a
+    ``CREATE ... IF NOT EXISTS name`` (then the script is always applied)."""
+    names = []
+    for statement in _split(ddl):
+        match = _CREATE.match(statement)
+        if match is None:
+            return None
+        names.append(match.group(1))
+    return frozenset(names)
+
+
 def _split(ddl: str) -> list[str]:
     return [s.strip() for s in ddl.split(";") if s.strip()]
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+def transaction(db: Database) -> Iterator[Database]:
     """Run the block as one write transaction (``BEGIN IMMEDIATE``; nested blocks use a savepoint).
 
     Commits on a clean exit, rolls back (leaving the database unchanged) on any exception.
     """
     conn = db.conn
     if conn.in_transaction:
-        name = f"sp_{threading.get_ident()}_{id(conn)}"
+        name = f"sp_{_thread.get_ident()}_{id(conn)}"
         conn.execute(f"SAVEPOINT {name}")
         try:
             yield db

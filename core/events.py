@@ -12,9 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
-from core.db import inserted_id, register_schema
+from core.db import Database, inserted_id, register_schema
 
 register_schema(
     "events",
@@ -59,7 +57,7 @@ class Event:
 
 
 def append(
-    db: sqlite_utils.Database,
+    db: Database,
     type: str,
     actor: str = "",
     rig: str | None = None,
@@ -76,7 +74,7 @@ def append(
 
 
 def query(
-    db: sqlite_utils.Database,
+    db: Database,
     after_id: int = 0,
     since: float | None = None,
     types: tuple[str, ...] | None = None,

@@ -18,12 +18,13 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from core import events
 from core.errors import GtError
+
+if TYPE_CHECKING:
+    from core.db import Database
 
 #: Event types that need a human's eye: stuck or stalled agents, failed merges, escalations, engine errors.
 PROBLEM_TYPES = (
@@ -97,15 +98,13 @@ def format_event(ev: events.Event) -> str:
     return line
 
 
-def last_id(db: sqlite_utils.Database) -> int:
+def last_id(db: Database) -> int:
     """The id of the newest event (0 when there is none)."""
     row = db.execute("SELECT max(id) FROM events").fetchone()
     return int(row[0] or 0)
 
 
-def recent(
-    db: sqlite_utils.Database, since: float | None = None, problems: bool = False, limit: int = 50
-) -> list[events.Event]:
+def recent(db: Database, since: float | None = None, problems: bool = False, limit: int = 50) -> list[events.Event]:
     """The newest ``limit`` events (oldest first), from ``since`` (Unix seconds) if given, only the
     :data:`PROBLEM_TYPES` with ``problems``."""
     types = PROBLEM_TYPES if problems else None
@@ -126,7 +125,7 @@ def recent(
 
 
 def follow(
-    db: sqlite_utils.Database,
+    db: Database,
     after_id: int,
     problems: bool = False,
     interval: float = 0.25,
@@ -155,7 +154,7 @@ class Subscriptions:
     whose queue is full loses its oldest events, never blocks the engine.
     """
 
-    def __init__(self, db: sqlite_utils.Database, after_id: int | None = None, maxsize: int = 10000) -> None:
+    def __init__(self, db: Database, after_id: int | None = None, maxsize: int = 10000) -> None:
         self.db = db
         self.after_id = last_id(db) if after_id is None else after_id
         self.maxsize = maxsize

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -283,13 +284,68 @@ def branches(repo_path: str | os.PathLike[str]) -> list[str]:
 
 
 def rev_parse(repo_path: str | os.PathLike[str], ref: str) -> str | None:
-    """The sha (hex) that ``ref`` (e.g. ``refs/heads/main`` or a branch name) points at, or None."""
+    """The sha (hex) that ``ref`` (e.g. ``refs/heads/main`` or a branch name) points at, or None.
+
+    A plain repository directory (a rig's bare repository, or a work tree's ``.git`` directory) is
+    read directly (:func:`_read_ref`): ``gt done``, ``gt sling`` and the refinery ask this on every
+    run, and dulwich's import costs more than the whole answer. Anything else (a linked worktree's
+    ``.git`` file, a reftable repository, an odd ref name) is asked of dulwich.
+    """
+    git_dir = _plain_git_dir(Path(repo_path))
+    if git_dir is not None and _SAFE_REF.fullmatch(ref) and ".." not in ref:
+        for name in (ref, f"refs/heads/{ref}"):
+            found = _read_ref(git_dir, name)
+            if found is not None:
+                return found
+        return None
     with open_repo(repo_path) as repo:
         for name in (ref, f"refs/heads/{ref}"):
             key = _ref(name.encode())
             if key in repo.refs:
                 return repo.refs[key].decode()
         return None
+
+
+#: A ref name this module reads from disk itself (see :func:`rev_parse`); others go to dulwich.
+_SAFE_REF = re.compile(r"(?:refs/)?[A-Za-z0-9_][A-Za-z0-9_./-]*")
+_SHA = re.compile(rb"[0-9a-f]{40}(?:[0-9a-f]{24})?")
+
+
+def _plain_git_dir(path: Path) -> Path | None:
+    """The git directory of ``path`` when it is one this module can read refs from (files ``HEAD``
+    and ``packed-refs``, directory ``refs``; not a linked worktree's, not a reftable one): ``path``
+    itself (bare) or its ``.git`` directory. None otherwise."""
+    for git_dir in (path, path / ".git"):
+        if (git_dir / "HEAD").is_file() and (git_dir / "refs").is_dir():
+            if (git_dir / "commondir").exists() or (git_dir / "reftable").exists():
+                return None
+            return git_dir
+    return None
+
+
+def _read_ref(git_dir: Path, name: str, depth: int = 0) -> str | None:
+    """The sha ``name`` points at in ``git_dir``, as git stores refs (gitrepository-layout(5)): the loose
+    file ``<git_dir>/<name>`` (a sha, or ``ref: <other>`` for a symbolic ref, followed up to 5 deep),
+    else its line ``<sha> <name>`` in ``packed-refs``. None when missing or dangling."""
+    try:
+        data = (git_dir / name).read_bytes().strip()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        data = b""
+    if data.startswith(b"ref: "):
+        target = data[5:].decode("utf-8", "replace")
+        return _read_ref(git_dir, target, depth + 1) if depth < 5 and _SAFE_REF.fullmatch(target) else None
+    if _SHA.fullmatch(data):
+        return data.decode()
+    try:
+        packed = (git_dir / "packed-refs").read_bytes()
+    except FileNotFoundError:
+        return None
+    wanted = name.encode()
+    for line in packed.splitlines():
+        sha, _, ref = line.partition(b" ")
+        if ref == wanted and _SHA.fullmatch(sha):
+            return sha.decode()
+    return None
 
 
 def read_dir_at(repo_path: str | os.PathLike[str], branch: str, directory: str) -> dict[str, bytes]:
@@ -462,10 +518,14 @@ def checkout_clean(worktree: str | os.PathLike[str], commit: str) -> None:
 
 
 def branch_exists(repo_path: str | os.PathLike[str], branch: str) -> bool:
-    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``."""
-    return (
-        run_git(["show-ref", "--verify", "--quiet", f"refs/heads/{branch}"], cwd=repo_path, check=False).returncode == 0
-    )
+    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``: read from disk as
+    :func:`rev_parse` reads a plain repository's refs (no git process for a sling's check), else
+    asked of ``git show-ref``."""
+    ref = f"refs/heads/{branch}"
+    git_dir = _plain_git_dir(Path(repo_path))
+    if git_dir is not None and _SAFE_REF.fullmatch(ref) and ".." not in ref:
+        return _read_ref(git_dir, ref) is not None
+    return run_git(["show-ref", "--verify", "--quiet", ref], cwd=repo_path, check=False).returncode == 0
 
 
 def worktree_add(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], branch: str, start: str) -> None:
@@ -495,13 +555,51 @@ def dirty_paths(worktree: str | os.PathLike[str]) -> list[str]:
     return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
 
+def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
+    """(branch or None when detached, sha or None when unborn) of the HEAD of ``worktree``, read from
+    disk: a work tree whose ``.git`` is a directory, or a linked worktree whose ``.git`` file names
+    its git directory (``gitdir: ...``, with ``commondir`` holding the shared refs; gitrepository-layout(5)).
+    None when the layout is anything else (then git itself is asked)."""
+    dot = worktree / ".git"
+    try:
+        if dot.is_dir():
+            git_dir = common = dot
+        else:
+            line = dot.read_text(encoding="utf-8").strip()
+            if not line.startswith("gitdir: "):
+                return None
+            git_dir = (worktree / line[8:]).resolve()
+            common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+        head = (git_dir / "HEAD").read_bytes().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if (common / "reftable").exists() or not (common / "refs").is_dir():
+        return None
+    if _SHA.fullmatch(head):
+        return None, head.decode()
+    if not head.startswith(b"ref: refs/heads/"):
+        return None
+    ref = head[5:].decode("utf-8", "replace")
+    if not _SAFE_REF.fullmatch(ref) or ".." in ref:
+        return None
+    return ref.removeprefix("refs/heads/"), _read_ref(common, ref)
+
+
 def head_sha(worktree: str | os.PathLike[str]) -> str:
-    """The commit sha HEAD of ``worktree`` points at. Raises GitError."""
+    """The commit sha HEAD of ``worktree`` points at (read from disk as :func:`_worktree_head` can,
+    else ``git rev-parse HEAD``). Raises GitError."""
+    head = _worktree_head(Path(worktree))
+    if head is not None and head[1] is not None:
+        return head[1]
     return run_git(["rev-parse", "HEAD"], cwd=worktree).stdout.strip()
 
 
 def current_branch(worktree: str | os.PathLike[str]) -> str | None:
-    """The branch checked out in ``worktree``, or None on a detached HEAD."""
+    """The branch checked out in ``worktree``, or None on a detached HEAD (read from disk as
+    :func:`_worktree_head` can, else ``git symbolic-ref``)."""
+    head = _worktree_head(Path(worktree))
+    if head is not None:
+        return head[0]
     proc = run_git(["symbolic-ref", "--quiet", "--short", "HEAD"], cwd=worktree, check=False)
     return proc.stdout.strip() or None
 

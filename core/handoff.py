@@ -13,7 +13,6 @@ has exited, it stops the session and starts a new one on the same worktree, bran
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -21,7 +20,6 @@ from typing import Any
 from core.beads.model import Issue
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
-from core.pidfile import pid_alive
 from core.roles import Role
 from core.town import Town
 
@@ -54,6 +52,8 @@ def request(town: Town, store: BeadStore, role: Role, note: str, env: dict[str, 
     """Hand off the calling polecat (``role``): record ``note`` on its hooked bead and start the
     detached cycler (see the module docstring); returns the cycler's pid. Raises GtError when the
     polecat has nothing hooked or no session to cycle."""
+    import subprocess  # gt prime reads handoff notes from here; only a handoff starts a process
+
     from core import polecats
 
     p = polecats.get(store.db, role.rig or "", role.name or "")
@@ -86,6 +86,7 @@ def cycle(town: Town, bead: str, after: int | None = None, timeout: float = WAIT
     handoff note; returns the :class:`core.sling.SlingResult`. Raises NotFound when no polecat holds
     the bead any more, GtError/Conflict/AgentStartError as :meth:`core.sling.Slinger.resume`."""
     from core import polecats
+    from core.pidfile import pid_alive  # fcntl, signal: only the cycler waits on a pid
     from core.sling import Slinger
 
     deadline = time.monotonic() + timeout

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlite_utils
+from core.db import Database
 
 from core import costs, events, git, mq, polecats, transcripts
 from core.beads.store import BeadStore
@@ -243,7 +243,7 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def state_history(db: sqlite_utils.Database, rig: str, name: str, limit: int = HISTORY) -> list[StateChange]:
+def state_history(db: Database, rig: str, name: str, limit: int = HISTORY) -> list[StateChange]:
     """The newest ``limit`` events of polecat ``rig``/``name`` (:data:`HISTORY_TYPES`, whose payload
     names it), oldest first: the witness's verdicts with their reasons, and the work's own steps."""
     marks = ",".join("?" * len(HISTORY_TYPES))
@@ -301,7 +301,7 @@ def mr_detail(store: BeadStore, mr_id: str) -> MRDetail:
     return MRDetail(m, batch, members, logs, convicting, _verdict(m, batch, ev, logs, convicting), follow_up)
 
 
-def _last_verdict_event(db: sqlite_utils.Database, m: mq.MR) -> events.Event | None:
+def _last_verdict_event(db: Database, m: mq.MR) -> events.Event | None:
     """The newest merged/merge_failed/merge_conflict event of ``m``."""
     row = db.execute(
         "SELECT id, ts, type, actor, rig, bead, payload FROM events WHERE rig = ?"

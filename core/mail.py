@@ -20,9 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from core import nudge_queue
 from core.beads import BeadStore, Issue
@@ -30,6 +28,9 @@ from core.errors import GtError, NotFound
 from core.names import check_polecat_name, check_rig_name
 from core.plaintext import one_line
 from core.town import Town
+
+if TYPE_CHECKING:
+    from core.db import Database
 
 READ_REASON = "read"
 ARCHIVED = "archived"
@@ -57,6 +58,15 @@ class Message:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def own_address(actor: str) -> str:
+    """The inbox of ``actor`` (a :func:`core.actor.current_actor` name) when it is a mail address,
+    else the Mayor's (the human overseer's): whose mail ``gt mail`` shows when no address is given."""
+    try:
+        return parse_address(actor)
+    except GtError:
+        return "mayor/"
 
 
 def parse_address(addr: str) -> str:
@@ -96,7 +106,7 @@ def _check(checker: Any, value: str, addr: str) -> None:
         raise GtError(f"invalid mail address {addr!r}: {exc}") from exc
 
 
-def expand(town: Town, db: sqlite_utils.Database, addr: str) -> list[str]:
+def expand(town: Town, db: Database, addr: str) -> list[str]:
     """The individual recipients of ``addr``: itself for a single address, the members for a group.
 
     Raises GtError for a malformed address, NotFound for a group naming an unknown rig.
@@ -128,7 +138,7 @@ def send(
     subject: str,
     body: str,
     sender: str,
-    db: sqlite_utils.Database | None = None,
+    db: Database | None = None,
     priority: int = 2,
     reply_to: str | None = None,
 ) -> list[Message]:
@@ -185,7 +195,7 @@ def _message(issue: Issue) -> Message:
     )
 
 
-def get(town: Town, msg_id: str, db: sqlite_utils.Database | None = None) -> Message:
+def get(town: Town, msg_id: str, db: Database | None = None) -> Message:
     """The message ``msg_id``. Raises NotFound for an unknown id or a bead that is not a message."""
     store = BeadStore(town, db=db) if db is not None else BeadStore(town)
     return _message(store.get(msg_id))
@@ -194,7 +204,7 @@ def get(town: Town, msg_id: str, db: sqlite_utils.Database | None = None) -> Mes
 def inbox(
     town: Town,
     address: str,
-    db: sqlite_utils.Database | None = None,
+    db: Database | None = None,
     include_read: bool = False,
     include_archived: bool = False,
 ) -> list[Message]:
@@ -210,7 +220,7 @@ def inbox(
     return sorted(found, key=lambda m: (m.created_at, m.id))
 
 
-def read(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None = None) -> Message:
+def read(town: Town, msg_id: str, actor: str, db: Database | None = None) -> Message:
     """Open message ``msg_id``: returns it and marks it read (closes the bead; idempotent)."""
     store = BeadStore(town, db=db) if db is not None else BeadStore(town)
     msg = _message(store.get(msg_id))
@@ -219,12 +229,12 @@ def read(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None =
     return _message(store.get(msg_id))
 
 
-def mark_read(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None = None) -> Message:
+def mark_read(town: Town, msg_id: str, actor: str, db: Database | None = None) -> Message:
     """Mark message ``msg_id`` read without showing it (``gt mail mark-read``; idempotent)."""
     return read(town, msg_id, actor, db)
 
 
-def mark_unread(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None = None) -> Message:
+def mark_unread(town: Town, msg_id: str, actor: str, db: Database | None = None) -> Message:
     """Mark message ``msg_id`` unread again (the bead reopened; idempotent). Raises GtError for an
     archived message: archiving hid it from the inbox on purpose."""
     store = BeadStore(town, db=db) if db is not None else BeadStore(town)
@@ -294,7 +304,7 @@ def reply_subject(subject: str) -> str:
 
 
 def reply(
-    town: Town, msg_id: str, body: str, sender: str, db: sqlite_utils.Database | None = None, subject: str | None = None
+    town: Town, msg_id: str, body: str, sender: str, db: Database | None = None, subject: str | None = None
 ) -> Message:
     """Answer message ``msg_id`` to its sender (subject ``Re: ...`` unless given), in its thread.
 
@@ -309,7 +319,7 @@ def reply(
     return send(town, to, subj, body, sender, db, reply_to=msg_id)[0]
 
 
-def archive(town: Town, msg_id: str, actor: str, db: sqlite_utils.Database | None = None) -> Message:
+def archive(town: Town, msg_id: str, actor: str, db: Database | None = None) -> Message:
     """Archive message ``msg_id``: read (closed) and labelled ``archived``, hidden from the inbox."""
     store = BeadStore(town, db=db) if db is not None else BeadStore(town)
     _message(store.get(msg_id))

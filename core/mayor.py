@@ -31,7 +31,7 @@ from core.sessions import SessionHost, SessionInfo, user_shell
 from core.town import Town
 
 if TYPE_CHECKING:
-    import sqlite_utils
+    from core.db import Database
 
 SESSION = "mayor"
 #: Failed restarts in a row after which the deacon gives up on the Mayor (and escalates).
@@ -128,7 +128,7 @@ def start(
     agent: str | None = None,
     session_host: SessionHost | None = None,
     *,
-    db: sqlite_utils.Database | None = None,
+    db: Database | None = None,
     resume: bool = False,
 ) -> SessionInfo:
     """Start the Mayor session with ``agent`` (default: the town's ``default_agent``) and record
@@ -169,7 +169,7 @@ def running(h: SessionHost) -> bool:
     return info is not None and info.alive
 
 
-def ensure(town: Town, session_host: SessionHost | None = None, db: sqlite_utils.Database | None = None) -> bool:
+def ensure(town: Town, session_host: SessionHost | None = None, db: Database | None = None) -> bool:
     """Start the Mayor unless it runs (a dead pane is cleared first), resuming its conversation;
     returns True if it was started. Raises as :func:`start`."""
     h = session_host or host(town)
@@ -182,7 +182,7 @@ def ensure(town: Town, session_host: SessionHost | None = None, db: sqlite_utils
     return True
 
 
-def supervise(town: Town, session_host: SessionHost, db: sqlite_utils.Database) -> str | None:
+def supervise(town: Town, session_host: SessionHost, db: Database) -> str | None:
     """The deacon's Mayor patrol: restart a wanted Mayor that is gone (see the module docstring).
     Returns ``"restarted"``, ``"gave up"`` (the failure count reached :data:`MAX_RESTART_FAILURES`;
     the caller escalates) or None (nothing to do). Never raises for a failed start: it is counted."""

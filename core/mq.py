@@ -26,10 +26,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
-
 from core import events
-from core.db import inserted_id, register_schema, transaction
+from core.db import Database, inserted_id, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 
 STATUSES = ("queued", "merging", "merged", "failed", "conflict", "rejected", "pr_open", "board", "submitted")
@@ -176,7 +174,7 @@ def effective_priority(priority: int, created_at: float, now: float, aging_step:
 
 
 def submit(
-    db: sqlite_utils.Database,
+    db: Database,
     rig: Any,
     bead: str | None,
     polecat: str | None,
@@ -238,7 +236,7 @@ def submit(
     return get(db, mr_id)
 
 
-def get(db: sqlite_utils.Database, mr_id: str) -> MR:
+def get(db: Database, mr_id: str) -> MR:
     """The MR ``mr_id`` (e.g. ``mr-12``). Raises NotFound."""
     row = db.execute(f"{_SELECT} WHERE id = ?", [mr_id]).fetchone()
     if row is None:
@@ -247,7 +245,7 @@ def get(db: sqlite_utils.Database, mr_id: str) -> MR:
 
 
 def list_mrs(
-    db: sqlite_utils.Database, rig: str | None = None, statuses: tuple[str, ...] | None = None, limit: int | None = None
+    db: Database, rig: str | None = None, statuses: tuple[str, ...] | None = None, limit: int | None = None
 ) -> list[MR]:
     """MRs (of ``rig``, with one of ``statuses``), newest first."""
     where, args = _filters(rig, statuses)
@@ -257,7 +255,7 @@ def list_mrs(
     return [_row_to_mr(r) for r in db.execute(sql, args).fetchall()]
 
 
-def of_bead(db: sqlite_utils.Database, bead: str, statuses: tuple[str, ...] | None = None) -> list[MR]:
+def of_bead(db: Database, bead: str, statuses: tuple[str, ...] | None = None) -> list[MR]:
     """The MRs of bead ``bead`` (with one of ``statuses``), newest first."""
     sql = f"{_SELECT} WHERE bead = ?"
     args: list[Any] = [bead]
@@ -278,7 +276,7 @@ def _filters(rig: str | None, statuses: tuple[str, ...] | None) -> tuple[str, li
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
 
-def queue(db: sqlite_utils.Database, rig: str, now: float | None = None, aging_step: float = AGING_STEP_S) -> list[MR]:
+def queue(db: Database, rig: str, now: float | None = None, aging_step: float = AGING_STEP_S) -> list[MR]:
     """The queued MRs of ``rig`` in merge order: :func:`effective_priority`, then age (FIFO), then id."""
     now = time.time() if now is None else now
     mrs = list_mrs(db, rig, ("queued",))
@@ -289,7 +287,7 @@ def queue(db: sqlite_utils.Database, rig: str, now: float | None = None, aging_s
 
 
 def claim_batch(
-    db: sqlite_utils.Database, rig: str, size: int, now: float | None = None, aging_step: float = AGING_STEP_S
+    db: Database, rig: str, size: int, now: float | None = None, aging_step: float = AGING_STEP_S
 ) -> tuple[int, list[MR]]:
     """Start a batch of ``rig``: take the first ``size`` queued MRs (queue order), mark them ``merging``
     and create its ``mq_batches`` row, in one transaction. Returns (batch id, MRs); batch id 0 and []
@@ -311,7 +309,7 @@ def claim_batch(
     return batch, mrs
 
 
-def requeue_merging(db: sqlite_utils.Database, rig: str) -> list[str]:
+def requeue_merging(db: Database, rig: str) -> list[str]:
     """Crash recovery: put ``rig``'s MRs left ``merging`` back to ``queued`` and mark unfinished batch
     rows ``abandoned``. Returns the MR ids requeued."""
     with transaction(db):
@@ -333,7 +331,7 @@ def requeue_merging(db: sqlite_utils.Database, rig: str) -> list[str]:
     return ids
 
 
-def finish(db: sqlite_utils.Database, mr_id: str, status: str, reason: str = "", merge_sha: str | None = None) -> None:
+def finish(db: Database, mr_id: str, status: str, reason: str = "", merge_sha: str | None = None) -> None:
     """Set the final ``status`` of MR ``mr_id`` (plain SQL: joins the caller's transaction).
 
     Raises GtError for a status that is not a finished one.
@@ -346,7 +344,7 @@ def finish(db: sqlite_utils.Database, mr_id: str, status: str, reason: str = "",
     )
 
 
-def record_gate_run(db: sqlite_utils.Database, mr_ids: list[str], log_paths: list[str]) -> None:
+def record_gate_run(db: Database, mr_ids: list[str], log_paths: list[str]) -> None:
     """Count one gate run against each MR of ``mr_ids`` and link its ``log_paths`` (plain SQL)."""
     for mr_id in mr_ids:
         row = db.execute("SELECT logs FROM merge_requests WHERE id = ?", [mr_id]).fetchone()
@@ -357,7 +355,7 @@ def record_gate_run(db: sqlite_utils.Database, mr_ids: list[str], log_paths: lis
 
 
 def finish_batch(
-    db: sqlite_utils.Database,
+    db: Database,
     batch: int,
     outcome: str,
     merged: int,
@@ -376,7 +374,7 @@ def finish_batch(
     )
 
 
-def retry(db: sqlite_utils.Database, mr_id: str, actor: str = "") -> MR:
+def retry(db: Database, mr_id: str, actor: str = "") -> MR:
     """Put a failed, conflicting or rejected MR back in the queue (retry_count + 1); the work of a
     claimed board item goes back to ``board`` (held for the board loop, never this town's refinery).
 
@@ -398,7 +396,7 @@ def retry(db: sqlite_utils.Database, mr_id: str, actor: str = "") -> MR:
     return get(db, mr_id)
 
 
-def reject(db: sqlite_utils.Database, mr_id: str, reason: str, actor: str = "") -> MR:
+def reject(db: Database, mr_id: str, reason: str, actor: str = "") -> MR:
     """Take MR ``mr_id`` out of the queue for good (status ``rejected`` with ``reason``).
 
     Raises NotFound for an unknown MR, Conflict if it is merging or merged, GtError for an empty reason.
@@ -422,7 +420,7 @@ _BATCH_COLUMNS = (
 )
 
 
-def batches(db: sqlite_utils.Database, rig: str | None = None, limit: int = 20) -> list[BatchStats]:
+def batches(db: Database, rig: str | None = None, limit: int = 20) -> list[BatchStats]:
     """The last ``limit`` batches (of ``rig``), newest first."""
     where, args = _filters(rig, None)
     rows = db.execute(
@@ -431,19 +429,19 @@ def batches(db: sqlite_utils.Database, rig: str | None = None, limit: int = 20) 
     return [BatchStats(*r) for r in rows]
 
 
-def batch(db: sqlite_utils.Database, batch_id: int) -> BatchStats | None:
+def batch(db: Database, batch_id: int) -> BatchStats | None:
     """The batch ``batch_id`` (an MR's ``batch``), or None when there is no such row."""
     row = db.execute(f"SELECT {_BATCH_COLUMNS} FROM mq_batches WHERE id = ?", [int(batch_id)]).fetchone()
     return BatchStats(*row) if row else None
 
 
-def batch_members(db: sqlite_utils.Database, batch_id: int) -> list[tuple[str, str]]:
+def batch_members(db: Database, batch_id: int) -> list[tuple[str, str]]:
     """(MR id, status) of the MRs whose last batch is ``batch_id``, in submission order."""
     rows = db.execute("SELECT id, status FROM merge_requests WHERE batch = ? ORDER BY n", [int(batch_id)]).fetchall()
     return [(str(i), str(s)) for i, s in rows]
 
 
-def stats(db: sqlite_utils.Database, rig: str | None = None) -> dict[str, Any]:
+def stats(db: Database, rig: str | None = None) -> dict[str, Any]:
     """Totals over finished batches (of ``rig``): batches, mrs, merged, failed, conflicts, gate_runs,
     gate_runs_per_mr, mean wall_s per batch, plus the MR counts by status."""
     where, args = _filters(rig, None)

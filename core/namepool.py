@@ -5,7 +5,6 @@ The town's theme lives in ``town.toml`` ``[polecats] namepool``; ``gt namepool``
 
 from __future__ import annotations
 
-import tomlkit
 
 from core.config import edit_toml
 from core.errors import NotFound
@@ -128,6 +127,8 @@ def set_theme(town: Town, name: str) -> None:
     """Set the town's name-pool theme in ``town.toml`` (comments kept). Raises NotFound for an unknown theme."""
     if name not in THEMES:
         raise NotFound(f"unknown name pool {name!r}: choose one of {', '.join(sorted(THEMES))}")
+    import tomlkit  # only to edit town.toml
+
     with edit_toml(town.config_path) as doc:
         if "polecats" not in doc:
             table = tomlkit.table()

@@ -38,18 +38,18 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
-
+from typing import TYPE_CHECKING, Any
 
 from core import events, polecats
-from core.db import inserted_id, transaction
+from core.db import Database, inserted_id, transaction
 from core.errors import GtError, NotFound
-from core.plaintext import one_line
 from core.nudge_queue import _ensure, resolve_target
-from core.sessions import SessionHost, session_name
+from core.plaintext import one_line
+from core.session_names import session_name
 from core.town import Town
+
+if TYPE_CHECKING:
+    from core.sessions import SessionHost
 
 MODES = ("immediate", "wait-idle", "queue")
 #: A queued nudge nobody could deliver is dropped after this many seconds.
@@ -165,7 +165,7 @@ def input_line(screen: str, glyph: str) -> str | None:
     return None
 
 
-def unsent_text(town: Town, host: SessionHost, db: sqlite_utils.Database, session: str) -> str | None:
+def unsent_text(town: Town, host: SessionHost, db: Database, session: str) -> str | None:
     """The text waiting unsent on ``session``'s input line (None: the line is empty, or the agent's
     program shows no input line this module can read). A nudge typed now would be appended to it
     and submit both, so it waits instead."""
@@ -197,7 +197,7 @@ def _mail_address(target: str, session: str) -> str | None:
 
 
 def _mail_instead(
-    town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, shell: str, sender: str
+    town: Town, db: Database, target: str, session: str, text: str, shell: str, sender: str
 ) -> tuple[str, str]:
     """Send nudge ``text`` for a session that runs ``shell`` as mail to the target's address:
     (message id, reason). Raises GtError when the target has no mail address."""
@@ -214,7 +214,7 @@ def _mail_instead(
     return msg.id, reason
 
 
-def preset_of(town: Town, db: sqlite_utils.Database, session: str) -> Any:
+def preset_of(town: Town, db: Database, session: str) -> Any:
     """The runtime preset of the agent in ``session`` (a core.runtimes.Preset): its polecat's, else
     the town's default agent for the Mayor; None when unknown (a shell, or a preset that no longer
     resolves)."""
@@ -237,7 +237,7 @@ def preset_of(town: Town, db: sqlite_utils.Database, session: str) -> Any:
     return preset
 
 
-def is_idle(town: Town, host: SessionHost, db: sqlite_utils.Database, session: str) -> bool:
+def is_idle(town: Town, host: SessionHost, db: Database, session: str) -> bool:
     """True if the live ``session`` takes typed text as a prompt now: the agent state of
     :func:`core.runtimes.state.session_state` (hooks first, then the input box found above any
     footer; never while a dialog shows), or, for an unknown program, a transcript quiet for
@@ -253,7 +253,7 @@ def is_idle(town: Town, host: SessionHost, db: sqlite_utils.Database, session: s
     return session_state(host, db, session, preset).takes_input
 
 
-def typed(db: sqlite_utils.Database, session: str, text: str) -> None:
+def typed(db: Database, session: str, text: str) -> None:
     """Note that ``text`` was just typed into ``session``: its agent counts as working until its
     hooks or screen say otherwise (so a second queued nudge waits for the next idle); a ``/command``
     of the CLI starts no turn and changes nothing."""
@@ -264,7 +264,7 @@ def typed(db: sqlite_utils.Database, session: str, text: str) -> None:
 
 
 def _record(
-    db: sqlite_utils.Database,
+    db: Database,
     sender: str,
     target: str,
     session: str,
@@ -299,7 +299,7 @@ def _record(
     )
 
 
-def enqueue(db: sqlite_utils.Database, target: str, text: str, *, sender: str, kind: str = "nudge") -> int:
+def enqueue(db: Database, target: str, text: str, *, sender: str, kind: str = "nudge") -> int:
     """Store a nudge for ``target`` to be typed at its next idle; returns the queue row id. The text
     stored is what will be typed (:func:`nudge_text`). Raises GtError for a bad target or a text
     that is empty or only control characters."""
@@ -317,7 +317,7 @@ def enqueue(db: sqlite_utils.Database, target: str, text: str, *, sender: str, k
         return inserted_id(cur)
 
 
-def pending(db: sqlite_utils.Database, session: str | None = None) -> list[dict[str, Any]]:
+def pending(db: Database, session: str | None = None) -> list[dict[str, Any]]:
     """Queued nudges not yet delivered (oldest first), of one ``session`` if given."""
     _ensure(db)
     sql = "SELECT id, session, target, text, kind, sender, created_at FROM nudge_queue WHERE status = 'pending'"
@@ -337,7 +337,7 @@ def nudge(
     *,
     sender: str,
     host: SessionHost | None = None,
-    db: sqlite_utils.Database | None = None,
+    db: Database | None = None,
     timeout: float = 60.0,
 ) -> NudgeResult:
     """Nudge ``target`` with ``text`` in ``mode`` (see the module docstring). timeout: seconds
@@ -358,6 +358,8 @@ def nudge(
 
         db = connect(town.db_path)
     try:
+        from core.sessions import SessionHost  # tmux: only to type into or check a session
+
         host = host or SessionHost(town)
         exists = host.exists(session)
         if exists and (shell := host.shell_of(session)) is not None:
@@ -386,7 +388,7 @@ def nudge(
 
 
 def _as_mail(
-    town: Town, db: sqlite_utils.Database, target: str, session: str, text: str, mode: str, shell: str, sender: str
+    town: Town, db: Database, target: str, session: str, text: str, mode: str, shell: str, sender: str
 ) -> NudgeResult:
     """The nudge for a shell session, sent as mail (see :func:`_mail_instead`) and recorded."""
     mailed, reason = _mail_instead(town, db, target, session, text, shell, sender)
@@ -398,7 +400,7 @@ def _as_mail(
 def system_nudge(
     town: Town,
     host: SessionHost,
-    db: sqlite_utils.Database,
+    db: Database,
     session: str,
     text: str,
     *,
@@ -422,7 +424,7 @@ def system_nudge(
 def _type_now(
     town: Town,
     host: SessionHost,
-    db: sqlite_utils.Database,
+    db: Database,
     target: str,
     session: str,
     text: str,
@@ -468,7 +470,7 @@ def _unsent_reason(session: str, waiting: str | None) -> str:
     )
 
 
-def drain(db: sqlite_utils.Database, session: str) -> list[str]:
+def drain(db: Database, session: str) -> list[str]:
     """Take ``session``'s queued nudges for its agent's prompt hook (``gt mail check --inject``, as
     Gas Town drains its nudge queue there): each marked delivered (reason ``prompt hook``) with a
     ``nudge`` event, in one transaction. Returns the texts of the nudges, oldest first; the "You have
@@ -491,7 +493,7 @@ def drain(db: sqlite_utils.Database, session: str) -> list[str]:
 
 
 def deliver_pending(
-    town: Town, host: SessionHost, db: sqlite_utils.Database, now: float | None = None, max_age: float = MAX_AGE_S
+    town: Town, host: SessionHost, db: Database, now: float | None = None, max_age: float = MAX_AGE_S
 ) -> list[int]:
     """Type queued nudges into agents that are idle now with an empty input line, at most one per
     session per call (the engine calls this on every tick). Mail nudges to agents without a live
@@ -557,7 +559,7 @@ def deliver_pending(
     return delivered
 
 
-def _mail_pending(town: Town, db: sqlite_utils.Database, row: dict[str, Any], shell: str) -> None:
+def _mail_pending(town: Town, db: Database, row: dict[str, Any], shell: str) -> None:
     """Send queued nudge ``row`` for a shell session as mail (status ``mailed``, the mail id as its
     reason), or drop it when its target has no mail address."""
     try:
@@ -573,7 +575,7 @@ def _mail_pending(town: Town, db: sqlite_utils.Database, row: dict[str, Any], sh
 
 
 def broadcast(
-    town: Town, text: str, *, sender: str, host: SessionHost | None = None, db: sqlite_utils.Database | None = None
+    town: Town, text: str, *, sender: str, host: SessionHost | None = None, db: Database | None = None
 ) -> dict[str, NudgeResult | str]:
     """Nudge every working polecat (state ``working`` with a live session) with ``text`` now.
 
@@ -583,6 +585,8 @@ def broadcast(
     control characters, before anything is typed.
     """
     text = nudge_text(text, 'gt broadcast "TEXT"')
+    from core.sessions import SessionHost  # tmux: only to type into or check a session
+
     host = host or SessionHost(town)
     own = db is None
     if db is None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import time
 
-import sqlite_utils
-
-from core.db import ensure_schema, register_schema
+from core.db import Database, ensure_schema, register_schema
 from core.errors import GtError
-from core.sessions import check_session_name, session_name
+from core.session_names import check_session_name, session_name
 
 MAIL_TEXT = "You have mail: gt mail inbox"
 
@@ -39,7 +37,7 @@ register_schema("nudge", DDL)
 _ready_dbs: set[int] = set()
 
 
-def _ensure(db: sqlite_utils.Database) -> None:
+def _ensure(db: Database) -> None:
     """Create the table on a connection opened before this module was imported."""
     if id(db) not in _ready_dbs:
         ensure_schema(db, DDL)
@@ -73,7 +71,7 @@ def resolve_target(target: str) -> str:
     return check_session_name(t)
 
 
-def queue_mail_nudge(db: sqlite_utils.Database, address: str, sender: str = "mail") -> bool:
+def queue_mail_nudge(db: Database, address: str, sender: str = "mail") -> bool:
     """Queue the "You have mail" nudge for the agent at mail ``address`` (joins the caller's
     transaction; at most one pending per session). Addresses without a session (groups) are
     ignored. Returns True if a nudge was queued."""

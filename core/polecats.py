@@ -11,9 +11,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import sqlite_utils
-
-from core.db import register_schema, transaction
+from core.db import Database, register_schema, transaction
 from core.errors import NotFound
 
 STATES = ("spawning", "working", "idle", "done", "stuck", "nuked")
@@ -96,13 +94,13 @@ def _row(values: Any) -> Polecat:
     return Polecat(*values)
 
 
-def get(db: sqlite_utils.Database, rig: str, name: str) -> Polecat | None:
+def get(db: Database, rig: str, name: str) -> Polecat | None:
     """The polecat ``rig``/``name``, or None."""
     row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM polecats WHERE rig = ? AND name = ?", [rig, name]).fetchone()
     return _row(row) if row else None
 
 
-def require(db: sqlite_utils.Database, rig: str | None, name: str) -> Polecat:
+def require(db: Database, rig: str | None, name: str) -> Polecat:
     """The polecat called ``name`` (in ``rig`` if given). Raises NotFound, or when the name is
     ambiguous across rigs."""
     rows = list_polecats(db, rig=rig)
@@ -114,7 +112,7 @@ def require(db: sqlite_utils.Database, rig: str | None, name: str) -> Polecat:
     return matches[0]
 
 
-def by_bead(db: sqlite_utils.Database, bead: str) -> Polecat | None:
+def by_bead(db: Database, bead: str) -> Polecat | None:
     """The polecat whose hook holds ``bead``, or None."""
     row = db.execute(
         f"SELECT {', '.join(_COLUMNS)} FROM polecats WHERE hook_bead = ? AND state != 'nuked'", [bead]
@@ -123,7 +121,7 @@ def by_bead(db: sqlite_utils.Database, bead: str) -> Polecat | None:
 
 
 def list_polecats(
-    db: sqlite_utils.Database,
+    db: Database,
     rig: str | None = None,
     states: tuple[str, ...] | None = None,
     include_nuked: bool = False,
@@ -145,12 +143,12 @@ def list_polecats(
     return [_row(r) for r in db.execute(sql, args).fetchall()]
 
 
-def count_busy(db: sqlite_utils.Database, rig: str | None = None) -> int:
+def count_busy(db: Database, rig: str | None = None) -> int:
     """Polecats spawning or working (in the town, or in ``rig``)."""
     return len(list_polecats(db, rig=rig, states=BUSY_STATES))
 
 
-def upsert(db: sqlite_utils.Database, rig: str, name: str, **fields: Any) -> Polecat:
+def upsert(db: Database, rig: str, name: str, **fields: Any) -> Polecat:
     """Insert polecat ``rig``/``name`` or update the given fields (plain SQL: joins the caller's
     transaction). Unknown fields raise KeyError."""
     for key in fields:

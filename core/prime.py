@@ -10,7 +10,6 @@ from core import mail, polecats
 from core.beads.store import BeadStore
 from core.errors import GtError
 from core.handoff import note_of
-from core.rigs import list_rigs
 from core.roles import Role
 from core.town import Town
 
@@ -116,6 +115,7 @@ def _mayor(town: Town, store: BeadStore) -> str:
     """The Mayor's brief: the town as the cockpit sees it (:func:`core.townview.read_snapshot`: one
     rule for polecat states and problems), blocked beads, landed convoys, then the commands."""
     from core import convoys
+    from core.rigs import list_rigs
     from core.sessions import SessionHost
     from core.townview import read_snapshot
 

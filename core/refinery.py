@@ -75,12 +75,11 @@ from pathlib import Path
 from typing import Any
 
 import filelock
-import sqlite_utils
 
 from core import convoys, escalation, events, git, mail, mq, upstream
 from core.beads import BeadStore
 from core.beads.model import MAX_TITLE
-from core.db import connect, transaction
+from core.db import Database, connect, transaction
 from core.errors import Conflict, GitError, GtError
 from core.gates import GateConfig, GateResult, GateRun, kill_leftover, load_gates, log_tail, read_log, run_gates
 from core.plaintext import one_line
@@ -147,7 +146,7 @@ class Refinery:
     """The merge queue engine of one rig. ``rig``: a Rig or a rig name; ``db``: the town database
     (opened from ``town.db_path`` when None). One refinery runs per rig at a time (a lock file)."""
 
-    def __init__(self, town: Town, rig: Rig | str, db: sqlite_utils.Database | None = None) -> None:
+    def __init__(self, town: Town, rig: Rig | str, db: Database | None = None) -> None:
         self.town = town
         self.rig_name = rig.name if isinstance(rig, Rig) else rig
         self.db = db if db is not None else connect(town.db_path)
@@ -207,7 +206,7 @@ class Refinery:
         return result
 
 
-def _landing_failed(town: Town, db: sqlite_utils.Database, rig: Rig, error: str, actor: str) -> None:
+def _landing_failed(town: Town, db: Database, rig: Rig, error: str, actor: str) -> None:
     """:func:`core.upstream.landing_failed`, its escalation a high one to the Mayor (core.escalation)."""
 
     def escalate(text: str) -> str:
@@ -766,7 +765,7 @@ class _Effects:
     """Bead and mail effects of settled MRs (joins the caller's transaction; all plain SQL through
     the shared connection). MRs without a known bead or polecat skip those effects."""
 
-    def __init__(self, town: Town, db: sqlite_utils.Database, rig: Rig) -> None:
+    def __init__(self, town: Town, db: Database, rig: Rig) -> None:
         self.town, self.db, self.rig = town, db, rig
         self.store = BeadStore(town, db=db)
         self.actor = f"{rig.name}/refinery"

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 
 from core import git
 from core.atomic import atomic_write_text
@@ -195,6 +194,8 @@ def add_rig(
         detected = check_branch_name(git.clone_bare(url, rig_dir / ".repo.git"), f"the default branch of {url!r}")
         if branch is not None and branch not in git.branches(rig_dir / ".repo.git"):
             raise GitError(f"repository {url!r} has no branch {branch!r}: pass an existing branch with --branch")
+        import tomlkit  # only to write rig.toml: reading it is core.config.read_toml
+
         doc = tomlkit.parse(RIG_TEMPLATE.format(name=name, prefix=prefix))
         doc["git_url"] = _absolute(url)
         doc["default_branch"] = branch or detected

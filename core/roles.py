@@ -12,11 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import git
 from core.errors import GtError
-from core.rigs import RIG_FILE
-from core.secrets import exclude_from_commits
-from core.town import Town
+from core.town import RIG_FILE, Town
 
 ROLES = ("mayor", "polecat", "crew", "refinery", "witness", "deacon", "human")
 
@@ -115,6 +112,9 @@ def write_context_files(
     what was written in the bare repository's ``info/exclude`` so it is never committed. The project's
     own files are never touched. Returns the names written (AGENTS.md missing: the runtime must pass
     the context another way)."""
+    from core import git  # slinging writes context files; detecting a role (every gt process) does not
+    from core.secrets import exclude_from_commits
+
     wt = Path(worktree)
     names = (*CONTEXT_FILES, *LOCAL_CONTEXT.values())
     tracked = set(git.run_git(["ls-files", "--", *names], cwd=wt).stdout.split())

@@ -19,11 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from core import events, polecats
 from core.beads.store import BeadStore
-from core.db import register_schema, transaction
+from core.db import Database, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 from core.rigs import load_rig
 from core.town import Town
@@ -140,13 +138,13 @@ def enqueue_convoy(
     return out
 
 
-def get(db: sqlite_utils.Database, bead: str) -> Queued | None:
+def get(db: Database, bead: str) -> Queued | None:
     """The queue row of ``bead``, or None."""
     row = db.execute(f"SELECT {', '.join(_COLS)} FROM sling_queue WHERE bead = ?", [bead]).fetchone()
     return Queued(*row) if row else None
 
 
-def list_queue(db: sqlite_utils.Database, rig: str | None = None) -> list[Queued]:
+def list_queue(db: Database, rig: str | None = None) -> list[Queued]:
     """The queue in dispatch order (priority, then age), of one ``rig`` if given."""
     sql = f"SELECT {', '.join(_COLS)} FROM sling_queue"
     args: list[Any] = []
@@ -156,7 +154,7 @@ def list_queue(db: sqlite_utils.Database, rig: str | None = None) -> list[Queued
     return [Queued(*r) for r in db.execute(sql + " ORDER BY priority, enqueued_at, bead", args).fetchall()]
 
 
-def remove(db: sqlite_utils.Database, bead: str, actor: str, reason: str) -> bool:
+def remove(db: Database, bead: str, actor: str, reason: str) -> bool:
     """Take ``bead`` off the queue with a ``dequeued`` event naming ``reason``. True if it was there."""
     with transaction(db):
         row = get(db, bead)
@@ -251,6 +249,6 @@ class Scheduler:
             )
 
 
-def depth(db: sqlite_utils.Database) -> int:
+def depth(db: Database) -> int:
     """Number of queued beads."""
     return int(db.execute("SELECT count(*) FROM sling_queue").fetchone()[0])

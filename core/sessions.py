@@ -45,13 +45,15 @@ from core.atomic import atomic_write_text
 from core.errors import Conflict, GtError, NotFound
 from core.pidfile import pid_alive
 from core.plaintext import one_line
+from core.session_names import ROLE_SUFFIXES as ROLE_SUFFIXES  # re-exported: callers name them from here too
+from core.session_names import SESSION_NAME as SESSION_NAME
+from core.session_names import check_session_name as check_session_name
+from core.session_names import session_name as session_name
 
 if TYPE_CHECKING:
     from core.town import Town
 
-SESSION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,79}$")
 KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]{0,31}$")
-ROLE_SUFFIXES = ("refinery", "witness", "crew")
 DEFAULT_SIZE = (200, 50)
 SEND_CHUNK = 256
 #: Tries at starting a session when the town's tmux server exits under us (see :meth:`SessionHost.start`).
@@ -124,46 +126,6 @@ class SessionInfo:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready view."""
         return dict(self.__dict__)
-
-
-def check_session_name(name: str) -> str:
-    """Return ``name`` if it is a valid session name (``^[a-z][a-z0-9_-]{0,79}$``: no ``.``, ``:`` or
-    spaces, which tmux reads as window/pane separators). Raises GtError otherwise."""
-    if not SESSION_NAME.match(name or ""):
-        raise GtError(
-            f"invalid session name {name!r}: use a lowercase letter first, then a-z 0-9 _ - "
-            "(e.g. mayor, myrig-toast, myrig-refinery)"
-        )
-    return name
-
-
-def session_name(role: str, rig: str | None = None, name: str | None = None) -> str:
-    """The session name of a role: ``mayor``/``deacon``; ``polecat`` -> ``<rig>-<name>``;
-    ``refinery``/``witness`` -> ``<rig>-<role>``; ``crew`` -> ``<rig>-crew-<name>``.
-
-    Raises GtError for an unknown role, a missing rig/name, or a polecat named like a rig role
-    (``refinery``, ``witness``, ``crew``), which would collide with that role's session.
-    """
-    from core.names import check_polecat_name, check_rig_name
-
-    if role in ("mayor", "deacon"):
-        return role
-    if not rig:
-        raise GtError(f"role {role!r} needs a rig: pass the rig name")
-    check_rig_name(rig)
-    if role in ("refinery", "witness"):
-        return check_session_name(f"{rig}-{role}")
-    if role not in ("polecat", "crew") or not name:
-        raise GtError(
-            f"unknown role {role!r} or missing name: use mayor, deacon, polecat, crew, "
-            "refinery or witness (polecat and crew need a name)"
-        )
-    check_polecat_name(name)
-    if role == "crew":
-        return check_session_name(f"{rig}-crew-{name}")
-    if name in ROLE_SUFFIXES:
-        raise GtError(f"polecat name {name!r} is reserved for the rig's {name} session: choose another name")
-    return check_session_name(f"{rig}-{name}")
 
 
 def user_shell() -> str:

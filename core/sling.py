@@ -21,6 +21,7 @@ hook is cleared in the same transaction, which checks again that nothing seen ha
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,36 @@ def default_work_formula(town: Town, rig: Rig) -> str | None:
     lib = FormulaLibrary(town=town, rig=rig)
     names = {f.name for f in lib.files()}
     return next((n for n in DEFAULT_WORK_FORMULAS if n in names), None)
+
+
+class _Background:
+    """``fn(*args)`` run in a thread from now on (for a step that mostly waits on a subprocess, so the
+    caller's Python work overlaps it). :meth:`result` waits and returns its value or raises its
+    exception; :meth:`outcome` waits and returns the value, or None when it raised."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="gt-sling-worktree", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any, args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> Any:
+        """The function's return value (after waiting for it). Raises what the function raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def outcome(self) -> Any:
+        """The function's return value (after waiting for it), or None when it raised."""
+        self._thread.join()
+        return None if self._error is not None else self._value
 
 
 AWAITING_MERGE = ("queued", "merging")
@@ -227,8 +258,6 @@ class Slinger:
         check_budget(self.town, self.store, [bead], actor=self.actor)
         if formula is not None:
             FormulaLibrary(town=self.town, rig=rig).find(formula)
-        elif not (issue.metadata or {}).get("formula"):
-            formula = default_work_formula(self.town, rig)
         preset = runtimes.resolve(self.town, agent)
         if polecat is not None:
             check_polecat_name(polecat)
@@ -237,12 +266,17 @@ class Slinger:
         name, created_row = self._claim(rig, bead, polecat, preset.name, takeover)
         session = session_name("polecat", rig.name, name)
         new_worktree = False
+        # git worktree add (the longest step) runs while this thread prepares the rest: the default
+        # formula (read from the rig's repository), the bead's metadata, an old session's end
+        worktree = _Background(ensure_worktree, rig, name, bead)
         try:
-            path, branch, new_worktree = ensure_worktree(rig, name, bead)
+            if formula is None and not (issue.metadata or {}).get("formula"):
+                formula = default_work_formula(self.town, rig)
             if formula is not None:
                 self.store.update(bead, self.actor, metadata={**(issue.metadata or {}), "formula": formula})
             if self.host.exists(session):
                 self.host.kill(session)  # an idle polecat's old session: sessions are cattle
+            path, branch, new_worktree = worktree.result()
             polecats.upsert(self.db, rig.name, name, session=session, branch=branch, worktree=str(path))
             self._start_agent(rig, name, bead, issue.title, preset, path, resumed=False)
             self._working(rig.name, name, bead)
@@ -255,6 +289,8 @@ class Slinger:
                 payload={"polecat": name, "session": session, "agent": preset.name, "branch": branch},
             )
         except BaseException as exc:
+            made = worktree.outcome()  # wait for git: a worktree it made is removed with the rest
+            new_worktree = new_worktree or (made is not None and made[2])
             self._rollback(rig, name, bead, created_row, new_worktree, session, takeover, exc)
             raise
         convoy_id = self._auto_convoy(bead, rig) if convoy else None

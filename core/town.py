@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import git
-from core.atomic import atomic_write_text
-from core.config import TOWN_TEMPLATE, load_town_config, setting
 from core.errors import GtError, NotATown
 from core.filemodes import private_dir
 
 TOWN_FILE = "town.toml"
+#: A rig is a directory of the town holding this file (``core.rigs.RIG_FILE``, ``core.beads.routes.RIG_FILE``).
+RIG_FILE = "rig.toml"
 
 TOWN_GITIGNORE = """\
 # Runtime state and the rigs' repositories stay out of the town (HQ) repository.
@@ -82,9 +81,11 @@ class Town:
 
     @property
     def config(self) -> Any:
-        """The parsed, validated ``town.toml`` (tomlkit document). Raises ConfigError naming the file,
+        """The parsed, validated ``town.toml`` (plain values, :func:`core.config.read_toml`). Raises ConfigError naming the file,
         key and fix if it is malformed or a setting has the wrong type (:func:`core.config.load_town_config`)."""
         if self._config is None:
+            from core.config import load_town_config  # the schema and tomllib: not for a command that reads no setting
+
             self._config = load_town_config(self.config_path)
         return self._config
 
@@ -94,6 +95,8 @@ class Town:
 
     def setting(self, section: str | None, key: str) -> Any:
         """A town setting with its documented default, e.g. ``town.setting("witness", "stall_after")``."""
+        from core.config import setting
+
         return setting(self.config, section, key)
 
     @property
@@ -123,6 +126,8 @@ def ledger_bead_count(town: Town) -> int:
     try:
         data: bytes | None = town.ledger_path.read_bytes()
     except FileNotFoundError:
+        from core import git  # git (and subprocess) only when the ledger file is gone
+
         data = git.read_path_at(town.root, "HEAD", ".beads/issues.jsonl") if (town.root / ".git").exists() else None
     return count_ledger_lines(data or b"")
 
@@ -170,6 +175,9 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
     Returns (town, created): created is False when ``path`` already was a town (nothing overwritten).
     Raises GtError if ``path`` is a non-empty directory that is not a town, or a file.
     """
+    from core import config
+    from core.atomic import atomic_write_text
+
     root = Path(path).expanduser().resolve()
     existed = is_town(root)
     if root.exists() and not root.is_dir():
@@ -186,7 +194,7 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
         _ = town.config  # a malformed town.toml is reported, never overwritten
     written = []
     for rel, text in (
-        (TOWN_FILE, TOWN_TEMPLATE),
+        (TOWN_FILE, config.TOWN_TEMPLATE),
         (".gitignore", TOWN_GITIGNORE),
         (".beads/issues.jsonl", ""),
         (".beads/routes.jsonl", ""),
@@ -196,6 +204,8 @@ def install_town(path: str | os.PathLike[str], use_git: bool = True) -> tuple[To
             atomic_write_text(root / rel, text)
             written.append(rel)
     if use_git:
+        from core import git
+
         if not git.is_repo(root):
             git.init_repo(root)
             written = [TOWN_FILE, ".gitignore", ".beads/issues.jsonl", ".beads/routes.jsonl", "mayor/.gitkeep"]

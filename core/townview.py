@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from core import convoys as convoys_mod
 from core import costs as costs_mod
 from core import crew as crew_mod
-from core import escalation
-from core import mq, polecats as polecats_mod, transcripts, witness
+from core import escalation, mq, transcripts, witness
+from core import polecats as polecats_mod
 from core import upstream as upstream_mod
 from core.beads.model import Issue
 from core.beads.store import BeadStore
@@ -39,6 +39,9 @@ from core.rigs import Rig, list_rigs
 from core.sessions import SessionHost, SessionInfo
 from core.sling import UNWORKABLE_TYPES
 from core.town import Town
+
+if TYPE_CHECKING:
+    from core.db import Database
 
 MAYOR_SESSION = "mayor"
 #: Problem kinds, most urgent first: polecat states of :data:`core.witness.POLECAT_STATES`
@@ -156,7 +159,7 @@ class _SnapshotProbe:
     def __init__(
         self,
         town: Town,
-        db: sqlite_utils.Database,
+        db: Database,
         p: polecats_mod.Polecat,
         rig: Rig | None,
         info: SessionInfo | None,
@@ -188,7 +191,7 @@ class _SnapshotProbe:
         return max(witness.last_event(self.db, self.p.hook_bead or "", self.p.rig), witness.last_commit(self.p))
 
 
-def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now: float | None = None) -> TownSnapshot:
+def read_snapshot(town: Town, db: Database, host: SessionHost, now: float | None = None) -> TownSnapshot:
     """Read the town's state once (SQLite, one ``tmux list-panes``, transcript mtimes).
 
     now: the time used for idle ages (Unix seconds, default the clock; tests freeze it). Never raises
@@ -295,7 +298,7 @@ def read_snapshot(town: Town, db: sqlite_utils.Database, host: SessionHost, now:
     return snap
 
 
-def _costs(town: Town, db: sqlite_utils.Database, snap: TownSnapshot) -> dict[str, float | None]:
+def _costs(town: Town, db: Database, snap: TownSnapshot) -> dict[str, float | None]:
     """US dollars spent (:mod:`core.costs`, as the engine's last scan stored them) by agent key
     (:attr:`Agent.key`) and by convoy id; None where a model has no price."""
     table = costs_mod.prices(town)
@@ -322,7 +325,7 @@ def _valid_session(name: str) -> bool:
     return bool(SESSION_NAME.match(name))
 
 
-def _mrs(db: sqlite_utils.Database) -> list[MR]:
+def _mrs(db: Database) -> list[MR]:
     live = mq.list_mrs(db, statuses=("queued", "merging", "failed", "conflict"))
     done = mq.list_mrs(db, statuses=("merged", "rejected", "pr_open"), limit=FINISHED_MRS)
     return sorted(live + done, key=lambda m: (m.status not in ("merging", "queued"), -m.updated_at))
@@ -344,7 +347,7 @@ def _polecat_problem(
     return Problem(state, p.rig, p.name, session, p.hook_bead, one_line(detail), since)
 
 
-def _mr_problems(db: sqlite_utils.Database, sessions: dict[str, SessionInfo]) -> list[Problem]:
+def _mr_problems(db: Database, sessions: dict[str, SessionInfo]) -> list[Problem]:
     """Merge requests that failed their gates or conflict (:data:`MR_PROBLEMS`) and are the newest MR
     of their bead (one indexed query; an older failure superseded by a new submission is settled)."""
     from core.sessions import session_name

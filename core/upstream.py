@@ -55,17 +55,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import filelock
 
 from core import events, git
-from core.db import ensure_schema, register_schema, transaction
+from core.db import Database, ensure_schema, register_schema, transaction
 from core.errors import GitError
 from core.plaintext import one_line, strip_controls
 from core.remote import is_local, local_checkout, may_push, remote_message
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
     from core.rigs import Rig
     from core.town import Town
 
@@ -406,12 +403,12 @@ _COLUMNS = (
 )
 
 
-def state(db: sqlite_utils.Database, rig: str) -> UpstreamState:
+def state(db: Database, rig: str) -> UpstreamState:
     """The upstream row of ``rig`` (a blank state when there is none yet)."""
     return states(db).get(rig) or UpstreamState(rig)
 
 
-def states(db: sqlite_utils.Database) -> dict[str, UpstreamState]:
+def states(db: Database) -> dict[str, UpstreamState]:
     """Every rig's upstream row, by rig name (empty when the table does not exist yet)."""
     try:
         rows = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM upstream").fetchall()
@@ -420,7 +417,7 @@ def states(db: sqlite_utils.Database) -> dict[str, UpstreamState]:
     return {r[0]: UpstreamState(*r) for r in rows}
 
 
-def _update(db: sqlite_utils.Database, rig: str, **values: Any) -> None:
+def _update(db: Database, rig: str, **values: Any) -> None:
     """Upsert ``values`` into ``rig``'s row (plain SQL: joins the caller's transaction)."""
     values["updated_at"] = time.time()
     cols = ", ".join(values)
@@ -432,11 +429,11 @@ def _update(db: sqlite_utils.Database, rig: str, **values: Any) -> None:
     )
 
 
-def _ensure(db: sqlite_utils.Database) -> None:
+def _ensure(db: Database) -> None:
     ensure_schema(db, _DDL)  # a connection opened before this module was imported
 
 
-def record_refs(db: sqlite_utils.Database, rig: Rig) -> None:
+def record_refs(db: Database, rig: Rig) -> None:
     """Store how far the rig's default branch is behind/ahead of the fetched upstream tip."""
     counts = behind_ahead(rig)
     _ensure(db)
@@ -450,10 +447,20 @@ def record_refs(db: sqlite_utils.Database, rig: Rig) -> None:
         )
 
 
+def _fresh(before: UpstreamState, asked: float, fresh_for: float) -> bool:
+    """True if the fetch recorded in ``before`` needs no successor: it succeeded, and it finished after
+    ``asked`` (a time.time()) or less than ``fresh_for`` seconds before it."""
+    return (
+        before.fetched_at is not None
+        and not before.fetch_error
+        and (before.fetched_at >= asked or asked - before.fetched_at < fresh_for)
+    )
+
+
 def refresh(
     town: Town,
     rig: Rig,
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     timeout: float | None = None,
     fresh_for: float = 0.0,
@@ -471,6 +478,10 @@ def refresh(
     limit = _timeout(rig) if timeout is None else timeout
     asked = time.time()
     _ensure(db)
+    if _fresh(state(db, rig.name), asked, fresh_for):
+        return None  # no lock (nor filelock's import) for the common case: a fetch is recent enough
+    import filelock
+
     lock = filelock.FileLock(str(town.state_dir / f"upstream-{rig.name}.lock"))
     try:
         lock.acquire(timeout=limit)
@@ -478,11 +489,7 @@ def refresh(
         return _fetch_failed(db, rig, f"another fetch of {rig.name} is still running after {limit:g} s", during, actor)
     try:
         before = state(db, rig.name)
-        if (
-            before.fetched_at is not None
-            and not before.fetch_error
-            and (before.fetched_at >= asked or asked - before.fetched_at < fresh_for)
-        ):
+        if _fresh(before, asked, fresh_for):  # again under the lock: another process may just have fetched
             return None
         try:
             tip = fetch(rig, timeout=limit)
@@ -517,7 +524,7 @@ def refresh(
         lock.release()
 
 
-def sync(town: Town, rig: Rig, db: sqlite_utils.Database, actor: str = "") -> UpstreamState:
+def sync(town: Town, rig: Rig, db: Database, actor: str = "") -> UpstreamState:
     """``gt rig sync``: fetch the rig's upstream default branch now, whatever the strategy (a fetch
     never writes upstream), and record it (:func:`refresh`). Returns the new state.
     Raises UpstreamError with the one-line reason when the fetch fails."""
@@ -528,7 +535,7 @@ def sync(town: Town, rig: Rig, db: sqlite_utils.Database, actor: str = "") -> Up
 
 
 def _fetch_failed(
-    db: sqlite_utils.Database, rig: Rig, error: str, during: str, actor: str, before: UpstreamState | None = None
+    db: Database, rig: Rig, error: str, during: str, actor: str, before: UpstreamState | None = None
 ) -> str:
     before = before or state(db, rig.name)
     with transaction(db):
@@ -548,14 +555,14 @@ def _fetch_failed(
     return error
 
 
-def retry_in(db: sqlite_utils.Database, rig: str, now: float | None = None) -> float:
+def retry_in(db: Database, rig: str, now: float | None = None) -> float:
     """Seconds before the refinery of ``rig`` may try landing again after failures (0: now)."""
     now = time.time() if now is None else now
     return max(0.0, state(db, rig).retry_at - now)
 
 
 def landing_failed(
-    town: Town, db: sqlite_utils.Database, rig: Rig, error: str, actor: str, escalate: Callable[[str], str]
+    town: Town, db: Database, rig: Rig, error: str, actor: str, escalate: Callable[[str], str]
 ) -> UpstreamState:
     """Count one failed landing of ``rig`` (``error``: one line): failures + 1, the next try after
     ``[upstream] retry_after`` seconds doubled per failure (at most :data:`MAX_RETRY_S`), and once
@@ -575,7 +582,7 @@ def landing_failed(
     return state(db, rig.name)
 
 
-def landing_ok(db: sqlite_utils.Database, rig: Rig) -> None:
+def landing_ok(db: Database, rig: Rig) -> None:
     """A landing (or a batch that needed none) went through: the failure count and wait are reset,
     and the behind/ahead counts recomputed."""
     _ensure(db)

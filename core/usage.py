@@ -34,9 +34,7 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-import sqlite_utils
-
-from core.db import register_schema, transaction
+from core.db import Database, register_schema, transaction
 from core.runtimes.claude import config_home
 from core.runtimes.codex import codex_home
 from core.town import Town
@@ -279,7 +277,7 @@ def sources(town: Town, env: dict[str, str] | None = None) -> list[tuple[str, Pa
     return found
 
 
-def scan(town: Town, db: sqlite_utils.Database, env: dict[str, str] | None = None) -> int:
+def scan(town: Town, db: Database, env: dict[str, str] | None = None) -> int:
     """Read what the runtimes wrote since the last scan into the ``usage`` table; returns the number
     of rows added or updated. Unchanged files (same size and mtime) are not opened. Each file's rows
     and its new offset are written in one transaction, so a scan killed half-way loses nothing and
@@ -314,7 +312,7 @@ def scan(town: Town, db: sqlite_utils.Database, env: dict[str, str] | None = Non
 
 
 def _store(
-    db: sqlite_utils.Database,
+    db: Database,
     runtime: str,
     path: Path,
     st: os.stat_result,

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
 from core.errors import GtError
-from core.plaintext import one_line, strip_controls
+from core.plaintext import one_line
 from gastown_tui import __version__
 from gastown_tui.clikit import plain_output
+from gastown_tui.hookpath import report
+from gastown_tui.hookpath import undecodable_argument as undecodable_argument  # re-exported (gastown_tui.bd)
 
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
@@ -262,18 +264,6 @@ def completion(shell: str) -> None:
     click.echo(comp.source())
 
 
-def undecodable_argument(args: Sequence[str]) -> str | None:
-    """The refusal line for the first of ``args`` that is not valid UTF-8, or None when all are.
-
-    Python hands such an argument over with its bad bytes as lone surrogates (``surrogateescape``,
-    PEP 383); no name, title or text may hold them (SQLite, git and JSON would all fail on them).
-    """
-    for i, arg in enumerate(args, 1):
-        if any("\ud800" <= ch <= "\udfff" for ch in arg):
-            return f"argument {i} ({strip_controls(arg)[:60]!r}) is not valid UTF-8: pass names and text as UTF-8"
-    return None
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gt`` console script. Exits 0 on success, 2 on bad input or refusal.
 
@@ -323,25 +313,13 @@ def _invoke(args: list[str], state: dict[str, object]) -> int:
     except click.Abort:
         click.echo("gt: aborted", err=True)
         return 130
-    except BrokenPipeError:
-        return 0
-    except OSError as exc:
-        if exc.filename is None:
+    except Exception as exc:  # a closed stdout, a path the system refuses, a corrupt page met after the open
+        line = report(exc)
+        if line is None:
             raise
-        # a path given on the command line the system refuses (too long, a directory, no permission)
-        click.echo(
-            f"gt: cannot use {strip_controls(str(exc.filename))[:200]!r}: {exc.strerror or exc}: give another path",
-            err=True,
-        )
-        return 2
-    except Exception as exc:  # a corrupt page met after the open: one line, not a traceback
-        from core.db import explain
-
-        lost = explain(exc)
-        if lost is None:
-            raise
-        click.echo(f"gt: {lost}", err=True)
-        return lost.exit_code
+        if line[0]:
+            click.echo(f"gt: {line[0]}", err=True)
+        return line[1]
     return rc if isinstance(rc, int) else 0
 
 

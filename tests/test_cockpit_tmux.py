@@ -80,10 +80,10 @@ class Terminal:
         """``2``, then wait until the footer shows the session pane has the focus (a number key moves
         the focus in its own turn: a key sent at once after it may still reach the panel before)."""
         self.keys("2")
-        wait_for(
-            lambda: "Attach" in (f := self.footer()) and "Nudge" not in f and "Mark" not in f,
-            what="the session pane focused (its footer)",
-        )
+        try:
+            wait_for(lambda: "Attach" in (f := self.footer()) and "Nudge" not in f and "Mark" not in f)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: the session pane focused (its footer):\n{self.screen()}") from None
 
     def attach(self) -> None:
         """:meth:`focus_session`, ``enter``, and wait for the attached note."""
@@ -162,11 +162,15 @@ def test_tab_and_the_cockpit_keys_never_type_into_the_agent(recorder_mayor: Term
     size = term.tmux("display-message", "-p", "-t", "cockpit", "#{pane_width}x#{pane_height}").strip()
     assert size == f"{COLUMNS}x{LINES}"
     term.keys(*["Tab"] * 12, *["BTab"] * 12, "1", "2", "3", "4", "5", "6", "2", "j", "k", "1", "j", "k")
-    term.keys("5", "/")
+    term.keys("5")
+    wait_for(lambda: "Sling" in term.footer(), what="the ready beads focused")  # "/" filters the focused list
+    term.keys("/")
     term.wait_screen("filter: type to narrow")
     term.type("zzz")
+    term.wait_screen("zzz")
     term.keys("Escape")
-    term.wait_screen("filter: type to narrow", present=False)
+    term.wait_screen("zzz", present=False)
+    assert "Mayor" in term.screen()  # the agents tree was not the one filtered
     term.keys("Tab", "BTab")
     term.attach()
     assert term.received() == b"", "watching sent keys to the agent"

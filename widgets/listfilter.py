@@ -58,10 +58,11 @@ class FilterInput(Input):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.target.focus()
+        self.screen.set_focus(self.target)
 
     def action_clear_filter(self) -> None:
-        """Clear the filter, remove the input, focus the list again."""
+        """Clear the filter, remove the input, focus the list again (at once: ``focus()`` would wait
+        a turn of the loop, and the removal could move the focus elsewhere meanwhile)."""
         self.target.set_filter("")  # type: ignore[attr-defined]
-        self.target.focus()
+        self.screen.set_focus(self.target)
         self.remove()

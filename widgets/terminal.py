@@ -517,8 +517,10 @@ class TerminalView(Widget, can_focus=True):
         self._strips.clear()
 
     def on_key(self, event: events.Key) -> None:
-        """Send the key to the child, xterm-encoded, while attached; the detach chord goes on to its binding."""
-        if self._child is None or not self.attached or event.key in self.detach_keys:
+        """Send the key to the child, xterm-encoded; the detach chord goes on to its binding. A key
+        reaches this widget only when the app read it while the terminal had the focus, i.e. while
+        attached (it may be handled after a detach the app ran first: it is still the agent's)."""
+        if self._child is None or event.key in self.detach_keys:
             return  # the chord bubbles on to the binding that detaches
         data = encode_key(event.key, event.character, self.emulator.application_cursor_keys)
         event.stop()
@@ -527,8 +529,9 @@ class TerminalView(Widget, can_focus=True):
             self._write(data)
 
     def on_paste(self, event: events.Paste) -> None:
-        """Send pasted text while attached, newlines as CR, bracketed when the child enabled mode 2004."""
-        if self._child is None or not self.attached:
+        """Send pasted text (routed here while attached, as keys are), newlines as CR, bracketed when
+        the child enabled mode 2004."""
+        if self._child is None:
             return
         event.stop()
         text = event.text.replace("\r\n", "\r").replace("\n", "\r")

@@ -23,15 +23,12 @@ exit 2, with nothing written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
-from core.db import REBUILD_HINT, DatabaseLost, transaction
+from core.db import REBUILD_HINT, Database, DatabaseLost, transaction
 from core.town import Town, ledger_bead_count
 
 SEEN_KEY = "ledger.seen"
@@ -50,6 +47,8 @@ class LedgerConflict(LedgerDiverged):
 
 def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """``{"sha256": hex, "size": bytes, "mtime_ns": int}`` of the file at ``path``, or None if missing."""
+    import hashlib  # OpenSSL: only when the ledger's size or mtime changed (the stat check comes first)
+
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -61,6 +60,8 @@ def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def digest(data: bytes) -> str:
     """The SHA-256 (hex) the guard records for ledger bytes ``data``."""
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 
@@ -72,7 +73,7 @@ def conflict_line(data: bytes) -> int | None:
     return None
 
 
-def _stamps(db: sqlite_utils.Database) -> tuple[dict[str, Any] | None, str | None]:
+def _stamps(db: Database) -> tuple[dict[str, Any] | None, str | None]:
     rows = dict(db.execute("SELECT key, value FROM beads_config WHERE key IN (?, ?)", [SEEN_KEY, PENDING_KEY]))
     seen = None
     if rows.get(SEEN_KEY):
@@ -87,7 +88,7 @@ def _accepted(seen: dict[str, Any] | None, pending: str | None) -> set[str]:
     return {s for s in ((seen or {}).get("sha256"), pending) if s}
 
 
-def verify(db: sqlite_utils.Database, town: Town) -> None:
+def verify(db: Database, town: Town) -> None:
     """Refuse (raise) unless the town's ledger file is what ``db`` last wrote or read.
 
     Raises LedgerConflict (conflict markers), LedgerDiverged (changed elsewhere) or DatabaseLost (an
@@ -132,7 +133,7 @@ def verify(db: sqlite_utils.Database, town: Town) -> None:
     )
 
 
-def check_open(db: sqlite_utils.Database, town: Town, fresh: bool) -> None:
+def check_open(db: Database, town: Town, fresh: bool) -> None:
     """The open check registered with :func:`core.db.register_open_check`: a fresh database records
     the ledger's fingerprint; any other is :func:`verify`-ed."""
     if fresh:
@@ -141,7 +142,7 @@ def check_open(db: sqlite_utils.Database, town: Town, fresh: bool) -> None:
     verify(db, town)
 
 
-def record_seen(db: sqlite_utils.Database, path: str | os.PathLike[str], pending: str | None = None) -> None:
+def record_seen(db: Database, path: str | os.PathLike[str], pending: str | None = None) -> None:
     """Record the ledger file at ``path`` as what the database last wrote or read (joins a caller's
     transaction) and set ``ledger.pending`` to ``pending`` (None clears it)."""
     stamp = fingerprint(path)
@@ -150,14 +151,14 @@ def record_seen(db: sqlite_utils.Database, path: str | os.PathLike[str], pending
         _set(db, PENDING_KEY, pending)
 
 
-def record_pending(db: sqlite_utils.Database, sha: str) -> None:
+def record_pending(db: Database, sha: str) -> None:
     """Record ``sha`` as the ledger content an export is about to rename into place (own transaction:
     it must be visible to other processes before the rename)."""
     with transaction(db):
         _set(db, PENDING_KEY, sha)
 
 
-def _set(db: sqlite_utils.Database, key: str, value: str | None) -> None:
+def _set(db: Database, key: str, value: str | None) -> None:
     if value is None:
         db.execute("DELETE FROM beads_config WHERE key = ?", [key])
     else:

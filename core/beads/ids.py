@@ -11,7 +11,6 @@ collision nonces 0-9 are tried, then the next length. Children of P are ``P.1``,
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Callable
@@ -46,6 +45,8 @@ def bead_id(prefix: str, title: str, description: str, actor: str, created_ns: i
     """
     if length not in HASH_BYTES:
         raise ValueError(f"id length must be 3..8, got {length}")
+    import hashlib  # OpenSSL: only to mint an id (reading beads needs none)
+
     digest = hashlib.sha256(f"{title}|{description}|{actor}|{created_ns}|{nonce}".encode()).digest()
     return f"{prefix}-{base36(digest[: HASH_BYTES[length]], length)}"
 

@@ -20,24 +20,24 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from filelock import FileLock
 
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.filemodes import private_dir
 from core.names import PREFIX, RIG_NAME
+from core.town import RIG_FILE as TOWN_RIG_FILE
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
     from core.town import Town
 
 ROUTES_FILE = "routes.jsonl"
 #: A rig is a directory of the town holding this file (``core.rigs.RIG_FILE``).
-RIG_FILE = "rig.toml"
+RIG_FILE = TOWN_RIG_FILE
 LOCK_TIMEOUT_S = 60.0
 
 #: routes file path -> ((mtime ns, size, inode), prefix -> rig): :func:`load` re-reads only a changed file.
@@ -148,6 +148,8 @@ def _parse(path: Path, text: str) -> dict[str, str]:
 
 
 def _lock(town: Town) -> FileLock:
+    from filelock import FileLock  # only to write or derive the table: reads of routes.jsonl take no lock
+
     private_dir(town.state_dir)
     return FileLock(str(town.state_dir / "routes.lock"), timeout=LOCK_TIMEOUT_S)
 
@@ -175,6 +177,8 @@ def _read_or_derive(town: Town) -> dict[str, str]:
 
 def _from_rig_files(town: Town) -> dict[str, str]:
     """prefix -> rig of every directory of the town named like a rig and holding a ``rig.toml``."""
+    import tomllib  # only when routes.jsonl is missing: the table is derived once, then read as JSON
+
     table: dict[str, str] = {}
     for child in sorted(town.root.iterdir()):
         config = child / RIG_FILE

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from core import events
 from core.beads import ids as idgen
 from core.beads import ready as readyq
@@ -52,7 +50,7 @@ from core.beads.model import (
     parse_ts,
 )
 from core.beads import guard
-from core.db import connect, register_open_check, register_schema, transaction
+from core.db import Database, connect, register_open_check, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 from core.town import Town
 
@@ -266,7 +264,7 @@ class BeadStore:
         self,
         town: Town | None = None,
         *,
-        db: sqlite_utils.Database | None = None,
+        db: Database | None = None,
         db_path: str | os.PathLike[str] | None = None,
         check: bool = True,
     ) -> None:
@@ -294,7 +292,7 @@ class BeadStore:
     def __exit__(self, *exc: object) -> None:
         self.disconnect()
 
-    def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
+    def transaction(self) -> AbstractContextManager[Database]:
         """An outer write transaction: mutations inside it commit or roll back together."""
         return transaction(self.db)
 

@@ -26,7 +26,6 @@ and a ``ledger_blocked`` problem event once per distinct reason.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -35,10 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
-
 from core import events, git
-from core.beads import guard, jsonl
+from core.beads import guard
 from core.beads.store import BeadStore
 from core.errors import GtError
 from core.pidfile import engine_pid
@@ -127,6 +124,8 @@ def export_ledger(town: Town, store: BeadStore, allow_shrink: bool = False) -> i
 
     Raises LedgerDiverged, LedgerConflict, DatabaseLost or ShrinkRefused (nothing written).
     """
+    from core.beads import jsonl  # the export: not for a command that only asks for a sync
+
     guard.verify(store.db, town)
     lines = jsonl.snapshot_lines(store)
     if not allow_shrink:
@@ -172,6 +171,8 @@ def sync(town: Town, force: bool = False, store: BeadStore | None = None, allow_
     merge in progress does not raise: the result's ``blocked`` says why, the dirty marks stay for a
     retry (see the module docstring). Raises GitError for any other failed commit.
     """
+    from filelock import FileLock  # the flusher's and `gt bead sync`'s, not every command's
+
     own = store is None
     store = store or BeadStore(town, check=False)
     try:
@@ -298,6 +299,8 @@ def flush(town: Town, debounce: float = DEBOUNCE_S, max_delay: float = MAX_DELAY
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m core.beads.sync --town ROOT``: run the flusher (quietly exits if the town is gone)."""
+    import argparse
+
     parser = argparse.ArgumentParser(prog="python -m core.beads.sync")
     parser.add_argument("--town", required=True)
     args = parser.parse_args(argv)

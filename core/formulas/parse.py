@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 
 from core.errors import NotFound
 from core.formulas.schema import (
@@ -394,6 +393,8 @@ def parse_formula(data: str | bytes, source: str = "<formula>", expected_name: s
             raw = json.loads(data)
             index = _json_line_index(data)
         else:
+            import tomlkit  # a TOML formula: its import is paid only when one is parsed
+
             raw = tomlkit.parse(data).unwrap()
             index = _toml_line_index(data)
     except json.JSONDecodeError as exc:

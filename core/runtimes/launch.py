@@ -23,8 +23,7 @@ from core.runtimes.presets import Preset
 from core.sessions import caller_env
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
+    from core.db import Database
     from core.sessions import SessionHost, SessionInfo
     from core.town import Town
 
@@ -56,7 +55,7 @@ def start_agent(
     size: tuple[int, int] | None = None,
     *,
     town: Town | None = None,
-    db: sqlite_utils.Database | None = None,
+    db: Database | None = None,
     bead: str | None = None,
     resume: bool = False,
     context: str = "",
@@ -148,7 +147,7 @@ def _wait_taken(
     ctx: LaunchContext,
     runtime: Runtime,
     launch: Any,
-    db: sqlite_utils.Database | None,
+    db: Database | None,
     t0: float,
     timeout: float,
     heartbeat: Callable[[], None] | None,

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-import tomlkit
 
 from core.config import edit_toml
 from core.errors import ConfigError, GtError, NotFound
@@ -180,6 +179,8 @@ def set_agent(town: Town, name: str, command: str) -> Preset:
         raise GtError(f"cannot parse command {command!r} ({exc}): quote it like a shell command") from exc
     if not argv:
         raise GtError('empty agent command: give the command and its arguments, e.g. "claude --model opus"')
+    import tomlkit  # only to edit town.toml
+
     with edit_toml(town.config_path) as doc:
         agents = doc.get("agents")
         if agents is None:

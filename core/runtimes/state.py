@@ -16,8 +16,7 @@ from core.runtimes.launch import runtime_for
 from core.runtimes.presets import Preset
 
 if TYPE_CHECKING:
-    import sqlite_utils
-
+    from core.db import Database
     from core.sessions import SessionHost
 
 
@@ -37,7 +36,7 @@ class State:
         return self.state == "idle" or (self.state == "waiting" and self.source == "hook")
 
 
-def session_state(host: SessionHost, db: sqlite_utils.Database | None, session: str, preset: Preset | None) -> State:
+def session_state(host: SessionHost, db: Database | None, session: str, preset: Preset | None) -> State:
     """The state of the agent in ``session`` run by ``preset`` (None: unknown CLI, screen only with
     no prompt glyph). Never raises for a missing session: that is ``exited``."""
     try:

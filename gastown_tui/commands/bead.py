@@ -16,12 +16,11 @@ from typing import Any
 import click
 
 from core.actor import current_actor
-from core.beads import imports, jsonl, verbs
+from core.beads import verbs
 from core.beads.model import ISSUE_TYPES, STATUSES, Issue
 from core.beads.ready import SORTS
 from core.beads.store import BeadStore, default_prefix
 from core.errors import GtError
-from core.rigs import load_rig
 from core.town import Town
 from gastown_tui.clikit import count_type, emit_json, json_option, print_table, town_from
 
@@ -173,6 +172,8 @@ def show_cmd(ctx: click.Context, bead_ids: tuple[str, ...], as_json: bool) -> No
 
 def _prefix_for(town: Town, rig: str | None, prefix: str | None) -> str | None:
     if rig:
+        from core.rigs import load_rig  # rig.toml and the rig model: only for --rig
+
         return load_rig(town, rig).prefix
     return prefix
 
@@ -543,6 +544,8 @@ def import_cmd(ctx: click.Context, path: str | None, merge: bool, actor: str | N
             return
         _print_recovery(rec, f"Merged {path or town.ledger_path}", result)
         return
+    from core.beads import imports
+
     res = imports.import_path(store, path, actor=who)  # type: ignore[arg-type]
     if as_json:
         emit_json({**res.as_dict(), "path": path})
@@ -618,6 +621,8 @@ def export_cmd(ctx: click.Context, path: str | None, allow_shrink: bool, include
     if path is None or os.path.abspath(path) == str(town.ledger_path):
         n = ledger_sync.export_ledger(town, store, allow_shrink=allow_shrink)
     else:
+        from core.beads import jsonl
+
         n = jsonl.export(store, target, include_all=include_all)
     if as_json:
         emit_json({"exported": n, "path": target})

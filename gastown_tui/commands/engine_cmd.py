@@ -9,17 +9,19 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from core import escalation, feed, polecats, scheduler
+from core import escalation, polecats, scheduler
 from core.beads.store import BeadStore
 from core.errors import GtError
-from core.events import Event
 from core.rigs import list_rigs
 from core.town import Town
 from gastown_tui.clikit import Seconds, clear_screen, clip, count_type, emit_json, json_option, print_table, town_from
+
+if TYPE_CHECKING:
+    from core.events import Event
 
 
 @click.command()
@@ -192,6 +194,8 @@ def feed_cmd(
     as_json: bool,
 ) -> None:
     """The town's event stream, oldest first (JSON: one object per line)."""
+    from core import feed  # asyncio (its follower): for gt feed only
+
     if follow and no_follow:
         raise click.UsageError("--follow and --no-follow: give one")
     if plain and as_json:

@@ -10,14 +10,6 @@ from core.errors import GtError
 from gastown_tui.clikit import clip, emit_json, json_option, print_table, read_stdin, town_from
 
 
-def _my_address(actor: str) -> str:
-    """The inbox of ``actor`` when it is a mail address, else the Mayor's (the human overseer's)."""
-    try:
-        return mail.parse_address(actor)
-    except GtError:
-        return "mayor/"
-
-
 @click.group("mail")
 def mail_group() -> None:
     """Mail between the Mayor, the deacon, witnesses, refineries and polecats."""
@@ -79,7 +71,7 @@ def mail_check(ctx: click.Context, inject: bool, identity: str | None, as_json: 
     --inject is what the agent's prompt hook runs: the unread mail as a <system-reminder> framed by
     priority, plus the nudges queued for this session; nothing when there is nothing, exit 0 always.
     """
-    address = identity or _my_address(current_actor())
+    address = identity or mail.own_address(current_actor())
     if inject:
         try:
             _inject(ctx, address)
@@ -97,26 +89,13 @@ def mail_check(ctx: click.Context, inject: bool, identity: str | None, as_json: 
 
 
 def _inject(ctx: click.Context, address: str) -> None:
-    """``gt mail check --inject``: print :func:`core.mail.reminder` of the unread mail and of the
-    nudges queued for ``$GT_SESSION`` (drained: the engine will not type them again)."""
+    """``gt mail check --inject``: print :func:`gastown_tui.hookpath.mail_reminder` of the unread mail
+    and of the nudges queued for ``$GT_SESSION`` (the ``gt`` script runs the bare form itself)."""
     import os
 
-    from core.nudge import drain
-    from core.sessions import check_session_name
+    from gastown_tui.hookpath import mail_reminder
 
-    town = town_from(ctx)
-    unread = mail.inbox(town, address)
-    nudges: list[str] = []
-    session = os.environ.get("GT_SESSION", "")
-    if session:
-        from core.db import connect
-
-        db = connect(town.db_path)
-        try:
-            nudges = drain(db, check_session_name(session))
-        finally:
-            db.conn.close()
-    click.echo(mail.reminder(unread, nudges), nl=False)
+    click.echo(mail_reminder(town_from(ctx), address, os.environ.get("GT_SESSION", "")), nl=False)
 
 
 @mail_group.command("inbox")
@@ -130,7 +109,7 @@ def mail_inbox(
     ctx: click.Context, address: str | None, include_read: bool, archived: bool, actor: str | None, as_json: bool
 ) -> None:
     """List the messages to ADDRESS (default: your own address, else the Mayor's), oldest first."""
-    addr = address or _my_address(current_actor(actor))
+    addr = address or mail.own_address(current_actor(actor))
     msgs = mail.inbox(town_from(ctx), addr, include_read=include_read, include_archived=archived)
     if as_json:
         emit_json([m.as_dict() for m in msgs])
@@ -203,7 +182,7 @@ def mail_mark_read(ctx: click.Context, msg_ids: tuple[str, ...], every: bool, ac
     who = current_actor(actor)
     if every == bool(msg_ids):
         raise GtError("give the message ids, or --all for every unread message: gt mail mark-read ID...")
-    ids = list(msg_ids) or [m.id for m in mail.inbox(town, _my_address(who))]
+    ids = list(msg_ids) or [m.id for m in mail.inbox(town, mail.own_address(who))]
     for msg_id in ids:
         click.echo(f"Marked {mail.mark_read(town, msg_id, who).id} read")
     if not ids:

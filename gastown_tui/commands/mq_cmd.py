@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import click
-import sqlite_utils
 
 from core import mq
-from core.db import connect
+from core.db import Database, connect
 from core.errors import GtError
 from core.gates import load_gates
 from core.plaintext import one_line
@@ -97,7 +96,7 @@ def mq_list(
     )
 
 
-def _mr_of(db: sqlite_utils.Database, args: tuple[str, ...]) -> str:
+def _mr_of(db: Database, args: tuple[str, ...]) -> str:
     """The MR id of ``[RIG] MR`` (Gas Town's ``gt mq retry <rig> <mr-id>``; the rig is checked)."""
     if len(args) not in (1, 2):
         raise click.UsageError("give the merge request: [RIG] MR")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import click
 
-from core import namepool, polecats, roles
+from core import polecats, roles
 from core.actor import current_actor
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
 from core.plaintext import one_line
 from core.prime import prime as prime_text
-from core.rigs import load_rig
-from core.sessions import SessionHost
 from core.town import Town
 from gastown_tui.clikit import DefaultGroup, emit_json, json_option, print_table, town_from
 
@@ -338,6 +336,8 @@ def checkpoint(ctx: click.Context, polecat: str | None, rig: str | None) -> None
     p = polecats.get(store.db, role.rig or "", role.name or "")
     if p is None:
         raise NotFound(f"{role.address} is not a known polecat")
+    from core.rigs import load_rig
+
     sha = save_checkpoint(town, load_rig(town, p.rig), p, actor=current_actor(), session_alive=False, store=store)
     click.echo(f"checkpoint {sha[:12]} on {p.branch}" if sha else "nothing to checkpoint: the worktree is clean")
 
@@ -360,6 +360,8 @@ def polecat_list(ctx: click.Context, rig: str | None, show_all: bool, as_json: b
     if as_json:
         emit_json([p.as_dict() for p in rows])
         return
+    from core.sessions import SessionHost  # tmux: gt polecat list shows the sessions
+
     host = SessionHost(town)
     live = {s.name for s in host.list() if s.alive} if rows else set()
     print_table(
@@ -397,6 +399,8 @@ def polecat_nuke(ctx: click.Context, name: str, rig: str | None, force: bool) ->
 @click.pass_context
 def namepool_cmd(ctx: click.Context, theme: str | None) -> None:
     """List the polecat name pools, or set the town's pool to THEME."""
+    from core import namepool
+
     town = town_from(ctx)
     if theme:
         namepool.set_theme(town, theme)

@@ -123,16 +123,11 @@ def agent_hook(ctx: click.Context, event: str, payload: str | None) -> None:
     """Called by an agent CLI's own hooks (Claude Code settings hooks, Codex notify): record the
     agent's state and print what its model should be told. PAYLOAD: the hook's JSON (default: stdin).
     Never fails its CLI: errors are printed on stderr and the exit status is 0."""
-    import sys
+    from gastown_tui.hookpath import agent_hook as run_hook  # the gt script runs the bare forms itself
 
-    from core import agent_hooks
-
-    try:
-        raw = payload if payload is not None else ("" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read())
-        text = agent_hooks.handle(town_from(ctx), event, agent_hooks.parse_payload(raw))
-    except Exception as exc:  # a failing hook must not block the agent's turn
-        click.echo(f"gt agent hook {event}: {exc}", err=True)
-        return
+    text, error = run_hook(lambda: town_from(ctx), event, payload)
+    if error:
+        click.echo(error, err=True)
     if text:
         click.echo(text)
 

@@ -455,7 +455,7 @@ class MainScreen(Screen):
         except (KeyError, NoMatches):
             return
         if widget.display and widget.focusable:
-            widget.focus()
+            self.set_focus(widget)  # at once, not after a turn of the loop: the next key goes there
         else:
             self.notify(f"the {panel} panel is not shown", severity="warning")
 

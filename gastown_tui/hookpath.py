@@ -1,0 +1,170 @@
+"""The agents' hook commands of ``gt`` on a lean path (issue 19), run by the console script
+:mod:`gastown_tui.gt`.
+
+Every prompt of every agent runs one of these, so they must start in about the time of the interpreter
+itself: ``gt agent hook EVENT [PAYLOAD]`` (Claude Code's settings hooks, Codex ``notify``), ``gt prime
+--hook`` (Gas Town's SessionStart hook) and ``gt mail check --inject`` (its per-prompt mail hook), each
+optionally after ``--town PATH``. :func:`fast_command` recognises exactly these argument shapes and runs them
+without click, through the same functions the click commands call (:func:`agent_hook`,
+:func:`mail_reminder`), printing what they print with the same output boundary (escape sequences and
+controls removed, as :func:`gastown_tui.clikit.plain_output` does). Any other arguments (an option,
+``--help``, an unknown event, a payload that looks like an option, an argument that is not UTF-8) go
+to :func:`gastown_tui.cli.main`, which parses them with click and answers as before.
+
+These commands change no bead (they record agent state and drain nudges), so no ledger sync request
+follows them (:func:`gastown_tui.cli._after_command`). tests/test_hook_path_imports.py pins the
+modules they import, so a heavy import cannot creep back onto this path.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.town import Town
+
+
+def undecodable_argument(args: Sequence[str]) -> str | None:
+    """The refusal line for the first of ``args`` that is not valid UTF-8, or None when all are.
+
+    Python hands such an argument over with its bad bytes as lone surrogates (``surrogateescape``,
+    PEP 383); no name, title or text may hold them (SQLite, git and JSON would all fail on them).
+    """
+    from core.plaintext import strip_controls
+
+    for i, arg in enumerate(args, 1):
+        if any("\ud800" <= ch <= "\udfff" for ch in arg):
+            return f"argument {i} ({strip_controls(arg)[:60]!r}) is not valid UTF-8: pass names and text as UTF-8"
+    return None
+
+
+def agent_hook(town: Callable[[], Town], event: str, payload: str | None) -> tuple[str, str]:
+    """Run agent hook ``event`` (:func:`core.agent_hooks.handle`) for the town ``town()`` finds, with
+    ``payload`` (the hook's JSON; None: read stdin unless it is a terminal). Returns (text for stdout,
+    error line for stderr), either "" ; never raises: a failing hook must not block the agent's turn."""
+    from core import agent_hooks
+
+    try:
+        raw = payload if payload is not None else ("" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read())
+        return agent_hooks.handle(town(), event, agent_hooks.parse_payload(raw)), ""
+    except Exception as exc:  # noqa: BLE001 - reported on stderr, exit 0
+        return "", f"gt agent hook {event}: {exc}"
+
+
+def mail_reminder(town: Town, address: str, session: str) -> str:
+    """What ``gt mail check --inject`` prints: :func:`core.mail.reminder` of ``address``'s unread mail
+    and of the nudges queued for tmux session ``session`` ("" for none), which are drained (the
+    engine will not type them again). Raises GtError for a bad address or session name."""
+    from core import mail
+
+    unread = mail.inbox(town, address)
+    nudges: list[str] = []
+    if session:
+        from core.db import connect
+        from core.nudge import drain
+        from core.session_names import check_session_name
+
+        db = connect(town.db_path)
+        try:
+            nudges = drain(db, check_session_name(session))
+        finally:
+            db.conn.close()
+    return mail.reminder(unread, nudges)
+
+
+def report(exc: BaseException) -> tuple[str, int] | None:
+    """The one line (without ``gt: ``) and exit status for an error no command handled: a path the
+    system refuses (an OSError naming a file: exit 2), a database found corrupt after its open
+    (:func:`core.db.explain`); ("", 0) for a closed stdout (BrokenPipeError); None for anything else
+    (a bug: the caller lets it raise)."""
+    if isinstance(exc, BrokenPipeError):
+        return "", 0
+    if isinstance(exc, OSError):
+        if exc.filename is None:
+            return None
+        from core.plaintext import strip_controls
+
+        return (
+            f"cannot use {strip_controls(str(exc.filename))[:200]!r}: {exc.strerror or exc}: give another path",
+            2,
+        )
+    from core.db import explain
+
+    lost = explain(exc)
+    return None if lost is None else (str(lost), lost.exit_code)
+
+
+def _split_town(args: list[str]) -> tuple[str | None, list[str]] | None:
+    """(--town value or None, the rest) of ``args``; None when ``--town`` has no value."""
+    if args and args[0].startswith("--town="):
+        return args[0].removeprefix("--town="), args[1:]
+    if args and args[0] == "--town":
+        return (args[1], args[2:]) if len(args) > 1 else None
+    return None, args
+
+
+def fast_command(args: list[str]) -> Callable[[], int] | None:
+    """The hook command ``args`` (``gt``'s arguments) name, ready to run (it returns the exit status),
+    or None when they are anything else (:func:`gastown_tui.cli.main` runs those)."""
+    if undecodable_argument(args) is not None:
+        return None
+    split = _split_town(args)
+    if split is None:
+        return None
+    town_path, rest = split
+
+    def town() -> Town:
+        from core.town import find_town
+
+        return find_town(town_path)
+
+    if rest == ["prime", "--hook"]:
+        return lambda: _print_hook(*agent_hook(town, "session-start", None))
+    if len(rest) in (3, 4) and rest[:2] == ["agent", "hook"] and not (len(rest) == 4 and rest[3].startswith("-")):
+        from core.agent_hooks import EVENTS
+
+        event, payload = rest[2], (rest[3] if len(rest) == 4 else None)
+        if event in EVENTS:
+            return lambda: _print_hook(*agent_hook(town, event, payload))
+        return None
+    if rest == ["mail", "check", "--inject"]:
+        return lambda: _inject(town)
+    return None
+
+
+def _print_hook(text: str, error: str) -> int:
+    if error:
+        write_plain(sys.stderr, error + "\n")
+    if text:
+        write_plain(sys.stdout, text + "\n")
+    return 0
+
+
+def _inject(town: Callable[[], Town]) -> int:
+    """``gt mail check --inject``: the reminder for this process's own address (core.mail.own_address);
+    a refusal is one line on stderr and exit 0 (a hook never blocks the prompt)."""
+    import os
+
+    from core.actor import current_actor
+    from core.errors import GtError
+    from core.mail import own_address
+
+    address = own_address(current_actor())
+    try:
+        text = mail_reminder(town(), address, os.environ.get("GT_SESSION", ""))
+    except GtError as exc:
+        write_plain(sys.stderr, f"gt mail check: {exc}\n")
+        return 0
+    write_plain(sys.stdout, text)
+    return 0
+
+
+def write_plain(stream: object, text: str) -> None:
+    """Write ``text`` stripped of escape sequences and controls (the output boundary of every gt command)."""
+    from core.plaintext import strip_controls
+
+    out = getattr(stream, "write", None)
+    if out is not None:
+        out(strip_controls(text))

@@ -1,0 +1,193 @@
+"""The per-prompt hook path imports only what it uses (issue 19): every prompt of every agent runs one
+of these commands, so an import that creeps onto it costs thousands of process starts an hour.
+
+Each command runs as a real process through the ``gt`` console script, under ``python -X importtime``
+(which lists every module the process imports, in stderr), in a town with a polecat that has a bead
+on its hook, unread mail and a queued nudge, so every branch of the hook's work runs. The command's
+own output is checked too: the fast path answers exactly as the click commands do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core import mail, polecats
+from core.beads.store import BeadStore
+from core.nudge import nudge
+from core.rigs import add_rig
+from core.town import Town
+from tests.conftest import VENV_BIN
+
+#: The project modules the hook commands may import (their union): the town, its database, the
+#: ledger's read side, roles, mail, agent state, nudges' queue and the brief.
+ALLOWED = {
+    "core",
+    "core.actor",
+    "core.agent_hooks",
+    "core.agent_state",
+    "core.atomic",
+    "core.beads",
+    "core.beads.guard",
+    "core.beads.ids",
+    "core.beads.model",
+    "core.beads.ready",
+    "core.beads.routes",
+    "core.beads.store",
+    "core.db",
+    "core.errors",
+    "core.events",
+    "core.filemodes",
+    "core.handoff",
+    "core.mail",
+    "core.names",
+    "core.nudge",
+    "core.nudge_queue",
+    "core.plaintext",
+    "core.polecats",
+    "core.prime",
+    "core.roles",
+    "core.session_names",
+    "core.town",
+    "gastown_tui",
+    "gastown_tui.gt",
+    "gastown_tui.hookpath",
+}
+#: Standard-library modules that cost more than the hook's own work, none of which it needs: a process
+#: (subprocess), file writing machinery (tempfile, shutil), TOML (the hook reads no setting), OpenSSL
+#: hashes (no bead id is minted, the ledger guard's stat check comes first), option parsers, logging.
+HEAVY_STDLIB = {
+    "argparse",
+    "asyncio",
+    "email",
+    "getpass",
+    "hashlib",
+    "logging",
+    "optparse",
+    "shutil",
+    "subprocess",
+    "tempfile",
+    "tomllib",
+    "uuid",
+}
+HOOKS = {
+    "session-start hook (gt prime --hook)": (["prime", "--hook"], "{}"),
+    "prompt hook (gt agent hook prompt)": (["agent", "hook", "prompt"], json.dumps({"prompt": "go on"})),
+    "stop hook (gt agent hook stop)": (["agent", "hook", "stop"], "{}"),
+    "mail hook (gt mail check --inject)": (["mail", "check", "--inject"], ""),
+}
+
+
+@pytest.fixture
+def polecat_town(town: Town, git_repo: Path) -> Town:
+    """A rig ``demo`` and polecat ``nux`` with a hooked bead, an unread message and a queued nudge,
+    all written by agents (markup, an escape sequence, a newline)."""
+    rig = add_rig(town, "demo", str(git_repo))
+    with BeadStore(town) as store:
+        bead = store.create("Fix [red]the[/] parser\x1b[2J", actor="t", prefix=rig.prefix).id
+        store.hook(bead, "demo/polecats/nux", actor="t")
+        polecats.upsert(store.db, "demo", "nux", state="working", hook_bead=bead, session="demo-nux")
+        mail.send(town, "demo/polecats/nux", "read [bold]me[/]\x1b]0;pwned\x07", "body\nline", "mayor/", db=store.db)
+    nudge(town, "demo/nux", "check the tests [red]now[/]", "queue", sender="mayor/")
+    return town
+
+
+def _startup_modules() -> set[str]:
+    """What the interpreter itself imports before any command (site, .pth hooks, sitecustomize)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, text=True, timeout=60
+    )
+    return _imported(proc.stderr)
+
+
+def _imported(stderr: str) -> set[str]:
+    """The modules a ``-X importtime`` run imported, from its stderr; a probe of a module that does
+    not exist (the stdlib's ``copy`` tries Jython's ``org.python.core``) is not an import."""
+    names = {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+    names.discard("imported package")
+    return {n for n in names if importlib.util.find_spec(n.split(".")[0]) is not None}
+
+
+def _run(
+    town: Town, gt_env: dict[str, str], args: list[str], stdin: str
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``gt ARGS`` as the polecat's hook does, under ``-X importtime``: (the process, every module
+    it imported)."""
+    env = {
+        **gt_env,
+        "GT_TOWN": str(town.root),
+        "GT_ROLE": "polecat",
+        "GT_RIG": "demo",
+        "GT_POLECAT": "nux",
+        "GT_SESSION": "demo-nux",
+        "BD_ACTOR": "demo/polecats/nux",
+        "GT_LEDGER_SYNC": "off",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(VENV_BIN / "gt"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=town.root,
+    )
+    modules = _imported(proc.stderr)
+    assert modules, proc.stderr
+    return proc, modules - _startup_modules()
+
+
+@pytest.mark.parametrize("hook", list(HOOKS))
+def test_a_hook_command_imports_no_library_and_only_its_modules(polecat_town: Town, gt_env, hook: str) -> None:
+    args, stdin = HOOKS[hook]
+    proc, modules = _run(polecat_town, gt_env, args, stdin)
+    assert proc.returncode == 0, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert not errors, errors
+    top = {m.split(".")[0] for m in modules}
+    third_party = sorted(top - set(sys.stdlib_module_names) - {"core", "gastown_tui"})
+    assert not third_party, f"{hook} imports libraries (click, sqlite_utils, tomlkit, filelock...): {third_party}"
+    project = {m for m in modules if m.split(".")[0] in ("core", "gastown_tui")}
+    assert project <= ALLOWED, f"{hook} imports project modules beyond the hook path: {sorted(project - ALLOWED)}"
+    heavy = sorted(top & HEAVY_STDLIB)
+    assert not heavy, f"{hook} imports heavy standard-library modules it does not need: {heavy}"
+
+
+def test_the_hooks_answer_as_the_click_commands_do(polecat_town: Town, gt_env) -> None:
+    """Same output from the lean path and from click (``--town`` given twice is not a hook shape, so
+    it goes through click): the brief with the hooked bead, the mail reminder with the queued nudge,
+    and no escape sequence in any of it."""
+    town = str(polecat_town.root)
+    brief, _ = _run(polecat_town, gt_env, ["prime", "--hook"], "{}")
+    via_click, modules = _run(polecat_town, gt_env, ["--town", town, "--town", town, "prime", "--hook"], "{}")
+    assert "click" in {m.split(".")[0] for m in modules}
+    assert brief.stdout == via_click.stdout
+    assert "Fix [red]the[/] parser" in brief.stdout and "read [bold]me[/]" in brief.stdout
+    reminder, _ = _run(polecat_town, gt_env, ["mail", "check", "--inject"], "")
+    assert "<system-reminder>" in reminder.stdout and "read [bold]me[/]" in reminder.stdout
+    assert "check the tests [red]now[/]" in reminder.stdout  # the queued nudge, drained
+    again, _ = _run(polecat_town, gt_env, ["--town", town, "--town", town, "mail", "check", "--inject"], "")
+    assert "read [bold]me[/]" in again.stdout and "check the tests" not in again.stdout  # drained once
+    for out in (brief.stdout, reminder.stdout, again.stdout):
+        assert "\x1b" not in out and "\x07" not in out
+
+
+def test_a_failing_hook_never_fails_its_agent(tmp_path: Path, gt_env) -> None:
+    """Outside a town every hook exits 0 with one line on stderr (the agent's turn goes on)."""
+    for hook, (args, stdin) in HOOKS.items():
+        proc = subprocess.run(
+            [str(VENV_BIN / "gt"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env={**gt_env, "GT_SESSION": "demo-nux"},
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, (hook, proc.stderr)
+        assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, (hook, proc.stderr)

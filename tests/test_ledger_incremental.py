@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core import git as gitmod
 from core.beads import BeadStore, jsonl
@@ -348,3 +350,41 @@ def test_hydrated_beads_keep_every_field(tmp_path: Path) -> None:
         assert store.get("mp-full") == full_bead
         assert store.get("mp-plain") == plain
         assert store.list() == [full_bead, plain]
+
+
+ID = st.from_regex(r"[a-z]{1,3}-[a-z0-9]{1,4}(\.[0-9]{1,2}){0,2}", fullmatch=True)
+
+
+def line_of(bead: str, title: str) -> str:
+    return jsonl.encode_line(Issue(id=bead, title=title)) + "\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(ID, st.text(min_size=1, max_size=20), max_size=30),
+    st.dictionaries(ID, st.one_of(st.none(), st.text(min_size=1, max_size=20)), max_size=10),
+)
+def test_splice_lines_is_the_sorted_file_of_the_changed_beads(
+    old: dict[str, str], changes: dict[str, str | None]
+) -> None:
+    """Splicing changes (replace, insert, drop, drop of an absent id) into a sorted ledger gives the
+    ledger of the changed set, byte for byte, with the right change of line count."""
+    before = "".join(line_of(b, t) for b, t in sorted(old.items())).encode("utf-8")
+    after = {**old, **{b: t for b, t in changes.items() if t is not None}}
+    for bead, title in changes.items():
+        if title is None:
+            after.pop(bead, None)
+    lines = {b: (line_of(b, t) if t is not None else None) for b, t in changes.items()}
+    spliced = jsonl.splice_lines(before, lines)
+    assert spliced is not None
+    expect = "".join(line_of(b, t) for b, t in sorted(after.items())).encode("utf-8")
+    assert spliced[0] == expect
+    assert spliced[1] == len(after) - len(old)
+
+
+def test_splice_lines_refuses_a_file_it_did_not_write() -> None:
+    ours = line_of("mp-a", "a") + line_of("mp-c", "c")
+    assert jsonl.splice_lines(ours.encode(), {"mp-b": line_of("mp-b", "b")}) is not None
+    header = b'{"_schema":"beads-jsonl/1"}\n'  # a line the search reads that no export of ours writes
+    assert jsonl.splice_lines(header, {"mp-b": line_of("mp-b", "b")}) is None
+    assert jsonl.splice_lines(ours.encode()[:-1], {"mp-b": line_of("mp-b", "b")}) is None  # no final newline

@@ -752,8 +752,10 @@ def splice_lines(old: bytes, changes: dict[str, str | None]) -> tuple[bytes, int
     the other lines are copied byte for byte, so the result is what a full export of the same beads
     writes. Each change costs one binary search (O(log n) line reads), not a pass over the beads.
 
-    Returns (new bytes, change in the number of lines), or None when ``old`` is not such a file (a
-    header, a foreign line, unsorted ids, no final newline): the caller exports in full instead.
+    Returns (new bytes, change in the number of lines), or None when a line the search reads is not
+    such a line (a header, a foreign line) or there is no final newline: the caller exports in full
+    instead. Only the lines on the search paths are read, so the caller must know ``old`` is its own
+    export (:func:`core.beads.sync.export_ledger` checks its digest and the result's line count).
     """
     if old and not old.endswith(b"\n"):
         return None

@@ -1,5 +1,7 @@
-"""Beads ledger at 10,000 beads: ``ready`` and ``create`` in-process, ``gt bead ready --json`` as a
-whole process, plus claim, import, export and the ledger sync.
+"""Beads ledger at 1k, 10k and 100k beads: import, ``ready`` (all hydrated, first 10), ``create``,
+the full export and the ledger sync (full, and after one change: the spliced export), each with its
+ratio against the 1k row of the same run (how the figure grows with the ledger); then, at 10k,
+blocked, claim and ``gt bead ready --json`` / ``create`` as whole processes.
 
 Reference line in ``case``: beads publishes about 30 ms for ready work and 2.5 ms for create at 10k
 issues on an M2 Pro (Go + SQLite); those are another machine's figures, not a same-run baseline.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -20,7 +23,7 @@ from pathlib import Path
 from core.beads import BeadStore, jsonl
 from core.beads import sync as ledger_sync
 from core.beads.model import Dependency, Issue, format_ts
-from core.town import install_town
+from core.town import Town, install_town
 
 N = 10_000
 GT = str(Path(sys.executable).parent / "gt")
@@ -77,6 +80,87 @@ def _process_ms(args: list[str], cwd: Path, env: dict[str, str], repeat: int = 7
     return statistics.median(samples)
 
 
+#: Ledger sizes of the growth rows; each figure's ratio is against the 1k row of the same run.
+SIZES = (1_000, 10_000, 100_000)
+
+
+def _repeat(n: int, small: int) -> int:
+    """Repetitions for a figure at ``n`` beads: ``small`` up to 10k, fewer at 100k (seconds each)."""
+    return small if n <= 10_000 else max(1, small // 5)
+
+
+def _growth(tmp: Path, row) -> Path:
+    """The import/ready/create/export/sync rows at every size of :data:`SIZES`; returns the root of
+    the 10k town (for the whole-process rows)."""
+    base: dict[str, float] = {}
+    keep = Path()
+
+    def grow(case: str, n: int, value: float, note: str = "") -> None:
+        if n == SIZES[0]:
+            base[case] = value
+        row(f"{case}, {n // 1000}k beads{note}", value, baseline=base.get(case))
+
+    for n in SIZES:
+        town = _grow_at(tmp, n, grow, row)
+        if n == N:
+            keep = town.root
+        else:
+            shutil.rmtree(town.root)
+    return keep
+
+
+def _grow_at(tmp: Path, n: int, grow, row) -> Town:
+    """The growth rows of one ledger size ``n`` (see :func:`_growth`); returns its town."""
+    town, _ = install_town(tmp / f"town-{n}")
+    issues = _ledger(n)
+    with BeadStore(town) as store:
+        t = time.perf_counter()
+        store.upsert(issues, actor="bench")
+        grow("import (one transaction)", n, (time.perf_counter() - t) * 1000)
+        hydrated = len(store.ready())
+        note = " (goal <= 30 ms, beads' figure on an M2 Pro)" if n == N else ""
+        grow("ready, all ready hydrated", n, _median_ms(store.ready, _repeat(n, 15)), note)
+        if n == N:
+            row(f"  (ready beads hydrated at 10k: {hydrated})", float(hydrated), unit="beads")
+        grow("ready, first 10 (gt bead ready default)", n, _median_ms(lambda: store.ready(limit=10), 30))
+        counter = iter(range(10**6))
+        grow(
+            "create, one transaction + event each",
+            n,
+            _median_ms(lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp"), _repeat(n, 100)),
+        )
+        out = tmp / f"export-{n}.jsonl"
+        grow("export JSONL (full)", n, _median_ms(lambda: jsonl.export(store, out), _repeat(n, 3)))
+        out.unlink()
+        t = time.perf_counter()
+        first = ledger_sync.sync(town, store=store)
+        grow("sync: full export + commit", n, (time.perf_counter() - t) * 1000)
+        assert first.commit and not first.spliced
+        victims = iter(issues[k].id for k in range(1, n, max(1, n // 10)))
+
+        def one_change() -> None:
+            store.update(next(victims), "bench", title=f"changed {next(counter)}")
+
+        def synced() -> None:
+            result = ledger_sync.sync(town, store=store)
+            assert result.commit and result.spliced, result
+
+        grow("sync after 1 change (spliced) + commit", n, _timed_after(one_change, synced, 5))
+        assert town.ledger_path.read_bytes() == "".join(jsonl.snapshot_lines(store)).encode("utf-8")
+    return town
+
+
+def _timed_after(prepare, fn, repeat: int) -> float:
+    """Median ms of ``fn`` over ``repeat`` runs, each after an untimed ``prepare()``."""
+    samples = []
+    for _ in range(repeat):
+        prepare()
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
 def run() -> list[dict]:
     rows: list[dict] = []
 
@@ -87,33 +171,11 @@ def run() -> list[dict]:
         rows.append(r)
 
     with tempfile.TemporaryDirectory() as tmp:
-        town, _ = install_town(Path(tmp) / "town")
-        issues = _ledger(N)
+        root = _growth(Path(tmp), row)
+        town = Town(root)
         with BeadStore(town) as store:
-            t = time.perf_counter()
-            store.upsert(issues, actor="bench")
-            row("import 10k beads (one transaction)", (time.perf_counter() - t) * 1000)
-            ready_all = store.ready()
-            row(
-                f"ready, 10k beads, all {len(ready_all)} ready hydrated (beads: 30 ms, M2 Pro)",
-                _median_ms(store.ready, 15),
-            )
-            row("ready, 10k beads, first 10 (gt bead ready default)", _median_ms(lambda: store.ready(limit=10), 30))
             row("blocked, 10k beads", _median_ms(store.blocked, 5))
-            counter = iter(range(10**6))
-            row(
-                "create, 10k beads, one transaction + event each (beads: 2.5 ms, M2 Pro)",
-                _median_ms(
-                    lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp", labels=["bench"]), 300
-                ),
-            )
             row("ready --claim (claim_next), 10k beads", _median_ms(lambda: store.claim_next("bench/polecats/x"), 100))
-            out = Path(tmp) / "export.jsonl"
-            row("export JSONL, 10k beads", _median_ms(lambda: jsonl.export(store, out), 3))
-            t = time.perf_counter()
-            result = ledger_sync.sync(town, store=store)
-            row("sync: export + dulwich commit, 10k beads", (time.perf_counter() - t) * 1000)
-            assert result.commit
         env = {**os.environ, "GT_LEDGER_SYNC": "off", "BD_ACTOR": "bench"}
         startup = _process_ms([GT, "--version"], town.root, env)
         row(

@@ -45,17 +45,19 @@ class LedgerConflict(LedgerDiverged):
     """The ledger file holds git conflict markers (an unresolved merge); nothing was written."""
 
 
-def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """``{"sha256": hex, "size": bytes, "mtime_ns": int}`` of the file at ``path``, or None if missing."""
+def fingerprint(path: str | os.PathLike[str], sha256: str | None = None) -> dict[str, Any] | None:
+    """``{"sha256": hex, "size": bytes, "mtime_ns": int}`` of the file at ``path``, or None if missing.
+    sha256: the digest of the content just written there (an export knows it), so the file is not
+    read back and hashed again."""
     import hashlib  # OpenSSL: only when the ledger's size or mtime changed (the stat check comes first)
 
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = p.read_bytes() if sha256 is None else b""
         st = p.stat()
     except FileNotFoundError:
         return None
-    return {"sha256": hashlib.sha256(data).hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {"sha256": sha256 or hashlib.sha256(data).hexdigest(), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
 def digest(data: bytes) -> str:
@@ -142,10 +144,13 @@ def check_open(db: Database, town: Town, fresh: bool) -> None:
     verify(db, town)
 
 
-def record_seen(db: Database, path: str | os.PathLike[str], pending: str | None = None) -> None:
+def record_seen(
+    db: Database, path: str | os.PathLike[str], pending: str | None = None, sha256: str | None = None
+) -> None:
     """Record the ledger file at ``path`` as what the database last wrote or read (joins a caller's
-    transaction) and set ``ledger.pending`` to ``pending`` (None clears it)."""
-    stamp = fingerprint(path)
+    transaction) and set ``ledger.pending`` to ``pending`` (None clears it). sha256: the digest of
+    what the caller just wrote there (:func:`fingerprint`)."""
+    stamp = fingerprint(path, sha256)
     with transaction(db):
         _set(db, SEEN_KEY, json.dumps(stamp) if stamp else None)
         _set(db, PENDING_KEY, pending)

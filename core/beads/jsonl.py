@@ -701,6 +701,89 @@ def snapshot_lines(store: BeadStore) -> list[str]:
             conn.execute("COMMIT")
 
 
+def bead_lines(store: BeadStore, beads: Iterable[str]) -> dict[str, str | None]:
+    """The ledger line (newline-terminated, as :func:`snapshot_lines` writes it) of each id in
+    ``beads``, or None for an id the store no longer holds, read in one snapshot (the caller's
+    transaction, else a read transaction of its own)."""
+    wanted = sorted(set(beads))
+    conn = store.db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        found = {i.id: encode_line(i) + "\n" for i in store.list(ids=wanted)} if wanted else {}
+    finally:
+        if own:
+            conn.execute("COMMIT")
+    return {bead: found.get(bead) for bead in wanted}
+
+
+_LINE_HEAD = b'{"id":"'
+
+
+def _line_id(data: bytes, start: int) -> bytes:
+    """The id (UTF-8) of the ledger line starting at byte ``start``. Raises ValueError unless the line
+    is one :func:`encode_line` wrote (``{"id":"`` first; ledger ids hold no quote or backslash)."""
+    if not data.startswith(_LINE_HEAD, start):
+        raise ValueError(f"byte {start}: not a line of this exporter")
+    end = data.index(b'"', start + len(_LINE_HEAD))
+    return data[start + len(_LINE_HEAD) : end]
+
+
+def _lower_bound(data: bytes, key: bytes, lo: int) -> int:
+    """The start of the first line at or after line start ``lo`` whose id is >= ``key`` (len(data)
+    if none): a binary search over byte offsets of the sorted ledger ``data`` (lines end in ``\n``;
+    ids compare as UTF-8 bytes, which is SQLite's and Python's order of the ids)."""
+    hi = len(data)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        nl = data.rfind(b"\n", lo, mid)
+        start = nl + 1 if nl >= 0 else lo
+        if _line_id(data, start) < key:
+            lo = data.index(b"\n", start) + 1
+        else:
+            hi = start
+    return lo
+
+
+def splice_lines(old: bytes, changes: dict[str, str | None]) -> tuple[bytes, int] | None:
+    """The ledger ``old`` (a file :func:`snapshot_lines` wrote, sorted by id) with the lines of
+    ``changes`` (id -> new line, or None: drop the bead) replaced, inserted in id order or removed;
+    the other lines are copied byte for byte, so the result is what a full export of the same beads
+    writes. Each change costs one binary search (O(log n) line reads), not a pass over the beads.
+
+    Returns (new bytes, change in the number of lines), or None when a line the search reads is not
+    such a line (a header, a foreign line) or there is no final newline: the caller exports in full
+    instead. Only the lines on the search paths are read, so the caller must know ``old`` is its own
+    export (:func:`core.beads.sync.export_ledger` checks its digest and the result's line count).
+    """
+    if old and not old.endswith(b"\n"):
+        return None
+    view = memoryview(old)
+    parts: list[bytes | memoryview] = []
+    copied = 0  # bytes of old already placed in parts
+    delta = 0
+    try:
+        for bead in sorted(changes, key=lambda b: b.encode("utf-8")):
+            key = bead.encode("utf-8")
+            pos = _lower_bound(old, key, copied)
+            parts.append(view[copied:pos])
+            copied = pos
+            if pos < len(old) and _line_id(old, pos) == key:
+                copied = old.index(b"\n", pos) + 1
+                delta -= 1
+            line = changes[bead]
+            if line is not None:
+                if not line.startswith('{"id":' + json.dumps(bead) + ",") or not line.endswith("\n"):
+                    return None
+                parts.append(line.encode("utf-8"))
+                delta += 1
+    except ValueError:
+        return None
+    parts.append(view[copied:])
+    return b"".join(parts), delta
+
+
 def infra_types(store: BeadStore) -> tuple[str, ...]:
     """The types ``bd export`` leaves out by default: the ledger's ``types.infra`` config, else
     :data:`core.beads.model.INFRA_TYPES`."""

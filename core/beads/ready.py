@@ -13,7 +13,9 @@ exports), not a plumbing or infra type (:data:`core.beads.model.NON_WORK_TYPES`:
 gate, molecule, convoy, agent, rig, role, event, slot), ``defer_until`` empty or past. Order: priority then oldest first
 (``priority``), or ``oldest`` / ``newest`` first.
 
-The blocked set is one recursive CTE evaluated by SQLite (no cache to keep in step).
+Both plans are SQL evaluated by SQLite (no cache to keep in step): the whole blocked set as one recursive
+CTE when every ready bead is wanted, or, under a ``LIMIT`` (``gt bead ready``'s first 10, a claim), a
+correlated check of each bead met in ready order that walks its own parent chain.
 """
 
 from __future__ import annotations
@@ -58,6 +60,30 @@ blocked(id) AS (
 )
 """
 
+#: Condition true for the edge ``d`` when it blocks its bead directly (:func:`direct_pairs_sql`'s rule).
+_DIRECT_EDGE = f"""((d.type IN ({_blocking})
+        AND EXISTS (SELECT 1 FROM issues b WHERE b.id = d.depends_on_id AND b.status != 'closed'))
+    OR (d.type = 'waits-for' AND EXISTS (
+        SELECT 1 FROM dependencies c CROSS JOIN issues ch ON ch.id = c.issue_id
+        WHERE c.depends_on_id = d.depends_on_id AND c.type = 'parent-child' AND ch.status != 'closed')))"""
+
+#: Condition true for the bead ``issues i`` when it is not blocked, decided for that bead alone: no
+#: direct blocker, and (when it has a parent) none on its parent chain (``parent-child`` targets not
+#: closed or pinned, walked upward). The same rule as :data:`BLOCKED_CTE`; the plan for a ``LIMIT``,
+#: which can stop at the first ready beads instead of computing the whole blocked set first (a claim
+#: at 10k beads: 0.02 ms against 5 ms; each blocked bead passed on the way costs about 1 us).
+NOT_BLOCKED_SQL = f"""NOT EXISTS (SELECT 1 FROM dependencies d WHERE d.issue_id = i.id AND {_DIRECT_EDGE})
+AND (NOT EXISTS (SELECT 1 FROM dependencies pc WHERE pc.issue_id = i.id AND pc.type = 'parent-child')
+    OR NOT EXISTS (
+        WITH RECURSIVE up(id) AS (
+            SELECT p.id FROM dependencies pd CROSS JOIN issues p ON p.id = pd.depends_on_id
+            WHERE pd.issue_id = i.id AND pd.type = 'parent-child' AND p.status NOT IN ('closed', 'pinned')
+            UNION
+            SELECT p.id FROM up CROSS JOIN dependencies pd ON pd.issue_id = up.id AND pd.type = 'parent-child'
+            CROSS JOIN issues p ON p.id = pd.depends_on_id WHERE p.status NOT IN ('closed', 'pinned')
+        )
+        SELECT 1 FROM up CROSS JOIN dependencies d ON d.issue_id = up.id WHERE {_DIRECT_EDGE}))"""
+
 #: Reachability over ordering edges: ``reach(id)`` from the parameter ``:start``.
 REACH_CTE = f"""
 WITH RECURSIVE reach(id) AS (
@@ -100,6 +126,9 @@ def ready_sql(
 
     now_ns: the current time in Unix ns (for ``defer_until``). prefix: only ids ``prefix-...``.
     claimable_by: only beads unassigned or assigned to that actor. labels: all of them required.
+    Without ``limit`` the blocked set is computed once (:data:`BLOCKED_CTE`); with one each bead met
+    in order is checked alone (:data:`NOT_BLOCKED_SQL`), so the statement has no ``WITH`` prefix and
+    can serve as a subquery (the claim's UPDATE).
     Raises ValueError for an unknown sort (the caller validates user input first).
     """
     if sort not in ORDER_BY:
@@ -110,7 +139,6 @@ def ready_sql(
         f"i.issue_type NOT IN ({_non_work})",
         NOT_TEMPLATE_SQL,
         "(i.defer_ns IS NULL OR i.defer_ns <= ?)",
-        "i.id NOT IN (SELECT id FROM blocked)",
     ]
     args: list[Any] = [now_ns]
     _common_filters(
@@ -124,10 +152,17 @@ def ready_sql(
         priority=priority,
         labels=labels,
     )
-    sql = f"{BLOCKED_CTE} SELECT {columns} FROM issues i WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort]}"
-    if limit is not None:
-        sql += f" LIMIT {int(limit)}"
-    return sql, args
+    if limit is None:
+        where.append("i.id NOT IN (SELECT id FROM blocked)")
+        return (
+            f"{BLOCKED_CTE} SELECT {columns} FROM issues i WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort]}",
+            args,
+        )
+    where.append(NOT_BLOCKED_SQL)  # last: SQLite tests the cheap terms first
+    return (
+        f"SELECT {columns} FROM issues i WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort]} LIMIT {int(limit)}",
+        args,
+    )
 
 
 def _common_filters(

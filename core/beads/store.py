@@ -158,7 +158,36 @@ ISSUE_COLUMNS = (
     "metadata",
     "extra",
 )
-_SELECT = ", ".join(f"i.{c}" for c in ISSUE_COLUMNS)
+#: The columns of :data:`ISSUE_COLUMNS` a bead row is read with as they are (the ones most beads fill).
+_PLAIN = (
+    "id",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "issue_type",
+    "assignee",
+    "created_at",
+    "created_by",
+    "updated_at",
+)
+#: The others, usually empty: read as one JSON array (``json_array``), or one NULL when all are empty,
+#: since every cell costs the sqlite3 module about 0.1 us (most of a ``ready`` of 5,000 beads).
+_PACKED = tuple(c for c in ISSUE_COLUMNS if c not in _PLAIN)
+_ALL_EMPTY = " AND ".join(
+    f"i.{c} IS NULL"
+    if c in ("started_at", "closed_at", "defer_until", "due_at", "external_ref", "metadata")
+    else "i.ephemeral = 0"
+    if c == "ephemeral"
+    else "i.extra = '{}'"
+    if c == "extra"
+    else f"i.{c} = ''"
+    for c in _PACKED
+)
+_SELECT = (
+    ", ".join(f"i.{c}" for c in _PLAIN)
+    + f", CASE WHEN {_ALL_EMPTY} THEN NULL ELSE json_array({', '.join(f'i.{c}' for c in _PACKED)}) END"
+)
 #: Fields :meth:`BeadStore.update` may change.
 UPDATABLE = (
     "title",
@@ -178,7 +207,8 @@ UPDATABLE = (
     "metadata",
     "close_reason",
 )
-_CHUNK = 900
+#: Page cache (KiB) of the connections a store opens itself (SQLite's ``cache_size``; its default is 2,000).
+CACHE_KIB = 65536
 _UNSET: Any = object()
 
 
@@ -274,6 +304,9 @@ class BeadStore:
                     raise ValueError("BeadStore needs a town, a db or a db_path")
                 db_path = town.db_path
             db = connect(db_path, check=check)
+            # SQLite's default page cache is 2 MiB, a quarter of a 10k-bead ledger: a ``ready`` then
+            # rereads pages through the OS on every call. 64 MiB holds a 100k-bead town.
+            db.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.town = town
         self.db = db
 
@@ -866,7 +899,13 @@ class BeadStore:
         priority: int | None = None,
         labels: Iterable[str] = (),
     ) -> Issue | None:
-        """Claim the first ready bead ``actor`` may take, in one transaction; None when none is ready."""
+        """Claim the first ready bead ``actor`` may take, in one transaction; None when none is ready.
+
+        One ``UPDATE ... RETURNING`` whose subquery picks the bead (:func:`core.beads.ready.ready_sql`
+        with ``LIMIT 1``: no blocked set computed), so two claimers never take the same bead: the
+        second's UPDATE sees the first's committed row, which is no longer open. Then the ``claimed``
+        event, as :meth:`claim` writes it.
+        """
         with transaction(self.db):
             sql, args = readyq.ready_sql(
                 now_ns(),
@@ -878,10 +917,17 @@ class BeadStore:
                 sort=sort,
                 limit=1,
             )
-            row = self.db.execute(sql, args).fetchone()
-            if row is None:
+            stamp = format_ts(now_ns())
+            rows = self.db.conn.execute(
+                "UPDATE issues SET status = 'in_progress', assignee = ?, updated_at = ?, "
+                f"started_at = COALESCE(started_at, ?) WHERE id = ({sql}) RETURNING id",
+                [actor, stamp, stamp, *args],
+            ).fetchall()
+            if not rows:
                 return None
-            return self.claim(row[0], actor)
+            bead = rows[0][0]
+            self._event("claimed", actor, bead, {"assignee": actor, "status": "in_progress"})
+            return self.get(bead)
 
     def cas_status(
         self,
@@ -1216,50 +1262,57 @@ class BeadStore:
         return routes.rig_of(self.town, bead) if self.town is not None else None
 
     def _hydrate(self, issues: builtins.list[Issue]) -> builtins.list[Issue]:
+        """Fill the labels, dependencies and comments of ``issues`` (fresh from :func:`_issue`) in place
+        and return them: one set-based query per table for all of them (the ids as one JSON array,
+        ``json_each`` joined to the table's index: no IN list to build, no query per bead). Labels
+        come sorted, edges and comments in insertion (rowid) order."""
         if not issues:
             return issues
         by_id = {i.id: i for i in issues}
-        keys = list(by_id)
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for issue_id, label in self.db.execute(
-                f"SELECT issue_id, label FROM labels WHERE issue_id IN ({marks}) ORDER BY issue_id, label", chunk
-            ):
-                by_id[issue_id].labels.append(label)
-            for row in self.db.execute(
-                "SELECT issue_id, depends_on_id, type, created_at, created_by, extra FROM dependencies "
-                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, rowid",
-                chunk,
-            ):
-                by_id[row[0]].dependencies.append(Dependency(row[0], row[1], row[2], row[3], row[4], _obj(row[5])))
-            for row in self.db.execute(
-                "SELECT comment_id, issue_id, author, text, created_at, extra FROM comments "
-                f"WHERE issue_id IN ({marks}) ORDER BY issue_id, rowid",
-                chunk,
-            ):
-                extra = _obj(row[5])
-                cid = extra.pop("id", row[0])  # a string id (bd v1.0+) lives in extra, see the module docstring
-                by_id[row[1]].comments.append(Comment(cid, row[1], row[2], row[3], row[4], extra))
+        conn = self.db.conn
+        if len(by_id) == 1:
+            source, arg = "(SELECT ? AS value, 0 AS key) j", issues[0].id
+        else:
+            source, arg = "json_each(?) j", json.dumps(builtins.list(by_id))
+        for issue_id, label in conn.execute(
+            f"SELECT t.issue_id, t.label FROM {source} CROSS JOIN labels t ON t.issue_id = j.value "
+            "ORDER BY j.key, t.label",
+            [arg],
+        ):
+            by_id[issue_id].labels.append(label)
+        for issue_id, target, dep_type, created_at, created_by, extra in conn.execute(
+            "SELECT t.issue_id, t.depends_on_id, t.type, t.created_at, t.created_by, t.extra "
+            f"FROM {source} CROSS JOIN dependencies t ON t.issue_id = j.value ORDER BY j.key, t.rowid",
+            [arg],
+        ):
+            by_id[issue_id].dependencies.append(
+                Dependency(issue_id, target, dep_type, created_at, created_by, {} if extra == "{}" else _obj(extra))
+            )
+        for cid, issue_id, author, text, created_at, extra in conn.execute(
+            "SELECT t.comment_id, t.issue_id, t.author, t.text, t.created_at, t.extra "
+            f"FROM {source} CROSS JOIN comments t ON t.issue_id = j.value ORDER BY j.key, t.rowid",
+            [arg],
+        ):
+            more = _obj(extra)
+            cid = more.pop("id", cid)  # a string id (bd v1.0+) lives in extra, see the module docstring
+            by_id[issue_id].comments.append(Comment(cid, issue_id, author, text, created_at, more))
         return issues
 
 
 def _issue(row: tuple[Any, ...]) -> Issue:
+    """An :class:`Issue` (no labels, edges or comments yet) from a row of :data:`_SELECT`: the
+    :data:`_PLAIN` columns, then the :data:`_PACKED` ones as a JSON array or NULL (all empty)."""
+    id_, title, description, status, priority, issue_type, assignee, created_at, created_by, updated_at, packed = row
+    if packed is None:
+        return Issue(
+            id_, title, description, "", "", "", status, priority, issue_type, assignee, "", created_at, created_by,
+            updated_at,
+        )  # fmt: skip
     (
-        id_,
-        title,
-        description,
         design,
         acceptance,
         notes,
-        status,
-        priority,
-        issue_type,
-        assignee,
         owner,
-        created_at,
-        created_by,
-        updated_at,
         started_at,
         closed_at,
         close_reason,
@@ -1269,32 +1322,12 @@ def _issue(row: tuple[Any, ...]) -> Issue:
         ephemeral,
         metadata,
         extra,
-    ) = row
+    ) = json.loads(packed)
     return Issue(
-        id=id_,
-        title=title,
-        description=description,
-        design=design,
-        acceptance_criteria=acceptance,
-        notes=notes,
-        status=status,
-        priority=priority,
-        issue_type=issue_type,
-        assignee=assignee,
-        owner=owner,
-        created_at=created_at,
-        created_by=created_by,
-        updated_at=updated_at,
-        started_at=started_at,
-        closed_at=closed_at,
-        close_reason=close_reason,
-        defer_until=defer_until,
-        due_at=due_at,
-        external_ref=external_ref,
-        ephemeral=bool(ephemeral),
-        metadata=json.loads(metadata) if metadata is not None else None,
-        extra=_obj(extra),
-    )
+        id_, title, description, design, acceptance, notes, status, priority, issue_type, assignee, owner,
+        created_at, created_by, updated_at, started_at, closed_at, close_reason, defer_until, due_at, external_ref,
+        bool(ephemeral), json.loads(metadata) if metadata is not None else None, [], [], [], _obj(extra),
+    )  # fmt: skip
 
 
 def _obj(text: str | None) -> dict[str, Any]:

@@ -1,9 +1,13 @@
 """Ledger sync: export the beads to ``.beads/issues.jsonl`` and commit it to the town repository.
 
 Every bead mutation marks the bead in ``ledger_dirty`` (same transaction). :func:`sync` exports the
-whole ledger atomically, commits it with dulwich (message listing the changed ids; nothing changed,
-no commit) and clears the marks it covered. A file lock (``.gastown/ledger.lock``) keeps two syncs
-from racing on the git index.
+ledger atomically, commits it (message listing the changed ids; nothing changed, no commit) and
+clears the marks it covered. A file lock (``.gastown/ledger.lock``) keeps two syncs from racing on
+the git index. The export is incremental (issue 19): when the file is the one the last export wrote
+(``ledger.exported`` holds its SHA-256), only the marked beads are read and encoded and their lines
+spliced into it by binary search, byte for byte what a full export writes; any doubt (an import or a
+rebuild wrote the file, a crash between rename and record, a foreign line, ``force``) exports in
+full. A crash leaves the old file or the new one (temp file + rename) and the marks until the commit.
 
 Who syncs (DESIGN section 4): the engine calls :func:`sync` on a timer while it runs (it writes its
 pid to ``.gastown/engine.pid``; a missing file or a dead pid means no engine). Without an engine,
@@ -50,6 +54,10 @@ BLOCKED_KEY = "sync.blocked"
 #: Waits (seconds) before giving up on a held ``.git/index.lock`` (a running ``git status`` holds it briefly).
 LOCK_WAITS = (0.1, 0.2, 0.4, 0.8)
 LEDGER_REL = ".beads/issues.jsonl"
+#: ``beads_config`` key: ``{"sha256": hex, "count": beads}`` of the file the last export wrote.
+EXPORTED_KEY = "ledger.exported"
+#: ``beads_config`` key: ``{"commit": sha, "count": beads}`` of the last ledger commit a sync made.
+COMMITTED_KEY = "ledger.committed"
 MODES = ("auto", "now", "off")
 
 
@@ -57,12 +65,14 @@ MODES = ("auto", "now", "off")
 class SyncResult:
     """What a sync did. commit: the new commit sha (hex) or None; changed: ids marked dirty;
     exported: number of beads written to the JSONL file (0 when nothing was exported); blocked: why
-    the sync could not finish (one line naming the fix), None when it did."""
+    the sync could not finish (one line naming the fix), None when it did; spliced: see below."""
 
     commit: str | None = None
     changed: list[str] = field(default_factory=list)
     exported: int = 0
     blocked: str | None = None
+    #: True when only the changed beads were re-exported (:func:`export_ledger`'s splice).
+    spliced: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {"commit": self.commit, "changed": self.changed, "exported": self.exported, "blocked": self.blocked}
@@ -94,19 +104,23 @@ def shrink_limits(town: Town) -> tuple[float, int]:
     return float(fraction), int(beads)
 
 
-def check_shrink(town: Town, new_count: int) -> None:
+def check_shrink(town: Town, new_count: int, store: BeadStore | None = None) -> None:
     """Refuse an export of ``new_count`` beads that drops more than the guard's fraction *and* more
     than its number of beads from the committed ledger (at the town repository's HEAD, else the file).
+    store: the town's store; when HEAD is the last ledger commit a sync made (``ledger.committed``),
+    the count recorded then is used instead of reading and counting the committed file.
 
     Raises ShrinkRefused (one line) when it would.
     """
-    data = git.read_path_at(town.root, "HEAD", LEDGER_REL) if (town.root / ".git").exists() else None
-    if data is None:
-        try:
-            data = town.ledger_path.read_bytes()
-        except FileNotFoundError:
-            return
-    committed = count_ledger_lines(data)
+    committed = _committed_count(town, store) if store is not None else None
+    if committed is None:
+        data = git.read_path_at(town.root, "HEAD", LEDGER_REL) if (town.root / ".git").exists() else None
+        if data is None:
+            try:
+                data = town.ledger_path.read_bytes()
+            except FileNotFoundError:
+                return
+        committed = count_ledger_lines(data)
     fraction, beads = shrink_limits(town)
     lost = committed - new_count
     if lost > beads and lost > committed * fraction:
@@ -117,24 +131,100 @@ def check_shrink(town: Town, new_count: int) -> None:
         )
 
 
-def export_ledger(town: Town, store: BeadStore, allow_shrink: bool = False) -> int:
+def _committed_count(town: Town, store: BeadStore) -> int | None:
+    """The bead count of the ledger at the town's HEAD when HEAD is the commit the last sync made
+    (``ledger.committed``), else None."""
+    state = _stamp(store, COMMITTED_KEY, "commit")
+    if state is None or not (town.root / ".git").exists():
+        return None
+    return state[1] if git.rev_parse_head(town.root) == state[0] else None
+
+
+def _stamp(store: BeadStore, key: str, name: str) -> tuple[str, int] | None:
+    """(``name``, ``count``) of the JSON object stored under ``key`` in the ledger config (count 0
+    when absent), or None when there is none or it is malformed."""
+    import json
+
+    try:
+        state = json.loads(store.config_get(key) or "null")
+        return (str(state[name]), int(state.get("count", 0))) if isinstance(state, dict) else None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _spliced(town: Town, store: BeadStore, changed: list[str]) -> tuple[bytes, int] | None:
+    """The new ledger as the last export's file with the lines of ``changed`` re-encoded and spliced
+    in (:func:`core.beads.jsonl.splice_lines`), and its bead count; None when the file is not the one
+    the last export wrote (an import or rebuild read it, a crash came between write and record, a
+    foreign line, a bead count that disagrees with the database's): then only a full export is right."""
+    from core.beads import jsonl
+
+    # The guard let through the file the database last recorded or the one an export was renaming
+    # into place (``ledger.pending``, a crash before its record): both are full exports of a state no
+    # older than the recorded one, and every change since that one is marked dirty.
+    exported = _stamp(store, EXPORTED_KEY, "sha256")
+    seen = _stamp(store, guard.SEEN_KEY, "sha256")
+    if exported is None or seen is None or exported[0] != seen[0]:
+        return None
+    try:
+        old = town.ledger_path.read_bytes()
+    except FileNotFoundError:
+        return None
+    conn = store.db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")  # the lines and the count from one snapshot
+    try:
+        lines = jsonl.bead_lines(store, changed)
+        beads = conn.execute("SELECT count(*) FROM issues").fetchone()[0]
+    finally:
+        if own:
+            conn.execute("COMMIT")
+    spliced = jsonl.splice_lines(old, lines)
+    if spliced is None or spliced[0].count(b"\n") != beads:
+        return None  # beads came or went without a dirty mark (a lost database): the full export's guards judge
+    return spliced[0], beads
+
+
+def export_ledger(town: Town, store: BeadStore, allow_shrink: bool = False, changed: list[str] | None = None) -> int:
     """Export every bead to the town's ``.beads/issues.jsonl`` behind the guards: the file must be what
     the database last wrote or read (:func:`core.beads.guard.verify`) and the export must pass
-    :func:`check_shrink` unless ``allow_shrink``. Records the new file's fingerprint. Returns the count.
+    :func:`check_shrink` unless ``allow_shrink``. Records the new file's fingerprint and, as
+    ``ledger.exported``, its SHA-256 and bead count. Returns the count.
+
+    changed: the ids changed since the last export (the dirty marks, :meth:`BeadStore.dirty`). Given,
+    and the file is the one the last export wrote, only those beads are read and encoded and their
+    lines spliced into the file (:func:`_spliced`): the same bytes as a full export, at a cost that
+    grows with the change (plus copying and hashing the file's bytes), not with the ledger. Otherwise
+    every bead is exported. Either way the file is replaced atomically (temp file + rename).
 
     Raises LedgerDiverged, LedgerConflict, DatabaseLost or ShrinkRefused (nothing written).
     """
+    return _export(town, store, allow_shrink, changed)[0]
+
+
+def _export(town: Town, store: BeadStore, allow_shrink: bool, changed: list[str] | None) -> tuple[int, bool]:
+    """:func:`export_ledger`, also saying whether the export was spliced (True) or full."""
+    import json
+
     from core.beads import jsonl  # the export: not for a command that only asks for a sync
 
     guard.verify(store.db, town)
-    lines = jsonl.snapshot_lines(store)
+    spliced = _spliced(town, store, changed) if changed is not None else None
+    if spliced is not None:
+        data, count = spliced
+    else:
+        lines = jsonl.snapshot_lines(store)
+        data, count = "".join(lines).encode("utf-8"), len(lines)
     if not allow_shrink:
-        check_shrink(town, len(lines))
-    data = "".join(lines).encode("utf-8")
-    guard.record_pending(store.db, guard.digest(data))
+        check_shrink(town, count, store)
+    sha = guard.digest(data)
+    guard.record_pending(store.db, sha)
     jsonl.write_lines(town.ledger_path, data)
-    guard.record_seen(store.db, town.ledger_path)
-    return len(lines)
+    with store.transaction():
+        guard.record_seen(store.db, town.ledger_path, sha256=sha)
+        store.config_set(EXPORTED_KEY, json.dumps({"sha256": sha, "count": count}))
+    return count, spliced is not None
 
 
 def blocked_reason(store: BeadStore) -> str | None:
@@ -166,11 +256,15 @@ def sync(town: Town, force: bool = False, store: BeadStore | None = None, allow_
     """Export the ledger to ``.beads/issues.jsonl`` (:func:`export_ledger`) and commit that one path
     to the town repository.
 
+    Only the dirty beads are re-exported when the file allows it (:func:`export_ledger`); ``force``
+    (``gt bead sync``) always exports in full.
     Does nothing unless some bead is dirty or ``force``. The commit is skipped when the file did not
     change or the town is not a git repository. A guard's refusal, a held ``.git/index.lock`` or a
     merge in progress does not raise: the result's ``blocked`` says why, the dirty marks stay for a
     retry (see the module docstring). Raises GitError for any other failed commit.
     """
+    import json
+
     from filelock import FileLock  # the flusher's and `gt bead sync`'s, not every command's
 
     own = store is None
@@ -183,7 +277,7 @@ def sync(town: Town, force: bool = False, store: BeadStore | None = None, allow_
             changed = sorted({bead for bead, _ in dirty})
             result = SyncResult(changed=changed)
             try:
-                result.exported = export_ledger(town, store, allow_shrink=allow_shrink)
+                result.exported, result.spliced = _export(town, store, allow_shrink, None if force else changed)
             except GtError as exc:
                 return _blocked(store, str(exc), result)
             if git.is_repo(town.root):
@@ -191,6 +285,8 @@ def sync(town: Town, force: bool = False, store: BeadStore | None = None, allow_
                     result.commit = _commit(town, commit_message(changed))
                 except (git.IndexLocked, git.RepoBusy) as exc:
                     return _blocked(store, f"ledger exported but not committed: {exc}", result)
+                if result.commit is not None:
+                    store.config_set(COMMITTED_KEY, json.dumps({"commit": result.commit, "count": result.exported}))
             store.clear_dirty(dirty)
             if store.config_get(BLOCKED_KEY) is not None:
                 store.config_set(BLOCKED_KEY, None)

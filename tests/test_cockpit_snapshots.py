@@ -284,7 +284,7 @@ def test_problems_snapshot(snap_town: Town, snap_compare) -> None:
         await settle(pilot, app)
         await pilot.press("p")
         deadline = time.monotonic() + 20
-        while not (isinstance(app.screen, ProblemsScreen) and len(app.screen.problems) == 2):
+        while not (isinstance(app.screen, ProblemsScreen) and len(app.screen.problems) == 3):
             assert time.monotonic() < deadline, "the problems did not show"
             await pilot.pause(0.05)
         await pilot.pause(0.3)

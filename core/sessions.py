@@ -683,12 +683,19 @@ def _visible(line: str) -> bool:
 
 #: Variables tmux sets for the pane itself: kept from the pane, never taken from the caller.
 PANE_VARS = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION")
+#: A terminal's size as environment variables (``shutil.get_terminal_size`` prefers them to the
+#: terminal's own): the caller's describe the caller's terminal, never a pane's, so no session gets them.
+SIZE_VARS = ("COLUMNS", "LINES")
 
 
 def caller_env() -> dict[str, str]:
     """The environment a session inherits: this process's, less the pane's own variables
-    (:data:`PANE_VARS`) and any GT_*/BD_* identity."""
-    return {k: v for k, v in os.environ.items() if k not in PANE_VARS and not k.startswith(("GT_", "BD_"))}
+    (:data:`PANE_VARS`), the caller's terminal size (:data:`SIZE_VARS`) and any GT_*/BD_* identity."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in PANE_VARS and k not in SIZE_VARS and not k.startswith(("GT_", "BD_"))
+    }
 
 
 def launch(spec_path: str) -> None:

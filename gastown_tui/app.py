@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -51,7 +52,7 @@ from core.config import edit_toml, keys_table
 from core.db import connect
 from core.errors import GtError
 from core.plaintext import strip_controls
-from core.sessions import SessionHost
+from core.sessions import SIZE_VARS, SessionHost
 from core.town import Town
 from core.townview import TownSnapshot, read_snapshot
 from gastown_tui.actions import CockpitActions
@@ -637,7 +638,14 @@ def _log_to_file(town: Town) -> logging.Handler:
 
 def run_cockpit(town: Town, demo: Any = None) -> int:
     """Open the cockpit on ``town`` until the user quits; returns the exit status (0). demo: the
-    :class:`gastown_tui.demo.DemoWatch` of a demo run whose summary it shows when the run ends."""
+    :class:`gastown_tui.demo.DemoWatch` of a demo run whose summary it shows when the run ends.
+
+    Exported ``COLUMNS``/``LINES`` are dropped first: Textual sizes the screen with
+    ``shutil.get_terminal_size``, which prefers them to the terminal's own size (a CI runner's or a
+    script's 80x24 would pin a 160-column cockpit to 80x24 and never follow a resize); like tmux and
+    lazygit, the cockpit draws at the size the terminal reports."""
+    for name in SIZE_VARS:
+        os.environ.pop(name, None)
     app = CockpitApp(town, demo=demo)
     app.run()
     return app.return_code or 0

@@ -104,6 +104,10 @@ def _env(town: Town) -> dict[str, str]:
         BD_ACTOR="tester",
         TERM="xterm-256color",
         SHELL="/bin/sh",
+        # a CI runner's exported size: the cockpit must draw at the pane's 160x48 all the same, and no
+        # session may inherit it
+        COLUMNS="80",
+        LINES="24",
     )
     return env
 

@@ -49,23 +49,26 @@ def test_start_capture_and_transcript(host, tmp_path):
 
 def test_session_environment_and_cwd(host, tmp_path, monkeypatch):
     monkeypatch.setenv("GT_ROLE", "leaked-from-starter")
+    monkeypatch.setenv("COLUMNS", "80")  # the starter's terminal size, not the pane's
+    monkeypatch.setenv("LINES", "24")
     out = tmp_path / "env.txt"
     script = (
         "import os, sys, shutil\n"
         f"open({str(out)!r}, 'w').write('|'.join([os.getcwd(), os.environ.get('GT_BEAD', ''),"
         " os.environ.get('GT_ROLE', 'unset'), os.environ['PATH'].split(os.pathsep)[0],"
-        " os.environ.get('TERM', '')]))\n"
+        " os.environ.get('TERM', ''), os.environ.get('COLUMNS', 'unset') + os.environ.get('LINES', '')]))\n"
     )
     work = tmp_path / "work"
     work.mkdir()
     host.start("rig1-env", [PY, "-c", script], cwd=work, env={"GT_BEAD": "mp-2"})
     wait_for(lambda: out.exists() and out.read_text())
-    cwd, bead, role, first_path, term = out.read_text().split("|")
+    cwd, bead, role, first_path, term, size = out.read_text().split("|")
     assert Path(cwd) == work.resolve()
     assert bead == "mp-2"
     assert role == "unset"  # GT_* of whoever started tmux never leak into a session
     assert first_path == str(Path(sys.executable).parent)
     assert term in ("tmux-256color", "screen-256color")
+    assert size == "unset"  # the pane's size is the pane's: a starter's COLUMNS/LINES never reach it
     wait_for(lambda: not host.info("rig1-env").alive)  # remain-on-exit keeps the dead pane detectable
     assert host.pid("rig1-env") is None
 

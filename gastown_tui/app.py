@@ -640,12 +640,14 @@ def run_cockpit(town: Town, demo: Any = None) -> int:
     """Open the cockpit on ``town`` until the user quits; returns the exit status (0). demo: the
     :class:`gastown_tui.demo.DemoWatch` of a demo run whose summary it shows when the run ends.
 
-    Exported ``COLUMNS``/``LINES`` are dropped first: Textual sizes the screen with
+    On a terminal, exported ``COLUMNS``/``LINES`` are dropped first: Textual sizes the screen with
     ``shutil.get_terminal_size``, which prefers them to the terminal's own size (a CI runner's or a
     script's 80x24 would pin a 160-column cockpit to 80x24 and never follow a resize); like tmux and
-    lazygit, the cockpit draws at the size the terminal reports."""
-    for name in SIZE_VARS:
-        os.environ.pop(name, None)
+    lazygit, the cockpit draws at the size the terminal reports. Without a terminal (textual-serve's
+    web driver, ``gt dashboard``) they are the browser's size and stay."""
+    if sys.__stdout__ is not None and os.isatty(sys.__stdout__.fileno()):
+        for name in SIZE_VARS:
+            os.environ.pop(name, None)
     app = CockpitApp(town, demo=demo)
     app.run()
     return app.return_code or 0

@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from core import agent_state
 from core.plaintext import strip_controls
 from core.town import Town
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 #: How every polecat's first prompt starts (core.sling.beacon).
 BEACON = "[GAS TOWN]"

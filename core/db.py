@@ -27,16 +27,19 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 from core.errors import GtError
 from core.town import Town, ledger_bead_count, town_of_db
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
+
+    #: Parameters of a statement: positional (``?``) or named (``:name``).
+    Params = Sequence[Any] | dict[str, Any]
+
 BUSY_TIMEOUT_S = 30.0
 REBUILD_HINT = "run 'gt bead rebuild' to rebuild it from .beads/issues.jsonl and git"
-
-#: Parameters of a statement: positional (``?``) or named (``:name``).
-Params = Sequence[Any] | dict[str, Any]
 
 
 class Database:

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from core.db import Database, inserted_id, register_schema
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 register_schema(
     "events",

@@ -15,13 +15,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 from core.beads.model import Issue
 from core.beads.store import BeadStore
 from core.errors import GtError, NotFound
 from core.roles import Role
 from core.town import Town
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Seconds :func:`cycle` waits for the calling ``gt handoff`` to exit before it stops the session anyway.
 WAIT_S = 30.0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from core import nudge_queue
 from core.beads import BeadStore, Issue
@@ -29,7 +28,10 @@ from core.names import check_polecat_name, check_rig_name
 from core.plaintext import one_line
 from core.town import Town
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
+    from typing import Any
+
     from core.db import Database
 
 READ_REASON = "read"

@@ -38,7 +38,6 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from core import events, polecats
 from core.db import Database, inserted_id, transaction
@@ -48,7 +47,10 @@ from core.plaintext import one_line
 from core.session_names import session_name
 from core.town import Town
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
+    from typing import Any
+
     from core.sessions import SessionHost
 
 MODES = ("immediate", "wait-idle", "queue")

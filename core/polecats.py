@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from core.db import Database, register_schema, transaction
 from core.errors import NotFound
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 STATES = ("spawning", "working", "idle", "done", "stuck", "nuked")
 BUSY_STATES = ("spawning", "working")

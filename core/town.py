@@ -15,10 +15,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from core.errors import GtError, NotATown
 from core.filemodes import private_dir
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 TOWN_FILE = "town.toml"
 #: A rig is a directory of the town holding this file (``core.rigs.RIG_FILE``, ``core.beads.routes.RIG_FILE``).

@@ -19,11 +19,54 @@ modules they import, so a heavy import cannot creep back onto this path.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing's own import is not worth it for every prompt (mypy reads the block)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from core.town import Town
+
+#: Standard-library modules the hook path imports only because ``dataclasses`` does, for uses the hook
+#: never makes (:func:`defer_imports`): ``inspect`` (with ``dis``, ``ast``, ``tokenize``, ``enum``...)
+#: for the signature of a dataclass without a docstring, ``copy`` for ``asdict``/``replace``.
+DEFERRED = ("inspect", "copy")
+
+
+def defer_imports(names: Sequence[str] = DEFERRED) -> None:
+    """Leave the standard-library modules ``names`` unrun until something reads an attribute of one.
+
+    ``dataclasses`` imports ``inspect`` (about 10 ms of CPU with what it imports, a third of the
+    interpreter's own start) for one use: a signature as the docstring of a dataclass that has none.
+    The record classes on the hook path all have docstrings, so a hook never needs it. For each name
+    not yet imported this puts in ``sys.modules`` the module object of its real spec, not yet run,
+    whose first lookup of a missing attribute (PEP 562 ``__getattr__``) runs the real module into that
+    same object: ``import inspect`` anywhere binds it, ``inspect.signature`` (or ``from inspect import
+    signature``) loads it, so code that uses the module sees the real one. Single-threaded start-up
+    only (the hook commands): two threads' first lookups would both run the module.
+    """
+    from importlib.util import find_spec, module_from_spec  # importlib.util: site has it already
+
+    for name in names:
+        if name in sys.modules:
+            continue
+        spec = find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        module = module_from_spec(spec)
+        module.__getattr__ = _loader(module, spec.loader)  # type: ignore[method-assign]
+        sys.modules[name] = module
+
+
+def _loader(module: object, loader: object) -> Callable[[str], object]:
+    """The ``__getattr__`` of a deferred ``module``: drops itself, runs the module with ``loader``
+    (its spec's), then answers the lookup."""
+
+    def load(attribute: str) -> object:
+        vars(module).pop("__getattr__", None)
+        loader.exec_module(module)  # type: ignore[attr-defined]
+        return getattr(module, attribute)
+
+    return load
 
 
 def undecodable_argument(args: Sequence[str]) -> str | None:
@@ -114,6 +157,8 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
     if split is None:
         return None
     town_path, rest = split
+    if rest in (["prime", "--hook"], ["mail", "check", "--inject"]) or rest[:2] == ["agent", "hook"]:
+        defer_imports()
 
     def town() -> Town:
         from core.town import find_town

@@ -26,10 +26,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from core.db import REBUILD_HINT, Database, DatabaseLost, transaction
 from core.town import Town, ledger_bead_count
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 SEEN_KEY = "ledger.seen"
 PENDING_KEY = "ledger.pending"

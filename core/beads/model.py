@@ -18,10 +18,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
 
 from core.beads.routes import prefix_of
 from core.errors import GtError
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 STATUSES = ("open", "in_progress", "blocked", "deferred", "closed", "pinned", "hooked")
 ISSUE_TYPES = (

@@ -20,9 +20,12 @@ correlated check of each bead met in ready order that walks its own parent chain
 
 from __future__ import annotations
 
-from typing import Any
 
 from core.beads.model import BLOCKING_DEP_TYPES, NON_WORK_TYPES, ORDERING_DEP_TYPES
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 SORTS = ("priority", "oldest", "newest")
 

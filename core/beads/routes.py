@@ -22,7 +22,6 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
@@ -30,6 +29,7 @@ from core.filemodes import private_dir
 from core.names import PREFIX, RIG_NAME
 from core.town import RIG_FILE as TOWN_RIG_FILE
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
     from filelock import FileLock
 

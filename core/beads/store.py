@@ -25,7 +25,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from core import events
 from core.beads import ids as idgen
@@ -53,6 +52,10 @@ from core.beads import guard
 from core.db import Database, connect, register_open_check, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 from core.town import Town
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 register_schema(
     "beads",

@@ -61,15 +61,16 @@ def handle(town: Town, event: str, payload: dict[str, Any], env: dict[str, str] 
     env = dict(os.environ) if env is None else env
     session = env.get("GT_SESSION", "")
     role = detect(town, env)
+    if event == "session-start":
+        from core.beads.store import BeadStore  # first: its ledger guard then checks the one open below
+        from core.prime import prime
     db = connect(town.db_path)
     try:
         conversation = _conversation(payload)
         if event == "session-start":
             if session:
                 agent_state.note(db, session, f"session start ({payload.get('source') or 'startup'})", conversation)
-            from core.prime import prime
-
-            return prime(town, role)
+            return prime(town, role, BeadStore(town, db=db))
         if not session:
             return ""
         if event == "prompt":

@@ -19,22 +19,37 @@ or BEL).
 
 from __future__ import annotations
 
+import functools
 import re
 
 #: C0 controls but tab and newline, DEL, and C1 controls.
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")
+CONTROL = r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]"
 
 _ST = r"(?:\x07|\x1b\\|\x9c)"  # string terminator: BEL (xterm), ESC \ (7-bit ST), 0x9c (8-bit ST)
 #: Whole escape sequences, 7-bit and 8-bit (C1) forms; the group ``sgr`` is set for an SGR (colour).
-SEQUENCE = re.compile(
+SEQUENCE = (
     r"(?P<sgr>\x1b\[[0-9;:]*m)"  # SGR: select graphic rendition (colours, bold)
     r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: ESC [ or 0x9b, parameters, intermediates, final
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*"
     + _ST  # OSC, DCS, SOS, PM, APC strings
     + r"|\x1b[ -/]*[0-~]"  # any other escape: ESC, intermediates, final byte
 )
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-_TYPED_SPACE = re.compile(r"[\t\n]")
+_SURROGATE = r"[\ud800-\udfff]"
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """``pattern`` (one of this module's) compiled, once per process and only when text needs it:
+    most text has nothing to strip (:func:`_inert`), and every gt process prints."""
+    return re.compile(pattern)
+
+
+def _inert(text: str) -> bool:
+    """True when ``text`` holds no character :func:`strip_controls` changes: printable apart from its
+    tabs and newlines (``str.isprintable`` is false for every control, ESC and C1 included, and for a
+    lone surrogate), so no sequence can start in it. False may still need no change (a no-break space
+    is not printable): the patterns decide then."""
+    return text.replace("\n", "").replace("\t", "").isprintable()
 
 
 def strip_controls(text: str, keep_sgr: bool = False) -> str:
@@ -47,17 +62,20 @@ def strip_controls(text: str, keep_sgr: bool = False) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"strip_controls takes a str, not {type(text).__name__}")
+    if _inert(text):
+        return text
+    control, sequence = _compiled(CONTROL), _compiled(SEQUENCE)
     if keep_sgr:
-        text = SEQUENCE.sub(lambda m: m.group("sgr") or "", text)
+        text = sequence.sub(lambda m: m.group("sgr") or "", text)
         parts = re.split(r"(\x1b\[[0-9;:]*m)", text)
-        text = "".join(p if i % 2 else CONTROL.sub("", p) for i, p in enumerate(parts))
+        text = "".join(p if i % 2 else control.sub("", p) for i, p in enumerate(parts))
     else:
-        text = CONTROL.sub("", SEQUENCE.sub("", text))
-    return _SURROGATE.sub("\ufffd", text)
+        text = control.sub("", sequence.sub("", text))
+    return _compiled(_SURROGATE).sub("\ufffd", text)
 
 
 def one_line(text: str) -> str:
     """:func:`strip_controls` of ``text``, then its tabs and newlines made spaces: a line to type
     into a session (submitted once, by the caller's Enter) or to show in a table cell. Raises
     TypeError if ``text`` is not a str."""
-    return _TYPED_SPACE.sub(" ", strip_controls(text))
+    return strip_controls(text).replace("\t", " ").replace("\n", " ")

@@ -60,19 +60,27 @@ ALLOWED = {
 }
 #: Standard-library modules that cost more than the hook's own work, none of which it needs: a process
 #: (subprocess), file writing machinery (tempfile, shutil), TOML (the hook reads no setting), OpenSSL
-#: hashes (no bead id is minted, the ledger guard's stat check comes first), option parsers, logging.
+#: hashes (no bead id is minted, the ledger guard's stat check comes first), option parsers, logging;
+#: typing (annotations only: ``TYPE_CHECKING = False`` blocks), and what ``inspect`` imports (dis, ast,
+#: tokenize: dataclasses' import of inspect and copy is deferred, :func:`gastown_tui.hookpath.defer_imports`).
 HEAVY_STDLIB = {
     "argparse",
+    "ast",
     "asyncio",
+    "copy",
+    "dis",
     "email",
     "getpass",
     "hashlib",
+    "inspect",
     "logging",
     "optparse",
     "shutil",
     "subprocess",
     "tempfile",
+    "tokenize",
     "tomllib",
+    "typing",
     "uuid",
 }
 HOOKS = {
@@ -191,3 +199,31 @@ def test_a_failing_hook_never_fails_its_agent(tmp_path: Path, gt_env) -> None:
         )
         assert proc.returncode == 0, (hook, proc.stderr)
         assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, (hook, proc.stderr)
+
+
+DEFERRED_USE = '''
+import sys
+from gastown_tui.hookpath import defer_imports
+defer_imports()
+import dataclasses, inspect
+@dataclasses.dataclass
+class Told:
+    """Documented."""
+    x: int
+ran = sorted(m for m in ("dis", "ast", "tokenize") if m in sys.modules)
+@dataclasses.dataclass
+class Untold:
+    x: list
+from inspect import cleandoc
+print(ran, Untold.__doc__, cleandoc("  a"), dataclasses.asdict(Untold([1])), sys.modules["inspect"] is inspect)
+'''
+
+
+def test_a_deferred_module_is_the_real_one_once_used() -> None:
+    """What :func:`gastown_tui.hookpath.defer_imports` defers stays unrun through ``import`` and a
+    dataclass with a docstring, and is the real module (the same object) at its first use: a
+    dataclass without a docstring (the one use dataclasses makes of inspect), ``from inspect import``,
+    ``copy.deepcopy`` through ``dataclasses.asdict``."""
+    proc = subprocess.run([sys.executable, "-P", "-c", DEFERRED_USE], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "[] Untold(x: list) a {'x': [1]} True\n"

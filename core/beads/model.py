@@ -13,6 +13,7 @@ written like Go's ``time.RFC3339Nano`` in UTC. Their Unix-nanosecond value is us
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -74,7 +75,8 @@ MAX_TITLE = 500
 MAX_CHILD_DEPTH = 3
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_TS_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
+#: RFC 3339 as :func:`parse_ts` reads it (compiled on first use: reading beads parses no timestamp).
+_TS = r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
 
 # Known JSONL keys in export order (beads' Issue struct order; labels/dependencies/comments embedded).
 JSONL_ORDER = (
@@ -127,12 +129,17 @@ def format_ts(ns: int) -> str:
     return base + "Z"
 
 
+@functools.cache
+def _ts_pattern() -> re.Pattern[str]:
+    return re.compile(_TS)
+
+
 def parse_ts(text: str) -> int:
     """RFC 3339 timestamp (``Z`` or ``+hh:mm``; no zone means UTC; up to 9 fraction digits) -> Unix ns.
 
     Raises ValueError for anything else.
     """
-    m = _TS_RE.match(text.strip()) if isinstance(text, str) else None
+    m = _ts_pattern().match(text.strip()) if isinstance(text, str) else None
     if not m:
         raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
     y, mo, d, h, mi, s, frac, zone = m.groups()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from core import nudge_queue
 from core.beads import BeadStore, Issue
@@ -40,12 +39,28 @@ _ROLE = re.compile(r"^(?P<rig>[^/@]+)/(?P<role>witness|refinery)$")
 _WORKER = re.compile(r"^(?P<rig>[^/@]+)/(?P<kind>polecats|crew)/(?P<name>[^/]+)$")
 
 
-@dataclass(frozen=True)
 class Message:
     """One mail message. ``read``: opened by its recipient; ``thread``: id of the first message of
     the conversation; ``reply_to``: the message this one answers (or None); created_at: RFC 3339;
-    priority: 0 urgent, 1 high, 2 normal, 3 low, 4 backlog (Gas Town's mail priorities)."""
+    priority: 0 urgent, 1 high, 2 normal, 3 low, 4 backlog (Gas Town's mail priorities).
 
+    Immutable, equal and hashed by its fields: a frozen dataclass's behaviour, written out (the
+    per-prompt mail hook defines this class, and the decorator's generated methods cost more than it).
+    """
+
+    __slots__ = (
+        "id",
+        "sender",
+        "to",
+        "subject",
+        "body",
+        "created_at",
+        "read",
+        "archived",
+        "thread",
+        "reply_to",
+        "priority",
+    )
     id: str
     sender: str
     to: str
@@ -56,10 +71,46 @@ class Message:
     archived: bool
     thread: str
     reply_to: str | None
-    priority: int = 2
+    priority: int
+
+    def __init__(
+        self,
+        id: str,
+        sender: str,
+        to: str,
+        subject: str,
+        body: str,
+        created_at: str,
+        read: bool,
+        archived: bool,
+        thread: str,
+        reply_to: str | None,
+        priority: int = 2,
+    ) -> None:
+        values = (id, sender, to, subject, body, created_at, read, archived, thread, reply_to, priority)
+        for attribute, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, attribute, value)
+
+    def __setattr__(self, attribute: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {attribute!r}: a Message is immutable")
+
+    def __delattr__(self, attribute: str) -> None:
+        raise AttributeError(f"cannot delete field {attribute!r}: a Message is immutable")
+
+    def __repr__(self) -> str:
+        return f"Message({', '.join(f'{a}={getattr(self, a)!r}' for a in self.__slots__)})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.as_dict() == other.as_dict()
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, attribute) for attribute in self.__slots__))
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """Every field by name, in field order (``gt mail ... --json``)."""
+        return {attribute: getattr(self, attribute) for attribute in self.__slots__}
 
 
 def own_address(actor: str) -> str:

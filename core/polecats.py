@@ -8,7 +8,6 @@ A polecat has a name from the town's name pool, a row in the ``polecats`` table,
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 
 from core.db import Database, register_schema, transaction
 from core.errors import NotFound
@@ -42,22 +41,53 @@ CREATE TABLE IF NOT EXISTS polecats (
 )
 
 
-@dataclass
 class Polecat:
-    """One polecat row. Times are Unix seconds; ``respawns`` counts restarts on the current bead."""
+    """One polecat row. Times are Unix seconds; ``respawns`` counts restarts on the current bead.
 
-    rig: str
-    name: str
-    state: str
-    hook_bead: str | None
-    session: str | None
-    branch: str | None
-    worktree: str | None
-    agent: str | None
-    respawns: int
-    created_at: float
-    updated_at: float
-    started_at: float | None
+    A plain class with a dataclass's behaviour (equal field by field, unhashable), written out: every
+    hook and most commands define it, and the decorator's generated methods cost more than the class.
+    """
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: compared by value, never a key
+
+    def __init__(
+        self,
+        rig: str,
+        name: str,
+        state: str,
+        hook_bead: str | None,
+        session: str | None,
+        branch: str | None,
+        worktree: str | None,
+        agent: str | None,
+        respawns: int,
+        created_at: float,
+        updated_at: float,
+        started_at: float | None,
+    ) -> None:
+        self.rig = rig
+        self.name = name
+        self.state = state
+        self.hook_bead = hook_bead
+        self.session = session
+        self.branch = branch
+        self.worktree = worktree
+        self.agent = agent
+        self.respawns = respawns
+        self.created_at = created_at
+        self.updated_at = updated_at
+        self.started_at = started_at
+
+    def _fields(self) -> dict[str, Any]:
+        return {column: getattr(self, column) for column in _COLUMNS}
+
+    def __repr__(self) -> str:
+        return f"Polecat({', '.join(f'{k}={v!r}' for k, v in self._fields().items())})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
 
     @property
     def address(self) -> str:
@@ -65,7 +95,7 @@ class Polecat:
         return f"{self.rig}/polecats/{self.name}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "address": self.address}
+        return {**self._fields(), "address": self.address}
 
 
 def sling_starting(p: Polecat, spawn_grace: float, now: float) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import GtError, NotATown
@@ -37,12 +36,26 @@ TOWN_GITIGNORE = """\
 """
 
 
-@dataclass
 class Town:
-    """A town on disk. ``root`` is an absolute path; the config is read lazily from ``town.toml``."""
+    """A town on disk. ``root`` is an absolute path; the config is read lazily from ``town.toml``.
 
-    root: Path
-    _config: Any = field(default=None, repr=False)
+    A plain class, not a dataclass (every gt process defines it: the decorator's generated methods
+    cost more than the class), with the dataclass's behaviour: equal for the same root and config.
+    """
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (the cached config): never a key
+
+    def __init__(self, root: Path, _config: Any = None) -> None:
+        self.root = root
+        self._config = _config
+
+    def __repr__(self) -> str:
+        return f"Town(root={self.root!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.root, self._config) == (other.root, other._config)
 
     @property
     def config_path(self) -> Path:

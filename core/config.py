@@ -22,15 +22,16 @@ import math
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.names import PREFIX
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
+    from typing import Any
+
     from tomlkit.exceptions import ParseError
     from tomlkit.toml_document import TOMLDocument
 
@@ -192,47 +193,103 @@ class Commands(Kind):
 # The schema: every setting of town.toml and rig.toml, in file order.
 
 
-@dataclass(frozen=True)
-class Setting:
+class _Frozen:
+    """Base of the schema's records: immutable, equal and hashed by their fields (the ``__slots__`` of
+    the class), the behaviour of a frozen dataclass written out. Every gt process that
+    reads a setting builds the schema, and the dataclass decorator's generated methods cost more than it."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _set(self, *values: Any) -> None:
+        for attribute, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, attribute, value)
+
+    def __setattr__(self, attribute: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {attribute!r}: a {type(self).__name__} is immutable")
+
+    def __delattr__(self, attribute: str) -> None:
+        raise AttributeError(f"cannot delete field {attribute!r}: a {type(self).__name__} is immutable")
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, attribute) for attribute in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{a}={getattr(self, a)!r}' for a in self.__slots__)})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+class Setting(_Frozen):
     """One setting: its ``key``, :class:`Kind`, ``default`` (None: none), the ``comment`` written above
     it in the template (lines joined by newlines, without the ``# ``). required: it must be in the file
     (rig.toml's git_url, default_branch, prefix). written: False for a setting only shown as a commented
     example (a rig's own ``[secrets] patterns``), which then has no default."""
 
+    __slots__ = ("key", "kind", "default", "comment", "required", "written")
     key: str
     kind: Kind
-    default: Any = None
-    comment: str = ""
-    required: bool = False
-    written: bool = True
+    default: Any
+    comment: str
+    required: bool
+    written: bool
+
+    def __init__(
+        self,
+        key: str,
+        kind: Kind,
+        default: Any = None,
+        comment: str = "",
+        required: bool = False,
+        written: bool = True,
+    ) -> None:
+        self._set(key, kind, default, comment, required, written)
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(_Frozen):
     """A ``[name]`` table of settings (name None: the top-level keys). lead: comment lines written
     above the table's header. owner: the module that checks the table itself (``[gates]``:
     core.gates, ``[agents]``: core.runtimes); its keys are not settings here. header: False when the
     table is only shown in comments."""
 
+    __slots__ = ("name", "settings", "lead", "owner", "header")
     name: str | None
-    settings: tuple[Setting, ...] = ()
-    lead: str = ""
-    owner: str = ""
-    header: bool = True
+    settings: tuple[Setting, ...]
+    lead: str
+    owner: str
+    header: bool
+
+    def __init__(
+        self,
+        name: str | None,
+        settings: tuple[Setting, ...] = (),
+        lead: str = "",
+        owner: str = "",
+        header: bool = True,
+    ) -> None:
+        self._set(name, settings, lead, owner, header)
 
     def get(self, key: str) -> Setting | None:
         """The setting ``key`` of this table, or None."""
         return next((s for s in self.settings if s.key == key), None)
 
 
-@dataclass(frozen=True)
-class Schema:
+class Schema(_Frozen):
     """The settings of one file (``name``: ``town.toml`` or ``rig.toml``): ``head``, comment lines
     opening the file; ``sections`` in file order."""
 
+    __slots__ = ("name", "head", "sections")
     name: str
     head: str
     sections: tuple[Section, ...]
+
+    def __init__(self, name: str, head: str, sections: tuple[Section, ...]) -> None:
+        self._set(name, head, sections)
 
     def section(self, name: str | None) -> Section | None:
         """The table ``name`` (None: top level), or None when the schema has no such table."""
@@ -872,9 +929,10 @@ def load_rig_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     doc = read_toml(p)
     validate_settings(doc, RIG_SETTINGS, p)
-    from core.gates import load_gates  # the [gates] rules live with the gates
+    if doc.get("gates", {}) != {}:  # none or an empty table: nothing to check (core.gates imports subprocess, uuid)
+        from core.gates import load_gates  # the [gates] rules live with the gates
 
-    load_gates(doc, str(p))
+        load_gates(doc, str(p))
     return doc
 
 

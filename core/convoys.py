@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from core import events, mq
 from core.beads import BeadStore, Issue
 from core.errors import Conflict, GtError, NotFound
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
+    from typing import Any
+
     from core.db import Database
 
 CONVOY_MIDDLE = "cv"

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from core import events, mail
 from core.beads.store import BeadStore
 from core.errors import GtError
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 SEVERITIES = ("low", "medium", "high", "critical")
 PRIORITY = {"critical": 0, "high": 1, "medium": 2, "low": 3}

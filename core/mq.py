@@ -24,11 +24,14 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from core import events
 from core.db import Database, inserted_id, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 STATUSES = ("queued", "merging", "merged", "failed", "conflict", "rejected", "pr_open", "board", "submitted")
 FINISHED = ("merged", "failed", "conflict", "rejected", "pr_open", "submitted")

@@ -6,20 +6,19 @@ The filesystem is the registry: a rig is a directory of the town holding a ``rig
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-
-from core import git
 from core.atomic import atomic_write_text
 from core.beads import routes
 from core.config import RIG_SETTINGS, RIG_TEMPLATE, STRATEGIES, check_branch_name, load_rig_config, setting
 from core.errors import Conflict, GitError, GtError, NotFound
 from core.names import check_prefix, check_rig_name
-from core.remote import is_local, may_push
 from core.town import Town
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 RIG_FILE = routes.RIG_FILE
 #: The routes file in the town repository (:mod:`core.beads.routes`), committed with each rig add and remove.
@@ -166,6 +165,11 @@ def add_rig(
     Raises GtError for a bad name, prefix or strategy, Conflict for a duplicate rig or prefix, GitError
     for a path that is not a repository or an unreachable URL. On any failure no rig directory is left.
     """
+    import shutil  # the rig management commands only: reading rigs (every gt status) needs neither
+
+    from core import git
+    from core.remote import may_push
+
     check_rig_name(name)
     if name in RESERVED:
         raise GtError(f"rig name {name!r} is reserved: choose another name")
@@ -231,6 +235,8 @@ def add_rig(
 def _absolute(url: str) -> str:
     """``url`` with a local path made absolute (``~`` expanded), so fetches and pushes from the bare
     clone reach it whatever the current directory; URLs are kept as given."""
+    from core.remote import is_local
+
     if is_local(url) and not url.startswith("file://"):
         return str(Path(url).expanduser().absolute())
     return url
@@ -252,6 +258,10 @@ def remove_rig(town: Town, name: str, force: bool = False) -> None:
     Raises Conflict while polecats or crew workspaces of the rig hold work, unless ``force``;
     NotFound for an unknown rig.
     """
+    import shutil
+
+    from core import git
+
     rig = load_rig(town, name)
     holders = held_work(rig)
     if holders and not force:

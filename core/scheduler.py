@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from core import events, polecats
 from core.beads.store import BeadStore
@@ -25,6 +24,10 @@ from core.db import Database, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
 from core.rigs import load_rig
 from core.town import Town
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 register_schema(
     "scheduler",

@@ -20,7 +20,7 @@ from core.errors import GtError
 from core.plaintext import one_line
 from gastown_tui import __version__
 from gastown_tui.clikit import plain_output
-from gastown_tui.hookpath import report
+from gastown_tui.hookpath import after_command, error_line, report
 from gastown_tui.hookpath import undecodable_argument as undecodable_argument  # re-exported (gastown_tui.bd)
 
 if TYPE_CHECKING:
@@ -226,30 +226,11 @@ def cli(ctx: click.Context, town_path: str | None) -> None:
 
 def _after_command(state: dict[str, object]) -> None:
     """After a command that used a town and ran to its end (a batch sling exits 2 after slinging the
-    beads it could): if it changed beads, ask for the ledger to be committed
-    (:func:`core.beads.sync.after_change`, debounced; the running engine does it when there is one)
-    and print its warning, if any, as one line on stderr."""
+    beads it could): :func:`gastown_tui.hookpath.after_command` (the ledger sync request if it
+    changed beads)."""
     town: Any = state.get("town")  # a core.town.Town once a command asked for one (gt --help did not)
-    if town is None or not town.db_path.exists():
-        return
-    from core.beads.store import BeadStore
-
-    try:
-        store = BeadStore(town, check=False)
-    except Exception:  # noqa: BLE001 - a database that does not open: the command has said why
-        return
-    try:
-        if not store.dirty():  # a read-only command does not pay for importing the sync (filelock, git)
-            return
-        from core.beads.sync import after_change
-
-        warning = after_change(town, store)
-    except Exception as exc:  # noqa: BLE001 - the command's own outcome stands; say why no sync was asked
-        warning = f"the ledger commit was not requested ({type(exc).__name__}: {exc}); run 'gt bead sync'"
-    finally:
-        store.disconnect()
-    if warning:
-        click.echo(f"gt: warning: {one_line(warning)}", err=True)
+    if town is not None:
+        after_command(town)
 
 
 @cli.command()
@@ -297,9 +278,7 @@ def _invoke(args: list[str], state: dict[str, object]) -> int:
         rc = cli.main(args=args, prog_name="gt", standalone_mode=False, obj=state)
         state["completed"] = True  # its own exit status too (click's Exit): a refusal changed nothing
     except GtError as exc:
-        # a refusal (exit 2) is one line even when it quotes input holding newlines; an error of
-        # another status may carry lines of evidence (AgentStartError: the agent's last screen)
-        click.echo(f"gt: {one_line(str(exc)) if exc.exit_code == 2 else exc}", err=True)
+        click.echo(error_line(exc), err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code

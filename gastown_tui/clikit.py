@@ -16,7 +16,6 @@ Kept free of textual, pyte and rich so ``gt`` starts fast inside agent sessions.
 from __future__ import annotations
 
 import io
-import json
 import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,7 +24,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from core.plaintext import one_line, strip_controls
+from core.plaintext import strip_controls
+from gastown_tui.hookpath import clip as clip  # re-exported: the commands clip cells with it
+from gastown_tui.hookpath import json_text, table_text
 
 if TYPE_CHECKING:
     from core.town import Town
@@ -157,34 +158,13 @@ def json_option(func: Any) -> Any:
 
 
 def emit_json(value: Any) -> None:
-    """Print ``value`` as indented JSON on stdout. ``ensure_ascii`` (json's default) writes every
-    control character and non-ASCII character as a ``\\u`` escape: nothing raw reaches the
-    terminal and the text stays lossless."""
-    click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
+    """Print ``value`` as indented JSON on stdout (:func:`gastown_tui.hookpath.json_text`)."""
+    click.echo(json_text(value))
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "(none)") -> None:
-    """Print rows as a plain aligned text table (no colour, safe to pipe). A cell is one line: its
-    escape sequences and controls are removed and its tabs and newlines become spaces, so a title
-    cannot draw rows of its own."""
-    rows = [["" if c is None else one_line(str(c)) for c in row] for row in rows]
-    if not rows:
-        click.echo(empty)
-        return
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-    line = "  ".join(h.upper().ljust(widths[i]) for i, h in enumerate(headers))
-    click.echo(line.rstrip())
-    for row in rows:
-        click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-
-
-def clip(text: str, width: int) -> str:
-    """The first ``width`` characters of agent text as a table shows it (:func:`core.plaintext.one_line`
-    first, so escape sequences do not use up the width)."""
-    return one_line(text)[:width]
+    """Print rows as a plain aligned text table (:func:`gastown_tui.hookpath.table_text`)."""
+    click.echo(table_text(headers, rows, empty))
 
 
 def fail(message: str, code: int = 2) -> None:

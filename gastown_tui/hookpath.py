@@ -1,5 +1,5 @@
 """The agents' hook commands of ``gt`` on a lean path (issue 19), run by the console script
-:mod:`gastown_tui.gt`.
+:mod:`gastown_tui.gt`, and the two read commands agents run most (``gt prime``, ``gt bead ready --json``).
 
 Every prompt of every agent runs one of these, so they must start in about the time of the interpreter
 itself: ``gt agent hook EVENT [PAYLOAD]`` (Claude Code's settings hooks, Codex ``notify``), ``gt prime
@@ -12,8 +12,11 @@ controls removed, as :func:`gastown_tui.clikit.plain_output` does). Any other ar
 to :func:`gastown_tui.cli.main`, which parses them with click and answers as before.
 
 These commands change no bead (they record agent state and drain nudges), so no ledger sync request
-follows them (:func:`gastown_tui.cli._after_command`). tests/test_hook_path_imports.py pins the
-modules they import, so a heavy import cannot creep back onto this path.
+follows them (:func:`gastown_tui.cli._after_command`). ``gt prime`` and ``gt bead ready --json``
+(exactly those words) run here too, as their click commands do: the same core calls, the same JSON
+(:func:`json_text`), a refusal as one line (:func:`error_line`), then :func:`after_command`.
+tests/test_hook_path_imports.py pins the modules they import, so a heavy import cannot creep back
+onto this path.
 """
 
 from __future__ import annotations
@@ -22,9 +25,14 @@ import sys
 
 TYPE_CHECKING = False  # typing's own import is not worth it for every prompt (mypy reads the block)
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
 
+    from core.errors import GtError
     from core.town import Town
+
+#: ``gt bead ready``'s default ``--limit`` (its click option's default too).
+READY_LIMIT = 10
 
 #: Standard-library modules the hook path imports only because ``dataclasses`` does, for uses the hook
 #: never makes (:func:`defer_imports`): ``inspect`` (with ``dis``, ``ast``, ``tokenize``, ``enum``...)
@@ -148,8 +156,12 @@ def _split_town(args: list[str]) -> tuple[str | None, list[str]] | None:
     return None, args
 
 
+#: The exact argument shapes (after ``--town PATH``) of the lean commands, ``gt agent hook`` aside.
+_LEAN = (["prime", "--hook"], ["mail", "check", "--inject"], ["prime"], ["bead", "ready", "--json"], ["status"])
+
+
 def fast_command(args: list[str]) -> Callable[[], int] | None:
-    """The hook command ``args`` (``gt``'s arguments) name, ready to run (it returns the exit status),
+    """The lean command ``args`` (``gt``'s arguments) name, ready to run (it returns the exit status),
     or None when they are anything else (:func:`gastown_tui.cli.main` runs those)."""
     if undecodable_argument(args) is not None:
         return None
@@ -157,7 +169,7 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
     if split is None:
         return None
     town_path, rest = split
-    if rest in (["prime", "--hook"], ["mail", "check", "--inject"]) or rest[:2] == ["agent", "hook"]:
+    if rest in _LEAN or rest[:2] == ["agent", "hook"]:
         defer_imports()
 
     def town() -> Town:
@@ -176,7 +188,168 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
         return None
     if rest == ["mail", "check", "--inject"]:
         return lambda: _inject(town)
+    if rest == ["prime"]:
+        return lambda: _read_command(town, _prime)
+    if rest == ["bead", "ready", "--json"]:
+        return lambda: _read_command(town, _ready_json)
+    if rest == ["status"]:
+        return lambda: _read_command(town, lambda found: status_text(town_status(found)))
     return None
+
+
+def _read_command(town: Callable[[], Town], body: Callable[[Town], str]) -> int:
+    """Run a read command as its click command runs under :func:`gastown_tui.cli.main`: the text
+    ``body(town)`` returns on stdout, then :func:`after_command`; a refusal (GtError) is
+    :func:`error_line` on stderr and its exit status, with no ledger check after it."""
+    from core.errors import GtError
+
+    try:
+        found = town()
+        write_plain(sys.stdout, body(found) + "\n")
+    except GtError as exc:
+        write_plain(sys.stderr, error_line(exc) + "\n")
+        return exc.exit_code
+    after_command(found)
+    return 0
+
+
+def _prime(town: Town) -> str:
+    """``gt prime``: the brief of the calling role (:func:`core.prime.prime`)."""
+    from core.beads.store import BeadStore
+    from core.prime import prime
+    from core.roles import detect
+
+    role = detect(town)
+    with BeadStore(town) as store:
+        return prime(town, role, store)
+
+
+def _ready_json(town: Town) -> str:
+    """``gt bead ready --json``: the first :data:`READY_LIMIT` ready beads, by priority then oldest."""
+    from core.beads.store import BeadStore
+
+    with BeadStore(town) as store:
+        return json_text([issue.as_dict() for issue in store.ready(limit=READY_LIMIT)])
+
+
+def town_status(town: Town) -> dict[str, Any]:
+    """``gt status``'s summary of ``town``: its root, the engine (running, pid), rig names, polecats
+    by state, sling and merge queue depths, open convoys (id, name, done, total) and the number of open
+    escalations. Raises ConfigError for a malformed town.toml (not shown as a healthy town)."""
+    from collections import Counter
+
+    from core import convoys, escalation, mq, polecats, scheduler
+    from core.beads.store import BeadStore
+    from core.pidfile import engine_pid
+    from core.rigs import list_rigs
+
+    town.config  # noqa: B018 - a malformed town.toml is reported (exit 2), not shown as a healthy town
+    with BeadStore(town) as store:
+        rows = polecats.list_polecats(store.db)
+        open_convoys = convoys.list_convoys(store, "open")
+        pid = engine_pid(town)
+        return {
+            "town": str(town.root),
+            "engine": {"running": pid is not None, "pid": pid},
+            "rigs": [r.name for r in list_rigs(town)],
+            "polecats": dict(sorted(Counter(p.state for p in rows).items())),
+            "queue": scheduler.depth(store.db),
+            "merge_queue": len(mq.list_mrs(store.db, statuses=("queued", "merging"))),
+            "convoys": [{"id": c.id, "name": c.name, "done": c.done, "total": c.total} for c in open_convoys],
+            "escalations": len(escalation.list_open(store)),
+        }
+
+
+def status_text(s: dict[str, Any]) -> str:
+    """The text form of :func:`town_status` (what ``gt status`` prints), without a final newline."""
+    eng = s["engine"]
+    states = ", ".join(f"{k} {v}" for k, v in s["polecats"].items()) or "(none)"
+    lines = [
+        f"town      {s['town']}",
+        f"engine    {'running (pid %s)' % eng['pid'] if eng['running'] else 'not running: gt up'}",
+        f"rigs      {', '.join(s['rigs']) or '(none)'}",
+        f"polecats  {states}",
+        f"queued    {s['queue']} to sling, {s['merge_queue']} to merge",
+        f"escalations {s['escalations']} open",
+        table_text(
+            ["convoy", "progress", "name"],
+            [[c["id"], f"{c['done']}/{c['total']}", clip(c["name"], 60)] for c in s["convoys"]],
+            empty="no open convoys",
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def clip(text: str, width: int) -> str:
+    """The first ``width`` characters of agent text as a table shows it (:func:`core.plaintext.one_line`
+    first, so escape sequences do not use up the width)."""
+    from core.plaintext import one_line
+
+    return one_line(text)[:width]
+
+
+def table_text(headers: Sequence[str], rows: Iterable[Sequence[object]], empty: str = "(none)") -> str:
+    """Rows as a plain aligned text table (no colour, safe to pipe), without a final newline; ``empty``
+    when there are none. A cell is one line: its escape sequences and controls are removed and its tabs
+    and newlines become spaces (:func:`core.plaintext.one_line`), so a title cannot draw rows of its own."""
+    from core.plaintext import one_line
+
+    cells = [["" if c is None else one_line(str(c)) for c in row] for row in rows]
+    if not cells:
+        return empty
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(h.upper().ljust(widths[i]) for i, h in enumerate(headers)).rstrip()]
+    lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def json_text(value: object) -> str:
+    """``value`` as the indented JSON every ``--json`` prints. ``ensure_ascii`` (json's default) writes
+    every control character and non-ASCII character as a ``\\u`` escape: nothing raw reaches the
+    terminal and the text stays lossless; a value JSON has no form for is written as its ``str``."""
+    import json
+
+    return json.dumps(value, indent=2, sort_keys=False, default=str)
+
+
+def error_line(exc: GtError) -> str:
+    """The line ``gt`` prints for a refusal ``exc``: ``gt: `` and its message, on one line for exit
+    status 2 even when it quotes input holding newlines; an error of another status may carry lines
+    of evidence (AgentStartError: the agent's last screen)."""
+    from core.plaintext import one_line
+
+    return f"gt: {one_line(str(exc)) if exc.exit_code == 2 else exc}"
+
+
+def after_command(town: Town) -> None:
+    """After a command that used ``town`` and ran to its end: if it changed beads, ask for the ledger
+    to be committed (:func:`core.beads.sync.after_change`, debounced; the running engine does it when
+    there is one) and print its warning, if any, as one line on stderr. A read command pays only for
+    the dirty check (not for importing the sync: filelock, git)."""
+    if not town.db_path.exists():
+        return
+    from core.beads.store import BeadStore
+    from core.plaintext import one_line
+
+    try:
+        store = BeadStore(town, check=False)
+    except Exception:  # noqa: BLE001 - a database that does not open: the command has said why
+        return
+    try:
+        if not store.dirty():
+            return
+        from core.beads.sync import after_change
+
+        warning = after_change(town, store)
+    except Exception as exc:  # noqa: BLE001 - the command's own outcome stands; say why no sync was asked
+        warning = f"the ledger commit was not requested ({type(exc).__name__}: {exc}); run 'gt bead sync'"
+    finally:
+        store.disconnect()
+    if warning:
+        write_plain(sys.stderr, f"gt: warning: {one_line(warning)}\n")
 
 
 def _print_hook(text: str, error: str) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from core import mail, polecats
+from core.beads import sync as ledger_sync
 from core.beads.store import BeadStore
 from core.nudge import nudge
 from core.rigs import add_rig
@@ -89,6 +90,24 @@ HOOKS = {
     "stop hook (gt agent hook stop)": (["agent", "hook", "stop"], "{}"),
     "mail hook (gt mail check --inject)": (["mail", "check", "--inject"], ""),
 }
+#: The read commands agents run most, on the same lean path (exactly these words), run in a town
+#: whose ledger is flushed: after a change, a command asks for the ledger sync (core.beads.sync, git).
+READS = {
+    "brief (gt prime)": (["prime"], ""),
+    "ready work (gt bead ready --json)": (["bead", "ready", "--json"], ""),
+    "town summary (gt status)": (["status"], ""),
+}
+#: What ``gt status`` reads beyond the hooks' modules: the rigs and town.toml (core.config; tomllib,
+#: which imports typing), the sling and merge queues, convoys, escalations and the engine's pid file.
+STATUS_ALLOWED = ALLOWED | {
+    "core.config",
+    "core.convoys",
+    "core.escalation",
+    "core.mq",
+    "core.pidfile",
+    "core.rigs",
+    "core.scheduler",
+}
 
 
 @pytest.fixture
@@ -150,9 +169,11 @@ def _run(
     return proc, modules - _startup_modules()
 
 
-@pytest.mark.parametrize("hook", list(HOOKS))
+@pytest.mark.parametrize("hook", list(HOOKS) + list(READS))
 def test_a_hook_command_imports_no_library_and_only_its_modules(polecat_town: Town, gt_env, hook: str) -> None:
-    args, stdin = HOOKS[hook]
+    args, stdin = {**HOOKS, **READS}[hook]
+    if hook in READS:
+        ledger_sync.sync(polecat_town)  # a flushed town (a read after a change asks for the sync: git)
     proc, modules = _run(polecat_town, gt_env, args, stdin)
     assert proc.returncode == 0, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
@@ -161,8 +182,9 @@ def test_a_hook_command_imports_no_library_and_only_its_modules(polecat_town: To
     third_party = sorted(top - set(sys.stdlib_module_names) - {"core", "gastown_tui"})
     assert not third_party, f"{hook} imports libraries (click, sqlite_utils, tomlkit, filelock...): {third_party}"
     project = {m for m in modules if m.split(".")[0] in ("core", "gastown_tui")}
-    assert project <= ALLOWED, f"{hook} imports project modules beyond the hook path: {sorted(project - ALLOWED)}"
-    heavy = sorted(top & HEAVY_STDLIB)
+    allowed = STATUS_ALLOWED if args == ["status"] else ALLOWED
+    assert project <= allowed, f"{hook} imports project modules beyond the hook path: {sorted(project - allowed)}"
+    heavy = sorted(top & (HEAVY_STDLIB - {"tomllib", "typing"} if args == ["status"] else HEAVY_STDLIB))
     assert not heavy, f"{hook} imports heavy standard-library modules it does not need: {heavy}"
 
 
@@ -183,6 +205,36 @@ def test_the_hooks_answer_as_the_click_commands_do(polecat_town: Town, gt_env) -
     assert "read [bold]me[/]" in again.stdout and "check the tests" not in again.stdout  # drained once
     for out in (brief.stdout, reminder.stdout, again.stdout):
         assert "\x1b" not in out and "\x07" not in out
+
+
+def test_the_lean_read_commands_answer_as_the_click_commands_do(polecat_town: Town, gt_env) -> None:
+    """``gt prime`` and ``gt bead ready --json`` print what their click commands print (``--town``
+    twice sends them through click), agent text without escape sequences; given a directory that is
+    not a town both refuse with the same line and exit 2."""
+    town = str(polecat_town.root)
+    for args, _ in READS.values():
+        lean, _ = _run(polecat_town, gt_env, args, "")
+        via_click, modules = _run(polecat_town, gt_env, ["--town", town, "--town", town, *args], "")
+        assert "click" in {m.split(".")[0] for m in modules}
+        assert lean.returncode == via_click.returncode == 0, lean.stderr
+        assert lean.stdout == via_click.stdout and "\x1b" not in lean.stdout
+    brief, _ = _run(polecat_town, gt_env, ["prime"], "")
+    assert "Fix [red]the[/] parser" in brief.stdout and "read [bold]me[/]" in brief.stdout
+    ready, _ = _run(polecat_town, gt_env, ["bead", "ready", "--json"], "")
+    assert isinstance(json.loads(ready.stdout), list)
+    for args, _ in READS.values():
+        outside = [
+            subprocess.run(
+                [str(VENV_BIN / "gt"), *how, *args], capture_output=True, text=True, env=gt_env, timeout=60, cwd=town
+            )
+            for how in (["--town", "/"], ["--town", "/", "--town", "/"])
+        ]
+        assert outside[0].returncode == outside[1].returncode == 2
+        assert (
+            outside[0].stderr
+            == outside[1].stderr
+            == "gt: / is not a town (no town.toml): run 'gt install /' to make one\n"
+        )
 
 
 def test_a_failing_hook_never_fails_its_agent(tmp_path: Path, gt_env) -> None:

@@ -22,6 +22,7 @@ from core.beads.ready import SORTS
 from core.beads.store import BeadStore, default_prefix
 from core.errors import GtError
 from core.town import Town
+from gastown_tui.hookpath import READY_LIMIT
 from gastown_tui.clikit import count_type, emit_json, json_option, print_table, town_from
 
 
@@ -263,7 +264,12 @@ def _ready_options(func: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option("--claim", is_flag=True, help="Claim the first ready bead (compare-and-swap) and print it."),
             click.option(
-                "-n", "--limit", type=count_type(), default=10, show_default=True, help="At most this many (0: all)."
+                "-n",
+                "--limit",
+                type=count_type(),
+                default=READY_LIMIT,
+                show_default=True,
+                help="At most this many (0: all).",
             ),
             click.option(
                 "--sort",

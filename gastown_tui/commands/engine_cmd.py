@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
-from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from core import escalation, polecats, scheduler
 from core.beads.store import BeadStore
 from core.errors import GtError
-from core.rigs import list_rigs
-from core.town import Town
-from gastown_tui.clikit import Seconds, clear_screen, clip, count_type, emit_json, json_option, print_table, town_from
+from gastown_tui.clikit import Seconds, clear_screen, count_type, emit_json, json_option, town_from
+from gastown_tui.hookpath import status_text, town_status
 
 if TYPE_CHECKING:
     from core.events import Event
@@ -32,6 +27,8 @@ if TYPE_CHECKING:
 @click.pass_context
 def up(ctx: click.Context, detach: bool, tick: float) -> None:
     """Run the town's engine (scheduler, witnesses, deacon, refineries) until SIGTERM or Ctrl-C."""
+    import subprocess  # only to detach the engine: gt status, in the same module, starts no process
+
     from core.engine import EngineRunning, check_config, engine_pid, run_foreground
     from core.filemodes import open_private, private_dir
 
@@ -79,6 +76,8 @@ def up(ctx: click.Context, detach: bool, tick: float) -> None:
 @click.pass_context
 def down(ctx: click.Context, timeout: float) -> None:
     """Stop the town's engine (SIGTERM, then wait for it to exit). Agent sessions keep running."""
+    import signal
+
     from core.engine import wait_stopped
     from core.pidfile import signal_engine
 
@@ -90,30 +89,6 @@ def down(ctx: click.Context, timeout: float) -> None:
     if not wait_stopped(pid, timeout):
         raise GtError(f"the engine (pid {pid}) did not stop within {timeout:g} s: wait, or kill it with 'kill {pid}'")
     click.echo(f"engine stopped (pid {pid})")
-
-
-def _status(town: Town) -> dict[str, Any]:
-    from core import convoys, mq
-    from core.pidfile import engine_pid
-
-    town.config  # noqa: B018 - a malformed town.toml is reported (exit 2), not shown as a healthy town
-    store = BeadStore(town)
-    try:
-        rows = polecats.list_polecats(store.db)
-        open_convoys = convoys.list_convoys(store, "open")
-        pid = engine_pid(town)
-        return {
-            "town": str(town.root),
-            "engine": {"running": pid is not None, "pid": pid},
-            "rigs": [r.name for r in list_rigs(town)],
-            "polecats": dict(sorted(Counter(p.state for p in rows).items())),
-            "queue": scheduler.depth(store.db),
-            "merge_queue": len(mq.list_mrs(store.db, statuses=("queued", "merging"))),
-            "convoys": [{"id": c.id, "name": c.name, "done": c.done, "total": c.total} for c in open_convoys],
-            "escalations": len(escalation.list_open(store)),
-        }
-    finally:
-        store.disconnect()
 
 
 @click.command()
@@ -130,22 +105,22 @@ def status(ctx: click.Context, watch: bool, interval: float, count: int | None, 
     if not watch:
         if count is not None:
             raise click.UsageError("--count counts --watch frames: add --watch")
-        s = _status(town)
+        s = town_status(town)
         if as_json:
             emit_json(s)
         else:
-            _print_status(s)
+            click.echo(status_text(s))
         return
     if as_json:
         raise click.UsageError("--json and --watch do not go together: use one")
     frames = 0
     try:
         while True:
-            s = _status(town)
+            s = town_status(town)
             clear_screen()
             click.echo(f"[{time.strftime('%H:%M:%S')}] gt status --watch (every {interval:g} s, Ctrl-C to stop)")
             click.echo("")
-            _print_status(s)
+            click.echo(status_text(s))
             sys.stdout.flush()
             frames += 1
             if count is not None and frames >= count:
@@ -153,23 +128,6 @@ def status(ctx: click.Context, watch: bool, interval: float, count: int | None, 
             time.sleep(interval)  # the refresh period the user asked for
     except KeyboardInterrupt:
         return
-
-
-def _print_status(s: dict[str, Any]) -> None:
-    """The text form of :func:`_status`."""
-    eng = s["engine"]
-    click.echo(f"town      {s['town']}")
-    click.echo(f"engine    {'running (pid %s)' % eng['pid'] if eng['running'] else 'not running: gt up'}")
-    click.echo(f"rigs      {', '.join(s['rigs']) or '(none)'}")
-    states = ", ".join(f"{k} {v}" for k, v in s["polecats"].items()) or "(none)"
-    click.echo(f"polecats  {states}")
-    click.echo(f"queued    {s['queue']} to sling, {s['merge_queue']} to merge")
-    click.echo(f"escalations {s['escalations']} open")
-    print_table(
-        ["convoy", "progress", "name"],
-        [[c["id"], f"{c['done']}/{c['total']}", clip(c["name"], 60)] for c in s["convoys"]],
-        empty="no open convoys",
-    )
 
 
 @click.command("feed")

@@ -20,7 +20,6 @@ the verb that uses them, so ``bd --help`` loads none of them.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -32,8 +31,8 @@ import click
 from core.errors import GtError
 from core.plaintext import one_line
 from gastown_tui import __version__
-from gastown_tui.cli import _after_command, undecodable_argument
 from gastown_tui.clikit import count_type, plain_output, town_from
+from gastown_tui.hookpath import after_command, json_text, undecodable_argument
 
 if TYPE_CHECKING:
     from core.beads.model import Issue
@@ -100,7 +99,7 @@ def _emit(value: Any) -> None:
         value = {**value, "schema_version": SCHEMA_VERSION}
     elif value is None:
         value = {"schema_version": SCHEMA_VERSION}
-    click.echo(json.dumps(value, indent=2, default=str))
+    click.echo(json_text(value))
 
 
 def _refusals(outcome: Outcome, verb: str, exit: bool = True) -> None:
@@ -769,8 +768,8 @@ def _run(args: list[str]) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    if state.get("completed"):
-        _after_command(state)
+    if state.get("completed") and state.get("town") is not None:
+        after_command(state["town"])
     return rc
 
 

@@ -31,14 +31,13 @@ and a ``ledger_blocked`` problem event once per distinct reason.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import events, git
+from core import events
 from core.beads import guard
 from core.beads.store import BeadStore
 from core.errors import GtError
@@ -112,6 +111,8 @@ def check_shrink(town: Town, new_count: int, store: BeadStore | None = None) -> 
 
     Raises ShrinkRefused (one line) when it would.
     """
+    from core import git  # git (and subprocess): only to read or commit the ledger, not to ask for it
+
     committed = _committed_count(town, store) if store is not None else None
     if committed is None:
         data = git.read_path_at(town.root, "HEAD", LEDGER_REL) if (town.root / ".git").exists() else None
@@ -134,6 +135,8 @@ def check_shrink(town: Town, new_count: int, store: BeadStore | None = None) -> 
 def _committed_count(town: Town, store: BeadStore) -> int | None:
     """The bead count of the ledger at the town's HEAD when HEAD is the commit the last sync made
     (``ledger.committed``), else None."""
+    from core import git
+
     state = _stamp(store, COMMITTED_KEY, "commit")
     if state is None or not (town.root / ".git").exists():
         return None
@@ -242,6 +245,8 @@ def _blocked(store: BeadStore, reason: str, result: SyncResult) -> SyncResult:
 
 
 def _commit(town: Town, message: str) -> str | None:
+    from core import git
+
     for wait in (*LOCK_WAITS, None):
         try:
             return git.commit_paths(town.root, [LEDGER_REL], message)
@@ -266,6 +271,8 @@ def sync(town: Town, force: bool = False, store: BeadStore | None = None, allow_
     import json
 
     from filelock import FileLock  # the flusher's and `gt bead sync`'s, not every command's
+
+    from core import git
 
     own = store is None
     store = store or BeadStore(town, check=False)
@@ -320,6 +327,8 @@ def request_sync(town: Town, store: BeadStore | None = None, env: Mapping[str, s
     finally:
         if own:
             store.disconnect()
+    import subprocess  # only to start the flusher: an off or engine-run sync needs none
+
     subprocess.Popen(
         [sys.executable, "-P", "-m", "core.beads.sync", "--town", str(town.root)],
         cwd=str(town.root),

@@ -90,6 +90,9 @@ class AgentSession:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def __reduce__(self) -> tuple[type[AgentSession], tuple[object, ...]]:
+        return (AgentSession, self._key())  # copy and pickle rebuild it through __init__
+
 
 _COLS = "session, agent, bead, conversation, state, detail, state_at, started_at, prompt_at"
 

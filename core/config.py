@@ -224,6 +224,9 @@ class _Frozen:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def __reduce__(self) -> tuple[type[_Frozen], tuple[Any, ...]]:
+        return (type(self), self._key())  # copy and pickle rebuild it through __init__
+
 
 class Setting(_Frozen):
     """One setting: its ``key``, :class:`Kind`, ``default`` (None: none), the ``comment`` written above

@@ -108,6 +108,9 @@ class Message:
     def __hash__(self) -> int:
         return hash(tuple(getattr(self, attribute) for attribute in self.__slots__))
 
+    def __reduce__(self) -> tuple[type[Message], tuple[object, ...]]:
+        return (Message, tuple(getattr(self, attribute) for attribute in self.__slots__))  # copy, pickle
+
     def as_dict(self) -> dict[str, Any]:
         """Every field by name, in field order (``gt mail ... --json``)."""
         return {attribute: getattr(self, attribute) for attribute in self.__slots__}

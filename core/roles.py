@@ -59,6 +59,9 @@ class Role:
     def __hash__(self) -> int:
         return hash(self._key())
 
+    def __reduce__(self) -> tuple[type[Role], tuple[str | None, ...]]:
+        return (Role, self._key())  # copy and pickle rebuild it through __init__
+
     @property
     def address(self) -> str:
         """Mail address: ``mayor/``, ``<rig>/polecats/<name>``, ``<rig>/crew/<name>``, ``<rig>/witness``..."""

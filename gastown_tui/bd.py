@@ -274,7 +274,6 @@ def list_cmd(
 def show_cmd(ctx: click.Context, bead_ids: tuple[str, ...], include_comments: bool) -> None:
     """Show one or more beads (a partial id is enough when unique)."""
     from core.beads import verbs
-    from gastown_tui.commands.bead import print_issue
 
     _, store = _open(ctx)
     outcome = verbs.show_beads(store, bead_ids, atomic=False)
@@ -285,6 +284,8 @@ def show_cmd(ctx: click.Context, bead_ids: tuple[str, ...], include_comments: bo
     if _json_wanted(ctx):
         _emit([verbs.details(store, issue, include_comments) for issue in outcome.done])
         return
+    from gastown_tui.commands.bead import print_issue  # gt's bead commands: only to print for people
+
     for n, issue in enumerate(outcome.done):
         if n:
             click.echo("\n" + "─" * 60 + "\n")

@@ -1,4 +1,4 @@
-"""The ``gt`` console script: the agents' hook commands on their lean path
+"""The ``gt`` console script: the agents' hook commands and most frequent reads on their lean path
 (:func:`gastown_tui.hookpath.fast_command`, no click), every other command line through
 :func:`gastown_tui.cli.main`. Apart from both so that neither imports the other."""
 
@@ -10,8 +10,9 @@ from gastown_tui.hookpath import fast_command, report, write_plain
 
 
 def main() -> None:
-    """Entry point of the ``gt`` console script: a hook command runs on the lean path; any other
-    command line goes to :func:`gastown_tui.cli.main`. Exits with the command's status."""
+    """Entry point of the ``gt`` console script: a lean command (a hook, ``gt prime``, ``gt bead ready
+    --json``, ``gt status``) runs on the lean path; any other command line goes to
+    :func:`gastown_tui.cli.main`. Exits with the command's status."""
     run = fast_command(sys.argv[1:])
     if run is None:
         from gastown_tui.cli import main as cli_main

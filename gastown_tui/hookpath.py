@@ -1,22 +1,23 @@
-"""The agents' hook commands of ``gt`` on a lean path (issue 19), run by the console script
-:mod:`gastown_tui.gt`, and the two read commands agents run most (``gt prime``, ``gt bead ready --json``).
+"""The commands agents run on every prompt, and the read commands they run most, on a lean path
+without click (issue 19), run by the console script :mod:`gastown_tui.gt`.
 
-Every prompt of every agent runs one of these, so they must start in about the time of the interpreter
+Every prompt of every agent runs a hook, so hooks must start in about the time of the interpreter
 itself: ``gt agent hook EVENT [PAYLOAD]`` (Claude Code's settings hooks, Codex ``notify``), ``gt prime
---hook`` (Gas Town's SessionStart hook) and ``gt mail check --inject`` (its per-prompt mail hook), each
-optionally after ``--town PATH``. :func:`fast_command` recognises exactly these argument shapes and runs them
-without click, through the same functions the click commands call (:func:`agent_hook`,
-:func:`mail_reminder`), printing what they print with the same output boundary (escape sequences and
-controls removed, as :func:`gastown_tui.clikit.plain_output` does). Any other arguments (an option,
-``--help``, an unknown event, a payload that looks like an option, an argument that is not UTF-8) go
-to :func:`gastown_tui.cli.main`, which parses them with click and answers as before.
+--hook`` (Gas Town's SessionStart hook) and ``gt mail check --inject`` (its per-prompt mail hook). The
+read commands are ``gt prime``, ``gt bead ready --json`` and ``gt status``, exactly those words. Each
+may follow ``--town PATH``. :func:`fast_command` recognises exactly these argument shapes and runs them
+through the same functions their click commands call (:func:`agent_hook`, :func:`mail_reminder`,
+:func:`town_status`, :func:`status_text`, :func:`json_text`, :func:`table_text`), printing what they
+print with the same output boundary (escape sequences and controls removed, as
+:func:`gastown_tui.clikit.plain_output` does). Any other arguments (an option, ``--help``, an unknown
+event, a payload that looks like an option, an argument that is not UTF-8) go to
+:func:`gastown_tui.cli.main`, which parses them with click and answers as before.
 
-These commands change no bead (they record agent state and drain nudges), so no ledger sync request
-follows them (:func:`gastown_tui.cli._after_command`). ``gt prime`` and ``gt bead ready --json``
-(exactly those words) run here too, as their click commands do: the same core calls, the same JSON
-(:func:`json_text`), a refusal as one line (:func:`error_line`), then :func:`after_command`.
-tests/test_hook_path_imports.py pins the modules they import, so a heavy import cannot creep back
-onto this path.
+The hooks change no bead (they record agent state and drain nudges), so no ledger sync request
+follows them. A read command ends as under :func:`gastown_tui.cli.main`: a refusal is one line
+(:func:`error_line`), else :func:`after_command` asks for the ledger sync if beads are dirty.
+tests/test_hook_path_imports.py pins the modules these commands import, so a heavy import cannot
+creep back onto this path.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def defer_imports(names: Sequence[str] = DEFERRED) -> None:
     whose first lookup of a missing attribute (PEP 562 ``__getattr__``) runs the real module into that
     same object: ``import inspect`` anywhere binds it, ``inspect.signature`` (or ``from inspect import
     signature``) loads it, so code that uses the module sees the real one. Single-threaded start-up
-    only (the hook commands): two threads' first lookups would both run the module.
+    only (the lean commands): two threads' first lookups would both run the module.
     """
     from importlib.util import find_spec, module_from_spec  # importlib.util: site has it already
 

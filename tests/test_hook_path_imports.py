@@ -1,5 +1,6 @@
 """The per-prompt hook path imports only what it uses (issue 19): every prompt of every agent runs one
-of these commands, so an import that creeps onto it costs thousands of process starts an hour.
+of these commands, so an import that creeps onto it costs thousands of process starts an hour. The
+read commands agents run most (``gt prime``, ``gt bead ready --json``, ``gt status``) share the path.
 
 Each command runs as a real process through the ``gt`` console script, under ``python -X importtime``
 (which lists every module the process imports, in stderr), in a town with a polecat that has a bead

@@ -148,7 +148,7 @@ def report(exc: BaseException) -> tuple[str, int] | None:
     return None if lost is None else (str(lost), lost.exit_code)
 
 
-def _split_town(args: list[str]) -> tuple[str | None, list[str]] | None:
+def split_town(args: list[str]) -> tuple[str | None, list[str]] | None:
     """(--town value or None, the rest) of ``args``; None when ``--town`` has no value."""
     if args and args[0].startswith("--town="):
         return args[0].removeprefix("--town="), args[1:]
@@ -166,7 +166,7 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
     or None when they are anything else (:func:`gastown_tui.cli.main` runs those)."""
     if undecodable_argument(args) is not None:
         return None
-    split = _split_town(args)
+    split = split_town(args)
     if split is None:
         return None
     town_path, rest = split

@@ -280,3 +280,59 @@ def test_a_deferred_module_is_the_real_one_once_used() -> None:
     proc = subprocess.run([sys.executable, "-P", "-c", DEFERRED_USE], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "[] Untold(x: list) a {'x': [1]} True\n"
+
+
+#: bd's lean reads (gastown_tui.bd); {bead} is the polecat's hooked bead.
+BD_READS = {
+    "bd ready --json": ["ready", "--json"],
+    "bd show --json": ["show", "{bead}", "--json"],
+    "bd show, one id unknown": ["show", "{bead}", "zz-nope", "--json"],
+    "bd show, none found": ["show", "zz-nope", "--json"],
+}
+
+
+def _bd(town: Town, gt_env: dict[str, str], args: list[str], via_click: bool) -> subprocess.CompletedProcess[str]:
+    """``bd ARGS`` under ``-X importtime`` in ``town``: through the console script, or (``via_click``)
+    straight through its click commands (gastown_tui.bd_cli.main)."""
+    entry = (
+        ["-c", "import sys; from gastown_tui.bd_cli import main; sys.argv[0] = 'bd'; main()"]
+        if via_click
+        else [str(VENV_BIN / "bd")]
+    )
+    env = {**gt_env, "GT_TOWN": str(town.root), "BD_ACTOR": "demo/polecats/nux", "GT_LEDGER_SYNC": "off"}
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", *entry, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=town.root,
+    )
+
+
+def test_bd_lean_reads_import_no_click_and_answer_as_its_verbs_do(polecat_town: Town, gt_env) -> None:
+    """``bd ready --json`` and ``bd show ID... --json`` print, on stdout and stderr, what bd's click
+    verbs print, with the same exit status (1: nothing found, bd's JSON error object), without
+    importing click or a project module beyond the hook path and the bd verbs."""
+    ledger_sync.sync(polecat_town)
+    with BeadStore(polecat_town) as store:
+        bead = store.list(assignee="demo/polecats/nux", issue_type="task")[0].id
+    for name, shape in BD_READS.items():
+        args = [a.format(bead=bead) for a in shape]
+        lean, click_run = _bd(polecat_town, gt_env, args, False), _bd(polecat_town, gt_env, args, True)
+        assert lean.returncode == click_run.returncode, (name, lean.stderr)
+        assert lean.stdout == click_run.stdout, name
+
+        def errors(proc: subprocess.CompletedProcess[str]) -> list[str]:
+            return [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+
+        assert errors(lean) == errors(click_run), name
+        modules = _imported(lean.stderr) - _startup_modules()
+        assert "click" not in {m.split(".")[0] for m in modules}, name
+        project = {m for m in modules if m.split(".")[0] in ("core", "gastown_tui")}
+        allowed = ALLOWED | {"core.beads.verbs", "gastown_tui.bd", "gastown_tui.bdpath"}
+        assert project <= allowed, (name, sorted(project - allowed))
+    shown = json.loads(_bd(polecat_town, gt_env, ["show", bead, "--json"], False).stdout)
+    assert [b["id"] for b in shown] == [bead] and shown[0]["title"] == "Fix [red]the[/] parser\x1b[2J"
+    none = _bd(polecat_town, gt_env, ["show", "zz-nope", "--json"], False)
+    assert none.returncode == 1 and json.loads(none.stdout)["error"] == "no issues found matching the provided IDs"

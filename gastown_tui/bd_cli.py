@@ -33,7 +33,7 @@ import click
 from core.errors import GtError
 from core.plaintext import one_line
 from gastown_tui import __version__
-from gastown_tui.bdpath import READY_LIMIT, bd_json, refusal_lines, town_path_of
+from gastown_tui.bdpath import READY_LIMIT, actor_of, bd_json, feedback, refusal_lines, town_path_of
 from gastown_tui.clikit import count_type, plain_output, town_from
 from gastown_tui.hookpath import after_command, undecodable_argument
 
@@ -72,12 +72,6 @@ def actor_flag(func: Callable[..., Any]) -> Callable[..., Any]:
     )
 
 
-def _actor(explicit: str | None) -> str:
-    from core.actor import current_actor
-
-    return current_actor(explicit or os.environ.get("BEADS_ACTOR"))
-
-
 def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
     from core.beads.store import BeadStore
 
@@ -102,11 +96,6 @@ def _refusals(outcome: Outcome, verb: str, exit: bool = True) -> None:
         click.echo(line, err=True)
     if exit and not outcome.done:
         raise click.exceptions.Exit(1)
-
-
-def _feedback(issue: Issue) -> str:
-    """``id — title``, as bd's feedback lines name a bead (``formatFeedbackID``)."""
-    return f"{issue.id} — {one_line(issue.title)}" if issue.title else issue.id
 
 
 def _line(issue: Issue) -> str:
@@ -168,7 +157,7 @@ def ready_cmd(
         if assignee:
             raise GtError("--claim cannot be combined with --assignee: drop one of them")
         issues = store.ready(
-            claim=_actor(actor), sort=_sort(sort), labels=wanted, issue_type=issue_type, priority=priority
+            claim=actor_of(actor), sort=_sort(sort), labels=wanted, issue_type=issue_type, priority=priority
         )
     else:
         issues = store.ready(
@@ -183,7 +172,7 @@ def ready_cmd(
     if _json_wanted(ctx):
         _emit(verbs.with_counts(store, issues))
     elif claim:
-        click.echo(f"✓ Claimed {_feedback(issues[0])}" if issues else "No ready issues to claim.")
+        click.echo(f"✓ Claimed {feedback(issues[0])}" if issues else "No ready issues to claim.")
     elif not issues:
         click.echo("✨ No open issues")
     else:
@@ -395,7 +384,7 @@ def create_cmd(
         prefix = default_prefix(town, rig, os.getcwd())
     issue = store.create(
         title,
-        actor=_actor(actor),
+        actor=actor_of(actor),
         description=text or "",
         priority=priority,
         issue_type=issue_type,
@@ -416,7 +405,7 @@ def create_cmd(
     elif silent:
         click.echo(issue.id)
     else:
-        click.echo(f"✓ Created issue: {_feedback(issue)}\n  Priority: P{issue.priority}\n  Status: {issue.status}")
+        click.echo(f"✓ Created issue: {feedback(issue)}\n  Priority: P{issue.priority}\n  Status: {issue.status}")
 
 
 @bd.command("update")
@@ -468,13 +457,13 @@ def update_cmd(
         remove_labels=verbs.comma_list(remove_labels),
     )
     _, store = _open(ctx)
-    outcome = verbs.update_beads(store, bead_ids, _actor(actor), changes, atomic=False)
+    outcome = verbs.update_beads(store, bead_ids, actor_of(actor), changes, atomic=False)
     _refusals(outcome, "update")
     if _json_wanted(ctx):
         _emit([verbs.issue_json(i) for i in outcome.done])
         return
     for issue in outcome.done:
-        click.echo(f"✓ Updated issue: {_feedback(issue)}")
+        click.echo(f"✓ Updated issue: {feedback(issue)}")
 
 
 @bd.command("close")
@@ -493,13 +482,13 @@ def close_cmd(
 
     _, store = _open(ctx)
     why = reason or message or ""
-    outcome = verbs.close_beads(store, bead_ids, _actor(actor), reason=why, force=force, atomic=False)
+    outcome = verbs.close_beads(store, bead_ids, actor_of(actor), reason=why, force=force, atomic=False)
     _refusals(outcome, "close")
     if _json_wanted(ctx):
         _emit([verbs.issue_json(i) for i in outcome.done])
         return
     for issue in outcome.done:
-        click.echo(f"✓ Closed {_feedback(issue)}: {one_line(issue.close_reason)}")
+        click.echo(f"✓ Closed {feedback(issue)}: {one_line(issue.close_reason)}")
 
 
 @bd.command("reopen")
@@ -513,7 +502,7 @@ def reopen_cmd(ctx: click.Context, bead_ids: tuple[str, ...], reason: str, actor
     from core.beads import verbs
 
     _, store = _open(ctx)
-    outcome = verbs.reopen_beads(store, bead_ids, _actor(actor), reason=reason, atomic=False)
+    outcome = verbs.reopen_beads(store, bead_ids, actor_of(actor), reason=reason, atomic=False)
     _refusals(outcome, "reopen")
     if _json_wanted(ctx):
         _emit([verbs.issue_json(i) for i in outcome.done])
@@ -541,7 +530,7 @@ def dep_add(ctx: click.Context, issue: str, depends_on: str, dep_type: str, acto
     """ISSUE depends on DEPENDS_ON (cycles of blocking edges are refused)."""
     _, store = _open(ctx)
     issue, depends_on = store.resolve(issue), store.resolve(depends_on)
-    store.add_dependency(issue, depends_on, dep_type, actor=_actor(actor))
+    store.add_dependency(issue, depends_on, dep_type, actor=actor_of(actor))
     if _json_wanted(ctx):
         _emit({"status": "added", "issue_id": issue, "depends_on_id": depends_on, "type": dep_type})
     else:
@@ -558,7 +547,7 @@ def dep_remove(ctx: click.Context, issue: str, depends_on: str, actor: str | Non
     """Remove every edge ISSUE -> DEPENDS_ON."""
     _, store = _open(ctx)
     issue, depends_on = store.resolve(issue), store.resolve(depends_on)
-    store.remove_dependency(issue, depends_on, actor=_actor(actor))
+    store.remove_dependency(issue, depends_on, actor=actor_of(actor))
     if _json_wanted(ctx):
         _emit({"status": "removed", "issue_id": issue, "depends_on_id": depends_on})
     else:
@@ -601,7 +590,7 @@ def comments_cmd(
 ) -> None:
     """'bd comments ID' lists a bead's comments; 'bd comments add ID TEXT' adds one."""
     if args[0] == "add":
-        _add_comment(ctx, args[1:], text_file, author or _actor(actor))
+        _add_comment(ctx, args[1:], text_file, author or actor_of(actor))
         return
     if len(args) != 1:
         raise GtError("give one bead id: 'bd comments ID', or 'bd comments add ID TEXT'")
@@ -649,10 +638,10 @@ def import_cmd(ctx: click.Context, path: str | None, input_path: str | None, act
     source = path or input_path
     town, store = _open(ctx)
     if source == "-":
-        res = jsonl.import_ledger(store, sys.stdin.buffer.read(), source="stdin", actor=_actor(actor))
+        res = jsonl.import_ledger(store, sys.stdin.buffer.read(), source="stdin", actor=actor_of(actor))
     else:
         source = source or str(town.ledger_path)
-        res = imports.import_path(store, source, actor=_actor(actor))
+        res = imports.import_path(store, source, actor=actor_of(actor))
     for warning in res.warnings:
         click.echo(f"Warning: {one_line(warning)}", err=True)
     if _json_wanted(ctx):

@@ -1,13 +1,14 @@
-"""``bd``'s two reads agents run most, on a lean path without click (issue 19), run by the console
-script :mod:`gastown_tui.bd` (every other command line goes through :func:`gastown_tui.bd_cli.main`,
-bd's verbs and flags; the rules both need live here).
+"""``bd``'s verbs agents run most, on a lean path without click (issue 19), run by the console script
+:mod:`gastown_tui.bd` (every other command line goes through :func:`gastown_tui.bd_cli.main`, bd's
+verbs and flags; the rules both need live here).
 
-``bd ready --json`` and ``bd show ID... --json`` (exactly those shapes, optionally after ``--town
-PATH``) run here through the same calls as their click verbs (:mod:`core.beads.verbs`), print what
-those print (:func:`bd_json`, :func:`refusal_lines`) through the same output boundary (escape sequences
-and controls removed) and end as :func:`gastown_tui.bd_cli.main` ends: an error is bd's JSON error
-object on stdout and exit 1, else :func:`gastown_tui.hookpath.after_command` asks for the ledger sync
-if beads are dirty. Anything else (another verb, an option, ``--help``, an id that looks like a flag,
+``bd ready --json``, ``bd show ID... --json``, ``bd close ID...`` and ``bd update ID... --status
+STATUS`` (exactly those shapes, optionally after ``--town PATH``) run here through the same calls as
+their click verbs (:mod:`core.beads.verbs`), print what those print (:func:`bd_json`,
+:func:`refusal_lines`, :func:`feedback`) through the same output boundary (escape sequences and
+controls removed) and end as :func:`gastown_tui.bd_cli.main` ends: an error is bd's (its JSON error
+object on stdout with ``--json``, else ``Error: ...`` on stderr) and exit 1, else
+:func:`gastown_tui.hookpath.after_command` asks for the ledger sync if beads changed. Anything else (another verb, an option, ``--help``, an id that looks like a flag,
 an argument that is not UTF-8) goes to click. tests/test_hook_path_imports.py compares both paths' answers.
 """
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from core.beads.model import Issue
     from core.beads.verbs import Outcome
     from core.town import Town
 
@@ -65,8 +67,23 @@ def refusal_lines(outcome: Outcome, verb: str) -> list[str]:
     return [f"Error: cannot {verb} {one_line(given)}: {one_line(reason)}" for given, reason in outcome.refused]
 
 
+def actor_of(explicit: str | None) -> str:
+    """Who a bd verb acts as: ``--actor`` (``explicit``), else ``$BEADS_ACTOR``, else gt's
+    (:func:`core.actor.current_actor`: ``$BD_ACTOR``, the session role, the user)."""
+    from core.actor import current_actor
+
+    return current_actor(explicit or os.environ.get("BEADS_ACTOR"))
+
+
+def feedback(issue: Issue) -> str:
+    """``id — title``, as bd's feedback lines name a bead (``formatFeedbackID``)."""
+    from core.plaintext import one_line
+
+    return f"{issue.id} — {one_line(issue.title)}" if issue.title else issue.id
+
+
 def fast_command(args: list[str]) -> Callable[[], int] | None:
-    """The lean read ``args`` (``bd``'s arguments) name, ready to run (it returns the exit status), or
+    """The lean verb ``args`` (``bd``'s arguments) name, ready to run (it returns the exit status), or
     None for anything else (:func:`gastown_tui.bd_cli.main` runs those)."""
     if undecodable_argument(args) is not None:
         return None
@@ -75,42 +92,64 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
         return None
     town_path, rest = split
     if rest == ["ready", "--json"]:
-        return lambda: _read(town_path, _ready)
-    ids = rest[1:-1]
-    if rest[:1] == ["show"] and rest[-1:] == ["--json"] and ids and not any(i.startswith("-") for i in ids):
-        return lambda: _read(town_path, lambda town: _show(town, ids))
+        return lambda: _run(town_path, True, _ready)
+    verb, ids = rest[:1], rest[1:-1]
+    if verb == ["show"] and rest[-1:] == ["--json"] and _plain_ids(ids):
+        return lambda: _run(town_path, True, lambda town: _show(town, ids))
+    if verb == ["close"] and _plain_ids(rest[1:]):
+        return lambda: _run(town_path, False, lambda town: _close(town, rest[1:]))
+    if verb == ["update"] and rest[-2:-1] == ["--status"] and _plain_ids(rest[1:-2]) and _plain_ids(rest[-1:]):
+        return lambda: _run(town_path, False, lambda town: _update_status(town, rest[1:-2], rest[-1]))
     return None
 
 
-def _read(town_path: str | None, body: Callable[[Town], str]) -> int:
-    """Run a lean read as :func:`gastown_tui.bd_cli.main` runs its verb with ``--json``: the JSON
-    ``body(town)`` returns on stdout, then the ledger check; a GtError is bd's JSON error object on
-    stdout and exit 1, with no ledger check after it."""
+def _plain_ids(values: list[str]) -> bool:
+    """True for one or more arguments none of which looks like a flag (click decides those)."""
+    return bool(values) and not any(v.startswith("-") for v in values)
+
+
+def _run(town_path: str | None, as_json: bool, body: Callable[[Town], tuple[str, int]]) -> int:
+    """Run a lean verb as :func:`gastown_tui.bd_cli.main` runs it: ``body(town)`` gives (text for
+    stdout, exit status); then the ledger check, also after an exit 1 for beads all refused (the
+    verb ran to its end). A GtError is bd's error (:func:`error_text`) and exit 1, with no check."""
     from core.errors import GtError
     from core.plaintext import one_line
     from core.town import find_town
 
     try:
         town = find_town(town_path_of(town_path))
-        write_plain(sys.stdout, body(town) + "\n")
+        text, status = body(town)
+        if text:
+            write_plain(sys.stdout, text + "\n")
     except GtError as exc:
-        write_plain(sys.stdout, bd_json({"error": one_line(str(exc))}) + "\n")
+        message = one_line(str(exc))
+        if as_json:
+            write_plain(sys.stdout, bd_json({"error": message}) + "\n")
+        else:
+            write_plain(sys.stderr, f"Error: {message}\n")
         return 1
     after_command(town)
-    return 0
+    return status
 
 
-def _ready(town: Town) -> str:
+def _refused(outcome: Outcome, verb: str) -> int:
+    """Print the refusal lines of ``outcome`` on stderr; the exit status: 1 when no bead was done."""
+    for line in refusal_lines(outcome, verb):
+        write_plain(sys.stderr, line + "\n")
+    return 0 if outcome.done else 1
+
+
+def _ready(town: Town) -> tuple[str, int]:
     """``bd ready --json``: the first :data:`READY_LIMIT` ready beads (by priority, then oldest) with
     their counts (:func:`core.beads.verbs.with_counts`)."""
     from core.beads import verbs
     from core.beads.store import BeadStore
 
     with BeadStore(town) as store:
-        return bd_json(verbs.with_counts(store, store.ready(limit=READY_LIMIT)))
+        return bd_json(verbs.with_counts(store, store.ready(limit=READY_LIMIT))), 0
 
 
-def _show(town: Town, ids: list[str]) -> str:
+def _show(town: Town, ids: list[str]) -> tuple[str, int]:
     """``bd show ID... --json``: the beads found (:func:`core.beads.verbs.details`, no comments), each
     refused id on stderr; raises GtError when none was found."""
     from core.beads import verbs
@@ -119,8 +158,30 @@ def _show(town: Town, ids: list[str]) -> str:
 
     with BeadStore(town) as store:
         outcome = verbs.show_beads(store, ids, atomic=False)
-        for line in refusal_lines(outcome, "show"):
-            write_plain(sys.stderr, line + "\n")
-        if not outcome.done:
+        if _refused(outcome, "show"):
             raise GtError("no issues found matching the provided IDs")
-        return bd_json([verbs.details(store, issue, False) for issue in outcome.done])
+        return bd_json([verbs.details(store, issue, False) for issue in outcome.done]), 0
+
+
+def _close(town: Town, ids: list[str]) -> tuple[str, int]:
+    """``bd close ID...``: each bead closed on its own (:func:`core.beads.verbs.close_beads`)."""
+    from core.beads import verbs
+    from core.beads.store import BeadStore
+    from core.plaintext import one_line
+
+    with BeadStore(town) as store:
+        outcome = verbs.close_beads(store, ids, actor_of(None), reason="", force=False, atomic=False)
+    status = _refused(outcome, "close")
+    return "\n".join(f"✓ Closed {feedback(i)}: {one_line(i.close_reason)}" for i in outcome.done), status
+
+
+def _update_status(town: Town, ids: list[str], new_status: str) -> tuple[str, int]:
+    """``bd update ID... --status STATUS``: each bead updated on its own (:func:`core.beads.verbs.update_beads`)."""
+    from core.beads import verbs
+    from core.beads.store import BeadStore
+
+    changes = verbs.Changes(fields={"status": new_status})
+    with BeadStore(town) as store:
+        outcome = verbs.update_beads(store, ids, actor_of(None), changes, atomic=False)
+    status = _refused(outcome, "update")
+    return "\n".join(f"✓ Updated issue: {feedback(i)}" for i in outcome.done), status

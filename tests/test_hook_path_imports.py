@@ -282,7 +282,7 @@ def test_a_deferred_module_is_the_real_one_once_used() -> None:
     assert proc.stdout == "[] Untold(x: list) a {'x': [1]} True\n"
 
 
-#: bd's lean reads (gastown_tui.bd); {bead} is the polecat's hooked bead.
+#: bd's lean reads (gastown_tui.bdpath); {bead} is the polecat's hooked bead.
 BD_READS = {
     "bd ready --json": ["ready", "--json"],
     "bd show --json": ["show", "{bead}", "--json"],
@@ -310,10 +310,16 @@ def _bd(town: Town, gt_env: dict[str, str], args: list[str], via_click: bool) ->
     )
 
 
-def test_bd_lean_reads_import_no_click_and_answer_as_its_verbs_do(polecat_town: Town, gt_env) -> None:
-    """``bd ready --json`` and ``bd show ID... --json`` print, on stdout and stderr, what bd's click
-    verbs print, with the same exit status (1: nothing found, bd's JSON error object), without
-    importing click or a project module beyond the hook path and the bd verbs."""
+def errors(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines of ``proc``'s stderr that ``-X importtime`` did not write."""
+    return [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+
+
+def test_bd_lean_verbs_import_no_click_and_answer_as_its_click_verbs_do(polecat_town: Town, gt_env) -> None:
+    """``bd ready --json``, ``bd show ID... --json``, ``bd close ID...`` and ``bd update ID... --status
+    S`` print, on stdout and stderr, what bd's click verbs print, with the same exit status (1: nothing
+    found or all refused), without importing click (the reads: no project module beyond the hook path
+    and the bd verbs); the writes change the beads as the click verbs do."""
     ledger_sync.sync(polecat_town)
     with BeadStore(polecat_town) as store:
         bead = store.list(assignee="demo/polecats/nux", issue_type="task")[0].id
@@ -323,15 +329,29 @@ def test_bd_lean_reads_import_no_click_and_answer_as_its_verbs_do(polecat_town: 
         assert lean.returncode == click_run.returncode, (name, lean.stderr)
         assert lean.stdout == click_run.stdout, name
 
-        def errors(proc: subprocess.CompletedProcess[str]) -> list[str]:
-            return [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
-
         assert errors(lean) == errors(click_run), name
         modules = _imported(lean.stderr) - _startup_modules()
         assert "click" not in {m.split(".")[0] for m in modules}, name
         project = {m for m in modules if m.split(".")[0] in ("core", "gastown_tui")}
         allowed = ALLOWED | {"core.beads.verbs", "gastown_tui.bd", "gastown_tui.bdpath"}
         assert project <= allowed, (name, sorted(project - allowed))
+    with BeadStore(polecat_town) as store:  # twin beads for the writes, one per path
+        twins = [[store.create("Write [red]x[/]\x1b[2J", actor="t").id for _ in range(2)] for _ in range(4)]
+    writes = {
+        "bd update --status": lambda ids: ["update", *ids, "--status", "in_progress"],
+        "bd close": lambda ids: ["close", *ids],
+        "bd close, one id unknown": lambda ids: ["close", ids[0], "zz-nope"],
+        "bd update, a bad status": lambda ids: ["update", ids[0], "--status", "nonsense"],
+    }
+    for (name, shape), (a, b) in zip(writes.items(), twins, strict=True):
+        lean, click_run = _bd(polecat_town, gt_env, shape([a]), False), _bd(polecat_town, gt_env, shape([b]), True)
+        assert lean.returncode == click_run.returncode, (name, lean.stderr)
+        assert lean.stdout.replace(a, "ID") == click_run.stdout.replace(b, "ID"), name
+        assert [e.replace(a, "ID") for e in errors(lean)] == [e.replace(b, "ID") for e in errors(click_run)], name
+        assert "click" not in {m.split(".")[0] for m in _imported(lean.stderr)}, name
+    with BeadStore(polecat_town) as store:
+        assert [store.get(i).status for i in twins[0]] == ["in_progress", "in_progress"]
+        assert [store.get(i).status for i in twins[1]] == ["closed", "closed"]
     shown = json.loads(_bd(polecat_town, gt_env, ["show", bead, "--json"], False).stdout)
     assert [b["id"] for b in shown] == [bead] and shown[0]["title"] == "Fix [red]the[/] parser\x1b[2J"
     none = _bd(polecat_town, gt_env, ["show", "zz-nope", "--json"], False)

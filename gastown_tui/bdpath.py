@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 
-from gastown_tui.hookpath import after_command, split_town, undecodable_argument, write_plain
+from gastown_tui.hookpath import after_command, defer_imports, split_town, undecodable_argument, write_plain
 
 TYPE_CHECKING = False  # typing's import costs every bd process more than its use (mypy reads the block)
 if TYPE_CHECKING:
@@ -91,6 +91,14 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
     if split is None:
         return None
     town_path, rest = split
+    run = _lean(town_path, rest)
+    if run is not None:
+        defer_imports()  # dataclasses' inspect and copy: no lean verb uses them
+    return run
+
+
+def _lean(town_path: str | None, rest: list[str]) -> Callable[[], int] | None:
+    """The lean verb of ``rest`` (``bd``'s arguments after ``--town PATH``), or None."""
     if rest == ["ready", "--json"]:
         return lambda: _run(town_path, True, _ready)
     verb, ids = rest[:1], rest[1:-1]

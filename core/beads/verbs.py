@@ -16,11 +16,14 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from core.beads.model import Issue, now_ns, parse_ts
 from core.beads.store import BeadStore
 from core.errors import GtError
+
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from typing import Any
 
 #: bd's JSON schema version (``cmd/bd/output.go`` JSONSchemaVersion), put into every JSON object it prints.
 SCHEMA_VERSION = 1

@@ -23,7 +23,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown, Static
+from textual.widgets import Markdown, Static
 
 from core.bead_view import BeadView
 from core.events import Event
@@ -32,6 +32,7 @@ from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.ledger_dialogs import BeadEditModal, CloseBeadModal, CommentModal
+from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.tables import PlainTable, size_columns
 
@@ -106,7 +107,7 @@ class BeadScreen(Screen):
                 yield DepsTable(id="bead-view-deps", cursor_type="row")
                 yield Static("", id="bead-view-mrs")
                 yield PlainTable(id="bead-view-history", cursor_type="row")
-        yield Footer()
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         deps = self.query_one("#bead-view-deps", PlainTable)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from core.convoys import LANDED, Convoy
 from core.plaintext import one_line
@@ -19,6 +19,7 @@ from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
 from widgets.convoys import progress_bar
+from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.tables import PlainTable, size_columns
 
@@ -50,7 +51,7 @@ class ConvoyScreen(Screen):
         yield Static(plain(f"Convoy {self.convoy_id}"), id="convoy-title")
         yield Static("", id="convoy-summary")
         yield TrackedTable(id="convoy-beads", cursor_type="row")
-        yield Footer()
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(PlainTable)

@@ -12,7 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from core import mail
 from core.errors import GtError
@@ -20,6 +20,7 @@ from core.mail import Message
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
 from gastown_tui.screens.ledger_dialogs import ComposeMailModal
+from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.tables import PlainTable
 
@@ -46,7 +47,7 @@ class MailScreen(Screen):
         with Horizontal():
             yield PlainTable(id="inbox", cursor_type="row")
             yield Static("Select a message and press enter.", id="message")
-        yield Footer()
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(PlainTable)

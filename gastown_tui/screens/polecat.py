@@ -29,7 +29,7 @@ from textual import work
 from textual.app import App, ComposeResult, SuspendNotSupported
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, TextArea
+from textual.widgets import Input, Static, TabbedContent, TabPane, TextArea
 from textual.widgets.text_area import Selection
 
 from core.beads.store import BeadStore
@@ -39,6 +39,7 @@ from core.inspect import PolecatDetail, polecat_detail, polecat_transcript
 from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
+from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.text_lines import Styler, TextLines
 
@@ -154,7 +155,7 @@ class PolecatScreen(Screen):
                         id="transcript-text",
                         tab_behavior="focus",
                     )
-        yield Footer()
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         self.query_one("#polecat-commits", Static).border_title = "Commits ahead of base"

@@ -28,6 +28,7 @@ from core.inspect import MRDetail, mr_detail
 from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
+from gastown_tui.screens.kept import push_kept
 from gastown_tui.screens.modals import _Dialog
 from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
@@ -72,15 +73,9 @@ class RejectModal(_Dialog):
 
 
 def open_merge_request(app: App, mr_id: str) -> None:
-    """Show the detail of merge request ``mr_id``. The screen is built once and kept (installed):
-    opening it again only reads the MR and draws it."""
-    if app.is_screen_installed(SCREEN):
-        screen = app.get_screen(SCREEN)
-        assert isinstance(screen, MergeRequestScreen)
-        screen.retarget(mr_id)
-    else:
-        app.install_screen(MergeRequestScreen(mr_id), SCREEN)
-    app.push_screen(SCREEN)
+    """Show the detail of merge request ``mr_id`` on the kept screen
+    (:func:`gastown_tui.screens.kept.push_kept`): opening it again only reads the MR and draws it."""
+    push_kept(app, SCREEN, MergeRequestScreen, lambda: MergeRequestScreen(mr_id), lambda screen: screen.retarget(mr_id))
 
 
 class MergeRequestScreen(Screen):

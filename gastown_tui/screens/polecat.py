@@ -39,6 +39,7 @@ from core.inspect import PolecatDetail, polecat_detail, polecat_transcript
 from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
+from gastown_tui.screens.kept import push_kept
 from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.text_lines import Styler, TextLines
@@ -100,15 +101,9 @@ def editor_argv(env: Mapping[str, str], path: str) -> list[str]:
 
 
 def open_polecat(app: App, rig: str, name: str) -> None:
-    """Show the detail of polecat ``rig``/``name``. The screen is built once and kept (installed, like
-    the help screen): opening it again only reads the polecat and draws it."""
-    if app.is_screen_installed(SCREEN):
-        screen = app.get_screen(SCREEN)
-        assert isinstance(screen, PolecatScreen)
-        screen.retarget(rig, name)
-    else:
-        app.install_screen(PolecatScreen(rig, name), SCREEN)
-    app.push_screen(SCREEN)
+    """Show the detail of polecat ``rig``/``name`` on the kept screen
+    (:func:`gastown_tui.screens.kept.push_kept`): opening it again only reads the polecat and draws it."""
+    push_kept(app, SCREEN, PolecatScreen, lambda: PolecatScreen(rig, name), lambda screen: screen.retarget(rig, name))
 
 
 class PolecatScreen(Screen):

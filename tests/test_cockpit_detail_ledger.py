@@ -31,6 +31,7 @@ from tests.conftest import run_async, wait_until
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.tables import PlainTable
+from widgets.text_lines import TextLines
 
 SIZE = (160, 50)
 #: Agent-written text at its worst: console markup, a live action, escape sequences (clear screen,
@@ -61,8 +62,10 @@ def cockpit(town: Town) -> CockpitApp:
 
 def drawn_markdown(md: MarkdownText) -> list[Segment]:
     """The segments ``md`` draws its Markdown as (rendered by Rich at 120 columns)."""
+    if md.markdown is None:
+        return []
     console = Console(width=120, file=io.StringIO())
-    return list(console.render(md.content))
+    return list(console.render(md.markdown))
 
 
 def shown_markdown(md: MarkdownText) -> str:
@@ -122,8 +125,10 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
         assert "looks [green]fine[/]" in comments and "second line" in comments and "\x1b" not in comments
         deps = rows(screen.query_one("#bead-view-deps", PlainTable))
         assert ["blocks", b, "open", "Beta"] in deps
-        history = rows(screen.query_one("#bead-view-history", PlainTable))
-        assert [r[2] for r in history][:1] == ["created"] and "commented" in [r[2] for r in history]
+        history = screen.query_one("#bead-view-history", TextLines)
+        events = [line.split()[3] for line in history.plain.splitlines()]  # date, time, who, event, detail
+        assert events[:1] == ["created"] and "commented" in events
+        assert all(line.split()[2] == "tester" for line in history.plain.splitlines()[:1])
 
         # a click on the link opens nothing
         opened: list[str] = []

@@ -22,15 +22,21 @@ comments and history go through :func:`widgets.safe_text.plain` and
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from markdown_it import MarkdownIt
 from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import Screen
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static
 
 from core.bead_view import BeadView
@@ -44,6 +50,7 @@ from gastown_tui.screens.ledger_dialogs import BeadEditModal, CloseBeadModal, Co
 from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.tables import PlainTable, size_columns
+from widgets.text_lines import TextLines
 
 #: Characters of one history line's detail.
 DETAIL_WIDTH = 90
@@ -60,10 +67,12 @@ PARTS = (
 )
 
 
+@functools.cache
 def markdown_parser() -> MarkdownIt:
     """Textual's own "gfm-like" parser (tables, strikethrough, linkified URLs) with HTML off: raw
-    HTML in a description is text, not an ``html_block`` token (which the widget would drop
-    silently, hiding what the agent wrote)."""
+    HTML in a description is text, not an ``html_block`` token (which a renderer would drop
+    silently, hiding what the agent wrote). Built once (building it costs more than parsing a
+    bead); used on the event loop only."""
     return MarkdownIt("gfm-like", {"html": False})
 
 
@@ -79,20 +88,72 @@ class SafeMarkdown(RichMarkdown):
         self.parsed = markdown_parser().parse(self.markup)
 
 
-class MarkdownText(Static):
-    """A bead's Markdown part drawn as one widget (:class:`SafeMarkdown`, wrapped at the widget's
-    width); ``source`` is the text it shows ("" before :meth:`show`)."""
+class MarkdownText(Widget):
+    """A bead's Markdown part drawn as one widget with Textual's line API: :class:`SafeMarkdown`
+    rendered by Rich once per width and theme (wrapped to the width) and kept as strips, so a
+    layout, a scroll or a redraw costs no new render. ``source`` is the text shown ("" before
+    :meth:`show`); ``markdown`` its renderable (None when empty)."""
+
+    DEFAULT_CSS = """
+    MarkdownText {
+        height: auto;
+    }
+    """
+
+    #: Widths whose rendered lines are kept (a scrollbar coming and going changes the width by 1-2).
+    WIDTHS_KEPT = 4
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__("", id=id, classes=classes)
+        super().__init__(id=id, classes=classes)
         self.source = ""
+        self.markdown: SafeMarkdown | None = None
+        self._dark = True
+        self._strips: dict[tuple[int, Style], list[Strip]] = {}  # (width, base style) -> its lines
 
     def show(self, text: str) -> None:
         """Draw ``text`` (agent-written Markdown), unless it is what is shown already."""
         if text == self.source:
             return
         self.source = text
-        self.update(SafeMarkdown(text, self.app.current_theme.dark) if text else "")
+        self._dark = self.app.current_theme.dark
+        self.markdown = SafeMarkdown(text, self._dark) if text else None
+        self._strips.clear()
+        self.refresh(layout=True)
+
+    def notify_style_update(self) -> None:
+        """The styles changed: a new theme (light or dark) colours the code fences anew; the base
+        style is part of the kept lines' key."""
+        super().notify_style_update()
+        dark = self.app.current_theme.dark
+        if self.source and dark != self._dark:
+            self._dark = dark
+            self.markdown = SafeMarkdown(self.source, dark)
+            self._strips.clear()
+
+    def _lines(self, width: int) -> list[Strip]:
+        style = self.rich_style
+        key = (width, style)
+        lines = self._strips.get(key)
+        if lines is None:
+            lines = []
+            if self.markdown is not None and width > 0:
+                console = self.app.console
+                rendered = console.render_lines(self.markdown, console.options.update_width(width), pad=False)
+                lines = [Strip(list(Segment.apply_style(line, style))) for line in rendered]
+            if len(self._strips) >= self.WIDTHS_KEPT:
+                self._strips.clear()
+            self._strips[key] = lines
+        return lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        lines = self._lines(width)
+        if 0 <= y < len(lines):
+            return lines[y].extend_cell_length(width, self.rich_style)
+        return Strip.blank(width, self.rich_style)
 
 
 def open_bead(app: App, bead: str) -> None:
@@ -152,7 +213,7 @@ class BeadScreen(Screen):
             with Vertical(id="bead-view-side"):
                 yield DepsTable(id="bead-view-deps", cursor_type="row")
                 yield Static("", id="bead-view-mrs")
-                yield PlainTable(id="bead-view-history", cursor_type="row")
+                yield TextLines(id="bead-view-history")
         yield CockpitFooter()
 
     def on_mount(self) -> None:
@@ -160,10 +221,7 @@ class BeadScreen(Screen):
         deps.border_title = "Dependencies"
         for label, key in (("relation", "relation"), ("bead", "bead"), ("status", "status"), ("title", "title")):
             deps.add_column(label, key=key)
-        history = self.query_one("#bead-view-history", PlainTable)
-        history.border_title = "History"
-        for label, key in (("when", "when"), ("who", "who"), ("event", "event"), ("detail", "detail")):
-            history.add_column(label, key=key)
+        self.query_one("#bead-view-history", TextLines).border_title = "History"
         for part, _heading, _field, empty in PARTS:
             if empty is None:
                 self.query_one(f"#bead-view-{part}-heading").display = False
@@ -187,8 +245,8 @@ class BeadScreen(Screen):
             self.query_one(part, Static).update("")
         for part, *_ in PARTS:
             self.query_one(f"#bead-view-{part}", MarkdownText).show("")
-        for table in ("#bead-view-deps", "#bead-view-history"):
-            self.query_one(table, PlainTable).clear()
+        self.query_one("#bead-view-deps", PlainTable).clear()
+        self.query_one("#bead-view-history", TextLines).set_lines([])
 
     def load(self) -> None:
         """Read the bead again (in a worker) and show it (unless the view moved to another bead)."""
@@ -265,16 +323,38 @@ class BeadScreen(Screen):
         self.query_one("#bead-view-mrs", Static).update(plain("merge requests: " + ("; ".join(mrs) if mrs else "none")))
 
     def _show_history(self, view: BeadView) -> None:
+        """The bead's events, oldest first, one line each (when, who, event, :func:`event_detail`) in
+        aligned columns, scrolled to the newest: a :class:`widgets.text_lines.TextLines`, which
+        renders only the lines in view (a table renders every visible cell anew on each fill)."""
         if self._unchanged("history", tuple(e.id for e in view.history)):
             return
-        table = self.query_one("#bead-view-history", PlainTable)
-        table.clear()
-        for e in view.history:
-            when = time.strftime("%m-%d %H:%M:%S", time.localtime(e.ts))
-            table.add_row(when, e.actor, e.type, event_detail(e), key=str(e.id))
-        size_columns(table)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+        rows = [
+            (
+                time.strftime("%m-%d %H:%M:%S", time.localtime(e.ts)),
+                one_line(e.actor),
+                one_line(e.type),
+                event_detail(e),
+            )
+            for e in view.history
+        ]
+        who = max((len(r[1]) for r in rows), default=0)
+        kind = max((len(r[2]) for r in rows), default=0)
+        lines: list[Text | str] = [
+            Text.assemble(
+                (when, "dim"),
+                "  ",
+                plain(actor.ljust(who)),
+                "  ",
+                plain(event.ljust(kind), "bold"),
+                "  ",
+                plain(detail),
+                end="",
+            )
+            for when, actor, event, detail in rows
+        ]
+        history = self.query_one("#bead-view-history", TextLines)
+        history.set_lines(lines)
+        history.scroll_end(animate=False, immediate=True)
 
     # ---- actions --------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:

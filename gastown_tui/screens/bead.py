@@ -83,9 +83,16 @@ class SafeMarkdown(RichMarkdown):
     stripped. ``dark``: the code fences' token colours for a dark (else light) background."""
 
     def __init__(self, text: str, dark: bool = True) -> None:
-        super().__init__("", code_theme="ansi_dark" if dark else "ansi_light", hyperlinks=False)
+        # Rich's __init__ would build its own parser (costlier than parsing a bead) only to be
+        # replaced: the attributes it sets are set here, the text parsed once by the shared parser
         self.markup = strip_controls(text)
         self.parsed = markdown_parser().parse(self.markup)
+        self.code_theme = "ansi_dark" if dark else "ansi_light"
+        self.justify = None
+        self.style = "none"
+        self.hyperlinks = False
+        self.inline_code_lexer = None
+        self.inline_code_theme = self.code_theme
 
 
 class MarkdownText(Widget):

@@ -89,7 +89,10 @@ def test_polecat_detail_reads_bead_commits_diff_transcript_history_and_cost(pole
     # the diff holds both commits and the uncommitted change, markup kept literally
     assert "+    return '[bold]hi[/]'" in d.diff and "+print('bye')" in d.diff and "+uncommitted line" in d.diff
     assert not d.diff_truncated and no_controls(d.diff)
-    assert polecat_transcript(SessionHost(polecat_town), d.session) == "* sim agent\nworking 90%\nFAILED [red]x[/]\n"
+    host = SessionHost(polecat_town)
+    assert polecat_transcript(host, d.session) == "* sim agent\nworking 90%\nFAILED [red]x[/]\n"
+    assert polecat_transcript(host, d.session, transcript_bytes=29) == "FAILED [red]x[/]\n"  # its end
+    assert polecat_transcript(host, "demo-never-started") == ""
     assert [(h.kind, h.state) for h in d.history] == [("sling", "sling"), ("stalled", "stalled → nudge")]
     assert d.history[1].reason == "silent 900s [red]x[/] " and no_controls(d.history[1].reason)
     assert d.cost_known and d.cost == d.bead_cost and d.cost is not None and d.cost > 0

@@ -326,6 +326,7 @@ KEYS: tuple[Key, ...] = (
     Key("polecat.next", "n", "Next match", (("polecat", "next_match(1)", True),)),
     Key("polecat.previous", "N", "Previous match", (("polecat", "next_match(-1)", True),)),
     Key("polecat.refresh", "R", "Refresh", (("polecat", "refresh", True),)),
+    Key("polecat.edit", "e", "Editor", (("polecat", "edit", True),)),
     Key("merge_request.back", "escape", "Back", (("merge_request", "close", True),)),
     Key("merge_request.retry", "r", "Retry", (("merge_request", "retry", True),)),
     Key("merge_request.reject", "x", "Reject", (("merge_request", "reject", True),)),

@@ -523,23 +523,23 @@ class MainScreen(Screen):
 
     def action_bead_detail(self) -> None:
         """Open the ready bead under the cursor (description, dependencies, comments, history)."""
-        from gastown_tui.screens.bead import BeadScreen
+        from gastown_tui.screens.bead import open_bead
 
         bead = self.query_one(ReadyBeads).cursor_bead
         if bead is None:
             self.notify("no ready bead under the cursor", severity="warning")
             return
-        self.app.push_screen(BeadScreen(bead))
+        open_bead(self.app, bead)
 
     def action_convoy_detail(self) -> None:
         """Open the convoy under the cursor (its beads with status and MRs, progress, landed time)."""
-        from gastown_tui.screens.convoy import ConvoyScreen
+        from gastown_tui.screens.convoy import open_convoy
 
         convoy = self.query_one(ConvoyList).cursor_key
         if convoy is None:
             self.notify("no convoy under the cursor", severity="warning")
             return
-        self.app.push_screen(ConvoyScreen(convoy))
+        open_convoy(self.app, convoy)
 
     def action_new_convoy(self) -> None:
         """Make a convoy tracking the marked ready beads (or the one under the cursor)."""
@@ -641,9 +641,9 @@ class MainScreen(Screen):
         self.cockpit.actions.board_post(bead)
 
     def action_mail(self) -> None:
-        from gastown_tui.screens.mail import MailScreen
+        from gastown_tui.screens.mail import open_mail
 
-        self.app.push_screen(MailScreen())
+        open_mail(self.app)
 
     def action_help(self) -> None:
         """Show the keys. The help screen is built once and kept (installed): opening it again only

@@ -933,7 +933,8 @@ class BeadStore:
         One ``UPDATE ... RETURNING`` whose subquery picks the bead (:func:`core.beads.ready.ready_sql`
         with ``LIMIT 1`` over the ready set, rebuilt first when stale), so two claimers never take the
         same bead: the second's UPDATE sees the first's committed row, which is no longer open (and
-        left the ready set). Then the ``claimed`` event, as :meth:`claim` writes it.
+        left the ready set). Then the ``claimed`` event, as :meth:`claim` writes it; the bead returned is
+        read after the commit (outside a caller's transaction), so the write lock covers the claim only.
         """
         with transaction(self.db):
             sql, args = readyq.ready_sql(
@@ -957,7 +958,7 @@ class BeadStore:
                 return None
             bead = rows[0][0]
             self._event("claimed", actor, bead, {"assignee": actor, "status": "in_progress"})
-            return self.get(bead)
+        return self.get(bead)  # read after the commit: the write lock is held no longer than the claim
 
     def cas_status(
         self,

@@ -936,6 +936,7 @@ class BeadStore:
         left the ready set). Then the ``claimed`` event, as :meth:`claim` writes it; the bead returned is
         read after the commit (outside a caller's transaction), so the write lock covers the claim only.
         """
+        table = routes.load(self.town) if self.town is not None else {}  # outside the write lock
         with transaction(self.db):
             sql, args = readyq.ready_sql(
                 now_ns(),
@@ -957,7 +958,7 @@ class BeadStore:
             if not rows:
                 return None
             bead = rows[0][0]
-            self._event("claimed", actor, bead, {"assignee": actor, "status": "in_progress"})
+            self._event("claimed", actor, bead, {"assignee": actor, "status": "in_progress"}, table)
         return self.get(bead)  # read after the commit: the write lock is held no longer than the claim
 
     def cas_status(
@@ -1294,8 +1295,13 @@ class BeadStore:
     def _touch(self, bead: str, stamp: str) -> None:
         self.db.execute("UPDATE issues SET updated_at = ? WHERE id = ?", [stamp, bead])
 
-    def _event(self, kind: str, actor: str, bead: str, payload: dict[str, Any]) -> None:
-        events.append(self.db, kind, actor, rig=self._rig_of(bead), bead=bead, payload=payload)
+    def _event(
+        self, kind: str, actor: str, bead: str, payload: dict[str, Any], table: dict[str, str] | None = None
+    ) -> None:
+        """Append the event ``kind`` of ``bead`` and mark it dirty. table: the town's routes, read
+        before the caller took the write lock (else they are read here)."""
+        rig = routes.rig_for(bead, table) if table is not None else self._rig_of(bead)
+        events.append(self.db, kind, actor, rig=rig, bead=bead, payload=payload)
         self.db.execute(
             "INSERT INTO ledger_dirty (bead, ts) VALUES (?, ?) ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts",
             [bead, time.time()],

@@ -136,16 +136,35 @@ def test_the_ready_set_answers_what_the_computed_plan_answers(tmp_path: Path, se
         assert kept_fresh > 10, "no change kept the set in step: the incremental triggers went untested"
 
 
-def test_a_claim_keeps_the_set_fresh_and_never_takes_a_blocked_bead(tmp_path: Path) -> None:
+def fresh(store: BeadStore) -> bool:
+    return store.db.execute(readyq.FRESH_SQL).fetchone() is not None
+
+
+def test_claims_rebuild_a_stale_set_after_a_few_and_never_take_a_blocked_bead(tmp_path: Path) -> None:
     with BeadStore.open(tmp_path / "ledger.db") as store:
         random_graph(store, random.Random(9), 200)
         expected = computed(store, claimable_by="a/polecats/x")
+        assert len(expected) > readyq.REBUILD_AFTER and not fresh(store)
         got: list[str] = []
         while len(got) <= len(expected) and (issue := store.claim_next("a/polecats/x")) is not None:
             got.append(issue.id)
-            assert store.db.execute(readyq.FRESH_SQL).fetchone() is not None  # claims never stale the set
-        assert got == expected and got
+            # the first claims use the per-bead plan; the REBUILD_AFTER-th builds the set, which
+            # claims never stale
+            assert fresh(store) == (len(got) >= readyq.REBUILD_AFTER), len(got)
+        assert got == expected
         assert computed(store) == [i.id for i in store.ready()] == []
+
+
+def test_a_change_between_every_claim_never_pays_a_rebuild(tmp_path: Path) -> None:
+    with BeadStore.open(tmp_path / "ledger.db") as store:
+        random_graph(store, random.Random(10), 200)
+        for k in range(3 * readyq.REBUILD_AFTER):
+            expected = computed(store, claimable_by="a/polecats/x")[:1]
+            issue = store.claim_next("a/polecats/x")
+            assert ([issue.id] if issue else []) == expected
+            store.create(f"between {k}", actor="tester", prefix="rg")  # stales the set again
+            assert not fresh(store)
+        assert [i.id for i in store.ready()] == computed(store) and fresh(store)  # a listing rebuilds it
 
 
 def test_deleting_a_bead_by_any_statement_marks_it_dirty_and_the_sync_drops_it(town: Town) -> None:

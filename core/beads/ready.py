@@ -17,12 +17,14 @@ The plans are SQL evaluated by SQLite. The *ready set* (issue 19) is the materia
 ``ready_set`` holds every open bead that is not blocked (its id, priority and ``created_ns``), and
 ``ready_fresh`` holds one row while it is in step with the ledger. Triggers (:data:`READY_SET_DDL`, so a
 change by any statement counts) keep it so: a bead leaving ``open`` for another status that is not
-``closed`` or ``pinned`` (a claim, a hook) leaves the set, a priority change is copied; anything else
-that can change the blocked set (a bead added or deleted, a status change into or out of ``closed``
-or ``pinned``, a bead becoming open, an ordering edge added, removed or changed) empties
-``ready_fresh``. A writer rebuilds a stale set (:data:`REFRESH_SQL`, one blocked-set computation) and
-the queries then read it in index order, checking only each bead's own row (type, flags, defer,
-assignee). While it is stale the plans compute: the whole blocked set as one recursive CTE when every
+``closed`` or ``pinned`` (a claim, a hook) leaves the set, a priority, defer or assignee change is
+copied; anything else that can change the blocked set or the static rules (a bead added or deleted,
+a status change into or out of ``closed`` or ``pinned``, a bead becoming open, a type, ephemeral or
+``extra`` change, an ordering edge added, removed or changed) empties ``ready_fresh``. A stale set is
+rebuilt (:data:`REFRESH_SQL`, one blocked-set computation) by the next full ``ready`` listing, or by
+the :data:`REBUILD_AFTER`-th claim in a row that finds it stale (:data:`MISS_SQL`); the queries then
+read it in index order, checking only the set's copies of each bead's fields (defer, assignee,
+priority). While it is stale the plans compute: the whole blocked set as one recursive CTE when every
 ready bead is wanted, or, under a ``LIMIT`` (``gt bead ready``'s first 10), a correlated check of each
 bead met in ready order that walks its own parent chain.
 """
@@ -124,7 +126,7 @@ CREATE TABLE IF NOT EXISTS ready_set (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ready_set_order ON ready_set(priority, created_ns, seq);
 CREATE INDEX IF NOT EXISTS ready_set_age ON ready_set(created_ns, seq);
-CREATE TABLE IF NOT EXISTS ready_fresh (k INTEGER PRIMARY KEY CHECK (k = 0));
+CREATE TABLE IF NOT EXISTS ready_fresh (k INTEGER PRIMARY KEY CHECK (k >= 0));
 CREATE TRIGGER IF NOT EXISTS ready_bead_added AFTER INSERT ON issues BEGIN
     DELETE FROM ready_fresh;
 END;
@@ -162,12 +164,23 @@ END;
 """
 
 #: True (one row) when the ready set is in step with the ledger.
-FRESH_SQL = "SELECT 1 FROM ready_fresh"
+FRESH_SQL = "SELECT 1 FROM ready_fresh WHERE k = 0"
+
+#: Claims in a row that find the set stale before one rebuilds it (see :data:`MISS_SQL`).
+REBUILD_AFTER = 8
+
+#: Count a claim that found the set stale and return the count of such claims since the set went
+#: stale (rows ``k`` = 1, 2, ... of ``ready_fresh``, which every staling trigger empties). A claim
+#: alone pays a rebuild only after :data:`REBUILD_AFTER` of them: a burst of claims (30 polecats after
+#: a pour) soon reads the set, a change between every claim (close, claim, close...) never rebuilds it
+#: and keeps the per-bead plan, whose cost does not grow with the ledger as a rebuild's does.
+MISS_SQL = "INSERT INTO ready_fresh (k) SELECT coalesce(max(k), 0) + 1 FROM ready_fresh RETURNING k"
 
 #: Statements rebuilding the ready set (run them in one write transaction): the open beads that are
 #: not blocked, not ephemeral, of a work type and no template (the rules of :func:`ready_sql` that
 #: do not depend on the time or the asker).
 REFRESH_SQL = (
+    "DELETE FROM ready_fresh",
     "DELETE FROM ready_set",
     f"{BLOCKED_CTE} INSERT INTO ready_set (id, priority, created_ns, seq, defer_ns, assignee) "
     "SELECT i.id, i.priority, i.created_ns, i.rowid, i.defer_ns, i.assignee FROM issues i "

@@ -931,7 +931,7 @@ class BeadStore:
         """Claim the first ready bead ``actor`` may take, in one transaction; None when none is ready.
 
         One ``UPDATE ... RETURNING`` whose subquery picks the bead (:func:`core.beads.ready.ready_sql`
-        with ``LIMIT 1`` over the ready set, rebuilt first when stale), so two claimers never take the
+        with ``LIMIT 1`` over the ready set, or the per-bead plan while it is stale), so two claimers never take the
         same bead: the second's UPDATE sees the first's committed row, which is no longer open (and
         left the ready set). Then the ``claimed`` event, as :meth:`claim` writes it; the bead returned is
         read after the commit (outside a caller's transaction), so the write lock covers the claim only.
@@ -947,7 +947,7 @@ class BeadStore:
                 labels=tuple(labels),
                 sort=sort,
                 limit=1,
-                ready_set=self._ready_set_fresh(refresh=True),
+                ready_set=self._ready_set_fresh(refresh=True, claim=True),
             )
             stamp = format_ts(now_ns())
             rows = self.db.conn.execute(
@@ -1280,13 +1280,16 @@ class BeadStore:
         rows = self.db.execute(readyq.direct_pairs_sql(single=True) + " ORDER BY 2", {"bead": bead}).fetchall()
         return [r[1] for r in rows]
 
-    def _ready_set_fresh(self, refresh: bool = False) -> bool:
+    def _ready_set_fresh(self, refresh: bool = False, claim: bool = False) -> bool:
         """True if the ready set (:mod:`core.beads.ready`) is in step with the ledger, read in the
-        caller's transaction. refresh: rebuild a stale one first (the caller holds the write lock)."""
+        caller's transaction. refresh: rebuild a stale one first (the caller holds the write lock);
+        claim: only once :data:`core.beads.ready.REBUILD_AFTER` claims in a row found it stale."""
         conn = self.db.conn
         if conn.execute(readyq.FRESH_SQL).fetchone() is not None:
             return True
         if not refresh:
+            return False
+        if claim and conn.execute(readyq.MISS_SQL).fetchone()[0] < readyq.REBUILD_AFTER:
             return False
         for statement in readyq.REFRESH_SQL:
             conn.execute(statement)

@@ -38,7 +38,7 @@ def test_a_first_prompt_is_never_typed_into_a_shell(town, host, tmp_path: Path) 
     pwned = tmp_path / "PWNED"
     with pytest.raises(AgentStartError, match=r"runs a shell \(sh\), so its first prompt was not typed") as err:
         runtimes.start_agent(host, "rig1-shelly", runtimes.presets(town)["shelly"], f"touch {pwned}", tmp_path)
-    assert '[agents.shelly] argv' in str(err.value) and 'prompt = "arg"' in str(err.value)
+    assert "[agents.shelly] argv" in str(err.value) and 'prompt = "arg"' in str(err.value)
     assert host.list() == []
     assert not pwned.exists()
 

@@ -292,7 +292,7 @@ KEYS: tuple[Key, ...] = (
         _main("filter"),
         shown="/",
         title="Filter the list",
-        help="Filter the focused list (agents, ready beads, refinery) as you type; escape clears it",
+        help="Filter the focused list (agents, convoys, ready beads, refinery) as you type; escape clears it",
     ),
     Key(
         "close",

@@ -460,7 +460,7 @@ class MainScreen(Screen):
             self.notify(f"the {panel} panel is not shown", severity="warning")
 
     def _filterable(self) -> Widget | None:
-        """The focused list that has a ``/`` filter (the agents tree, ready beads, refinery), or None."""
+        """The focused list that has a ``/`` filter (the agents tree, convoys, ready beads, refinery), or None."""
         focused = self.focused
         if isinstance(focused, FilterInput):
             return focused.target
@@ -470,7 +470,7 @@ class MainScreen(Screen):
         """Open (or go back to) the filter of the focused list: an input under it that filters as you type."""
         target = self._filterable()
         if target is None or target.parent is None:
-            self.notify("/ filters the agents, the ready beads or the refinery queue: focus one first")
+            self.notify("/ filters the agents, the convoys, the ready beads or the refinery queue: focus one first")
             return
         existing = [f for f in self.query(FilterInput) if f.target is target]
         if existing:

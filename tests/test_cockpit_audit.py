@@ -6,28 +6,38 @@ town (rig ``demo``, real SQLite, the town's private tmux server killed after):
 - ``/`` filters every list panel of the main screen (agents and ready beads: tests/test_cockpit_keys.py;
   here the convoys and the refinery queue), escape clears it;
 - ``esc`` goes back from every screen and dialog the main screen opens;
-- the command palette offers exactly the table's titled rows, each with its key and a real action.
+- the command palette offers exactly the table's titled rows, each with its key and a real action;
+- point 2: switching agents gives the window left its own size back;
+- point 4: the problems view and the header count every kind of problem, and act on them.
 """
 
 from __future__ import annotations
+
+import time
 
 from textual.command import CommandPalette
 from textual.screen import Screen
 from textual.widgets._footer import FooterKey
 
-from core import convoys, mq
+from core import agent_state, convoys, escalation, mayor, mq, polecats
 from core.beads.store import BeadStore
+from core.db import connect
+from core.sessions import DEFAULT_SIZE, SessionHost
 from core.town import Town
+from core.townview import MAYOR_SESSION
 from gastown_tui.app import CockpitApp, CockpitCommands
 from gastown_tui.screens.keys import KEYS, key_display
 from gastown_tui.screens.main import MainScreen
+from gastown_tui.screens.problems import ProblemsScreen
 from tests.conftest import run_async, wait_until
-from tests.test_cockpit import SIZE, cockpit, sim_town  # noqa: F401 - the fixture
+from tests.test_cockpit import SIZE, cockpit, ready, sim_town  # noqa: F401 - the fixture
+from tests.test_cockpit_layout import window_size
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.footer import CockpitFooter
 from widgets.listfilter import FilterInput
 from widgets.refinery import RefineryQueue
+from widgets.sessionpane import SessionPane
 
 #: The panels tab visits from the agents tree, in the full layout's reading order: the left column
 #: (agents, convoys), the terminal (the session pane only watches: no keys typed), the row below it.
@@ -202,3 +212,93 @@ async def test_the_palette_offers_every_titled_key_with_its_key_and_a_real_actio
         await pilot.press("enter")
         await wait_until(pilot, lambda: type(app.screen).__name__ == "ProblemsScreen", what="the palette's Problems")
         assert palette is not app.screen
+
+
+@run_async
+async def test_the_problems_view_and_the_header_count_every_kind(sim_town: Town) -> None:  # noqa: F811
+    """Issue 21 point 4 in the cockpit: an open escalation, a failed and a conflicting MR and a
+    waiting agent are problems; the header counts them; ``r`` retries the conflict, ``a`` acknowledges
+    the escalation, and each leaves the list."""
+    now = time.time()
+    host = SessionHost(sim_town)
+    with BeadStore(sim_town) as store:
+        db = store.db
+        ids = {name: store.create(f"Work {name}", actor="tester", prefix="de").id for name in "abw"}
+        failed = mq.submit(db, "demo", ids["a"], "nux", "polecat/nux/a", "1" * 40)
+        mq.finish(db, failed.id, "failed", "gate test: exit 1")
+        conflict = mq.submit(db, "demo", ids["b"], "slit", "polecat/slit/b", "2" * 40)
+        mq.finish(db, conflict.id, "conflict", "conflicts in app.py")
+        store.hook(ids["w"], "demo/polecats/wez", "tester")
+        polecats.upsert(
+            db, "demo", "wez", state="working", hook_bead=ids["w"], session="demo-wez", agent="sim", started_at=now
+        )
+        host.start("demo-wez", ["sh", "-c", "exec sleep 3600"], sim_town.rig_dir("demo"))
+        agent_state.record(db, "demo-wez", "waiting", "asked which database to use")
+        esc = escalation.escalate(store, "the gates need a database", "high", actor="demo/polecats/wez")
+    app = cockpit(sim_town, start_mayor=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.main.is_ready and app.snapshot, timeout=60, what="the first snapshot")
+        await wait_until(
+            pilot, lambda: "problems 4" in str(app.main.query_one("#header").render()), what="the header's count"
+        )
+        await pilot.press("p")
+        screen = await wait_until(pilot, lambda: isinstance(app.screen, ProblemsScreen) and app.screen)
+        table = screen.query_one("#problems")
+
+        def kinds() -> list[str]:
+            return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+        await wait_until(pilot, lambda: kinds() == ["ESCALATION", "MERGE FAILED", "CONFLICT", "WAITING"], what="rows")
+        assert [p.bead for p in screen.problems] == [esc.id, ids["a"], ids["b"], ids["w"]]
+        await pilot.press("j", "j", "r")  # the conflict
+        await wait_until(pilot, lambda: "CONFLICT" not in kinds(), timeout=30, what="the conflict retried")
+        await pilot.press("k", "k", "k", "a")  # the escalation, at the top
+        await wait_until(pilot, lambda: kinds() == ["MERGE FAILED", "WAITING"], timeout=30, what="acknowledged")
+        await pilot.press("escape")
+        await wait_until(
+            pilot, lambda: "problems 2" in str(app.main.query_one("#header").render()), what="the count after"
+        )
+    db = connect(sim_town.db_path)
+    try:
+        assert mq.get(db, conflict.id).status == "queued"
+    finally:
+        db.conn.close()
+
+
+@run_async
+async def test_switching_agents_gives_the_window_left_its_own_size_back(sim_town: Town) -> None:  # noqa: F811
+    """Issue 21 point 2: the viewed agent's window takes the terminal's size while viewed; once the
+    cockpit shows another agent, the first window is back at its own size (``gt peek`` and other
+    clients see the agent's own layout), and the second one follows the terminal."""
+    host = SessionHost(sim_town)
+    with BeadStore(sim_town) as store:
+        bead_id = store.create("Work w", actor="tester", prefix="de").id
+        store.hook(bead_id, "demo/polecats/wez", "tester")
+        polecats.upsert(
+            store.db,
+            "demo",
+            "wez",
+            state="working",
+            hook_bead=bead_id,
+            session="demo-wez",
+            agent="sim",
+            started_at=time.time(),
+        )
+    own = (150, 45)
+    host.start("demo-wez", ["sh", "-c", "echo wez here; exec sleep 3600"], sim_town.rig_dir("demo"), size=own)
+    app = cockpit(sim_town)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, app)
+        term = app.main.query_one(SessionPane).terminal
+        assert term is not None
+        shown = (term.size.width, term.size.height)
+        mayor_own = DEFAULT_SIZE
+        await wait_until(pilot, lambda: window_size(host, mayor.SESSION) == shown, what="the Mayor at the pane's size")
+        assert window_size(host, "demo-wez") == own
+        await wait_until(pilot, lambda: app.snapshot.agent("demo/wez") is not None, what="wez in the tree")
+        app.main.select_agent("demo/wez")
+        await wait_until(pilot, lambda: window_size(host, "demo-wez") == shown, what="wez at the pane's size")
+        await wait_until(pilot, lambda: window_size(host, mayor.SESSION) == mayor_own, what="the Mayor's own size")
+        app.main.select_agent(MAYOR_SESSION)
+        await wait_until(pilot, lambda: window_size(host, "demo-wez") == own, what="wez's own size back")
+        await wait_until(pilot, lambda: window_size(host, mayor.SESSION) == shown, what="the Mayor viewed again")

@@ -207,7 +207,8 @@ KEYS: tuple[Key, ...] = (
         "Problems",
         _main("problems", True),
         title="Problems",
-        help="Stalled, zombie, waiting and GUPP-violating polecats, failed merges, escalations",
+        help="Zombie, stuck, stalled, waiting and GUPP-violating polecats, lost worktrees, failed and conflicting "
+        "merges, open escalations",
     ),
     Key("mail", "m", "Mail", _main("mail", True), title="Mail", help="The Mayor's inbox: read, compose, reply"),
     Key(

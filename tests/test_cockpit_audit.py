@@ -1,6 +1,7 @@
 """Issue 21, point 1, the bullets no other test proved, driven like a person with Pilot against a real
 town (rig ``demo``, real SQLite, the town's private tmux server killed after):
 
+- every binding of every screen and widget carries a table row's id and key;
 - tab walks the panels in one order (shift+tab the other way) and the footer shows the focused
   panel's keys as soon as the focus moves (one turn of the loop, no waiting);
 - ``/`` filters every list panel of the main screen (agents and ready beads: tests/test_cockpit_keys.py;
@@ -13,6 +14,9 @@ town (rig ``demo``, real SQLite, the town's private tmux server killed after):
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import time
 
 from textual.command import CommandPalette
@@ -26,7 +30,7 @@ from core.sessions import DEFAULT_SIZE, SessionHost
 from core.town import Town
 from core.townview import MAYOR_SESSION
 from gastown_tui.app import CockpitApp, CockpitCommands
-from gastown_tui.screens.keys import KEYS, key_display
+from gastown_tui.screens.keys import KEYS, key_display, keymap
 from gastown_tui.screens.main import MainScreen
 from gastown_tui.screens.problems import ProblemsScreen
 from tests.conftest import run_async, wait_until
@@ -35,7 +39,7 @@ from tests.test_cockpit_layout import window_size
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.footer import CockpitFooter
-from widgets.listfilter import FilterInput
+from widgets.listfilter import CLEAR_ID, FilterInput
 from widgets.refinery import RefineryQueue
 from widgets.sessionpane import SessionPane
 
@@ -302,3 +306,31 @@ async def test_switching_agents_gives_the_window_left_its_own_size_back(sim_town
         app.main.select_agent(MAYOR_SESSION)
         await wait_until(pilot, lambda: window_size(host, "demo-wez") == own, what="wez's own size back")
         await wait_until(pilot, lambda: window_size(host, mayor.SESSION) == shown, what="the Mayor viewed again")
+
+
+def test_every_binding_of_the_cockpit_comes_from_the_key_table() -> None:
+    """Issue 21 point 1: every ``BINDINGS`` entry of every screen and widget of the cockpit carries
+    the id of a row of the one table (:data:`gastown_tui.screens.keys.KEYS`) and that row's key, so
+    help, footer, palette and ``[keys]`` all see it (Textual's own widgets' bindings aside)."""
+    import gastown_tui.app
+    import gastown_tui.screens
+    import widgets
+
+    rows = {k.id: k for k in KEYS}
+    modules = [gastown_tui.app] + [
+        importlib.import_module(f"{pkg.__name__}.{m.name}")
+        for pkg in (gastown_tui.screens, widgets)
+        for m in pkgutil.iter_modules(pkg.__path__)
+    ]
+    seen = 0
+    for module in modules:
+        for name, cls in vars(module).items():
+            if not (inspect.isclass(cls) and cls.__module__ == module.__name__ and "BINDINGS" in cls.__dict__):
+                continue
+            for b in cls.__dict__["BINDINGS"]:
+                row = rows.get(getattr(b, "id", None) or "")
+                assert row is not None, f"{module.__name__}.{name}: binding {b.key} -> {b.action} has no table id"
+                assert row.key == b.key, f"{module.__name__}.{name}: {row.id} is {b.key}, the table says {row.key}"
+                seen += 1
+    assert seen > 80  # every screen, dialog and panel was looked at
+    assert keymap({CLEAR_ID: "ctrl+g"}) == {CLEAR_ID: "ctrl+g"}  # a widget's own key can be rebound too

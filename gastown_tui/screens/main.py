@@ -37,6 +37,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static, Tab, Tabs, Tree
 
+from core import nudge
 from core.beads import routes
 from core.events import Event
 from core.plaintext import one_line
@@ -566,13 +567,14 @@ class MainScreen(Screen):
             self.cockpit.actions.pour(run)
 
     def action_nudge(self) -> None:
-        """Type a message into the selected agent's session."""
+        """Type a message into the selected agent's session, by its address (:func:`core.nudge.target_of`:
+        a shell gets it as mail there)."""
         agent = self._agent()
         if agent is None or not agent.session:
             self.notify("select an agent with a running session to nudge", severity="warning")
             return
-        session = agent.session
-        self.app.push_screen(NudgeModal(agent.key), lambda text: text and self.cockpit.actions.nudge(session, text))
+        target = nudge.target_of(agent.key, agent.session)
+        self.app.push_screen(NudgeModal(agent.key), lambda text: text and self.cockpit.actions.nudge(target, text))
 
     def action_nuke(self) -> None:
         """Nuke the selected polecat, after a confirmation."""

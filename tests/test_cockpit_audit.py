@@ -21,6 +21,7 @@ import time
 
 from textual.command import CommandPalette
 from textual.screen import Screen
+from textual.widgets import Tabs
 from textual.widgets._footer import FooterKey
 
 from core import agent_state, convoys, escalation, mayor, mq, polecats
@@ -190,8 +191,22 @@ async def test_escape_goes_back_from_every_screen_and_dialog(sim_town: Town) -> 
             await wait_until(pilot, lambda: app.screen is app.main, what=f"escape back from {opened[-1]}")
             if keys[-1] == "c":
                 await pilot.press("5", "space")  # unmark
-        assert len(set(opened)) == len(opened), opened  # each a different screen
-        assert "CommandPalette" in opened and "HelpScreen" in opened and "ConvoyScreen" in opened
+        assert opened == [
+            "ProblemsScreen",
+            "GridScreen",
+            "MailScreen",
+            "BoardsScreen",
+            "HelpScreen",
+            "CommandPalette",
+            "NewBeadModal",
+            "FormulaModal",
+            "SlingModal",
+            "NewConvoyModal",
+            "BeadScreen",
+            "ConvoyScreen",
+            "MergeRequestScreen",
+            "NudgeModal",
+        ], opened
         assert app.is_running
 
 
@@ -334,3 +349,37 @@ def test_every_binding_of_the_cockpit_comes_from_the_key_table() -> None:
                 seen += 1
     assert seen > 80  # every screen, dialog and panel was looked at
     assert keymap({CLEAR_ID: "ctrl+g"}) == {CLEAR_ID: "ctrl+g"}  # a widget's own key can be rebound too
+
+
+@run_async
+async def test_at_80x24_the_number_keys_and_slash_reach_the_panels_behind_their_tabs(sim_town: Town) -> None:  # noqa: F811
+    """Issue 21 points 1 and 2 together: in the compact layout the number keys show the panel's tab
+    and focus it, ``/`` filters the list shown there, ``escape`` clears it; ``2`` then ``enter``
+    attaches the terminal (the focus once went to the tab bar there, so enter attached nothing)."""
+    seed(sim_town)
+    app = cockpit(sim_town)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot, app)
+        await loaded(pilot, app)
+        main = app.main
+        tabs = main.query_one("#panel-tabs", Tabs)
+        assert main.has_class("-compact") and tabs.display
+        for key, tab, widget in (
+            ("5", "tab-ready", ReadyBeads),
+            ("3", "tab-convoys", ConvoyList),
+            ("6", "tab-refinery", RefineryQueue),
+        ):
+            await pilot.press(key)
+            shown = main.query_one(widget)
+            assert tabs.active == tab and shown.display and app.focused is shown, (key, tabs.active, app.focused)
+            await pilot.press("slash", *"fare")
+            assert isinstance(app.focused, FilterInput) and shown.row_count == (0 if widget is RefineryQueue else 1)
+            await pilot.press("escape")
+            assert app.focused is shown and shown.row_count == 2
+        await pilot.press("2")
+        pane = main.query_one(SessionPane)
+        assert tabs.active == "tab-session" and pane.display and app.focused is pane and not pane.attached
+        await pilot.press("enter")
+        assert pane.attached and app.focused is pane.terminal
+        await pilot.press("ctrl+right_square_bracket")
+        assert not pane.attached and not isinstance(app.focused, Tabs)

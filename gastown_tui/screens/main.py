@@ -262,10 +262,12 @@ class MainScreen(Screen):
 
     def _focus_shown(self, key: str) -> None:
         """Focus panel ``key`` if it is a list shown now, else the agents tree if shown, else the
-        tab bar (the terminal never: watching never sends it keys)."""
+        tab bar (the terminal never: watching never sends it keys). At once (``set_focus``, not
+        ``focus()``, which runs later): a deferred focus overrode the one a number key gave right after
+        (``2`` in the compact layout hid the focused list, and the tab bar took the focus from the pane)."""
         for widget in (self.query_one(f"#{key}"), self.query_one("#agents"), self.query_one("#panel-tabs")):
             if widget is not self.query_one(SessionPane) and widget.display and widget.focusable:
-                widget.focus()
+                self.set_focus(widget)
                 return
 
     def show_panel(self, key: str) -> Widget:

@@ -37,6 +37,7 @@ from gastown_tui.screens.problems import ProblemsScreen
 from tests.conftest import run_async, wait_until
 from tests.test_cockpit import SIZE, cockpit, ready, sim_town  # noqa: F401 - the fixture
 from tests.test_cockpit_layout import window_size
+from widgets.agents import AgentsTree
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.footer import CockpitFooter
@@ -355,7 +356,8 @@ def test_every_binding_of_the_cockpit_comes_from_the_key_table() -> None:
 async def test_at_80x24_the_number_keys_and_slash_reach_the_panels_behind_their_tabs(sim_town: Town) -> None:  # noqa: F811
     """Issue 21 points 1 and 2 together: in the compact layout the number keys show the panel's tab
     and focus it, ``/`` filters the list shown there, ``escape`` clears it; ``2`` then ``enter``
-    attaches the terminal (the focus once went to the tab bar there, so enter attached nothing)."""
+    attaches the terminal (the focus once went to the tab bar there, so enter attached nothing);
+    ``ctrl+]`` leaves it watched (focus on the pane, once on nothing); escape goes back to the agents' tab."""
     seed(sim_town)
     app = cockpit(sim_town)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -381,5 +383,10 @@ async def test_at_80x24_the_number_keys_and_slash_reach_the_panels_behind_their_
         assert tabs.active == "tab-session" and pane.display and app.focused is pane and not pane.attached
         await pilot.press("enter")
         assert pane.attached and app.focused is pane.terminal
-        await pilot.press("ctrl+right_square_bracket")
-        assert not pane.attached and not isinstance(app.focused, Tabs)
+        await pilot.press("ctrl+right_square_bracket")  # the tree is behind its tab: the pane, watching
+        assert not pane.attached and app.focused is pane and tabs.active == "tab-session"
+        # escape with no filter: back to the agents, their tab shown
+        tree = main.query_one(AgentsTree)
+        for key in ("5", "2", "4"):
+            await pilot.press(key, "escape")
+            assert tabs.active == "tab-agents" and tree.display and app.focused is tree, (key, app.focused)

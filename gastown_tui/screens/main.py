@@ -420,10 +420,12 @@ class MainScreen(Screen):
             )
             self.query_one(AgentsTree).focus()
 
-    def on_terminal_view_detached(self, event: TerminalView.Detached) -> None:
-        """The detach chord gives the keys back to the agents panel (a click elsewhere keeps its focus)."""
-        if event.chord:
-            self.query_one(AgentsTree).focus()
+    def detach_focus(self) -> Widget:
+        """Where the detach chord gives the keys back (:meth:`widgets.terminal.TerminalView.action_detach`
+        asks at once, before the next key is read): the agents panel when it is shown, else (the
+        compact layout's session tab) the session pane, watching. A click elsewhere keeps its focus."""
+        tree = self.query_one(AgentsTree)
+        return tree if tree.display else self.query_one(SessionPane)
 
     # ---- helpers --------------------------------------------------------------------------------
     def _agent(self) -> Agent | None:
@@ -484,14 +486,15 @@ class MainScreen(Screen):
         box.focus()
 
     def action_back(self) -> None:
-        """Escape on the main screen: clear the focused list's filter; else back to the agents panel."""
+        """Escape on the main screen: clear the focused list's filter; else back to the agents panel
+        (in the compact layout its tab is shown, as ``1`` does)."""
         target = self._filterable()
         if target is not None and getattr(target, "filter", ""):
             target.set_filter("")  # type: ignore[attr-defined]
             for box in [f for f in self.query(FilterInput) if f.target is target]:
                 box.remove()
             return
-        self._focus_shown("agents")
+        self.action_focus_panel("agents")
 
     def action_sling(self) -> None:
         """Sling the marked ready beads (or the one under the cursor): ask rig, agent, polecat."""

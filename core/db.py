@@ -276,7 +276,18 @@ def _objects(ddl: str) -> frozenset[str] | None:
 
 
 def _split(ddl: str) -> list[str]:
-    return [s.strip() for s in ddl.split(";") if s.strip()]
+    """The statements of the script ``ddl``: split at the semicolons that end one (SQLite's
+    ``sqlite3_complete``), so a trigger's ``BEGIN ... END`` body stays in one piece."""
+    statements, pending = [], ""
+    for piece in ddl.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \t\n;"):
+                statements.append(pending.strip().removesuffix(";").strip())
+            pending = ""
+    if pending.strip(" \t\n;"):
+        statements.append(pending.strip().removesuffix(";").strip())
+    return statements
 
 
 @contextlib.contextmanager

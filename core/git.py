@@ -104,6 +104,7 @@ def commit_paths(
     paths: Sequence[str],
     message: str,
     author: bytes = HQ_IDENTITY,
+    contents: dict[str, bytes] | None = None,
 ) -> str | None:
     """Commit exactly ``paths`` (relative to the work tree; a removed file is removed) on HEAD: the
     commit is HEAD's tree with only those paths changed, so whatever else the user has staged stays
@@ -111,6 +112,11 @@ def commit_paths(
     unmerged entry becomes the committed one), written under git's own lock protocol
     (``.git/index.lock`` created exclusively, then renamed), and the branch moves by compare-and-swap
     (``git update-ref``), retried when another commit raced in. Hooks do not run.
+
+    contents: path -> the bytes the caller just wrote to that file (a 45 MB ledger): the blob is
+    written from them (:func:`write_blob`) and entered in the commit's index without git reading the
+    file; git hashes it once more only for the real index's entry (whose file stat it records). A
+    SHA-256 repository ignores ``contents``.
 
     Returns the new commit sha (hex), or None when those paths did not change.
     Raises IndexLocked when ``.git/index.lock`` exists, RepoBusy during a merge or rebase, GitError
@@ -125,7 +131,13 @@ def commit_paths(
             f"{root} is in the middle of a git operation ({busy}): finish or abort it "
             "(git commit / git merge --abort), then the commit is retried"
         )
-    git_dir = Path(run_git(["rev-parse", "--absolute-git-dir"], cwd=root).stdout.strip())
+    git_dir_line, object_format, objects = run_git(
+        ["rev-parse", "--absolute-git-dir", "--show-object-format", "--git-path", "objects"], cwd=root
+    ).stdout.splitlines()
+    git_dir = Path(git_dir_line.strip())
+    sha1 = object_format.strip() == "sha1"
+    held = {p: write_blob(root / objects.strip(), data) for p, data in (contents or {}).items() if sha1}
+    hashed = [p for p in paths if p not in held]
     name, _, email = author.decode("utf-8", "replace").partition(" <")
     ident = {"GIT_AUTHOR_NAME": name or "gastown", "GIT_AUTHOR_EMAIL": email.rstrip(">") or "gastown@localhost"}
     ident["GIT_COMMITTER_NAME"], ident["GIT_COMMITTER_EMAIL"] = ident["GIT_AUTHOR_NAME"], ident["GIT_AUTHOR_EMAIL"]
@@ -144,7 +156,11 @@ def commit_paths(
                 head = rev_parse_head(root)
                 work = {"GIT_INDEX_FILE": str(Path(tmp) / "commit.index")}
                 run_git(["read-tree", head or "--empty"], cwd=root, env=work)
-                run_git(["update-index", "--add", "--remove", "--", *paths], cwd=root, env=work)
+                if hashed:
+                    run_git(["update-index", "--add", "--remove", "--", *hashed], cwd=root, env=work)
+                if held:
+                    entries = [a for p, sha in held.items() for a in ("--cacheinfo", f"100644,{sha},{p}")]
+                    run_git(["update-index", "--add", *entries], cwd=root, env=work)
                 tree = run_git(["write-tree"], cwd=root, env=work).stdout.strip()
                 if head and run_git(["rev-parse", f"{head}^{{tree}}"], cwd=root).stdout.strip() == tree:
                     return None
@@ -185,6 +201,38 @@ def commit_paths(
         if not renamed:
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()
+
+
+def write_blob(objects: Path, data: bytes) -> str:
+    """Write ``data`` as a loose blob into the object directory ``objects`` (SHA-1 repositories;
+    zlib level 1, git's default ``core.loosecompression``; temp file + rename, read-only as git makes
+    them) unless it is there already, and return its sha (hex). Python's SHA-1 and zlib do in about
+    0.2 s what ``git update-index`` takes 0.75 s for (SHA-1DC) on a 45 MB ledger.
+
+    Raises OSError when the object directory is not writable."""
+    import hashlib
+    import zlib
+
+    header = b"blob %d\0" % len(data)
+    digest = hashlib.sha1(header, usedforsecurity=False)
+    digest.update(data)
+    sha = digest.hexdigest()
+    target = objects / sha[:2] / sha[2:]
+    if target.exists():
+        return sha
+    target.parent.mkdir(exist_ok=True)
+    packer = zlib.compressobj(1)
+    body = packer.compress(header) + packer.compress(data) + packer.flush()
+    tmp = target.parent / f"tmp_obj_{os.getpid()}_{sha[:8]}"
+    try:
+        with open(tmp, "wb") as out:
+            out.write(body)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return sha
 
 
 def rev_parse_head(repo_path: str | os.PathLike[str]) -> str | None:

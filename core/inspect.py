@@ -1,6 +1,6 @@
 """What the cockpit's detail views show, read from the town (issue 21, part 3): a polecat's bead,
-branch, commits ahead of its base, diff, transcript, state history and cost
-(:func:`polecat_detail`), and a merge request's batch, gate logs (failing lines first), culprit
+branch, commits ahead of its base, diff, state history and cost (:func:`polecat_detail`), its
+transcript (:func:`polecat_transcript`, read apart: only when its tab is shown), and a merge request's batch, gate logs (failing lines first), culprit
 verdict and follow-up bead (:func:`mr_detail`).
 
 Plain values, read in a thread; the screens only render them. Everything here that an agent wrote
@@ -95,8 +95,7 @@ class PolecatDetail:
     name. bead, bead_title, bead_status: the hooked bead (None/"" when nothing is hooked). branch;
     worktree: relative to the town root ("" without one). base: the commit its work is counted from
     (None when unknown). commits: ahead of base, newest first. diff: against base (at most
-    :data:`DIFF_BYTES`; ``diff_truncated`` when cut). transcript: the end of the session's output,
-    as text (:func:`transcript_text`). history: oldest first. cost: US dollars of the polecat, and
+    :data:`DIFF_BYTES`; ``diff_truncated`` when cut). history: oldest first. cost: US dollars of the polecat, and
     ``bead_cost`` of its bead (None when a model has no price; ``cost_known`` False when nothing was
     recorded). notes: what could not be read, one line each.
     """
@@ -115,7 +114,6 @@ class PolecatDetail:
     commits: tuple[Commit, ...]
     diff: str
     diff_truncated: bool
-    transcript: str
     history: tuple[StateChange, ...]
     cost: float | None
     bead_cost: float | None
@@ -155,14 +153,20 @@ def transcript_text(raw: bytes) -> str:
     return strip_controls(_CR_LINE.sub("", text))
 
 
+def polecat_transcript(host: SessionHost, session: str, transcript_bytes: int = TRANSCRIPT_BYTES) -> str:
+    """The end of tmux session ``session``'s output (its last ``transcript_bytes`` bytes, what
+    :meth:`SessionHost.log_path` holds) as text (:func:`transcript_text`); "" before it printed
+    anything. A read apart from :func:`polecat_detail`: a 256 KB transcript costs about as much as
+    the rest of the detail, and the view reads it only when its tab is shown."""
+    return transcript_text(transcripts.tail(host.log_path(session), transcript_bytes))
+
+
 def polecat_detail(
     store: BeadStore,
-    host: SessionHost,
     rig: str,
     name: str,
     *,
     diff_bytes: int = DIFF_BYTES,
-    transcript_bytes: int = TRANSCRIPT_BYTES,
 ) -> PolecatDetail:
     """Read polecat ``rig``/``name`` for its detail view (:class:`PolecatDetail`).
 
@@ -209,7 +213,6 @@ def polecat_detail(
         except GitError as exc:
             notes.append(str(exc))
     session = p.session or session_name("polecat", rig, name)
-    transcript = transcript_text(transcripts.tail(host.log_path(session), transcript_bytes))
     by_agent, by_bead = costs.cost_by(db, costs.prices(town))
     address = p.address
     return PolecatDetail(
@@ -227,7 +230,6 @@ def polecat_detail(
         commits=tuple(commits),
         diff=strip_controls(diff),
         diff_truncated=cut,
-        transcript=transcript,
         history=tuple(state_history(db, rig, name)),
         cost=by_agent.get(address),
         bead_cost=by_bead.get(bead) if bead else None,

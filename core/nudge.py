@@ -87,6 +87,20 @@ class NudgeResult:
         return f"queued for {self.session} (#{self.queued}): {why}"
 
 
+def target_of(address: str | None, session: str) -> str:
+    """What to nudge an agent by: its ``address`` (a mail address or Gas Town's short form, e.g. the
+    cockpit's agent key ``<rig>/<polecat>``, ``<rig>/crew/<name>``, ``mayor``) when it names
+    ``session``, so a shell there gets the text as mail at that address (:func:`_mail_instead`);
+    else ``session`` itself (a session name alone has no mail address)."""
+    if address:
+        try:
+            if resolve_target(address) == session:
+                return address
+        except GtError:
+            pass
+    return session
+
+
 def nudge_text(text: str, usage: str = 'gt nudge TARGET "TEXT"') -> str:
     """The line a nudge types for ``text``: :func:`core.plaintext.one_line` (escape sequences and
     control characters removed, tabs and newlines made spaces). usage: the command shown in the

@@ -6,12 +6,14 @@ hostile here: console markup, escape sequences, HTML, links, newlines."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Markdown, Select, Static, TextArea
-from textual.widgets._markdown import MarkdownBlock
+from rich.console import Console
+from rich.segment import Segment
+from textual.widgets import Input, Select, Static, TextArea
 
 from core import convoys, mail, mq
 from core.beads.store import BeadStore
@@ -20,7 +22,7 @@ from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town
 from gastown_tui.app import CockpitApp
-from gastown_tui.screens.bead import BeadScreen, event_detail
+from gastown_tui.screens.bead import BeadScreen, MarkdownText, event_detail
 from gastown_tui.screens.convoy import ConvoyScreen
 from gastown_tui.screens.ledger_dialogs import BeadEditModal, CloseBeadModal, CommentModal, ComposeMailModal
 from gastown_tui.screens.mail import MailScreen
@@ -29,6 +31,7 @@ from tests.conftest import run_async, wait_until
 from widgets.beads import ReadyBeads
 from widgets.convoys import ConvoyList
 from widgets.tables import PlainTable
+from widgets.text_lines import TextLines
 
 SIZE = (160, 50)
 #: Agent-written text at its worst: console markup, a live action, escape sequences (clear screen,
@@ -57,9 +60,17 @@ def cockpit(town: Town) -> CockpitApp:
     return CockpitApp(town, start_engine=False, start_mayor=False, poll_interval=0.1, snapshot_interval=0.3)
 
 
-def shown_markdown(md: Markdown) -> str:
-    """The text the Markdown widget draws (every block's content), as one string."""
-    return "\n".join(b._content.plain for b in md.query(MarkdownBlock))
+def drawn_markdown(md: MarkdownText) -> list[Segment]:
+    """The segments ``md`` draws its Markdown as (rendered by Rich at 120 columns)."""
+    if md.markdown is None:
+        return []
+    console = Console(width=120, file=io.StringIO())
+    return list(console.render(md.markdown))
+
+
+def shown_markdown(md: MarkdownText) -> str:
+    """The text ``md`` draws, as one string."""
+    return "".join(s.text for s in drawn_markdown(md))
 
 
 def static_text(widget: Static) -> str:
@@ -98,27 +109,31 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.snapshot, what="the first snapshot")
         screen = await open_ready_bead(pilot, app, a)
-        await wait_until(pilot, lambda: screen.query("#bead-view-description Markdown"), what="the description")
-        description = screen.query_one("#bead-view-description Markdown", Markdown)
+        description = screen.query_one("#bead-view-description", MarkdownText)
         await wait_until(pilot, lambda: "here" in shown_markdown(description), what="the description drawn")
         text = shown_markdown(description)
         assert "[red]x[/]" in text and "[@click=app.quit]quit[/]" in text  # markup stays text
         assert "<script>alert(1)</script>" in text and "<b>bold?</b>" in text  # HTML stays text
         assert "\x1b" not in text and "\x07" not in text and "pwned" not in text  # sequences stripped whole
-        assert "a link" in text
-        assert "the form works" in shown_markdown(screen.query_one("#bead-view-acceptance Markdown", Markdown))
+        assert "a link (https://example.com/x)" in text  # the address shown as text
+        # nothing drawn links anywhere or runs an action on a click
+        assert not any(seg.style and (seg.style.link or seg.style.meta) for seg in drawn_markdown(description))
+        assert "the form works" in shown_markdown(screen.query_one("#bead-view-acceptance", MarkdownText))
+        assert not screen.query_one("#bead-view-design", MarkdownText).display  # no design: no part
         assert "[b]bold[/b]" in static_text(screen.query_one("#bead-view-title", Static))
         comments = static_text(screen.query_one("#bead-view-comments", Static))
         assert "looks [green]fine[/]" in comments and "second line" in comments and "\x1b" not in comments
         deps = rows(screen.query_one("#bead-view-deps", PlainTable))
         assert ["blocks", b, "open", "Beta"] in deps
-        history = rows(screen.query_one("#bead-view-history", PlainTable))
-        assert [r[2] for r in history][:1] == ["created"] and "commented" in [r[2] for r in history]
+        history = screen.query_one("#bead-view-history", TextLines)
+        events = [line.split()[3] for line in history.plain.splitlines()]  # date, time, who, event, detail
+        assert events[:1] == ["created"] and "commented" in events
+        assert all(line.split()[2] == "tester" for line in history.plain.splitlines()[:1])
 
-        # a click on the link opens nothing: the widget's own handler is off
+        # a click on the link opens nothing
         opened: list[str] = []
         app.open_url = lambda url, **kw: opened.append(url)  # type: ignore[method-assign]
-        description.post_message(Markdown.LinkClicked(description, "https://example.com/x"))
+        await pilot.click(description)
         await pilot.pause(0.2)
         assert opened == []
 
@@ -217,13 +232,45 @@ async def test_the_bead_view_shows_hostile_text_as_text_and_edits_through_the_le
 
 
 @run_async
+async def test_the_bead_view_shows_the_design_and_follows_the_next_bead_opened(ledger_town: Town) -> None:
+    with BeadStore(ledger_town) as store:
+        a = store.create(
+            "Designed", actor="tester", prefix="de", description="the what", design="use a **queue** [red]x[/]"
+        ).id
+        b = store.create("Plain", actor="tester", prefix="de", description="just this").id
+    app = cockpit(ledger_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.snapshot, what="the first snapshot")
+        screen = await open_ready_bead(pilot, app, a)
+        design = screen.query_one("#bead-view-design", MarkdownText)
+        await wait_until(pilot, lambda: "use a queue [red]x[/]" in shown_markdown(design), what="the design drawn")
+        assert design.display and screen.query_one("#bead-view-design-heading").display
+        assert "the what" in shown_markdown(screen.query_one("#bead-view-description", MarkdownText))
+        heading = screen.query_one("#bead-view-design-heading")
+        acceptance = screen.query_one("#bead-view-acceptance-heading")
+        await wait_until(pilot, lambda: 0 < heading.region.y < acceptance.region.y, what="design above acceptance")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is app.main, what="back on the main screen")
+        # the next bead opened on the same (kept) screen: its own parts, no design left over
+        again = await open_ready_bead(pilot, app, b)
+        assert again is screen
+        description = screen.query_one("#bead-view-description", MarkdownText)
+        await wait_until(pilot, lambda: "just this" in shown_markdown(description), what="the second description")
+        assert not design.display and "queue" not in shown_markdown(design)
+        await pilot.press("escape")
+
+
+@run_async
 async def test_the_convoy_view_lists_its_beads_with_mrs_and_shows_it_landing(ledger_town: Town) -> None:
     with BeadStore(ledger_town) as store:
         one = store.create("First [red]piece[/]", actor="tester", prefix="de").id
         two = store.create("Second piece", actor="tester", prefix="de").id
         store.hook(one, "demo/polecats/nux", "tester")
+        three = store.create("Third piece", actor="tester", prefix="de").id
         mr = mq.submit(store.db, "demo", one, "nux", f"polecat/nux/{one}", "1" * 40)
-        cid = convoys.create(store, "Login\x1b[2J [bold]feature[/]", [one, two], actor="tester").id
+        bad = mq.submit(store.db, "demo", three, "slit", f"polecat/slit/{three}", "3" * 40)
+        mq.finish(store.db, bad.id, "failed", "test gate failed (exit 1): FAILED tests/test_x.py::t [red]x[/]")
+        cid = convoys.create(store, "Login\x1b[2J [bold]feature[/]", [one, two, three], actor="tester").id
     app = cockpit(ledger_town)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: app.snapshot, what="the first snapshot")
@@ -236,10 +283,14 @@ async def test_the_convoy_view_lists_its_beads_with_mrs_and_shows_it_landing(led
         title = static_text(screen.query_one("#convoy-title", Static))
         assert "[bold]feature[/]" in title and "\x1b" not in title
         beads = rows(screen.query_one(PlainTable))
-        assert [one, "hooked", "task", "demo/polecats/nux", mr.id, "queued", "First [red]piece[/]"] in beads
-        assert [two, "open", "task", "", "", "", "Second piece"] in beads
+        assert [one, "hooked", "task", "demo/polecats/nux", mr.id, "queued", "First [red]piece[/]", ""] in beads
+        assert [two, "open", "task", "", "", "", "Second piece", ""] in beads
+        # the failed MR's note, in the words the merge request view shows (read just after the rows)
+        why = "test gate failed (exit 1): FAILED tests/test_x.py::t [red]x[/]"
+        await wait_until(pilot, lambda: screen.reasons, what="the failed MR's note")
+        assert [three, "open", "task", "", bad.id, "failed", "Third piece", why] in rows(screen.query_one(PlainTable))
         summary = static_text(screen.query_one("#convoy-summary", Static))
-        assert "0/2" in summary and "open: 2 beads to land" in summary
+        assert "0/3" in summary and "open: 3 beads to land" in summary
 
         # enter on a tracked bead opens it; escape comes back to the convoy
         beads_table = screen.query_one(PlainTable)
@@ -254,6 +305,7 @@ async def test_the_convoy_view_lists_its_beads_with_mrs_and_shows_it_landing(led
         with BeadStore(ledger_town) as store:
             store.close(one, "tester", reason="merged")
             store.close(two, "tester", reason="merged")
+            store.close(three, "tester", reason="merged by hand")
             assert convoys.check_landed(store, cid)
             landed_at = convoys.get(store, cid).closed_at
         app.wake()
@@ -262,7 +314,7 @@ async def test_the_convoy_view_lists_its_beads_with_mrs_and_shows_it_landing(led
             lambda: f"landed {landed_at}" in static_text(screen.query_one("#convoy-summary", Static)),
             what="the landed time",
         )
-        assert "2/2" in static_text(screen.query_one("#convoy-summary", Static))
+        assert "3/3" in static_text(screen.query_one("#convoy-summary", Static))
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.screen is app.main, what="back on the main screen")
 

@@ -9,22 +9,26 @@ sequences) is in the commit subjects, the transcript and the gate output: it sho
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual.drivers.headless_driver import HeadlessDriver
 from textual.widgets import Input, Static, TabbedContent, TextArea
 
 from core import mq
 from core.beads.store import BeadStore
 from core.db import connect
+from core.errors import GtError
 from core.sessions import SessionHost
 from core.town import Town
 from gastown_tui.app import CockpitApp
 from gastown_tui.screens.main import MainScreen
 from gastown_tui.screens.merge_request import MergeRequestScreen, RejectModal
-from gastown_tui.screens.polecat import PolecatScreen
+from gastown_tui.screens.polecat import PolecatScreen, editor_argv
 from gastown_tui.screens.problems import ProblemsScreen
 from tests.conftest import run_async, wait_for, wait_until
 from tests.test_inspect import HOSTILE_GATE, polecat_town  # noqa: F401 - polecat_town is a fixture
@@ -102,8 +106,13 @@ async def test_d_on_the_agents_panel_shows_the_polecats_diff_transcript_and_sear
         assert (screen.rig, screen.polecat) == ("demo", "nux")
         state = app.snapshot.agent("demo/nux").state  # the state the agents tree shows, not the stored row's
         assert f"demo/nux · {state} · agent sim" in shown(screen.query_one("#polecat-title", Static))
-        diff = screen.query_one("#polecat-diff", TextLines).plain
+        lines = screen.query_one("#polecat-diff", TextLines)
+        diff = lines.plain
         assert "+    return '[bold]hi[/]'" in diff and "+uncommitted line" in diff
+        # highlighted line by line as drawn: an added line in the diff lexer's colour, markup kept as text
+        added = next(i for i, line in enumerate(lines.lines) if line == "+    return '[bold]hi[/]'")
+        drawn = lines.line_text(added)
+        assert drawn.plain == "+    return '[bold]hi[/]'" and drawn.spans and drawn.spans[0].style.color is not None
         commits = shown(screen.query_one("#polecat-commits", Static))
         assert "Say bye [red]x[/]" in commits and "Add the login form" in commits and "\x1b" not in commits
         history = shown(screen.query_one("#polecat-history", Static))
@@ -111,9 +120,11 @@ async def test_d_on_the_agents_panel_shows_the_polecats_diff_transcript_and_sear
         summary = shown(screen.query_one("#polecat-summary", Static))
         assert "polecat/nux/de-1" in summary and "de-1 [hooked]" in summary and "$3.00" in summary
         # 2: the transcript, newest output under the cursor; / searches it
+        assert screen.transcript is None  # read only once its tab is shown
         await pilot.press("2")
         area = screen.query_one("#transcript-text", TextArea)
         assert screen.query_one(TabbedContent).active == "transcript" and area.has_focus
+        await wait_until(pilot, lambda: screen.transcript is not None, what="the transcript read")
         assert area.text == "* sim agent\nworking 90%\nFAILED [red]x[/]\n" and area.cursor_location[0] == 3
         await pilot.press("slash")
         search = screen.query_one("#transcript-search", Input)
@@ -260,9 +271,99 @@ async def test_a_real_sim_polecats_commit_diff_and_transcript_show_after_its_gt_
             assert f"{bead}: Greet [b]loudly[/]" in shown(screen.query_one("#polecat-commits", Static))
             await pilot.press("2")
             area = screen.query_one("#transcript-text", TextArea)
+            await wait_until(pilot, lambda: screen.transcript is not None, what="the transcript read")
             assert "sim agent" in area.text and "\x1b" not in area.text
             assert any(h.kind == "done" for h in d.history) and any(h.kind == "sling" for h in d.history)
             await pilot.press("escape")
             await wait_until(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the main screen")
     finally:
         host.kill_server()
+
+
+#: An editor for the tests: writes the arguments it was given after its first one (where it writes)
+#: to that file, as a Python list's repr.
+EDITOR_SCRIPT = "import pathlib, sys; pathlib.Path(sys.argv[1]).write_text(repr(sys.argv[2:]))"
+
+
+def toasts(app: CockpitApp) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+@pytest.fixture
+def suspendable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Textual's headless driver (``run_test``) says it cannot suspend, so ``App.suspend`` raises
+    SuspendNotSupported there; granted here, the real editor process runs while Pilot drives the
+    cockpit (suspend and resume are then the headless driver's own stop and start of application
+    mode)."""
+    monkeypatch.setattr(HeadlessDriver, "can_suspend", property(lambda self: True))
+
+
+async def polecat_view(pilot, app: CockpitApp) -> PolecatScreen:
+    main = await main_ready(pilot, app)
+    main.select_agent("demo/nux")
+    tree = main.query_one(AgentsTree)
+    tree.focus()
+    await wait_until(pilot, lambda: tree.selected_key == "demo/nux", what="the cursor on nux")
+    await pilot.press("d")
+    return await polecat_screen(pilot, app)
+
+
+@run_async
+async def test_e_opens_the_polecats_worktree_in_visual_else_editor_argv_split_never_a_shell(
+    detail_town: Town, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suspendable: None
+) -> None:
+    got = tmp_path / "argv.txt"
+    editor = f"{shlex.quote(sys.executable)} -P -c {shlex.quote(EDITOR_SCRIPT)} {shlex.quote(str(got))}"
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.setenv("EDITOR", editor)
+    app = cockpit(detail_town)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await polecat_view(pilot, app)
+        await pilot.press("e")
+        await wait_until(pilot, got.exists, what="the editor run")
+        assert got.read_text() == repr([str(detail_town.root / "demo" / "polecats" / "nux")])
+        assert isinstance(app.screen, PolecatScreen) and not toasts(app)
+        # $VISUAL wins; a word with a space stays one argument (quoted), a ; is no shell's
+        got.unlink()
+        monkeypatch.setenv("VISUAL", f"{editor} 'two words' ';' 'touch {tmp_path / 'shell-ran'}'")
+        await pilot.press("e")
+        await wait_until(pilot, got.exists, what="the visual editor run")
+        worktree = str(detail_town.root / "demo" / "polecats" / "nux")
+        assert got.read_text() == repr(["two words", ";", f"touch {tmp_path / 'shell-ran'}", worktree])
+        assert not (tmp_path / "shell-ran").exists()
+        # an editor that fails says so
+        monkeypatch.setenv("VISUAL", f"{shlex.quote(sys.executable)} -P -c 'raise SystemExit(3)'")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any("exited with status 3" in t for t in toasts(app)), what="the toast")
+        monkeypatch.setenv("VISUAL", str(tmp_path / "no-such-editor"))
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any("could not run" in t for t in toasts(app)), what="the missing editor")
+        assert isinstance(app.screen, PolecatScreen) and screen.detail is not None
+
+
+@run_async
+async def test_e_without_an_editor_or_a_terminal_to_hand_over_says_so(
+    detail_town: Town, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VISUAL", raising=False)
+    monkeypatch.delenv("EDITOR", raising=False)
+    app = cockpit(detail_town)
+    async with app.run_test(size=SIZE) as pilot:
+        await polecat_view(pilot, app)
+        await pilot.press("e")
+        await wait_until(
+            pilot, lambda: any("set $VISUAL or $EDITOR" in t for t in toasts(app)), what="the no-editor toast"
+        )
+        monkeypatch.setenv("EDITOR", "vi")  # headless, like a browser: the terminal cannot be handed over
+        await pilot.press("e")
+        await wait_until(pilot, lambda: any("cannot hand its terminal" in t for t in toasts(app)), what="the toast")
+        assert isinstance(app.screen, PolecatScreen)
+
+
+def test_editor_argv_prefers_visual_and_refuses_an_unclosed_quote() -> None:
+    assert editor_argv({"VISUAL": "code --wait", "EDITOR": "vi"}, "/w t") == ["code", "--wait", "/w t"]
+    assert editor_argv({"VISUAL": " ", "EDITOR": "vi -n"}, "/w") == ["vi", "-n", "/w"]
+    with pytest.raises(GtError, match="not a command line"):
+        editor_argv({"EDITOR": "vi 'x"}, "/w")
+    with pytest.raises(GtError, match=r"set \$VISUAL or \$EDITOR"):
+        editor_argv({}, "/w")

@@ -24,10 +24,9 @@ from core.db import transaction
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town, install_town
-from textual.widgets._markdown import MarkdownBlockQuote
 
 from gastown_tui.app import CockpitApp
-from gastown_tui.screens.bead import BeadScreen
+from gastown_tui.screens.bead import BeadScreen, MarkdownText
 from gastown_tui.screens.convoy import ConvoyScreen
 from tests.conftest import make_repo
 from tests.test_cockpit_snapshots import save_screenshot
@@ -56,7 +55,7 @@ npm test -- login
 @pytest.fixture
 def ledger_snap_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Town]:
     """Rig demo (prefix de); a login convoy of four beads (one merged, one hooked with a queued MR, one
-    whose MR failed, one open) and the bead de-a1 with a description, acceptance, labels,
+    whose MR failed, one open) and the bead de-a1 with a description, design, acceptance, labels,
     dependencies both ways, comments and history; every time pinned before ``FROZEN``."""
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
@@ -76,6 +75,7 @@ def ledger_snap_town(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
             priority=1,
             issue_type="feature",
             description=DESCRIPTION,
+            design="One `LoginForm` component posting to `/api/session`; errors come back as JSON.",
             acceptance_criteria="- a wrong password shows an error\n- `npm test` passes",
             labels=["ui", "login"],
             deps=["de-a0"],
@@ -132,10 +132,11 @@ async def wait(pilot, predicate, what: str) -> None:
 
 
 def placed(screen: BeadScreen) -> bool:
-    """True once the description's last block (the quote) is laid out above the acceptance heading."""
-    quotes = list(screen.query(MarkdownBlockQuote))
-    headings = [h for h in screen.query(".bead-view-heading") if "Acceptance" in str(h.render())]
-    return bool(quotes and headings) and 0 < quotes[-1].region.bottom <= headings[0].region.y
+    """True once the description (its Markdown drawn) is laid out above the acceptance heading."""
+    description = screen.query_one("#bead-view-description", MarkdownText)
+    heading = screen.query_one("#bead-view-acceptance-heading")
+    region = description.region
+    return bool(description.source) and region.height > 1 and 0 < region.bottom <= heading.region.y
 
 
 def test_bead_detail_snapshot(ledger_snap_town: Town, snap_compare) -> None:
@@ -162,7 +163,11 @@ def test_convoy_detail_snapshot(ledger_snap_town: Town, snap_compare) -> None:
         await wait(pilot, lambda: app.main.is_ready and app.main.query_one(ConvoyList).row_count == 1, "the convoy")
         app.main.query_one(ConvoyList).focus()
         await pilot.press("enter")
-        await wait(pilot, lambda: isinstance(app.screen, ConvoyScreen) and app.screen.convoy is not None, "the view")
+        await wait(
+            pilot,
+            lambda: isinstance(app.screen, ConvoyScreen) and app.screen.convoy is not None and app.screen.reasons,
+            "the view with the failed MR's note",
+        )
         await pilot.pause(0.3)
         save_screenshot(app, "convoy")
 

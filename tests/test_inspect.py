@@ -14,7 +14,7 @@ from core import events, git, mq, polecats
 from core.beads.store import BeadStore
 from core.db import transaction
 from core.gates import failing_lines, read_log
-from core.inspect import mr_detail, polecat_detail, transcript_text
+from core.inspect import mr_detail, polecat_detail, polecat_transcript, transcript_text
 from core.rigs import add_rig
 from core.sessions import SessionHost
 from core.town import Town
@@ -80,7 +80,7 @@ def polecat_town(town: Town, git_repo: Path) -> Town:
 
 def test_polecat_detail_reads_bead_commits_diff_transcript_history_and_cost(polecat_town: Town) -> None:
     with BeadStore(polecat_town) as store:
-        d = polecat_detail(store, SessionHost(polecat_town), "demo", "nux")
+        d = polecat_detail(store, "demo", "nux")
     main = git.rev_parse(polecat_town.rig_dir("demo") / ".repo.git", "refs/heads/main")
     assert (d.bead, d.bead_status, d.branch, d.base) == ("de-1", "hooked", "polecat/nux/de-1", main)
     assert d.bead_title == "Login form[/]" and d.worktree == "demo/polecats/nux" and d.state == "working"
@@ -89,7 +89,10 @@ def test_polecat_detail_reads_bead_commits_diff_transcript_history_and_cost(pole
     # the diff holds both commits and the uncommitted change, markup kept literally
     assert "+    return '[bold]hi[/]'" in d.diff and "+print('bye')" in d.diff and "+uncommitted line" in d.diff
     assert not d.diff_truncated and no_controls(d.diff)
-    assert d.transcript == "* sim agent\nworking 90%\nFAILED [red]x[/]\n"
+    host = SessionHost(polecat_town)
+    assert polecat_transcript(host, d.session) == "* sim agent\nworking 90%\nFAILED [red]x[/]\n"
+    assert polecat_transcript(host, d.session, transcript_bytes=29) == "FAILED [red]x[/]\n"  # its end
+    assert polecat_transcript(host, "demo-never-started") == ""
     assert [(h.kind, h.state) for h in d.history] == [("sling", "sling"), ("stalled", "stalled → nudge")]
     assert d.history[1].reason == "silent 900s [red]x[/] " and no_controls(d.history[1].reason)
     assert d.cost_known and d.cost == d.bead_cost and d.cost is not None and d.cost > 0
@@ -101,7 +104,7 @@ def test_polecat_detail_caps_the_diff_in_bytes(polecat_town: Town) -> None:
     (tree / "big.txt").write_text("".join(f"line {i}\n" for i in range(20_000)))
     sh_git(tree, "add", "big.txt")
     with BeadStore(polecat_town) as store:
-        d = polecat_detail(store, SessionHost(polecat_town), "demo", "nux", diff_bytes=4096)
+        d = polecat_detail(store, "demo", "nux", diff_bytes=4096)
     assert d.diff_truncated and len(d.diff.encode()) <= 4096 and d.diff.endswith("\n")
 
 
@@ -113,11 +116,11 @@ def test_polecat_without_worktree_diffs_its_mr_and_says_what_is_missing(polecat_
     with BeadStore(polecat_town) as store:
         mq.submit(store.db, "demo", "de-1", "nux", "polecat/nux/de-1", head, main)
         git.worktree_remove(rig_repo, tree, force=True)
-        d = polecat_detail(store, SessionHost(polecat_town), "demo", "nux")
+        d = polecat_detail(store, "demo", "nux")
         assert d.worktree == "" and d.base == main and len(d.commits) == 2
         assert "+print('bye')" in d.diff and "uncommitted" not in d.diff
         polecats.upsert(store.db, "demo", "slit", state="idle", agent="sim")
-        idle = polecat_detail(store, SessionHost(polecat_town), "demo", "slit")
+        idle = polecat_detail(store, "demo", "slit")
     assert idle.bead is None and idle.commits == () and idle.diff == "" and not idle.cost_known
     assert idle.notes == ("no worktree and no merge request: nothing to diff",)
 

@@ -7,6 +7,7 @@ from rich.text import Text
 
 from core.convoys import Convoy
 from core.costs import money
+from widgets.listfilter import matches
 from widgets.tables import PlainTable, size_columns
 
 BAR_WIDTH = 10
@@ -22,10 +23,14 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
 
 
 class ConvoyList(PlainTable):
-    """Open convoys: id, progress bar, cost, name (shown as text)."""
+    """Open convoys: id, progress bar, cost, name (shown as text); ``filter``: the ``/`` filter
+    (:func:`widgets.listfilter.matches` on id and name)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
+        self.filter = ""
+        self._convoys: list[Convoy] = []
+        self._costs: dict[str, float | None] = {}
         self._shown: tuple = ()
 
     def on_mount(self) -> None:
@@ -35,18 +40,28 @@ class ConvoyList(PlainTable):
         self.add_column("name", key="name")
 
     def update_from(self, convoys: list[Convoy], costs: dict[str, float | None] | None = None) -> None:
-        """Show ``convoys`` (oldest first) with what each has cost so far (``costs``: convoy id -> US
-        dollars, None when unknown; a convoy not in it has no recorded usage)."""
-        costs = costs or {}
+        """Show ``convoys`` (oldest first) that pass the filter, with what each has cost so far
+        (``costs``: convoy id -> US dollars, None when unknown; a convoy not in it has no recorded
+        usage), keeping the cursor on the same convoy."""
+        self._convoys, self._costs = list(convoys), dict(costs or {})
+        costs = self._costs
+        convoys = [c for c in convoys if matches(self.filter, c.id, c.name)]
         shown = tuple((c.id, c.name, c.done, c.total, costs.get(c.id, 0.0)) for c in convoys)
         if shown == self._shown:
             return
         self._shown = shown
-        row = self.cursor_row
+        keep, row = self.cursor_key, self.cursor_row
         self.clear()
         for c in convoys:
             cost = money(costs[c.id]) if c.id in costs else ""
             self.add_row(c.id, progress_bar(c.done, c.total), cost, c.name, key=c.id)
         size_columns(self)
-        if convoys:
+        if keep is not None and keep in {c.id for c in convoys}:
+            self.move_cursor(row=self.get_row_index(keep))
+        elif convoys:
             self.move_cursor(row=min(row, len(convoys) - 1))
+
+    def set_filter(self, text: str) -> None:
+        """Show only the convoys matching ``text`` (the ``/`` filter; "" shows them all)."""
+        self.filter = text
+        self.update_from(self._convoys, self._costs)

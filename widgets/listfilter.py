@@ -2,7 +2,7 @@
 bound by every cockpit table and the agents tree), and ``/`` filters the focused list as you type.
 
 The filter is a :class:`FilterInput` the screen mounts under a list that has a ``set_filter(text)``
-method (the agents tree, the ready beads, the refinery queue). Each keystroke calls ``set_filter``;
+method (the agents tree, the convoys, the ready beads, the refinery queue). Each keystroke calls ``set_filter``;
 ``enter`` keeps the filter and goes back to the list; ``escape`` clears it and removes the input.
 What matches is one rule, :func:`matches`: every word of the filter occurs, case-insensitively, in
 one of the row's fields (agent-written text is only ever compared, never shown from here).
@@ -17,6 +17,8 @@ from textual.widgets import Input
 #: Keys and binding ids of the cursor moves (the cockpit's key table lists them; ``[keys]`` rebinds them).
 DOWN_KEY, DOWN_ID = "j", "cursor_down"
 UP_KEY, UP_ID = "k", "cursor_up"
+#: Key and binding id of the filter box's clear-and-close.
+CLEAR_KEY, CLEAR_ID = "escape", "filter.clear"
 #: The bindings a list adds for them (Tree and DataTable both have ``cursor_down``/``cursor_up`` actions).
 LIST_BINDINGS = [
     Binding(DOWN_KEY, "cursor_down", "Down", show=False, id=DOWN_ID),
@@ -46,7 +48,7 @@ class FilterInput(Input):
         background: $boost;
     }
     """
-    BINDINGS = [Binding("escape", "clear_filter", "Clear filter", show=True)]
+    BINDINGS = [Binding(CLEAR_KEY, "clear_filter", "Clear filter", show=True, id=CLEAR_ID)]
 
     def __init__(self, target: Widget, value: str = "") -> None:
         super().__init__(value=value, placeholder="filter: type to narrow, enter keeps, esc clears", compact=True)

@@ -415,11 +415,20 @@ class TerminalView(Widget, can_focus=True):
         return tuple(k.strip() for k in bound.split(",")) if bound else (DETACH_KEY,)
 
     def action_detach(self) -> None:
-        """Leave the terminal: post ``Detached`` and give up the focus."""
+        """Leave the terminal: post ``Detached`` and hand the focus, at once, to the widget the screen
+        names with its ``detach_focus()`` method when it has one (the cockpit: its agents tree), else
+        to the next in the focus chain. At once, never to nothing: with no focus the app read several
+        keys typed after the chord before the first one's action ran (a number key, then ``enter``),
+        and a focus moved later, when ``Detached`` arrived, undid a key typed meanwhile."""
         if self.attached:
             self.attached = False
             self.post_message(self.Detached(self))
-        self.blur()
+        chooser = getattr(self.screen, "detach_focus", None)
+        target = chooser() if callable(chooser) else None
+        if isinstance(target, Widget) and target.focusable:
+            self.screen.set_focus(target)
+        else:
+            self.blur()
 
     # ---- Textual hooks ------------------------------------------------------------------------------
     def allow_focus(self) -> bool:

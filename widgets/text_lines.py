@@ -4,12 +4,18 @@ Toolong's shape (``log_lines.py``, STYLE.md): a ``ScrollView`` with the line API
 the lines' count and widest line; :meth:`TextLines.render_line` renders a line the first time it is
 shown and keeps its ``Strip`` in an LRU cache, so a 5,000-line diff costs what the visible 40 lines
 cost, where a ``Static`` holding it wraps and measures every line at each layout. Lines never wrap
-(``left``/``right`` scroll). The lines are ``Text`` values given by the caller, shown as they are:
-never parsed as markup (agent-written text is made one with :func:`widgets.safe_text.plain`).
+(``left``/``right`` scroll). A line is a ``Text`` given by the caller, shown as it is, or a ``str``
+made a ``Text`` only when it is first drawn, by the caller's ``styler`` (a diff's lines are
+highlighted one by one as they scroll into view, not all up front) or as plain text. Neither is ever
+parsed as markup (agent-written ``Text`` is made with :func:`widgets.safe_text.plain`; a ``str``
+line must hold no control characters: :func:`core.plaintext.strip_controls`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.text import Text
 from textual.cache import LRUCache
@@ -19,6 +25,9 @@ from textual.strip import Strip
 
 #: Rendered lines kept.
 CACHED_LINES = 1024
+
+#: Makes a ``str`` line the ``Text`` drawn (one line, no newline in it).
+Styler = Callable[[str], Text]
 
 
 class TextLines(ScrollView, can_focus=True):
@@ -33,26 +42,41 @@ class TextLines(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._lines: list[Text] = []
+        self._lines: Sequence[Text | str] = []
+        self._styler: Styler = Text
         self._strips: LRUCache[int, Strip] = LRUCache(CACHED_LINES)
 
     @property
-    def lines(self) -> list[Text]:
-        """The lines shown (the list given to :meth:`set_lines`)."""
+    def lines(self) -> Sequence[Text | str]:
+        """The lines shown (as given to :meth:`set_lines`, tabs expanded)."""
         return self._lines
 
     @property
     def plain(self) -> str:
         """The lines' characters, joined with newlines."""
-        return "\n".join(line.plain for line in self._lines)
+        return "\n".join(line if isinstance(line, str) else line.plain for line in self._lines)
 
-    def set_lines(self, lines: list[Text]) -> None:
-        """Show ``lines`` (one row each; tabs expanded), scrolled to the top."""
+    def line_text(self, index: int) -> Text:
+        """The ``Text`` line ``index`` is drawn as (a ``str`` line through the styler). IndexError
+        outside the lines."""
+        line = self._lines[index]
+        return self._styler(line) if isinstance(line, str) else line
+
+    def set_lines(self, lines: Sequence[Text | str], styler: Styler | None = None) -> None:
+        """Show ``lines`` (one row each; tabs expanded), scrolled to the top. ``styler`` makes each
+        ``str`` line its ``Text`` when it is first drawn (default: the characters, unstyled)."""
+        shown: list[Text | str] = []
         for line in lines:
-            line.expand_tabs()
-        self._lines = lines
+            if isinstance(line, str):
+                shown.append(line.expandtabs() if "\t" in line else line)
+            else:
+                line.expand_tabs()
+                shown.append(line)
+        self._lines = shown
+        self._styler = styler or Text
         self._strips.clear()
-        self.virtual_size = Size(max((line.cell_len for line in lines), default=0), len(lines))
+        widest = max((cell_len(line) if isinstance(line, str) else line.cell_len for line in shown), default=0)
+        self.virtual_size = Size(widest, len(shown))
         self.scroll_to(0, 0, animate=False)
         self.refresh()
 
@@ -70,7 +94,7 @@ class TextLines(ScrollView, can_focus=True):
             return Strip.blank(width, style)
         strip = self._strips.get(index)
         if strip is None:
-            segments = self._lines[index].render(self.app.console, end="")
+            segments = self.line_text(index).render(self.app.console, end="")
             strip = Strip(list(Segment.apply_style(segments, style)))
             self._strips[index] = strip
         return strip.crop_extend(scroll_x, scroll_x + width, style)

@@ -13,9 +13,20 @@ exports), not a plumbing or infra type (:data:`core.beads.model.NON_WORK_TYPES`:
 gate, molecule, convoy, agent, rig, role, event, slot), ``defer_until`` empty or past. Order: priority then oldest first
 (``priority``), or ``oldest`` / ``newest`` first.
 
-Both plans are SQL evaluated by SQLite (no cache to keep in step): the whole blocked set as one recursive
-CTE when every ready bead is wanted, or, under a ``LIMIT`` (``gt bead ready``'s first 10, a claim), a
-correlated check of each bead met in ready order that walks its own parent chain.
+The plans are SQL evaluated by SQLite. The *ready set* (issue 19) is the materialized one: the table
+``ready_set`` holds every open bead that is not blocked (its id, priority and ``created_ns``), and
+``ready_fresh`` holds one row while it is in step with the ledger. Triggers (:data:`READY_SET_DDL`, so a
+change by any statement counts) keep it so: a bead leaving ``open`` for another status that is not
+``closed`` or ``pinned`` (a claim, a hook) leaves the set, a priority, defer or assignee change is
+copied; anything else that can change the blocked set or the static rules (a bead added or deleted,
+a status change into or out of ``closed`` or ``pinned``, a bead becoming open, a type, ephemeral or
+``extra`` change, an ordering edge added, removed or changed) empties ``ready_fresh``. A stale set is
+rebuilt (:data:`REFRESH_SQL`, one blocked-set computation) by the next full ``ready`` listing, or by
+the :data:`REBUILD_AFTER`-th claim in a row that finds it stale (:data:`MISS_SQL`); the queries then
+read it in index order, checking only the set's copies of each bead's fields (defer, assignee,
+priority). While it is stale the plans compute: the whole blocked set as one recursive CTE when every
+ready bead is wanted, or, under a ``LIMIT`` (``gt bead ready``'s first 10), a correlated check of each
+bead met in ready order that walks its own parent chain.
 """
 
 from __future__ import annotations
@@ -104,10 +115,94 @@ NOT_TEMPLATE_SQL = (
     "AND COALESCE(json_extract(i.extra, '$.pinned'), 0) = 0))"
 )
 
+#: The ready set's tables and the triggers keeping it in step (see the module docstring); part of the
+#: beads schema (:mod:`core.beads.store`). ``seq`` is the bead's rowid when the set was built (the
+#: order's last tie-breaker, as ``i.rowid`` is the computed plans').
+READY_SET_DDL = f"""
+CREATE TABLE IF NOT EXISTS ready_set (
+    id TEXT PRIMARY KEY,
+    priority INTEGER NOT NULL,
+    created_ns INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    defer_ns INTEGER,
+    assignee TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ready_set_order ON ready_set(priority, created_ns, seq);
+CREATE INDEX IF NOT EXISTS ready_set_age ON ready_set(created_ns, seq);
+CREATE TABLE IF NOT EXISTS ready_fresh (k INTEGER PRIMARY KEY CHECK (k >= 0));
+CREATE TRIGGER IF NOT EXISTS ready_bead_added AFTER INSERT ON issues BEGIN
+    DELETE FROM ready_fresh;
+END;
+CREATE TRIGGER IF NOT EXISTS ready_bead_deleted AFTER DELETE ON issues BEGIN
+    DELETE FROM ready_fresh;
+END;
+CREATE TRIGGER IF NOT EXISTS ready_bead_kind AFTER UPDATE OF id, created_ns, issue_type, ephemeral, extra ON issues
+WHEN old.id IS NOT new.id OR old.created_ns IS NOT new.created_ns OR old.issue_type IS NOT new.issue_type
+    OR old.ephemeral IS NOT new.ephemeral OR old.extra IS NOT new.extra BEGIN
+    DELETE FROM ready_fresh;
+END;
+CREATE TRIGGER IF NOT EXISTS ready_bead_status AFTER UPDATE OF status ON issues
+WHEN old.status IS NOT new.status BEGIN
+    DELETE FROM ready_fresh
+    WHERE old.status IN ('closed', 'pinned') OR new.status IN ('closed', 'pinned', 'open');
+    DELETE FROM ready_set WHERE id = old.id;
+END;
+CREATE TRIGGER IF NOT EXISTS ready_bead_fields AFTER UPDATE OF priority, defer_ns, assignee ON issues
+WHEN old.priority IS NOT new.priority OR old.defer_ns IS NOT new.defer_ns OR old.assignee IS NOT new.assignee BEGIN
+    UPDATE ready_set SET priority = new.priority, defer_ns = new.defer_ns, assignee = new.assignee
+    WHERE id = new.id;
+END;
+CREATE TRIGGER IF NOT EXISTS ready_edge_added AFTER INSERT ON dependencies
+WHEN new.type IN ({_ordering}) BEGIN
+    DELETE FROM ready_fresh;
+END;
+CREATE TRIGGER IF NOT EXISTS ready_edge_removed AFTER DELETE ON dependencies
+WHEN old.type IN ({_ordering}) BEGIN
+    DELETE FROM ready_fresh;
+END;
+CREATE TRIGGER IF NOT EXISTS ready_edge_changed AFTER UPDATE ON dependencies
+WHEN old.type IN ({_ordering}) OR new.type IN ({_ordering}) BEGIN
+    DELETE FROM ready_fresh;
+END;
+"""
+
+#: True (one row) when the ready set is in step with the ledger.
+FRESH_SQL = "SELECT 1 FROM ready_fresh WHERE k = 0"
+
+#: Claims in a row that find the set stale before one rebuilds it (see :data:`MISS_SQL`).
+REBUILD_AFTER = 8
+
+#: Count a claim that found the set stale and return the count of such claims since the set went
+#: stale (rows ``k`` = 1, 2, ... of ``ready_fresh``, which every staling trigger empties). A claim
+#: alone pays a rebuild only after :data:`REBUILD_AFTER` of them: a burst of claims (30 polecats after
+#: a pour) soon reads the set, a change between every claim (close, claim, close...) never rebuilds it
+#: and keeps the per-bead plan, whose cost does not grow with the ledger as a rebuild's does.
+MISS_SQL = "INSERT INTO ready_fresh (k) SELECT coalesce(max(k), 0) + 1 FROM ready_fresh RETURNING k"
+
+#: Statements rebuilding the ready set (run them in one write transaction): the open beads that are
+#: not blocked, not ephemeral, of a work type and no template (the rules of :func:`ready_sql` that
+#: do not depend on the time or the asker).
+REFRESH_SQL = (
+    "DELETE FROM ready_fresh",
+    "DELETE FROM ready_set",
+    f"{BLOCKED_CTE} INSERT INTO ready_set (id, priority, created_ns, seq, defer_ns, assignee) "
+    "SELECT i.id, i.priority, i.created_ns, i.rowid, i.defer_ns, i.assignee FROM issues i "
+    f"WHERE i.status = 'open' AND i.ephemeral = 0 AND i.issue_type NOT IN ({_non_work}) AND {NOT_TEMPLATE_SQL} "
+    "AND i.id NOT IN (SELECT id FROM blocked)",
+    "INSERT OR IGNORE INTO ready_fresh (k) VALUES (0)",
+)
+
 ORDER_BY = {
     "priority": "i.priority ASC, i.created_ns ASC, i.rowid ASC",
     "oldest": "i.created_ns ASC, i.rowid ASC",
     "newest": "i.created_ns DESC, i.rowid DESC",
+}
+#: :data:`ORDER_BY` over the ready set ``r`` (the same order: ``r`` copies the bead's priority and
+#: ``created_ns``), so its indexes give the order.
+_SET_ORDER_BY = {
+    "priority": "r.priority ASC, r.created_ns ASC, r.seq ASC",
+    "oldest": "r.created_ns ASC, r.seq ASC",
+    "newest": "r.created_ns DESC, r.seq DESC",
 }
 
 
@@ -124,14 +219,16 @@ def ready_sql(
     sort: str = "priority",
     limit: int | None = None,
     columns: str = "i.id",
+    ready_set: bool = False,
 ) -> tuple[str, list[Any]]:
     """SQL and parameters selecting ready beads (``columns`` of ``issues i``), ordered by ``sort``.
 
     now_ns: the current time in Unix ns (for ``defer_until``). prefix: only ids ``prefix-...``.
     claimable_by: only beads unassigned or assigned to that actor. labels: all of them required.
-    Without ``limit`` the blocked set is computed once (:data:`BLOCKED_CTE`); with one each bead met
-    in order is checked alone (:data:`NOT_BLOCKED_SQL`), so the statement has no ``WITH`` prefix and
-    can serve as a subquery (the claim's UPDATE).
+    ready_set: read the ready set (the caller saw it fresh, :data:`FRESH_SQL`, in the same
+    transaction); the statement then has no ``WITH`` prefix. Otherwise, without ``limit`` the blocked
+    set is computed once (:data:`BLOCKED_CTE`); with one each bead met in order is checked alone
+    (:data:`NOT_BLOCKED_SQL`), so the statement has no ``WITH`` prefix and can serve as a subquery.
     Raises ValueError for an unknown sort (the caller validates user input first).
     """
     if sort not in ORDER_BY:
@@ -155,6 +252,20 @@ def ready_sql(
         priority=priority,
         labels=labels,
     )
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    if ready_set:
+        return _set_sql(
+            now_ns,
+            prefix=prefix,
+            assignee=assignee,
+            unassigned=unassigned,
+            claimable_by=claimable_by,
+            issue_type=issue_type,
+            priority=priority,
+            labels=labels,
+            order=_SET_ORDER_BY[sort] + cap,
+            columns=columns,
+        )
     if limit is None:
         where.append("i.id NOT IN (SELECT id FROM blocked)")
         return (
@@ -163,9 +274,54 @@ def ready_sql(
         )
     where.append(NOT_BLOCKED_SQL)  # last: SQLite tests the cheap terms first
     return (
-        f"SELECT {columns} FROM issues i WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort]} LIMIT {int(limit)}",
+        f"SELECT {columns} FROM issues i WHERE {' AND '.join(where)} ORDER BY {ORDER_BY[sort]}{cap}",
         args,
     )
+
+
+def _set_sql(
+    now_ns: int,
+    *,
+    prefix: str | None,
+    assignee: str | None,
+    unassigned: bool,
+    claimable_by: str | None,
+    issue_type: str | None,
+    priority: int | None,
+    labels: tuple[str, ...],
+    order: str,
+    columns: str,
+) -> tuple[str, list[Any]]:
+    """:func:`ready_sql` over the ready set ``r``: the filters read its copies of the bead's
+    fields; ``issues i`` is joined only for ``columns`` other than ``i.id`` or an ``issue_type``."""
+    where = ["(r.defer_ns IS NULL OR r.defer_ns <= ?)"]
+    args: list[Any] = [now_ns]
+    if prefix is not None:
+        where.append("r.id >= ? AND r.id < ?")
+        args.extend([f"{prefix}-", f"{prefix}."])
+    if assignee is not None:
+        where.append("r.assignee = ?")
+        args.append(assignee)
+    if unassigned:
+        where.append("r.assignee = ''")
+    if claimable_by is not None:
+        where.append("(r.assignee = '' OR r.assignee = ?)")
+        args.append(claimable_by)
+    if priority is not None:
+        where.append("r.priority = ?")
+        args.append(priority)
+    for label in labels:
+        where.append("EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = r.id AND l.label = ?)")
+        args.append(label)
+    source = "ready_set r"
+    if columns != "i.id" or issue_type is not None:
+        source += " CROSS JOIN issues i ON i.id = r.id"
+    else:
+        columns = "r.id"
+    if issue_type is not None:
+        where.append("i.issue_type = ?")
+        args.append(issue_type)
+    return f"SELECT {columns} FROM {source} WHERE {' AND '.join(where)} ORDER BY {order}", args
 
 
 def _common_filters(

@@ -4,8 +4,9 @@ Tables (registered with :func:`core.db.register_schema`): ``issues`` (one row pe
 keys in ``extra``), ``labels``, ``dependencies``, ``comments``, ``child_counters`` (last child number
 per parent), ``beads_config`` (key/value; bd's ``status.custom``, ``types.custom`` and ``types.infra``
 keep their bd names), ``memories`` (``bd remember`` key/value memories, the ``{"_type":"memory"}``
-ledger records) and ``ledger_dirty`` (beads changed since the last ledger sync, see
-:mod:`core.beads.sync`). A comment whose id is a string (bd v1.0+ UUIDs) keeps it in its ``extra``
+ledger records), ``ledger_dirty`` (beads changed since the last ledger sync, see
+:mod:`core.beads.sync`; a trigger marks a bead deleted by any statement) and the ready set
+(``ready_set``, ``ready_fresh``: :mod:`core.beads.ready`). A comment whose id is a string (bd v1.0+ UUIDs) keeps it in its ``extra``
 under ``id`` (``comment_id`` 0), so an id such as ``"7"`` stays a string. The audit trail goes to the shared ``events`` table
 (:func:`core.events.append`, ``bead`` = the issue id).
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -131,8 +133,13 @@ CREATE TABLE IF NOT EXISTS ledger_dirty (
 CREATE TABLE IF NOT EXISTS memories (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
-)
-""",
+);
+CREATE TRIGGER IF NOT EXISTS issues_deleted_dirty AFTER DELETE ON issues BEGIN
+    INSERT INTO ledger_dirty (bead, ts) VALUES (old.id, (julianday('now') - 2440587.5) * 86400.0)
+    ON CONFLICT(bead) DO UPDATE SET ts = max(excluded.ts, ledger_dirty.ts + 0.000001);
+END;
+"""
+    + readyq.READY_SET_DDL,
 )
 register_open_check("beads.ledger", guard.check_open)
 
@@ -494,19 +501,41 @@ class BeadStore:
                 claim, sort=sort, prefix=prefix, issue_type=issue_type, priority=priority, labels=labels
             )
             return [issue] if issue is not None else []
-        sql, args = readyq.ready_sql(
-            now_ns(),
-            prefix=prefix,
-            assignee=assignee,
-            unassigned=unassigned,
-            issue_type=issue_type,
-            priority=priority,
-            labels=tuple(labels),
-            sort=sort,
-            limit=limit,
-            columns=_SELECT,
-        )
-        return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
+
+        def read(ready_set: bool) -> builtins.list[Issue]:
+            sql, args = readyq.ready_sql(
+                now_ns(),
+                prefix=prefix,
+                assignee=assignee,
+                unassigned=unassigned,
+                issue_type=issue_type,
+                priority=priority,
+                labels=tuple(labels),
+                sort=sort,
+                limit=limit,
+                columns=_SELECT,
+                ready_set=ready_set,
+            )
+            return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
+
+        conn = self.db.conn
+        if conn.in_transaction:  # the caller's snapshot: read the set if it is fresh, never rebuild it
+            return read(self._ready_set_fresh())
+        conn.execute("BEGIN")
+        try:
+            fresh = self._ready_set_fresh()
+            if fresh or limit is not None:  # the first few: the LIMIT plan is cheaper than a rebuild
+                return read(fresh)
+        finally:
+            conn.execute("COMMIT")
+        try:
+            with transaction(self.db):
+                self._ready_set_fresh(refresh=True)
+                return read(True)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
+                raise
+            return read(False)  # a read-only database: compute the blocked set instead
 
     def blocked(self) -> builtins.list[Blocked]:
         """Every blocked bead (not closed or pinned) with what blocks it, sorted by id."""
@@ -905,10 +934,12 @@ class BeadStore:
         """Claim the first ready bead ``actor`` may take, in one transaction; None when none is ready.
 
         One ``UPDATE ... RETURNING`` whose subquery picks the bead (:func:`core.beads.ready.ready_sql`
-        with ``LIMIT 1``: no blocked set computed), so two claimers never take the same bead: the
-        second's UPDATE sees the first's committed row, which is no longer open. Then the ``claimed``
-        event, as :meth:`claim` writes it.
+        with ``LIMIT 1`` over the ready set, or the per-bead plan while it is stale), so two claimers never take the
+        same bead: the second's UPDATE sees the first's committed row, which is no longer open (and
+        left the ready set). Then the ``claimed`` event, as :meth:`claim` writes it; the bead returned is
+        read after the commit (outside a caller's transaction), so the write lock covers the claim only.
         """
+        table = routes.load(self.town) if self.town is not None else {}  # outside the write lock
         with transaction(self.db):
             sql, args = readyq.ready_sql(
                 now_ns(),
@@ -919,18 +950,19 @@ class BeadStore:
                 labels=tuple(labels),
                 sort=sort,
                 limit=1,
+                ready_set=self._ready_set_fresh(refresh=True, claim=True),
             )
             stamp = format_ts(now_ns())
             rows = self.db.conn.execute(
                 "UPDATE issues SET status = 'in_progress', assignee = ?, updated_at = ?, "
-                f"started_at = COALESCE(started_at, ?) WHERE id = ({sql}) RETURNING id",
+                f"started_at = COALESCE(started_at, ?) WHERE id = ({sql}) AND status = 'open' RETURNING id",
                 [actor, stamp, stamp, *args],
             ).fetchall()
             if not rows:
                 return None
             bead = rows[0][0]
-            self._event("claimed", actor, bead, {"assignee": actor, "status": "in_progress"})
-            return self.get(bead)
+            self._event("claimed", actor, bead, {"assignee": actor, "status": "in_progress"}, table)
+        return self.get(bead)  # read after the commit: the write lock is held no longer than the claim
 
     def cas_status(
         self,
@@ -1251,11 +1283,31 @@ class BeadStore:
         rows = self.db.execute(readyq.direct_pairs_sql(single=True) + " ORDER BY 2", {"bead": bead}).fetchall()
         return [r[1] for r in rows]
 
+    def _ready_set_fresh(self, refresh: bool = False, claim: bool = False) -> bool:
+        """True if the ready set (:mod:`core.beads.ready`) is in step with the ledger, read in the
+        caller's transaction. refresh: rebuild a stale one first (the caller holds the write lock);
+        claim: only once :data:`core.beads.ready.REBUILD_AFTER` claims in a row found it stale."""
+        conn = self.db.conn
+        if conn.execute(readyq.FRESH_SQL).fetchone() is not None:
+            return True
+        if not refresh:
+            return False
+        if claim and conn.execute(readyq.MISS_SQL).fetchone()[0] < readyq.REBUILD_AFTER:
+            return False
+        for statement in readyq.REFRESH_SQL:
+            conn.execute(statement)
+        return True
+
     def _touch(self, bead: str, stamp: str) -> None:
         self.db.execute("UPDATE issues SET updated_at = ? WHERE id = ?", [stamp, bead])
 
-    def _event(self, kind: str, actor: str, bead: str, payload: dict[str, Any]) -> None:
-        events.append(self.db, kind, actor, rig=self._rig_of(bead), bead=bead, payload=payload)
+    def _event(
+        self, kind: str, actor: str, bead: str, payload: dict[str, Any], table: dict[str, str] | None = None
+    ) -> None:
+        """Append the event ``kind`` of ``bead`` and mark it dirty. table: the town's routes, read
+        before the caller took the write lock (else they are read here)."""
+        rig = routes.rig_for(bead, table) if table is not None else self._rig_of(bead)
+        events.append(self.db, kind, actor, rig=rig, bead=bead, payload=payload)
         self.db.execute(
             "INSERT INTO ledger_dirty (bead, ts) VALUES (?, ?) ON CONFLICT(bead) DO UPDATE SET ts = excluded.ts",
             [bead, time.time()],

@@ -129,15 +129,32 @@ def start_agent(
 
 
 def _type_prompt(host: SessionHost, name: str, preset: Preset, runtime: Runtime, text: str) -> None:
-    """Wait (up to ``ready_delay``) for the CLI's input prompt, then type ``text`` and submit it."""
+    """Wait (up to ``ready_delay``) for the CLI's input prompt, then type ``text`` and submit it.
+
+    Never into a shell, the rule every nudge follows (:meth:`core.sessions.SessionHost.shell_of`,
+    :mod:`core.nudge`): the prompt carries agent text (a bead id, a predecessor's handoff note) and a
+    shell would run it. A wrapper that ``exec``s the agent is waited for; a pane still running a
+    shell at the deadline raises AgentStartError with nothing typed (the caller stops the session)."""
     deadline = time.monotonic() + preset.ready_delay
+    info = None
     while time.monotonic() < deadline:
         info = host.info(name)
         if info is None or not info.alive:
             raise _failure(host, name, runtime, preset, "exited before its prompt could be typed", info)
-        if runtime.screen_state(_screen(host, name), preset.ready_glyph) == "idle":
+        if runtime.screen_state(_screen(host, name), preset.ready_glyph) == "idle" and host.shell_of(name) is None:
             break
         time.sleep(POLL_S)
+    if (shell := host.shell_of(name)) is not None:
+        raise _failure(
+            host,
+            name,
+            runtime,
+            preset,
+            f"runs a shell ({shell}), so its first prompt was not typed (text typed into a shell runs as a "
+            f"command): make [agents.{preset.name}] argv the agent CLI itself (or exec it), or take the prompt "
+            'with prompt = "arg" or "flag"',
+            info,
+        )
     host.send_text(name, text)
 
 

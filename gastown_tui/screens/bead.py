@@ -1,29 +1,43 @@
-"""The bead detail view (issue 21, part 3): a bead's description rendered as Markdown, its acceptance
-criteria and notes, its dependencies both ways (blocked by / blocks, parent, tracked by), its merge
+"""The bead detail view (issue 21, part 3): a bead's description rendered as Markdown, its design and
+acceptance criteria (Markdown too) and notes, its dependencies both ways (blocked by / blocks, parent, tracked by), its merge
 requests, comments and history (:func:`core.bead_view.read`); ``e`` edits title, priority, status and
 labels, ``x`` closes it with a reason, ``o`` reopens it, ``c`` adds a comment, ``enter`` opens the
 dependency under the cursor, ``escape`` goes back. Every edit is a cockpit action over the ledger's
 own functions, the ones ``gt bead`` calls (:class:`gastown_tui.actions.CockpitActions`).
 
-Everything shown is agent-written. The description and acceptance go to Textual's ``Markdown``
-widget with HTML off (a ``<script>`` or ``<b>`` shows as the characters typed, never as markup, see
-:func:`markdown_parser`), links that open nothing (``open_links=False``: a click is ignored) and no
-control characters (:func:`core.plaintext.strip_controls`); ``[red]`` stays text, since the widget
-builds its text from parsed tokens, never from console markup. Titles, comments and history go
-through :func:`widgets.safe_text.plain` and :class:`widgets.tables.PlainTable`.
+Opened with :func:`open_bead`: the screen is built once and kept (installed, like the polecat view),
+so opening a bead draws the frame at once and fills it when the worker's read comes; a bead opened
+from a bead (or from a convoy opened over it) gets a screen of its own.
+
+Everything shown is agent-written. The description, design and acceptance are drawn by Rich's
+Markdown renderer as one widget each (:class:`MarkdownText`): Textual's ``Markdown`` widget mounts a
+widget per block (a 4 KB description with fences was about 100 widgets and most of a second to
+open). HTML is off (a ``<script>`` or ``<b>`` shows as the characters typed, never as markup, see
+:func:`markdown_parser`), links are shown with their address and carry no link (nothing opens on a
+click) and control characters are gone (:func:`core.plaintext.strip_controls`); ``[red]`` stays
+text, since the renderer builds its text from parsed tokens, never from console markup. Titles,
+comments and history go through :func:`widgets.safe_text.plain` and
+:class:`widgets.tables.PlainTable`.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from markdown_it import MarkdownIt
+from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import Screen
-from textual.widgets import Footer, Markdown, Static
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
 
 from core.bead_view import BeadView
 from core.events import Event
@@ -31,26 +45,128 @@ from core.plaintext import one_line, strip_controls
 from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
+from gastown_tui.screens.kept import push_kept
 from gastown_tui.screens.ledger_dialogs import BeadEditModal, CloseBeadModal, CommentModal
+from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.tables import PlainTable, size_columns
+from widgets.text_lines import TextLines
 
 #: Characters of one history line's detail.
 DETAIL_WIDTH = 90
 #: Seconds between two reads of the bead while its view is open (on the town's snapshots).
 REREAD_S = 3.0
+#: Name of the installed bead detail screen (:func:`open_bead`).
+SCREEN = "bead-detail"
+#: The Markdown parts of a bead: (widget id, heading, Issue field, text shown when it is empty; None:
+#: the part is hidden when empty).
+PARTS = (
+    ("description", "Description", "description", "_no description_"),
+    ("design", "Design", "design", None),
+    ("acceptance", "Acceptance", "acceptance_criteria", "_none given_"),
+)
 
 
+@functools.cache
 def markdown_parser() -> MarkdownIt:
     """Textual's own "gfm-like" parser (tables, strikethrough, linkified URLs) with HTML off: raw
-    HTML in a description is text, not an ``html_block`` token (which the widget would drop
-    silently, hiding what the agent wrote)."""
+    HTML in a description is text, not an ``html_block`` token (which a renderer would drop
+    silently, hiding what the agent wrote). Built once (building it costs more than parsing a
+    bead); used on the event loop only."""
     return MarkdownIt("gfm-like", {"html": False})
 
 
-def safe_markdown(text: str, *, id: str | None = None) -> Markdown:
-    """A ``Markdown`` widget for agent-written ``text``: HTML off, links inert, controls stripped."""
-    return Markdown(strip_controls(text), id=id, parser_factory=markdown_parser, open_links=False)
+class SafeMarkdown(RichMarkdown):
+    """Rich's ``Markdown`` renderable for agent-written ``text``, parsed by :func:`markdown_parser`
+    (HTML off) instead of Rich's own parser (HTML on: a ``<b>`` would vanish), links as text with
+    their address (``hyperlinks=False``: no link style, nothing to click), control characters
+    stripped. ``dark``: the code fences' token colours for a dark (else light) background."""
+
+    def __init__(self, text: str, dark: bool = True) -> None:
+        # Rich's __init__ would build its own parser (costlier than parsing a bead) only to be
+        # replaced: the attributes it sets are set here, the text parsed once by the shared parser
+        self.markup = strip_controls(text)
+        self.parsed = markdown_parser().parse(self.markup)
+        self.code_theme = "ansi_dark" if dark else "ansi_light"
+        self.justify = None
+        self.style = "none"
+        self.hyperlinks = False
+        self.inline_code_lexer = None
+        self.inline_code_theme = self.code_theme
+
+
+class MarkdownText(Widget):
+    """A bead's Markdown part drawn as one widget with Textual's line API: :class:`SafeMarkdown`
+    rendered by Rich once per width and theme (wrapped to the width) and kept as strips, so a
+    layout, a scroll or a redraw costs no new render. ``source`` is the text shown ("" before
+    :meth:`show`); ``markdown`` its renderable (None when empty)."""
+
+    DEFAULT_CSS = """
+    MarkdownText {
+        height: auto;
+    }
+    """
+
+    #: Widths whose rendered lines are kept (a scrollbar coming and going changes the width by 1-2).
+    WIDTHS_KEPT = 4
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.source = ""
+        self.markdown: SafeMarkdown | None = None
+        self._dark = True
+        self._strips: dict[tuple[int, Style], list[Strip]] = {}  # (width, base style) -> its lines
+
+    def show(self, text: str) -> None:
+        """Draw ``text`` (agent-written Markdown), unless it is what is shown already."""
+        if text == self.source:
+            return
+        self.source = text
+        self._dark = self.app.current_theme.dark
+        self.markdown = SafeMarkdown(text, self._dark) if text else None
+        self._strips.clear()
+        self.refresh(layout=True)
+
+    def notify_style_update(self) -> None:
+        """The styles changed: a new theme (light or dark) colours the code fences anew; the base
+        style is part of the kept lines' key."""
+        super().notify_style_update()
+        dark = self.app.current_theme.dark
+        if self.source and dark != self._dark:
+            self._dark = dark
+            self.markdown = SafeMarkdown(self.source, dark)
+            self._strips.clear()
+
+    def _lines(self, width: int) -> list[Strip]:
+        style = self.rich_style
+        key = (width, style)
+        lines = self._strips.get(key)
+        if lines is None:
+            lines = []
+            if self.markdown is not None and width > 0:
+                console = self.app.console
+                rendered = console.render_lines(self.markdown, console.options.update_width(width), pad=False)
+                lines = [Strip(list(Segment.apply_style(line, style))) for line in rendered]
+            if len(self._strips) >= self.WIDTHS_KEPT:
+                self._strips.clear()
+            self._strips[key] = lines
+        return lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._lines(width))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        lines = self._lines(width)
+        if 0 <= y < len(lines):
+            return lines[y].extend_cell_length(width, self.rich_style)
+        return Strip.blank(width, self.rich_style)
+
+
+def open_bead(app: App, bead: str) -> None:
+    """Show the detail of ``bead`` (an id or a unique partial id) on the kept screen
+    (:func:`gastown_tui.screens.kept.push_kept`; a bead opened from a bead gets a screen of its own)."""
+    push_kept(app, SCREEN, BeadScreen, lambda: BeadScreen(bead), lambda screen: screen.retarget(bead))
 
 
 def event_detail(e: Event) -> str:
@@ -81,9 +197,9 @@ class BeadScreen(Screen):
         super().__init__()
         self.bead = bead
         self.view: BeadView | None = None
-        self._markdown: dict[str, str] = {}  # Markdown box -> the text it shows
         self._tables: dict[str, tuple[Any, ...]] = {}  # table id -> the rows it shows
         self._loaded_at = 0.0
+        self._fresh = True  # not shown since built or retargeted: focus the dependencies when shown
 
     @property
     def cockpit(self) -> Cockpit:
@@ -94,10 +210,9 @@ class BeadScreen(Screen):
         yield Static("", id="bead-view-meta")
         with Horizontal(id="bead-view-body"):
             with VerticalScroll(id="bead-view-text"):
-                yield Static("Description", classes="bead-view-heading")
-                yield Vertical(id="bead-view-description", classes="bead-view-markdown")
-                yield Static("Acceptance", classes="bead-view-heading")
-                yield Vertical(id="bead-view-acceptance", classes="bead-view-markdown")
+                for part, heading, _field, _empty in PARTS:
+                    yield Static(heading, classes="bead-view-heading", id=f"bead-view-{part}-heading")
+                    yield MarkdownText(id=f"bead-view-{part}", classes="bead-view-markdown")
                 yield Static("Notes", classes="bead-view-heading", id="bead-view-notes-heading")
                 yield Static("", id="bead-view-notes")
                 yield Static("Comments", classes="bead-view-heading")
@@ -105,25 +220,46 @@ class BeadScreen(Screen):
             with Vertical(id="bead-view-side"):
                 yield DepsTable(id="bead-view-deps", cursor_type="row")
                 yield Static("", id="bead-view-mrs")
-                yield PlainTable(id="bead-view-history", cursor_type="row")
-        yield Footer()
+                yield TextLines(id="bead-view-history")
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         deps = self.query_one("#bead-view-deps", PlainTable)
         deps.border_title = "Dependencies"
         for label, key in (("relation", "relation"), ("bead", "bead"), ("status", "status"), ("title", "title")):
             deps.add_column(label, key=key)
-        history = self.query_one("#bead-view-history", PlainTable)
-        history.border_title = "History"
-        for label, key in (("when", "when"), ("who", "who"), ("event", "event"), ("detail", "detail")):
-            history.add_column(label, key=key)
-        deps.focus()
+        self.query_one("#bead-view-history", TextLines).border_title = "History"
+        for part, _heading, _field, empty in PARTS:
+            if empty is None:
+                self.query_one(f"#bead-view-{part}-heading").display = False
+                self.query_one(f"#bead-view-{part}").display = False
+
+    def on_screen_resume(self) -> None:
+        """Each time the view is shown (first, after :meth:`retarget`, back from a dialog or another
+        bead): a fresh read of the bead; the dependencies focused when it is a new one."""
+        if self._fresh:
+            self._fresh = False
+            self.query_one("#bead-view-deps", PlainTable).focus()
+            self.query_one("#bead-view-text", VerticalScroll).scroll_home(animate=False)
         self.load()
 
+    def retarget(self, bead: str) -> None:
+        """Show ``bead`` from now on (the kept screen, :func:`open_bead`): what the view showed of the
+        previous one is cleared until the read comes."""
+        self.bead, self.view, self._tables, self._fresh = bead, None, {}, True
+        self.query_one("#bead-view-title", Static).update(plain(f"Bead {bead}"))
+        for part in ("#bead-view-meta", "#bead-view-notes", "#bead-view-comments", "#bead-view-mrs"):
+            self.query_one(part, Static).update("")
+        for part, *_ in PARTS:
+            self.query_one(f"#bead-view-{part}", MarkdownText).show("")
+        self.query_one("#bead-view-deps", PlainTable).clear()
+        self.query_one("#bead-view-history", TextLines).set_lines([])
+
     def load(self) -> None:
-        """Read the bead again (in a worker) and show it."""
+        """Read the bead again (in a worker) and show it (unless the view moved to another bead)."""
         self._loaded_at = time.monotonic()
-        self.cockpit.actions.read_bead(self.bead, self._show)
+        asked = self.bead
+        self.cockpit.actions.read_bead(asked, lambda view: self._show(view) if asked == self.bead else None)
 
     def apply_snapshot(self, snap: TownSnapshot) -> None:
         """A new snapshot of the town: read the bead again, at most every :data:`REREAD_S` seconds (an
@@ -158,22 +294,15 @@ class BeadScreen(Screen):
         notes = self.query_one("#bead-view-notes", Static)
         notes.display = bool(issue.notes)
         notes.update(plain(issue.notes))
+        for part, _heading, name, empty in PARTS:
+            text = getattr(issue, name) or (empty or "")
+            self.query_one(f"#bead-view-{part}", MarkdownText).show(text)
+            if empty is None:
+                self.query_one(f"#bead-view-{part}-heading").display = bool(text)
+                self.query_one(f"#bead-view-{part}").display = bool(text)
         self._show_comments(view)
         self._show_deps(view)
         self._show_history(view)
-        for box, text in (
-            ("#bead-view-description", issue.description or "_no description_"),
-            ("#bead-view-acceptance", issue.acceptance_criteria or "_none given_"),
-        ):
-            if self._markdown.get(box) == text:
-                continue  # mounting a Markdown's blocks is most of the view's cost: only when it changed
-            self._markdown[box] = text
-            # a new widget each time (a Markdown updated in place kept the height of its first blocks),
-            # not awaited: both Markdowns mount side by side while the rest of the view is drawn
-            holder = self.query_one(box, Vertical)
-            if holder.children:
-                holder.remove_children()
-            holder.mount(safe_markdown(text))
 
     def _show_comments(self, view: BeadView) -> None:
         text = Text()
@@ -201,16 +330,38 @@ class BeadScreen(Screen):
         self.query_one("#bead-view-mrs", Static).update(plain("merge requests: " + ("; ".join(mrs) if mrs else "none")))
 
     def _show_history(self, view: BeadView) -> None:
+        """The bead's events, oldest first, one line each (when, who, event, :func:`event_detail`) in
+        aligned columns, scrolled to the newest: a :class:`widgets.text_lines.TextLines`, which
+        renders only the lines in view (a table renders every visible cell anew on each fill)."""
         if self._unchanged("history", tuple(e.id for e in view.history)):
             return
-        table = self.query_one("#bead-view-history", PlainTable)
-        table.clear()
-        for e in view.history:
-            when = time.strftime("%m-%d %H:%M:%S", time.localtime(e.ts))
-            table.add_row(when, e.actor, e.type, event_detail(e), key=str(e.id))
-        size_columns(table)
-        if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+        rows = [
+            (
+                time.strftime("%m-%d %H:%M:%S", time.localtime(e.ts)),
+                one_line(e.actor),
+                one_line(e.type),
+                event_detail(e),
+            )
+            for e in view.history
+        ]
+        who = max((len(r[1]) for r in rows), default=0)
+        kind = max((len(r[2]) for r in rows), default=0)
+        lines: list[Text | str] = [
+            Text.assemble(
+                (when, "dim"),
+                "  ",
+                plain(actor.ljust(who)),
+                "  ",
+                plain(event.ljust(kind), "bold"),
+                "  ",
+                plain(detail),
+                end="",
+            )
+            for when, actor, event, detail in rows
+        ]
+        history = self.query_one("#bead-view-history", TextLines)
+        history.set_lines(lines)
+        history.scroll_end(animate=False, immediate=True)
 
     # ---- actions --------------------------------------------------------------------------------
     def on_data_table_row_selected(self, event: PlainTable.RowSelected) -> None:
@@ -225,7 +376,7 @@ class BeadScreen(Screen):
         if key is None:
             self.notify("no dependency under the cursor", severity="warning")
             return
-        self.app.push_screen(BeadScreen(key.split(":", 1)[1]))
+        open_bead(self.app, key.split(":", 1)[1])
 
     def _changed(self, result: object) -> None:
         """A dialog closed: read the bead again when it changed something (None: cancelled)."""

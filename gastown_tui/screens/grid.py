@@ -26,6 +26,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from core import nudge
 from core.errors import GtError
 from core.townview import Agent, TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
@@ -255,19 +256,21 @@ class GridScreen(Screen):
 
     def action_nudge(self) -> None:
         """Ask for one text and nudge every marked agent with it (the selected one when none is
-        marked), each with the cockpit's nudge (:meth:`gastown_tui.actions.CockpitActions.nudge`)."""
+        marked), each with the cockpit's nudge (:meth:`gastown_tui.actions.CockpitActions.nudge`) by
+        the agent's address (:func:`core.nudge.target_of`)."""
         targets = [t for t in self.tiles if t.marked] or [t for t in [self._selected()] if t is not None]
         if not targets:
             self.notify("no session to nudge", severity="warning")
             return
         sessions = [t.session for t in targets]
         label = targets[0].agent_key if len(targets) == 1 else f"{len(targets)} agents ({', '.join(sessions)})"
+        by = [nudge.target_of(t.agent_key, t.session) for t in targets]  # a shell gets it as mail there
 
         def send(text: str | None) -> None:
             if not text:
                 return
-            for session in sessions:
-                self.cockpit.actions.nudge(session, text)
+            for target in by:
+                self.cockpit.actions.nudge(target, text)
             for tile in targets:
                 if tile.marked:
                     tile.toggle_mark()

@@ -6,8 +6,8 @@ so a keymap (Textual's ``App.set_keymap({id: keys})``, Posting's habit) moves th
 bound at once, e.g. ``sling`` on the main screen and on the ready-beads panel. ``binds``: where it is
 bound, as (scope, action, shown in the footer); a panel re-binds a screen action as ``screen.<action>``
 so the footer shows it where it applies. A row without ``binds`` is bound by a widget itself (its
-key comes from the widget: :data:`widgets.beads.MARK_KEY`, :data:`widgets.terminal.DETACH_KEY`) or by
-Textual (``tab``, ``ctrl+p``) and is only listed. Rows with ``help`` text are the main help list, in
+key comes from the widget: :data:`widgets.beads.MARK_KEY`, :data:`widgets.terminal.DETACH_KEY`,
+:data:`widgets.listfilter.CLEAR_KEY`) or by Textual (``tab``, ``ctrl+p``) and is only listed. Rows with ``help`` text are the main help list, in
 order; the other rows are the views' own keys (README "Keys", checked by ``tests/test_readme.py``).
 
 Rebinding: a ``[keys]`` table in ``town.toml`` maps binding ids to keys (``sling = "S"``,
@@ -27,7 +27,7 @@ from textual.keys import Keys, _character_to_key, format_key
 
 from core.errors import ConfigError
 from widgets.beads import MARK_KEY
-from widgets.listfilter import DOWN_ID, DOWN_KEY, UP_ID, UP_KEY
+from widgets.listfilter import CLEAR_ID, CLEAR_KEY, DOWN_ID, DOWN_KEY, UP_ID, UP_KEY
 from widgets.sessionpane import ATTACH_ID, ATTACH_KEY
 from widgets.terminal import DETACH_ID, DETACH_KEY
 
@@ -207,7 +207,8 @@ KEYS: tuple[Key, ...] = (
         "Problems",
         _main("problems", True),
         title="Problems",
-        help="Stalled, zombie, waiting and GUPP-violating polecats, failed merges, escalations",
+        help="Zombie, stuck, stalled, waiting and GUPP-violating polecats, lost worktrees, failed and conflicting "
+        "merges, open escalations",
     ),
     Key("mail", "m", "Mail", _main("mail", True), title="Mail", help="The Mayor's inbox: read, compose, reply"),
     Key(
@@ -292,7 +293,7 @@ KEYS: tuple[Key, ...] = (
         _main("filter"),
         shown="/",
         title="Filter the list",
-        help="Filter the focused list (agents, ready beads, refinery) as you type; escape clears it",
+        help="Filter the focused list (agents, convoys, ready beads, refinery) as you type; escape clears it",
     ),
     Key(
         "close",
@@ -310,6 +311,7 @@ KEYS: tuple[Key, ...] = (
         help="Quit the cockpit (asks whether the engine keeps running); the agents keep running in tmux",
     ),
     # the other views' own keys
+    Key(CLEAR_ID, CLEAR_KEY, "Clear filter", widget="widgets.listfilter.FilterInput"),
     Key("problems.back", "escape,p", "Back", (("problems", "app.pop_screen", True),)),
     Key("problems.open", "enter", "Open agent", (("problems", "open", True),)),
     Key("problems.nudge", "n", "Nudge", (("problems", "nudge", True),)),
@@ -326,6 +328,7 @@ KEYS: tuple[Key, ...] = (
     Key("polecat.next", "n", "Next match", (("polecat", "next_match(1)", True),)),
     Key("polecat.previous", "N", "Previous match", (("polecat", "next_match(-1)", True),)),
     Key("polecat.refresh", "R", "Refresh", (("polecat", "refresh", True),)),
+    Key("polecat.edit", "e", "Editor", (("polecat", "edit", True),)),
     Key("merge_request.back", "escape", "Back", (("merge_request", "close", True),)),
     Key("merge_request.retry", "r", "Retry", (("merge_request", "retry", True),)),
     Key("merge_request.reject", "x", "Reject", (("merge_request", "reject", True),)),

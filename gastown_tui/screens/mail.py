@@ -2,28 +2,39 @@
 read, ``c`` composes a new message (To, Subject, Body), ``r`` answers the open one (to its sender, in
 its thread). Mail is message beads (``core.mail``); sending is the cockpit action over
 :func:`core.mail.send` / :func:`core.mail.reply`, the functions ``gt mail send`` / ``gt mail reply``
-call, from the Mayor's address. Reads and writes run in thread workers. Senders, subjects and bodies
-are agent-written: shown as text, never markup (:mod:`widgets.safe_text`)."""
+call, from the Mayor's address. Reads and writes run in thread workers. The screen is built once and
+kept (:func:`open_mail`); the inbox is read each time it is shown. Senders, subjects and bodies are
+agent-written: shown as text, never markup (:mod:`widgets.safe_text`)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual import work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from core import mail
 from core.errors import GtError
 from core.mail import Message
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
+from gastown_tui.screens.kept import push_kept
 from gastown_tui.screens.ledger_dialogs import ComposeMailModal
+from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.tables import PlainTable
 
 ADDRESS = "mayor/"
+#: Name of the installed mail screen (:func:`open_mail`).
+SCREEN = "mail"
+
+
+def open_mail(app: App) -> None:
+    """Show the Mayor's inbox on the kept screen (:func:`gastown_tui.screens.kept.push_kept`), read
+    again."""
+    push_kept(app, SCREEN, MailScreen, MailScreen, lambda _screen: None)
 
 
 class MailScreen(Screen):
@@ -46,12 +57,15 @@ class MailScreen(Screen):
         with Horizontal():
             yield PlainTable(id="inbox", cursor_type="row")
             yield Static("Select a message and press enter.", id="message")
-        yield Footer()
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(PlainTable)
         table.add_columns(" ", "from", "subject")
-        table.focus()
+
+    def on_screen_resume(self) -> None:
+        """Each time the inbox is shown (and back from a dialog): the list focused, read again."""
+        self.query_one(PlainTable).focus()
         self.load()
 
     @work(thread=True, exclusive=True, group="mail")

@@ -37,6 +37,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static, Tab, Tabs, Tree
 
+from core import nudge
 from core.beads import routes
 from core.events import Event
 from core.plaintext import one_line
@@ -261,10 +262,12 @@ class MainScreen(Screen):
 
     def _focus_shown(self, key: str) -> None:
         """Focus panel ``key`` if it is a list shown now, else the agents tree if shown, else the
-        tab bar (the terminal never: watching never sends it keys)."""
+        tab bar (the terminal never: watching never sends it keys). At once (``set_focus``, not
+        ``focus()``, which runs later): a deferred focus overrode the one a number key gave right after
+        (``2`` in the compact layout hid the focused list, and the tab bar took the focus from the pane)."""
         for widget in (self.query_one(f"#{key}"), self.query_one("#agents"), self.query_one("#panel-tabs")):
             if widget is not self.query_one(SessionPane) and widget.display and widget.focusable:
-                widget.focus()
+                self.set_focus(widget)
                 return
 
     def show_panel(self, key: str) -> Widget:
@@ -417,10 +420,12 @@ class MainScreen(Screen):
             )
             self.query_one(AgentsTree).focus()
 
-    def on_terminal_view_detached(self, event: TerminalView.Detached) -> None:
-        """The detach chord gives the keys back to the agents panel (a click elsewhere keeps its focus)."""
-        if event.chord:
-            self.query_one(AgentsTree).focus()
+    def detach_focus(self) -> Widget:
+        """Where the detach chord gives the keys back (:meth:`widgets.terminal.TerminalView.action_detach`
+        asks at once, before the next key is read): the agents panel when it is shown, else (the
+        compact layout's session tab) the session pane, watching. A click elsewhere keeps its focus."""
+        tree = self.query_one(AgentsTree)
+        return tree if tree.display else self.query_one(SessionPane)
 
     # ---- helpers --------------------------------------------------------------------------------
     def _agent(self) -> Agent | None:
@@ -460,7 +465,7 @@ class MainScreen(Screen):
             self.notify(f"the {panel} panel is not shown", severity="warning")
 
     def _filterable(self) -> Widget | None:
-        """The focused list that has a ``/`` filter (the agents tree, ready beads, refinery), or None."""
+        """The focused list that has a ``/`` filter (the agents tree, convoys, ready beads, refinery), or None."""
         focused = self.focused
         if isinstance(focused, FilterInput):
             return focused.target
@@ -470,7 +475,7 @@ class MainScreen(Screen):
         """Open (or go back to) the filter of the focused list: an input under it that filters as you type."""
         target = self._filterable()
         if target is None or target.parent is None:
-            self.notify("/ filters the agents, the ready beads or the refinery queue: focus one first")
+            self.notify("/ filters the agents, the convoys, the ready beads or the refinery queue: focus one first")
             return
         existing = [f for f in self.query(FilterInput) if f.target is target]
         if existing:
@@ -481,14 +486,15 @@ class MainScreen(Screen):
         box.focus()
 
     def action_back(self) -> None:
-        """Escape on the main screen: clear the focused list's filter; else back to the agents panel."""
+        """Escape on the main screen: clear the focused list's filter; else back to the agents panel
+        (in the compact layout its tab is shown, as ``1`` does)."""
         target = self._filterable()
         if target is not None and getattr(target, "filter", ""):
             target.set_filter("")  # type: ignore[attr-defined]
             for box in [f for f in self.query(FilterInput) if f.target is target]:
                 box.remove()
             return
-        self._focus_shown("agents")
+        self.action_focus_panel("agents")
 
     def action_sling(self) -> None:
         """Sling the marked ready beads (or the one under the cursor): ask rig, agent, polecat."""
@@ -523,23 +529,23 @@ class MainScreen(Screen):
 
     def action_bead_detail(self) -> None:
         """Open the ready bead under the cursor (description, dependencies, comments, history)."""
-        from gastown_tui.screens.bead import BeadScreen
+        from gastown_tui.screens.bead import open_bead
 
         bead = self.query_one(ReadyBeads).cursor_bead
         if bead is None:
             self.notify("no ready bead under the cursor", severity="warning")
             return
-        self.app.push_screen(BeadScreen(bead))
+        open_bead(self.app, bead)
 
     def action_convoy_detail(self) -> None:
         """Open the convoy under the cursor (its beads with status and MRs, progress, landed time)."""
-        from gastown_tui.screens.convoy import ConvoyScreen
+        from gastown_tui.screens.convoy import open_convoy
 
         convoy = self.query_one(ConvoyList).cursor_key
         if convoy is None:
             self.notify("no convoy under the cursor", severity="warning")
             return
-        self.app.push_screen(ConvoyScreen(convoy))
+        open_convoy(self.app, convoy)
 
     def action_new_convoy(self) -> None:
         """Make a convoy tracking the marked ready beads (or the one under the cursor)."""
@@ -566,13 +572,14 @@ class MainScreen(Screen):
             self.cockpit.actions.pour(run)
 
     def action_nudge(self) -> None:
-        """Type a message into the selected agent's session."""
+        """Type a message into the selected agent's session, by its address (:func:`core.nudge.target_of`:
+        a shell gets it as mail there)."""
         agent = self._agent()
         if agent is None or not agent.session:
             self.notify("select an agent with a running session to nudge", severity="warning")
             return
-        session = agent.session
-        self.app.push_screen(NudgeModal(agent.key), lambda text: text and self.cockpit.actions.nudge(session, text))
+        target = nudge.target_of(agent.key, agent.session)
+        self.app.push_screen(NudgeModal(agent.key), lambda text: text and self.cockpit.actions.nudge(target, text))
 
     def action_nuke(self) -> None:
         """Nuke the selected polecat, after a confirmation."""
@@ -641,9 +648,9 @@ class MainScreen(Screen):
         self.cockpit.actions.board_post(bead)
 
     def action_mail(self) -> None:
-        from gastown_tui.screens.mail import MailScreen
+        from gastown_tui.screens.mail import open_mail
 
-        self.app.push_screen(MailScreen())
+        open_mail(self.app)
 
     def action_help(self) -> None:
         """Show the keys. The help screen is built once and kept (installed): opening it again only

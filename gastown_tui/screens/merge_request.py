@@ -8,7 +8,8 @@ data is one :func:`core.inspect.mr_detail` read in a thread worker each time the
 again after an action (and on ``R``).
 Gate output and notes are agents' text: shown as text, never markup (the core read strips control
 characters; everything is ``Text``, the log in a :class:`widgets.text_lines.TextLines`, which draws
-only the lines in view).
+only the lines in view). The log pane's lines are made in the worker too, for the log shown first,
+so the event loop only puts them in the pane.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from core.beads.store import BeadStore
 from core.errors import GtError
@@ -27,7 +28,9 @@ from core.inspect import MRDetail, mr_detail
 from core.townview import TownSnapshot
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
+from gastown_tui.screens.kept import push_kept
 from gastown_tui.screens.modals import _Dialog
+from widgets.footer import CockpitFooter
 from widgets.safe_text import plain
 from widgets.tables import PlainTable, size_columns
 from widgets.text_lines import TextLines
@@ -36,14 +39,17 @@ from widgets.text_lines import TextLines
 SCREEN = "merge-request-detail"
 
 
-def log_view(log: GateLog) -> list[Text]:
+def log_view(log: GateLog) -> list[Text | str]:
     """The lines the log pane shows for ``log``: its outcome, the failing lines first (bold), then the
-    whole log (all of it agents' text, already free of control characters, shown as text)."""
-    lines = [Text.assemble((f"{log.gate}: {log.outcome}", "bold"), "    ", plain(log.path.name), end="")]
+    whole log (all of it agents' text, already free of control characters, shown as text: the log's
+    own lines as ``str``, made ``Text`` only when drawn, :class:`widgets.text_lines.TextLines`)."""
+    lines: list[Text | str] = [
+        Text.assemble((f"{log.gate}: {log.outcome}", "bold"), "    ", plain(log.path.name), end="")
+    ]
     if log.failing:
         lines += [Text(""), Text("── failing lines ──", style="bold"), *(plain(f, "bold") for f in log.failing)]
     lines += [Text(""), Text("── whole log" + (" (its end)" if log.truncated else "") + " ──", style="bold")]
-    lines += [plain(line) for line in log.text.rstrip("\n").split("\n")]
+    lines += log.text.rstrip("\n").split("\n")
     return lines
 
 
@@ -67,15 +73,9 @@ class RejectModal(_Dialog):
 
 
 def open_merge_request(app: App, mr_id: str) -> None:
-    """Show the detail of merge request ``mr_id``. The screen is built once and kept (installed):
-    opening it again only reads the MR and draws it."""
-    if app.is_screen_installed(SCREEN):
-        screen = app.get_screen(SCREEN)
-        assert isinstance(screen, MergeRequestScreen)
-        screen.retarget(mr_id)
-    else:
-        app.install_screen(MergeRequestScreen(mr_id), SCREEN)
-    app.push_screen(SCREEN)
+    """Show the detail of merge request ``mr_id`` on the kept screen
+    (:func:`gastown_tui.screens.kept.push_kept`): opening it again only reads the MR and draws it."""
+    push_kept(app, SCREEN, MergeRequestScreen, lambda: MergeRequestScreen(mr_id), lambda screen: screen.retarget(mr_id))
 
 
 class MergeRequestScreen(Screen):
@@ -88,6 +88,8 @@ class MergeRequestScreen(Screen):
         super().__init__()
         self.mr_id = mr_id
         self.detail: MRDetail | None = None
+        self._logs: dict[int, list[Text | str]] = {}  # log index -> its pane's lines (log_view)
+        self._log_shown: int | None = None
 
     @property
     def cockpit(self) -> Cockpit:
@@ -103,7 +105,7 @@ class MergeRequestScreen(Screen):
             with Vertical(id="mr-gates"):
                 yield PlainTable(id="mr-logs", cursor_type="row")
                 yield TextLines(id="mr-log")
-        yield Footer()
+        yield CockpitFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#mr-logs", PlainTable)
@@ -122,6 +124,7 @@ class MergeRequestScreen(Screen):
         """Show merge request ``mr_id`` from now on (the kept screen, :func:`open_merge_request`): what
         the view showed of the previous one is cleared until the read comes."""
         self.mr_id, self.detail = mr_id, None
+        self._logs, self._log_shown = {}, None
         self.query_one("#mr-title", Static).update(plain(f"Merge request {mr_id}"))
         self.query_one("#mr-summary", Static).update("reading...")
         for part in ("#mr-verdict", "#mr-batch"):
@@ -139,11 +142,22 @@ class MergeRequestScreen(Screen):
         except GtError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
-        self.app.call_from_thread(self.show, detail)
+        first = self._first_log(detail)
+        logs = {} if first is None else {first: log_view(detail.logs[first])}
+        self.app.call_from_thread(self.show, detail, logs)
 
-    def show(self, d: MRDetail) -> None:
-        """Render ``d``; the log pane shows the log that convicted the MR (else the newest)."""
+    @staticmethod
+    def _first_log(d: MRDetail) -> int | None:
+        """The log shown when the view opens: the one that convicted the MR, else the newest."""
+        if not d.logs:
+            return None
+        return d.convicting if d.convicting is not None else 0
+
+    def show(self, d: MRDetail, logs: dict[int, list[Text | str]] | None = None) -> None:
+        """Render ``d``; the log pane shows the log that convicted the MR (else the newest). ``logs``:
+        pane lines already made (:func:`log_view`), by log index."""
         self.detail = d
+        self._logs, self._log_shown = dict(logs or {}), None
         m = d.mr
         self.query_one("#mr-title", Static).update(
             Text.assemble(
@@ -172,10 +186,10 @@ class MergeRequestScreen(Screen):
                 key=str(i),
             )
         size_columns(table)
-        if d.logs:
-            pick = d.convicting if d.convicting is not None else 0
-            table.move_cursor(row=pick)
+        pick = self._first_log(d)
+        if pick is not None:
             self._show_log(pick)
+            table.move_cursor(row=pick)
         else:
             self.query_one("#mr-log", TextLines).set_lines([Text("no gate has run for this merge request yet")])
 
@@ -188,9 +202,13 @@ class MergeRequestScreen(Screen):
             self.load()
 
     def _show_log(self, index: int) -> None:
-        if self.detail is None or not 0 <= index < len(self.detail.logs):
+        if self.detail is None or not 0 <= index < len(self.detail.logs) or index == self._log_shown:
             return
-        self.query_one("#mr-log", TextLines).set_lines(log_view(self.detail.logs[index]))
+        self._log_shown = index
+        lines = self._logs.get(index)
+        if lines is None:
+            lines = self._logs[index] = log_view(self.detail.logs[index])
+        self.query_one("#mr-log", TextLines).set_lines(lines)
 
     def on_data_table_row_highlighted(self, event: PlainTable.RowHighlighted) -> None:
         event.stop()

@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from core import nudge
 from core.townview import Problem, TownSnapshot, age
 from gastown_tui.actions import Cockpit, cockpit_of
 from gastown_tui.screens.keys import bindings
@@ -130,9 +131,9 @@ class ProblemsScreen(Screen):
         if p is None or not p.session or p.kind in RESTARTABLE:
             self.notify("only a live session can be nudged", severity="warning")
             return
-        session = p.session
+        target = nudge.target_of(f"{p.rig}/{p.polecat}" if p.rig and p.polecat else None, p.session)
         self.app.push_screen(
-            NudgeModal(f"{p.rig}/{p.polecat}"), lambda text: text and self.cockpit.actions.nudge(session, text)
+            NudgeModal(f"{p.rig}/{p.polecat}"), lambda text: text and self.cockpit.actions.nudge(target, text)
         )
 
     def action_restart(self) -> None:

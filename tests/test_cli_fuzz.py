@@ -54,8 +54,9 @@ SKIP = {
     ("doctor",),
     ("dashboard",),
 }
-#: Options left out: ``--help``, and ``gt feed --follow``, which prints new events until interrupted.
-NEVER_OPTIONS = {"help", "follow"}
+#: Options left out: ``--help``, and the two that run until interrupted: ``gt feed --follow`` (prints new
+#: events) and ``gt status --watch`` (redraws every --interval seconds when drawn without ``--count``).
+NEVER_OPTIONS = {"help", "follow", "watch"}
 HOSTILE = [
     "\udcff\udcfe",
     "9" * 30,

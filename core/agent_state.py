@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 from core.db import Database, register_schema, transaction
+from core.records import Frozen
 
 STATES = ("starting", "working", "waiting", "idle", "exited")
 
@@ -34,16 +35,25 @@ CREATE TABLE IF NOT EXISTS agent_sessions (
 register_schema("agent_state", DDL)
 
 
-class AgentSession:
+class AgentSession(Frozen):
     """One row: the tmux ``session``, the preset ``agent``, the ``bead`` it was started for, the
     agent's own ``conversation`` id (or None), its ``state`` and why (``detail``); times are Unix
     seconds (``prompt_at``: when a prompt was last submitted by the agent's hooks).
 
-    Immutable, equal and hashed by its fields: a frozen dataclass's behaviour, written out (every
-    agent hook defines this class, and the decorator's generated methods cost more than the hook's work).
+    Immutable, equal and hashed by its fields (:class:`core.records.Frozen`).
     """
 
-    __slots__ = ("session", "agent", "bead", "conversation", "state", "detail", "state_at", "started_at", "prompt_at")
+    __slots__ = _FIELDS = (
+        "session",
+        "agent",
+        "bead",
+        "conversation",
+        "state",
+        "detail",
+        "state_at",
+        "started_at",
+        "prompt_at",
+    )
     session: str
     agent: str
     bead: str | None
@@ -66,32 +76,7 @@ class AgentSession:
         started_at: float,
         prompt_at: float | None,
     ) -> None:
-        values = (session, agent, bead, conversation, state, detail, state_at, started_at, prompt_at)
-        for attribute, value in zip(self.__slots__, values, strict=True):
-            object.__setattr__(self, attribute, value)
-
-    def __setattr__(self, attribute: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {attribute!r}: an AgentSession is immutable")
-
-    def __delattr__(self, attribute: str) -> None:
-        raise AttributeError(f"cannot delete field {attribute!r}: an AgentSession is immutable")
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, attribute) for attribute in self.__slots__)
-
-    def __repr__(self) -> str:
-        return f"AgentSession({', '.join(f'{a}={getattr(self, a)!r}' for a in self.__slots__)})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __reduce__(self) -> tuple[type[AgentSession], tuple[object, ...]]:
-        return (AgentSession, self._key())  # copy and pickle rebuild it through __init__
+        self._set(session, agent, bead, conversation, state, detail, state_at, started_at, prompt_at)
 
 
 _COLS = "session, agent, bead, conversation, state, detail, state_at, started_at, prompt_at"

@@ -27,6 +27,7 @@ from pathlib import Path
 from core.atomic import atomic_write_text
 from core.errors import ConfigError
 from core.names import PREFIX
+from core.records import Frozen
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
@@ -193,48 +194,13 @@ class Commands(Kind):
 # The schema: every setting of town.toml and rig.toml, in file order.
 
 
-class _Frozen:
-    """Base of the schema's records: immutable, equal and hashed by their fields (the ``__slots__`` of
-    the class), the behaviour of a frozen dataclass written out. Every gt process that
-    reads a setting builds the schema, and the dataclass decorator's generated methods cost more than it."""
-
-    __slots__: tuple[str, ...] = ()
-
-    def _set(self, *values: Any) -> None:
-        for attribute, value in zip(self.__slots__, values, strict=True):
-            object.__setattr__(self, attribute, value)
-
-    def __setattr__(self, attribute: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {attribute!r}: a {type(self).__name__} is immutable")
-
-    def __delattr__(self, attribute: str) -> None:
-        raise AttributeError(f"cannot delete field {attribute!r}: a {type(self).__name__} is immutable")
-
-    def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, attribute) for attribute in self.__slots__)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{a}={getattr(self, a)!r}' for a in self.__slots__)})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __reduce__(self) -> tuple[type[_Frozen], tuple[Any, ...]]:
-        return (type(self), self._key())  # copy and pickle rebuild it through __init__
-
-
-class Setting(_Frozen):
+class Setting(Frozen):
     """One setting: its ``key``, :class:`Kind`, ``default`` (None: none), the ``comment`` written above
     it in the template (lines joined by newlines, without the ``# ``). required: it must be in the file
     (rig.toml's git_url, default_branch, prefix). written: False for a setting only shown as a commented
     example (a rig's own ``[secrets] patterns``), which then has no default."""
 
-    __slots__ = ("key", "kind", "default", "comment", "required", "written")
+    __slots__ = _FIELDS = ("key", "kind", "default", "comment", "required", "written")
     key: str
     kind: Kind
     default: Any
@@ -254,13 +220,13 @@ class Setting(_Frozen):
         self._set(key, kind, default, comment, required, written)
 
 
-class Section(_Frozen):
+class Section(Frozen):
     """A ``[name]`` table of settings (name None: the top-level keys). lead: comment lines written
     above the table's header. owner: the module that checks the table itself (``[gates]``:
     core.gates, ``[agents]``: core.runtimes); its keys are not settings here. header: False when the
     table is only shown in comments."""
 
-    __slots__ = ("name", "settings", "lead", "owner", "header")
+    __slots__ = _FIELDS = ("name", "settings", "lead", "owner", "header")
     name: str | None
     settings: tuple[Setting, ...]
     lead: str
@@ -282,11 +248,11 @@ class Section(_Frozen):
         return next((s for s in self.settings if s.key == key), None)
 
 
-class Schema(_Frozen):
+class Schema(Frozen):
     """The settings of one file (``name``: ``town.toml`` or ``rig.toml``): ``head``, comment lines
     opening the file; ``sections`` in file order."""
 
-    __slots__ = ("name", "head", "sections")
+    __slots__ = _FIELDS = ("name", "head", "sections")
     name: str
     head: str
     sections: tuple[Section, ...]

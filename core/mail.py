@@ -25,6 +25,7 @@ from core.beads import BeadStore, Issue
 from core.errors import GtError, NotFound
 from core.names import check_polecat_name, check_rig_name
 from core.plaintext import one_line
+from core.records import Frozen
 from core.town import Town
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
@@ -39,16 +40,15 @@ _ROLE = re.compile(r"^(?P<rig>[^/@]+)/(?P<role>witness|refinery)$")
 _WORKER = re.compile(r"^(?P<rig>[^/@]+)/(?P<kind>polecats|crew)/(?P<name>[^/]+)$")
 
 
-class Message:
+class Message(Frozen):
     """One mail message. ``read``: opened by its recipient; ``thread``: id of the first message of
     the conversation; ``reply_to``: the message this one answers (or None); created_at: RFC 3339;
     priority: 0 urgent, 1 high, 2 normal, 3 low, 4 backlog (Gas Town's mail priorities).
 
-    Immutable, equal and hashed by its fields: a frozen dataclass's behaviour, written out (the
-    per-prompt mail hook defines this class, and the decorator's generated methods cost more than it).
+    Immutable, equal and hashed by its fields (:class:`core.records.Frozen`).
     """
 
-    __slots__ = (
+    __slots__ = _FIELDS = (
         "id",
         "sender",
         "to",
@@ -87,29 +87,7 @@ class Message:
         reply_to: str | None,
         priority: int = 2,
     ) -> None:
-        values = (id, sender, to, subject, body, created_at, read, archived, thread, reply_to, priority)
-        for attribute, value in zip(self.__slots__, values, strict=True):
-            object.__setattr__(self, attribute, value)
-
-    def __setattr__(self, attribute: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {attribute!r}: a Message is immutable")
-
-    def __delattr__(self, attribute: str) -> None:
-        raise AttributeError(f"cannot delete field {attribute!r}: a Message is immutable")
-
-    def __repr__(self) -> str:
-        return f"Message({', '.join(f'{a}={getattr(self, a)!r}' for a in self.__slots__)})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self.as_dict() == other.as_dict()
-
-    def __hash__(self) -> int:
-        return hash(tuple(getattr(self, attribute) for attribute in self.__slots__))
-
-    def __reduce__(self) -> tuple[type[Message], tuple[object, ...]]:
-        return (Message, tuple(getattr(self, attribute) for attribute in self.__slots__))  # copy, pickle
+        self._set(id, sender, to, subject, body, created_at, read, archived, thread, reply_to, priority)
 
     def as_dict(self) -> dict[str, Any]:
         """Every field by name, in field order (``gt mail ... --json``)."""

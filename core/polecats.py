@@ -11,6 +11,7 @@ import time
 
 from core.db import Database, register_schema, transaction
 from core.errors import NotFound
+from core.records import Record
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
@@ -41,14 +42,29 @@ CREATE TABLE IF NOT EXISTS polecats (
 )
 
 
-class Polecat:
+_COLUMNS = (
+    "rig",
+    "name",
+    "state",
+    "hook_bead",
+    "session",
+    "branch",
+    "worktree",
+    "agent",
+    "respawns",
+    "created_at",
+    "updated_at",
+    "started_at",
+)
+
+
+class Polecat(Record):
     """One polecat row. Times are Unix seconds; ``respawns`` counts restarts on the current bead.
 
-    A plain class with a dataclass's behaviour (equal field by field, unhashable), written out: every
-    hook and most commands define it, and the decorator's generated methods cost more than the class.
+    Equal field by field, unhashable (:class:`core.records.Record`).
     """
 
-    __hash__ = None  # type: ignore[assignment]  # mutable: compared by value, never a key
+    _FIELDS = _COLUMNS
 
     def __init__(
         self,
@@ -78,24 +94,13 @@ class Polecat:
         self.updated_at = updated_at
         self.started_at = started_at
 
-    def _fields(self) -> dict[str, Any]:
-        return {column: getattr(self, column) for column in _COLUMNS}
-
-    def __repr__(self) -> str:
-        return f"Polecat({', '.join(f'{k}={v!r}' for k, v in self._fields().items())})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()
-
     @property
     def address(self) -> str:
         """The polecat's mail/assignee address ``<rig>/polecats/<name>``."""
         return f"{self.rig}/polecats/{self.name}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self._fields(), "address": self.address}
+        return {**dict(zip(_COLUMNS, self._key(), strict=True)), "address": self.address}
 
 
 def sling_starting(p: Polecat, spawn_grace: float, now: float) -> bool:
@@ -105,22 +110,6 @@ def sling_starting(p: Polecat, spawn_grace: float, now: float) -> bool:
     The one rule for the sling (which refuses to take the bead over meanwhile) and the witness
     (which restarts it after). now: Unix seconds."""
     return p.state == "spawning" and now - p.updated_at < spawn_grace
-
-
-_COLUMNS = (
-    "rig",
-    "name",
-    "state",
-    "hook_bead",
-    "session",
-    "branch",
-    "worktree",
-    "agent",
-    "respawns",
-    "created_at",
-    "updated_at",
-    "started_at",
-)
 
 
 def _row(values: Any) -> Polecat:

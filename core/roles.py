@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.errors import GtError
+from core.records import Frozen
 from core.town import RIG_FILE, Town
 
 ROLES = ("mayor", "polecat", "crew", "refinery", "witness", "deacon", "human")
@@ -22,45 +23,20 @@ CONTEXT_FILES = ("CLAUDE.md", "AGENTS.md")
 LOCAL_CONTEXT = {"CLAUDE.md": "CLAUDE.local.md"}
 
 
-class Role:
+class Role(Frozen):
     """kind: one of ROLES; rig and name are set for polecats and crew; bead is GT_BEAD if given.
 
-    Immutable, equal and hashed by its fields: a frozen dataclass's behaviour, written out (every gt
-    process defines this class, and the decorator's generated methods cost more than the class).
+    Immutable, equal and hashed by its fields (:class:`core.records.Frozen`).
     """
 
-    __slots__ = ("kind", "rig", "name", "bead")
+    __slots__ = _FIELDS = ("kind", "rig", "name", "bead")
     kind: str
     rig: str | None
     name: str | None
     bead: str | None
 
     def __init__(self, kind: str, rig: str | None = None, name: str | None = None, bead: str | None = None) -> None:
-        for attribute, value in (("kind", kind), ("rig", rig), ("name", name), ("bead", bead)):
-            object.__setattr__(self, attribute, value)
-
-    def __setattr__(self, attribute: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {attribute!r}: a Role is immutable")
-
-    def __delattr__(self, attribute: str) -> None:
-        raise AttributeError(f"cannot delete field {attribute!r}: a Role is immutable")
-
-    def _key(self) -> tuple[str | None, ...]:
-        return (self.kind, self.rig, self.name, self.bead)
-
-    def __repr__(self) -> str:
-        return f"Role(kind={self.kind!r}, rig={self.rig!r}, name={self.name!r}, bead={self.bead!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __reduce__(self) -> tuple[type[Role], tuple[str | None, ...]]:
-        return (Role, self._key())  # copy and pickle rebuild it through __init__
+        self._set(kind, rig, name, bead)
 
     @property
     def address(self) -> str:

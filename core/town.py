@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from core.errors import GtError, NotATown
+from core.records import Record
 from core.filemodes import private_dir
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
@@ -36,14 +37,14 @@ TOWN_GITIGNORE = """\
 """
 
 
-class Town:
+class Town(Record):
     """A town on disk. ``root`` is an absolute path; the config is read lazily from ``town.toml``.
 
-    A plain class, not a dataclass (every gt process defines it: the decorator's generated methods
-    cost more than the class), with the dataclass's behaviour: equal for the same root and config.
+    Equal for the same root and config, unhashable (:class:`core.records.Record`); the repr shows the
+    root only (the cached config is long).
     """
 
-    __hash__ = None  # type: ignore[assignment]  # mutable (the cached config): never a key
+    _FIELDS = ("root", "_config")
 
     def __init__(self, root: Path, _config: Any = None) -> None:
         self.root = root
@@ -51,11 +52,6 @@ class Town:
 
     def __repr__(self) -> str:
         return f"Town(root={self.root!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.root, self._config) == (other.root, other._config)
 
     @property
     def config_path(self) -> Path:

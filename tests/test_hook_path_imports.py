@@ -27,7 +27,7 @@ from core.town import Town
 from tests.conftest import VENV_BIN
 
 #: The project modules the hook commands may import (their union): the town, its database, the
-#: ledger's read side, roles, mail, agent state, nudges' queue and the brief.
+#: ledger's read side, roles, mail, agent state, nudges' queue, the brief and the record base classes.
 ALLOWED = {
     "core",
     "core.actor",
@@ -53,6 +53,7 @@ ALLOWED = {
     "core.plaintext",
     "core.polecats",
     "core.prime",
+    "core.records",
     "core.roles",
     "core.session_names",
     "core.town",

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from core.beads.routes import prefix_of
 from core.errors import GtError
+from core.records import Record
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
@@ -241,24 +242,11 @@ def parse_metadata(value: Any) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------- records
-#
-# Plain classes that behave as ``@dataclass`` would make them (arguments positional or by keyword in
-# field order, a fresh list or dict for each omitted one, a repr of every field, equality with the same
-# class field by field, unhashable): every gt process defines them, and the dataclass decorator costs
-# about 0.4 ms of CPU per method it writes (2.5 ms for these three, a tenth of the interpreter's start).
+# Records (core.records.Record): a plain dataclass's behaviour without the decorator's cost; each
+# omitted list or dict argument gets a fresh one, as a dataclass default_factory gives.
 
 
-def _repr(record: object, fields: tuple[str, ...]) -> str:
-    """``Name(field=value, ...)``, a dataclass's repr of ``record``."""
-    return f"{type(record).__qualname__}({', '.join(f'{f}={getattr(record, f)!r}' for f in fields)})"
-
-
-def _values(record: object, fields: tuple[str, ...]) -> tuple[Any, ...]:
-    """The ``fields`` of ``record``: what a dataclass's ``==`` compares (with a record of its class)."""
-    return tuple(getattr(record, f) for f in fields)
-
-
-class Dependency:
+class Dependency(Record):
     """An edge ``issue_id -> depends_on_id`` of ``type`` (``blocks``: issue waits for depends_on;
     ``parent-child``: issue is a child of depends_on; ``tracks``: a convoy tracks a bead).
 
@@ -266,7 +254,6 @@ class Dependency:
     """
 
     _FIELDS = ("issue_id", "depends_on_id", "type", "created_at", "created_by", "extra")
-    __hash__ = None  # type: ignore[assignment]  # mutable: compared by value, never a key
 
     def __init__(
         self,
@@ -283,14 +270,6 @@ class Dependency:
         self.created_at = created_at
         self.created_by = created_by
         self.extra: dict[str, Any] = {} if extra is None else extra
-
-    def __repr__(self) -> str:
-        return _repr(self, self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return _values(self, self._FIELDS) == _values(other, self._FIELDS)
 
     def as_dict(self) -> dict[str, Any]:
         """The classic beads JSON object of the edge."""
@@ -315,12 +294,11 @@ class Dependency:
         return out
 
 
-class Comment:
+class Comment(Record):
     """A comment on a bead. id: an integer (beads before v1.0) or a string (a UUID v7 since bd v1.0),
     unique in the ledger, kept as it came; created_at: RFC 3339 string."""
 
     _FIELDS = ("id", "issue_id", "author", "text", "created_at", "extra")
-    __hash__ = None  # type: ignore[assignment]  # mutable: compared by value, never a key
 
     def __init__(
         self,
@@ -338,14 +316,6 @@ class Comment:
         self.created_at = created_at
         self.extra: dict[str, Any] = {} if extra is None else extra
 
-    def __repr__(self) -> str:
-        return _repr(self, self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return _values(self, self._FIELDS) == _values(other, self._FIELDS)
-
     def as_dict(self) -> dict[str, Any]:
         """The classic beads JSON object of the comment."""
         out: dict[str, Any] = {
@@ -360,7 +330,7 @@ class Comment:
         return out
 
 
-class Issue:
+class Issue(Record):
     """One bead. Text fields are '' when empty; optional timestamps None; priority 0-4;
     metadata a dict or None; extra: unknown JSONL keys, verbatim, in their original order."""
 
@@ -392,7 +362,6 @@ class Issue:
         "comments",
         "extra",
     )
-    __hash__ = None  # type: ignore[assignment]  # mutable: compared by value, never a key
 
     def __init__(
         self,
@@ -449,14 +418,6 @@ class Issue:
         self.dependencies: list[Dependency] = [] if dependencies is None else dependencies
         self.comments: list[Comment] = [] if comments is None else comments
         self.extra: dict[str, Any] = {} if extra is None else extra
-
-    def __repr__(self) -> str:
-        return _repr(self, self._FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return _values(self, self._FIELDS) == _values(other, self._FIELDS)
 
     @property
     def parent(self) -> str | None:

@@ -100,6 +100,10 @@ def cycle(town: Town, bead: str, after: int | None = None, timeout: float = WAIT
     if holder is None:
         raise NotFound(f"no polecat holds {bead} any more: nothing to hand off")
     slinger = Slinger(town, store=store, actor=holder.address)
+    # The witness leaves a spawning polecat alone (core.polecats.sling_starting): marked before its
+    # session stops, or the witness restarts the dead session as a crash first, without the note.
+    with store.transaction():
+        polecats.upsert(store.db, holder.rig, holder.name, state="spawning")
     if holder.session and slinger.host.exists(holder.session):
         slinger.host.kill(holder.session)
-    return slinger.resume(bead, handoff=note_of(store.get(bead)) or "")
+    return slinger.resume(bead, handoff=note_of(store.get(bead)) or "", own_start=True)

@@ -699,14 +699,18 @@ class Slinger:
 
     # ------------------------------------------------------------------ resume
 
-    def resume(self, bead_ref: str, agent: str | None = None, handoff: str | None = None) -> SlingResult:
+    def resume(
+        self, bead_ref: str, agent: str | None = None, handoff: str | None = None, own_start: bool = False
+    ) -> SlingResult:
         """Restart the dead session of the polecat hooked to ``bead_ref`` on the same worktree and
         branch (its commits and uncommitted files are still there), continuing the agent's own
         conversation where its runtime can; counts a respawn, also when the restart fails (so a
         polecat that cannot start reaches ``max_respawns`` and is escalated).
 
         handoff: the note of a ``gt handoff`` (:mod:`core.handoff`): the agent starts a fresh
-        conversation whose first prompt carries it, and no respawn is counted.
+        conversation whose first prompt carries it, and no respawn is counted. own_start: the caller
+        marked the polecat ``spawning`` itself (core.handoff.cycle, so that the witness leaves it alone
+        while it restarts), which is then no other sling starting it.
 
         Raises NotFound when no polecat holds the bead, Conflict while a sling is starting it, while
         its session is alive or tmux cannot tell (:func:`session_seen`), or when the polecat or the
@@ -717,7 +721,7 @@ class Slinger:
         holder = polecats.by_bead(self.db, bead)
         if holder is None:
             raise NotFound(f"no polecat holds {bead}: sling it with 'gt sling {bead} RIG'")
-        if self._spawning(holder):
+        if not own_start and self._spawning(holder):
             raise Conflict(f"a sling is starting {holder.address}: wait for it")
         dead, seen = session_seen(self.host, holder)
         if dead is None:

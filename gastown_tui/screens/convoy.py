@@ -127,7 +127,8 @@ class ConvoyScreen(Screen):
         table = self.query_one(PlainTable)
         for t in self.convoy.tracked:
             if t.mr in reasons and t.id in table.rows:
-                table.update_cell(t.id, "why", one_line(reasons[t.mr]), update_width=True)
+                table.update_cell(t.id, "why", one_line(reasons[t.mr]))
+        size_columns(table)  # widened now: DataTable's own update_width waits for an idle moment
 
     def apply_snapshot(self, snap: TownSnapshot) -> None:
         """Read the convoy again when ``snap`` shows other progress than the one shown (the snapshot

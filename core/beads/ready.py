@@ -296,23 +296,18 @@ def _set_sql(
     fields; ``issues i`` is joined only for ``columns`` other than ``i.id`` or an ``issue_type``."""
     where = ["(r.defer_ns IS NULL OR r.defer_ns <= ?)"]
     args: list[Any] = [now_ns]
-    if prefix is not None:
-        where.append("r.id >= ? AND r.id < ?")
-        args.extend([f"{prefix}-", f"{prefix}."])
-    if assignee is not None:
-        where.append("r.assignee = ?")
-        args.append(assignee)
-    if unassigned:
-        where.append("r.assignee = ''")
-    if claimable_by is not None:
-        where.append("(r.assignee = '' OR r.assignee = ?)")
-        args.append(claimable_by)
-    if priority is not None:
-        where.append("r.priority = ?")
-        args.append(priority)
-    for label in labels:
-        where.append("EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = r.id AND l.label = ?)")
-        args.append(label)
+    _common_filters(
+        where,
+        args,
+        prefix=prefix,
+        assignee=assignee,
+        unassigned=unassigned,
+        claimable_by=claimable_by,
+        issue_type=None,  # not copied into the ready set: read from issues below
+        priority=priority,
+        labels=labels,
+        alias="r",
+    )
     source = "ready_set r"
     if columns != "i.id" or issue_type is not None:
         source += " CROSS JOIN issues i ON i.id = r.id"
@@ -335,27 +330,31 @@ def _common_filters(
     issue_type: str | None,
     priority: int | None,
     labels: tuple[str, ...],
+    alias: str = "i",
 ) -> None:
+    """Append the ready filters to ``where``/``args``, reading the bead's fields from table ``alias``
+    (``i``: issues; ``r``: the ready set, which holds copies of id, assignee and priority)."""
+    a = alias
     if prefix is not None:
         # ids of a prefix sort between "p-" and "p." ('-' is 0x2d, '.' 0x2e): an index range scan.
-        where.append("i.id >= ? AND i.id < ?")
+        where.append(f"{a}.id >= ? AND {a}.id < ?")
         args.extend([f"{prefix}-", f"{prefix}."])
     if assignee is not None:
-        where.append("i.assignee = ?")
+        where.append(f"{a}.assignee = ?")
         args.append(assignee)
     if unassigned:
-        where.append("i.assignee = ''")
+        where.append(f"{a}.assignee = ''")
     if claimable_by is not None:
-        where.append("(i.assignee = '' OR i.assignee = ?)")
+        where.append(f"({a}.assignee = '' OR {a}.assignee = ?)")
         args.append(claimable_by)
     if issue_type is not None:
-        where.append("i.issue_type = ?")
+        where.append(f"{a}.issue_type = ?")
         args.append(issue_type)
     if priority is not None:
-        where.append("i.priority = ?")
+        where.append(f"{a}.priority = ?")
         args.append(priority)
     for label in labels:
-        where.append("EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = i.id AND l.label = ?)")
+        where.append(f"EXISTS (SELECT 1 FROM labels l WHERE l.issue_id = {a}.id AND l.label = ?)")
         args.append(label)
 
 

@@ -24,41 +24,52 @@ so the agent's branch, HEAD and index never move under it. Either way a deleted 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-from core import escalation, events, git, mq, polecats
+from core import events, git, mq, polecats
 from core.beads.store import BeadStore
 from core.board import held_for_board
 from core.convoys import convoys_tracking
 from core.errors import GtError, NotFound
-from core.polecats import Polecat
-from core.rigs import Rig, load_rig
-from core.roles import Role
+from core.records import Record
+from core.rigs import load_rig
 from core.secrets import refuse_secrets
-from core.town import Town
 from core.upstream import start_point
 from core.worktrees import branch_name, worktree_path
+
+TYPE_CHECKING = False  # typing's import is not worth it for every gt done (mypy reads the block)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from core.polecats import Polecat
+    from core.rigs import Rig
+    from core.roles import Role
+    from core.town import Town
 
 STATUSES = ("COMPLETED", "ESCALATED", "DEFERRED")
 
 
-@dataclass
-class DoneResult:
+class DoneResult(Record):
     """What ``gt done`` did: status, bead, polecat address, and for COMPLETED the MR id, branch, head sha
     and the number of commits ahead of the default branch."""
 
-    status: str
-    bead: str
-    polecat: str
-    mr: str | None = None
-    branch: str | None = None
-    head_sha: str | None = None
-    commits: int = 0
+    __slots__ = _FIELDS = ("status", "bead", "polecat", "mr", "branch", "head_sha", "commits")
+
+    def __init__(
+        self,
+        status: str,
+        bead: str,
+        polecat: str,
+        mr: str | None = None,
+        branch: str | None = None,
+        head_sha: str | None = None,
+        commits: int = 0,
+    ) -> None:
+        self.status, self.bead, self.polecat = status, bead, polecat
+        self.mr, self.branch, self.head_sha, self.commits = mr, branch, head_sha, commits
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The fields by name, in order (``gt done --json``)."""
+        return {field: getattr(self, field) for field in self._FIELDS}
 
 
 def author_env(rig: str, polecat: str) -> dict[str, str]:
@@ -125,13 +136,15 @@ def done(
     base_sha = start_point(rig)  # the polecat's work starts after it (the freshest tip it could see)
     if base_sha is None:
         raise GtError(f"rig {rig.name} has no branch {rig.default_branch}: fix default_branch in rig.toml")
-    refuse_secrets(rig, path, base_sha)  # before anything is committed: secrets never merge
-    if git.dirty_paths(path):
-        ahead_before = git.count_commits(path, base_sha, "HEAD")
-        git.commit_all(path, f"{bead}: {issue.title}\n\nLeftovers committed by gt done.", env=env)
-    else:
-        ahead_before = None
-    ahead = git.count_commits(path, base_sha, "HEAD")
+    status_entries = git.worktree_status(path)  # one read each of the leftovers and the branch
+    commits = git.branch_commits(path, base_sha)
+    refuse_secrets(rig, path, base_sha, status_entries, commits)  # before anything is committed: secrets never merge
+    ahead = len(commits)
+    ahead_before = None
+    if status_entries:
+        ahead_before = ahead
+        if git.commit_all(path, f"{bead}: {issue.title}\n\nLeftovers committed by gt done.", env=env):
+            ahead += 1
     if ahead == 0:
         raise GtError(
             f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your "
@@ -328,6 +341,8 @@ def _release(
             payload={"status": status, "polecat": p.name, "reason": message},
         )
         if status == "ESCALATED":
+            from core import escalation
+
             escalation.escalate(
                 store, f"{bead} escalated by {p.address}: {message.strip()}", "high", actor=actor, about=bead, rig=p.rig
             )

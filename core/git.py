@@ -599,8 +599,36 @@ def worktree_remove(repo_path: str | os.PathLike[str], path: str | os.PathLike[s
 
 def dirty_paths(worktree: str | os.PathLike[str]) -> list[str]:
     """Paths with uncommitted changes in ``worktree`` (modified, staged, untracked; ignored excluded)."""
-    out = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=worktree).stdout
-    return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+    return [path for _, path in worktree_status(worktree)]
+
+
+def worktree_status(worktree: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """(status code, path) of every path with uncommitted changes in ``worktree``, one ``git status``:
+    git-status(1)'s short format ``XY`` (X: index against HEAD, Y: work tree against index; ``??``
+    untracked), paths relative to the worktree root, ignored files excluded, untracked files one by
+    one. Renames are a deletion and an addition (``--no-renames``). Raises GitError."""
+    out = run_git(["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"], cwd=worktree).stdout
+    return [(entry[:2], entry[3:]) for entry in out.split("\0") if len(entry) > 3]
+
+
+def branch_commits(worktree: str | os.PathLike[str], base: str) -> list[list[str]]:
+    """The commits on ``worktree``'s HEAD since ``base`` (a sha; the commits of ``base..HEAD``, as
+    ``git rev-list --count`` counts them, merges included), newest first, each as the paths it added
+    or changed (deletions left out; a merge commit lists none), from one ``git log --name-status -z``.
+    Raises GitError (an unknown ``base``)."""
+    out = run_git(
+        ["log", "--format=%x01", "--name-status", "--no-renames", "-z", f"{base}..HEAD", "--"], cwd=worktree
+    ).stdout
+    commits: list[list[str]] = []
+    tokens = iter(out.split("\0"))
+    for token in tokens:  # "\x01" opens a commit; then (status, path) pairs, a status maybe after "\n"
+        if token == "\x01":
+            commits.append([])
+        elif token.strip("\n") and commits:
+            path = next(tokens, "")
+            if token.strip("\n") != "D" and path:
+                commits[-1].append(path)
+    return commits
 
 
 def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:

@@ -106,12 +106,14 @@ def _hits(path: str, patterns: Sequence[str]) -> bool:
     return False
 
 
-def leftover_paths(worktree: str | os.PathLike[str]) -> list[str]:
+def leftover_paths(worktree: str | os.PathLike[str], status: Sequence[tuple[str, str]] | None = None) -> list[str]:
     """The files ``git add -A`` would put into a commit of ``worktree``: untracked files not ignored,
-    and tracked files changed or staged (deletions left out: removing a file leaks nothing)."""
-    untracked = git.run_git(["ls-files", "--others", "--exclude-standard", "-z"], cwd=worktree).stdout
-    changed = git.run_git(["diff", "HEAD", "--name-only", "--diff-filter=d", "--no-renames", "-z"], cwd=worktree).stdout
-    return [p for p in (*changed.split("\0"), *untracked.split("\0")) if p]
+    and tracked files changed or staged that are still there (deletions left out: removing a file
+    leaks nothing). status: :func:`core.git.worktree_status` of ``worktree`` when the caller has read
+    it already (else it is read here)."""
+    entries = git.worktree_status(worktree) if status is None else status
+    root = Path(worktree)
+    return [path for code, path in entries if code == "??" or os.path.lexists(root / path)]
 
 
 def _merge_base(worktree: str | os.PathLike[str], base: str) -> str:
@@ -119,33 +121,33 @@ def _merge_base(worktree: str | os.PathLike[str], base: str) -> str:
 
 
 def branch_paths(worktree: str | os.PathLike[str], base: str) -> list[str]:
-    """Files added or changed by any commit on ``worktree``'s HEAD since its merge base with ``base``
-    (a sha): a secret committed and removed again still sits in the history a merge would bring."""
-    out = git.run_git(
-        [
-            "log",
-            "--format=",
-            "--name-only",
-            "--diff-filter=d",
-            "--no-renames",
-            "-z",
-            f"{_merge_base(worktree, base)}..HEAD",
-            "--",
-        ],
-        cwd=worktree,
-    ).stdout
-    return [p.strip("\n") for p in out.split("\0") if p.strip("\n")]
+    """Files added or changed by any commit on ``worktree``'s HEAD since ``base`` (a sha: the commits
+    of ``base..HEAD``, :func:`core.git.branch_commits`): a secret committed and removed again still
+    sits in the history a merge would bring."""
+    return [path for paths in git.branch_commits(worktree, base) for path in paths]
 
 
-def refuse_secrets(rig: Rig, worktree: str | os.PathLike[str], base: str) -> None:
+def refuse_secrets(
+    rig: Rig,
+    worktree: str | os.PathLike[str],
+    base: str,
+    status: Sequence[tuple[str, str]] | None = None,
+    commits: Sequence[Sequence[str]] | None = None,
+) -> None:
     """Raise SecretRefused (exit 2, one line naming the files and the fix) when the leftovers of
     ``worktree`` or the commits of its branch since ``base`` (a sha of the default branch) hold files
-    matching :func:`secret_patterns`. Changes nothing. Raises ConfigError for a bad pattern list."""
+    matching :func:`secret_patterns`. Changes nothing. Raises ConfigError for a bad pattern list.
+
+    status, commits: :func:`core.git.worktree_status` and :func:`core.git.branch_commits` (against
+    ``base``) of ``worktree`` when the caller has read them already (``gt done`` reads each once);
+    what is not given is read here.
+    """
     patterns = secret_patterns(rig)
     if not patterns:
         return
-    left = matching(leftover_paths(worktree), patterns)
-    committed = [p for p in matching(branch_paths(worktree, base), patterns) if p not in left]
+    left = matching(leftover_paths(worktree, status), patterns)
+    branch = branch_paths(worktree, base) if commits is None else [p for paths in commits for p in paths]
+    committed = [p for p in matching(branch, patterns) if p not in left]
     if not left and not committed:
         return
     named = ", ".join(repr(p) for p in (left + committed)[:5]) + (" ..." if len(left) + len(committed) > 5 else "")

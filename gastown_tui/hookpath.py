@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from core.errors import GtError
+    from core.roles import Role
     from core.town import Town
 
 #: ``gt bead ready``'s default ``--limit`` (its click option's default too).
@@ -158,7 +159,14 @@ def split_town(args: list[str]) -> tuple[str | None, list[str]] | None:
 
 
 #: The exact argument shapes (after ``--town PATH``) of the lean commands, ``gt agent hook`` aside.
-_LEAN = (["prime", "--hook"], ["mail", "check", "--inject"], ["prime"], ["bead", "ready", "--json"], ["status"])
+_LEAN = (
+    ["prime", "--hook"],
+    ["mail", "check", "--inject"],
+    ["prime"],
+    ["bead", "ready", "--json"],
+    ["status"],
+    ["done"],
+)
 
 
 def fast_command(args: list[str]) -> Callable[[], int] | None:
@@ -195,6 +203,8 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
         return lambda: _read_command(town, _ready_json)
     if rest == ["status"]:
         return lambda: _read_command(town, lambda found: status_text(town_status(found)))
+    if rest == ["done"]:
+        return lambda: _read_command(town, _done)
     return None
 
 
@@ -225,12 +235,74 @@ def _prime(town: Town) -> str:
         return prime(town, role, store)
 
 
+def _done(town: Town) -> str:
+    """``gt done``: finish the work of the calling role (:func:`done_text`, :func:`core.roles.detect`)."""
+    from core.roles import detect
+
+    return done_text(town, detect(town))
+
+
 def _ready_json(town: Town) -> str:
     """``gt bead ready --json``: the first :data:`READY_LIMIT` ready beads, by priority then oldest."""
     from core.beads.store import BeadStore
 
     with BeadStore(town) as store:
         return json_text([issue.as_dict() for issue in store.ready(limit=READY_LIMIT)])
+
+
+def done_text(
+    town: Town, role: Role, status: str = "COMPLETED", message: str = "", bead: str | None = None, as_json: bool = False
+) -> str:
+    """What ``gt done`` prints (without a final newline) after finishing the work of ``role``: a
+    polecat's through :func:`core.done.done`, a crew workspace's through :func:`core.crew.done` (only
+    COMPLETED; ``bead``: the bead its branch finishes). status: COMPLETED | ESCALATED | DEFERRED;
+    message: the reason or a note; as_json: the result as :func:`json_text`. Raises GtError for any
+    other role, a ``bead`` given for a polecat, and the refusals of those functions (nothing changed)."""
+    from core.actor import current_actor
+    from core.errors import GtError
+
+    if role.kind == "crew":
+        return _crew_done_text(town, role, status, message, bead, as_json)
+    if role.kind != "polecat":
+        raise GtError(
+            "gt done runs inside a polecat worktree (<rig>/polecats/<name>), a crew workspace "
+            "(<rig>/crew/<name>) or with --polecat NAME"
+        )
+    if bead is not None:
+        raise GtError("--bead is for crew workspaces: a polecat's gt done finishes the bead on its hook")
+    from core.done import done
+
+    result = done(town, role, status=status, message=message, actor=current_actor())
+    if as_json:
+        return json_text(result.as_dict())
+    if result.mr:
+        return (
+            f"{result.bead}: {result.commits} commit(s) on {result.branch} queued as {result.mr}; "
+            f"{result.polecat} is idle"
+        )
+    return f"{result.bead}: {result.status.lower()}; {result.polecat} is idle"
+
+
+def _crew_done_text(town: Town, role: Role, status: str, message: str, bead: str | None, as_json: bool) -> str:
+    """``gt done`` in a crew workspace: queue its branch (:func:`core.crew.done`)."""
+    from core.actor import current_actor
+    from core.crew import done as crew_done
+    from core.errors import GtError
+
+    if status.upper() != "COMPLETED":
+        raise GtError(
+            f"--status {status.upper()} is for polecats: a crew workspace's gt done queues its branch; "
+            "to give up on a bead, update it with 'gt bead update'"
+        )
+    result = crew_done(town, role, bead=bead, message=message, actor=current_actor())
+    if as_json:
+        return json_text(result.as_dict())
+    what = f"{result.bead}: " if result.bead else ""
+    state = "queued as" if result.mr_status == "queued" else f"already {result.mr_status} as"
+    return (
+        f"{what}{result.commits} commit(s) on {result.branch} {state} {result.mr}; keep working on "
+        f"{result.branch} (gt crew sync {role.name} after the merge)"
+    )
 
 
 def town_status(town: Town) -> dict[str, Any]:

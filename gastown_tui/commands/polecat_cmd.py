@@ -273,51 +273,9 @@ def done_cmd(
     ctx: click.Context, status: str, message: str, polecat: str | None, rig: str | None, bead: str | None, as_json: bool
 ) -> None:
     """Finish the work on the hook: commit leftovers, queue a merge request, go idle."""
-    from core.done import done
+    from gastown_tui.hookpath import done_text  # the gt script runs the bare form itself
 
-    town = town_from(ctx)
-    role = _role(ctx, polecat, rig)
-    if role.kind == "crew":
-        _crew_done(town, role, status, message, bead, as_json)
-        return
-    if role.kind != "polecat":
-        raise GtError(
-            "gt done runs inside a polecat worktree (<rig>/polecats/<name>), a crew workspace "
-            "(<rig>/crew/<name>) or with --polecat NAME"
-        )
-    if bead is not None:
-        raise GtError("--bead is for crew workspaces: a polecat's gt done finishes the bead on its hook")
-    result = done(town, role, status=status, message=message, actor=current_actor())
-    if as_json:
-        emit_json(result.as_dict())
-    elif result.mr:
-        click.echo(
-            f"{result.bead}: {result.commits} commit(s) on {result.branch} queued as {result.mr}; "
-            f"{result.polecat} is idle"
-        )
-    else:
-        click.echo(f"{result.bead}: {result.status.lower()}; {result.polecat} is idle")
-
-
-def _crew_done(town: Town, role: roles.Role, status: str, message: str, bead: str | None, as_json: bool) -> None:
-    """``gt done`` in a crew workspace: queue its branch (:func:`core.crew.done`)."""
-    from core.crew import done as crew_done
-
-    if status.upper() != "COMPLETED":
-        raise GtError(
-            f"--status {status.upper()} is for polecats: a crew workspace's gt done queues its branch; "
-            "to give up on a bead, update it with 'gt bead update'"
-        )
-    result = crew_done(town, role, bead=bead, message=message, actor=current_actor())
-    if as_json:
-        emit_json(result.as_dict())
-        return
-    what = f"{result.bead}: " if result.bead else ""
-    state = "queued as" if result.mr_status == "queued" else f"already {result.mr_status} as"
-    click.echo(
-        f"{what}{result.commits} commit(s) on {result.branch} {state} {result.mr}; keep working on "
-        f"{result.branch} (gt crew sync {role.name} after the merge)"
-    )
+    click.echo(done_text(town_from(ctx), _role(ctx, polecat, rig), status, message, bead, as_json))
 
 
 @click.command()

@@ -53,6 +53,13 @@ class DoneResult(Record):
     and the number of commits ahead of the default branch."""
 
     __slots__ = _FIELDS = ("status", "bead", "polecat", "mr", "branch", "head_sha", "commits")
+    status: str
+    bead: str
+    polecat: str
+    mr: str | None
+    branch: str | None
+    head_sha: str | None
+    commits: int
 
     def __init__(
         self,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 from core.db import Database, inserted_id, register_schema
+from core.records import Frozen
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
@@ -35,10 +35,11 @@ CREATE INDEX IF NOT EXISTS events_ts ON events(ts)
 )
 
 
-@dataclass(frozen=True)
-class Event:
-    """One event row. ts: Unix seconds (float); payload: decoded JSON object."""
+class Event(Frozen):
+    """One event row (immutable, :class:`core.records.Frozen`). ts: Unix seconds (float); payload:
+    decoded JSON object."""
 
+    __slots__ = _FIELDS = ("id", "ts", "type", "actor", "rig", "bead", "payload")
     id: int
     ts: float
     type: str
@@ -47,7 +48,13 @@ class Event:
     bead: str | None
     payload: dict[str, Any]
 
+    def __init__(
+        self, id: int, ts: float, type: str, actor: str, rig: str | None, bead: str | None, payload: dict[str, Any]
+    ) -> None:
+        self._set(id, ts, type, actor, rig, bead, payload)
+
     def as_dict(self) -> dict[str, Any]:
+        """The fields by name (the feed's and ``gt feed --json``'s form)."""
         return {
             "id": self.id,
             "ts": self.ts,

@@ -631,11 +631,9 @@ def branch_commits(worktree: str | os.PathLike[str], base: str) -> list[list[str
     return commits
 
 
-def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
-    """(branch or None when detached, sha or None when unborn) of the HEAD of ``worktree``, read from
-    disk: a work tree whose ``.git`` is a directory, or a linked worktree whose ``.git`` file names
-    its git directory (``gitdir: ...``, with ``commondir`` holding the shared refs; gitrepository-layout(5)).
-    None when the layout is anything else (then git itself is asked)."""
+def _worktree_dirs(worktree: Path) -> tuple[Path, Path] | None:
+    """(its own git directory, the common one holding the refs) of ``worktree`` when its layout is
+    one this module reads refs from (see :func:`_worktree_head`), else None."""
     dot = worktree / ".git"
     try:
         if dot.is_dir():
@@ -646,10 +644,25 @@ def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
                 return None
             git_dir = (worktree / line[8:]).resolve()
             common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
-        head = (git_dir / "HEAD").read_bytes().strip()
     except (OSError, UnicodeDecodeError):
         return None
     if (common / "reftable").exists() or not (common / "refs").is_dir():
+        return None
+    return git_dir, common
+
+
+def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
+    """(branch or None when detached, sha or None when unborn) of the HEAD of ``worktree``, read from
+    disk: a work tree whose ``.git`` is a directory, or a linked worktree whose ``.git`` file names
+    its git directory (``gitdir: ...``, with ``commondir`` holding the shared refs; gitrepository-layout(5)).
+    None when the layout is anything else (then git itself is asked)."""
+    dirs = _worktree_dirs(worktree)
+    if dirs is None:
+        return None
+    git_dir, common = dirs
+    try:
+        head = (git_dir / "HEAD").read_bytes().strip()
+    except OSError:
         return None
     if _SHA.fullmatch(head):
         return None, head.decode()
@@ -739,8 +752,49 @@ def switch_new_branch(worktree: str | os.PathLike[str], branch: str, start: str)
 
 
 def detach_head(worktree: str | os.PathLike[str]) -> None:
-    """Detach HEAD of ``worktree`` at its current commit, so its branch can be deleted elsewhere."""
-    run_git(["checkout", "--quiet", "--detach"], cwd=worktree)
+    """Detach HEAD of ``worktree`` at its current commit, so its branch can be deleted elsewhere.
+
+    The commit stays, so no file and no index entry changes: only HEAD. When :func:`_worktree_head`
+    reads the layout and HEAD is on a branch, HEAD is rewritten here as git writes it (its lock file
+    protocol, lockfile.c: ``HEAD.lock`` created exclusively, the sha written, renamed over ``HEAD``)
+    and the move appended to the worktree's HEAD reflog when it keeps one (``logs/HEAD``: the line
+    ``git checkout --detach`` writes, committer as :func:`run_git` sets it): no git process. Else,
+    or when ``HEAD.lock`` is taken (a git command is running there), ``git checkout --detach``.
+    Raises GitError.
+    """
+    where = Path(worktree)
+    head = _worktree_head(where)
+    dirs = _worktree_dirs(where)
+    if head is None or head[0] is None or head[1] is None or dirs is None:
+        run_git(["checkout", "--quiet", "--detach"], cwd=worktree)
+        return
+    branch, sha = head
+    git_dir = dirs[0]
+    lock = git_dir / "HEAD.lock"
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        run_git(["checkout", "--quiet", "--detach"], cwd=worktree)  # git says who holds it
+        return
+    try:
+        os.write(fd, f"{sha}\n".encode())
+    except BaseException:
+        os.close(fd)
+        lock.unlink()
+        raise
+    os.close(fd)
+    os.replace(lock, git_dir / "HEAD")
+    log = git_dir / "logs" / "HEAD"
+    if log.is_file():
+        import time
+
+        env = os.environ
+        name = env.get("GIT_COMMITTER_NAME") or env.get("GIT_AUTHOR_NAME") or "gastown"
+        email = env.get("GIT_COMMITTER_EMAIL") or env.get("GIT_AUTHOR_EMAIL") or "gastown@localhost"
+        name, email = ("".join(c for c in v if c not in "<>\n\r") for v in (name, email))  # as git's ident
+        line = f"{sha} {sha} {name} <{email}> {int(time.time())} {time.strftime('%z')}\tcheckout: moving from {branch} to HEAD\n"
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(line)
 
 
 def delete_branch(repo_path: str | os.PathLike[str], branch: str) -> None:

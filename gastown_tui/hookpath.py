@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any
 
+    from core.beads.store import BeadStore
     from core.errors import GtError
     from core.roles import Role
     from core.town import Town
@@ -202,67 +203,78 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
     if rest == ["bead", "ready", "--json"]:
         return lambda: _read_command(town, _ready_json)
     if rest == ["status"]:
-        return lambda: _read_command(town, lambda found: status_text(town_status(found)))
+        return lambda: _read_command(town, lambda found, store: status_text(town_status(found, store)))
     if rest == ["done"]:
         return lambda: _read_command(town, _done)
     return None
 
 
-def _read_command(town: Callable[[], Town], body: Callable[[Town], str]) -> int:
-    """Run a read command as its click command runs under :func:`gastown_tui.cli.main`: the text
-    ``body(town)`` returns on stdout, then :func:`after_command`; a refusal (GtError) is
-    :func:`error_line` on stderr and its exit status, with no ledger check after it."""
+def _read_command(town: Callable[[], Town], body: Callable[[Town, BeadStore], str]) -> int:
+    """Run a lean command as its click command runs under :func:`gastown_tui.cli.main`: the text
+    ``body(town, store)`` returns on stdout, then :func:`after_command`, both with the one store
+    opened here (one connection for the command and the ledger check after it); a refusal
+    (GtError) is :func:`error_line` on stderr and its exit status, with no ledger check after it."""
+    from core.beads.store import BeadStore
     from core.errors import GtError
 
     try:
         found = town()
-        write_plain(sys.stdout, body(found) + "\n")
+        store = BeadStore(found)
     except GtError as exc:
         write_plain(sys.stderr, error_line(exc) + "\n")
         return exc.exit_code
-    after_command(found)
+    try:
+        try:
+            write_plain(sys.stdout, body(found, store) + "\n")
+        except GtError as exc:
+            write_plain(sys.stderr, error_line(exc) + "\n")
+            return exc.exit_code
+        after_command(found, store)
+    finally:
+        store.disconnect()
     return 0
 
 
-def _prime(town: Town) -> str:
+def _prime(town: Town, store: BeadStore) -> str:
     """``gt prime``: the brief of the calling role (:func:`core.prime.prime`)."""
-    from core.beads.store import BeadStore
     from core.prime import prime
     from core.roles import detect
 
-    role = detect(town)
-    with BeadStore(town) as store:
-        return prime(town, role, store)
+    return prime(town, detect(town), store)
 
 
-def _done(town: Town) -> str:
+def _done(town: Town, store: BeadStore) -> str:
     """``gt done``: finish the work of the calling role (:func:`done_text`, :func:`core.roles.detect`)."""
     from core.roles import detect
 
-    return done_text(town, detect(town))
+    return done_text(town, detect(town), store=store)
 
 
-def _ready_json(town: Town) -> str:
+def _ready_json(town: Town, store: BeadStore) -> str:
     """``gt bead ready --json``: the first :data:`READY_LIMIT` ready beads, by priority then oldest."""
-    from core.beads.store import BeadStore
-
-    with BeadStore(town) as store:
-        return json_text([issue.as_dict() for issue in store.ready(limit=READY_LIMIT)])
+    return json_text([issue.as_dict() for issue in store.ready(limit=READY_LIMIT)])
 
 
 def done_text(
-    town: Town, role: Role, status: str = "COMPLETED", message: str = "", bead: str | None = None, as_json: bool = False
+    town: Town,
+    role: Role,
+    status: str = "COMPLETED",
+    message: str = "",
+    bead: str | None = None,
+    as_json: bool = False,
+    store: BeadStore | None = None,
 ) -> str:
     """What ``gt done`` prints (without a final newline) after finishing the work of ``role``: a
     polecat's through :func:`core.done.done`, a crew workspace's through :func:`core.crew.done` (only
     COMPLETED; ``bead``: the bead its branch finishes). status: COMPLETED | ESCALATED | DEFERRED;
-    message: the reason or a note; as_json: the result as :func:`json_text`. Raises GtError for any
-    other role, a ``bead`` given for a polecat, and the refusals of those functions (nothing changed)."""
+    message: the reason or a note; as_json: the result as :func:`json_text`; store: an open store of
+    ``town`` (else those functions open one). Raises GtError for any other role, a ``bead`` given for
+    a polecat, and the refusals of those functions (nothing changed)."""
     from core.actor import current_actor
     from core.errors import GtError
 
     if role.kind == "crew":
-        return _crew_done_text(town, role, status, message, bead, as_json)
+        return _crew_done_text(town, role, status, message, bead, as_json, store)
     if role.kind != "polecat":
         raise GtError(
             "gt done runs inside a polecat worktree (<rig>/polecats/<name>), a crew workspace "
@@ -272,7 +284,7 @@ def done_text(
         raise GtError("--bead is for crew workspaces: a polecat's gt done finishes the bead on its hook")
     from core.done import done
 
-    result = done(town, role, status=status, message=message, actor=current_actor())
+    result = done(town, role, status=status, message=message, actor=current_actor(), store=store)
     if as_json:
         return json_text(result.as_dict())
     if result.mr:
@@ -283,7 +295,9 @@ def done_text(
     return f"{result.bead}: {result.status.lower()}; {result.polecat} is idle"
 
 
-def _crew_done_text(town: Town, role: Role, status: str, message: str, bead: str | None, as_json: bool) -> str:
+def _crew_done_text(
+    town: Town, role: Role, status: str, message: str, bead: str | None, as_json: bool, store: BeadStore | None
+) -> str:
     """``gt done`` in a crew workspace: queue its branch (:func:`core.crew.done`)."""
     from core.actor import current_actor
     from core.crew import done as crew_done
@@ -294,7 +308,7 @@ def _crew_done_text(town: Town, role: Role, status: str, message: str, bead: str
             f"--status {status.upper()} is for polecats: a crew workspace's gt done queues its branch; "
             "to give up on a bead, update it with 'gt bead update'"
         )
-    result = crew_done(town, role, bead=bead, message=message, actor=current_actor())
+    result = crew_done(town, role, bead=bead, message=message, actor=current_actor(), store=store)
     if as_json:
         return json_text(result.as_dict())
     what = f"{result.bead}: " if result.bead else ""
@@ -305,10 +319,11 @@ def _crew_done_text(town: Town, role: Role, status: str, message: str, bead: str
     )
 
 
-def town_status(town: Town) -> dict[str, Any]:
+def town_status(town: Town, store: BeadStore | None = None) -> dict[str, Any]:
     """``gt status``'s summary of ``town``: its root, the engine (running, pid), rig names, polecats
     by state, sling and merge queue depths, open convoys (id, name, done, total) and the number of open
-    escalations. Raises ConfigError for a malformed town.toml (not shown as a healthy town)."""
+    escalations. store: an open store of ``town`` (else one is opened and closed here). Raises
+    ConfigError for a malformed town.toml (not shown as a healthy town)."""
     from collections import Counter
 
     from core import convoys, escalation, mq, polecats, scheduler
@@ -317,20 +332,22 @@ def town_status(town: Town) -> dict[str, Any]:
     from core.rigs import list_rigs
 
     town.config  # noqa: B018 - a malformed town.toml is reported (exit 2), not shown as a healthy town
-    with BeadStore(town) as store:
-        rows = polecats.list_polecats(store.db)
-        open_convoys = convoys.list_convoys(store, "open")
-        pid = engine_pid(town)
-        return {
-            "town": str(town.root),
-            "engine": {"running": pid is not None, "pid": pid},
-            "rigs": [r.name for r in list_rigs(town)],
-            "polecats": dict(sorted(Counter(p.state for p in rows).items())),
-            "queue": scheduler.depth(store.db),
-            "merge_queue": len(mq.list_mrs(store.db, statuses=("queued", "merging"))),
-            "convoys": [{"id": c.id, "name": c.name, "done": c.done, "total": c.total} for c in open_convoys],
-            "escalations": len(escalation.list_open(store)),
-        }
+    if store is None:
+        with BeadStore(town) as own:
+            return town_status(town, own)
+    rows = polecats.list_polecats(store.db)
+    open_convoys = convoys.list_convoys(store, "open")
+    pid = engine_pid(town)
+    return {
+        "town": str(town.root),
+        "engine": {"running": pid is not None, "pid": pid},
+        "rigs": [r.name for r in list_rigs(town)],
+        "polecats": dict(sorted(Counter(p.state for p in rows).items())),
+        "queue": scheduler.depth(store.db),
+        "merge_queue": len(mq.list_mrs(store.db, statuses=("queued", "merging"))),
+        "convoys": [{"id": c.id, "name": c.name, "done": c.done, "total": c.total} for c in open_convoys],
+        "escalations": len(escalation.list_open(store)),
+    }
 
 
 def status_text(s: dict[str, Any]) -> str:
@@ -397,20 +414,24 @@ def error_line(exc: GtError) -> str:
     return f"gt: {one_line(str(exc)) if exc.exit_code == 2 else exc}"
 
 
-def after_command(town: Town) -> None:
+def after_command(town: Town, store: BeadStore | None = None) -> None:
     """After a command that used ``town`` and ran to its end: if it changed beads, ask for the ledger
     to be committed (:func:`core.beads.sync.after_change`, debounced; the running engine does it when
     there is one) and print its warning, if any, as one line on stderr. A read command pays only for
-    the dirty check (not for importing the sync: filelock, git)."""
-    if not town.db_path.exists():
-        return
-    from core.beads.store import BeadStore
+    the dirty check (not for importing the sync: filelock, git). store: the command's own open store
+    of ``town`` (left open), else one is opened (without the ledger guard's check) and closed here."""
     from core.plaintext import one_line
 
-    try:
-        store = BeadStore(town, check=False)
-    except Exception:  # noqa: BLE001 - a database that does not open: the command has said why
-        return
+    own = store is None
+    if store is None:
+        if not town.db_path.exists():
+            return
+        from core.beads.store import BeadStore
+
+        try:
+            store = BeadStore(town, check=False)
+        except Exception:  # noqa: BLE001 - a database that does not open: the command has said why
+            return
     try:
         if not store.dirty():
             return
@@ -420,7 +441,8 @@ def after_command(town: Town) -> None:
     except Exception as exc:  # noqa: BLE001 - the command's own outcome stands; say why no sync was asked
         warning = f"the ledger commit was not requested ({type(exc).__name__}: {exc}); run 'gt bead sync'"
     finally:
-        store.disconnect()
+        if own:
+            store.disconnect()
     if warning:
         write_plain(sys.stderr, f"gt: warning: {one_line(warning)}\n")
 

@@ -25,7 +25,6 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
 
 from core import events
@@ -53,6 +52,7 @@ from core.beads.model import (
 from core.beads import guard
 from core.db import Database, connect, register_open_check, register_schema, transaction
 from core.errors import Conflict, GtError, NotFound
+from core.records import Record
 from core.town import Town
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
@@ -222,12 +222,16 @@ CACHE_KIB = 65536
 _UNSET: Any = object()
 
 
-@dataclass
-class Blocked:
-    """A blocked bead and what holds it back (ids of open blockers, waited-for or blocked parents)."""
+class Blocked(Record):
+    """A blocked bead and what holds it back (ids of open blockers, waited-for or blocked parents);
+    a mutable record (:class:`core.records.Record`)."""
 
+    __slots__ = _FIELDS = ("issue", "blocked_by")
     issue: Issue
     blocked_by: list[str]
+
+    def __init__(self, issue: Issue, blocked_by: list[str]) -> None:
+        self.issue, self.blocked_by = issue, blocked_by
 
     def as_dict(self) -> dict[str, Any]:
         """The issue's JSON plus ``blocked_by`` and ``blocked_by_count`` (beads' BlockedIssue)."""

@@ -209,50 +209,56 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
     return None
 
 
-def _read_command(town: Callable[[], Town], body: Callable[[Town, BeadStore], str]) -> int:
+def _read_command(town: Callable[[], Town], body: Callable[[Town, Callable[[], BeadStore]], str]) -> int:
     """Run a lean command as its click command runs under :func:`gastown_tui.cli.main`: the text
-    ``body(town, store)`` returns on stdout, then :func:`after_command`, both with the one store
-    opened here (one connection for the command and the ledger check after it); a refusal
-    (GtError) is :func:`error_line` on stderr and its exit status, with no ledger check after it."""
-    from core.beads.store import BeadStore
+    ``body(town, store)`` returns on stdout, then :func:`after_command`. ``store()`` opens the
+    command's store at its first call and returns that one after (one connection for the command
+    and the ledger check after it); a body calls it after its own imports, since
+    :func:`core.db.connect` creates the tables of the modules imported by then. A refusal (GtError)
+    is :func:`error_line` on stderr and its exit status, with no ledger check after it."""
     from core.errors import GtError
 
-    try:
-        found = town()
-        store = BeadStore(found)
-    except GtError as exc:
-        write_plain(sys.stderr, error_line(exc) + "\n")
-        return exc.exit_code
+    opened: list[BeadStore] = []
+
+    def store() -> BeadStore:
+        if not opened:
+            from core.beads.store import BeadStore
+
+            opened.append(BeadStore(found))
+        return opened[0]
+
     try:
         try:
+            found = town()
             write_plain(sys.stdout, body(found, store) + "\n")
         except GtError as exc:
             write_plain(sys.stderr, error_line(exc) + "\n")
             return exc.exit_code
-        after_command(found, store)
+        after_command(found, opened[0] if opened else None)
     finally:
-        store.disconnect()
+        if opened:
+            opened[0].disconnect()
     return 0
 
 
-def _prime(town: Town, store: BeadStore) -> str:
+def _prime(town: Town, store: Callable[[], BeadStore]) -> str:
     """``gt prime``: the brief of the calling role (:func:`core.prime.prime`)."""
     from core.prime import prime
     from core.roles import detect
 
-    return prime(town, detect(town), store)
+    return prime(town, detect(town), store())
 
 
-def _done(town: Town, store: BeadStore) -> str:
+def _done(town: Town, store: Callable[[], BeadStore]) -> str:
     """``gt done``: finish the work of the calling role (:func:`done_text`, :func:`core.roles.detect`)."""
     from core.roles import detect
 
     return done_text(town, detect(town), store=store)
 
 
-def _ready_json(town: Town, store: BeadStore) -> str:
+def _ready_json(town: Town, store: Callable[[], BeadStore]) -> str:
     """``gt bead ready --json``: the first :data:`READY_LIMIT` ready beads, by priority then oldest."""
-    return json_text([issue.as_dict() for issue in store.ready(limit=READY_LIMIT)])
+    return json_text([issue.as_dict() for issue in store().ready(limit=READY_LIMIT)])
 
 
 def done_text(
@@ -262,13 +268,13 @@ def done_text(
     message: str = "",
     bead: str | None = None,
     as_json: bool = False,
-    store: BeadStore | None = None,
+    store: Callable[[], BeadStore] | None = None,
 ) -> str:
     """What ``gt done`` prints (without a final newline) after finishing the work of ``role``: a
     polecat's through :func:`core.done.done`, a crew workspace's through :func:`core.crew.done` (only
     COMPLETED; ``bead``: the bead its branch finishes). status: COMPLETED | ESCALATED | DEFERRED;
-    message: the reason or a note; as_json: the result as :func:`json_text`; store: an open store of
-    ``town`` (else those functions open one). Raises GtError for any other role, a ``bead`` given for
+    message: the reason or a note; as_json: the result as :func:`json_text`; store: gives the
+    command's store of ``town``, called once those functions are imported (else they open one). Raises GtError for any other role, a ``bead`` given for
     a polecat, and the refusals of those functions (nothing changed)."""
     from core.actor import current_actor
     from core.errors import GtError
@@ -284,7 +290,7 @@ def done_text(
         raise GtError("--bead is for crew workspaces: a polecat's gt done finishes the bead on its hook")
     from core.done import done
 
-    result = done(town, role, status=status, message=message, actor=current_actor(), store=store)
+    result = done(town, role, status=status, message=message, actor=current_actor(), store=store and store())
     if as_json:
         return json_text(result.as_dict())
     if result.mr:
@@ -296,7 +302,13 @@ def done_text(
 
 
 def _crew_done_text(
-    town: Town, role: Role, status: str, message: str, bead: str | None, as_json: bool, store: BeadStore | None
+    town: Town,
+    role: Role,
+    status: str,
+    message: str,
+    bead: str | None,
+    as_json: bool,
+    store: Callable[[], BeadStore] | None,
 ) -> str:
     """``gt done`` in a crew workspace: queue its branch (:func:`core.crew.done`)."""
     from core.actor import current_actor
@@ -308,7 +320,7 @@ def _crew_done_text(
             f"--status {status.upper()} is for polecats: a crew workspace's gt done queues its branch; "
             "to give up on a bead, update it with 'gt bead update'"
         )
-    result = crew_done(town, role, bead=bead, message=message, actor=current_actor(), store=store)
+    result = crew_done(town, role, bead=bead, message=message, actor=current_actor(), store=store and store())
     if as_json:
         return json_text(result.as_dict())
     what = f"{result.bead}: " if result.bead else ""
@@ -319,10 +331,12 @@ def _crew_done_text(
     )
 
 
-def town_status(town: Town, store: BeadStore | None = None) -> dict[str, Any]:
+def town_status(town: Town, store: Callable[[], BeadStore] | None = None) -> dict[str, Any]:
     """``gt status``'s summary of ``town``: its root, the engine (running, pid), rig names, polecats
     by state, sling and merge queue depths, open convoys (id, name, done, total) and the number of open
-    escalations. store: an open store of ``town`` (else one is opened and closed here). Raises
+    escalations. store: gives the command's store of ``town``, called after this function's imports
+    (:func:`core.db.connect` creates the tables of the modules imported by then); else one is opened
+    and closed here. Raises
     ConfigError for a malformed town.toml (not shown as a healthy town)."""
     from collections import Counter
 
@@ -334,19 +348,20 @@ def town_status(town: Town, store: BeadStore | None = None) -> dict[str, Any]:
     town.config  # noqa: B018 - a malformed town.toml is reported (exit 2), not shown as a healthy town
     if store is None:
         with BeadStore(town) as own:
-            return town_status(town, own)
-    rows = polecats.list_polecats(store.db)
-    open_convoys = convoys.list_convoys(store, "open")
+            return town_status(town, lambda: own)
+    beads = store()
+    rows = polecats.list_polecats(beads.db)
+    open_convoys = convoys.list_convoys(beads, "open")
     pid = engine_pid(town)
     return {
         "town": str(town.root),
         "engine": {"running": pid is not None, "pid": pid},
         "rigs": [r.name for r in list_rigs(town)],
         "polecats": dict(sorted(Counter(p.state for p in rows).items())),
-        "queue": scheduler.depth(store.db),
-        "merge_queue": len(mq.list_mrs(store.db, statuses=("queued", "merging"))),
+        "queue": scheduler.depth(beads.db),
+        "merge_queue": len(mq.list_mrs(beads.db, statuses=("queued", "merging"))),
         "convoys": [{"id": c.id, "name": c.name, "done": c.done, "total": c.total} for c in open_convoys],
-        "escalations": len(escalation.list_open(store)),
+        "escalations": len(escalation.list_open(beads)),
     }
 
 

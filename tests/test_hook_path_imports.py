@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -207,6 +208,21 @@ def test_the_hooks_answer_as_the_click_commands_do(polecat_town: Town, gt_env) -
     assert "read [bold]me[/]" in again.stdout and "check the tests" not in again.stdout  # drained once
     for out in (brief.stdout, reminder.stdout, again.stdout):
         assert "\x1b" not in out and "\x07" not in out
+
+
+def test_gt_status_makes_the_tables_of_the_modules_it_reads(polecat_town: Town, gt_env) -> None:
+    """A database made by processes that never imported the sling queue or the merge queue (their
+    tables dropped here) still answers ``gt status``: the lean path opens its store after importing
+    those modules, so the open creates their tables (core.db.connect applies the registered schemas)."""
+    ledger_sync.sync(polecat_town)
+    conn = sqlite3.connect(polecat_town.db_path)
+    with conn:
+        conn.execute("DROP TABLE sling_queue")
+        conn.execute("DROP TABLE merge_requests")
+    conn.close()
+    proc, _ = _run(polecat_town, gt_env, ["status"], "")
+    assert proc.returncode == 0, proc.stderr
+    assert "queued    0 to sling, 0 to merge" in proc.stdout
 
 
 def test_the_lean_read_commands_answer_as_the_click_commands_do(polecat_town: Town, gt_env) -> None:

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from core import mail, polecats
+from core import git, mail, mq, polecats
 from core.beads import sync as ledger_sync
 from core.beads.store import BeadStore
 from core.nudge import nudge
-from core.rigs import add_rig
+from core.rigs import add_rig, load_rig
 from core.town import Town
+from core.worktrees import ensure_worktree
 from tests.conftest import VENV_BIN
 
 #: The project modules the hook commands may import (their union): the town, its database, the
@@ -113,6 +114,21 @@ STATUS_ALLOWED = ALLOWED | {
 }
 
 
+#: What ``gt done`` imports beyond the hooks' modules: its rule (core.done, core.secrets), git (a
+#: process: subprocess), the rig and its settings (tomllib), the merge queue, boards, convoys, the
+#: upstream start point, and the ledger sync request its change makes.
+DONE_ALLOWED = STATUS_ALLOWED | {
+    "core.beads.sync",
+    "core.board",
+    "core.done",
+    "core.git",
+    "core.remote",
+    "core.secrets",
+    "core.upstream",
+    "core.worktrees",
+}
+
+
 @pytest.fixture
 def polecat_town(town: Town, git_repo: Path) -> Town:
     """A rig ``demo`` and polecat ``nux`` with a hooked bead, an unread message and a queued nudge,
@@ -148,6 +164,14 @@ def _run(
 ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run ``gt ARGS`` as the polecat's hook does, under ``-X importtime``: (the process, every module
     it imported)."""
+    return _run_in(town.root, town, gt_env, args, stdin)
+
+
+def _run_in(
+    cwd: Path, town: Town, gt_env: dict[str, str], args: list[str], stdin: str = ""
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """:func:`_run` in directory ``cwd``, with the polecat's variables of ``gt_env`` taking precedence
+    over nux's."""
     env = {
         **gt_env,
         "GT_TOWN": str(town.root),
@@ -158,6 +182,7 @@ def _run(
         "BD_ACTOR": "demo/polecats/nux",
         "GT_LEDGER_SYNC": "off",
     }
+    env.update({k: v for k, v in gt_env.items() if k in ("GT_POLECAT", "GT_SESSION", "BD_ACTOR")})
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", str(VENV_BIN / "gt"), *args],
         input=stdin,
@@ -165,7 +190,7 @@ def _run(
         text=True,
         env=env,
         timeout=60,
-        cwd=town.root,
+        cwd=cwd,
     )
     modules = _imported(proc.stderr)
     assert modules, proc.stderr
@@ -223,6 +248,53 @@ def test_gt_status_makes_the_tables_of_the_modules_it_reads(polecat_town: Town, 
     proc, _ = _run(polecat_town, gt_env, ["status"], "")
     assert proc.returncode == 0, proc.stderr
     assert "queued    0 to sling, 0 to merge" in proc.stdout
+
+
+def test_gt_done_runs_lean_and_answers_as_its_click_command_does(polecat_town: Town, gt_env) -> None:
+    """Bare ``gt done`` in a polecat's worktree runs without click (only its own modules, no heavy
+    library) and prints what the click command prints (``--town`` twice: through click), each for
+    its own polecat with one commit of work; both leave the worktree detached at the commit of the
+    MR, the move in the worktree's reflog as ``git checkout --detach`` writes it, git agreeing."""
+    rig = load_rig(polecat_town, "demo")
+    town = str(polecat_town.root)
+    answers, heads = {}, {}
+    for name, how in (("lean", []), ("viaclick", ["--town", town, "--town", town])):
+        with BeadStore(polecat_town) as store:
+            bead = store.create(f"Work of {name} [red]x[/]", actor="t", prefix=rig.prefix).id
+            store.hook(bead, f"demo/polecats/{name}", actor="t")
+            path, branch, _ = ensure_worktree(rig, name, bead)
+            polecats.upsert(store.db, "demo", name, state="working", hook_bead=bead, branch=branch, worktree=str(path))
+        (path / "work.txt").write_text(f"{name}\n")
+        git.commit_all(path, f"{bead}: work", env={"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": "p@x"})
+        ledger_sync.sync(polecat_town)
+        env = {**gt_env, "GT_POLECAT": name, "GT_SESSION": f"demo-{name}", "BD_ACTOR": f"demo/polecats/{name}"}
+        proc, modules = _run_in(path, polecat_town, env, [*how, "done"])
+        assert proc.returncode == 0, proc.stderr
+        with BeadStore(polecat_town) as store:
+            (mr,) = [m for m in mq.of_bead(store.db, bead) if m.branch == branch]
+        answers[name] = proc.stdout.replace(bead, "BEAD").replace(mr.id, "MR").replace(name, "NAME")
+        heads[name] = (path, branch, mr.head_sha)
+        top = {m.split(".")[0] for m in modules}
+        if not how:
+            third_party = sorted(top - set(sys.stdlib_module_names) - {"core", "gastown_tui"})
+            assert not third_party, f"gt done imports libraries: {third_party}"
+            project = {m for m in modules if m.split(".")[0] in ("core", "gastown_tui")}
+            assert project <= DONE_ALLOWED, sorted(project - DONE_ALLOWED)
+            heavy = sorted(top & (HEAVY_STDLIB - {"shutil", "subprocess", "tomllib", "typing"}))
+            assert not heavy, f"gt done imports heavy standard-library modules it does not need: {heavy}"
+        else:
+            assert "click" in top
+    assert (
+        answers["lean"]
+        == answers["viaclick"]
+        == "BEAD: 1 commit(s) on polecat/NAME/BEAD queued as MR; demo/polecats/NAME is idle\n"
+    )
+    for path, branch, sha in heads.values():
+        assert git.run_git(["symbolic-ref", "-q", "HEAD"], cwd=path, check=False).returncode == 1
+        assert git.run_git(["rev-parse", "HEAD"], cwd=path).stdout.strip() == sha
+        assert git.run_git(["status", "--porcelain"], cwd=path).stdout == ""
+        reflog = git.run_git(["reflog", "-1", "--format=%gs"], cwd=path).stdout.strip()
+        assert reflog == f"checkout: moving from {branch} to HEAD"
 
 
 def test_the_lean_read_commands_answer_as_the_click_commands_do(polecat_town: Town, gt_env) -> None:

@@ -12,7 +12,7 @@ from core.beads.store import BeadStore
 from core.config import edit_toml
 from core.errors import ConfigError
 from core.rigs import add_rig, load_rig
-from core.secrets import exclude_from_commits, matching, secret_patterns
+from core.secrets import branch_paths, exclude_from_commits, leftover_paths, matching, secret_patterns
 from core.sessions import SessionHost
 from core.worktrees import ensure_worktree
 from tests.conftest import git as git_cli
@@ -220,3 +220,45 @@ def test_any_agents_add_all_and_gt_done_skip_the_copied_file(fast_town, demo_rig
         assert (path / ".env").exists()
     finally:
         store.disconnect()
+
+
+def test_leftovers_and_branch_paths_read_in_one_git_call_each_as_git_add_and_log_see_them(tmp_path: Path) -> None:
+    """What ``gt done`` checks, from one ``git status`` and one ``git log`` (core.git.worktree_status,
+    branch_commits): leftovers are what ``git add -A`` would commit (untracked, modified, staged, a
+    staged rename's new name; no deletion, no ignored file), names with spaces and newlines whole; the
+    branch's commits are ``base..HEAD`` as ``git rev-list --count`` counts them (an empty commit and a
+    merge too), with the files each added or changed."""
+    repo = make_repo(
+        tmp_path / "r", {"kept.txt": "k\n", "gone.txt": "g\n", "old name.txt": "o\n", ".gitignore": "*.log\n"}
+    )
+    base = git.head_sha(repo)
+    git_cli(repo, "checkout", "-q", "-b", "work")
+    (repo / "conf dir").mkdir()
+    (repo / "conf dir" / ".env\nprod").write_text(KEY + "\n")
+    git_cli(repo, "add", "-A")
+    git_cli(repo, "commit", "-q", "-m", "a secret")
+    git_cli(repo, "rm", "-q", "conf dir/.env\nprod")
+    git_cli(repo, "commit", "-q", "-m", "gone again")
+    git_cli(repo, "commit", "-q", "--allow-empty", "-m", "empty")
+    git_cli(repo, "checkout", "-q", "-b", "side", base)
+    (repo / "side.txt").write_text("s\n")
+    git_cli(repo, "add", "-A")
+    git_cli(repo, "commit", "-q", "-m", "side")
+    git_cli(repo, "checkout", "-q", "work")
+    git_cli(repo, "merge", "-q", "--no-edit", "side")
+    (repo / "kept.txt").write_text("changed\n")
+    (repo / "gone.txt").unlink()
+    git_cli(repo, "mv", "old name.txt", "new\tname.txt")
+    (repo / "staged then deleted.key").write_text("x\n")
+    git_cli(repo, "add", "staged then deleted.key")
+    (repo / "staged then deleted.key").unlink()
+    (repo / "new.pem").write_text("p\n")
+    (repo / "debug.log").write_text("ignored\n")
+    status = git.worktree_status(repo)
+    assert sorted(leftover_paths(repo, status)) == ["kept.txt", "new\tname.txt", "new.pem"]
+    assert leftover_paths(repo) == leftover_paths(repo, status)
+    commits = git.branch_commits(repo, base)
+    assert len(commits) == git.count_commits(repo, base, "HEAD") == 5
+    assert sorted(p for paths in commits for p in paths) == ["conf dir/.env\nprod", "side.txt"]
+    assert branch_paths(repo, base) == [p for paths in commits for p in paths]
+    assert matching(branch_paths(repo, base), DEFAULTS) == ["conf dir/.env\nprod"]

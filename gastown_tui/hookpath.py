@@ -110,21 +110,20 @@ def agent_hook(town: Callable[[], Town], event: str, payload: str | None) -> tup
 def mail_reminder(town: Town, address: str, session: str) -> str:
     """What ``gt mail check --inject`` prints: :func:`core.mail.reminder` of ``address``'s unread mail
     and of the nudges queued for tmux session ``session`` ("" for none), which are drained (the
-    engine will not type them again). Raises GtError for a bad address or session name."""
+    engine will not type them again), both read through one connection. Raises GtError for a bad
+    address or session name."""
     from core import mail
+    from core.beads.store import BeadStore
 
-    unread = mail.inbox(town, address)
-    nudges: list[str] = []
-    if session:
-        from core.db import connect
+    if session:  # imported before the open, which creates the tables of the modules imported by then
         from core.nudge import drain
         from core.session_names import check_session_name
-
-        db = connect(town.db_path)
-        try:
-            nudges = drain(db, check_session_name(session))
-        finally:
-            db.conn.close()
+    store = BeadStore(town)
+    try:
+        unread = mail.inbox(town, address, db=store.db)
+        nudges = drain(store.db, check_session_name(session)) if session else []
+    finally:
+        store.disconnect()
     return mail.reminder(unread, nudges)
 
 

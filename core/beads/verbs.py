@@ -15,11 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-
 from core.beads.model import Issue, now_ns, parse_ts
 from core.beads.store import BeadStore
 from core.errors import GtError
+from core.records import Record
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
@@ -62,16 +61,30 @@ def appended(notes: str, text: str) -> str:
     return f"{notes}\n{text}" if notes else text
 
 
-@dataclass
-class Changes:
+class Changes(Record):
     """What ``update`` changes on a bead. fields: column -> new value (``store.update``'s keywords);
-    append_notes: text added after the notes; add_labels/remove_labels: label names."""
+    append_notes: text added after the notes; add_labels/remove_labels: label names. A mutable
+    record (:class:`core.records.Record`)."""
 
-    claim: bool = False
-    fields: dict[str, Any] = field(default_factory=dict)
-    append_notes: str | None = None
-    add_labels: list[str] = field(default_factory=list)
-    remove_labels: list[str] = field(default_factory=list)
+    __slots__ = _FIELDS = ("claim", "fields", "append_notes", "add_labels", "remove_labels")
+    claim: bool
+    fields: dict[str, Any]
+    append_notes: str | None
+    add_labels: list[str]
+    remove_labels: list[str]
+
+    def __init__(
+        self,
+        claim: bool = False,
+        fields: dict[str, Any] | None = None,
+        append_notes: str | None = None,
+        add_labels: list[str] | None = None,
+        remove_labels: list[str] | None = None,
+    ) -> None:
+        self.claim, self.append_notes = claim, append_notes
+        self.fields = {} if fields is None else fields
+        self.add_labels = [] if add_labels is None else add_labels
+        self.remove_labels = [] if remove_labels is None else remove_labels
 
     def check(self) -> None:
         """Raises GtError for changes that contradict each other (``--notes`` with ``--append-notes``)."""
@@ -101,13 +114,17 @@ def update_bead(store: BeadStore, bead: str, actor: str, changes: Changes) -> Is
         return store.get(bead)
 
 
-@dataclass
-class Outcome:
+class Outcome(Record):
     """What a verb did to several beads: done (the beads after it, in the order given) and refused
-    (``(id as given, one-line reason)``, only when not atomic)."""
+    (``(id as given, one-line reason)``, only when not atomic). A mutable record."""
 
-    done: list[Issue] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
+    __slots__ = _FIELDS = ("done", "refused")
+    done: list[Issue]
+    refused: list[tuple[str, str]]
+
+    def __init__(self, done: list[Issue] | None = None, refused: list[tuple[str, str]] | None = None) -> None:
+        self.done = [] if done is None else done
+        self.refused = [] if refused is None else refused
 
 
 def each(store: BeadStore, beads: Iterable[str], action: Callable[[str], Issue], *, atomic: bool) -> Outcome:
@@ -186,20 +203,48 @@ def parse_when(text: str, name: str, now: int | None = None) -> int:
         ) from None
 
 
-@dataclass
-class ListFilter:
+class ListFilter(Record):
     """bd list's filters that the store does not index: times (Unix ns; a bound is exclusive, as bd's
-    ``After``/``Before``) and case-insensitive substrings of the title, description and notes."""
+    ``After``/``Before``) and case-insensitive substrings of the title, description and notes. A
+    mutable record."""
 
-    created_after: int | None = None
-    created_before: int | None = None
-    updated_after: int | None = None
-    updated_before: int | None = None
-    closed_after: int | None = None
-    closed_before: int | None = None
-    title_contains: str = ""
-    desc_contains: str = ""
-    notes_contains: str = ""
+    __slots__ = _FIELDS = (
+        "created_after",
+        "created_before",
+        "updated_after",
+        "updated_before",
+        "closed_after",
+        "closed_before",
+        "title_contains",
+        "desc_contains",
+        "notes_contains",
+    )
+    created_after: int | None
+    created_before: int | None
+    updated_after: int | None
+    updated_before: int | None
+    closed_after: int | None
+    closed_before: int | None
+    title_contains: str
+    desc_contains: str
+    notes_contains: str
+
+    def __init__(
+        self,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        updated_after: int | None = None,
+        updated_before: int | None = None,
+        closed_after: int | None = None,
+        closed_before: int | None = None,
+        title_contains: str = "",
+        desc_contains: str = "",
+        notes_contains: str = "",
+    ) -> None:
+        self.created_after, self.created_before = created_after, created_before
+        self.updated_after, self.updated_before = updated_after, updated_before
+        self.closed_after, self.closed_before = closed_after, closed_before
+        self.title_contains, self.desc_contains, self.notes_contains = title_contains, desc_contains, notes_contains
 
     def matches(self, issue: Issue) -> bool:
         """True when ``issue`` passes every filter set (a bead without the time fails a bound on it)."""

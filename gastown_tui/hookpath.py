@@ -1,23 +1,24 @@
-"""The commands agents run on every prompt, and the read commands they run most, on a lean path
-without click (issue 19), run by the console script :mod:`gastown_tui.gt`.
+"""The commands agents run on every prompt, and the commands they run most, on a lean path without
+click (issue 19), run by the console script :mod:`gastown_tui.gt`.
 
 Every prompt of every agent runs a hook, so hooks must start in about the time of the interpreter
 itself: ``gt agent hook EVENT [PAYLOAD]`` (Claude Code's settings hooks, Codex ``notify``), ``gt prime
 --hook`` (Gas Town's SessionStart hook) and ``gt mail check --inject`` (its per-prompt mail hook). The
-read commands are ``gt prime``, ``gt bead ready --json`` and ``gt status``, exactly those words. Each
-may follow ``--town PATH``. :func:`fast_command` recognises exactly these argument shapes and runs them
-through the same functions their click commands call (:func:`agent_hook`, :func:`mail_reminder`,
-:func:`town_status`, :func:`status_text`, :func:`json_text`, :func:`table_text`), printing what they
-print with the same output boundary (escape sequences and controls removed, as
-:func:`gastown_tui.clikit.plain_output` does). Any other arguments (an option, ``--help``, an unknown
-event, a payload that looks like an option, an argument that is not UTF-8) go to
-:func:`gastown_tui.cli.main`, which parses them with click and answers as before.
+other lean commands are the reads ``gt prime``, ``gt bead ready --json`` and ``gt status``, and a
+polecat's ``gt done``, exactly those words. Each may follow ``--town PATH``. :func:`fast_command`
+recognises exactly these argument shapes and runs them through the same functions their click
+commands call (:func:`agent_hook`, :func:`mail_reminder`, :func:`town_status`, :func:`status_text`,
+:func:`done_text`, :func:`json_text`, :func:`table_text`), printing what they print with the same
+output boundary (escape sequences and controls removed, as :func:`gastown_tui.clikit.plain_output`
+does). Any other arguments (an option, ``--help``, an unknown event, a payload that looks like an
+option, an argument that is not UTF-8) go to :func:`gastown_tui.cli.main`, which parses them with
+click and answers as before.
 
 The hooks change no bead (they record agent state and drain nudges), so no ledger sync request
-follows them. A read command ends as under :func:`gastown_tui.cli.main`: a refusal is one line
-(:func:`error_line`), else :func:`after_command` asks for the ledger sync if beads are dirty.
-tests/test_hook_path_imports.py pins the modules these commands import, so a heavy import cannot
-creep back onto this path.
+follows them. The other lean commands end as under :func:`gastown_tui.cli.main`: a refusal is one
+line (:func:`error_line`), else :func:`after_command` asks for the ledger sync if beads are dirty,
+through the command's own connection (:func:`_read_command`). tests/test_hook_path_imports.py pins
+the modules these commands import, so a heavy import cannot creep back onto this path.
 """
 
 from __future__ import annotations

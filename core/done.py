@@ -133,10 +133,12 @@ def done(
     if status != "COMPLETED":
         return _release(store, p, rig, path, bead, status, message, actor, env)
     branch = git.current_branch(path)
+    detached = branch is None
     if branch is None:
         branch = _detached_branch(store, rig, p, bead, path)
-    detached = git.current_branch(path) is None
-    merged = _mr_at(store, bead, branch, git.head_sha(path), ("merged",))
+        detached = git.current_branch(path) is None  # it checks the branch out when files wait
+    head = git.head_sha(path)
+    merged = _mr_at(store, bead, branch, head, ("merged",))
     if merged is not None:  # an interrupted gt done whose MR the refinery merged meanwhile
         _settle_merged(store, p, bead, merged, actor)
         return DoneResult(status, bead, p.address, merged.id, branch, merged.head_sha, 0)
@@ -150,14 +152,14 @@ def done(
     ahead_before = None
     if status_entries:
         ahead_before = ahead
-        if git.commit_all(path, f"{bead}: {issue.title}\n\nLeftovers committed by gt done.", env=env):
-            ahead += 1
+        committed = git.commit_all(path, f"{bead}: {issue.title}\n\nLeftovers committed by gt done.", env=env)
+        if committed:
+            ahead, head = ahead + 1, committed
     if ahead == 0:
         raise GtError(
             f"nothing to submit: {branch} has no commits ahead of {rig.default_branch}; commit your "
             f"work first, or use 'gt done --status DEFERRED -m WHY'"
         )
-    head = git.head_sha(path)
     if git.rev_parse(rig.repo_path, f"refs/heads/{branch}") != head and _mr_at(store, bead, branch, head) is None:
         raise GtError(f"branch {branch} is not at {head[:12]} in the rig's repository: check 'git status' in {path}")
     tracking = convoys_tracking(store, bead)

@@ -657,9 +657,12 @@ def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
     its git directory (``gitdir: ...``, with ``commondir`` holding the shared refs; gitrepository-layout(5)).
     None when the layout is anything else (then git itself is asked)."""
     dirs = _worktree_dirs(worktree)
-    if dirs is None:
-        return None
-    git_dir, common = dirs
+    return None if dirs is None else _head_in(*dirs)
+
+
+def _head_in(git_dir: Path, common: Path) -> tuple[str | None, str | None] | None:
+    """:func:`_worktree_head` of the worktree whose git directories (:func:`_worktree_dirs`) are
+    ``git_dir`` (its HEAD) and ``common`` (the refs)."""
     try:
         head = (git_dir / "HEAD").read_bytes().strip()
     except OSError:
@@ -762,10 +765,9 @@ def detach_head(worktree: str | os.PathLike[str]) -> None:
     or when ``HEAD.lock`` is taken (a git command is running there), ``git checkout --detach``.
     Raises GitError.
     """
-    where = Path(worktree)
-    head = _worktree_head(where)
-    dirs = _worktree_dirs(where)
-    if head is None or head[0] is None or head[1] is None or dirs is None:
+    dirs = _worktree_dirs(Path(worktree))
+    head = None if dirs is None else _head_in(*dirs)
+    if dirs is None or head is None or head[0] is None or head[1] is None:
         run_git(["checkout", "--quiet", "--detach"], cwd=worktree)
         return
     branch, sha = head

@@ -8,11 +8,22 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str],
+    data: bytes,
+    mode: int | None = None,
+    before_rename: Callable[[], None] | None = None,
+) -> None:
     """Replace ``path`` with ``data`` atomically (temp file + fsync + rename).
 
     mode: permission bits for the new file (default: keep the old file's, else 0o644).
+    before_rename: called once the temp file is written and synced, just before the rename (a
+    ledger export records what it is about to put in place); what it raises aborts the write.
     Raises OSError if the directory is not writable; the old file is then untouched.
     """
     import tempfile  # and shutil, random: only for a process that writes a file
@@ -30,6 +41,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | No
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, target)
     except BaseException:
         try:

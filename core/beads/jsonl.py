@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -824,11 +824,12 @@ def export_text(store: BeadStore, *, include_all: bool = False) -> str:
     return "".join(export_lines(store, include_all=include_all)[0])
 
 
-def write_lines(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ledger bytes ``data`` to ``path`` atomically (temp file + rename), creating its directory."""
+def write_lines(path: str | os.PathLike[str], data: bytes, before_rename: Callable[[], None] | None = None) -> None:
+    """Write ledger bytes ``data`` to ``path`` atomically (temp file + rename), creating its directory.
+    before_rename: see :func:`core.atomic.atomic_write_bytes`."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, data)
+    atomic_write_bytes(target, data, before_rename=before_rename)
 
 
 def export(store: BeadStore, path: str | os.PathLike[str], *, include_all: bool = False) -> int:

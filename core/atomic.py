@@ -10,16 +10,25 @@ from pathlib import Path
 
 TYPE_CHECKING = False  # typing's import costs every gt process more than its use
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+
+    #: Bytes, or bytes in parts (views into a buffer the caller holds) that stand for their join.
+    Chunks = bytes | Sequence[bytes | memoryview]
+
+
+def chunks(data: Chunks) -> Sequence[bytes | memoryview]:
+    """``data`` (:data:`Chunks`) as a sequence of parts: bytes become one part."""
+    return (data,) if isinstance(data, bytes) else data
 
 
 def atomic_write_bytes(
     path: str | os.PathLike[str],
-    data: bytes,
+    data: Chunks,
     mode: int | None = None,
     before_rename: Callable[[], None] | None = None,
 ) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file + fsync + rename).
+    """Replace ``path`` with ``data`` (bytes, or parts written one after the other) atomically (temp
+    file + fsync + rename).
 
     mode: permission bits for the new file (default: keep the old file's, else 0o644).
     before_rename: called once the temp file is written and synced, just before the rename (a
@@ -37,7 +46,7 @@ def atomic_write_bytes(
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.writelines(chunks(data))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)

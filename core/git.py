@@ -23,6 +23,8 @@ from core.errors import GitError
 
 if TYPE_CHECKING:
     from dulwich.refs import Ref
+
+    from core.atomic import Chunks
     from dulwich.repo import Repo
 
 HQ_IDENTITY = b"gastown <gastown@localhost>"
@@ -116,7 +118,7 @@ def commit_paths(
     paths: Sequence[str],
     message: str,
     author: bytes = HQ_IDENTITY,
-    contents: dict[str, bytes] | None = None,
+    contents: dict[str, Chunks] | None = None,
 ) -> str | None:
     """Commit exactly ``paths`` (relative to the work tree; a removed file is removed) on HEAD: the
     commit is HEAD's tree with only those paths changed, so whatever else the user has staged stays
@@ -125,7 +127,8 @@ def commit_paths(
     (``.git/index.lock`` created exclusively, then renamed), and the branch moves by compare-and-swap
     (``git update-ref``), retried when another commit raced in. Hooks do not run.
 
-    contents: path -> the bytes the caller just wrote to that file (a 47 MB ledger): the blob is
+    contents: path -> the bytes the caller just wrote to that file (a 47 MB ledger; bytes or parts,
+    :data:`core.atomic.Chunks`): the blob is
     written from them (:func:`write_blob`) and entered in both indexes by sha, git never reading the
     file. The real index's entry then has no file stat: the next ``git status`` hashes that file once
     to see it unchanged. A SHA-256 repository ignores ``contents``.
@@ -220,8 +223,9 @@ def commit_paths(
                 lock.unlink()
 
 
-def write_blob(objects: Path, data: bytes) -> str:
-    """Write ``data`` as a loose blob into the object directory ``objects`` (SHA-1 repositories;
+def write_blob(objects: Path, data: Chunks) -> str:
+    """Write ``data`` (bytes or parts, :data:`core.atomic.Chunks`) as a loose blob into the object
+    directory ``objects`` (SHA-1 repositories;
     temp file + rename, read-only as git makes them) unless it is there already, and return its sha
     (hex). The stream is zlib (RFC 1950) from ISA-L's level 1, the counterpart of git's default
     ``core.loosecompression`` (zlib level 1) at about 4x zlib's speed; the SHA-1 runs in a second
@@ -234,13 +238,21 @@ def write_blob(objects: Path, data: bytes) -> str:
 
     from isal import isal_zlib  # python-isal: zlib-compatible, 4x faster at level 1 (issue 19)
 
-    header = b"blob %d\0" % len(data)
+    from core.atomic import chunks
+
+    parts = chunks(data)
+    header = b"blob %d\0" % sum(len(part) for part in parts)
     digest = hashlib.sha1(header, usedforsecurity=False)
-    hasher = threading.Thread(target=digest.update, args=(data,), name="gt-blob-sha1")
+
+    def hash_parts() -> None:
+        for part in parts:
+            digest.update(part)
+
+    hasher = threading.Thread(target=hash_parts, name="gt-blob-sha1")
     hasher.start()
     try:
         packer = isal_zlib.compressobj(1)
-        body = packer.compress(header) + packer.compress(data) + packer.flush()
+        body = b"".join([packer.compress(header), *(packer.compress(part) for part in parts), packer.flush()])
     finally:
         hasher.join()
     sha = digest.hexdigest()

@@ -48,6 +48,10 @@ from core.errors import GtError
 from core.pidfile import engine_pid
 from core.town import Town, count_ledger_lines, is_town
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from core.atomic import Chunks
+
 DEBOUNCE_S = 1.0
 MAX_DELAY_S = 10.0
 #: A pending flusher that has not shown a heartbeat for this long is presumed dead.
@@ -159,7 +163,7 @@ def _stamp(store: BeadStore, key: str, name: str) -> tuple[str, int] | None:
         return None
 
 
-def _spliced(town: Town, store: BeadStore, changed: list[str]) -> tuple[bytes, int] | None:
+def _spliced(town: Town, store: BeadStore, changed: list[str]) -> tuple[list[bytes | memoryview], int] | None:
     """The new ledger as the last export's file with the lines of ``changed`` re-encoded and spliced
     in (:func:`core.beads.jsonl.splice_lines`), and its bead count; None when the file is not the one
     the last export wrote (an import or rebuild read it, a crash came between write and record, a
@@ -193,7 +197,7 @@ def _spliced(town: Town, store: BeadStore, changed: list[str]) -> tuple[bytes, i
     spliced = jsonl.splice_lines(old, lines)
     if spliced is None:
         return None
-    count = exported[1] + spliced[1] if trusted else spliced[0].count(b"\n")
+    count = exported[1] + spliced[1] if trusted else b"".join(spliced[0]).count(b"\n")
     if count != beads:
         return None  # beads came or went without a dirty mark (a lost database): the full export's guards judge
     return spliced[0], beads
@@ -216,15 +220,16 @@ def export_ledger(town: Town, store: BeadStore, allow_shrink: bool = False, chan
     return _export(town, store, allow_shrink, changed)[0]
 
 
-def _export(town: Town, store: BeadStore, allow_shrink: bool, changed: list[str] | None) -> tuple[int, bool, bytes]:
+def _export(town: Town, store: BeadStore, allow_shrink: bool, changed: list[str] | None) -> tuple[int, bool, Chunks]:
     """:func:`export_ledger`, also saying whether the export was spliced (True) or full, and the
-    bytes written."""
+    bytes written (in parts when spliced)."""
     import json
 
     from core.beads import jsonl  # the export: not for a command that only asks for a sync
 
     guard.verify(store.db, town)
     spliced = _spliced(town, store, changed) if changed is not None else None
+    data: Chunks
     if spliced is not None:
         data, count = spliced
     else:
@@ -254,7 +259,7 @@ def _blocked(store: BeadStore, reason: str, result: SyncResult) -> SyncResult:
     return result
 
 
-def _commit(town: Town, message: str, data: bytes) -> str | None:
+def _commit(town: Town, message: str, data: Chunks) -> str | None:
     """Commit the ledger file (its bytes ``data``, just written) to the town repository, waiting out a
     briefly held index lock (:data:`LOCK_WAITS`). Raises what :func:`core.git.commit_paths` raises."""
     from core import git

@@ -316,14 +316,13 @@ def create_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``bd create``'s options (:data:`gastown_tui.bdpath.CREATE_OPTIONS`, the table the lean path
     parses by too) to a command, in the table's order; a non-empty default text is shown in ``--help``."""
     for key, option in reversed(CREATE_OPTIONS.items()):
-        kind = option.kind
         func = click.option(
             *option.flags,
             key,
-            default=option.default if kind != "multiple" else (),
-            is_flag=kind == "flag",
-            multiple=kind == "multiple",
-            show_default=bool(kind == "value" and option.default),
+            default=option.default,
+            is_flag=option.kind == "flag",
+            multiple=option.kind == "multiple",
+            show_default=bool(option.kind == "value" and option.default),
             hidden=option.hidden,
             help=option.help,
         )(func)

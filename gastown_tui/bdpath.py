@@ -168,16 +168,16 @@ def _lean(town_path: str | None, rest: list[str]) -> Callable[[], int] | None:
 def create_args(args: list[str]) -> tuple[str | None, dict[str, Any], bool] | None:
     """``bd create``'s arguments after the verb, parsed as its click command parses them: (TITLE or
     None, the value of every :data:`CREATE_OPTIONS` keyword and ``actor``, whether ``--json`` was
-    given). An option's value is the next argument whatever it looks like, or follows ``=`` on a long
-    name. None for anything else (an unknown option, a short option with its value attached, ``-``,
+    anywhere, even as an option's value: :func:`gastown_tui.bd_cli.main` answers in JSON then too). An
+    option's value is the next argument whatever it looks like, or follows ``=`` on a long name. None
+    for anything else (an unknown option, a short option with its value attached, ``-``,
     ``--``, a second TITLE, a flag given a value, an option without its value): click answers those."""
     options = {**CREATE_OPTIONS, "actor": ACTOR}
     by_flag = {flag: (key, option) for key, option in options.items() for flag in option.flags}
     values: dict[str, Any] = {key: [] if o.kind == "multiple" else o.default for key, o in options.items()}
-    title, as_json, rest = None, False, iter(args)
+    title, rest = None, iter(args)
     for arg in rest:
         if arg == "--json":
-            as_json = True
             continue
         if not arg.startswith("-"):
             if title is not None:
@@ -198,7 +198,7 @@ def create_args(args: list[str]) -> tuple[str | None, dict[str, Any], bool] | No
             values[key].append(value)
         else:
             values[key] = value
-    return title, {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, as_json
+    return title, {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}, "--json" in args
 
 
 def _plain_ids(values: list[str]) -> bool:

@@ -399,6 +399,8 @@ BD_CREATES = {
     "ephemeral, silent": ["create", "cleanup", "--ephemeral", "--silent", "-t", "chore", "-p", "3"],
     "another prefix": ["create", "--prefix", "hq-", "Cross-rig work", "--json"],
     "the same title twice": ["create", "Same", "--title", "Same", "--silent"],
+    "--json as a value (JSON all the same)": ["create", "--title", "--json"],
+    "a description from a file": ["create", "Filed", "--body-file", "{file}"],
     "no title, JSON error": ["create", "--json", "-p", "1"],
     "two titles": ["create", "One", "--title=Two"],
     "bad priority, JSON error": ["create", "X", "-p", "P9", "--json"],
@@ -437,7 +439,9 @@ def _bd_created(
     return proc, [plain(e) for e in errors(proc)], new
 
 
-def test_bd_create_runs_without_click_and_answers_as_its_click_verb_does(polecat_town: Town, gt_env) -> None:
+def test_bd_create_runs_without_click_and_answers_as_its_click_verb_does(
+    polecat_town: Town, gt_env, tmp_path: Path
+) -> None:
     """``bd create`` with any of its options prints, on stdout and stderr, what its click verb prints,
     with the same exit status, makes the same bead (fields, labels, edges, creator) or none at all,
     without importing click, a heavy standard-library module (OpenSSL's hashlib included) or a
@@ -446,8 +450,10 @@ def test_bd_create_runs_without_click_and_answers_as_its_click_verb_does(polecat
     ledger_sync.sync(polecat_town)
     with BeadStore(polecat_town) as store:
         bead = store.list(assignee="demo/polecats/nux", issue_type="task")[0].id
+    body = tmp_path / "body.md"
+    body.write_text("## From a file\n`id`; $(x)\n")
     for name, shape in BD_CREATES.items():
-        args = [a.replace("{bead}", bead) for a in shape]
+        args = [a.replace("{bead}", bead).replace("{file}", str(body)) for a in shape]
         lean, lean_errors, lean_id = _bd_created(polecat_town, gt_env, args, False)
         via_click, click_errors, click_id = _bd_created(polecat_town, gt_env, args, True)
         assert lean.returncode == via_click.returncode, (name, lean_errors)

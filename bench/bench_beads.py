@@ -148,6 +148,11 @@ def _grow_at(tmp: Path, n: int, grow, row) -> Town:
             n,
             _median_ms(lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp"), _repeat(n, 100)),
         )
+        grow(
+            "create, CPU (the id counter: no count of the prefix's ids)",
+            n,
+            _median_cpu_ms(lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp"), 100),
+        )
         out = tmp / f"export-{n}.jsonl"
         grow("export JSONL (full)", n, _median_ms(lambda: jsonl.export(store, out), _repeat(n, 3)))
         out.unlink()

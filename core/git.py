@@ -577,11 +577,13 @@ def checkout_clean(worktree: str | os.PathLike[str], commit: str) -> None:
 
 
 def branch_exists(repo_path: str | os.PathLike[str], branch: str) -> bool:
-    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``: read from disk as
-    :func:`rev_parse` reads a plain repository's refs (no git process for a sling's check), else
-    asked of ``git show-ref``."""
+    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path`` (a repository, or a
+    linked worktree: its common git directory's refs): read from disk as :func:`rev_parse` reads a
+    plain repository's refs (no git process for a sling's check), else asked of ``git show-ref``."""
     ref = f"refs/heads/{branch}"
     git_dir = _plain_git_dir(Path(repo_path))
+    if git_dir is None and (dirs := _git_dirs(Path(repo_path))) is not None:
+        git_dir = dirs[1] if _files_refs(dirs[1]) else None
     if git_dir is not None and _SAFE_REF.fullmatch(ref) and ".." not in ref:
         return _read_ref(git_dir, ref) is not None
     return run_git(["show-ref", "--verify", "--quiet", ref], cwd=repo_path, check=False).returncode == 0
@@ -640,6 +642,12 @@ def _git_dirs(worktree: Path) -> tuple[Path, Path] | None:
         return None
 
 
+def _files_refs(common: Path) -> bool:
+    """True if the common git directory ``common`` keeps its refs as files (a ``refs`` directory and
+    ``packed-refs``; not reftable), which :func:`_read_ref` reads."""
+    return (common / "refs").is_dir() and not (common / "reftable").exists()
+
+
 def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
     """(branch or None when detached, sha or None when unborn) of the HEAD of ``worktree``, read from
     disk: a work tree whose ``.git`` is a directory, or a linked worktree whose ``.git`` file names
@@ -653,7 +661,7 @@ def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
         head = (git_dir / "HEAD").read_bytes().strip()
     except OSError:
         return None
-    if (common / "reftable").exists() or not (common / "refs").is_dir():
+    if not _files_refs(common):
         return None
     if _SHA.fullmatch(head):
         return None, head.decode()

@@ -10,7 +10,8 @@ time (user + system of ``gt`` and the git and tmux processes it waits for, from
 ``getrusage(RUSAGE_CHILDREN)``; the agent runs under the tmux server and is not counted) against the
 baseline's, which a busy shared machine disturbs less; and that wall time split where its ``git
 worktree add`` starts and exits (from ``GIT_TRACE2_EVENT``): before it (interpreter, imports, claim),
-the add itself, and after it (context files, tmux session, waiting for the agent to take its prompt).
+the add itself, and after it (context files, tmux session, waiting for the agent to take its prompt;
+each part is its own median, so the three need not add up to the whole's).
 
 The code is byte-compiled first, as an installed package is (pip compiles at install; an editable
 install under ``PYTHONDONTWRITEBYTECODE`` would compile every module at every ``gt`` and sim start).

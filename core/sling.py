@@ -54,6 +54,7 @@ DEFAULT_WORK_FORMULAS = ("mol-polecat-work", "polecat-work")
 def default_work_formula(town: Town, rig: Rig) -> str | None:
     """The formula a plain ``gt sling`` attaches to a bead of ``rig`` (see
     :data:`DEFAULT_WORK_FORMULAS`), or None when none is on the path."""
+    # imported here: a sling asks this while git checks the worktree out, not before its claim
     from core.formulas import FormulaLibrary
 
     lib = FormulaLibrary(town=town, rig=rig)

@@ -576,9 +576,20 @@ def delete_ref(repo_path: str | os.PathLike[str], ref: str, old: str) -> bool:
 
 
 def worktree_valid(path: str | os.PathLike[str], repo_path: str | os.PathLike[str]) -> bool:
-    """True if ``path`` is a working worktree whose common git dir is the repository ``repo_path``."""
+    """True if ``path`` is a working worktree whose common git dir is the repository ``repo_path``:
+    read from disk where :func:`_git_dirs` can (a sling reusing an idle polecat's worktree asks this
+    without a git process), else ``git rev-parse --git-common-dir``."""
     if not (Path(path) / ".git").exists():
         return False
+    dirs = _git_dirs(Path(path))
+    if dirs is not None:
+        git_dir, common = dirs
+        try:
+            head = (git_dir / "HEAD").read_bytes().strip()
+        except OSError:
+            return False
+        # git takes a directory for a repository only when its HEAD is a sha or a symbolic ref
+        return bool(_SHA.fullmatch(head) or head.startswith(b"ref: refs/")) and common == Path(repo_path).resolve()
     proc = run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=path, check=False)
     if proc.returncode != 0:
         return False
@@ -603,25 +614,35 @@ def checkout_clean(worktree: str | os.PathLike[str], commit: str) -> None:
 
 
 def branch_exists(repo_path: str | os.PathLike[str], branch: str) -> bool:
-    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path``: read from disk as
-    :func:`rev_parse` reads a plain repository's refs (no git process for a sling's check), else
-    asked of ``git show-ref``."""
+    """True if ``refs/heads/<branch>`` exists in the repository at ``repo_path`` (a repository, or a
+    linked worktree: its common git directory's refs): read from disk as :func:`rev_parse` reads a
+    plain repository's refs (no git process for a sling's check), else asked of ``git show-ref``."""
     ref = f"refs/heads/{branch}"
     git_dir = _plain_git_dir(Path(repo_path))
+    if git_dir is None and (dirs := _git_dirs(Path(repo_path))) is not None:
+        git_dir = dirs[1] if _files_refs(dirs[1]) else None
     if git_dir is not None and _SAFE_REF.fullmatch(ref) and ".." not in ref:
         return _read_ref(git_dir, ref) is not None
     return run_git(["show-ref", "--verify", "--quiet", ref], cwd=repo_path, check=False).returncode == 0
 
 
 def worktree_add(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], branch: str, start: str) -> None:
-    """Add a worktree of ``repo_path`` at ``path`` on ``branch``: a new branch from ``start``
-    (``git worktree add -b``), or the existing branch when it already exists (resume of its work).
-    Raises GitError."""
-    run_git(["worktree", "prune"], cwd=repo_path)
-    if branch_exists(repo_path, branch):
-        run_git(["worktree", "add", str(path), branch], cwd=repo_path)
-    else:
-        run_git(["worktree", "add", "-b", branch, str(path), start], cwd=repo_path)
+    """Add a worktree of ``repo_path`` at ``path`` on ``branch``: a new branch from ``start`` made by
+    the same git process (``git worktree add -b``), or the existing branch when it already exists
+    (resume of its work). One git process: a stale registration of ``path`` (its directory was
+    deleted) is pruned (``git worktree prune``) only when git refuses because of it, and the add
+    retried (git has made the new branch by then, so the retry checks it out). Raises GitError."""
+
+    def add() -> subprocess.CompletedProcess[str]:
+        args = [str(path), branch] if branch_exists(repo_path, branch) else ["-b", branch, str(path), start]
+        return run_git(["worktree", "add", *args], cwd=repo_path, check=False)
+
+    proc = add()
+    if proc.returncode != 0 and "prune" in proc.stderr:  # "a missing but already registered worktree"
+        run_git(["worktree", "prune"], cwd=repo_path)
+        proc = add()
+    if proc.returncode != 0:
+        raise GitError(f"git worktree add failed: {_one_line(proc.stderr or proc.stdout)}")
 
 
 def worktree_remove(repo_path: str | os.PathLike[str], path: str | os.PathLike[str], force: bool = False) -> None:
@@ -640,25 +661,44 @@ def dirty_paths(worktree: str | os.PathLike[str]) -> list[str]:
     return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
 
 
+def _git_dirs(worktree: Path) -> tuple[Path, Path] | None:
+    """(git directory, common git directory) of ``worktree``, read from disk: its ``.git`` directory
+    (both), or the ``gitdir: ...`` line of a linked worktree's ``.git`` file and that directory's
+    ``commondir`` (gitrepository-layout(5)), resolved. None when the layout is anything else or a file
+    cannot be read (then git itself is asked)."""
+    dot = worktree / ".git"
+    try:
+        if dot.is_dir():
+            return dot.resolve(), dot.resolve()
+        line = dot.read_text(encoding="utf-8").strip()
+        if not line.startswith("gitdir: "):
+            return None
+        git_dir = (worktree / line[8:]).resolve()
+        return git_dir, (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _files_refs(common: Path) -> bool:
+    """True if the common git directory ``common`` keeps its refs as files (a ``refs`` directory and
+    ``packed-refs``; not reftable), which :func:`_read_ref` reads."""
+    return (common / "refs").is_dir() and not (common / "reftable").exists()
+
+
 def _worktree_head(worktree: Path) -> tuple[str | None, str | None] | None:
     """(branch or None when detached, sha or None when unborn) of the HEAD of ``worktree``, read from
     disk: a work tree whose ``.git`` is a directory, or a linked worktree whose ``.git`` file names
     its git directory (``gitdir: ...``, with ``commondir`` holding the shared refs; gitrepository-layout(5)).
     None when the layout is anything else (then git itself is asked)."""
-    dot = worktree / ".git"
-    try:
-        if dot.is_dir():
-            git_dir = common = dot
-        else:
-            line = dot.read_text(encoding="utf-8").strip()
-            if not line.startswith("gitdir: "):
-                return None
-            git_dir = (worktree / line[8:]).resolve()
-            common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
-        head = (git_dir / "HEAD").read_bytes().strip()
-    except (OSError, UnicodeDecodeError):
+    dirs = _git_dirs(worktree)
+    if dirs is None:
         return None
-    if (common / "reftable").exists() or not (common / "refs").is_dir():
+    git_dir, common = dirs
+    try:
+        head = (git_dir / "HEAD").read_bytes().strip()
+    except OSError:
+        return None
+    if not _files_refs(common):
         return None
     if _SHA.fullmatch(head):
         return None, head.decode()

@@ -1,7 +1,8 @@
 """Beads ledger at 1k, 10k and 100k beads: import, ``ready`` (all hydrated from the ready set, the
 same by the computed blocked set, the first 10), ``create``,
-the full export and the ledger sync (full, and after one change: the spliced export), each with its
-ratio against the 1k row of the same run (how the figure grows with the ledger); then, at 10k,
+the full export, the ledger sync (full, and after one change: the spliced export) and ``bd create
+--json`` as a whole process, each with its ratio against the 1k row of the same run (how the figure
+grows with the ledger); then, at 10k,
 blocked, claim and ``gt bead ready --json`` / ``create`` as whole processes.
 
 Reference line in ``case``: beads publishes about 30 ms for ready work and 2.5 ms for create at 10k
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,6 +30,7 @@ from core.town import Town, install_town
 
 N = 10_000
 GT = str(Path(sys.executable).parent / "gt")
+BD = str(Path(sys.executable).parent / "bd")
 
 
 def _ledger(n: int, seed: int = 7) -> list[Issue]:
@@ -80,6 +83,17 @@ def _median_ms(fn, repeat: int) -> float:
         t = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
+def _process_cpu_ms(args: list[str], cwd: Path, env: dict[str, str], repeat: int = 7) -> float:
+    """Median CPU time (user + system of the child, ms) of the process ``args`` over ``repeat`` runs."""
+    samples = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(args, cwd=cwd, env=env, check=True, capture_output=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        samples.append((after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) * 1000)
     return statistics.median(samples)
 
 
@@ -148,6 +162,11 @@ def _grow_at(tmp: Path, n: int, grow, row) -> Town:
             n,
             _median_ms(lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp"), _repeat(n, 100)),
         )
+        grow(
+            "create, CPU (the id counter: no count of the prefix's ids)",
+            n,
+            _median_cpu_ms(lambda: store.create(f"new {next(counter)}", actor="bench", prefix="mp"), 100),
+        )
         out = tmp / f"export-{n}.jsonl"
         grow("export JSONL (full)", n, _median_ms(lambda: jsonl.export(store, out), _repeat(n, 3)))
         out.unlink()
@@ -164,9 +183,30 @@ def _grow_at(tmp: Path, n: int, grow, row) -> Town:
             result = ledger_sync.sync(town, store=store)
             assert result.commit and result.spliced, result
 
-        grow("sync after 1 change (spliced) + commit", n, _timed_after(one_change, synced, 5))
+        spliced = _timed_after(one_change, synced, 5)
+        grow("sync after 1 change (spliced) + commit", n, spliced)
         assert town.ledger_path.read_bytes() == "".join(jsonl.snapshot_lines(store)).encode("utf-8")
+        # The floor of any sync that commits the file: git itself reading and hashing it once.
+        hashed = _median_ms(lambda: _git_hash(town), 3)
+        row(
+            f"  sync after 1 change, {n // 1000}k beads, against git hash-object of the ledger",
+            spliced,
+            baseline=hashed,
+        )
+    env = {**os.environ, "GT_LEDGER_SYNC": "off", "BD_ACTOR": "bench"}
+    grow(
+        "bd create --json, whole process (sync off), CPU",
+        n,
+        _process_cpu_ms(
+            [BD, "--town", str(town.root), "create", "cli bead", "--prefix", "mp", "--json"], town.root, env, 11
+        ),
+    )
     return town
+
+
+def _git_hash(town: Town) -> None:
+    """``git hash-object`` of the town's ledger file (read and SHA-1DC-hashed once, nothing written)."""
+    subprocess.run(["git", "hash-object", "--", ledger_sync.LEDGER_REL], cwd=town.root, check=True, capture_output=True)
 
 
 def _computed_ready(store: BeadStore) -> int:

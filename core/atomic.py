@@ -8,11 +8,31 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+TYPE_CHECKING = False  # typing's import costs every gt process more than its use
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data`` atomically (temp file + fsync + rename).
+    #: Bytes, or bytes in parts (views into a buffer the caller holds) that stand for their join.
+    Chunks = bytes | Sequence[bytes | memoryview]
+
+
+def chunks(data: Chunks) -> Sequence[bytes | memoryview]:
+    """``data`` (:data:`Chunks`) as a sequence of parts: bytes become one part."""
+    return (data,) if isinstance(data, bytes) else data
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str],
+    data: Chunks,
+    mode: int | None = None,
+    before_rename: Callable[[], None] | None = None,
+) -> None:
+    """Replace ``path`` with ``data`` (bytes, or parts written one after the other) atomically (temp
+    file + fsync + rename).
 
     mode: permission bits for the new file (default: keep the old file's, else 0o644).
+    before_rename: called once the temp file is written and synced, just before the rename (a
+    ledger export records what it is about to put in place); what it raises aborts the write.
     Raises OSError if the directory is not writable; the old file is then untouched.
     """
     import tempfile  # and shutil, random: only for a process that writes a file
@@ -26,10 +46,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, mode: int | No
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.writelines(chunks(data))
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, target)
     except BaseException:
         try:

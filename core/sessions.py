@@ -6,9 +6,9 @@ default server, so the agents outlive the cockpit. Session names come from roles
 
 No shell ever parses agent or user text here. tmux's own argument parser treats an argument that ends
 in ``;`` as a command separator, so the agent's argv, cwd and environment never reach tmux at all:
-:meth:`SessionHost.start` writes them to a JSON spec file and tmux runs this module as a launcher
-(``python -P -m core.sessions SPEC``) that reads the spec, changes directory and ``execve``s the agent
-(same pid, so the pane's pid is the agent's). Text typed into a session goes through ``send-keys -l``
+:meth:`SessionHost.start` writes them to a JSON spec file and tmux runs :mod:`core.session_launch` as a
+launcher (``python -P -S .../core/session_launch.py SPEC``) that reads the spec, changes directory and
+``execve``s the agent (same pid, so the pane's pid is the agent's). Text typed into a session goes through ``send-keys -l``
 with the trailing ``;`` escaped the way tmux documents (``\\;``).
 
 Every session's output is piped to ``.gastown/logs/<session>.log`` (:mod:`core.transcripts`).
@@ -18,9 +18,6 @@ resize`). While clients are attached it follows the latest one (``window-size la
 viewed in the cockpit draws for the cells the cockpit shows; when a client detaches, a
 ``client-detached`` hook of the session (:func:`size_hook`) puts the window back to its own size, or
 to the size of a client still attached, so ``gt peek`` and other clients never keep the cockpit's size.
-
-This module imports only the standard library and light ``core`` modules: the launcher starts inside
-tmux for every session.
 """
 
 from __future__ import annotations
@@ -40,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core import proctree, transcripts
+from core import proctree, session_launch, transcripts
 from core.atomic import atomic_write_text
 from core.errors import Conflict, GtError, NotFound
 from core.pidfile import pid_alive
+from core.session_launch import PANE_VARS as PANE_VARS  # re-exported: the launcher owns the list
 from core.plaintext import one_line
 from core.session_names import ROLE_SUFFIXES as ROLE_SUFFIXES  # re-exported: callers name them from here too
 from core.session_names import SESSION_NAME as SESSION_NAME
@@ -428,8 +426,8 @@ class SessionHost:
             "--",
             sys.executable,
             "-P",
-            "-m",
-            "core.sessions",
+            "-S",
+            session_launch.__file__,
             str(spec),
             ";",
             "set-option",
@@ -681,8 +679,6 @@ def _visible(line: str) -> bool:
 # -- launcher ------------------------------------------------------------------------------------
 
 
-#: Variables tmux sets for the pane itself: kept from the pane, never taken from the caller.
-PANE_VARS = ("TERM", "TMUX", "TMUX_PANE", "COLORTERM", "TERM_PROGRAM", "TERM_PROGRAM_VERSION")
 #: A terminal's size as environment variables (``shutil.get_terminal_size`` prefers them to the
 #: terminal's own): the caller's describe the caller's terminal, never a pane's, so no session gets them.
 SIZE_VARS = ("COLUMNS", "LINES")
@@ -696,28 +692,3 @@ def caller_env() -> dict[str, str]:
         for k, v in os.environ.items()
         if k not in PANE_VARS and k not in SIZE_VARS and not k.startswith(("GT_", "BD_"))
     }
-
-
-def launch(spec_path: str) -> None:
-    """Run inside tmux as the pane's first process: read the JSON spec (argv, cwd, env) written by
-    :meth:`SessionHost.start`, delete it, then ``execve`` the agent (same pid) with the spec's
-    environment plus the pane's own variables (:data:`PANE_VARS`); nothing else of the tmux server's
-    environment. Never returns; on failure prints why (the dead pane keeps it on screen) and exits 127."""
-    try:
-        path = Path(spec_path)
-        spec = json.loads(path.read_text(encoding="utf-8"))
-        path.unlink(missing_ok=True)
-        env = {k: v for k, v in os.environ.items() if k in PANE_VARS}
-        env.update(spec["env"])
-        os.chdir(spec["cwd"])
-        os.execve(spec["argv"][0], [spec.get("argv0", spec["argv"][0]), *spec["argv"][1:]], env)
-    except Exception as exc:  # the pane is the only place to report it
-        print(f"gt: cannot start the session's command: {exc}", file=sys.stderr)
-        sys.exit(127)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: python -m core.sessions SPEC.json (run by SessionHost.start inside tmux)", file=sys.stderr)
-        sys.exit(2)
-    launch(sys.argv[1])

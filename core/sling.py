@@ -33,7 +33,6 @@ from core.beads.model import Issue
 from core.beads.store import BeadStore
 from core.costs import check_budget
 from core.errors import Conflict, GtError, NotFound
-from core.formulas import FormulaLibrary
 from core.names import check_polecat_name
 from core.pidfile import pid_alive
 from core.plaintext import one_line
@@ -55,6 +54,9 @@ DEFAULT_WORK_FORMULAS = ("mol-polecat-work", "polecat-work")
 def default_work_formula(town: Town, rig: Rig) -> str | None:
     """The formula a plain ``gt sling`` attaches to a bead of ``rig`` (see
     :data:`DEFAULT_WORK_FORMULAS`), or None when none is on the path."""
+    # imported here: a sling asks this while git checks the worktree out, not before its claim
+    from core.formulas import FormulaLibrary
+
     lib = FormulaLibrary(town=town, rig=rig)
     names = {f.name for f in lib.files()}
     return next((n for n in DEFAULT_WORK_FORMULAS if n in names), None)
@@ -257,6 +259,8 @@ class Slinger:
         took_over = takeover.assignee if takeover else None
         check_budget(self.town, self.store, [bead], actor=self.actor)
         if formula is not None:
+            from core.formulas import FormulaLibrary
+
             FormulaLibrary(town=self.town, rig=rig).find(formula)
         preset = runtimes.resolve(self.town, agent)
         if polecat is not None:

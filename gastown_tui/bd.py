@@ -1,6 +1,7 @@
-"""The ``bd`` console script: bd's most frequent reads on their lean path
-(:func:`gastown_tui.bdpath.fast_command`, no click), every other command line through
-:func:`gastown_tui.bd_cli.main`. Apart from both so that neither imports the other."""
+"""The ``bd`` console script: bd's most frequent verbs (its reads, ``create``, ``update --status``,
+``close``) on their lean path (:func:`gastown_tui.bdpath.fast_command`, no click), every other
+command line through :func:`gastown_tui.bd_cli.main`. Apart from both so that neither imports the
+other."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from gastown_tui.hookpath import write_plain
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``bd`` console script: a lean read runs here, any other command line goes to
+    """Entry point of the ``bd`` console script: a lean verb runs here, any other command line goes to
     :func:`gastown_tui.bd_cli.main`. Exits with the command's status (bd's: 1 for every error)."""
     args = sys.argv[1:] if argv is None else list(argv)
     run = fast_command(args)

@@ -1,6 +1,6 @@
 """``bd``'s click commands: the beads command line as Gas Town's templates and agents call it, over
-the town's ledger (the console script is :mod:`gastown_tui.bd`, which runs the most frequent reads
-itself).
+the town's ledger (the console script is :mod:`gastown_tui.bd`, which runs the most frequent verbs
+itself: :mod:`gastown_tui.bdpath`, which holds the rules both need, ``create``'s options among them).
 
 It speaks bd's own verbs and flags (beads ``cmd/bd``, v1.0): ``ready``, ``list``, ``show ID...``,
 ``create``, ``update ID...``, ``close ID...``, ``reopen ID...``, ``blocked``, ``dep add/remove/tree``,
@@ -33,7 +33,18 @@ import click
 from core.errors import GtError
 from core.plaintext import one_line
 from gastown_tui import __version__
-from gastown_tui.bdpath import READY_LIMIT, actor_of, bd_json, feedback, refusal_lines, town_path_of
+from gastown_tui.bdpath import (
+    ACTOR,
+    CREATE_OPTIONS,
+    READY_LIMIT,
+    actor_of,
+    bd_json,
+    create,
+    description_of,
+    feedback,
+    refusal_lines,
+    town_path_of,
+)
 from gastown_tui.clikit import count_type, plain_output, town_from
 from gastown_tui.hookpath import after_command, undecodable_argument
 
@@ -66,10 +77,9 @@ def json_flag(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def actor_flag(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--actor`` (default ``$BEADS_ACTOR``, else ``$BD_ACTOR``, the session role, the user)."""
-    return click.option("--actor", default=None, help="Who is acting (default: $BEADS_ACTOR, $BD_ACTOR, the user).")(
-        func
-    )
+    """Add ``--actor`` (:data:`gastown_tui.bdpath.ACTOR`: default ``$BEADS_ACTOR``, else ``$BD_ACTOR``,
+    the session role, the user)."""
+    return click.option(*ACTOR.flags, "actor", default=ACTOR.default, help=ACTOR.help)(func)
 
 
 def _open(ctx: click.Context) -> tuple[Town, BeadStore]:
@@ -302,110 +312,32 @@ def blocked_cmd(ctx: click.Context) -> None:
 # ---------------------------------------------------------------- writing
 
 
-def _description(description: str | None, body_file: str | None, stdin: bool) -> str | None:
-    """The description as bd reads it: ``--stdin`` or ``--body-file -`` from stdin, ``--body-file PATH``
-    from a file, ``-d -`` from stdin too, else ``-d TEXT``. Raises GtError for two sources at once."""
-    if sum(x is not None and x is not False for x in (description, body_file, stdin or None)) > 1:
-        raise GtError("give the description once: -d TEXT, --body-file PATH or --stdin")
-    if stdin or body_file == "-" or description == "-":
-        return sys.stdin.read()
-    if body_file is not None:
-        try:
-            return Path(body_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GtError(f"cannot read --body-file {body_file!r}: {exc}: give a readable UTF-8 file") from None
-    return description
+def create_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``bd create``'s options (:data:`gastown_tui.bdpath.CREATE_OPTIONS`, the table the lean path
+    parses by too) to a command, in the table's order; a non-empty default text is shown in ``--help``."""
+    for key, option in reversed(CREATE_OPTIONS.items()):
+        func = click.option(
+            *option.flags,
+            key,
+            default=option.default,
+            is_flag=option.kind == "flag",
+            multiple=option.kind == "multiple",
+            show_default=bool(option.kind == "value" and option.default),
+            hidden=option.hidden,
+            help=option.help,
+        )(func)
+    return func
 
 
 @bd.command("create")
 @click.argument("title", required=False)
-@click.option("--title", "title_flag", help="Title (instead of the TITLE argument).")
-@click.option("-t", "--type", "issue_type", default="task", show_default=True, help="Issue type.")
-@click.option("-p", "--priority", default="2", show_default=True, help="Priority 0-4 or P0-P4 (0: highest).")
-@click.option("-a", "--assignee", default="", help="Assignee.")
-@click.option("-l", "--labels", "labels", multiple=True, help="Labels, comma-separated (repeatable).")
-@click.option("--label", "label_alias", multiple=True, hidden=True, help="Alias for --labels.")
-@click.option("--deps", multiple=True, help="Dependencies 'type:id' or 'id', comma-separated (repeatable).")
-@click.option("--parent", help="Parent bead: the new bead becomes PARENT.N.")
-@click.option("-d", "--description", help="Description ('-' reads stdin).")
-@click.option("--body-file", help="Read the description from a file ('-': stdin).")
-@click.option("--stdin", is_flag=True, help="Read the description from stdin.")
-@click.option("--design", default="", help="Design notes.")
-@click.option("--acceptance", default="", help="Acceptance criteria.")
-@click.option("--notes", default="", help="Notes.")
-@click.option("--id", "explicit_id", help="Explicit id instead of a hash id.")
-@click.option("--rig", help="Rig whose prefix the bead gets (default: the current rig, the only rig, else hq).")
-@click.option("--prefix", help="Id prefix for the bead (e.g. hq-).")
-@click.option("--ephemeral", is_flag=True, help="Ephemeral (a wisp: never offered as ready work).")
-@click.option("--metadata", help="Metadata as a JSON object.")
-@click.option("--silent", is_flag=True, help="Print only the new id.")
+@create_options
 @actor_flag
 @json_flag
 @click.pass_context
-def create_cmd(
-    ctx: click.Context,
-    title: str | None,
-    title_flag: str | None,
-    issue_type: str,
-    priority: str,
-    assignee: str,
-    labels: tuple[str, ...],
-    label_alias: tuple[str, ...],
-    deps: tuple[str, ...],
-    parent: str | None,
-    description: str | None,
-    body_file: str | None,
-    stdin: bool,
-    design: str,
-    acceptance: str,
-    notes: str,
-    explicit_id: str | None,
-    rig: str | None,
-    prefix: str | None,
-    ephemeral: bool,
-    metadata: str | None,
-    silent: bool,
-    actor: str | None,
-) -> None:
+def create_cmd(ctx: click.Context, title: str | None, **values: Any) -> None:
     """Create a bead titled TITLE (or --title)."""
-    from core.beads import verbs
-    from core.beads.store import default_prefix
-
-    if title is not None and title_flag is None and title.startswith("-"):
-        raise GtError(f"title {title!r} looks like a flag: pass it as --title={title!r}")
-    title = verbs.pick_title(title, title_flag)
-    text = _description(description, body_file, stdin)
-    town, store = _open(ctx)
-    if parent:
-        parent = store.resolve(parent)
-    if prefix:
-        prefix = prefix.rstrip("-")
-    elif not (parent or explicit_id):
-        prefix = default_prefix(town, rig, os.getcwd())
-    issue = store.create(
-        title,
-        actor=actor_of(actor),
-        description=text or "",
-        priority=priority,
-        issue_type=issue_type,
-        parent=parent,
-        labels=verbs.comma_list(labels + label_alias),
-        deps=verbs.comma_list(deps),
-        assignee=assignee,
-        design=design,
-        acceptance_criteria=acceptance,
-        notes=notes,
-        metadata=metadata,
-        ephemeral=ephemeral,
-        id=explicit_id,
-        prefix=prefix,
-    )
-    if _json_wanted(ctx):
-        _emit(verbs.issue_json(issue))
-    elif silent:
-        click.echo(issue.id)
-    else:
-        click.echo(f"✓ Created issue: {feedback(issue)}\n  Priority: P{issue.priority}\n  Status: {issue.status}")
+    click.echo(create(title, values, _json_wanted(ctx), lambda: _open(ctx)))
 
 
 @bd.command("update")
@@ -445,7 +377,7 @@ def update_cmd(
     """Update one or more beads (each bead's changes in one transaction)."""
     from core.beads import verbs
 
-    text = _description(description, body_file, stdin)
+    text = description_of(description, body_file, stdin)
     if text is not None:
         fields["description"] = text
     names = {"acceptance": "acceptance_criteria"}
@@ -613,7 +545,7 @@ def comments_cmd(
 def _add_comment(ctx: click.Context, args: tuple[str, ...], text_file: str | None, author: str) -> None:
     if not args or len(args) > 2 or (len(args) == 2) == (text_file is not None):
         raise GtError("give the bead id and the text once: 'bd comments add ID TEXT' or 'bd comments add ID -f FILE'")
-    text = args[1] if len(args) == 2 else _description(None, text_file, False)
+    text = args[1] if len(args) == 2 else description_of(None, text_file, False)
     _, store = _open(ctx)
     comment = store.add_comment(store.resolve(args[0]), text or "", author)
     if _json_wanted(ctx):

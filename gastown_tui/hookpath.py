@@ -277,6 +277,7 @@ def done_text(
     command's store of ``town``, called once those functions are imported (else they open one). Raises GtError for any other role, a ``bead`` given for
     a polecat, and the refusals of those functions (nothing changed)."""
     from core.actor import current_actor
+    from core.done import done  # first, as the click command always did (the store then has its tables)
     from core.errors import GtError
 
     if role.kind == "crew":
@@ -288,8 +289,6 @@ def done_text(
         )
     if bead is not None:
         raise GtError("--bead is for crew workspaces: a polecat's gt done finishes the bead on its hook")
-    from core.done import done
-
     result = done(town, role, status=status, message=message, actor=current_actor(), store=store and store())
     if as_json:
         return json_text(result.as_dict())

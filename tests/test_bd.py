@@ -12,11 +12,16 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.beads import BeadStore, jsonl
 from core.rigs import add_rig
 from core.town import Town
+from gastown_tui.bd_cli import bd, create_cmd
+from gastown_tui.bdpath import ACTOR, CREATE_OPTIONS, create_args
 from tests.conftest import VENV_BIN, make_repo
 
 OFF = {"GT_LEDGER_SYNC": "off", "BD_ACTOR": "gastown/polecats/ace"}
@@ -544,3 +549,28 @@ def test_bd_help_imports_no_ledger_module(gt_env: dict[str, str]) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+#: Words a ``bd create`` line is drawn from: every option name (and ``--json``, ``--help``, ``--``, ``-``),
+#: long options with ``=`` values, short ones with attached values, and plain words.
+_CREATE_WORDS = sorted(
+    {flag for option in [*CREATE_OPTIONS.values(), ACTOR] for flag in option.flags}
+    | {"--json", "--help", "--", "-", "--title=", "--title=T", "--labels=a,b", "--silent=1", "--deps=x:y"}
+    | {"-p1", "-tbug", "--nope", "a", "b c", "", "x,y", "P1", "mp-1", "-1d", '{"k": 1}'}
+)
+
+
+@given(st.lists(st.sampled_from(_CREATE_WORDS), max_size=8))
+@settings(max_examples=400, deadline=None)
+def test_the_lean_create_parser_reads_a_line_as_click_does(args: list[str]) -> None:
+    """Whatever ``bd create`` line the lean path takes (:func:`gastown_tui.bdpath.create_args`), click
+    parses it without error into the same TITLE, option values and JSON choice; a line click refuses
+    or answers with its help never runs on the lean path."""
+    parsed = create_args(args)
+    if parsed is None:
+        return
+    title, values, as_json = parsed
+    root = click.Context(bd, obj={"json": "--json" in args})  # as bd_cli.main starts every run
+    ctx = create_cmd.make_context("create", list(args), parent=root)
+    assert ctx.params == {"title": title, **values}
+    assert bool(root.obj.get("json")) == as_json

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import datetime, timezone
 
@@ -21,6 +22,12 @@ def test_upstream_test_vector() -> None:
     got = [ids.bead_id("bd", "Fix login", "Details", "jira-import", VECTOR_NS, length) for length in range(3, 9)]
     assert got == ["bd-vju", "bd-8d8e", "bd-bi3tk", "bd-8bi3tk", "bd-r5sr6bm", "bd-8r5sr6bm"]
     assert parse_ts("2024-01-02T03:04:05.006Z") == VECTOR_NS
+
+
+@given(st.binary(max_size=300))
+def test_the_built_in_sha256_gives_hashlib_s_digest(data: bytes) -> None:
+    """Ids are minted with CPython's own SHA-256 (no OpenSSL import): the same digest as hashlib's."""
+    assert ids._sha256(data) == hashlib.sha256(data).digest()
 
 
 def test_nonce_changes_the_id_and_bad_length_is_refused() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.actor import current_actor
-from core.beads import BeadStore
-from core.beads.model import format_ts, now_ns
+from core.beads import BeadStore, ids
+from core.beads.model import Issue, format_ts, now_ns
 from core.errors import Conflict, GtError, NotFound
 from core.events import query
 from tests.conftest import dump
@@ -290,6 +290,9 @@ def test_bad_input_leaves_the_database_unchanged(store: BeadStore, tmp_path: Pat
         lambda: store.create("t", actor="x", deps=["sideways:" + a]),
         lambda: store.update(a, "x", status="done"),
         lambda: store.update(a, "x", priority=-1),
+        lambda: store.update(a, "x", defer_until="2999-01-01T00:00:00Z"),
+        lambda: store.update(a, "x", due_at="1200-01-01T00:00:00Z"),
+        lambda: store.create("t", actor="x", defer_until="2262-04-12T00:00:00Z"),
         lambda: store.get("mp-nope"),
         lambda: store.claim("mp-nope", "x"),
     ]
@@ -297,6 +300,96 @@ def test_bad_input_leaves_the_database_unchanged(store: BeadStore, tmp_path: Pat
         with pytest.raises(GtError):
             call()
     assert dump(tmp_path / "town.db") == before
+
+
+def test_a_time_past_2262_is_refused_in_one_line_naming_the_field(store: BeadStore, tmp_path: Path) -> None:
+    """defer_until is stored as int64 nanoseconds too: a time SQLite's integer cannot hold (after
+    2262-04-11) is refused with the field and the years allowed, nothing stored changed; the last
+    years that fit are kept."""
+    a = store.create("A", actor="x", prefix="mp").id
+    before = dump(tmp_path / "town.db")
+    with pytest.raises(GtError) as err:
+        store.update(a, "x", defer_until="2999-01-01T00:00:00Z")
+    assert str(err.value) == "defer_until '2999-01-01T00:00:00Z' is out of range: use a time in the years 1678-2261"
+    with pytest.raises(GtError, match=r"^defer_until .* out of range: use a time in the years 1678-2261$"):
+        store.create("B", actor="x", defer_until="1600-01-01T00:00:00Z")
+    assert dump(tmp_path / "town.db") == before
+    last = "2261-12-31T23:59:59Z"
+    assert store.update(a, "x", defer_until=last).defer_until == last
+    assert store.get(a).defer_until == last and a not in ready_ids(store)  # deferred: not ready work yet
+
+
+def _top_level(store: BeadStore, prefix: str) -> tuple[int | None, int]:
+    """(the id counter of ``prefix``, or None without its row; the top-level ids counted in the ledger)."""
+    row = store.db.execute("SELECT top_level FROM id_counters WHERE prefix = ?", [prefix]).fetchone()
+    truth = store.db.execute(
+        "SELECT count(*) FROM issues WHERE id GLOB ? AND instr(id, '.') = 0", [prefix + "-*"]
+    ).fetchone()[0]
+    return (row[0] if row else None), truth
+
+
+def test_the_id_counter_follows_every_way_a_bead_arrives_or_goes(store: BeadStore, tmp_path: Path) -> None:
+    """The per-prefix count of top-level ids that sizes a new hash id is kept by the database itself:
+    creates (children and convoys' ``hq-cv`` middle counted as the range query counts them), an
+    import, a raw INSERT, DELETE or rename by another tool; a missing counter row (a town older than
+    the table, or a prefix never minted) is counted from the ledger once."""
+    epic = store.create("Epic", actor="a", prefix="mp").id
+    store.create("kid", actor="a", parent=epic)
+    store.create("Convoy", actor="a", prefix="mp", id_middle="cv")
+    assert _top_level(store, "mp") == (2, 2) and _top_level(store, "mp-cv") == (1, 1)
+    store.upsert([Issue(id=f"mp-imp{k}", title="i", created_at=format_ts(now_ns()), updated_at="") for k in range(5)])
+    store.upsert([Issue(id="mp-imp1", title="again", created_at="", updated_at="")])  # replaced: no new id
+    assert _top_level(store, "mp") == (7, 7)
+    conn = store.db.conn
+    conn.execute("INSERT INTO issues (id, title, created_at, created_ns, updated_at) VALUES ('mp-raw', 'r', '', 0, '')")
+    conn.execute(
+        "INSERT INTO issues (id, title, created_at, created_ns, updated_at) VALUES ('mp-raw.1', 'r', '', 0, '')"
+    )
+    conn.execute("INSERT INTO issues (id, title, created_at, created_ns, updated_at) VALUES ('mpx-1', 'r', '', 0, '')")
+    assert _top_level(store, "mp") == (8, 8)
+    conn.execute("UPDATE issues SET id = 'mp-cv-moved' WHERE id = 'mp-imp0'")
+    assert _top_level(store, "mp") == (8, 8) and _top_level(store, "mp-cv") == (2, 2)
+    conn.execute("UPDATE issues SET id = 'zz-gone' WHERE id = 'mp-imp2'")
+    conn.execute("DELETE FROM issues WHERE id IN ('mp-imp3', 'mp-raw.1')")
+    assert _top_level(store, "mp") == (6, 6) and _top_level(store, "zz") == (None, 1)
+    conn.execute("DELETE FROM id_counters")  # as in a town database made before the counter existed
+    store.create("After", actor="a", prefix="mp")
+    assert _top_level(store, "mp") == (7, 7) and _top_level(store, "mp-cv") == (None, 2)
+
+
+def test_the_id_length_grows_with_the_counted_ids_and_no_taken_id_is_handed_out(store: BeadStore) -> None:
+    """163 top-level ids keep 3 characters, the 164th pushes the next to 4 (beads' birthday bound),
+    whether the ids were created or imported; an id in use is never handed out, even when the
+    counter is wrong (it only sizes the id)."""
+    store.create("first", actor="a", prefix="mp")
+    store.upsert([Issue(id=f"mp-i{k:03d}", title="i", created_at="", updated_at="") for k in range(162)])
+    third = store.create("163rd", actor="a", prefix="mp").id
+    fourth = store.create("164th", actor="a", prefix="mp").id
+    assert len(third) == len("mp-") + 3 and len(fourth) == len("mp-") + 4
+    ns = now_ns()
+    taken = ids.bead_id("mp", "Same", "", "a", ns, 3)
+    with store.transaction():
+        store.db.execute(
+            "INSERT INTO issues (id, title, created_at, created_ns, updated_at) VALUES (?, 'x', '', 0, '')", [taken]
+        )
+        store.db.execute("UPDATE id_counters SET top_level = 0 WHERE prefix = 'mp'")
+        minted = store.make_id("mp", title="Same", actor="a", created_ns=ns)
+    assert minted == ids.bead_id("mp", "Same", "", "a", ns, 3, nonce=1) and not store.exists(minted)
+
+
+def test_a_database_from_before_the_id_counter_gets_it_on_open(tmp_path: Path) -> None:
+    """A town database without ``id_counters`` and its triggers (made by an older gt) gets them when
+    opened, and its first create counts the ids already there."""
+    path = tmp_path / "old.db"
+    with BeadStore.open(path) as old:
+        old.upsert([Issue(id=f"mp-o{k}", title="o", created_at="", updated_at="") for k in range(3)])
+        for name in ("id_counted_added", "id_counted_deleted", "id_counted_renamed"):
+            old.db.execute(f"DROP TRIGGER {name}")
+        old.db.execute("DROP TABLE id_counters")
+    with BeadStore.open(path) as store:
+        store.create("new", actor="a", prefix="mp")
+        store.upsert([Issue(id="mp-late", title="l", created_at="", updated_at="")])
+        assert _top_level(store, "mp") == (5, 5)
 
 
 def test_outer_transaction_rolls_back_every_mutation(store: BeadStore, tmp_path: Path) -> None:

@@ -49,6 +49,13 @@ def test_a_held_blob_is_the_blob_git_writes_and_the_index_stays_clean(tmp_path: 
     assert again is None  # the object exists, nothing changed: no commit
     assert not [p for p in obj.parent.iterdir() if p.name.startswith("tmp_obj_")]
 
+    # The real index holds the new blob (entered by sha, no stat): the user's own commit keeps the
+    # ledger as committed instead of reverting it, and the tree stays clean.
+    gitmod.run_git(["-c", "user.name=u", "-c", "user.email=u@u", "commit", "-q", "-m", "user's commit"], cwd=root)
+    assert gitmod.read_path_at(root, "HEAD", ".beads/issues.jsonl") == data
+    assert gitmod.read_path_at(root, "HEAD", "keep.txt") == b"staged by the user\n"
+    assert gitmod.run_git(["status", "--porcelain"], cwd=root).stdout == ""
+
 
 def test_write_blob_matches_git_for_empty_and_binary_bytes(tmp_path: Path) -> None:
     root = _repo(tmp_path)

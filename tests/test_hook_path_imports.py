@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -447,3 +448,134 @@ def test_bd_lean_verbs_import_no_click_and_answer_as_its_click_verbs_do(polecat_
     assert [b["id"] for b in shown] == [bead] and shown[0]["title"] == "Fix [red]the[/] parser\x1b[2J"
     none = _bd(polecat_town, gt_env, ["show", "zz-nope", "--json"], False)
     assert none.returncode == 1 and json.loads(none.stdout)["error"] == "no issues found matching the provided IDs"
+
+
+#: ``bd create`` command lines, each run on both paths (agents' shapes: gastown's templates, AGENTS.md);
+#: {bead} is the polecat's hooked bead.
+BD_CREATES = {
+    "positional title, JSON": ["create", "Found [red]it[/]\x1b[2J", "--json"],
+    "every option, JSON": [
+        "create",
+        "--title=Wire it",
+        "-t",
+        "bug",
+        "--priority",
+        "P1",
+        "-a",
+        "me",
+        "-l",
+        "a,b",
+        "--label=c",
+        "--labels",
+        "b, d",
+        "--deps",
+        "discovered-from:{bead}",
+        "-d",
+        "--not-a-flag",
+        "--design=d",
+        "--acceptance",
+        "",
+        "--notes",
+        "n\nm",
+        "--metadata",
+        '{"k": [1]}',
+        "--actor",
+        "demo/crew/max",
+        "--json",
+    ],
+    "a child, text feedback": ["create", "Step two", "--parent", "{bead}"],
+    "ephemeral, silent": ["create", "cleanup", "--ephemeral", "--silent", "-t", "chore", "-p", "3"],
+    "another prefix": ["create", "--prefix", "hq-", "Cross-rig work", "--json"],
+    "the same title twice": ["create", "Same", "--title", "Same", "--silent"],
+    "--json as a value (JSON all the same)": ["create", "--title", "--json"],
+    "a description from a file": ["create", "Filed", "--body-file", "{file}"],
+    "no title, JSON error": ["create", "--json", "-p", "1"],
+    "two titles": ["create", "One", "--title=Two"],
+    "bad priority, JSON error": ["create", "X", "-p", "P9", "--json"],
+    "unknown parent": ["create", "Orphan", "--parent", "zz-nope"],
+    "unknown dependency": ["create", "Late", "--deps", "zz-nope", "--json"],
+    "metadata not JSON": ["create", "Meta", "--metadata", "{nope"],
+}
+#: ``bd create`` lines the lean path leaves to click (its help, its usage errors): the same answer.
+BD_CREATE_CLICK = {
+    "help": ["create", "--help"],
+    "an unknown option": ["create", "X", "--nope"],
+    "an option without its value": ["create", "X", "-p"],
+    "a flag given a value": ["create", "X", "--silent=yes"],
+    "a second title": ["create", "X", "Y"],
+}
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+def _bd_created(
+    town: Town, gt_env: dict[str, str], args: list[str], via_click: bool
+) -> tuple[subprocess.CompletedProcess[str], list[str], str | None]:
+    """Run ``bd ARGS``; (the process, the errors it printed, the id of the bead it made or None), its
+    output with that id written ``ID`` and every timestamp ``TS`` (both paths mint their own)."""
+    with BeadStore(town) as store:
+        before = {i.id for i in store.iter_all()}
+    proc = _bd(town, gt_env, args, via_click)
+    with BeadStore(town) as store:
+        made = sorted({i.id for i in store.iter_all()} - before)
+    assert len(made) <= 1, made
+    new = made[0] if made else None
+
+    def plain(text: str) -> str:
+        return _STAMP.sub("TS", text.replace(new, "ID") if new else text)
+
+    proc.stdout = plain(proc.stdout)
+    return proc, [plain(e) for e in errors(proc)], new
+
+
+def test_bd_create_runs_without_click_and_answers_as_its_click_verb_does(
+    polecat_town: Town, gt_env, tmp_path: Path
+) -> None:
+    """``bd create`` with any of its options prints, on stdout and stderr, what its click verb prints,
+    with the same exit status, makes the same bead (fields, labels, edges, creator) or none at all,
+    without importing click, a heavy standard-library module (OpenSSL's hashlib included) or a
+    project module beyond the bd verbs, the ledger's read side and the sync request. Command lines
+    it leaves to click get click's answer."""
+    ledger_sync.sync(polecat_town)
+    with BeadStore(polecat_town) as store:
+        bead = store.list(assignee="demo/polecats/nux", issue_type="task")[0].id
+    body = tmp_path / "body.md"
+    body.write_text("## From a file\n`id`; $(x)\n")
+    for name, shape in BD_CREATES.items():
+        args = [a.replace("{bead}", bead).replace("{file}", str(body)) for a in shape]
+        lean, lean_errors, lean_id = _bd_created(polecat_town, gt_env, args, False)
+        via_click, click_errors, click_id = _bd_created(polecat_town, gt_env, args, True)
+        assert lean.returncode == via_click.returncode, (name, lean_errors)
+        assert lean.stdout == via_click.stdout and lean_errors == click_errors, name
+        assert "\x1b" not in lean.stdout and not any("\x1b" in e for e in lean_errors), name
+        assert (lean_id is None) == (click_id is None) == (lean.returncode != 0), (name, lean_errors)
+        if lean_id is not None and click_id is not None:
+            with BeadStore(polecat_town) as store:
+                ours, theirs = store.get(lean_id).as_dict(), store.get(click_id).as_dict()
+            assert len(lean_id) == len(click_id), name
+            for field in ("id", "created_at", "updated_at"):
+                ours.pop(field), theirs.pop(field)
+            for dep in ours["dependencies"] + theirs["dependencies"]:
+                dep.pop("issue_id"), dep.pop("created_at")
+            assert ours == theirs, name
+        modules = _imported(lean.stderr) - _startup_modules()
+        top = {m.split(".")[0] for m in modules}
+        assert "click" not in top and not top & HEAVY_STDLIB, (name, sorted(top & HEAVY_STDLIB))
+        project = {m for m in modules if m.split(".")[0] in ("core", "gastown_tui")}
+        allowed = ALLOWED | {
+            "core.beads.verbs",
+            "core.beads.sync",
+            "core.pidfile",
+            "gastown_tui.bd",
+            "gastown_tui.bdpath",
+        }
+        assert project <= allowed, (name, sorted(project - allowed))
+    every = [a.replace("{bead}", bead) for a in BD_CREATES["every option, JSON"]]
+    made = json.loads(_bd(polecat_town, gt_env, every, False).stdout)
+    assert made["description"] == "--not-a-flag" and made["labels"] == ["a", "b", "c", "d"]
+    assert made["created_by"] == "demo/crew/max" and made["metadata"] == {"k": [1]} and made["priority"] == 1
+    for name, args in BD_CREATE_CLICK.items():
+        lean, lean_errors, lean_id = _bd_created(polecat_town, gt_env, args, False)
+        via_click, click_errors, _ = _bd_created(polecat_town, gt_env, args, True)
+        assert (lean.returncode, lean.stdout, lean_errors) == (via_click.returncode, via_click.stdout, click_errors)
+        assert "click" in {m.split(".")[0] for m in _imported(lean.stderr)}, name
+        assert lean_id is None and (lean.returncode == 0) == (name == "help"), (name, lean_errors)

@@ -385,7 +385,7 @@ def test_splice_lines_is_the_sorted_file_of_the_changed_beads(
     spliced = jsonl.splice_lines(before, lines)
     assert spliced is not None
     expect = "".join(line_of(b, t) for b, t in sorted(after.items())).encode("utf-8")
-    assert spliced[0] == expect
+    assert b"".join(spliced[0]) == expect
     assert spliced[1] == len(after) - len(old)
 
 

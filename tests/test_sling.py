@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -292,3 +293,13 @@ def test_slinging_several_beads_makes_one_convoy_and_a_refusal_stops_no_other(to
     assert store.get(closed).status == "closed"
     # a command that ran to its end with its own exit status still has its changes committed
     assert convoy in town.ledger_path.read_text(encoding="utf-8")
+
+
+def test_the_claim_path_imports_no_formula_machinery() -> None:
+    """Everything ``core.sling`` imports runs before the claim and ``git worktree add``; the formula
+    library (and dulwich, which reads the rig's formulas) is imported while git checks the tree out."""
+    code = "import json, sys\nimport core.sling\nprint(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    modules = set(json.loads(proc.stdout))
+    assert "core.sling" in modules
+    assert not {m for m in modules if m.split(".")[0] == "dulwich" or m.startswith("core.formulas")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from core import namepool, polecats
 from core.errors import Conflict, GtError
 from core.rigs import add_rig, load_rig
 from core.worktrees import ensure_worktree, remove_worktree
-from tests.conftest import git
+from tests.conftest import git, make_repo
 
 
 @pytest.fixture
@@ -40,6 +42,60 @@ def test_reuse_clean_idle_worktree_on_new_default(rig, git_repo: Path) -> None:
     assert not created and path2 == path and branch2 == "polecat/nux/de-2"
     assert g.head_sha(path) == first
     assert (path / "work.txt").exists()
+
+
+def _git_commands(trace: Path) -> list[list[str]]:
+    """The argv (after ``git``) of each git process a GIT_TRACE2_EVENT file records that was started
+    by us, not by git itself (a child's session id names its parent's: ``<parent>/<child>``)."""
+    if not trace.exists():
+        return []
+    starts = [json.loads(line) for line in trace.read_text().splitlines()]
+    return [e["argv"][1:] for e in starts if e["event"] == "start" and "/" not in e["sid"]]
+
+
+def test_a_new_worktree_is_one_git_process_and_a_reuse_two(rig, tmp_path: Path, monkeypatch) -> None:
+    trace = tmp_path / "trace2.json"
+    monkeypatch.setenv("GIT_TRACE2_EVENT", str(trace))
+    path, branch, created = ensure_worktree(rig, "furiosa", "de-1")
+    assert created
+    # the branch made by the same process; no prune first, no branch or validity checks of our own
+    assert _git_commands(trace) == [["worktree", "add", "-b", branch, str(path), g.rev_parse(rig.repo_path, "main")]]
+    g.detach_head(path)
+    trace.unlink()
+    _, branch2, created = ensure_worktree(rig, "furiosa", "de-2")
+    assert not created and g.current_branch(path) == branch2
+    # the clean check (our rule: git checkout would carry uncommitted work along) and the switch
+    assert [argv[0] for argv in _git_commands(trace)] == ["status", "checkout"]
+
+
+def test_a_deleted_worktree_directory_is_made_again(rig) -> None:
+    path, branch, _ = ensure_worktree(rig, "nux", "de-1")
+    shutil.rmtree(path)  # its registration in the bare repository stays behind (stale)
+    for bead in ("de-1", "de-2"):  # the same bead (its branch exists) and a new one (git makes it, then refuses)
+        path, branch, created = ensure_worktree(rig, "nux", bead)
+        assert created and g.current_branch(path) == branch == f"polecat/nux/{bead}"
+        assert (path / "app.py").read_text() == "print('hi')\n"
+        listed = git(rig.repo_path, "worktree", "list", "--porcelain").splitlines()
+        assert listed.count(f"worktree {path}") == 1
+        shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("case", ["linked", "other repository", "registration pruned", "corrupt HEAD", "plain clone"])
+def test_worktree_valid_reads_what_git_says(rig, tmp_path: Path, case: str) -> None:
+    path, _, _ = ensure_worktree(rig, "slit", "de-1")
+    repo = rig.repo_path
+    if case == "other repository":
+        repo = make_repo(tmp_path / "other") / ".git"
+    elif case == "registration pruned":
+        shutil.rmtree(rig.repo_path / "worktrees" / "slit")
+    elif case == "corrupt HEAD":
+        (rig.repo_path / "worktrees" / "slit" / "HEAD").write_text("garbage\n")
+    elif case == "plain clone":
+        shutil.rmtree(path)
+        git(tmp_path, "clone", "-q", str(rig.repo_path), str(path))
+    asked = g.run_git(["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=path, check=False)
+    says = asked.returncode == 0 and Path(asked.stdout.strip()).resolve() == Path(repo).resolve()
+    assert g.worktree_valid(path, repo) is says is (case == "linked")
 
 
 def test_dirty_worktree_is_not_reused(rig) -> None:

@@ -38,9 +38,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataclasses import dataclass, field
 
@@ -64,6 +64,9 @@ from core.beads.model import (
 from core.beads.store import BeadStore
 from core.errors import GtError
 from core.plaintext import strip_controls
+
+if TYPE_CHECKING:
+    from core.atomic import Chunks
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -746,13 +749,14 @@ def _lower_bound(data: bytes, key: bytes, lo: int) -> int:
     return lo
 
 
-def splice_lines(old: bytes, changes: dict[str, str | None]) -> tuple[bytes, int] | None:
+def splice_lines(old: bytes, changes: dict[str, str | None]) -> tuple[list[bytes | memoryview], int] | None:
     """The ledger ``old`` (a file :func:`snapshot_lines` wrote, sorted by id) with the lines of
     ``changes`` (id -> new line, or None: drop the bead) replaced, inserted in id order or removed;
     the other lines are copied byte for byte, so the result is what a full export of the same beads
     writes. Each change costs one binary search (O(log n) line reads), not a pass over the beads.
 
-    Returns (new bytes, change in the number of lines), or None when a line the search reads is not
+    Returns (the new file's bytes as parts: views into ``old`` between the new lines, never joined
+    into one 47 MB copy; change in the number of lines), or None when a line the search reads is not
     such a line (a header, a foreign line) or there is no final newline: the caller exports in full
     instead. Only the lines on the search paths are read, so the caller must know ``old`` is its own
     export (:func:`core.beads.sync.export_ledger` checks its digest and the result's line count).
@@ -781,7 +785,7 @@ def splice_lines(old: bytes, changes: dict[str, str | None]) -> tuple[bytes, int
     except ValueError:
         return None
     parts.append(view[copied:])
-    return b"".join(parts), delta
+    return parts, delta
 
 
 def infra_types(store: BeadStore) -> tuple[str, ...]:
@@ -824,11 +828,13 @@ def export_text(store: BeadStore, *, include_all: bool = False) -> str:
     return "".join(export_lines(store, include_all=include_all)[0])
 
 
-def write_lines(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ledger bytes ``data`` to ``path`` atomically (temp file + rename), creating its directory."""
+def write_lines(path: str | os.PathLike[str], data: Chunks, before_rename: Callable[[], None] | None = None) -> None:
+    """Write ledger bytes ``data`` (bytes, or parts written one after the other) to ``path`` atomically
+    (temp file + rename), creating its directory. before_rename: see
+    :func:`core.atomic.atomic_write_bytes`."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(target, data)
+    atomic_write_bytes(target, data, before_rename=before_rename)
 
 
 def export(store: BeadStore, path: str | os.PathLike[str], *, include_all: bool = False) -> int:

@@ -210,12 +210,20 @@ def check_dep_type(dep_type: Any) -> str:
     return str(dep_type)
 
 
+#: The timestamps a bead field may hold, Unix ns: SQLite's 64-bit integer (``defer_ns``, the import's
+#: ``created_ns``), so the years 1678-2261 and no later (``int64`` nanoseconds end in April 2262).
+TS_RANGE_NS = (-(2**63), 2**63 - 1)
+
+
 def check_timestamp(value: Any, name: str) -> str:
-    """Return ``value`` if it is an RFC 3339 timestamp string; raises GtError naming the field."""
+    """Return ``value`` if it is an RFC 3339 timestamp string within :data:`TS_RANGE_NS`; raises
+    GtError naming the field (and, for a time out of range, the years allowed)."""
     try:
-        parse_ts(value)
+        ns = parse_ts(value)
     except ValueError:
         raise GtError(f"{name} {value!r} is not a timestamp: use RFC 3339, e.g. 2026-01-02T03:04:05Z") from None
+    if not TS_RANGE_NS[0] <= ns <= TS_RANGE_NS[1]:
+        raise GtError(f"{name} {value!r} is out of range: use a time in the years 1678-2261")
     return str(value)
 
 

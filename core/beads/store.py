@@ -2,12 +2,14 @@
 
 Tables (registered with :func:`core.db.register_schema`): ``issues`` (one row per bead, unknown JSONL
 keys in ``extra``), ``labels``, ``dependencies``, ``comments``, ``child_counters`` (last child number
-per parent), ``beads_config`` (key/value; bd's ``status.custom``, ``types.custom`` and ``types.infra``
-keep their bd names), ``memories`` (``bd remember`` key/value memories, the ``{"_type":"memory"}``
-ledger records), ``ledger_dirty`` (beads changed since the last ledger sync, see
+per parent), ``id_counters`` (how many top-level ids each minted prefix has, kept exact by triggers:
+:meth:`BeadStore.make_id`), ``beads_config`` (key/value; bd's ``status.custom``, ``types.custom`` and
+``types.infra`` keep their bd names), ``memories`` (``bd remember`` key/value memories, the
+``{"_type":"memory"}`` ledger records), ``ledger_dirty`` (beads changed since the last ledger sync, see
 :mod:`core.beads.sync`; a trigger marks a bead deleted by any statement) and the ready set
-(``ready_set``, ``ready_fresh``: :mod:`core.beads.ready`). A comment whose id is a string (bd v1.0+ UUIDs) keeps it in its ``extra``
-under ``id`` (``comment_id`` 0), so an id such as ``"7"`` stays a string. The audit trail goes to the shared ``events`` table
+(``ready_set``, ``ready_fresh``: :mod:`core.beads.ready`). A comment whose id is a string (bd v1.0+
+UUIDs) keeps it in its ``extra`` under ``id`` (``comment_id`` 0), so an id such as ``"7"`` stays a
+string. The audit trail goes to the shared ``events`` table
 (:func:`core.events.append`, ``bead`` = the issue id).
 
 Every mutation is one transaction (``BEGIN IMMEDIATE`` via :func:`core.db.transaction`) that also
@@ -122,6 +124,21 @@ CREATE TABLE IF NOT EXISTS child_counters (
     parent_id TEXT PRIMARY KEY,
     last_child INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS id_counters (
+    prefix TEXT PRIMARY KEY,
+    top_level INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS id_counted_added AFTER INSERT ON issues WHEN instr(new.id, '.') = 0 BEGIN
+    UPDATE id_counters SET top_level = top_level + 1 WHERE substr(new.id, 1, length(prefix) + 1) = prefix || '-';
+END;
+CREATE TRIGGER IF NOT EXISTS id_counted_deleted AFTER DELETE ON issues WHEN instr(old.id, '.') = 0 BEGIN
+    UPDATE id_counters SET top_level = top_level - 1 WHERE substr(old.id, 1, length(prefix) + 1) = prefix || '-';
+END;
+CREATE TRIGGER IF NOT EXISTS id_counted_renamed AFTER UPDATE OF id ON issues WHEN old.id IS NOT new.id BEGIN
+    UPDATE id_counters SET top_level = top_level
+        - (instr(old.id, '.') = 0 AND substr(old.id, 1, length(prefix) + 1) = prefix || '-')
+        + (instr(new.id, '.') = 0 AND substr(new.id, 1, length(prefix) + 1) = prefix || '-');
+END;
 CREATE TABLE IF NOT EXISTS beads_config (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -600,13 +617,36 @@ class BeadStore:
         Raises GtError for a bad prefix or middle part.
         """
         full = idgen.check_prefix(f"{prefix}-{middle}" if middle else prefix)
-        lo, hi = f"{full}-", f"{full}."
-        existing = self.db.execute(
-            "SELECT count(*) FROM issues WHERE id >= ? AND id < ? AND instr(id, '.') = 0", [lo, hi]
-        ).fetchone()[0]
         return idgen.new_id(
-            full, title, description, actor, now_ns() if created_ns is None else created_ns, existing, self.exists
+            full,
+            title,
+            description,
+            actor,
+            now_ns() if created_ns is None else created_ns,
+            self._top_level_count(full),
+            self.exists,
         )
+
+    def _top_level_count(self, full: str) -> int:
+        """How many top-level ids (no ``.N`` part) start with ``full-`` (the ids :func:`core.beads.ids.id_length`
+        sizes a new one by), from ``id_counters``: one row per prefix ever minted, which the
+        ``id_counted_*`` triggers keep exact through any statement that inserts, deletes or renames a
+        bead (an import, a raw insert). A prefix without its row yet (its first id, or a database
+        older than the table) is counted once, in a write transaction so that no insert slips
+        between the count and the row. The count only sizes the id; :func:`core.beads.ids.new_id`
+        checks each candidate against the ledger, so an id in use is never handed out."""
+        row = self.db.execute("SELECT top_level FROM id_counters WHERE prefix = ?", [full]).fetchone()
+        if row is not None:
+            return int(row[0])
+        with transaction(self.db):
+            row = self.db.execute("SELECT top_level FROM id_counters WHERE prefix = ?", [full]).fetchone()
+            if row is not None:
+                return int(row[0])
+            existing = self.db.execute(
+                "SELECT count(*) FROM issues WHERE id >= ? AND id < ? AND instr(id, '.') = 0", [f"{full}-", f"{full}."]
+            ).fetchone()[0]
+            self.db.execute("INSERT INTO id_counters (prefix, top_level) VALUES (?, ?)", [full, existing])
+            return int(existing)
 
     def create(
         self,

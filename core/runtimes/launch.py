@@ -11,7 +11,7 @@ running, and the caller rolls back what it claimed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,18 @@ if TYPE_CHECKING:
 
 #: Screen lines quoted in a start failure.
 EXCERPT_LINES = 12
+#: Pauses between looks at a starting agent's screen (seconds): short first, since a fast CLI is
+#: ready within tens of ms of its start, then every POLL_S (each look runs tmux twice).
+FIRST_POLL_S = 0.02
 POLL_S = 0.1
+
+
+def _pauses() -> Iterator[float]:
+    """FIRST_POLL_S, doubling up to POLL_S, then POLL_S for ever."""
+    pause = FIRST_POLL_S
+    while True:
+        yield pause
+        pause = min(POLL_S, pause * 2)
 
 
 def runtime_for(preset: Preset) -> Runtime:
@@ -137,13 +148,14 @@ def _type_prompt(host: SessionHost, name: str, preset: Preset, runtime: Runtime,
     shell at the deadline raises AgentStartError with nothing typed (the caller stops the session)."""
     deadline = time.monotonic() + preset.ready_delay
     info = None
+    pauses = _pauses()
     while time.monotonic() < deadline:
         info = host.info(name)
         if info is None or not info.alive:
             raise _failure(host, name, runtime, preset, "exited before its prompt could be typed", info)
         if runtime.screen_state(_screen(host, name), preset.ready_glyph) == "idle" and host.shell_of(name) is None:
             break
-        time.sleep(POLL_S)
+        time.sleep(next(pauses))
     if (shell := host.shell_of(name)) is not None:
         raise _failure(
             host,
@@ -172,6 +184,7 @@ def _wait_taken(
     """Poll until the runtime sees its prompt taken; raise AgentStartError on exit or timeout."""
     deadline = time.monotonic() + timeout
     beat = time.monotonic() + 1.0
+    pauses = _pauses()
     while True:
         if heartbeat is not None and time.monotonic() >= beat:
             heartbeat()
@@ -196,7 +209,7 @@ def _wait_taken(
                 info,
                 screen,
             )
-        time.sleep(POLL_S)
+        time.sleep(next(pauses))
 
 
 def _screen(host: SessionHost, name: str) -> str:

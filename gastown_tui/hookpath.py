@@ -274,8 +274,9 @@ def done_text(
     polecat's through :func:`core.done.done`, a crew workspace's through :func:`core.crew.done` (only
     COMPLETED; ``bead``: the bead its branch finishes). status: COMPLETED | ESCALATED | DEFERRED;
     message: the reason or a note; as_json: the result as :func:`json_text`; store: gives the
-    command's store of ``town``, called once those functions are imported (else they open one). Raises GtError for any other role, a ``bead`` given for
-    a polecat, and the refusals of those functions (nothing changed)."""
+    command's store of ``town``, called once those functions are imported (else they open one).
+    Raises GtError for any other role, a ``bead`` given for a polecat, and the refusals of those
+    functions (nothing changed)."""
     from core.actor import current_actor
     from core.done import done  # first, as the click command always did (the store then has its tables)
     from core.errors import GtError
@@ -289,7 +290,7 @@ def done_text(
         )
     if bead is not None:
         raise GtError("--bead is for crew workspaces: a polecat's gt done finishes the bead on its hook")
-    result = done(town, role, status=status, message=message, actor=current_actor(), store=store and store())
+    result = done(town, role, status=status, message=message, actor=current_actor(), store=store() if store else None)
     if as_json:
         return json_text(result.as_dict())
     if result.mr:
@@ -319,7 +320,7 @@ def _crew_done_text(
             f"--status {status.upper()} is for polecats: a crew workspace's gt done queues its branch; "
             "to give up on a bead, update it with 'gt bead update'"
         )
-    result = crew_done(town, role, bead=bead, message=message, actor=current_actor(), store=store and store())
+    result = crew_done(town, role, bead=bead, message=message, actor=current_actor(), store=store() if store else None)
     if as_json:
         return json_text(result.as_dict())
     what = f"{result.bead}: " if result.bead else ""
@@ -335,8 +336,7 @@ def town_status(town: Town, store: Callable[[], BeadStore] | None = None) -> dic
     by state, sling and merge queue depths, open convoys (id, name, done, total) and the number of open
     escalations. store: gives the command's store of ``town``, called after this function's imports
     (:func:`core.db.connect` creates the tables of the modules imported by then); else one is opened
-    and closed here. Raises
-    ConfigError for a malformed town.toml (not shown as a healthy town)."""
+    and closed here. Raises ConfigError for a malformed town.toml (not shown as a healthy town)."""
     from collections import Counter
 
     from core import convoys, escalation, mq, polecats, scheduler

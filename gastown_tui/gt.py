@@ -1,6 +1,6 @@
-"""The ``gt`` console script: the agents' hook commands and most frequent reads on their lean path
-(:func:`gastown_tui.hookpath.fast_command`, no click), every other command line through
-:func:`gastown_tui.cli.main`. Apart from both so that neither imports the other."""
+"""The ``gt`` console script: the agents' hook commands, their most frequent reads and ``gt done`` on
+their lean path (:func:`gastown_tui.hookpath.fast_command`, no click), every other command line
+through :func:`gastown_tui.cli.main`. Apart from both so that neither imports the other."""
 
 from __future__ import annotations
 

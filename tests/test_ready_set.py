@@ -221,22 +221,35 @@ def test_equal_times_order_by_id_in_every_plan_and_survive_a_vacuum(tmp_path: Pa
         assert store.claim_next("a/polecats/x").id == expected["priority"][0]  # type: ignore[union-attr]
 
 
-def test_a_rebuild_drops_the_ready_set_indexes_of_a_town_made_before_the_id_tie_break(tmp_path: Path) -> None:
+def test_a_rebuild_drops_the_ready_set_indexes_and_trigger_of_a_town_made_before(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     with BeadStore.open(path) as store:
         random_graph(store, random.Random(3), 60)
         store.db.execute("CREATE INDEX ready_set_order ON ready_set(priority, created_ns, seq)")
         store.db.execute("CREATE INDEX ready_set_age ON ready_set(created_ns, seq)")
+        store.db.execute(
+            "CREATE TRIGGER ready_bead_fields AFTER UPDATE OF priority, defer_ns, assignee ON issues BEGIN "
+            "UPDATE ready_set SET priority = new.priority, defer_ns = new.defer_ns, assignee = new.assignee "
+            "WHERE id = new.id; END"
+        )
     with BeadStore.open(path) as store:  # an open leaves a town's schema as it is (no write lock)
 
-        def indexes() -> set[str]:
-            rows = store.db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ready_set'")
-            return {r[0] for r in rows if not r[0].startswith("sqlite_")}
+        def objects() -> set[str]:
+            rows = store.db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') AND name LIKE 'ready_set%' "
+                "OR name LIKE 'ready_bead%'"
+            )
+            return {r[0] for r in rows}
 
-        assert indexes() == {"ready_set_pick", "ready_set_when", "ready_set_order", "ready_set_age"}
+        new = {"ready_set_pick", "ready_set_when", "ready_bead_added", "ready_bead_deleted", "ready_bead_kind"}
+        new |= {"ready_bead_status", "ready_bead_copied"}
+        assert objects() == new | {"ready_set_order", "ready_set_age", "ready_bead_fields"}
         assert not fresh(store)
         assert [i.id for i in store.ready()] == computed(store) and fresh(store)
-        assert indexes() == {"ready_set_pick", "ready_set_when"}
+        assert objects() == new
+        store.update(store.ready()[0].id, "tester", priority=0, assignee="a/polecats/x")  # copied in the set
+        for filters in FILTERS:
+            assert from_set(store, **filters) == computed(store, **filters), filters
 
 
 def test_claimers_queue_on_a_private_lock_file_that_a_caller_s_transaction_skips(tmp_path: Path) -> None:

@@ -149,8 +149,9 @@ WHEN old.status IS NOT new.status BEGIN
     WHERE old.status IN ('closed', 'pinned') OR new.status IN ('closed', 'pinned', 'open');
     DELETE FROM ready_set WHERE id = old.id;
 END;
-CREATE TRIGGER IF NOT EXISTS ready_bead_fields AFTER UPDATE OF priority, defer_ns, assignee ON issues
-WHEN old.priority IS NOT new.priority OR old.defer_ns IS NOT new.defer_ns OR old.assignee IS NOT new.assignee BEGIN
+CREATE TRIGGER IF NOT EXISTS ready_bead_copied AFTER UPDATE OF priority, defer_ns, assignee ON issues
+WHEN old.status IS new.status
+    AND (old.priority IS NOT new.priority OR old.defer_ns IS NOT new.defer_ns OR old.assignee IS NOT new.assignee) BEGIN
     UPDATE ready_set SET priority = new.priority, defer_ns = new.defer_ns, assignee = new.assignee
     WHERE id = new.id;
 END;
@@ -181,15 +182,16 @@ REBUILD_AFTER = 8
 #: and keeps the per-bead plan, whose cost does not grow with the ledger as a rebuild's does.
 MISS_SQL = "INSERT INTO ready_fresh (k) SELECT coalesce(max(k), 0) + 1 FROM ready_fresh RETURNING k"
 
-#: Indexes of the ready set before the id tie-break (replaced by ``ready_set_pick`` and
-#: ``ready_set_when``); a rebuild drops them from a town made before, where they only cost every claim.
-_OLD_INDEXES = ("ready_set_order", "ready_set_age")
+#: What towns made before hold and a rebuild drops: the ready set's indexes before the id tie-break
+#: (replaced by ``ready_set_pick`` and ``ready_set_when``), and the copying trigger before
+#: ``ready_bead_copied``, which also fired for a claim (rewriting the row the status trigger deletes).
+_OLD_OBJECTS = (("INDEX", "ready_set_order"), ("INDEX", "ready_set_age"), ("TRIGGER", "ready_bead_fields"))
 
 #: Statements rebuilding the ready set (run them in one write transaction): the open beads that are
 #: not blocked, not ephemeral, of a work type and no template (the rules of :func:`ready_sql` that
 #: do not depend on the time or the asker).
 REFRESH_SQL = (
-    *(f"DROP INDEX IF EXISTS {name}" for name in _OLD_INDEXES),
+    *(f"DROP {kind} IF EXISTS {name}" for kind, name in _OLD_OBJECTS),
     "DELETE FROM ready_fresh",
     "DELETE FROM ready_set",
     f"{BLOCKED_CTE} INSERT INTO ready_set (id, priority, created_ns, seq, defer_ns, assignee) "

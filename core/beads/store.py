@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -321,6 +322,8 @@ class BeadStore:
         self.town = town
         self.db = db
         self._queue_fd: int | None = None  # the claim queue's lock file, opened by the first claim
+        #: closes the claim queue's file at the disconnect, or when the store is dropped without one
+        self._queue_closer: weakref.finalize[[int], BeadStore] | None = None
 
     @classmethod
     def open(cls, db_path: str | os.PathLike[str]) -> BeadStore:
@@ -329,9 +332,9 @@ class BeadStore:
 
     def disconnect(self) -> None:
         """Close the database connection (``close`` closes a bead) and the claim queue's file."""
-        if self._queue_fd is not None:
-            os.close(self._queue_fd)
-            self._queue_fd = None
+        if self._queue_closer is not None:
+            self._queue_closer()
+            self._queue_fd = self._queue_closer = None
         self.db.conn.close()
 
     def __enter__(self) -> BeadStore:
@@ -1001,6 +1004,8 @@ class BeadStore:
                 yield
                 return
             self._queue_fd = os.open(f"{path}-claims", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            # a store sharing a caller's connection is often dropped without a disconnect
+            self._queue_closer = weakref.finalize(self, os.close, self._queue_fd)
         import fcntl  # only claimers pay for it
 
         fcntl.flock(self._queue_fd, fcntl.LOCK_EX)

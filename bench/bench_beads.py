@@ -31,6 +31,9 @@ from core.town import Town, install_town
 N = 10_000
 GT = str(Path(sys.executable).parent / "gt")
 BD = str(Path(sys.executable).parent / "bd")
+#: Issue 19's goal for ``ready`` with every ready bead hydrated at 10k beads (ms of CPU): beads'
+#: published figure, another machine's, so the row's ratio is against a constant, not a same-run baseline.
+READY_GOAL_MS = 30.0
 
 
 def _ledger(n: int, seed: int = 7) -> list[Issue]:
@@ -146,10 +149,12 @@ def _grow_at(tmp: Path, n: int, grow, row) -> Town:
         t = time.process_time()
         hydrated = len(store.ready())  # the first ready after the import builds the ready set
         grow("ready set rebuild + ready (first after a change), CPU", n, (time.process_time() - t) * 1000)
-        note = " (goal <= 30 ms, beads' figure on an M2 Pro)" if n == N else ""
-        grow("ready, all ready hydrated, CPU", n, _median_cpu_ms(store.ready, _repeat(n, 15)), note)
+        note = f" (goal <= {READY_GOAL_MS:g} ms, beads' figure on an M2 Pro)" if n == N else ""
+        ready_ms = _median_cpu_ms(store.ready, _repeat(n, 41))
+        grow("ready, all ready hydrated, CPU", n, ready_ms, note)
         if n == N:
             row(f"  (ready beads hydrated at 10k: {hydrated})", float(hydrated), unit="beads")
+            row("  ready at 10k against its goal (ratio <= 1 meets it)", ready_ms, baseline=READY_GOAL_MS)
         grow(
             "ready, all hydrated, computed blocked set (no ready set), CPU",
             n,

@@ -12,6 +12,7 @@ bead raises (the bench fails rather than print a rate).
 from __future__ import annotations
 
 import multiprocessing as mp
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -30,22 +31,31 @@ CLAIMERS = 30
 FIRST = 1_000
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) this process has used."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 def _claimer(root: str, actor: str, ready: Any, start: Any, out: Any) -> None:
-    """One claimer process: open the town, wait for ``start``, claim until none is ready, report."""
+    """One claimer process: open the town, wait for ``start``, claim until none is ready, report
+    (actor, ids claimed, when each was, when it ended, CPU seconds spent claiming)."""
     with BeadStore(Town(Path(root))) as store:
         ready.put(actor)
         start.wait()
+        cpu = _cpu_s()
         got, stamps = [], []
         while (issue := store.claim_next(actor)) is not None:
             got.append(issue.id)
             stamps.append(time.perf_counter())
-        out.put((actor, got, stamps, time.perf_counter()))
+        out.put((actor, got, stamps, time.perf_counter(), _cpu_s() - cpu))
 
 
-def _run(town: Town, claimers: int) -> tuple[float, float, int]:
+def _run(town: Town, claimers: int) -> tuple[float, float, int, float]:
     """Claim every ready bead of ``town`` with ``claimers`` processes: (claims per second over the
-    first :data:`FIRST` claims, over all of them, claims). Raises AssertionError when a bead was
-    claimed twice, left unclaimed or holds another assignee."""
+    first :data:`FIRST` claims, over all of them, claims, CPU microseconds per claim summed over
+    the claimers). Raises AssertionError when a bead was claimed twice, left unclaimed or holds
+    another assignee."""
     with BeadStore(town) as store:
         expected = {i.id for i in store.ready()}
     ctx = mp.get_context("fork")
@@ -65,7 +75,7 @@ def _run(town: Town, claimers: int) -> tuple[float, float, int]:
         p.join(timeout=60)
     elapsed = max(r[3] for r in results) - t0
     first = sorted(t for r in results for t in r[2])[FIRST - 1] - t0
-    claimed = [(actor, bead) for actor, got, _, _ in results for bead in got]
+    claimed = [(actor, bead) for actor, got, *_ in results for bead in got]
     beads = [b for _, b in claimed]
     assert len(beads) == len(set(beads)), f"{len(beads) - len(set(beads))} beads claimed twice"
     assert set(beads) == expected, f"{len(expected - set(beads))} ready beads left unclaimed"
@@ -73,7 +83,8 @@ def _run(town: Town, claimers: int) -> tuple[float, float, int]:
         holders = dict(store.db.execute("SELECT id, assignee FROM issues WHERE status = 'in_progress'").fetchall())
     wrong = [b for actor, b in claimed if holders.get(b) != actor]
     assert not wrong, f"{len(wrong)} claimed beads hold another assignee, e.g. {wrong[0]}"
-    return FIRST / first, len(beads) / elapsed, len(beads)
+    cpu_us = sum(r[4] for r in results) * 1e6 / len(beads)
+    return FIRST / first, len(beads) / elapsed, len(beads), cpu_us
 
 
 def run() -> list[dict]:
@@ -85,8 +96,8 @@ def run() -> list[dict]:
             with BeadStore(town) as store:
                 store.upsert(_ledger(N), actor="bench")
             towns.append(town)
-        single_first, single_all, n = _run(towns[0], 1)
-        many_first, many_all, _ = _run(towns[1], CLAIMERS)
+        single_first, single_all, n, single_cpu = _run(towns[0], 1)
+        many_first, many_all, _, many_cpu = _run(towns[1], CLAIMERS)
         for label, one, many in (
             (f"first {FIRST} claims", single_first, many_first),
             (f"all {n} ready of 10k beads (the drain)", single_all, many_all),
@@ -101,6 +112,18 @@ def run() -> list[dict]:
                     "baseline": one,
                 }
             )
+        rows.append(
+            {"benchmark": "claims", "case": "1 claimer, CPU per claim (the drain)", "value": single_cpu, "unit": "us"}
+        )
+        rows.append(
+            {
+                "benchmark": "claims",
+                "case": f"{CLAIMERS} claimers, CPU per claim summed over them (the drain)",
+                "value": many_cpu,
+                "unit": "us",
+                "baseline": single_cpu,
+            }
+        )
     return rows
 
 

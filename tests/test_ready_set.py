@@ -9,7 +9,10 @@ any statement is marked dirty, so the next ledger sync drops its line.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import random
+import stat
 from pathlib import Path
 
 import pytest
@@ -193,3 +196,80 @@ def test_a_mark_raised_while_a_sync_runs_outlives_that_sync(town: Town) -> None:
         store.db.execute("DELETE FROM issues WHERE id = ?", [ids[0]])
         store.clear_dirty(seen)
         assert [b for b, _ in store.dirty()] == [ids[0]]
+
+
+def test_equal_times_order_by_id_in_every_plan_and_survive_a_vacuum(tmp_path: Path) -> None:
+    """Beads created in one instant (an import of second-resolution stamps) order by id, whatever
+    their row numbers: written in reverse id order, then renumbered by VACUUM."""
+    with BeadStore.open(tmp_path / "ledger.db") as store:
+        for k in reversed(range(12)):
+            store.create(f"tie {k}", actor="tester", id=f"tb-{k:02d}", priority=k % 2)
+        store.db.execute("UPDATE issues SET created_ns = 5")
+        by_id = sorted(f"tb-{k:02d}" for k in range(12))
+        expected = {
+            "priority": [b for b in by_id if int(b[-2:]) % 2 == 0] + [b for b in by_id if int(b[-2:]) % 2],
+            "oldest": by_id,
+            "newest": by_id[::-1],
+        }
+        for rounds in range(2):
+            for sort, ids in expected.items():
+                assert computed(store, sort=sort) == ids, (rounds, sort)
+                assert [i.id for i in store.ready(sort=sort)] == ids, (rounds, sort)  # builds the set
+                assert from_set(store, sort=sort) == ids, (rounds, sort)
+                assert [i.id for i in store.ready(sort=sort, limit=3)] == ids[:3], (rounds, sort)
+            store.db.execute("VACUUM")
+        assert store.claim_next("a/polecats/x").id == expected["priority"][0]  # type: ignore[union-attr]
+
+
+def test_a_rebuild_drops_the_ready_set_indexes_and_trigger_of_a_town_made_before(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with BeadStore.open(path) as store:
+        random_graph(store, random.Random(3), 60)
+        store.db.execute("CREATE INDEX ready_set_order ON ready_set(priority, created_ns, seq)")
+        store.db.execute("CREATE INDEX ready_set_age ON ready_set(created_ns, seq)")
+        store.db.execute(
+            "CREATE TRIGGER ready_bead_fields AFTER UPDATE OF priority, defer_ns, assignee ON issues BEGIN "
+            "UPDATE ready_set SET priority = new.priority, defer_ns = new.defer_ns, assignee = new.assignee "
+            "WHERE id = new.id; END"
+        )
+    with BeadStore.open(path) as store:  # an open leaves a town's schema as it is (no write lock)
+
+        def objects() -> set[str]:
+            rows = store.db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger') AND name LIKE 'ready_set%' "
+                "OR name LIKE 'ready_bead%'"
+            )
+            return {r[0] for r in rows}
+
+        new = {"ready_set_pick", "ready_set_when", "ready_bead_added", "ready_bead_deleted", "ready_bead_kind"}
+        new |= {"ready_bead_status", "ready_bead_copied"}
+        assert objects() == new | {"ready_set_order", "ready_set_age", "ready_bead_fields"}
+        assert not fresh(store)
+        assert [i.id for i in store.ready()] == computed(store) and fresh(store)
+        assert objects() == new
+        store.update(store.ready()[0].id, "tester", priority=0, assignee="a/polecats/x")  # copied in the set
+        for filters in FILTERS:
+            assert from_set(store, **filters) == computed(store, **filters), filters
+
+
+def test_claimers_queue_on_a_private_lock_file_that_a_caller_s_transaction_skips(tmp_path: Path) -> None:
+    """The claim queue is ``<db>-claims`` (0600). A claim inside a caller's transaction never waits
+    on it (the caller may hold the write lock a queued claimer waits for): here another descriptor
+    holds the queue and the claim still goes through."""
+    path = tmp_path / "ledger.db"
+    with BeadStore.open(path) as store:
+        for k in range(3):
+            store.create(f"q {k}", actor="tester", id=f"qq-{k}")
+        first = store.claim_next("a/polecats/x")
+        assert first is not None and first.id == "qq-0"
+        queue = Path(f"{path}-claims")
+        assert stat.S_IMODE(queue.stat().st_mode) == 0o600
+        fd = os.open(queue, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with store.transaction():
+                second = store.claim_next("a/polecats/x")
+            assert second is not None and second.id == "qq-1" and second.status == "in_progress"
+        finally:
+            os.close(fd)
+        assert [i.id for i in store.list(status="in_progress")] == ["qq-0", "qq-1"]

@@ -11,7 +11,7 @@ A bead that is not closed or pinned is *blocked* when
 import maps onto it), not a template (``is_template``) or pinned (the ``pinned`` flag of Dolt-era
 exports), not a plumbing or infra type (:data:`core.beads.model.NON_WORK_TYPES`: message, merge-request,
 gate, molecule, convoy, agent, rig, role, event, slot), ``defer_until`` empty or past. Order: priority then oldest first
-(``priority``), or ``oldest`` / ``newest`` first.
+(``priority``), or ``oldest`` / ``newest`` first; equal times by id (``newest``: descending).
 
 The plans are SQL evaluated by SQLite. The *ready set* (issue 19) is the materialized one: the table
 ``ready_set`` holds every open bead that is not blocked (its id, priority and ``created_ns``), and
@@ -116,8 +116,10 @@ NOT_TEMPLATE_SQL = (
 )
 
 #: The ready set's tables and the triggers keeping it in step (see the module docstring); part of the
-#: beads schema (:mod:`core.beads.store`). ``seq`` is the bead's rowid when the set was built (the
-#: order's last tie-breaker, as ``i.rowid`` is the computed plans').
+#: beads schema (:mod:`core.beads.store`). The order's last tie-breaker is the id, as in the computed
+#: plans (a rowid is no key: VACUUM may renumber them). ``ready_set_pick`` holds every column a
+#: claim's pick or a listing's filters read, in the priority order, so those scans never visit the
+#: table. ``seq`` is unused (written 0): towns made before the id tie-break hold it as NOT NULL.
 READY_SET_DDL = f"""
 CREATE TABLE IF NOT EXISTS ready_set (
     id TEXT PRIMARY KEY,
@@ -127,8 +129,8 @@ CREATE TABLE IF NOT EXISTS ready_set (
     defer_ns INTEGER,
     assignee TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS ready_set_order ON ready_set(priority, created_ns, seq);
-CREATE INDEX IF NOT EXISTS ready_set_age ON ready_set(created_ns, seq);
+CREATE INDEX IF NOT EXISTS ready_set_pick ON ready_set(priority, created_ns, id, defer_ns, assignee);
+CREATE INDEX IF NOT EXISTS ready_set_when ON ready_set(created_ns, id);
 CREATE TABLE IF NOT EXISTS ready_fresh (k INTEGER PRIMARY KEY CHECK (k >= 0));
 CREATE TRIGGER IF NOT EXISTS ready_bead_added AFTER INSERT ON issues BEGIN
     DELETE FROM ready_fresh;
@@ -147,8 +149,9 @@ WHEN old.status IS NOT new.status BEGIN
     WHERE old.status IN ('closed', 'pinned') OR new.status IN ('closed', 'pinned', 'open');
     DELETE FROM ready_set WHERE id = old.id;
 END;
-CREATE TRIGGER IF NOT EXISTS ready_bead_fields AFTER UPDATE OF priority, defer_ns, assignee ON issues
-WHEN old.priority IS NOT new.priority OR old.defer_ns IS NOT new.defer_ns OR old.assignee IS NOT new.assignee BEGIN
+CREATE TRIGGER IF NOT EXISTS ready_bead_copied AFTER UPDATE OF priority, defer_ns, assignee ON issues
+WHEN old.status IS new.status
+    AND (old.priority IS NOT new.priority OR old.defer_ns IS NOT new.defer_ns OR old.assignee IS NOT new.assignee) BEGIN
     UPDATE ready_set SET priority = new.priority, defer_ns = new.defer_ns, assignee = new.assignee
     WHERE id = new.id;
 END;
@@ -179,30 +182,36 @@ REBUILD_AFTER = 8
 #: and keeps the per-bead plan, whose cost does not grow with the ledger as a rebuild's does.
 MISS_SQL = "INSERT INTO ready_fresh (k) SELECT coalesce(max(k), 0) + 1 FROM ready_fresh RETURNING k"
 
+#: What towns made before hold and a rebuild drops: the ready set's indexes before the id tie-break
+#: (replaced by ``ready_set_pick`` and ``ready_set_when``), and the copying trigger before
+#: ``ready_bead_copied``, which also fired for a claim (rewriting the row the status trigger deletes).
+_OLD_OBJECTS = (("INDEX", "ready_set_order"), ("INDEX", "ready_set_age"), ("TRIGGER", "ready_bead_fields"))
+
 #: Statements rebuilding the ready set (run them in one write transaction): the open beads that are
 #: not blocked, not ephemeral, of a work type and no template (the rules of :func:`ready_sql` that
 #: do not depend on the time or the asker).
 REFRESH_SQL = (
+    *(f"DROP {kind} IF EXISTS {name}" for kind, name in _OLD_OBJECTS),
     "DELETE FROM ready_fresh",
     "DELETE FROM ready_set",
     f"{BLOCKED_CTE} INSERT INTO ready_set (id, priority, created_ns, seq, defer_ns, assignee) "
-    "SELECT i.id, i.priority, i.created_ns, i.rowid, i.defer_ns, i.assignee FROM issues i "
+    "SELECT i.id, i.priority, i.created_ns, 0, i.defer_ns, i.assignee FROM issues i "
     f"WHERE i.status = 'open' AND i.ephemeral = 0 AND i.issue_type NOT IN ({_non_work}) AND {NOT_TEMPLATE_SQL} "
     "AND i.id NOT IN (SELECT id FROM blocked)",
     "INSERT OR IGNORE INTO ready_fresh (k) VALUES (0)",
 )
 
 ORDER_BY = {
-    "priority": "i.priority ASC, i.created_ns ASC, i.rowid ASC",
-    "oldest": "i.created_ns ASC, i.rowid ASC",
-    "newest": "i.created_ns DESC, i.rowid DESC",
+    "priority": "i.priority ASC, i.created_ns ASC, i.id ASC",
+    "oldest": "i.created_ns ASC, i.id ASC",
+    "newest": "i.created_ns DESC, i.id DESC",
 }
 #: :data:`ORDER_BY` over the ready set ``r`` (the same order: ``r`` copies the bead's priority and
 #: ``created_ns``), so its indexes give the order.
 _SET_ORDER_BY = {
-    "priority": "r.priority ASC, r.created_ns ASC, r.seq ASC",
-    "oldest": "r.created_ns ASC, r.seq ASC",
-    "newest": "r.created_ns DESC, r.seq DESC",
+    "priority": "r.priority ASC, r.created_ns ASC, r.id ASC",
+    "oldest": "r.created_ns ASC, r.id ASC",
+    "newest": "r.created_ns DESC, r.id DESC",
 }
 
 

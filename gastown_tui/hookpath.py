@@ -206,7 +206,32 @@ def fast_command(args: list[str]) -> Callable[[], int] | None:
         return lambda: _read_command(town, lambda found, store: status_text(town_status(found, store)))
     if rest == ["done"]:
         return lambda: _read_command(town, _done)
+    if rest[:2] == ["agent", "sim"] and len(rest) <= 3 and not any(a.startswith("-") for a in rest[2:]):
+        prompt = rest[2] if len(rest) == 3 else None
+        return lambda: sim_agent(town, prompt, None)
     return None
+
+
+def sim_agent(town: Callable[[], Town], prompt: str | None, bead_id: str | None) -> int:
+    """``gt agent sim [--bead ID] [PROMPT]`` (both paths; the sling's sim session starts it with the
+    beacon as PROMPT): show PROMPT as an agent CLI shows its first prompt, then run the sim
+    (:func:`core.sim.run`) on this terminal for ``bead_id`` (default ``$GT_BEAD``) in the current
+    directory. A directory outside any town still starts it: the sim says on screen why it cannot
+    read its bead. Returns the sim's exit status. The stdout is this process's terminal: the caller
+    gives the sim the raw streams (the sim draws its own screen, as any agent CLI does)."""
+    import os
+
+    if prompt:
+        sys.stdout.write(prompt + "\n")
+        sys.stdout.flush()
+    from core import sim
+    from core.errors import NotATown
+
+    try:
+        town_root: str | None = str(town().root)
+    except NotATown:
+        town_root = None
+    return sim.run(bead_id or os.environ.get("GT_BEAD") or None, os.getcwd(), town_root)
 
 
 def _read_command(town: Callable[[], Town], body: Callable[[Town, Callable[[], BeadStore]], str]) -> int:

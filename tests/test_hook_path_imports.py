@@ -579,3 +579,19 @@ def test_bd_create_runs_without_click_and_answers_as_its_click_verb_does(
         assert (lean.returncode, lean.stdout, lean_errors) == (via_click.returncode, via_click.stdout, click_errors)
         assert "click" in {m.split(".")[0] for m in _imported(lean.stderr)}, name
         assert lean_id is None and (lean.returncode == 0) == (name == "help"), (name, lean_errors)
+
+
+def test_the_sim_agent_starts_without_click_and_answers_as_its_click_command_does(polecat_town: Town, gt_env) -> None:
+    """``gt agent sim PROMPT`` (how a sling starts the sim) runs on the lean path: no click, and over a
+    pipe the same screen as the click command's, the prompt shown first."""
+    town = str(polecat_town.root)
+    beacon = "[gas town] work on hq-abc"
+    lean, modules = _run(polecat_town, gt_env, ["agent", "sim", beacon], "work\nexit\n")
+    via_click, click_modules = _run(
+        polecat_town, gt_env, ["--town", town, "--town", town, "agent", "sim", beacon], "work\nexit\n"
+    )
+    assert "click" in {m.split(".")[0] for m in click_modules}
+    assert "click" not in {m.split(".")[0] for m in modules}, sorted(modules)
+    assert lean.returncode == via_click.returncode == 0, lean.stderr
+    assert lean.stdout == via_click.stdout
+    assert lean.stdout.startswith(beacon + "\n") and "bye" in lean.stdout

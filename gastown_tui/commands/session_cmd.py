@@ -100,17 +100,10 @@ def agent() -> None:
 def agent_sim(ctx: click.Context, prompt: str | None, bead_id: str | None) -> None:
     """The deterministic sim agent: runs the bead's ```sh blocks in the current worktree, commits,
     runs gt done, then waits at a prompt. PROMPT (the beacon) is shown, as an agent CLI would."""
-    own_terminal()  # its screen is its tmux pane's, as any agent CLI's is
-    if prompt:
-        click.echo(prompt)
-    from core import sim
-    from core.errors import NotATown
+    from gastown_tui.hookpath import sim_agent  # the gt script runs the bare form itself
 
-    try:
-        town_root: str | None = str(town_from(ctx).root)
-    except NotATown:
-        town_root = None  # the sim still starts and says on screen why it cannot read its bead
-    raise SystemExit(sim.run(bead_id or os.environ.get("GT_BEAD") or None, os.getcwd(), town_root))
+    own_terminal()  # its screen is its tmux pane's, as any agent CLI's is
+    raise SystemExit(sim_agent(lambda: town_from(ctx), prompt, bead_id))
 
 
 @agent.command("hook")

@@ -3,6 +3,8 @@ same hook, carrying the note."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from gastown_tui.clikit import count_type, town_from
@@ -30,7 +32,7 @@ def handoff(ctx: click.Context, note: str, from_stdin: bool, cycle_bead: str | N
         click.echo(f"{cycle_bead}: fresh session {result.session} for {result.polecat}")
         return
     if from_stdin:
-        note = click.get_text_stream("stdin").read()
+        note = sys.stdin.read()
     role = roles.require_polecat(town)
     store = BeadStore(town)
     core_handoff.request(town, store, role, note)

@@ -110,12 +110,6 @@ def _stat_matches(seen: dict[str, Any] | None, path: Path) -> bool:
     return seen is not None and st.st_size == seen.get("size") and st.st_mtime_ns == seen.get("mtime_ns")
 
 
-def unchanged_since_seen(db: Database, town: Town) -> bool:
-    """True when the town's ledger file has the size and mtime (ns) recorded with the last file the
-    database wrote or read: it is that file, unread (the check :func:`verify` makes first)."""
-    return _stat_matches(_stamps(db)[0], town.ledger_path)
-
-
 def digest_in_thread(data: Chunks) -> Callable[[], str]:
     """Start :func:`digest` of ``data`` in a thread (OpenSSL's SHA-256 releases the GIL) and return
     a function that waits for it and returns the hex digest: the hash runs while the caller writes
@@ -133,16 +127,19 @@ def digest_in_thread(data: Chunks) -> Callable[[], str]:
     return result
 
 
-def verify(db: Database, town: Town) -> None:
+def verify(db: Database, town: Town) -> bool:
     """Refuse (raise) unless the town's ledger file is what ``db`` last wrote or read.
 
+    Returns True when the file has the size and mtime (ns) recorded with that file: it is that very
+    file, unread since (an export then knows its line count); False when it was let through by its
+    content's digest, or there is no record or no file.
     Raises LedgerConflict (conflict markers), LedgerDiverged (changed elsewhere) or DatabaseLost (an
     empty database under a ledger with beads), each one line naming the file and the fix.
     """
     seen, pending = _stamps(db)
     path = town.ledger_path
     if _stat_matches(seen, path):
-        return
+        return True
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -160,13 +157,13 @@ def verify(db: Database, town: Town) -> None:
             raise DatabaseLost(
                 f"{town.db_path} holds no beads but {path} holds {count}: {REBUILD_HINT}; nothing was written"
             )
-        return
+        return False
     if data is None:
-        return  # a deleted work-tree file is rewritten by the next export; git still has it
+        return False  # a deleted work-tree file is rewritten by the next export; git still has it
     sha = digest(data)
     # Read the stamps again after hashing: an export may have renamed its file between our reads.
     if sha in _accepted(seen, pending) or sha in _accepted(*_stamps(db)):
-        return
+        return False
     raise LedgerDiverged(
         f"{path} differs from what {town.db_path.name} last wrote or read (a git pull, merge or "
         f"checkout, an edit, or a lost {town.db_path.name}-wal): {MERGE_HINT}; nothing was written"

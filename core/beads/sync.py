@@ -163,11 +163,14 @@ def _stamp(store: BeadStore, key: str, name: str) -> tuple[str, int] | None:
         return None
 
 
-def _spliced(town: Town, store: BeadStore, changed: list[str]) -> tuple[list[bytes | memoryview], int] | None:
+def _spliced(
+    town: Town, store: BeadStore, changed: list[str], unread: bool
+) -> tuple[list[bytes | memoryview], int] | None:
     """The new ledger as the last export's file with the lines of ``changed`` re-encoded and spliced
     in (:func:`core.beads.jsonl.splice_lines`), and its bead count; None when the file is not the one
     the last export wrote (an import or rebuild read it, a crash came between write and record, a
-    foreign line, a bead count that disagrees with the database's): then only a full export is right."""
+    foreign line, a bead count that disagrees with the database's): then only a full export is right.
+    unread: what :func:`core.beads.guard.verify` returned for the file (True: unread since recorded)."""
     from core.beads import jsonl
 
     # The guard let through the file the database last recorded or the one an export was renaming
@@ -177,9 +180,6 @@ def _spliced(town: Town, store: BeadStore, changed: list[str]) -> tuple[list[byt
     seen = _stamp(store, guard.SEEN_KEY, "sha256")
     if exported is None or seen is None or exported[0] != seen[0]:
         return None
-    # The file is unread since the last export when its stat is the one recorded then: its line count
-    # is that export's, and the splice's delta gives the new one without counting 47 MB of lines.
-    trusted = guard.unchanged_since_seen(store.db, town)
     try:
         old = town.ledger_path.read_bytes()
     except FileNotFoundError:
@@ -197,7 +197,9 @@ def _spliced(town: Town, store: BeadStore, changed: list[str]) -> tuple[list[byt
     spliced = jsonl.splice_lines(old, lines)
     if spliced is None:
         return None
-    count = exported[1] + spliced[1] if trusted else b"".join(spliced[0]).count(b"\n")
+    # unread: the file has the stat recorded with the last export (guard.verify), so its line count is
+    # that export's and the splice's delta gives the new one without counting 47 MB of lines.
+    count = exported[1] + spliced[1] if unread else b"".join(spliced[0]).count(b"\n")
     if count != beads:
         return None  # beads came or went without a dirty mark (a lost database): the full export's guards judge
     return spliced[0], beads
@@ -227,8 +229,8 @@ def _export(town: Town, store: BeadStore, allow_shrink: bool, changed: list[str]
 
     from core.beads import jsonl  # the export: not for a command that only asks for a sync
 
-    guard.verify(store.db, town)
-    spliced = _spliced(town, store, changed) if changed is not None else None
+    unread = guard.verify(store.db, town)
+    spliced = _spliced(town, store, changed, unread) if changed is not None else None
     data: Chunks
     if spliced is not None:
         data, count = spliced

@@ -23,9 +23,9 @@ from core.errors import GitError
 
 if TYPE_CHECKING:
     from dulwich.refs import Ref
+    from dulwich.repo import Repo
 
     from core.atomic import Chunks
-    from dulwich.repo import Repo
 
 HQ_IDENTITY = b"gastown <gastown@localhost>"
 
@@ -154,6 +154,17 @@ def commit_paths(
     held = {p: write_blob(root / objects.strip(), data) for p, data in (contents or {}).items() if sha1}
     hashed = [p for p in paths if p not in held]
     entries = [a for p, sha in held.items() for a in ("--cacheinfo", f"100644,{sha},{p}")]
+
+    def stage(index: Path) -> None:
+        """Enter ``paths`` in the index file ``index``: the held ones by sha, without reading their
+        files (in the real index their stat fields stay empty: the next ``git status`` hashes such a
+        file once and refreshes them, finding it unchanged), the others hashed by git."""
+        env = {"GIT_INDEX_FILE": str(index)}
+        if hashed:
+            run_git(["update-index", "--add", "--remove", "--", *hashed], cwd=root, env=env)
+        if held:
+            run_git(["update-index", "--add", *entries], cwd=root, env=env)
+
     name, _, email = author.decode("utf-8", "replace").partition(" <")
     ident = {"GIT_AUTHOR_NAME": name or "gastown", "GIT_AUTHOR_EMAIL": email.rstrip(">") or "gastown@localhost"}
     ident["GIT_COMMITTER_NAME"], ident["GIT_COMMITTER_EMAIL"] = ident["GIT_AUTHOR_NAME"], ident["GIT_AUTHOR_EMAIL"]
@@ -170,26 +181,17 @@ def commit_paths(
         with tempfile.TemporaryDirectory(dir=git_dir, prefix="gt-commit-") as tmp:
             for _attempt in range(5):
                 head, head_tree = _head_and_tree(root)
-                work = {"GIT_INDEX_FILE": str(Path(tmp) / "commit.index")}
+                index = Path(tmp) / "commit.index"
+                work = {"GIT_INDEX_FILE": str(index)}
                 run_git(["read-tree", head or "--empty"], cwd=root, env=work)
-                if hashed:
-                    run_git(["update-index", "--add", "--remove", "--", *hashed], cwd=root, env=work)
-                if held:
-                    run_git(["update-index", "--add", *entries], cwd=root, env=work)
+                stage(index)
                 tree = run_git(["write-tree"], cwd=root, env=work).stdout.strip()
                 if head and head_tree == tree:
                     return None
                 real = Path(tmp) / "real.index"
                 if (git_dir / "index").exists():
                     shutil.copyfile(git_dir / "index", real)
-                into_real = {"GIT_INDEX_FILE": str(real)}
-                if hashed:
-                    run_git(["update-index", "--add", "--remove", "--", *hashed], cwd=root, env=into_real)
-                if held:
-                    # Entered by sha without reading the file (no SHA-1DC pass over 47 MB): the entry's
-                    # stat fields stay empty, so the next `git status` hashes the file once and
-                    # refreshes them, finding it unchanged.
-                    run_git(["update-index", "--add", *entries], cwd=root, env=into_real)
+                stage(real)
                 args = ["commit-tree", "--no-gpg-sign", tree, "-F", "-"] + (["-p", head] if head else [])
                 sha = run_git(args, cwd=root, env=ident, input=message).stdout.strip()
                 # The index first: should the swap below fail, the index is merely ahead of HEAD (the

@@ -242,6 +242,20 @@ def ready_sql(
     """
     if sort not in ORDER_BY:
         raise ValueError(f"unknown sort {sort!r}")
+    cap = f" LIMIT {int(limit)}" if limit is not None else ""
+    if ready_set:
+        return _set_sql(
+            now_ns,
+            prefix=prefix,
+            assignee=assignee,
+            unassigned=unassigned,
+            claimable_by=claimable_by,
+            issue_type=issue_type,
+            priority=priority,
+            labels=labels,
+            order=_SET_ORDER_BY[sort] + cap,
+            columns=columns,
+        )
     where = [
         "i.status = 'open'",
         "i.ephemeral = 0",
@@ -261,20 +275,6 @@ def ready_sql(
         priority=priority,
         labels=labels,
     )
-    cap = f" LIMIT {int(limit)}" if limit is not None else ""
-    if ready_set:
-        return _set_sql(
-            now_ns,
-            prefix=prefix,
-            assignee=assignee,
-            unassigned=unassigned,
-            claimable_by=claimable_by,
-            issue_type=issue_type,
-            priority=priority,
-            labels=labels,
-            order=_SET_ORDER_BY[sort] + cap,
-            columns=columns,
-        )
     if limit is None:
         where.append("i.id NOT IN (SELECT id FROM blocked)")
         return (

@@ -676,7 +676,7 @@ def _visible(line: str) -> bool:
     return bool(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line).strip())
 
 
-# -- launcher ------------------------------------------------------------------------------------
+# -- what a pane's environment takes from its caller --------------------------------------------
 
 
 #: A terminal's size as environment variables (``shutil.get_terminal_size`` prefers them to the

@@ -57,6 +57,7 @@ from core.town import Town
 from core.townview import TownSnapshot, read_snapshot
 from gastown_tui.actions import CockpitActions
 from gastown_tui.alerts import WaitingAlerts, desktop_notify, waiting_text
+from gastown_tui.keyorder import KeyOrder
 from gastown_tui.screens.keys import bindings, help_rows, keymap
 from gastown_tui.screens.main import MainScreen
 from themes import DARK, LIGHT, THEMES, other
@@ -208,6 +209,8 @@ class CockpitApp(App):
         self._inbox_posted = False
         self._starting = True
         self._alerts = WaitingAlerts()
+        #: Keys and pastes handled one at a time, in the order read (see :mod:`gastown_tui.keyorder`).
+        self._key_order = KeyOrder(self, partial(App.on_event, self))
 
     # ---- lifecycle ------------------------------------------------------------------------------
     @property
@@ -215,6 +218,13 @@ class CockpitApp(App):
         """The main screen (always at the bottom of the screen stack)."""
         assert self._main is not None
         return self._main
+
+    async def on_event(self, event: Message) -> None:
+        """A key or paste read from the terminal waits for the one before it (:class:`KeyOrder`)."""
+        if KeyOrder.takes(event):
+            await self._key_order.take(event)
+        else:
+            await super().on_event(event)
 
     def get_default_screen(self) -> MainScreen:
         if self._main is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from textual import events
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey
 
@@ -155,6 +156,57 @@ async def test_enter_on_the_agents_panel_and_a_click_attach(recorder_town: Town,
         await pilot.click(ReadyBeads, offset=(4, 1))  # a click elsewhere detaches and keeps that focus
         assert not pane.attached and isinstance(app.focused, ReadyBeads)
         await wait_until(pilot, lambda: received(tmp_path) == b"xy", what="x and y only")
+
+
+def burst(app: CockpitApp, *keys: str) -> None:
+    """Hand ``keys`` to the app in one go, as a terminal does when it reads several keys at once (a
+    fast typist, a paste of keys, ``tmux send-keys`` on a busy machine): the app reads them all before
+    any widget has handled the first."""
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)  # what Pilot.press does, without waiting between the keys
+
+
+@run_async
+async def test_keys_read_in_one_go_go_to_the_panel_the_key_before_them_focused(recorder_town: Town) -> None:
+    """Keys read together are handled one at a time, in order (:mod:`gastown_tui.keyorder`): each goes
+    to the widget the key before it focused (a number key, tab, shift+tab, ``/``, enter and escape in
+    a filter). Without that, ``/fare`` read at once typed nothing into the filter, and on a busy
+    machine the tmux test's ``2`` ran before the ``1`` typed ahead of it."""
+    with BeadStore(recorder_town) as store:
+        for title in ("Add a greeting", "Add a farewell", "Add a toast"):
+            store.create(title, actor="tester", prefix="de")
+    app = cockpit(recorder_town)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await watching(pilot, app)
+        table = app.main.query_one(ReadyBeads)
+        tree = app.main.query_one(AgentsTree)
+        await wait_until(pilot, lambda: table.row_count == 3, what="three ready beads")
+        await wait_until(pilot, lambda: tree._find("demo/witness") is not None, what="the rig's witness")
+        await pilot.press("1")
+        burst(app, "5", "j", "j", "1", "j")
+        await wait_until(pilot, lambda: table.cursor_row == 2, what="the ready cursor on row 2")
+        await wait_until(pilot, lambda: tree.cursor_line == 1, what="the tree's cursor on line 1")
+        assert isinstance(app.focused, AgentsTree)
+        burst(app, "6", "shift+tab", "k", "tab", "shift+tab", "k")
+        await wait_until(pilot, lambda: table.cursor_row == 0, what="the ready cursor back on row 0")
+        assert app.focused is table and tree.cursor_line == 1
+        burst(app, "slash", *"fare", "enter", "j")
+        await wait_until(pilot, lambda: table.filter == "fare", what="the filter typed")
+        await wait_until(pilot, lambda: app.focused is table, what="enter back on the list")
+        assert table.row_count == 1
+        burst(app, "1", "slash", *"witness", "escape", "k", "2")
+        await wait_until(pilot, lambda: app.focused is pane, what="the pane focused")
+        await wait_until(pilot, lambda: tree.cursor_line == 0, what="the tree's cursor on line 0")
+        assert tree.filter == "" and not [f for f in app.main.query(FilterInput) if f.target is tree]
+        assert not pane.attached
+        burst(app, "1", "slash", *"witness", "enter")  # enter keeps the agents' filter, attaches nothing
+        await wait_until(pilot, lambda: isinstance(app.focused, AgentsTree), what="back on the tree")
+        assert tree.filter == "witness" and not pane.attached
+        burst(app, "escape", "2")  # escape on the list clears its filter
+        await wait_until(pilot, lambda: app.focused is pane, what="the pane focused")
+        assert tree.filter == "" and not pane.attached
 
 
 @run_async

@@ -19,6 +19,8 @@ DOWN_KEY, DOWN_ID = "j", "cursor_down"
 UP_KEY, UP_ID = "k", "cursor_up"
 #: Key and binding id of the filter box's clear-and-close.
 CLEAR_KEY, CLEAR_ID = "escape", "filter.clear"
+#: Key and binding id of the filter box's keep-and-go-back (the input's submit key).
+KEEP_KEY, KEEP_ID = "enter", "filter.keep"
 #: The bindings a list adds for them (Tree and DataTable both have ``cursor_down``/``cursor_up`` actions).
 LIST_BINDINGS = [
     Binding(DOWN_KEY, "cursor_down", "Down", show=False, id=DOWN_ID),
@@ -48,7 +50,12 @@ class FilterInput(Input):
         background: $boost;
     }
     """
-    BINDINGS = [Binding(CLEAR_KEY, "clear_filter", "Clear filter", show=True, id=CLEAR_ID)]
+    #: claimed from the panels above (:meth:`check_consume_key`): enter keeps the filter where the
+    #: agents panel's own (priority) enter would attach a terminal
+    BINDINGS = [
+        Binding(CLEAR_KEY, "clear_filter", "Clear filter", show=True, id=CLEAR_ID),
+        Binding(KEEP_KEY, "keep_filter", "Keep filter", show=False, id=KEEP_ID),
+    ]
 
     def __init__(self, target: Widget, value: str = "") -> None:
         super().__init__(value=value, placeholder="filter: type to narrow, enter keeps, esc clears", compact=True)
@@ -58,8 +65,13 @@ class FilterInput(Input):
         event.stop()
         self.target.set_filter(event.value)  # type: ignore[attr-defined]
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        """The input's keys (printable characters) and its own bindings' keys: no panel above takes them."""
+        return key in self._bindings.key_to_bindings or super().check_consume_key(key, character)
+
+    def action_keep_filter(self) -> None:
+        """Keep the filter and focus the list again, at once (``Input.Submitted`` would move it only
+        when handled, after the next key had reached this input)."""
         self.screen.set_focus(self.target)
 
     def action_clear_filter(self) -> None:

@@ -27,7 +27,7 @@ from textual.keys import Keys, _character_to_key, format_key
 
 from core.errors import ConfigError
 from widgets.beads import MARK_KEY
-from widgets.listfilter import CLEAR_ID, CLEAR_KEY, DOWN_ID, DOWN_KEY, UP_ID, UP_KEY
+from widgets.listfilter import CLEAR_ID, CLEAR_KEY, DOWN_ID, DOWN_KEY, KEEP_ID, KEEP_KEY, UP_ID, UP_KEY
 from widgets.sessionpane import ATTACH_ID, ATTACH_KEY
 from widgets.terminal import DETACH_ID, DETACH_KEY
 
@@ -312,6 +312,7 @@ KEYS: tuple[Key, ...] = (
     ),
     # the other views' own keys
     Key(CLEAR_ID, CLEAR_KEY, "Clear filter", widget="widgets.listfilter.FilterInput"),
+    Key(KEEP_ID, KEEP_KEY, "Keep filter", widget="widgets.listfilter.FilterInput"),
     Key("problems.back", "escape,p", "Back", (("problems", "app.pop_screen", True),)),
     Key("problems.open", "enter", "Open agent", (("problems", "open", True),)),
     Key("problems.nudge", "n", "Nudge", (("problems", "nudge", True),)),

@@ -471,19 +471,20 @@ class MainScreen(Screen):
             return focused.target
         return focused if focused is not None and hasattr(focused, "set_filter") else None
 
-    def action_filter(self) -> None:
-        """Open (or go back to) the filter of the focused list: an input under it that filters as you type."""
+    async def action_filter(self) -> None:
+        """Open (or go back to) the filter of the focused list: an input under it that filters as you
+        type. It has the focus when this returns (mounted first): the key after ``/`` is the filter's."""
         target = self._filterable()
         if target is None or target.parent is None:
             self.notify("/ filters the agents, the convoys, the ready beads or the refinery queue: focus one first")
             return
         existing = [f for f in self.query(FilterInput) if f.target is target]
         if existing:
-            existing[0].focus()
+            self.set_focus(existing[0])
             return
         box = FilterInput(target, getattr(target, "filter", ""))
-        target.parent.mount(box, after=target)
-        box.focus()
+        await target.parent.mount(box, after=target)
+        self.set_focus(box)
 
     def action_back(self) -> None:
         """Escape on the main screen: clear the focused list's filter; else back to the agents panel

@@ -18,6 +18,10 @@ resize`). While clients are attached it follows the latest one (``window-size la
 viewed in the cockpit draws for the cells the cockpit shows; when a client detaches, a
 ``client-detached`` hook of the session (:func:`size_hook`) puts the window back to its own size, or
 to the size of a client still attached, so ``gt peek`` and other clients never keep the cockpit's size.
+tmux looks the hook up in the client's session only while the client still has one: a client that
+detaches itself (``prefix d``, a hang-up) has left it first, and the hook run is the most recently used
+session's (tmux 3.3 ``server-client.c``), so the cockpit kills its own clients instead
+(:mod:`widgets.sessionpane`).
 """
 
 from __future__ import annotations

@@ -2,6 +2,13 @@
 line saying why there is none (no session yet, session ended, tmux down). Only one terminal is
 emulated at a time: switching agents unmounts the old TerminalView (its tmux client detaches).
 
+The client is ended with SIGKILL (``CLIENT_STOP_SIGNAL``), not hung up: a hung-up client tells the
+server it is exiting, and the server drops the client's session before it looks up the
+``client-detached`` hook (tmux 3.3 ``server-client.c``, ``MSG_EXITING``), so the hook that puts the
+window back to its own size (:func:`core.sessions.size_hook`) was looked up in the most recently used
+session, the one just attached, and the window left kept the cockpit's size. A killed client is lost
+with its session, whose hook runs.
+
 Watching never sends keys: the pane can take the focus (``tab``, the cockpit's number keys) and then
 shows the terminal without giving it a key; ``enter`` on the focused pane (``ATTACH_KEY``, binding id
 ``attach``) or a click on the terminal attaches it. While attached the pane's border says so
@@ -11,6 +18,7 @@ shows the terminal without giving it a key; ``enter`` on the focused pane (``ATT
 from __future__ import annotations
 
 import os
+import signal
 
 from textual.binding import Binding
 from textual.containers import Container
@@ -18,6 +26,9 @@ from textual.widgets import Static
 
 from widgets.safe_text import plain
 from widgets.terminal import DETACH_KEY, TerminalView
+
+#: The signal that ends a terminal's tmux client (see the module docstring).
+CLIENT_STOP_SIGNAL = signal.SIGKILL
 
 #: The key that attaches the focused pane's terminal (the agents panel binds the same id).
 ATTACH_KEY = "enter"
@@ -63,7 +74,7 @@ class SessionPane(Container, can_focus=True):
         self._drop_terminal()
         self.session = session
         env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-        self.terminal = TerminalView(argv, env=env, classes="session-terminal")
+        self.terminal = TerminalView(argv, env=env, stop_signal=CLIENT_STOP_SIGNAL, classes="session-terminal")
         self._note.display = False
         self.mount(self.terminal)
 

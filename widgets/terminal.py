@@ -232,7 +232,9 @@ class TerminalView(Widget, can_focus=True):
 
     argv: the command and its arguments (never a shell string). env: the child's environment (default:
     this process's), TERM is always xterm-256color. cwd: its working directory. autostart: spawn the
-    child on the first layout, sized to the widget; otherwise call ``start()``.
+    child on the first layout, sized to the widget; otherwise call ``start()``. stop_signal: the
+    signal :meth:`stop` sends the child before it closes the pty (None, the default: close it, and the
+    kernel hangs the child up).
     Posts ``TerminalView.Exited`` when the child ends and ``TerminalView.Detached`` on the detach chord.
     """
 
@@ -293,6 +295,7 @@ class TerminalView(Widget, can_focus=True):
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike | None = None,
         autostart: bool = True,
+        stop_signal: int | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -304,6 +307,7 @@ class TerminalView(Widget, can_focus=True):
         self.env = dict(os.environ if env is None else env)
         self.cwd = cwd
         self.autostart = autostart
+        self.stop_signal = stop_signal
         self.emulator = Emulator(80, 24, self._respond)
         self.frames = 0  # redraws done (for tests and benchmarks)
         self._child: pexpect.spawn | None = None
@@ -368,7 +372,8 @@ class TerminalView(Widget, can_focus=True):
             self._resume()
 
     def stop(self) -> None:
-        """Close the pty and end the child (SIGHUP, then SIGKILL); for ``tmux attach`` that detaches.
+        """End the child: send it ``stop_signal`` (if set), close the pty (SIGHUP), then SIGKILL it if
+        it is still there; for ``tmux attach`` that detaches.
 
         No ``Exited`` message is posted for a stop asked for here.
         """
@@ -382,6 +387,11 @@ class TerminalView(Widget, can_focus=True):
             self._reap_timer = None
         self._child = None
         self._fd = -1
+        if self.stop_signal is not None:
+            try:
+                os.kill(child.pid, self.stop_signal)
+            except ProcessLookupError:
+                pass  # it ended on its own: close() reaps it
         child.close(force=True)
 
     def send_text(self, text: str) -> None:

@@ -467,6 +467,18 @@ def read_dir_at(repo_path: str | os.PathLike[str], branch: str, directory: str) 
         return out
 
 
+def git_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every git process runs with: this process's, ``GIT_TERMINAL_PROMPT=0`` (git
+    never asks for a password on a terminal), then ``env``; an identity still unset is gastown's
+    (``gastown <gastown@localhost>``), the committer the author's."""
+    full = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
+    full.setdefault("GIT_AUTHOR_NAME", "gastown")
+    full.setdefault("GIT_AUTHOR_EMAIL", "gastown@localhost")
+    full.setdefault("GIT_COMMITTER_NAME", full["GIT_AUTHOR_NAME"])
+    full.setdefault("GIT_COMMITTER_EMAIL", full["GIT_AUTHOR_EMAIL"])
+    return full
+
+
 def run_git(
     args: Sequence[str],
     cwd: str | os.PathLike[str],
@@ -480,18 +492,10 @@ def run_git(
     env: extra environment variables. timeout: seconds. input: text for git's stdin (else none).
     Raises GitError with git's own message when ``check`` and git exits non-zero.
     """
-    full_env = dict(os.environ)
-    full_env.setdefault("GIT_AUTHOR_NAME", "gastown")
-    full_env.setdefault("GIT_AUTHOR_EMAIL", "gastown@localhost")
-    full_env.setdefault("GIT_COMMITTER_NAME", full_env["GIT_AUTHOR_NAME"])
-    full_env.setdefault("GIT_COMMITTER_EMAIL", full_env["GIT_AUTHOR_EMAIL"])
-    full_env["GIT_TERMINAL_PROMPT"] = "0"
-    if env:
-        full_env.update(env)
     proc = subprocess.run(
         ["git", *args],
         cwd=str(cwd),
-        env=full_env,
+        env=git_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -774,15 +778,10 @@ def commit_all(worktree: str | os.PathLike[str], message: str, env: dict[str, st
     run_git(["add", "-A"], cwd=worktree, env=env)
     if run_git(["diff", "--cached", "--quiet"], cwd=worktree, check=False).returncode == 0:
         return None
-    full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
-    for key, value in (("GIT_AUTHOR_NAME", "gastown"), ("GIT_AUTHOR_EMAIL", "gastown@localhost")):
-        full_env.setdefault(key, value)
-    full_env.setdefault("GIT_COMMITTER_NAME", full_env["GIT_AUTHOR_NAME"])
-    full_env.setdefault("GIT_COMMITTER_EMAIL", full_env["GIT_AUTHOR_EMAIL"])
     proc = subprocess.run(
         ["git", "commit", "-q", "--no-verify", "-F", "-"],
         cwd=str(worktree),
-        env=full_env,
+        env=git_env(env),
         input=message,
         capture_output=True,
         text=True,
@@ -856,9 +855,8 @@ def detach_head(worktree: str | os.PathLike[str]) -> None:
     if log.is_file():
         import time
 
-        env = os.environ
-        name = env.get("GIT_COMMITTER_NAME") or env.get("GIT_AUTHOR_NAME") or "gastown"
-        email = env.get("GIT_COMMITTER_EMAIL") or env.get("GIT_AUTHOR_EMAIL") or "gastown@localhost"
+        env = git_env()
+        name, email = env["GIT_COMMITTER_NAME"], env["GIT_COMMITTER_EMAIL"]
         name, email = ("".join(c for c in v if c not in "<>\n\r") for v in (name, email))  # as git's ident
         line = f"{sha} {sha} {name} <{email}> {int(time.time())} {time.strftime('%z')}\tcheckout: moving from {branch} to HEAD\n"
         with log.open("a", encoding="utf-8") as fh:
@@ -909,7 +907,7 @@ def diff_text(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat"},
+        env=git_env({"GIT_PAGER": "cat"}),
     )
     assert proc.stdout is not None and proc.stderr is not None
     data = proc.stdout.read(max_bytes + 1)

@@ -54,6 +54,7 @@ from core.beads.model import (
     MAX_TITLE,
     ORDERING_DEP_TYPES,
     STATUSES,
+    TS_RANGE_NS,
     Comment,
     Dependency,
     Issue,
@@ -85,6 +86,7 @@ _TEXT = (
     "external_ref",
 )
 _TIMES = ("created_at", "updated_at", "started_at", "closed_at", "defer_until", "due_at")
+#: A comment id's range: SQLite's 64-bit integer.
 _INT64 = 2**63
 #: A ledger id: a bead id (:func:`core.beads.ids.check_id`) or a proto step of a formula
 #: (``mol-deacon-patrol.context-check``, ``prefix-name.step.sub``: Gas Town pours step ids by name).
@@ -162,7 +164,7 @@ def parse_record(obj: Any, custom_statuses: tuple[str, ...] = ()) -> Issue:
             ns = parse_ts(value)
         except (ValueError, OverflowError):
             raise GtError(f"{key} {_short(value)} is not an RFC 3339 timestamp") from None
-        if not -_INT64 <= ns < _INT64:
+        if not TS_RANGE_NS[0] <= ns <= TS_RANGE_NS[1]:
             raise GtError(f"{key} {_short(value)} is out of range (years 1678-2261)")
         fields[key] = value
     status = obj.get("status", "open")
@@ -431,7 +433,8 @@ def loads(text: str, source: str = "ledger") -> list[Issue]:
 
 def _newer(a: Issue, b: Issue) -> bool:
     """True if ``a`` was updated later than ``b`` (``updated_at``; a missing stamp is oldest)."""
-    return (parse_ts(a.updated_at) if a.updated_at else -_INT64) > (parse_ts(b.updated_at) if b.updated_at else -_INT64)
+    oldest = TS_RANGE_NS[0]
+    return (parse_ts(a.updated_at) if a.updated_at else oldest) > (parse_ts(b.updated_at) if b.updated_at else oldest)
 
 
 def dedupe(pairs: list[tuple[int, Issue]], source: str, merge: bool) -> list[tuple[int, Issue]]:

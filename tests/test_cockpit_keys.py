@@ -210,6 +210,32 @@ async def test_keys_read_in_one_go_go_to_the_panel_the_key_before_them_focused(r
 
 
 @run_async
+async def test_in_the_compact_layout_the_key_after_a_tab_key_goes_to_the_panel_it_showed(recorder_town: Town) -> None:
+    """``]`` and ``[`` show the next or previous panel and focus it before the next key is handled:
+    ``]]jj`` read at once from the agents tab moves the ready beads' cursor, not the convoys' (hidden)
+    nor the tree's."""
+    with BeadStore(recorder_town) as store:
+        for title in ("Add a greeting", "Add a farewell", "Add a toast"):
+            store.create(title, actor="tester", prefix="de")
+    app = cockpit(recorder_town)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await watching(pilot, app)
+        assert app.main.layout_name == "compact"
+        table = app.main.query_one(ReadyBeads)
+        tree = app.main.query_one(AgentsTree)
+        await wait_until(pilot, lambda: table.row_count == 3, what="three ready beads")
+        await pilot.press("right_square_bracket")
+        await wait_until(pilot, lambda: app.focused is tree, what="the agents tab")
+        line = tree.cursor_line
+        burst(app, "right_square_bracket", "right_square_bracket", "j", "j")
+        await wait_until(pilot, lambda: table.cursor_row == 2, what="the ready cursor on row 2")
+        assert app.focused is table and table.display and tree.cursor_line == line
+        burst(app, "left_square_bracket", "left_square_bracket", "j")
+        await wait_until(pilot, lambda: tree.cursor_line == line + 1, what="the tree's cursor one down")
+        assert app.focused is tree and table.cursor_row == 2
+
+
+@run_async
 async def test_the_footer_follows_the_focus_at_once(recorder_town: Town) -> None:
     app = cockpit(recorder_town)
     async with app.run_test(size=SIZE) as pilot:

@@ -284,9 +284,12 @@ class MainScreen(Screen):
         """A tab was chosen (a key, a click, or :meth:`show_panel`): show its panel, and give it the
         focus when the focus was on the tab bar or on a panel now hidden."""
         event.stop()
-        if not self._composed:
-            return
-        was_on_bar = self.focused is event.tabs
+        if self._composed:
+            self._tab_shown(was_on_bar=self.focused is event.tabs)
+
+    def _tab_shown(self, was_on_bar: bool) -> None:
+        """The tab bar's active tab changed: show its panel, and focus it if ``was_on_bar`` (the focus
+        was on the tab bar) or the focused panel is now hidden."""
         self._arrange()
         if was_on_bar and self.active_panel != "session":
             self._focus_shown(self.active_panel)
@@ -309,12 +312,20 @@ class MainScreen(Screen):
                     tab.label = text
 
     def action_next_tab(self) -> None:
-        """Compact layout: show the next panel's tab."""
-        self.query_one("#panel-tabs", Tabs).action_next_tab()
+        """Compact layout: show the next panel's tab (see :meth:`_step_tab`)."""
+        self._step_tab(+1)
 
     def action_previous_tab(self) -> None:
-        """Compact layout: show the previous panel's tab."""
-        self.query_one("#panel-tabs", Tabs).action_previous_tab()
+        """Compact layout: show the previous panel's tab (see :meth:`_step_tab`)."""
+        self._step_tab(-1)
+
+    def _step_tab(self, step: int) -> None:
+        """Move the tab bar ``step`` tabs (+1 next, -1 previous) and show the panel at once, not when
+        the bar's ``TabActivated`` arrives: the key read after ``]`` goes to the panel it showed."""
+        tabs = self.query_one("#panel-tabs", Tabs)
+        was_on_bar = self.focused is tabs
+        tabs.action_next_tab() if step > 0 else tabs.action_previous_tab()
+        self._tab_shown(was_on_bar)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The tab keys exist in the compact layout only."""

@@ -10,8 +10,8 @@ rebuild wrote the file, a crash between rename and record, a foreign line, ``for
 full. A crash leaves the old file or the new one (temp file + rename) and the marks until the commit.
 The commit takes the blob from the bytes just written (:func:`core.git.commit_paths` ``contents``):
 git hashes the file once, for the index entry, instead of hashing and compressing it twice. What
-still grows with the ledger is the whole file's copy, write, hash and compression (about 0.5 s at
-100k beads, 45 MB): git stores the ledger as one blob per commit.
+still grows with the ledger is the whole file's copy, write, hash and compression (0.1-0.2 s at
+100k beads, 47 MB, BENCHMARKS.md): git stores the ledger as one blob per commit.
 
 Who syncs (DESIGN section 4): the engine calls :func:`sync` on a timer while it runs (it writes its
 pid to ``.gastown/engine.pid``; a missing file or a dead pid means no engine). Without an engine,

@@ -124,8 +124,12 @@ class AgentsTree(Tree[str]):
         if self._want is None:
             # the Mayor is where the cursor goes when the agent it was on is gone
             found = keep if keep and self._find(keep) else (snap.mayor.key if snap.mayor in agents else None)
-            if found:
-                self.select_key(found)
+            node = self._find(found) if found else None
+            # at once, not after the next refresh: a key handled right after the rebuild (``k`` after
+            # escape cleared the filter) moves from there. ``last_line`` lays the new lines out, so the
+            # node knows its line.
+            if node is not None and self.last_line >= 0:
+                self.move_cursor(node)
 
     def _walk_relabel(self, labels: dict[str, Text], snap: TownSnapshot) -> None:
         """Set the labels that changed (each ``set_label`` redraws its line, even with the same text)."""

@@ -11,8 +11,10 @@ never got the focus and the ``enter`` after it attached nothing.
 :class:`KeyOrder` holds every key read while one is on its way. A key is done when the app handled it at
 once (a priority binding) or, once posted, when a callback queued behind it on each node from the
 widget it went to up to the app has run (each queue is first in, first out, so the key has been handled
-there, and bubbled on if it did). A key whose widget was removed on the way is given up after
-:data:`GIVE_UP_S` seconds, and the keys behind it go on (as Textual would have sent them).
+there, and bubbled on if it did). A key is given up, and the keys behind it go on (as Textual would
+have sent them), when the node whose queue holds its callback left the app (a widget removed on the
+way, its queue dropped), checked every :data:`CHECK_S` seconds, or after :data:`GIVE_UP_S` whatever
+happens; a slow machine only makes the keys wait.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from textual.app import App
 from textual.message_pump import MessagePump
 from textual.timer import Timer
 
-#: Seconds a posted key may take to get through its queues before the keys read after it go on.
-GIVE_UP_S = 2.0
+#: Seconds between two checks that the node a posted key waits on is still in the app.
+CHECK_S = 2.0
+#: Seconds a posted key may take to get through its queues at most before the keys read after it go on.
+GIVE_UP_S = 30.0
 
 #: What the app does with a key it read: Textual's ``App.on_event``.
 Handler = Callable[[events.Event], Awaitable[None]]
@@ -43,6 +47,7 @@ class KeyOrder:
         self._handle = handle
         self._pending: deque[events.Event] = deque()
         self._busy: events.Event | None = None
+        self._at: MessagePump | None = None  # whose queue holds the busy key's callback
         self._since = 0.0
         self._timer: Timer | None = None
 
@@ -73,8 +78,10 @@ class KeyOrder:
         still takes messages; past the app, the key is done."""
         while node is not None:
             if node.call_later(self._reached, event, node):
+                self._at = node
                 return
             node = node.parent
+        self._at = self._app
         self._app.call_later(self._done, event)
 
     async def _reached(self, event: events.Event, node: MessagePump) -> None:
@@ -92,13 +99,14 @@ class KeyOrder:
 
     def _watch(self) -> None:
         if self._timer is None:
-            wait = max(0.0, self._since + GIVE_UP_S - time.monotonic())
-            self._timer = self._app.set_timer(wait, self._give_up)
+            self._timer = self._app.set_timer(CHECK_S, self._check)
 
-    async def _give_up(self) -> None:
+    async def _check(self) -> None:
         self._timer = None
-        busy = self._busy
-        if busy is not None and time.monotonic() - self._since >= GIVE_UP_S:
-            await self._done(busy)
+        busy, at = self._busy, self._at
+        if busy is not None:
+            gone = at is None or not at.is_running or (at is not self._app and not at.is_attached)
+            if gone or time.monotonic() - self._since >= GIVE_UP_S:
+                await self._done(busy)
         if self._busy is not None and self._pending:
             self._watch()

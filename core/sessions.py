@@ -399,8 +399,8 @@ class SessionHost:
                 f"cannot start session {name}: {argv[0]!r} is not installed (not on PATH): "
                 "install it or choose another agent"
             )
-        if self.exists(name):
-            raise Conflict(f"session {name!r} already exists: stop it first (or attach to it)")
+        # no exists() first: tmux refuses a duplicate name itself (below), and the commands after the
+        # refused new-session are not run (tmux drops the rest of a failed command list)
         self.specs_dir.mkdir(parents=True, exist_ok=True)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         spec = self.specs_dir / f"{name}.{instance}.json"
@@ -461,10 +461,10 @@ class SessionHost:
                     time.sleep(0.1 * (attempt + 1))
         except GtError as exc:
             spec.unlink(missing_ok=True)
-            if self.exists(name) and "duplicate session" not in str(exc):
-                self.kill(name)
             if "duplicate session" in str(exc):
                 raise Conflict(f"session {name!r} already exists: stop it first (or attach to it)") from exc
+            if self.exists(name):
+                self.kill(name)
             raise GtError(f"cannot start session {name}: {exc}") from exc
         return self._need(name)
 

@@ -189,12 +189,12 @@ def _wait_taken(
         if heartbeat is not None and time.monotonic() >= beat:
             heartbeat()
             beat = time.monotonic() + 1.0
-        info = host.info(name)
         screen = _screen(host, name)
         row = agent_state.get(db, name) if db is not None else None
         hooked = bool(row and row.prompt_at and row.prompt_at >= t0)
         if runtime.prompt_taken(ctx, launch, screen, hooked):
             return
+        info = host.info(name)  # after the screen: an agent that exited once it was captured is seen
         if info is None or not info.alive:
             status = "" if info is None or info.exit_status is None else f" (exit status {info.exit_status})"
             raise _failure(host, name, runtime, ctx.preset, f"exited at start{status}", info, screen)

@@ -221,10 +221,7 @@ class CockpitApp(App):
 
     async def on_event(self, event: Message) -> None:
         """A key or paste read from the terminal waits for the one before it (:class:`KeyOrder`)."""
-        if KeyOrder.takes(event):
-            await self._key_order.take(event)
-        else:
-            await super().on_event(event)
+        await self._key_order.on_event(event)
 
     def get_default_screen(self) -> MainScreen:
         if self._main is None:

@@ -51,13 +51,12 @@ class KeyOrder:
         self._since = 0.0
         self._timer: Timer | None = None
 
-    @staticmethod
-    def takes(event: events.Event) -> bool:
-        """True for an event this orders: a key or a paste read from the terminal (not one bubbling)."""
-        return isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded
-
-    async def take(self, event: events.Event) -> None:
-        """Handle ``event`` now, or after the keys before it are done."""
+    async def on_event(self, event: events.Event) -> None:
+        """The app's ``on_event``: a key or a paste read from the terminal (not one bubbling) is handled
+        now or after the keys before it are done; any other event goes to ``handle`` at once."""
+        if not isinstance(event, (events.Key, events.Paste)) or event.is_forwarded:
+            await self._handle(event)
+            return
         self._pending.append(event)
         if self._busy is None:
             await self._drain()

@@ -46,10 +46,7 @@ class Ordered(App):
         yield Panel("b")
 
     async def on_event(self, event: events.Event) -> None:
-        if KeyOrder.takes(event):
-            await self.order.take(event)
-        else:
-            await super().on_event(event)
+        await self.order.on_event(event)
 
 
 @run_async
